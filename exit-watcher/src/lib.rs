@@ -1,0 +1,4 @@
+//! Placeholder for the exit watcher (issue: exit-watcher).
+//!
+//! Nothing here works yet: the crate exists so the workspace has its final shape and later work
+//! lands in the right place. See the issue tracker for what it will hold.

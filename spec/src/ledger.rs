@@ -1,0 +1,418 @@
+//! The ledger: how transactions and blocks change the UTXO set (spec: LEDGER).
+//!
+//! Validation is split the way a fast node needs it: stateless checks and signer recovery (the
+//! expensive part) need no state and can run in parallel; the stateful part ([`BlockBuilder`])
+//! runs in block order against any [`UtxoView`] — an in-memory [`UtxoSet`] here, the operator's or
+//! watcher's database elsewhere — and produces a [`BlockDiff`] for the caller to commit.
+
+use crate::{
+    constants::MAX_TXS_PER_BLOCK,
+    error::{BlockError, LedgerError, TxError},
+    position::{UtxoPos, is_deposit_block},
+    signing::SigningDomain,
+    tx::{Output, SignedTransaction, TokenSums, Transaction, TxType},
+};
+use alloy_primitives::{Address, B256, U256};
+use std::collections::HashMap;
+
+/// Read access to the unspent outputs.
+pub trait UtxoView {
+    /// The unspent output at `pos`, if there is one.
+    fn utxo(&self, pos: UtxoPos) -> Option<Output>;
+}
+
+impl<V: UtxoView + ?Sized> UtxoView for &V {
+    fn utxo(&self, pos: UtxoPos) -> Option<Output> {
+        (**self).utxo(pos)
+    }
+}
+
+/// What a valid block does to the UTXO set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockDiff {
+    /// Outputs the block spends, none created by the block itself.
+    pub spent: Vec<UtxoPos>,
+    /// Outputs the block creates and leaves unspent.
+    pub created: Vec<(UtxoPos, Output)>,
+    /// Fees collected by the block's payments, per token (spec: LEDGER-4).
+    pub fees: TokenSums,
+    /// Fees the block's fee transaction claimed, per token.
+    pub fees_claimed: TokenSums,
+}
+
+/// Checks a payment against the UTXO set (spec: LEDGER-1..LEDGER-4) and returns its fees.
+///
+/// `inputs` are the parsed inputs from [`Transaction::check`], `signers` the recovered signer of
+/// each input.
+pub fn validate_payment(
+    view: &impl UtxoView,
+    tx: &Transaction,
+    inputs: &[UtxoPos],
+    signers: &[Address],
+) -> Result<TokenSums, LedgerError> {
+    payment_fees(|pos| view.utxo(pos).ok_or(LedgerError::InputNotFound { input: pos }), tx, inputs, signers)
+}
+
+/// [`validate_payment`] over a lookup that can name why an input is missing.
+fn payment_fees(
+    lookup: impl Fn(UtxoPos) -> Result<Output, LedgerError>,
+    tx: &Transaction,
+    inputs: &[UtxoPos],
+    signers: &[Address],
+) -> Result<TokenSums, LedgerError> {
+    if signers.len() != inputs.len() {
+        return Err(crate::error::SignatureError::SignatureCountMismatch {
+            inputs: inputs.len(),
+            signatures: signers.len(),
+        }
+        .into());
+    }
+    let mut in_sums = TokenSums::default();
+    for (input_index, (pos, signer)) in inputs.iter().zip(signers).enumerate() {
+        let utxo = lookup(*pos)?; // spec: LEDGER-1
+        if utxo.owner != *signer {
+            // spec: SIG-4
+            return Err(LedgerError::WrongSigner {
+                input_index,
+                owner: utxo.owner,
+                signer: *signer,
+            });
+        }
+        in_sums.add(utxo.token, utxo.amount)?;
+    }
+    let out_sums = tx.output_sums()?;
+    // spec: LEDGER-3: no token may leave with more than it came in with.
+    for (token, outputs) in out_sums.iter() {
+        let inputs = in_sums.get(token);
+        if outputs > inputs {
+            return Err(LedgerError::ValueCreated { token, inputs, outputs });
+        }
+    }
+    // spec: LEDGER-4: what is left over is the operator's fee.
+    let mut fees = TokenSums::default();
+    for (token, inputs) in in_sums.iter() {
+        let fee = inputs - out_sums.get(token);
+        if !fee.is_zero() {
+            fees.add(token, fee)?;
+        }
+    }
+    Ok(fees)
+}
+
+/// Applies transactions to a block in order, on top of a base view, without touching the base.
+///
+/// Every `push_*` is atomic: it either appends the transaction or returns an error and leaves the
+/// builder as it was, so an operator can skip a bad transaction and go on.
+#[derive(Debug)]
+pub struct BlockBuilder<V> {
+    base: V,
+    blknum: u64,
+    /// Outputs spent so far, with the hash of the spender (for `DoubleSpend` reports).
+    spent: HashMap<UtxoPos, B256>,
+    /// Outputs created so far (spent or not).
+    created: HashMap<UtxoPos, Output>,
+    /// Order of creation, so the diff is deterministic.
+    created_order: Vec<UtxoPos>,
+    fees: TokenSums,
+    fees_claimed: TokenSums,
+    has_fee_tx: bool,
+    tx_count: usize,
+}
+
+impl<V: UtxoView> BlockBuilder<V> {
+    /// Starts child block `blknum` (a multiple of the interval; spec: POS-3) on top of `base`.
+    pub fn new(base: V, blknum: u64) -> Result<Self, LedgerError> {
+        if blknum == 0 || is_deposit_block(blknum) {
+            return Err(LedgerError::WrongBlockKind { blknum, expected: "child" });
+        }
+        Ok(Self {
+            base,
+            blknum,
+            spent: HashMap::new(),
+            created: HashMap::new(),
+            created_order: Vec::new(),
+            fees: TokenSums::default(),
+            fees_claimed: TokenSums::default(),
+            has_fee_tx: false,
+            tx_count: 0,
+        })
+    }
+
+    /// The block number being built.
+    pub const fn blknum(&self) -> u64 {
+        self.blknum
+    }
+
+    /// Transactions appended so far.
+    pub const fn len(&self) -> usize {
+        self.tx_count
+    }
+
+    /// Whether nothing was appended yet.
+    pub const fn is_empty(&self) -> bool {
+        self.tx_count == 0
+    }
+
+    /// Fees collected so far, per token.
+    pub const fn fees(&self) -> &TokenSums {
+        &self.fees
+    }
+
+    fn lookup(&self, pos: UtxoPos) -> Result<Output, LedgerError> {
+        if let Some(first_spent_in) = self.spent.get(&pos) {
+            return Err(LedgerError::DoubleSpend { input: pos, first_spent_in: *first_spent_in });
+        }
+        self.created
+            .get(&pos)
+            .cloned()
+            .or_else(|| self.base.utxo(pos))
+            .ok_or(LedgerError::InputNotFound { input: pos })
+    }
+
+    fn check_room(&self) -> Result<(), LedgerError> {
+        if self.has_fee_tx {
+            return Err(LedgerError::FeeTxNotLast);
+        }
+        if self.tx_count >= MAX_TXS_PER_BLOCK {
+            return Err(LedgerError::TooManyTxs { count: self.tx_count + 1 });
+        }
+        Ok(())
+    }
+
+    fn add_outputs(&mut self, tx: &Transaction) {
+        let tx_index = self.tx_count as u16; // < MAX_TXS_PER_BLOCK = 2^16, checked by check_room
+        for (i, output) in tx.outputs.iter().enumerate() {
+            // Valid positions: blknum >= 1000 and i < MAX_OUTPUTS were checked before.
+            if let Ok(pos) = UtxoPos::new(self.blknum, tx_index, i as u8) {
+                self.created.insert(pos, output.clone());
+                self.created_order.push(pos);
+            }
+        }
+        self.tx_count += 1;
+    }
+
+    /// Appends a payment whose signers were already recovered (spec: LEDGER-5, LEDGER-6).
+    /// Returns the fees it pays.
+    pub fn push_payment(
+        &mut self,
+        tx: &Transaction,
+        signers: &[Address],
+    ) -> Result<TokenSums, LedgerError> {
+        self.check_room()?;
+        let (tx_type, inputs) = tx.check()?;
+        match tx_type {
+            TxType::Payment => {}
+            TxType::Deposit => return Err(LedgerError::DepositTxInChildBlock),
+            TxType::Fee => return Err(LedgerError::MultipleFeeTxs),
+        }
+        let fees = payment_fees(|pos| self.lookup(pos), tx, &inputs, signers)?;
+        let mut total = self.fees.clone();
+        for (token, fee) in fees.iter() {
+            total.add(token, fee)?;
+        }
+        // Validated: now, and only now, change state.
+        self.fees = total;
+        let hash = tx.hash();
+        for pos in inputs {
+            self.spent.insert(pos, hash);
+        }
+        self.add_outputs(tx);
+        Ok(fees)
+    }
+
+    /// Appends the block's fee transaction (spec: LEDGER-6). It must come last and claim no
+    /// more of any token than the payments before it paid.
+    pub fn push_fee(&mut self, tx: &Transaction) -> Result<(), LedgerError> {
+        if self.has_fee_tx {
+            return Err(LedgerError::MultipleFeeTxs);
+        }
+        self.check_room()?;
+        let (tx_type, _) = tx.check()?;
+        if tx_type != TxType::Fee {
+            return Err(TxError::UnknownTxType { tx_type: tx.txType }.into());
+        }
+        let claimed = tx.output_sums()?;
+        for (token, amount) in claimed.iter() {
+            let collected = self.fees.get(token);
+            if amount > collected {
+                return Err(LedgerError::FeeExceedsCollected { token, collected, claimed: amount });
+            }
+        }
+        self.fees_claimed = claimed;
+        self.has_fee_tx = true;
+        self.add_outputs(tx);
+        Ok(())
+    }
+
+    /// Appends any transaction as found in a block: recovers signatures and dispatches on the
+    /// type. Used to replay blocks (the watcher); the operator recovers in parallel up front.
+    pub fn push_signed(
+        &mut self,
+        signed: &SignedTransaction,
+        domain: &SigningDomain,
+    ) -> Result<(), LedgerError> {
+        match signed.transaction.tx_type()? {
+            TxType::Fee => {
+                if !signed.signatures.is_empty() {
+                    return Err(crate::error::SignatureError::SignatureCountMismatch {
+                        inputs: 0,
+                        signatures: signed.signatures.len(),
+                    }
+                    .into());
+                }
+                self.push_fee(&signed.transaction)
+            }
+            TxType::Deposit => {
+                self.check_room()?;
+                Err(LedgerError::DepositTxInChildBlock)
+            }
+            TxType::Payment => {
+                // Stateless checks first: they are cheap and recovery is not.
+                signed.transaction.check()?;
+                let signers = signed.recover_signers(domain)?;
+                self.push_payment(&signed.transaction, &signers).map(drop)
+            }
+        }
+    }
+
+    /// Ends the block and returns what it changes.
+    pub fn finish(self) -> BlockDiff {
+        let mut spent_from_base = Vec::new();
+        let mut spent_here = Vec::new();
+        for pos in self.spent.keys() {
+            if self.created.contains_key(pos) {
+                spent_here.push(*pos);
+            } else {
+                spent_from_base.push(*pos);
+            }
+        }
+        spent_from_base.sort_unstable();
+        let created = self
+            .created_order
+            .iter()
+            .filter(|pos| !self.spent.contains_key(pos))
+            .filter_map(|pos| self.created.get(pos).map(|o| (*pos, o.clone())))
+            .collect();
+        BlockDiff {
+            spent: spent_from_base,
+            created,
+            fees: self.fees,
+            fees_claimed: self.fees_claimed,
+        }
+    }
+}
+
+/// Validates a whole child block against `base` (spec: LEDGER-6) and returns its diff, or the
+/// first broken rule with the index of the offending transaction.
+pub fn validate_child_block(
+    base: &impl UtxoView,
+    blknum: u64,
+    txs: &[SignedTransaction],
+    domain: &SigningDomain,
+) -> Result<BlockDiff, BlockError> {
+    let err = |tx_index, error| BlockError { blknum, tx_index, error };
+    if txs.len() > MAX_TXS_PER_BLOCK {
+        return Err(err(MAX_TXS_PER_BLOCK, LedgerError::TooManyTxs { count: txs.len() }));
+    }
+    let mut builder = BlockBuilder::new(base, blknum).map_err(|e| err(0, e))?;
+    for (tx_index, signed) in txs.iter().enumerate() {
+        builder.push_signed(signed, domain).map_err(|e| err(tx_index, e))?;
+    }
+    Ok(builder.finish())
+}
+
+/// Validates a deposit block (spec: LEDGER-7): exactly one deposit transaction, whose output
+/// lands at `(blknum, 0, 0)`.
+pub fn validate_deposit_block(blknum: u64, tx: &Transaction) -> Result<BlockDiff, BlockError> {
+    let err = |error| BlockError { blknum, tx_index: 0, error };
+    if !is_deposit_block(blknum) {
+        return Err(err(LedgerError::WrongBlockKind { blknum, expected: "deposit" }));
+    }
+    let (tx_type, _) = tx.check().map_err(|e| err(e.into()))?;
+    if tx_type != TxType::Deposit {
+        return Err(err(LedgerError::NotADepositTx));
+    }
+    let pos = UtxoPos::new(blknum, 0, 0).map_err(|_| err(LedgerError::NotADepositTx))?;
+    Ok(BlockDiff { created: vec![(pos, tx.outputs[0].clone())], ..BlockDiff::default() })
+}
+
+/// An in-memory UTXO set: the reference ledger for tests, vectors and small tools.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UtxoSet {
+    utxos: HashMap<UtxoPos, Output>,
+}
+
+impl UtxoView for UtxoSet {
+    fn utxo(&self, pos: UtxoPos) -> Option<Output> {
+        self.utxos.get(&pos).cloned()
+    }
+}
+
+impl UtxoSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of unspent outputs.
+    pub fn len(&self) -> usize {
+        self.utxos.len()
+    }
+
+    /// Whether there are no unspent outputs.
+    pub fn is_empty(&self) -> bool {
+        self.utxos.is_empty()
+    }
+
+    /// Every unspent output.
+    pub fn iter(&self) -> impl Iterator<Item = (&UtxoPos, &Output)> {
+        self.utxos.iter()
+    }
+
+    /// Applies a validated block's diff.
+    pub fn apply(&mut self, diff: &BlockDiff) {
+        for pos in &diff.spent {
+            self.utxos.remove(pos);
+        }
+        for (pos, output) in &diff.created {
+            self.utxos.insert(*pos, output.clone());
+        }
+    }
+
+    /// Validates and applies a deposit block (spec: LEDGER-7).
+    pub fn apply_deposit(&mut self, blknum: u64, tx: &Transaction) -> Result<BlockDiff, BlockError> {
+        let diff = validate_deposit_block(blknum, tx)?;
+        if self.utxos.contains_key(&diff.created[0].0) {
+            return Err(BlockError {
+                blknum,
+                tx_index: 0,
+                error: LedgerError::WrongBlockKind { blknum, expected: "new deposit" },
+            });
+        }
+        self.apply(&diff);
+        Ok(diff)
+    }
+
+    /// Validates and applies a child block (spec: LEDGER-6); on error nothing changes.
+    pub fn apply_child_block(
+        &mut self,
+        blknum: u64,
+        txs: &[SignedTransaction],
+        domain: &SigningDomain,
+    ) -> Result<BlockDiff, BlockError> {
+        let diff = validate_child_block(&*self, blknum, txs, domain)?;
+        self.apply(&diff);
+        Ok(diff)
+    }
+
+    /// Total value per token, in token order. Saturates rather than overflow: a set whose
+    /// total overflows could only come from an invalid ledger, which the callers test for.
+    pub fn totals(&self) -> Vec<(Address, U256)> {
+        let mut totals: std::collections::BTreeMap<Address, U256> = Default::default();
+        for output in self.utxos.values() {
+            let sum = totals.entry(output.token).or_default();
+            *sum = sum.saturating_add(output.amount);
+        }
+        totals.into_iter().collect()
+    }
+}
