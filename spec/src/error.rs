@@ -244,7 +244,9 @@ pub enum LedgerError {
     #[error("a block can hold only one fee transaction")]
     MultipleFeeTxs,
     /// spec: LEDGER-6: the fee transaction claims more than the block's payments paid.
-    #[error("fee transaction claims {claimed} of token {token} but the block collected {collected}")]
+    #[error(
+        "fee transaction claims {claimed} of token {token} but the block collected {collected}"
+    )]
     FeeExceedsCollected {
         /// The token.
         token: Address,

@@ -28,7 +28,11 @@ pub fn standard_exit_exitable_at(pos: UtxoPos, now: u64, block_timestamp: u64, p
 
 /// When an in-flight exit may be processed (spec: EXIT-7): the child-block rule applied to its
 /// youngest input, deposit or not, so spending a fresh deposit buys no earlier slot.
-pub fn in_flight_exit_exitable_at(now: u64, youngest_input_block_timestamp: u64, period: u64) -> u64 {
+pub fn in_flight_exit_exitable_at(
+    now: u64,
+    youngest_input_block_timestamp: u64,
+    period: u64,
+) -> u64 {
     now.saturating_add(period)
         .max(youngest_input_block_timestamp.saturating_add(period.saturating_mul(2)))
 }
@@ -128,10 +132,8 @@ pub fn spends(
     let input_index =
         inputs.iter().position(|p| *p == output).ok_or(ChallengeError::DoesNotSpend { output })?;
     let not_signed = |reason: String| ChallengeError::NotSignedByOwner { input_index, reason };
-    let sig = candidate
-        .signatures
-        .get(input_index)
-        .ok_or_else(|| not_signed("no signature".into()))?;
+    let sig =
+        candidate.signatures.get(input_index).ok_or_else(|| not_signed("no signature".into()))?;
     let signer = recover_signer(domain.tx_digest(&candidate.transaction), sig, input_index)
         .map_err(|e| not_signed(e.to_string()))?;
     if signer != owner {
@@ -318,7 +320,10 @@ mod tests {
         assert!(a < b && b < c);
         assert_eq!(split_priority(b), (100, pos(2000, 0, 0).to_u128(), 1));
         let max = UtxoPos::new(u64::MAX, u16::MAX, 4).unwrap();
-        assert_eq!(split_priority(exit_priority(u64::MAX, max, u64::MAX)), (u64::MAX, max.to_u128(), u64::MAX));
+        assert_eq!(
+            split_priority(exit_priority(u64::MAX, max, u64::MAX)),
+            (u64::MAX, max.to_u128(), u64::MAX)
+        );
     }
 
     #[test]
@@ -336,7 +341,10 @@ mod tests {
         let (alice, bob) = (signer(1), signer(2));
         let spent = pos(1000, 0, 0);
         let spend = pay(&[pos(1001, 0, 0), spent], bob.address(), 5, &[&bob, &alice]);
-        assert_eq!(spends(&spend, spent, alice.address(), &domain()), Ok(SpendProof { input_index: 1 }));
+        assert_eq!(
+            spends(&spend, spent, alice.address(), &domain()),
+            Ok(SpendProof { input_index: 1 })
+        );
         // Signed by someone else than the owner: no challenge.
         assert!(matches!(
             spends(&spend, pos(1001, 0, 0), alice.address(), &domain()),
@@ -364,7 +372,10 @@ mod tests {
         );
         assert_eq!(answers_competitor(2_000_000_000, None), Ok(()));
         assert_eq!(answers_competitor(2_000_000_000, Some(3_000_000_000)), Ok(()));
-        assert_eq!(answers_competitor(3_000_000_000, Some(2_000_000_000)), Err(ChallengeError::NotOlder));
+        assert_eq!(
+            answers_competitor(3_000_000_000, Some(2_000_000_000)),
+            Err(ChallengeError::NotOlder)
+        );
         assert!(replaces_competitor(Some(None), Some(5)));
         assert!(replaces_competitor(Some(Some(6)), Some(5)));
         assert!(!replaces_competitor(Some(Some(5)), Some(6)));

@@ -50,7 +50,12 @@ pub fn validate_payment(
     inputs: &[UtxoPos],
     signers: &[Address],
 ) -> Result<TokenSums, LedgerError> {
-    payment_fees(|pos| view.utxo(pos).ok_or(LedgerError::InputNotFound { input: pos }), tx, inputs, signers)
+    payment_fees(
+        |pos| view.utxo(pos).ok_or(LedgerError::InputNotFound { input: pos }),
+        tx,
+        inputs,
+        signers,
+    )
 }
 
 /// [`validate_payment`] over a lookup that can name why an input is missing.
@@ -380,7 +385,11 @@ impl UtxoSet {
     }
 
     /// Validates and applies a deposit block (spec: LEDGER-7).
-    pub fn apply_deposit(&mut self, blknum: u64, tx: &Transaction) -> Result<BlockDiff, BlockError> {
+    pub fn apply_deposit(
+        &mut self,
+        blknum: u64,
+        tx: &Transaction,
+    ) -> Result<BlockDiff, BlockError> {
         let diff = validate_deposit_block(blknum, tx)?;
         if self.utxos.contains_key(&diff.created[0].0) {
             return Err(BlockError {

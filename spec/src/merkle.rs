@@ -223,7 +223,11 @@ mod tests {
     #[test]
     fn root_equals_the_full_depth_definition() {
         for n in [0, 1, 2, 3, 100] {
-            assert_eq!(BlockTree::from_leaves(&leaves(n)).unwrap().root(), naive_root(&leaves(n)), "n = {n}");
+            assert_eq!(
+                BlockTree::from_leaves(&leaves(n)).unwrap().root(),
+                naive_root(&leaves(n)),
+                "n = {n}"
+            );
         }
     }
 
@@ -276,10 +280,10 @@ mod tests {
             let proof = tree.proof(index).unwrap();
             prop_assert!(proof.verify(leaves[index], index, tree.root()));
             let bytes = proof.to_bytes();
-            prop_assert_eq!(Proof::from_bytes(&bytes).unwrap(), proof.clone());
+            prop_assert_eq!(&Proof::from_bytes(&bytes).unwrap(), &proof);
 
             // Tampered sibling.
-            let mut tampered = bytes.clone();
+            let mut tampered = bytes;
             tampered[flip_level * 32 + flip_byte] ^= 1;
             prop_assert!(!Proof::from_bytes(&tampered).unwrap().verify(leaves[index], index, tree.root()));
             // Wrong index.

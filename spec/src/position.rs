@@ -123,7 +123,7 @@ impl fmt::Display for UtxoPos {
 /// Whether a block number belongs to a deposit block, i.e. is not a multiple of the child block
 /// interval (spec: POS-3).
 pub const fn is_deposit_block(blknum: u64) -> bool {
-    blknum % CHILD_BLOCK_INTERVAL != 0
+    !blknum.is_multiple_of(CHILD_BLOCK_INTERVAL)
 }
 
 #[cfg(test)]

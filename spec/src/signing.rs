@@ -30,11 +30,13 @@ sol! {
 }
 
 /// Half the order of secp256k1; `s` above it is the malleable twin (spec: SIG-3, EIP-2).
-const SECP256K1_N_DIV_2: U256 =
-    U256::from_be_slice(&alloy_primitives::hex!("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0"));
+const SECP256K1_N_DIV_2: U256 = U256::from_be_slice(&alloy_primitives::hex!(
+    "7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0"
+));
 /// The order of secp256k1.
-const SECP256K1_N: U256 =
-    U256::from_be_slice(&alloy_primitives::hex!("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"));
+const SECP256K1_N: U256 = U256::from_be_slice(&alloy_primitives::hex!(
+    "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"
+));
 
 /// The EIP-712 domain of one deployment, with its separator computed once (spec: SIG-1).
 ///
@@ -92,7 +94,11 @@ impl SigningDomain {
 }
 
 /// Checks a signature's form (spec: SIG-3) and recovers who signed `digest`.
-pub fn recover_signer(digest: B256, signature: &[u8], index: usize) -> Result<Address, SignatureError> {
+pub fn recover_signer(
+    digest: B256,
+    signature: &[u8],
+    index: usize,
+) -> Result<Address, SignatureError> {
     let sig: &[u8; SIGNATURE_LEN] =
         signature.try_into().map_err(|_| SignatureError::MalformedSignature { index })?;
     let r = U256::from_be_slice(&sig[..32]);
@@ -247,14 +253,20 @@ mod tests {
         assert_eq!(recover_signer(digest, &twin, 0), Err(SignatureError::HighS { index: 0 }));
         let mut bad_v = good.to_vec();
         bad_v[64] = 1;
-        assert_eq!(recover_signer(digest, &bad_v, 0), Err(SignatureError::BadRecoveryId { index: 0, v: 1 }));
+        assert_eq!(
+            recover_signer(digest, &bad_v, 0),
+            Err(SignatureError::BadRecoveryId { index: 0, v: 1 })
+        );
         assert_eq!(
             recover_signer(digest, &good[..64], 3),
             Err(SignatureError::MalformedSignature { index: 3 })
         );
         let mut zero_r = good.to_vec();
         zero_r[..32].fill(0);
-        assert_eq!(recover_signer(digest, &zero_r, 0), Err(SignatureError::MalformedSignature { index: 0 }));
+        assert_eq!(
+            recover_signer(digest, &zero_r, 0),
+            Err(SignatureError::MalformedSignature { index: 0 })
+        );
     }
 
     #[test]

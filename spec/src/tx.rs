@@ -152,11 +152,16 @@ impl Transaction {
                 (1..=MAX_OUTPUTS).contains(&self.outputs.len()),
             ),
             TxType::Deposit => (self.inputs.is_empty(), self.outputs.len() == 1),
-            TxType::Fee => (self.inputs.is_empty(), (1..=MAX_OUTPUTS).contains(&self.outputs.len())),
+            TxType::Fee => {
+                (self.inputs.is_empty(), (1..=MAX_OUTPUTS).contains(&self.outputs.len()))
+            }
         };
         // spec: TX-2
         if !inputs_ok {
-            return Err(TxError::WrongInputCount { tx_type: self.txType, count: self.inputs.len() });
+            return Err(TxError::WrongInputCount {
+                tx_type: self.txType,
+                count: self.inputs.len(),
+            });
         }
         if !outputs_ok {
             return Err(TxError::WrongOutputCount {
@@ -311,14 +316,14 @@ mod tests {
     fn decode_round_trips_and_rejects_trailing_bytes() {
         let bytes = full_tx().encode();
         assert_eq!(Transaction::decode(&bytes).unwrap(), full_tx());
-        let mut longer = bytes.clone();
+        let mut longer = bytes;
         longer.extend_from_slice(&[0; 32]);
         assert_eq!(
             Transaction::decode(&longer),
             Err(DecodeError::TooLarge { len: MAX_TX_BYTES + 32, max: MAX_TX_BYTES })
         );
         let short = Transaction::payment(&[pos(1000, 0, 0)], vec![], B256::ZERO).encode();
-        let mut trailing = short.clone();
+        let mut trailing = short;
         trailing.push(0);
         assert_eq!(Transaction::decode(&trailing), Err(DecodeError::NonCanonical));
     }
@@ -351,7 +356,8 @@ mod tests {
         let mut tx = full_tx();
         tx.inputs[0] = U256::from(7);
         assert!(matches!(tx.check(), Err(TxError::InvalidPosition { input_index: 0, .. })));
-        let tx = Transaction::payment(&[], vec![Output::new(ALICE, ETH, U256::from(1))], B256::ZERO);
+        let tx =
+            Transaction::payment(&[], vec![Output::new(ALICE, ETH, U256::from(1))], B256::ZERO);
         assert_eq!(tx.check(), Err(TxError::WrongInputCount { tx_type: 1, count: 0 }));
         let mut tx = Transaction::deposit(ALICE, ETH, U256::from(1));
         tx.outputs.push(Output::new(ALICE, ETH, U256::from(1)));

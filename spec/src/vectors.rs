@@ -45,7 +45,7 @@ fn hex0x(bytes: impl AsRef<[u8]>) -> String {
     hex::encode_prefixed(bytes)
 }
 
-fn dec(v: impl ToString) -> String {
+fn dec(v: impl core::fmt::Display) -> String {
     v.to_string()
 }
 
@@ -111,16 +111,22 @@ pub fn write(dir: &Path) -> std::io::Result<()> {
 
 /// spec: POS
 fn positions() -> Value {
-    let valid: Vec<Value> = [(1u64, 0u16, 0u8), (1000, 0, 0), (1000, 1, 4), (2001, 0, 0), (123_000, 65_535, 3)]
-        .into_iter()
-        .map(|(b, t, o)| {
-            let p = pos(b, t, o);
-            json!({
-                "blknum": dec(b), "txIndex": t, "outputIndex": o,
-                "utxoPos": dec(p.to_u128()), "txPos": dec(p.tx_pos()), "isDeposit": p.is_deposit(),
-            })
+    let valid: Vec<Value> = [
+        (1u64, 0u16, 0u8),
+        (1000, 0, 0),
+        (1000, 1, 4),
+        (2001, 0, 0),
+        (123_000, 65_535, 3),
+    ]
+    .into_iter()
+    .map(|(b, t, o)| {
+        let p = pos(b, t, o);
+        json!({
+            "blknum": dec(b), "txIndex": t, "outputIndex": o,
+            "utxoPos": dec(p.to_u128()), "txPos": dec(p.tx_pos()), "isDeposit": p.is_deposit(),
         })
-        .collect();
+    })
+    .collect();
     let invalid: Vec<Value> = [
         ("zero block", 3u128),
         ("output index 5", 1_000_000_005),
@@ -139,11 +145,27 @@ fn positions() -> Value {
 fn sample_txs(domain: &SigningDomain) -> Vec<(&'static str, SignedTransaction)> {
     let (a, b, c) = (test_key(1), test_key(2), test_key(3));
     vec![
-        ("deposit eth", SignedTransaction::new(Transaction::deposit(a.address(), ETH, U256::from(10u64.pow(18))), vec![])),
-        ("deposit token", SignedTransaction::new(Transaction::deposit(b.address(), TOKEN, U256::from(500)), vec![])),
+        (
+            "deposit eth",
+            SignedTransaction::new(
+                Transaction::deposit(a.address(), ETH, U256::from(10u64.pow(18))),
+                vec![],
+            ),
+        ),
+        (
+            "deposit token",
+            SignedTransaction::new(
+                Transaction::deposit(b.address(), TOKEN, U256::from(500)),
+                vec![],
+            ),
+        ),
         (
             "payment 1 in 1 out",
-            sign(domain, Transaction::payment(&[pos(1, 0, 0)], vec![out(&b, ETH, 900)], B256::ZERO), &[&a]),
+            sign(
+                domain,
+                Transaction::payment(&[pos(1, 0, 0)], vec![out(&b, ETH, 900)], B256::ZERO),
+                &[&a],
+            ),
         ),
         (
             "payment 2 in 2 out with metadata",
@@ -162,8 +184,20 @@ fn sample_txs(domain: &SigningDomain) -> Vec<(&'static str, SignedTransaction)> 
             sign(
                 domain,
                 Transaction::payment(
-                    &[pos(1000, 0, 0), pos(1000, 0, 1), pos(1000, 1, 0), pos(2000, 7, 4), pos(3001, 0, 0)],
-                    vec![out(&a, ETH, 1), out(&b, ETH, 2), out(&c, ETH, 3), out(&a, TOKEN, 4), out(&b, TOKEN, 5)],
+                    &[
+                        pos(1000, 0, 0),
+                        pos(1000, 0, 1),
+                        pos(1000, 1, 0),
+                        pos(2000, 7, 4),
+                        pos(3001, 0, 0),
+                    ],
+                    vec![
+                        out(&a, ETH, 1),
+                        out(&b, ETH, 2),
+                        out(&c, ETH, 3),
+                        out(&a, TOKEN, 4),
+                        out(&b, TOKEN, 5),
+                    ],
                     B256::ZERO,
                 ),
                 &[&a, &a, &b, &b, &c],
@@ -171,7 +205,10 @@ fn sample_txs(domain: &SigningDomain) -> Vec<(&'static str, SignedTransaction)> 
         ),
         (
             "fee",
-            SignedTransaction::new(Transaction::fee(vec![out(&c, ETH, 3), out(&c, TOKEN, 1)]), vec![]),
+            SignedTransaction::new(
+                Transaction::fee(vec![out(&c, ETH, 3), out(&c, TOKEN, 1)]),
+                vec![],
+            ),
         ),
     ]
 }
@@ -247,7 +284,7 @@ fn decoding() -> Value {
     // First output's owner word: 32 (offset) + 128 (head) + 64 (inputs) + 32 (outputs length).
     dirty_address[32 + 128 + 64 + 32] = 0x01;
     cases.push(("dirty address padding", dirty_address));
-    let mut odd_offset = good.clone();
+    let mut odd_offset = good;
     odd_offset[31] = 0x21; // tuple offset 0x21
     cases.push(("misaligned offset", odd_offset));
     let six_inputs: Vec<UtxoPos> = (0..6).map(|i| pos(1000, i, 0)).collect();
@@ -270,13 +307,24 @@ fn decoding() -> Value {
     let mut t = base.clone();
     t.txType = 7;
     invalid.push(("unknown type", t));
-    invalid.push(("payment without inputs", Transaction::payment(&[], vec![out(&a, ETH, 1)], B256::ZERO)));
-    invalid.push(("payment without outputs", Transaction::payment(&[pos(1000, 0, 0)], vec![], B256::ZERO)));
+    invalid.push((
+        "payment without inputs",
+        Transaction::payment(&[], vec![out(&a, ETH, 1)], B256::ZERO),
+    ));
+    invalid.push((
+        "payment without outputs",
+        Transaction::payment(&[pos(1000, 0, 0)], vec![], B256::ZERO),
+    ));
     let six_outputs: Vec<Output> = (0..6).map(|_| out(&a, ETH, 1)).collect();
-    invalid.push(("six outputs", Transaction::payment(&[pos(1000, 0, 0)], six_outputs, B256::ZERO)));
+    invalid
+        .push(("six outputs", Transaction::payment(&[pos(1000, 0, 0)], six_outputs, B256::ZERO)));
     invalid.push((
         "duplicate input",
-        Transaction::payment(&[pos(1000, 0, 0), pos(1000, 0, 0)], vec![out(&a, ETH, 1)], B256::ZERO),
+        Transaction::payment(
+            &[pos(1000, 0, 0), pos(1000, 0, 0)],
+            vec![out(&a, ETH, 1)],
+            B256::ZERO,
+        ),
     ));
     let mut t = base.clone();
     t.inputs[0] = U256::from(1_000_000_005u64);
@@ -304,7 +352,7 @@ fn decoding() -> Value {
 
     // Signed-transaction wire form: the same strictness.
     let signed = sign(&domain, base, &[&a]).encode();
-    let mut trailing = signed.clone();
+    let mut trailing = signed;
     trailing.push(0);
     let signed_rejected = vec![json!({
         "name": "signed tx with trailing byte",
@@ -321,7 +369,9 @@ fn signatures() -> Value {
     let tx = Transaction::payment(&[pos(1000, 0, 0)], vec![out(&a, ETH, 1)], B256::ZERO);
     let digest = domain.tx_digest(&tx);
     let good = a.sign_digest(digest);
-    let n = U256::from_be_slice(&hex!("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"));
+    let n = U256::from_be_slice(&hex!(
+        "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"
+    ));
     let mut high_s = good.to_vec();
     let s = U256::from_be_slice(&good[32..64]);
     high_s[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
@@ -372,7 +422,8 @@ fn signatures() -> Value {
 /// spec: MERKLE
 fn merkle() -> Value {
     let domain = vector_domain();
-    let txs: Vec<Vec<u8>> = sample_txs(&domain).into_iter().map(|(_, s)| s.transaction.encode()).collect();
+    let txs: Vec<Vec<u8>> =
+        sample_txs(&domain).into_iter().map(|(_, s)| s.transaction.encode()).collect();
     let trees: Vec<Value> = [0usize, 1, 2, 3, 5]
         .into_iter()
         .map(|n| {
@@ -429,7 +480,10 @@ fn ledger() -> Value {
     };
     let blk = 2000;
     let cases: Vec<(&str, Vec<SignedTransaction>)> = vec![
-        ("transfer with change and fee", vec![p(&[pos(1, 0, 0)], vec![out(&b, ETH, 60), out(&a, ETH, 39)], &[&a])]),
+        (
+            "transfer with change and fee",
+            vec![p(&[pos(1, 0, 0)], vec![out(&b, ETH, 60), out(&a, ETH, 39)], &[&a])],
+        ),
         (
             "spend an output created earlier in the block",
             vec![
@@ -440,8 +494,15 @@ fn ledger() -> Value {
         (
             "multi-token with fee tx",
             vec![
-                p(&[pos(1, 0, 0), pos(2, 0, 0)], vec![out(&c, ETH, 90), out(&c, TOKEN, 49)], &[&a, &a]),
-                SignedTransaction::new(Transaction::fee(vec![out(&c, ETH, 10), out(&c, TOKEN, 1)]), vec![]),
+                p(
+                    &[pos(1, 0, 0), pos(2, 0, 0)],
+                    vec![out(&c, ETH, 90), out(&c, TOKEN, 49)],
+                    &[&a, &a],
+                ),
+                SignedTransaction::new(
+                    Transaction::fee(vec![out(&c, ETH, 10), out(&c, TOKEN, 1)]),
+                    vec![],
+                ),
             ],
         ),
         ("input not found", vec![p(&[pos(3000, 0, 0)], vec![out(&b, ETH, 1)], &[&a])]),
@@ -455,7 +516,13 @@ fn ledger() -> Value {
         ("wrong signer", vec![p(&[pos(1, 0, 0)], vec![out(&b, ETH, 100)], &[&b])]),
         ("value created", vec![p(&[pos(1, 0, 0)], vec![out(&b, ETH, 101)], &[&a])]),
         ("token created from eth", vec![p(&[pos(1, 0, 0)], vec![out(&b, TOKEN, 1)], &[&a])]),
-        ("missing signature", vec![SignedTransaction::new(p(&[pos(1, 0, 0)], vec![out(&b, ETH, 1)], &[&a]).transaction, vec![])]),
+        (
+            "missing signature",
+            vec![SignedTransaction::new(
+                p(&[pos(1, 0, 0)], vec![out(&b, ETH, 1)], &[&a]).transaction,
+                vec![],
+            )],
+        ),
         (
             "fee exceeds collected",
             vec![
@@ -473,7 +540,10 @@ fn ledger() -> Value {
         ),
         (
             "deposit tx in child block",
-            vec![SignedTransaction::new(Transaction::deposit(a.address(), ETH, U256::from(1)), vec![])],
+            vec![SignedTransaction::new(
+                Transaction::deposit(a.address(), ETH, U256::from(1)),
+                vec![],
+            )],
         ),
     ];
     let cases: Vec<Value> = cases
@@ -533,26 +603,25 @@ fn exit_game() -> Value {
         "now": now, "youngestInputBlockTimestamp": now - 10, "period": period,
         "exitableAt": in_flight_exit_exitable_at(now, now - 10, period),
     });
-    let priorities: Vec<Value> = [(now + period, pos(2000, 3, 1), 0u64), (now, pos(u64::MAX, 65_535, 4), u64::MAX)]
-        .into_iter()
-        .map(|(at, p, nonce)| {
-            json!({
-                "exitableAt": at, "utxoPos": dec(p.to_u128()), "nonce": dec(nonce),
-                "priority": dec(exit_priority(at, p, nonce)),
+    let priorities: Vec<Value> =
+        [(now + period, pos(2000, 3, 1), 0u64), (now, pos(u64::MAX, 65_535, 4), u64::MAX)]
+            .into_iter()
+            .map(|(at, p, nonce)| {
+                json!({
+                    "exitableAt": at, "utxoPos": dec(p.to_u128()), "nonce": dec(nonce),
+                    "priority": dec(exit_priority(at, p, nonce)),
+                })
             })
-        })
-        .collect();
+            .collect();
     let dep = Transaction::deposit(test_key(1).address(), ETH, U256::from(5));
-    let output_ids = vec![
-        json!({
-            "name": "equal deposits in two blocks",
-            "txHash": dep.hash(), "hasInputs": false,
-            "ids": [
-                { "utxoPos": dec(pos(1, 0, 0).to_u128()), "outputIndex": 0, "outputId": output_id(dep.hash(), false, 0, pos(1, 0, 0)) },
-                { "utxoPos": dec(pos(2, 0, 0).to_u128()), "outputIndex": 0, "outputId": output_id(dep.hash(), false, 0, pos(2, 0, 0)) },
-            ],
-        }),
-    ];
+    let output_ids = vec![json!({
+        "name": "equal deposits in two blocks",
+        "txHash": dep.hash(), "hasInputs": false,
+        "ids": [
+            { "utxoPos": dec(pos(1, 0, 0).to_u128()), "outputIndex": 0, "outputId": output_id(dep.hash(), false, 0, pos(1, 0, 0)) },
+            { "utxoPos": dec(pos(2, 0, 0).to_u128()), "outputIndex": 0, "outputId": output_id(dep.hash(), false, 0, pos(2, 0, 0)) },
+        ],
+    })];
     json!({
         "standardExitableAt": exitable,
         "inFlightExitableAt": ife,
@@ -560,4 +629,3 @@ fn exit_game() -> Value {
         "outputIds": output_ids,
     })
 }
-

@@ -42,8 +42,9 @@ fn arb_tx() -> impl Strategy<Value = Transaction> {
 }
 
 fn arb_signed() -> impl Strategy<Value = SignedTransaction> {
-    (arb_tx(), prop::collection::vec(prop::collection::vec(any::<u8>(), 0..70), 0..6))
-        .prop_map(|(tx, sigs)| SignedTransaction::new(tx, sigs.into_iter().map(Bytes::from).collect()))
+    (arb_tx(), prop::collection::vec(prop::collection::vec(any::<u8>(), 0..70), 0..6)).prop_map(
+        |(tx, sigs)| SignedTransaction::new(tx, sigs.into_iter().map(Bytes::from).collect()),
+    )
 }
 
 proptest! {
