@@ -9,6 +9,7 @@ pragma solidity 0.8.30;
 library Merkle {
     uint256 internal constant DEPTH = 16;
     uint256 internal constant PROOF_LENGTH = 32 * DEPTH;
+    uint256 internal constant MAX_LEAVES = 65_536;
 
     /// @notice A proof is exactly 512 bytes (spec: MERKLE-4).
     /// @param length The length received.
@@ -57,7 +58,7 @@ library Merkle {
     /// @notice Whether `leafHash` sits at `index` under `root` (spec: MERKLE-5). Indexes beyond the
     /// tree never verify.
     function verify(bytes32 leafHash, uint256 index, bytes memory proof, bytes32 root) internal pure returns (bool) {
-        return index < (1 << DEPTH) && computeRoot(leafHash, index, proof) == root;
+        return index < MAX_LEAVES && computeRoot(leafHash, index, proof) == root;
     }
 
     /// @notice The root of a deposit block: its one transaction at leaf 0 (spec: MERKLE-5).

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity 0.8.30;
 
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {PlasmaTx} from "./PlasmaTx.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 /// @title PlasmaEip712
 /// @notice EIP-712 struct hashes and signer recovery for transactions and exit authorisations
@@ -22,21 +22,21 @@ library PlasmaEip712 {
     /// @param index Which signature.
     error PlasmaSignatureInvalid(uint256 index);
 
-    /// @notice `hashStruct(tx)` (spec: SIG-1).
-    function hashTx(PlasmaTx.Transaction memory tx) internal pure returns (bytes32) {
-        uint256 nOut = tx.outputs.length;
+    /// @notice `hashStruct(transaction)` (spec: SIG-1).
+    function hashTx(PlasmaTx.Transaction memory transaction) internal pure returns (bytes32) {
+        uint256 nOut = transaction.outputs.length;
         bytes32[] memory outputHashes = new bytes32[](nOut);
         for (uint256 i = 0; i < nOut; ++i) {
-            PlasmaTx.Output memory o = tx.outputs[i];
+            PlasmaTx.Output memory o = transaction.outputs[i];
             outputHashes[i] = keccak256(abi.encode(OUTPUT_TYPEHASH, o.owner, o.token, o.amount));
         }
         return keccak256(
             abi.encode(
                 TRANSACTION_TYPEHASH,
-                tx.txType,
-                keccak256(abi.encodePacked(tx.inputs)),
+                transaction.txType,
+                keccak256(abi.encodePacked(transaction.inputs)),
                 keccak256(abi.encodePacked(outputHashes)),
-                tx.metadata
+                transaction.metadata
             )
         );
     }

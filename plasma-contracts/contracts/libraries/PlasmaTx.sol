@@ -92,16 +92,16 @@ library PlasmaTx {
     }
 
     /// @notice Decodes and enforces the stateless rules (spec: TX-1..TX-5).
-    function decodeValid(bytes memory txBytes) internal pure returns (Transaction memory tx) {
-        tx = decode(txBytes);
-        check(tx);
+    function decodeValid(bytes memory txBytes) internal pure returns (Transaction memory transaction) {
+        transaction = decode(txBytes);
+        check(transaction);
     }
 
     /// @notice The stateless rules (spec: TX-1..TX-5).
-    function check(Transaction memory tx) internal pure {
-        uint8 t = tx.txType;
-        uint256 nIn = tx.inputs.length;
-        uint256 nOut = tx.outputs.length;
+    function check(Transaction memory transaction) internal pure {
+        uint8 t = transaction.txType;
+        uint256 nIn = transaction.inputs.length;
+        uint256 nOut = transaction.outputs.length;
         bool inputsOk;
         bool outputsOk;
         if (t == TYPE_PAYMENT) {
@@ -119,23 +119,23 @@ library PlasmaTx {
         if (!inputsOk) revert PlasmaTxWrongInputCount(t, nIn);
         if (!outputsOk) revert PlasmaTxWrongOutputCount(t, nOut);
         for (uint256 i = 0; i < nIn; ++i) {
-            uint256 pos = tx.inputs[i];
+            uint256 pos = transaction.inputs[i];
             if (!UtxoPosLib.isValid(pos)) revert PlasmaTxInvalidPosition(i, pos);
             for (uint256 j = 0; j < i; ++j) {
-                if (tx.inputs[j] == pos) revert PlasmaTxDuplicateInput(pos);
+                if (transaction.inputs[j] == pos) revert PlasmaTxDuplicateInput(pos);
             }
         }
         for (uint256 i = 0; i < nOut; ++i) {
-            Output memory o = tx.outputs[i];
+            Output memory o = transaction.outputs[i];
             if (o.amount == 0) revert PlasmaTxZeroAmount(i);
             if (o.owner == address(0)) revert PlasmaTxZeroOwner(i);
             // spec: TX-5: per-token sums must fit; checking each output against the running
             // sum of earlier outputs of its token is enough.
             uint256 sum = o.amount;
             for (uint256 j = 0; j < i; ++j) {
-                if (tx.outputs[j].token == o.token) {
+                if (transaction.outputs[j].token == o.token) {
                     unchecked {
-                        uint256 next = sum + tx.outputs[j].amount;
+                        uint256 next = sum + transaction.outputs[j].amount;
                         if (next < sum) revert PlasmaTxAmountOverflow(o.token);
                         sum = next;
                     }

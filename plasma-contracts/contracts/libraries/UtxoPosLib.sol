@@ -18,9 +18,9 @@ library UtxoPosLib {
 
     /// @notice Whether `utxoPos` is a valid position (spec: POS-2).
     function isValid(uint256 utxoPos) internal pure returns (bool) {
-        uint256 blknum = utxoPos / BLOCK_OFFSET;
+        uint256 blockNumber = utxoPos / BLOCK_OFFSET;
         uint256 rest = utxoPos % BLOCK_OFFSET;
-        return blknum != 0 && blknum <= type(uint64).max && rest / TX_OFFSET < MAX_TXS_PER_BLOCK
+        return blockNumber != 0 && blockNumber <= type(uint64).max && rest / TX_OFFSET < MAX_TXS_PER_BLOCK
             && rest % TX_OFFSET < MAX_OUTPUTS;
     }
 
@@ -30,8 +30,8 @@ library UtxoPosLib {
     }
 
     /// @notice Packs a position (spec: POS-1). Callers pass in-range parts.
-    function pack(uint256 blknum, uint256 txIndex, uint256 outputIndex) internal pure returns (uint256) {
-        return blknum * BLOCK_OFFSET + txIndex * TX_OFFSET + outputIndex;
+    function pack(uint256 blockNumber, uint256 index, uint256 oindex) internal pure returns (uint256) {
+        return blockNumber * BLOCK_OFFSET + index * TX_OFFSET + oindex;
     }
 
     /// @notice The block number of a position.
