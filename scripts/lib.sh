@@ -1,0 +1,45 @@
+# Shared helpers for scripts/test and scripts/devnet. Sourced, not executed.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$ROOT/node_modules/.bin:$PATH"
+# One target dir for the whole workspace, wherever the scripts are called from.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || die "$1 is required: $2"
+}
+
+# Installs the pinned npm toolchain (forge, anvil, cast, solc-js, OpenZeppelin) from
+# package-lock.json when it is missing or stale. `npm ci` is exact and never rewrites the lockfile.
+ensure_npm() {
+  need node "install Node.js 20+ (the machine's apt or nodejs.org)"
+  need npm "install npm (comes with Node.js)"
+  local stamp="$ROOT/node_modules/.package-lock.json"
+  if [[ ! -x "$ROOT/node_modules/.bin/forge" || ! -f "$stamp" || "$ROOT/package-lock.json" -nt "$stamp" ]]; then
+    step "npm ci (Foundry, solc-js, OpenZeppelin)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund) || die "npm ci failed"
+  fi
+  # The npm packages ship the binaries; make sure they are executable (npm preserves modes, but a
+  # copied tree may not).
+  local pkg bin
+  for pkg in forge anvil cast; do
+    bin="$ROOT/node_modules/@foundry-rs/$pkg-linux-amd64/bin/$pkg"
+    [[ -f "$bin" && ! -x "$bin" ]] && chmod +x "$bin"
+  done
+  forge --version >/dev/null 2>&1 || die "forge from node_modules does not run"
+}
+
+ensure_cargo() {
+  need cargo "install Rust with rustup (https://rustup.rs)"
+}
+
+ensure_nextest() {
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    step "cargo install cargo-nextest"
+    cargo install cargo-nextest --locked || die "could not install cargo-nextest"
+  fi
+}
