@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {IExitGame} from "./interfaces/IExitGame.sol";
+import {IPlasmaFramework} from "./interfaces/IPlasmaFramework.sol";
+import {ExitPriority} from "./libraries/ExitPriority.sol";
+import {Merkle} from "./libraries/Merkle.sol";
+import {PlasmaTx} from "./libraries/PlasmaTx.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Heap} from "@openzeppelin/contracts/utils/structs/Heap.sol";
+
+/// @title PlasmaFramework
+/// @notice The L1 anchor of the plasma chain: child-block roots, the ETH and ERC-20 vault that holds
+/// every deposit, the exit queues per token, the finalized-output book and the pull-payment ledger.
+/// @dev The two exit games (standard and in-flight) are separate contracts, bound once right after
+/// deployment and never changed (spec: UPG-1): nothing here can be upgraded, so a watcher needs to
+/// check the wiring only once. The operator is fixed too: a plasma chain with a new operator is a new
+/// chain, and users exit to it (spec/06-operator.md explains why rotation is not worth its risk).
+contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
+    using Heap for Heap.Uint256Heap;
+    using SafeERC20 for IERC20;
+
+    /// @notice Child blocks are numbered at multiples of this; deposit blocks take the numbers
+    /// between (spec: POS-3).
+    uint256 public constant CHILD_BLOCK_INTERVAL = 1000;
+    /// @dev In-flight exits set this bit in their priority's nonce so the framework knows to look up
+    /// their id; a standard exit's id is its position.
+    uint64 private constant FLAG_NONCE = uint64(1) << 63;
+
+    /// @notice The only account that may submit child-block roots.
+    address public immutable operator;
+    /// @notice The challenge period `p` (spec: EXIT-2): a week in production, seconds on a devnet.
+    uint256 public immutable minExitPeriod;
+    address private immutable deployer;
+
+    /// @notice The standard exit game (zero until bound).
+    address public standardExitGame;
+    /// @notice The in-flight exit game (zero until bound).
+    address public inFlightExitGame;
+
+    struct BlockData {
+        bytes32 root;
+        uint64 timestamp;
+    }
+
+    /// @notice Block roots and their L1 timestamps, by block number.
+    mapping(uint256 blknum => BlockData) public blocks;
+    /// @notice The number the next child block will get.
+    uint256 public nextChildBlock = CHILD_BLOCK_INTERVAL;
+    /// @notice The offset of the next deposit block after the last child block (1..999).
+    uint256 public nextDepositBlock = 1;
+
+    /// @notice Amount deposited per token, minus nothing: the vault's lifetime inflow.
+    mapping(address token => uint256) public totalDeposited;
+    /// @notice Amount credited to exits per token; never exceeds `totalDeposited`.
+    mapping(address token => uint256) public totalCredited;
+    /// @notice What each account can withdraw, per token (exits, bonds, bounties).
+    mapping(address account => mapping(address token => uint256)) public withdrawable;
+    /// @inheritdoc IPlasmaFramework
+    mapping(bytes32 outputId => bool) public isOutputFinalized;
+
+    mapping(address token => Heap.Uint256Heap) private queues;
+    /// @notice Exit ids of flagged queue entries (in-flight exits), by priority nonce.
+    mapping(uint64 nonce => uint256 exitId) public flaggedExitIds;
+    /// @notice How many exits have been queued in all (the next priority nonce).
+    uint64 public exitCount;
+
+    /// @notice The caller is not the operator.
+    error FrameworkNotOperator(address caller);
+    /// @notice The caller is not one of the bound exit games.
+    error FrameworkNotExitGame(address caller);
+    /// @notice The exit games are already bound, or the caller is not the deployer.
+    error FrameworkBindingRefused(address caller);
+    /// @notice The exit games are not bound yet, so the chain has not started.
+    error FrameworkNotStarted();
+    /// @notice A zero root would look like a missing block.
+    error FrameworkZeroRoot();
+    /// @notice 999 deposit blocks follow the last child block; the operator must submit the next.
+    error FrameworkDepositBlocksExhausted(uint256 nextChildBlock);
+    /// @notice A deposit transaction must be a deposit with one output (spec: TX-2).
+    error FrameworkNotADeposit(uint8 txType);
+    /// @notice The deposit's output must belong to the depositor.
+    error FrameworkDepositOwnerMismatch(address owner, address depositor);
+    /// @notice The deposit's output token does not match the function (ETH vs ERC-20).
+    error FrameworkDepositTokenMismatch(address token);
+    /// @notice The deposit's output amount must equal what was paid.
+    error FrameworkDepositAmountMismatch(uint256 declared, uint256 received);
+    /// @notice The token moved a different amount than asked (fee-on-transfer or rebasing tokens
+    /// are refused: the chain could not honour exits of the declared amount).
+    error FrameworkTokenTransferMismatch(uint256 expected, uint256 received);
+    /// @notice Crediting this much would pay out more than was deposited of the token.
+    error FrameworkInsolvent(address token, uint256 credited, uint256 deposited);
+    /// @notice The queue's head is not the exit the caller meant to process.
+    error FrameworkQueueHeadChanged(uint256 expected, uint256 actual);
+    /// @notice No exit of the token is due yet (or the queue is empty: `head` is 0).
+    error FrameworkNoExitDue(address token, uint256 head);
+    /// @notice `maxExits` must be at least one.
+    error FrameworkZeroMaxExits();
+    /// @notice Nothing to withdraw.
+    error FrameworkNothingToWithdraw(address account, address token);
+    /// @notice The ETH transfer of a withdrawal failed (only the recipient is affected).
+    error FrameworkEthTransferFailed(address to, uint256 amount);
+    /// @notice The ETH sent with `creditBonds` does not equal the amounts credited.
+    error FrameworkBondValueMismatch(uint256 value, uint256 credited);
+
+    /// @notice The exit games were bound (once, right after deployment).
+    event ExitGamesBound(address indexed standardExitGame, address indexed inFlightExitGame);
+    /// @notice A child block was committed (spec: LEDGER-8).
+    event BlockSubmitted(uint256 indexed blknum, bytes32 root, uint64 timestamp);
+    /// @notice A deposit made a deposit block. `depositTx` is its one transaction, so the operator
+    /// and watchers can credit it without other lookups (spec: LEDGER-7).
+    event DepositCreated(
+        address indexed owner, uint256 indexed blknum, address indexed token, uint256 amount, bytes depositTx
+    );
+    /// @notice An exit entered `token`'s queue.
+    event ExitQueued(address indexed token, address indexed game, uint256 indexed exitId, uint256 priority);
+    /// @notice `processExits` settled `count` exits of `token`.
+    event ExitsProcessed(address indexed token, address indexed processor, uint256 count);
+    /// @notice An output was finalized (spec: OUT-2).
+    event OutputFinalized(bytes32 indexed outputId);
+    /// @notice `account` may now withdraw `amount` more of `token`.
+    event Credited(address indexed account, address indexed token, uint256 amount);
+    /// @notice `account` withdrew `amount` of `token`.
+    event Withdrawn(address indexed account, address indexed token, uint256 amount);
+
+    modifier onlyExitGame() {
+        if (msg.sender != standardExitGame && msg.sender != inFlightExitGame) revert FrameworkNotExitGame(msg.sender);
+        _;
+    }
+
+    modifier started() {
+        if (standardExitGame == address(0)) revert FrameworkNotStarted();
+        _;
+    }
+
+    /// @param operator_ The block submitter.
+    /// @param minExitPeriod_ The challenge period `p` in seconds.
+    constructor(address operator_, uint256 minExitPeriod_) EIP712("Plasma", "1") {
+        operator = operator_;
+        minExitPeriod = minExitPeriod_;
+        deployer = msg.sender;
+    }
+
+    // ---------------------------------------------------------------- wiring
+
+    /// @notice Binds the two exit games, once. Deposits and blocks are refused until then.
+    /// @dev Only the deployer, only once; emits `ExitGamesBound`. The games are immutable contracts,
+    /// so this is the whole of the system's configuration (spec: UPG-1).
+    /// @param standard The standard exit game.
+    /// @param inFlight The in-flight exit game.
+    function bindExitGames(address standard, address inFlight) external {
+        if (msg.sender != deployer || standardExitGame != address(0) || standard == address(0)) {
+            revert FrameworkBindingRefused(msg.sender);
+        }
+        standardExitGame = standard;
+        inFlightExitGame = inFlight;
+        emit ExitGamesBound(standard, inFlight);
+    }
+
+    // ---------------------------------------------------------------- blocks
+
+    /// @notice Commits the next child block's Merkle root (spec: LEDGER-8). Operator only.
+    /// @dev Emits `BlockSubmitted`. The timestamp recorded is this L1 block's, which starts the
+    /// block's exit clock (spec: EXIT-2).
+    /// @param root The Merkle root of the block's transactions (spec: MERKLE).
+    function submitBlock(bytes32 root) external started {
+        if (msg.sender != operator) revert FrameworkNotOperator(msg.sender);
+        if (root == bytes32(0)) revert FrameworkZeroRoot();
+        uint256 blknum = nextChildBlock;
+        uint64 timestamp = uint64(block.timestamp);
+        blocks[blknum] = BlockData(root, timestamp);
+        nextChildBlock = blknum + CHILD_BLOCK_INTERVAL;
+        nextDepositBlock = 1;
+        emit BlockSubmitted(blknum, root, timestamp);
+    }
+
+    // ---------------------------------------------------------------- deposits
+
+    /// @notice Deposits ETH: `depositTx` must be a deposit transaction with one output owned by the
+    /// sender, token address(0), amount `msg.value` (spec: LEDGER-7).
+    /// @dev Emits `DepositCreated`. The deposit block's root is computed here, so a deposit block
+    /// holds exactly this transaction.
+    /// @param depositTx `abi.encode` of the deposit transaction (spec: ENC-1).
+    function depositEth(bytes calldata depositTx) external payable nonReentrant started {
+        PlasmaTx.Output memory out = _checkDeposit(depositTx);
+        if (out.token != address(0)) revert FrameworkDepositTokenMismatch(out.token);
+        if (out.amount != msg.value) revert FrameworkDepositAmountMismatch(out.amount, msg.value);
+        _createDeposit(out, depositTx);
+    }
+
+    /// @notice Deposits an ERC-20 token the sender approved beforehand (spec: LEDGER-7).
+    /// @dev Emits `DepositCreated`. Pulls with SafeERC20 (tokens that return nothing work) and checks
+    /// the balance moved by exactly the declared amount, refusing fee-on-transfer tokens.
+    /// @param depositTx `abi.encode` of the deposit transaction (spec: ENC-1).
+    function depositErc20(bytes calldata depositTx) external nonReentrant started {
+        PlasmaTx.Output memory out = _checkDeposit(depositTx);
+        if (out.token == address(0)) revert FrameworkDepositTokenMismatch(out.token);
+        IERC20 token = IERC20(out.token);
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), out.amount);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received != out.amount) revert FrameworkTokenTransferMismatch(out.amount, received);
+        _createDeposit(out, depositTx);
+    }
+
+    function _checkDeposit(bytes calldata depositTx) private view returns (PlasmaTx.Output memory out) {
+        PlasmaTx.Transaction memory t = PlasmaTx.decodeValid(depositTx);
+        if (t.txType != PlasmaTx.TYPE_DEPOSIT) revert FrameworkNotADeposit(t.txType);
+        out = t.outputs[0];
+        if (out.owner != msg.sender) revert FrameworkDepositOwnerMismatch(out.owner, msg.sender);
+    }
+
+    function _createDeposit(PlasmaTx.Output memory out, bytes calldata depositTx) private {
+        uint256 offset = nextDepositBlock;
+        if (offset >= CHILD_BLOCK_INTERVAL) revert FrameworkDepositBlocksExhausted(nextChildBlock);
+        uint256 blknum = nextChildBlock - CHILD_BLOCK_INTERVAL + offset;
+        nextDepositBlock = offset + 1;
+        blocks[blknum] = BlockData(Merkle.depositRoot(depositTx), uint64(block.timestamp));
+        totalDeposited[out.token] += out.amount;
+        emit DepositCreated(out.owner, blknum, out.token, out.amount, depositTx);
+    }
+
+    // ---------------------------------------------------------------- exit queues
+
+    /// @inheritdoc IPlasmaFramework
+    /// @dev Exit games only; emits `ExitQueued`.
+    function enqueue(address token, uint64 exitableAt, uint256 position, uint256 exitId, bool flaggedNonce)
+        external
+        onlyExitGame
+        returns (uint256 priority)
+    {
+        uint64 nonce = exitCount++;
+        if (flaggedNonce) {
+            nonce |= FLAG_NONCE;
+            flaggedExitIds[nonce] = exitId;
+        }
+        priority = ExitPriority.pack(exitableAt, position, nonce);
+        queues[token].insert(priority);
+        emit ExitQueued(token, msg.sender, exitId, priority);
+    }
+
+    /// @notice The head of `token`'s queue (0 if empty) and the queue's length.
+    function queueHead(address token) external view returns (uint256 head, uint256 length) {
+        length = queues[token].length();
+        head = length == 0 ? 0 : queues[token].peek();
+    }
+
+    /// @notice Settles up to `maxExits` due exits of `token`, in priority order (spec: EXIT-5).
+    /// @dev Stops at the first exit not yet exitable. Payments are credits (pull payments), so no
+    /// recipient can block the queue. `topPriority` (0 = any) makes the call revert instead of
+    /// processing other exits if someone else processed the intended head first. Each settled exit
+    /// pays the caller a bounty from its bond. Emits `ExitsProcessed`.
+    /// @param token The queue.
+    /// @param topPriority The priority the caller expects at the head, or 0.
+    /// @param maxExits Upper bound on exits settled in this call (bounds its gas).
+    function processExits(address token, uint256 topPriority, uint256 maxExits) external nonReentrant {
+        if (maxExits == 0) revert FrameworkZeroMaxExits();
+        Heap.Uint256Heap storage queue = queues[token];
+        uint256 head = queue.length() == 0 ? 0 : queue.peek();
+        if (topPriority != 0 && head != topPriority) revert FrameworkQueueHeadChanged(topPriority, head);
+        if (head == 0 || ExitPriority.exitableAt(head) > block.timestamp) revert FrameworkNoExitDue(token, head);
+        uint256 count;
+        while (count < maxExits && queue.length() != 0) {
+            uint256 priority = queue.peek();
+            if (ExitPriority.exitableAt(priority) > block.timestamp) break;
+            queue.pop();
+            uint64 nonce = ExitPriority.nonce(priority);
+            address game;
+            uint256 exitId;
+            if (nonce & FLAG_NONCE != 0) {
+                game = inFlightExitGame;
+                exitId = flaggedExitIds[nonce];
+                delete flaggedExitIds[nonce];
+            } else {
+                game = standardExitGame;
+                exitId = ExitPriority.position(priority);
+            }
+            IExitGame(game).processExit(exitId, token, msg.sender);
+            ++count;
+        }
+        emit ExitsProcessed(token, msg.sender, count);
+    }
+
+    // ---------------------------------------------------------------- settlement book
+
+    /// @inheritdoc IPlasmaFramework
+    /// @dev Exit games only; emits `OutputFinalized` for each newly finalized output.
+    function finalizeOutputs(bytes32[] calldata outputIds)
+        external
+        onlyExitGame
+        returns (uint256 alreadyFinalized)
+    {
+        for (uint256 i = 0; i < outputIds.length; ++i) {
+            bytes32 id = outputIds[i];
+            if (isOutputFinalized[id]) {
+                // forge-lint: disable-next-line(incorrect-shift)
+                alreadyFinalized |= 1 << i; // bit i = output i
+            } else {
+                isOutputFinalized[id] = true;
+                emit OutputFinalized(id);
+            }
+        }
+    }
+
+    /// @inheritdoc IPlasmaFramework
+    /// @dev Exit games only; emits `Credited`. Reverts rather than credit more than was deposited of
+    /// the token: a defence in depth, since the exit games should never ask for it.
+    function credit(address token, address account, uint256 amount) external onlyExitGame {
+        uint256 credited = totalCredited[token] + amount;
+        if (credited > totalDeposited[token]) revert FrameworkInsolvent(token, credited, totalDeposited[token]);
+        totalCredited[token] = credited;
+        withdrawable[account][token] += amount;
+        emit Credited(account, token, amount);
+    }
+
+    /// @inheritdoc IPlasmaFramework
+    /// @dev Exit games only; emits `Credited` per non-zero amount. Bond money arrives with the call and
+    /// never mixes with the vault's deposit accounting.
+    function creditBonds(address a, uint256 amountA, address b, uint256 amountB) external payable onlyExitGame {
+        if (msg.value != amountA + amountB) revert FrameworkBondValueMismatch(msg.value, amountA + amountB);
+        if (amountA != 0) {
+            withdrawable[a][address(0)] += amountA;
+            emit Credited(a, address(0), amountA);
+        }
+        if (amountB != 0) {
+            withdrawable[b][address(0)] += amountB;
+            emit Credited(b, address(0), amountB);
+        }
+    }
+
+    /// @notice Withdraws everything credited to the sender in `token` (exits paid, bonds returned,
+    /// bounties).
+    /// @dev Checks-effects-interactions and `nonReentrant`; emits `Withdrawn`. A failing ETH recipient
+    /// only fails its own withdrawal.
+    /// @param token The token, address(0) for ETH.
+    function withdraw(address token) external nonReentrant {
+        uint256 amount = withdrawable[msg.sender][token];
+        if (amount == 0) revert FrameworkNothingToWithdraw(msg.sender, token);
+        withdrawable[msg.sender][token] = 0;
+        emit Withdrawn(msg.sender, token, amount);
+        if (token == address(0)) {
+            (bool ok,) = msg.sender.call{value: amount}("");
+            if (!ok) revert FrameworkEthTransferFailed(msg.sender, amount);
+        } else {
+            IERC20(token).safeTransfer(msg.sender, amount);
+        }
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IPlasmaFramework
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+}

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+/// @title IPlasmaFramework
+/// @notice What the exit games use of the framework: block roots, exit queues, finalized outputs
+/// and the vault's credit book.
+interface IPlasmaFramework {
+    /// @notice The root and L1 timestamp of a child or deposit block; timestamp 0 if unknown.
+    function blocks(uint256 blknum) external view returns (bytes32 root, uint64 timestamp);
+
+    /// @notice The challenge period `p` of the spec, in seconds (spec: EXIT-2).
+    function minExitPeriod() external view returns (uint256);
+
+    /// @notice The EIP-712 domain separator of the plasma chain (spec: SIG-1).
+    function domainSeparator() external view returns (bytes32);
+
+    /// @notice Whether an output was paid out or spent by a processed exit (spec: OUT-2).
+    function isOutputFinalized(bytes32 outputId) external view returns (bool);
+
+    /// @notice Puts an exit into `token`'s queue (exit games only).
+    /// @param flaggedNonce Whether the game needs a nonce-to-exit-id mapping (in-flight exits); a
+    /// standard exit's id is its position, so it needs none.
+    /// @return priority The exit's queue key (spec: EXIT-3).
+    function enqueue(address token, uint64 exitableAt, uint256 position, uint256 exitId, bool flaggedNonce)
+        external
+        returns (uint256 priority);
+
+    /// @notice Marks outputs finalized (exit games only).
+    /// @return alreadyFinalized Bit i set if `outputIds[i]` was finalized before this call.
+    function finalizeOutputs(bytes32[] calldata outputIds) external returns (uint256 alreadyFinalized);
+
+    /// @notice Credits `amount` of deposited `token` to `account` (exit games only).
+    function credit(address token, address account, uint256 amount) external;
+
+    /// @notice Credits the ETH sent along (bonds) to up to three accounts (exit games only).
+    function creditBonds(address a, uint256 amountA, address b, uint256 amountB) external payable;
+}
