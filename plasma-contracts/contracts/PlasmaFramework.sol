@@ -288,11 +288,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
 
     /// @inheritdoc IPlasmaFramework
     /// @dev Exit games only; emits `OutputFinalized` for each newly finalized output.
-    function finalizeOutputs(bytes32[] calldata outputIds)
-        external
-        onlyExitGame
-        returns (uint256 alreadyFinalized)
-    {
+    function finalizeOutputs(bytes32[] calldata outputIds) external onlyExitGame returns (uint256 alreadyFinalized) {
         for (uint256 i = 0; i < outputIds.length; ++i) {
             bytes32 id = outputIds[i];
             if (isOutputFinalized[id]) {

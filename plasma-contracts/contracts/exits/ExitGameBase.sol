@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {IExitGame} from "../interfaces/IExitGame.sol";
+import {IPlasmaFramework} from "../interfaces/IPlasmaFramework.sol";
+import {BondLib} from "../libraries/BondLib.sol";
+import {Merkle} from "../libraries/Merkle.sol";
+import {UtxoPosLib} from "../libraries/UtxoPosLib.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
+/// @title ExitGameBase
+/// @notice What both exit games share: the framework they serve, bonds, inclusion proofs and the
+/// exitable-time rule.
+abstract contract ExitGameBase is IExitGame, ReentrancyGuardTransient {
+    using BondLib for BondLib.Bond;
+
+    /// @notice Share of a bond paid to whoever processes the exit: 1/20 (5%).
+    uint256 public constant PROCESSING_BOUNTY_DIVISOR = 20;
+
+    /// @notice The framework this game serves.
+    IPlasmaFramework public immutable framework;
+    /// @notice The challenge period `p` (copied from the framework).
+    uint256 public immutable minExitPeriod;
+    /// @notice Who may propose bond changes (bounded and delayed; spec: BOND-1).
+    address public immutable bondAdmin;
+
+    /// @notice The caller is not the framework.
+    error ExitGameNotFramework(address caller);
+    /// @notice The caller is not the bond admin.
+    error ExitGameNotBondAdmin(address caller);
+    /// @notice The ETH sent is not the bond due.
+    error ExitGameWrongBond(uint256 expected, uint256 sent);
+    /// @notice No block with this number was committed.
+    error ExitGameUnknownBlock(uint256 blknum);
+    /// @notice The Merkle proof does not put the transaction at this position (spec: MERKLE-5).
+    error ExitGameInvalidInclusionProof(uint256 utxoPos);
+    /// @notice The position names an output index the transaction does not have.
+    error ExitGameNoSuchOutput(uint256 utxoPos);
+    /// @notice A deposit transaction outside a deposit block, or another type inside one (spec: LEDGER-6/7).
+    error ExitGameWrongBlockKind(uint256 utxoPos, uint8 txType);
+
+    /// @notice A bond size change was scheduled.
+    event BondChangeProposed(bytes32 indexed bond, uint256 newSize, uint64 effectiveAt);
+
+    modifier onlyFramework() {
+        if (msg.sender != address(framework)) revert ExitGameNotFramework(msg.sender);
+        _;
+    }
+
+    modifier onlyBondAdmin() {
+        if (msg.sender != bondAdmin) revert ExitGameNotBondAdmin(msg.sender);
+        _;
+    }
+
+    constructor(IPlasmaFramework framework_, address bondAdmin_) {
+        framework = framework_;
+        minExitPeriod = framework_.minExitPeriod();
+        bondAdmin = bondAdmin_;
+    }
+
+    function _proposeBond(BondLib.Bond storage bond, bytes32 name, uint256 newSize) internal {
+        uint64 effectiveAt = bond.propose(newSize, 2 * minExitPeriod);
+        emit BondChangeProposed(name, newSize, effectiveAt);
+    }
+
+    function _takeBond(BondLib.Bond storage bond, uint256 count) internal view returns (uint256 each) {
+        each = bond.current();
+        if (msg.value != each * count) revert ExitGameWrongBond(each * count, msg.value);
+    }
+
+    /// @dev Checks `txBytes` sits at `utxoPos`'s block and index; returns the block's timestamp.
+    function _verifyInclusion(bytes memory txBytes, uint256 utxoPos, bytes memory proof)
+        internal
+        view
+        returns (uint64 timestamp)
+    {
+        uint256 blknum = UtxoPosLib.blknum(utxoPos);
+        bytes32 root;
+        (root, timestamp) = framework.blocks(blknum);
+        if (timestamp == 0) revert ExitGameUnknownBlock(blknum);
+        if (!Merkle.verify(Merkle.leaf(txBytes), UtxoPosLib.txIndex(utxoPos), proof, root)) {
+            revert ExitGameInvalidInclusionProof(utxoPos);
+        }
+    }
+
+    /// @dev The exit clock of an output (spec: EXIT-2): deposits now + p, because a deposit block is
+    /// made by the contract and cannot be invalid; child-block outputs also wait until two periods
+    /// after their block, so exits from a freshly committed invalid block queue behind every older
+    /// honest exit.
+    function _exitableAt(uint256 utxoPos, uint64 blockTimestamp) internal view returns (uint64) {
+        uint256 soonest = block.timestamp + minExitPeriod;
+        if (UtxoPosLib.isDepositBlock(UtxoPosLib.blknum(utxoPos))) return SafeCast.toUint64(soonest);
+        uint256 aged = uint256(blockTimestamp) + 2 * minExitPeriod;
+        return SafeCast.toUint64(aged > soonest ? aged : soonest);
+    }
+
+    /// @dev Pays a settled exit's bond: the bounty to the processor, the rest back to its owner.
+    function _returnBond(address owner, uint256 bond, address processor) internal {
+        uint256 bounty = bond / PROCESSING_BOUNTY_DIVISOR;
+        framework.creditBonds{value: bond}(owner, bond - bounty, processor, bounty);
+    }
+}

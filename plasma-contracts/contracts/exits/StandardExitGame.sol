@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {IPlasmaFramework} from "../interfaces/IPlasmaFramework.sol";
+import {BondLib} from "../libraries/BondLib.sol";
+import {PlasmaEip712} from "../libraries/PlasmaEip712.sol";
+import {PlasmaTx} from "../libraries/PlasmaTx.sol";
+import {UtxoPosLib} from "../libraries/UtxoPosLib.sol";
+import {ExitGameBase} from "./ExitGameBase.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
+/// @title StandardExitGame
+/// @notice Standard exits of included outputs: start with an inclusion proof and a bond, challenge
+/// with a signed spend, settle in priority order (spec: EXIT-1..5, EXIT-9, EXIT-10).
+/// @dev An exit's id is its output's position: one position holds one output under a committed root,
+/// so ids never collide (equal deposit bytes in two deposit blocks have different positions;
+/// spec: OUT-1), and the framework's queue needs no id table for standard exits.
+contract StandardExitGame is ExitGameBase {
+    using BondLib for BondLib.Bond;
+
+    enum Status {
+        None,
+        Active,
+        Challenged,
+        Settled
+    }
+
+    /// @notice An exit, packed into four slots (five when delegated).
+    struct StandardExit {
+        address owner; // gets the funds
+        uint88 bond;
+        Status status;
+        address token;
+        uint256 amount;
+        bytes32 outputId;
+        address bondOwner; // zero unless started by a delegate; then it owns the bond
+    }
+
+    /// @notice What starting one exit needs.
+    struct StartArgs {
+        uint256 utxoPos;
+        bytes txBytes;
+        bytes inclusionProof;
+    }
+
+    /// @notice An owner's EIP-712 `ExitAuthorization(exitor, deadline, nonce)` (spec: EXIT-9).
+    struct Authorization {
+        uint256 deadline;
+        uint256 nonce;
+        bytes signature;
+    }
+
+    /// @notice Exits by position (= exit id).
+    mapping(uint256 utxoPos => StandardExit) public exits;
+    /// @notice Each owner's current authorization nonce; bumping it revokes every authorization.
+    mapping(address owner => uint256) public authorizationNonce;
+
+    BondLib.Bond private _bond;
+
+    /// @notice The sender does not own the output (and holds no authorization from its owner).
+    error StandardExitNotOwner(address owner, address sender);
+    /// @notice An exit of this output was started before (one per output ever; spec: EXIT-1).
+    error StandardExitAlreadyStarted(uint256 utxoPos);
+    /// @notice The output was already paid or spent by a processed exit (spec: OUT-2).
+    error StandardExitOutputFinalized(uint256 utxoPos);
+    /// @notice No active exit with this id.
+    error StandardExitNotActive(uint256 exitId);
+    /// @notice The challenging transaction's input does not spend the exiting output.
+    error StandardExitNotASpend(uint256 exitId, uint256 spentPos);
+    /// @notice The spend is not signed by the exiting output's owner (spec: EXIT-4).
+    error StandardExitBadSpendSignature(address signer, address owner);
+    /// @notice The authorization expired, was revoked, or is for another exitor (spec: EXIT-9).
+    error StandardExitBadAuthorization(address owner, address exitor);
+    /// @notice Batches need one authorization per exit.
+    error StandardExitLengthMismatch(uint256 exits, uint256 authorizations);
+
+    /// @notice An exit started: everything a watcher needs to check it (spec: EXIT-1).
+    event ExitStarted(
+        uint256 indexed exitId,
+        address indexed owner,
+        address indexed token,
+        uint256 amount,
+        bytes32 outputId,
+        uint64 exitableAt,
+        address exitor
+    );
+    /// @notice An exit was challenged with a spend of its output; the challenger got the bond.
+    event ExitChallenged(uint256 indexed exitId, address indexed challenger, bytes32 spendingTxHash);
+    /// @notice An exit was settled: paid (`paid` true) or void because its output was finalized by an
+    /// in-flight exit first.
+    event ExitSettled(uint256 indexed exitId, address indexed owner, bool paid);
+    /// @notice `owner` revoked every exit authorization up to `nonce`.
+    event AuthorizationsRevoked(address indexed owner, uint256 nonce);
+
+    /// @param framework_ The framework served.
+    /// @param bondAdmin_ Who may propose bond changes.
+    /// @param initialBond The initial bond (about twice a challenge's gas at a reference price; BOND-1).
+    constructor(IPlasmaFramework framework_, address bondAdmin_, uint256 initialBond)
+        ExitGameBase(framework_, bondAdmin_)
+    {
+        _bond.size = SafeCast.toUint128(initialBond);
+    }
+
+    // ---------------------------------------------------------------- start
+
+    /// @notice Starts a standard exit of an output the sender owns (spec: EXIT-1, EXIT-2).
+    /// @dev Send the bond (`bondSize()`). Emits `ExitStarted` and the framework's `ExitQueued`.
+    /// @param args The output's position, its transaction and the inclusion proof.
+    function startStandardExit(StartArgs calldata args) external payable nonReentrant {
+        uint256 bond = _takeBond(_bond, 1);
+        _start(args, msg.sender, address(0), bond);
+    }
+
+    /// @notice Starts many standard exits of outputs the sender owns, one bond each (spec: EXIT-10).
+    /// @dev For mass exits; `msg.value` must be `bondSize() * exits.length`.
+    /// @param args One entry per exit.
+    function startStandardExits(StartArgs[] calldata args) external payable nonReentrant {
+        uint256 bond = _takeBond(_bond, args.length);
+        for (uint256 i = 0; i < args.length; ++i) {
+            _start(args[i], msg.sender, address(0), bond);
+        }
+    }
+
+    /// @notice Starts a standard exit on behalf of the output's owner, who authorized the sender
+    /// (spec: EXIT-9). The funds go to the owner; the bond stays the sender's.
+    /// @dev This is how a watchtower exits the funds it guards when the chain turns byzantine.
+    /// @param args The exit.
+    /// @param auth The owner's signed authorization for `msg.sender`.
+    function startStandardExitFor(StartArgs calldata args, Authorization calldata auth) external payable nonReentrant {
+        uint256 bond = _takeBond(_bond, 1);
+        _startFor(args, auth, bond);
+    }
+
+    /// @notice Batched `startStandardExitFor` (spec: EXIT-9, EXIT-10).
+    /// @param args One entry per exit.
+    /// @param auths The owner's authorization for each exit (repeat an owner's for each of its exits).
+    function startStandardExitsFor(StartArgs[] calldata args, Authorization[] calldata auths)
+        external
+        payable
+        nonReentrant
+    {
+        if (args.length != auths.length) revert StandardExitLengthMismatch(args.length, auths.length);
+        uint256 bond = _takeBond(_bond, args.length);
+        for (uint256 i = 0; i < args.length; ++i) {
+            _startFor(args[i], auths[i], bond);
+        }
+    }
+
+    function _startFor(StartArgs calldata args, Authorization calldata auth, uint256 bond) private {
+        bytes32 digest = PlasmaEip712.digest(
+            framework.domainSeparator(), PlasmaEip712.hashExitAuthorization(msg.sender, auth.deadline, auth.nonce)
+        );
+        address owner = PlasmaEip712.recover(digest, auth.signature, 0);
+        if (block.timestamp > auth.deadline || auth.nonce != authorizationNonce[owner]) {
+            revert StandardExitBadAuthorization(owner, msg.sender);
+        }
+        _start(args, owner, msg.sender, bond);
+    }
+
+    /// @dev `owner` is who must own the output; `delegate` is the bond owner when not the owner.
+    function _start(StartArgs calldata args, address owner, address delegate, uint256 bond) private {
+        uint256 utxoPos = args.utxoPos;
+        UtxoPosLib.check(utxoPos);
+        PlasmaTx.Transaction memory t = PlasmaTx.decodeValid(args.txBytes);
+        uint256 oindex = UtxoPosLib.outputIndex(utxoPos);
+        if (oindex >= t.outputs.length) revert ExitGameNoSuchOutput(utxoPos);
+        bool depositBlock = UtxoPosLib.isDepositBlock(UtxoPosLib.blknum(utxoPos));
+        if (depositBlock != (t.txType == PlasmaTx.TYPE_DEPOSIT)) revert ExitGameWrongBlockKind(utxoPos, t.txType);
+        uint64 blockTimestamp = _verifyInclusion(args.txBytes, utxoPos, args.inclusionProof);
+
+        PlasmaTx.Output memory out = t.outputs[oindex];
+        if (out.owner != owner) revert StandardExitNotOwner(out.owner, delegate == address(0) ? msg.sender : owner);
+        StandardExit storage e = exits[utxoPos];
+        if (e.status != Status.None) revert StandardExitAlreadyStarted(utxoPos);
+        bytes32 outputId = PlasmaTx.outputId(keccak256(args.txBytes), t.inputs.length != 0, oindex, utxoPos);
+        if (framework.isOutputFinalized(outputId)) revert StandardExitOutputFinalized(utxoPos);
+
+        e.owner = owner;
+        e.bond = SafeCast.toUint88(bond);
+        e.status = Status.Active;
+        e.token = out.token;
+        e.amount = out.amount;
+        e.outputId = outputId;
+        if (delegate != address(0)) e.bondOwner = delegate;
+
+        uint64 exitableAt = _exitableAt(utxoPos, blockTimestamp);
+        framework.enqueue(out.token, exitableAt, utxoPos, utxoPos, false);
+        emit ExitStarted(utxoPos, owner, out.token, out.amount, outputId, exitableAt, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- challenge
+
+    /// @notice Challenges an exit with a transaction spending its output, signed by the output's
+    /// owner (spec: EXIT-4). The spend need not be included anywhere. The challenger gets the bond.
+    /// @dev Emits `ExitChallenged`. The output is not finalized: the spend may still exit in flight.
+    /// @param exitId The exit (its position).
+    /// @param spendingTx The spending transaction (any type with inputs).
+    /// @param inputIndex Which of its inputs spends the exiting output.
+    /// @param signature The owner's signature of the spending transaction for that input.
+    function challengeStandardExit(
+        uint256 exitId,
+        bytes calldata spendingTx,
+        uint256 inputIndex,
+        bytes calldata signature
+    ) external nonReentrant {
+        StandardExit storage e = exits[exitId];
+        if (e.status != Status.Active) revert StandardExitNotActive(exitId);
+        PlasmaTx.Transaction memory t = PlasmaTx.decodeValid(spendingTx);
+        uint256 spent = inputIndex < t.inputs.length ? t.inputs[inputIndex] : 0;
+        if (spent != exitId) revert StandardExitNotASpend(exitId, spent);
+        bytes32 digest = PlasmaEip712.digest(framework.domainSeparator(), PlasmaEip712.hashTx(t));
+        address signer = PlasmaEip712.recover(digest, signature, inputIndex);
+        if (signer != e.owner) revert StandardExitBadSpendSignature(signer, e.owner);
+
+        e.status = Status.Challenged;
+        uint256 bond = e.bond;
+        emit ExitChallenged(exitId, msg.sender, keccak256(spendingTx));
+        framework.creditBonds{value: bond}(msg.sender, bond, address(0), 0);
+    }
+
+    // ---------------------------------------------------------------- settle
+
+    /// @notice Settles a standard exit popped from its queue (framework only; spec: EXIT-5): pays the
+    /// owner and returns the bond minus the processing bounty, or, if an in-flight exit finalized the
+    /// output first, voids the exit and returns the whole bond. Challenged exits are skipped.
+    /// @dev Emits `ExitSettled`.
+    function processExit(uint256 exitId, address, address processor) external onlyFramework {
+        StandardExit storage e = exits[exitId];
+        if (e.status != Status.Active) return; // challenged: the bond is gone, nothing to pay
+        e.status = Status.Settled;
+        address bondOwner = e.bondOwner == address(0) ? e.owner : e.bondOwner;
+        uint256 bond = e.bond;
+
+        bytes32[] memory ids = new bytes32[](1);
+        ids[0] = e.outputId;
+        bool alreadyFinalized = framework.finalizeOutputs(ids) != 0;
+        if (alreadyFinalized) {
+            // Spent by a processed in-flight exit in the meantime: the exit is void, not dishonest.
+            framework.creditBonds{value: bond}(bondOwner, bond, address(0), 0);
+        } else {
+            framework.credit(e.token, e.owner, e.amount);
+            _returnBond(bondOwner, bond, processor);
+        }
+        emit ExitSettled(exitId, e.owner, !alreadyFinalized);
+    }
+
+    // ---------------------------------------------------------------- admin and views
+
+    /// @notice Revokes every exit authorization the sender signed so far (spec: EXIT-9).
+    /// @dev Emits `AuthorizationsRevoked`.
+    function revokeAuthorizations() external {
+        uint256 nonce = ++authorizationNonce[msg.sender];
+        emit AuthorizationsRevoked(msg.sender, nonce);
+    }
+
+    /// @notice Schedules a new bond size (bond admin only; bounded and delayed, spec: BOND-1).
+    /// @dev Emits `BondChangeProposed`.
+    /// @param newSize The new bond in wei, within [current / 2, current * 2].
+    function proposeBondSize(uint256 newSize) external onlyBondAdmin {
+        _proposeBond(_bond, "standardExit", newSize);
+    }
+
+    /// @notice The bond a standard exit needs now.
+    function bondSize() external view returns (uint256) {
+        return _bond.current();
+    }
+}

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {PlasmaFramework} from "../contracts/PlasmaFramework.sol";
+import {Merkle} from "../contracts/libraries/Merkle.sol";
+import {PlasmaTx} from "../contracts/libraries/PlasmaTx.sol";
+import {PlasmaFixtures} from "./utils/PlasmaFixtures.sol";
+import {FeeOnTransferToken, NoReturnToken, TestToken} from "./utils/Tokens.sol";
+
+contract PlasmaFrameworkTest is PlasmaFixtures {
+    TestToken internal token;
+
+    function setUp() public override {
+        super.setUp();
+        token = new TestToken();
+        token.mint(alice, 1e24);
+    }
+
+    // ---------------------------------------------------------------- wiring
+
+    function test_RevertWhen_BindingTwice() public {
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkBindingRefused.selector, address(this)));
+        framework.bindExitGames(address(1), address(2));
+    }
+
+    function test_RevertWhen_BindingByStranger() public {
+        PlasmaFramework fresh = new PlasmaFramework(operator, PERIOD);
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkBindingRefused.selector, mallory));
+        fresh.bindExitGames(address(1), address(2));
+    }
+
+    function test_RevertWhen_NotStarted() public {
+        PlasmaFramework fresh = new PlasmaFramework(operator, PERIOD);
+        vm.prank(operator);
+        vm.expectRevert(PlasmaFramework.FrameworkNotStarted.selector);
+        fresh.submitBlock(bytes32(uint256(1)));
+    }
+
+    // ---------------------------------------------------------------- blocks
+
+    function test_SubmitBlock() public {
+        bytes32 root = keccak256("root");
+        vm.expectEmit(address(framework));
+        emit PlasmaFramework.BlockSubmitted(1000, root, uint64(T0));
+        vm.prank(operator);
+        framework.submitBlock(root);
+        (bytes32 stored, uint64 ts) = framework.blocks(1000);
+        assertEq(stored, root);
+        assertEq(ts, T0);
+        assertEq(framework.nextChildBlock(), 2000);
+        assertEq(framework.nextDepositBlock(), 1);
+    }
+
+    function test_RevertWhen_SubmitBlockByNonOperator() public {
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNotOperator.selector, mallory));
+        framework.submitBlock(keccak256("root"));
+    }
+
+    function test_RevertWhen_SubmitZeroRoot() public {
+        vm.prank(operator);
+        vm.expectRevert(PlasmaFramework.FrameworkZeroRoot.selector);
+        framework.submitBlock(bytes32(0));
+    }
+
+    // ---------------------------------------------------------------- deposits
+
+    function test_DepositEth() public {
+        bytes memory depositTx = _depositTx(alice, address(0), 1 ether);
+        vm.expectEmit(address(framework));
+        emit PlasmaFramework.DepositCreated(alice, 1, address(0), 1 ether, depositTx);
+        vm.prank(alice);
+        framework.depositEth{value: 1 ether}(depositTx);
+        (bytes32 root, uint64 ts) = framework.blocks(1);
+        assertEq(root, Merkle.depositRoot(depositTx));
+        assertEq(ts, T0);
+        assertEq(framework.totalDeposited(address(0)), 1 ether);
+        assertEq(address(framework).balance, 1 ether);
+        assertEq(framework.nextDepositBlock(), 2);
+    }
+
+    function test_DepositsNumberBetweenChildBlocks() public {
+        _depositEth(alice, 1);
+        _submit1(_depositTx(alice, address(0), 5)); // any tx, the root is what matters here
+        (uint256 pos,) = _depositEth(alice, 1);
+        assertEq(pos / 1e9, 1001);
+    }
+
+    function test_RevertWhen_DepositBlocksExhausted() public {
+        for (uint256 i = 1; i < 1000; ++i) {
+            _depositEth(alice, 1);
+        }
+        bytes memory depositTx = _depositTx(alice, address(0), 1);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkDepositBlocksExhausted.selector, 1000));
+        framework.depositEth{value: 1}(depositTx);
+    }
+
+    function test_RevertWhen_DepositAmountMismatch() public {
+        bytes memory depositTx = _depositTx(alice, address(0), 2 ether);
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(PlasmaFramework.FrameworkDepositAmountMismatch.selector, 2 ether, 1 ether)
+        );
+        framework.depositEth{value: 1 ether}(depositTx);
+    }
+
+    function test_RevertWhen_DepositForSomeoneElse() public {
+        bytes memory depositTx = _depositTx(bob, address(0), 1 ether);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkDepositOwnerMismatch.selector, bob, alice));
+        framework.depositEth{value: 1 ether}(depositTx);
+    }
+
+    function test_RevertWhen_DepositIsAPayment() public {
+        bytes memory payment = _pay1(1e9, alice, address(0), 1 ether);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNotADeposit.selector, 1));
+        framework.depositEth{value: 1 ether}(payment);
+    }
+
+    function test_RevertWhen_DepositTxMalformed() public {
+        bytes memory depositTx = _depositTx(alice, address(0), 1 ether);
+        bytes memory trailing = abi.encodePacked(depositTx, bytes32(0));
+        vm.prank(alice);
+        vm.expectPartialRevert(PlasmaTx.PlasmaTxNonCanonical.selector);
+        framework.depositEth{value: 1 ether}(trailing);
+    }
+
+    function test_RevertWhen_EthDepositNamesAToken() public {
+        bytes memory depositTx = _depositTx(alice, address(token), 1 ether);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkDepositTokenMismatch.selector, address(token)));
+        framework.depositEth{value: 1 ether}(depositTx);
+    }
+
+    function test_DepositErc20() public {
+        bytes memory depositTx = _depositTx(alice, address(token), 5e18);
+        vm.startPrank(alice);
+        token.approve(address(framework), 5e18);
+        framework.depositErc20(depositTx);
+        vm.stopPrank();
+        assertEq(token.balanceOf(address(framework)), 5e18);
+        assertEq(framework.totalDeposited(address(token)), 5e18);
+    }
+
+    function test_DepositErc20WithoutReturnValue() public {
+        NoReturnToken usdtLike = new NoReturnToken();
+        usdtLike.mint(alice, 100);
+        bytes memory depositTx = _depositTx(alice, address(usdtLike), 100);
+        vm.startPrank(alice);
+        usdtLike.approve(address(framework), 100);
+        framework.depositErc20(depositTx);
+        vm.stopPrank();
+        assertEq(usdtLike.balanceOf(address(framework)), 100);
+    }
+
+    function test_RevertWhen_FeeOnTransferToken() public {
+        FeeOnTransferToken fot = new FeeOnTransferToken();
+        fot.mint(alice, 1000);
+        bytes memory depositTx = _depositTx(alice, address(fot), 1000);
+        vm.startPrank(alice);
+        fot.approve(address(framework), 1000);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkTokenTransferMismatch.selector, 1000, 990));
+        framework.depositErc20(depositTx);
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_Erc20DepositNamesEth() public {
+        bytes memory depositTx = _depositTx(alice, address(0), 1);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkDepositTokenMismatch.selector, address(0)));
+        framework.depositErc20(depositTx);
+    }
+
+    // ---------------------------------------------------------------- restricted entries
+
+    function test_RevertWhen_StrangerUsesExitGameEntries() public {
+        vm.startPrank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNotExitGame.selector, mallory));
+        framework.enqueue(address(0), 1, 1e9, 1e9, false);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNotExitGame.selector, mallory));
+        framework.credit(address(0), mallory, 1);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNotExitGame.selector, mallory));
+        framework.finalizeOutputs(new bytes32[](1));
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNotExitGame.selector, mallory));
+        framework.creditBonds(mallory, 0, mallory, 0);
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_CreditExceedsDeposits() public {
+        _depositEth(alice, 1 ether);
+        vm.prank(address(seGame));
+        vm.expectRevert(
+            abi.encodeWithSelector(PlasmaFramework.FrameworkInsolvent.selector, address(0), 2 ether, 1 ether)
+        );
+        framework.credit(address(0), mallory, 2 ether);
+    }
+
+    function test_RevertWhen_BondValueMismatch() public {
+        vm.deal(address(seGame), 1 ether);
+        vm.prank(address(seGame));
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkBondValueMismatch.selector, 1, 3));
+        framework.creditBonds{value: 1}(alice, 1, bob, 2);
+    }
+
+    function test_FinalizeOutputsReportsAlreadyFinalized() public {
+        bytes32[] memory ids = new bytes32[](2);
+        ids[0] = keccak256("a");
+        ids[1] = keccak256("b");
+        vm.startPrank(address(seGame));
+        assertEq(framework.finalizeOutputs(ids), 0);
+        ids[0] = keccak256("c");
+        assertEq(framework.finalizeOutputs(ids), 2); // only "b" (bit 1) was finalized before
+        vm.stopPrank();
+        assertTrue(framework.isOutputFinalized(keccak256("c")));
+    }
+
+    // ---------------------------------------------------------------- queue and withdrawals
+
+    function test_RevertWhen_ProcessingEmptyQueue() public {
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNoExitDue.selector, address(0), 0));
+        framework.processExits(address(0), 0, 10);
+    }
+
+    function test_RevertWhen_ZeroMaxExits() public {
+        vm.expectRevert(PlasmaFramework.FrameworkZeroMaxExits.selector);
+        framework.processExits(address(0), 0, 0);
+    }
+
+    function test_RevertWhen_NothingToWithdraw() public {
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNothingToWithdraw.selector, alice, address(0)));
+        framework.withdraw(address(0));
+    }
+
+    function test_Erc20CreditAndWithdraw() public {
+        bytes memory depositTx = _depositTx(alice, address(token), 5e18);
+        vm.startPrank(alice);
+        token.approve(address(framework), 5e18);
+        framework.depositErc20(depositTx);
+        vm.stopPrank();
+        vm.prank(address(seGame));
+        framework.credit(address(token), bob, 2e18);
+        vm.prank(bob);
+        framework.withdraw(address(token));
+        assertEq(token.balanceOf(bob), 2e18);
+        assertEq(framework.withdrawable(bob, address(token)), 0);
+    }
+
+    function test_RevertWhen_EthRecipientRejects() public {
+        _depositEth(alice, 1 ether);
+        Rejecter rejecter = new Rejecter();
+        vm.prank(address(seGame));
+        framework.credit(address(0), address(rejecter), 1 ether);
+        vm.prank(address(rejecter));
+        vm.expectRevert(
+            abi.encodeWithSelector(PlasmaFramework.FrameworkEthTransferFailed.selector, address(rejecter), 1 ether)
+        );
+        framework.withdraw(address(0));
+        assertEq(framework.withdrawable(address(rejecter), address(0)), 1 ether); // still there
+    }
+}
+
+/// @dev A recipient that refuses ETH: it can only hurt its own withdrawal.
+contract Rejecter {
+    receive() external payable {
+        revert("no");
+    }
+}

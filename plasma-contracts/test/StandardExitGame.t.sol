@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {PlasmaFramework} from "../contracts/PlasmaFramework.sol";
+import {ExitGameBase} from "../contracts/exits/ExitGameBase.sol";
+import {StandardExitGame} from "../contracts/exits/StandardExitGame.sol";
+import {BondLib} from "../contracts/libraries/BondLib.sol";
+import {ExitPriority} from "../contracts/libraries/ExitPriority.sol";
+import {PlasmaEip712} from "../contracts/libraries/PlasmaEip712.sol";
+import {PlasmaTx} from "../contracts/libraries/PlasmaTx.sol";
+import {UtxoPosLib} from "../contracts/libraries/UtxoPosLib.sol";
+import {PlasmaFixtures} from "./utils/PlasmaFixtures.sol";
+
+contract StandardExitGameTest is PlasmaFixtures {
+    uint256 internal constant BOUNTY = SE_BOND / 20;
+
+    // ---------------------------------------------------------------- helpers
+
+    function _args(uint256 utxoPos, bytes memory txBytes) internal view returns (StandardExitGame.StartArgs memory) {
+        return
+            StandardExitGame.StartArgs(
+                utxoPos, txBytes, _proof(UtxoPosLib.blknum(utxoPos), UtxoPosLib.txIndex(utxoPos))
+            );
+    }
+
+    function _exit(address who, uint256 utxoPos, bytes memory txBytes) internal {
+        StandardExitGame.StartArgs memory args = _args(utxoPos, txBytes);
+        vm.prank(who);
+        seGame.startStandardExit{value: SE_BOND}(args);
+    }
+
+    /// @dev alice deposits 10 ether, pays 4 to bob with 6 change, in child block 1000.
+    function _aliceToBob()
+        internal
+        returns (uint256 depositPos, uint256 bobPos, uint256 changePos, bytes memory payment)
+    {
+        (depositPos,) = _depositEth(alice, 10 ether);
+        uint256[] memory ins = new uint256[](1);
+        ins[0] = depositPos;
+        PlasmaTx.Output[] memory outs = new PlasmaTx.Output[](2);
+        outs[0] = _out(bob, address(0), 4 ether);
+        outs[1] = _out(alice, address(0), 6 ether);
+        payment = _payment(ins, outs);
+        uint256 blknum = _submit1(payment);
+        bobPos = UtxoPosLib.pack(blknum, 0, 0);
+        changePos = UtxoPosLib.pack(blknum, 0, 1);
+    }
+
+    function _authorize(uint256 ownerKey, address exitor, uint256 deadline, uint256 nonce)
+        internal
+        view
+        returns (StandardExitGame.Authorization memory)
+    {
+        bytes32 digest = PlasmaEip712.digest(
+            framework.domainSeparator(), PlasmaEip712.hashExitAuthorization(exitor, deadline, nonce)
+        );
+        return StandardExitGame.Authorization(deadline, nonce, _sign(ownerKey, digest));
+    }
+
+    // ---------------------------------------------------------------- start
+
+    function test_StartExitOfDeposit() public {
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        bytes32 outputId = PlasmaTx.outputId(keccak256(depositTx), false, 0, pos);
+        vm.expectEmit(address(seGame));
+        emit StandardExitGame.ExitStarted(pos, alice, address(0), 1 ether, outputId, uint64(T0 + PERIOD), alice);
+        _exit(alice, pos, depositTx);
+        (address owner, uint88 bond, StandardExitGame.Status status, address token, uint256 amount, bytes32 id,) =
+            seGame.exits(pos);
+        assertEq(owner, alice);
+        assertEq(bond, SE_BOND);
+        assertTrue(status == StandardExitGame.Status.Active);
+        assertEq(token, address(0));
+        assertEq(amount, 1 ether);
+        assertEq(id, outputId);
+        (uint256 head, uint256 len) = framework.queueHead(address(0));
+        assertEq(len, 1);
+        assertEq(ExitPriority.exitableAt(head), T0 + PERIOD); // deposits: now + p (EXIT-2)
+        assertEq(ExitPriority.position(head), pos);
+    }
+
+    function test_FreshChildBlockOutputWaitsTwoPeriods() public {
+        (, uint256 bobPos,, bytes memory payment) = _aliceToBob();
+        skip(1 days);
+        _exit(bob, bobPos, payment);
+        (uint256 head,) = framework.queueHead(address(0));
+        assertEq(ExitPriority.exitableAt(head), T0 + 2 * PERIOD); // block time + 2p > now + p
+    }
+
+    function test_OldChildBlockOutputWaitsOnePeriod() public {
+        (, uint256 bobPos,, bytes memory payment) = _aliceToBob();
+        skip(30 days);
+        _exit(bob, bobPos, payment);
+        (uint256 head,) = framework.queueHead(address(0));
+        assertEq(ExitPriority.exitableAt(head), block.timestamp + PERIOD);
+    }
+
+    function test_OlderOutputsExitFirst() public {
+        // An exit from a newer block started first still queues behind an older output's exit.
+        (, uint256 bobPos,, bytes memory payment) = _aliceToBob();
+        (uint256 carolDeposit, bytes memory carolTx) = _depositEth(carol, 1 ether);
+        _exit(bob, bobPos, payment);
+        _exit(carol, carolDeposit, carolTx);
+        (uint256 head,) = framework.queueHead(address(0));
+        // carol's deposit is exitable at now + p, bob's child output at block + 2p: carol first.
+        assertEq(ExitPriority.position(head), carolDeposit);
+    }
+
+    function test_RevertWhen_WrongBond() public {
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        StandardExitGame.StartArgs memory args = _args(pos, depositTx);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameWrongBond.selector, SE_BOND, 1));
+        seGame.startStandardExit{value: 1}(args);
+    }
+
+    function test_RevertWhen_NotOwner() public {
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        StandardExitGame.StartArgs memory args = _args(pos, depositTx);
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitNotOwner.selector, alice, mallory));
+        seGame.startStandardExit{value: SE_BOND}(args);
+    }
+
+    function test_RevertWhen_ExitStartedTwice() public {
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        _exit(alice, pos, depositTx);
+        StandardExitGame.StartArgs memory args = _args(pos, depositTx);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitAlreadyStarted.selector, pos));
+        seGame.startStandardExit{value: SE_BOND}(args);
+    }
+
+    function test_RevertWhen_BadProof() public {
+        (, uint256 bobPos,, bytes memory payment) = _aliceToBob();
+        StandardExitGame.StartArgs memory args = _args(bobPos, payment);
+        args.inclusionProof[0] ^= 0x01;
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameInvalidInclusionProof.selector, bobPos));
+        seGame.startStandardExit{value: SE_BOND}(args);
+    }
+
+    function test_RevertWhen_UnknownBlock() public {
+        bytes memory payment = _pay1(1e9, bob, address(0), 1);
+        StandardExitGame.StartArgs memory args = StandardExitGame.StartArgs(5000 * 1e9, payment, new bytes(512));
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameUnknownBlock.selector, 5000));
+        seGame.startStandardExit{value: SE_BOND}(args);
+    }
+
+    function test_RevertWhen_NoSuchOutput() public {
+        (, uint256 bobPos,, bytes memory payment) = _aliceToBob();
+        uint256 pos = bobPos + 2; // the payment has two outputs
+        StandardExitGame.StartArgs memory args = _args(bobPos, payment);
+        args.utxoPos = pos;
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameNoSuchOutput.selector, pos));
+        seGame.startStandardExit{value: SE_BOND}(args);
+    }
+
+    function test_RevertWhen_InvalidPosition() public {
+        (, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        StandardExitGame.StartArgs memory args = StandardExitGame.StartArgs(7, depositTx, new bytes(512));
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(UtxoPosLib.UtxoPosInvalid.selector, 7));
+        seGame.startStandardExit{value: SE_BOND}(args);
+    }
+
+    function test_RevertWhen_DepositTxInChildBlock() public {
+        // A byzantine operator commits a "deposit" in a child block: it cannot be exited as one.
+        bytes memory fakeDeposit = _depositTx(mallory, address(0), 100 ether);
+        uint256 blknum = _submit1(fakeDeposit);
+        uint256 pos = UtxoPosLib.pack(blknum, 0, 0);
+        StandardExitGame.StartArgs memory args = _args(pos, fakeDeposit);
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameWrongBlockKind.selector, pos, 2));
+        seGame.startStandardExit{value: SE_BOND}(args);
+    }
+
+    function test_RevertWhen_OutputFinalized() public {
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        bytes32[] memory ids = new bytes32[](1);
+        ids[0] = PlasmaTx.outputId(keccak256(depositTx), false, 0, pos);
+        vm.prank(address(seGame)); // as an in-flight exit would
+        framework.finalizeOutputs(ids);
+        StandardExitGame.StartArgs memory args = _args(pos, depositTx);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitOutputFinalized.selector, pos));
+        seGame.startStandardExit{value: SE_BOND}(args);
+    }
+
+    // ---------------------------------------------------------------- challenge
+
+    function test_ChallengeWithSpend() public {
+        (uint256 depositPos,, uint256 changePos, bytes memory payment) = _aliceToBob();
+        (, bytes memory depositTx) = (depositPos, _depositTx(alice, address(0), 10 ether));
+        _exit(alice, depositPos, depositTx); // alice exits the deposit she already spent
+        bytes memory sig = _signTx(aliceKey, payment);
+        vm.expectEmit(address(seGame));
+        emit StandardExitGame.ExitChallenged(depositPos, carol, keccak256(payment));
+        vm.prank(carol);
+        seGame.challengeStandardExit(depositPos, payment, 0, sig);
+        assertEq(framework.withdrawable(carol, address(0)), SE_BOND);
+        (,, StandardExitGame.Status status,,,,) = seGame.exits(depositPos);
+        assertTrue(status == StandardExitGame.Status.Challenged);
+        changePos; // unused here
+        // Processing skips the challenged exit and pays nothing.
+        skip(PERIOD);
+        framework.processExits(address(0), 0, 1);
+        assertEq(framework.withdrawable(alice, address(0)), 0);
+        assertEq(framework.totalCredited(address(0)), 0);
+    }
+
+    function test_RevertWhen_ChallengeWithWrongSigner() public {
+        (uint256 depositPos,,, bytes memory payment) = _aliceToBob();
+        _exit(alice, depositPos, _depositTx(alice, address(0), 10 ether));
+        bytes memory sig = _signTx(malloryKey, payment);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitBadSpendSignature.selector, mallory, alice));
+        seGame.challengeStandardExit(depositPos, payment, 0, sig);
+    }
+
+    function test_RevertWhen_ChallengeWithNonSpend() public {
+        (uint256 depositPos,,, bytes memory payment) = _aliceToBob();
+        (uint256 other, bytes memory otherTx) = _depositEth(alice, 1 ether);
+        _exit(alice, other, otherTx);
+        bytes memory sig = _signTx(aliceKey, payment);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitNotASpend.selector, other, depositPos));
+        seGame.challengeStandardExit(other, payment, 0, sig);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitNotASpend.selector, other, 0));
+        seGame.challengeStandardExit(other, payment, 3, sig);
+    }
+
+    function test_RevertWhen_ChallengeInactiveExit() public {
+        bytes memory payment = _pay1(1e9, bob, address(0), 1);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitNotActive.selector, 1e9));
+        seGame.challengeStandardExit(1e9, payment, 0, new bytes(65));
+    }
+
+    function test_RevertWhen_ChallengeSignatureMalformed() public {
+        (uint256 depositPos,,, bytes memory payment) = _aliceToBob();
+        _exit(alice, depositPos, _depositTx(alice, address(0), 10 ether));
+        vm.expectRevert(abi.encodeWithSelector(PlasmaEip712.PlasmaSignatureInvalid.selector, 0));
+        seGame.challengeStandardExit(depositPos, payment, 0, new bytes(64));
+    }
+
+    // ---------------------------------------------------------------- process
+
+    function test_ProcessPaysOwnerBondAndBounty() public {
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        _exit(alice, pos, depositTx);
+        skip(PERIOD);
+        vm.prank(carol);
+        framework.processExits(address(0), 0, 10);
+        assertEq(framework.withdrawable(alice, address(0)), 1 ether + SE_BOND - BOUNTY);
+        assertEq(framework.withdrawable(carol, address(0)), BOUNTY);
+        uint256 before = alice.balance;
+        vm.prank(alice);
+        framework.withdraw(address(0));
+        assertEq(alice.balance - before, 1 ether + SE_BOND - BOUNTY);
+        assertEq(address(framework).balance, BOUNTY);
+    }
+
+    function test_ProcessStopsAtFirstNotExitable() public {
+        (uint256 a, bytes memory aTx) = _depositEth(alice, 1 ether);
+        _exit(alice, a, aTx);
+        skip(1 days);
+        (uint256 b, bytes memory bTx) = _depositEth(bob, 2 ether);
+        _exit(bob, b, bTx);
+        skip(PERIOD - 1 days);
+        framework.processExits(address(0), 0, 10);
+        (, uint256 len) = framework.queueHead(address(0));
+        assertEq(len, 1); // bob's exit is not due yet
+        assertEq(framework.withdrawable(bob, address(0)), 0);
+        vm.expectRevert(); // nothing due now
+        framework.processExits(address(0), 0, 10);
+    }
+
+    function test_RevertWhen_QueueHeadChanged() public {
+        (uint256 a, bytes memory aTx) = _depositEth(alice, 1 ether);
+        _exit(alice, a, aTx);
+        skip(PERIOD);
+        (uint256 head,) = framework.queueHead(address(0));
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkQueueHeadChanged.selector, head + 1, head));
+        framework.processExits(address(0), head + 1, 1);
+        framework.processExits(address(0), head, 1);
+    }
+
+    function test_ExitVoidWhenOutputFinalizedMeanwhile() public {
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        _exit(alice, pos, depositTx);
+        bytes32[] memory ids = new bytes32[](1);
+        ids[0] = PlasmaTx.outputId(keccak256(depositTx), false, 0, pos);
+        vm.prank(address(seGame)); // as a processed in-flight exit would
+        framework.finalizeOutputs(ids);
+        skip(PERIOD);
+        framework.processExits(address(0), 0, 1);
+        assertEq(framework.withdrawable(alice, address(0)), SE_BOND); // bond back, no payout
+        assertEq(framework.totalCredited(address(0)), 0);
+    }
+
+    // ---------------------------------------------------------------- delegated and batched
+
+    function test_DelegatedExitPaysOwnerAndKeepsBondWithExitor() public {
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        StandardExitGame.Authorization memory auth = _authorize(aliceKey, carol, T0 + 1 days, 0);
+        StandardExitGame.StartArgs memory args = _args(pos, depositTx);
+        vm.prank(carol);
+        seGame.startStandardExitFor{value: SE_BOND}(args, auth);
+        skip(PERIOD);
+        framework.processExits(address(0), 0, 1);
+        assertEq(framework.withdrawable(alice, address(0)), 1 ether);
+        assertEq(framework.withdrawable(carol, address(0)), SE_BOND - BOUNTY);
+    }
+
+    function test_RevertWhen_AuthorizationRevoked() public {
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        StandardExitGame.Authorization memory auth = _authorize(aliceKey, carol, T0 + 1 days, 0);
+        vm.prank(alice);
+        seGame.revokeAuthorizations();
+        StandardExitGame.StartArgs memory args = _args(pos, depositTx);
+        vm.prank(carol);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitBadAuthorization.selector, alice, carol));
+        seGame.startStandardExitFor{value: SE_BOND}(args, auth);
+    }
+
+    function test_RevertWhen_AuthorizationExpired() public {
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        StandardExitGame.Authorization memory auth = _authorize(aliceKey, carol, T0 + 1 days, 0);
+        skip(2 days);
+        StandardExitGame.StartArgs memory args = _args(pos, depositTx);
+        vm.prank(carol);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitBadAuthorization.selector, alice, carol));
+        seGame.startStandardExitFor{value: SE_BOND}(args, auth);
+    }
+
+    function test_RevertWhen_AuthorizationForAnotherExitor() public {
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        StandardExitGame.Authorization memory auth = _authorize(aliceKey, carol, T0 + 1 days, 0);
+        StandardExitGame.StartArgs memory args = _args(pos, depositTx);
+        // mallory replays carol's authorization: it recovers to someone else, not alice.
+        vm.prank(mallory);
+        vm.expectPartialRevert(StandardExitGame.StandardExitNotOwner.selector);
+        seGame.startStandardExitFor{value: SE_BOND}(args, auth);
+    }
+
+    function test_BatchedExits() public {
+        uint256 n = 5;
+        StandardExitGame.StartArgs[] memory batch = new StandardExitGame.StartArgs[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether + i);
+            batch[i] = _args(pos, depositTx);
+        }
+        vm.prank(alice);
+        seGame.startStandardExits{value: SE_BOND * n}(batch);
+        (, uint256 len) = framework.queueHead(address(0));
+        assertEq(len, n);
+        skip(PERIOD);
+        framework.processExits(address(0), 0, n);
+        assertEq(framework.withdrawable(alice, address(0)), 5 ether + 10 + n * (SE_BOND - BOUNTY));
+    }
+
+    function test_BatchedDelegatedExits() public {
+        StandardExitGame.StartArgs[] memory batch = new StandardExitGame.StartArgs[](2);
+        StandardExitGame.Authorization[] memory auths = new StandardExitGame.Authorization[](2);
+        (uint256 a, bytes memory aTx) = _depositEth(alice, 1 ether);
+        (uint256 b, bytes memory bTx) = _depositEth(bob, 2 ether);
+        batch[0] = _args(a, aTx);
+        batch[1] = _args(b, bTx);
+        auths[0] = _authorize(aliceKey, carol, T0 + 1 days, 0);
+        auths[1] = _authorize(bobKey, carol, T0 + 1 days, 0);
+        vm.prank(carol);
+        seGame.startStandardExitsFor{value: 2 * SE_BOND}(batch, auths);
+        skip(PERIOD);
+        framework.processExits(address(0), 0, 2);
+        assertEq(framework.withdrawable(alice, address(0)), 1 ether);
+        assertEq(framework.withdrawable(bob, address(0)), 2 ether);
+    }
+
+    function test_RevertWhen_BatchLengthMismatch() public {
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitLengthMismatch.selector, 1, 0));
+        seGame.startStandardExitsFor(new StandardExitGame.StartArgs[](1), new StandardExitGame.Authorization[](0));
+    }
+
+    // ---------------------------------------------------------------- bonds
+
+    function test_BondChangeIsDelayedAndBounded() public {
+        vm.prank(operator);
+        seGame.proposeBondSize(2 * SE_BOND);
+        assertEq(seGame.bondSize(), SE_BOND);
+        skip(2 * PERIOD);
+        assertEq(seGame.bondSize(), 2 * SE_BOND);
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(BondLib.BondChangeOutOfBounds.selector, 2 * SE_BOND, 5 * SE_BOND));
+        seGame.proposeBondSize(5 * SE_BOND);
+    }
+
+    function test_RevertWhen_StrangerChangesBond() public {
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameNotBondAdmin.selector, mallory));
+        seGame.proposeBondSize(SE_BOND);
+    }
+
+    function test_RevertWhen_StrangerProcesses() public {
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameNotFramework.selector, mallory));
+        seGame.processExit(1e9, address(0), mallory);
+    }
+}
