@@ -1,0 +1,84 @@
+//! Deploys the system to a real anvil and makes a deposit through the bindings; checks the L1
+//! deposit block is exactly what plasma-spec says it is.
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, U256},
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use plasma_contracts::{DeployConfig, PlasmaFramework, deploy};
+use plasma_spec::{Transaction, deposit_block_root};
+use std::path::PathBuf;
+
+/// anvil from the repository's pinned npm toolchain (`npm ci`), or `$ANVIL_BIN`.
+fn anvil() -> AnvilInstance {
+    let bin = std::env::var_os("ANVIL_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
+    });
+    Anvil::at(bin).spawn()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn deploys_and_accepts_an_eth_deposit() {
+    let anvil = anvil();
+    let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let me = signer.address();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(anvil.endpoint_url());
+
+    let deployment = deploy(provider.clone(), &DeployConfig::devnet(me, 60)).await.unwrap();
+    assert_ne!(deployment.framework, Address::ZERO);
+
+    let framework = PlasmaFramework::new(deployment.framework, provider.clone());
+    assert_eq!(framework.standardExitGame().call().await.unwrap(), deployment.standard_exit_game);
+    assert_eq!(framework.operator().call().await.unwrap(), me);
+    assert_eq!(framework.minExitPeriod().call().await.unwrap(), U256::from(60));
+
+    let amount = U256::from(10).pow(U256::from(18));
+    let deposit = Transaction::deposit(me, Address::ZERO, amount).encode();
+    let receipt = framework
+        .depositEth(deposit.clone().into())
+        .value(amount)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+
+    let event = receipt
+        .decoded_log::<PlasmaFramework::DepositCreated>()
+        .expect("the deposit emits DepositCreated");
+    assert_eq!(event.owner, me);
+    assert_eq!(event.blknum, U256::from(1));
+    assert_eq!(event.amount, amount);
+    assert_eq!(event.depositTx.as_ref(), deposit.as_slice());
+
+    let block = framework.blocks(U256::from(1)).call().await.unwrap();
+    assert_eq!(block.root, deposit_block_root(&deposit));
+    assert_eq!(provider.get_balance(deployment.framework).await.unwrap(), amount);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn refuses_a_deposit_whose_amount_differs_from_the_value() {
+    let anvil = anvil();
+    let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let me = signer.address();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(anvil.endpoint_url());
+    let deployment = deploy(provider.clone(), &DeployConfig::devnet(me, 60)).await.unwrap();
+    let framework = PlasmaFramework::new(deployment.framework, provider.clone());
+
+    let deposit = Transaction::deposit(me, Address::ZERO, U256::from(2)).encode();
+    let err = framework.depositEth(deposit.into()).value(U256::from(1)).call().await.unwrap_err();
+    let decoded = err
+        .as_decoded_error::<PlasmaFramework::FrameworkDepositAmountMismatch>()
+        .expect("a typed FrameworkDepositAmountMismatch");
+    assert_eq!(decoded.declared, U256::from(2));
+    assert_eq!(decoded.received, U256::from(1));
+}
