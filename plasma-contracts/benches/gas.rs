@@ -1,0 +1,270 @@
+//! Gas of every exit-game step on a real anvil, per transaction (`gasUsed` of the receipt, intrinsic
+//! cost and calldata included), beside the figures we measured for OMG's plasma-contracts on the
+//! same anvil version. Prints a table; `docs/benchmarks.md` holds the latest run.
+//!
+//! Run: `cargo bench -p plasma-contracts --bench gas` (needs `npm ci` for anvil).
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::Anvil,
+    primitives::{Address, B256, Bytes, U256},
+    providers::{Provider, ProviderBuilder},
+    rpc::types::TransactionReceipt,
+    signers::local::PrivateKeySigner,
+};
+use plasma_contracts::{DeployConfig, PlasmaFramework, StandardExitGame, TestToken, deploy};
+use plasma_spec::{BlockTree, Output, Signer, SigningDomain, Transaction, UtxoPos};
+use std::path::PathBuf;
+
+const PERIOD: u64 = 60;
+const BATCH: usize = 100;
+
+struct Row {
+    step: &'static str,
+    ours: u64,
+    omg: Option<u64>,
+}
+
+fn pos(blknum: u64, tx_index: u16, oindex: u8) -> UtxoPos {
+    UtxoPos::new(blknum, tx_index, oindex).expect("valid position")
+}
+
+fn gas(receipt: &TransactionReceipt, step: &str) -> u64 {
+    assert!(receipt.status(), "{step} reverted");
+    receipt.gas_used
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let bin = std::env::var_os("ANVIL_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
+    });
+    let anvil = Anvil::at(bin).arg("--gas-limit").arg("30000000").spawn();
+    let keys: Vec<PrivateKeySigner> =
+        anvil.keys().iter().take(3).map(|k| k.clone().into()).collect();
+    let (op, alice, bob) = (keys[0].address(), keys[1].address(), keys[2].address());
+    let spec_key =
+        |i: usize| Signer::from_bytes(&B256::from_slice(&anvil.keys()[i].to_bytes())).unwrap();
+    let alice_key = spec_key(1);
+    let mut wallet = EthereumWallet::new(keys[0].clone());
+    wallet.register_signer(keys[1].clone());
+    wallet.register_signer(keys[2].clone());
+    let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url());
+
+    let config = DeployConfig::devnet(op, PERIOD);
+    let d = deploy(provider.clone(), &config).await.unwrap();
+    let fw = PlasmaFramework::new(d.framework, provider.clone());
+    let se = StandardExitGame::new(d.standard_exit_game, provider.clone());
+    let domain = SigningDomain::new(anvil.chain_id(), d.framework);
+    let bond = config.standard_exit_bond;
+    let eth = U256::from(10).pow(U256::from(18));
+    let mut rows = Vec::new();
+
+    // Deposits.
+    let deposit =
+        |owner: Address, token: Address, amount: U256| Transaction::deposit(owner, token, amount);
+    let dep_tx = deposit(alice, Address::ZERO, eth);
+    let r = fw
+        .depositEth(dep_tx.encode().into())
+        .value(eth)
+        .from(alice)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    rows.push(Row { step: "ETH deposit", ours: gas(&r, "depositEth"), omg: Some(166_270) });
+    let alice_deposit = pos(1, 0, 0); // the first deposit block
+
+    let token = TestToken::deploy(provider.clone()).await.unwrap();
+    token.mint(alice, eth).send().await.unwrap().get_receipt().await.unwrap();
+    token.approve(d.framework, eth).from(alice).send().await.unwrap().get_receipt().await.unwrap();
+    let erc_tx = deposit(alice, *token.address(), eth);
+    let r = fw
+        .depositErc20(erc_tx.encode().into())
+        .from(alice)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    rows.push(Row {
+        step: "ERC-20 deposit (after approve)",
+        ours: gas(&r, "depositErc20"),
+        omg: Some(192_212),
+    });
+
+    // A child block: alice pays bob from her ETH deposit.
+    let pay = Transaction::payment(
+        &[alice_deposit],
+        vec![Output::new(bob, Address::ZERO, eth)],
+        B256::ZERO,
+    );
+    let pay_bytes = pay.encode();
+    let tree = BlockTree::from_txs(&[&pay_bytes]).unwrap();
+    let r = fw.submitBlock(tree.root()).from(op).send().await.unwrap().get_receipt().await.unwrap();
+    rows.push(Row { step: "submitBlock", ours: gas(&r, "submitBlock"), omg: Some(79_178) });
+    let bob_pos = pos(1000, 0, 0);
+    // Deposits after child block 1000 are numbered 1001, 1002, ...
+    let mut next_deposit = 1u64;
+
+    let args = |utxo: UtxoPos, tx: &[u8], proof: Vec<u8>| StandardExitGame::StartArgs {
+        utxoPos: utxo.to_u256(),
+        txBytes: Bytes::copy_from_slice(tx),
+        inclusionProof: proof.into(),
+    };
+    let r = se
+        .startStandardExit(args(bob_pos, &pay_bytes, tree.proof(0).unwrap().to_bytes()))
+        .value(bond)
+        .from(bob)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    rows.push(Row {
+        step: "startStandardExit (child-block output)",
+        ours: gas(&r, "start"),
+        omg: Some(412_583),
+    });
+
+    // alice exits her spent deposit; bob challenges with her signed payment.
+    let dep_proof = BlockTree::from_txs(&[dep_tx.encode()]).unwrap().proof(0).unwrap().to_bytes();
+    let r = se
+        .startStandardExit(args(alice_deposit, &dep_tx.encode(), dep_proof))
+        .value(bond)
+        .from(alice)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    rows.push(Row {
+        step: "startStandardExit (deposit output)",
+        ours: gas(&r, "start deposit"),
+        omg: None,
+    });
+    let sig = alice_key.sign_tx(&domain, &pay);
+    let r = se
+        .challengeStandardExit(alice_deposit.to_u256(), pay_bytes.clone().into(), U256::ZERO, sig)
+        .from(bob)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    rows.push(Row {
+        step: "challengeStandardExit",
+        ours: gas(&r, "challenge"),
+        omg: Some(260_595),
+    });
+
+    // A block of BATCH payments bob -> bob, then one batched exit of all their outputs.
+    let mut deposits = Vec::new();
+    for _ in 0..BATCH {
+        let t = deposit(bob, Address::ZERO, U256::from(1000));
+        fw.depositEth(t.encode().into())
+            .value(U256::from(1000))
+            .from(bob)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        deposits.push(pos(1000 + next_deposit, 0, 0));
+        next_deposit += 1;
+    }
+    let txs: Vec<Vec<u8>> = deposits
+        .iter()
+        .map(|p| {
+            Transaction::payment(
+                &[*p],
+                vec![Output::new(bob, Address::ZERO, U256::from(999))],
+                B256::ZERO,
+            )
+            .encode()
+        })
+        .collect();
+    let tree = BlockTree::from_txs(&txs).unwrap();
+    fw.submitBlock(tree.root()).from(op).send().await.unwrap().get_receipt().await.unwrap();
+    let batch: Vec<_> = (0..BATCH)
+        .map(|i| args(pos(2000, i as u16, 0), &txs[i], tree.proof(i).unwrap().to_bytes()))
+        .collect();
+    let r = se
+        .startStandardExits(batch)
+        .value(bond * U256::from(BATCH))
+        .from(bob)
+        .gas(29_000_000)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let batch_gas = gas(&r, "batched start");
+    rows.push(Row {
+        step: "startStandardExits, per exit (batch of 100)",
+        ours: batch_gas / BATCH as u64,
+        omg: None,
+    });
+
+    // Process: one, then the rest of the batch.
+    provider
+        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), [3 * PERIOD])
+        .await
+        .unwrap();
+    let r = fw
+        .processExits(Address::ZERO, U256::ZERO, U256::from(1))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    rows.push(Row {
+        step: "processExits, one exit",
+        ours: gas(&r, "process one"),
+        omg: Some(151_657),
+    });
+    let r = fw
+        .processExits(Address::ZERO, U256::ZERO, U256::from(BATCH))
+        .gas(29_000_000)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let settled = BATCH as u64; // bob's child exit (challenged one is skipped) and the batch
+    rows.push(Row {
+        step: "processExits, per extra exit",
+        ours: gas(&r, "process many") / settled,
+        omg: Some(96_500),
+    });
+
+    println!("| Step | ours (gas) | OMG (gas) | ours / OMG |");
+    println!("|---|---:|---:|---:|");
+    for row in &rows {
+        match row.omg {
+            Some(omg) => println!(
+                "| {} | {} | {} | {:.2} |",
+                row.step,
+                row.ours,
+                omg,
+                row.ours as f64 / omg as f64
+            ),
+            None => println!("| {} | {} | — | — |", row.step, row.ours),
+        }
+    }
+    let per_exit = batch_gas as f64 / BATCH as f64;
+    println!(
+        "\nbatched standard exits per 30M-gas block: {:.0} (goal 1,000)",
+        30_000_000.0 / per_exit
+    );
+}
