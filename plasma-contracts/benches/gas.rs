@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench -p plasma-contracts --bench gas` (needs `npm ci` for anvil).
 
+// A bench is a test harness: any failed step should stop it loudly.
+#![allow(clippy::unwrap_used)]
+
 use alloy::{
     network::EthereumWallet,
     node_bindings::Anvil,
