@@ -227,21 +227,27 @@ contract StandardExitGame is ExitGameBase {
     function processExit(uint256 exitId, address, address processor) external onlyFramework {
         StandardExit storage e = exits[exitId];
         if (e.status != Status.Active) return; // challenged: the bond is gone, nothing to pay
+        StandardExit memory x = e;
+        // Keep only the first slot (owner, bond, status: "one exit per output ever"); clearing the
+        // rest refunds gas to whoever processes the queue.
         e.status = Status.Settled;
-        address bondOwner = e.bondOwner == address(0) ? e.owner : e.bondOwner;
-        uint256 bond = e.bond;
+        delete e.token;
+        delete e.amount;
+        delete e.outputId;
+        delete e.bondOwner;
+        address bondOwner = x.bondOwner == address(0) ? x.owner : x.bondOwner;
 
         bytes32[] memory ids = new bytes32[](1);
-        ids[0] = e.outputId;
+        ids[0] = x.outputId;
         bool alreadyFinalized = framework.finalizeOutputs(ids) != 0;
         if (alreadyFinalized) {
             // Spent by a processed in-flight exit in the meantime: the exit is void, not dishonest.
-            framework.creditBonds{value: bond}(bondOwner, bond, address(0), 0);
+            framework.creditBonds{value: x.bond}(bondOwner, x.bond, address(0), 0);
         } else {
-            framework.credit(e.token, e.owner, e.amount);
-            _returnBond(bondOwner, bond, processor);
+            framework.credit(x.token, x.owner, x.amount);
+            _returnBond(bondOwner, x.bond, processor);
         }
-        emit ExitSettled(exitId, e.owner, !alreadyFinalized);
+        emit ExitSettled(exitId, x.owner, !alreadyFinalized);
     }
 
     // ---------------------------------------------------------------- admin and views
