@@ -78,6 +78,7 @@ async fn main() {
         .await
         .unwrap();
     rows.push(Row { step: "ETH deposit", ours: gas(&r, "depositEth"), omg: Some(166_270) });
+    let dep_ts = r.decoded_log::<PlasmaFramework::DepositCreated>().unwrap().timestamp;
     let alice_deposit = pos(1, 0, 0); // the first deposit block
 
     let token = TestToken::deploy(provider.clone()).await.unwrap();
@@ -109,17 +110,19 @@ async fn main() {
     let tree = BlockTree::from_txs(&[&pay_bytes]).unwrap();
     let r = fw.submitBlock(tree.root()).from(op).send().await.unwrap().get_receipt().await.unwrap();
     rows.push(Row { step: "submitBlock", ours: gas(&r, "submitBlock"), omg: Some(79_178) });
+    let blk_ts = r.decoded_log::<PlasmaFramework::BlockSubmitted>().unwrap().timestamp;
     let bob_pos = pos(1000, 0, 0);
     // Deposits after child block 1000 are numbered 1001, 1002, ...
     let mut next_deposit = 1u64;
 
-    let args = |utxo: UtxoPos, tx: &[u8], proof: Vec<u8>| StandardExitGame::StartArgs {
+    let args = |utxo: UtxoPos, tx: &[u8], proof: Vec<u8>, ts: u64| StandardExitGame::StartArgs {
         utxoPos: utxo.to_u256(),
         txBytes: Bytes::copy_from_slice(tx),
         inclusionProof: proof.into(),
+        blockTimestamp: ts,
     };
     let r = se
-        .startStandardExit(args(bob_pos, &pay_bytes, tree.proof(0).unwrap().to_bytes()))
+        .startStandardExit(args(bob_pos, &pay_bytes, tree.proof(0).unwrap().to_bytes(), blk_ts))
         .value(bond)
         .from(bob)
         .send()
@@ -137,7 +140,7 @@ async fn main() {
     // alice exits her spent deposit; bob challenges with her signed payment.
     let dep_proof = BlockTree::from_txs(&[dep_tx.encode()]).unwrap().proof(0).unwrap().to_bytes();
     let r = se
-        .startStandardExit(args(alice_deposit, &dep_tx.encode(), dep_proof))
+        .startStandardExit(args(alice_deposit, &dep_tx.encode(), dep_proof, dep_ts))
         .value(bond)
         .from(alice)
         .send()
@@ -195,9 +198,10 @@ async fn main() {
         })
         .collect();
     let tree = BlockTree::from_txs(&txs).unwrap();
-    fw.submitBlock(tree.root()).from(op).send().await.unwrap().get_receipt().await.unwrap();
+    let r = fw.submitBlock(tree.root()).from(op).send().await.unwrap().get_receipt().await.unwrap();
+    let batch_ts = r.decoded_log::<PlasmaFramework::BlockSubmitted>().unwrap().timestamp;
     let batch: Vec<_> = (0..BATCH)
-        .map(|i| args(pos(2000, i as u16, 0), &txs[i], tree.proof(i).unwrap().to_bytes()))
+        .map(|i| args(pos(2000, i as u16, 0), &txs[i], tree.proof(i).unwrap().to_bytes(), batch_ts))
         .collect();
     let r = se
         .startStandardExits(batch)

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IExitGame} from "./interfaces/IExitGame.sol";
 import {IPlasmaFramework} from "./interfaces/IPlasmaFramework.sol";
+import {BlockCommitment} from "./libraries/BlockCommitment.sol";
 import {ExitPriority} from "./libraries/ExitPriority.sol";
 import {Merkle} from "./libraries/Merkle.sol";
 import {PlasmaTx} from "./libraries/PlasmaTx.sol";
@@ -41,17 +42,13 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @notice The in-flight exit game (zero until bound).
     address public inFlightExitGame;
 
-    struct BlockData {
-        bytes32 root;
-        uint64 timestamp;
-    }
-
-    /// @notice Block roots and their L1 timestamps, by block number.
-    mapping(uint256 blknum => BlockData) public blocks;
+    /// @inheritdoc IPlasmaFramework
+    mapping(uint256 blknum => bytes32) public blockCommitments;
     /// @notice The number the next child block will get.
-    uint256 public nextChildBlock = CHILD_BLOCK_INTERVAL;
-    /// @notice The offset of the next deposit block after the last child block (1..999).
-    uint256 public nextDepositBlock = 1;
+    uint64 public nextChildBlock = uint64(CHILD_BLOCK_INTERVAL);
+    /// @notice The offset of the next deposit block after the last child block (1..999). Shares a
+    /// slot with `nextChildBlock`, so a submission updates one slot.
+    uint64 public nextDepositBlock = 1;
 
     /// @notice Amount deposited per token, minus nothing: the vault's lifetime inflow.
     mapping(address token => uint256) public totalDeposited;
@@ -113,7 +110,12 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @notice A deposit made a deposit block. `depositTx` is its one transaction, so the operator
     /// and watchers can credit it without other lookups (spec: LEDGER-7).
     event DepositCreated(
-        address indexed owner, uint256 indexed blknum, address indexed token, uint256 amount, bytes depositTx
+        address indexed owner,
+        uint256 indexed blknum,
+        address indexed token,
+        uint256 amount,
+        uint64 timestamp,
+        bytes depositTx
     );
     /// @notice An exit entered `token`'s queue.
     event ExitQueued(address indexed token, address indexed game, uint256 indexed exitId, uint256 priority);
@@ -164,16 +166,15 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
 
     /// @notice Commits the next child block's Merkle root (spec: LEDGER-8). Operator only.
     /// @dev Emits `BlockSubmitted`. The timestamp recorded is this L1 block's, which starts the
-    /// block's exit clock (spec: EXIT-2).
+    /// block's exit clock (spec: EXIT-2); root and timestamp are stored as one commitment.
     /// @param root The Merkle root of the block's transactions (spec: MERKLE).
     function submitBlock(bytes32 root) external started {
         if (msg.sender != operator) revert FrameworkNotOperator(msg.sender);
         if (root == bytes32(0)) revert FrameworkZeroRoot();
-        uint256 blknum = nextChildBlock;
+        uint64 blknum = nextChildBlock;
         uint64 timestamp = uint64(block.timestamp);
-        blocks[blknum] = BlockData(root, timestamp);
-        nextChildBlock = blknum + CHILD_BLOCK_INTERVAL;
-        nextDepositBlock = 1;
+        blockCommitments[blknum] = BlockCommitment.commit(root, timestamp);
+        (nextChildBlock, nextDepositBlock) = (blknum + uint64(CHILD_BLOCK_INTERVAL), 1);
         emit BlockSubmitted(blknum, root, timestamp);
     }
 
@@ -214,13 +215,14 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     }
 
     function _createDeposit(PlasmaTx.Output memory out, bytes calldata depositTx) private {
-        uint256 offset = nextDepositBlock;
+        uint64 offset = nextDepositBlock;
         if (offset >= CHILD_BLOCK_INTERVAL) revert FrameworkDepositBlocksExhausted(nextChildBlock);
         uint256 blknum = nextChildBlock - CHILD_BLOCK_INTERVAL + offset;
         nextDepositBlock = offset + 1;
-        blocks[blknum] = BlockData(Merkle.depositRoot(depositTx), uint64(block.timestamp));
+        uint64 timestamp = uint64(block.timestamp);
+        blockCommitments[blknum] = BlockCommitment.commit(Merkle.depositRoot(depositTx), timestamp);
         totalDeposited[out.token] += out.amount;
-        emit DepositCreated(out.owner, blknum, out.token, out.amount, depositTx);
+        emit DepositCreated(out.owner, blknum, out.token, out.amount, timestamp, depositTx);
     }
 
     // ---------------------------------------------------------------- exit queues

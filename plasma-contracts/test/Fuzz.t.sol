@@ -88,9 +88,7 @@ contract FuzzTest is PlasmaFixtures {
             positions[i] = pos;
             skip(bound(delaySeed >> (i * 8), 0, 1 days));
             vm.prank(alice);
-            seGame.startStandardExit{value: SE_BOND}(
-                StandardExitGame.StartArgs(pos, txBytes, _proofOf(new bytes32[](1), 0))
-            );
+            seGame.startStandardExit{value: SE_BOND}(_startArgs(pos, txBytes));
         }
         skip(2 * PERIOD);
         uint256 last;

@@ -45,9 +45,7 @@ contract PlasmaFrameworkTest is PlasmaFixtures {
         emit PlasmaFramework.BlockSubmitted(1000, root, uint64(T0));
         vm.prank(operator);
         framework.submitBlock(root);
-        (bytes32 stored, uint64 ts) = framework.blocks(1000);
-        assertEq(stored, root);
-        assertEq(ts, T0);
+        assertEq(framework.blockCommitments(1000), keccak256(abi.encode(root, uint64(T0))));
         assertEq(framework.nextChildBlock(), 2000);
         assertEq(framework.nextDepositBlock(), 1);
     }
@@ -69,12 +67,10 @@ contract PlasmaFrameworkTest is PlasmaFixtures {
     function test_DepositEth() public {
         bytes memory depositTx = _depositTx(alice, address(0), 1 ether);
         vm.expectEmit(address(framework));
-        emit PlasmaFramework.DepositCreated(alice, 1, address(0), 1 ether, depositTx);
+        emit PlasmaFramework.DepositCreated(alice, 1, address(0), 1 ether, uint64(T0), depositTx);
         vm.prank(alice);
         framework.depositEth{value: 1 ether}(depositTx);
-        (bytes32 root, uint64 ts) = framework.blocks(1);
-        assertEq(root, Merkle.depositRoot(depositTx));
-        assertEq(ts, T0);
+        assertEq(framework.blockCommitments(1), keccak256(abi.encode(Merkle.depositRoot(depositTx), uint64(T0))));
         assertEq(framework.totalDeposited(address(0)), 1 ether);
         assertEq(address(framework).balance, 1 ether);
         assertEq(framework.nextDepositBlock(), 2);

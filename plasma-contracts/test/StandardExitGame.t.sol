@@ -17,10 +17,7 @@ contract StandardExitGameTest is PlasmaFixtures {
     // ---------------------------------------------------------------- helpers
 
     function _args(uint256 utxoPos, bytes memory txBytes) internal view returns (StandardExitGame.StartArgs memory) {
-        return
-            StandardExitGame.StartArgs(
-                utxoPos, txBytes, _proof(UtxoPosLib.blknum(utxoPos), UtxoPosLib.txIndex(utxoPos))
-            );
+        return _startArgs(utxoPos, txBytes);
     }
 
     function _exit(address who, uint256 utxoPos, bytes memory txBytes) internal {
@@ -140,9 +137,19 @@ contract StandardExitGameTest is PlasmaFixtures {
         seGame.startStandardExit{value: SE_BOND}(args);
     }
 
+    function test_RevertWhen_WrongBlockTimestamp() public {
+        (, uint256 bobPos,, bytes memory payment) = _aliceToBob();
+        StandardExitGame.StartArgs memory args = _args(bobPos, payment);
+        args.blockTimestamp -= 1; // an exiter cannot backdate its block to gain priority
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameInvalidInclusionProof.selector, bobPos));
+        seGame.startStandardExit{value: SE_BOND}(args);
+    }
+
     function test_RevertWhen_UnknownBlock() public {
         bytes memory payment = _pay1(1e9, bob, address(0), 1);
-        StandardExitGame.StartArgs memory args = StandardExitGame.StartArgs(5000 * 1e9, payment, new bytes(512));
+        StandardExitGame.StartArgs memory args =
+            StandardExitGame.StartArgs(5000 * 1e9, payment, new bytes(512), uint64(T0));
         vm.prank(bob);
         vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameUnknownBlock.selector, 5000));
         seGame.startStandardExit{value: SE_BOND}(args);
@@ -160,7 +167,7 @@ contract StandardExitGameTest is PlasmaFixtures {
 
     function test_RevertWhen_InvalidPosition() public {
         (, bytes memory depositTx) = _depositEth(alice, 1 ether);
-        StandardExitGame.StartArgs memory args = StandardExitGame.StartArgs(7, depositTx, new bytes(512));
+        StandardExitGame.StartArgs memory args = StandardExitGame.StartArgs(7, depositTx, new bytes(512), uint64(T0));
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(UtxoPosLib.UtxoPosInvalid.selector, 7));
         seGame.startStandardExit{value: SE_BOND}(args);

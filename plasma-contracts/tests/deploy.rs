@@ -4,9 +4,10 @@
 use alloy::{
     network::EthereumWallet,
     node_bindings::{Anvil, AnvilInstance},
-    primitives::{Address, U256},
+    primitives::{Address, U256, keccak256},
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
+    sol_types::SolValue,
 };
 use plasma_contracts::{DeployConfig, PlasmaFramework, deploy};
 use plasma_spec::{Transaction, deposit_block_root};
@@ -58,8 +59,11 @@ async fn deploys_and_accepts_an_eth_deposit() {
     assert_eq!(event.amount, amount);
     assert_eq!(event.depositTx.as_ref(), deposit.as_slice());
 
-    let block = framework.blocks(U256::from(1)).call().await.unwrap();
-    assert_eq!(block.root, deposit_block_root(&deposit));
+    // The framework stores keccak256(abi.encode(root, timestamp)) per block.
+    let commitment = framework.blockCommitments(U256::from(1)).call().await.unwrap();
+    let expected =
+        keccak256((deposit_block_root(&deposit), U256::from(event.timestamp)).abi_encode());
+    assert_eq!(commitment, expected);
     assert_eq!(provider.get_balance(deployment.framework).await.unwrap(), amount);
 }
 

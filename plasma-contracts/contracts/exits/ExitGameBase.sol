@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IExitGame} from "../interfaces/IExitGame.sol";
 import {IPlasmaFramework} from "../interfaces/IPlasmaFramework.sol";
+import {BlockCommitment} from "../libraries/BlockCommitment.sol";
 import {BondLib} from "../libraries/BondLib.sol";
 import {Merkle} from "../libraries/Merkle.sol";
 import {UtxoPosLib} from "../libraries/UtxoPosLib.sol";
@@ -33,7 +34,8 @@ abstract contract ExitGameBase is IExitGame, ReentrancyGuardTransient {
     error ExitGameWrongBond(uint256 expected, uint256 sent);
     /// @notice No block with this number was committed.
     error ExitGameUnknownBlock(uint256 blknum);
-    /// @notice The Merkle proof does not put the transaction at this position (spec: MERKLE-5).
+    /// @notice The Merkle proof (with the block timestamp given) does not put the transaction at this
+    /// position of a committed block (spec: MERKLE-5).
     error ExitGameInvalidInclusionProof(uint256 utxoPos);
     /// @notice The position names an output index the transaction does not have.
     error ExitGameNoSuchOutput(uint256 utxoPos);
@@ -69,19 +71,17 @@ abstract contract ExitGameBase is IExitGame, ReentrancyGuardTransient {
         if (msg.value != each * count) revert ExitGameWrongBond(each * count, msg.value);
     }
 
-    /// @dev Checks `txBytes` sits at `utxoPos`'s block and index; returns the block's timestamp.
-    function _verifyInclusion(bytes memory txBytes, uint256 utxoPos, bytes memory proof)
+    /// @dev Checks `txBytes` sits at `utxoPos`'s block and index, in the block committed at
+    /// `blockTimestamp` (spec: MERKLE-5, LEDGER-8).
+    function _verifyInclusion(bytes memory txBytes, uint256 utxoPos, bytes memory proof, uint64 blockTimestamp)
         internal
         view
-        returns (uint64 timestamp)
     {
         uint256 blknum = UtxoPosLib.blknum(utxoPos);
-        bytes32 root;
-        (root, timestamp) = framework.blocks(blknum);
-        if (timestamp == 0) revert ExitGameUnknownBlock(blknum);
-        if (!Merkle.verify(Merkle.leaf(txBytes), UtxoPosLib.txIndex(utxoPos), proof, root)) {
-            revert ExitGameInvalidInclusionProof(utxoPos);
-        }
+        bytes32 commitment = framework.blockCommitments(blknum);
+        if (commitment == bytes32(0)) revert ExitGameUnknownBlock(blknum);
+        bytes32 root = Merkle.computeRoot(Merkle.leaf(txBytes), UtxoPosLib.txIndex(utxoPos), proof);
+        if (BlockCommitment.commit(root, blockTimestamp) != commitment) revert ExitGameInvalidInclusionProof(utxoPos);
     }
 
     /// @dev The exit clock of an output (spec: EXIT-2): deposits now + p, because a deposit block is

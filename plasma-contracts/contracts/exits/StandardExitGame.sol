@@ -41,6 +41,7 @@ contract StandardExitGame is ExitGameBase {
         uint256 utxoPos;
         bytes txBytes;
         bytes inclusionProof;
+        uint64 blockTimestamp; // the L1 timestamp of the output's block (from its event)
     }
 
     /// @notice An owner's EIP-712 `ExitAuthorization(exitor, deadline, nonce)` (spec: EXIT-9).
@@ -105,7 +106,7 @@ contract StandardExitGame is ExitGameBase {
 
     /// @notice Starts a standard exit of an output the sender owns (spec: EXIT-1, EXIT-2).
     /// @dev Send the bond (`bondSize()`). Emits `ExitStarted` and the framework's `ExitQueued`.
-    /// @param args The output's position, its transaction and the inclusion proof.
+    /// @param args The output's position, its transaction, the inclusion proof and the block's timestamp.
     function startStandardExit(StartArgs calldata args) external payable nonReentrant {
         uint256 bond = _takeBond(_bond, 1);
         _start(args, msg.sender, address(0), bond);
@@ -166,7 +167,8 @@ contract StandardExitGame is ExitGameBase {
         if (oindex >= t.outputs.length) revert ExitGameNoSuchOutput(utxoPos);
         bool depositBlock = UtxoPosLib.isDepositBlock(UtxoPosLib.blknum(utxoPos));
         if (depositBlock != (t.txType == PlasmaTx.TYPE_DEPOSIT)) revert ExitGameWrongBlockKind(utxoPos, t.txType);
-        uint64 blockTimestamp = _verifyInclusion(args.txBytes, utxoPos, args.inclusionProof);
+        uint64 blockTimestamp = args.blockTimestamp;
+        _verifyInclusion(args.txBytes, utxoPos, args.inclusionProof, blockTimestamp);
 
         PlasmaTx.Output memory out = t.outputs[oindex];
         if (out.owner != owner) revert StandardExitNotOwner(out.owner, delegate == address(0) ? msg.sender : owner);

@@ -5,8 +5,9 @@ pragma solidity 0.8.30;
 /// @notice What the exit games use of the framework: block roots, exit queues, finalized outputs
 /// and the vault's credit book.
 interface IPlasmaFramework {
-    /// @notice The root and L1 timestamp of a child or deposit block; timestamp 0 if unknown.
-    function blocks(uint256 blknum) external view returns (bytes32 root, uint64 timestamp);
+    /// @notice `keccak256(abi.encode(root, timestamp))` of a committed child or deposit block; zero if
+    /// the block is unknown (see BlockCommitment).
+    function blockCommitments(uint256 blknum) external view returns (bytes32);
 
     /// @notice The challenge period `p` of the spec, in seconds (spec: EXIT-2).
     function minExitPeriod() external view returns (uint256);

@@ -68,8 +68,7 @@ contract StandardExitHandler is PlasmaFixtures {
         if (u.exited) return;
         (,, StandardExitGame.Status status,,,,) = seGame.exits(u.pos);
         if (status != StandardExitGame.Status.None) return;
-        StandardExitGame.StartArgs memory args =
-            StandardExitGame.StartArgs(u.pos, u.txBytes, _proof(UtxoPosLib.blknum(u.pos), UtxoPosLib.txIndex(u.pos)));
+        StandardExitGame.StartArgs memory args = _startArgs(u.pos, u.txBytes);
         vm.deal(u.owner, u.owner.balance + SE_BOND);
         vm.prank(u.owner);
         seGame.startStandardExit{value: SE_BOND}(args);

@@ -37,6 +37,8 @@ abstract contract PlasmaFixtures is Test {
 
     /// @dev Transactions of each committed child block, to build proofs later.
     mapping(uint256 blknum => bytes[]) internal blockTxs;
+    /// @dev The L1 timestamp each block was committed at (what its event reports).
+    mapping(uint256 blknum => uint64) internal blockTimestamp;
 
     function setUp() public virtual {
         vm.warp(T0);
@@ -119,6 +121,7 @@ abstract contract PlasmaFixtures is Test {
         uint256 blknum = framework.nextChildBlock() - framework.CHILD_BLOCK_INTERVAL() + framework.nextDepositBlock();
         vm.prank(owner);
         framework.depositEth{value: amount}(txBytes);
+        blockTimestamp[blknum] = uint64(block.timestamp);
         utxoPos = UtxoPosLib.pack(blknum, 0, 0);
     }
 
@@ -130,6 +133,19 @@ abstract contract PlasmaFixtures is Test {
         }
         vm.prank(operator);
         framework.submitBlock(_root(txs));
+        blockTimestamp[blknum] = uint64(block.timestamp);
+    }
+
+    /// @dev Everything `startStandardExit` needs for the output at `utxoPos` of `txBytes`.
+    function _startArgs(uint256 utxoPos, bytes memory txBytes)
+        internal
+        view
+        returns (StandardExitGame.StartArgs memory)
+    {
+        uint256 blknum = UtxoPosLib.blknum(utxoPos);
+        return StandardExitGame.StartArgs(
+            utxoPos, txBytes, _proof(blknum, UtxoPosLib.txIndex(utxoPos)), blockTimestamp[blknum]
+        );
     }
 
     function _submit1(bytes memory txBytes) internal returns (uint256 blknum) {
