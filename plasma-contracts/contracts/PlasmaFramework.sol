@@ -26,7 +26,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
 
     /// @notice Child blocks are numbered at multiples of this; deposit blocks take the numbers
     /// between (spec: POS-3).
-    uint256 public constant CHILD_BLOCK_INTERVAL = 1000;
+    uint64 public constant CHILD_BLOCK_INTERVAL = 1000;
     /// @dev In-flight exits set this bit in their priority's nonce so the framework knows to look up
     /// their id; a standard exit's id is its position.
     uint64 private constant FLAG_NONCE = uint64(1) << 63;
@@ -45,7 +45,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc IPlasmaFramework
     mapping(uint256 blknum => bytes32) public blockCommitments;
     /// @notice The number the next child block will get.
-    uint64 public nextChildBlock = uint64(CHILD_BLOCK_INTERVAL);
+    uint64 public nextChildBlock = CHILD_BLOCK_INTERVAL;
     /// @notice The offset of the next deposit block after the last child block (1..999). Shares a
     /// slot with `nextChildBlock`, so a submission updates one slot.
     uint64 public nextDepositBlock = 1;
@@ -174,7 +174,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
         uint64 blknum = nextChildBlock;
         uint64 timestamp = uint64(block.timestamp);
         blockCommitments[blknum] = BlockCommitment.commit(root, timestamp);
-        (nextChildBlock, nextDepositBlock) = (blknum + uint64(CHILD_BLOCK_INTERVAL), 1);
+        (nextChildBlock, nextDepositBlock) = (blknum + CHILD_BLOCK_INTERVAL, 1);
         emit BlockSubmitted(blknum, root, timestamp);
     }
 
