@@ -15,7 +15,9 @@ use alloy::{
     rpc::types::TransactionReceipt,
     signers::local::PrivateKeySigner,
 };
-use plasma_contracts::{DeployConfig, PlasmaFramework, StandardExitGame, TestToken, deploy};
+use plasma_contracts::{
+    DeployConfig, InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken, deploy,
+};
 use plasma_spec::{BlockTree, Output, Signer, SigningDomain, Transaction, UtxoPos};
 use std::path::PathBuf;
 
@@ -77,13 +79,25 @@ async fn main() {
         .get_receipt()
         .await
         .unwrap();
-    rows.push(Row { step: "ETH deposit", ours: gas(&r, "depositEth"), omg: Some(166_270) });
+    rows.push(Row {
+        step: "ETH deposit, first ever",
+        ours: gas(&r, "depositEth"),
+        omg: Some(166_270),
+    });
     let dep_ts = r.decoded_log::<PlasmaFramework::DepositCreated>().unwrap().timestamp;
     let alice_deposit = pos(1, 0, 0); // the first deposit block
 
     let token = TestToken::deploy(provider.clone()).await.unwrap();
-    token.mint(alice, eth).send().await.unwrap().get_receipt().await.unwrap();
-    token.approve(d.framework, eth).from(alice).send().await.unwrap().get_receipt().await.unwrap();
+    token.mint(alice, eth * U256::from(2)).send().await.unwrap().get_receipt().await.unwrap();
+    token
+        .approve(d.framework, eth * U256::from(2))
+        .from(alice)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
     let erc_tx = deposit(alice, *token.address(), eth);
     let r = fw
         .depositErc20(erc_tx.encode().into())
@@ -95,8 +109,22 @@ async fn main() {
         .await
         .unwrap();
     rows.push(Row {
-        step: "ERC-20 deposit (after approve)",
+        step: "ERC-20 deposit (after approve), first of the token",
         ours: gas(&r, "depositErc20"),
+        omg: Some(192_212),
+    });
+    let r = fw
+        .depositErc20(erc_tx.encode().into())
+        .from(alice)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    rows.push(Row {
+        step: "ERC-20 deposit, later ones",
+        ours: gas(&r, "depositErc20 again"),
         omg: Some(192_212),
     });
 
@@ -253,6 +281,159 @@ async fn main() {
         step: "processExits, per extra exit",
         ours: gas(&r, "process many") / settled,
         omg: Some(96_500),
+    });
+
+    // In-flight exits: alice's fresh deposits, spent by payments that never get included.
+    let ife = InFlightExitGame::new(d.in_flight_exit_game, provider.clone());
+    let ife_bond = config.in_flight_exit_bond;
+    let pb_bond = config.piggyback_bond;
+    let mut deps = Vec::new();
+    for k in 0..3 {
+        let t = deposit(alice, Address::ZERO, eth);
+        let r = fw
+            .depositEth(t.encode().into())
+            .value(eth)
+            .from(alice)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        if k == 0 {
+            rows.push(Row {
+                step: "ETH deposit, later ones",
+                ours: gas(&r, "deposit"),
+                omg: Some(166_270),
+            });
+        }
+        let ev = r.decoded_log::<PlasmaFramework::DepositCreated>().unwrap();
+        let p = UtxoPos::from_u256(ev.blknum * U256::from(1_000_000_000u64)).unwrap();
+        deps.push((p, t.encode(), ev.timestamp));
+    }
+    let dep_proof =
+        |tx: &[u8]| Bytes::from(BlockTree::from_txs(&[tx]).unwrap().proof(0).unwrap().to_bytes());
+    let start_args =
+        |tx: &Transaction, inputs: &[(UtxoPos, Vec<u8>, u64)]| InFlightExitGame::StartArgs {
+            inFlightTx: tx.encode().into(),
+            inputTxs: inputs.iter().map(|i| Bytes::from(i.1.clone())).collect(),
+            inputUtxoPos: inputs.iter().map(|i| i.0.to_u256()).collect(),
+            inputProofs: inputs.iter().map(|i| dep_proof(&i.1)).collect(),
+            inputBlockTimestamps: inputs.iter().map(|i| i.2).collect(),
+            signatures: inputs.iter().map(|_| alice_key.sign_tx(&domain, tx)).collect(),
+        };
+    let ife1 =
+        Transaction::payment(&[deps[0].0], vec![Output::new(bob, Address::ZERO, eth)], B256::ZERO);
+    let r = ife
+        .startInFlightExit(start_args(&ife1, &deps[..1]))
+        .value(ife_bond)
+        .from(alice)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    rows.push(Row {
+        step: "startInFlightExit, 1 in 1 out",
+        ours: gas(&r, "ife 1-1"),
+        omg: Some(667_838),
+    });
+    let half = eth / U256::from(2);
+    let ife2 = Transaction::payment(
+        &[deps[1].0, deps[2].0],
+        vec![Output::new(bob, Address::ZERO, eth + half), Output::new(alice, Address::ZERO, half)],
+        B256::ZERO,
+    );
+    let r = ife
+        .startInFlightExit(start_args(&ife2, &deps[1..]))
+        .value(ife_bond)
+        .from(alice)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    rows.push(Row {
+        step: "startInFlightExit, 2 in 2 out",
+        ours: gas(&r, "ife 2-2"),
+        omg: Some(1_164_541),
+    });
+    let id1 = U256::from_be_bytes(ife1.hash().0);
+    let id2 = U256::from_be_bytes(ife2.hash().0);
+    let r = ife
+        .piggybackOutput(id1, 0)
+        .value(pb_bond)
+        .from(bob)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    rows.push(Row {
+        step: "piggybackOutput (first of the exit)",
+        ours: gas(&r, "pb out"),
+        omg: Some(403_079),
+    });
+    let r = ife
+        .piggybackInput(id2, 0)
+        .value(pb_bond)
+        .from(alice)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    rows.push(Row {
+        step: "piggybackInput (first of the exit)",
+        ours: gas(&r, "pb in"),
+        omg: Some(288_611),
+    });
+    let competitor =
+        Transaction::payment(&[deps[1].0], vec![Output::new(op, Address::ZERO, eth)], B256::ZERO);
+    let challenge = InFlightExitGame::CompetitorArgs {
+        exitId: id2,
+        inputIndex: 0,
+        competingTx: competitor.encode().into(),
+        competitorInputIndex: 0,
+        competitorSignature: alice_key.sign_tx(&domain, &competitor),
+        competitorTxPos: U256::ZERO,
+        competitorProof: Bytes::new(),
+        competitorBlockTimestamp: 0,
+    };
+    let r = ife
+        .challengeInFlightExitNotCanonical(challenge)
+        .from(op)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    rows.push(Row {
+        step: "challengeInFlightExitNotCanonical",
+        ours: gas(&r, "non-canonical"),
+        omg: Some(412_524),
+    });
+    provider
+        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), [3 * PERIOD])
+        .await
+        .unwrap();
+    let r = fw
+        .processExits(Address::ZERO, U256::ZERO, U256::from(1))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    rows.push(Row {
+        step: "processExits, one in-flight exit (canonical, 1 output)",
+        ours: gas(&r, "process ife"),
+        omg: Some(538_475),
     });
 
     println!("| Step | ours (gas) | OMG (gas) | ours / OMG |");

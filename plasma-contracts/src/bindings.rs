@@ -18,6 +18,14 @@ alloy::sol!(
 );
 
 alloy::sol!(
+    /// MoreVP in-flight exits, piggybacks and their challenges.
+    #[sol(rpc)]
+    #[derive(Debug)]
+    InFlightExitGame,
+    "artifacts/InFlightExitGame.json"
+);
+
+alloy::sol!(
     /// A plain mintable ERC-20 for devnets and tests.
     #[sol(rpc)]
     #[derive(Debug)]

@@ -6,7 +6,7 @@ use alloy::{
     providers::{PendingTransactionError, Provider},
 };
 
-use crate::{PlasmaFramework, StandardExitGame};
+use crate::{InFlightExitGame, PlasmaFramework, StandardExitGame};
 
 /// What a deployment is parameterised by.
 #[derive(Clone, Debug)]
@@ -19,6 +19,10 @@ pub struct DeployConfig {
     pub bond_admin: Address,
     /// The standard exit bond in wei.
     pub standard_exit_bond: U256,
+    /// The in-flight exit bond in wei.
+    pub in_flight_exit_bond: U256,
+    /// The piggyback bond in wei.
+    pub piggyback_bond: U256,
 }
 
 impl DeployConfig {
@@ -29,16 +33,25 @@ impl DeployConfig {
             operator,
             min_exit_period,
             bond_admin: operator,
-            standard_exit_bond: U256::from(
-                Self::REFERENCE_GAS_PRICE * 2 * Self::STANDARD_CHALLENGE_GAS,
-            ),
+            standard_exit_bond: Self::bond_for(Self::STANDARD_CHALLENGE_GAS),
+            in_flight_exit_bond: Self::bond_for(Self::CANONICITY_CHALLENGE_GAS),
+            piggyback_bond: Self::bond_for(Self::PIGGYBACK_CHALLENGE_GAS),
         }
+    }
+
+    /// Twice `challenge_gas` at the reference gas price (spec: BOND-1): challenging always pays.
+    pub const fn bond_for(challenge_gas: u64) -> U256 {
+        U256::from_limbs([Self::REFERENCE_GAS_PRICE * 2 * challenge_gas, 0, 0, 0])
     }
 
     /// The gas price bonds are sized against, in wei (20 gwei).
     pub const REFERENCE_GAS_PRICE: u64 = 20_000_000_000;
     /// Gas of a standard exit challenge, measured (docs/benchmarks.md), rounded up.
-    pub const STANDARD_CHALLENGE_GAS: u64 = 120_000;
+    pub const STANDARD_CHALLENGE_GAS: u64 = 100_000;
+    /// Gas of a canonicity challenge of an in-flight exit, measured, rounded up.
+    pub const CANONICITY_CHALLENGE_GAS: u64 = 150_000;
+    /// Gas of a piggyback challenge (input or output spent), measured, rounded up.
+    pub const PIGGYBACK_CHALLENGE_GAS: u64 = 150_000;
 }
 
 /// Where the system landed.
@@ -48,6 +61,8 @@ pub struct Deployment {
     pub framework: Address,
     /// The standard exit game.
     pub standard_exit_game: Address,
+    /// The in-flight exit game.
+    pub in_flight_exit_game: Address,
 }
 
 /// Why a deployment failed.
@@ -88,8 +103,16 @@ pub async fn deploy<P: Provider + Clone>(
         config.standard_exit_bond,
     )
     .await?;
+    let in_flight = InFlightExitGame::deploy(
+        provider.clone(),
+        *framework.address(),
+        config.bond_admin,
+        config.in_flight_exit_bond,
+        config.piggyback_bond,
+    )
+    .await?;
     let receipt = framework
-        .bindExitGames(*standard.address(), Address::ZERO)
+        .bindExitGames(*standard.address(), *in_flight.address())
         .send()
         .await?
         .get_receipt()
@@ -97,5 +120,9 @@ pub async fn deploy<P: Provider + Clone>(
     if !receipt.status() {
         return Err(DeployError::Reverted { step: "bindExitGames", tx: receipt.transaction_hash });
     }
-    Ok(Deployment { framework: *framework.address(), standard_exit_game: *standard.address() })
+    Ok(Deployment {
+        framework: *framework.address(),
+        standard_exit_game: *standard.address(),
+        in_flight_exit_game: *in_flight.address(),
+    })
 }

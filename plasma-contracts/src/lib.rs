@@ -9,5 +9,5 @@
 mod bindings;
 mod deploy;
 
-pub use bindings::{PlasmaFramework, StandardExitGame, TestToken};
+pub use bindings::{InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken};
 pub use deploy::{DeployConfig, DeployError, Deployment, deploy};
