@@ -1,4 +1,20 @@
-//! Placeholder for the child-chain operator (issue: Operator).
+//! The plasma child-chain operator: accepts signed transactions over HTTP, packs them into
+//! blocks, stores them durably (redb), commits each block's root to the framework contract on L1,
+//! credits L1 deposits, and serves blocks, proofs, UTXOs and exit data (spec/06-operator.md).
 //!
-//! Nothing here works yet: the crate exists so the workspace has its final shape and later work
-//! lands in the right place. See the issue tracker for what it will hold.
+//! [`Node::start`] runs everything from a [`Config`]; the `plasma-operator` binary is a thin CLI
+//! around it.
+
+mod api;
+mod chain;
+mod config;
+mod l1;
+mod node;
+mod openapi;
+mod store;
+
+pub use chain::{Chain, ChainStatus, SubmitError, TxStatus};
+pub use config::{ApiConfig, BlockConfig, Config, ConfigError, L1Config};
+pub use l1::{L1Error, L1Health};
+pub use node::{Node, NodeError};
+pub use store::{BlockRecord, Store, StoreError};

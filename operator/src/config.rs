@@ -1,0 +1,266 @@
+//! Operator configuration: a TOML file, overridden by `PLASMA_OPERATOR_*` environment variables
+//! and command-line flags. Defaults run a devnet against a local anvil.
+
+use alloy::primitives::Address;
+use serde::Deserialize;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+/// Everything the operator is configured by.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the state database lives.
+    pub data_dir: PathBuf,
+    /// The HTTP API's listen address.
+    pub listen: SocketAddr,
+    /// L1 connection.
+    pub l1: L1Config,
+    /// Block production.
+    pub block: BlockConfig,
+    /// Limits on what the API accepts.
+    pub api: ApiConfig,
+}
+
+/// L1 connection and the operator's key.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct L1Config {
+    /// JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// The framework contract.
+    pub framework: Address,
+    /// A Web3 Secret Storage keystore with the operator key.
+    pub keystore: Option<PathBuf>,
+    /// File holding the keystore's password (else `PLASMA_OPERATOR_KEYSTORE_PASSWORD`).
+    pub keystore_password_file: Option<PathBuf>,
+    /// A raw private key: devnets only.
+    pub private_key: Option<String>,
+    /// L1 confirmations before a deposit is credited (LEDGER-7).
+    pub deposit_confirmations: u64,
+    /// L1 confirmations before a block commitment counts as final.
+    pub commit_confirmations: u64,
+    /// How often L1 is polled, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// How long a root submission may stay unmined before its fee is bumped, in milliseconds.
+    pub stuck_after_ms: u64,
+}
+
+/// Block production.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlockConfig {
+    /// Produce a block at least this often when the mempool is not empty, in milliseconds.
+    pub interval_ms: u64,
+    /// Produce a block as soon as the mempool holds this many transactions.
+    pub max_txs: usize,
+    /// Where fees go (the fee transaction's outputs); the operator's address if unset.
+    pub fee_recipient: Option<Address>,
+}
+
+/// API limits.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: u64,
+    /// Most transactions in one batch submission.
+    pub max_batch: usize,
+    /// Most transactions waiting in the mempool; submissions beyond are refused.
+    pub max_mempool: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".devnet/operator"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9656)),
+            l1: L1Config::default(),
+            block: BlockConfig::default(),
+            api: ApiConfig::default(),
+        }
+    }
+}
+
+impl Default for L1Config {
+    fn default() -> Self {
+        Self {
+            rpc_url: "http://127.0.0.1:8545".into(),
+            framework: Address::ZERO,
+            keystore: None,
+            keystore_password_file: None,
+            private_key: None,
+            deposit_confirmations: 1,
+            commit_confirmations: 1,
+            poll_interval_ms: 500,
+            stuck_after_ms: 30_000,
+        }
+    }
+}
+
+impl Default for BlockConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 1_000,
+            max_txs: plasma_spec::MAX_TXS_PER_BLOCK - 1,
+            fee_recipient: None,
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: 2 * 1024 * 1024, max_batch: 1_000, max_mempool: 200_000 }
+    }
+}
+
+impl L1Config {
+    /// The polling interval.
+    pub const fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+}
+
+impl BlockConfig {
+    /// The block interval.
+    pub const fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("parsing {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        source: toml::de::Error,
+    },
+    /// An environment override has a bad value.
+    #[error("environment variable {name}: {reason}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No usable operator key.
+    #[error("no operator key: set l1.keystore (with a password) or, on a devnet, l1.private_key")]
+    NoKey,
+    /// The key could not be loaded.
+    #[error("operator key: {0}")]
+    Key(String),
+}
+
+impl Config {
+    /// Reads `path` (or the defaults if `None`), then applies environment overrides.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                toml::from_str(&text)
+                    .map_err(|source| ConfigError::Parse { path: path.into(), source })?
+            }
+            None => Self::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Applies `PLASMA_OPERATOR_*` overrides read through `var`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|e: T::Err| ConfigError::Env { name, reason: e.to_string() })
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_LISTEN") {
+            self.listen = parse("PLASMA_OPERATOR_LISTEN", &v)?;
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_L1_RPC_URL") {
+            self.l1.rpc_url = v;
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_L1_FRAMEWORK") {
+            self.l1.framework = parse("PLASMA_OPERATOR_L1_FRAMEWORK", &v)?;
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_L1_PRIVATE_KEY") {
+            self.l1.private_key = Some(v);
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_L1_KEYSTORE") {
+            self.l1.keystore = Some(v.into());
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_BLOCK_INTERVAL_MS") {
+            self.block.interval_ms = parse("PLASMA_OPERATOR_BLOCK_INTERVAL_MS", &v)?;
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_DEPOSIT_CONFIRMATIONS") {
+            self.l1.deposit_confirmations = parse("PLASMA_OPERATOR_DEPOSIT_CONFIRMATIONS", &v)?;
+        }
+        Ok(())
+    }
+
+    /// The operator's L1 signer, from the keystore or (devnets) the raw key.
+    pub fn signer(&self) -> Result<alloy::signers::local::PrivateKeySigner, ConfigError> {
+        if let Some(path) = &self.l1.keystore {
+            let password = match &self.l1.keystore_password_file {
+                Some(file) => std::fs::read_to_string(file)
+                    .map_err(|e| {
+                        ConfigError::Key(format!("password file {}: {e}", file.display()))
+                    })?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned(),
+                None => std::env::var("PLASMA_OPERATOR_KEYSTORE_PASSWORD").map_err(|_| {
+                    ConfigError::Key(
+                        "set PLASMA_OPERATOR_KEYSTORE_PASSWORD or l1.keystore_password_file".into(),
+                    )
+                })?,
+            };
+            return alloy::signers::local::PrivateKeySigner::decrypt_keystore(path, password)
+                .map_err(|e| ConfigError::Key(format!("keystore {}: {e}", path.display())));
+        }
+        let key = self.l1.private_key.as_deref().ok_or(ConfigError::NoKey)?;
+        key.trim().parse().map_err(|e| ConfigError::Key(format!("private key: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        let parsed: Config = toml::from_str("").unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Config>("lsiten = \"1.2.3.4:5\"").is_err());
+    }
+
+    #[test]
+    fn env_overrides_the_file() {
+        let mut config: Config = toml::from_str("[block]\ninterval_ms = 5").unwrap();
+        config
+            .apply_env(|name| (name == "PLASMA_OPERATOR_BLOCK_INTERVAL_MS").then(|| "7".to_owned()))
+            .unwrap();
+        assert_eq!(config.block.interval_ms, 7);
+        let err =
+            config.apply_env(|name| (name == "PLASMA_OPERATOR_LISTEN").then(|| "nope".to_owned()));
+        assert!(matches!(err, Err(ConfigError::Env { name: "PLASMA_OPERATOR_LISTEN", .. })));
+    }
+}

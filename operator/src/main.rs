@@ -1,0 +1,120 @@
+//! `plasma-operator`: runs the child-chain operator.
+
+use clap::{Parser, Subcommand};
+use plasma_operator::{Config, Node};
+use std::{path::PathBuf, process::ExitCode};
+use tracing_subscriber::EnvFilter;
+
+/// The plasma child-chain operator.
+#[derive(Debug, Parser)]
+#[command(name = "plasma-operator", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Run the operator until Ctrl-C.
+    Run(RunArgs),
+    /// Print the effective configuration (file + environment + flags) as TOML-like debug output.
+    Config(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// TOML configuration file (defaults run a devnet).
+    #[arg(long, env = "PLASMA_OPERATOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// The L1 JSON-RPC endpoint.
+    #[arg(long = "l1.rpc-url")]
+    rpc_url: Option<String>,
+    /// The framework contract.
+    #[arg(long = "l1.framework")]
+    framework: Option<alloy::primitives::Address>,
+    /// The HTTP listen address.
+    #[arg(long = "api.listen")]
+    listen: Option<std::net::SocketAddr>,
+    /// The data directory.
+    #[arg(long = "data-dir")]
+    data_dir: Option<PathBuf>,
+    /// Block interval in milliseconds.
+    #[arg(long = "block.interval-ms")]
+    block_interval_ms: Option<u64>,
+}
+
+impl RunArgs {
+    fn config(&self) -> Result<Config, plasma_operator::ConfigError> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(v) = &self.rpc_url {
+            config.l1.rpc_url = v.clone();
+        }
+        if let Some(v) = self.framework {
+            config.l1.framework = v;
+        }
+        if let Some(v) = self.listen {
+            config.listen = v;
+        }
+        if let Some(v) = &self.data_dir {
+            config.data_dir = v.clone();
+        }
+        if let Some(v) = self.block_interval_ms {
+            config.block.interval_ms = v;
+        }
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let (Commands::Run(args) | Commands::Config(args)) = &cli.command;
+    let config = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("plasma-operator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if matches!(cli.command, Commands::Config(_)) {
+        println!("{config:#?}");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("plasma-operator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let node = match Node::start(config).await {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("plasma-operator: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let _ = tokio::signal::ctrl_c().await;
+        node.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["plasma-operator", "run"]).unwrap();
+        let Commands::Run(args) = cli.command else { panic!("run") };
+        assert!(args.rpc_url.is_none());
+    }
+}

@@ -1,0 +1,161 @@
+//! Wiring: opens the state, starts the block producer, the L1 loops and the HTTP server.
+
+use crate::{
+    api::{self, ApiContext},
+    chain::Chain,
+    config::{Config, ConfigError},
+    l1::{self, L1Health, L1Settings},
+    store::{Store, StoreError},
+};
+use alloy::{
+    network::EthereumWallet,
+    providers::{Provider, ProviderBuilder},
+};
+use parking_lot::Mutex;
+use plasma_spec::SigningDomain;
+use std::{net::SocketAddr, sync::Arc};
+use tokio::{sync::watch, task::JoinHandle};
+use tracing::{error, info};
+
+/// Why the node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The state could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// L1 could not be reached at start-up.
+    #[error("L1: {0}")]
+    L1(String),
+    /// The listen address could not be bound.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running operator.
+#[derive(Debug)]
+pub struct Node {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// The chain state.
+    pub chain: Arc<Chain>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Starts everything; returns once the API is listening.
+    pub async fn start(config: Config) -> Result<Self, NodeError> {
+        let signer = config.signer()?;
+        let operator = signer.address();
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(
+                config
+                    .l1
+                    .rpc_url
+                    .parse()
+                    .map_err(|e| NodeError::L1(format!("bad rpc url: {e}")))?,
+            )
+            .erased();
+        let chain_id = provider.get_chain_id().await.map_err(|e| NodeError::L1(e.to_string()))?;
+        let domain = SigningDomain::new(chain_id, config.l1.framework);
+        let store = Store::open(&config.data_dir.join("operator.redb"))?;
+        let chain = Arc::new(Chain::open(
+            store,
+            domain,
+            config.block.fee_recipient.unwrap_or(operator),
+            config.api.max_mempool,
+        )?);
+        let health = Arc::new(Mutex::new(L1Health::default()));
+        let (shutdown, rx) = watch::channel(false);
+        let settings = L1Settings {
+            framework: config.l1.framework,
+            operator,
+            deposit_confirmations: config.l1.deposit_confirmations,
+            commit_confirmations: config.l1.commit_confirmations,
+            poll: config.l1.poll_interval(),
+            stuck_after: std::time::Duration::from_millis(config.l1.stuck_after_ms),
+        };
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(l1::run_submitter(
+            chain.clone(),
+            provider.clone(),
+            settings.clone(),
+            health.clone(),
+            rx.clone(),
+        )));
+        tasks.push(tokio::spawn(l1::run_deposit_follower(
+            chain.clone(),
+            provider,
+            settings,
+            health.clone(),
+            rx.clone(),
+        )));
+        tasks.push(tokio::spawn(run_producer(chain.clone(), config.block.clone(), rx.clone())));
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| NodeError::Listen { addr: config.listen, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| NodeError::Listen { addr: config.listen, source })?;
+        let ctx = Arc::new(ApiContext {
+            chain: chain.clone(),
+            l1: health,
+            max_body_bytes: config.api.max_body_bytes,
+            max_batch: config.api.max_batch,
+            metrics: api::Metrics::default(),
+        });
+        let mut stop = rx;
+        let server = warp::serve(api::routes(ctx)).incoming(listener).graceful(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
+        tasks.push(tokio::spawn(server.run()));
+        info!(target: "operator", %addr, chain_id, framework = %config.l1.framework, %operator, "operator started");
+        Ok(Self { addr, chain, shutdown, tasks })
+    }
+
+    /// Stops every task and waits for them.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Produces a block every interval when there is something to include, or at once when the
+/// mempool reaches the configured size.
+async fn run_producer(
+    chain: Arc<Chain>,
+    config: crate::config::BlockConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut last = tokio::time::Instant::now();
+    let tick = config.interval().min(std::time::Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = shutdown.changed() => return,
+        }
+        let due = last.elapsed() >= config.interval() || chain.mempool_len() >= config.max_txs;
+        if !due || chain.mempool_len() == 0 {
+            continue;
+        }
+        let chain2 = chain.clone();
+        let max = config.max_txs;
+        match tokio::task::spawn_blocking(move || chain2.produce_block(max)).await {
+            Ok(Ok(_)) => last = tokio::time::Instant::now(),
+            Ok(Err(e)) => error!(target: "operator::block", error = %e, "block production failed"),
+            Err(e) => error!(target: "operator::block", error = %e, "block production panicked"),
+        }
+    }
+}
