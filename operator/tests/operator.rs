@@ -1,0 +1,319 @@
+//! The operator against a real anvil with the real contracts: deposits, transfers, commitments,
+//! proofs checked against L1, refusals, and restarts.
+
+// Test helpers panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, B256, U256, keccak256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+    sol_types::SolValue,
+};
+use plasma_contracts::{DeployConfig, Deployment, PlasmaFramework, deploy};
+use plasma_operator::{Config, Node};
+use plasma_spec::{
+    Output, Proof, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos, leaf_hash,
+};
+use serde_json::{Value, json};
+use std::{path::PathBuf, time::Duration};
+
+struct Env {
+    anvil: AnvilInstance,
+    provider: DynProvider,
+    deployment: Deployment,
+    domain: SigningDomain,
+    alice: Signer,
+    bob: Signer,
+}
+
+async fn env() -> Env {
+    let bin = std::env::var_os("ANVIL_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
+    });
+    let anvil = Anvil::at(bin).spawn();
+    let keys: Vec<PrivateKeySigner> =
+        anvil.keys().iter().take(3).map(|k| k.clone().into()).collect();
+    let mut wallet = EthereumWallet::new(keys[0].clone());
+    wallet.register_signer(keys[1].clone());
+    wallet.register_signer(keys[2].clone());
+    let provider =
+        ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+    let deployment =
+        deploy(provider.clone(), &DeployConfig::devnet(keys[0].address(), 60)).await.unwrap();
+    let spec_key =
+        |i: usize| Signer::from_bytes(&B256::from_slice(&anvil.keys()[i].to_bytes())).unwrap();
+    let domain = SigningDomain::new(anvil.chain_id(), deployment.framework);
+    Env { alice: spec_key(1), bob: spec_key(2), anvil, provider, deployment, domain }
+}
+
+fn config(env: &Env, data_dir: &std::path::Path) -> Config {
+    let mut c = Config::default();
+    c.data_dir = data_dir.into();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.l1.rpc_url = env.anvil.endpoint();
+    c.l1.framework = env.deployment.framework;
+    c.l1.private_key = Some(format!("0x{}", hex::encode(env.anvil.keys()[0].to_bytes())));
+    c.l1.poll_interval_ms = 50;
+    c.l1.deposit_confirmations = 1;
+    c.l1.commit_confirmations = 1;
+    c.block.interval_ms = 100;
+    c
+}
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    fn new(node: &Node) -> Self {
+        Self { base: format!("http://{}", node.addr), http: reqwest::Client::new() }
+    }
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+    async fn post(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+    async fn submit(&self, tx: &SignedTransaction) -> (u16, Value) {
+        self.post(
+            "/v1/transactions",
+            json!({"tx": format!("0x{}", hex::encode(tx.encode()))}).to_string().into_bytes(),
+        )
+        .await
+    }
+    /// Polls until `check` accepts the response (the operator works asynchronously; this waits
+    /// on its observable state, with a deadline, rather than sleeping a fixed time).
+    async fn wait_for(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, v) = self.get(path).await;
+            if check(&v) {
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting on {path}: last {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+async fn deposit(env: &Env, owner: &Signer, amount: U256) -> UtxoPos {
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    let tx = Transaction::deposit(owner.address(), Address::ZERO, amount).encode();
+    let receipt = framework
+        .depositEth(tx.into())
+        .value(amount)
+        .from(owner.address())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let ev = receipt.decoded_log::<PlasmaFramework::DepositCreated>().unwrap();
+    UtxoPos::from_u256(ev.blknum * U256::from(1_000_000_000u64)).unwrap()
+}
+
+fn utxo_count(v: &Value) -> usize {
+    v["utxos"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deposit_transfer_commit_and_prove_against_l1() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(config(&env, dir.path())).await.unwrap();
+    let api = Api::new(&node);
+    assert_eq!(api.get("/health").await.0, 200);
+
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = deposit(&env, &env.alice, eth).await;
+    let alice = env.alice.address();
+    api.wait_for(&format!("/v1/utxos?owner={alice}"), |v| utxo_count(v) == 1).await;
+
+    // alice pays bob 0.6 with 0.39 change and a 0.01 fee.
+    let tx = Transaction::payment(
+        &[dep],
+        vec![
+            Output::new(env.bob.address(), Address::ZERO, eth * U256::from(6) / U256::from(10)),
+            Output::new(alice, Address::ZERO, eth * U256::from(39) / U256::from(100)),
+        ],
+        B256::ZERO,
+    );
+    let signed = SignedTransaction::new(tx.clone(), vec![env.alice.sign_tx(&env.domain, &tx)]);
+    let (status, body) = api.submit(&signed).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["txHash"].as_str().unwrap().parse::<B256>().unwrap(), tx.hash());
+
+    // Spending the same deposit again is refused while the first is pending, and after.
+    let double =
+        Transaction::payment(&[dep], vec![Output::new(alice, Address::ZERO, eth)], B256::ZERO);
+    let double =
+        SignedTransaction::new(double.clone(), vec![env.alice.sign_tx(&env.domain, &double)]);
+    let (status, body) = api.submit(&double).await;
+    assert_eq!(status, 422);
+    assert!(
+        matches!(body["error"]["code"].as_str(), Some("MempoolConflict" | "InputNotFound")),
+        "{body}"
+    );
+
+    let path = format!("/v1/transactions/{}", tx.hash());
+    let info = api.wait_for(&path, |v| v["status"] == "committed").await;
+    let blknum = info["blknum"].as_u64().unwrap();
+    assert_eq!(blknum, 1000);
+
+    // The proof the operator serves verifies against the commitment on L1.
+    let proof = Proof::from_bytes(
+        &hex::decode(info["proof"].as_str().unwrap().trim_start_matches("0x")).unwrap(),
+    )
+    .unwrap();
+    let root: B256 = info["root"].as_str().unwrap().parse().unwrap();
+    assert!(proof.verify(
+        leaf_hash(&tx.encode()),
+        info["txIndex"].as_u64().unwrap() as usize,
+        root
+    ));
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    let commitment = framework.blockCommitments(U256::from(blknum)).call().await.unwrap();
+    let ts = info["blockTimestamp"].as_u64().unwrap();
+    assert_eq!(commitment, keccak256((root, U256::from(ts)).abi_encode()));
+
+    // The fee went to the operator in a fee transaction; bob's output has exit data.
+    let (_, block) = api.get(&format!("/v1/blocks/{blknum}")).await;
+    assert_eq!(block["txs"].as_array().unwrap().len(), 2);
+    let bob_pos = UtxoPos::new(blknum, 0, 0).unwrap();
+    let (status, exit) = api.get(&format!("/v1/utxos/{}/exit-data", bob_pos.to_u128())).await;
+    assert_eq!(status, 200, "{exit}");
+    assert_eq!(exit["blockTimestamp"].as_u64(), Some(ts));
+    let (_, again) = api.submit(&double).await;
+    assert_eq!(again["error"]["code"], "InputNotFound");
+
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_bad_input_with_typed_errors() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(config(&env, dir.path())).await.unwrap();
+    let api = Api::new(&node);
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = deposit(&env, &env.alice, eth).await;
+    api.wait_for(&format!("/v1/utxos?owner={}", env.alice.address()), |v| utxo_count(v) == 1).await;
+
+    // Signed by bob, but alice owns the input.
+    let tx = Transaction::payment(
+        &[dep],
+        vec![Output::new(env.bob.address(), Address::ZERO, eth)],
+        B256::ZERO,
+    );
+    let forged = SignedTransaction::new(tx.clone(), vec![env.bob.sign_tx(&env.domain, &tx)]);
+    let (status, body) = api.submit(&forged).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("WrongSigner")), "{body}");
+
+    // Value created.
+    let greedy = Transaction::payment(
+        &[dep],
+        vec![Output::new(env.bob.address(), Address::ZERO, eth * U256::from(2))],
+        B256::ZERO,
+    );
+    let greedy =
+        SignedTransaction::new(greedy.clone(), vec![env.alice.sign_tx(&env.domain, &greedy)]);
+    assert_eq!(api.submit(&greedy).await.1["error"]["code"], "ValueCreated");
+
+    // Malformed JSON, bad hex, undecodable bytes, unknown fields, huge bodies.
+    assert_eq!(
+        api.post("/v1/transactions", b"{not json".to_vec()).await.1["error"]["code"],
+        "MalformedJson"
+    );
+    assert_eq!(
+        api.post("/v1/transactions", br#"{"tx":"0xzz"}"#.to_vec()).await.1["error"]["code"],
+        "MalformedHex"
+    );
+    let (status, body) = api.post("/v1/transactions", br#"{"tx":"0x0102"}"#.to_vec()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("Malformed")));
+    assert_eq!(
+        api.post("/v1/transactions", br#"{"tx":"0x","x":1}"#.to_vec()).await.1["error"]["code"],
+        "MalformedJson"
+    );
+    let huge = vec![b' '; 3 * 1024 * 1024];
+    assert_eq!(api.post("/v1/transactions", huge).await.0, 413);
+    assert_eq!(api.get("/v1/utxos?owner=nope").await.1["error"]["code"], "MalformedAddress");
+    assert_eq!(api.get("/v1/transactions/0x12").await.1["error"]["code"], "MalformedHash");
+    assert_eq!(api.get("/nowhere").await.0, 404);
+
+    // Nothing was accepted by any of that.
+    let (_, status) = api.get("/v1/status").await;
+    assert_eq!(status["chain"]["mempoolSize"], 0);
+    // Three reached the chain's rules (wrong signer, value created, undecodable); the rest were
+    // refused by the API before that.
+    let metrics =
+        reqwest::get(format!("{}/metrics", api.base)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("plasma_operator_txs_rejected_total 3"), "{metrics}");
+    assert!(metrics.contains("plasma_operator_txs_accepted_total 0"), "{metrics}");
+    let (status, doc) = api.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["paths"]["/v1/transactions"].is_object());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_without_losing_or_resubmitting() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let eth = U256::from(10).pow(U256::from(18));
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+
+    let node = Node::start(config(&env, dir.path())).await.unwrap();
+    let api = Api::new(&node);
+    let dep = deposit(&env, &env.alice, eth).await;
+    api.wait_for(&format!("/v1/utxos?owner={}", env.alice.address()), |v| utxo_count(v) == 1).await;
+    let tx = Transaction::payment(
+        &[dep],
+        vec![Output::new(env.bob.address(), Address::ZERO, eth)],
+        B256::ZERO,
+    );
+    let signed = SignedTransaction::new(tx.clone(), vec![env.alice.sign_tx(&env.domain, &tx)]);
+    assert_eq!(api.submit(&signed).await.0, 200);
+    api.wait_for(&format!("/v1/transactions/{}", tx.hash()), |v| v["status"] == "committed").await;
+    node.stop().await;
+    let next_on_l1 = framework.nextChildBlock().call().await.unwrap();
+
+    // Start again on the same data directory.
+    let node = Node::start(config(&env, dir.path())).await.unwrap();
+    let api = Api::new(&node);
+    let (_, bob_utxos) = api.get(&format!("/v1/utxos?owner={}", env.bob.address())).await;
+    assert_eq!(utxo_count(&bob_utxos), 1);
+    let (_, info) = api.get(&format!("/v1/transactions/{}", tx.hash())).await;
+    assert_eq!(info["status"], "committed");
+    // A new transaction goes into the next block; the old root is not sent again.
+    let bob_pos = UtxoPos::new(1000, 0, 0).unwrap();
+    let tx2 = Transaction::payment(
+        &[bob_pos],
+        vec![Output::new(env.alice.address(), Address::ZERO, eth)],
+        B256::ZERO,
+    );
+    let signed2 = SignedTransaction::new(tx2.clone(), vec![env.bob.sign_tx(&env.domain, &tx2)]);
+    assert_eq!(api.submit(&signed2).await.0, 200);
+    let info2 = api
+        .wait_for(&format!("/v1/transactions/{}", tx2.hash()), |v| v["status"] == "committed")
+        .await;
+    assert_eq!(info2["blknum"], 2000);
+    assert_eq!(framework.nextChildBlock().call().await.unwrap(), next_on_l1 + 1000);
+    node.stop().await;
+}
