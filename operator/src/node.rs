@@ -107,7 +107,10 @@ impl Node {
         let addr = listener
             .local_addr()
             .map_err(|source| NodeError::Listen { addr: config.listen, source })?;
+        let (submissions, queue) = tokio::sync::mpsc::channel(65_536);
+        tasks.push(tokio::spawn(api::run_group_committer(chain.clone(), queue)));
         let ctx = Arc::new(ApiContext {
+            submissions,
             chain: chain.clone(),
             l1: health,
             max_body_bytes: config.api.max_body_bytes,

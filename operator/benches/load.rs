@@ -1,0 +1,237 @@
+//! Load generator: pre-signs payments for many owners, submits them to a real operator over HTTP
+//! with many connections, waits until their block is committed on L1 (anvil), and prints in one
+//! run: the signer-recovery ceiling of this machine, end-to-end accepted tx/s, submit latency
+//! p50/p99, and the build + persist time of the block.
+//!
+//! Run: `cargo bench -p plasma-operator --bench load` (`PLASMA_LOAD_LEVELS=5` for a short run).
+
+#![allow(clippy::unwrap_used, missing_docs, clippy::field_reassign_with_default)]
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::Anvil,
+    primitives::{Address, B256, U256, keccak256},
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use plasma_contracts::{DeployConfig, PlasmaFramework, deploy};
+use plasma_operator::{Config, Node};
+use plasma_spec::{
+    Output, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos, recover_signer,
+};
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+const OWNERS: u64 = 200;
+
+fn owner(i: u64) -> Signer {
+    Signer::from_bytes(&keccak256(format!("load owner {i}"))).unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn recovery_rate(threads: usize, domain: &SigningDomain) -> f64 {
+    let tx = Transaction::payment(
+        &[UtxoPos::new(1, 0, 0).unwrap()],
+        vec![Output::new(Address::repeat_byte(1), Address::ZERO, U256::from(1))],
+        B256::ZERO,
+    );
+    let signer = owner(0);
+    let digest = domain.tx_digest(&tx);
+    let sig = signer.sign_tx(domain, &tx);
+    let per_thread = 20_000;
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for _ in 0..per_thread {
+                    std::hint::black_box(recover_signer(digest, &sig, 0).unwrap());
+                }
+            });
+        }
+    });
+    (threads * per_thread) as f64 / start.elapsed().as_secs_f64()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let levels: u32 =
+        std::env::var("PLASMA_LOAD_LEVELS").ok().and_then(|v| v.parse().ok()).unwrap_or(6);
+    let bin = std::env::var_os("ANVIL_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
+    });
+    let anvil = Anvil::at(bin).spawn();
+    let key0: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let op = key0.address();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key0))
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    let d = deploy(provider.clone(), &DeployConfig::devnet(op, 60)).await.unwrap();
+    let domain = SigningDomain::new(anvil.chain_id(), d.framework);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.data_dir = dir.path().into();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.l1.rpc_url = anvil.endpoint();
+    config.l1.framework = d.framework;
+    config.l1.private_key = Some(format!("0x{}", hex::encode(anvil.keys()[0].to_bytes())));
+    config.l1.poll_interval_ms = 20;
+    config.block.interval_ms = 3_600_000; // blocks are cut by this bench
+    config.block.max_txs = plasma_spec::MAX_TXS_PER_BLOCK - 1;
+    config.api.max_mempool = 1_000_000;
+    let node = Node::start(config).await.unwrap();
+    let chain = node.chain.clone();
+
+    // Fund: one deposit to owner 0, then fan out 1 -> 5 per level (setup, not measured).
+    // The depositor must own its deposit: anvil's first account is the faucet.
+    let faucet = Signer::from_bytes(&B256::from_slice(&anvil.keys()[0].to_bytes())).unwrap();
+    let framework = PlasmaFramework::new(d.framework, provider.clone());
+    let total = U256::from(5u64.pow(levels)) * U256::from(1_000_000u64);
+    let dep = Transaction::deposit(faucet.address(), Address::ZERO, total).encode();
+    framework
+        .depositEth(dep.into())
+        .value(total)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    while chain.status().utxo_count == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut utxos: Vec<(UtxoPos, Signer, U256)> =
+        vec![(UtxoPos::new(1, 0, 0).unwrap(), faucet, total)];
+    let mut next_owner = 1u64;
+    for _ in 0..levels {
+        let mut raw = Vec::new();
+        let mut planned = Vec::new();
+        for (pos, signer, amount) in &utxos {
+            let part = *amount / U256::from(5);
+            let outs: Vec<(Signer, U256)> = (0..5)
+                .map(|_| {
+                    let o = owner(next_owner % OWNERS);
+                    next_owner += 1;
+                    (o, part)
+                })
+                .collect();
+            let tx = Transaction::payment(
+                &[*pos],
+                outs.iter().map(|(o, a)| Output::new(o.address(), Address::ZERO, *a)).collect(),
+                B256::ZERO,
+            );
+            raw.push(
+                SignedTransaction::new(tx.clone(), vec![signer.sign_tx(&domain, &tx)]).encode(),
+            );
+            planned.push(outs);
+        }
+        for r in chain.submit(&raw) {
+            r.unwrap();
+        }
+        let block = chain.produce_block(plasma_spec::MAX_TXS_PER_BLOCK - 1).unwrap().unwrap();
+        utxos = planned
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, outs)| {
+                outs.into_iter().enumerate().map(move |(j, (o, a))| {
+                    (UtxoPos::new(block.blknum, i as u16, j as u8).unwrap(), o, a)
+                })
+            })
+            .collect();
+    }
+    let n = utxos.len();
+
+    // Pre-sign one payment per UTXO (a fee of 1 wei each).
+    let presigned: Vec<String> = utxos
+        .iter()
+        .map(|(pos, signer, amount)| {
+            let tx = Transaction::payment(
+                &[*pos],
+                vec![Output::new(signer.address(), Address::ZERO, *amount - U256::from(1))],
+                B256::ZERO,
+            );
+            format!(
+                "0x{}",
+                hex::encode(
+                    SignedTransaction::new(tx.clone(), vec![signer.sign_tx(&domain, &tx)]).encode()
+                )
+            )
+        })
+        .collect();
+
+    // Load: single-transaction requests over many connections.
+    let connections = 64;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap();
+    let url = Arc::new(format!("http://{}/v1/transactions", node.addr));
+    let queue = Arc::new(parking_lot::Mutex::new(presigned));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (http, url, queue) = (http.clone(), url.clone(), queue.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let Some(tx) = queue.lock().pop() else { break };
+                let t = Instant::now();
+                let r = http
+                    .post(url.as_str())
+                    .header("content-type", "application/json")
+                    .body(format!("{{\"tx\":\"{tx}\"}}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let submit_time = start.elapsed();
+    let build = Instant::now();
+    let block = chain.produce_block(plasma_spec::MAX_TXS_PER_BLOCK - 1).unwrap().unwrap();
+    let build_time = build.elapsed();
+    while chain.status().uncommitted_blocks.contains(&block.blknum) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let total_time = start.elapsed();
+    latencies.sort();
+
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let one = recovery_rate(1, &domain);
+    let all = recovery_rate(cores, &domain);
+    let e2e = n as f64 / total_time.as_secs_f64();
+    println!("| Measure | Result |");
+    println!("|---|---:|");
+    println!("| signer recovery ceiling, 1 thread | {one:.0} /s |");
+    println!("| signer recovery ceiling, {cores} threads | {all:.0} /s |");
+    println!("| transactions | {n} (one block) |");
+    println!(
+        "| accepted over HTTP ({connections} connections, 1 tx/request) | {:.0} tx/s |",
+        n as f64 / submit_time.as_secs_f64()
+    );
+    println!(
+        "| submit latency p50 / p99 | {:.2} ms / {:.2} ms |",
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+    println!(
+        "| block build + persist ({} txs) | {:.0} ms |",
+        block.txs.len(),
+        build_time.as_secs_f64() * 1e3
+    );
+    println!("| end to end, first submit to root committed on L1 | {e2e:.0} tx/s |");
+    println!("| end to end / {cores}-thread recovery ceiling | {:.2} |", e2e / all);
+    let _ = provider.get_block_number().await;
+    node.stop().await;
+}
