@@ -10,7 +10,7 @@ use plasma_spec::{
     SignatureError, SignedTransaction, SigningDomain, Transaction, TxType, UtxoPos, UtxoView,
     validate_deposit_block, validate_payment,
 };
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use tracing::{info, warn};
 
 /// Why a submitted transaction was refused. Nothing changes when one is returned.
@@ -80,6 +80,8 @@ struct Pending {
 #[derive(Debug, Default)]
 struct State {
     utxos: HashMap<UtxoPos, Output>,
+    /// Index of `utxos` by owner, for `/v1/utxos?owner=`.
+    by_owner: HashMap<Address, BTreeSet<UtxoPos>>,
     mempool: VecDeque<Pending>,
     mempool_spent: HashMap<UtxoPos, B256>,
     mempool_hashes: HashSet<B256>,
@@ -87,6 +89,24 @@ struct State {
     next_child_block: u64,
     uncommitted: VecDeque<u64>,
     deposit_cursor: u64,
+}
+
+impl State {
+    fn insert_utxo(&mut self, pos: UtxoPos, out: Output) {
+        self.by_owner.entry(out.owner).or_default().insert(pos);
+        self.utxos.insert(pos, out);
+    }
+
+    fn remove_utxo(&mut self, pos: &UtxoPos) {
+        if let Some(out) = self.utxos.remove(pos)
+            && let Some(set) = self.by_owner.get_mut(&out.owner)
+        {
+            set.remove(pos);
+            if set.is_empty() {
+                self.by_owner.remove(&out.owner);
+            }
+        }
+    }
 }
 
 struct View<'a>(&'a HashMap<UtxoPos, Output>);
@@ -149,12 +169,15 @@ impl Chain {
     ) -> Result<Self, StoreError> {
         let loaded = store.load()?;
         let mut state = State {
-            utxos: loaded.utxos.into_iter().collect(),
+            utxos: HashMap::with_capacity(loaded.utxos.len()),
             next_child_block: loaded.next_child_block.unwrap_or(CHILD_BLOCK_INTERVAL),
             uncommitted: loaded.uncommitted.into_iter().collect(),
             deposit_cursor: loaded.deposit_cursor.unwrap_or(0),
             ..State::default()
         };
+        for (pos, out) in loaded.utxos {
+            state.insert_utxo(pos, out);
+        }
         for (seq, bytes) in loaded.mempool {
             // Stored entries were validated when accepted; re-derive their index data.
             let Ok(signed) = SignedTransaction::decode(&bytes) else {
@@ -374,10 +397,10 @@ impl Chain {
             }
         }
         for pos in &diff.spent {
-            state.utxos.remove(pos);
+            state.remove_utxo(pos);
         }
         for (pos, out) in diff.created {
-            state.utxos.insert(pos, out);
+            state.insert_utxo(pos, out);
         }
         state.next_child_block = blknum + CHILD_BLOCK_INTERVAL;
         state.uncommitted.push_back(blknum);
@@ -439,7 +462,7 @@ impl Chain {
         };
         self.store.apply(&batch)?;
         for (pos, out) in diff.created {
-            state.utxos.insert(pos, out);
+            state.insert_utxo(pos, out);
         }
         info!(target: "operator::deposits", blknum, "deposit credited");
         Ok(true)
