@@ -317,3 +317,153 @@ async fn restart_resumes_without_losing_or_resubmitting() {
     assert_eq!(framework.nextChildBlock().call().await.unwrap(), next_on_l1 + 1000);
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deposit_reorged_away_before_its_depth_is_never_credited() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&env, dir.path());
+    c.l1.deposit_confirmations = 3;
+    let node = Node::start(c).await.unwrap();
+    let api = Api::new(&node);
+    let eth = U256::from(10).pow(U256::from(18));
+    let alice = env.alice.address();
+
+    // A deposit that L1 keeps: credited once 3 blocks deep, not before.
+    deposit(&env, &env.alice, eth).await;
+    let kept_at = env.provider.get_block_number().await.unwrap();
+    api.wait_for("/v1/status", |v| v["chain"]["depositCursor"].as_u64() == Some(kept_at - 2)).await;
+    assert_eq!(utxo_count(&api.get(&format!("/v1/utxos?owner={alice}")).await.1), 0);
+    env.provider.raw_request::<_, Value>("anvil_mine".into(), (2u64,)).await.unwrap();
+    api.wait_for(&format!("/v1/utxos?owner={alice}"), |v| utxo_count(v) == 1).await;
+
+    // A second deposit, then L1 reorganises its block away (replaced by an empty one).
+    deposit(&env, &env.alice, eth).await;
+    let gone_at = env.provider.get_block_number().await.unwrap();
+    env.provider
+        .raw_request::<_, Value>("anvil_reorg".into(), (1u64, Vec::<Value>::new()))
+        .await
+        .unwrap();
+    env.provider.raw_request::<_, Value>("anvil_mine".into(), (5u64,)).await.unwrap();
+    api.wait_for("/v1/status", |v| v["chain"]["depositCursor"].as_u64() >= Some(gone_at + 2)).await;
+    assert_eq!(
+        utxo_count(&api.get(&format!("/v1/utxos?owner={alice}")).await.1),
+        1,
+        "the reorged deposit was credited"
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_submissions_are_replaced_never_duplicated() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&env, dir.path());
+    c.l1.stuck_after_ms = 150;
+    let node = Node::start(c).await.unwrap();
+    let api = Api::new(&node);
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = deposit(&env, &env.alice, eth).await;
+    api.wait_for(&format!("/v1/utxos?owner={}", env.alice.address()), |v| utxo_count(v) == 1).await;
+
+    // L1 stops mining: the root submission sits in the pool, and gets re-sent with higher fees.
+    env.provider.raw_request::<_, Value>("evm_setAutomine".into(), (false,)).await.unwrap();
+    let tx = Transaction::payment(
+        &[dep],
+        vec![Output::new(env.bob.address(), Address::ZERO, eth)],
+        B256::ZERO,
+    );
+    let signed = SignedTransaction::new(tx.clone(), vec![env.alice.sign_tx(&env.domain, &tx)]);
+    assert_eq!(api.submit(&signed).await.0, 200);
+    api.wait_for("/v1/status", |v| v["l1"]["submissionsSent"].as_u64() >= Some(3)).await;
+
+    // Mining resumes: exactly one of the submissions lands.
+    env.provider.raw_request::<_, Value>("evm_setAutomine".into(), (true,)).await.unwrap();
+    env.provider.raw_request::<_, Value>("anvil_mine".into(), (1u64,)).await.unwrap();
+    api.wait_for(&format!("/v1/transactions/{}", tx.hash()), |v| v["status"] == "committed").await;
+    env.provider.raw_request::<_, Value>("anvil_mine".into(), (3u64,)).await.unwrap();
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    assert_eq!(
+        framework.nextChildBlock().call().await.unwrap(),
+        2000,
+        "block 1000 was committed more than once"
+    );
+    node.stop().await;
+}
+
+/// The real binary, killed with SIGKILL while a transaction it acknowledged is still pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_transactions_survive_kill_9() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let spawn = |interval_ms: u64| {
+        let file = dir.path().join(format!("operator-{interval_ms}.toml"));
+        std::fs::write(
+            &file,
+            format!(
+                "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n[l1]\nrpc_url = \"{}\"\nframework = \"{}\"\npoll_interval_ms = 50\n[block]\ninterval_ms = {interval_ms}\n",
+                dir.path().join("data"),
+                env.anvil.endpoint(),
+                env.deployment.framework
+            ),
+        )
+        .unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_plasma-operator"))
+            .args(["run", "--config"])
+            .arg(&file)
+            .env(
+                "PLASMA_OPERATOR_L1_PRIVATE_KEY",
+                format!("0x{}", hex::encode(env.anvil.keys()[0].to_bytes())),
+            )
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap()
+    };
+    let api = Api { base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new() };
+    let healthy = || async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while api.http.get(format!("{}/health", api.base)).send().await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "operator did not come up");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+
+    // First life: blocks only every hour, so the acknowledged transaction stays pending.
+    let mut child = spawn(3_600_000);
+    healthy().await;
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = deposit(&env, &env.alice, eth).await;
+    api.wait_for(&format!("/v1/utxos?owner={}", env.alice.address()), |v| utxo_count(v) == 1).await;
+    let tx = Transaction::payment(
+        &[dep],
+        vec![Output::new(env.bob.address(), Address::ZERO, eth)],
+        B256::ZERO,
+    );
+    let signed = SignedTransaction::new(tx.clone(), vec![env.alice.sign_tx(&env.domain, &tx)]);
+    assert_eq!(api.submit(&signed).await.0, 200);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    // Second life: the transaction is still there and makes it into block 1000, committed once.
+    let mut child = spawn(100);
+    healthy().await;
+    let (_, info) = api.get(&format!("/v1/transactions/{}", tx.hash())).await;
+    assert!(
+        info["status"] == "pending"
+            || info["status"] == "included"
+            || info["status"] == "committed",
+        "{info}"
+    );
+    let info = api
+        .wait_for(&format!("/v1/transactions/{}", tx.hash()), |v| v["status"] == "committed")
+        .await;
+    assert_eq!(info["blknum"], 1000);
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    assert_eq!(framework.nextChildBlock().call().await.unwrap(), 2000);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
