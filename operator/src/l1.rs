@@ -80,7 +80,12 @@ pub(crate) async fn run_submitter(
         if *shutdown.borrow() {
             return;
         }
-        match submit_step(&chain, &provider, &framework, &settings, &mut attempt, &health).await {
+        let step =
+            submit_step(&chain, &provider, &framework, &settings, &mut attempt, &health).await;
+        if step.is_ok() {
+            health.lock().last_error = None;
+        }
+        match step {
             Ok(true) => continue, // progress: look again at once
             Ok(false) => {}
             Err(L1Error::RootMismatch { blknum, on_l1, ours }) => {

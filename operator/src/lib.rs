@@ -17,4 +17,4 @@ pub use chain::{Chain, ChainStatus, SubmitError, TxStatus};
 pub use config::{ApiConfig, BlockConfig, Config, ConfigError, L1Config};
 pub use l1::{L1Error, L1Health};
 pub use node::{Node, NodeError};
-pub use store::{BlockRecord, Store, StoreError};
+pub use store::{Batch, BlockRecord, Store, StoreError};

@@ -467,3 +467,62 @@ async fn acknowledged_transactions_survive_kill_9() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// A loopback TCP proxy to anvil that can be cut (refusing new connections and dropping open
+/// ones), to make the L1 RPC fail and come back.
+async fn cuttable_proxy(target: String) -> (String, tokio::sync::watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (up, watch) = tokio::sync::watch::channel(true);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else { return };
+            if !*watch.borrow() {
+                continue; // refused: dropped at once
+            }
+            let target = target.clone();
+            let mut watch = watch.clone();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else { return };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = watch.wait_for(|up| !*up) => {} // cut: drop both ends
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), up)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovers_from_l1_rpc_failures() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, up) =
+        cuttable_proxy(env.anvil.endpoint().trim_start_matches("http://").to_owned()).await;
+    let mut c = config(&env, dir.path());
+    c.l1.rpc_url = proxy;
+    let node = Node::start(c).await.unwrap();
+    let api = Api::new(&node);
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = deposit(&env, &env.alice, eth).await;
+    api.wait_for(&format!("/v1/utxos?owner={}", env.alice.address()), |v| utxo_count(v) == 1).await;
+
+    up.send_replace(false);
+    let tx = Transaction::payment(
+        &[dep],
+        vec![Output::new(env.bob.address(), Address::ZERO, eth)],
+        B256::ZERO,
+    );
+    let signed = SignedTransaction::new(tx.clone(), vec![env.alice.sign_tx(&env.domain, &tx)]);
+    assert_eq!(api.submit(&signed).await.0, 200, "the API keeps accepting while L1 is down");
+    api.wait_for("/v1/status", |v| v["l1"]["lastError"].is_string()).await;
+    let (_, info) = api.get(&format!("/v1/transactions/{}", tx.hash())).await;
+    assert_ne!(info["status"], "committed");
+
+    up.send_replace(true);
+    api.wait_for(&format!("/v1/transactions/{}", tx.hash()), |v| v["status"] == "committed").await;
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    assert_eq!(framework.nextChildBlock().call().await.unwrap(), 2000);
+    node.stop().await;
+}
