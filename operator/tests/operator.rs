@@ -526,3 +526,29 @@ async fn recovers_from_l1_rpc_failures() {
     assert_eq!(framework.nextChildBlock().call().await.unwrap(), 2000);
     node.stop().await;
 }
+
+/// The operator key from a Web3 Secret Storage keystore written by Foundry's `cast`.
+#[test]
+fn loads_the_operator_key_from_a_cast_keystore() {
+    let dir = tempfile::tempdir().unwrap();
+    let cast = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/cast");
+    let out = std::process::Command::new(cast)
+        .args(["wallet", "new"])
+        .arg(dir.path())
+        .args(["--unsafe-password", "correct horse"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let address: Address =
+        text.lines().find_map(|l| l.strip_prefix("Address:")).unwrap().trim().parse().unwrap();
+    let keystore = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "correct horse\n").unwrap();
+
+    let mut c = Config::default();
+    c.l1.keystore = Some(keystore);
+    c.l1.keystore_password_file = Some(password.clone());
+    assert_eq!(c.signer().unwrap().address(), address);
+    std::fs::write(&password, "wrong").unwrap();
+    assert!(matches!(c.signer(), Err(plasma_operator::ConfigError::Key(_))));
+}
