@@ -1,4 +1,16 @@
-//! Placeholder for the client SDK and `plasma` CLI (issue: client-sdk).
+//! The library wallets embed: keys, deposits, transfers, and exits that work from locally stored,
+//! L1-verified proofs when the operator is down or lying. The `plasma` binary is a CLI around it.
 //!
-//! Nothing here works yet: the crate exists so the workspace has its final shape and later work
-//! lands in the right place. See the issue tracker for what it will hold.
+//! Nothing the operator says is trusted: every output is checked against the block commitment on
+//! L1 before it is stored or counted ([`Wallet::sync`]), and a mismatch is
+//! [`SdkError::ProofMismatch`].
+
+mod client;
+mod error;
+mod store;
+mod wallet;
+
+pub use client::{ExitData, ListedUtxo, OperatorClient};
+pub use error::SdkError;
+pub use store::{ProofStore, StoredOutput};
+pub use wallet::{SyncReport, Wallet, WalletConfig};

@@ -1,0 +1,278 @@
+//! `plasma`: a command-line wallet for the plasma child chain. Thin: parses flags and calls
+//! `plasma_sdk::Wallet`.
+
+use alloy::{
+    primitives::{Address, B256, U256, utils::parse_ether},
+    signers::local::PrivateKeySigner,
+};
+use clap::{Parser, Subcommand};
+use plasma_sdk::{SdkError, Wallet, WalletConfig};
+use serde_json::json;
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+/// A wallet for the plasma child chain: deposit, send, keep proofs, exit.
+#[derive(Debug, Parser)]
+#[command(name = "plasma", version)]
+struct Cli {
+    /// L1 JSON-RPC endpoint.
+    #[arg(
+        long = "l1.rpc-url",
+        env = "PLASMA_L1_RPC_URL",
+        default_value = "http://127.0.0.1:8545",
+        global = true
+    )]
+    rpc_url: String,
+    /// The operator's API.
+    #[arg(
+        long = "operator.url",
+        env = "PLASMA_OPERATOR_URL",
+        default_value = "http://127.0.0.1:9656",
+        global = true
+    )]
+    operator_url: String,
+    /// The framework contract (or read it from --contracts).
+    #[arg(long = "framework", env = "PLASMA_FRAMEWORK", global = true)]
+    framework: Option<Address>,
+    /// A contracts.json written by plasma-deploy (scripts/devnet writes .devnet/contracts.json).
+    #[arg(
+        long = "contracts",
+        env = "PLASMA_CONTRACTS",
+        default_value = ".devnet/contracts.json",
+        global = true
+    )]
+    contracts: PathBuf,
+    /// Raw private key (devnets); prefer --keystore.
+    #[arg(long = "private-key", env = "PLASMA_PRIVATE_KEY", hide_env_values = true, global = true)]
+    private_key: Option<String>,
+    /// Web3 Secret Storage keystore; the password comes from PLASMA_KEYSTORE_PASSWORD.
+    #[arg(long = "keystore", env = "PLASMA_KEYSTORE", global = true)]
+    keystore: Option<PathBuf>,
+    /// Where the wallet keeps its verified proofs (default: ~/.plasma/<address>.redb).
+    #[arg(long = "store", env = "PLASMA_STORE", global = true)]
+    store: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Deposit ETH (amount in ether) or, with --token, an ERC-20 (amount in base units).
+    Deposit {
+        /// Amount.
+        amount: String,
+        /// ERC-20 token address.
+        #[arg(long)]
+        token: Option<Address>,
+    },
+    /// Fetch, verify against L1 and store this wallet's outputs.
+    Sync,
+    /// Verified balance.
+    Balance {
+        /// ERC-20 token address (default ETH).
+        #[arg(long)]
+        token: Option<Address>,
+    },
+    /// Verified outputs with their state.
+    Utxos,
+    /// Send a payment and wait until its block is committed.
+    Send {
+        /// Recipient.
+        to: Address,
+        /// Amount (ether for ETH, base units for a token).
+        amount: String,
+        /// ERC-20 token address (default ETH).
+        #[arg(long)]
+        token: Option<Address>,
+        /// Fee in wei (or base units).
+        #[arg(long, default_value = "0")]
+        fee: U256,
+    },
+    /// Start standard exits of stored outputs (all spendable ones if none given). Works with the
+    /// operator down.
+    Exit {
+        /// Positions to exit.
+        positions: Vec<u128>,
+    },
+    /// Process due exits of a token.
+    Process {
+        /// ERC-20 token address (default ETH).
+        #[arg(long)]
+        token: Option<Address>,
+        /// Most exits to process.
+        #[arg(long, default_value_t = 100)]
+        max: u64,
+    },
+    /// Withdraw what exits, bonds and bounties credited to this wallet.
+    Withdraw {
+        /// ERC-20 token address (default ETH).
+        #[arg(long)]
+        token: Option<Address>,
+    },
+    /// Sign an exit authorization for a watchtower and print it.
+    AuthorizeWatchtower {
+        /// The watchtower's address.
+        exitor: Address,
+        /// Valid for this many days.
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+    },
+}
+
+fn amount(s: &str, token: Option<Address>) -> Result<U256, SdkError> {
+    match token {
+        None => parse_ether(s).map_err(|e| SdkError::Config(format!("amount `{s}`: {e}"))),
+        Some(_) => s.parse().map_err(|e| SdkError::Config(format!("amount `{s}`: {e}"))),
+    }
+}
+
+async fn run(cli: Cli) -> Result<serde_json::Value, SdkError> {
+    let key: PrivateKeySigner = match (&cli.keystore, &cli.private_key) {
+        (Some(path), _) => {
+            let pw = std::env::var("PLASMA_KEYSTORE_PASSWORD").map_err(|_| {
+                SdkError::Config("set PLASMA_KEYSTORE_PASSWORD for --keystore".into())
+            })?;
+            Wallet::key_from_keystore(path, &pw)?
+        }
+        (None, Some(k)) => {
+            k.trim().parse().map_err(|e| SdkError::Config(format!("private key: {e}")))?
+        }
+        (None, None) => return Err(SdkError::Config("give --keystore or --private-key".into())),
+    };
+    let framework = match cli.framework {
+        Some(f) => f,
+        None => {
+            let text = std::fs::read_to_string(&cli.contracts).map_err(|e| {
+                SdkError::Config(format!("{} ({e}); give --framework", cli.contracts.display()))
+            })?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| SdkError::Config(e.to_string()))?;
+            v["framework"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| SdkError::Config("no framework in contracts file".into()))?
+        }
+    };
+    let store_path = cli.store.clone().unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+        home.join(".plasma").join(format!("{}.redb", key.address()))
+    });
+    let config = WalletConfig {
+        l1_rpc_url: cli.rpc_url,
+        operator_url: cli.operator_url,
+        framework,
+        chain_id: None,
+        store_path,
+    };
+    let wallet = Wallet::connect(key, &config).await?;
+    let eth = Address::ZERO;
+    Ok(match cli.command {
+        Command::Deposit { amount: a, token } => {
+            let value = amount(&a, token)?;
+            let pos = match token {
+                None => wallet.deposit_eth(value).await?,
+                Some(t) => wallet.deposit_erc20(t, value).await?,
+            };
+            eprintln!("deposited; waiting for the operator to credit output {pos} …");
+            wallet.wait_for_output(pos, Duration::from_secs(120)).await?;
+            json!({"utxoPos": pos.to_string(), "amount": value.to_string()})
+        }
+        Command::Sync => {
+            let r = wallet.sync().await?;
+            json!({"added": r.added, "known": r.known, "pending": r.pending})
+        }
+        Command::Balance { token } => {
+            wallet.sync().await.ok(); // best effort: the stored proofs are the balance
+            json!({"token": token.unwrap_or(eth), "balance": wallet.balance(token.unwrap_or(eth))?.to_string()})
+        }
+        Command::Utxos => {
+            wallet.sync().await.ok();
+            json!(wallet.outputs()?)
+        }
+        Command::Send { to, amount: a, token, fee } => {
+            wallet.sync().await?;
+            let value = amount(&a, token)?;
+            let hash = wallet.send(to, token.unwrap_or(eth), value, fee).await?;
+            eprintln!("sent {hash}; waiting for its block to be committed …");
+            let blknum = wallet.wait_for_commit(hash, Duration::from_secs(120)).await?;
+            json!({"txHash": hash, "blknum": blknum})
+        }
+        Command::Exit { positions } => {
+            let positions = if positions.is_empty() {
+                wallet
+                    .outputs()?
+                    .iter()
+                    .filter(|o| o.spent_by.is_none() && !o.exiting)
+                    .map(|o| o.utxo_pos)
+                    .collect()
+            } else {
+                positions
+            };
+            if positions.is_empty() {
+                return Err(SdkError::UnknownOutput("nothing to exit".into()));
+            }
+            let tx = wallet.start_exits(&positions).await?;
+            json!({"l1Tx": tx, "exits": positions.iter().map(u128::to_string).collect::<Vec<_>>()})
+        }
+        Command::Process { token, max } => {
+            json!({"l1Tx": wallet.process_exits(token.unwrap_or(eth), max).await?})
+        }
+        Command::Withdraw { token } => {
+            json!({"withdrawn": wallet.withdraw(token.unwrap_or(eth)).await?.to_string()})
+        }
+        Command::AuthorizeWatchtower { exitor, days } => {
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                + days * 86_400;
+            let (auth, sig) = wallet.authorize_watchtower(exitor, deadline).await?;
+            json!({"owner": wallet.address(), "exitor": auth.exitor, "deadline": auth.deadline.to_string(), "nonce": auth.nonce.to_string(), "signature": sig, "digest": B256::from(wallet.domain().exit_authorization_digest(&auth))})
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let as_json = cli.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("plasma: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(v) => {
+            if as_json {
+                println!("{v}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string()));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if as_json {
+                println!("{}", json!({"error": e.to_string()}));
+            } else {
+                eprintln!("plasma: {e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["plasma", "balance"]).unwrap();
+        assert_eq!(cli.rpc_url, "http://127.0.0.1:8545");
+        assert!(matches!(cli.command, Command::Balance { token: None }));
+    }
+}
