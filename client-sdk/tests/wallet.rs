@@ -239,3 +239,68 @@ async fn the_cli_deposits_sends_and_reports_errors() {
     cli.await.unwrap();
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erc20_round_trip() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let alice = wallet(&env, &node, 1).await;
+    let bob = wallet(&env, &node, 2).await;
+    let token = plasma_contracts::TestToken::deploy(env.provider.clone()).await.unwrap();
+    token
+        .mint(alice.address(), U256::from(1_000))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let t = *token.address();
+
+    let pos = alice.deposit_erc20(t, U256::from(1_000)).await.unwrap();
+    alice.wait_for_output(pos, Duration::from_secs(20)).await.unwrap();
+    let hash = alice.send(bob.address(), t, U256::from(300), U256::from(1)).await.unwrap();
+    let blknum = alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
+    bob.wait_for_output(u128::from(blknum) * 1_000_000_000, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(bob.balance(t).unwrap(), U256::from(300));
+    bob.start_exits(&[u128::from(blknum) * 1_000_000_000]).await.unwrap();
+    advance(&env.provider, 3 * PERIOD).await;
+    bob.process_exits(t, 10).await.unwrap();
+    assert_eq!(bob.withdraw(t).await.unwrap(), U256::from(300));
+    assert_eq!(token.balanceOf(bob.address()).call().await.unwrap(), U256::from(300));
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_exit_of_a_payment_the_operator_never_included() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let alice = wallet(&env, &node, 1).await;
+    let bob = wallet(&env, &node, 2).await;
+    let eth = U256::from(10).pow(U256::from(18));
+    let pos = alice.deposit_eth(eth * U256::from(10)).await.unwrap();
+    alice.wait_for_output(pos, Duration::from_secs(20)).await.unwrap();
+    node.stop().await; // the operator goes dark before alice's payment is included
+
+    let signed =
+        alice.build_payment(bob.address(), Address::ZERO, eth * U256::from(4), U256::ZERO).unwrap();
+    alice.start_in_flight_exit(&signed).await.unwrap();
+    let hash = signed.transaction.hash();
+    alice.piggyback(hash, true, 1).await.unwrap(); // her change
+    bob.piggyback(hash, true, 0).await.unwrap(); // his payment
+    advance(&env.provider, 3 * PERIOD).await;
+    alice.process_exits(Address::ZERO, 10).await.unwrap();
+    let config = DeployConfig::devnet(Address::ZERO, PERIOD);
+    let (pb, ife) = (config.piggyback_bond, config.in_flight_exit_bond);
+    let pb_bounty = pb / U256::from(20);
+    assert_eq!(
+        bob.withdrawable(Address::ZERO).await.unwrap(),
+        eth * U256::from(4) + pb - pb_bounty
+    );
+    assert_eq!(
+        alice.withdrawable(Address::ZERO).await.unwrap(),
+        // Her bonds come back whole (she processed, so their bounties are hers) plus the bounty
+        // from bob's piggyback.
+        eth * U256::from(6) + pb + ife + pb_bounty
+    );
+}
