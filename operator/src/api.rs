@@ -171,7 +171,7 @@ pub(crate) fn routes(
         .and(limit)
         .and(warp::body::bytes())
         .and(with.clone())
-        .map(|body: bytes::Bytes, ctx: Arc<ApiContext>| {
+        .then(|body: bytes::Bytes, ctx: Arc<ApiContext>| async move {
             let req: SubmitBatch = match serde_json::from_slice(&body) {
                 Ok(r) => r,
                 Err(e) => return error(StatusCode::BAD_REQUEST, "MalformedJson", e),
@@ -196,9 +196,17 @@ pub(crate) fn routes(
                     }
                 }
             }
-            let results: Vec<Value> = ctx
-                .chain
-                .submit(&raw)
+            // Recovery fans out over every core and the write waits on fsync: keep both off the
+            // async workers that serve the other requests.
+            let chain = ctx.chain.clone();
+            let Ok(results) = tokio::task::spawn_blocking(move || chain.submit(&raw)).await else {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal",
+                    "validation failed unexpectedly",
+                );
+            };
+            let results: Vec<Value> = results
                 .iter()
                 .map(|r| match r {
                     Ok(hash) => {

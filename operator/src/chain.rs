@@ -483,13 +483,9 @@ impl Chain {
 
     /// Unspent outputs of `owner`, by position.
     pub fn utxos_of(&self, owner: Address) -> BTreeMap<UtxoPos, Output> {
-        self.state
-            .lock()
-            .utxos
-            .iter()
-            .filter(|(_, o)| o.owner == owner)
-            .map(|(p, o)| (*p, o.clone()))
-            .collect()
+        let state = self.state.lock();
+        let Some(positions) = state.by_owner.get(&owner) else { return BTreeMap::new() };
+        positions.iter().filter_map(|p| state.utxos.get(p).map(|o| (*p, o.clone()))).collect()
     }
 
     /// An unspent output.
@@ -561,4 +557,260 @@ fn recover_parallel(raw: &[Vec<u8>], domain: &SigningDomain) -> Vec<Prepared> {
     // A worker cannot panic on any input (decoding and recovery return errors), but never let a
     // lost chunk shift results onto the wrong transactions.
     if results.len() == raw.len() { results } else { raw.iter().map(one).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The mempool rules (OP-1) and block production (OP-2, OP-3) on a real store, without L1.
+
+    use super::*;
+    use alloy::primitives::U256;
+    use plasma_spec::test_utils::{domain, key, pay_eth, pos, sign};
+
+    const FEE_RECIPIENT: Address = Address::repeat_byte(0xfe);
+
+    /// A chain on a fresh store with `deposits` credited as deposit blocks 1, 2, ...
+    fn chain_with(
+        dir: &tempfile::TempDir,
+        deposits: &[(&plasma_spec::Signer, u64)],
+        max_mempool: usize,
+    ) -> Chain {
+        let store = Store::open(&dir.path().join("operator.redb")).unwrap();
+        let chain = Chain::open(store, domain(), FEE_RECIPIENT, max_mempool).unwrap();
+        for (i, (owner, amount)) in deposits.iter().enumerate() {
+            let tx = Transaction::deposit(owner.address(), Address::ZERO, U256::from(*amount));
+            assert!(chain.credit_deposit(i as u64 + 1, &tx.encode(), 1_700_000_000).unwrap());
+        }
+        chain
+    }
+
+    fn one(chain: &Chain, tx: &SignedTransaction) -> Result<B256, SubmitError> {
+        chain.submit(&[tx.encode()]).pop().unwrap()
+    }
+
+    #[test]
+    fn accepts_a_valid_payment_durably() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        let tx = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        let hash = one(&chain, &tx).unwrap();
+        assert_eq!(hash, tx.transaction.hash());
+        assert_eq!(chain.tx_status(&hash).unwrap(), Some(TxStatus::Pending));
+        drop(chain);
+
+        // Acknowledged means stored: a reopened chain still has it pending, input still taken.
+        let store = Store::open(&dir.path().join("operator.redb")).unwrap();
+        let chain = Chain::open(store, domain(), FEE_RECIPIENT, 10).unwrap();
+        assert_eq!(chain.mempool_len(), 1);
+        let again = pay_eth(&domain(), &[pos(1, 0, 0)], &[(alice.address(), 100)], &[&alice]);
+        assert!(matches!(one(&chain, &again), Err(SubmitError::MempoolConflict { .. })));
+    }
+
+    #[test]
+    fn refuses_a_second_spend_of_an_input_in_the_mempool() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        let first = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        let second = pay_eth(&domain(), &[pos(1, 0, 0)], &[(alice.address(), 99)], &[&alice]);
+        let first_hash = one(&chain, &first).unwrap();
+        match one(&chain, &second) {
+            Err(e @ SubmitError::MempoolConflict { input, spent_by }) => {
+                assert_eq!(input, pos(1, 0, 0));
+                assert_eq!(spent_by, first_hash);
+                assert_eq!(e.code(), "MempoolConflict");
+                assert!(e.is_client_error());
+            }
+            other => panic!("expected a mempool conflict, got {other:?}"),
+        }
+        assert_eq!(chain.mempool_len(), 1, "the conflicting spend is refused, not queued");
+    }
+
+    #[test]
+    fn refuses_conflicting_spends_within_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        let first = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        let second = pay_eth(&domain(), &[pos(1, 0, 0)], &[(alice.address(), 100)], &[&alice]);
+        let results = chain.submit(&[first.encode(), second.encode()]);
+        assert!(results[0].is_ok());
+        assert!(matches!(
+            results[1],
+            Err(SubmitError::MempoolConflict { spent_by, .. }) if spent_by == first.transaction.hash()
+        ));
+    }
+
+    #[test]
+    fn refuses_the_same_transaction_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        let tx = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        one(&chain, &tx).unwrap();
+        assert!(
+            matches!(one(&chain, &tx), Err(SubmitError::AlreadyKnown(h)) if h == tx.transaction.hash())
+        );
+        chain.produce_block(10).unwrap().unwrap();
+        // Once included it is still known, by its hash in the index.
+        assert!(matches!(one(&chain, &tx), Err(SubmitError::AlreadyKnown(_))));
+    }
+
+    #[test]
+    fn refuses_inputs_that_are_missing_or_already_spent_in_a_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        let missing = pay_eth(&domain(), &[pos(7, 0, 0)], &[(bob.address(), 1)], &[&alice]);
+        assert_eq!(one(&chain, &missing).unwrap_err().code(), "InputNotFound");
+
+        let spend = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        one(&chain, &spend).unwrap();
+        chain.produce_block(10).unwrap().unwrap();
+        let respend = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 50)], &[&alice]);
+        assert_eq!(one(&chain, &respend).unwrap_err().code(), "InputNotFound");
+    }
+
+    #[test]
+    fn refuses_a_signature_by_someone_other_than_the_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        let stolen = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&bob]);
+        assert!(matches!(
+            one(&chain, &stolen),
+            Err(SubmitError::Ledger(LedgerError::WrongSigner { owner, signer, .. }))
+                if owner == alice.address() && signer == bob.address()
+        ));
+        // Signed for another chain's domain: recovers someone else, so also refused.
+        let other = SigningDomain::new(1, Address::repeat_byte(1));
+        let foreign = pay_eth(&other, &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        assert_eq!(one(&chain, &foreign).unwrap_err().code(), "WrongSigner");
+        // Garbage signature bytes.
+        let mut garbled = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 1)], &[&alice]);
+        garbled.signatures[0] = Bytes::from(vec![0u8; 65]);
+        assert!(one(&chain, &garbled).is_err());
+        assert_eq!(chain.mempool_len(), 0);
+    }
+
+    #[test]
+    fn refuses_value_creation_per_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        let inflate = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 101)], &[&alice]);
+        assert_eq!(one(&chain, &inflate).unwrap_err().code(), "ValueCreated");
+        // Paying out in a token the inputs do not hold creates value too.
+        let token = Address::repeat_byte(0x70);
+        let other_token = Transaction::payment(
+            &[pos(1, 0, 0)],
+            vec![Output::new(bob.address(), token, U256::from(1))],
+            B256::ZERO,
+        );
+        let other_token = sign(&domain(), other_token, &[&alice]);
+        assert_eq!(one(&chain, &other_token).unwrap_err().code(), "ValueCreated");
+    }
+
+    #[test]
+    fn refuses_undecodable_bytes_and_non_payments() {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = key(1);
+        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        for bytes in [Vec::new(), vec![0xff; 3], vec![0u8; 64]] {
+            assert!(matches!(chain.submit(&[bytes]).pop().unwrap(), Err(SubmitError::Decode(_))));
+        }
+        let mut trailing =
+            pay_eth(&domain(), &[pos(1, 0, 0)], &[(alice.address(), 1)], &[&alice]).encode();
+        trailing.push(0);
+        assert!(matches!(chain.submit(&[trailing]).pop().unwrap(), Err(SubmitError::Decode(_))));
+        let deposit = SignedTransaction::new(
+            Transaction::deposit(alice.address(), Address::ZERO, U256::from(5)),
+            Vec::new(),
+        );
+        assert!(one(&chain, &deposit).is_err());
+        assert_eq!(chain.mempool_len(), 0);
+    }
+
+    #[test]
+    fn refuses_when_the_mempool_is_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100), (&alice, 100)], 1);
+        let a = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        let b = pay_eth(&domain(), &[pos(2, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        one(&chain, &a).unwrap();
+        let full = one(&chain, &b).unwrap_err();
+        assert!(matches!(full, SubmitError::MempoolFull(1)));
+        assert!(!full.is_client_error());
+    }
+
+    #[test]
+    fn batch_results_stay_in_order_across_parallel_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let n = 150;
+        let deposits: Vec<_> = (0..n).map(|_| (&alice, 10)).collect();
+        let chain = chain_with(&dir, &deposits, 1_000);
+        // Every third transaction is signed by the wrong key; large enough to fan out.
+        let txs: Vec<SignedTransaction> = (0..n)
+            .map(|i| {
+                let signer = if i % 3 == 0 { &bob } else { &alice };
+                pay_eth(&domain(), &[pos(i as u64 + 1, 0, 0)], &[(bob.address(), 10)], &[signer])
+            })
+            .collect();
+        let raw: Vec<Vec<u8>> = txs.iter().map(SignedTransaction::encode).collect();
+        let results = chain.submit(&raw);
+        assert_eq!(results.len(), n);
+        for (i, (result, tx)) in results.iter().zip(&txs).enumerate() {
+            if i % 3 == 0 {
+                assert_eq!(result.as_ref().unwrap_err().code(), "WrongSigner", "tx {i}");
+            } else {
+                assert_eq!(result.as_ref().unwrap(), &tx.transaction.hash(), "tx {i}");
+            }
+        }
+        assert_eq!(chain.mempool_len(), n - n.div_ceil(3));
+    }
+
+    #[test]
+    fn blocks_take_the_mempool_in_order_with_the_fee_transaction_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100), (&alice, 50)], 10);
+        let a = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 90)], &[&alice]);
+        let b = pay_eth(&domain(), &[pos(2, 0, 0)], &[(bob.address(), 45)], &[&alice]);
+        one(&chain, &a).unwrap();
+        one(&chain, &b).unwrap();
+
+        let block = chain.produce_block(1).unwrap().unwrap();
+        assert_eq!(block.blknum, CHILD_BLOCK_INTERVAL);
+        assert_eq!(block.txs.len(), 2, "one payment (max_txs = 1) and the fee tx");
+        let fee = SignedTransaction::decode(&block.txs[1]).unwrap().transaction;
+        assert_eq!(fee.txType, TxType::Fee as u8);
+        assert_eq!(fee.outputs[0].owner, FEE_RECIPIENT);
+        assert_eq!(fee.outputs[0].amount, U256::from(10));
+        assert_eq!(
+            chain.tx_status(&a.transaction.hash()).unwrap(),
+            Some(TxStatus::Included {
+                blknum: CHILD_BLOCK_INTERVAL,
+                tx_index: 0,
+                committed: false
+            })
+        );
+        assert_eq!(chain.tx_status(&b.transaction.hash()).unwrap(), Some(TxStatus::Pending));
+        // The stored root is the tree over the unsigned transactions.
+        let leaves = block_leaves(&block);
+        assert_eq!(BlockTree::from_txs(&leaves).unwrap().root(), block.root);
+        // Applied to the UTXO set: bob owns the new output, the fee recipient its fee.
+        let new = UtxoPos::new(CHILD_BLOCK_INTERVAL, 0, 0).unwrap();
+        assert_eq!(chain.utxo(new).unwrap().owner, bob.address());
+        assert!(chain.utxos_of(bob.address()).contains_key(&new));
+        assert_eq!(chain.utxos_of(FEE_RECIPIENT).len(), 1);
+        assert!(chain.utxo(pos(1, 0, 0)).is_none());
+        assert_eq!(chain.next_uncommitted(), Some(CHILD_BLOCK_INTERVAL));
+
+        let second = chain.produce_block(10).unwrap().unwrap();
+        assert_eq!(second.blknum, 2 * CHILD_BLOCK_INTERVAL);
+        assert!(chain.produce_block(10).unwrap().is_none(), "no empty blocks");
+    }
 }

@@ -81,7 +81,12 @@ fn main() -> ExitCode {
         }
     };
     if matches!(cli.command, Commands::Config(_)) {
-        println!("{config:#?}");
+        // Never print the key itself.
+        let mut shown = config;
+        if shown.l1.private_key.is_some() {
+            shown.l1.private_key = Some("<redacted>".into());
+        }
+        println!("{shown:#?}");
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
