@@ -1,4 +1,49 @@
-//! Placeholder for the exit watcher (issue: exit-watcher).
-//!
-//! Nothing here works yet: the crate exists so the workspace has its final shape and later work
-//! lands in the right place. See the issue tracker for what it will hold.
+//! The plasma watchtower (spec/05-watcher.md): follows L1, downloads every committed block from
+//! the operator, re-validates it with the spec's ledger, challenges every exit of a spent output,
+//! and when a block is withheld or invalid, exits the outputs of the owners it guards (with their
+//! exit authorizations) before any exit the bad block could enable.
+
+mod api;
+mod judge;
+mod watcher;
+
+pub use judge::{ChainView, Event, KnownBlock, Spend};
+pub use watcher::{Guard, Settings, Status, Watcher, WatcherError};
+
+use std::{net::SocketAddr, sync::Arc};
+
+/// A running watcher with its API.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// The watcher.
+    pub watcher: Arc<Watcher>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts the watcher loop and its API on `listen`.
+pub async fn start(watcher: Watcher, listen: SocketAddr) -> std::io::Result<Running> {
+    let watcher = Arc::new(watcher);
+    let (shutdown, rx) = tokio::sync::watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let mut stop = rx.clone();
+    let server =
+        warp::serve(api::routes(watcher.clone())).incoming(listener).graceful(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
+    let tasks = vec![tokio::spawn(watcher.clone().run(rx)), tokio::spawn(server.run())];
+    Ok(Running { addr, watcher, shutdown, tasks })
+}
+
+impl Running {
+    /// Stops the loop and the API.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

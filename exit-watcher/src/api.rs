@@ -1,0 +1,97 @@
+//! The watcher's HTTP API: `/status`, `/events`, `/v1/guards`, `/health`, `/metrics`,
+//! `/openapi.json`.
+
+// warp hands extracted values to handlers by value.
+#![allow(clippy::needless_pass_by_value)]
+
+use crate::watcher::{Guard, Watcher};
+use serde_json::json;
+use std::{convert::Infallible, sync::Arc};
+use warp::{Filter, Rejection, Reply, http::StatusCode, reply::Response};
+
+fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
+    warp::reply::with_status(
+        warp::reply::json(&json!({"error": {"code": code, "message": message.to_string()}})),
+        status,
+    )
+    .into_response()
+}
+
+const OPENAPI: &str = r#"{"openapi":"3.0.3","info":{"title":"plasma-watcher","version":"1"},"paths":{
+"/status":{"get":{"summary":"Sync heights, whether the chain is safe, the first bad block","responses":{"200":{"description":"status"}}}},
+"/events":{"get":{"summary":"Byzantine events and what was done about each","responses":{"200":{"description":"events"}}}},
+"/v1/guards":{"post":{"summary":"Give the watcher an exit authorization (owner, deadline, nonce, signature) so it can exit the owner's funds","responses":{"200":{"description":"guarded"},"400":{"description":"malformed"},"422":{"description":"bad signature"}}}},
+"/health":{"get":{"summary":"Liveness","responses":{"200":{"description":"ok"}}}},
+"/metrics":{"get":{"summary":"Prometheus metrics (plasma_watcher_*)","responses":{"200":{"description":"text"}}}}}}"#;
+
+/// All routes.
+pub(crate) fn routes(
+    watcher: Arc<Watcher>,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    let with = warp::any().map(move || watcher.clone());
+    let status = warp::path!("status").and(warp::get()).and(with.clone()).map(|w: Arc<Watcher>| {
+        warp::reply::json(&json!({"watcher": w.address(), "status": w.status()})).into_response()
+    });
+    let events = warp::path!("events")
+        .and(warp::get())
+        .and(with.clone())
+        .map(|w: Arc<Watcher>| warp::reply::json(&json!({"events": w.events()})).into_response());
+    let guards = warp::path!("v1" / "guards")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(64 * 1024))
+        .and(warp::body::bytes())
+        .and(with.clone())
+        .map(|body: bytes::Bytes, w: Arc<Watcher>| {
+            let guard: Guard = match serde_json::from_slice(&body) {
+                Ok(g) => g,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "MalformedJson", e),
+            };
+            match w.add_guard(&guard) {
+                Ok(()) => warp::reply::json(&json!({"guarded": guard.owner})).into_response(),
+                Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, "BadAuthorization", e),
+            }
+        });
+    let health = warp::path!("health")
+        .and(warp::get())
+        .map(|| warp::reply::json(&json!({"status": "ok"})).into_response());
+    let metrics = warp::path!("metrics").and(warp::get()).and(with).map(|w: Arc<Watcher>| {
+        let s = w.status();
+        let body = format!(
+            "# TYPE plasma_watcher_l1_cursor gauge\nplasma_watcher_l1_cursor {}\n\
+             # TYPE plasma_watcher_synced_block gauge\nplasma_watcher_synced_block {}\n\
+             # TYPE plasma_watcher_chain_safe gauge\nplasma_watcher_chain_safe {}\n\
+             # TYPE plasma_watcher_pending_blocks gauge\nplasma_watcher_pending_blocks {}\n\
+             # TYPE plasma_watcher_events_total counter\nplasma_watcher_events_total {}\n",
+            s.l1_cursor,
+            s.synced_block,
+            u8::from(s.safe),
+            s.pending_blocks,
+            s.events
+        );
+        warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4").into_response()
+    });
+    let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {
+        warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response()
+    });
+    status
+        .or(events)
+        .unify()
+        .or(guards)
+        .unify()
+        .or(health)
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(openapi)
+        .unify()
+        .recover(|r: Rejection| async move {
+            Ok::<_, Infallible>(if r.is_not_found() {
+                error(StatusCode::NOT_FOUND, "NotFound", "no such route")
+            } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+                error(StatusCode::PAYLOAD_TOO_LARGE, "BodyTooLarge", "request body too large")
+            } else {
+                error(StatusCode::BAD_REQUEST, "BadRequest", format!("{r:?}"))
+            })
+        })
+        .unify()
+}

@@ -1,0 +1,200 @@
+//! What the watcher concludes from what it sees (spec: WATCH-3 … WATCH-7). Pure: no I/O.
+
+use alloy::primitives::{Address, B256, Bytes};
+use plasma_spec::{
+    BlockError, Output, SignedTransaction, SigningDomain, UtxoPos, UtxoSet, validate_child_block,
+};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// A byzantine or noteworthy event, with what was done about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Event {
+    /// A committed block's data never became available (WATCH-3).
+    BlockWithheld {
+        /// The block.
+        blknum: u64,
+    },
+    /// A committed block breaks a ledger rule (WATCH-3).
+    InvalidBlock {
+        /// The block.
+        blknum: u64,
+        /// The broken rule.
+        reason: String,
+    },
+    /// A standard exit of an output that was spent (WATCH-4).
+    InvalidStandardExit {
+        /// The exit (its position).
+        utxo_pos: String,
+        /// The spend that defeats it.
+        spending_tx: B256,
+    },
+    /// A challenge was sent.
+    Challenged {
+        /// The exit.
+        utxo_pos: String,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
+    /// Guarded outputs were exited because the chain became byzantine (WATCH-9).
+    MassExit {
+        /// How many outputs.
+        outputs: usize,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
+    /// An action failed (it is retried).
+    ActionFailed {
+        /// What.
+        action: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A spend the watcher has seen in a valid block: the transaction and which input spends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spend {
+    /// The spending transaction (unsigned bytes).
+    pub tx: Bytes,
+    /// Its hash.
+    pub hash: B256,
+    /// Which of its inputs.
+    pub input_index: usize,
+    /// The owner's signature for that input.
+    pub signature: Bytes,
+}
+
+/// A validated block, kept so the watcher can prove inclusion itself.
+#[derive(Clone, Debug)]
+pub struct KnownBlock {
+    /// Leaves (unsigned transaction bytes) in order.
+    pub leaves: Vec<Vec<u8>>,
+    /// L1 timestamp of its commitment.
+    pub timestamp: u64,
+}
+
+/// The watcher's view of the child chain.
+#[derive(Debug)]
+pub struct ChainView {
+    domain: SigningDomain,
+    /// The validated UTXO set.
+    pub utxos: UtxoSet,
+    /// Every spend seen in valid blocks, by spent position.
+    pub spends: HashMap<UtxoPos, Spend>,
+    /// Validated blocks.
+    pub blocks: HashMap<u64, KnownBlock>,
+    /// The first withheld or invalid block, once there is one.
+    pub byzantine_from: Option<u64>,
+    /// The last block applied.
+    pub synced_block: u64,
+}
+
+impl ChainView {
+    /// An empty view for the chain of `domain`.
+    pub fn new(domain: SigningDomain) -> Self {
+        Self {
+            domain,
+            utxos: UtxoSet::new(),
+            spends: HashMap::new(),
+            blocks: HashMap::new(),
+            byzantine_from: None,
+            synced_block: 0,
+        }
+    }
+
+    /// Applies a deposit block (made by the contract: always valid).
+    pub fn apply_deposit(&mut self, blknum: u64, deposit_tx: &[u8], timestamp: u64) {
+        if self.byzantine_from.is_some() {
+            return; // the set after a bad block is unknown; deposits still exit by themselves
+        }
+        if let Ok(tx) = plasma_spec::Transaction::decode(deposit_tx)
+            && self.utxos.apply_deposit(blknum, &tx).is_ok()
+        {
+            self.blocks.insert(blknum, KnownBlock { leaves: vec![deposit_tx.to_vec()], timestamp });
+            self.synced_block = blknum;
+        }
+    }
+
+    /// Validates and applies a child block's signed transactions; an invalid block marks the
+    /// chain byzantine from it (WATCH-3) and returns the broken rule.
+    pub fn apply_child_block(
+        &mut self,
+        blknum: u64,
+        signed: &[Bytes],
+        timestamp: u64,
+    ) -> Result<(), String> {
+        if self.byzantine_from.is_some() {
+            return Err("an earlier block is bad".into());
+        }
+        let mut txs = Vec::with_capacity(signed.len());
+        for (i, bytes) in signed.iter().enumerate() {
+            match SignedTransaction::decode(bytes) {
+                Ok(t) => txs.push(t),
+                Err(e) => return self.bad(blknum, format!("transaction {i}: {e}")),
+            }
+        }
+        match validate_child_block(&self.utxos, blknum, &txs, &self.domain) {
+            Ok(diff) => {
+                for tx in &txs {
+                    let hash = tx.transaction.hash();
+                    if let Ok(inputs) = tx.transaction.input_positions() {
+                        for (i, input) in inputs.into_iter().enumerate() {
+                            self.spends.insert(
+                                input,
+                                Spend {
+                                    tx: tx.transaction.encode().into(),
+                                    hash,
+                                    input_index: i,
+                                    signature: tx.signatures.get(i).cloned().unwrap_or_default(),
+                                },
+                            );
+                        }
+                    }
+                }
+                self.utxos.apply(&diff);
+                self.blocks.insert(
+                    blknum,
+                    KnownBlock {
+                        leaves: txs.iter().map(|t| t.transaction.encode()).collect(),
+                        timestamp,
+                    },
+                );
+                self.synced_block = blknum;
+                Ok(())
+            }
+            Err(BlockError { tx_index, error, .. }) => {
+                self.bad(blknum, format!("transaction {tx_index}: {error}"))
+            }
+        }
+    }
+
+    fn bad(&mut self, blknum: u64, reason: String) -> Result<(), String> {
+        self.byzantine_from.get_or_insert(blknum);
+        Err(reason)
+    }
+
+    /// Marks a block withheld (WATCH-3).
+    pub fn withheld(&mut self, blknum: u64) {
+        self.byzantine_from.get_or_insert(blknum);
+    }
+
+    /// The spend defeating a standard exit of `pos`, if the watcher saw one (WATCH-4).
+    pub fn challenge_for(&self, pos: UtxoPos) -> Option<&Spend> {
+        self.spends.get(&pos)
+    }
+
+    /// Unspent outputs of `owner` in blocks before the first bad one (WATCH-6).
+    pub fn exitable_outputs_of(&self, owner: Address) -> Vec<(UtxoPos, Output)> {
+        let limit = self.byzantine_from.unwrap_or(u64::MAX);
+        let mut out: Vec<_> = self
+            .utxos
+            .iter()
+            .filter(|(p, o)| o.owner == owner && p.blknum() < limit)
+            .map(|(p, o)| (*p, o.clone()))
+            .collect();
+        out.sort_by_key(|(p, _)| *p);
+        out
+    }
+}

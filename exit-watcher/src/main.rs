@@ -1,0 +1,118 @@
+//! `plasma-watcher`: runs the watchtower.
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::Address,
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use clap::Parser;
+use plasma_watcher::{Settings, Watcher};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+use tracing_subscriber::EnvFilter;
+
+/// The plasma watchtower: validates every block and acts on L1 by itself.
+#[derive(Debug, Parser)]
+#[command(name = "plasma-watcher", version)]
+struct Cli {
+    /// L1 JSON-RPC endpoint.
+    #[arg(
+        long = "l1.rpc-url",
+        env = "PLASMA_WATCHER_L1_RPC_URL",
+        default_value = "http://127.0.0.1:8545"
+    )]
+    rpc_url: String,
+    /// The framework contract.
+    #[arg(long = "l1.framework", env = "PLASMA_WATCHER_L1_FRAMEWORK")]
+    framework: Address,
+    /// The watcher's key (pays for challenges and exits); devnets only as a raw key.
+    #[arg(long = "l1.private-key", env = "PLASMA_WATCHER_L1_PRIVATE_KEY", hide_env_values = true)]
+    private_key: String,
+    /// L1 confirmations before events are acted on.
+    #[arg(long = "l1.confirmations", default_value_t = 1)]
+    confirmations: u64,
+    /// The operator's API.
+    #[arg(
+        long = "operator.url",
+        env = "PLASMA_WATCHER_OPERATOR_URL",
+        default_value = "http://127.0.0.1:9656"
+    )]
+    operator_url: String,
+    /// Seconds a committed block may stay unavailable before it counts as withheld.
+    #[arg(long = "availability-timeout", default_value_t = 30)]
+    availability_timeout: u64,
+    /// The API's listen address.
+    #[arg(long = "api.listen", default_value = "127.0.0.1:9657")]
+    listen: SocketAddr,
+    /// The data directory.
+    #[arg(long = "data-dir", default_value = ".devnet/watcher")]
+    data_dir: PathBuf,
+    /// Poll interval in milliseconds.
+    #[arg(long = "poll-ms", default_value_t = 500)]
+    poll_ms: u64,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread().enable_all().build() else {
+        eprintln!("plasma-watcher: no runtime");
+        return ExitCode::FAILURE;
+    };
+    runtime.block_on(async move {
+        let key: PrivateKeySigner = match cli.private_key.trim().parse() {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("plasma-watcher: private key: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let me = key.address();
+        let Ok(url) = cli.rpc_url.parse() else {
+            eprintln!("plasma-watcher: bad --l1.rpc-url");
+            return ExitCode::FAILURE;
+        };
+        let provider =
+            ProviderBuilder::new().wallet(EthereumWallet::from(key)).connect_http(url).erased();
+        let settings = Settings {
+            framework: cli.framework,
+            operator_url: cli.operator_url.trim_end_matches('/').to_owned(),
+            confirmations: cli.confirmations,
+            poll: Duration::from_millis(cli.poll_ms),
+            availability_timeout: Duration::from_secs(cli.availability_timeout),
+        };
+        let watcher = match Watcher::new(settings, me, provider, &cli.data_dir).await {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("plasma-watcher: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let running = match plasma_watcher::start(watcher, cli.listen).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("plasma-watcher: listening on {}: {e}", cli.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(target: "watcher", addr = %running.addr, watcher = %me, "watcher started");
+        let _ = tokio::signal::ctrl_c().await;
+        running.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,507 @@
+//! The watcher's loop: follow L1, download and re-validate every block, judge exits, act.
+
+use crate::judge::{ChainView, Event};
+use alloy::{
+    primitives::{Address, B256, Bytes, U256},
+    providers::{DynProvider, Provider},
+    rpc::types::Log,
+};
+use parking_lot::Mutex;
+use plasma_contracts::{PlasmaFramework, StandardExitGame};
+use plasma_spec::{BlockTree, SigningDomain, UtxoPos};
+use redb::{Database, ReadableDatabase, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tracing::{info, warn};
+
+const ACTIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("actions");
+const GUARDS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("guards");
+
+/// An owner's exit authorization for this watcher (EXIT-9), given through the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Guard {
+    /// The owner whose funds the watcher guards.
+    pub owner: Address,
+    /// Authorization deadline.
+    pub deadline: U256,
+    /// Authorization nonce.
+    pub nonce: U256,
+    /// The owner's EIP-712 signature of `ExitAuthorization(watcher, deadline, nonce)`.
+    pub signature: Bytes,
+}
+
+/// Settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The framework.
+    pub framework: Address,
+    /// The operator's API.
+    pub operator_url: String,
+    /// L1 confirmations before an event is acted on.
+    pub confirmations: u64,
+    /// Poll interval.
+    pub poll: Duration,
+    /// How long a committed block may stay unavailable before it counts as withheld.
+    pub availability_timeout: Duration,
+}
+
+/// Why the watcher failed a step.
+#[derive(Debug, thiserror::Error)]
+pub enum WatcherError {
+    /// L1 RPC.
+    #[error("L1: {0}")]
+    L1(String),
+    /// Local storage.
+    #[error("store: {0}")]
+    Store(String),
+}
+
+fn l1(e: impl std::fmt::Display) -> WatcherError {
+    WatcherError::L1(e.to_string())
+}
+
+fn st(e: impl std::fmt::Display) -> WatcherError {
+    WatcherError::Store(e.to_string())
+}
+
+struct Pending {
+    blknum: u64,
+    root: B256,
+    timestamp: u64,
+    seen: Instant,
+}
+
+/// Status for `/status`.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// Last L1 block scanned.
+    pub l1_cursor: u64,
+    /// Last child-chain block validated.
+    pub synced_block: u64,
+    /// Whether the chain is safe (no withheld or invalid block).
+    pub safe: bool,
+    /// The first bad block.
+    pub byzantine_from: Option<u64>,
+    /// Blocks committed but not yet downloaded.
+    pub pending_blocks: usize,
+    /// Standard exits being watched.
+    pub exits_watched: usize,
+    /// Owners guarded.
+    pub guarded: usize,
+    /// Events so far.
+    pub events: usize,
+}
+
+/// The watcher.
+pub struct Watcher {
+    settings: Settings,
+    me: Address,
+    provider: DynProvider,
+    framework: PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
+    standard: StandardExitGame::StandardExitGameInstance<DynProvider>,
+    http: reqwest::Client,
+    db: Database,
+    domain: SigningDomain,
+    view: Mutex<ChainView>,
+    pending: Mutex<VecDeque<Pending>>,
+    deposit_txs: Mutex<BTreeMap<u64, Bytes>>,
+    exits: Mutex<BTreeMap<UtxoPos, Address>>,
+    events: Mutex<Vec<Event>>,
+    cursor: Mutex<u64>,
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher").field("me", &self.me).finish_non_exhaustive()
+    }
+}
+
+impl Watcher {
+    /// Opens the watcher's store and binds it to L1.
+    pub async fn new(
+        settings: Settings,
+        me: Address,
+        provider: DynProvider,
+        data_dir: &Path,
+    ) -> Result<Self, WatcherError> {
+        std::fs::create_dir_all(data_dir).map_err(st)?;
+        let db = Database::create(data_dir.join("watcher.redb")).map_err(st)?;
+        let tx = db.begin_write().map_err(st)?;
+        tx.open_table(ACTIONS).map_err(st)?;
+        tx.open_table(GUARDS).map_err(st)?;
+        tx.commit().map_err(st)?;
+        let chain_id = provider.get_chain_id().await.map_err(l1)?;
+        let framework = PlasmaFramework::new(settings.framework, provider.clone());
+        let standard = StandardExitGame::new(
+            framework.standardExitGame().call().await.map_err(l1)?,
+            provider.clone(),
+        );
+        let domain = SigningDomain::new(chain_id, settings.framework);
+        Ok(Self {
+            view: Mutex::new(ChainView::new(domain.clone())),
+            domain,
+            settings,
+            me,
+            provider,
+            framework,
+            standard,
+            http: reqwest::Client::new(),
+            db,
+            pending: Mutex::new(VecDeque::new()),
+            deposit_txs: Mutex::new(BTreeMap::new()),
+            exits: Mutex::new(BTreeMap::new()),
+            events: Mutex::new(Vec::new()),
+            cursor: Mutex::new(0),
+        })
+    }
+
+    /// This watcher's L1 address (the `exitor` owners authorize).
+    pub const fn address(&self) -> Address {
+        self.me
+    }
+
+    /// The signing domain.
+    pub const fn domain(&self) -> &SigningDomain {
+        &self.domain
+    }
+
+    fn action_done(&self, key: &str) -> Result<bool, WatcherError> {
+        let tx = self.db.begin_read().map_err(st)?;
+        Ok(tx.open_table(ACTIONS).map_err(st)?.get(key).map_err(st)?.is_some())
+    }
+
+    fn record_action(&self, key: &str, l1_tx: B256) -> Result<(), WatcherError> {
+        let tx = self.db.begin_write().map_err(st)?;
+        tx.open_table(ACTIONS).map_err(st)?.insert(key, l1_tx.as_slice()).map_err(st)?;
+        tx.commit().map_err(st)
+    }
+
+    /// Adds (or replaces) an owner's guard authorization, after checking its signature.
+    pub fn add_guard(&self, guard: &Guard) -> Result<(), String> {
+        let auth = plasma_spec::ExitAuthorization {
+            exitor: self.me,
+            deadline: guard.deadline,
+            nonce: guard.nonce,
+        };
+        let digest = self.domain.exit_authorization_digest(&auth);
+        let signer =
+            plasma_spec::recover_signer(digest, &guard.signature, 0).map_err(|e| e.to_string())?;
+        if signer != guard.owner {
+            return Err(format!("the authorization is signed by {signer}, not {}", guard.owner));
+        }
+        let json = serde_json::to_vec(guard).map_err(|e| e.to_string())?;
+        let run = || -> Result<(), WatcherError> {
+            let tx = self.db.begin_write().map_err(st)?;
+            tx.open_table(GUARDS)
+                .map_err(st)?
+                .insert(guard.owner.as_slice(), json.as_slice())
+                .map_err(st)?;
+            tx.commit().map_err(st)
+        };
+        run().map_err(|e| e.to_string())
+    }
+
+    fn guards(&self) -> Result<Vec<Guard>, WatcherError> {
+        use redb::ReadableTable;
+        let tx = self.db.begin_read().map_err(st)?;
+        let table = tx.open_table(GUARDS).map_err(st)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(st)? {
+            let (_, v) = entry.map_err(st)?;
+            out.push(serde_json::from_slice(v.value()).map_err(st)?);
+        }
+        Ok(out)
+    }
+
+    fn event(&self, e: Event) {
+        info!(target: "watcher::event", event = ?e, "event");
+        self.events.lock().push(e);
+    }
+
+    /// Events so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().clone()
+    }
+
+    /// Status figures.
+    pub fn status(&self) -> Status {
+        let view = self.view.lock();
+        Status {
+            l1_cursor: *self.cursor.lock(),
+            synced_block: view.synced_block,
+            safe: view.byzantine_from.is_none(),
+            byzantine_from: view.byzantine_from,
+            pending_blocks: self.pending.lock().len(),
+            exits_watched: self.exits.lock().len(),
+            guarded: self.guards().map_or(0, |g| g.len()),
+            events: self.events.lock().len(),
+        }
+    }
+
+    /// Runs until `shutdown` flips.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(e) = self.step().await {
+                warn!(target: "watcher", error = %e, "step failed; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// One round: follow L1, validate blocks, act.
+    pub async fn step(&self) -> Result<(), WatcherError> {
+        self.follow_l1().await?;
+        self.validate_blocks().await;
+        self.challenge_exits().await?;
+        self.mass_exit_if_byzantine().await?;
+        Ok(())
+    }
+
+    async fn follow_l1(&self) -> Result<(), WatcherError> {
+        let head = self.provider.get_block_number().await.map_err(l1)?;
+        let Some(to) = (head + 1).checked_sub(self.settings.confirmations.max(1)) else {
+            return Ok(());
+        };
+        let from = *self.cursor.lock() + 1;
+        if from > to {
+            return Ok(());
+        }
+        let deposits = self
+            .framework
+            .DepositCreated_filter()
+            .from_block(from)
+            .to_block(to)
+            .query()
+            .await
+            .map_err(l1)?;
+        let blocks = self
+            .framework
+            .BlockSubmitted_filter()
+            .from_block(from)
+            .to_block(to)
+            .query()
+            .await
+            .map_err(l1)?;
+        let exits = self
+            .standard
+            .ExitStarted_filter()
+            .from_block(from)
+            .to_block(to)
+            .query()
+            .await
+            .map_err(l1)?;
+        // Apply in L1 order: deposits and child blocks interleave by block number.
+        let key = |log: &Log| (log.block_number.unwrap_or(0), log.log_index.unwrap_or(0));
+        let mut ordered: Vec<((u64, u64), u8, usize)> = Vec::new();
+        ordered.extend(deposits.iter().enumerate().map(|(i, (_, l))| (key(l), 0, i)));
+        ordered.extend(blocks.iter().enumerate().map(|(i, (_, l))| (key(l), 1, i)));
+        ordered.sort();
+        for (_, kind, i) in ordered {
+            if kind == 0 {
+                let ev = &deposits[i].0;
+                let blknum: u64 = ev.blknum.try_into().unwrap_or(u64::MAX);
+                if self.pending.lock().is_empty() {
+                    self.view.lock().apply_deposit(blknum, &ev.depositTx, ev.timestamp);
+                } else {
+                    // A deposit after a pending child block waits for it: queue it as a block.
+                    self.pending.lock().push_back(Pending {
+                        blknum,
+                        root: B256::ZERO,
+                        timestamp: ev.timestamp,
+                        seen: Instant::now(),
+                    });
+                    self.deposit_txs.lock().insert(blknum, ev.depositTx.clone());
+                }
+            } else {
+                let ev = &blocks[i].0;
+                let blknum: u64 = ev.blknum.try_into().unwrap_or(u64::MAX);
+                self.pending.lock().push_back(Pending {
+                    blknum,
+                    root: ev.root,
+                    timestamp: ev.timestamp,
+                    seen: Instant::now(),
+                });
+            }
+        }
+        for (ev, _) in exits {
+            if let Ok(pos) = UtxoPos::from_u256(ev.exitId) {
+                self.exits.lock().insert(pos, ev.owner);
+            }
+        }
+        *self.cursor.lock() = to;
+        Ok(())
+    }
+
+    async fn validate_blocks(&self) {
+        loop {
+            let Some((blknum, root, timestamp, seen)) =
+                self.pending.lock().front().map(|p| (p.blknum, p.root, p.timestamp, p.seen))
+            else {
+                return;
+            };
+            if plasma_spec::is_deposit_block(blknum) {
+                let tx = self.deposit_txs.lock().remove(&blknum).unwrap_or_default();
+                self.view.lock().apply_deposit(blknum, &tx, timestamp);
+                self.pending.lock().pop_front();
+                continue;
+            }
+            match self.fetch_block(blknum).await {
+                Some(txs) => {
+                    self.pending.lock().pop_front();
+                    let leaves: Vec<Vec<u8>> = txs
+                        .iter()
+                        .map(|t| {
+                            plasma_spec::SignedTransaction::decode(t)
+                                .map(|s| s.transaction.encode())
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    let served_root =
+                        BlockTree::from_txs(&leaves).map(|t| t.root()).unwrap_or_default();
+                    let result = if served_root == root {
+                        self.view.lock().apply_child_block(blknum, &txs, timestamp)
+                    } else {
+                        self.view.lock().withheld(blknum);
+                        Err(format!("the served block hashes to {served_root}, L1 has {root}"))
+                    };
+                    match result {
+                        Ok(()) => {
+                            info!(target: "watcher::blocks", blknum, txs = txs.len(), "block valid")
+                        }
+                        Err(reason) => self.event(Event::InvalidBlock { blknum, reason }),
+                    }
+                }
+                None if seen.elapsed() >= self.settings.availability_timeout => {
+                    self.pending.lock().pop_front();
+                    self.view.lock().withheld(blknum);
+                    self.event(Event::BlockWithheld { blknum });
+                }
+                None => return, // wait for it, in order
+            }
+        }
+    }
+
+    async fn fetch_block(&self, blknum: u64) -> Option<Vec<Bytes>> {
+        let url = format!("{}/v1/blocks/{blknum}", self.settings.operator_url);
+        let resp = self.http.get(url).timeout(Duration::from_secs(10)).send().await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let v: serde_json::Value = resp.json().await.ok()?;
+        v.get("txs")?
+            .as_array()?
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .and_then(|s| hex::decode(s.trim_start_matches("0x")).ok())
+                    .map(Bytes::from)
+            })
+            .collect()
+    }
+
+    async fn challenge_exits(&self) -> Result<(), WatcherError> {
+        let watched: Vec<UtxoPos> = self.exits.lock().keys().copied().collect();
+        for pos in watched {
+            let Some(spend) = self.view.lock().challenge_for(pos).cloned() else { continue };
+            let key = format!("challenge:{}", pos.to_u128());
+            let status = self.standard.exits(pos.to_u256()).call().await.map_err(l1)?.status;
+            if status != 1 || self.action_done(&key)? {
+                // Not active (challenged by someone, or settled) or already ours: stop watching.
+                self.exits.lock().remove(&pos);
+                continue;
+            }
+            self.event(Event::InvalidStandardExit {
+                utxo_pos: pos.to_string(),
+                spending_tx: spend.hash,
+            });
+            let sent = self
+                .standard
+                .challengeStandardExit(
+                    pos.to_u256(),
+                    spend.tx.clone(),
+                    U256::from(spend.input_index),
+                    spend.signature.clone(),
+                )
+                .send()
+                .await;
+            match sent {
+                Ok(pending) => {
+                    let hash = *pending.tx_hash();
+                    self.record_action(&key, hash)?;
+                    let _ = pending.get_receipt().await;
+                    self.exits.lock().remove(&pos);
+                    self.event(Event::Challenged { utxo_pos: pos.to_string(), l1_tx: hash });
+                }
+                Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
+            }
+        }
+        Ok(())
+    }
+
+    async fn mass_exit_if_byzantine(&self) -> Result<(), WatcherError> {
+        if self.view.lock().byzantine_from.is_none() {
+            return Ok(());
+        }
+        for guard in self.guards()? {
+            let key = format!("mass-exit:{}", guard.owner);
+            if self.action_done(&key)? {
+                continue;
+            }
+            let mut args = Vec::new();
+            let mut auths = Vec::new();
+            {
+                let view = self.view.lock();
+                for (pos, _) in view.exitable_outputs_of(guard.owner) {
+                    let Some(block) = view.blocks.get(&pos.blknum()) else { continue };
+                    let Ok(tree) = BlockTree::from_txs(&block.leaves) else { continue };
+                    let Ok(proof) = tree.proof(usize::from(pos.tx_index())) else { continue };
+                    args.push(StandardExitGame::StartArgs {
+                        utxoPos: pos.to_u256(),
+                        txBytes: block.leaves[usize::from(pos.tx_index())].clone().into(),
+                        inclusionProof: proof.to_bytes().into(),
+                        blockTimestamp: block.timestamp,
+                    });
+                    auths.push(StandardExitGame::Authorization {
+                        deadline: guard.deadline,
+                        nonce: guard.nonce,
+                        signature: guard.signature.clone(),
+                    });
+                }
+            }
+            if args.is_empty() {
+                continue;
+            }
+            let bond = self.standard.bondSize().call().await.map_err(l1)?;
+            let n = args.len();
+            match self
+                .standard
+                .startStandardExitsFor(args, auths)
+                .value(bond * U256::from(n))
+                .send()
+                .await
+            {
+                Ok(pending) => {
+                    let hash = *pending.tx_hash();
+                    self.record_action(&key, hash)?;
+                    let _ = pending.get_receipt().await;
+                    self.event(Event::MassExit { outputs: n, l1_tx: hash });
+                }
+                Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
+            }
+        }
+        Ok(())
+    }
+}

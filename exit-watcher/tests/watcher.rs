@@ -1,0 +1,204 @@
+//! The watcher against a real anvil, the real contracts and the real operator: it challenges an
+//! exit of a spent output by itself, and when the operator withholds a block it exits the funds
+//! it guards with their owner's authorization.
+
+// Test helpers panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, B256, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use plasma_contracts::{DeployConfig, Deployment, PlasmaFramework, StandardExitGame, deploy};
+use plasma_operator::{Config, Node};
+use plasma_sdk::{Wallet, WalletConfig};
+use plasma_watcher::{Event, Settings, Watcher};
+use serde_json::{Value, json};
+use std::{path::PathBuf, time::Duration};
+
+const PERIOD: u64 = 60;
+
+struct Env {
+    anvil: AnvilInstance,
+    provider: DynProvider,
+    deployment: Deployment,
+    dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let bin = std::env::var_os("ANVIL_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
+    });
+    let anvil = Anvil::at(bin).spawn();
+    let key0: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key0.clone()))
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    let deployment =
+        deploy(provider.clone(), &DeployConfig::devnet(key0.address(), PERIOD)).await.unwrap();
+    Env { anvil, provider, deployment, dir: tempfile::tempdir().unwrap() }
+}
+
+async fn operator(env: &Env) -> Node {
+    let mut c = Config::default();
+    c.data_dir = env.dir.path().join("operator");
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.l1.rpc_url = env.anvil.endpoint();
+    c.l1.framework = env.deployment.framework;
+    c.l1.private_key = Some(format!("0x{}", hex::encode(env.anvil.keys()[0].to_bytes())));
+    c.l1.poll_interval_ms = 50;
+    c.block.interval_ms = 100;
+    Node::start(c).await.unwrap()
+}
+
+fn signer(env: &Env, i: usize) -> PrivateKeySigner {
+    env.anvil.keys()[i].clone().into()
+}
+
+async fn wallet(env: &Env, node: &Node, i: usize) -> Wallet {
+    let config = WalletConfig {
+        l1_rpc_url: env.anvil.endpoint(),
+        operator_url: format!("http://{}", node.addr),
+        framework: env.deployment.framework,
+        chain_id: None,
+        store_path: env.dir.path().join(format!("wallet-{i}.redb")),
+    };
+    Wallet::connect(signer(env, i), &config).await.unwrap()
+}
+
+async fn watcher(env: &Env, node: &Node) -> plasma_watcher::Running {
+    let key = signer(env, 5);
+    let me = key.address();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key))
+        .connect_http(env.anvil.endpoint_url())
+        .erased();
+    let settings = Settings {
+        framework: env.deployment.framework,
+        operator_url: format!("http://{}", node.addr),
+        confirmations: 1,
+        poll: Duration::from_millis(50),
+        availability_timeout: Duration::from_millis(400),
+    };
+    let w = Watcher::new(settings, me, provider, &env.dir.path().join("watcher")).await.unwrap();
+    plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+/// Waits (with a deadline) until the watcher has recorded an event matching `f`.
+async fn wait_event(w: &plasma_watcher::Running, f: impl Fn(&Event) -> bool) -> Event {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(e) = w.watcher.events().into_iter().find(|e| f(e)) {
+            return e;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no such event; have {:?}",
+            w.watcher.events()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn challenges_an_exit_of_a_spent_output_by_itself() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let w = watcher(&env, &node).await;
+    let alice = wallet(&env, &node, 1).await;
+    let bob = wallet(&env, &node, 2).await;
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = alice.deposit_eth(eth).await.unwrap();
+    alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
+    let hash = alice.send(bob.address(), Address::ZERO, eth, U256::ZERO).await.unwrap();
+    alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
+
+    // alice now tries to exit the deposit she spent.
+    alice.start_exits(&[dep]).await.unwrap();
+    wait_event(&w, |e| matches!(e, Event::Challenged { .. })).await;
+    let se = StandardExitGame::new(env.deployment.standard_exit_game, env.provider.clone());
+    assert_eq!(
+        se.exits(U256::from(dep)).call().await.unwrap().status,
+        2,
+        "the exit was challenged"
+    );
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    let bond = DeployConfig::devnet(Address::ZERO, PERIOD).standard_exit_bond;
+    assert_eq!(
+        framework.withdrawable(w.watcher.address(), Address::ZERO).call().await.unwrap(),
+        bond
+    );
+    assert!(w.watcher.status().safe);
+    w.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exits_guarded_funds_when_the_operator_withholds_a_block() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let w = watcher(&env, &node).await;
+    let alice = wallet(&env, &node, 1).await;
+    let bob = wallet(&env, &node, 2).await;
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = alice.deposit_eth(eth * U256::from(3)).await.unwrap();
+    alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
+    let hash = alice.send(bob.address(), Address::ZERO, eth, U256::ZERO).await.unwrap();
+    alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
+
+    // bob asks the watcher to guard him.
+    let (auth, sig) = bob.authorize_watchtower(w.watcher.address(), 2_000_000_000).await.unwrap();
+    let body = json!({"owner": bob.address(), "deadline": auth.deadline, "nonce": auth.nonce, "signature": sig});
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/v1/guards", w.addr))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let forged = json!({"owner": alice.address(), "deadline": auth.deadline, "nonce": auth.nonce, "signature": sig});
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/v1/guards", w.addr))
+        .json(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422, "an authorization signed by someone else is refused");
+    assert!(w.watcher.status().safe);
+
+    // The operator goes byzantine: it commits a root and serves nothing.
+    node.stop().await;
+    // A fresh provider for the operator key: the shared one cached nonces the operator used since.
+    let op = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer(&env, 0)))
+        .connect_http(env.anvil.endpoint_url())
+        .erased();
+    let framework = PlasmaFramework::new(env.deployment.framework, op);
+    framework
+        .submitBlock(B256::repeat_byte(0x66))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+
+    wait_event(&w, |e| matches!(e, Event::BlockWithheld { blknum: 2000 })).await;
+    wait_event(&w, |e| matches!(e, Event::MassExit { outputs: 1, .. })).await;
+    assert!(!w.watcher.status().safe);
+    let se = StandardExitGame::new(env.deployment.standard_exit_game, env.provider.clone());
+    let exit = se.exits(U256::from(1000u64 * 1_000_000_000)).call().await.unwrap();
+    assert_eq!(exit.owner, bob.address(), "bob's output is exiting, to bob");
+    assert_eq!(exit.status, 1);
+    let (status, body): (u16, Value) = {
+        let r = reqwest::get(format!("http://{}/status", w.addr)).await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    };
+    assert_eq!(status, 200);
+    assert_eq!(body["status"]["byzantineFrom"], 2000);
+    w.stop().await;
+}
