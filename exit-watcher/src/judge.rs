@@ -198,3 +198,77 @@ impl ChainView {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::U256;
+    use plasma_spec::{Signer, Transaction, test_utils::*};
+
+    fn view_with_deposit() -> (ChainView, Signer, Signer) {
+        let (alice, bob) = (key(1), key(2));
+        let mut view = ChainView::new(domain());
+        let dep = Transaction::deposit(alice.address(), Address::ZERO, U256::from(100)).encode();
+        view.apply_deposit(1, &dep, 10);
+        (view, alice, bob)
+    }
+
+    fn signed(tx: &SignedTransaction) -> Bytes {
+        tx.encode().into()
+    }
+
+    #[test]
+    fn a_valid_block_records_its_spends_and_outputs() {
+        let (mut view, alice, bob) = view_with_deposit();
+        let pay = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        view.apply_child_block(1000, &[signed(&pay)], 20).unwrap();
+        assert_eq!(view.challenge_for(pos(1, 0, 0)).unwrap().hash, pay.transaction.hash());
+        assert_eq!(view.exitable_outputs_of(bob.address()).len(), 1);
+        assert!(view.byzantine_from.is_none());
+    }
+
+    #[test]
+    fn an_invalid_block_makes_the_chain_byzantine_from_it() {
+        for bad in ["double spend", "value created", "wrong signer"] {
+            let (mut view, alice, bob) = view_with_deposit();
+            let txs = match bad {
+                "double spend" => vec![
+                    pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]),
+                    pay_eth(&domain(), &[pos(1, 0, 0)], &[(alice.address(), 100)], &[&alice]),
+                ],
+                "value created" => {
+                    vec![pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 101)], &[&alice])]
+                }
+                _ => vec![pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&bob])],
+            };
+            let txs: Vec<Bytes> = txs.iter().map(signed).collect();
+            assert!(view.apply_child_block(1000, &txs, 20).is_err(), "{bad}");
+            assert_eq!(view.byzantine_from, Some(1000), "{bad}");
+            // Later blocks are not applied on top of an unknown state.
+            assert!(view.apply_child_block(2000, &[], 30).is_err());
+            // alice's deposit, older than the bad block, is still hers to exit.
+            assert_eq!(view.exitable_outputs_of(alice.address()).len(), 1, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_withheld_block_keeps_older_outputs_exitable_and_newer_ones_not() {
+        let (mut view, alice, bob) = view_with_deposit();
+        let pay = pay_eth(
+            &domain(),
+            &[pos(1, 0, 0)],
+            &[(bob.address(), 60), (alice.address(), 40)],
+            &[&alice],
+        );
+        view.apply_child_block(1000, &[signed(&pay)], 20).unwrap();
+        view.withheld(2000);
+        assert_eq!(
+            view.exitable_outputs_of(bob.address()),
+            vec![(pos(1000, 0, 0), Output::new(bob.address(), Address::ZERO, U256::from(60)))]
+        );
+        assert!(
+            view.challenge_for(pos(1000, 0, 0)).is_none(),
+            "an unspent output has no challenge"
+        );
+    }
+}
