@@ -14,22 +14,16 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 #[derive(Debug, Parser)]
 #[command(name = "plasma", version)]
 struct Cli {
-    /// L1 JSON-RPC endpoint.
-    #[arg(
-        long = "l1.rpc-url",
-        env = "PLASMA_L1_RPC_URL",
-        default_value = "http://127.0.0.1:8545",
-        global = true
-    )]
-    rpc_url: String,
-    /// The operator's API.
-    #[arg(
-        long = "operator.url",
-        env = "PLASMA_OPERATOR_URL",
-        default_value = "http://127.0.0.1:9656",
-        global = true
-    )]
-    operator_url: String,
+    /// A TOML file with any of: l1_rpc_url, operator_url, framework, contracts, keystore, store.
+    /// Flags and environment variables override it.
+    #[arg(long = "config", env = "PLASMA_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// L1 JSON-RPC endpoint [default: http://127.0.0.1:8545].
+    #[arg(long = "l1.rpc-url", env = "PLASMA_L1_RPC_URL", global = true)]
+    rpc_url: Option<String>,
+    /// The operator's API [default: http://127.0.0.1:9656].
+    #[arg(long = "operator.url", env = "PLASMA_OPERATOR_URL", global = true)]
+    operator_url: Option<String>,
     /// The framework contract (or read it from --contracts).
     #[arg(long = "framework", env = "PLASMA_FRAMEWORK", global = true)]
     framework: Option<Address>,
@@ -111,6 +105,24 @@ enum Command {
         #[arg(long)]
         token: Option<Address>,
     },
+    /// Stored outputs that are exiting, with the state of their exits on L1.
+    Exits,
+    /// Start an in-flight exit of a payment this wallet sent (its block withheld or never made).
+    InFlightExit {
+        /// The payment's hash.
+        tx_hash: B256,
+    },
+    /// Piggyback an input or output of an in-flight exit.
+    Piggyback {
+        /// The in-flight transaction's hash.
+        tx_hash: B256,
+        /// Piggyback output N.
+        #[arg(long, conflicts_with = "input")]
+        output: Option<u8>,
+        /// Piggyback input N.
+        #[arg(long)]
+        input: Option<u8>,
+    },
     /// Sign an exit authorization for a watchtower and print it.
     AuthorizeWatchtower {
         /// The watchtower's address.
@@ -128,7 +140,35 @@ fn amount(s: &str, token: Option<Address>) -> Result<U256, SdkError> {
     }
 }
 
-async fn run(cli: Cli) -> Result<serde_json::Value, SdkError> {
+/// The optional configuration file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    l1_rpc_url: Option<String>,
+    operator_url: Option<String>,
+    framework: Option<Address>,
+    contracts: Option<PathBuf>,
+    keystore: Option<PathBuf>,
+    store: Option<PathBuf>,
+}
+
+async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
+    if let Some(path) = &cli.config {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SdkError::Config(format!("{}: {e}", path.display())))?;
+        let file: FileConfig = toml::from_str(&text)
+            .map_err(|e| SdkError::Config(format!("{}: {e}", path.display())))?;
+        cli.rpc_url = cli.rpc_url.or(file.l1_rpc_url);
+        cli.operator_url = cli.operator_url.or(file.operator_url);
+        cli.framework = cli.framework.or(file.framework);
+        cli.keystore = cli.keystore.or(file.keystore);
+        cli.store = cli.store.or(file.store);
+        if let Some(c) = file.contracts {
+            cli.contracts = c;
+        }
+    }
+    let rpc_url = cli.rpc_url.clone().unwrap_or_else(|| "http://127.0.0.1:8545".into());
+    let operator_url = cli.operator_url.clone().unwrap_or_else(|| "http://127.0.0.1:9656".into());
     let key: PrivateKeySigner = match (&cli.keystore, &cli.private_key) {
         (Some(path), _) => {
             let pw = std::env::var("PLASMA_KEYSTORE_PASSWORD").map_err(|_| {
@@ -159,13 +199,8 @@ async fn run(cli: Cli) -> Result<serde_json::Value, SdkError> {
         let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
         home.join(".plasma").join(format!("{}.redb", key.address()))
     });
-    let config = WalletConfig {
-        l1_rpc_url: cli.rpc_url,
-        operator_url: cli.operator_url,
-        framework,
-        chain_id: None,
-        store_path,
-    };
+    let config =
+        WalletConfig { l1_rpc_url: rpc_url, operator_url, framework, chain_id: None, store_path };
     let wallet = Wallet::connect(key, &config).await?;
     let eth = Address::ZERO;
     Ok(match cli.command {
@@ -222,6 +257,35 @@ async fn run(cli: Cli) -> Result<serde_json::Value, SdkError> {
         Command::Withdraw { token } => {
             json!({"withdrawn": wallet.withdraw(token.unwrap_or(eth)).await?.to_string()})
         }
+        Command::Exits => {
+            let mut list = Vec::new();
+            for o in wallet.outputs()?.into_iter().filter(|o| o.exiting) {
+                let state = match wallet.exit_status(o.utxo_pos).await? {
+                    1 => "active",
+                    2 => "challenged",
+                    3 => "settled",
+                    _ => "none",
+                };
+                list.push(json!({"utxoPos": o.utxo_pos.to_string(), "token": o.token, "amount": o.amount.to_string(), "state": state}));
+            }
+            json!({"exits": list})
+        }
+        Command::InFlightExit { tx_hash } => {
+            let signed = wallet.sent_transaction(tx_hash)?;
+            json!({"l1Tx": wallet.start_in_flight_exit(&signed).await?, "exitId": tx_hash})
+        }
+        Command::Piggyback { tx_hash, output, input } => {
+            let (is_output, index) = match (output, input) {
+                (Some(i), None) => (true, i),
+                (None, Some(i)) => (false, i),
+                _ => {
+                    return Err(SdkError::Config(
+                        "give exactly one of --output N or --input N".into(),
+                    ));
+                }
+            };
+            json!({"l1Tx": wallet.piggyback(tx_hash, is_output, index).await?})
+        }
         Command::AuthorizeWatchtower { exitor, days } => {
             let deadline = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -272,7 +336,7 @@ mod tests {
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
         let cli = Cli::try_parse_from(["plasma", "balance"]).unwrap();
-        assert_eq!(cli.rpc_url, "http://127.0.0.1:8545");
+        assert!(cli.rpc_url.is_none() || std::env::var_os("PLASMA_L1_RPC_URL").is_some());
         assert!(matches!(cli.command, Command::Balance { token: None }));
     }
 }

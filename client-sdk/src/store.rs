@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 const OUTPUTS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("outputs");
+/// Signed transactions this wallet sent, by hash: what an in-flight exit needs if their block is
+/// withheld.
+const SENT: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("sent");
 
 /// A verified output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +53,7 @@ impl ProofStore {
         let db = Database::create(path)?;
         let tx = db.begin_write()?;
         tx.open_table(OUTPUTS)?;
+        tx.open_table(SENT)?;
         tx.commit()?;
         Ok(Self { db })
     }
@@ -61,6 +65,20 @@ impl ProofStore {
         tx.open_table(OUTPUTS)?.insert(output.utxo_pos, json.as_slice())?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Remembers a signed transaction this wallet sent (ENC-4 bytes).
+    pub fn put_sent(&self, hash: B256, signed_tx: &[u8]) -> Result<(), SdkError> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(SENT)?.insert(hash.as_slice(), signed_tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A signed transaction this wallet sent.
+    pub fn sent(&self, hash: B256) -> Result<Option<Vec<u8>>, SdkError> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(SENT)?.get(hash.as_slice())?.map(|v| v.value().to_vec()))
     }
 
     /// One output.

@@ -343,7 +343,16 @@ impl Wallet {
         fee: U256,
     ) -> Result<B256, SdkError> {
         let signed = self.build_payment(to, token, amount, fee)?;
-        let hash = self.client.submit(&signed.encode()).await?;
+        // Kept before it is sent: if the operator takes it and withholds its block, this is what
+        // an in-flight exit needs.
+        let hash = signed.transaction.hash();
+        self.store.put_sent(hash, &signed.encode())?;
+        let accepted = self.client.submit(&signed.encode()).await?;
+        if accepted != hash {
+            return Err(SdkError::BadOperatorResponse(format!(
+                "operator reported hash {accepted}, expected {hash}"
+            )));
+        }
         for pos in
             signed.transaction.input_positions().map_err(|e| SdkError::Store(e.to_string()))?
         {
@@ -447,6 +456,20 @@ impl Wallet {
             return Err(SdkError::L1("startInFlightExit reverted".into()));
         }
         Ok(receipt.transaction_hash)
+    }
+
+    /// A payment this wallet sent, as signed.
+    pub fn sent_transaction(&self, hash: B256) -> Result<SignedTransaction, SdkError> {
+        let bytes = self
+            .store
+            .sent(hash)?
+            .ok_or_else(|| SdkError::UnknownOutput(format!("sent transaction {hash}")))?;
+        SignedTransaction::decode(&bytes).map_err(|e| SdkError::Store(e.to_string()))
+    }
+
+    /// The L1 state of the standard exit of `utxo_pos`: 0 none, 1 active, 2 challenged, 3 settled.
+    pub async fn exit_status(&self, utxo_pos: u128) -> Result<u8, SdkError> {
+        Ok(self.standard.exits(U256::from(utxo_pos)).call().await.map_err(l1)?.status)
     }
 
     /// Piggybacks an input (`output == false`) or output of an in-flight exit.

@@ -304,3 +304,191 @@ async fn in_flight_exit_of_a_payment_the_operator_never_included() {
         eth * U256::from(6) + pb + ife + pb_bounty
     );
 }
+
+/// An operator that lies: it relays the real operator's answers but flips a byte of every
+/// inclusion proof it serves.
+async fn lying_operator(real: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let (http, real) = (http.clone(), real.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let mut body: Value =
+                    http.get(format!("{real}{path}")).send().await.unwrap().json().await.unwrap();
+                if let Some(proof) = body.get_mut("inclusionProof") {
+                    let mut p = proof.as_str().unwrap().to_owned();
+                    let last = if p.ends_with('0') { "1" } else { "0" };
+                    p.replace_range(p.len() - 1.., last);
+                    *proof = Value::String(p);
+                }
+                let text = body.to_string();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = sock.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_operator_over_http_is_caught_and_nothing_is_stored() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let honest = wallet(&env, &node, 1).await;
+    let eth = U256::from(10).pow(U256::from(18));
+    let pos = honest.deposit_eth(eth).await.unwrap();
+    honest.wait_for_output(pos, Duration::from_secs(20)).await.unwrap();
+
+    let config = WalletConfig {
+        l1_rpc_url: env.anvil.endpoint(),
+        operator_url: lying_operator(format!("http://{}", node.addr)).await,
+        framework: env.deployment.framework,
+        chain_id: Some(env.anvil.chain_id()),
+        store_path: env.dir.path().join("fooled.redb"),
+    };
+    let fooled = Wallet::connect(key(&env, 1), &config).await.unwrap();
+    assert!(matches!(fooled.sync().await, Err(SdkError::ProofMismatch { .. })));
+    assert!(fooled.outputs().unwrap().is_empty(), "nothing from the liar was stored");
+    assert_eq!(fooled.balance(Address::ZERO).unwrap(), U256::ZERO);
+
+    // A wallet pinned to another chain refuses to start.
+    let mut wrong = config.clone();
+    wrong.chain_id = Some(1);
+    wrong.store_path = env.dir.path().join("wrong.redb");
+    assert!(matches!(
+        Wallet::connect(key(&env, 1), &wrong).await,
+        Err(SdkError::WrongChain { expected: 1, .. })
+    ));
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_reads_a_config_file_and_reports_its_exits() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let file = env.dir.path().join("plasma.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "l1_rpc_url = \"{}\"\noperator_url = \"http://{}\"\nframework = \"{}\"\nstore = {:?}\n",
+            env.anvil.endpoint(),
+            node.addr,
+            env.deployment.framework,
+            env.dir.path().join("cfg.redb")
+        ),
+    )
+    .unwrap();
+    let key1 = format!("0x{}", hex::encode(env.anvil.keys()[1].to_bytes()));
+    let cfg = file.to_str().unwrap().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let plasma = |args: &[&str]| {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_plasma"))
+                .args(["--json", "--config", &cfg, "--private-key", &key1])
+                .args(args)
+                .env_remove("PLASMA_L1_RPC_URL")
+                .env_remove("PLASMA_OPERATOR_URL")
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null),
+            )
+        };
+        let (ok, v) = plasma(&["deposit", "1"]);
+        assert!(ok, "{v}");
+        let (ok, v) = plasma(&["exit"]);
+        assert!(ok, "{v}");
+        let (ok, v) = plasma(&["exits"]);
+        assert!(ok, "{v}");
+        assert_eq!(v["exits"][0]["state"], "active");
+        assert_eq!(v["exits"][0]["amount"], "1000000000000000000");
+        let (ok, v) = plasma(&[
+            "piggyback",
+            "0x00000000000000000000000000000000000000000000000000000000000000aa",
+        ]);
+        assert!(!ok);
+        assert!(v["error"].as_str().unwrap().contains("--output"), "{v}");
+    })
+    .await
+    .unwrap();
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_exits_in_flight_a_payment_whose_block_never_comes() {
+    let env = env().await;
+    // An operator that accepts transactions but never cuts a block.
+    let mut c = Config::default();
+    c.data_dir = env.dir.path().join("slow-operator");
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.l1.rpc_url = env.anvil.endpoint();
+    c.l1.framework = env.deployment.framework;
+    c.l1.private_key = Some(format!("0x{}", hex::encode(env.anvil.keys()[0].to_bytes())));
+    c.l1.poll_interval_ms = 50;
+    c.block.interval_ms = 3_600_000;
+    let node = Node::start(c).await.unwrap();
+    let store = env.dir.path().join("alice.redb");
+    let eth = U256::from(10).pow(U256::from(18));
+    let hash = {
+        let config = WalletConfig {
+            l1_rpc_url: env.anvil.endpoint(),
+            operator_url: format!("http://{}", node.addr),
+            framework: env.deployment.framework,
+            chain_id: None,
+            store_path: store.clone(),
+        };
+        let alice = Wallet::connect(key(&env, 1), &config).await.unwrap();
+        let pos = alice.deposit_eth(eth * U256::from(2)).await.unwrap();
+        alice.wait_for_output(pos, Duration::from_secs(20)).await.unwrap();
+        let bob = key(&env, 2).address();
+        alice.send(bob, Address::ZERO, eth, U256::ZERO).await.unwrap()
+    }; // the wallet (and its store) is closed here
+
+    let (rpc, op, fw) = (
+        env.anvil.endpoint(),
+        format!("http://{}", node.addr),
+        env.deployment.framework.to_string(),
+    );
+    let key1 = format!("0x{}", hex::encode(env.anvil.keys()[1].to_bytes()));
+    let store_arg = store.to_str().unwrap().to_owned();
+    let hash_arg = hash.to_string();
+    tokio::task::spawn_blocking(move || {
+        let plasma = |args: &[&str]| {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_plasma"))
+                .args(["--json", "--l1.rpc-url", &rpc, "--operator.url", &op, "--framework", &fw])
+                .args(["--store", &store_arg, "--private-key", &key1])
+                .args(args)
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null),
+            )
+        };
+        let (ok, v) = plasma(&["in-flight-exit", &hash_arg]);
+        assert!(ok, "{v}");
+        let (ok, v) = plasma(&["piggyback", &hash_arg, "--output", "1"]);
+        assert!(ok, "{v}");
+    })
+    .await
+    .unwrap();
+    let ife = plasma_contracts::InFlightExitGame::new(
+        env.deployment.in_flight_exit_game,
+        env.provider.clone(),
+    );
+    let state = ife.inFlightExit(U256::from_be_bytes(hash.0)).call().await.unwrap();
+    assert_eq!(state.initiator, key(&env, 1).address());
+    assert_eq!(state.piggybacks, 1 << 6, "alice's change output is piggybacked");
+    node.stop().await;
+}
