@@ -130,6 +130,9 @@ enum Command {
         /// Valid for this many days.
         #[arg(long, default_value_t = 30)]
         days: u64,
+        /// Hand the authorization to this watcher's API (POST /v1/guards) as well.
+        #[arg(long = "watcher.url")]
+        watcher_url: Option<String>,
     },
 }
 
@@ -286,13 +289,29 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             };
             json!({"l1Tx": wallet.piggyback(tx_hash, is_output, index).await?})
         }
-        Command::AuthorizeWatchtower { exitor, days } => {
+        Command::AuthorizeWatchtower { exitor, days, watcher_url } => {
             let deadline = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs())
                 + days * 86_400;
             let (auth, sig) = wallet.authorize_watchtower(exitor, deadline).await?;
-            json!({"owner": wallet.address(), "exitor": auth.exitor, "deadline": auth.deadline.to_string(), "nonce": auth.nonce.to_string(), "signature": sig, "digest": B256::from(wallet.domain().exit_authorization_digest(&auth))})
+            let guard = json!({"owner": wallet.address(), "deadline": auth.deadline, "nonce": auth.nonce, "signature": sig});
+            if let Some(url) = watcher_url {
+                let resp = reqwest::Client::new()
+                    .post(format!("{}/v1/guards", url.trim_end_matches('/')))
+                    .json(&guard)
+                    .send()
+                    .await
+                    .map_err(|e| SdkError::Config(format!("watcher at {url}: {e}")))?;
+                if !resp.status().is_success() {
+                    let text = resp.text().await.unwrap_or_default();
+                    return Err(SdkError::Config(format!(
+                        "the watcher refused the authorization: {text}"
+                    )));
+                }
+                eprintln!("the watcher at {url} now guards {}", wallet.address());
+            }
+            json!({"exitor": auth.exitor, "guard": guard, "digest": B256::from(wallet.domain().exit_authorization_digest(&auth))})
         }
     })
 }
