@@ -37,6 +37,22 @@ pub enum Event {
         /// The L1 transaction.
         l1_tx: B256,
     },
+    /// An in-flight exit whose transaction has an older competitor was challenged (CHAL-1).
+    InFlightExitChallenged {
+        /// The exit id (the transaction hash).
+        exit_id: B256,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
+    /// A piggybacked input spent elsewhere was challenged (CHAL-3).
+    PiggybackChallenged {
+        /// The exit id.
+        exit_id: B256,
+        /// The input.
+        input_index: u8,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
     /// Guarded outputs were exited because the chain became byzantine (WATCH-9).
     MassExit {
         /// How many outputs.
@@ -64,6 +80,10 @@ pub struct Spend {
     pub input_index: usize,
     /// The owner's signature for that input.
     pub signature: Bytes,
+    /// The block it is in.
+    pub blknum: u64,
+    /// Its index in the block.
+    pub tx_index: u16,
 }
 
 /// A validated block, kept so the watcher can prove inclusion itself.
@@ -137,7 +157,7 @@ impl ChainView {
         }
         match validate_child_block(&self.utxos, blknum, &txs, &self.domain) {
             Ok(diff) => {
-                for tx in &txs {
+                for (tx_index, tx) in txs.iter().enumerate() {
                     let hash = tx.transaction.hash();
                     if let Ok(inputs) = tx.transaction.input_positions() {
                         for (i, input) in inputs.into_iter().enumerate() {
@@ -148,6 +168,9 @@ impl ChainView {
                                     hash,
                                     input_index: i,
                                     signature: tx.signatures.get(i).cloned().unwrap_or_default(),
+                                    blknum,
+                                    // A valid block holds at most 65,536 transactions.
+                                    tx_index: tx_index as u16,
                                 },
                             );
                         }

@@ -7,7 +7,7 @@ use alloy::{
     rpc::types::Log,
 };
 use parking_lot::Mutex;
-use plasma_contracts::{PlasmaFramework, StandardExitGame};
+use plasma_contracts::{InFlightExitGame, PlasmaFramework, StandardExitGame};
 use plasma_spec::{BlockTree, SigningDomain, UtxoPos};
 use redb::{Database, ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -70,6 +70,13 @@ fn st(e: impl std::fmt::Display) -> WatcherError {
     WatcherError::Store(e.to_string())
 }
 
+/// An in-flight exit being watched: its transaction and which inputs are piggybacked.
+#[derive(Clone, Debug)]
+struct WatchedInFlight {
+    tx: plasma_spec::Transaction,
+    piggybacked_inputs: Vec<u8>,
+}
+
 struct Pending {
     blknum: u64,
     root: B256,
@@ -106,6 +113,8 @@ pub struct Watcher {
     provider: DynProvider,
     framework: PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
     standard: StandardExitGame::StandardExitGameInstance<DynProvider>,
+    in_flight: InFlightExitGame::InFlightExitGameInstance<DynProvider>,
+    in_flight_exits: Mutex<BTreeMap<B256, WatchedInFlight>>,
     http: reqwest::Client,
     db: Database,
     domain: SigningDomain,
@@ -143,6 +152,10 @@ impl Watcher {
             framework.standardExitGame().call().await.map_err(l1)?,
             provider.clone(),
         );
+        let in_flight = InFlightExitGame::new(
+            framework.inFlightExitGame().call().await.map_err(l1)?,
+            provider.clone(),
+        );
         let domain = SigningDomain::new(chain_id, settings.framework);
         Ok(Self {
             view: Mutex::new(ChainView::new(domain.clone())),
@@ -152,6 +165,8 @@ impl Watcher {
             provider,
             framework,
             standard,
+            in_flight,
+            in_flight_exits: Mutex::new(BTreeMap::new()),
             http: reqwest::Client::new(),
             db,
             pending: Mutex::new(VecDeque::new()),
@@ -266,6 +281,7 @@ impl Watcher {
         self.follow_l1().await?;
         self.validate_blocks().await;
         self.challenge_exits().await?;
+        self.challenge_in_flight_exits().await?;
         self.mass_exit_if_byzantine().await?;
         Ok(())
     }
@@ -339,6 +355,38 @@ impl Watcher {
         for (ev, _) in exits {
             if let Ok(pos) = UtxoPos::from_u256(ev.exitId) {
                 self.exits.lock().insert(pos, ev.owner);
+            }
+        }
+        let started = self
+            .in_flight
+            .InFlightExitStarted_filter()
+            .from_block(from)
+            .to_block(to)
+            .query()
+            .await
+            .map_err(l1)?;
+        for (ev, _) in started {
+            if let Ok(tx) = plasma_spec::Transaction::decode(&ev.inFlightTx) {
+                let id = B256::from(ev.exitId.to_be_bytes::<32>());
+                self.in_flight_exits
+                    .lock()
+                    .insert(id, WatchedInFlight { tx, piggybacked_inputs: Vec::new() });
+            }
+        }
+        let piggybacks = self
+            .in_flight
+            .InFlightExitPiggybacked_filter()
+            .from_block(from)
+            .to_block(to)
+            .query()
+            .await
+            .map_err(l1)?;
+        for (ev, _) in piggybacks {
+            let id = B256::from(ev.exitId.to_be_bytes::<32>());
+            if !ev.isOutput
+                && let Some(w) = self.in_flight_exits.lock().get_mut(&id)
+            {
+                w.piggybacked_inputs.push(ev.index);
             }
         }
         *self.cursor.lock() = to;
@@ -446,6 +494,94 @@ impl Watcher {
                     self.event(Event::Challenged { utxo_pos: pos.to_string(), l1_tx: hash });
                 }
                 Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
+            }
+        }
+        Ok(())
+    }
+
+    /// CHAL-1 and CHAL-3: an in-flight transaction with a competitor the watcher saw included is
+    /// marked non-canonical; a piggybacked input spent by another transaction loses its piggyback.
+    async fn challenge_in_flight_exits(&self) -> Result<(), WatcherError> {
+        let watched: Vec<(B256, WatchedInFlight)> =
+            self.in_flight_exits.lock().iter().map(|(k, v)| (*k, v.clone())).collect();
+        for (id, w) in watched {
+            let exit_id = U256::from_be_bytes(id.0);
+            let Ok(inputs) = w.tx.input_positions() else { continue };
+            for (i, input) in inputs.iter().enumerate() {
+                let Some(spend) = self.view.lock().challenge_for(*input).cloned() else { continue };
+                if spend.hash == id {
+                    continue; // the in-flight transaction itself: included, so canonical
+                }
+                let key = format!("ife-noncanonical:{id}");
+                if !self.action_done(&key)? {
+                    let proof = {
+                        let view = self.view.lock();
+                        view.blocks.get(&spend.blknum).and_then(|b| {
+                            let tree = BlockTree::from_txs(&b.leaves).ok()?;
+                            Some((
+                                tree.proof(usize::from(spend.tx_index)).ok()?.to_bytes(),
+                                b.timestamp,
+                            ))
+                        })
+                    };
+                    if let Some((proof, timestamp)) = proof {
+                        let args = InFlightExitGame::CompetitorArgs {
+                            exitId: exit_id,
+                            inputIndex: i as u8,
+                            competingTx: spend.tx.clone(),
+                            competitorInputIndex: spend.input_index as u8,
+                            competitorSignature: spend.signature.clone(),
+                            competitorTxPos: U256::from(spend.blknum)
+                                * U256::from(1_000_000_000u64)
+                                + U256::from(spend.tx_index) * U256::from(10_000u64),
+                            competitorProof: proof.into(),
+                            competitorBlockTimestamp: timestamp,
+                        };
+                        match self.in_flight.challengeInFlightExitNotCanonical(args).send().await {
+                            Ok(pending) => {
+                                let hash = *pending.tx_hash();
+                                self.record_action(&key, hash)?;
+                                let _ = pending.get_receipt().await;
+                                self.event(Event::InFlightExitChallenged {
+                                    exit_id: id,
+                                    l1_tx: hash,
+                                });
+                            }
+                            Err(e) => self
+                                .event(Event::ActionFailed { action: key, reason: e.to_string() }),
+                        }
+                    }
+                }
+                let index = i as u8;
+                let key = format!("ife-input:{id}:{i}");
+                if w.piggybacked_inputs.contains(&index) && !self.action_done(&key)? {
+                    match self
+                        .in_flight
+                        .challengeInFlightExitInputSpent(
+                            exit_id,
+                            index,
+                            spend.tx.clone(),
+                            spend.input_index as u8,
+                            spend.signature.clone(),
+                        )
+                        .send()
+                        .await
+                    {
+                        Ok(pending) => {
+                            let hash = *pending.tx_hash();
+                            self.record_action(&key, hash)?;
+                            let _ = pending.get_receipt().await;
+                            self.event(Event::PiggybackChallenged {
+                                exit_id: id,
+                                input_index: index,
+                                l1_tx: hash,
+                            });
+                        }
+                        Err(e) => {
+                            self.event(Event::ActionFailed { action: key, reason: e.to_string() })
+                        }
+                    }
+                }
             }
         }
         Ok(())

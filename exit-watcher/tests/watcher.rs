@@ -202,3 +202,45 @@ async fn exits_guarded_funds_when_the_operator_withholds_a_block() {
     assert_eq!(body["status"]["byzantineFrom"], 2000);
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn challenges_an_in_flight_exit_of_a_double_spend_and_its_piggybacked_input() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let w = watcher(&env, &node).await;
+    let alice = wallet(&env, &node, 1).await;
+    let bob = wallet(&env, &node, 2).await;
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = alice.deposit_eth(eth).await.unwrap();
+    alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
+    let hash = alice.send(bob.address(), Address::ZERO, eth, U256::ZERO).await.unwrap();
+    alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
+
+    // alice signs a second spend of the same deposit and exits it in flight, claiming the input back.
+    let key = plasma_spec::Signer::from_bytes(&B256::from_slice(&env.anvil.keys()[1].to_bytes()))
+        .unwrap();
+    let pos = plasma_spec::UtxoPos::from_u128(dep).unwrap();
+    let double = plasma_spec::Transaction::payment(
+        &[pos],
+        vec![plasma_spec::Output::new(alice.address(), Address::ZERO, eth)],
+        B256::ZERO,
+    );
+    let signed = plasma_spec::SignedTransaction::new(
+        double.clone(),
+        vec![key.sign_tx(alice.domain(), &double)],
+    );
+    alice.start_in_flight_exit(&signed).await.unwrap();
+    alice.piggyback(double.hash(), false, 0).await.unwrap();
+
+    wait_event(&w, |e| matches!(e, Event::InFlightExitChallenged { .. })).await;
+    wait_event(&w, |e| matches!(e, Event::PiggybackChallenged { input_index: 0, .. })).await;
+    let ife = plasma_contracts::InFlightExitGame::new(
+        env.deployment.in_flight_exit_game,
+        env.provider.clone(),
+    );
+    let state = ife.inFlightExit(U256::from_be_bytes(double.hash().0)).call().await.unwrap();
+    assert!(state.nonCanonical, "marked non-canonical by the watcher");
+    assert_eq!(state.piggybacks, 0, "the piggybacked input was challenged away");
+    w.stop().await;
+    node.stop().await;
+}
