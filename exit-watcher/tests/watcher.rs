@@ -244,3 +244,36 @@ async fn challenges_an_in_flight_exit_of_a_double_spend_and_its_piggybacked_inpu
     w.stop().await;
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_watcher_does_not_challenge_twice() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let w = watcher(&env, &node).await;
+    let alice = wallet(&env, &node, 1).await;
+    let bob = wallet(&env, &node, 2).await;
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = alice.deposit_eth(eth).await.unwrap();
+    alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
+    let hash = alice.send(bob.address(), Address::ZERO, eth, U256::ZERO).await.unwrap();
+    alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
+    alice.start_exits(&[dep]).await.unwrap();
+    wait_event(&w, |e| matches!(e, Event::Challenged { .. })).await;
+    w.stop().await;
+    let sent_before = env.provider.get_transaction_count(signer(&env, 5).address()).await.unwrap();
+
+    // Same data directory: it replays L1 and the blocks, sees the exit again, and stays quiet.
+    let w = watcher(&env, &node).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while w.watcher.status().synced_block < 1000 || w.watcher.status().exits_watched != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", w.watcher.status());
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(w.watcher.events().iter().all(|e| !matches!(e, Event::Challenged { .. })));
+    assert_eq!(
+        env.provider.get_transaction_count(signer(&env, 5).address()).await.unwrap(),
+        sent_before
+    );
+    w.stop().await;
+    node.stop().await;
+}
