@@ -7,7 +7,7 @@ mod api;
 mod judge;
 mod watcher;
 
-pub use judge::{ChainView, Event, KnownBlock, Spend};
+pub use judge::{ChainView, Event, KnownBlock, Spend, validate_parallel};
 pub use watcher::{Guard, Settings, Status, Watcher, WatcherError};
 
 use std::{net::SocketAddr, sync::Arc};
