@@ -54,6 +54,26 @@ pub enum Event {
         /// The L1 transaction.
         l1_tx: B256,
     },
+    /// A false canonicity challenge was answered with the transaction's inclusion (CHAL-2).
+    InFlightExitDefended {
+        /// The exit id.
+        exit_id: B256,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
+    /// A standard exit of an output from a withheld or invalid block: it queues behind every
+    /// older exit (EXIT-2); owners of older outputs must exit before it is processed.
+    ExitFromBadBlock {
+        /// The exit.
+        utxo_pos: String,
+    },
+    /// Due exits were processed (WATCH-10).
+    ExitsProcessed {
+        /// The token.
+        token: Address,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
     /// Guarded outputs were exited because the chain became byzantine (WATCH-9).
     MassExit {
         /// How many outputs.

@@ -50,6 +50,9 @@ struct Cli {
     /// Poll interval in milliseconds.
     #[arg(long = "poll-ms", default_value_t = 500)]
     poll_ms: u64,
+    /// Call processExits for ETH whenever the queue head is due.
+    #[arg(long = "process-exits")]
+    process_exits: bool,
 }
 
 fn main() -> ExitCode {
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
             confirmations: cli.confirmations,
             poll: Duration::from_millis(cli.poll_ms),
             availability_timeout: Duration::from_secs(cli.availability_timeout),
+            process_exits: cli.process_exits,
         };
         let watcher = match Watcher::new(settings, me, provider, &cli.data_dir).await {
             Ok(w) => w,

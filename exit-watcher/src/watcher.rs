@@ -17,7 +17,7 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 const ACTIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("actions");
 const GUARDS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("guards");
@@ -49,6 +49,8 @@ pub struct Settings {
     pub poll: Duration,
     /// How long a committed block may stay unavailable before it counts as withheld.
     pub availability_timeout: Duration,
+    /// Call `processExits` for ETH when the queue head is due (WATCH-10).
+    pub process_exits: bool,
 }
 
 /// Why the watcher failed a step.
@@ -283,6 +285,9 @@ impl Watcher {
         self.challenge_exits().await?;
         self.challenge_in_flight_exits().await?;
         self.mass_exit_if_byzantine().await?;
+        if self.settings.process_exits {
+            self.process_due_exits().await?;
+        }
         Ok(())
     }
 
@@ -355,6 +360,10 @@ impl Watcher {
         for (ev, _) in exits {
             if let Ok(pos) = UtxoPos::from_u256(ev.exitId) {
                 self.exits.lock().insert(pos, ev.owner);
+                let bad_from = self.view.lock().byzantine_from;
+                if bad_from.is_some_and(|b| pos.blknum() >= b) {
+                    self.event(Event::ExitFromBadBlock { utxo_pos: pos.to_string() });
+                }
             }
         }
         let started = self
@@ -510,7 +519,10 @@ impl Watcher {
             for (i, input) in inputs.iter().enumerate() {
                 let Some(spend) = self.view.lock().challenge_for(*input).cloned() else { continue };
                 if spend.hash == id {
-                    continue; // the in-flight transaction itself: included, so canonical
+                    // The in-flight transaction itself is included: answer any canonicity
+                    // challenge with its inclusion (CHAL-2).
+                    self.defend_in_flight_exit(id, exit_id, &spend).await?;
+                    continue;
                 }
                 let key = format!("ife-noncanonical:{id}");
                 if !self.action_done(&key)? {
@@ -583,6 +595,83 @@ impl Watcher {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    async fn defend_in_flight_exit(
+        &self,
+        id: B256,
+        exit_id: U256,
+        spend: &crate::judge::Spend,
+    ) -> Result<(), WatcherError> {
+        let state = self.in_flight.inFlightExit(exit_id).call().await.map_err(l1)?;
+        if !state.nonCanonical || state.verdict != 0 {
+            return Ok(());
+        }
+        let tx_pos = U256::from(spend.blknum) * U256::from(1_000_000_000u64)
+            + U256::from(spend.tx_index) * U256::from(10_000u64);
+        let key = format!("ife-respond:{id}:{}", state.startedAt);
+        if self.action_done(&key)? {
+            return Ok(());
+        }
+        let proof = {
+            let view = self.view.lock();
+            view.blocks.get(&spend.blknum).and_then(|b| {
+                let tree = BlockTree::from_txs(&b.leaves).ok()?;
+                Some((tree.proof(usize::from(spend.tx_index)).ok()?.to_bytes(), b.timestamp))
+            })
+        };
+        let Some((proof, timestamp)) = proof else { return Ok(()) };
+        match self
+            .in_flight
+            .respondToNonCanonicalChallenge(
+                exit_id,
+                spend.tx.clone(),
+                tx_pos,
+                proof.into(),
+                timestamp,
+            )
+            .send()
+            .await
+        {
+            Ok(pending) => {
+                let hash = *pending.tx_hash();
+                self.record_action(&key, hash)?;
+                let _ = pending.get_receipt().await;
+                self.event(Event::InFlightExitDefended { exit_id: id, l1_tx: hash });
+            }
+            Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
+        }
+        Ok(())
+    }
+
+    async fn process_due_exits(&self) -> Result<(), WatcherError> {
+        let (head, _) = {
+            let h = self.framework.queueHead(Address::ZERO).call().await.map_err(l1)?;
+            (h.head, h.length)
+        };
+        if head.is_zero() {
+            return Ok(());
+        }
+        let exitable_at: u64 = u64::try_from(head >> 192usize).unwrap_or(u64::MAX);
+        let now = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(l1)?
+            .map_or(0, |b| b.header.timestamp);
+        if exitable_at > now {
+            return Ok(());
+        }
+        match self.framework.processExits(Address::ZERO, head, U256::from(100)).send().await {
+            Ok(pending) => {
+                let hash = *pending.tx_hash();
+                let _ = pending.get_receipt().await;
+                self.event(Event::ExitsProcessed { token: Address::ZERO, l1_tx: hash });
+            }
+            // Someone else processed the head first (the topPriority guard): fine.
+            Err(e) => debug!(target: "watcher", error = %e, "processExits not sent"),
         }
         Ok(())
     }

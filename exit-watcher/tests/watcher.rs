@@ -83,6 +83,7 @@ async fn watcher(env: &Env, node: &Node) -> plasma_watcher::Running {
         confirmations: 1,
         poll: Duration::from_millis(50),
         availability_timeout: Duration::from_millis(400),
+        process_exits: true,
     };
     let w = Watcher::new(settings, me, provider, &env.dir.path().join("watcher")).await.unwrap();
     plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap()
@@ -200,6 +201,13 @@ async fn exits_guarded_funds_when_the_operator_withholds_a_block() {
     };
     assert_eq!(status, 200);
     assert_eq!(body["status"]["byzantineFrom"], 2000);
+
+    // Once due, the watcher processes the exits itself: bob is paid.
+    env.provider.raw_request::<_, Value>("evm_increaseTime".into(), (3 * PERIOD,)).await.unwrap();
+    env.provider.raw_request::<_, Value>("anvil_mine".into(), (1u64,)).await.unwrap();
+    wait_event(&w, |e| matches!(e, Event::ExitsProcessed { .. })).await;
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    assert_eq!(framework.withdrawable(bob.address(), Address::ZERO).call().await.unwrap(), eth);
     w.stop().await;
 }
 
@@ -274,6 +282,65 @@ async fn a_restarted_watcher_does_not_challenge_twice() {
         env.provider.get_transaction_count(signer(&env, 5).address()).await.unwrap(),
         sent_before
     );
+    w.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_a_false_canonicity_challenge_with_the_inclusion() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let w = watcher(&env, &node).await;
+    let alice = wallet(&env, &node, 1).await;
+    let bob = wallet(&env, &node, 2).await;
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = alice.deposit_eth(eth).await.unwrap();
+    alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
+    let hash = alice.send(bob.address(), Address::ZERO, eth, U256::ZERO).await.unwrap();
+    alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
+
+    // The payment is included, but alice exits it in flight, then "challenges" it with a second
+    // spend she signs now and never gets included.
+    let paid = alice.sent_transaction(hash).unwrap();
+    alice.start_in_flight_exit(&paid).await.unwrap();
+    let key = plasma_spec::Signer::from_bytes(&B256::from_slice(&env.anvil.keys()[1].to_bytes()))
+        .unwrap();
+    let pos = plasma_spec::UtxoPos::from_u128(dep).unwrap();
+    let competitor = plasma_spec::Transaction::payment(
+        &[pos],
+        vec![plasma_spec::Output::new(alice.address(), Address::ZERO, eth)],
+        B256::ZERO,
+    );
+    let ife = plasma_contracts::InFlightExitGame::new(
+        env.deployment.in_flight_exit_game,
+        env.provider.clone(),
+    );
+    let args = plasma_contracts::InFlightExitGame::CompetitorArgs {
+        exitId: U256::from_be_bytes(hash.0),
+        inputIndex: 0,
+        competingTx: competitor.encode().into(),
+        competitorInputIndex: 0,
+        competitorSignature: key.sign_tx(alice.domain(), &competitor),
+        competitorTxPos: U256::ZERO,
+        competitorProof: alloy::primitives::Bytes::new(),
+        competitorBlockTimestamp: 0,
+    };
+    let mallory = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer(&env, 3)))
+        .connect_http(env.anvil.endpoint_url())
+        .erased();
+    plasma_contracts::InFlightExitGame::new(env.deployment.in_flight_exit_game, mallory)
+        .challengeInFlightExitNotCanonical(args)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+
+    wait_event(&w, |e| matches!(e, Event::InFlightExitDefended { .. })).await;
+    let state = ife.inFlightExit(U256::from_be_bytes(hash.0)).call().await.unwrap();
+    assert!(!state.nonCanonical, "canonical again after the watcher's response");
     w.stop().await;
     node.stop().await;
 }
