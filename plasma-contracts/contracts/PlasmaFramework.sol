@@ -88,8 +88,6 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @notice The token moved a different amount than asked (fee-on-transfer or rebasing tokens
     /// are refused: the chain could not honour exits of the declared amount).
     error FrameworkTokenTransferMismatch(uint256 expected, uint256 received);
-    /// @notice Crediting this much would pay out more than was deposited of the token.
-    error FrameworkInsolvent(address token, uint256 credited, uint256 deposited);
     /// @notice The queue's head is not the exit the caller meant to process.
     error FrameworkQueueHeadChanged(uint256 expected, uint256 actual);
     /// @notice No exit of the token is due yet (or the queue is empty: `head` is 0).
@@ -125,6 +123,9 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     event OutputFinalized(bytes32 indexed outputId);
     /// @notice `account` may now withdraw `amount` more of `token`.
     event Credited(address indexed account, address indexed token, uint256 amount);
+    /// @notice An exit asked for more of `token` than the vault has left: `shortfall` was not paid.
+    /// Only exits from a byzantine chain that honest owners already emptied can hit this.
+    event CreditShortfall(address indexed account, address indexed token, uint256 shortfall);
     /// @notice `account` withdrew `amount` of `token`.
     event Withdrawn(address indexed account, address indexed token, uint256 amount);
 
@@ -304,14 +305,18 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IPlasmaFramework
-    /// @dev Exit games only; emits `Credited`. Reverts rather than credit more than was deposited of
-    /// the token: a defence in depth, since the exit games should never ask for it.
+    /// @dev Exit games only; emits `Credited`, and `CreditShortfall` when capped. Never credits more
+    /// than is left of the token's deposits: the vault cannot overpay. It caps rather than reverts
+    /// so that an exit from an invalid block, processed after honest owners emptied the vault,
+    /// cannot block the queue behind it (spec: EXIT-5).
     function credit(address token, address account, uint256 amount) external onlyExitGame {
-        uint256 credited = totalCredited[token] + amount;
-        if (credited > totalDeposited[token]) revert FrameworkInsolvent(token, credited, totalDeposited[token]);
-        totalCredited[token] = credited;
-        withdrawable[account][token] += amount;
-        emit Credited(account, token, amount);
+        uint256 left = totalDeposited[token] - totalCredited[token];
+        uint256 paid = amount < left ? amount : left;
+        if (paid < amount) emit CreditShortfall(account, token, amount - paid);
+        if (paid == 0) return;
+        totalCredited[token] += paid;
+        withdrawable[account][token] += paid;
+        emit Credited(account, token, paid);
     }
 
     /// @inheritdoc IPlasmaFramework

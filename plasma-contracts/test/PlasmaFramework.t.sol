@@ -185,13 +185,18 @@ contract PlasmaFrameworkTest is PlasmaFixtures {
         vm.stopPrank();
     }
 
-    function test_RevertWhen_CreditExceedsDeposits() public {
+    function test_CreditIsCappedAtWhatIsLeft() public {
         _depositEth(alice, 1 ether);
+        vm.expectEmit(address(framework));
+        emit PlasmaFramework.CreditShortfall(mallory, address(0), 1 ether);
         vm.prank(address(seGame));
-        vm.expectRevert(
-            abi.encodeWithSelector(PlasmaFramework.FrameworkInsolvent.selector, address(0), 2 ether, 1 ether)
-        );
         framework.credit(address(0), mallory, 2 ether);
+        assertEq(framework.withdrawable(mallory, address(0)), 1 ether);
+        assertEq(framework.totalCredited(address(0)), 1 ether);
+        // Nothing left: the next credit pays nothing and does not revert (the queue goes on).
+        vm.prank(address(seGame));
+        framework.credit(address(0), mallory, 1);
+        assertEq(framework.withdrawable(mallory, address(0)), 1 ether);
     }
 
     function test_RevertWhen_BondValueMismatch() public {
