@@ -1,4 +1,394 @@
-//! Placeholder for the end-to-end suite (issue: End to end).
+//! A harness for end-to-end tests of the real processes: anvil, the deployed contracts, the
+//! `plasma-operator` and `plasma-watcher` binaries on free loopback ports, readiness by their
+//! health endpoints, logs kept and printed when a test fails, everything killed when it ends; and
+//! a byzantine operator that can commit roots of blocks it withholds.
 //!
-//! Nothing here works yet: the crate exists so the workspace has its final shape and later work
-//! lands in the right place. See the issue tracker for what it will hold.
+//! The binaries are taken from the workspace's target directory (`scripts/test` builds them
+//! first; `PLASMA_BIN_DIR` overrides).
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, B256, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use plasma_contracts::{DeployConfig, Deployment, PlasmaFramework, deploy};
+use plasma_sdk::{Wallet, WalletConfig};
+use plasma_spec::{BlockTree, SignedTransaction, Transaction};
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+/// Why the harness failed; tests unwrap it.
+#[derive(Debug)]
+pub struct HarnessError(pub String);
+
+impl std::fmt::Display for HarnessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HarnessError {}
+
+fn err(e: impl std::fmt::Display) -> HarnessError {
+    HarnessError(e.to_string())
+}
+
+/// The challenge period of the test deployments, in seconds.
+pub const PERIOD: u64 = 60;
+
+/// A running system.
+pub struct Devnet {
+    /// The L1 node.
+    pub anvil: AnvilInstance,
+    /// A provider for anvil's first account (deployer and operator).
+    pub provider: DynProvider,
+    /// Contract addresses.
+    pub deployment: Deployment,
+    /// The operator's API.
+    pub operator_url: String,
+    /// The watcher's API.
+    pub watcher_url: String,
+    /// The watcher's address.
+    pub watcher: Address,
+    dir: tempfile::TempDir,
+    operator: Option<Child>,
+    watcher_process: Option<Child>,
+}
+
+impl std::fmt::Debug for Devnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Devnet").field("operator_url", &self.operator_url).finish_non_exhaustive()
+    }
+}
+
+fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PLASMA_BIN_DIR") {
+        return dir.into();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"), PathBuf::from);
+    target.join("debug")
+}
+
+fn free_port() -> Result<u16, HarnessError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(err)?;
+    Ok(l.local_addr().map_err(err)?.port())
+}
+
+fn key_hex(anvil: &AnvilInstance, i: usize) -> String {
+    format!("0x{}", hex::encode(anvil.keys()[i].to_bytes()))
+}
+
+async fn wait_healthy(url: &str, child: &mut Child, log: &Path) -> Result<(), HarnessError> {
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if http.get(format!("{url}/health")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            return Err(HarnessError(format!(
+                "process exited ({status}) before it was healthy:\n{text}"
+            )));
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(HarnessError(format!("{url} not healthy in time")));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+impl Devnet {
+    /// Starts anvil, deploys, and starts the operator and the watcher binaries.
+    pub async fn start() -> Result<Self, HarnessError> {
+        let anvil_bin = std::env::var_os("ANVIL_BIN").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil"),
+            PathBuf::from,
+        );
+        let anvil = Anvil::at(anvil_bin).try_spawn().map_err(err)?;
+        let key0: PrivateKeySigner = anvil.keys()[0].clone().into();
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(key0.clone()))
+            .connect_http(anvil.endpoint_url())
+            .erased();
+        let deployment = deploy(provider.clone(), &DeployConfig::devnet(key0.address(), PERIOD))
+            .await
+            .map_err(err)?;
+        let dir = tempfile::tempdir().map_err(err)?;
+        let watcher: PrivateKeySigner = anvil.keys()[9].clone().into();
+        let mut net = Self {
+            operator_url: String::new(),
+            watcher_url: String::new(),
+            watcher: watcher.address(),
+            anvil,
+            provider,
+            deployment,
+            dir,
+            operator: None,
+            watcher_process: None,
+        };
+        net.start_operator().await?;
+        net.start_watcher().await?;
+        Ok(net)
+    }
+
+    /// Starts (or restarts, on the same data) the operator binary.
+    pub async fn start_operator(&mut self) -> Result<(), HarnessError> {
+        let port = free_port()?;
+        let log = self.dir.path().join("operator.log");
+        let config = self.dir.path().join("operator.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n[l1]\nrpc_url = \"{}\"\nframework = \"{}\"\npoll_interval_ms = 50\n[block]\ninterval_ms = 100\n",
+                self.dir.path().join("operator-data"),
+                self.anvil.endpoint(),
+                self.deployment.framework
+            ),
+        )
+        .map_err(err)?;
+        let mut child = Command::new(bin_dir().join("plasma-operator"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("PLASMA_OPERATOR_L1_PRIVATE_KEY", key_hex(&self.anvil, 0))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).map_err(err)?)
+            .spawn()
+            .map_err(|e| {
+                HarnessError(format!(
+                    "plasma-operator from {}: {e} (build it first)",
+                    bin_dir().display()
+                ))
+            })?;
+        self.operator_url = format!("http://127.0.0.1:{port}");
+        wait_healthy(&self.operator_url, &mut child, &log).await?;
+        self.operator = Some(child);
+        Ok(())
+    }
+
+    async fn start_watcher(&mut self) -> Result<(), HarnessError> {
+        let port = free_port()?;
+        let log = self.dir.path().join("watcher.log");
+        let mut child = Command::new(bin_dir().join("plasma-watcher"))
+            .args([
+                "--l1.rpc-url",
+                &self.anvil.endpoint(),
+                "--l1.framework",
+                &self.deployment.framework.to_string(),
+            ])
+            .args([
+                "--operator.url",
+                &self.operator_url,
+                "--api.listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args([
+                "--availability-timeout",
+                "1",
+                "--poll-ms",
+                "50",
+                "--process-exits",
+                "--data-dir",
+            ])
+            .arg(self.dir.path().join("watcher-data"))
+            .env("PLASMA_WATCHER_L1_PRIVATE_KEY", key_hex(&self.anvil, 9))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).map_err(err)?)
+            .spawn()
+            .map_err(|e| {
+                HarnessError(format!(
+                    "plasma-watcher from {}: {e} (build it first)",
+                    bin_dir().display()
+                ))
+            })?;
+        self.watcher_url = format!("http://127.0.0.1:{port}");
+        wait_healthy(&self.watcher_url, &mut child, &log).await?;
+        self.watcher_process = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILLs the operator (its state stays on disk).
+    pub fn kill_operator(&mut self) {
+        if let Some(mut c) = self.operator.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A wallet for anvil account `i`.
+    pub async fn wallet(&self, i: usize) -> Result<Wallet, HarnessError> {
+        let config = WalletConfig {
+            l1_rpc_url: self.anvil.endpoint(),
+            operator_url: self.operator_url.clone(),
+            framework: self.deployment.framework,
+            chain_id: Some(self.anvil.chain_id()),
+            store_path: self.dir.path().join(format!("wallet-{i}.redb")),
+        };
+        Wallet::connect(self.anvil.keys()[i].clone().into(), &config).await.map_err(err)
+    }
+
+    /// A provider signing as anvil account `i`.
+    pub fn provider_for(&self, i: usize) -> DynProvider {
+        let key: PrivateKeySigner = self.anvil.keys()[i].clone().into();
+        ProviderBuilder::new()
+            .wallet(EthereumWallet::from(key))
+            .connect_http(self.anvil.endpoint_url())
+            .erased()
+    }
+
+    /// Moves L1 time forward and mines a block.
+    pub async fn advance(&self, seconds: u64) -> Result<(), HarnessError> {
+        self.provider
+            .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (seconds,))
+            .await
+            .map_err(err)?;
+        self.provider
+            .raw_request::<_, serde_json::Value>("anvil_mine".into(), (1u64,))
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// The watcher's `/status` and `/events`.
+    pub async fn watcher_state(
+        &self,
+    ) -> Result<(serde_json::Value, serde_json::Value), HarnessError> {
+        let status = reqwest::get(format!("{}/status", self.watcher_url))
+            .await
+            .map_err(err)?
+            .json()
+            .await
+            .map_err(err)?;
+        let events = reqwest::get(format!("{}/events", self.watcher_url))
+            .await
+            .map_err(err)?
+            .json()
+            .await
+            .map_err(err)?;
+        Ok((status, events))
+    }
+
+    /// Polls the watcher until `check` holds on its (status, events).
+    pub async fn wait_watcher(
+        &self,
+        what: &str,
+        check: impl Fn(&serde_json::Value, &serde_json::Value) -> bool,
+    ) -> Result<(), HarnessError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (s, e) = self.watcher_state().await?;
+            if check(&s, &e) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(HarnessError(format!(
+                    "watcher never reached `{what}`: {s} {e}\n{}",
+                    self.logs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Both processes' logs.
+    pub fn logs(&self) -> String {
+        let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
+        format!(
+            "--- operator.log\n{}\n--- watcher.log\n{}",
+            read("operator.log"),
+            read("watcher.log")
+        )
+    }
+
+    /// A byzantine operator using the operator's L1 key.
+    pub fn byzantine_operator(&self) -> ByzantineOperator {
+        ByzantineOperator {
+            framework: PlasmaFramework::new(self.deployment.framework, self.provider_for(0)),
+        }
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.logs());
+        }
+        self.kill_operator();
+        if let Some(mut c) = self.watcher_process.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// What a malicious operator can do on L1 with its key.
+#[derive(Debug)]
+pub struct ByzantineOperator {
+    framework: PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
+}
+
+/// A block the byzantine operator committed: its transactions (which it withholds from everyone
+/// else), root and L1 timestamp.
+#[derive(Clone, Debug)]
+pub struct CommittedBlock {
+    /// The block number.
+    pub blknum: u64,
+    /// Its transactions (leaves).
+    pub txs: Vec<Vec<u8>>,
+    /// The L1 timestamp of the commitment.
+    pub timestamp: u64,
+}
+
+impl ByzantineOperator {
+    /// Commits the root of a block of `txs` (valid or not) without serving it to anyone.
+    pub async fn commit_withheld(
+        &self,
+        txs: Vec<SignedTransaction>,
+    ) -> Result<CommittedBlock, HarnessError> {
+        let leaves: Vec<Vec<u8>> = txs.iter().map(|t| t.transaction.encode()).collect();
+        let root = BlockTree::from_txs(&leaves).map_err(err)?.root();
+        let receipt = self
+            .framework
+            .submitBlock(root)
+            .send()
+            .await
+            .map_err(err)?
+            .get_receipt()
+            .await
+            .map_err(err)?;
+        let ev = receipt
+            .decoded_log::<PlasmaFramework::BlockSubmitted>()
+            .ok_or_else(|| HarnessError("no BlockSubmitted".into()))?;
+        Ok(CommittedBlock {
+            blknum: ev.blknum.try_into().map_err(err)?,
+            txs: leaves,
+            timestamp: ev.timestamp,
+        })
+    }
+
+    /// A payment the operator fabricates: it spends `victim_pos` to the thief without the
+    /// owner's signature (signed by the thief's own key instead), so the block is invalid.
+    pub fn steal(
+        victim_pos: u128,
+        amount: U256,
+        thief: &plasma_spec::Signer,
+        domain: &plasma_spec::SigningDomain,
+    ) -> Result<SignedTransaction, HarnessError> {
+        let pos = plasma_spec::UtxoPos::from_u128(victim_pos).map_err(err)?;
+        let tx = Transaction::payment(
+            &[pos],
+            vec![plasma_spec::Output::new(thief.address(), Address::ZERO, amount)],
+            B256::ZERO,
+        );
+        let sig = thief.sign_tx(domain, &tx);
+        Ok(SignedTransaction::new(tx, vec![sig]))
+    }
+}

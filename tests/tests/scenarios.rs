@@ -1,0 +1,161 @@
+//! Scenarios on the real binaries (see docs/e2e.md): each ends with exact balances.
+
+// Test code: setup failures should panic with the harness's message.
+#![allow(clippy::unwrap_used)]
+
+use alloy::primitives::{Address, B256, U256};
+use plasma_contracts::{DeployConfig, PlasmaFramework, StandardExitGame};
+use plasma_e2e::{ByzantineOperator, Devnet, PERIOD};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn eth(n: u64) -> U256 {
+    U256::from(n) * U256::from(10).pow(U256::from(18))
+}
+
+/// Honest chain: deposits, transfers, exits from stored proofs, processed by the watcher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honest_deposits_transfers_exits_and_withdrawals() {
+    let net = Devnet::start().await.unwrap();
+    let (alice, bob, carol) =
+        (net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap(), net.wallet(3).await.unwrap());
+    let dep = alice.deposit_eth(eth(5)).await.unwrap();
+    alice.wait_for_output(dep, Duration::from_secs(30)).await.unwrap();
+    let h1 = alice.send(bob.address(), Address::ZERO, eth(2), U256::ZERO).await.unwrap();
+    let b1 = alice.wait_for_commit(h1, Duration::from_secs(30)).await.unwrap();
+    bob.wait_for_output(u128::from(b1) * 1_000_000_000, Duration::from_secs(30)).await.unwrap();
+    let h2 = bob.send(carol.address(), Address::ZERO, eth(1), U256::ZERO).await.unwrap();
+    let b2 = bob.wait_for_commit(h2, Duration::from_secs(30)).await.unwrap();
+    for w in [&alice, &bob, &carol] {
+        w.sync().await.unwrap();
+    }
+    assert_eq!(
+        [
+            alice.balance(Address::ZERO).unwrap(),
+            bob.balance(Address::ZERO).unwrap(),
+            carol.balance(Address::ZERO).unwrap()
+        ],
+        [eth(3), eth(1), eth(1)]
+    );
+    // Everyone exits everything; the watcher processes when due.
+    for w in [&alice, &bob, &carol] {
+        let positions: Vec<u128> =
+            w.spendable(Address::ZERO).unwrap().iter().map(|o| o.utxo_pos).collect();
+        w.start_exits(&positions).await.unwrap();
+    }
+    let _ = b2;
+    net.advance(3 * PERIOD).await.unwrap();
+    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while framework.totalCredited(Address::ZERO).call().await.unwrap() < eth(5) {
+        assert!(tokio::time::Instant::now() < deadline, "exits not processed\n{}", net.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bond = DeployConfig::devnet(Address::ZERO, PERIOD).standard_exit_bond;
+    let bounty = bond / U256::from(20);
+    let back = bond - bounty;
+    assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), eth(3) + back);
+    assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(1) + back);
+    assert_eq!(carol.withdrawable(Address::ZERO).await.unwrap(), eth(1) + back);
+    assert_eq!(
+        framework.totalCredited(Address::ZERO).call().await.unwrap(),
+        framework.totalDeposited(Address::ZERO).call().await.unwrap()
+    );
+    assert_eq!(
+        framework.withdrawable(net.watcher, Address::ZERO).call().await.unwrap(),
+        bounty * U256::from(3)
+    );
+}
+
+/// The operator withholds a block in which it steals carol's deposit and exits the loot; the
+/// watcher exits every guarded owner first; the thief gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withheld_block_with_a_theft_every_honest_owner_exits_first() {
+    let mut net = Devnet::start().await.unwrap();
+    let owners =
+        [net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap(), net.wallet(3).await.unwrap()];
+    let amounts = [eth(1), eth(2), eth(3)];
+    let mut deposits = Vec::new();
+    for (w, a) in owners.iter().zip(amounts) {
+        let pos = w.deposit_eth(a).await.unwrap();
+        w.wait_for_output(pos, Duration::from_secs(30)).await.unwrap();
+        deposits.push(pos);
+        // Each owner hands the watcher an exit authorization.
+        let (auth, sig) = w.authorize_watchtower(net.watcher, 4_000_000_000).await.unwrap();
+        let body = json!({"owner": w.address(), "deadline": auth.deadline, "nonce": auth.nonce, "signature": sig});
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/guards", net.watcher_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    net.wait_watcher("synced", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(3))
+        .await
+        .unwrap();
+
+    // The operator turns: it stops serving and commits a block stealing carol's deposit.
+    net.kill_operator();
+    let thief = plasma_spec::Signer::from_bytes(&B256::from_slice(&net.anvil.keys()[0].to_bytes()))
+        .unwrap();
+    let theft = ByzantineOperator::steal(deposits[2], eth(3), &thief, owners[0].domain()).unwrap();
+    let block = net.byzantine_operator().commit_withheld(vec![theft]).await.unwrap();
+    // ...and exits the loot, with a valid proof against its own root.
+    let tree = plasma_spec::BlockTree::from_txs(&block.txs).unwrap();
+    let loot_pos = u128::from(block.blknum) * 1_000_000_000;
+    let se = StandardExitGame::new(net.deployment.standard_exit_game, net.provider_for(0));
+    let bond = DeployConfig::devnet(Address::ZERO, PERIOD).standard_exit_bond;
+    se.startStandardExit(StandardExitGame::StartArgs {
+        utxoPos: U256::from(loot_pos),
+        txBytes: block.txs[0].clone().into(),
+        inclusionProof: tree.proof(0).unwrap().to_bytes().into(),
+        blockTimestamp: block.timestamp,
+    })
+    .value(bond)
+    .send()
+    .await
+    .unwrap()
+    .get_receipt()
+    .await
+    .unwrap();
+
+    // The watcher sees the block withheld and exits all three owners.
+    net.wait_watcher("mass exit", |_, e| {
+        e["events"]
+            .as_array()
+            .is_some_and(|ev| ev.iter().filter(|x| x["kind"] == "massExit").count() == 3)
+    })
+    .await
+    .unwrap();
+    let (status, _) = net.watcher_state().await.unwrap();
+    assert_eq!(status["status"]["safe"], Value::Bool(false));
+
+    // Everything comes due; the watcher processes in priority order.
+    net.advance(3 * PERIOD).await.unwrap();
+    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (head, _) = {
+            let h = framework.queueHead(Address::ZERO).call().await.unwrap();
+            (h.head, h.length)
+        };
+        if head.is_zero() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "queue not drained\n{}", net.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (w, a) in owners.iter().zip(amounts) {
+        assert_eq!(
+            w.withdrawable(Address::ZERO).await.unwrap(),
+            a,
+            "each owner gets exactly what they had"
+        );
+    }
+    // The vault paid exactly the deposits, to their owners: the thief's exit found it empty.
+    assert_eq!(framework.totalCredited(Address::ZERO).call().await.unwrap(), eth(6));
+    assert_eq!(framework.totalDeposited(Address::ZERO).call().await.unwrap(), eth(6));
+    let thief_credit = framework.withdrawable(thief.address(), Address::ZERO).call().await.unwrap();
+    assert!(thief_credit < bond, "the thief got at most its bond back, no loot: {thief_credit}");
+}
