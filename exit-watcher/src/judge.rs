@@ -54,6 +54,15 @@ pub enum Event {
         /// The L1 transaction.
         l1_tx: B256,
     },
+    /// A piggybacked output that was spent was challenged (CHAL-4).
+    OutputPiggybackChallenged {
+        /// The exit id.
+        exit_id: B256,
+        /// The output.
+        output_index: u8,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
     /// A false canonicity challenge was answered with the transaction's inclusion (CHAL-2).
     InFlightExitDefended {
         /// The exit id.

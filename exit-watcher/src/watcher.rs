@@ -77,6 +77,7 @@ fn st(e: impl std::fmt::Display) -> WatcherError {
 struct WatchedInFlight {
     tx: plasma_spec::Transaction,
     piggybacked_inputs: Vec<u8>,
+    piggybacked_outputs: Vec<u8>,
 }
 
 struct Pending {
@@ -377,9 +378,14 @@ impl Watcher {
         for (ev, _) in started {
             if let Ok(tx) = plasma_spec::Transaction::decode(&ev.inFlightTx) {
                 let id = B256::from(ev.exitId.to_be_bytes::<32>());
-                self.in_flight_exits
-                    .lock()
-                    .insert(id, WatchedInFlight { tx, piggybacked_inputs: Vec::new() });
+                self.in_flight_exits.lock().insert(
+                    id,
+                    WatchedInFlight {
+                        tx,
+                        piggybacked_inputs: Vec::new(),
+                        piggybacked_outputs: Vec::new(),
+                    },
+                );
             }
         }
         let piggybacks = self
@@ -392,10 +398,12 @@ impl Watcher {
             .map_err(l1)?;
         for (ev, _) in piggybacks {
             let id = B256::from(ev.exitId.to_be_bytes::<32>());
-            if !ev.isOutput
-                && let Some(w) = self.in_flight_exits.lock().get_mut(&id)
-            {
-                w.piggybacked_inputs.push(ev.index);
+            if let Some(w) = self.in_flight_exits.lock().get_mut(&id) {
+                if ev.isOutput {
+                    w.piggybacked_outputs.push(ev.index);
+                } else {
+                    w.piggybacked_inputs.push(ev.index);
+                }
             }
         }
         *self.cursor.lock() = to;
@@ -522,6 +530,7 @@ impl Watcher {
                     // The in-flight transaction itself is included: answer any canonicity
                     // challenge with its inclusion (CHAL-2).
                     self.defend_in_flight_exit(id, exit_id, &spend).await?;
+                    self.challenge_spent_outputs(id, exit_id, &w, &spend).await?;
                     continue;
                 }
                 let key = format!("ife-noncanonical:{id}");
@@ -642,6 +651,61 @@ impl Watcher {
                 self.event(Event::InFlightExitDefended { exit_id: id, l1_tx: hash });
             }
             Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
+        }
+        Ok(())
+    }
+
+    /// CHAL-4: the in-flight transaction is included (at `included`), so its outputs have
+    /// positions; a piggybacked output the watcher saw spent loses its piggyback.
+    async fn challenge_spent_outputs(
+        &self,
+        id: B256,
+        exit_id: U256,
+        w: &WatchedInFlight,
+        included: &crate::judge::Spend,
+    ) -> Result<(), WatcherError> {
+        for &index in &w.piggybacked_outputs {
+            let Ok(out_pos) = UtxoPos::new(included.blknum, included.tx_index, index) else {
+                continue;
+            };
+            let Some(spend) = self.view.lock().challenge_for(out_pos).cloned() else { continue };
+            let key = format!("ife-output:{id}:{index}");
+            if self.action_done(&key)? {
+                continue;
+            }
+            let proof = {
+                let view = self.view.lock();
+                view.blocks.get(&included.blknum).and_then(|b| {
+                    let tree = BlockTree::from_txs(&b.leaves).ok()?;
+                    Some((tree.proof(usize::from(included.tx_index)).ok()?.to_bytes(), b.timestamp))
+                })
+            };
+            let Some((proof, timestamp)) = proof else { continue };
+            let args = InFlightExitGame::OutputSpentArgs {
+                exitId: exit_id,
+                outputIndex: index,
+                inFlightTx: included.tx.clone(),
+                inFlightTxPos: U256::from(included.blknum) * U256::from(1_000_000_000u64)
+                    + U256::from(included.tx_index) * U256::from(10_000u64),
+                inclusionProof: proof.into(),
+                blockTimestamp: timestamp,
+                spendingTx: spend.tx.clone(),
+                spendingInputIndex: spend.input_index as u8,
+                signature: spend.signature.clone(),
+            };
+            match self.in_flight.challengeInFlightExitOutputSpent(args).send().await {
+                Ok(pending) => {
+                    let hash = *pending.tx_hash();
+                    self.record_action(&key, hash)?;
+                    let _ = pending.get_receipt().await;
+                    self.event(Event::OutputPiggybackChallenged {
+                        exit_id: id,
+                        output_index: index,
+                        l1_tx: hash,
+                    });
+                }
+                Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
+            }
         }
         Ok(())
     }

@@ -344,3 +344,35 @@ async fn answers_a_false_canonicity_challenge_with_the_inclusion() {
     w.stop().await;
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn challenges_a_piggybacked_output_that_was_spent() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let w = watcher(&env, &node).await;
+    let alice = wallet(&env, &node, 1).await;
+    let bob = wallet(&env, &node, 2).await;
+    let carol = signer(&env, 3).address();
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = alice.deposit_eth(eth).await.unwrap();
+    alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
+    let paid = alice.send(bob.address(), Address::ZERO, eth, U256::ZERO).await.unwrap();
+    let blknum = alice.wait_for_commit(paid, Duration::from_secs(20)).await.unwrap();
+    bob.wait_for_output(u128::from(blknum) * 1_000_000_000, Duration::from_secs(20)).await.unwrap();
+    let spent = bob.send(carol, Address::ZERO, eth, U256::ZERO).await.unwrap();
+    bob.wait_for_commit(spent, Duration::from_secs(20)).await.unwrap();
+
+    // The included payment is exited in flight, and bob claims its output he already spent.
+    alice.start_in_flight_exit(&alice.sent_transaction(paid).unwrap()).await.unwrap();
+    bob.piggyback(paid, true, 0).await.unwrap();
+
+    wait_event(&w, |e| matches!(e, Event::OutputPiggybackChallenged { output_index: 0, .. })).await;
+    let ife = plasma_contracts::InFlightExitGame::new(
+        env.deployment.in_flight_exit_game,
+        env.provider.clone(),
+    );
+    let state = ife.inFlightExit(U256::from_be_bytes(paid.0)).call().await.unwrap();
+    assert_eq!(state.piggybacks, 0, "bob's piggyback of a spent output was removed");
+    w.stop().await;
+    node.stop().await;
+}
