@@ -61,12 +61,14 @@ pub(crate) fn routes(
              # TYPE plasma_watcher_synced_block gauge\nplasma_watcher_synced_block {}\n\
              # TYPE plasma_watcher_chain_safe gauge\nplasma_watcher_chain_safe {}\n\
              # TYPE plasma_watcher_pending_blocks gauge\nplasma_watcher_pending_blocks {}\n\
-             # TYPE plasma_watcher_events_total counter\nplasma_watcher_events_total {}\n",
+             # TYPE plasma_watcher_events_total counter\nplasma_watcher_events_total {}\n\
+             # TYPE plasma_watcher_deadline_alerts_total counter\nplasma_watcher_deadline_alerts_total {}\n",
             s.l1_cursor,
             s.synced_block,
             u8::from(s.safe),
             s.pending_blocks,
-            s.events
+            s.events,
+            w.events().iter().filter(|e| matches!(e, crate::judge::Event::DeadlineTight { .. })).count()
         );
         warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4").into_response()
     });

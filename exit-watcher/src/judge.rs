@@ -90,6 +90,13 @@ pub enum Event {
         /// The L1 transaction.
         l1_tx: B256,
     },
+    /// An action went out with less than the configured margin before its deadline (WATCH-11).
+    DeadlineTight {
+        /// The action.
+        action: String,
+        /// Seconds that were left.
+        seconds_left: u64,
+    },
     /// An action failed (it is retried).
     ActionFailed {
         /// What.

@@ -53,6 +53,9 @@ struct Cli {
     /// Call processExits for ETH whenever the queue head is due.
     #[arg(long = "process-exits")]
     process_exits: bool,
+    /// Alert when an action goes out with less than this many seconds before its deadline.
+    #[arg(long = "deadline-margin", default_value_t = 3600)]
+    deadline_margin: u64,
 }
 
 fn main() -> ExitCode {
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
             poll: Duration::from_millis(cli.poll_ms),
             availability_timeout: Duration::from_secs(cli.availability_timeout),
             process_exits: cli.process_exits,
+            deadline_margin: Duration::from_secs(cli.deadline_margin),
         };
         let watcher = match Watcher::new(settings, me, provider, &cli.data_dir).await {
             Ok(w) => w,

@@ -51,6 +51,8 @@ pub struct Settings {
     pub availability_timeout: Duration,
     /// Call `processExits` for ETH when the queue head is due (WATCH-10).
     pub process_exits: bool,
+    /// An action sent with less than this left before its deadline raises an alert (WATCH-11).
+    pub deadline_margin: Duration,
 }
 
 /// Why the watcher failed a step.
@@ -124,7 +126,8 @@ pub struct Watcher {
     view: Mutex<ChainView>,
     pending: Mutex<VecDeque<Pending>>,
     deposit_txs: Mutex<BTreeMap<u64, Bytes>>,
-    exits: Mutex<BTreeMap<UtxoPos, Address>>,
+    exits: Mutex<BTreeMap<UtxoPos, (Address, u64)>>,
+    min_exit_period: u64,
     events: Mutex<Vec<Event>>,
     cursor: Mutex<u64>,
 }
@@ -160,6 +163,8 @@ impl Watcher {
             provider.clone(),
         );
         let domain = SigningDomain::new(chain_id, settings.framework);
+        let min_exit_period: u64 =
+            framework.minExitPeriod().call().await.map_err(l1)?.try_into().unwrap_or(u64::MAX);
         Ok(Self {
             view: Mutex::new(ChainView::new(domain.clone())),
             domain,
@@ -170,6 +175,7 @@ impl Watcher {
             standard,
             in_flight,
             in_flight_exits: Mutex::new(BTreeMap::new()),
+            min_exit_period,
             http: reqwest::Client::new(),
             db,
             pending: Mutex::new(VecDeque::new()),
@@ -360,7 +366,7 @@ impl Watcher {
         }
         for (ev, _) in exits {
             if let Ok(pos) = UtxoPos::from_u256(ev.exitId) {
-                self.exits.lock().insert(pos, ev.owner);
+                self.exits.lock().insert(pos, (ev.owner, ev.exitableAt));
                 let bad_from = self.view.lock().byzantine_from;
                 if bad_from.is_some_and(|b| pos.blknum() >= b) {
                     self.event(Event::ExitFromBadBlock { utxo_pos: pos.to_string() });
@@ -507,8 +513,9 @@ impl Watcher {
                     let hash = *pending.tx_hash();
                     self.record_action(&key, hash)?;
                     let _ = pending.get_receipt().await;
-                    self.exits.lock().remove(&pos);
+                    let deadline = self.exits.lock().remove(&pos).map_or(0, |e| e.1);
                     self.event(Event::Challenged { utxo_pos: pos.to_string(), l1_tx: hash });
+                    self.check_margin(&key, deadline).await;
                 }
                 Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
             }
@@ -567,6 +574,12 @@ impl Watcher {
                                     exit_id: id,
                                     l1_tx: hash,
                                 });
+                                // Canonicity challenges close with the first half period.
+                                if let Ok(state) = self.in_flight.inFlightExit(exit_id).call().await
+                                {
+                                    let phase_end = state.startedAt + self.min_exit_period / 2;
+                                    self.check_margin(&key, phase_end).await;
+                                }
                             }
                             Err(e) => self
                                 .event(Event::ActionFailed { action: key, reason: e.to_string() }),
@@ -708,6 +721,20 @@ impl Watcher {
             }
         }
         Ok(())
+    }
+
+    /// WATCH-11: alerts when an action went out with less than the margin left.
+    async fn check_margin(&self, action: &str, deadline: u64) {
+        let Ok(Some(block)) =
+            self.provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await
+        else {
+            return;
+        };
+        let now = block.header.timestamp;
+        let left = deadline.saturating_sub(now);
+        if left <= self.settings.deadline_margin.as_secs() {
+            self.event(Event::DeadlineTight { action: action.to_owned(), seconds_left: left });
+        }
     }
 
     async fn process_due_exits(&self) -> Result<(), WatcherError> {

@@ -84,6 +84,7 @@ async fn watcher(env: &Env, node: &Node) -> plasma_watcher::Running {
         poll: Duration::from_millis(50),
         availability_timeout: Duration::from_millis(400),
         process_exits: true,
+        deadline_margin: Duration::from_secs(30),
     };
     let w = Watcher::new(settings, me, provider, &env.dir.path().join("watcher")).await.unwrap();
     plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap()
@@ -249,6 +250,12 @@ async fn challenges_an_in_flight_exit_of_a_double_spend_and_its_piggybacked_inpu
     let state = ife.inFlightExit(U256::from_be_bytes(double.hash().0)).call().await.unwrap();
     assert!(state.nonCanonical, "marked non-canonical by the watcher");
     assert_eq!(state.piggybacks, 0, "the piggybacked input was challenged away");
+    // Canonicity challenges close 30 s after the start here, inside the 30 s margin: alerted.
+    wait_event(
+        &w,
+        |e| matches!(e, Event::DeadlineTight { seconds_left, .. } if *seconds_left <= 30),
+    )
+    .await;
     w.stop().await;
     node.stop().await;
 }
