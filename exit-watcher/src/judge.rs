@@ -5,11 +5,11 @@ use plasma_spec::{
     BlockBuilder, BlockDiff, BlockError, LedgerError, MAX_TXS_PER_BLOCK, Output, SignedTransaction,
     SigningDomain, TxType, UtxoPos, UtxoSet, UtxoView,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// A byzantine or noteworthy event, with what was done about it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Event {
     /// A committed block's data never became available (WATCH-3).

@@ -21,6 +21,8 @@ use tracing::{debug, info, warn};
 
 const ACTIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("actions");
 const GUARDS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("guards");
+/// Every event, in order: the watcher's record of what happened and what it did survives restarts.
+const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
 
 /// An owner's exit authorization for this watcher (EXIT-9), given through the API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,7 +153,19 @@ impl Watcher {
         let tx = db.begin_write().map_err(st)?;
         tx.open_table(ACTIONS).map_err(st)?;
         tx.open_table(GUARDS).map_err(st)?;
+        tx.open_table(EVENTS).map_err(st)?;
         tx.commit().map_err(st)?;
+        let past_events: Vec<Event> = {
+            use redb::ReadableTable;
+            let tx = db.begin_read().map_err(st)?;
+            let table = tx.open_table(EVENTS).map_err(st)?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(st)? {
+                let (_, v) = entry.map_err(st)?;
+                out.push(serde_json::from_slice(v.value()).map_err(st)?);
+            }
+            out
+        };
         let chain_id = provider.get_chain_id().await.map_err(l1)?;
         let framework = PlasmaFramework::new(settings.framework, provider.clone());
         let standard = StandardExitGame::new(
@@ -181,7 +195,7 @@ impl Watcher {
             pending: Mutex::new(VecDeque::new()),
             deposit_txs: Mutex::new(BTreeMap::new()),
             exits: Mutex::new(BTreeMap::new()),
-            events: Mutex::new(Vec::new()),
+            events: Mutex::new(past_events),
             cursor: Mutex::new(0),
         })
     }
@@ -246,7 +260,20 @@ impl Watcher {
 
     fn event(&self, e: Event) {
         info!(target: "watcher::event", event = ?e, "event");
-        self.events.lock().push(e);
+        let mut events = self.events.lock();
+        let persisted = (|| -> Result<(), WatcherError> {
+            let json = serde_json::to_vec(&e).map_err(st)?;
+            let tx = self.db.begin_write().map_err(st)?;
+            tx.open_table(EVENTS)
+                .map_err(st)?
+                .insert(events.len() as u64, json.as_slice())
+                .map_err(st)?;
+            tx.commit().map_err(st)
+        })();
+        if let Err(err) = persisted {
+            warn!(target: "watcher::event", error = %err, "event not persisted");
+        }
+        events.push(e);
     }
 
     /// Events so far.
