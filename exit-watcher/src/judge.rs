@@ -107,7 +107,7 @@ pub enum Event {
 }
 
 /// A spend the watcher has seen in a valid block: the transaction and which input spends.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spend {
     /// The spending transaction (unsigned bytes).
     pub tx: Bytes,
@@ -124,7 +124,7 @@ pub struct Spend {
 }
 
 /// A validated block, kept so the watcher can prove inclusion itself.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KnownBlock {
     /// Leaves (unsigned transaction bytes) in order.
     pub leaves: Vec<Vec<u8>>,
@@ -175,9 +175,26 @@ pub fn validate_parallel(
     Ok(builder.finish())
 }
 
+/// One change to the view, journaled so the watcher can persist each block atomically.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// An output became unspent.
+    UtxoAdded(UtxoPos, Output),
+    /// An output was spent.
+    UtxoSpent(UtxoPos),
+    /// A spend was seen.
+    Spend(UtxoPos, Spend),
+    /// A block was validated.
+    Block(u64, KnownBlock),
+    /// The chain became byzantine from this block.
+    Byzantine(u64),
+}
+
 /// The watcher's view of the child chain.
 #[derive(Debug)]
 pub struct ChainView {
+    /// Changes not yet persisted, in order.
+    pub journal: Vec<Change>,
     domain: SigningDomain,
     /// The validated UTXO set.
     pub utxos: UtxoSet,
@@ -195,6 +212,7 @@ impl ChainView {
     /// An empty view for the chain of `domain`.
     pub fn new(domain: SigningDomain) -> Self {
         Self {
+            journal: Vec::new(),
             domain,
             utxos: UtxoSet::new(),
             spends: HashMap::new(),
@@ -210,9 +228,14 @@ impl ChainView {
             return; // the set after a bad block is unknown; deposits still exit by themselves
         }
         if let Ok(tx) = plasma_spec::Transaction::decode(deposit_tx)
-            && self.utxos.apply_deposit(blknum, &tx).is_ok()
+            && let Ok(diff) = self.utxos.apply_deposit(blknum, &tx)
         {
-            self.blocks.insert(blknum, KnownBlock { leaves: vec![deposit_tx.to_vec()], timestamp });
+            for (pos, out) in diff.created {
+                self.journal.push(Change::UtxoAdded(pos, out));
+            }
+            let block = KnownBlock { leaves: vec![deposit_tx.to_vec()], timestamp };
+            self.journal.push(Change::Block(blknum, block.clone()));
+            self.blocks.insert(blknum, block);
             self.synced_block = blknum;
         }
     }
@@ -241,29 +264,33 @@ impl ChainView {
                     let hash = tx.transaction.hash();
                     if let Ok(inputs) = tx.transaction.input_positions() {
                         for (i, input) in inputs.into_iter().enumerate() {
-                            self.spends.insert(
-                                input,
-                                Spend {
-                                    tx: tx.transaction.encode().into(),
-                                    hash,
-                                    input_index: i,
-                                    signature: tx.signatures.get(i).cloned().unwrap_or_default(),
-                                    blknum,
-                                    // A valid block holds at most 65,536 transactions.
-                                    tx_index: tx_index as u16,
-                                },
-                            );
+                            let spend = Spend {
+                                tx: tx.transaction.encode().into(),
+                                hash,
+                                input_index: i,
+                                signature: tx.signatures.get(i).cloned().unwrap_or_default(),
+                                blknum,
+                                // A valid block holds at most 65,536 transactions.
+                                tx_index: tx_index as u16,
+                            };
+                            self.journal.push(Change::Spend(input, spend.clone()));
+                            self.spends.insert(input, spend);
                         }
                     }
                 }
+                for pos in &diff.spent {
+                    self.journal.push(Change::UtxoSpent(*pos));
+                }
+                for (pos, out) in &diff.created {
+                    self.journal.push(Change::UtxoAdded(*pos, out.clone()));
+                }
                 self.utxos.apply(&diff);
-                self.blocks.insert(
-                    blknum,
-                    KnownBlock {
-                        leaves: txs.iter().map(|t| t.transaction.encode()).collect(),
-                        timestamp,
-                    },
-                );
+                let block = KnownBlock {
+                    leaves: txs.iter().map(|t| t.transaction.encode()).collect(),
+                    timestamp,
+                };
+                self.journal.push(Change::Block(blknum, block.clone()));
+                self.blocks.insert(blknum, block);
                 self.synced_block = blknum;
                 Ok(())
             }
@@ -274,13 +301,16 @@ impl ChainView {
     }
 
     fn bad(&mut self, blknum: u64, reason: String) -> Result<(), String> {
-        self.byzantine_from.get_or_insert(blknum);
+        self.withheld(blknum);
         Err(reason)
     }
 
     /// Marks a block withheld (WATCH-3).
     pub fn withheld(&mut self, blknum: u64) {
-        self.byzantine_from.get_or_insert(blknum);
+        if self.byzantine_from.is_none() {
+            self.byzantine_from = Some(blknum);
+            self.journal.push(Change::Byzantine(blknum));
+        }
     }
 
     /// The spend defeating a standard exit of `pos`, if the watcher saw one (WATCH-4).

@@ -1,6 +1,6 @@
 //! The watcher's loop: follow L1, download and re-validate every block, judge exits, act.
 
-use crate::judge::{ChainView, Event};
+use crate::judge::{ChainView, Change, Event};
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider},
@@ -23,6 +23,33 @@ const ACTIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("actions"
 const GUARDS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("guards");
 /// Every event, in order: the watcher's record of what happened and what it did survives restarts.
 const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
+// The validated view and the work in progress, persisted so a restart resumes where it stopped
+// (nothing is re-downloaded or re-verified) and a kill -9 loses nothing.
+const V_UTXOS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("view_utxos");
+const V_SPENDS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("view_spends");
+const V_BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("view_blocks");
+const V_META: TableDefinition<'_, &str, u64> = TableDefinition::new("view_meta");
+const V_PENDING: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("pending_blocks");
+const V_EXITS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("watched_exits");
+const V_IFES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("watched_in_flight_exits");
+
+fn encode_output(o: &plasma_spec::Output) -> [u8; 72] {
+    let mut out = [0u8; 72];
+    out[..20].copy_from_slice(o.owner.as_slice());
+    out[20..40].copy_from_slice(o.token.as_slice());
+    out[40..].copy_from_slice(&o.amount.to_be_bytes::<32>());
+    out
+}
+
+fn decode_output(b: &[u8]) -> Option<plasma_spec::Output> {
+    (b.len() == 72).then(|| {
+        plasma_spec::Output::new(
+            Address::from_slice(&b[..20]),
+            Address::from_slice(&b[20..40]),
+            U256::from_be_slice(&b[40..]),
+        )
+    })
+}
 
 /// An owner's exit authorization for this watcher (EXIT-9), given through the API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,11 +111,28 @@ struct WatchedInFlight {
     piggybacked_outputs: Vec<u8>,
 }
 
+#[derive(Serialize, Deserialize)]
+struct StoredInFlight {
+    tx: Bytes,
+    inputs: Vec<u8>,
+    outputs: Vec<u8>,
+}
+
+/// A committed block (or deposit) not yet applied to the view.
 struct Pending {
     blknum: u64,
     root: B256,
     timestamp: u64,
+    /// Deposit blocks carry their transaction; child blocks are downloaded.
+    deposit_tx: Option<Bytes>,
     seen: Instant,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredPending {
+    root: B256,
+    timestamp: u64,
+    deposit_tx: Option<Bytes>,
 }
 
 /// Status for `/status`.
@@ -127,7 +171,6 @@ pub struct Watcher {
     domain: SigningDomain,
     view: Mutex<ChainView>,
     pending: Mutex<VecDeque<Pending>>,
-    deposit_txs: Mutex<BTreeMap<u64, Bytes>>,
     exits: Mutex<BTreeMap<UtxoPos, (Address, u64)>>,
     min_exit_period: u64,
     events: Mutex<Vec<Event>>,
@@ -154,6 +197,13 @@ impl Watcher {
         tx.open_table(ACTIONS).map_err(st)?;
         tx.open_table(GUARDS).map_err(st)?;
         tx.open_table(EVENTS).map_err(st)?;
+        tx.open_table(V_UTXOS).map_err(st)?;
+        tx.open_table(V_SPENDS).map_err(st)?;
+        tx.open_table(V_BLOCKS).map_err(st)?;
+        tx.open_table(V_META).map_err(st)?;
+        tx.open_table(V_PENDING).map_err(st)?;
+        tx.open_table(V_EXITS).map_err(st)?;
+        tx.open_table(V_IFES).map_err(st)?;
         tx.commit().map_err(st)?;
         let past_events: Vec<Event> = {
             use redb::ReadableTable;
@@ -179,7 +229,7 @@ impl Watcher {
         let domain = SigningDomain::new(chain_id, settings.framework);
         let min_exit_period: u64 =
             framework.minExitPeriod().call().await.map_err(l1)?.try_into().unwrap_or(u64::MAX);
-        Ok(Self {
+        let watcher = Self {
             view: Mutex::new(ChainView::new(domain.clone())),
             domain,
             settings,
@@ -193,11 +243,12 @@ impl Watcher {
             http: reqwest::Client::new(),
             db,
             pending: Mutex::new(VecDeque::new()),
-            deposit_txs: Mutex::new(BTreeMap::new()),
             exits: Mutex::new(BTreeMap::new()),
             events: Mutex::new(past_events),
             cursor: Mutex::new(0),
-        })
+        };
+        watcher.restore()?;
+        Ok(watcher)
     }
 
     /// This watcher's L1 address (the `exitor` owners authorize).
@@ -315,7 +366,7 @@ impl Watcher {
     /// One round: follow L1, validate blocks, act.
     pub async fn step(&self) -> Result<(), WatcherError> {
         self.follow_l1().await?;
-        self.validate_blocks().await;
+        self.validate_blocks().await?;
         self.challenge_exits().await?;
         self.challenge_in_flight_exits().await?;
         self.mass_exit_if_byzantine().await?;
@@ -368,18 +419,13 @@ impl Watcher {
             if kind == 0 {
                 let ev = &deposits[i].0;
                 let blknum: u64 = ev.blknum.try_into().unwrap_or(u64::MAX);
-                if self.pending.lock().is_empty() {
-                    self.view.lock().apply_deposit(blknum, &ev.depositTx, ev.timestamp);
-                } else {
-                    // A deposit after a pending child block waits for it: queue it as a block.
-                    self.pending.lock().push_back(Pending {
-                        blknum,
-                        root: B256::ZERO,
-                        timestamp: ev.timestamp,
-                        seen: Instant::now(),
-                    });
-                    self.deposit_txs.lock().insert(blknum, ev.depositTx.clone());
-                }
+                self.pending.lock().push_back(Pending {
+                    blknum,
+                    root: B256::ZERO,
+                    timestamp: ev.timestamp,
+                    deposit_tx: Some(ev.depositTx.clone()),
+                    seen: Instant::now(),
+                });
             } else {
                 let ev = &blocks[i].0;
                 let blknum: u64 = ev.blknum.try_into().unwrap_or(u64::MAX);
@@ -387,6 +433,7 @@ impl Watcher {
                     blknum,
                     root: ev.root,
                     timestamp: ev.timestamp,
+                    deposit_tx: None,
                     seen: Instant::now(),
                 });
             }
@@ -440,20 +487,24 @@ impl Watcher {
             }
         }
         *self.cursor.lock() = to;
+        self.persist_follow(to)?;
         Ok(())
     }
 
-    async fn validate_blocks(&self) {
+    async fn validate_blocks(&self) -> Result<(), WatcherError> {
         loop {
-            let Some((blknum, root, timestamp, seen)) =
-                self.pending.lock().front().map(|p| (p.blknum, p.root, p.timestamp, p.seen))
+            let Some((blknum, root, timestamp, deposit_tx, seen)) = self
+                .pending
+                .lock()
+                .front()
+                .map(|p| (p.blknum, p.root, p.timestamp, p.deposit_tx.clone(), p.seen))
             else {
-                return;
+                return Ok(());
             };
-            if plasma_spec::is_deposit_block(blknum) {
-                let tx = self.deposit_txs.lock().remove(&blknum).unwrap_or_default();
+            if let Some(tx) = deposit_tx {
                 self.view.lock().apply_deposit(blknum, &tx, timestamp);
                 self.pending.lock().pop_front();
+                self.persist_block(blknum)?;
                 continue;
             }
             match self.fetch_block(blknum).await {
@@ -475,6 +526,7 @@ impl Watcher {
                         self.view.lock().withheld(blknum);
                         Err(format!("the served block hashes to {served_root}, L1 has {root}"))
                     };
+                    self.persist_block(blknum)?;
                     match result {
                         Ok(()) => {
                             info!(target: "watcher::blocks", blknum, txs = txs.len(), "block valid")
@@ -485,11 +537,156 @@ impl Watcher {
                 None if seen.elapsed() >= self.settings.availability_timeout => {
                     self.pending.lock().pop_front();
                     self.view.lock().withheld(blknum);
+                    self.persist_block(blknum)?;
                     self.event(Event::BlockWithheld { blknum });
                 }
-                None => return, // wait for it, in order
+                None => return Ok(()), // wait for it, in order
             }
         }
+    }
+
+    /// Persists what applying (or giving up on) `blknum` changed, in one transaction.
+    fn persist_block(&self, blknum: u64) -> Result<(), WatcherError> {
+        let (journal, synced, byzantine) = {
+            let mut view = self.view.lock();
+            (std::mem::take(&mut view.journal), view.synced_block, view.byzantine_from)
+        };
+        let tx = self.db.begin_write().map_err(st)?;
+        {
+            let mut utxos = tx.open_table(V_UTXOS).map_err(st)?;
+            let mut spends = tx.open_table(V_SPENDS).map_err(st)?;
+            let mut blocks = tx.open_table(V_BLOCKS).map_err(st)?;
+            for change in journal {
+                match change {
+                    Change::UtxoAdded(pos, out) => {
+                        utxos.insert(pos.to_u128(), encode_output(&out).as_slice()).map_err(st)?;
+                    }
+                    Change::UtxoSpent(pos) => {
+                        utxos.remove(pos.to_u128()).map_err(st)?;
+                    }
+                    Change::Spend(pos, spend) => {
+                        let json = serde_json::to_vec(&spend).map_err(st)?;
+                        spends.insert(pos.to_u128(), json.as_slice()).map_err(st)?;
+                    }
+                    Change::Block(n, block) => {
+                        let json = serde_json::to_vec(&block).map_err(st)?;
+                        blocks.insert(n, json.as_slice()).map_err(st)?;
+                    }
+                    Change::Byzantine(_) => {}
+                }
+            }
+            let mut meta = tx.open_table(V_META).map_err(st)?;
+            meta.insert("synced_block", synced).map_err(st)?;
+            if let Some(b) = byzantine {
+                meta.insert("byzantine_from", b).map_err(st)?;
+            }
+            tx.open_table(V_PENDING).map_err(st)?.remove(blknum).map_err(st)?;
+        }
+        tx.commit().map_err(st)
+    }
+
+    /// Persists the L1 cursor with everything `follow_l1` queued up to it, in one transaction.
+    fn persist_follow(&self, cursor: u64) -> Result<(), WatcherError> {
+        let tx = self.db.begin_write().map_err(st)?;
+        {
+            let mut pending = tx.open_table(V_PENDING).map_err(st)?;
+            for p in self.pending.lock().iter() {
+                let json = serde_json::to_vec(&StoredPending {
+                    root: p.root,
+                    timestamp: p.timestamp,
+                    deposit_tx: p.deposit_tx.clone(),
+                })
+                .map_err(st)?;
+                pending.insert(p.blknum, json.as_slice()).map_err(st)?;
+            }
+            let mut exits = tx.open_table(V_EXITS).map_err(st)?;
+            for (pos, (owner, exitable_at)) in self.exits.lock().iter() {
+                let json = serde_json::to_vec(&(owner, exitable_at)).map_err(st)?;
+                exits.insert(pos.to_u128(), json.as_slice()).map_err(st)?;
+            }
+            let mut ifes = tx.open_table(V_IFES).map_err(st)?;
+            for (id, w) in self.in_flight_exits.lock().iter() {
+                let json = serde_json::to_vec(&StoredInFlight {
+                    tx: w.tx.encode().into(),
+                    inputs: w.piggybacked_inputs.clone(),
+                    outputs: w.piggybacked_outputs.clone(),
+                })
+                .map_err(st)?;
+                ifes.insert(id.as_slice(), json.as_slice()).map_err(st)?;
+            }
+            tx.open_table(V_META).map_err(st)?.insert("cursor", cursor).map_err(st)?;
+        }
+        tx.commit().map_err(st)
+    }
+
+    fn forget_exit(&self, pos: UtxoPos) -> Result<(), WatcherError> {
+        let tx = self.db.begin_write().map_err(st)?;
+        tx.open_table(V_EXITS).map_err(st)?.remove(pos.to_u128()).map_err(st)?;
+        tx.commit().map_err(st)
+    }
+
+    /// Rebuilds the view and the work in progress from the store.
+    fn restore(&self) -> Result<(), WatcherError> {
+        use redb::ReadableTable;
+        let tx = self.db.begin_read().map_err(st)?;
+        let mut view = self.view.lock();
+        let mut created = Vec::new();
+        for entry in tx.open_table(V_UTXOS).map_err(st)?.iter().map_err(st)? {
+            let (k, v) = entry.map_err(st)?;
+            let pos = UtxoPos::from_u128(k.value()).map_err(st)?;
+            let out = decode_output(v.value())
+                .ok_or_else(|| WatcherError::Store("corrupt utxo".into()))?;
+            created.push((pos, out));
+        }
+        view.utxos.apply(&plasma_spec::BlockDiff { created, ..plasma_spec::BlockDiff::default() });
+        for entry in tx.open_table(V_SPENDS).map_err(st)?.iter().map_err(st)? {
+            let (k, v) = entry.map_err(st)?;
+            let pos = UtxoPos::from_u128(k.value()).map_err(st)?;
+            view.spends.insert(pos, serde_json::from_slice(v.value()).map_err(st)?);
+        }
+        for entry in tx.open_table(V_BLOCKS).map_err(st)?.iter().map_err(st)? {
+            let (k, v) = entry.map_err(st)?;
+            view.blocks.insert(k.value(), serde_json::from_slice(v.value()).map_err(st)?);
+        }
+        let meta = tx.open_table(V_META).map_err(st)?;
+        view.synced_block = meta.get("synced_block").map_err(st)?.map_or(0, |v| v.value());
+        view.byzantine_from = meta.get("byzantine_from").map_err(st)?.map(|v| v.value());
+        *self.cursor.lock() = meta.get("cursor").map_err(st)?.map_or(0, |v| v.value());
+        drop(view);
+        let mut pending = self.pending.lock();
+        for entry in tx.open_table(V_PENDING).map_err(st)?.iter().map_err(st)? {
+            let (k, v) = entry.map_err(st)?;
+            let p: StoredPending = serde_json::from_slice(v.value()).map_err(st)?;
+            // The availability clock restarts: the watcher cannot know how long it was down.
+            pending.push_back(Pending {
+                blknum: k.value(),
+                root: p.root,
+                timestamp: p.timestamp,
+                deposit_tx: p.deposit_tx,
+                seen: Instant::now(),
+            });
+        }
+        for entry in tx.open_table(V_EXITS).map_err(st)?.iter().map_err(st)? {
+            let (k, v) = entry.map_err(st)?;
+            let pos = UtxoPos::from_u128(k.value()).map_err(st)?;
+            let (owner, exitable_at): (Address, u64) =
+                serde_json::from_slice(v.value()).map_err(st)?;
+            self.exits.lock().insert(pos, (owner, exitable_at));
+        }
+        for entry in tx.open_table(V_IFES).map_err(st)?.iter().map_err(st)? {
+            let (k, v) = entry.map_err(st)?;
+            let stored: StoredInFlight = serde_json::from_slice(v.value()).map_err(st)?;
+            let tx = plasma_spec::Transaction::decode(&stored.tx).map_err(st)?;
+            self.in_flight_exits.lock().insert(
+                B256::from_slice(k.value()),
+                WatchedInFlight {
+                    tx,
+                    piggybacked_inputs: stored.inputs,
+                    piggybacked_outputs: stored.outputs,
+                },
+            );
+        }
+        Ok(())
     }
 
     async fn fetch_block(&self, blknum: u64) -> Option<Vec<Bytes>> {
@@ -519,6 +716,7 @@ impl Watcher {
             if status != 1 || self.action_done(&key)? {
                 // Not active (challenged by someone, or settled) or already ours: stop watching.
                 self.exits.lock().remove(&pos);
+                self.forget_exit(pos)?;
                 continue;
             }
             self.event(Event::InvalidStandardExit {
@@ -541,6 +739,7 @@ impl Watcher {
                     self.record_action(&key, hash)?;
                     let _ = pending.get_receipt().await;
                     let deadline = self.exits.lock().remove(&pos).map_or(0, |e| e.1);
+                    self.forget_exit(pos)?;
                     self.event(Event::Challenged { utxo_pos: pos.to_string(), l1_tx: hash });
                     self.check_margin(&key, deadline).await;
                 }

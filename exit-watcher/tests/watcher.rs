@@ -277,8 +277,9 @@ async fn a_restarted_watcher_does_not_challenge_twice() {
     w.stop().await;
     let sent_before = env.provider.get_transaction_count(signer(&env, 5).address()).await.unwrap();
 
-    // Same data directory: it replays L1 and the blocks, sees the exit again, and stays quiet.
+    // Same data directory: it resumes from its store (no replay), and stays quiet.
     let w = watcher(&env, &node).await;
+    assert!(w.watcher.status().synced_block >= 1000, "resumed at once: {:?}", w.watcher.status());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while w.watcher.status().synced_block < 1000 || w.watcher.status().exits_watched != 0 {
         assert!(tokio::time::Instant::now() < deadline, "{:?}", w.watcher.status());
