@@ -8,7 +8,7 @@ mod judge;
 mod watcher;
 
 pub use judge::{ChainView, Event, KnownBlock, Spend, validate_parallel};
-pub use watcher::{Guard, Settings, Status, Watcher, WatcherError};
+pub use watcher::{Guard, Settings, Status, Watcher, WatcherError, write_view_utxos};
 
 use std::{net::SocketAddr, sync::Arc};
 

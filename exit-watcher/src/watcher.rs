@@ -51,6 +51,24 @@ fn decode_output(b: &[u8]) -> Option<plasma_spec::Output> {
     })
 }
 
+/// Writes validated UTXOs straight into a watcher's store, for the restart benchmark.
+#[doc(hidden)]
+pub fn write_view_utxos(
+    data_dir: &Path,
+    utxos: &[(UtxoPos, plasma_spec::Output)],
+) -> Result<(), WatcherError> {
+    std::fs::create_dir_all(data_dir).map_err(st)?;
+    let db = Database::create(data_dir.join("watcher.redb")).map_err(st)?;
+    let tx = db.begin_write().map_err(st)?;
+    {
+        let mut table = tx.open_table(V_UTXOS).map_err(st)?;
+        for (pos, out) in utxos {
+            table.insert(pos.to_u128(), encode_output(out).as_slice()).map_err(st)?;
+        }
+    }
+    tx.commit().map_err(st)
+}
+
 /// An owner's exit authorization for this watcher (EXIT-9), given through the API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
