@@ -59,6 +59,7 @@ async fn main() {
         availability_timeout: Duration::from_secs(30),
         process_exits: false,
         deadline_margin: Duration::from_secs(3600),
+        stuck_after: Duration::from_secs(60),
     };
     let start = Instant::now();
     let watcher = Watcher::new(settings, me, provider, dir.path()).await.unwrap();

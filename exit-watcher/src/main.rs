@@ -56,6 +56,9 @@ struct Cli {
     /// Alert when an action goes out with less than this many seconds before its deadline.
     #[arg(long = "deadline-margin", default_value_t = 3600)]
     deadline_margin: u64,
+    /// Re-send an action with a higher fee when it is not mined after this many seconds.
+    #[arg(long = "stuck-after", default_value_t = 60)]
+    stuck_after: u64,
 }
 
 fn main() -> ExitCode {
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
             availability_timeout: Duration::from_secs(cli.availability_timeout),
             process_exits: cli.process_exits,
             deadline_margin: Duration::from_secs(cli.deadline_margin),
+            stuck_after: Duration::from_secs(cli.stuck_after),
         };
         let watcher = match Watcher::new(settings, me, provider, &cli.data_dir).await {
             Ok(w) => w,

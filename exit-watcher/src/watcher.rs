@@ -33,6 +33,10 @@ const V_PENDING: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("pending
 const V_EXITS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("watched_exits");
 const V_IFES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("watched_in_flight_exits");
 
+/// Gas limit of one challenge or response (the heaviest, an in-flight output challenge with two
+/// proofs, uses well under half of this; docs/benchmarks.md).
+const ACTION_GAS: u64 = 600_000;
+
 fn encode_output(o: &plasma_spec::Output) -> [u8; 72] {
     let mut out = [0u8; 72];
     out[..20].copy_from_slice(o.owner.as_slice());
@@ -100,6 +104,8 @@ pub struct Settings {
     pub process_exits: bool,
     /// An action sent with less than this left before its deadline raises an alert (WATCH-11).
     pub deadline_margin: Duration,
+    /// An action not mined after this long is re-sent with a higher fee (same nonce).
+    pub stuck_after: Duration,
 }
 
 /// Why the watcher failed a step.
@@ -191,6 +197,8 @@ pub struct Watcher {
     pending: Mutex<VecDeque<Pending>>,
     exits: Mutex<BTreeMap<UtxoPos, (Address, u64)>>,
     min_exit_period: u64,
+    /// Per action still pending on L1: how many times it was sent, and the last transaction.
+    attempts: Mutex<std::collections::HashMap<String, (u32, B256)>>,
     events: Mutex<Vec<Event>>,
     cursor: Mutex<u64>,
 }
@@ -258,6 +266,7 @@ impl Watcher {
             in_flight,
             in_flight_exits: Mutex::new(BTreeMap::new()),
             min_exit_period,
+            attempts: Mutex::new(std::collections::HashMap::new()),
             http: reqwest::Client::new(),
             db,
             pending: Mutex::new(VecDeque::new()),
@@ -733,6 +742,11 @@ impl Watcher {
             let status = self.standard.exits(pos.to_u256()).call().await.map_err(l1)?.status;
             if status != 1 || self.action_done(&key)? {
                 // Not active (challenged by someone, or settled) or already ours: stop watching.
+                if status != 1
+                    && let Some(hash) = self.landed_late(&key).await?
+                {
+                    self.event(Event::Challenged { utxo_pos: pos.to_string(), l1_tx: hash });
+                }
                 self.exits.lock().remove(&pos);
                 self.forget_exit(pos)?;
                 continue;
@@ -741,6 +755,7 @@ impl Watcher {
                 utxo_pos: pos.to_string(),
                 spending_tx: spend.hash,
             });
+            let (nonce, price) = self.tx_params(&key).await?;
             let sent = self
                 .standard
                 .challengeStandardExit(
@@ -749,17 +764,21 @@ impl Watcher {
                     U256::from(spend.input_index),
                     spend.signature.clone(),
                 )
+                .nonce(nonce)
+                .gas_price(price)
+                // An explicit limit: estimating would run against the pending state, where a
+                // stuck earlier attempt already did the job, and refuse the replacement.
+                .gas(ACTION_GAS)
                 .send()
                 .await;
             match sent {
                 Ok(pending) => {
-                    let hash = *pending.tx_hash();
-                    self.record_action(&key, hash)?;
-                    let _ = pending.get_receipt().await;
-                    let deadline = self.exits.lock().remove(&pos).map_or(0, |e| e.1);
-                    self.forget_exit(pos)?;
-                    self.event(Event::Challenged { utxo_pos: pos.to_string(), l1_tx: hash });
-                    self.check_margin(&key, deadline).await;
+                    if let Some(hash) = self.confirm(&key, pending).await? {
+                        let deadline = self.exits.lock().remove(&pos).map_or(0, |e| e.1);
+                        self.forget_exit(pos)?;
+                        self.event(Event::Challenged { utxo_pos: pos.to_string(), l1_tx: hash });
+                        self.check_margin(&key, deadline).await;
+                    }
                 }
                 Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
             }
@@ -809,11 +828,20 @@ impl Watcher {
                             competitorProof: proof.into(),
                             competitorBlockTimestamp: timestamp,
                         };
-                        match self.in_flight.challengeInFlightExitNotCanonical(args).send().await {
+                        let (nonce, price) = self.tx_params(&key).await?;
+                        match self
+                            .in_flight
+                            .challengeInFlightExitNotCanonical(args)
+                            .nonce(nonce)
+                            .gas_price(price)
+                            .gas(ACTION_GAS)
+                            .send()
+                            .await
+                        {
                             Ok(pending) => {
-                                let hash = *pending.tx_hash();
-                                self.record_action(&key, hash)?;
-                                let _ = pending.get_receipt().await;
+                                let Some(hash) = self.confirm(&key, pending).await? else {
+                                    continue;
+                                };
                                 self.event(Event::InFlightExitChallenged {
                                     exit_id: id,
                                     l1_tx: hash,
@@ -833,6 +861,7 @@ impl Watcher {
                 let index = i as u8;
                 let key = format!("ife-input:{id}:{i}");
                 if w.piggybacked_inputs.contains(&index) && !self.action_done(&key)? {
+                    let (nonce, price) = self.tx_params(&key).await?;
                     match self
                         .in_flight
                         .challengeInFlightExitInputSpent(
@@ -842,13 +871,14 @@ impl Watcher {
                             spend.input_index as u8,
                             spend.signature.clone(),
                         )
+                        .nonce(nonce)
+                        .gas_price(price)
+                        .gas(ACTION_GAS)
                         .send()
                         .await
                     {
                         Ok(pending) => {
-                            let hash = *pending.tx_hash();
-                            self.record_action(&key, hash)?;
-                            let _ = pending.get_receipt().await;
+                            let Some(hash) = self.confirm(&key, pending).await? else { continue };
                             self.event(Event::PiggybackChallenged {
                                 exit_id: id,
                                 input_index: index,
@@ -889,6 +919,7 @@ impl Watcher {
             })
         };
         let Some((proof, timestamp)) = proof else { return Ok(()) };
+        let (nonce, price) = self.tx_params(&key).await?;
         match self
             .in_flight
             .respondToNonCanonicalChallenge(
@@ -898,14 +929,16 @@ impl Watcher {
                 proof.into(),
                 timestamp,
             )
+            .nonce(nonce)
+            .gas_price(price)
+            .gas(ACTION_GAS)
             .send()
             .await
         {
             Ok(pending) => {
-                let hash = *pending.tx_hash();
-                self.record_action(&key, hash)?;
-                let _ = pending.get_receipt().await;
-                self.event(Event::InFlightExitDefended { exit_id: id, l1_tx: hash });
+                if let Some(hash) = self.confirm(&key, pending).await? {
+                    self.event(Event::InFlightExitDefended { exit_id: id, l1_tx: hash });
+                }
             }
             Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
         }
@@ -950,11 +983,20 @@ impl Watcher {
                 spendingInputIndex: spend.input_index as u8,
                 signature: spend.signature.clone(),
             };
-            match self.in_flight.challengeInFlightExitOutputSpent(args).send().await {
+            let (nonce, price) = self.tx_params(&key).await?;
+            match self
+                .in_flight
+                .challengeInFlightExitOutputSpent(args)
+                .nonce(nonce)
+                .gas_price(price)
+                // An explicit limit: estimating would run against the pending state, where a
+                // stuck earlier attempt already did the job, and refuse the replacement.
+                .gas(ACTION_GAS)
+                .send()
+                .await
+            {
                 Ok(pending) => {
-                    let hash = *pending.tx_hash();
-                    self.record_action(&key, hash)?;
-                    let _ = pending.get_receipt().await;
+                    let Some(hash) = self.confirm(&key, pending).await? else { continue };
                     self.event(Event::OutputPiggybackChallenged {
                         exit_id: id,
                         output_index: index,
@@ -965,6 +1007,62 @@ impl Watcher {
             }
         }
         Ok(())
+    }
+
+    /// Nonce and gas price for the next attempt of action `key`: always the confirmed nonce, so a
+    /// re-send replaces a stuck one instead of adding to it, and 25% more fee per attempt.
+    async fn tx_params(&self, key: &str) -> Result<(u64, u128), WatcherError> {
+        let nonce = self.provider.get_transaction_count(self.me).latest().await.map_err(l1)?;
+        let base = self.provider.get_gas_price().await.map_err(l1)?;
+        let attempt = u128::from(self.attempts.lock().get(key).map_or(0, |a| a.0));
+        Ok((nonce, base + base * attempt / 4 + 1))
+    }
+
+    /// Waits for an action's transaction: `Some(hash)` once mined (the action is recorded as done);
+    /// `None` if it is still pending after `stuck_after` (the next step re-sends it with a higher
+    /// fee). A revert is recorded as done too (the chain's state already moved on) and reported.
+    async fn confirm(
+        &self,
+        key: &str,
+        pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+    ) -> Result<Option<B256>, WatcherError> {
+        let hash = *pending.tx_hash();
+        match tokio::time::timeout(self.settings.stuck_after, pending.get_receipt()).await {
+            Ok(Ok(receipt)) => {
+                self.attempts.lock().remove(key);
+                self.record_action(key, hash)?;
+                if receipt.status() {
+                    Ok(Some(hash))
+                } else {
+                    self.event(Event::ActionFailed {
+                        action: key.to_owned(),
+                        reason: format!("reverted in {hash}"),
+                    });
+                    Ok(None)
+                }
+            }
+            Ok(Err(e)) => Err(l1(e)),
+            Err(_) => {
+                let mut attempts = self.attempts.lock();
+                let entry = attempts.entry(key.to_owned()).or_insert((0, hash));
+                *entry = (entry.0 + 1, hash);
+                warn!(target: "watcher::sender", action = key, "action not mined yet; will bump its fee");
+                Ok(None)
+            }
+        }
+    }
+
+    /// If an earlier, stuck attempt of `key` was mined after all, records it and returns its hash.
+    async fn landed_late(&self, key: &str) -> Result<Option<B256>, WatcherError> {
+        let Some((_, hash)) = self.attempts.lock().get(key).copied() else { return Ok(None) };
+        match self.provider.get_transaction_receipt(hash).await.map_err(l1)? {
+            Some(receipt) if receipt.status() => {
+                self.attempts.lock().remove(key);
+                self.record_action(key, hash)?;
+                Ok(Some(hash))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// WATCH-11: alerts when an action went out with less than the margin left.
@@ -1002,7 +1100,8 @@ impl Watcher {
         match self.framework.processExits(Address::ZERO, head, U256::from(100)).send().await {
             Ok(pending) => {
                 let hash = *pending.tx_hash();
-                let _ = pending.get_receipt().await;
+                let _ =
+                    tokio::time::timeout(self.settings.stuck_after, pending.get_receipt()).await;
                 self.event(Event::ExitsProcessed { token: Address::ZERO, l1_tx: hash });
             }
             // Someone else processed the head first (the topPriority guard): fine.
@@ -1046,18 +1145,21 @@ impl Watcher {
             }
             let bond = self.standard.bondSize().call().await.map_err(l1)?;
             let n = args.len();
+            let (nonce, price) = self.tx_params(&key).await?;
             match self
                 .standard
                 .startStandardExitsFor(args, auths)
                 .value(bond * U256::from(n))
+                .nonce(nonce)
+                .gas_price(price)
+                .gas(ACTION_GAS + 250_000 * n as u64)
                 .send()
                 .await
             {
                 Ok(pending) => {
-                    let hash = *pending.tx_hash();
-                    self.record_action(&key, hash)?;
-                    let _ = pending.get_receipt().await;
-                    self.event(Event::MassExit { outputs: n, l1_tx: hash });
+                    if let Some(hash) = self.confirm(&key, pending).await? {
+                        self.event(Event::MassExit { outputs: n, l1_tx: hash });
+                    }
                 }
                 Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
             }

@@ -85,6 +85,7 @@ async fn watcher(env: &Env, node: &Node) -> plasma_watcher::Running {
         availability_timeout: Duration::from_millis(400),
         process_exits: true,
         deadline_margin: Duration::from_secs(30),
+        stuck_after: Duration::from_millis(300),
     };
     let w = Watcher::new(settings, me, provider, &env.dir.path().join("watcher")).await.unwrap();
     plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap()
@@ -384,6 +385,65 @@ async fn challenges_a_piggybacked_output_that_was_spent() {
     );
     let state = ife.inFlightExit(U256::from_be_bytes(paid.0)).call().await.unwrap();
     assert_eq!(state.piggybacks, 0, "bob's piggyback of a spent output was removed");
+    w.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_challenge_is_re_sent_with_a_higher_fee_and_lands_once() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let w = watcher(&env, &node).await;
+    let alice = wallet(&env, &node, 1).await;
+    let bob = wallet(&env, &node, 2).await;
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = alice.deposit_eth(eth).await.unwrap();
+    alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
+    let hash = alice.send(bob.address(), Address::ZERO, eth, U256::ZERO).await.unwrap();
+    alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
+    let watcher_nonce = env.provider.get_transaction_count(w.watcher.address()).await.unwrap();
+
+    // L1 stops mining right after alice's dishonest exit lands.
+    alice.start_exits(&[dep]).await.unwrap();
+    env.provider.raw_request::<_, Value>("evm_setAutomine".into(), (false,)).await.unwrap();
+    // Its challenge sits in the pool and is replaced with a higher fee (same nonce) while stuck.
+    let watcher_key = w.watcher.address().to_string().to_lowercase();
+    let pending_price = || async {
+        let pool: Value = env.provider.raw_request("txpool_content".into(), ()).await.unwrap();
+        pool["pending"].as_object().and_then(|m| {
+            m.iter().find(|(k, _)| k.to_lowercase() == watcher_key).and_then(|(_, txs)| {
+                txs.as_object()?.values().next()?["gasPrice"]
+                    .as_str()
+                    .map(|p| u128::from_str_radix(p.trim_start_matches("0x"), 16).unwrap())
+            })
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        if let Some(p) = pending_price().await {
+            break p;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no challenge in the pool");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    loop {
+        if pending_price().await.is_some_and(|p| p > first) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the stuck challenge was never re-priced");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // ...and lands exactly once when mining resumes.
+    env.provider.raw_request::<_, Value>("evm_setAutomine".into(), (true,)).await.unwrap();
+    env.provider.raw_request::<_, Value>("anvil_mine".into(), (1u64,)).await.unwrap();
+    wait_event(&w, |e| matches!(e, Event::Challenged { .. })).await;
+    let se = StandardExitGame::new(env.deployment.standard_exit_game, env.provider.clone());
+    assert_eq!(se.exits(U256::from(dep)).call().await.unwrap().status, 2);
+    assert_eq!(
+        env.provider.get_transaction_count(w.watcher.address()).await.unwrap(),
+        watcher_nonce + 1,
+        "one challenge transaction mined, not several"
+    );
     w.stop().await;
     node.stop().await;
 }
