@@ -197,6 +197,8 @@ pub struct Watcher {
     pending: Mutex<VecDeque<Pending>>,
     exits: Mutex<BTreeMap<UtxoPos, (Address, u64)>>,
     min_exit_period: u64,
+    /// Tokens with exit queues the watcher has seen (ETH always).
+    tokens: Mutex<std::collections::BTreeSet<Address>>,
     /// Per action still pending on L1: how many times it was sent, and the last transaction.
     attempts: Mutex<std::collections::HashMap<String, (u32, B256)>>,
     events: Mutex<Vec<Event>>,
@@ -267,6 +269,7 @@ impl Watcher {
             in_flight_exits: Mutex::new(BTreeMap::new()),
             min_exit_period,
             attempts: Mutex::new(std::collections::HashMap::new()),
+            tokens: Mutex::new(std::collections::BTreeSet::from([Address::ZERO])),
             http: reqwest::Client::new(),
             db,
             pending: Mutex::new(VecDeque::new()),
@@ -445,6 +448,7 @@ impl Watcher {
         for (_, kind, i) in ordered {
             if kind == 0 {
                 let ev = &deposits[i].0;
+                self.tokens.lock().insert(ev.token);
                 let blknum: u64 = ev.blknum.try_into().unwrap_or(u64::MAX);
                 self.pending.lock().push_back(Pending {
                     blknum,
@@ -468,6 +472,7 @@ impl Watcher {
         for (ev, _) in exits {
             if let Ok(pos) = UtxoPos::from_u256(ev.exitId) {
                 self.exits.lock().insert(pos, (ev.owner, ev.exitableAt));
+                self.tokens.lock().insert(ev.token);
                 let bad_from = self.view.lock().byzantine_from;
                 if bad_from.is_some_and(|b| pos.blknum() >= b) {
                     self.event(Event::ExitFromBadBlock { utxo_pos: pos.to_string() });
@@ -1080,32 +1085,28 @@ impl Watcher {
     }
 
     async fn process_due_exits(&self) -> Result<(), WatcherError> {
-        let (head, _) = {
-            let h = self.framework.queueHead(Address::ZERO).call().await.map_err(l1)?;
-            (h.head, h.length)
-        };
-        if head.is_zero() {
-            return Ok(());
-        }
-        let exitable_at: u64 = u64::try_from(head >> 192usize).unwrap_or(u64::MAX);
         let now = self
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
             .await
             .map_err(l1)?
             .map_or(0, |b| b.header.timestamp);
-        if exitable_at > now {
-            return Ok(());
-        }
-        match self.framework.processExits(Address::ZERO, head, U256::from(100)).send().await {
-            Ok(pending) => {
-                let hash = *pending.tx_hash();
-                let _ =
-                    tokio::time::timeout(self.settings.stuck_after, pending.get_receipt()).await;
-                self.event(Event::ExitsProcessed { token: Address::ZERO, l1_tx: hash });
+        let tokens: Vec<Address> = self.tokens.lock().iter().copied().collect();
+        for token in tokens {
+            let head = self.framework.queueHead(token).call().await.map_err(l1)?.head;
+            if head.is_zero() || u64::try_from(head >> 192usize).unwrap_or(u64::MAX) > now {
+                continue;
             }
-            // Someone else processed the head first (the topPriority guard): fine.
-            Err(e) => debug!(target: "watcher", error = %e, "processExits not sent"),
+            match self.framework.processExits(token, head, U256::from(100)).send().await {
+                Ok(pending) => {
+                    let hash = *pending.tx_hash();
+                    let _ = tokio::time::timeout(self.settings.stuck_after, pending.get_receipt())
+                        .await;
+                    self.event(Event::ExitsProcessed { token, l1_tx: hash });
+                }
+                // Someone else processed the head first (the topPriority guard): fine.
+                Err(e) => debug!(target: "watcher", error = %e, %token, "processExits not sent"),
+            }
         }
         Ok(())
     }
