@@ -668,6 +668,7 @@ impl Watcher {
             let pos = UtxoPos::from_u128(k.value()).map_err(st)?;
             let out = decode_output(v.value())
                 .ok_or_else(|| WatcherError::Store("corrupt utxo".into()))?;
+            self.tokens.lock().insert(out.token);
             created.push((pos, out));
         }
         view.utxos.apply(&plasma_spec::BlockDiff { created, ..plasma_spec::BlockDiff::default() });
