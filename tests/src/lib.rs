@@ -235,6 +235,37 @@ impl Devnet {
         Wallet::connect(self.anvil.keys()[i].clone().into(), &config).await.map_err(err)
     }
 
+    /// A wallet for an arbitrary key (its L1 ETH must come from somewhere, see `fund`).
+    pub async fn wallet_for(
+        &self,
+        key: PrivateKeySigner,
+        name: &str,
+    ) -> Result<Wallet, HarnessError> {
+        let config = WalletConfig {
+            l1_rpc_url: self.anvil.endpoint(),
+            operator_url: self.operator_url.clone(),
+            framework: self.deployment.framework,
+            chain_id: Some(self.anvil.chain_id()),
+            store_path: self.dir.path().join(format!("wallet-{name}.redb")),
+        };
+        Wallet::connect(key, &config).await.map_err(err)
+    }
+
+    /// Sends `amount` wei of L1 ETH from anvil's account 8 to `to`.
+    pub async fn fund(&self, to: Address, amount: U256) -> Result<(), HarnessError> {
+        use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
+        let tx = TransactionRequest::default().with_to(to).with_value(amount);
+        let receipt = self
+            .provider_for(8)
+            .send_transaction(tx)
+            .await
+            .map_err(err)?
+            .get_receipt()
+            .await
+            .map_err(err)?;
+        if receipt.status() { Ok(()) } else { Err(HarnessError("funding reverted".into())) }
+    }
+
     /// A provider signing as anvil account `i`.
     pub fn provider_for(&self, i: usize) -> DynProvider {
         let key: PrivateKeySigner = self.anvil.keys()[i].clone().into();

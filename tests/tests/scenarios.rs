@@ -159,3 +159,60 @@ async fn withheld_block_with_a_theft_every_honest_owner_exits_first() {
     let thief_credit = framework.withdrawable(thief.address(), Address::ZERO).call().await.unwrap();
     assert!(thief_credit < bond, "the thief got at most its bond back, no loot: {thief_credit}");
 }
+
+/// A hundred users hold funds when the operator withholds a block: the watcher exits every one of
+/// them with their authorizations, all are paid exactly, before anything the bad block enables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mass_exit_of_a_hundred_users_when_a_block_is_withheld() {
+    const USERS: u64 = 100;
+    let mut net = Devnet::start().await.unwrap();
+    let mut users = Vec::new();
+    for i in 0..USERS {
+        let key = alloy::signers::local::PrivateKeySigner::from_bytes(
+            &alloy::primitives::keccak256(format!("mass exit user {i}")),
+        )
+        .unwrap();
+        net.fund(key.address(), eth(1)).await.unwrap();
+        let w = net.wallet_for(key, &format!("user{i}")).await.unwrap();
+        let amount = U256::from(1_000_000_000_000u64 * (i + 1));
+        let pos = w.deposit_eth(amount).await.unwrap();
+        let (auth, sig) = w.authorize_watchtower(net.watcher, 4_000_000_000).await.unwrap();
+        let body = json!({"owner": w.address(), "deadline": auth.deadline, "nonce": auth.nonce, "signature": sig});
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/guards", net.watcher_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        users.push((w, pos, amount));
+    }
+    let last = users.last().map(|u| u.1).unwrap();
+    users.last().unwrap().0.wait_for_output(last, Duration::from_secs(60)).await.unwrap();
+    net.wait_watcher("synced", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(100))
+        .await
+        .unwrap();
+
+    net.kill_operator();
+    net.byzantine_operator().commit_withheld(Vec::new()).await.unwrap();
+    net.wait_watcher("every user exited", |_, e| {
+        e["events"].as_array().is_some_and(|ev| {
+            ev.iter().filter(|x| x["kind"] == "massExit").count() == USERS as usize
+        })
+    })
+    .await
+    .unwrap();
+
+    net.advance(3 * PERIOD).await.unwrap();
+    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
+    let total: U256 = users.iter().map(|u| u.2).sum();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while framework.totalCredited(Address::ZERO).call().await.unwrap() < total {
+        assert!(tokio::time::Instant::now() < deadline, "not all exits processed\n{}", net.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (w, _, amount) in &users {
+        assert_eq!(w.withdrawable(Address::ZERO).await.unwrap(), *amount);
+    }
+    assert_eq!(framework.totalDeposited(Address::ZERO).call().await.unwrap(), total);
+}
