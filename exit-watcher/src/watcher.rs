@@ -724,14 +724,26 @@ impl Watcher {
 
     async fn fetch_block(&self, blknum: u64) -> Option<Vec<Bytes>> {
         let url = format!("{}/v1/blocks/{blknum}", self.settings.operator_url);
-        let resp = self.http.get(url).timeout(Duration::from_secs(10)).send().await.ok()?;
+        let resp = match self.http.get(&url).timeout(Duration::from_secs(10)).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                debug!(target: "watcher::blocks", blknum, error = ?e, "block not available");
+                return None;
+            }
+        };
         if !resp.status().is_success() {
+            debug!(target: "watcher::blocks", blknum, status = %resp.status(), "block not available");
             return None;
         }
-        let v: serde_json::Value = resp.json().await.ok()?;
-        v.get("txs")?
-            .as_array()?
-            .iter()
+        let v: serde_json::Value = match resp.json().await {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(target: "watcher::blocks", blknum, error = %e, "malformed block from the operator");
+                return None;
+            }
+        };
+        let txs = v.get("txs")?.as_array()?;
+        txs.iter()
             .map(|t| {
                 t.as_str()
                     .and_then(|s| hex::decode(s.trim_start_matches("0x")).ok())

@@ -18,7 +18,7 @@ use plasma_sdk::{Wallet, WalletConfig};
 use plasma_spec::{BlockTree, SignedTransaction, Transaction};
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::Duration,
 };
 
@@ -58,6 +58,11 @@ pub struct Devnet {
     dir: tempfile::TempDir,
     operator: Option<Child>,
     watcher_process: Option<Child>,
+    proxy_url: String,
+    /// Blocks the byzantine operator publishes through the proxy the watcher reads from.
+    published: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, serde_json::Value>>>,
+    /// Where the proxy forwards everything else (the real operator's current address).
+    upstream: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl std::fmt::Debug for Devnet {
@@ -122,7 +127,13 @@ impl Devnet {
             .map_err(err)?;
         let dir = tempfile::tempdir().map_err(err)?;
         let watcher: PrivateKeySigner = anvil.keys()[9].clone().into();
+        let published =
+            std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+        let upstream = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let mut net = Self {
+            published,
+            upstream,
+            proxy_url: String::new(),
             operator_url: String::new(),
             watcher_url: String::new(),
             watcher: watcher.address(),
@@ -134,13 +145,18 @@ impl Devnet {
             watcher_process: None,
         };
         net.start_operator().await?;
-        net.start_watcher().await?;
+        let proxy = net.start_proxy().await?;
+        net.start_watcher_at(&proxy).await?;
         Ok(net)
     }
 
     /// Starts (or restarts, on the same data) the operator binary.
     pub async fn start_operator(&mut self) -> Result<(), HarnessError> {
-        let port = free_port()?;
+        // A restart reuses the port, so wallets and the watcher keep talking to the same URL.
+        let port = match self.operator_url.rsplit(':').next().and_then(|p| p.parse().ok()) {
+            Some(p) => p,
+            None => free_port()?,
+        };
         let log = self.dir.path().join("operator.log");
         let config = self.dir.path().join("operator.toml");
         std::fs::write(
@@ -158,8 +174,8 @@ impl Devnet {
             .arg(&config)
             .env("PLASMA_OPERATOR_L1_PRIVATE_KEY", key_hex(&self.anvil, 0))
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).map_err(err)?)
+            .stdout(std::fs::File::create(&log).map_err(err)?)
+            .stderr(std::fs::OpenOptions::new().append(true).open(&log).map_err(err)?)
             .spawn()
             .map_err(|e| {
                 HarnessError(format!(
@@ -170,10 +186,89 @@ impl Devnet {
         self.operator_url = format!("http://127.0.0.1:{port}");
         wait_healthy(&self.operator_url, &mut child, &log).await?;
         self.operator = Some(child);
+        if let Ok(mut u) = self.upstream.lock() {
+            u.clone_from(&self.operator_url);
+        }
         Ok(())
     }
 
-    async fn start_watcher(&mut self) -> Result<(), HarnessError> {
+    /// The watcher reads blocks through this proxy: it forwards to the real operator, except for
+    /// blocks the byzantine operator published (see [`Devnet::publish_block`]).
+    async fn start_proxy(&self) -> Result<String, HarnessError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
+        let addr = listener.local_addr().map_err(err)?;
+        let (published, upstream) = (self.published.clone(), self.upstream.clone());
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let (http, published, upstream) =
+                    (http.clone(), published.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    // Read the whole request head before answering: closing a socket with unread
+                    // bytes resets the connection under the client.
+                    let mut request_bytes = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !request_bytes.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => request_bytes.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let request = String::from_utf8_lossy(&request_bytes).to_string();
+                    let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                    let injected = path
+                        .strip_prefix("/v1/blocks/")
+                        .and_then(|b| b.parse::<u64>().ok())
+                        .and_then(|b| published.lock().ok()?.get(&b).cloned());
+                    let (status, body) = match injected {
+                        Some(v) => (200, v.to_string()),
+                        None => {
+                            let base = upstream.lock().map(|u| u.clone()).unwrap_or_default();
+                            match http.get(format!("{base}{path}")).send().await {
+                                Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+                                Err(_) => (502, "{\"error\":{\"code\":\"Upstream\",\"message\":\"operator down\"}}".to_owned()),
+                            }
+                        }
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        Ok(format!("http://{addr}"))
+    }
+
+    /// The URL the watcher reads the operator through.
+    pub fn watcher_operator_url(&self) -> &str {
+        &self.proxy_url
+    }
+
+    /// Makes a committed block available to the watcher, as a byzantine operator would serve it.
+    pub fn publish_block(&self, blknum: u64, signed_txs: &[SignedTransaction]) {
+        let txs: Vec<String> =
+            signed_txs.iter().map(|t| format!("0x{}", hex::encode(t.encode()))).collect();
+        if let Ok(mut p) = self.published.lock() {
+            p.insert(blknum, serde_json::json!({ "blknum": blknum, "txs": txs }));
+        }
+    }
+
+    /// SIGKILLs the watcher (its state stays on disk) and starts it again.
+    pub async fn restart_watcher(&mut self) -> Result<(), HarnessError> {
+        if let Some(mut c) = self.watcher_process.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let proxy = self.proxy_url.clone();
+        self.start_watcher_at(&proxy).await
+    }
+
+    async fn start_watcher_at(&mut self, operator_url: &str) -> Result<(), HarnessError> {
+        self.proxy_url = operator_url.to_owned();
         let port = free_port()?;
         let log = self.dir.path().join("watcher.log");
         let mut child = Command::new(bin_dir().join("plasma-watcher"))
@@ -183,12 +278,7 @@ impl Devnet {
                 "--l1.framework",
                 &self.deployment.framework.to_string(),
             ])
-            .args([
-                "--operator.url",
-                &self.operator_url,
-                "--api.listen",
-                &format!("127.0.0.1:{port}"),
-            ])
+            .args(["--operator.url", operator_url, "--api.listen", &format!("127.0.0.1:{port}")])
             .args([
                 "--availability-timeout",
                 "1",
@@ -200,8 +290,8 @@ impl Devnet {
             .arg(self.dir.path().join("watcher-data"))
             .env("PLASMA_WATCHER_L1_PRIVATE_KEY", key_hex(&self.anvil, 9))
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).map_err(err)?)
+            .stdout(std::fs::File::create(&log).map_err(err)?)
+            .stderr(std::fs::OpenOptions::new().append(true).open(&log).map_err(err)?)
             .spawn()
             .map_err(|e| {
                 HarnessError(format!(

@@ -216,3 +216,113 @@ async fn mass_exit_of_a_hundred_users_when_a_block_is_withheld() {
     }
     assert_eq!(framework.totalDeposited(Address::ZERO).call().await.unwrap(), total);
 }
+
+/// The operator publishes an invalid block (a theft without the owner's signature): the watcher
+/// downloads it, finds it invalid, and exits every guarded owner; all are paid exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_invalid_block_is_caught_and_guarded_funds_exit() {
+    let mut net = Devnet::start().await.unwrap();
+    let owners = [net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap()];
+    let amounts = [eth(2), eth(5)];
+    let mut deposits = Vec::new();
+    for (w, a) in owners.iter().zip(amounts) {
+        let pos = w.deposit_eth(a).await.unwrap();
+        w.wait_for_output(pos, Duration::from_secs(30)).await.unwrap();
+        deposits.push(pos);
+        let (auth, sig) = w.authorize_watchtower(net.watcher, 4_000_000_000).await.unwrap();
+        let body = json!({"owner": w.address(), "deadline": auth.deadline, "nonce": auth.nonce, "signature": sig});
+        reqwest::Client::new()
+            .post(format!("{}/v1/guards", net.watcher_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+    }
+    net.wait_watcher("synced", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(2))
+        .await
+        .unwrap();
+
+    net.kill_operator();
+    let thief = plasma_spec::Signer::from_bytes(&B256::from_slice(&net.anvil.keys()[0].to_bytes()))
+        .unwrap();
+    let theft = ByzantineOperator::steal(deposits[1], eth(5), &thief, owners[0].domain()).unwrap();
+    // The block is served first, then committed: it is available from the moment it exists.
+    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
+    let next = framework.nextChildBlock().call().await.unwrap();
+    net.publish_block(next, std::slice::from_ref(&theft));
+    let served =
+        reqwest::get(format!("{}/v1/blocks/{next}", net.watcher_operator_url())).await.unwrap();
+    let status = served.status();
+    let text = served.text().await.unwrap();
+    assert!(status.is_success(), "the byzantine operator serves its block: {status} {text}");
+    let block = net.byzantine_operator().commit_withheld(vec![theft]).await.unwrap();
+    assert_eq!(block.blknum, next);
+
+    net.wait_watcher("invalid block", |_, e| {
+        e["events"]
+            .as_array()
+            .is_some_and(|ev| ev.iter().any(|x| x["kind"] == "invalidBlock" && x["blknum"] == 1000))
+    })
+    .await
+    .unwrap();
+    net.wait_watcher("mass exit", |_, e| {
+        e["events"]
+            .as_array()
+            .is_some_and(|ev| ev.iter().filter(|x| x["kind"] == "massExit").count() == 2)
+    })
+    .await
+    .unwrap();
+    net.advance(3 * PERIOD).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while framework.totalCredited(Address::ZERO).call().await.unwrap() < eth(7) {
+        assert!(tokio::time::Instant::now() < deadline, "not processed\n{}", net.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (w, a) in owners.iter().zip(amounts) {
+        assert_eq!(w.withdrawable(Address::ZERO).await.unwrap(), a);
+    }
+}
+
+/// Faults during traffic: the operator and the watcher are SIGKILLed and restarted while payments
+/// flow. Every acknowledged payment is committed exactly once, no root is submitted twice, and
+/// the watcher resumes synced and calls the chain safe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_and_watcher_killed_during_traffic_lose_nothing() {
+    let mut net = Devnet::start().await.unwrap();
+    let (alice, bob) = (net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap());
+    let dep = alice.deposit_eth(eth(10)).await.unwrap();
+    alice.wait_for_output(dep, Duration::from_secs(30)).await.unwrap();
+
+    let mut acknowledged = Vec::new();
+    for round in 0..4u64 {
+        alice.sync().await.unwrap();
+        let hash = alice.send(bob.address(), Address::ZERO, eth(1), U256::ZERO).await.unwrap();
+        acknowledged.push(hash);
+        match round {
+            1 => {
+                net.kill_operator(); // right after acknowledging: the payment must survive
+                net.start_operator().await.unwrap();
+            }
+            2 => net.restart_watcher().await.unwrap(),
+            _ => {}
+        }
+        alice.wait_for_commit(hash, Duration::from_secs(30)).await.unwrap();
+    }
+    // Each acknowledged payment is in exactly one committed block, and blocks were committed once.
+    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
+    let next = framework.nextChildBlock().call().await.unwrap();
+    let submitted = framework.BlockSubmitted_filter().from_block(0).query().await.unwrap();
+    assert_eq!(submitted.len() as u64, (next - 1000) / 1000, "one commitment per block number");
+    let mut roots: Vec<B256> = submitted.iter().map(|(e, _)| e.root).collect();
+    roots.sort();
+    roots.dedup();
+    assert_eq!(roots.len(), submitted.len(), "no root was submitted twice");
+    bob.sync().await.ok();
+    net.wait_watcher("synced and safe", |s, _| {
+        s["status"]["safe"] == Value::Bool(true)
+            && s["status"]["syncedBlock"].as_u64() >= Some(next - 1000)
+    })
+    .await
+    .unwrap();
+    assert_eq!(acknowledged.len(), 4);
+}
