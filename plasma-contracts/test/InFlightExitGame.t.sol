@@ -1,29 +1,83 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity 0.8.30;
 
+import {PlasmaFramework} from "../contracts/PlasmaFramework.sol";
 import {ExitGameBase} from "../contracts/exits/ExitGameBase.sol";
 import {InFlightExitGame} from "../contracts/exits/InFlightExitGame.sol";
 import {StandardExitGame} from "../contracts/exits/StandardExitGame.sol";
 import {IPlasmaFramework} from "../contracts/interfaces/IPlasmaFramework.sol";
+import {BondLib} from "../contracts/libraries/BondLib.sol";
 import {ExitPriority} from "../contracts/libraries/ExitPriority.sol";
 import {PlasmaEip712} from "../contracts/libraries/PlasmaEip712.sol";
 import {PlasmaTx} from "../contracts/libraries/PlasmaTx.sol";
 import {UtxoPosLib} from "../contracts/libraries/UtxoPosLib.sol";
 import {PlasmaFixtures} from "./utils/PlasmaFixtures.sol";
+import {TestToken} from "./utils/Tokens.sol";
+import {console} from "./utils/console.sol";
 
+/// @dev forge's `cool(address)` cheatcode (marks an account's storage cold), declared here so the
+/// shared Vm interface stays as it is; only the gas tests use it.
+interface VmCool {
+    function cool(address target) external;
+}
+
+/// @notice The in-flight exit game (spec: EXIT-6, EXIT-7, EXIT-8, EXIT-11, CHAL-1 … CHAL-5): every
+/// function's happy path and custom-error reverts, the phases, priority, settlement under both
+/// verdicts, exact balances, the spec predicates of `spec/src/exit_game.rs`, and gas.
 contract InFlightExitGameTest is PlasmaFixtures {
     uint256 internal constant IFE_BOND = 0.02 ether;
     uint256 internal constant PB_BOND = 0.005 ether;
     uint256 internal constant PB_BOUNTY = PB_BOND / 20;
     uint256 internal constant IFE_BOUNTY = IFE_BOND / 20;
+    uint96 internal constant NOT_INCLUDED = type(uint96).max;
+
+    /// @dev Gas budgets: half of OMG plasma-contracts' figures for the same steps (docs/benchmarks.md).
+    uint256 internal constant START_1_1_BUDGET = 333_919;
+    uint256 internal constant START_2_2_BUDGET = 582_270;
+    uint256 internal constant PIGGYBACK_OUTPUT_BUDGET = 201_539;
+    uint256 internal constant PIGGYBACK_INPUT_BUDGET = 144_305;
+    uint256 internal constant NON_CANONICAL_BUDGET = 206_262;
+    uint256 internal constant PROCESS_BUDGET = 269_237;
 
     InFlightExitGame internal ife;
+    TestToken internal token;
 
     // The usual scenario: alice's 10 ether deposit, an in-flight payment of 6 to bob and 4 back.
     uint256 internal depositPos;
     bytes internal depositTx;
     bytes internal inFlight;
     uint256 internal exitId;
+
+    /// @dev `inFlightExit(exitId)` as a struct, for readable assertions.
+    struct State {
+        address initiator;
+        uint64 startedAt;
+        uint64 exitableAt;
+        uint256 position;
+        uint16 piggybacks;
+        bool nonCanonical;
+        uint8 verdict;
+        uint256 piggybackBond;
+    }
+
+    /// @dev `inFlightExitDetails(exitId)` as a struct.
+    struct Details {
+        uint8 nInputs;
+        uint8 nOutputs;
+        uint256 bond;
+        uint8 pendingTokens;
+        address challenger;
+        uint256 competitorTxPos;
+        uint256 inFlightTxPos;
+    }
+
+    /// @dev A two-input exit: alice's 10 (depositPos) and bob's 5 → carol 12, alice 3.
+    struct Pair {
+        uint256 id;
+        bytes txBytes;
+        uint256 bobPos;
+        bytes bobDeposit;
+    }
 
     function _deployInFlightGame() internal override returns (address) {
         ife = new InFlightExitGame(IPlasmaFramework(address(framework)), operator, IFE_BOND, PB_BOND);
@@ -32,6 +86,7 @@ contract InFlightExitGameTest is PlasmaFixtures {
 
     function setUp() public override {
         super.setUp();
+        token = new TestToken();
         (depositPos, depositTx) = _depositEth(alice, 10 ether);
         inFlight = _aliceToBob(depositPos);
         exitId = uint256(keccak256(inFlight));
@@ -48,45 +103,99 @@ contract InFlightExitGameTest is PlasmaFixtures {
         return _payment(ins, outs);
     }
 
-    function _args1(bytes memory txBytes, uint256 inPos, bytes memory inTx, uint256 key)
+    function _two(uint256 a, uint256 b) internal pure returns (uint256[] memory r) {
+        r = new uint256[](2);
+        (r[0], r[1]) = (a, b);
+    }
+
+    /// @dev Start arguments for `txBytes` spending `positions` (created by `inputTxs`), signed by `keys`.
+    function _ifeArgs(bytes memory txBytes, uint256[] memory positions, bytes[] memory inputTxs, uint256[] memory keys)
         internal
         view
         returns (InFlightExitGame.StartArgs memory a)
     {
+        uint256 n = positions.length;
         a.inFlightTx = txBytes;
-        a.inputTxs = new bytes[](1);
-        a.inputTxs[0] = inTx;
-        a.inputUtxoPos = new uint256[](1);
-        a.inputUtxoPos[0] = inPos;
-        a.inputProofs = new bytes[](1);
-        a.inputProofs[0] = _proof(UtxoPosLib.blknum(inPos), UtxoPosLib.txIndex(inPos));
-        a.inputBlockTimestamps = new uint64[](1);
-        a.inputBlockTimestamps[0] = blockTimestamp[UtxoPosLib.blknum(inPos)];
-        a.signatures = new bytes[](1);
-        a.signatures[0] = _signTx(key, txBytes);
+        a.inputTxs = inputTxs;
+        a.inputUtxoPos = positions;
+        a.inputProofs = new bytes[](n);
+        a.inputBlockTimestamps = new uint64[](n);
+        a.signatures = new bytes[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 blknum = UtxoPosLib.blknum(positions[i]);
+            a.inputProofs[i] = _proof(blknum, UtxoPosLib.txIndex(positions[i]));
+            a.inputBlockTimestamps[i] = blockTimestamp[blknum];
+            a.signatures[i] = _signTx(keys[i], txBytes);
+        }
     }
 
-    function _start() internal {
-        InFlightExitGame.StartArgs memory a = _args1(inFlight, depositPos, depositTx, aliceKey);
+    function _ifeArgs1(bytes memory txBytes, uint256 pos, bytes memory inTx, uint256 key)
+        internal
+        view
+        returns (InFlightExitGame.StartArgs memory)
+    {
+        uint256[] memory positions = new uint256[](1);
+        positions[0] = pos;
+        bytes[] memory inputTxs = new bytes[](1);
+        inputTxs[0] = inTx;
+        uint256[] memory keys = new uint256[](1);
+        keys[0] = key;
+        return _ifeArgs(txBytes, positions, inputTxs, keys);
+    }
+
+    function _startWith(InFlightExitGame.StartArgs memory a) internal returns (uint256 id) {
         vm.prank(alice);
         ife.startInFlightExit{value: IFE_BOND}(a);
+        return uint256(keccak256(a.inFlightTx));
+    }
+
+    /// @dev Starts the usual exit (alice → bob 6, alice 4).
+    function _start() internal {
+        _startWith(_ifeArgs1(inFlight, depositPos, depositTx, aliceKey));
+    }
+
+    /// @dev Starts the two-input exit (alice's 10 and bob's 5 → carol 12, alice 3).
+    function _startPair() internal returns (Pair memory p) {
+        (p.bobPos, p.bobDeposit) = _depositEth(bob, 5 ether);
+        PlasmaTx.Output[] memory outs = new PlasmaTx.Output[](2);
+        outs[0] = _out(carol, address(0), 12 ether);
+        outs[1] = _out(alice, address(0), 3 ether);
+        uint256[] memory positions = _two(depositPos, p.bobPos);
+        p.txBytes = _payment(positions, outs);
+        bytes[] memory inputTxs = new bytes[](2);
+        (inputTxs[0], inputTxs[1]) = (depositTx, p.bobDeposit);
+        p.id = _startWith(_ifeArgs(p.txBytes, positions, inputTxs, _two(aliceKey, bobKey)));
     }
 
     function _piggybackOutput(address who, uint8 index) internal {
-        vm.prank(who);
-        ife.piggybackOutput{value: PB_BOND}(exitId, index);
+        _piggybackOutputOf(exitId, who, index);
     }
 
     function _piggybackInput(address who, uint8 index) internal {
+        _piggybackInputOf(exitId, who, index);
+    }
+
+    function _piggybackOutputOf(uint256 id, address who, uint8 index) internal {
         vm.prank(who);
-        ife.piggybackInput{value: PB_BOND}(exitId, index);
+        ife.piggybackOutput{value: PB_BOND}(id, index);
     }
 
-    /// @dev A competitor: alice also spends her deposit to carol.
+    function _piggybackInputOf(uint256 id, address who, uint8 index) internal {
+        vm.prank(who);
+        ife.piggybackInput{value: PB_BOND}(id, index);
+    }
+
+    /// @dev A competitor: alice also spends her deposit, to `to`.
+    function _competitorTo(address to) internal view returns (bytes memory) {
+        return _pay1(depositPos, to, address(0), 10 ether);
+    }
+
     function _competitor() internal view returns (bytes memory) {
-        return _pay1(1e9, carol, address(0), 10 ether);
+        return _competitorTo(carol);
     }
 
+    /// @dev A canonicity challenge of the usual exit with `competing` (signed by alice) at `txPos`
+    /// (0: not shown included).
     function _competitorArgs(bytes memory competing, uint256 txPos)
         internal
         view
@@ -104,13 +213,96 @@ contract InFlightExitGameTest is PlasmaFixtures {
         }
     }
 
-    function _processAll() internal {
+    function _challenge(address challenger, bytes memory competing, uint256 txPos) internal {
+        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(competing, txPos);
+        vm.prank(challenger);
+        ife.challengeInFlightExitNotCanonical(c);
+    }
+
+    /// @dev Includes the in-flight transaction alone in a new child block; returns its tx position.
+    function _includeInFlight() internal returns (uint256 txPos) {
+        return _submit1(inFlight) * 1e9;
+    }
+
+    function _respond(address responder, uint256 txPos) internal {
+        uint256 blknum = UtxoPosLib.blknum(txPos);
+        bytes memory proof = _proof(blknum, UtxoPosLib.txIndex(txPos));
+        vm.prank(responder);
+        ife.respondToNonCanonicalChallenge(exitId, inFlight, txPos, proof, blockTimestamp[blknum]);
+    }
+
+    /// @dev A challenge of piggybacked output `index` of the usual exit, included at `txPos`, spent by
+    /// `spend` signed with `key`.
+    function _outputSpentArgs(uint8 index, uint256 txPos, bytes memory spend, uint256 key)
+        internal
+        view
+        returns (InFlightExitGame.OutputSpentArgs memory a)
+    {
+        uint256 blknum = UtxoPosLib.blknum(txPos);
+        a.exitId = exitId;
+        a.outputIndex = index;
+        a.inFlightTx = inFlight;
+        a.inFlightTxPos = txPos;
+        a.inclusionProof = _proof(blknum, UtxoPosLib.txIndex(txPos));
+        a.blockTimestamp = blockTimestamp[blknum];
+        a.spendingTx = spend;
+        a.spendingInputIndex = 0;
+        a.signature = _signTx(key, spend);
+    }
+
+    /// @dev Waits past every exitable time and processes `queueToken`'s queue to the end.
+    function _processAll(address queueToken) internal {
         skip(3 * PERIOD);
         while (true) {
-            (uint256 head,) = framework.queueHead(address(0));
+            (uint256 head,) = framework.queueHead(queueToken);
             if (head == 0) break;
-            framework.processExits(address(0), 0, 10);
+            framework.processExits(queueToken, 0, 10);
         }
+    }
+
+    function _processAll() internal {
+        _processAll(address(0));
+    }
+
+    function _state(uint256 id) internal view returns (State memory s) {
+        (s.initiator, s.startedAt, s.exitableAt, s.position, s.piggybacks, s.nonCanonical, s.verdict, s.piggybackBond) =
+            ife.inFlightExit(id);
+    }
+
+    function _details(uint256 id) internal view returns (Details memory d) {
+        (d.nInputs, d.nOutputs, d.bond, d.pendingTokens, d.challenger, d.competitorTxPos, d.inFlightTxPos) =
+            ife.inFlightExitDetails(id);
+    }
+
+    function _eth(address account) internal view returns (uint256) {
+        return framework.withdrawable(account, address(0));
+    }
+
+    function _depositToken(address owner, uint256 amount) internal returns (uint256 utxoPos, bytes memory txBytes) {
+        txBytes = _depositTx(owner, address(token), amount);
+        uint256 blknum = framework.nextChildBlock() - framework.CHILD_BLOCK_INTERVAL() + framework.nextDepositBlock();
+        token.mint(owner, amount);
+        vm.startPrank(owner);
+        token.approve(address(framework), amount);
+        framework.depositErc20(txBytes);
+        vm.stopPrank();
+        blockTimestamp[blknum] = uint64(block.timestamp);
+        utxoPos = UtxoPosLib.pack(blknum, 0, 0);
+    }
+
+    function _depositId() internal view returns (bytes32) {
+        return PlasmaTx.outputId(keccak256(depositTx), false, 0, depositPos);
+    }
+
+    function _inFlightOutputId(bytes memory txBytes, uint256 index) internal pure returns (bytes32) {
+        return PlasmaTx.outputId(keccak256(txBytes), true, index, 0);
+    }
+
+    /// @dev Alice's standard exit of her deposit (the usual exit's input).
+    function _standardExitDeposit() internal {
+        StandardExitGame.StartArgs memory args = _startArgs(depositPos, depositTx);
+        vm.prank(alice);
+        seGame.startStandardExit{value: SE_BOND}(args);
     }
 
     // ---------------------------------------------------------------- start
@@ -119,117 +311,352 @@ contract InFlightExitGameTest is PlasmaFixtures {
         vm.expectEmit(address(ife));
         emit InFlightExitGame.InFlightExitStarted(exitId, alice, uint64(T0 + 2 * PERIOD), depositPos, inFlight);
         _start();
-        (address initiator, uint64 startedAt, uint64 exitableAt, uint256 position,,, uint8 verdict,) =
-            ife.inFlightExit(exitId);
-        assertEq(initiator, alice);
-        assertEq(startedAt, T0);
+
+        State memory s = _state(exitId);
+        assertEq(s.initiator, alice);
+        assertEq(s.startedAt, T0);
         // A deposit input still gets the child-block rule: youngest input + 2p (spec: EXIT-7).
-        assertEq(exitableAt, T0 + 2 * PERIOD);
-        assertEq(position, depositPos);
-        assertEq(verdict, 0);
+        assertEq(s.exitableAt, T0 + 2 * PERIOD);
+        assertEq(s.position, depositPos);
+        assertEq(s.piggybacks, 0);
+        assertFalse(s.nonCanonical);
+        assertEq(s.verdict, 0);
+        assertEq(s.piggybackBond, PB_BOND);
+
+        Details memory d = _details(exitId);
+        assertEq(d.nInputs, 1);
+        assertEq(d.nOutputs, 2);
+        assertEq(d.bond, IFE_BOND);
+        assertEq(d.pendingTokens, 0);
+        assertEq(d.challenger, address(0));
+
         InFlightExitGame.Input memory input = ife.inFlightExitInput(exitId, 0);
         assertEq(input.owner, alice);
+        assertEq(input.utxoPos, depositPos);
+        assertEq(input.token, address(0));
         assertEq(input.amount, 10 ether);
-        assertEq(input.outputId, PlasmaTx.outputId(keccak256(depositTx), false, 0, depositPos));
-        assertEq(ife.inFlightExitOutput(exitId, 0).owner, bob);
+        assertEq(input.outputId, _depositId());
+        InFlightExitGame.Output memory output = ife.inFlightExitOutput(exitId, 1);
+        assertEq(output.owner, alice);
+        assertEq(output.token, address(0));
+        assertEq(output.amount, 4 ether);
+
+        // Nothing is queued before a piggyback; the bond is held by the game.
         (, uint256 queued) = framework.queueHead(address(0));
-        assertEq(queued, 0); // nothing queued before a piggyback
+        assertEq(queued, 0);
+        assertFalse(ife.isQueued(exitId, address(0)));
+        assertEq(address(ife).balance, IFE_BOND);
     }
 
-    function test_PositionIsYoungestInput() public {
-        (uint256 second, bytes memory secondTx) = _depositEth(alice, 1 ether);
-        uint256[] memory ins = new uint256[](2);
-        ins[0] = depositPos;
-        ins[1] = second;
+    function test_PositionIsTheYoungestInputAndDepositsGetTheChildBlockRule() public {
+        // alice's deposit is spent in block 1000 at T0; three periods later she makes a fresh deposit
+        // and spends both in flight.
+        uint256 oldPos = _submit1(_pay1(depositPos, alice, address(0), 10 ether)) * 1e9;
+        skip(3 * PERIOD);
+        (uint256 freshPos, bytes memory freshTx) = _depositEth(alice, 1 ether);
         PlasmaTx.Output[] memory outs = new PlasmaTx.Output[](1);
         outs[0] = _out(bob, address(0), 11 ether);
+        uint256[] memory positions = _two(oldPos, freshPos);
+        bytes memory t = _payment(positions, outs);
+        bytes[] memory inputTxs = new bytes[](2);
+        (inputTxs[0], inputTxs[1]) = (blockTxs[1000][0], freshTx);
+        uint256 id = _startWith(_ifeArgs(t, positions, inputTxs, _two(aliceKey, aliceKey)));
+
+        State memory s = _state(id);
+        assertEq(s.position, freshPos); // 1001e9 > 1000e9
+        // The deposit input gives no earlier slot: its block timestamp + 2p, not now + p (EXIT-7).
+        assertEq(s.exitableAt, block.timestamp + 2 * PERIOD);
+        assertEq(ExitPriority.position(_queueAfterPiggyback(id)), freshPos);
+    }
+
+    function _queueAfterPiggyback(uint256 id) internal returns (uint256 head) {
+        _piggybackOutputOf(id, bob, 0);
+        (head,) = framework.queueHead(address(0));
+    }
+
+    function test_OldInputsExitOnePeriodAfterStart() public {
+        skip(5 * PERIOD);
+        _start();
+        assertEq(_state(exitId).exitableAt, block.timestamp + PERIOD);
+    }
+
+    function test_ExitableAtMatchesSpecVector() public {
+        string memory json = readProjectFile("../spec/vectors/exit_game.json");
+        uint256 vNow = vm.parseJsonUint(json, ".inFlightExitableAt.now");
+        uint256 youngest = vm.parseJsonUint(json, ".inFlightExitableAt.youngestInputBlockTimestamp");
+        assertEq(vm.parseJsonUint(json, ".inFlightExitableAt.period"), PERIOD);
+        vm.warp(youngest);
+        (uint256 pos, bytes memory dep) = _depositEth(alice, 1 ether);
+        vm.warp(vNow);
+        uint256 id = _startWith(_ifeArgs1(_pay1(pos, bob, address(0), 1 ether), pos, dep, aliceKey));
+        assertEq(_state(id).exitableAt, vm.parseJsonUint(json, ".inFlightExitableAt.exitableAt"));
+    }
+
+    function test_AmountsOf96BitsAndMoreAreStoredAndPaidExactly() public {
+        uint256 big = 2 ** 100;
+        vm.deal(alice, big + 1 ether); // the deposit and the bonds
+        (uint256 pos, bytes memory dep) = _depositEth(alice, big);
+        uint256[] memory ins = new uint256[](1);
+        ins[0] = pos;
+        PlasmaTx.Output[] memory outs = new PlasmaTx.Output[](2);
+        outs[0] = _out(bob, address(0), 2 ** 96); // the first amount that takes its own slot
+        outs[1] = _out(alice, address(0), 2 ** 96 - 1); // the largest that shares one
         bytes memory t = _payment(ins, outs);
-        InFlightExitGame.StartArgs memory a;
-        a.inFlightTx = t;
-        a.inputTxs = new bytes[](2);
-        a.inputTxs[0] = depositTx;
-        a.inputTxs[1] = secondTx;
-        a.inputUtxoPos = ins;
-        a.inputProofs = new bytes[](2);
-        a.inputProofs[0] = _proof(1, 0);
-        a.inputProofs[1] = _proof(2, 0);
-        a.inputBlockTimestamps = new uint64[](2);
-        a.inputBlockTimestamps[0] = uint64(T0);
-        a.inputBlockTimestamps[1] = uint64(T0);
-        a.signatures = new bytes[](2);
-        a.signatures[0] = _signTx(aliceKey, t);
-        a.signatures[1] = _signTx(aliceKey, t);
-        vm.prank(alice);
-        ife.startInFlightExit{value: IFE_BOND}(a);
-        (,,, uint256 position,,,,) = ife.inFlightExit(uint256(keccak256(t)));
-        assertEq(position, second);
+        uint256 id = _startWith(_ifeArgs1(t, pos, dep, aliceKey));
+        assertEq(ife.inFlightExitInput(id, 0).amount, big);
+        assertEq(ife.inFlightExitOutput(id, 0).amount, 2 ** 96);
+        assertEq(ife.inFlightExitOutput(id, 1).amount, 2 ** 96 - 1);
+        _piggybackOutputOf(id, bob, 0);
+        _piggybackOutputOf(id, alice, 1);
+        _processAll();
+        assertEq(_eth(bob), 2 ** 96 + PB_BOND - PB_BOUNTY);
+        assertEq(_eth(alice), 2 ** 96 - 1 + PB_BOND - PB_BOUNTY + IFE_BOND - IFE_BOUNTY);
+    }
+
+    function test_StartWithTokenAndEthInputs() public {
+        (uint256 tokenPos, bytes memory tokenDep) = _depositToken(alice, 100e18);
+        uint256[] memory positions = _two(depositPos, tokenPos);
+        PlasmaTx.Output[] memory outs = new PlasmaTx.Output[](3);
+        outs[0] = _out(bob, address(0), 6 ether);
+        outs[1] = _out(bob, address(token), 100e18);
+        outs[2] = _out(alice, address(0), 4 ether);
+        bytes memory t = _payment(positions, outs);
+        bytes[] memory inputTxs = new bytes[](2);
+        (inputTxs[0], inputTxs[1]) = (depositTx, tokenDep);
+        uint256 id = _startWith(_ifeArgs(t, positions, inputTxs, _two(aliceKey, aliceKey)));
+        assertEq(ife.inFlightExitInput(id, 1).token, address(token));
+        assertEq(ife.inFlightExitInput(id, 1).amount, 100e18);
+        assertEq(ife.inFlightExitOutput(id, 1).token, address(token));
+        assertEq(ife.inFlightExitOutput(id, 2).token, address(0));
+        assertEq(_state(id).position, tokenPos);
+    }
+
+    /// @dev Documented choice: inputs already finalized do not stop a start (EXIT-6 lists no such
+    /// check); settlement then treats the transaction as non-canonical (EXIT-11, CHAL-5).
+    function test_StartIsAllowedWhenInputsAreFinalized_SettlementPaysNothing() public {
+        _standardExitDeposit();
+        skip(PERIOD);
+        framework.processExits(address(0), 0, 1); // alice's deposit is paid and finalized
+        assertTrue(framework.isOutputFinalized(_depositId()));
+        _start();
+        _piggybackOutput(bob, 0);
+        _piggybackInput(alice, 0);
+        _processAll();
+        assertEq(framework.totalCredited(address(0)), 10 ether); // the standard exit only
+        assertEq(_state(exitId).verdict, 2);
+        assertEq(_eth(bob), PB_BOND - PB_BOUNTY);
+        // Nobody challenged: the initiator gets the exit bond back.
+        assertEq(_eth(alice), 10 ether + SE_BOND - SE_BOND / 20 + PB_BOND - PB_BOUNTY + IFE_BOND - IFE_BOUNTY);
+    }
+
+    function test_RevertWhen_StartWithWrongBond() public {
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameWrongBond.selector, IFE_BOND, 1));
+        ife.startInFlightExit{value: 1}(a);
     }
 
     function test_RevertWhen_StartedTwice() public {
         _start();
-        InFlightExitGame.StartArgs memory a = _args1(inFlight, depositPos, depositTx, aliceKey);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
         vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitAlreadyStarted.selector, exitId));
         ife.startInFlightExit{value: IFE_BOND}(a);
     }
 
-    function test_RevertWhen_SignedByStranger() public {
-        InFlightExitGame.StartArgs memory a = _args1(inFlight, depositPos, depositTx, malloryKey);
-        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitBadSignature.selector, 0, mallory, alice));
+    function test_RevertWhen_StartedAgainAfterDeletion() public {
+        _start();
+        skip(PERIOD / 2);
+        ife.deleteNonPiggybackedInFlightExit(exitId);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitAlreadyStarted.selector, exitId));
         ife.startInFlightExit{value: IFE_BOND}(a);
     }
 
-    function test_RevertWhen_ValueCreated() public {
-        bytes memory greedy = _pay1(depositPos, bob, address(0), 11 ether);
-        InFlightExitGame.StartArgs memory a = _args1(greedy, depositPos, depositTx, aliceKey);
-        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitValueCreated.selector, address(0)));
+    function test_RevertWhen_NotAPayment() public {
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(depositTx, depositPos, depositTx, aliceKey);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotAPayment.selector, 2));
         ife.startInFlightExit{value: IFE_BOND}(a);
+    }
+
+    function test_RevertWhen_InFlightTxNotCanonicallyEncoded() public {
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        a.inFlightTx = abi.encodePacked(inFlight, bytes32(0)); // a trailing word
+        // 1 input, 2 outputs: the output count sits in word 6 + 1 (spec: ENC-2).
+        vm.expectRevert(abi.encodeWithSelector(PlasmaTx.PlasmaTxNonCanonical.selector, 7));
+        ife.startInFlightExit{value: IFE_BOND}(a);
+    }
+
+    function test_RevertWhen_PerInputArraysMismatch() public {
+        for (uint256 k = 0; k < 5; ++k) {
+            InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+            if (k == 0) a.inputTxs = new bytes[](0);
+            if (k == 1) a.inputUtxoPos = new uint256[](2);
+            if (k == 2) a.inputProofs = new bytes[](0);
+            if (k == 3) a.inputBlockTimestamps = new uint64[](3);
+            if (k == 4) a.signatures = new bytes[](0);
+            uint256 given = k == 1 ? 2 : (k == 3 ? 3 : 0);
+            vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitLengthMismatch.selector, 1, given));
+            ife.startInFlightExit{value: IFE_BOND}(a);
+        }
     }
 
     function test_RevertWhen_InputPositionMismatch() public {
-        InFlightExitGame.StartArgs memory a = _args1(inFlight, depositPos, depositTx, aliceKey);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
         a.inputUtxoPos[0] = 2e9;
         vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitInputMismatch.selector, 0, depositPos, 2e9));
         ife.startInFlightExit{value: IFE_BOND}(a);
     }
 
-    function test_RevertWhen_LengthMismatch() public {
-        InFlightExitGame.StartArgs memory a = _args1(inFlight, depositPos, depositTx, aliceKey);
-        a.signatures = new bytes[](0);
-        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitLengthMismatch.selector, 1, 1));
+    function test_RevertWhen_SignedByStranger() public {
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, malloryKey);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitBadSignature.selector, 0, mallory, alice));
         ife.startInFlightExit{value: IFE_BOND}(a);
     }
 
-    function test_RevertWhen_NotAPayment() public {
-        InFlightExitGame.StartArgs memory a = _args1(depositTx, depositPos, depositTx, aliceKey);
-        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotAPayment.selector, 2));
+    function test_RevertWhen_SignaturesInTheWrongOrder() public {
+        (uint256 bobPos, bytes memory bobDep) = _depositEth(bob, 5 ether);
+        uint256[] memory positions = _two(depositPos, bobPos);
+        PlasmaTx.Output[] memory outs = new PlasmaTx.Output[](1);
+        outs[0] = _out(carol, address(0), 15 ether);
+        bytes memory t = _payment(positions, outs);
+        bytes[] memory inputTxs = new bytes[](2);
+        (inputTxs[0], inputTxs[1]) = (depositTx, bobDep);
+        InFlightExitGame.StartArgs memory a = _ifeArgs(t, positions, inputTxs, _two(bobKey, aliceKey));
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitBadSignature.selector, 0, bob, alice));
+        ife.startInFlightExit{value: IFE_BOND}(a);
+    }
+
+    function test_RevertWhen_SignatureMalformed() public {
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        a.signatures[0] = new bytes(64);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaEip712.PlasmaSignatureInvalid.selector, 0));
+        ife.startInFlightExit{value: IFE_BOND}(a);
+    }
+
+    function test_RevertWhen_ValueCreated() public {
+        bytes memory greedy = _pay1(depositPos, bob, address(0), 11 ether);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(greedy, depositPos, depositTx, aliceKey);
+        vm.expectRevert(
+            abi.encodeWithSelector(InFlightExitGame.InFlightExitValueCreated.selector, address(0), 10 ether, 11 ether)
+        );
+        ife.startInFlightExit{value: IFE_BOND}(a);
+    }
+
+    function test_RevertWhen_OutputTokenIsNotAmongTheInputs() public {
+        bytes memory minting = _pay1(depositPos, bob, address(token), 1);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(minting, depositPos, depositTx, aliceKey);
+        vm.expectRevert(
+            abi.encodeWithSelector(InFlightExitGame.InFlightExitValueCreated.selector, address(token), 0, 1)
+        );
+        ife.startInFlightExit{value: IFE_BOND}(a);
+    }
+
+    function test_RevertWhen_InputNamesAMissingOutput() public {
+        bytes memory t = _pay1(depositPos + 1, bob, address(0), 1 ether);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(t, depositPos + 1, depositTx, aliceKey);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameNoSuchOutput.selector, depositPos + 1));
+        ife.startInFlightExit{value: IFE_BOND}(a);
+    }
+
+    function test_RevertWhen_PaymentClaimedFromADepositBlock() public {
+        bytes memory payment = _pay1(5e9, alice, address(0), 10 ether);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, payment, aliceKey);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameWrongBlockKind.selector, depositPos, 1));
+        ife.startInFlightExit{value: IFE_BOND}(a);
+    }
+
+    function test_RevertWhen_InputBlockUnknown() public {
+        bytes memory t = _pay1(5000e9, bob, address(0), 1 ether);
+        bytes memory inTx = _pay1(depositPos, alice, address(0), 10 ether);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(t, 5000e9, inTx, aliceKey);
+        a.inputProofs[0] = new bytes(512);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameUnknownBlock.selector, 5000));
         ife.startInFlightExit{value: IFE_BOND}(a);
     }
 
     function test_RevertWhen_InputProofWrong() public {
-        InFlightExitGame.StartArgs memory a = _args1(inFlight, depositPos, depositTx, aliceKey);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
         a.inputBlockTimestamps[0] += 1;
         vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameInvalidInclusionProof.selector, depositPos));
         ife.startInFlightExit{value: IFE_BOND}(a);
     }
 
-    function test_RevertWhen_WrongBond() public {
-        InFlightExitGame.StartArgs memory a = _args1(inFlight, depositPos, depositTx, aliceKey);
-        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameWrongBond.selector, IFE_BOND, 1));
-        ife.startInFlightExit{value: 1}(a);
+    // ---------------------------------------------------------------- piggybacks
+
+    function test_PiggybackOutputQueuesTheExit() public {
+        _start();
+        vm.expectEmit(address(ife));
+        emit InFlightExitGame.InFlightExitPiggybacked(exitId, bob, true, 0);
+        _piggybackOutput(bob, 0);
+
+        assertEq(_state(exitId).piggybacks, 1 << 5);
+        assertEq(_details(exitId).pendingTokens, 1);
+        assertTrue(ife.isQueued(exitId, address(0)));
+        assertEq(address(ife).balance, IFE_BOND + PB_BOND);
+        (uint256 head, uint256 len) = framework.queueHead(address(0));
+        assertEq(len, 1);
+        assertEq(ExitPriority.exitableAt(head), T0 + 2 * PERIOD);
+        assertEq(ExitPriority.position(head), depositPos);
+        assertEq(framework.flaggedExitIds(ExitPriority.nonce(head)), exitId);
     }
 
-    // ---------------------------------------------------------------- piggybacks
+    function test_PiggybackInput() public {
+        _start();
+        vm.expectEmit(address(ife));
+        emit InFlightExitGame.InFlightExitPiggybacked(exitId, alice, false, 0);
+        _piggybackInput(alice, 0);
+        assertEq(_state(exitId).piggybacks, 1);
+        assertTrue(ife.isQueued(exitId, address(0)));
+    }
 
     function test_PiggybackQueuesOncePerToken() public {
         _start();
         _piggybackOutput(bob, 0);
         _piggybackOutput(alice, 1);
-        (uint256 head, uint256 len) = framework.queueHead(address(0));
+        _piggybackInput(alice, 0);
+        (, uint256 len) = framework.queueHead(address(0));
         assertEq(len, 1);
-        assertEq(ExitPriority.exitableAt(head), T0 + 2 * PERIOD);
-        assertEq(ExitPriority.position(head), depositPos);
-        (,,,, uint16 piggybacks,,,) = ife.inFlightExit(exitId);
-        assertEq(piggybacks, (1 << 5) | (1 << 6));
+        assertEq(_state(exitId).piggybacks, (1 << 5) | (1 << 6) | 1);
+        assertEq(_details(exitId).pendingTokens, 1);
+    }
+
+    function test_PiggybacksOfTwoTokensQueueTwice() public {
+        uint256 id = _startTokenExit();
+        _piggybackOutputOf(id, bob, 1); // the token output
+        _piggybackOutputOf(id, bob, 0); // ETH
+        (, uint256 ethLen) = framework.queueHead(address(0));
+        (, uint256 tokenLen) = framework.queueHead(address(token));
+        assertEq(ethLen, 1);
+        assertEq(tokenLen, 1);
+        assertEq(_details(id).pendingTokens, 2);
+        assertTrue(ife.isQueued(id, address(token)));
+    }
+
+    /// @dev alice's 10 ether and 100 tokens → bob 6 ether and 100 tokens, alice 4 ether.
+    function _startTokenExit() internal returns (uint256 id) {
+        (uint256 tokenPos, bytes memory tokenDep) = _depositToken(alice, 100e18);
+        uint256[] memory positions = _two(depositPos, tokenPos);
+        PlasmaTx.Output[] memory outs = new PlasmaTx.Output[](3);
+        outs[0] = _out(bob, address(0), 6 ether);
+        outs[1] = _out(bob, address(token), 100e18);
+        outs[2] = _out(alice, address(0), 4 ether);
+        bytes memory t = _payment(positions, outs);
+        bytes[] memory inputTxs = new bytes[](2);
+        (inputTxs[0], inputTxs[1]) = (depositTx, tokenDep);
+        id = _startWith(_ifeArgs(t, positions, inputTxs, _two(aliceKey, aliceKey)));
+    }
+
+    function test_PiggybackBondIsTheOneInForceAtStart() public {
+        vm.prank(operator);
+        ife.proposePiggybackBond(2 * PB_BOND);
+        skip(2 * PERIOD - 1);
+        _start(); // one second before the new size applies
+        skip(1);
+        assertEq(ife.piggybackBond(), 2 * PB_BOND);
+        assertEq(_state(exitId).piggybackBond, PB_BOND);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameWrongBond.selector, PB_BOND, 2 * PB_BOND));
+        ife.piggybackOutput{value: 2 * PB_BOND}(exitId, 0);
+        _piggybackOutput(bob, 0);
     }
 
     function test_RevertWhen_PiggybackByNonOwner() public {
@@ -237,14 +664,21 @@ contract InFlightExitGameTest is PlasmaFixtures {
         vm.prank(mallory);
         vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotOwner.selector, bob, mallory));
         ife.piggybackOutput{value: PB_BOND}(exitId, 0);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotOwner.selector, alice, bob));
+        ife.piggybackInput{value: PB_BOND}(exitId, 0);
     }
 
     function test_RevertWhen_PiggybackTwice() public {
         _start();
         _piggybackInput(alice, 0);
+        _piggybackOutput(bob, 0);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitAlreadyPiggybacked.selector, exitId, 0));
         ife.piggybackInput{value: PB_BOND}(exitId, 0);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitAlreadyPiggybacked.selector, exitId, 5));
+        ife.piggybackOutput{value: PB_BOND}(exitId, 0);
     }
 
     function test_RevertWhen_PiggybackAfterPhaseOne() public {
@@ -255,6 +689,11 @@ contract InFlightExitGameTest is PlasmaFixtures {
             abi.encodeWithSelector(InFlightExitGame.InFlightExitPhaseOver.selector, exitId, T0 + PERIOD / 2)
         );
         ife.piggybackOutput{value: PB_BOND}(exitId, 0);
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(InFlightExitGame.InFlightExitPhaseOver.selector, exitId, T0 + PERIOD / 2)
+        );
+        ife.piggybackInput{value: PB_BOND}(exitId, 0);
     }
 
     function test_RevertWhen_PiggybackNoSuchIndex() public {
@@ -262,12 +701,18 @@ contract InFlightExitGameTest is PlasmaFixtures {
         vm.prank(bob);
         vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNoSuchIndex.selector, 2));
         ife.piggybackOutput{value: PB_BOND}(exitId, 2);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNoSuchIndex.selector, 1));
+        ife.piggybackInput{value: PB_BOND}(exitId, 1);
     }
 
     function test_RevertWhen_PiggybackUnknownExit() public {
         vm.prank(bob);
         vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotActive.selector, 7));
         ife.piggybackOutput{value: PB_BOND}(7, 0);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotActive.selector, 7));
+        ife.piggybackInput{value: PB_BOND}(7, 0);
     }
 
     function test_RevertWhen_PiggybackWrongBond() public {
@@ -277,114 +722,124 @@ contract InFlightExitGameTest is PlasmaFixtures {
         ife.piggybackOutput(exitId, 0);
     }
 
-    // ---------------------------------------------------------------- settlement
+    // ---------------------------------------------------------------- canonicity (CHAL-1, CHAL-2)
 
-    function test_CanonicalPaysPiggybackedOutputsAndFinalizesInputs() public {
+    function test_ChallengeWithACompetitorNotIncluded() public {
         _start();
-        _piggybackOutput(bob, 0);
-        _processAll();
-        assertEq(framework.withdrawable(bob, address(0)), 6 ether + PB_BOND - PB_BOUNTY);
-        assertEq(framework.withdrawable(alice, address(0)), IFE_BOND - IFE_BOUNTY);
-        assertEq(framework.withdrawable(address(this), address(0)), PB_BOUNTY + IFE_BOUNTY);
-        assertTrue(framework.isOutputFinalized(PlasmaTx.outputId(keccak256(depositTx), false, 0, depositPos)));
-        assertTrue(framework.isOutputFinalized(PlasmaTx.outputId(keccak256(inFlight), true, 0, 0)));
-        // alice's change was not piggybacked: not paid, not finalized.
-        assertFalse(framework.isOutputFinalized(PlasmaTx.outputId(keccak256(inFlight), true, 1, 0)));
-        (,,,,,, uint8 verdict,) = ife.inFlightExit(exitId);
-        assertEq(verdict, 1);
-    }
-
-    function test_StandardExitOfSpentInputCannotBePaidTwice() public {
-        // The in-flight tx is canonical and settles first; alice's later standard exit of her
-        // deposit (the tx's input) is void at processing.
-        _start();
-        _piggybackOutput(bob, 0);
-        skip(2 * PERIOD);
-        framework.processExits(address(0), 0, 1);
-        StandardExitGame.StartArgs memory args = _startArgs(depositPos, depositTx);
-        vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitOutputFinalized.selector, depositPos));
-        seGame.startStandardExit{value: SE_BOND}(args);
-        assertEq(framework.totalCredited(address(0)), 6 ether);
-    }
-
-    function test_InputExitedByStandardExitMakesItNonCanonical() public {
-        // alice standard-exits her deposit first; the in-flight tx spending it then settles as
-        // non-canonical and pays nothing for that input again (spec: EXIT-11, CHAL-5).
-        StandardExitGame.StartArgs memory args = _startArgs(depositPos, depositTx);
-        vm.prank(alice);
-        seGame.startStandardExit{value: SE_BOND}(args);
-        _start();
-        _piggybackOutput(bob, 0);
-        _piggybackInput(alice, 0);
-        _processAll();
-        assertEq(framework.totalCredited(address(0)), 10 ether); // only the standard exit
-        (,,,,,, uint8 verdict,) = ife.inFlightExit(exitId);
-        assertEq(verdict, 2);
-        assertEq(framework.withdrawable(bob, address(0)), PB_BOND - PB_BOUNTY); // bond back, no payout
-    }
-
-    function test_NonCanonicalPaysPiggybackedInputs() public {
-        _start();
-        _piggybackInput(alice, 0);
-        _piggybackOutput(bob, 0);
-        InFlightExitGame.CompetitorArgs memory challenge = _competitorArgs(_competitor(), 0);
-        vm.prank(carol);
-        ife.challengeInFlightExitNotCanonical(challenge);
-        _processAll();
-        assertEq(framework.totalCredited(address(0)), 10 ether);
-        assertEq(framework.withdrawable(carol, address(0)), IFE_BOND); // the challenger takes the exit bond
-        assertGe(framework.withdrawable(alice, address(0)), 10 ether);
-        assertEq(framework.withdrawable(bob, address(0)), PB_BOND - PB_BOUNTY);
-    }
-
-    function test_ResponseRestoresCanonicity() public {
-        _start();
-        _piggybackOutput(bob, 0);
-        InFlightExitGame.CompetitorArgs memory challenge = _competitorArgs(_competitor(), 0);
-        vm.prank(carol);
-        ife.challengeInFlightExitNotCanonical(challenge);
-        // The in-flight tx was in fact included (block 1000): anyone may answer.
-        uint256 blknum = _submit1(inFlight);
+        bytes memory competing = _competitor();
         vm.expectEmit(address(ife));
-        emit InFlightExitGame.InFlightExitChallengeResponded(exitId, bob, blknum * 1e9);
-        vm.prank(bob);
-        ife.respondToNonCanonicalChallenge(exitId, inFlight, blknum * 1e9, _proof(blknum, 0), blockTimestamp[blknum]);
-        _processAll();
-        assertEq(framework.withdrawable(bob, address(0)), 6 ether + PB_BOND - PB_BOUNTY);
-        assertEq(framework.withdrawable(carol, address(0)), 0); // a refuted challenger gets nothing
-        assertEq(framework.withdrawable(alice, address(0)), IFE_BOND - IFE_BOUNTY);
+        emit InFlightExitGame.InFlightExitChallenged(exitId, carol, keccak256(competing), NOT_INCLUDED);
+        _challenge(carol, competing, 0);
+        assertTrue(_state(exitId).nonCanonical);
+        Details memory d = _details(exitId);
+        assertEq(d.challenger, carol);
+        assertEq(d.competitorTxPos, NOT_INCLUDED);
     }
 
-    function test_RevertWhen_ResponseNotOlderThanCompetitor() public {
+    function test_ChallengeWithAnIncludedCompetitor() public {
         _start();
         bytes memory competing = _competitor();
-        uint256 competitorBlock = _submit1(competing);
-        InFlightExitGame.CompetitorArgs memory challenge = _competitorArgs(competing, competitorBlock * 1e9);
-        vm.prank(carol);
-        ife.challengeInFlightExitNotCanonical(challenge);
-        uint256 later = _submit1(inFlight);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                InFlightExitGame.InFlightExitResponseNotOlder.selector, later * 1e9, competitorBlock * 1e9
-            )
-        );
-        ife.respondToNonCanonicalChallenge(exitId, inFlight, later * 1e9, _proof(later, 0), blockTimestamp[later]);
+        uint256 txPos = _submit1(competing) * 1e9;
+        vm.expectEmit(address(ife));
+        emit InFlightExitGame.InFlightExitChallenged(exitId, carol, keccak256(competing), txPos);
+        _challenge(carol, competing, txPos);
+        assertEq(_details(exitId).competitorTxPos, txPos);
     }
 
-    function test_RevertWhen_ChallengeWithYoungerCompetitor() public {
+    /// @dev spec: `replaces_competitor` — each row of its table.
+    function test_LaterChallengesFollowReplacesCompetitor() public {
         _start();
-        bytes memory competing = _competitor();
-        uint256 b1 = _submit1(competing);
-        InFlightExitGame.CompetitorArgs memory challenge = _competitorArgs(competing, b1 * 1e9);
-        vm.prank(carol);
-        ife.challengeInFlightExitNotCanonical(challenge);
-        // Not shown included is "youngest": it cannot replace an included competitor.
-        bytes memory other = _pay1(depositPos, mallory, address(0), 10 ether);
-        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(other, 0);
+        bytes memory c1 = _competitorTo(carol);
+        bytes memory c2 = _competitorTo(mallory);
+        bytes memory c3 = _competitorTo(bob);
+        uint256 p1 = _submit1(c1) * 1e9; // 1000e9, the oldest
+        uint256 p2 = _submit1(c2) * 1e9; // 2000e9
+        _submit1(c3);
+
+        // (None, None): the first challenge may be anything.
+        _challenge(carol, c3, 0);
+        // (Some(None), None): not included cannot replace not included.
+        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(c2, 0);
         vm.expectRevert(
-            abi.encodeWithSelector(InFlightExitGame.InFlightExitCompetitorNotOlder.selector, type(uint96).max, b1 * 1e9)
+            abi.encodeWithSelector(InFlightExitGame.InFlightExitCompetitorNotOlder.selector, NOT_INCLUDED, NOT_INCLUDED)
         );
+        ife.challengeInFlightExitNotCanonical(c);
+        // (Some(None), Some(p2)): accepted.
+        _challenge(mallory, c2, p2);
+        // (Some(Some(p2)), Some(p2)): not older.
+        c = _competitorArgs(c2, p2);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitCompetitorNotOlder.selector, p2, p2));
+        ife.challengeInFlightExitNotCanonical(c);
+        // (Some(Some(p2)), None): not older.
+        c = _competitorArgs(c1, 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(InFlightExitGame.InFlightExitCompetitorNotOlder.selector, NOT_INCLUDED, p2)
+        );
+        ife.challengeInFlightExitNotCanonical(c);
+        // (Some(Some(p2)), Some(p1 < p2)): accepted; the challenger is the last one.
+        _challenge(bob, c1, p1);
+        Details memory d = _details(exitId);
+        assertEq(d.challenger, bob);
+        assertEq(d.competitorTxPos, p1);
+        // (Some(Some(p1)), Some(p2 > p1)): younger, refused.
+        c = _competitorArgs(c2, p2);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitCompetitorNotOlder.selector, p2, p1));
+        ife.challengeInFlightExitNotCanonical(c);
+    }
+
+    function test_AfterAResponseANewCompetitorMustBeOlderThanTheInclusion() public {
+        _start();
+        bytes memory old = _competitorTo(mallory);
+        uint256 oldPos = _submit1(old) * 1e9; // 1000e9
+        uint256 inFlightPos = _includeInFlight(); // 2000e9
+        bytes memory young = _competitorTo(carol);
+        uint256 youngPos = _submit1(young) * 1e9; // 3000e9
+        _challenge(carol, young, youngPos);
+        _respond(bob, inFlightPos);
+        assertEq(_details(exitId).inFlightTxPos, inFlightPos);
+        // Younger than the inclusion: the response already answers it (as in OMG).
+        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(young, youngPos);
+        vm.expectRevert(
+            abi.encodeWithSelector(InFlightExitGame.InFlightExitCompetitorNotOlder.selector, youngPos, inFlightPos)
+        );
+        ife.challengeInFlightExitNotCanonical(c);
+        // Older than the inclusion: the in-flight transaction was a double spend after all.
+        _challenge(mallory, old, oldPos);
+        assertTrue(_state(exitId).nonCanonical);
+        vm.expectRevert(
+            abi.encodeWithSelector(InFlightExitGame.InFlightExitResponseNotOlder.selector, inFlightPos, oldPos)
+        );
+        this.respondAs(bob, inFlightPos);
+    }
+
+    /// @dev `_respond` as an external call, so `expectRevert` applies to the game's call only.
+    function respondAs(address responder, uint256 txPos) external {
+        _respond(responder, txPos);
+    }
+
+    function test_RevertWhen_ChallengeAfterPhaseOne() public {
+        _start();
+        skip(PERIOD / 2 - 1);
+        _challenge(carol, _competitor(), 0); // last second of phase 1
+        skip(1);
+        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(_competitor(), _submit1(_competitor()) * 1e9);
+        vm.expectRevert(
+            abi.encodeWithSelector(InFlightExitGame.InFlightExitPhaseOver.selector, exitId, T0 + PERIOD / 2)
+        );
+        ife.challengeInFlightExitNotCanonical(c);
+    }
+
+    function test_RevertWhen_ChallengeUnknownExit() public {
+        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(_competitor(), 0);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotActive.selector, exitId));
+        ife.challengeInFlightExitNotCanonical(c);
+    }
+
+    function test_RevertWhen_ChallengeNoSuchInput() public {
+        _start();
+        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(_competitor(), 0);
+        c.inputIndex = 1;
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNoSuchIndex.selector, 1));
         ife.challengeInFlightExitNotCanonical(c);
     }
 
@@ -405,20 +860,92 @@ contract InFlightExitGameTest is PlasmaFixtures {
 
     function test_RevertWhen_CompetitorSpendsSomethingElse() public {
         _start();
-        bytes memory unrelated = _pay1(5e9, carol, address(0), 1);
-        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(unrelated, 0);
+        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(_pay1(5e9, carol, address(0), 1), 0);
         vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotASpend.selector, depositPos, 5e9));
+        ife.challengeInFlightExitNotCanonical(c);
+        // An input index beyond the competitor's inputs spends nothing.
+        c = _competitorArgs(_competitor(), 0);
+        c.competitorInputIndex = 1;
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotASpend.selector, depositPos, 0));
         ife.challengeInFlightExitNotCanonical(c);
     }
 
-    function test_RevertWhen_CanonicityChallengeAfterPhaseOne() public {
+    function test_RevertWhen_CompetitorPositionIsNotATxPosition() public {
         _start();
-        skip(PERIOD / 2);
-        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(_competitor(), 0);
-        vm.expectRevert(
-            abi.encodeWithSelector(InFlightExitGame.InFlightExitPhaseOver.selector, exitId, T0 + PERIOD / 2)
-        );
+        uint256 txPos = _submit1(_competitor()) * 1e9;
+        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(_competitor(), txPos);
+        c.competitorTxPos = txPos + 1;
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitBadTxPos.selector, txPos + 1));
         ife.challengeInFlightExitNotCanonical(c);
+        c.competitorTxPos = 5; // block 0
+        vm.expectRevert(abi.encodeWithSelector(UtxoPosLib.UtxoPosInvalid.selector, 5));
+        ife.challengeInFlightExitNotCanonical(c);
+    }
+
+    function test_RevertWhen_CompetitorInclusionWrong() public {
+        _start();
+        uint256 txPos = _submit1(_competitor()) * 1e9;
+        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(_competitor(), txPos);
+        c.competitorBlockTimestamp += 1;
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameInvalidInclusionProof.selector, txPos));
+        ife.challengeInFlightExitNotCanonical(c);
+        c.competitorTxPos = 9000e9;
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameUnknownBlock.selector, 9000));
+        ife.challengeInFlightExitNotCanonical(c);
+    }
+
+    function test_ResponseRestoresCanonicity() public {
+        _start();
+        _piggybackOutput(bob, 0);
+        _challenge(carol, _competitor(), 0);
+        // The in-flight tx was in fact included: anyone may answer.
+        uint256 txPos = _includeInFlight();
+        vm.expectEmit(address(ife));
+        emit InFlightExitGame.InFlightExitChallengeResponded(exitId, bob, txPos);
+        _respond(bob, txPos);
+        assertFalse(_state(exitId).nonCanonical);
+        assertEq(_details(exitId).inFlightTxPos, txPos);
+        _processAll();
+        assertEq(_eth(bob), 6 ether + PB_BOND - PB_BOUNTY);
+        assertEq(_eth(carol), 0); // a refuted challenger gets nothing
+        assertEq(_eth(alice), IFE_BOND - IFE_BOUNTY);
+    }
+
+    function test_ResponsesLandUntilProcessing() public {
+        _start();
+        _piggybackOutput(bob, 0);
+        _challenge(carol, _competitor(), 0);
+        uint256 txPos = _includeInFlight();
+        vm.warp(_state(exitId).exitableAt); // exitable, not yet processed
+        _respond(bob, txPos);
+        framework.processExits(address(0), 0, 1);
+        assertEq(_state(exitId).verdict, 1);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotActive.selector, exitId));
+        this.respondAs(bob, txPos);
+    }
+
+    /// @dev spec: `answers_competitor` — any inclusion answers a competitor not shown included; an
+    /// included one needs an older inclusion.
+    function test_ResponseFollowsAnswersCompetitor() public {
+        _start();
+        uint256 inFlightPos = _includeInFlight(); // 1000e9
+        bytes memory younger = _competitor();
+        uint256 youngerPos = _submit1(younger) * 1e9; // 2000e9
+        _challenge(carol, younger, youngerPos);
+        _respond(bob, inFlightPos); // 1000e9 < 2000e9
+        assertFalse(_state(exitId).nonCanonical);
+    }
+
+    function test_RevertWhen_ResponseNotOlderThanCompetitor() public {
+        _start();
+        bytes memory competing = _competitor();
+        uint256 competitorPos = _submit1(competing) * 1e9;
+        _challenge(carol, competing, competitorPos);
+        uint256 later = _includeInFlight();
+        vm.expectRevert(
+            abi.encodeWithSelector(InFlightExitGame.InFlightExitResponseNotOlder.selector, later, competitorPos)
+        );
+        this.respondAs(bob, later);
     }
 
     function test_RevertWhen_RespondingWithoutChallenge() public {
@@ -427,11 +954,14 @@ contract InFlightExitGameTest is PlasmaFixtures {
         ife.respondToNonCanonicalChallenge(exitId, inFlight, 1000e9, new bytes(512), 0);
     }
 
+    function test_RevertWhen_RespondingToUnknownExit() public {
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotActive.selector, exitId));
+        ife.respondToNonCanonicalChallenge(exitId, inFlight, 1000e9, new bytes(512), 0);
+    }
+
     function test_RevertWhen_RespondingWithOtherTransaction() public {
         _start();
-        InFlightExitGame.CompetitorArgs memory challenge = _competitorArgs(_competitor(), 0);
-        vm.prank(carol);
-        ife.challengeInFlightExitNotCanonical(challenge);
+        _challenge(carol, _competitor(), 0);
         bytes memory other = _competitor();
         vm.expectRevert(
             abi.encodeWithSelector(InFlightExitGame.InFlightExitWrongTransaction.selector, exitId, keccak256(other))
@@ -439,20 +969,46 @@ contract InFlightExitGameTest is PlasmaFixtures {
         ife.respondToNonCanonicalChallenge(exitId, other, 1000e9, new bytes(512), 0);
     }
 
-    // ---------------------------------------------------------------- piggyback challenges
+    function test_RevertWhen_RespondingWithBadInclusion() public {
+        _start();
+        _challenge(carol, _competitor(), 0);
+        uint256 txPos = _includeInFlight();
+        bytes memory proof = _proof(UtxoPosLib.blknum(txPos), 0);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitBadTxPos.selector, txPos + 1));
+        ife.respondToNonCanonicalChallenge(exitId, inFlight, txPos + 1, proof, blockTimestamp[1000]);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameInvalidInclusionProof.selector, txPos + 1e4));
+        ife.respondToNonCanonicalChallenge(exitId, inFlight, txPos + 1e4, proof, blockTimestamp[1000]);
+    }
+
+    // ---------------------------------------------------------------- piggyback challenges (CHAL-3, CHAL-4)
 
     function test_ChallengeSpentInput() public {
         _start();
         _piggybackInput(alice, 0);
         bytes memory spend = _competitor();
         bytes memory sig = _signTx(aliceKey, spend);
+        vm.expectEmit(address(ife));
+        emit InFlightExitGame.InFlightExitPiggybackChallenged(exitId, carol, false, 0);
         vm.prank(carol);
         ife.challengeInFlightExitInputSpent(exitId, 0, spend, 0, sig);
-        assertEq(framework.withdrawable(carol, address(0)), PB_BOND);
-        (,,,, uint16 piggybacks,,,) = ife.inFlightExit(exitId);
-        assertEq(piggybacks, 0);
+        assertEq(_eth(carol), PB_BOND);
+        assertEq(_state(exitId).piggybacks, 0);
+        assertEq(address(ife).balance, IFE_BOND);
+        // The queue entry stays; processing pays nothing and returns the exit bond.
         _processAll();
         assertEq(framework.totalCredited(address(0)), 0);
+        assertEq(_eth(alice), IFE_BOND - IFE_BOUNTY);
+    }
+
+    function test_ChallengeSpentInputAfterPhaseOne() public {
+        _start();
+        _piggybackInput(alice, 0);
+        vm.warp(_state(exitId).exitableAt);
+        bytes memory spend = _competitor();
+        bytes memory sig = _signTx(aliceKey, spend);
+        vm.prank(carol);
+        ife.challengeInFlightExitInputSpent(exitId, 0, spend, 0, sig);
+        assertEq(_eth(carol), PB_BOND);
     }
 
     function test_RevertWhen_ChallengingInputWithTheInFlightTx() public {
@@ -471,74 +1027,124 @@ contract InFlightExitGameTest is PlasmaFixtures {
         ife.challengeInFlightExitInputSpent(exitId, 0, spend, 0, sig);
     }
 
+    function test_RevertWhen_ChallengingInputBadly() public {
+        _start();
+        _piggybackInput(alice, 0);
+        bytes memory spend = _competitor();
+        bytes memory sig = _signTx(aliceKey, spend);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNoSuchIndex.selector, 1));
+        ife.challengeInFlightExitInputSpent(exitId, 1, spend, 0, sig);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotASpend.selector, depositPos, 0));
+        ife.challengeInFlightExitInputSpent(exitId, 0, spend, 1, sig);
+        bytes memory strangerSig = _signTx(malloryKey, spend);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitBadSignature.selector, 0, mallory, alice));
+        ife.challengeInFlightExitInputSpent(exitId, 0, spend, 0, strangerSig);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotActive.selector, 7));
+        ife.challengeInFlightExitInputSpent(7, 0, spend, 0, sig);
+    }
+
     function test_ChallengeSpentOutput() public {
         _start();
         _piggybackOutput(bob, 0);
-        uint256 blknum = _submit1(inFlight);
-        uint256 bobPos = blknum * 1e9;
-        bytes memory spend = _pay1(bobPos, carol, address(0), 6 ether);
-        InFlightExitGame.OutputSpentArgs memory a = InFlightExitGame.OutputSpentArgs({
-            exitId: exitId,
-            outputIndex: 0,
-            inFlightTx: inFlight,
-            inFlightTxPos: bobPos,
-            inclusionProof: _proof(blknum, 0),
-            blockTimestamp: blockTimestamp[blknum],
-            spendingTx: spend,
-            spendingInputIndex: 0,
-            signature: _signTx(bobKey, spend)
-        });
+        uint256 txPos = _includeInFlight();
+        bytes memory spend = _pay1(txPos, carol, address(0), 6 ether);
+        InFlightExitGame.OutputSpentArgs memory a = _outputSpentArgs(0, txPos, spend, bobKey);
+        vm.expectEmit(address(ife));
+        emit InFlightExitGame.InFlightExitPiggybackChallenged(exitId, carol, true, 0);
         vm.prank(carol);
         ife.challengeInFlightExitOutputSpent(a);
-        assertEq(framework.withdrawable(carol, address(0)), PB_BOND);
+        assertEq(_eth(carol), PB_BOND);
+        assertEq(_state(exitId).piggybacks, 0);
         _processAll();
         assertEq(framework.totalCredited(address(0)), 0); // bob's spent output is not paid
+        assertEq(_eth(alice), IFE_BOND - IFE_BOUNTY);
+    }
+
+    function test_ChallengeSpentOutputReusesTheRecordedInclusion() public {
+        _start();
+        _piggybackOutput(alice, 1);
+        _challenge(carol, _competitor(), 0);
+        uint256 txPos = _includeInFlight();
+        _respond(bob, txPos);
+        bytes memory spend = _pay1(txPos + 1, carol, address(0), 4 ether);
+        InFlightExitGame.OutputSpentArgs memory a = _outputSpentArgs(1, txPos, spend, aliceKey);
+        a.inclusionProof = ""; // the response proved it already
+        vm.prank(mallory);
+        ife.challengeInFlightExitOutputSpent(a);
+        assertEq(_eth(mallory), PB_BOND);
     }
 
     function test_RevertWhen_OutputSpendSignedByStranger() public {
         _start();
         _piggybackOutput(bob, 0);
-        uint256 blknum = _submit1(inFlight);
-        bytes memory spend = _pay1(blknum * 1e9, carol, address(0), 6 ether);
-        InFlightExitGame.OutputSpentArgs memory a = InFlightExitGame.OutputSpentArgs({
-            exitId: exitId,
-            outputIndex: 0,
-            inFlightTx: inFlight,
-            inFlightTxPos: blknum * 1e9,
-            inclusionProof: _proof(blknum, 0),
-            blockTimestamp: blockTimestamp[blknum],
-            spendingTx: spend,
-            spendingInputIndex: 0,
-            signature: _signTx(malloryKey, spend)
-        });
+        uint256 txPos = _includeInFlight();
+        bytes memory spend = _pay1(txPos, carol, address(0), 6 ether);
+        InFlightExitGame.OutputSpentArgs memory a = _outputSpentArgs(0, txPos, spend, malloryKey);
         vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitBadSignature.selector, 0, mallory, bob));
         ife.challengeInFlightExitOutputSpent(a);
     }
 
-    function test_RevertWhen_TxPosHasOutputIndex() public {
+    function test_RevertWhen_OutputSpendSpendsAnotherOutput() public {
         _start();
         _piggybackOutput(bob, 0);
-        InFlightExitGame.OutputSpentArgs memory a;
-        a.exitId = exitId;
-        a.inFlightTx = inFlight;
-        a.inFlightTxPos = 1000e9 + 1;
-        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitBadTxPos.selector, 1000e9 + 1));
+        uint256 txPos = _includeInFlight();
+        bytes memory spend = _pay1(txPos + 1, carol, address(0), 4 ether); // alice's change
+        InFlightExitGame.OutputSpentArgs memory a = _outputSpentArgs(0, txPos, spend, bobKey);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotASpend.selector, txPos, txPos + 1));
         ife.challengeInFlightExitOutputSpent(a);
     }
 
-    // ---------------------------------------------------------------- deletion, bonds, access
+    function test_RevertWhen_OutputChallengeArgumentsWrong() public {
+        _start();
+        _piggybackOutput(bob, 0);
+        uint256 txPos = _includeInFlight();
+        bytes memory spend = _pay1(txPos, carol, address(0), 6 ether);
+        InFlightExitGame.OutputSpentArgs memory a = _outputSpentArgs(1, txPos, spend, bobKey);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotPiggybacked.selector, exitId, 6));
+        ife.challengeInFlightExitOutputSpent(a);
+        a.outputIndex = 2;
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNoSuchIndex.selector, 2));
+        ife.challengeInFlightExitOutputSpent(a);
+        a = _outputSpentArgs(0, txPos, spend, bobKey);
+        a.inFlightTx = spend;
+        vm.expectRevert(
+            abi.encodeWithSelector(InFlightExitGame.InFlightExitWrongTransaction.selector, exitId, keccak256(spend))
+        );
+        ife.challengeInFlightExitOutputSpent(a);
+        a = _outputSpentArgs(0, txPos, spend, bobKey);
+        a.inFlightTxPos = txPos + 1;
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitBadTxPos.selector, txPos + 1));
+        ife.challengeInFlightExitOutputSpent(a);
+        a = _outputSpentArgs(0, txPos, spend, bobKey);
+        a.blockTimestamp += 1;
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameInvalidInclusionProof.selector, txPos));
+        ife.challengeInFlightExitOutputSpent(a);
+        a = _outputSpentArgs(0, txPos, spend, bobKey);
+        a.exitId = 7;
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotActive.selector, 7));
+        ife.challengeInFlightExitOutputSpent(a);
+    }
+
+    // ---------------------------------------------------------------- deletion
 
     function test_DeleteUnpiggybacked() public {
         _start();
         skip(PERIOD / 2);
+        vm.expectEmit(address(ife));
+        emit InFlightExitGame.InFlightExitDeleted(exitId);
+        vm.prank(mallory); // anyone may delete; the bond goes to the initiator
         ife.deleteNonPiggybackedInFlightExit(exitId);
-        assertEq(framework.withdrawable(alice, address(0)), IFE_BOND);
+        assertEq(_eth(alice), IFE_BOND);
+        assertEq(_eth(mallory), 0);
+        assertEq(_state(exitId).verdict, 3);
+        assertEq(address(ife).balance, 0);
         vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotActive.selector, exitId));
         ife.deleteNonPiggybackedInFlightExit(exitId);
     }
 
     function test_RevertWhen_DeletingDuringPhaseOne() public {
         _start();
+        skip(PERIOD / 2 - 1);
         vm.expectRevert(
             abi.encodeWithSelector(InFlightExitGame.InFlightExitPhaseNotOver.selector, exitId, T0 + PERIOD / 2)
         );
@@ -553,19 +1159,543 @@ contract InFlightExitGameTest is PlasmaFixtures {
         ife.deleteNonPiggybackedInFlightExit(exitId);
     }
 
-    function test_BondProposals() public {
-        vm.startPrank(operator);
-        ife.proposeInFlightExitBond(2 * IFE_BOND);
-        ife.proposePiggybackBond(PB_BOND / 2);
-        vm.stopPrank();
+    function test_RevertWhen_DeletingAfterPiggybacksWereChallengedAway() public {
+        // The queue entry remains, so processing settles the exit (and returns its bond then).
+        _start();
+        _piggybackInput(alice, 0);
+        bytes memory spend = _competitor();
+        bytes memory sig = _signTx(aliceKey, spend);
+        ife.challengeInFlightExitInputSpent(exitId, 0, spend, 0, sig);
+        skip(PERIOD / 2);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitHasPiggybacks.selector, exitId));
+        ife.deleteNonPiggybackedInFlightExit(exitId);
+    }
+
+    function test_RevertWhen_DeletingUnknownExit() public {
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotActive.selector, exitId));
+        ife.deleteNonPiggybackedInFlightExit(exitId);
+    }
+
+    // ---------------------------------------------------------------- settlement (EXIT-11)
+
+    function test_CanonicalPaysPiggybackedOutputsAndFinalizesInputs() public {
+        _start();
+        _piggybackOutput(bob, 0);
+        vm.expectEmit(address(ife));
+        emit InFlightExitGame.InFlightExitSettled(exitId, address(0), true);
+        _processAll();
+        assertEq(_eth(bob), 6 ether + PB_BOND - PB_BOUNTY);
+        assertEq(_eth(alice), IFE_BOND - IFE_BOUNTY);
+        assertEq(_eth(address(this)), PB_BOUNTY + IFE_BOUNTY);
+        assertTrue(framework.isOutputFinalized(_depositId()));
+        assertTrue(framework.isOutputFinalized(_inFlightOutputId(inFlight, 0)));
+        // alice's change was not piggybacked: not paid, not finalized.
+        assertFalse(framework.isOutputFinalized(_inFlightOutputId(inFlight, 1)));
+        assertEq(_state(exitId).verdict, 1);
+        assertEq(_state(exitId).piggybacks, 0);
+        assertEq(_details(exitId).pendingTokens, 0);
+        assertEq(address(ife).balance, 0);
+    }
+
+    function test_CanonicalReturnsTheBondOfAPiggybackedInputWithoutPayingIt() public {
+        _start();
+        _piggybackInput(alice, 0);
+        _piggybackOutput(bob, 0);
+        _processAll();
+        assertEq(framework.totalCredited(address(0)), 6 ether);
+        assertEq(_eth(alice), PB_BOND - PB_BOUNTY + IFE_BOND - IFE_BOUNTY);
+        assertEq(_eth(address(this)), 2 * PB_BOUNTY + IFE_BOUNTY);
+    }
+
+    function test_NonCanonicalPaysPiggybackedInputs() public {
+        _start();
+        _piggybackInput(alice, 0);
+        _piggybackOutput(bob, 0);
+        _challenge(carol, _competitor(), 0);
+        vm.expectEmit(address(ife));
+        emit InFlightExitGame.InFlightExitSettled(exitId, address(0), false);
+        _processAll();
+        assertEq(framework.totalCredited(address(0)), 10 ether);
+        assertEq(_eth(carol), IFE_BOND); // the standing challenger takes the whole exit bond
+        assertEq(_eth(alice), 10 ether + PB_BOND - PB_BOUNTY);
+        assertEq(_eth(bob), PB_BOND - PB_BOUNTY);
+        assertEq(_eth(address(this)), 2 * PB_BOUNTY);
+        assertTrue(framework.isOutputFinalized(_depositId()));
+        assertFalse(framework.isOutputFinalized(_inFlightOutputId(inFlight, 0)));
+        assertEq(_state(exitId).verdict, 2);
+    }
+
+    function test_InputExitedByStandardExitMakesItNonCanonical() public {
+        // alice standard-exits her deposit first; the in-flight tx spending it then settles as
+        // non-canonical and pays nothing for that input again (spec: EXIT-11, CHAL-5). The standard
+        // exit of a deposit (now + p) comes before the in-flight exit (deposit time + 2p).
+        _standardExitDeposit();
+        _start();
+        _piggybackOutput(bob, 0);
+        _piggybackInput(alice, 0);
+        _processAll();
+        assertEq(framework.totalCredited(address(0)), 10 ether); // only the standard exit
+        assertEq(_state(exitId).verdict, 2);
+        assertEq(_eth(bob), PB_BOND - PB_BOUNTY); // bond back, no payout
+        assertEq(_eth(alice), 10 ether + SE_BOND - SE_BOND / 20 + PB_BOND - PB_BOUNTY + IFE_BOND - IFE_BOUNTY);
+    }
+
+    function test_StandardExitOfSpentInputCannotBePaidTwice() public {
+        // The in-flight tx is canonical and settles first; alice's later standard exit of her
+        // deposit (the tx's input) cannot start.
+        _start();
+        _piggybackOutput(bob, 0);
         skip(2 * PERIOD);
-        assertEq(ife.inFlightExitBond(), 2 * IFE_BOND);
-        assertEq(ife.piggybackBond(), PB_BOND / 2);
+        framework.processExits(address(0), 0, 1);
+        StandardExitGame.StartArgs memory args = _startArgs(depositPos, depositTx);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitOutputFinalized.selector, depositPos));
+        seGame.startStandardExit{value: SE_BOND}(args);
+        assertEq(framework.totalCredited(address(0)), 6 ether);
+    }
+
+    function test_StandardExitQueuedBehindACanonicalInFlightExitIsVoid() public {
+        _start();
+        _piggybackOutput(bob, 0);
+        skip(PERIOD + 1);
+        _standardExitDeposit(); // exitable after the in-flight exit
+        _processAll();
+        assertEq(framework.totalCredited(address(0)), 6 ether);
+        assertEq(_eth(alice), IFE_BOND - IFE_BOUNTY + SE_BOND); // the void exit's whole bond back
+    }
+
+    function test_OutputAlreadyExitedIsNotPaidAgain() public {
+        // The in-flight tx was included; bob standard-exits his output long before the in-flight
+        // exit is exitable, so the in-flight exit must not pay it again.
+        uint256 txPos = _includeInFlight();
+        StandardExitGame.StartArgs memory args = _startArgs(txPos, inFlight);
+        vm.prank(bob);
+        seGame.startStandardExit{value: SE_BOND}(args); // exitable at T0 + 2p
+        skip(PERIOD + 1);
+        _start(); // exitable at T0 + 2p + 1, after the standard exit
+        _piggybackOutput(bob, 0);
+        _processAll();
+        assertEq(framework.totalCredited(address(0)), 6 ether);
+        assertEq(_state(exitId).verdict, 1);
+        assertEq(_eth(bob), 6 ether + SE_BOND - SE_BOND / 20 + PB_BOND - PB_BOUNTY);
+    }
+
+    function test_RefutedChallengerGetsNoBondWhenAnInputIsFinalized() public {
+        // The verdict is non-canonical because of the standard exit, not because of carol's refuted
+        // challenge: the exit bond goes back to the initiator.
+        _standardExitDeposit();
+        _start();
+        _piggybackOutput(bob, 0);
+        _challenge(carol, _competitor(), 0);
+        _respond(bob, _includeInFlight());
+        _processAll();
+        assertEq(_state(exitId).verdict, 2);
+        assertEq(_eth(carol), 0);
+        assertEq(_eth(alice), 10 ether + SE_BOND - SE_BOND / 20 + IFE_BOND - IFE_BOUNTY);
+    }
+
+    function test_TwoTokensSettleUnderOneVerdict() public {
+        uint256 id = _startTokenExit();
+        _piggybackOutputOf(id, bob, 0);
+        _piggybackOutputOf(id, bob, 1);
+        skip(3 * PERIOD);
+        framework.processExits(address(token), 0, 1);
+        assertEq(_state(id).verdict, 1);
+        assertEq(framework.withdrawable(bob, address(token)), 100e18);
+        assertEq(_eth(alice), 0); // the exit bond waits for the last queue entry
+        assertEq(_details(id).pendingTokens, 1);
+        // The verdict is fixed: no more challenges, and the ETH side settles under it.
+        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(_competitor(), 0);
+        c.exitId = id;
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotActive.selector, id));
+        ife.challengeInFlightExitNotCanonical(c);
+        framework.processExits(address(0), 0, 1);
+        assertEq(_eth(bob), 6 ether + 2 * (PB_BOND - PB_BOUNTY));
+        assertEq(_eth(alice), IFE_BOND - IFE_BOUNTY);
+        assertEq(framework.totalCredited(address(0)), 6 ether);
+        assertEq(address(ife).balance, 0);
+    }
+
+    function test_PriorityGoesToOlderStandardExitsOverAFreshDepositInput() public {
+        // alice's output of block 1000 (T0) vs bob's in-flight payment of a deposit made three
+        // periods later: the in-flight exit, though started first, queues behind alice's exit.
+        uint256 alicePos = _submit1(_pay1(depositPos, alice, address(0), 10 ether)) * 1e9;
+        skip(3 * PERIOD);
+        (uint256 bobPos, bytes memory bobDep) = _depositEth(bob, 5 ether);
+        bytes memory t = _pay1(bobPos, carol, address(0), 5 ether);
+        uint256 id = _startWith(_ifeArgs1(t, bobPos, bobDep, bobKey));
+        _piggybackOutputOf(id, carol, 0);
+        skip(1 hours);
+        StandardExitGame.StartArgs memory args = _startArgs(alicePos, blockTxs[1000][0]);
+        vm.prank(alice);
+        seGame.startStandardExit{value: SE_BOND}(args);
+        (uint256 head, uint256 len) = framework.queueHead(address(0));
+        assertEq(len, 2);
+        assertEq(ExitPriority.position(head), alicePos);
+        assertLt(ExitPriority.exitableAt(head), _state(id).exitableAt);
     }
 
     function test_RevertWhen_StrangerProcesses() public {
         vm.prank(mallory);
         vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameNotFramework.selector, mallory));
         ife.processExit(exitId, address(0), mallory);
+    }
+
+    // ---------------------------------------------------------------- spec predicates
+
+    /// @dev spec: `in_flight_phase`, `can_delete_unpiggybacked` — phase 1 is [start, start + p/2).
+    function test_PhasesFollowSpec() public {
+        _start();
+        skip(PERIOD / 2 - 1);
+        _piggybackOutput(bob, 0); // Piggyback phase, last second
+        _challenge(carol, _competitor(), 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(InFlightExitGame.InFlightExitPhaseNotOver.selector, exitId, T0 + PERIOD / 2)
+        );
+        ife.deleteNonPiggybackedInFlightExit(exitId);
+        skip(1); // Challenge phase: piggyback challenges and responses only
+        vm.prank(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(InFlightExitGame.InFlightExitPhaseOver.selector, exitId, T0 + PERIOD / 2)
+        );
+        ife.piggybackInput{value: PB_BOND}(exitId, 0);
+        _respond(bob, _includeInFlight());
+        vm.warp(T0 + 2 * PERIOD - 1); // not yet exitable: nothing to process
+        (uint256 head,) = framework.queueHead(address(0));
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNoExitDue.selector, address(0), head));
+        framework.processExits(address(0), 0, 1);
+        skip(1); // Exitable
+        framework.processExits(address(0), 0, 1);
+        assertEq(_state(exitId).verdict, 1);
+    }
+
+    /// @dev spec: `settle_in_flight_exit`, the state of its unit test — canonical, inputs
+    /// piggybacked [yes, no], outputs piggybacked [yes, yes] with output 1 already finalized (by a
+    /// standard exit of the included transaction, due first): pays output 0 only and finalizes
+    /// both inputs.
+    function test_SettlementMatchesSpec_Canonical() public {
+        (uint256 bobPos, bytes memory bobDep) = _depositEth(bob, 5 ether);
+        PlasmaTx.Output[] memory outs = new PlasmaTx.Output[](2);
+        outs[0] = _out(carol, address(0), 12 ether);
+        outs[1] = _out(alice, address(0), 3 ether);
+        uint256[] memory positions = _two(depositPos, bobPos);
+        bytes memory pair = _payment(positions, outs);
+        uint256 txPos = _submit1(pair) * 1e9; // included at T0
+        StandardExitGame.StartArgs memory se = _startArgs(txPos + 1, pair);
+        vm.prank(alice);
+        seGame.startStandardExit{value: SE_BOND}(se); // exitable at T0 + 2p
+        skip(PERIOD + 1);
+        bytes[] memory inputTxs = new bytes[](2);
+        (inputTxs[0], inputTxs[1]) = (depositTx, bobDep);
+        // Exitable at T0 + 2p + 1, after the standard exit.
+        uint256 id = _startWith(_ifeArgs(pair, positions, inputTxs, _two(aliceKey, bobKey)));
+        _piggybackInputOf(id, alice, 0);
+        _piggybackOutputOf(id, carol, 0);
+        _piggybackOutputOf(id, alice, 1);
+        _processAll();
+        // pay_outputs = [0]; finalize_inputs = [0, 1]; pay_inputs = [].
+        assertEq(_state(id).verdict, 1);
+        assertEq(_eth(carol), 12 ether + PB_BOND - PB_BOUNTY);
+        assertEq(_eth(alice), 3 ether + SE_BOND - SE_BOND / 20 + 2 * (PB_BOND - PB_BOUNTY) + IFE_BOND - IFE_BOUNTY);
+        assertEq(framework.totalCredited(address(0)), 15 ether);
+        assertTrue(framework.isOutputFinalized(_depositId()));
+        assertTrue(framework.isOutputFinalized(PlasmaTx.outputId(keccak256(bobDep), false, 0, bobPos)));
+    }
+
+    /// @dev The spec test's second state: input 1 finalized elsewhere → pays input 0 only.
+    function test_SettlementMatchesSpec_FinalizedInputMakesItNonCanonical() public {
+        Pair memory p = _startPair();
+        StandardExitGame.StartArgs memory se = _startArgs(p.bobPos, p.bobDeposit);
+        vm.prank(bob);
+        seGame.startStandardExit{value: SE_BOND}(se); // a deposit: now + p, before the pair's exit
+        _piggybackInputOf(p.id, alice, 0);
+        _piggybackOutputOf(p.id, carol, 0);
+        _piggybackOutputOf(p.id, alice, 1);
+        _processAll();
+        assertEq(_state(p.id).verdict, 2);
+        assertEq(framework.totalCredited(address(0)), 15 ether); // bob's 5 and alice's 10
+        assertEq(_eth(carol), PB_BOND - PB_BOUNTY);
+        assertEq(_eth(alice), 10 ether + 2 * (PB_BOND - PB_BOUNTY) + IFE_BOND - IFE_BOUNTY);
+        assertFalse(framework.isOutputFinalized(_inFlightOutputId(p.txBytes, 0)));
+    }
+
+    /// @dev The spec test's third state: not canonical, nothing finalized → pays input 0 only.
+    function test_SettlementMatchesSpec_ChallengedPaysInputs() public {
+        Pair memory p = _startPair();
+        _piggybackInputOf(p.id, alice, 0);
+        _piggybackOutputOf(p.id, carol, 0);
+        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(_competitor(), 0);
+        c.exitId = p.id;
+        vm.prank(mallory);
+        ife.challengeInFlightExitNotCanonical(c);
+        _processAll();
+        assertEq(_state(p.id).verdict, 2);
+        assertEq(framework.totalCredited(address(0)), 10 ether);
+        assertEq(_eth(alice), 10 ether + PB_BOND - PB_BOUNTY);
+        assertEq(_eth(mallory), IFE_BOND);
+        // bob's input was not piggybacked: not finalized, still his to exit.
+        assertFalse(framework.isOutputFinalized(PlasmaTx.outputId(keccak256(p.bobDeposit), false, 0, p.bobPos)));
+    }
+
+    // ---------------------------------------------------------------- bonds and access
+
+    function test_BondProposals() public {
+        vm.startPrank(operator);
+        vm.expectEmit(address(ife));
+        emit ExitGameBase.BondChangeProposed("inFlightExit", 2 * IFE_BOND, uint64(T0 + 2 * PERIOD));
+        ife.proposeInFlightExitBond(2 * IFE_BOND);
+        ife.proposePiggybackBond(PB_BOND / 2);
+        vm.stopPrank();
+        skip(2 * PERIOD - 1);
+        assertEq(ife.inFlightExitBond(), IFE_BOND);
+        assertEq(ife.piggybackBond(), PB_BOND);
+        skip(1);
+        assertEq(ife.inFlightExitBond(), 2 * IFE_BOND);
+        assertEq(ife.piggybackBond(), PB_BOND / 2);
+    }
+
+    function test_RevertWhen_BondProposalOutOfBounds() public {
+        vm.startPrank(operator);
+        vm.expectRevert(abi.encodeWithSelector(BondLib.BondChangeOutOfBounds.selector, IFE_BOND, 2 * IFE_BOND + 1));
+        ife.proposeInFlightExitBond(2 * IFE_BOND + 1);
+        vm.expectRevert(abi.encodeWithSelector(BondLib.BondChangeOutOfBounds.selector, PB_BOND, PB_BOND / 2 - 1));
+        ife.proposePiggybackBond(PB_BOND / 2 - 1);
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_StrangerProposesBond() public {
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameNotBondAdmin.selector, mallory));
+        ife.proposeInFlightExitBond(IFE_BOND);
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameNotBondAdmin.selector, mallory));
+        ife.proposePiggybackBond(PB_BOND);
+    }
+
+    // ---------------------------------------------------------------- gas
+    //
+    // Each test runs one step in a used system (the framework has queued and paid exits before)
+    // and checks the step's transaction gas against half of OMG's figure. The estimate is 21,000 +
+    // calldata + the call's gas with the games' and framework's storage cold; it ignores refunds
+    // and counts the value transfer of the test's call, so it errs high. `forge test --gas-report`
+    // gives the exact isolated figures.
+
+    function _calldataGas(bytes memory data) internal pure returns (uint256 g) {
+        for (uint256 i = 0; i < data.length; ++i) {
+            g += data[i] == 0 ? 4 : 16;
+        }
+    }
+
+    function _txGas(string memory step, address target, address from, uint256 value, bytes memory data)
+        internal
+        returns (uint256 txGas)
+    {
+        VmCool(address(vm)).cool(address(ife));
+        VmCool(address(vm)).cool(address(framework));
+        VmCool(address(vm)).cool(address(seGame));
+        vm.prank(from);
+        uint256 before = gasleft();
+        (bool ok, bytes memory ret) = target.call{value: value}(data);
+        uint256 used = before - gasleft();
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
+        txGas = 21_000 + _calldataGas(data) + used;
+        console.log(step, txGas);
+    }
+
+    /// @dev A used system: an earlier in-flight exit queued and processed, so the framework's
+    /// counters, queue and totals are initialised as on a live chain.
+    function _warmUp() internal {
+        (uint256 pos, bytes memory dep) = _depositEth(carol, 1 ether);
+        bytes memory t = _pay1(pos, mallory, address(0), 1 ether);
+        vm.prank(carol);
+        ife.startInFlightExit{value: IFE_BOND}(_ifeArgs1(t, pos, dep, carolKey));
+        _piggybackOutputOf(uint256(keccak256(t)), mallory, 0);
+        skip(3 * PERIOD);
+        framework.processExits(address(0), 0, 1);
+        // A pending exit in the queue, as on a live chain.
+        (pos, dep) = _depositEth(carol, 1 ether);
+        t = _pay1(pos, mallory, address(0), 1 ether);
+        vm.prank(carol);
+        ife.startInFlightExit{value: IFE_BOND}(_ifeArgs1(t, pos, dep, carolKey));
+        _piggybackOutputOf(uint256(keccak256(t)), mallory, 0);
+    }
+
+    function test_Gas_StartInFlightExit_1In1Out() public {
+        _warmUp();
+        (uint256 pos, bytes memory dep) = _depositEth(alice, 1 ether);
+        bytes memory t = _pay1(pos, bob, address(0), 1 ether);
+        bytes memory data = abi.encodeCall(ife.startInFlightExit, (_ifeArgs1(t, pos, dep, aliceKey)));
+        assertLe(_txGas("startInFlightExit 1 in 1 out", address(ife), alice, IFE_BOND, data), START_1_1_BUDGET);
+    }
+
+    function test_Gas_StartInFlightExit_2In2Out() public {
+        _warmUp();
+        Pair memory p;
+        (p.bobPos, p.bobDeposit) = _depositEth(bob, 5 ether);
+        PlasmaTx.Output[] memory outs = new PlasmaTx.Output[](2);
+        outs[0] = _out(carol, address(0), 12 ether);
+        outs[1] = _out(alice, address(0), 3 ether);
+        uint256[] memory positions = _two(depositPos, p.bobPos);
+        p.txBytes = _payment(positions, outs);
+        bytes[] memory inputTxs = new bytes[](2);
+        (inputTxs[0], inputTxs[1]) = (depositTx, p.bobDeposit);
+        bytes memory data =
+            abi.encodeCall(ife.startInFlightExit, (_ifeArgs(p.txBytes, positions, inputTxs, _two(aliceKey, bobKey))));
+        assertLe(_txGas("startInFlightExit 2 in 2 out", address(ife), alice, IFE_BOND, data), START_2_2_BUDGET);
+    }
+
+    function test_Gas_StartInFlightExit_2In2Out_ChildBlockInputs() public {
+        _warmUp();
+        // Two outputs of a full-ish child block (proofs with non-empty siblings).
+        bytes[] memory txs = new bytes[](3);
+        txs[0] = _pay1(depositPos, alice, address(0), 10 ether);
+        (uint256 bobPos,) = _depositEth(bob, 5 ether);
+        txs[1] = _pay1(bobPos, bob, address(0), 5 ether);
+        txs[2] = _pay1(7e9, carol, address(0), 1);
+        uint256 blknum = _submitBlock(txs);
+        uint256[] memory positions = _two(blknum * 1e9, blknum * 1e9 + 1e4);
+        PlasmaTx.Output[] memory outs = new PlasmaTx.Output[](2);
+        outs[0] = _out(carol, address(0), 12 ether);
+        outs[1] = _out(alice, address(0), 3 ether);
+        bytes memory t = _payment(positions, outs);
+        bytes[] memory inputTxs = new bytes[](2);
+        (inputTxs[0], inputTxs[1]) = (txs[0], txs[1]);
+        bytes memory data =
+            abi.encodeCall(ife.startInFlightExit, (_ifeArgs(t, positions, inputTxs, _two(aliceKey, bobKey))));
+        assertLe(
+            _txGas("startInFlightExit 2 in 2 out, child blocks", address(ife), alice, IFE_BOND, data), START_2_2_BUDGET
+        );
+    }
+
+    function test_Gas_PiggybackOutput() public {
+        _warmUp();
+        _start();
+        bytes memory data = abi.encodeCall(ife.piggybackOutput, (exitId, 0));
+        assertLe(
+            _txGas("piggybackOutput (first of the exit)", address(ife), bob, PB_BOND, data), PIGGYBACK_OUTPUT_BUDGET
+        );
+    }
+
+    function test_Gas_PiggybackInput() public {
+        _warmUp();
+        _start();
+        bytes memory data = abi.encodeCall(ife.piggybackInput, (exitId, 0));
+        assertLe(
+            _txGas("piggybackInput (first of the exit)", address(ife), alice, PB_BOND, data), PIGGYBACK_INPUT_BUDGET
+        );
+    }
+
+    function test_Gas_PiggybackOutput_Second() public {
+        _warmUp();
+        _start();
+        _piggybackInput(alice, 0);
+        bytes memory data = abi.encodeCall(ife.piggybackOutput, (exitId, 0));
+        _txGas("piggybackOutput (token already queued)", address(ife), bob, PB_BOND, data);
+    }
+
+    function test_Gas_ChallengeInFlightExitNotCanonical() public {
+        _warmUp();
+        _start();
+        bytes memory data = abi.encodeCall(ife.challengeInFlightExitNotCanonical, (_competitorArgs(_competitor(), 0)));
+        assertLe(_txGas("challengeInFlightExitNotCanonical", address(ife), carol, 0, data), NON_CANONICAL_BUDGET);
+    }
+
+    function test_Gas_ChallengeInFlightExitNotCanonical_IncludedCompetitor() public {
+        _warmUp();
+        _start();
+        bytes memory competing = _competitor();
+        uint256 txPos = _submit1(competing) * 1e9;
+        bytes memory data = abi.encodeCall(ife.challengeInFlightExitNotCanonical, (_competitorArgs(competing, txPos)));
+        assertLe(
+            _txGas("challengeInFlightExitNotCanonical, included", address(ife), carol, 0, data), NON_CANONICAL_BUDGET
+        );
+    }
+
+    function test_Gas_RespondToNonCanonicalChallenge() public {
+        _warmUp();
+        _start();
+        _challenge(carol, _competitor(), 0);
+        uint256 txPos = _includeInFlight();
+        uint256 blknum = UtxoPosLib.blknum(txPos);
+        bytes memory data = abi.encodeCall(
+            ife.respondToNonCanonicalChallenge, (exitId, inFlight, txPos, _proof(blknum, 0), blockTimestamp[blknum])
+        );
+        _txGas("respondToNonCanonicalChallenge", address(ife), bob, 0, data);
+    }
+
+    function test_Gas_ChallengeInFlightExitInputSpent() public {
+        _warmUp();
+        _start();
+        _piggybackInput(alice, 0);
+        bytes memory spend = _competitor();
+        bytes memory data =
+            abi.encodeCall(ife.challengeInFlightExitInputSpent, (exitId, 0, spend, 0, _signTx(aliceKey, spend)));
+        _txGas("challengeInFlightExitInputSpent", address(ife), carol, 0, data);
+    }
+
+    function test_Gas_ChallengeInFlightExitOutputSpent() public {
+        _warmUp();
+        _start();
+        _piggybackOutput(bob, 0);
+        uint256 txPos = _includeInFlight();
+        bytes memory spend = _pay1(txPos, carol, address(0), 6 ether);
+        bytes memory data =
+            abi.encodeCall(ife.challengeInFlightExitOutputSpent, (_outputSpentArgs(0, txPos, spend, bobKey)));
+        _txGas("challengeInFlightExitOutputSpent", address(ife), carol, 0, data);
+    }
+
+    function test_Gas_DeleteNonPiggybackedInFlightExit() public {
+        _warmUp();
+        _start();
+        skip(PERIOD / 2);
+        bytes memory data = abi.encodeCall(ife.deleteNonPiggybackedInFlightExit, (exitId));
+        _txGas("deleteNonPiggybackedInFlightExit", address(ife), alice, 0, data);
+    }
+
+    function test_Gas_ProcessOneInFlightExit_Canonical() public {
+        _warmUp();
+        _start();
+        _piggybackOutput(bob, 0);
+        skip(3 * PERIOD);
+        framework.processExits(address(0), 0, 1); // the warm-up's pending exit
+        bytes memory data = abi.encodeCall(framework.processExits, (address(0), 0, 1));
+        assertLe(
+            _txGas("processExits, one in-flight exit (canonical, 1 output)", address(framework), carol, 0, data),
+            PROCESS_BUDGET
+        );
+        assertEq(_state(exitId).verdict, 1);
+    }
+
+    function test_Gas_ProcessOneInFlightExit_NonCanonical() public {
+        _warmUp();
+        _start();
+        _piggybackInput(alice, 0);
+        _challenge(carol, _competitor(), 0);
+        skip(3 * PERIOD);
+        framework.processExits(address(0), 0, 1); // the warm-up's pending exit
+        bytes memory data = abi.encodeCall(framework.processExits, (address(0), 0, 1));
+        assertLe(
+            _txGas("processExits, one in-flight exit (non-canonical, 1 input)", address(framework), carol, 0, data),
+            PROCESS_BUDGET
+        );
+        assertEq(_state(exitId).verdict, 2);
+    }
+
+    function test_Gas_ProcessOneInFlightExit_2In2Out() public {
+        _warmUp();
+        Pair memory p = _startPair();
+        _piggybackOutputOf(p.id, carol, 0);
+        _piggybackOutputOf(p.id, alice, 1);
+        skip(3 * PERIOD);
+        framework.processExits(address(0), 0, 1); // the warm-up's pending exit
+        bytes memory data = abi.encodeCall(framework.processExits, (address(0), 0, 1));
+        assertLe(
+            _txGas("processExits, one in-flight exit (canonical, 2 in, 2 outputs)", address(framework), carol, 0, data),
+            PROCESS_BUDGET
+        );
     }
 }

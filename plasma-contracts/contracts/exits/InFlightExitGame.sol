@@ -13,23 +13,29 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 /// @notice MoreVP in-flight exits: exits through a payment that may never have been included,
 /// with piggybacks, canonicity challenges and responses, and challenges of spent piggybacks
 /// (spec: EXIT-6, EXIT-7, EXIT-8, EXIT-11, CHAL-1 … CHAL-5).
-/// @dev An exit's id is its transaction's hash, so each transaction can exit in flight once ever.
-/// Each token the exit claims has its own queue entry; the verdict (canonical or not) is fixed the
-/// first time any of them is processed, so every token is settled under the same verdict.
+/// @dev An exit's id is its transaction's hash as an integer, so each transaction can exit in
+/// flight once ever. Nothing is queued at start: the first piggyback of a token puts the exit into
+/// that token's queue, and `processExit` settles that token's piggybacks. The verdict (canonical or
+/// not) is fixed the first time any of the exit's queue entries is processed, so every token is
+/// settled under the same verdict (spec: EXIT-11, `settle_in_flight_exit`).
+///
+/// Storage is packed for gas: the header takes two slots at start (four once challenged), an input
+/// three, an ETH output one and a token output two; amounts of 2^96 or more take one slot more.
 contract InFlightExitGame is ExitGameBase {
     using BondLib for BondLib.Bond;
 
-    /// @dev Verdicts. Open: not processed yet. Deleted: nobody piggybacked; bond returned.
+    /// @dev Verdicts. OPEN: not processed yet. DELETED: nobody piggybacked; bond returned.
     uint8 private constant OPEN = 0;
     uint8 private constant CANONICAL = 1;
     uint8 private constant NOT_CANONICAL = 2;
     uint8 private constant DELETED = 3;
     /// @dev Competitor position meaning "the competitor was not shown included".
     uint96 private constant NOT_INCLUDED = type(uint96).max;
-    /// @dev Piggyback bits: inputs in bits 0-4, outputs in bits 5-9.
-    uint16 private constant OUTPUT_BIT_OFFSET = 5;
+    /// @dev Piggyback bits: input i is bit i (0-4), output j is bit 5 + j (5-9).
+    uint256 private constant OUTPUT_BIT_OFFSET = 5;
+    uint256 private constant ITEM_BITS = 10;
 
-    /// @notice A spent output, as the in-flight transaction's input.
+    /// @notice An input of an in-flight exit, as the views return it: the output it spends.
     struct Input {
         address owner;
         uint96 utxoPos;
@@ -38,307 +44,440 @@ contract InFlightExitGame is ExitGameBase {
         bytes32 outputId;
     }
 
-    /// @notice An output of the in-flight transaction.
+    /// @notice An output of the in-flight transaction, as the views return it.
     struct Output {
         address owner;
         address token;
         uint256 amount;
     }
 
-    /// @notice An in-flight exit (header in four slots, then its inputs and outputs).
+    /// @dev An input as stored. `amount` 0 (never a real amount, TX-4) means "in `bigAmount`".
+    struct StoredInput {
+        address owner;
+        uint96 utxoPos;
+        address token;
+        uint96 amount;
+        uint256 bigAmount;
+        bytes32 outputId;
+    }
+
+    /// @dev An output as stored; `token` is left unwritten for ETH, `bigAmount` as for inputs.
+    struct StoredOutput {
+        address owner;
+        uint96 amount;
+        address token;
+        uint256 bigAmount;
+    }
+
+    /// @dev An in-flight exit: two header slots written at start, two more by a canonicity challenge.
     struct InFlightExit {
+        // slot 0
         address initiator;
-        uint64 startedAt;
+        uint40 startedAt;
         uint8 nInputs;
         uint8 nOutputs;
         uint8 verdict;
         bool nonCanonical; // an unanswered canonicity challenge stands
-        uint64 exitableAt;
-        uint96 position; // youngest input, the queue position (spec: EXIT-7)
-        uint16 piggybacks;
+        uint8 youngest; // index of the youngest input, whose position is the queue position (EXIT-7)
+        // slot 1
+        uint40 exitableAt;
+        uint16 piggybacks; // bits as OUTPUT_BIT_OFFSET says
+        uint8 queued; // bit i: queued for the token of input i (the first input holding that token)
         uint8 pendingTokens; // queue entries not yet processed
-        uint128 bond;
-        uint128 piggybackBond; // the piggyback bond in force when the exit started
+        uint88 bond;
+        uint88 piggybackBond; // the piggyback bond in force when the exit started
+        // slot 2
         address challenger; // the last canonicity challenger
         uint96 competitorTxPos; // its competitor's position, NOT_INCLUDED if not shown included
-        uint96 inFlightTxPos; // the in-flight transaction's inclusion, once proven (0: unknown)
-        Input[5] inputs;
-        Output[5] outputs;
+        // slot 3
+        uint96 inFlightTxPos; // the in-flight transaction's inclusion, once shown in a response
+        StoredInput[5] inputs;
+        StoredOutput[5] outputs;
     }
 
-    /// @notice What starting an in-flight exit needs (spec: EXIT-6).
+    /// @notice What starting an in-flight exit needs (spec: EXIT-6). The per-input arrays follow the
+    /// transaction's input order.
     struct StartArgs {
+        /// The in-flight payment (`abi.encode`, ENC-1).
         bytes inFlightTx;
+        /// Per input: the transaction that created the spent output.
         bytes[] inputTxs;
+        /// Per input: the spent output's position (must equal the transaction's input).
         uint256[] inputUtxoPos;
+        /// Per input: the inclusion proof of `inputTxs[i]` (MERKLE-5).
         bytes[] inputProofs;
+        /// Per input: the L1 timestamp of its block (from `BlockSubmitted` / `DepositCreated`).
         uint64[] inputBlockTimestamps;
+        /// Per input: the owner's EIP-712 signature of the in-flight transaction (SIG-1..4).
         bytes[] signatures;
     }
 
-    /// @notice A canonicity challenge (spec: CHAL-1). `competitorTxPos` 0 = not shown included.
+    /// @notice A canonicity challenge (spec: CHAL-1). `competitorTxPos` 0 = not shown included;
+    /// otherwise `competitorProof` and `competitorBlockTimestamp` prove its inclusion there.
     struct CompetitorArgs {
         uint256 exitId;
+        /// The in-flight transaction's input both spend.
         uint8 inputIndex;
         bytes competingTx;
+        /// The competitor's input spending it.
         uint8 competitorInputIndex;
+        /// The input owner's signature of the competitor.
         bytes competitorSignature;
         uint256 competitorTxPos;
         bytes competitorProof;
         uint64 competitorBlockTimestamp;
     }
 
-    /// @notice A challenge of a piggybacked output (spec: CHAL-4).
+    /// @notice A challenge of a piggybacked output (spec: CHAL-4): the in-flight transaction's
+    /// inclusion fixes the output's position, and `spendingTx` spends that position.
     struct OutputSpentArgs {
         uint256 exitId;
         uint8 outputIndex;
         bytes inFlightTx;
+        /// The in-flight transaction's position (`blknum·1e9 + txIndex·1e4`).
         uint256 inFlightTxPos;
+        /// Its inclusion proof; not checked when `inFlightTxPos` is the one a response recorded.
         bytes inclusionProof;
         uint64 blockTimestamp;
         bytes spendingTx;
         uint8 spendingInputIndex;
+        /// The output owner's signature of `spendingTx`.
         bytes signature;
     }
 
-    /// @notice In-flight exits by id (the transaction hash as an integer).
-    mapping(uint256 exitId => InFlightExit) internal exits;
-    /// @notice Whether an exit already has a queue entry for a token.
-    mapping(uint256 exitId => mapping(address token => bool)) public isQueued;
+    /// @dev What one `processExit` call pays, finalizes and refunds.
+    struct Settlement {
+        bytes32[] ids; // inputs finalized by a canonical verdict, then the items paid
+        uint256 count; // ids used
+        uint256 firstPaid; // ids[firstPaid..count) are paid items
+        address[] payees; // per paid item
+        uint256[] amounts; // per paid item
+        address[] bondOwners; // per settled piggyback
+        uint256 bonds; // bondOwners used
+    }
+
+    mapping(uint256 exitId => InFlightExit) private exits;
 
     BondLib.Bond private _exitBond;
     BondLib.Bond private _piggybackBond;
 
-    /// @notice Only payments exit in flight.
+    /// @notice Only payments exit in flight (spec: EXIT-6).
     error InFlightExitNotAPayment(uint8 txType);
-    /// @notice The per-input arrays do not match the transaction's inputs.
+    /// @notice A per-input array of the start arguments has `given` entries for `inputs` inputs.
     error InFlightExitLengthMismatch(uint256 inputs, uint256 given);
-    /// @notice An input position given does not match the transaction's input.
+    /// @notice The position given for input `inputIndex` is not the transaction's input.
     error InFlightExitInputMismatch(uint256 inputIndex, uint256 expected, uint256 given);
     /// @notice A signature does not come from the owner of the output its input spends (SIG-4).
     error InFlightExitBadSignature(uint256 inputIndex, address signer, address owner);
-    /// @notice The outputs exceed the inputs of a token: no valid transaction does that.
-    error InFlightExitValueCreated(address token);
+    /// @notice The outputs of `token` exceed its inputs: no valid transaction does that, and paying
+    /// its outputs would create value (LEDGER-3).
+    error InFlightExitValueCreated(address token, uint256 inputSum, uint256 outputSum);
     /// @notice This transaction already exited in flight (once ever; spec: EXIT-6).
     error InFlightExitAlreadyStarted(uint256 exitId);
-    /// @notice No open in-flight exit with this id.
+    /// @notice No open in-flight exit with this id (never started, deleted, or processed).
     error InFlightExitNotActive(uint256 exitId);
-    /// @notice Piggybacks and canonicity challenges are over: the first half period has passed.
+    /// @notice Piggybacks and canonicity challenges are over: phase 1 ended at `phaseEnd` (EXIT-7).
     error InFlightExitPhaseOver(uint256 exitId, uint256 phaseEnd);
-    /// @notice Deletion waits for the end of the piggyback phase.
+    /// @notice Deletion waits for the end of phase 1, at `phaseEnd`.
     error InFlightExitPhaseNotOver(uint256 exitId, uint256 phaseEnd);
     /// @notice The index is beyond the transaction's inputs or outputs.
     error InFlightExitNoSuchIndex(uint256 index);
-    /// @notice Only the owner of an input or output piggybacks it.
+    /// @notice Only the owner of an input or output piggybacks it (spec: EXIT-8).
     error InFlightExitNotOwner(address owner, address sender);
-    /// @notice Already piggybacked.
+    /// @notice Already piggybacked (`bit`: input i is i, output j is 5 + j).
     error InFlightExitAlreadyPiggybacked(uint256 exitId, uint256 bit);
-    /// @notice Not piggybacked, so there is nothing to challenge.
+    /// @notice Not piggybacked, so there is nothing to challenge (`bit` as above).
     error InFlightExitNotPiggybacked(uint256 exitId, uint256 bit);
     /// @notice The challenging transaction is the in-flight transaction itself.
     error InFlightExitSameTransaction(uint256 exitId);
     /// @notice The transaction given is not the exit's in-flight transaction.
     error InFlightExitWrongTransaction(uint256 exitId, bytes32 txHash);
-    /// @notice The transaction does not spend the output in question.
+    /// @notice The transaction's input given spends `spent`, not `expected`.
     error InFlightExitNotASpend(uint256 expected, uint256 spent);
-    /// @notice A new competitor must be older than the recorded one (spec: CHAL-1).
+    /// @notice A new competitor must be older than `recordedTxPos`: the recorded competitor, or the
+    /// in-flight transaction's inclusion once a response showed it (spec: CHAL-1).
     error InFlightExitCompetitorNotOlder(uint256 competitorTxPos, uint256 recordedTxPos);
-    /// @notice Nothing to respond to: the exit is canonical.
+    /// @notice Nothing to respond to: no canonicity challenge stands.
     error InFlightExitNotChallenged(uint256 exitId);
     /// @notice The inclusion shown is not older than the competitor (spec: CHAL-2).
     error InFlightExitResponseNotOlder(uint256 inFlightTxPos, uint256 competitorTxPos);
     /// @notice The position is not a transaction position (`blknum·1e9 + txIndex·1e4`).
     error InFlightExitBadTxPos(uint256 txPos);
-    /// @notice An exit with piggybacks (or queue entries) is settled by processing, not deleted.
+    /// @notice The exit was piggybacked, so it has queue entries and is settled by processing.
     error InFlightExitHasPiggybacks(uint256 exitId);
 
-    /// @notice An in-flight exit started; `inFlightTx` lets a watcher check it without lookups.
+    /// @notice An in-flight exit started. `inFlightTx` carries the inputs and outputs, so a watcher
+    /// can check the exit (competitors, spent inputs) without further lookups; `position` is the
+    /// youngest input, the exit's queue position.
     event InFlightExitStarted(
         uint256 indexed exitId, address indexed initiator, uint64 exitableAt, uint256 position, bytes inFlightTx
     );
-    /// @notice An input (`isOutput` false) or output was piggybacked.
+    /// @notice `owner` piggybacked input (`isOutput` false) or output `index`.
     event InFlightExitPiggybacked(uint256 indexed exitId, address indexed owner, bool isOutput, uint8 index);
-    /// @notice The exit was marked non-canonical by a competitor (`competitorTxPos` max: not included).
+    /// @notice The exit was marked non-canonical by a competitor (`competitorTxPos` max uint96: not
+    /// shown included). Whoever can show the in-flight transaction included earlier should respond.
     event InFlightExitChallenged(
         uint256 indexed exitId, address indexed challenger, bytes32 competitorHash, uint256 competitorTxPos
     );
-    /// @notice The exit was shown included before its competitor: canonical again.
+    /// @notice The in-flight transaction was shown included at `inFlightTxPos`, before its
+    /// competitor: canonical again.
     event InFlightExitChallengeResponded(uint256 indexed exitId, address indexed responder, uint256 inFlightTxPos);
-    /// @notice A piggyback was challenged away (input spent elsewhere, or output spent).
+    /// @notice A piggyback was challenged away (input spent elsewhere, or output spent); the
+    /// challenger was credited its bond.
     event InFlightExitPiggybackChallenged(
         uint256 indexed exitId, address indexed challenger, bool isOutput, uint8 index
     );
-    /// @notice An exit nobody piggybacked was deleted; its bond went back.
+    /// @notice An exit nobody piggybacked was deleted; its bond went back to the initiator.
     event InFlightExitDeleted(uint256 indexed exitId);
-    /// @notice A token's claims of the exit were settled under `canonical`.
+    /// @notice `token`'s piggybacks of the exit were settled under the verdict `canonical`.
     event InFlightExitSettled(uint256 indexed exitId, address indexed token, bool canonical);
 
     /// @param framework_ The framework served.
     /// @param bondAdmin_ Who may propose bond changes.
-    /// @param exitBond The in-flight exit bond.
-    /// @param piggybackBond_ The piggyback bond.
-    constructor(IPlasmaFramework framework_, address bondAdmin_, uint256 exitBond, uint256 piggybackBond_)
+    /// @param inFlightExitBond_ The in-flight exit bond (wei).
+    /// @param piggybackBond_ The piggyback bond (wei).
+    constructor(IPlasmaFramework framework_, address bondAdmin_, uint256 inFlightExitBond_, uint256 piggybackBond_)
         ExitGameBase(framework_, bondAdmin_)
     {
-        _exitBond.size = SafeCast.toUint128(exitBond);
-        _piggybackBond.size = SafeCast.toUint128(piggybackBond_);
+        // Exits store bonds in 88 bits (3e8 ETH): refuse anything larger up front.
+        _exitBond.size = SafeCast.toUint88(inFlightExitBond_);
+        _piggybackBond.size = SafeCast.toUint88(piggybackBond_);
     }
 
     // ---------------------------------------------------------------- start
 
-    /// @notice Starts an in-flight exit of a payment (spec: EXIT-6, EXIT-7).
+    /// @notice Starts an in-flight exit of a payment (spec: EXIT-6, EXIT-7). Anyone holding the
+    /// signed transaction may start it.
     /// @dev Send `inFlightExitBond()`. Emits `InFlightExitStarted`. Nothing is queued until the first
-    /// piggyback: only piggybacked inputs and outputs are ever paid.
+    /// piggyback: only piggybacked inputs and outputs are ever paid (EXIT-8).
+    /// Safe because: every input is proven included and every signature recovers to the owner of
+    /// the output its input spends, so only a transaction the owners really signed exits; outputs
+    /// never exceed inputs per token, so settling it cannot create value; the exit waits two periods
+    /// after its youngest input's block, deposits included, so it never jumps ahead of exits of older
+    /// outputs. Inputs already finalized are not refused here (EXIT-6 does not ask it): settlement
+    /// treats them (CHAL-5, EXIT-11), and checking would cost every honest exit a call per input.
     /// @param args The transaction, its signatures, and each input's transaction, position, proof
     /// and block timestamp.
     function startInFlightExit(StartArgs calldata args) external payable nonReentrant {
         uint256 bond = _takeBond(_exitBond, 1);
         PlasmaTx.Transaction memory t = PlasmaTx.decodeValid(args.inFlightTx);
         if (t.txType != PlasmaTx.TYPE_PAYMENT) revert InFlightExitNotAPayment(t.txType);
-        uint256 n = t.inputs.length;
-        if (
-            args.inputTxs.length != n || args.inputUtxoPos.length != n || args.inputProofs.length != n
-                || args.inputBlockTimestamps.length != n || args.signatures.length != n
-        ) revert InFlightExitLengthMismatch(n, args.inputTxs.length);
-
+        _checkLengths(args, t.inputs.length);
         uint256 exitId = uint256(keccak256(args.inFlightTx));
         InFlightExit storage e = exits[exitId];
         if (e.startedAt != 0) revert InFlightExitAlreadyStarted(exitId);
 
-        bytes32 digest = PlasmaEip712.digest(framework.domainSeparator(), PlasmaEip712.hashTx(t));
-        uint64 youngest;
-        uint256 position;
-        for (uint256 i = 0; i < n; ++i) {
-            if (args.inputUtxoPos[i] != t.inputs[i]) {
-                revert InFlightExitInputMismatch(i, t.inputs[i], args.inputUtxoPos[i]);
-            }
-            uint64 ts = _storeInput(e.inputs[i], args, i, digest);
-            if (ts > youngest) youngest = ts;
-            if (t.inputs[i] > position) position = t.inputs[i];
-        }
-        _storeOutputs(e, t.outputs, n);
+        (uint256 youngestTimestamp, uint256 youngest, PlasmaTx.Output[] memory spent) = _storeInputs(e, t, args);
+        _checkValue(spent, t.outputs);
+        _storeOutputs(e.outputs, t.outputs);
 
-        uint64 exitableAt = _inFlightExitableAt(youngest);
+        // spec: EXIT-7 — the child-block rule on the youngest input, deposits included.
+        uint256 soonest = block.timestamp + minExitPeriod;
+        uint256 aged = youngestTimestamp + 2 * minExitPeriod;
+        uint40 exitableAt = SafeCast.toUint40(aged > soonest ? aged : soonest);
         e.initiator = msg.sender;
-        e.startedAt = uint64(block.timestamp);
-        e.nInputs = SafeCast.toUint8(n);
+        e.startedAt = SafeCast.toUint40(block.timestamp);
+        e.nInputs = SafeCast.toUint8(t.inputs.length);
         e.nOutputs = SafeCast.toUint8(t.outputs.length);
+        e.youngest = SafeCast.toUint8(youngest);
         e.exitableAt = exitableAt;
-        e.position = SafeCast.toUint96(position);
-        e.bond = SafeCast.toUint128(bond);
-        e.piggybackBond = SafeCast.toUint128(_piggybackBond.current());
-        emit InFlightExitStarted(exitId, msg.sender, exitableAt, position, args.inFlightTx);
+        e.bond = SafeCast.toUint88(bond);
+        e.piggybackBond = SafeCast.toUint88(_piggybackBond.current());
+        emit InFlightExitStarted(exitId, msg.sender, exitableAt, t.inputs[youngest], args.inFlightTx);
+    }
+
+    /// @dev Every per-input array must have one entry per input.
+    function _checkLengths(StartArgs calldata args, uint256 n) private pure {
+        uint256[5] memory lengths = [
+            args.inputTxs.length,
+            args.inputUtxoPos.length,
+            args.inputProofs.length,
+            args.inputBlockTimestamps.length,
+            args.signatures.length
+        ];
+        for (uint256 k = 0; k < 5; ++k) {
+            if (lengths[k] != n) revert InFlightExitLengthMismatch(n, lengths[k]);
+        }
+    }
+
+    /// @dev Checks and stores every input; returns the youngest input block's timestamp, the index
+    /// of the youngest (highest) input position, and the spent outputs.
+    function _storeInputs(InFlightExit storage e, PlasmaTx.Transaction memory t, StartArgs calldata args)
+        private
+        returns (uint256 youngestTimestamp, uint256 youngest, PlasmaTx.Output[] memory spent)
+    {
+        bytes32 digest = PlasmaEip712.digest(framework.domainSeparator(), PlasmaEip712.hashTx(t));
+        uint256 n = t.inputs.length;
+        spent = new PlasmaTx.Output[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 pos = t.inputs[i];
+            if (args.inputUtxoPos[i] != pos) revert InFlightExitInputMismatch(i, pos, args.inputUtxoPos[i]);
+            uint64 ts;
+            (spent[i], ts) = _storeInput(e.inputs[i], args, i, digest);
+            if (ts > youngestTimestamp) youngestTimestamp = ts;
+            if (pos > t.inputs[youngest]) youngest = i;
+        }
     }
 
     /// @dev Checks input `i` (its transaction, inclusion and the in-flight signature) and stores it;
-    /// returns its block's timestamp.
-    function _storeInput(Input storage slot, StartArgs calldata args, uint256 i, bytes32 digest)
+    /// returns the output it spends and its block's timestamp.
+    function _storeInput(StoredInput storage s, StartArgs calldata args, uint256 i, bytes32 digest)
         private
-        returns (uint64 ts)
+        returns (PlasmaTx.Output memory out, uint64 ts)
     {
         uint256 pos = args.inputUtxoPos[i];
-        PlasmaTx.Transaction memory inTx = PlasmaTx.decodeValid(args.inputTxs[i]);
+        bytes memory inTxBytes = args.inputTxs[i];
+        PlasmaTx.Transaction memory inTx = PlasmaTx.decodeValid(inTxBytes);
         uint256 oindex = UtxoPosLib.outputIndex(pos);
         if (oindex >= inTx.outputs.length) revert ExitGameNoSuchOutput(pos);
         if (UtxoPosLib.isDepositBlock(UtxoPosLib.blknum(pos)) != (inTx.txType == PlasmaTx.TYPE_DEPOSIT)) {
             revert ExitGameWrongBlockKind(pos, inTx.txType);
         }
         ts = args.inputBlockTimestamps[i];
-        _verifyInclusion(args.inputTxs[i], pos, args.inputProofs[i], ts);
-        PlasmaTx.Output memory out = inTx.outputs[oindex];
+        _verifyInclusion(inTxBytes, pos, args.inputProofs[i], ts);
+        out = inTx.outputs[oindex];
         address signer = PlasmaEip712.recover(digest, args.signatures[i], i);
         if (signer != out.owner) revert InFlightExitBadSignature(i, signer, out.owner);
-        slot.owner = out.owner;
-        slot.utxoPos = SafeCast.toUint96(pos); // valid positions are below 2^94 (POS-2)
-        if (out.token != address(0)) slot.token = out.token;
-        slot.amount = out.amount;
-        slot.outputId = PlasmaTx.outputId(keccak256(args.inputTxs[i]), inTx.inputs.length != 0, oindex, pos);
+
+        uint96 short = _short(out.amount);
+        s.owner = out.owner;
+        s.utxoPos = SafeCast.toUint96(pos); // valid positions are below 2^94 (POS-2)
+        s.token = out.token;
+        s.amount = short;
+        if (short == 0) s.bigAmount = out.amount;
+        s.outputId = PlasmaTx.outputId(keccak256(inTxBytes), inTx.inputs.length != 0, oindex, pos);
     }
 
-    /// @dev Stores the outputs after checking that, per token, they do not exceed the inputs.
-    function _storeOutputs(InFlightExit storage e, PlasmaTx.Output[] memory outs, uint256 nIn) private {
+    /// @dev Per token, the outputs must not exceed the inputs (LEDGER-3). Every output token is
+    /// thereby an input token, which the queue bits rely on (`_tokenBit`).
+    function _checkValue(PlasmaTx.Output[] memory ins, PlasmaTx.Output[] memory outs) private pure {
         for (uint256 j = 0; j < outs.length; ++j) {
             address token = outs[j].token;
             bool seen;
             for (uint256 k = 0; k < j; ++k) {
                 if (outs[k].token == token) seen = true;
             }
-            if (!seen) {
-                uint256 outSum;
-                for (uint256 k = j; k < outs.length; ++k) {
-                    if (outs[k].token == token) outSum += outs[k].amount;
-                }
-                uint256 inSum;
-                for (uint256 i = 0; i < nIn; ++i) {
-                    if (e.inputs[i].token == token) inSum += e.inputs[i].amount;
-                }
-                if (outSum > inSum) revert InFlightExitValueCreated(token);
+            if (seen) continue;
+            uint256 outSum; // cannot overflow: TX-5 was checked on decoding
+            for (uint256 k = j; k < outs.length; ++k) {
+                if (outs[k].token == token) outSum += outs[k].amount;
             }
-            Output storage o = e.outputs[j];
-            o.owner = outs[j].owner;
-            if (token != address(0)) o.token = token;
-            o.amount = outs[j].amount;
+            uint256 inSum;
+            for (uint256 i = 0; i < ins.length; ++i) {
+                if (ins[i].token == token) {
+                    // Inputs come from different transactions, so their sum may overflow; an
+                    // overflowing sum covers any output sum, so saturating is exact enough.
+                    unchecked {
+                        uint256 next = inSum + ins[i].amount;
+                        inSum = next < inSum ? type(uint256).max : next;
+                    }
+                }
+            }
+            if (outSum > inSum) revert InFlightExitValueCreated(token, inSum, outSum);
         }
     }
 
-    /// @dev spec: EXIT-7 — the child-block rule on the youngest input, deposits included.
-    function _inFlightExitableAt(uint64 youngestInputTimestamp) private view returns (uint64) {
-        uint256 soonest = block.timestamp + minExitPeriod;
-        uint256 aged = uint256(youngestInputTimestamp) + 2 * minExitPeriod;
-        return SafeCast.toUint64(aged > soonest ? aged : soonest);
+    function _storeOutputs(StoredOutput[5] storage slots, PlasmaTx.Output[] memory outs) private {
+        for (uint256 j = 0; j < outs.length; ++j) {
+            PlasmaTx.Output memory o = outs[j];
+            StoredOutput storage s = slots[j];
+            uint96 short = _short(o.amount);
+            s.owner = o.owner;
+            s.amount = short;
+            if (short == 0) s.bigAmount = o.amount;
+            if (o.token != address(0)) s.token = o.token;
+        }
+    }
+
+    /// @dev An amount's short form: itself below 2^96 (every realistic amount), else 0, which no
+    /// output has (TX-4), meaning "stored in full in `bigAmount`".
+    function _short(uint256 amount) private pure returns (uint96) {
+        // Checked just before: the cast is exact.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return amount <= type(uint96).max ? uint96(amount) : 0;
     }
 
     // ---------------------------------------------------------------- piggybacks
 
-    /// @notice Piggybacks input `inputIndex` of an in-flight exit (spec: EXIT-8): the input's owner
-    /// claims it back should the transaction turn out non-canonical.
-    /// @dev Phase 1 only; send `piggybackBond` of the exit. Emits `InFlightExitPiggybacked`, and the
-    /// framework's `ExitQueued` for the first claim of a token.
+    /// @notice Piggybacks input `inputIndex` of an in-flight exit (spec: EXIT-8): its owner claims
+    /// it back should the transaction turn out non-canonical.
+    /// @dev Phase 1 only; send the exit's piggyback bond (`inFlightExit(exitId)`). Emits
+    /// `InFlightExitPiggybacked`, and the framework's `ExitQueued` for the exit's first piggyback
+    /// of the input's token. Safe because only the input's owner can claim it, once, and a claim on
+    /// an input the owner also spent elsewhere loses its bond (CHAL-3).
+    /// @param exitId The exit.
+    /// @param inputIndex The input.
     function piggybackInput(uint256 exitId, uint8 inputIndex) external payable nonReentrant {
         InFlightExit storage e = _openInPhaseOne(exitId);
         if (inputIndex >= e.nInputs) revert InFlightExitNoSuchIndex(inputIndex);
-        Input storage input = e.inputs[inputIndex];
+        StoredInput storage input = e.inputs[inputIndex];
         _piggyback(e, exitId, inputIndex, input.owner, input.token);
-        emit InFlightExitPiggybacked(exitId, msg.sender, false, inputIndex);
     }
 
-    /// @notice Piggybacks output `outputIndex` of an in-flight exit (spec: EXIT-8): the output's
-    /// owner claims it should the transaction turn out canonical.
-    /// @dev Phase 1 only; send `piggybackBond` of the exit. Emits `InFlightExitPiggybacked`, and the
-    /// framework's `ExitQueued` for the first claim of a token.
+    /// @notice Piggybacks output `outputIndex` of an in-flight exit (spec: EXIT-8): its owner claims
+    /// it should the transaction turn out canonical.
+    /// @dev Phase 1 only; send the exit's piggyback bond. Emits `InFlightExitPiggybacked`, and the
+    /// framework's `ExitQueued` for the exit's first piggyback of the output's token. Safe because
+    /// only the output's owner can claim it, once, and a claim on an output its owner spent loses
+    /// its bond (CHAL-4).
+    /// @param exitId The exit.
+    /// @param outputIndex The output.
     function piggybackOutput(uint256 exitId, uint8 outputIndex) external payable nonReentrant {
         InFlightExit storage e = _openInPhaseOne(exitId);
         if (outputIndex >= e.nOutputs) revert InFlightExitNoSuchIndex(outputIndex);
-        Output storage output = e.outputs[outputIndex];
+        StoredOutput storage output = e.outputs[outputIndex];
         _piggyback(e, exitId, OUTPUT_BIT_OFFSET + outputIndex, output.owner, output.token);
-        emit InFlightExitPiggybacked(exitId, msg.sender, true, outputIndex);
     }
 
     function _piggyback(InFlightExit storage e, uint256 exitId, uint256 bit, address owner, address token) private {
         if (owner != msg.sender) revert InFlightExitNotOwner(owner, msg.sender);
-        if (msg.value != e.piggybackBond) revert ExitGameWrongBond(e.piggybackBond, msg.value);
+        uint256 bond = e.piggybackBond;
+        if (msg.value != bond) revert ExitGameWrongBond(bond, msg.value);
         uint16 mask = _mask(bit);
-        if (e.piggybacks & mask != 0) revert InFlightExitAlreadyPiggybacked(exitId, bit);
-        e.piggybacks |= mask;
-        if (!isQueued[exitId][token]) {
-            isQueued[exitId][token] = true;
+        uint16 piggybacks = e.piggybacks;
+        if (piggybacks & mask != 0) revert InFlightExitAlreadyPiggybacked(exitId, bit);
+        e.piggybacks = piggybacks | mask;
+        uint8 tokenBit = _tokenBit(e, token);
+        bool first = e.queued & tokenBit == 0;
+        if (first) {
+            e.queued |= tokenBit;
             ++e.pendingTokens;
-            framework.enqueue(token, e.exitableAt, e.position, exitId, true);
+        }
+        bool isOutput = bit >= OUTPUT_BIT_OFFSET;
+        // Below 10, and below 5 after the offset: the cast is exact.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        emit InFlightExitPiggybacked(exitId, msg.sender, isOutput, uint8(isOutput ? bit - OUTPUT_BIT_OFFSET : bit));
+        if (first) framework.enqueue(token, e.exitableAt, e.inputs[e.youngest].utxoPos, exitId, true);
+    }
+
+    /// @dev The queue bit of `token`: that of the first input holding it. Every token an exit can
+    /// claim is held by an input (`_checkValue`), so the loop always returns.
+    function _tokenBit(InFlightExit storage e, address token) private view returns (uint8 bit) {
+        uint256 n = e.nInputs;
+        for (uint256 i = 0; i < n; ++i) {
+            // forge-lint: disable-next-line(incorrect-shift, unsafe-typecast)
+            if (e.inputs[i].token == token) return uint8(1 << i); // i < 5
         }
     }
 
     // ---------------------------------------------------------------- canonicity
 
-    /// @notice Marks an in-flight exit non-canonical with a competing spend of one of its inputs
-    /// (spec: CHAL-1).
-    /// @dev Phase 1 only. A later challenge needs an older competitor (and, after a response, one
-    /// older than the in-flight transaction's inclusion). Emits `InFlightExitChallenged`.
-    function challengeInFlightExitNotCanonical(CompetitorArgs calldata args) external nonReentrant {
+    /// @notice Marks an in-flight exit non-canonical with a competing spend of one of its inputs,
+    /// signed by that input's owner, optionally shown included (spec: CHAL-1).
+    /// @dev Phase 1 only. A later challenge needs an older competitor than the recorded one, and
+    /// after a response one older than the in-flight transaction's inclusion (`replaces_competitor`;
+    /// a younger one would be answered by the inclusion already shown, as in OMG). "Not shown
+    /// included" counts as youngest. Emits `InFlightExitChallenged`. Safe because the owner's
+    /// signature on two spends proves at most one happened; the honest side answers with an older
+    /// inclusion (CHAL-2), and a challenger cannot bury an old competitor under a young one.
+    /// @param args The exit, the shared input, the competitor and its signature, and optionally its
+    /// inclusion.
+    function challengeInFlightExitNotCanonical(CompetitorArgs calldata args) external {
         InFlightExit storage e = _openInPhaseOne(args.exitId);
         if (args.inputIndex >= e.nInputs) revert InFlightExitNoSuchIndex(args.inputIndex);
         bytes32 competitorHash = keccak256(args.competingTx);
         if (uint256(competitorHash) == args.exitId) revert InFlightExitSameTransaction(args.exitId);
-        Input storage input = e.inputs[args.inputIndex];
+        StoredInput storage input = e.inputs[args.inputIndex];
         _checkSpend(args.competingTx, args.competitorInputIndex, args.competitorSignature, input.utxoPos, input.owner);
 
         uint96 competitorPos = NOT_INCLUDED;
@@ -359,8 +498,10 @@ contract InFlightExitGame is ExitGameBase {
     }
 
     /// @notice Answers a canonicity challenge by proving the in-flight transaction was included
-    /// before its competitor (spec: CHAL-2).
-    /// @dev Allowed until the exit is processed. Emits `InFlightExitChallengeResponded`.
+    /// before its competitor, or at all if the competitor was not shown included (spec: CHAL-2).
+    /// @dev Anyone may respond, until the exit is processed. Records the inclusion, which later
+    /// challenges must beat and output challenges may reuse. Emits `InFlightExitChallengeResponded`.
+    /// Safe because an included transaction older than every competitor is the one that happened.
     /// @param exitId The exit.
     /// @param inFlightTx The in-flight transaction's bytes.
     /// @param inFlightTxPos Its transaction position.
@@ -372,13 +513,14 @@ contract InFlightExitGame is ExitGameBase {
         uint256 inFlightTxPos,
         bytes calldata inclusionProof,
         uint64 blockTimestamp
-    ) external nonReentrant {
+    ) external {
         InFlightExit storage e = _open(exitId);
         if (!e.nonCanonical) revert InFlightExitNotChallenged(exitId);
         _checkInFlightTx(exitId, inFlightTx);
         _checkTxPos(inFlightTxPos);
         _verifyInclusion(inFlightTx, inFlightTxPos, inclusionProof, blockTimestamp);
-        if (inFlightTxPos >= e.competitorTxPos) revert InFlightExitResponseNotOlder(inFlightTxPos, e.competitorTxPos);
+        uint256 competitorPos = e.competitorTxPos;
+        if (inFlightTxPos >= competitorPos) revert InFlightExitResponseNotOlder(inFlightTxPos, competitorPos);
         e.nonCanonical = false;
         e.inFlightTxPos = SafeCast.toUint96(inFlightTxPos);
         emit InFlightExitChallengeResponded(exitId, msg.sender, inFlightTxPos);
@@ -387,8 +529,15 @@ contract InFlightExitGame is ExitGameBase {
     // ---------------------------------------------------------------- piggyback challenges
 
     /// @notice Removes a piggybacked input that its owner also spent in another transaction
-    /// (spec: CHAL-3); the challenger gets the piggyback bond.
-    /// @dev Allowed until processing. Emits `InFlightExitPiggybackChallenged`.
+    /// (spec: CHAL-3); the challenger is credited the piggyback bond.
+    /// @dev Allowed until processing. Emits `InFlightExitPiggybackChallenged`. Safe because the
+    /// other spend may be included and exited, so the input cannot also go back to its owner; the
+    /// owner's own signature is the evidence, so an honest piggyback cannot be challenged.
+    /// @param exitId The exit.
+    /// @param inputIndex The piggybacked input.
+    /// @param spendingTx A transaction other than the in-flight one spending that input.
+    /// @param spendingInputIndex Its input that spends it.
+    /// @param signature The input owner's signature of `spendingTx`.
     function challengeInFlightExitInputSpent(
         uint256 exitId,
         uint8 inputIndex,
@@ -398,117 +547,217 @@ contract InFlightExitGame is ExitGameBase {
     ) external nonReentrant {
         InFlightExit storage e = _open(exitId);
         if (inputIndex >= e.nInputs) revert InFlightExitNoSuchIndex(inputIndex);
+        uint16 mask = _piggybacked(e, exitId, inputIndex);
         if (uint256(keccak256(spendingTx)) == exitId) revert InFlightExitSameTransaction(exitId);
-        Input storage input = e.inputs[inputIndex];
+        StoredInput storage input = e.inputs[inputIndex];
         _checkSpend(spendingTx, spendingInputIndex, signature, input.utxoPos, input.owner);
-        _removePiggyback(e, exitId, inputIndex);
+        _removePiggyback(e, mask);
         emit InFlightExitPiggybackChallenged(exitId, msg.sender, false, inputIndex);
+        uint256 bond = e.piggybackBond;
+        framework.creditBonds{value: bond}(msg.sender, bond, address(0), 0);
     }
 
     /// @notice Removes a piggybacked output that was spent: the in-flight transaction is shown
-    /// included (fixing the output's position) and a spend of that position signed by the owner
-    /// (spec: CHAL-4); the challenger gets the piggyback bond.
-    /// @dev Allowed until processing. Emits `InFlightExitPiggybackChallenged`.
+    /// included (fixing the output's position) and a spend of that position signed by the output's
+    /// owner (spec: CHAL-4); the challenger is credited the piggyback bond.
+    /// @dev Allowed until processing. The inclusion proof is skipped when the position is the one a
+    /// response already proved. Emits `InFlightExitPiggybackChallenged`. Safe because a spent output
+    /// lives on in the spending transaction, which its new owner can exit.
+    /// @param args The exit, the output, the in-flight transaction's inclusion and the spend.
     function challengeInFlightExitOutputSpent(OutputSpentArgs calldata args) external nonReentrant {
         InFlightExit storage e = _open(args.exitId);
         if (args.outputIndex >= e.nOutputs) revert InFlightExitNoSuchIndex(args.outputIndex);
+        uint16 mask = _piggybacked(e, args.exitId, OUTPUT_BIT_OFFSET + args.outputIndex);
         _checkInFlightTx(args.exitId, args.inFlightTx);
         _checkTxPos(args.inFlightTxPos);
-        _verifyInclusion(args.inFlightTx, args.inFlightTxPos, args.inclusionProof, args.blockTimestamp);
-        Output storage output = e.outputs[args.outputIndex];
+        if (args.inFlightTxPos != e.inFlightTxPos) {
+            _verifyInclusion(args.inFlightTx, args.inFlightTxPos, args.inclusionProof, args.blockTimestamp);
+        }
         _checkSpend(
             args.spendingTx,
             args.spendingInputIndex,
             args.signature,
             args.inFlightTxPos + args.outputIndex,
-            output.owner
+            e.outputs[args.outputIndex].owner
         );
-        _removePiggyback(e, args.exitId, OUTPUT_BIT_OFFSET + args.outputIndex);
+        _removePiggyback(e, mask);
         emit InFlightExitPiggybackChallenged(args.exitId, msg.sender, true, args.outputIndex);
-    }
-
-    function _removePiggyback(InFlightExit storage e, uint256 exitId, uint256 bit) private {
-        uint16 mask = _mask(bit);
-        if (e.piggybacks & mask == 0) revert InFlightExitNotPiggybacked(exitId, bit);
-        e.piggybacks &= ~mask;
         uint256 bond = e.piggybackBond;
         framework.creditBonds{value: bond}(msg.sender, bond, address(0), 0);
     }
 
+    /// @dev The mask of piggyback `bit`, which must be set.
+    function _piggybacked(InFlightExit storage e, uint256 exitId, uint256 bit) private view returns (uint16 mask) {
+        mask = _mask(bit);
+        if (e.piggybacks & mask == 0) revert InFlightExitNotPiggybacked(exitId, bit);
+    }
+
+    function _removePiggyback(InFlightExit storage e, uint16 mask) private {
+        e.piggybacks &= ~mask;
+    }
+
     // ---------------------------------------------------------------- deletion and settlement
 
-    /// @notice Deletes an in-flight exit that nobody piggybacked, once phase 1 is over, returning
-    /// its bond to the initiator (spec: EXIT-11): it can never pay anything.
-    /// @dev Emits `InFlightExitDeleted`.
+    /// @notice Deletes an in-flight exit that nobody piggybacked, once phase 1 is over, crediting
+    /// its bond back to the initiator (spec: EXIT-11, `can_delete_unpiggybacked`).
+    /// @dev Emits `InFlightExitDeleted`. The transaction still cannot exit in flight again. Safe
+    /// because piggybacks close with phase 1, so such an exit can never pay anything, and its bond
+    /// should not stay locked. An exit whose piggybacks were all challenged away still has queue
+    /// entries, and processing settles it (returning the bond then).
+    /// @param exitId The exit.
     function deleteNonPiggybackedInFlightExit(uint256 exitId) external nonReentrant {
         InFlightExit storage e = _open(exitId);
         uint256 phaseEnd = uint256(e.startedAt) + minExitPeriod / 2;
         if (block.timestamp < phaseEnd) revert InFlightExitPhaseNotOver(exitId, phaseEnd);
-        if (e.piggybacks != 0 || e.pendingTokens != 0) revert InFlightExitHasPiggybacks(exitId);
+        if (e.queued != 0) revert InFlightExitHasPiggybacks(exitId);
         e.verdict = DELETED;
         uint256 bond = e.bond;
         emit InFlightExitDeleted(exitId);
         framework.creditBonds{value: bond}(e.initiator, bond, address(0), 0);
     }
 
-    /// @notice Settles the claims of `token` on an in-flight exit popped from that token's queue
-    /// (framework only; spec: EXIT-11).
+    /// @notice Settles `token`'s piggybacks of an in-flight exit popped from that token's queue
+    /// (framework only; spec: EXIT-11, `settle_in_flight_exit`).
     /// @dev The first call fixes the verdict: canonical iff no canonicity challenge stands and no
-    /// input is finalized; then all inputs are finalized. Canonical pays piggybacked outputs,
-    /// otherwise piggybacked inputs, never a finalized output. Emits `InFlightExitSettled`.
+    /// input is finalized; a canonical verdict finalizes every input. Canonical pays the piggybacked
+    /// outputs of `token`, otherwise the piggybacked inputs of `token`, never an output already
+    /// finalized, and finalizes what it pays. Piggyback bonds of settled items go back (minus the
+    /// processing bounty). With the last token, the exit bond goes back to the initiator (minus the
+    /// bounty), unless a canonicity challenge stands: then it is the challenger's. Emits
+    /// `InFlightExitSettled`; the framework emits `OutputFinalized` and `Credited`.
+    /// @param exitId The exit.
+    /// @param token The queue it was popped from.
+    /// @param processor Who called `processExits`; earns the bounties.
     function processExit(uint256 exitId, address token, address processor) external onlyFramework {
         InFlightExit storage e = exits[exitId];
-        if (e.verdict == OPEN) e.verdict = _decide(e);
-        bool canonical = e.verdict == CANONICAL;
-
-        // Pay the claims of this token that the verdict honours; return every standing bond.
-        (uint256 first, uint256 count) = canonical ? (OUTPUT_BIT_OFFSET, uint256(e.nOutputs)) : (0, uint256(e.nInputs));
-        bytes32 txHash = bytes32(exitId);
-        for (uint256 k = 0; k < 10; ++k) {
-            if (e.piggybacks & _mask(k) == 0) continue;
-            bool isOutput = k >= OUTPUT_BIT_OFFSET;
-            uint256 index = isOutput ? k - OUTPUT_BIT_OFFSET : k;
-            (address owner, address itemToken, uint256 amount, bytes32 outputId) = isOutput
-                ? (
-                    e.outputs[index].owner,
-                    e.outputs[index].token,
-                    e.outputs[index].amount,
-                    PlasmaTx.outputId(txHash, true, index, 0)
-                )
-                : (e.inputs[index].owner, e.inputs[index].token, e.inputs[index].amount, e.inputs[index].outputId);
-            if (itemToken != token) continue;
-            e.piggybacks &= ~_mask(k);
-            if (k >= first && k < first + count) _pay(token, owner, amount, outputId);
-            _returnBond(owner, e.piggybackBond, processor);
+        Settlement memory s;
+        s.ids = new bytes32[](uint256(e.nInputs) + ITEM_BITS);
+        s.payees = new address[](ITEM_BITS);
+        s.amounts = new uint256[](ITEM_BITS);
+        s.bondOwners = new address[](ITEM_BITS + 2); // + the exit bond's owner and the processor
+        uint8 verdict = e.verdict;
+        if (verdict == OPEN) {
+            verdict = _decide(e, s);
+            e.verdict = verdict;
         }
-
-        if (--e.pendingTokens == 0) {
-            uint256 bond = e.bond;
-            if (canonical || e.challenger == address(0)) _returnBond(e.initiator, bond, processor);
-            else framework.creditBonds{value: bond}(e.challenger, bond, address(0), 0);
-        }
+        bool canonical = verdict == CANONICAL;
+        _collect(e, exitId, token, canonical, s);
+        bool last = --e.pendingTokens == 0;
         emit InFlightExitSettled(exitId, token, canonical);
+        _pay(token, s);
+        _creditBonds(e, s, last, processor);
     }
 
-    /// @dev The verdict, fixed once; a canonical transaction's inputs are all finalized now.
-    function _decide(InFlightExit storage e) private returns (uint8) {
-        uint256 n = e.nInputs;
-        bytes32[] memory ids = new bytes32[](n);
-        bool anyFinalized;
-        for (uint256 i = 0; i < n; ++i) {
-            ids[i] = e.inputs[i].outputId;
-            if (framework.isOutputFinalized(ids[i])) anyFinalized = true;
+    /// @dev Finalizes `s.ids` in one call, then credits each paid item unless it was finalized
+    /// before (OUT-2: an output is paid at most once).
+    function _pay(address token, Settlement memory s) private {
+        uint256 count = s.count;
+        if (count == 0) return;
+        bytes32[] memory ids = s.ids;
+        assembly ("memory-safe") {
+            mstore(ids, count) // shrink to the entries used
         }
-        if (e.nonCanonical || anyFinalized) return NOT_CANONICAL;
-        framework.finalizeOutputs(ids);
+        uint256 alreadyFinalized = framework.finalizeOutputs(ids);
+        for (uint256 j = s.firstPaid; j < count; ++j) {
+            // forge-lint: disable-next-line(incorrect-shift)
+            if (alreadyFinalized & (1 << j) == 0) {
+                framework.credit(token, s.payees[j - s.firstPaid], s.amounts[j - s.firstPaid]);
+            }
+        }
+    }
+
+    /// @dev Credits the bonds settled now: each settled piggyback's bond minus the processing
+    /// bounty; with the last token the exit bond, whole to a standing canonicity challenger, else
+    /// to the initiator minus the bounty; and the processor's bounties as one sum. Two accounts
+    /// per framework call.
+    function _creditBonds(InFlightExit storage e, Settlement memory s, bool last, address processor) private {
+        uint256 piggyback = e.piggybackBond;
+        uint256 bounty = piggyback / PROCESSING_BOUNTY_DIVISOR;
+        address[] memory to = s.bondOwners;
+        uint256 n = s.bonds;
+        uint256[] memory amounts = new uint256[](n + 2);
+        for (uint256 i = 0; i < n; ++i) {
+            amounts[i] = piggyback - bounty;
+        }
+        uint256 bounties = bounty * n;
+        if (last) {
+            uint256 bond = e.bond;
+            if (e.nonCanonical) {
+                (to[n], amounts[n]) = (e.challenger, bond);
+            } else {
+                uint256 exitBounty = bond / PROCESSING_BOUNTY_DIVISOR;
+                (to[n], amounts[n]) = (e.initiator, bond - exitBounty);
+                bounties += exitBounty;
+            }
+            ++n;
+        }
+        if (bounties != 0) (to[n], amounts[n++]) = (processor, bounties);
+        for (uint256 i = 0; i < n; i += 2) {
+            (address b, uint256 amountB) = i + 1 < n ? (to[i + 1], amounts[i + 1]) : (address(0), 0);
+            framework.creditBonds{value: amounts[i] + amountB}(to[i], amounts[i], b, amountB);
+        }
+    }
+
+    /// @dev The verdict (spec: EXIT-11). Canonical iff no challenge stands and no input is
+    /// finalized; then every input's id is put first in `s.ids`, to be finalized.
+    function _decide(InFlightExit storage e, Settlement memory s) private view returns (uint8) {
+        if (e.nonCanonical) return NOT_CANONICAL;
+        uint256 n = e.nInputs;
+        for (uint256 i = 0; i < n; ++i) {
+            bytes32 id = e.inputs[i].outputId;
+            if (framework.isOutputFinalized(id)) return NOT_CANONICAL;
+            s.ids[i] = id;
+        }
+        s.count = n;
+        s.firstPaid = n;
         return CANONICAL;
     }
 
-    /// @dev Pays an output unless it is already finalized, and finalizes it.
-    function _pay(address token, address owner, uint256 amount, bytes32 outputId) private {
-        bytes32[] memory ids = new bytes32[](1);
-        ids[0] = outputId;
-        if (framework.finalizeOutputs(ids) == 0) framework.credit(token, owner, amount);
+    /// @dev Clears `token`'s piggybacks and records what the verdict pays (outputs if canonical,
+    /// inputs if not) and whose bonds go back.
+    function _collect(InFlightExit storage e, uint256 exitId, address token, bool canonical, Settlement memory s)
+        private
+    {
+        uint16 piggybacks = e.piggybacks;
+        for (uint256 k = 0; k < ITEM_BITS; ++k) {
+            uint16 mask = _mask(k);
+            if (piggybacks & mask == 0) continue;
+            bool isOutput = k >= OUTPUT_BIT_OFFSET;
+            (address owner, address itemToken, uint256 amount, bytes32 outputId) =
+                isOutput ? _output(e, exitId, k - OUTPUT_BIT_OFFSET) : _input(e, k);
+            if (itemToken != token) continue;
+            piggybacks &= ~mask;
+            s.bondOwners[s.bonds++] = owner;
+            if (isOutput == canonical) {
+                s.ids[s.count] = outputId;
+                s.payees[s.count - s.firstPaid] = owner;
+                s.amounts[s.count - s.firstPaid] = amount;
+                ++s.count;
+            }
+        }
+        e.piggybacks = piggybacks;
+    }
+
+    function _input(InFlightExit storage e, uint256 i)
+        private
+        view
+        returns (address owner, address token, uint256 amount, bytes32 outputId)
+    {
+        StoredInput storage s = e.inputs[i];
+        (owner, token, amount, outputId) = (s.owner, s.token, s.amount, s.outputId);
+        if (amount == 0) amount = s.bigAmount;
+    }
+
+    /// @dev An in-flight output's id: OUT-1 with the transaction hash (the exit id) and its index.
+    function _output(InFlightExit storage e, uint256 exitId, uint256 j)
+        private
+        view
+        returns (address owner, address token, uint256 amount, bytes32 outputId)
+    {
+        StoredOutput storage s = e.outputs[j];
+        (owner, token, amount) = (s.owner, s.token, s.amount);
+        if (amount == 0) amount = s.bigAmount;
+        outputId = PlasmaTx.outputId(bytes32(exitId), true, j, 0);
     }
 
     // ---------------------------------------------------------------- checks
@@ -525,6 +774,7 @@ contract InFlightExitGame is ExitGameBase {
         if (e.startedAt == 0 || e.verdict != OPEN) revert InFlightExitNotActive(exitId);
     }
 
+    /// @dev An open exit in phase 1, `[startedAt, startedAt + p/2)` (spec: EXIT-7, `in_flight_phase`).
     function _openInPhaseOne(uint256 exitId) private view returns (InFlightExit storage e) {
         e = _open(exitId);
         uint256 phaseEnd = uint256(e.startedAt) + minExitPeriod / 2;
@@ -541,7 +791,7 @@ contract InFlightExitGame is ExitGameBase {
         if (UtxoPosLib.outputIndex(txPos) != 0) revert InFlightExitBadTxPos(txPos);
     }
 
-    /// @dev `spendingTx` spends `utxoPos` at `inputIndex`, signed by `owner` (spec: EXIT-4).
+    /// @dev `spendingTx` spends `utxoPos` at `inputIndex`, signed by `owner` (spec: `spends`).
     function _checkSpend(
         bytes calldata spendingTx,
         uint256 inputIndex,
@@ -560,30 +810,35 @@ contract InFlightExitGame is ExitGameBase {
     // ---------------------------------------------------------------- admin and views
 
     /// @notice Schedules a new in-flight exit bond (bond admin only; spec: BOND-1).
-    /// @dev Emits `BondChangeProposed`.
+    /// @dev Emits `BondChangeProposed`. Takes effect two periods later, within [current/2, 2·current]
+    /// (`BondChangeOutOfBounds`); exits started before keep the bond they paid.
+    /// @param newSize The new bond in wei.
     function proposeInFlightExitBond(uint256 newSize) external onlyBondAdmin {
         _proposeBond(_exitBond, "inFlightExit", newSize);
     }
 
     /// @notice Schedules a new piggyback bond (bond admin only; spec: BOND-1).
-    /// @dev Emits `BondChangeProposed`.
+    /// @dev Emits `BondChangeProposed`. Exits started before keep the piggyback bond of their start.
+    /// @param newSize The new bond in wei.
     function proposePiggybackBond(uint256 newSize) external onlyBondAdmin {
         _proposeBond(_piggybackBond, "piggyback", newSize);
     }
 
-    /// @notice The bond an in-flight exit needs now.
+    /// @notice The bond an in-flight exit started now needs.
     function inFlightExitBond() external view returns (uint256) {
         return _exitBond.current();
     }
 
-    /// @notice The bond a piggyback on an exit started now needs.
+    /// @notice The piggyback bond of exits started now (each exit keeps the one of its start).
     function piggybackBond() external view returns (uint256) {
         return _piggybackBond.current();
     }
 
-    /// @notice An exit's state: who started it and when, when it is exitable, its queue position,
-    /// piggyback bits (inputs 0-4, outputs 5-9), whether a canonicity challenge stands, and its
-    /// verdict (0 open, 1 canonical, 2 not canonical, 3 deleted).
+    /// @notice An exit's state: who started it and when, when it is exitable, its queue position
+    /// (youngest input), piggyback bits (input i: bit i, output j: bit 5 + j; cleared when
+    /// challenged or settled), whether a canonicity challenge stands, its verdict (0 open,
+    /// 1 canonical, 2 not canonical, 3 deleted) and the piggyback bond it takes.
+    /// @param exitId The exit (its transaction's hash as an integer).
     function inFlightExit(uint256 exitId)
         external
         view
@@ -599,26 +854,56 @@ contract InFlightExitGame is ExitGameBase {
         )
     {
         InFlightExit storage e = exits[exitId];
+        position = e.nInputs == 0 ? 0 : e.inputs[e.youngest].utxoPos;
         return
-            (
-                e.initiator,
-                e.startedAt,
-                e.exitableAt,
-                e.position,
-                e.piggybacks,
-                e.nonCanonical,
-                e.verdict,
-                e.piggybackBond
-            );
+            (e.initiator, e.startedAt, e.exitableAt, position, e.piggybacks, e.nonCanonical, e.verdict, e.piggybackBond);
     }
 
-    /// @notice Input `index` of an exit as stored at start.
-    function inFlightExitInput(uint256 exitId, uint256 index) external view returns (Input memory) {
-        return exits[exitId].inputs[index];
+    /// @notice An exit's canonicity game and bookkeeping: input and output counts, the exit bond,
+    /// queue entries not yet processed, the last canonicity challenger, its competitor's position
+    /// (0: none; max uint96: not shown included) and the in-flight transaction's inclusion shown
+    /// in a response (0: none).
+    /// @param exitId The exit.
+    function inFlightExitDetails(uint256 exitId)
+        external
+        view
+        returns (
+            uint8 nInputs,
+            uint8 nOutputs,
+            uint256 bond,
+            uint8 pendingTokens,
+            address challenger,
+            uint256 competitorTxPos,
+            uint256 inFlightTxPos
+        )
+    {
+        InFlightExit storage e = exits[exitId];
+        return (e.nInputs, e.nOutputs, e.bond, e.pendingTokens, e.challenger, e.competitorTxPos, e.inFlightTxPos);
     }
 
-    /// @notice Output `index` of an exit as stored at start.
-    function inFlightExitOutput(uint256 exitId, uint256 index) external view returns (Output memory) {
-        return exits[exitId].outputs[index];
+    /// @notice Whether the exit has a queue entry for `token` (made by its first piggyback of it).
+    /// @param exitId The exit.
+    /// @param token The token (address(0) for ETH).
+    function isQueued(uint256 exitId, address token) external view returns (bool) {
+        InFlightExit storage e = exits[exitId];
+        return e.queued & _tokenBit(e, token) != 0;
+    }
+
+    /// @notice Input `index` of an exit as stored at start (zero beyond its inputs).
+    /// @param exitId The exit.
+    /// @param index The input, below 5.
+    function inFlightExitInput(uint256 exitId, uint256 index) external view returns (Input memory input) {
+        InFlightExit storage e = exits[exitId];
+        (input.owner, input.token, input.amount, input.outputId) = _input(e, index);
+        input.utxoPos = e.inputs[index].utxoPos;
+    }
+
+    /// @notice Output `index` of an exit as stored at start (zero beyond its outputs).
+    /// @param exitId The exit.
+    /// @param index The output, below 5.
+    function inFlightExitOutput(uint256 exitId, uint256 index) external view returns (Output memory output) {
+        StoredOutput storage s = exits[exitId].outputs[index];
+        uint256 amount = s.amount;
+        return Output(s.owner, s.token, amount == 0 ? s.bigAmount : amount);
     }
 }
