@@ -1098,12 +1098,18 @@ impl Watcher {
     }
 
     async fn process_due_exits(&self) -> Result<(), WatcherError> {
-        let now = self
+        // A node that mines only on demand (a devnet) leaves the latest block's time behind the
+        // clock; the next block, the one processExits lands in, will carry the clock's time.
+        let latest = self
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
             .await
             .map_err(l1)?
             .map_or(0, |b| b.header.timestamp);
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let now = latest.max(clock);
         let tokens: Vec<Address> = self.tokens.lock().iter().copied().collect();
         for token in tokens {
             let head = self.framework.queueHead(token).call().await.map_err(l1)?.head;
