@@ -257,6 +257,8 @@ async fn refuses_bad_input_with_typed_errors() {
     );
     let huge = vec![b' '; 32 * 1024];
     assert_eq!(api.post("/v1/transactions", huge).await.0, 413);
+    // The server drops that connection unread; continue on a fresh client, not the pooled one.
+    let api = Api::new(&node);
     assert_eq!(api.get("/v1/utxos?owner=nope").await.1["error"]["code"], "MalformedAddress");
     assert_eq!(api.get("/v1/transactions/0x12").await.1["error"]["code"], "MalformedHash");
     assert_eq!(api.get("/nowhere").await.0, 404);
