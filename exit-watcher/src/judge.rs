@@ -313,6 +313,14 @@ impl ChainView {
         }
     }
 
+    /// The inclusion proof of transaction `tx_index` of validated block `blknum`, with the
+    /// block's L1 timestamp: what every challenge and response that proves inclusion needs.
+    pub fn inclusion_proof(&self, blknum: u64, tx_index: u16) -> Option<(Vec<u8>, u64)> {
+        let block = self.blocks.get(&blknum)?;
+        let tree = plasma_spec::BlockTree::from_txs(&block.leaves).ok()?;
+        Some((tree.proof(usize::from(tx_index)).ok()?.to_bytes(), block.timestamp))
+    }
+
     /// The spend defeating a standard exit of `pos`, if the watcher saw one (WATCH-4).
     pub fn challenge_for(&self, pos: UtxoPos) -> Option<&Spend> {
         self.spends.get(&pos)

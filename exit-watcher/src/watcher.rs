@@ -823,16 +823,7 @@ impl Watcher {
                 }
                 let key = format!("ife-noncanonical:{id}");
                 if !self.action_done(&key)? {
-                    let proof = {
-                        let view = self.view.lock();
-                        view.blocks.get(&spend.blknum).and_then(|b| {
-                            let tree = BlockTree::from_txs(&b.leaves).ok()?;
-                            Some((
-                                tree.proof(usize::from(spend.tx_index)).ok()?.to_bytes(),
-                                b.timestamp,
-                            ))
-                        })
-                    };
+                    let proof = self.view.lock().inclusion_proof(spend.blknum, spend.tx_index);
                     if let Some((proof, timestamp)) = proof {
                         let args = InFlightExitGame::CompetitorArgs {
                             exitId: exit_id,
@@ -929,13 +920,7 @@ impl Watcher {
         if self.action_done(&key)? {
             return Ok(());
         }
-        let proof = {
-            let view = self.view.lock();
-            view.blocks.get(&spend.blknum).and_then(|b| {
-                let tree = BlockTree::from_txs(&b.leaves).ok()?;
-                Some((tree.proof(usize::from(spend.tx_index)).ok()?.to_bytes(), b.timestamp))
-            })
-        };
+        let proof = self.view.lock().inclusion_proof(spend.blknum, spend.tx_index);
         let Some((proof, timestamp)) = proof else { return Ok(()) };
         let (nonce, price) = self.tx_params(&key).await?;
         match self
@@ -981,13 +966,7 @@ impl Watcher {
             if self.action_done(&key)? {
                 continue;
             }
-            let proof = {
-                let view = self.view.lock();
-                view.blocks.get(&included.blknum).and_then(|b| {
-                    let tree = BlockTree::from_txs(&b.leaves).ok()?;
-                    Some((tree.proof(usize::from(included.tx_index)).ok()?.to_bytes(), b.timestamp))
-                })
-            };
+            let proof = self.view.lock().inclusion_proof(included.blknum, included.tx_index);
             let Some((proof, timestamp)) = proof else { continue };
             let args = InFlightExitGame::OutputSpentArgs {
                 exitId: exit_id,
