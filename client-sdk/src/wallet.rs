@@ -480,10 +480,8 @@ impl Wallet {
         index: u8,
     ) -> Result<TxHash, SdkError> {
         let exit_id = U256::from_be_bytes(tx_hash.0);
-        let (.., bond) = {
-            let e = self.in_flight.inFlightExit(exit_id).call().await.map_err(l1)?;
-            (e.initiator, e.piggybackBondAmount)
-        };
+        let bond =
+            self.in_flight.inFlightExit(exit_id).call().await.map_err(l1)?.piggybackBondAmount;
         let call = if output {
             self.in_flight.piggybackOutput(exit_id, index).value(bond).send().await
         } else {
