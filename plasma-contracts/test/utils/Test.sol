@@ -89,8 +89,11 @@ abstract contract Test {
     }
 
     /// @dev Reads a file under the project root (paths as in foundry.toml's fs_permissions).
+    /// Foundry resolves a relative path against the project root itself; passing the absolute path
+    /// would make every caller's gas depend on where the repository is checked out, and the gas
+    /// snapshot would then differ between machines.
     function readProjectFile(string memory relativePath) internal view returns (string memory) {
-        return vm.readFile(string.concat(vm.projectRoot(), "/", relativePath));
+        return vm.readFile(relativePath);
     }
 
     // ---- Bounding fuzz inputs ----
