@@ -97,6 +97,22 @@ pub enum Event {
         /// Seconds that were left.
         seconds_left: u64,
     },
+    /// L1 reorganised blocks the watcher had read: it went back to the common ancestor and reads
+    /// again from there (WATCH-1).
+    L1Reorg {
+        /// The cursor before.
+        from: u64,
+        /// The common ancestor it went back to.
+        to: u64,
+    },
+    /// An action's L1 transaction was dropped by a reorganisation: the watcher will judge again
+    /// and, if still needed, act again (WATCH-11).
+    ActionLost {
+        /// The action.
+        action: String,
+        /// The transaction that is no longer in the chain.
+        l1_tx: B256,
+    },
     /// An action failed (it is retried).
     ActionFailed {
         /// What.

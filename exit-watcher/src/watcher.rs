@@ -32,6 +32,10 @@ const V_META: TableDefinition<'_, &str, u64> = TableDefinition::new("view_meta")
 const V_PENDING: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("pending_blocks");
 const V_EXITS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("watched_exits");
 const V_IFES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("watched_in_flight_exits");
+/// Hashes of the L1 blocks the cursor stopped at, to notice a reorganisation under it (WATCH-1).
+const L1_HASHES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("l1_hashes");
+/// How many cursor hashes are kept: a reorganisation deeper than this rescans from genesis.
+const L1_HASHES_KEPT: usize = 256;
 
 /// Gas limit of one challenge or response (the heaviest, an in-flight output challenge with two
 /// proofs, uses well under half of this; docs/benchmarks.md).
@@ -232,6 +236,7 @@ impl Watcher {
         tx.open_table(V_PENDING).map_err(st)?;
         tx.open_table(V_EXITS).map_err(st)?;
         tx.open_table(V_IFES).map_err(st)?;
+        tx.open_table(L1_HASHES).map_err(st)?;
         tx.commit().map_err(st)?;
         let past_events: Vec<Event> = {
             use redb::ReadableTable;
@@ -407,6 +412,7 @@ impl Watcher {
     }
 
     async fn follow_l1(&self) -> Result<(), WatcherError> {
+        self.rewind_on_reorg().await?;
         let head = self.provider.get_block_number().await.map_err(l1)?;
         let Some(to) = (head + 1).checked_sub(self.settings.confirmations.max(1)) else {
             return Ok(());
@@ -415,6 +421,9 @@ impl Watcher {
         if from > to {
             return Ok(());
         }
+        // The hash is read before the logs: if L1 reorganises in between, the stored hash is the
+        // old one and the next step notices; read after, a reorganisation could go unseen.
+        let Some(to_hash) = self.l1_hash(to).await? else { return Ok(()) };
         let deposits = self
             .framework
             .DepositCreated_filter()
@@ -450,6 +459,9 @@ impl Watcher {
                 let ev = &deposits[i].0;
                 self.tokens.lock().insert(ev.token);
                 let blknum: u64 = ev.blknum.try_into().unwrap_or(u64::MAX);
+                if self.already_queued(blknum, None) {
+                    continue;
+                }
                 self.pending.lock().push_back(Pending {
                     blknum,
                     root: B256::ZERO,
@@ -460,6 +472,9 @@ impl Watcher {
             } else {
                 let ev = &blocks[i].0;
                 let blknum: u64 = ev.blknum.try_into().unwrap_or(u64::MAX);
+                if self.already_queued(blknum, Some(ev.root)) {
+                    continue;
+                }
                 self.pending.lock().push_back(Pending {
                     blknum,
                     root: ev.root,
@@ -511,15 +526,133 @@ impl Watcher {
         for (ev, _) in piggybacks {
             let id = B256::from(ev.exitId.to_be_bytes::<32>());
             if let Some(w) = self.in_flight_exits.lock().get_mut(&id) {
-                if ev.isOutput {
-                    w.piggybacked_outputs.push(ev.index);
+                // Read twice after a reorganisation: each piggyback counts once.
+                let list = if ev.isOutput {
+                    &mut w.piggybacked_outputs
                 } else {
-                    w.piggybacked_inputs.push(ev.index);
+                    &mut w.piggybacked_inputs
+                };
+                if !list.contains(&ev.index) {
+                    list.push(ev.index);
                 }
             }
         }
         *self.cursor.lock() = to;
-        self.persist_follow(to)?;
+        self.persist_follow(to, to_hash)?;
+        Ok(())
+    }
+
+    /// Whether commitment `blknum` was already read (L1 logs are read again after a
+    /// reorganisation). A commitment that changed root under the same number is reported: the
+    /// view keeps the block it validated first.
+    fn already_queued(&self, blknum: u64, root: Option<B256>) -> bool {
+        if self.pending.lock().iter().any(|p| p.blknum == blknum) {
+            return true;
+        }
+        let view = self.view.lock();
+        let Some(known) = view.blocks.get(&blknum) else { return blknum <= view.synced_block };
+        if let Some(root) = root
+            && BlockTree::from_txs(&known.leaves).map(|t| t.root()).ok() != Some(root)
+        {
+            warn!(target: "watcher::l1", blknum, %root, "a reorganisation changed a commitment the watcher had validated");
+        }
+        true
+    }
+
+    /// The hash of L1 block `n` (`None` if the node does not have it).
+    async fn l1_hash(&self, n: u64) -> Result<Option<B256>, WatcherError> {
+        Ok(self.provider.get_block_by_number(n.into()).await.map_err(l1)?.map(|b| b.header.hash))
+    }
+
+    /// WATCH-1: if the block the cursor stopped at is no longer in L1's chain, goes back to the
+    /// newest stored cursor block that still is (the common ancestor), so that everything after
+    /// it is read again; then takes again every action whose transaction the reorganisation
+    /// dropped. The validated child-chain view is not rolled back: deposits and commitments are
+    /// read `confirmations` deep, and the view only ever grows by blocks validated in order.
+    async fn rewind_on_reorg(&self) -> Result<(), WatcherError> {
+        use redb::ReadableTable;
+        let cursor = *self.cursor.lock();
+        let stored: Vec<(u64, B256)> = {
+            let tx = self.db.begin_read().map_err(st)?;
+            let table = tx.open_table(L1_HASHES).map_err(st)?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(st)? {
+                let (k, v) = entry.map_err(st)?;
+                out.push((k.value(), B256::from_slice(v.value())));
+            }
+            out
+        };
+        let Some(&(at, hash)) = stored.iter().rev().find(|(n, _)| *n <= cursor) else {
+            return Ok(());
+        };
+        if self.l1_hash(at).await? == Some(hash) {
+            return Ok(());
+        }
+        let mut ancestor = 0;
+        for &(n, h) in stored.iter().rev().filter(|(n, _)| *n < at) {
+            if self.l1_hash(n).await? == Some(h) {
+                ancestor = n;
+                break;
+            }
+        }
+        warn!(target: "watcher::l1", from = cursor, to = ancestor, "L1 reorganised; reading again from the common ancestor");
+        {
+            let tx = self.db.begin_write().map_err(st)?;
+            {
+                let mut hashes = tx.open_table(L1_HASHES).map_err(st)?;
+                for (n, _) in stored.iter().filter(|(n, _)| *n > ancestor) {
+                    hashes.remove(*n).map_err(st)?;
+                }
+                tx.open_table(V_META).map_err(st)?.insert("cursor", ancestor).map_err(st)?;
+            }
+            tx.commit().map_err(st)?;
+        }
+        *self.cursor.lock() = ancestor;
+        self.event(Event::L1Reorg { from: cursor, to: ancestor });
+        self.retake_lost_actions().await
+    }
+
+    /// Forgets every recorded action whose transaction is no longer in L1's chain, so the next
+    /// step judges it again. A standard exit the lost challenge had settled is watched again if
+    /// its start is still in the chain.
+    async fn retake_lost_actions(&self) -> Result<(), WatcherError> {
+        use redb::ReadableTable;
+        let recorded: Vec<(String, B256)> = {
+            let tx = self.db.begin_read().map_err(st)?;
+            let table = tx.open_table(ACTIONS).map_err(st)?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(st)? {
+                let (k, v) = entry.map_err(st)?;
+                out.push((k.value().to_owned(), B256::from_slice(v.value())));
+            }
+            out
+        };
+        for (action, l1_tx) in recorded {
+            if self.provider.get_transaction_receipt(l1_tx).await.map_err(l1)?.is_some() {
+                continue;
+            }
+            {
+                let tx = self.db.begin_write().map_err(st)?;
+                tx.open_table(ACTIONS).map_err(st)?.remove(action.as_str()).map_err(st)?;
+                tx.commit().map_err(st)?;
+            }
+            if let Some(pos) = action.strip_prefix("challenge:").and_then(|p| p.parse().ok())
+                && let Ok(pos) = UtxoPos::from_u128(pos)
+            {
+                let started = self
+                    .standard
+                    .ExitStarted_filter()
+                    .topic1(pos.to_u256())
+                    .from_block(0)
+                    .query()
+                    .await
+                    .map_err(l1)?;
+                if let Some((ev, _)) = started.last() {
+                    self.exits.lock().insert(pos, (ev.owner, ev.exitableAt));
+                }
+            }
+            self.event(Event::ActionLost { action, l1_tx });
+        }
         Ok(())
     }
 
@@ -618,9 +751,17 @@ impl Watcher {
     }
 
     /// Persists the L1 cursor with everything `follow_l1` queued up to it, in one transaction.
-    fn persist_follow(&self, cursor: u64) -> Result<(), WatcherError> {
+    fn persist_follow(&self, cursor: u64, cursor_hash: B256) -> Result<(), WatcherError> {
+        use redb::ReadableTableMetadata;
         let tx = self.db.begin_write().map_err(st)?;
         {
+            let mut hashes = tx.open_table(L1_HASHES).map_err(st)?;
+            hashes.insert(cursor, cursor_hash.as_slice()).map_err(st)?;
+            let excess = hashes.len().map_err(st)?.saturating_sub(L1_HASHES_KEPT as u64);
+            for _ in 0..excess {
+                hashes.pop_first().map_err(st)?;
+            }
+            drop(hashes);
             let mut pending = tx.open_table(V_PENDING).map_err(st)?;
             for p in self.pending.lock().iter() {
                 let json = serde_json::to_vec(&StoredPending {

@@ -447,3 +447,58 @@ async fn a_stuck_challenge_is_re_sent_with_a_higher_fee_and_lands_once() {
     w.stop().await;
     node.stop().await;
 }
+
+/// WATCH-1: L1 reorganises away the block of the watcher's challenge (and of the exit's start,
+/// which the new chain includes again). The watcher notices, reads again from the common
+/// ancestor, finds its challenge gone and the exit active again, and challenges once more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenge_dropped_by_an_l1_reorg_is_sent_again() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let w = watcher(&env, &node).await;
+    let alice = wallet(&env, &node, 1).await;
+    let bob = wallet(&env, &node, 2).await;
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = alice.deposit_eth(eth).await.unwrap();
+    alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
+    let hash = alice.send(bob.address(), Address::ZERO, eth, U256::ZERO).await.unwrap();
+    alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
+    let exit_tx = alice.start_exits(&[dep]).await.unwrap();
+    let first = wait_event(&w, |e| matches!(e, Event::Challenged { .. })).await;
+
+    // Replace every block from the exit's start on; the new chain has the start again, not the
+    // challenge.
+    let raw: alloy::primitives::Bytes =
+        env.provider.raw_request("eth_getRawTransactionByHash".into(), (exit_tx,)).await.unwrap();
+    let started_in =
+        env.provider.get_transaction_receipt(exit_tx).await.unwrap().unwrap().block_number.unwrap();
+    let head = env.provider.get_block_number().await.unwrap();
+    env.provider
+        .raw_request::<_, Value>("anvil_reorg".into(), (head - started_in + 1, json!([[raw, 0]])))
+        .await
+        .unwrap();
+    let Event::Challenged { l1_tx: first_tx, .. } = first else { unreachable!() };
+    assert!(
+        env.provider.get_transaction_receipt(first_tx).await.unwrap().is_none(),
+        "the reorganisation dropped the first challenge"
+    );
+
+    wait_event(&w, |e| matches!(e, Event::ActionLost { l1_tx, .. } if *l1_tx == first_tx)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while w.watcher.events().iter().filter(|e| matches!(e, Event::Challenged { .. })).count() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", w.watcher.events());
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let se = StandardExitGame::new(env.deployment.standard_exit_game, env.provider.clone());
+    assert_eq!(se.exits(U256::from(dep)).call().await.unwrap().status, 2, "challenged again");
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    let bond = DeployConfig::devnet(Address::ZERO, PERIOD).standard_exit_bond;
+    assert_eq!(
+        framework.withdrawable(w.watcher.address(), Address::ZERO).call().await.unwrap(),
+        bond,
+        "one bond: the challenge that stands is the only one"
+    );
+    assert!(w.watcher.events().iter().any(|e| matches!(e, Event::L1Reorg { .. })));
+    w.stop().await;
+    node.stop().await;
+}
