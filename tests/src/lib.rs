@@ -109,14 +109,25 @@ async fn wait_healthy(url: &str, child: &mut Child, log: &Path) -> Result<(), Ha
     }
 }
 
+/// Starts anvil (on `port`, or a free one) keeping its chain in `state`: it loads the file if
+/// there is one and writes it when stopped gracefully, so a restart continues the same chain.
+fn spawn_anvil(port: Option<u16>, state: &Path) -> Result<AnvilInstance, HarnessError> {
+    let bin = std::env::var_os("ANVIL_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil"),
+        PathBuf::from,
+    );
+    let mut anvil = Anvil::at(bin).arg("--state").arg(state.display().to_string());
+    if let Some(port) = port {
+        anvil = anvil.port(port);
+    }
+    anvil.try_spawn().map_err(err)
+}
+
 impl Devnet {
     /// Starts anvil, deploys, and starts the operator and the watcher binaries.
     pub async fn start() -> Result<Self, HarnessError> {
-        let anvil_bin = std::env::var_os("ANVIL_BIN").map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil"),
-            PathBuf::from,
-        );
-        let anvil = Anvil::at(anvil_bin).try_spawn().map_err(err)?;
+        let dir = tempfile::tempdir().map_err(err)?;
+        let anvil = spawn_anvil(None, &dir.path().join("anvil-state.json"))?;
         let key0: PrivateKeySigner = anvil.keys()[0].clone().into();
         let provider = ProviderBuilder::new()
             .wallet(EthereumWallet::from(key0.clone()))
@@ -125,7 +136,6 @@ impl Devnet {
         let deployment = deploy(provider.clone(), &DeployConfig::devnet(key0.address(), PERIOD))
             .await
             .map_err(err)?;
-        let dir = tempfile::tempdir().map_err(err)?;
         let watcher: PrivateKeySigner = anvil.keys()[9].clone().into();
         let published =
             std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
@@ -311,6 +321,73 @@ impl Devnet {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Stops the L1 node gracefully (it writes its chain to disk) and returns the time of its
+    /// last block. The operator and the watcher keep running and see L1 unreachable.
+    pub async fn stop_anvil(&mut self) -> Result<u64, HarnessError> {
+        let last = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(err)?
+            .ok_or_else(|| HarnessError("no latest block".into()))?
+            .header
+            .timestamp;
+        let pid = self.anvil.child().id();
+        let status =
+            Command::new("kill").args(["-TERM", &pid.to_string()]).status().map_err(err)?;
+        if !status.success() {
+            return Err(HarnessError(format!("kill -TERM {pid} failed")));
+        }
+        self.anvil.child_mut().wait().map_err(err)?;
+        Ok(last)
+    }
+
+    /// Starts the L1 node again on the same port from the chain it wrote when stopped. Its clock
+    /// is set past `last_timestamp` (what [`Devnet::stop_anvil`] returned) first: anvil forgets
+    /// time jumps across a restart, and L1 time never goes backwards.
+    pub async fn restart_anvil(&mut self, last_timestamp: u64) -> Result<(), HarnessError> {
+        self.anvil =
+            spawn_anvil(Some(self.anvil.port()), &self.dir.path().join("anvil-state.json"))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(err)?
+            .as_secs();
+        if last_timestamp >= now {
+            self.provider
+                .raw_request::<_, serde_json::Value>(
+                    "evm_increaseTime".into(),
+                    (last_timestamp + 1 - now,),
+                )
+                .await
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// The signed bytes of L1 transaction `hash`, to include it again in a reorganised chain.
+    pub async fn raw_transaction(
+        &self,
+        hash: B256,
+    ) -> Result<alloy::primitives::Bytes, HarnessError> {
+        self.provider.raw_request("eth_getRawTransactionByHash".into(), (hash,)).await.map_err(err)
+    }
+
+    /// Replaces L1's last `depth` blocks by as many new ones; the new first block holds `replay`
+    /// (signed transactions, in order) and nothing else is carried over.
+    pub async fn reorg(
+        &self,
+        depth: u64,
+        replay: &[alloy::primitives::Bytes],
+    ) -> Result<(), HarnessError> {
+        let pairs: Vec<serde_json::Value> =
+            replay.iter().map(|raw| serde_json::json!([raw, 0])).collect();
+        self.provider
+            .raw_request::<_, serde_json::Value>("anvil_reorg".into(), (depth, pairs))
+            .await
+            .map_err(err)?;
+        Ok(())
     }
 
     /// A wallet for anvil account `i`.
