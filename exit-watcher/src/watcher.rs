@@ -40,6 +40,11 @@ const L1_HASHES_KEPT: usize = 256;
 /// Gas limit of one challenge or response (the heaviest, an in-flight output challenge with two
 /// proofs, uses well under half of this; docs/benchmarks.md).
 const ACTION_GAS: u64 = 600_000;
+/// Outputs per mass-exit transaction: about 130k gas each (docs/benchmarks.md), so a batch stays
+/// near 7M gas, well inside any L1 block, while a hundred owners need two transactions.
+const MASS_EXIT_BATCH: usize = 50;
+/// Gas limit per output of a mass exit, with room over the measured cost.
+const MASS_EXIT_GAS_PER_OUTPUT: u64 = 200_000;
 
 fn encode_output(o: &plasma_spec::Output) -> [u8; 72] {
     let mut out = [0u8; 72];
@@ -200,6 +205,8 @@ pub struct Watcher {
     view: Mutex<ChainView>,
     pending: Mutex<VecDeque<Pending>>,
     exits: Mutex<BTreeMap<UtxoPos, (Address, u64)>>,
+    /// Guarded outputs whose standard exit L1 showed started (a cache; cleared by a reorg).
+    exit_seen_started: Mutex<std::collections::BTreeSet<U256>>,
     min_exit_period: u64,
     /// Tokens with exit queues the watcher has seen (ETH always).
     tokens: Mutex<std::collections::BTreeSet<Address>>,
@@ -279,6 +286,7 @@ impl Watcher {
             db,
             pending: Mutex::new(VecDeque::new()),
             exits: Mutex::new(BTreeMap::new()),
+            exit_seen_started: Mutex::new(std::collections::BTreeSet::new()),
             events: Mutex::new(past_events),
             cursor: Mutex::new(0),
         };
@@ -608,6 +616,7 @@ impl Watcher {
             tx.commit().map_err(st)?;
         }
         *self.cursor.lock() = ancestor;
+        self.exit_seen_started.lock().clear();
         self.event(Event::L1Reorg { from: cursor, to: ancestor });
         self.retake_lost_actions().await
     }
@@ -1250,58 +1259,108 @@ impl Watcher {
         Ok(())
     }
 
+    /// WATCH-9: on a byzantine chain, starts the standard exits of every guarded owner's outputs
+    /// older than the first bad block, many owners per L1 transaction. Only outputs with no exit
+    /// yet are included (an owner may have exited by itself: one such output would revert the
+    /// whole batch). A batch that reverted anyway is retried one output per transaction, so one
+    /// bad entry cannot hold the others back.
     async fn mass_exit_if_byzantine(&self) -> Result<(), WatcherError> {
         if self.view.lock().byzantine_from.is_none() {
             return Ok(());
         }
+        let mut todo: Vec<(StandardExitGame::StartArgs, StandardExitGame::Authorization)> =
+            Vec::new();
         for guard in self.guards()? {
-            let key = format!("mass-exit:{}", guard.owner);
-            if self.action_done(&key)? {
-                continue;
-            }
-            let mut args = Vec::new();
-            let mut auths = Vec::new();
+            let mut mine = Vec::new();
             {
                 let view = self.view.lock();
                 for (pos, _) in view.exitable_outputs_of(guard.owner) {
-                    let Some(block) = view.blocks.get(&pos.blknum()) else { continue };
-                    let Ok(tree) = BlockTree::from_txs(&block.leaves) else { continue };
-                    let Ok(proof) = tree.proof(usize::from(pos.tx_index())) else { continue };
-                    args.push(StandardExitGame::StartArgs {
+                    let Some((proof, timestamp)) =
+                        view.inclusion_proof(pos.blknum(), pos.tx_index())
+                    else {
+                        continue;
+                    };
+                    let Some(tx) = view
+                        .blocks
+                        .get(&pos.blknum())
+                        .and_then(|b| b.leaves.get(usize::from(pos.tx_index())))
+                    else {
+                        continue;
+                    };
+                    mine.push(StandardExitGame::StartArgs {
                         utxoPos: pos.to_u256(),
-                        txBytes: block.leaves[usize::from(pos.tx_index())].clone().into(),
-                        inclusionProof: proof.to_bytes().into(),
-                        blockTimestamp: block.timestamp,
-                    });
-                    auths.push(StandardExitGame::Authorization {
-                        deadline: guard.deadline,
-                        nonce: guard.nonce,
-                        signature: guard.signature.clone(),
+                        txBytes: tx.clone().into(),
+                        inclusionProof: proof.into(),
+                        blockTimestamp: timestamp,
                     });
                 }
             }
-            if args.is_empty() {
+            for args in mine {
+                if self.exit_seen_started.lock().contains(&args.utxoPos) {
+                    continue;
+                }
+                if self.standard.exits(args.utxoPos).call().await.map_err(l1)?.status != 0 {
+                    // Started already, by us or by the owner: no need to ask L1 again.
+                    self.exit_seen_started.lock().insert(args.utxoPos);
+                    continue;
+                }
+                let auth = StandardExitGame::Authorization {
+                    deadline: guard.deadline,
+                    nonce: guard.nonce,
+                    signature: guard.signature.clone(),
+                };
+                todo.push((args, auth));
+            }
+        }
+        if todo.is_empty() {
+            return Ok(());
+        }
+        todo.sort_by_key(|(a, _)| a.utxoPos);
+        let bond = self.standard.bondSize().call().await.map_err(l1)?;
+        for chunk in todo.chunks(MASS_EXIT_BATCH) {
+            let first = chunk[0].0.utxoPos;
+            let key = format!("mass-exit:{first}:{}", chunk.len());
+            if !self.action_done(&key)? {
+                self.send_mass_exit(&key, chunk, bond).await?;
                 continue;
             }
-            let bond = self.standard.bondSize().call().await.map_err(l1)?;
-            let n = args.len();
-            let (nonce, price) = self.tx_params(&key).await?;
-            match self
-                .standard
-                .startStandardExitsFor(args, auths)
-                .value(bond * U256::from(n))
-                .nonce(nonce)
-                .gas_price(price)
-                .gas(ACTION_GAS + 250_000 * n as u64)
-                .send()
-                .await
-            {
-                Ok(pending) => {
-                    if let Some(hash) = self.confirm(&key, pending).await? {
-                        self.event(Event::MassExit { outputs: n, l1_tx: hash });
-                    }
+            // This very batch was mined and reverted: try its outputs one by one.
+            for one in chunk.chunks(1) {
+                let key = format!("mass-exit:{}:1", one[0].0.utxoPos);
+                if !self.action_done(&key)? {
+                    self.send_mass_exit(&key, one, bond).await?;
                 }
-                Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_mass_exit(
+        &self,
+        key: &str,
+        batch: &[(StandardExitGame::StartArgs, StandardExitGame::Authorization)],
+        bond: U256,
+    ) -> Result<(), WatcherError> {
+        let n = batch.len();
+        let (args, auths): (Vec<_>, Vec<_>) = batch.iter().cloned().unzip();
+        let (nonce, price) = self.tx_params(key).await?;
+        match self
+            .standard
+            .startStandardExitsFor(args, auths)
+            .value(bond * U256::from(n))
+            .nonce(nonce)
+            .gas_price(price)
+            .gas(ACTION_GAS + MASS_EXIT_GAS_PER_OUTPUT * n as u64)
+            .send()
+            .await
+        {
+            Ok(pending) => {
+                if let Some(hash) = self.confirm(key, pending).await? {
+                    self.event(Event::MassExit { outputs: n, l1_tx: hash });
+                }
+            }
+            Err(e) => {
+                self.event(Event::ActionFailed { action: key.to_owned(), reason: e.to_string() });
             }
         }
         Ok(())

@@ -13,6 +13,15 @@ fn eth(n: u64) -> U256 {
     U256::from(n) * U256::from(10).pow(U256::from(18))
 }
 
+/// From the watcher's events: (mass-exit L1 transactions, outputs they exited).
+fn mass_exits(events: &Value) -> (usize, u64) {
+    let batches: Vec<&Value> = events["events"]
+        .as_array()
+        .map(|ev| ev.iter().filter(|x| x["kind"] == "massExit").collect())
+        .unwrap_or_default();
+    (batches.len(), batches.iter().filter_map(|x| x["outputs"].as_u64()).sum())
+}
+
 /// Honest chain: deposits, transfers, exits from stored proofs, processed by the watcher.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honest_deposits_transfers_exits_and_withdrawals() {
@@ -121,13 +130,9 @@ async fn withheld_block_with_a_theft_every_honest_owner_exits_first() {
     .unwrap();
 
     // The watcher sees the block withheld and exits all three owners.
-    net.wait_watcher("mass exit", |_, e| {
-        e["events"]
-            .as_array()
-            .is_some_and(|ev| ev.iter().filter(|x| x["kind"] == "massExit").count() == 3)
-    })
-    .await
-    .unwrap();
+    net.wait_watcher("mass exit", |_, e| mass_exits(e).1 == 3).await.unwrap();
+    let (_, events) = net.watcher_state().await.unwrap();
+    assert_eq!(mass_exits(&events), (1, 3), "three owners in one L1 transaction");
     let (status, _) = net.watcher_state().await.unwrap();
     assert_eq!(status["status"]["safe"], Value::Bool(false));
 
@@ -195,13 +200,9 @@ async fn mass_exit_of_a_hundred_users_when_a_block_is_withheld() {
 
     net.kill_operator();
     net.byzantine_operator().commit_withheld(Vec::new()).await.unwrap();
-    net.wait_watcher("every user exited", |_, e| {
-        e["events"].as_array().is_some_and(|ev| {
-            ev.iter().filter(|x| x["kind"] == "massExit").count() == USERS as usize
-        })
-    })
-    .await
-    .unwrap();
+    net.wait_watcher("every user exited", |_, e| mass_exits(e).1 == USERS).await.unwrap();
+    let (_, events) = net.watcher_state().await.unwrap();
+    assert_eq!(mass_exits(&events), (2, USERS), "batched, 50 outputs per L1 transaction");
 
     net.advance(3 * PERIOD).await.unwrap();
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
@@ -265,13 +266,7 @@ async fn published_invalid_block_is_caught_and_guarded_funds_exit() {
     })
     .await
     .unwrap();
-    net.wait_watcher("mass exit", |_, e| {
-        e["events"]
-            .as_array()
-            .is_some_and(|ev| ev.iter().filter(|x| x["kind"] == "massExit").count() == 2)
-    })
-    .await
-    .unwrap();
+    net.wait_watcher("mass exit", |_, e| mass_exits(e).1 == 2).await.unwrap();
     net.advance(3 * PERIOD).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while framework.totalCredited(Address::ZERO).call().await.unwrap() < eth(7) {
