@@ -366,6 +366,21 @@ impl Devnet {
         Ok(())
     }
 
+    /// What `account` paid in L1 transaction fees in blocks `from_block..` (to the wei), so tests
+    /// can check L1 balances exactly.
+    pub async fn fees_paid(&self, account: Address, from_block: u64) -> Result<U256, HarnessError> {
+        let head = self.provider.get_block_number().await.map_err(err)?;
+        let mut paid = U256::ZERO;
+        for n in from_block..=head {
+            let receipts =
+                self.provider.get_block_receipts(n.into()).await.map_err(err)?.unwrap_or_default();
+            for r in receipts.iter().filter(|r| r.from == account) {
+                paid += U256::from(r.gas_used) * U256::from(r.effective_gas_price);
+            }
+        }
+        Ok(paid)
+    }
+
     /// The signed bytes of L1 transaction `hash`, to include it again in a reorganised chain.
     pub async fn raw_transaction(
         &self,

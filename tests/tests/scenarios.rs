@@ -3,8 +3,11 @@
 // Test code: setup failures should panic with the harness's message.
 #![allow(clippy::unwrap_used)]
 
-use alloy::primitives::{Address, B256, U256};
-use plasma_contracts::{DeployConfig, PlasmaFramework, StandardExitGame};
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::Provider,
+};
+use plasma_contracts::{DeployConfig, PlasmaFramework, StandardExitGame, TestToken};
 use plasma_e2e::{ByzantineOperator, Devnet, PERIOD};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -22,58 +25,114 @@ fn mass_exits(events: &Value) -> (usize, u64) {
     (batches.len(), batches.iter().filter_map(|x| x["outputs"].as_u64()).sum())
 }
 
-/// Honest chain: deposits, transfers, exits from stored proofs, processed by the watcher.
+/// Honest chain: ETH and ERC-20 deposits, many transfers between three users, everyone exits
+/// everything from their stored proofs, the watcher processes both queues, everyone withdraws.
+/// L1 balances end exact to the wei: what each deposited and received on the child chain, minus
+/// the bonds' processing bounties and the L1 fees each paid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honest_deposits_transfers_exits_and_withdrawals() {
     let net = Devnet::start().await.unwrap();
     let (alice, bob, carol) =
         (net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap(), net.wallet(3).await.unwrap());
-    let dep = alice.deposit_eth(eth(5)).await.unwrap();
-    alice.wait_for_output(dep, Duration::from_secs(30)).await.unwrap();
-    let h1 = alice.send(bob.address(), Address::ZERO, eth(2), U256::ZERO).await.unwrap();
-    let b1 = alice.wait_for_commit(h1, Duration::from_secs(30)).await.unwrap();
-    bob.wait_for_output(u128::from(b1) * 1_000_000_000, Duration::from_secs(30)).await.unwrap();
-    let h2 = bob.send(carol.address(), Address::ZERO, eth(1), U256::ZERO).await.unwrap();
-    let b2 = bob.wait_for_commit(h2, Duration::from_secs(30)).await.unwrap();
+    let token = TestToken::deploy(net.provider.clone()).await.unwrap();
+    let tok = *token.address();
+    token
+        .mint(alice.address(), U256::from(1_000))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let start = net.provider.get_block_number().await.unwrap() + 1;
+    let mut l1_before = Vec::new();
     for w in [&alice, &bob, &carol] {
+        l1_before.push(net.provider.get_balance(w.address()).await.unwrap());
+    }
+
+    let dep_eth = alice.deposit_eth(eth(5)).await.unwrap();
+    let dep_tok = alice.deposit_erc20(tok, U256::from(600)).await.unwrap();
+    alice.wait_for_output(dep_eth, Duration::from_secs(30)).await.unwrap();
+    alice.wait_for_output(dep_tok, Duration::from_secs(30)).await.unwrap();
+    let transfers = [
+        (&alice, &bob, Address::ZERO, eth(2)),
+        (&alice, &carol, tok, U256::from(200)),
+        (&bob, &carol, Address::ZERO, eth(1)),
+        (&carol, &bob, tok, U256::from(50)),
+        (&alice, &bob, tok, U256::from(100)),
+        (&carol, &alice, Address::ZERO, eth(1) / U256::from(2)),
+        (&bob, &alice, tok, U256::from(25)),
+        (&alice, &carol, Address::ZERO, eth(1) / U256::from(4)),
+    ];
+    for (from, to, t, amount) in transfers {
+        from.sync().await.unwrap();
+        let h = from.send(to.address(), t, amount, U256::ZERO).await.unwrap();
+        from.wait_for_commit(h, Duration::from_secs(30)).await.unwrap();
+    }
+    let quarter = eth(1) / U256::from(4);
+    let owed_eth = [eth(3) + quarter, eth(1), eth(1) - quarter];
+    let owed_tok = [U256::from(325), U256::from(125), U256::from(150)];
+    let mut exits = Vec::new();
+    for (i, w) in [&alice, &bob, &carol].into_iter().enumerate() {
         w.sync().await.unwrap();
-    }
-    assert_eq!(
-        [
-            alice.balance(Address::ZERO).unwrap(),
-            bob.balance(Address::ZERO).unwrap(),
-            carol.balance(Address::ZERO).unwrap()
-        ],
-        [eth(3), eth(1), eth(1)]
-    );
-    // Everyone exits everything; the watcher processes when due.
-    for w in [&alice, &bob, &carol] {
-        let positions: Vec<u128> =
+        assert_eq!(
+            (w.balance(Address::ZERO).unwrap(), w.balance(tok).unwrap()),
+            (owed_eth[i], owed_tok[i]),
+            "child-chain balances of user {i}"
+        );
+        // Everyone exits everything, both tokens, in one L1 transaction.
+        let mut positions: Vec<u128> =
             w.spendable(Address::ZERO).unwrap().iter().map(|o| o.utxo_pos).collect();
+        positions.extend(w.spendable(tok).unwrap().iter().map(|o| o.utxo_pos));
         w.start_exits(&positions).await.unwrap();
+        exits.push(positions.len());
     }
-    let _ = b2;
     net.advance(3 * PERIOD).await.unwrap();
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while framework.totalCredited(Address::ZERO).call().await.unwrap() < eth(5) {
+    while framework.totalCredited(Address::ZERO).call().await.unwrap() < eth(5)
+        || framework.totalCredited(tok).call().await.unwrap() < U256::from(600)
+    {
         assert!(tokio::time::Instant::now() < deadline, "exits not processed\n{}", net.logs());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let bond = DeployConfig::devnet(Address::ZERO, PERIOD).standard_exit_bond;
     let bounty = bond / U256::from(20);
-    let back = bond - bounty;
-    assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), eth(3) + back);
-    assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(1) + back);
-    assert_eq!(carol.withdrawable(Address::ZERO).await.unwrap(), eth(1) + back);
-    assert_eq!(
-        framework.totalCredited(Address::ZERO).call().await.unwrap(),
-        framework.totalDeposited(Address::ZERO).call().await.unwrap()
-    );
+    for (i, w) in [&alice, &bob, &carol].into_iter().enumerate() {
+        let bonds_back = (bond - bounty) * U256::from(exits[i]);
+        assert_eq!(w.withdrawable(Address::ZERO).await.unwrap(), owed_eth[i] + bonds_back);
+        assert_eq!(w.withdrawable(tok).await.unwrap(), owed_tok[i]);
+        w.withdraw(Address::ZERO).await.unwrap();
+        w.withdraw(tok).await.unwrap();
+    }
+    // L1 balances, to the wei: only alice deposited; every exit cost its bounty; fees are fees.
+    let deposited = [eth(5), U256::ZERO, U256::ZERO];
+    for (i, w) in [&alice, &bob, &carol].into_iter().enumerate() {
+        let fees = net.fees_paid(w.address(), start).await.unwrap();
+        let now = net.provider.get_balance(w.address()).await.unwrap();
+        let bounties = bounty * U256::from(exits[i]);
+        assert_eq!(
+            now,
+            l1_before[i] - deposited[i] + owed_eth[i] - bounties - fees,
+            "ETH of user {i}"
+        );
+    }
+    for (i, w) in [&alice, &bob, &carol].into_iter().enumerate() {
+        let held = token.balanceOf(w.address()).call().await.unwrap();
+        let expected = if i == 0 { U256::from(400) + owed_tok[0] } else { owed_tok[i] };
+        assert_eq!(held, expected, "tokens of user {i}");
+    }
+    // The vault keeps exactly the watcher's bounties, which it has not withdrawn.
+    let all_exits = U256::from(exits.iter().sum::<usize>());
     assert_eq!(
         framework.withdrawable(net.watcher, Address::ZERO).call().await.unwrap(),
-        bounty * U256::from(3)
+        bounty * all_exits
     );
+    assert_eq!(
+        net.provider.get_balance(net.deployment.framework).await.unwrap(),
+        bounty * all_exits
+    );
+    assert_eq!(token.balanceOf(net.deployment.framework).call().await.unwrap(), U256::ZERO);
 }
 
 /// The operator withholds a block in which it steals carol's deposit and exits the loot; the
