@@ -7,7 +7,9 @@ use alloy::{
     primitives::{Address, B256, U256},
     providers::Provider,
 };
-use plasma_contracts::{DeployConfig, PlasmaFramework, StandardExitGame, TestToken};
+use plasma_contracts::{
+    DeployConfig, InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken,
+};
 use plasma_e2e::{ByzantineOperator, Devnet, PERIOD};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -379,4 +381,123 @@ async fn operator_and_watcher_killed_during_traffic_lose_nothing() {
     .await
     .unwrap();
     assert_eq!(acknowledged.len(), 4);
+}
+
+/// The operator takes alice's payment to bob, then turns: it commits a block holding that payment
+/// and a theft of carol's deposit, serves it to nobody, and exits the loot **in flight** (a
+/// payment of the stolen coin to itself, with a valid proof against its own root). Alice and bob,
+/// who never saw their payment's block, exit it in flight with the SDK; the watcher mass-exits
+/// carol, whom it guards. Every honest claim is older than the withheld block, so all are paid
+/// first; the thief's claim finds the vault empty and it gets back only its bonds, minus
+/// bounties.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withheld_in_flight_payment_honest_in_flight_exits_beat_the_thief() {
+    let mut net = Devnet::start().await.unwrap();
+    let (alice, bob, carol) =
+        (net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap(), net.wallet(3).await.unwrap());
+    let dep_a = alice.deposit_eth(eth(5)).await.unwrap();
+    let dep_c = carol.deposit_eth(eth(3)).await.unwrap();
+    alice.wait_for_output(dep_a, Duration::from_secs(30)).await.unwrap();
+    carol.wait_for_output(dep_c, Duration::from_secs(30)).await.unwrap();
+    let (auth, sig) = carol.authorize_watchtower(net.watcher, 4_000_000_000).await.unwrap();
+    let body = json!({"owner": carol.address(), "deadline": auth.deadline, "nonce": auth.nonce, "signature": sig});
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/guards", net.watcher_url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    net.wait_watcher("synced", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(2))
+        .await
+        .unwrap();
+
+    // alice signs 2 ETH to bob (3 back to herself); the operator commits it beside its theft.
+    net.kill_operator();
+    let payment = alice.build_payment(bob.address(), Address::ZERO, eth(2), U256::ZERO).unwrap();
+    let thief_key =
+        plasma_spec::Signer::from_bytes(&B256::from_slice(&net.anvil.keys()[0].to_bytes()))
+            .unwrap();
+    let theft = ByzantineOperator::steal(dep_c, eth(3), &thief_key, alice.domain()).unwrap();
+    let block =
+        net.byzantine_operator().commit_withheld(vec![payment.clone(), theft]).await.unwrap();
+
+    // The thief pays the loot (output 0 of tx 1) to itself, signed by itself, and exits that in
+    // flight: its input is "included", in the block it withholds.
+    let loot_pos =
+        plasma_spec::UtxoPos::from_u128(u128::from(block.blknum) * 1_000_000_000 + 10_000).unwrap();
+    let laundering = plasma_spec::Transaction::payment(
+        &[loot_pos],
+        vec![plasma_spec::Output::new(thief_key.address(), Address::ZERO, eth(3))],
+        B256::ZERO,
+    );
+    let tree = plasma_spec::BlockTree::from_txs(&block.txs).unwrap();
+    let thief_ife = InFlightExitGame::new(net.deployment.in_flight_exit_game, net.provider_for(0));
+    let config = DeployConfig::devnet(Address::ZERO, PERIOD);
+    thief_ife
+        .startInFlightExit(InFlightExitGame::StartArgs {
+            inFlightTx: laundering.encode().into(),
+            inputTxs: vec![block.txs[1].clone().into()],
+            inputUtxoPos: vec![loot_pos.to_u256()],
+            inputProofs: vec![tree.proof(1).unwrap().to_bytes().into()],
+            inputBlockTimestamps: vec![block.timestamp],
+            signatures: vec![thief_key.sign_tx(alice.domain(), &laundering)],
+        })
+        .value(config.in_flight_exit_bond)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let laundering_id = U256::from_be_bytes(laundering.hash().0);
+    thief_ife
+        .piggybackOutput(laundering_id, 0)
+        .value(config.piggyback_bond)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+
+    // The honest side: the watcher exits carol; alice and bob exit their payment in flight.
+    net.wait_watcher("mass exit", |_, e| mass_exits(e).1 == 1).await.unwrap();
+    alice.start_in_flight_exit(&payment).await.unwrap();
+    let paid = payment.transaction.hash();
+    bob.piggyback(paid, true, 0).await.unwrap();
+    alice.piggyback(paid, true, 1).await.unwrap();
+
+    net.advance(3 * PERIOD).await.unwrap();
+    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !framework.queueHead(Address::ZERO).call().await.unwrap().head.is_zero() {
+        assert!(tokio::time::Instant::now() < deadline, "queue not drained\n{}", net.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cut = |b: U256| b - b / U256::from(20);
+    let (se_bond, ife_bond, pb_bond) =
+        (config.standard_exit_bond, config.in_flight_exit_bond, config.piggyback_bond);
+    assert_eq!(carol.withdrawable(Address::ZERO).await.unwrap(), eth(3), "carol, in full");
+    assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(2) + cut(pb_bond));
+    assert_eq!(
+        alice.withdrawable(Address::ZERO).await.unwrap(),
+        eth(3) + cut(pb_bond) + cut(ife_bond),
+        "alice: her change, her piggyback bond and her exit bond, minus bounties"
+    );
+    let thief = framework.withdrawable(thief_key.address(), Address::ZERO).call().await.unwrap();
+    assert_eq!(thief, cut(pb_bond) + cut(ife_bond), "the thief gets its bonds back, no loot");
+    // The watcher: its delegated exit's bond back, and every processing bounty.
+    let bounties = se_bond / U256::from(20)
+        + (ife_bond / U256::from(20) + pb_bond / U256::from(20)) * U256::from(2)
+        + pb_bond / U256::from(20);
+    assert_eq!(
+        framework.withdrawable(net.watcher, Address::ZERO).call().await.unwrap(),
+        cut(se_bond) + bounties
+    );
+    assert_eq!(
+        framework.totalCredited(Address::ZERO).call().await.unwrap(),
+        framework.totalDeposited(Address::ZERO).call().await.unwrap(),
+        "the vault paid exactly the deposits, all of them to honest owners"
+    );
 }
