@@ -187,3 +187,140 @@ async fn l1_reorg_of_recent_deposits_and_exits_changes_no_balance() {
     );
     assert_committed_once(&net).await;
 }
+
+/// A small deterministic generator: the seed is printed, and `PLASMA_CHAOS_SEED` replays a run.
+struct Chaos(u64);
+
+impl Chaos {
+    fn from_env() -> Self {
+        let seed = std::env::var("PLASMA_CHAOS_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        eprintln!("chaos seed {seed} (PLASMA_CHAOS_SEED={seed} replays this run)");
+        Self(seed | 1)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Payments flow from three senders while the operator and the watcher are SIGKILLed at random
+/// moments (during intake, block production, L1 submission or validation) and restarted. Every
+/// payment the operator acknowledged is committed exactly once, no root is submitted twice, the
+/// recipients own exactly what was sent, and the watcher ends synced and calls the chain safe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_and_watcher_killed_at_random_points_under_load() {
+    const SENDERS: usize = 3;
+    const COINS: usize = 8;
+    let mut chaos = Chaos::from_env();
+    let mut net = Devnet::start().await.unwrap();
+    let recipient = net.wallet(5).await.unwrap().address();
+    let mut payments = Vec::new();
+    for s in 1..=SENDERS {
+        let w = net.wallet(s).await.unwrap();
+        let key =
+            plasma_spec::Signer::from_bytes(&B256::from_slice(&net.anvil.keys()[s].to_bytes()))
+                .unwrap();
+        for _ in 0..COINS {
+            let pos = w.deposit_eth(eth(1)).await.unwrap();
+            w.wait_for_output(pos, Duration::from_secs(30)).await.unwrap();
+            let tx = plasma_spec::Transaction::payment(
+                &[plasma_spec::UtxoPos::from_u128(pos).unwrap()],
+                vec![plasma_spec::Output::new(recipient, Address::ZERO, eth(1))],
+                B256::ZERO,
+            );
+            let sig = key.sign_tx(w.domain(), &tx);
+            payments.push(plasma_spec::SignedTransaction::new(tx, vec![sig]));
+        }
+    }
+    let total = payments.len();
+
+    // The load: every payment is retried until the operator acknowledges it. A refusal of a
+    // retry means the first attempt was acknowledged and its answer lost: the status says so.
+    let client = plasma_sdk::OperatorClient::new(net.operator_url.clone());
+    let mut pauses: Vec<u64> = (0..total).map(|_| chaos.below(40)).collect();
+    let load = tokio::spawn(async move {
+        let mut acknowledged = Vec::new();
+        for p in payments {
+            let hash = p.transaction.hash();
+            loop {
+                match client.submit(&p.encode()).await {
+                    Ok(h) => {
+                        assert_eq!(h, hash);
+                        break;
+                    }
+                    Err(plasma_sdk::SdkError::OperatorRefused { code, message }) => {
+                        let known = client.tx_status(hash).await;
+                        assert!(known.is_ok(), "{hash} refused ({code}: {message}) and unknown");
+                        break;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+            acknowledged.push(hash);
+            tokio::time::sleep(Duration::from_millis(pauses.pop().unwrap_or(0))).await;
+        }
+        acknowledged
+    });
+
+    // The faults, at random moments while the load runs.
+    for round in 0..4 {
+        tokio::time::sleep(Duration::from_millis(50 + chaos.below(300))).await;
+        if round % 2 == 0 {
+            net.kill_operator();
+            tokio::time::sleep(Duration::from_millis(chaos.below(100))).await;
+            net.start_operator().await.unwrap();
+        } else {
+            net.restart_watcher().await.unwrap();
+        }
+    }
+    let acknowledged = load.await.unwrap();
+    assert_eq!(acknowledged.len(), total);
+
+    // Every acknowledged payment is committed, exactly once.
+    let client = plasma_sdk::OperatorClient::new(net.operator_url.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for hash in &acknowledged {
+        while client.tx_status(*hash).await.map(|s| s.0).ok().as_deref() != Some("committed") {
+            assert!(tokio::time::Instant::now() < deadline, "{hash} not committed\n{}", net.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let next = assert_committed_once(&net).await;
+    let mut seen = std::collections::HashMap::<B256, usize>::new();
+    for blknum in (1000..next).step_by(1000) {
+        let block: Value = reqwest::get(format!("{}/v1/blocks/{blknum}", net.operator_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for tx in block["txs"].as_array().unwrap() {
+            let bytes = hex::decode(tx.as_str().unwrap().trim_start_matches("0x")).unwrap();
+            let signed = plasma_spec::SignedTransaction::decode(&bytes).unwrap();
+            *seen.entry(signed.transaction.hash()).or_default() += 1;
+        }
+    }
+    for hash in &acknowledged {
+        assert_eq!(seen.get(hash), Some(&1), "{hash} is in exactly one block");
+    }
+    let utxos =
+        plasma_sdk::OperatorClient::new(net.operator_url.clone()).utxos(recipient).await.unwrap();
+    let received = utxos.iter().fold(U256::ZERO, |sum, u| sum + u.amount);
+    assert_eq!(received, eth(1) * U256::from(total), "the recipient owns exactly what was sent");
+    net.wait_watcher("synced and safe", |s, _| {
+        s["status"]["safe"] == Value::Bool(true)
+            && s["status"]["syncedBlock"].as_u64() >= Some(next - 1000)
+    })
+    .await
+    .unwrap();
+}
