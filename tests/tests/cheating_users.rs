@@ -12,7 +12,6 @@ use plasma_contracts::{DeployConfig, InFlightExitGame, PlasmaFramework, Standard
 use plasma_e2e::{Devnet, PERIOD};
 use plasma_sdk::Wallet;
 use plasma_spec::{Output, SignedTransaction, Signer, Transaction, UtxoPos};
-use serde_json::Value;
 use std::time::Duration;
 
 fn eth(n: u64) -> U256 {
@@ -276,9 +275,9 @@ async fn piggyback_of_a_spent_output_is_challenged() {
     );
     assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), ife_bond - bounty(ife_bond));
     let (_, events) = net.watcher_state().await.unwrap();
-    let challenges = events["events"].as_array().map_or(0, |ev| {
-        ev.iter().filter(|x| x["kind"] == Value::from("outputPiggybackChallenged")).count()
-    });
+    let challenges = events["events"]
+        .as_array()
+        .map_or(0, |ev| ev.iter().filter(|x| x["kind"] == "outputPiggybackChallenged").count());
     assert_eq!(challenges, 1, "challenged once");
     assert_vault_paid_deposits(&net).await;
 }
