@@ -467,7 +467,7 @@ impl Watcher {
                 let ev = &deposits[i].0;
                 self.tokens.lock().insert(ev.token);
                 let blknum: u64 = ev.blknum.try_into().unwrap_or(u64::MAX);
-                if self.already_queued(blknum, None) {
+                if self.already_queued(blknum, None, ev.timestamp)? {
                     continue;
                 }
                 self.pending.lock().push_back(Pending {
@@ -480,7 +480,7 @@ impl Watcher {
             } else {
                 let ev = &blocks[i].0;
                 let blknum: u64 = ev.blknum.try_into().unwrap_or(u64::MAX);
-                if self.already_queued(blknum, Some(ev.root)) {
+                if self.already_queued(blknum, Some(ev.root), ev.timestamp)? {
                     continue;
                 }
                 self.pending.lock().push_back(Pending {
@@ -551,20 +551,42 @@ impl Watcher {
     }
 
     /// Whether commitment `blknum` was already read (L1 logs are read again after a
-    /// reorganisation). A commitment that changed root under the same number is reported: the
-    /// view keeps the block it validated first.
-    fn already_queued(&self, blknum: u64, root: Option<B256>) -> bool {
-        if self.pending.lock().iter().any(|p| p.blknum == blknum) {
-            return true;
+    /// reorganisation). The new chain may carry it in a block with another timestamp, which is
+    /// part of the commitment (MERKLE-6): the view takes the new one, or every exit it starts from
+    /// that block would fail the inclusion check. A commitment that changed root under the same
+    /// number is reported: the view keeps the block it validated first.
+    fn already_queued(
+        &self,
+        blknum: u64,
+        root: Option<B256>,
+        timestamp: u64,
+    ) -> Result<bool, WatcherError> {
+        if let Some(p) = self.pending.lock().iter_mut().find(|p| p.blknum == blknum) {
+            p.timestamp = timestamp;
+            return Ok(true);
         }
-        let view = self.view.lock();
-        let Some(known) = view.blocks.get(&blknum) else { return blknum <= view.synced_block };
-        if let Some(root) = root
-            && BlockTree::from_txs(&known.leaves).map(|t| t.root()).ok() != Some(root)
-        {
-            warn!(target: "watcher::l1", blknum, %root, "a reorganisation changed a commitment the watcher had validated");
+        let moved = {
+            let mut view = self.view.lock();
+            let synced = view.synced_block;
+            let Some(known) = view.blocks.get_mut(&blknum) else { return Ok(blknum <= synced) };
+            if let Some(root) = root
+                && BlockTree::from_txs(&known.leaves).map(|t| t.root()).ok() != Some(root)
+            {
+                warn!(target: "watcher::l1", blknum, %root, "a reorganisation changed a commitment the watcher had validated");
+            }
+            (known.timestamp != timestamp).then(|| {
+                known.timestamp = timestamp;
+                known.clone()
+            })
+        };
+        if let Some(block) = moved {
+            info!(target: "watcher::l1", blknum, timestamp, "a reorganisation moved a commitment to another L1 block");
+            let json = serde_json::to_vec(&block).map_err(st)?;
+            let tx = self.db.begin_write().map_err(st)?;
+            tx.open_table(V_BLOCKS).map_err(st)?.insert(blknum, json.as_slice()).map_err(st)?;
+            tx.commit().map_err(st)?;
         }
-        true
+        Ok(true)
     }
 
     /// The hash of L1 block `n` (`None` if the node does not have it).

@@ -56,6 +56,7 @@ pub struct Devnet {
     /// The watcher's address.
     pub watcher: Address,
     dir: tempfile::TempDir,
+    deposit_confirmations: u64,
     operator: Option<Child>,
     watcher_process: Option<Child>,
     proxy_url: String,
@@ -126,6 +127,12 @@ fn spawn_anvil(port: Option<u16>, state: &Path) -> Result<AnvilInstance, Harness
 impl Devnet {
     /// Starts anvil, deploys, and starts the operator and the watcher binaries.
     pub async fn start() -> Result<Self, HarnessError> {
+        Self::start_with_deposit_confirmations(1).await
+    }
+
+    /// As [`Devnet::start`], with the operator crediting deposits only `depth` L1 blocks deep
+    /// (LEDGER-7), as a production operator does.
+    pub async fn start_with_deposit_confirmations(depth: u64) -> Result<Self, HarnessError> {
         let dir = tempfile::tempdir().map_err(err)?;
         let anvil = spawn_anvil(None, &dir.path().join("anvil-state.json"))?;
         let key0: PrivateKeySigner = anvil.keys()[0].clone().into();
@@ -141,6 +148,7 @@ impl Devnet {
             std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
         let upstream = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let mut net = Self {
+            deposit_confirmations: depth,
             published,
             upstream,
             proxy_url: String::new(),
@@ -172,10 +180,11 @@ impl Devnet {
         std::fs::write(
             &config,
             format!(
-                "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n[l1]\nrpc_url = \"{}\"\nframework = \"{}\"\npoll_interval_ms = 50\n[block]\ninterval_ms = 100\n",
+                "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n[l1]\nrpc_url = \"{}\"\nframework = \"{}\"\npoll_interval_ms = 50\ndeposit_confirmations = {}\n[block]\ninterval_ms = 100\n",
                 self.dir.path().join("operator-data"),
                 self.anvil.endpoint(),
-                self.deployment.framework
+                self.deployment.framework,
+                self.deposit_confirmations
             ),
         )
         .map_err(err)?;
@@ -465,6 +474,15 @@ impl Devnet {
             .map_err(err)?;
         self.provider
             .raw_request::<_, serde_json::Value>("anvil_mine".into(), (1u64,))
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// Mines `n` empty L1 blocks (deposits become `n` blocks deeper).
+    pub async fn mine(&self, n: u64) -> Result<(), HarnessError> {
+        self.provider
+            .raw_request::<_, serde_json::Value>("anvil_mine".into(), (n,))
             .await
             .map_err(err)?;
         Ok(())

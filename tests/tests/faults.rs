@@ -105,15 +105,20 @@ async fn l1_node_stopped_and_restarted_during_traffic_loses_nothing() {
 }
 
 /// L1 reorganises away its last blocks: a fresh deposit, a byzantine exit of a spent output, an
-/// honest exit, and the watcher's challenge. The new chain includes the deposit and both exits
-/// again, not the challenge. The operator credits the deposit once, the watcher challenges again,
-/// and after processing every honest party has exactly what it owned; the cheat gets nothing.
+/// honest exit, and the watcher's challenge. The new chain includes the deposit (in another
+/// block) and both exits again, not the challenge. The operator, which
+/// credits deposits only 6 blocks deep as in production, credits the deposit once, as the new chain
+/// commits it; the watcher, which acts at once, notices, finds its challenge gone and
+/// challenges again. After processing every honest party has exactly what it owned; the cheat
+/// gets nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn l1_reorg_of_recent_deposits_and_exits_changes_no_balance() {
-    let net = Devnet::start().await.unwrap();
+    const DEPTH: u64 = 6;
+    let net = Devnet::start_with_deposit_confirmations(DEPTH).await.unwrap();
     let (alice, bob, carol) =
         (net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap(), net.wallet(3).await.unwrap());
     let dep_a = alice.deposit_eth(eth(3)).await.unwrap();
+    net.mine(DEPTH).await.unwrap();
     alice.wait_for_output(dep_a, Duration::from_secs(30)).await.unwrap();
     let paid = alice.send(bob.address(), Address::ZERO, eth(3), U256::ZERO).await.unwrap();
     let blknum = alice.wait_for_commit(paid, Duration::from_secs(30)).await.unwrap();
@@ -126,9 +131,8 @@ async fn l1_reorg_of_recent_deposits_and_exits_changes_no_balance() {
     // The recent blocks: carol deposits, alice exits what she spent, bob exits what he owns, and
     // the watcher challenges alice.
     let dep_c = carol.deposit_eth(eth(2)).await.unwrap();
-    carol.wait_for_output(dep_c, Duration::from_secs(30)).await.unwrap();
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
-    let deposit_tx = framework
+    let (deposited, log) = framework
         .DepositCreated_filter()
         .from_block(0)
         .query()
@@ -136,8 +140,8 @@ async fn l1_reorg_of_recent_deposits_and_exits_changes_no_balance() {
         .unwrap()
         .into_iter()
         .find(|(e, _)| e.blknum == U256::from(dep_c / 1_000_000_000))
-        .and_then(|(_, log)| log.transaction_hash)
         .unwrap();
+    let deposit_tx = log.transaction_hash.unwrap();
     let cheat = alice.start_exits(&[dep_a]).await.unwrap();
     let honest = bob.start_exits(&[bob_pos]).await.unwrap();
     net.wait_watcher("challenged", |_, e| {
@@ -146,13 +150,14 @@ async fn l1_reorg_of_recent_deposits_and_exits_changes_no_balance() {
     .await
     .unwrap();
 
-    let first = net.provider.get_transaction_receipt(deposit_tx).await.unwrap().unwrap();
     let head = net.provider.get_block_number().await.unwrap();
+    let depth = head - log.block_number.unwrap() + 1;
+    assert!(depth < DEPTH, "the deposit is not final yet: the operator has not credited it");
     let mut replay = Vec::new();
     for hash in [deposit_tx, cheat, honest] {
         replay.push(net.raw_transaction(hash).await.unwrap());
     }
-    net.reorg(head - first.block_number.unwrap() + 1, &replay).await.unwrap();
+    net.reorg(depth, &replay).await.unwrap();
 
     net.wait_watcher("reorganisation seen and challenge sent again", |_, e| {
         e["events"].as_array().is_some_and(|ev| {
@@ -165,7 +170,26 @@ async fn l1_reorg_of_recent_deposits_and_exits_changes_no_balance() {
     let se = StandardExitGame::new(net.deployment.standard_exit_game, net.provider.clone());
     assert_eq!(se.exits(U256::from(dep_a)).call().await.unwrap().status, 2, "challenged again");
 
-    // The operator still has carol's deposit, once, at the same position; she exits it.
+    // The deposit, final in the new chain: the operator credits it once, at the same position,
+    // with the new block's timestamp; carol exits it with the proof she gets.
+    let (moved, _) = framework
+        .DepositCreated_filter()
+        .from_block(0)
+        .query()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(e, _)| e.blknum == U256::from(dep_c / 1_000_000_000))
+        .unwrap();
+    net.mine(DEPTH).await.unwrap();
+    carol.wait_for_output(dep_c, Duration::from_secs(30)).await.unwrap();
+    let served =
+        plasma_sdk::OperatorClient::new(net.operator_url.clone()).exit_data(dep_c).await.unwrap();
+    assert_eq!(
+        served.block_timestamp, moved.timestamp,
+        "the operator serves the new chain's commitment (the old one said {})",
+        deposited.timestamp
+    );
     carol.sync().await.unwrap();
     let carols: Vec<u128> =
         carol.spendable(Address::ZERO).unwrap().iter().map(|o| o.utxo_pos).collect();
