@@ -479,6 +479,65 @@ impl Devnet {
         Ok(())
     }
 
+    /// Hands the watcher `owner`'s exit authorization (EXIT-9), so it exits for them on a
+    /// byzantine chain.
+    pub async fn guard(&self, owner: &Wallet) -> Result<(), HarnessError> {
+        let (auth, sig) =
+            owner.authorize_watchtower(self.watcher, 4_000_000_000).await.map_err(err)?;
+        let body = serde_json::json!({
+            "owner": owner.address(), "deadline": auth.deadline, "nonce": auth.nonce, "signature": sig
+        });
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/guards", self.watcher_url))
+            .json(&body)
+            .send()
+            .await
+            .map_err(err)?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(HarnessError(format!("guard refused: {}", r.text().await.unwrap_or_default())))
+        }
+    }
+
+    /// Moves L1 time past every exit's period and waits until the watcher has emptied `token`'s
+    /// exit queue.
+    pub async fn process_all_exits(&self, token: Address) -> Result<(), HarnessError> {
+        self.advance(3 * PERIOD).await?;
+        let framework = PlasmaFramework::new(self.deployment.framework, self.provider.clone());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !framework.queueHead(token).call().await.map_err(err)?.head.is_zero() {
+            if tokio::time::Instant::now() > deadline {
+                return Err(HarnessError(format!("queue not drained\n{}", self.logs())));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    /// Checks that L1 holds one commitment per child block number, in sequence, and no root
+    /// twice; returns the next child block number.
+    pub async fn assert_committed_once(&self) -> Result<u64, HarnessError> {
+        let framework = PlasmaFramework::new(self.deployment.framework, self.provider.clone());
+        let next = framework.nextChildBlock().call().await.map_err(err)?;
+        let submitted =
+            framework.BlockSubmitted_filter().from_block(0).query().await.map_err(err)?;
+        if submitted.len() as u64 != (next - 1000) / 1000 {
+            return Err(HarnessError(format!(
+                "{} commitments for {} block numbers",
+                submitted.len(),
+                (next - 1000) / 1000
+            )));
+        }
+        let mut roots: Vec<B256> = submitted.iter().map(|(e, _)| e.root).collect();
+        roots.sort();
+        roots.dedup();
+        if roots.len() != submitted.len() {
+            return Err(HarnessError("a root was submitted twice".into()));
+        }
+        Ok(next)
+    }
+
     /// Mines `n` empty L1 blocks (deposits become `n` blocks deeper).
     pub async fn mine(&self, n: u64) -> Result<(), HarnessError> {
         self.provider

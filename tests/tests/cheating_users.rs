@@ -63,17 +63,6 @@ async fn wait_event(net: &Devnet, kind: &str) {
     .unwrap();
 }
 
-/// Moves past every exit's period and waits until the watcher has processed the ETH queue.
-async fn process_everything(net: &Devnet) {
-    net.advance(3 * PERIOD).await.unwrap();
-    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !framework.queueHead(Address::ZERO).call().await.unwrap().head.is_zero() {
-        assert!(tokio::time::Instant::now() < deadline, "queue not drained\n{}", net.logs());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn withdrawable(net: &Devnet, account: Address) -> U256 {
     PlasmaFramework::new(net.deployment.framework, net.provider.clone())
         .withdrawable(account, Address::ZERO)
@@ -141,7 +130,7 @@ async fn exit_of_a_spent_output_is_challenged_and_a_false_challenge_refused() {
     assert!(refused, "a challenge with a spend bob never signed must revert");
     assert_eq!(bob.exit_status(bob_pos).await.unwrap(), 1, "bob's exit still stands");
 
-    process_everything(&net).await;
+    net.process_all_exits(Address::ZERO).await.unwrap();
     let bond = config().standard_exit_bond;
     assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(3) + bond - bounty(bond));
     assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), U256::ZERO);
@@ -175,7 +164,7 @@ async fn in_flight_double_spend_and_its_piggybacked_input_are_challenged() {
     assert!(state.nonCanonical && state.piggybacks == 0, "non-canonical, piggyback removed");
 
     bob.start_exits(&[bob_pos]).await.unwrap();
-    process_everything(&net).await;
+    net.process_all_exits(Address::ZERO).await.unwrap();
     let c = config();
     assert_eq!(
         bob.withdrawable(Address::ZERO).await.unwrap(),
@@ -226,7 +215,7 @@ async fn false_canonicity_challenge_is_answered_and_the_payment_exits() {
     let ife = InFlightExitGame::new(net.deployment.in_flight_exit_game, net.provider.clone());
     assert!(!ife.inFlightExit(U256::from_be_bytes(paid.0)).call().await.unwrap().nonCanonical);
 
-    process_everything(&net).await;
+    net.process_all_exits(Address::ZERO).await.unwrap();
     let c = config();
     let (ife_bond, pb) = (c.in_flight_exit_bond, c.piggyback_bond);
     assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(2) + pb - bounty(pb));
@@ -263,7 +252,7 @@ async fn piggyback_of_a_spent_output_is_challenged() {
     wait_event(&net, "outputPiggybackChallenged").await;
     carol.start_exits(&[carol_pos]).await.unwrap();
 
-    process_everything(&net).await;
+    net.process_all_exits(Address::ZERO).await.unwrap();
     let c = config();
     let (se, ife_bond, pb) = (c.standard_exit_bond, c.in_flight_exit_bond, c.piggyback_bond);
     assert_eq!(carol.withdrawable(Address::ZERO).await.unwrap(), eth(2) + se - bounty(se));

@@ -21,18 +21,20 @@ fn standard_bond() -> U256 {
     DeployConfig::devnet(Address::ZERO, PERIOD).standard_exit_bond
 }
 
-/// Every commitment on L1 is for a distinct block number, in sequence, and no root was submitted
-/// twice.
-async fn assert_committed_once(net: &Devnet) -> u64 {
-    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
-    let next = framework.nextChildBlock().call().await.unwrap();
-    let submitted = framework.BlockSubmitted_filter().from_block(0).query().await.unwrap();
-    assert_eq!(submitted.len() as u64, (next - 1000) / 1000, "one commitment per block number");
-    let mut roots: Vec<B256> = submitted.iter().map(|(e, _)| e.root).collect();
-    roots.sort();
-    roots.dedup();
-    assert_eq!(roots.len(), submitted.len(), "no root was submitted twice");
-    next
+/// The `DepositCreated` event of the deposit at `pos`, with its log.
+async fn deposit_event(
+    framework: &PlasmaFramework::PlasmaFrameworkInstance<alloy::providers::DynProvider>,
+    pos: u128,
+) -> (PlasmaFramework::DepositCreated, alloy::rpc::types::Log) {
+    framework
+        .DepositCreated_filter()
+        .from_block(0)
+        .query()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(e, _)| e.blknum == U256::from(pos / 1_000_000_000))
+        .unwrap()
 }
 
 /// Polls the framework until `account` can withdraw `expected` of ETH (or the deadline passes).
@@ -81,7 +83,7 @@ async fn l1_node_stopped_and_restarted_during_traffic_loses_nothing() {
 
     net.restart_anvil(last).await.unwrap();
     let blknum = carol.wait_for_commit(during, Duration::from_secs(30)).await.unwrap();
-    let next = assert_committed_once(&net).await;
+    let next = net.assert_committed_once().await.unwrap();
     assert_eq!(next, blknum + 1000, "the payment's block is the last committed");
     net.wait_watcher("synced and safe after the outage", |s, _| {
         s["status"]["safe"] == Value::Bool(true)
@@ -132,15 +134,7 @@ async fn l1_reorg_of_recent_deposits_and_exits_changes_no_balance() {
     // the watcher challenges alice.
     let dep_c = carol.deposit_eth(eth(2)).await.unwrap();
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
-    let (deposited, log) = framework
-        .DepositCreated_filter()
-        .from_block(0)
-        .query()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|(e, _)| e.blknum == U256::from(dep_c / 1_000_000_000))
-        .unwrap();
+    let (deposited, log) = deposit_event(&framework, dep_c).await;
     let deposit_tx = log.transaction_hash.unwrap();
     let cheat = alice.start_exits(&[dep_a]).await.unwrap();
     let honest = bob.start_exits(&[bob_pos]).await.unwrap();
@@ -172,15 +166,7 @@ async fn l1_reorg_of_recent_deposits_and_exits_changes_no_balance() {
 
     // The deposit, final in the new chain: the operator credits it once, at the same position,
     // with the new block's timestamp; carol exits it with the proof she gets.
-    let (moved, _) = framework
-        .DepositCreated_filter()
-        .from_block(0)
-        .query()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|(e, _)| e.blknum == U256::from(dep_c / 1_000_000_000))
-        .unwrap();
+    let (moved, _) = deposit_event(&framework, dep_c).await;
     net.mine(DEPTH).await.unwrap();
     carol.wait_for_output(dep_c, Duration::from_secs(30)).await.unwrap();
     let served =
@@ -209,7 +195,7 @@ async fn l1_reorg_of_recent_deposits_and_exits_changes_no_balance() {
         framework.totalDeposited(Address::ZERO).call().await.unwrap(),
         "the vault pays exactly what was deposited and kept"
     );
-    assert_committed_once(&net).await;
+    net.assert_committed_once().await.unwrap();
 }
 
 /// A small deterministic generator: the seed is printed, and `PLASMA_CHAOS_SEED` replays a run.
@@ -319,7 +305,7 @@ async fn operator_and_watcher_killed_at_random_points_under_load() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    let next = assert_committed_once(&net).await;
+    let next = net.assert_committed_once().await.unwrap();
     let mut seen = std::collections::HashMap::<B256, usize>::new();
     for blknum in (1000..next).step_by(1000) {
         let block: Value = reqwest::get(format!("{}/v1/blocks/{blknum}", net.operator_url))

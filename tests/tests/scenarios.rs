@@ -11,7 +11,7 @@ use plasma_contracts::{
     DeployConfig, InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken,
 };
 use plasma_e2e::{ByzantineOperator, Devnet, PERIOD};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::Duration;
 
 fn eth(n: u64) -> U256 {
@@ -151,15 +151,7 @@ async fn withheld_block_with_a_theft_every_honest_owner_exits_first() {
         w.wait_for_output(pos, Duration::from_secs(30)).await.unwrap();
         deposits.push(pos);
         // Each owner hands the watcher an exit authorization.
-        let (auth, sig) = w.authorize_watchtower(net.watcher, 4_000_000_000).await.unwrap();
-        let body = json!({"owner": w.address(), "deadline": auth.deadline, "nonce": auth.nonce, "signature": sig});
-        let r = reqwest::Client::new()
-            .post(format!("{}/v1/guards", net.watcher_url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        net.guard(w).await.unwrap();
     }
     net.wait_watcher("synced", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(3))
         .await
@@ -242,15 +234,7 @@ async fn mass_exit_of_a_hundred_users_when_a_block_is_withheld() {
         let w = net.wallet_for(key, &format!("user{i}")).await.unwrap();
         let amount = U256::from(1_000_000_000_000u64 * (i + 1));
         let pos = w.deposit_eth(amount).await.unwrap();
-        let (auth, sig) = w.authorize_watchtower(net.watcher, 4_000_000_000).await.unwrap();
-        let body = json!({"owner": w.address(), "deadline": auth.deadline, "nonce": auth.nonce, "signature": sig});
-        let r = reqwest::Client::new()
-            .post(format!("{}/v1/guards", net.watcher_url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        net.guard(&w).await.unwrap();
         users.push((w, pos, amount));
     }
     let last = users.last().map(|u| u.1).unwrap();
@@ -291,14 +275,7 @@ async fn published_invalid_block_is_caught_and_guarded_funds_exit() {
         let pos = w.deposit_eth(a).await.unwrap();
         w.wait_for_output(pos, Duration::from_secs(30)).await.unwrap();
         deposits.push(pos);
-        let (auth, sig) = w.authorize_watchtower(net.watcher, 4_000_000_000).await.unwrap();
-        let body = json!({"owner": w.address(), "deadline": auth.deadline, "nonce": auth.nonce, "signature": sig});
-        reqwest::Client::new()
-            .post(format!("{}/v1/guards", net.watcher_url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        net.guard(w).await.unwrap();
     }
     net.wait_watcher("synced", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(2))
         .await
@@ -365,14 +342,7 @@ async fn operator_and_watcher_killed_during_traffic_lose_nothing() {
         alice.wait_for_commit(hash, Duration::from_secs(30)).await.unwrap();
     }
     // Each acknowledged payment is in exactly one committed block, and blocks were committed once.
-    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
-    let next = framework.nextChildBlock().call().await.unwrap();
-    let submitted = framework.BlockSubmitted_filter().from_block(0).query().await.unwrap();
-    assert_eq!(submitted.len() as u64, (next - 1000) / 1000, "one commitment per block number");
-    let mut roots: Vec<B256> = submitted.iter().map(|(e, _)| e.root).collect();
-    roots.sort();
-    roots.dedup();
-    assert_eq!(roots.len(), submitted.len(), "no root was submitted twice");
+    let next = net.assert_committed_once().await.unwrap();
     bob.sync().await.ok();
     net.wait_watcher("synced and safe", |s, _| {
         s["status"]["safe"] == Value::Bool(true)
@@ -399,15 +369,7 @@ async fn withheld_in_flight_payment_honest_in_flight_exits_beat_the_thief() {
     let dep_c = carol.deposit_eth(eth(3)).await.unwrap();
     alice.wait_for_output(dep_a, Duration::from_secs(30)).await.unwrap();
     carol.wait_for_output(dep_c, Duration::from_secs(30)).await.unwrap();
-    let (auth, sig) = carol.authorize_watchtower(net.watcher, 4_000_000_000).await.unwrap();
-    let body = json!({"owner": carol.address(), "deadline": auth.deadline, "nonce": auth.nonce, "signature": sig});
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/guards", net.watcher_url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    net.guard(&carol).await.unwrap();
     net.wait_watcher("synced", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(2))
         .await
         .unwrap();
@@ -468,13 +430,8 @@ async fn withheld_in_flight_payment_honest_in_flight_exits_beat_the_thief() {
     bob.piggyback(paid, true, 0).await.unwrap();
     alice.piggyback(paid, true, 1).await.unwrap();
 
-    net.advance(3 * PERIOD).await.unwrap();
+    net.process_all_exits(Address::ZERO).await.unwrap();
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !framework.queueHead(Address::ZERO).call().await.unwrap().head.is_zero() {
-        assert!(tokio::time::Instant::now() < deadline, "queue not drained\n{}", net.logs());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let cut = |b: U256| b - b / U256::from(20);
     let (se_bond, ife_bond, pb_bond) =
         (config.standard_exit_bond, config.in_flight_exit_bond, config.piggyback_bond);
