@@ -46,24 +46,6 @@ const MASS_EXIT_BATCH: usize = 50;
 /// Gas limit per output of a mass exit, with room over the measured cost.
 const MASS_EXIT_GAS_PER_OUTPUT: u64 = 200_000;
 
-fn encode_output(o: &plasma_spec::Output) -> [u8; 72] {
-    let mut out = [0u8; 72];
-    out[..20].copy_from_slice(o.owner.as_slice());
-    out[20..40].copy_from_slice(o.token.as_slice());
-    out[40..].copy_from_slice(&o.amount.to_be_bytes::<32>());
-    out
-}
-
-fn decode_output(b: &[u8]) -> Option<plasma_spec::Output> {
-    (b.len() == 72).then(|| {
-        plasma_spec::Output::new(
-            Address::from_slice(&b[..20]),
-            Address::from_slice(&b[20..40]),
-            U256::from_be_slice(&b[40..]),
-        )
-    })
-}
-
 /// Writes validated UTXOs straight into a watcher's store, for the restart benchmark.
 #[doc(hidden)]
 pub fn write_view_utxos(
@@ -76,7 +58,7 @@ pub fn write_view_utxos(
     {
         let mut table = tx.open_table(V_UTXOS).map_err(st)?;
         for (pos, out) in utxos {
-            table.insert(pos.to_u128(), encode_output(out).as_slice()).map_err(st)?;
+            table.insert(pos.to_u128(), out.to_packed().as_slice()).map_err(st)?;
         }
     }
     tx.commit().map_err(st)
@@ -755,7 +737,7 @@ impl Watcher {
             for change in journal {
                 match change {
                     Change::UtxoAdded(pos, out) => {
-                        utxos.insert(pos.to_u128(), encode_output(&out).as_slice()).map_err(st)?;
+                        utxos.insert(pos.to_u128(), out.to_packed().as_slice()).map_err(st)?;
                     }
                     Change::UtxoSpent(pos) => {
                         utxos.remove(pos.to_u128()).map_err(st)?;
@@ -838,7 +820,7 @@ impl Watcher {
         for entry in tx.open_table(V_UTXOS).map_err(st)?.iter().map_err(st)? {
             let (k, v) = entry.map_err(st)?;
             let pos = UtxoPos::from_u128(k.value()).map_err(st)?;
-            let out = decode_output(v.value())
+            let out = plasma_spec::Output::from_packed(v.value())
                 .ok_or_else(|| WatcherError::Store("corrupt utxo".into()))?;
             self.tokens.lock().insert(out.token);
             created.push((pos, out));

@@ -2,7 +2,7 @@
 //! cursors. Every change that an API response acknowledges is committed (fsync) before the
 //! response, so it survives `kill -9`.
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::B256;
 use plasma_spec::{Output, UtxoPos};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -67,24 +67,10 @@ redb_errors!(
     redb::CommitError
 );
 
-/// Output bytes in the UTXO table: owner ‖ token ‖ amount (72 bytes).
-fn encode_output(o: &Output) -> [u8; 72] {
-    let mut out = [0u8; 72];
-    out[..20].copy_from_slice(o.owner.as_slice());
-    out[20..40].copy_from_slice(o.token.as_slice());
-    out[40..].copy_from_slice(&o.amount.to_be_bytes::<32>());
-    out
-}
-
+/// Output bytes in the UTXO table ([`Output::to_packed`]).
 fn decode_output(b: &[u8]) -> Result<Output, StoreError> {
-    if b.len() != 72 {
-        return Err(StoreError::Corrupt { what: "utxo", reason: format!("{} bytes", b.len()) });
-    }
-    Ok(Output::new(
-        Address::from_slice(&b[..20]),
-        Address::from_slice(&b[20..40]),
-        U256::from_be_slice(&b[40..]),
-    ))
+    Output::from_packed(b)
+        .ok_or_else(|| StoreError::Corrupt { what: "utxo", reason: format!("{} bytes", b.len()) })
 }
 
 /// The database.
@@ -154,7 +140,7 @@ impl Store {
                 utxos.remove(pos.to_u128())?;
             }
             for (pos, out) in &batch.created {
-                utxos.insert(pos.to_u128(), encode_output(out).as_slice())?;
+                utxos.insert(pos.to_u128(), out.to_packed().as_slice())?;
             }
             let mut blocks = tx.open_table(BLOCKS)?;
             for b in &batch.blocks {
@@ -247,6 +233,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy::primitives::{Address, U256};
 
     #[test]
     fn batches_survive_reopening() {

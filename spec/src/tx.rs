@@ -77,9 +77,34 @@ fn decode_strict<T: SolValue + From<<T::SolType as alloy_sol_types::SolType>::Ru
 }
 
 impl Output {
+    /// Length of [`Output::to_packed`].
+    pub const PACKED_LEN: usize = 72;
+
     /// An output.
     pub const fn new(owner: Address, token: Address, amount: U256) -> Self {
         Self { owner, token, amount }
+    }
+
+    /// The compact form the operator and the watcher keep in their UTXO tables:
+    /// owner ‖ token ‖ amount (20 + 20 + 32 bytes). Not a wire format: transactions carry
+    /// outputs ABI-encoded (ENC-1).
+    pub fn to_packed(&self) -> [u8; Self::PACKED_LEN] {
+        let mut out = [0u8; Self::PACKED_LEN];
+        out[..20].copy_from_slice(self.owner.as_slice());
+        out[20..40].copy_from_slice(self.token.as_slice());
+        out[40..].copy_from_slice(&self.amount.to_be_bytes::<32>());
+        out
+    }
+
+    /// Reads [`Output::to_packed`]'s form; `None` if `b` is not exactly that long.
+    pub fn from_packed(b: &[u8]) -> Option<Self> {
+        (b.len() == Self::PACKED_LEN).then(|| {
+            Self::new(
+                Address::from_slice(&b[..20]),
+                Address::from_slice(&b[20..40]),
+                U256::from_be_slice(&b[40..]),
+            )
+        })
     }
 }
 
@@ -281,6 +306,17 @@ mod tests {
 
     fn pos(blk: u64, tx: u16, out: u8) -> UtxoPos {
         UtxoPos::new(blk, tx, out).unwrap()
+    }
+
+    #[test]
+    fn packed_output_round_trips_and_refuses_other_lengths() {
+        let o =
+            Output::new(ALICE, address!("0x00000000000000000000000000000000000070c3"), U256::MAX);
+        let packed = o.to_packed();
+        assert_eq!(&packed[..20], ALICE.as_slice());
+        assert_eq!(Output::from_packed(&packed), Some(o));
+        assert_eq!(Output::from_packed(&packed[..71]), None);
+        assert_eq!(Output::from_packed(&[packed.as_slice(), &[0]].concat()), None);
     }
 
     fn full_tx() -> Transaction {
