@@ -263,10 +263,21 @@ async fn mass_exit_of_a_hundred_users_when_a_block_is_withheld() {
     assert_eq!(framework.totalDeposited(Address::ZERO).call().await.unwrap(), total);
 }
 
-/// The operator publishes an invalid block (a theft without the owner's signature): the watcher
-/// downloads it, finds it invalid, and exits every guarded owner; all are paid exactly.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn published_invalid_block_is_caught_and_guarded_funds_exit() {
+/// What the operator puts in the invalid block it publishes.
+#[derive(Clone, Copy, Debug)]
+enum Cheat {
+    /// Spends a guarded owner's deposit without their signature.
+    Theft,
+    /// Spends its own 1 ETH deposit into 50 ETH.
+    ValueCreation,
+    /// Spends its own deposit twice in the block, both validly signed.
+    DoubleSpend,
+}
+
+/// The operator publishes an invalid block of kind `cheat`: the watcher downloads it, finds it
+/// invalid (not merely withheld), and exits every guarded owner; all are paid exactly their
+/// deposits, and nothing else leaves the vault. Returns the rule the watcher named.
+async fn published_invalid_block(cheat: Cheat) -> String {
     let mut net = Devnet::start().await.unwrap();
     let owners = [net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap()];
     let amounts = [eth(2), eth(5)];
@@ -277,43 +288,96 @@ async fn published_invalid_block_is_caught_and_guarded_funds_exit() {
         deposits.push(pos);
         net.guard(w).await.unwrap();
     }
-    net.wait_watcher("synced", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(2))
+    // The operator's own coin, for the cheats that need one.
+    let operator_wallet = net.wallet(0).await.unwrap();
+    let own = operator_wallet.deposit_eth(eth(1)).await.unwrap();
+    operator_wallet.wait_for_output(own, Duration::from_secs(30)).await.unwrap();
+    net.wait_watcher("synced", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(3))
         .await
         .unwrap();
 
     net.kill_operator();
     let thief = plasma_spec::Signer::from_bytes(&B256::from_slice(&net.anvil.keys()[0].to_bytes()))
         .unwrap();
-    let theft = ByzantineOperator::steal(deposits[1], eth(5), &thief, owners[0].domain()).unwrap();
+    let domain = owners[0].domain();
+    let spend_own = |to: Address, amount: U256| {
+        let tx = plasma_spec::Transaction::payment(
+            &[plasma_spec::UtxoPos::from_u128(own).unwrap()],
+            vec![plasma_spec::Output::new(to, Address::ZERO, amount)],
+            B256::ZERO,
+        );
+        let sig = thief.sign_tx(domain, &tx);
+        plasma_spec::SignedTransaction::new(tx, vec![sig])
+    };
+    let txs = match cheat {
+        Cheat::Theft => {
+            vec![ByzantineOperator::steal(deposits[1], eth(5), &thief, domain).unwrap()]
+        }
+        Cheat::ValueCreation => vec![spend_own(thief.address(), eth(50))],
+        Cheat::DoubleSpend => {
+            vec![spend_own(thief.address(), eth(1)), spend_own(Address::repeat_byte(0x77), eth(1))]
+        }
+    };
     // The block is served first, then committed: it is available from the moment it exists.
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
     let next = framework.nextChildBlock().call().await.unwrap();
-    net.publish_block(next, std::slice::from_ref(&theft));
+    net.publish_block(next, &txs);
     let served =
         reqwest::get(format!("{}/v1/blocks/{next}", net.watcher_operator_url())).await.unwrap();
     let status = served.status();
     let text = served.text().await.unwrap();
     assert!(status.is_success(), "the byzantine operator serves its block: {status} {text}");
-    let block = net.byzantine_operator().commit_withheld(vec![theft]).await.unwrap();
+    let block = net.byzantine_operator().commit_withheld(txs).await.unwrap();
     assert_eq!(block.blknum, next);
 
     net.wait_watcher("invalid block", |_, e| {
         e["events"]
             .as_array()
-            .is_some_and(|ev| ev.iter().any(|x| x["kind"] == "invalidBlock" && x["blknum"] == 1000))
+            .is_some_and(|ev| ev.iter().any(|x| x["kind"] == "invalidBlock" && x["blknum"] == next))
     })
     .await
     .unwrap();
+    let (_, events) = net.watcher_state().await.unwrap();
+    assert!(
+        !events["events"].as_array().unwrap().iter().any(|x| x["kind"] == "blockWithheld"),
+        "served, so invalid rather than withheld"
+    );
     net.wait_watcher("mass exit", |_, e| mass_exits(e).1 == 2).await.unwrap();
-    net.advance(3 * PERIOD).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while framework.totalCredited(Address::ZERO).call().await.unwrap() < eth(7) {
-        assert!(tokio::time::Instant::now() < deadline, "not processed\n{}", net.logs());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    net.process_all_exits(Address::ZERO).await.unwrap();
     for (w, a) in owners.iter().zip(amounts) {
         assert_eq!(w.withdrawable(Address::ZERO).await.unwrap(), a);
     }
+    assert_eq!(
+        framework.totalCredited(Address::ZERO).call().await.unwrap(),
+        eth(7),
+        "only the guarded owners' deposits left the vault"
+    );
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == "invalidBlock")
+        .and_then(|x| x["reason"].as_str())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_block_with_a_theft_is_caught_and_guarded_funds_exit() {
+    let reason = published_invalid_block(Cheat::Theft).await;
+    assert!(reason.contains("signed by"), "the watcher names the bad signature: {reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_block_creating_value_is_caught_and_guarded_funds_exit() {
+    let reason = published_invalid_block(Cheat::ValueCreation).await;
+    assert!(reason.contains("exceed inputs"), "the watcher names the created value: {reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_block_with_a_double_spend_is_caught_and_guarded_funds_exit() {
+    let reason = published_invalid_block(Cheat::DoubleSpend).await;
+    assert!(reason.contains("already spent"), "the watcher names the double spend: {reason}");
 }
 
 /// Faults during traffic: the operator and the watcher are SIGKILLed and restarted while payments
