@@ -64,6 +64,22 @@ fn l1(e: impl std::fmt::Display) -> SdkError {
     SdkError::L1(e.to_string())
 }
 
+/// Waits for a sent L1 transaction's receipt; a revert is an error naming `what`.
+async fn mined(
+    sent: Result<
+        alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+        alloy::contract::Error,
+    >,
+    what: &str,
+) -> Result<alloy::rpc::types::TransactionReceipt, SdkError> {
+    let receipt = sent.map_err(l1)?.get_receipt().await.map_err(l1)?;
+    if receipt.status() {
+        Ok(receipt)
+    } else {
+        Err(SdkError::L1(format!("{what} reverted in {}", receipt.transaction_hash)))
+    }
+}
+
 fn mismatch(pos: u128, reason: impl Into<String>) -> SdkError {
     SdkError::ProofMismatch { utxo_pos: pos.to_string(), reason: reason.into() }
 }
@@ -136,43 +152,18 @@ impl Wallet {
     /// Deposits ETH; returns the deposit output's position once L1 mined it.
     pub async fn deposit_eth(&self, amount: U256) -> Result<u128, SdkError> {
         let tx = Transaction::deposit(self.address(), Address::ZERO, amount).encode();
-        let receipt = self
-            .framework
-            .depositEth(tx.into())
-            .value(amount)
-            .send()
-            .await
-            .map_err(l1)?
-            .get_receipt()
-            .await
-            .map_err(l1)?;
+        let receipt =
+            mined(self.framework.depositEth(tx.into()).value(amount).send().await, "deposit")
+                .await?;
         Self::deposit_position(&receipt)
     }
 
     /// Approves and deposits an ERC-20 token; returns the deposit output's position.
     pub async fn deposit_erc20(&self, token: Address, amount: U256) -> Result<u128, SdkError> {
         let erc20 = TestToken::new(token, self.provider.clone());
-        let approved = erc20
-            .approve(*self.framework.address(), amount)
-            .send()
-            .await
-            .map_err(l1)?
-            .get_receipt()
-            .await
-            .map_err(l1)?;
-        if !approved.status() {
-            return Err(SdkError::L1("approve reverted".into()));
-        }
+        mined(erc20.approve(*self.framework.address(), amount).send().await, "approve").await?;
         let tx = Transaction::deposit(self.address(), token, amount).encode();
-        let receipt = self
-            .framework
-            .depositErc20(tx.into())
-            .send()
-            .await
-            .map_err(l1)?
-            .get_receipt()
-            .await
-            .map_err(l1)?;
+        let receipt = mined(self.framework.depositErc20(tx.into()).send().await, "deposit").await?;
         Self::deposit_position(&receipt)
     }
 
@@ -412,10 +403,7 @@ impl Wallet {
                 .send()
                 .await
         };
-        let receipt = call.map_err(l1)?.get_receipt().await.map_err(l1)?;
-        if !receipt.status() {
-            return Err(SdkError::L1(format!("exit reverted in {}", receipt.transaction_hash)));
-        }
+        let receipt = mined(call, "exit").await?;
         for mut o in outputs {
             o.exiting = true;
             self.store.put(&o)?;
@@ -442,20 +430,8 @@ impl Wallet {
             signatures: signed.signatures.clone(),
         };
         let bond = self.in_flight.inFlightExitBond().call().await.map_err(l1)?;
-        let receipt = self
-            .in_flight
-            .startInFlightExit(args)
-            .value(bond)
-            .send()
-            .await
-            .map_err(l1)?
-            .get_receipt()
-            .await
-            .map_err(l1)?;
-        if !receipt.status() {
-            return Err(SdkError::L1("startInFlightExit reverted".into()));
-        }
-        Ok(receipt.transaction_hash)
+        let sent = self.in_flight.startInFlightExit(args).value(bond).send().await;
+        Ok(mined(sent, "startInFlightExit").await?.transaction_hash)
     }
 
     /// A payment this wallet sent, as signed.
@@ -487,28 +463,13 @@ impl Wallet {
         } else {
             self.in_flight.piggybackInput(exit_id, index).value(bond).send().await
         };
-        let receipt = call.map_err(l1)?.get_receipt().await.map_err(l1)?;
-        if !receipt.status() {
-            return Err(SdkError::L1("piggyback reverted".into()));
-        }
-        Ok(receipt.transaction_hash)
+        Ok(mined(call, "piggyback").await?.transaction_hash)
     }
 
     /// Processes up to `max` due exits of `token` (anyone may; pays a bounty to the caller).
     pub async fn process_exits(&self, token: Address, max: u64) -> Result<TxHash, SdkError> {
-        let receipt = self
-            .framework
-            .processExits(token, U256::ZERO, U256::from(max))
-            .send()
-            .await
-            .map_err(l1)?
-            .get_receipt()
-            .await
-            .map_err(l1)?;
-        if !receipt.status() {
-            return Err(SdkError::L1("processExits reverted".into()));
-        }
-        Ok(receipt.transaction_hash)
+        let sent = self.framework.processExits(token, U256::ZERO, U256::from(max)).send().await;
+        Ok(mined(sent, "processExits").await?.transaction_hash)
     }
 
     /// What this wallet can withdraw from the framework in `token`.
@@ -519,18 +480,7 @@ impl Wallet {
     /// Withdraws everything credited in `token`; returns the amount.
     pub async fn withdraw(&self, token: Address) -> Result<U256, SdkError> {
         let amount = self.withdrawable(token).await?;
-        let receipt = self
-            .framework
-            .withdraw(token)
-            .send()
-            .await
-            .map_err(l1)?
-            .get_receipt()
-            .await
-            .map_err(l1)?;
-        if !receipt.status() {
-            return Err(SdkError::L1("withdraw reverted".into()));
-        }
+        mined(self.framework.withdraw(token).send().await, "withdraw").await?;
         Ok(amount)
     }
 
