@@ -7,17 +7,19 @@
 
 use alloy::{
     network::EthereumWallet,
-    node_bindings::{Anvil, AnvilInstance},
+    node_bindings::AnvilInstance,
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
-use plasma_contracts::{DeployConfig, Deployment, PlasmaFramework, StandardExitGame, deploy};
+use plasma_contracts::{
+    DeployConfig, Deployment, PlasmaFramework, StandardExitGame, devnet::LocalChain,
+};
 use plasma_operator::{Config, Node};
 use plasma_sdk::{Wallet, WalletConfig};
 use plasma_watcher::{Event, Settings, Watcher};
 use serde_json::{Value, json};
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 const PERIOD: u64 = 60;
 
@@ -29,17 +31,7 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let bin = std::env::var_os("ANVIL_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
-    });
-    let anvil = Anvil::at(bin).spawn();
-    let key0: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(key0.clone()))
-        .connect_http(anvil.endpoint_url())
-        .erased();
-    let deployment =
-        deploy(provider.clone(), &DeployConfig::devnet(key0.address(), PERIOD)).await.unwrap();
+    let LocalChain { anvil, provider, deployment } = LocalChain::start(PERIOD).await.unwrap();
     Env { anvil, provider, deployment, dir: tempfile::tempdir().unwrap() }
 }
 

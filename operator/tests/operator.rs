@@ -6,13 +6,13 @@
 
 use alloy::{
     network::EthereumWallet,
-    node_bindings::{Anvil, AnvilInstance},
+    node_bindings::AnvilInstance,
     primitives::{Address, B256, U256, keccak256},
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
     sol_types::SolValue,
 };
-use plasma_contracts::{DeployConfig, Deployment, PlasmaFramework, deploy};
+use plasma_contracts::{Deployment, PlasmaFramework, devnet::LocalChain};
 use plasma_operator::{Config, Node};
 use plasma_spec::{
     Output, Proof, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos, leaf_hash,
@@ -30,10 +30,8 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let bin = std::env::var_os("ANVIL_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
-    });
-    let anvil = Anvil::at(bin).spawn();
+    let LocalChain { anvil, deployment, .. } = LocalChain::start(60).await.unwrap();
+    // One provider that signs for the operator, alice and bob (accounts 0, 1, 2).
     let keys: Vec<PrivateKeySigner> =
         anvil.keys().iter().take(3).map(|k| k.clone().into()).collect();
     let mut wallet = EthereumWallet::new(keys[0].clone());
@@ -41,8 +39,6 @@ async fn env() -> Env {
     wallet.register_signer(keys[2].clone());
     let provider =
         ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
-    let deployment =
-        deploy(provider.clone(), &DeployConfig::devnet(keys[0].address(), 60)).await.unwrap();
     let spec_key =
         |i: usize| Signer::from_bytes(&B256::from_slice(&anvil.keys()[i].to_bytes())).unwrap();
     let domain = SigningDomain::new(anvil.chain_id(), deployment.framework);

@@ -8,6 +8,8 @@
 
 mod bindings;
 mod deploy;
+#[cfg(feature = "devnet")]
+pub mod devnet;
 
 pub use bindings::{InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken};
 pub use deploy::{DeployConfig, DeployError, Deployment, deploy};

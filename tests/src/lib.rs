@@ -8,12 +8,12 @@
 
 use alloy::{
     network::EthereumWallet,
-    node_bindings::{Anvil, AnvilInstance},
+    node_bindings::AnvilInstance,
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
-use plasma_contracts::{DeployConfig, Deployment, PlasmaFramework, deploy};
+use plasma_contracts::{Deployment, PlasmaFramework, devnet::LocalChain};
 use plasma_sdk::{Wallet, WalletConfig};
 use plasma_spec::{BlockTree, SignedTransaction, Transaction};
 use std::{
@@ -110,18 +110,15 @@ async fn wait_healthy(url: &str, child: &mut Child, log: &Path) -> Result<(), Ha
     }
 }
 
-/// Starts anvil (on `port`, or a free one) keeping its chain in `state`: it loads the file if
+/// An anvil launcher (on `port`, or a free one) keeping its chain in `state`: it loads the file if
 /// there is one and writes it when stopped gracefully, so a restart continues the same chain.
-fn spawn_anvil(port: Option<u16>, state: &Path) -> Result<AnvilInstance, HarnessError> {
-    let bin = std::env::var_os("ANVIL_BIN").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil"),
-        PathBuf::from,
-    );
-    let mut anvil = Anvil::at(bin).arg("--state").arg(state.display().to_string());
+fn anvil_keeping(port: Option<u16>, state: &Path) -> plasma_contracts::devnet::Anvil {
+    let mut anvil =
+        plasma_contracts::devnet::anvil().arg("--state").arg(state.display().to_string());
     if let Some(port) = port {
         anvil = anvil.port(port);
     }
-    anvil.try_spawn().map_err(err)
+    anvil
 }
 
 impl Devnet {
@@ -134,15 +131,12 @@ impl Devnet {
     /// (LEDGER-7), as a production operator does.
     pub async fn start_with_deposit_confirmations(depth: u64) -> Result<Self, HarnessError> {
         let dir = tempfile::tempdir().map_err(err)?;
-        let anvil = spawn_anvil(None, &dir.path().join("anvil-state.json"))?;
-        let key0: PrivateKeySigner = anvil.keys()[0].clone().into();
-        let provider = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(key0.clone()))
-            .connect_http(anvil.endpoint_url())
-            .erased();
-        let deployment = deploy(provider.clone(), &DeployConfig::devnet(key0.address(), PERIOD))
-            .await
-            .map_err(err)?;
+        let LocalChain { anvil, provider, deployment } = LocalChain::start_with(
+            anvil_keeping(None, &dir.path().join("anvil-state.json")),
+            PERIOD,
+        )
+        .await
+        .map_err(err)?;
         let watcher: PrivateKeySigner = anvil.keys()[9].clone().into();
         let published =
             std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
@@ -358,7 +352,9 @@ impl Devnet {
     /// time jumps across a restart, and L1 time never goes backwards.
     pub async fn restart_anvil(&mut self, last_timestamp: u64) -> Result<(), HarnessError> {
         self.anvil =
-            spawn_anvil(Some(self.anvil.port()), &self.dir.path().join("anvil-state.json"))?;
+            anvil_keeping(Some(self.anvil.port()), &self.dir.path().join("anvil-state.json"))
+                .try_spawn()
+                .map_err(err)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(err)?
