@@ -46,6 +46,13 @@ const MASS_EXIT_BATCH: usize = 50;
 /// Gas limit per output of a mass exit, with room over the measured cost.
 const MASS_EXIT_GAS_PER_OUTPUT: u64 = 200_000;
 
+/// The position of transaction `tx_index` of block `blknum` (its output 0, POS-1), as the exit
+/// game takes transaction positions.
+/// (Spends and blocks in the view come from validated blocks, so the position is always valid.)
+fn tx_position(blknum: u64, tx_index: u16) -> U256 {
+    UtxoPos::new(blknum, tx_index, 0).map_or(U256::ZERO, |p| p.to_u256())
+}
+
 /// Writes validated UTXOs straight into a watcher's store, for the restart benchmark.
 #[doc(hidden)]
 pub fn write_view_utxos(
@@ -927,32 +934,17 @@ impl Watcher {
                 utxo_pos: pos.to_string(),
                 spending_tx: spend.hash,
             });
-            let (nonce, price) = self.tx_params(&key).await?;
-            let sent = self
-                .standard
-                .challengeStandardExit(
-                    pos.to_u256(),
-                    spend.tx.clone(),
-                    U256::from(spend.input_index),
-                    spend.signature.clone(),
-                )
-                .nonce(nonce)
-                .gas_price(price)
-                // An explicit limit: estimating would run against the pending state, where a
-                // stuck earlier attempt already did the job, and refuse the replacement.
-                .gas(ACTION_GAS)
-                .send()
-                .await;
-            match sent {
-                Ok(pending) => {
-                    if let Some(hash) = self.confirm(&key, pending).await? {
-                        let deadline = self.exits.lock().remove(&pos).map_or(0, |e| e.1);
-                        self.forget_exit(pos)?;
-                        self.event(Event::Challenged { utxo_pos: pos.to_string(), l1_tx: hash });
-                        self.check_margin(&key, deadline).await;
-                    }
-                }
-                Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
+            let call = self.standard.challengeStandardExit(
+                pos.to_u256(),
+                spend.tx.clone(),
+                U256::from(spend.input_index),
+                spend.signature.clone(),
+            );
+            if let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? {
+                let deadline = self.exits.lock().remove(&pos).map_or(0, |e| e.1);
+                self.forget_exit(pos)?;
+                self.event(Event::Challenged { utxo_pos: pos.to_string(), l1_tx: hash });
+                self.check_margin(&key, deadline).await;
             }
         }
         Ok(())
@@ -985,73 +977,40 @@ impl Watcher {
                             competingTx: spend.tx.clone(),
                             competitorInputIndex: spend.input_index as u8,
                             competitorSignature: spend.signature.clone(),
-                            competitorTxPos: U256::from(spend.blknum)
-                                * U256::from(1_000_000_000u64)
-                                + U256::from(spend.tx_index) * U256::from(10_000u64),
+                            competitorTxPos: tx_position(spend.blknum, spend.tx_index),
                             competitorProof: proof.into(),
                             competitorBlockTimestamp: timestamp,
                         };
-                        let (nonce, price) = self.tx_params(&key).await?;
-                        match self
-                            .in_flight
-                            .challengeInFlightExitNotCanonical(args)
-                            .nonce(nonce)
-                            .gas_price(price)
-                            .gas(ACTION_GAS)
-                            .send()
-                            .await
-                        {
-                            Ok(pending) => {
-                                let Some(hash) = self.confirm(&key, pending).await? else {
-                                    continue;
-                                };
-                                self.event(Event::InFlightExitChallenged {
-                                    exit_id: id,
-                                    l1_tx: hash,
-                                });
-                                // Canonicity challenges close with the first half period.
-                                if let Ok(state) = self.in_flight.inFlightExit(exit_id).call().await
-                                {
-                                    let phase_end = state.startedAt + self.min_exit_period / 2;
-                                    self.check_margin(&key, phase_end).await;
-                                }
-                            }
-                            Err(e) => self
-                                .event(Event::ActionFailed { action: key, reason: e.to_string() }),
+                        let call = self.in_flight.challengeInFlightExitNotCanonical(args);
+                        let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? else {
+                            continue;
+                        };
+                        self.event(Event::InFlightExitChallenged { exit_id: id, l1_tx: hash });
+                        // Canonicity challenges close with the first half period.
+                        if let Ok(state) = self.in_flight.inFlightExit(exit_id).call().await {
+                            let phase_end = state.startedAt + self.min_exit_period / 2;
+                            self.check_margin(&key, phase_end).await;
                         }
                     }
                 }
                 let index = i as u8;
                 let key = format!("ife-input:{id}:{i}");
                 if w.piggybacked_inputs.contains(&index) && !self.action_done(&key)? {
-                    let (nonce, price) = self.tx_params(&key).await?;
-                    match self
-                        .in_flight
-                        .challengeInFlightExitInputSpent(
-                            exit_id,
-                            index,
-                            spend.tx.clone(),
-                            spend.input_index as u8,
-                            spend.signature.clone(),
-                        )
-                        .nonce(nonce)
-                        .gas_price(price)
-                        .gas(ACTION_GAS)
-                        .send()
-                        .await
-                    {
-                        Ok(pending) => {
-                            let Some(hash) = self.confirm(&key, pending).await? else { continue };
-                            self.event(Event::PiggybackChallenged {
-                                exit_id: id,
-                                input_index: index,
-                                l1_tx: hash,
-                            });
-                        }
-                        Err(e) => {
-                            self.event(Event::ActionFailed { action: key, reason: e.to_string() })
-                        }
-                    }
+                    let call = self.in_flight.challengeInFlightExitInputSpent(
+                        exit_id,
+                        index,
+                        spend.tx.clone(),
+                        spend.input_index as u8,
+                        spend.signature.clone(),
+                    );
+                    let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? else {
+                        continue;
+                    };
+                    self.event(Event::PiggybackChallenged {
+                        exit_id: id,
+                        input_index: index,
+                        l1_tx: hash,
+                    });
                 }
             }
         }
@@ -1068,36 +1027,22 @@ impl Watcher {
         if !state.nonCanonical || state.verdict != 0 {
             return Ok(());
         }
-        let tx_pos = U256::from(spend.blknum) * U256::from(1_000_000_000u64)
-            + U256::from(spend.tx_index) * U256::from(10_000u64);
+        let tx_pos = tx_position(spend.blknum, spend.tx_index);
         let key = format!("ife-respond:{id}:{}", state.startedAt);
         if self.action_done(&key)? {
             return Ok(());
         }
         let proof = self.view.lock().inclusion_proof(spend.blknum, spend.tx_index);
         let Some((proof, timestamp)) = proof else { return Ok(()) };
-        let (nonce, price) = self.tx_params(&key).await?;
-        match self
-            .in_flight
-            .respondToNonCanonicalChallenge(
-                exit_id,
-                spend.tx.clone(),
-                tx_pos,
-                proof.into(),
-                timestamp,
-            )
-            .nonce(nonce)
-            .gas_price(price)
-            .gas(ACTION_GAS)
-            .send()
-            .await
-        {
-            Ok(pending) => {
-                if let Some(hash) = self.confirm(&key, pending).await? {
-                    self.event(Event::InFlightExitDefended { exit_id: id, l1_tx: hash });
-                }
-            }
-            Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
+        let call = self.in_flight.respondToNonCanonicalChallenge(
+            exit_id,
+            spend.tx.clone(),
+            tx_pos,
+            proof.into(),
+            timestamp,
+        );
+        if let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? {
+            self.event(Event::InFlightExitDefended { exit_id: id, l1_tx: hash });
         }
         Ok(())
     }
@@ -1126,36 +1071,20 @@ impl Watcher {
                 exitId: exit_id,
                 outputIndex: index,
                 inFlightTx: included.tx.clone(),
-                inFlightTxPos: U256::from(included.blknum) * U256::from(1_000_000_000u64)
-                    + U256::from(included.tx_index) * U256::from(10_000u64),
+                inFlightTxPos: tx_position(included.blknum, included.tx_index),
                 inclusionProof: proof.into(),
                 blockTimestamp: timestamp,
                 spendingTx: spend.tx.clone(),
                 spendingInputIndex: spend.input_index as u8,
                 signature: spend.signature.clone(),
             };
-            let (nonce, price) = self.tx_params(&key).await?;
-            match self
-                .in_flight
-                .challengeInFlightExitOutputSpent(args)
-                .nonce(nonce)
-                .gas_price(price)
-                // An explicit limit: estimating would run against the pending state, where a
-                // stuck earlier attempt already did the job, and refuse the replacement.
-                .gas(ACTION_GAS)
-                .send()
-                .await
-            {
-                Ok(pending) => {
-                    let Some(hash) = self.confirm(&key, pending).await? else { continue };
-                    self.event(Event::OutputPiggybackChallenged {
-                        exit_id: id,
-                        output_index: index,
-                        l1_tx: hash,
-                    });
-                }
-                Err(e) => self.event(Event::ActionFailed { action: key, reason: e.to_string() }),
-            }
+            let call = self.in_flight.challengeInFlightExitOutputSpent(args);
+            let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? else { continue };
+            self.event(Event::OutputPiggybackChallenged {
+                exit_id: id,
+                output_index: index,
+                l1_tx: hash,
+            });
         }
         Ok(())
     }
@@ -1167,6 +1096,28 @@ impl Watcher {
         let base = self.provider.get_gas_price().await.map_err(l1)?;
         let attempt = u128::from(self.attempts.lock().get(key).map_or(0, |a| a.0));
         Ok((nonce, base + base * attempt / 4 + 1))
+    }
+
+    /// Sends action `key` as the call `call` (with `value` wei) at the confirmed nonce and this
+    /// attempt's fee, under an explicit gas limit: estimating would run against the pending state,
+    /// where a stuck earlier attempt already did the job, and refuse the replacement. Returns the
+    /// hash once mined and successful (see [`Self::confirm`]); a refused send is reported as
+    /// `ActionFailed` and retried at the next step.
+    async fn act<C: alloy::sol_types::SolCall>(
+        &self,
+        key: &str,
+        call: alloy::contract::SolCallBuilder<&DynProvider, C>,
+        value: U256,
+        gas: u64,
+    ) -> Result<Option<B256>, WatcherError> {
+        let (nonce, price) = self.tx_params(key).await?;
+        match call.value(value).nonce(nonce).gas_price(price).gas(gas).send().await {
+            Ok(pending) => self.confirm(key, pending).await,
+            Err(e) => {
+                self.event(Event::ActionFailed { action: key.to_owned(), reason: e.to_string() });
+                Ok(None)
+            }
+        }
     }
 
     /// Waits for an action's transaction: `Some(hash)` once mined (the action is recorded as done);
@@ -1347,25 +1298,10 @@ impl Watcher {
     ) -> Result<(), WatcherError> {
         let n = batch.len();
         let (args, auths): (Vec<_>, Vec<_>) = batch.iter().cloned().unzip();
-        let (nonce, price) = self.tx_params(key).await?;
-        match self
-            .standard
-            .startStandardExitsFor(args, auths)
-            .value(bond * U256::from(n))
-            .nonce(nonce)
-            .gas_price(price)
-            .gas(ACTION_GAS + MASS_EXIT_GAS_PER_OUTPUT * n as u64)
-            .send()
-            .await
-        {
-            Ok(pending) => {
-                if let Some(hash) = self.confirm(key, pending).await? {
-                    self.event(Event::MassExit { outputs: n, l1_tx: hash });
-                }
-            }
-            Err(e) => {
-                self.event(Event::ActionFailed { action: key.to_owned(), reason: e.to_string() });
-            }
+        let call = self.standard.startStandardExitsFor(args, auths);
+        let gas = ACTION_GAS + MASS_EXIT_GAS_PER_OUTPUT * n as u64;
+        if let Some(hash) = self.act(key, call, bond * U256::from(n), gas).await? {
+            self.event(Event::MassExit { outputs: n, l1_tx: hash });
         }
         Ok(())
     }
