@@ -34,6 +34,17 @@ fn pos(blknum: u64, tx_index: u16, oindex: u8) -> UtxoPos {
     UtxoPos::new(blknum, tx_index, oindex).expect("valid position")
 }
 
+/// Sends a call and waits for its receipt (a benchmark has no use for failures but to stop).
+trait Mined {
+    async fn mined(self) -> TransactionReceipt;
+}
+
+impl<P: Provider, C: alloy::sol_types::SolCall> Mined for alloy::contract::SolCallBuilder<P, C> {
+    async fn mined(self) -> TransactionReceipt {
+        self.send().await.unwrap().get_receipt().await.unwrap()
+    }
+}
+
 fn gas(receipt: &TransactionReceipt, step: &str) -> u64 {
     assert!(receipt.status(), "{step} reverted");
     receipt.gas_used
@@ -69,16 +80,7 @@ async fn main() {
     let deposit =
         |owner: Address, token: Address, amount: U256| Transaction::deposit(owner, token, amount);
     let dep_tx = deposit(alice, Address::ZERO, eth);
-    let r = fw
-        .depositEth(dep_tx.encode().into())
-        .value(eth)
-        .from(alice)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let r = fw.depositEth(dep_tx.encode().into()).value(eth).from(alice).mined().await;
     rows.push(Row {
         step: "ETH deposit, first ever",
         ours: gas(&r, "depositEth"),
@@ -88,40 +90,16 @@ async fn main() {
     let alice_deposit = pos(1, 0, 0); // the first deposit block
 
     let token = TestToken::deploy(provider.clone()).await.unwrap();
-    token.mint(alice, eth * U256::from(2)).send().await.unwrap().get_receipt().await.unwrap();
-    token
-        .approve(d.framework, eth * U256::from(2))
-        .from(alice)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    token.mint(alice, eth * U256::from(2)).mined().await;
+    token.approve(d.framework, eth * U256::from(2)).from(alice).mined().await;
     let erc_tx = deposit(alice, *token.address(), eth);
-    let r = fw
-        .depositErc20(erc_tx.encode().into())
-        .from(alice)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let r = fw.depositErc20(erc_tx.encode().into()).from(alice).mined().await;
     rows.push(Row {
         step: "ERC-20 deposit (after approve), first of the token",
         ours: gas(&r, "depositErc20"),
         omg: Some(192_212),
     });
-    let r = fw
-        .depositErc20(erc_tx.encode().into())
-        .from(alice)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let r = fw.depositErc20(erc_tx.encode().into()).from(alice).mined().await;
     rows.push(Row {
         step: "ERC-20 deposit, later ones",
         ours: gas(&r, "depositErc20 again"),
@@ -136,7 +114,7 @@ async fn main() {
     );
     let pay_bytes = pay.encode();
     let tree = BlockTree::from_txs(&[&pay_bytes]).unwrap();
-    let r = fw.submitBlock(tree.root()).from(op).send().await.unwrap().get_receipt().await.unwrap();
+    let r = fw.submitBlock(tree.root()).from(op).mined().await;
     rows.push(Row { step: "submitBlock", ours: gas(&r, "submitBlock"), omg: Some(79_178) });
     let blk_ts = r.decoded_log::<PlasmaFramework::BlockSubmitted>().unwrap().timestamp;
     let bob_pos = pos(1000, 0, 0);
@@ -153,12 +131,8 @@ async fn main() {
         .startStandardExit(args(bob_pos, &pay_bytes, tree.proof(0).unwrap().to_bytes(), blk_ts))
         .value(bond)
         .from(bob)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+        .mined()
+        .await;
     rows.push(Row {
         step: "startStandardExit (child-block output)",
         ours: gas(&r, "start"),
@@ -171,12 +145,8 @@ async fn main() {
         .startStandardExit(args(alice_deposit, &dep_tx.encode(), dep_proof, dep_ts))
         .value(bond)
         .from(alice)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+        .mined()
+        .await;
     rows.push(Row {
         step: "startStandardExit (deposit output)",
         ours: gas(&r, "start deposit"),
@@ -186,12 +156,8 @@ async fn main() {
     let r = se
         .challengeStandardExit(alice_deposit.to_u256(), pay_bytes.clone().into(), U256::ZERO, sig)
         .from(bob)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+        .mined()
+        .await;
     rows.push(Row {
         step: "challengeStandardExit",
         ours: gas(&r, "challenge"),
@@ -202,15 +168,7 @@ async fn main() {
     let mut deposits = Vec::new();
     for _ in 0..BATCH {
         let t = deposit(bob, Address::ZERO, U256::from(1000));
-        fw.depositEth(t.encode().into())
-            .value(U256::from(1000))
-            .from(bob)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        fw.depositEth(t.encode().into()).value(U256::from(1000)).from(bob).mined().await;
         deposits.push(pos(1000 + next_deposit, 0, 0));
         next_deposit += 1;
     }
@@ -226,7 +184,7 @@ async fn main() {
         })
         .collect();
     let tree = BlockTree::from_txs(&txs).unwrap();
-    let r = fw.submitBlock(tree.root()).from(op).send().await.unwrap().get_receipt().await.unwrap();
+    let r = fw.submitBlock(tree.root()).from(op).mined().await;
     let batch_ts = r.decoded_log::<PlasmaFramework::BlockSubmitted>().unwrap().timestamp;
     let batch: Vec<_> = (0..BATCH)
         .map(|i| args(pos(2000, i as u16, 0), &txs[i], tree.proof(i).unwrap().to_bytes(), batch_ts))
@@ -236,12 +194,8 @@ async fn main() {
         .value(bond * U256::from(BATCH))
         .from(bob)
         .gas(29_000_000)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+        .mined()
+        .await;
     let batch_gas = gas(&r, "batched start");
     rows.push(Row {
         step: "startStandardExits, per exit (batch of 100)",
@@ -256,26 +210,12 @@ async fn main() {
         .unwrap();
     // The head is alice's challenged exit (a deposit: now + p), then bob's honest one.
     for step in ["processExits, one challenged exit (skipped)", "processExits, one exit"] {
-        let r = fw
-            .processExits(Address::ZERO, U256::ZERO, U256::from(1))
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        let r = fw.processExits(Address::ZERO, U256::ZERO, U256::from(1)).mined().await;
         let omg = (step == "processExits, one exit").then_some(151_657);
         rows.push(Row { step, ours: gas(&r, step), omg });
     }
-    let r = fw
-        .processExits(Address::ZERO, U256::ZERO, U256::from(BATCH))
-        .gas(29_000_000)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let r =
+        fw.processExits(Address::ZERO, U256::ZERO, U256::from(BATCH)).gas(29_000_000).mined().await;
     let settled = BATCH as u64;
     rows.push(Row {
         step: "processExits, per extra exit",
@@ -290,16 +230,7 @@ async fn main() {
     let mut deps = Vec::new();
     for k in 0..3 {
         let t = deposit(alice, Address::ZERO, eth);
-        let r = fw
-            .depositEth(t.encode().into())
-            .value(eth)
-            .from(alice)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        let r = fw.depositEth(t.encode().into()).value(eth).from(alice).mined().await;
         if k == 0 {
             rows.push(Row {
                 step: "ETH deposit, later ones",
@@ -328,12 +259,8 @@ async fn main() {
         .startInFlightExit(start_args(&ife1, &deps[..1]))
         .value(ife_bond)
         .from(alice)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+        .mined()
+        .await;
     rows.push(Row {
         step: "startInFlightExit, 1 in 1 out",
         ours: gas(&r, "ife 1-1"),
@@ -349,12 +276,8 @@ async fn main() {
         .startInFlightExit(start_args(&ife2, &deps[1..]))
         .value(ife_bond)
         .from(alice)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+        .mined()
+        .await;
     rows.push(Row {
         step: "startInFlightExit, 2 in 2 out",
         ours: gas(&r, "ife 2-2"),
@@ -362,31 +285,13 @@ async fn main() {
     });
     let id1 = U256::from_be_bytes(ife1.hash().0);
     let id2 = U256::from_be_bytes(ife2.hash().0);
-    let r = ife
-        .piggybackOutput(id1, 0)
-        .value(pb_bond)
-        .from(bob)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let r = ife.piggybackOutput(id1, 0).value(pb_bond).from(bob).mined().await;
     rows.push(Row {
         step: "piggybackOutput (first of the exit)",
         ours: gas(&r, "pb out"),
         omg: Some(403_079),
     });
-    let r = ife
-        .piggybackInput(id2, 0)
-        .value(pb_bond)
-        .from(alice)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let r = ife.piggybackInput(id2, 0).value(pb_bond).from(alice).mined().await;
     rows.push(Row {
         step: "piggybackInput (first of the exit)",
         ours: gas(&r, "pb in"),
@@ -404,15 +309,7 @@ async fn main() {
         competitorProof: Bytes::new(),
         competitorBlockTimestamp: 0,
     };
-    let r = ife
-        .challengeInFlightExitNotCanonical(challenge)
-        .from(op)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let r = ife.challengeInFlightExitNotCanonical(challenge).from(op).mined().await;
     rows.push(Row {
         step: "challengeInFlightExitNotCanonical",
         ours: gas(&r, "non-canonical"),
@@ -422,14 +319,7 @@ async fn main() {
         .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), [3 * PERIOD])
         .await
         .unwrap();
-    let r = fw
-        .processExits(Address::ZERO, U256::ZERO, U256::from(1))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let r = fw.processExits(Address::ZERO, U256::ZERO, U256::from(1)).mined().await;
     rows.push(Row {
         step: "processExits, one in-flight exit (canonical, 1 output)",
         ours: gas(&r, "process ife"),
