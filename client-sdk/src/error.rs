@@ -21,6 +21,14 @@ pub enum SdkError {
         /// Its message.
         message: String,
     },
+    /// A watchtower could not be reached or refused a request.
+    #[error("watchtower at {url}: {reason}")]
+    Watchtower {
+        /// Its URL.
+        url: String,
+        /// Why (its typed error code and message when it answered).
+        reason: String,
+    },
     /// The operator answered something malformed.
     #[error("malformed answer from the operator: {0}")]
     BadOperatorResponse(String),

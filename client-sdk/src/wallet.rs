@@ -495,4 +495,33 @@ impl Wallet {
         let sig = self.signer.sign_digest(self.domain.exit_authorization_digest(&auth));
         Ok((auth, sig))
     }
+
+    /// Hands a payment this wallet signed (see [`Wallet::sent_transaction`]) to the watchtower at
+    /// `watcher_url`, so that if the chain turns byzantine before the payment is seen included,
+    /// the watchtower exits it in flight rather than exiting its inputs (WATCH-6). The owner must
+    /// be guarded there.
+    pub async fn hand_in_flight_to_watchtower(
+        &self,
+        watcher_url: &str,
+        signed: &SignedTransaction,
+    ) -> Result<(), SdkError> {
+        let url = format!("{}/v1/guards/in-flight", watcher_url.trim_end_matches('/'));
+        let body = serde_json::json!({"tx": format!("0x{}", hex::encode(signed.encode()))});
+        let resp = reqwest::Client::new()
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| SdkError::Watchtower { url: url.clone(), reason: e.to_string() })?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        let v: serde_json::Value = resp.json().await.unwrap_or_default();
+        let reason = format!(
+            "{}: {}",
+            v["error"]["code"].as_str().unwrap_or("Unknown"),
+            v["error"]["message"].as_str().unwrap_or_default()
+        );
+        Err(SdkError::Watchtower { url, reason })
+    }
 }

@@ -1,5 +1,5 @@
-//! The watcher's HTTP API: `/status`, `/events`, `/v1/guards`, `/health`, `/metrics`,
-//! `/openapi.json`.
+//! The watcher's HTTP API: `/status`, `/events`, `/v1/guards`, `/v1/guards/in-flight`, `/health`,
+//! `/metrics`, `/openapi.json`.
 
 // warp hands extracted values to handlers by value.
 #![allow(clippy::needless_pass_by_value)]
@@ -21,6 +21,7 @@ const OPENAPI: &str = r#"{"openapi":"3.0.3","info":{"title":"plasma-watcher","ve
 "/status":{"get":{"summary":"Sync heights, whether the chain is safe, the first bad block","responses":{"200":{"description":"status"}}}},
 "/events":{"get":{"summary":"Byzantine events and what was done about each","responses":{"200":{"description":"events"}}}},
 "/v1/guards":{"post":{"summary":"Give the watcher an exit authorization (owner, deadline, nonce, signature) so it can exit the owner's funds","responses":{"200":{"description":"guarded"},"400":{"description":"malformed"},"422":{"description":"bad signature"}}}},
+"/v1/guards/in-flight":{"post":{"summary":"Hand in a payment a guarded owner signed ({\"tx\": \"0x…\"}, ENC-4) so that, if the chain turns byzantine before it is included, the watcher exits it in flight instead of exiting its inputs","responses":{"200":{"description":"kept"},"400":{"description":"malformed"},"422":{"description":"invalid against the validated UTXO set, or no guarded owner"}}}},
 "/health":{"get":{"summary":"Liveness","responses":{"200":{"description":"ok"}}}},
 "/metrics":{"get":{"summary":"Prometheus metrics (plasma_watcher_*)","responses":{"200":{"description":"text"}}}}}}"#;
 
@@ -51,6 +52,28 @@ pub(crate) fn routes(
                 Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, "BadAuthorization", e),
             }
         });
+    let in_flight = warp::path!("v1" / "guards" / "in-flight")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(64 * 1024))
+        .and(warp::body::bytes())
+        .and(with.clone())
+        .map(|body: bytes::Bytes, w: Arc<Watcher>| {
+            let tx = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("tx")?.as_str().map(str::to_owned))
+                .and_then(|t| hex::decode(t.trim_start_matches("0x")).ok());
+            let Some(tx) = tx else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "MalformedJson",
+                    "expected {\"tx\": \"0x…\"}",
+                );
+            };
+            match w.add_in_flight(&tx) {
+                Ok(hash) => warp::reply::json(&json!({"kept": hash})).into_response(),
+                Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, "InvalidInFlight", e),
+            }
+        });
     let health = warp::path!("health")
         .and(warp::get())
         .map(|| warp::reply::json(&json!({"status": "ok"})).into_response());
@@ -79,6 +102,8 @@ pub(crate) fn routes(
         .or(events)
         .unify()
         .or(guards)
+        .unify()
+        .or(in_flight)
         .unify()
         .or(health)
         .unify()

@@ -90,6 +90,14 @@ pub enum Event {
         /// The L1 transaction.
         l1_tx: B256,
     },
+    /// The watcher started the in-flight exit of a guarded payment caught in flight by a
+    /// byzantine chain (WATCH-9); its owners must piggyback what they are owed (EXIT-8).
+    GuardedInFlightExitStarted {
+        /// The exit id (the transaction hash).
+        exit_id: B256,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
     /// An action went out with less than the configured margin before its deadline (WATCH-11).
     DeadlineTight {
         /// The action.

@@ -21,6 +21,10 @@ use tracing::{debug, info, warn};
 
 const ACTIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("actions");
 const GUARDS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("guards");
+/// Payments guarded owners signed and handed in before they were known to be included (WATCH-6):
+/// tx hash → signed transaction.
+const GUARDED_IN_FLIGHT: TableDefinition<'_, &[u8], &[u8]> =
+    TableDefinition::new("guarded_in_flight");
 /// Every event, in order: the watcher's record of what happened and what it did survives restarts.
 const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
 // The validated view and the work in progress, persisted so a restart resumes where it stopped
@@ -45,6 +49,8 @@ const ACTION_GAS: u64 = 600_000;
 const MASS_EXIT_BATCH: usize = 50;
 /// Gas limit per output of a mass exit, with room over the measured cost.
 const MASS_EXIT_GAS_PER_OUTPUT: u64 = 200_000;
+/// Extra gas per input of an in-flight exit start (2 inputs: 346k measured).
+const IN_FLIGHT_GAS_PER_INPUT: u64 = 150_000;
 
 /// The position of transaction `tx_index` of block `blknum` (its output 0, POS-1), as the exit
 /// game takes transaction positions.
@@ -233,6 +239,7 @@ impl Watcher {
         tx.open_table(V_EXITS).map_err(st)?;
         tx.open_table(V_IFES).map_err(st)?;
         tx.open_table(L1_HASHES).map_err(st)?;
+        tx.open_table(GUARDED_IN_FLIGHT).map_err(st)?;
         tx.commit().map_err(st)?;
         let past_events: Vec<Event> = {
             use redb::ReadableTable;
@@ -327,6 +334,60 @@ impl Watcher {
             tx.commit().map_err(st)
         };
         run().map_err(|e| e.to_string())
+    }
+
+    /// Takes a payment a guarded owner signed (ENC-4 bytes) and may not see included: if the chain
+    /// turns byzantine before it is, the watcher exits it in flight instead of exiting its inputs
+    /// (WATCH-6). It must be valid against the watcher's validated UTXO set (every input unspent,
+    /// signed by its owner, no value created) and spend a guarded owner's output.
+    pub fn add_in_flight(&self, signed_bytes: &[u8]) -> Result<B256, String> {
+        let signed =
+            plasma_spec::SignedTransaction::decode(signed_bytes).map_err(|e| e.to_string())?;
+        let (_, inputs) = signed.transaction.check().map_err(|e| e.to_string())?;
+        if inputs.is_empty() {
+            return Err("not a payment".into());
+        }
+        let signers = signed.recover_signers(&self.domain).map_err(|e| e.to_string())?;
+        {
+            let view = self.view.lock();
+            plasma_spec::validate_payment(&view.utxos, &signed.transaction, &inputs, &signers)
+                .map_err(|e| e.to_string())?;
+        }
+        let guarded: std::collections::HashSet<Address> =
+            self.guards().map_err(|e| e.to_string())?.into_iter().map(|g| g.owner).collect();
+        if !signers.iter().any(|s| guarded.contains(s)) {
+            return Err("no input belongs to an owner this watcher guards".into());
+        }
+        let hash = signed.transaction.hash();
+        let run = || -> Result<(), WatcherError> {
+            let tx = self.db.begin_write().map_err(st)?;
+            tx.open_table(GUARDED_IN_FLIGHT)
+                .map_err(st)?
+                .insert(hash.as_slice(), signed_bytes)
+                .map_err(st)?;
+            tx.commit().map_err(st)
+        };
+        run().map_err(|e| e.to_string())?;
+        Ok(hash)
+    }
+
+    /// The guarded payments not included in any validated block: all their inputs are still
+    /// unspent in the view.
+    fn guarded_in_flight(&self) -> Result<Vec<plasma_spec::SignedTransaction>, WatcherError> {
+        use redb::ReadableTable;
+        let tx = self.db.begin_read().map_err(st)?;
+        let table = tx.open_table(GUARDED_IN_FLIGHT).map_err(st)?;
+        let view = self.view.lock();
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(st)? {
+            let (_, v) = entry.map_err(st)?;
+            let signed = plasma_spec::SignedTransaction::decode(v.value()).map_err(st)?;
+            let Ok(inputs) = signed.transaction.input_positions() else { continue };
+            if inputs.iter().all(|p| plasma_spec::UtxoView::utxo(&view.utxos, *p).is_some()) {
+                out.push(signed);
+            }
+        }
+        Ok(out)
     }
 
     fn guards(&self) -> Result<Vec<Guard>, WatcherError> {
@@ -1223,6 +1284,18 @@ impl Watcher {
         if self.view.lock().byzantine_from.is_none() {
             return Ok(());
         }
+        // Inputs of guarded payments still in flight are exited through their in-flight exit:
+        // a standard exit of such an input would make the payment non-canonical (EXIT-11) and
+        // cost its recipients.
+        let in_flight = self.guarded_in_flight()?;
+        let spent_in_flight: std::collections::HashSet<UtxoPos> = in_flight
+            .iter()
+            .filter_map(|t| t.transaction.input_positions().ok())
+            .flatten()
+            .collect();
+        for signed in &in_flight {
+            self.start_guarded_in_flight_exit(signed).await?;
+        }
         let mut todo: Vec<(StandardExitGame::StartArgs, StandardExitGame::Authorization)> =
             Vec::new();
         for guard in self.guards()? {
@@ -1230,6 +1303,9 @@ impl Watcher {
             {
                 let view = self.view.lock();
                 for (pos, _) in view.exitable_outputs_of(guard.owner) {
+                    if spent_in_flight.contains(&pos) {
+                        continue;
+                    }
                     let Some((proof, timestamp)) =
                         view.inclusion_proof(pos.blknum(), pos.tx_index())
                     else {
@@ -1286,6 +1362,62 @@ impl Watcher {
                     self.send_mass_exit(&key, one, bond).await?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Starts the in-flight exit of a guarded payment (EXIT-6), with the watcher's bond, unless
+    /// someone already did. Only owners may piggyback (EXIT-8): the event tells them to.
+    async fn start_guarded_in_flight_exit(
+        &self,
+        signed: &plasma_spec::SignedTransaction,
+    ) -> Result<(), WatcherError> {
+        let hash = signed.transaction.hash();
+        let key = format!("guard-ife:{hash}");
+        if self.action_done(&key)? {
+            return Ok(());
+        }
+        let exit_id = U256::from_be_bytes(hash.0);
+        if self.in_flight.inFlightExit(exit_id).call().await.map_err(l1)?.startedAt != 0 {
+            return Ok(()); // an owner started it
+        }
+        let Ok(inputs) = signed.transaction.input_positions() else { return Ok(()) };
+        let mut input_txs = Vec::new();
+        let mut proofs = Vec::new();
+        let mut timestamps = Vec::new();
+        {
+            let view = self.view.lock();
+            for p in &inputs {
+                let leaf = view
+                    .blocks
+                    .get(&p.blknum())
+                    .and_then(|b| b.leaves.get(usize::from(p.tx_index())).cloned());
+                let Some(leaf) = leaf else { return Ok(()) };
+                let Some((proof, timestamp)) = view.inclusion_proof(p.blknum(), p.tx_index())
+                else {
+                    return Ok(());
+                };
+                input_txs.push(leaf.into());
+                proofs.push(proof.into());
+                timestamps.push(timestamp);
+            }
+        }
+        let args = InFlightExitGame::StartArgs {
+            inFlightTx: signed.transaction.encode().into(),
+            inputTxs: input_txs,
+            inputUtxoPos: inputs.iter().map(UtxoPos::to_u256).collect(),
+            inputProofs: proofs,
+            inputBlockTimestamps: timestamps,
+            signatures: signed.signatures.clone(),
+        };
+        let bond = self.in_flight.inFlightExitBond().call().await.map_err(l1)?;
+        let gas = ACTION_GAS + IN_FLIGHT_GAS_PER_INPUT * inputs.len() as u64;
+        let call = self.in_flight.startInFlightExit(args);
+        if let Some(hash) = self.act(&key, call, bond, gas).await? {
+            self.event(Event::GuardedInFlightExitStarted {
+                exit_id: signed.transaction.hash(),
+                l1_tx: hash,
+            });
         }
         Ok(())
     }

@@ -522,3 +522,80 @@ async fn withheld_in_flight_payment_honest_in_flight_exits_beat_the_thief() {
         "the vault paid exactly the deposits, all of them to honest owners"
     );
 }
+
+/// WATCH-6: alice, guarded, hands the watcher a payment to bob before she knows it is included.
+/// The operator commits it in a withheld block beside a theft of carol's deposit. The watcher
+/// exits carol's deposit, but not alice's (a standard exit of it would make her payment
+/// non-canonical and cost bob): it starts the payment's in-flight exit itself, and alice and bob
+/// piggyback what they are owed. Everyone honest is paid exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guarded_in_flight_payment_is_exited_in_flight_by_the_watcher() {
+    let mut net = Devnet::start().await.unwrap();
+    let (alice, bob, carol) =
+        (net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap(), net.wallet(3).await.unwrap());
+    let dep_a = alice.deposit_eth(eth(5)).await.unwrap();
+    let dep_c = carol.deposit_eth(eth(3)).await.unwrap();
+    alice.wait_for_output(dep_a, Duration::from_secs(30)).await.unwrap();
+    carol.wait_for_output(dep_c, Duration::from_secs(30)).await.unwrap();
+    net.wait_watcher("synced", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(2))
+        .await
+        .unwrap();
+
+    net.kill_operator();
+    let payment = alice.build_payment(bob.address(), Address::ZERO, eth(2), U256::ZERO).unwrap();
+    // Refused until alice is guarded; garbage is refused with a typed error.
+    let refused = alice.hand_in_flight_to_watchtower(&net.watcher_url, &payment).await;
+    assert!(refused.is_err_and(|e| e.to_string().contains("InvalidInFlight")));
+    let garbage = reqwest::Client::new()
+        .post(format!("{}/v1/guards/in-flight", net.watcher_url))
+        .body("{\"tx\": \"0x1234\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 422);
+    for w in [&alice, &carol] {
+        net.guard(w).await.unwrap();
+    }
+    alice.hand_in_flight_to_watchtower(&net.watcher_url, &payment).await.unwrap();
+
+    let thief_key =
+        plasma_spec::Signer::from_bytes(&B256::from_slice(&net.anvil.keys()[0].to_bytes()))
+            .unwrap();
+    let theft = ByzantineOperator::steal(dep_c, eth(3), &thief_key, alice.domain()).unwrap();
+    net.byzantine_operator().commit_withheld(vec![payment.clone(), theft]).await.unwrap();
+
+    net.wait_watcher("in-flight exit started for alice", |_, e| {
+        e["events"]
+            .as_array()
+            .is_some_and(|ev| ev.iter().any(|x| x["kind"] == "guardedInFlightExitStarted"))
+    })
+    .await
+    .unwrap();
+    net.wait_watcher("carol exited", |_, e| mass_exits(e).1 == 1).await.unwrap();
+    let (_, events) = net.watcher_state().await.unwrap();
+    assert_eq!(mass_exits(&events), (1, 1), "carol's deposit only, not alice's spent one");
+    let paid = payment.transaction.hash();
+    bob.piggyback(paid, true, 0).await.unwrap();
+    alice.piggyback(paid, true, 1).await.unwrap();
+
+    net.process_all_exits(Address::ZERO).await.unwrap();
+    let config = DeployConfig::devnet(Address::ZERO, PERIOD);
+    let cut = |b: U256| b - b / U256::from(20);
+    let (se_bond, ife_bond, pb_bond) =
+        (config.standard_exit_bond, config.in_flight_exit_bond, config.piggyback_bond);
+    assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(2) + cut(pb_bond));
+    assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), eth(3) + cut(pb_bond));
+    assert_eq!(carol.withdrawable(Address::ZERO).await.unwrap(), eth(3));
+    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
+    let bounty = |b: U256| b / U256::from(20);
+    let bounties = bounty(se_bond) + bounty(ife_bond) + bounty(pb_bond) * U256::from(2);
+    assert_eq!(
+        framework.withdrawable(net.watcher, Address::ZERO).call().await.unwrap(),
+        cut(se_bond) + cut(ife_bond) + bounties,
+        "the watcher's two bonds back, and every bounty"
+    );
+    assert_eq!(
+        framework.totalCredited(Address::ZERO).call().await.unwrap(),
+        framework.totalDeposited(Address::ZERO).call().await.unwrap()
+    );
+}
