@@ -83,6 +83,10 @@ enum Command {
         /// Fee in wei (or base units).
         #[arg(long, default_value = "0")]
         fee: U256,
+        /// Also hand the payment to this watcher (POST /v1/guards/in-flight), which then exits it
+        /// in flight if the operator withholds its block (you must be guarded there).
+        #[arg(long = "watcher.url")]
+        watcher_url: Option<String>,
     },
     /// Start standard exits of stored outputs (all spendable ones if none given). Works with the
     /// operator down.
@@ -229,10 +233,14 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             wallet.sync().await.ok();
             json!(wallet.outputs()?)
         }
-        Command::Send { to, amount: a, token, fee } => {
+        Command::Send { to, amount: a, token, fee, watcher_url } => {
             wallet.sync().await?;
             let value = amount(&a, token)?;
             let hash = wallet.send(to, token.unwrap_or(eth), value, fee).await?;
+            if let Some(url) = watcher_url {
+                wallet.hand_in_flight_to_watchtower(&url, &wallet.sent_transaction(hash)?).await?;
+                eprintln!("the watcher at {url} holds the payment until it is seen included");
+            }
             eprintln!("sent {hash}; waiting for its block to be committed …");
             let blknum = wallet.wait_for_commit(hash, Duration::from_secs(120)).await?;
             json!({"txHash": hash, "blknum": blknum})

@@ -72,7 +72,8 @@ impl std::fmt::Debug for Devnet {
     }
 }
 
-fn bin_dir() -> PathBuf {
+/// Where the workspace's binaries are (`PLASMA_BIN_DIR`, else the target directory's `debug`).
+pub fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("PLASMA_BIN_DIR") {
         return dir.into();
     }

@@ -599,3 +599,44 @@ async fn guarded_in_flight_payment_is_exited_in_flight_by_the_watcher() {
         framework.totalDeposited(Address::ZERO).call().await.unwrap()
     );
 }
+
+/// The CLI wallet, guarded, sends with `--watcher.url`: the payment reaches the watcher whether
+/// or not the operator was quicker to include it (then there is nothing to keep).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_send_hands_the_payment_to_the_watcher() {
+    let net = Devnet::start().await.unwrap();
+    let (alice, bob) = (net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap());
+    net.guard(&alice).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plasma = |args: &[&str]| {
+        let key = format!("0x{}", hex::encode(net.anvil.keys()[1].to_bytes()));
+        std::process::Command::new(plasma_e2e::bin_dir().join("plasma"))
+            .args(["--json", "--l1.rpc-url", &net.anvil.endpoint()])
+            .args(["--operator.url", &net.operator_url])
+            .args(["--framework", &net.deployment.framework.to_string()])
+            .args(["--store", dir.path().join("cli.redb").to_str().unwrap(), "--private-key", &key])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = plasma(&["deposit", "2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut synced = false;
+    for _ in 0..200 {
+        let out = plasma(&["sync"]);
+        let balance = plasma(&["balance"]);
+        if out.status.success()
+            && String::from_utf8_lossy(&balance.stdout).contains("2000000000000000000")
+        {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(synced, "the deposit never showed up\n{}", net.logs());
+    let bob_address = bob.address().to_string();
+    let out = plasma(&["send", &bob_address, "1", "--watcher.url", &net.watcher_url]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("holds the payment"), "{stderr}");
+}
