@@ -174,7 +174,7 @@ async fn exits_guarded_funds_when_the_operator_withholds_a_block() {
         .erased();
     let framework = PlasmaFramework::new(env.deployment.framework, op);
     framework
-        .submitBlock(B256::repeat_byte(0x66))
+        .submitBlock(U256::from(2000u64), B256::repeat_byte(0x66))
         .send()
         .await
         .unwrap()

@@ -114,7 +114,7 @@ async fn main() {
     );
     let pay_bytes = pay.encode();
     let tree = BlockTree::from_txs(&[&pay_bytes]).unwrap();
-    let r = fw.submitBlock(tree.root()).from(op).mined().await;
+    let r = fw.submitBlock(U256::from(1000u64), tree.root()).from(op).mined().await;
     rows.push(Row { step: "submitBlock", ours: gas(&r, "submitBlock"), omg: Some(79_178) });
     let blk_ts = r.decoded_log::<PlasmaFramework::BlockSubmitted>().unwrap().timestamp;
     let bob_pos = pos(1000, 0, 0);
@@ -184,7 +184,7 @@ async fn main() {
         })
         .collect();
     let tree = BlockTree::from_txs(&txs).unwrap();
-    let r = fw.submitBlock(tree.root()).from(op).mined().await;
+    let r = fw.submitBlock(U256::from(2000u64), tree.root()).from(op).mined().await;
     let batch_ts = r.decoded_log::<PlasmaFramework::BlockSubmitted>().unwrap().timestamp;
     let batch: Vec<_> = (0..BATCH)
         .map(|i| args(pos(2000, i as u16, 0), &txs[i], tree.proof(i).unwrap().to_bytes(), batch_ts))

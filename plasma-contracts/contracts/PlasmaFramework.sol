@@ -75,6 +75,10 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     error FrameworkNotStarted();
     /// @notice A zero root would look like a missing block.
     error FrameworkZeroRoot();
+    /// @notice `submitBlock` named child block `blknum` but the next one is `nextChildBlock`: that
+    /// root was already committed (a resent or fee-bumped submission landed first) or the operator
+    /// is out of step. Refusing it keeps one root from being committed at two numbers (spec: OP-4).
+    error FrameworkUnexpectedBlockNumber(uint256 blknum, uint256 nextChildBlock);
     /// @notice 999 deposit blocks follow the last child block; the operator must submit the next.
     error FrameworkDepositBlocksExhausted(uint256 nextChildBlock);
     /// @notice A deposit transaction must be a deposit with one output (spec: TX-2).
@@ -165,18 +169,23 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- blocks
 
-    /// @notice Commits the next child block's Merkle root (spec: LEDGER-8). Operator only.
+    /// @notice Commits child block `blknum`'s Merkle root (spec: LEDGER-8, OP-4). Operator only.
     /// @dev Emits `BlockSubmitted`. The timestamp recorded is this L1 block's, which starts the
     /// block's exit clock (spec: EXIT-2); root and timestamp are stored as one commitment.
+    /// `blknum` must be `nextChildBlock`: the operator names the block it means, so a second
+    /// transaction carrying the same root (a fee bump or a resend racing the first) reverts with
+    /// `FrameworkUnexpectedBlockNumber` instead of committing that root again at the next number.
+    /// @param blknum The child block this root belongs to; must equal `nextChildBlock`.
     /// @param root The Merkle root of the block's transactions (spec: MERKLE).
-    function submitBlock(bytes32 root) external started {
+    function submitBlock(uint256 blknum, bytes32 root) external started {
         if (msg.sender != operator) revert FrameworkNotOperator(msg.sender);
         if (root == bytes32(0)) revert FrameworkZeroRoot();
-        uint64 blknum = nextChildBlock;
+        uint64 next = nextChildBlock;
+        if (blknum != next) revert FrameworkUnexpectedBlockNumber(blknum, next);
         uint64 timestamp = uint64(block.timestamp);
-        blockCommitments[blknum] = BlockCommitment.commit(root, timestamp);
-        (nextChildBlock, nextDepositBlock) = (blknum + CHILD_BLOCK_INTERVAL, 1);
-        emit BlockSubmitted(blknum, root, timestamp);
+        blockCommitments[next] = BlockCommitment.commit(root, timestamp);
+        (nextChildBlock, nextDepositBlock) = (next + CHILD_BLOCK_INTERVAL, 1);
+        emit BlockSubmitted(next, root, timestamp);
     }
 
     // ---------------------------------------------------------------- deposits

@@ -34,7 +34,7 @@ contract PlasmaFrameworkTest is PlasmaFixtures {
         PlasmaFramework fresh = new PlasmaFramework(operator, PERIOD);
         vm.prank(operator);
         vm.expectRevert(PlasmaFramework.FrameworkNotStarted.selector);
-        fresh.submitBlock(bytes32(uint256(1)));
+        fresh.submitBlock(1000, bytes32(uint256(1)));
     }
 
     // ---------------------------------------------------------------- blocks
@@ -44,22 +44,43 @@ contract PlasmaFrameworkTest is PlasmaFixtures {
         vm.expectEmit(address(framework));
         emit PlasmaFramework.BlockSubmitted(1000, root, uint64(T0));
         vm.prank(operator);
-        framework.submitBlock(root);
+        framework.submitBlock(1000, root);
         assertEq(framework.blockCommitments(1000), keccak256(abi.encode(root, uint64(T0))));
         assertEq(framework.nextChildBlock(), 2000);
         assertEq(framework.nextDepositBlock(), 1);
     }
 
+    /// @dev The race of issue 12 item 6: the operator's first submission of block 1000 and its
+    /// fee-bumped (or resent) twin both get mined. The second must revert, not commit the same root
+    /// as block 2000.
+    function test_RevertWhen_SameRoundSubmittedTwice() public {
+        bytes32 root = keccak256("root");
+        vm.prank(operator);
+        framework.submitBlock(1000, root);
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkUnexpectedBlockNumber.selector, 1000, 2000));
+        framework.submitBlock(1000, root);
+        assertEq(framework.nextChildBlock(), 2000);
+        assertEq(framework.blockCommitments(2000), bytes32(0));
+    }
+
+    function test_RevertWhen_SubmitBlockAhead() public {
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkUnexpectedBlockNumber.selector, 2000, 1000));
+        framework.submitBlock(2000, keccak256("root"));
+        assertEq(framework.nextChildBlock(), 1000);
+    }
+
     function test_RevertWhen_SubmitBlockByNonOperator() public {
         vm.prank(mallory);
         vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNotOperator.selector, mallory));
-        framework.submitBlock(keccak256("root"));
+        framework.submitBlock(1000, keccak256("root"));
     }
 
     function test_RevertWhen_SubmitZeroRoot() public {
         vm.prank(operator);
         vm.expectRevert(PlasmaFramework.FrameworkZeroRoot.selector);
-        framework.submitBlock(bytes32(0));
+        framework.submitBlock(1000, bytes32(0));
     }
 
     // ---------------------------------------------------------------- deposits

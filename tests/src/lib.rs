@@ -642,9 +642,10 @@ impl ByzantineOperator {
     ) -> Result<CommittedBlock, HarnessError> {
         let leaves: Vec<Vec<u8>> = txs.iter().map(|t| t.transaction.encode()).collect();
         let root = BlockTree::from_txs(&leaves).map_err(err)?.root();
+        let blknum = self.framework.nextChildBlock().call().await.map_err(err)?;
         let receipt = self
             .framework
-            .submitBlock(root)
+            .submitBlock(U256::from(blknum), root)
             .send()
             .await
             .map_err(err)?

@@ -132,7 +132,7 @@ abstract contract PlasmaFixtures is Test {
             blockTxs[blknum].push(txs[i]);
         }
         vm.prank(operator);
-        framework.submitBlock(_root(txs));
+        framework.submitBlock(blknum, _root(txs));
         blockTimestamp[blknum] = uint64(block.timestamp);
     }
 
