@@ -154,7 +154,7 @@ async fn submit_step(
     let base = provider.get_gas_price().await.map_err(rpc)?;
     let price = base + base * u128::from(*attempt) / 4 + 1;
     let pending = framework
-        .submitBlock(record.root)
+        .submitBlock(U256::from(blknum), record.root)
         .from(settings.operator)
         .nonce(nonce)
         .gas_price(price)
