@@ -43,3 +43,19 @@ ensure_nextest() {
     cargo install cargo-nextest --locked || die "could not install cargo-nextest"
   fi
 }
+
+# slither for scripts/slither: a project-local venv (.venv/slither) with every package pinned in
+# scripts/slither-requirements.txt, (re)installed from PyPI when missing or older than that file.
+SLITHER_VENV="$ROOT/.venv/slither"
+ensure_slither() {
+  need python3 "install Python 3.10+ with its venv module (apt: python3-venv)"
+  local req="$ROOT/scripts/slither-requirements.txt" stamp="$SLITHER_VENV/.installed"
+  if [[ ! -x "$SLITHER_VENV/bin/slither" || ! -f "$stamp" || "$req" -nt "$stamp" ]]; then
+    step "pip install slither-analyzer (into .venv/slither)"
+    rm -rf "$SLITHER_VENV"
+    python3 -m venv "$SLITHER_VENV" || die "could not create $SLITHER_VENV"
+    "$SLITHER_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req" ||
+      die "could not install slither from PyPI"
+    touch "$stamp"
+  fi
+}
