@@ -27,6 +27,14 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @notice Child blocks are numbered at multiples of this; deposit blocks take the numbers
     /// between (spec: POS-3).
     uint64 public constant CHILD_BLOCK_INTERVAL = 1000;
+    /// @notice The first this many deposit blocks after each child block are free; later ones pay
+    /// `depositFee()` (spec: LEDGER-7a).
+    uint64 public constant FREE_DEPOSIT_SLOTS = 500;
+    /// @notice The fee of the first paying deposit slot, in wei (0.001 ether); it doubles every
+    /// `DEPOSIT_FEE_DOUBLING` slots, up to 512 times this for the last one.
+    uint256 public constant DEPOSIT_BASE_FEE = 1e15;
+    /// @notice How many paying deposit slots share one fee level before it doubles.
+    uint64 public constant DEPOSIT_FEE_DOUBLING = 50;
     /// @dev In-flight exits set this bit in their priority's nonce so the framework knows to look up
     /// their id; a standard exit's id is its position.
     uint64 private constant FLAG_NONCE = uint64(1) << 63;
@@ -81,6 +89,9 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     error FrameworkUnexpectedBlockNumber(uint256 blknum, uint256 nextChildBlock);
     /// @notice 999 deposit blocks follow the last child block; the operator must submit the next.
     error FrameworkDepositBlocksExhausted(uint256 nextChildBlock);
+    /// @notice The ETH offered beyond the deposit (`msg.value` minus an ETH deposit's amount) is
+    /// below the fee of the next deposit slot (spec: LEDGER-7a).
+    error FrameworkDepositFeeTooLow(uint256 fee, uint256 offered);
     /// @notice A deposit transaction must be a deposit with one output (spec: TX-2).
     error FrameworkNotADeposit(uint8 txType);
     /// @notice The deposit's output must belong to the depositor.
@@ -191,24 +202,31 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- deposits
 
     /// @notice Deposits ETH: `depositTx` must be a deposit transaction with one output owned by the
-    /// sender, token address(0), amount `msg.value` (spec: LEDGER-7).
-    /// @dev Emits `DepositCreated`. The deposit block's root is computed here, so a deposit block
-    /// holds exactly this transaction.
+    /// sender, token address(0); `msg.value` is its amount plus at least `depositFee()`, which is
+    /// zero for the first 500 deposits after each child block (spec: LEDGER-7, LEDGER-7a).
+    /// @dev Emits `DepositCreated`; any ETH sent beyond amount plus fee is credited back to the
+    /// sender (`Credited`). The deposit block's root is computed here, so a deposit block holds
+    /// exactly this transaction.
     /// @param depositTx `abi.encode` of the deposit transaction (spec: ENC-1).
     function depositEth(bytes calldata depositTx) external payable nonReentrant started {
         PlasmaTx.Output memory out = _checkDeposit(depositTx);
         if (out.token != address(0)) revert FrameworkDepositTokenMismatch(out.token);
-        if (out.amount != msg.value) revert FrameworkDepositAmountMismatch(out.amount, msg.value);
+        if (msg.value < out.amount) revert FrameworkDepositAmountMismatch(out.amount, msg.value);
+        _chargeDepositFee(msg.value - out.amount);
         _createDeposit(out, depositTx);
     }
 
-    /// @notice Deposits an ERC-20 token the sender approved beforehand (spec: LEDGER-7).
-    /// @dev Emits `DepositCreated`. Pulls with SafeERC20 (tokens that return nothing work) and checks
-    /// the balance moved by exactly the declared amount, refusing fee-on-transfer tokens.
+    /// @notice Deposits an ERC-20 token the sender approved beforehand (spec: LEDGER-7). `msg.value`
+    /// carries the deposit fee in ETH (`depositFee()`, zero for the first 500 deposits after each
+    /// child block; spec: LEDGER-7a).
+    /// @dev Emits `DepositCreated`; ETH sent beyond the fee is credited back (`Credited`). Pulls with
+    /// SafeERC20 (tokens that return nothing work) and checks the balance moved by exactly the
+    /// declared amount, refusing fee-on-transfer tokens.
     /// @param depositTx `abi.encode` of the deposit transaction (spec: ENC-1).
-    function depositErc20(bytes calldata depositTx) external nonReentrant started {
+    function depositErc20(bytes calldata depositTx) external payable nonReentrant started {
         PlasmaTx.Output memory out = _checkDeposit(depositTx);
         if (out.token == address(0)) revert FrameworkDepositTokenMismatch(out.token);
+        _chargeDepositFee(msg.value);
         IERC20 token = IERC20(out.token);
         uint256 before = token.balanceOf(address(this));
         token.safeTransferFrom(msg.sender, address(this), out.amount);
@@ -222,6 +240,29 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
         if (t.txType != PlasmaTx.TYPE_DEPOSIT) revert FrameworkNotADeposit(t.txType);
         out = t.outputs[0];
         if (out.owner != msg.sender) revert FrameworkDepositOwnerMismatch(out.owner, msg.sender);
+    }
+
+    /// @notice The fee the next deposit pays, in ETH (spec: LEDGER-7a): zero for the first
+    /// `FREE_DEPOSIT_SLOTS` deposit blocks after a child block, then `DEPOSIT_BASE_FEE`, doubling
+    /// every `DEPOSIT_FEE_DOUBLING` slots. Honest traffic stays in the free slots; filling all 999
+    /// to lock deposits out until the next child block burns about 50.6 ether of fees.
+    function depositFee() public view returns (uint256) {
+        uint64 slot = nextDepositBlock;
+        if (slot <= FREE_DEPOSIT_SLOTS) return 0;
+        return DEPOSIT_BASE_FEE << ((slot - FREE_DEPOSIT_SLOTS - 1) / DEPOSIT_FEE_DOUBLING);
+    }
+
+    /// @dev Takes the deposit fee out of `offered` (ETH beyond the deposit itself) and credits the
+    /// rest back. The fee is burned: it stays in the framework outside every account and outside
+    /// the vault's deposit accounting, so nobody (the operator included) can recover it.
+    function _chargeDepositFee(uint256 offered) private {
+        uint256 fee = depositFee();
+        if (offered < fee) revert FrameworkDepositFeeTooLow(fee, offered);
+        uint256 excess = offered - fee;
+        if (excess != 0) {
+            withdrawable[msg.sender][address(0)] += excess;
+            emit Credited(msg.sender, address(0), excess);
+        }
     }
 
     function _createDeposit(PlasmaTx.Output memory out, bytes calldata depositTx) private {

@@ -446,7 +446,7 @@ contract InFlightExitGameTest is PlasmaFixtures {
         assertEq(_state(exitId).verdict, 2);
         assertEq(_eth(bob), PB_BOND - PB_BOUNTY);
         // Nobody challenged: the initiator gets the exit bond back.
-        assertEq(_eth(alice), 10 ether + SE_BOND - SE_BOND / 20 + PB_BOND - PB_BOUNTY + IFE_BOND - IFE_BOUNTY);
+        assertEq(_eth(alice), 10 ether + SE_BOND - SE_BOND / 2 + PB_BOND - PB_BOUNTY + IFE_BOND - IFE_BOUNTY);
     }
 
     function test_RevertWhen_StartWithWrongBond() public {
@@ -1237,7 +1237,7 @@ contract InFlightExitGameTest is PlasmaFixtures {
         assertEq(framework.totalCredited(address(0)), 10 ether); // only the standard exit
         assertEq(_state(exitId).verdict, 2);
         assertEq(_eth(bob), PB_BOND - PB_BOUNTY); // bond back, no payout
-        assertEq(_eth(alice), 10 ether + SE_BOND - SE_BOND / 20 + PB_BOND - PB_BOUNTY + IFE_BOND - IFE_BOUNTY);
+        assertEq(_eth(alice), 10 ether + SE_BOND - SE_BOND / 2 + PB_BOND - PB_BOUNTY + IFE_BOND - IFE_BOUNTY);
     }
 
     function test_StandardExitOfSpentInputCannotBePaidTwice() public {
@@ -1277,7 +1277,7 @@ contract InFlightExitGameTest is PlasmaFixtures {
         _processAll();
         assertEq(framework.totalCredited(address(0)), 6 ether);
         assertEq(_state(exitId).verdict, 1);
-        assertEq(_eth(bob), 6 ether + SE_BOND - SE_BOND / 20 + PB_BOND - PB_BOUNTY);
+        assertEq(_eth(bob), 6 ether + SE_BOND - SE_BOND / 2 + PB_BOND - PB_BOUNTY);
     }
 
     function test_RefutedChallengerGetsNoBondWhenAnInputIsFinalized() public {
@@ -1291,7 +1291,7 @@ contract InFlightExitGameTest is PlasmaFixtures {
         _processAll();
         assertEq(_state(exitId).verdict, 2);
         assertEq(_eth(carol), 0);
-        assertEq(_eth(alice), 10 ether + SE_BOND - SE_BOND / 20 + IFE_BOND - IFE_BOUNTY);
+        assertEq(_eth(alice), 10 ether + SE_BOND - SE_BOND / 2 + IFE_BOND - IFE_BOUNTY);
     }
 
     function test_TwoTokensSettleUnderOneVerdict() public {
@@ -1396,7 +1396,7 @@ contract InFlightExitGameTest is PlasmaFixtures {
         // pay_outputs = [0]; finalize_inputs = [0, 1]; pay_inputs = [].
         assertEq(_state(id).verdict, 1);
         assertEq(_eth(carol), 12 ether + PB_BOND - PB_BOUNTY);
-        assertEq(_eth(alice), 3 ether + SE_BOND - SE_BOND / 20 + 2 * (PB_BOND - PB_BOUNTY) + IFE_BOND - IFE_BOUNTY);
+        assertEq(_eth(alice), 3 ether + SE_BOND - SE_BOND / 2 + 2 * (PB_BOND - PB_BOUNTY) + IFE_BOND - IFE_BOUNTY);
         assertEq(framework.totalCredited(address(0)), 15 ether);
         assertTrue(framework.isOutputFinalized(_depositId()));
         assertTrue(framework.isOutputFinalized(PlasmaTx.outputId(keccak256(bobDep), false, 0, bobPos)));

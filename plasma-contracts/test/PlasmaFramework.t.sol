@@ -105,13 +105,99 @@ contract PlasmaFrameworkTest is PlasmaFixtures {
     }
 
     function test_RevertWhen_DepositBlocksExhausted() public {
-        for (uint256 i = 1; i < 1000; ++i) {
-            _depositEth(alice, 1);
-        }
+        _fillDepositSlots(alice, 999);
         bytes memory depositTx = _depositTx(alice, address(0), 1);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkDepositBlocksExhausted.selector, 1000));
-        framework.depositEth{value: 1}(depositTx);
+        framework.depositEth{value: 1 + 1 ether}(depositTx);
+    }
+
+    /// @dev Dust deposits by `who` until `lastSlot` is taken, each paying the fee due; returns the
+    /// fees paid.
+    function _fillDepositSlots(address who, uint256 lastSlot) internal returns (uint256 fees) {
+        bytes memory dust = _depositTx(who, address(0), 1);
+        while (framework.nextDepositBlock() <= lastSlot) {
+            uint256 fee = framework.depositFee();
+            fees += fee;
+            vm.deal(who, who.balance + 1 + fee);
+            vm.prank(who);
+            framework.depositEth{value: 1 + fee}(dust);
+        }
+    }
+
+    /// @dev Issue 12 item 4: 999 deposits of 1 wei used to fill every deposit slot until the next
+    /// child block for gas alone (~75.7k each), and honest deposits then reverted. Free dust now
+    /// stops at slot 500; an honest deposit still goes through for the current fee, and filling the
+    /// rest burns about 50.6 ether (spec: LEDGER-7a).
+    function test_DustDepositsCannotFillEverySlotForFree() public {
+        bytes memory dust = _depositTx(mallory, address(0), 1);
+        uint256 filled;
+        for (uint256 i = 1; i < 1000; ++i) {
+            vm.prank(mallory);
+            try framework.depositEth{value: 1}(dust) {
+                ++filled;
+            } catch {
+                break;
+            }
+        }
+        assertEq(filled, framework.FREE_DEPOSIT_SLOTS(), "free dust deposits must stop at the free slots");
+
+        uint256 fee = framework.depositFee();
+        assertEq(fee, 1e15);
+        bytes memory honest = _depositTx(alice, address(0), 1 ether);
+        vm.prank(alice);
+        framework.depositEth{value: 1 ether + fee}(honest);
+
+        uint256 burned = address(framework).balance - framework.totalDeposited(address(0));
+        uint256 fees = _fillDepositSlots(mallory, 999);
+        assertGt(fee + fees, 50 ether); // locking deposits out costs the attacker dearly
+        assertEq(address(framework).balance - framework.totalDeposited(address(0)), burned + fees, "fees burned");
+        assertEq(framework.withdrawable(mallory, address(0)), 0, "no fee comes back");
+    }
+
+    function test_DepositFeeDoublesEveryFiftySlotsAndResetsWithChildBlock() public {
+        assertEq(framework.depositFee(), 0);
+        _fillDepositSlots(alice, 500);
+        assertEq(framework.depositFee(), 1e15); // slot 501
+        _fillDepositSlots(alice, 550);
+        assertEq(framework.depositFee(), 2e15); // slot 551
+        _fillDepositSlots(alice, 900);
+        assertEq(framework.depositFee(), 256e15); // slot 901
+        _fillDepositSlots(alice, 950);
+        assertEq(framework.depositFee(), 512e15); // slot 951
+        _fillDepositSlots(alice, 998);
+        assertEq(framework.depositFee(), 512e15); // slot 999, the last
+        _submit1(_depositTx(alice, address(0), 5));
+        assertEq(framework.depositFee(), 0);
+    }
+
+    function test_RevertWhen_DepositFeeTooLow() public {
+        _fillDepositSlots(alice, 500);
+        bytes memory depositTx = _depositTx(alice, address(0), 1 ether);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkDepositFeeTooLow.selector, 1e15, 1e15 - 1));
+        framework.depositEth{value: 1 ether + 1e15 - 1}(depositTx);
+    }
+
+    function test_DepositOverpaymentIsCreditedBack() public {
+        _fillDepositSlots(alice, 500);
+        bytes memory depositTx = _depositTx(bob, address(0), 1 ether);
+        vm.prank(bob);
+        framework.depositEth{value: 1 ether + 5e15}(depositTx); // offered more than the fee due
+        assertEq(framework.withdrawable(bob, address(0)), 4e15);
+        assertEq(framework.totalDeposited(address(0)), 1 ether + 500);
+    }
+
+    function test_Erc20DepositPaysTheFeeInEth() public {
+        _fillDepositSlots(bob, 500);
+        bytes memory depositTx = _depositTx(alice, address(token), 5e18);
+        vm.startPrank(alice);
+        token.approve(address(framework), 5e18);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkDepositFeeTooLow.selector, 1e15, 0));
+        framework.depositErc20(depositTx);
+        framework.depositErc20{value: 1e15}(depositTx);
+        vm.stopPrank();
+        assertEq(framework.totalDeposited(address(token)), 5e18);
     }
 
     function test_RevertWhen_DepositAmountMismatch() public {

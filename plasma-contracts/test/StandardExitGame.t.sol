@@ -12,7 +12,8 @@ import {UtxoPosLib} from "../contracts/libraries/UtxoPosLib.sol";
 import {PlasmaFixtures} from "./utils/PlasmaFixtures.sol";
 
 contract StandardExitGameTest is PlasmaFixtures {
-    uint256 internal constant BOUNTY = SE_BOND / 20;
+    uint256 internal constant BOUNTY = SE_BOND / 2;
+    uint256 internal constant REWARD = SE_BOND / 2;
 
     // ---------------------------------------------------------------- helpers
 
@@ -204,10 +205,10 @@ contract StandardExitGameTest is PlasmaFixtures {
         _exit(alice, depositPos, depositTx); // alice exits the deposit she already spent
         bytes memory sig = _signTx(aliceKey, payment);
         vm.expectEmit(address(seGame));
-        emit StandardExitGame.ExitChallenged(depositPos, carol, keccak256(payment));
+        emit StandardExitGame.ExitChallenged(depositPos, carol, keccak256(payment), REWARD);
         vm.prank(carol);
         seGame.challengeStandardExit(depositPos, payment, 0, sig);
-        assertEq(framework.withdrawable(carol, address(0)), SE_BOND);
+        assertEq(framework.withdrawable(carol, address(0)), REWARD);
         (,, StandardExitGame.Status status,,,,) = seGame.exits(depositPos);
         assertTrue(status == StandardExitGame.Status.Challenged);
         changePos; // unused here
@@ -381,6 +382,103 @@ contract StandardExitGameTest is PlasmaFixtures {
         framework.processExits(address(0), 0, 2);
         assertEq(framework.withdrawable(alice, address(0)), 1 ether);
         assertEq(framework.withdrawable(bob, address(0)), 2 ether);
+    }
+
+    /// @dev Issue 12 item 4: a watchtower's 50-exit delegated batch where one guarded owner revoked
+    /// every authorization and another started its own exit first. Both entries are skipped with
+    /// their reason and bond refunded; the other 48 start. Before, either griefer reverted it all.
+    function test_DelegatedBatchSkipsRevokedAndAlreadyStartedEntries() public {
+        uint256 n = 50;
+        StandardExitGame.StartArgs[] memory batch = new StandardExitGame.StartArgs[](n);
+        StandardExitGame.Authorization[] memory auths = new StandardExitGame.Authorization[](n);
+        StandardExitGame.Authorization memory aliceAuth = _authorize(aliceKey, carol, T0 + 1 days, 0);
+        for (uint256 i = 0; i < n - 2; ++i) {
+            (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether + i);
+            (batch[i], auths[i]) = (_args(pos, depositTx), aliceAuth);
+        }
+        (uint256 bobPos, bytes memory bobTx) = _depositEth(bob, 2 ether);
+        (batch[n - 2], auths[n - 2]) = (_args(bobPos, bobTx), _authorize(bobKey, carol, T0 + 1 days, 0));
+        (uint256 malPos, bytes memory malTx) = _depositEth(mallory, 3 ether);
+        (batch[n - 1], auths[n - 1]) = (_args(malPos, malTx), _authorize(malloryKey, carol, T0 + 1 days, 0));
+        // The griefers move first (front-running the batch they saw in the mempool).
+        _exit(bob, bobPos, bobTx);
+        vm.prank(mallory);
+        seGame.revokeAuthorizations();
+
+        vm.expectEmit(address(seGame));
+        emit StandardExitGame.ExitStartSkipped(bobPos, carol, StandardExitGame.StartOutcome.AlreadyStarted);
+        vm.expectEmit(address(seGame));
+        emit StandardExitGame.ExitStartSkipped(malPos, carol, StandardExitGame.StartOutcome.BadAuthorization);
+        vm.prank(carol);
+        StandardExitGame.StartOutcome[] memory outcomes = seGame.startStandardExitsFor{value: n * SE_BOND}(batch, auths);
+
+        for (uint256 i = 0; i < n - 2; ++i) {
+            assertTrue(outcomes[i] == StandardExitGame.StartOutcome.Started);
+        }
+        assertTrue(outcomes[n - 2] == StandardExitGame.StartOutcome.AlreadyStarted);
+        assertTrue(outcomes[n - 1] == StandardExitGame.StartOutcome.BadAuthorization);
+        (, uint256 len) = framework.queueHead(address(0));
+        assertEq(len, n - 1); // 48 of carol's + bob's own
+        assertEq(framework.withdrawable(carol, address(0)), 2 * SE_BOND, "skipped bonds refunded");
+        (, address bondOwner) = _bondOwner(bobPos);
+        assertEq(bondOwner, address(0), "bob's own exit untouched");
+    }
+
+    function _bondOwner(uint256 pos) internal view returns (address owner, address bondOwner) {
+        (owner,,,,,, bondOwner) = seGame.exits(pos);
+    }
+
+    /// @dev Own batches skip what can no longer start too: an entry repeated in the batch, an output
+    /// already finalized, an output of someone else.
+    function test_BatchSkipsDuplicateFinalizedAndForeignEntries() public {
+        (uint256 a, bytes memory aTx) = _depositEth(alice, 1 ether);
+        (uint256 b, bytes memory bTx) = _depositEth(alice, 2 ether);
+        (uint256 c, bytes memory cTx) = _depositEth(bob, 3 ether);
+        bytes32[] memory ids = new bytes32[](1);
+        ids[0] = PlasmaTx.outputId(keccak256(bTx), false, 0, b);
+        vm.prank(address(seGame)); // as a processed in-flight exit would
+        framework.finalizeOutputs(ids);
+        StandardExitGame.StartArgs[] memory batch = new StandardExitGame.StartArgs[](4);
+        (batch[0], batch[1], batch[2], batch[3]) = (_args(a, aTx), _args(a, aTx), _args(b, bTx), _args(c, cTx));
+        vm.prank(alice);
+        StandardExitGame.StartOutcome[] memory outcomes = seGame.startStandardExits{value: 4 * SE_BOND}(batch);
+        assertTrue(outcomes[0] == StandardExitGame.StartOutcome.Started);
+        assertTrue(outcomes[1] == StandardExitGame.StartOutcome.AlreadyStarted);
+        assertTrue(outcomes[2] == StandardExitGame.StartOutcome.OutputFinalized);
+        assertTrue(outcomes[3] == StandardExitGame.StartOutcome.NotOwner);
+        assertEq(framework.withdrawable(alice, address(0)), 3 * SE_BOND);
+        (, uint256 len) = framework.queueHead(address(0));
+        assertEq(len, 1);
+    }
+
+    /// @dev What the sender got wrong still reverts the whole batch: skipping is only for what
+    /// someone else (or time) changed.
+    function test_RevertWhen_BatchEntryHasBadProof() public {
+        (uint256 a, bytes memory aTx) = _depositEth(alice, 1 ether);
+        (, bytes memory bTx) = _depositEth(alice, 2 ether);
+        StandardExitGame.StartArgs[] memory batch = new StandardExitGame.StartArgs[](2);
+        (batch[0], batch[1]) = (_args(a, aTx), _args(a + 1e9, aTx)); // deposit a's tx at b's position
+        bTx;
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameInvalidInclusionProof.selector, a + 1e9));
+        seGame.startStandardExits{value: 2 * SE_BOND}(batch);
+    }
+
+    /// @dev Issue 12 item 5: a cheater who exits an output she already spent and challenges the
+    /// exit herself right away gets only the challenge reward back: she loses half the bond (spec:
+    /// BOND-1). Before, the challenger got the whole bond and cheating cost nothing.
+    function test_SelfChallengeLosesHalfTheBond() public {
+        (uint256 depositPos,,, bytes memory payment) = _aliceToBob(); // alice spent her deposit
+        uint256 before = alice.balance;
+        _exit(alice, depositPos, _depositTx(alice, address(0), 10 ether));
+        bytes memory sig = _signTx(aliceKey, payment);
+        vm.prank(alice);
+        seGame.challengeStandardExit(depositPos, payment, 0, sig);
+        vm.prank(alice);
+        framework.withdraw(address(0));
+        assertEq(before - alice.balance, SE_BOND - REWARD, "self-challenge must cost the burned half");
+        assertGt(before - alice.balance, 0);
+        assertEq(address(seGame).balance, SE_BOND - REWARD, "the burned half stays locked in the game");
     }
 
     function test_RevertWhen_BatchLengthMismatch() public {

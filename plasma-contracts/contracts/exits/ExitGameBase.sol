@@ -16,8 +16,20 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 abstract contract ExitGameBase is IExitGame, ReentrancyGuardTransient {
     using BondLib for BondLib.Bond;
 
-    /// @notice Share of a bond paid to whoever processes the exit: 1/20 (5%).
+    /// @notice Share of a bond paid to whoever processes the exit, as the in-flight game still
+    /// computes it: 1/20. Superseded by `BOUNTY_DIVISOR` (spec: EXIT-5, BOND-1); kept only until the
+    /// in-flight game moves to `_processingBounty`.
     uint256 public constant PROCESSING_BOUNTY_DIVISOR = 20;
+    /// @notice A settled exit's bond pays `bond / BOUNTY_DIVISOR` to whoever processes it (spec:
+    /// EXIT-5). Bonds are twice a challenge's gas at the reference gas price (BOND-1), and
+    /// processing one exit costs about one challenge's gas (~66k per exit in a batch, ~96k alone,
+    /// measured by `cargo bench -p plasma-contracts --bench gas`): half a bond pays it at the
+    /// reference price, so processing is worth doing for anyone.
+    uint256 public constant BOUNTY_DIVISOR = 2;
+    /// @notice A defeated bond pays `bond / CHALLENGE_REWARD_DIVISOR` to the challenger; the rest is
+    /// burned (spec: BOND-1). Half a bond is one challenge's gas at the reference price, rounded up,
+    /// so challenging pays; the burned half is what an exiter who challenges herself still loses.
+    uint256 public constant CHALLENGE_REWARD_DIVISOR = 2;
 
     /// @notice The framework this game serves.
     IPlasmaFramework public immutable framework;
@@ -97,7 +109,19 @@ abstract contract ExitGameBase is IExitGame, ReentrancyGuardTransient {
 
     /// @dev Pays a settled exit's bond: the bounty to the processor, the rest back to its owner.
     function _returnBond(address owner, uint256 bond, address processor) internal {
-        uint256 bounty = bond / PROCESSING_BOUNTY_DIVISOR;
+        uint256 bounty = _processingBounty(bond);
         framework.creditBonds{value: bond}(owner, bond - bounty, processor, bounty);
+    }
+
+    /// @dev The processing bounty of a settled exit's bond (spec: EXIT-5).
+    function _processingBounty(uint256 bond) internal pure returns (uint256) {
+        return bond / BOUNTY_DIVISOR;
+    }
+
+    /// @dev What the challenger of a defeated exit is credited (spec: BOND-1). The caller forwards
+    /// only this to the framework; the rest of the bond stays in the game, which has no way to pay
+    /// it out: it is burned, so nobody (least of all the exiter herself) recovers the whole bond.
+    function _challengeReward(uint256 bond) internal pure returns (uint256) {
+        return bond / CHALLENGE_REWARD_DIVISOR;
     }
 }

@@ -36,6 +36,17 @@ contract StandardExitGame is ExitGameBase {
         address bondOwner; // zero unless started by a delegate; then it owns the bond
     }
 
+    /// @notice What became of one entry of a batched start (spec: EXIT-10): `Started`, or why it
+    /// was skipped. Only what a third party (or time) can change after the batch was signed is
+    /// skipped; a malformed entry (bad proof, unknown block, wrong bond) still reverts the batch.
+    enum StartOutcome {
+        Started,
+        AlreadyStarted, // a standard exit of the output exists (the owner's own, or an earlier entry)
+        OutputFinalized, // paid or spent by a processed exit (spec: OUT-2)
+        NotOwner, // the output's owner is not the sender, nor the signer of the authorization
+        BadAuthorization // expired, revoked by the owner, or for another exitor (spec: EXIT-9)
+    }
+
     /// @notice What starting one exit needs.
     struct StartArgs {
         uint256 utxoPos;
@@ -85,8 +96,12 @@ contract StandardExitGame is ExitGameBase {
         uint64 exitableAt,
         address exitor
     );
-    /// @notice An exit was challenged with a spend of its output; the challenger got the bond.
-    event ExitChallenged(uint256 indexed exitId, address indexed challenger, bytes32 spendingTxHash);
+    /// @notice An exit was challenged with a spend of its output: the challenger was credited
+    /// `reward` (half the bond), the rest of the bond is burned (spec: BOND-1).
+    event ExitChallenged(uint256 indexed exitId, address indexed challenger, bytes32 spendingTxHash, uint256 reward);
+    /// @notice A batched start skipped the entry for `utxoPos`; its bond was credited back to
+    /// `exitor` (spec: EXIT-10).
+    event ExitStartSkipped(uint256 indexed utxoPos, address indexed exitor, StartOutcome reason);
     /// @notice An exit was settled: paid (`paid` true) or void because its output was finalized by an
     /// in-flight exit first.
     event ExitSettled(uint256 indexed exitId, address indexed owner, bool paid);
@@ -109,17 +124,34 @@ contract StandardExitGame is ExitGameBase {
     /// @param args The output's position, its transaction, the inclusion proof and the block's timestamp.
     function startStandardExit(StartArgs calldata args) external payable nonReentrant {
         uint256 bond = _takeBond(_bond, 1);
-        _start(args, msg.sender, address(0), bond);
+        _start(args, msg.sender, address(0), bond, false);
     }
 
     /// @notice Starts many standard exits of outputs the sender owns, one bond each (spec: EXIT-10).
-    /// @dev For mass exits; `msg.value` must be `bondSize() * exits.length`.
+    /// Entries that can no longer start (already exiting, finalized, not the sender's) are skipped
+    /// and their bonds credited back, so one stale entry cannot revert a mass exit.
+    /// @dev For mass exits; `msg.value` must be `bondSize() * exits.length`. Emits `ExitStarted` per
+    /// started entry and `ExitStartSkipped` per skipped one; the refund is a `Credited` to the sender.
     /// @param args One entry per exit.
-    function startStandardExits(StartArgs[] calldata args) external payable nonReentrant {
+    /// @return outcomes Per entry, `Started` or why it was skipped.
+    function startStandardExits(StartArgs[] calldata args)
+        external
+        payable
+        nonReentrant
+        returns (StartOutcome[] memory outcomes)
+    {
         uint256 bond = _takeBond(_bond, args.length);
+        outcomes = new StartOutcome[](args.length);
+        uint256 skipped;
         for (uint256 i = 0; i < args.length; ++i) {
-            _start(args[i], msg.sender, address(0), bond);
+            StartOutcome outcome = _start(args[i], msg.sender, address(0), bond, true);
+            if (outcome != StartOutcome.Started) {
+                outcomes[i] = outcome;
+                ++skipped;
+                emit ExitStartSkipped(args[i].utxoPos, msg.sender, outcome);
+            }
         }
+        _refundSkipped(skipped * bond);
     }
 
     /// @notice Starts a standard exit on behalf of the output's owner, who authorized the sender
@@ -129,39 +161,75 @@ contract StandardExitGame is ExitGameBase {
     /// @param auth The owner's signed authorization for `msg.sender`.
     function startStandardExitFor(StartArgs calldata args, Authorization calldata auth) external payable nonReentrant {
         uint256 bond = _takeBond(_bond, 1);
-        _startFor(args, auth, bond);
+        _startFor(args, auth, bond, false);
     }
 
-    /// @notice Batched `startStandardExitFor` (spec: EXIT-9, EXIT-10).
+    /// @notice Batched `startStandardExitFor` (spec: EXIT-9, EXIT-10). Entries that can no longer
+    /// start (authorization revoked or expired, output already exiting or finalized, not the
+    /// signer's) are skipped and their bonds credited back: an owner who revokes or exits first
+    /// cannot revert a watchtower's mass exit.
+    /// @dev Emits `ExitStarted` per started entry and `ExitStartSkipped` per skipped one; the refund
+    /// is a `Credited` to the sender.
     /// @param args One entry per exit.
     /// @param auths The owner's authorization for each exit (repeat an owner's for each of its exits).
+    /// @return outcomes Per entry, `Started` or why it was skipped.
     function startStandardExitsFor(StartArgs[] calldata args, Authorization[] calldata auths)
         external
         payable
         nonReentrant
+        returns (StartOutcome[] memory outcomes)
     {
         if (args.length != auths.length) revert StandardExitLengthMismatch(args.length, auths.length);
         uint256 bond = _takeBond(_bond, args.length);
+        outcomes = new StartOutcome[](args.length);
+        uint256 skipped;
         for (uint256 i = 0; i < args.length; ++i) {
-            _startFor(args[i], auths[i], bond);
+            StartOutcome outcome = _startFor(args[i], auths[i], bond, true);
+            if (outcome != StartOutcome.Started) {
+                outcomes[i] = outcome;
+                ++skipped;
+                emit ExitStartSkipped(args[i].utxoPos, msg.sender, outcome);
+            }
         }
+        _refundSkipped(skipped * bond);
     }
 
-    function _startFor(StartArgs calldata args, Authorization calldata auth, uint256 bond) private {
+    function _startFor(StartArgs calldata args, Authorization calldata auth, uint256 bond, bool batch)
+        private
+        returns (StartOutcome)
+    {
         bytes32 digest = PlasmaEip712.digest(
             framework.domainSeparator(), PlasmaEip712.hashExitAuthorization(msg.sender, auth.deadline, auth.nonce)
         );
         address owner = PlasmaEip712.recover(digest, auth.signature, 0);
         if (block.timestamp > auth.deadline || auth.nonce != authorizationNonce[owner]) {
+            if (batch) return StartOutcome.BadAuthorization;
             revert StandardExitBadAuthorization(owner, msg.sender);
         }
-        _start(args, owner, msg.sender, bond);
+        return _start(args, owner, msg.sender, bond, batch);
+    }
+
+    /// @dev Credits the bonds of skipped batch entries back to the sender (pull payment, like
+    /// every other payment of the game).
+    function _refundSkipped(uint256 refund) private {
+        if (refund != 0) framework.creditBonds{value: refund}(msg.sender, refund, address(0), 0);
     }
 
     /// @dev `owner` is who must own the output; `delegate` is the bond owner when not the owner.
-    function _start(StartArgs calldata args, address owner, address delegate, uint256 bond) private {
+    /// In a batch (`batch`), the conditions someone else or time can change after the batch was
+    /// built return a skip reason instead of reverting (spec: EXIT-10); anything the sender got
+    /// wrong still reverts.
+    function _start(StartArgs calldata args, address owner, address delegate, uint256 bond, bool batch)
+        private
+        returns (StartOutcome)
+    {
         uint256 utxoPos = args.utxoPos;
         UtxoPosLib.check(utxoPos);
+        StandardExit storage e = exits[utxoPos];
+        if (e.status != Status.None) {
+            if (batch) return StartOutcome.AlreadyStarted;
+            revert StandardExitAlreadyStarted(utxoPos);
+        }
         PlasmaTx.Transaction memory t = PlasmaTx.decodeValid(args.txBytes);
         uint256 oindex = UtxoPosLib.outputIndex(utxoPos);
         if (oindex >= t.outputs.length) revert ExitGameNoSuchOutput(utxoPos);
@@ -171,11 +239,15 @@ contract StandardExitGame is ExitGameBase {
         _verifyInclusion(args.txBytes, utxoPos, args.inclusionProof, blockTimestamp);
 
         PlasmaTx.Output memory out = t.outputs[oindex];
-        if (out.owner != owner) revert StandardExitNotOwner(out.owner, delegate == address(0) ? msg.sender : owner);
-        StandardExit storage e = exits[utxoPos];
-        if (e.status != Status.None) revert StandardExitAlreadyStarted(utxoPos);
+        if (out.owner != owner) {
+            if (batch) return StartOutcome.NotOwner;
+            revert StandardExitNotOwner(out.owner, delegate == address(0) ? msg.sender : owner);
+        }
         bytes32 outputId = PlasmaTx.outputId(keccak256(args.txBytes), t.inputs.length != 0, oindex, utxoPos);
-        if (framework.isOutputFinalized(outputId)) revert StandardExitOutputFinalized(utxoPos);
+        if (framework.isOutputFinalized(outputId)) {
+            if (batch) return StartOutcome.OutputFinalized;
+            revert StandardExitOutputFinalized(utxoPos);
+        }
 
         e.owner = owner;
         e.bond = SafeCast.toUint88(bond);
@@ -188,12 +260,15 @@ contract StandardExitGame is ExitGameBase {
         uint64 exitableAt = _exitableAt(utxoPos, blockTimestamp);
         framework.enqueue(out.token, exitableAt, utxoPos, utxoPos, false);
         emit ExitStarted(utxoPos, owner, out.token, out.amount, outputId, exitableAt, msg.sender);
+        return StartOutcome.Started;
     }
 
     // ---------------------------------------------------------------- challenge
 
     /// @notice Challenges an exit with a transaction spending its output, signed by the output's
-    /// owner (spec: EXIT-4). The spend need not be included anywhere. The challenger gets the bond.
+    /// owner (spec: EXIT-4). The spend need not be included anywhere. The challenger is credited
+    /// half the bond; the other half is burned (spec: BOND-1), so an exiter who challenges her own
+    /// dishonest exit still loses half of it.
     /// @dev Emits `ExitChallenged`. The output is not finalized: the spend may still exit in flight.
     /// @param exitId The exit (its position).
     /// @param spendingTx The spending transaction (any type with inputs).
@@ -215,9 +290,9 @@ contract StandardExitGame is ExitGameBase {
         if (signer != e.owner) revert StandardExitBadSpendSignature(signer, e.owner);
 
         e.status = Status.Challenged;
-        uint256 bond = e.bond;
-        emit ExitChallenged(exitId, msg.sender, keccak256(spendingTx));
-        framework.creditBonds{value: bond}(msg.sender, bond, address(0), 0);
+        uint256 reward = _challengeReward(e.bond);
+        emit ExitChallenged(exitId, msg.sender, keccak256(spendingTx), reward);
+        framework.creditBonds{value: reward}(msg.sender, reward, address(0), 0);
     }
 
     // ---------------------------------------------------------------- settle
