@@ -143,8 +143,13 @@ contract InFlightExitGameTest is PlasmaFixtures {
         return _ifeArgs(txBytes, positions, inputTxs, keys);
     }
 
+    /// @dev Starts `a` as alice, a party to every exit the suite starts this way (EXIT-6).
     function _startWith(InFlightExitGame.StartArgs memory a) internal returns (uint256 id) {
-        vm.prank(alice);
+        return _startAs(alice, a);
+    }
+
+    function _startAs(address party, InFlightExitGame.StartArgs memory a) internal returns (uint256 id) {
+        vm.prank(party);
         ife.startInFlightExit{value: IFE_BOND}(a);
         return uint256(keccak256(a.inFlightTx));
     }
@@ -462,13 +467,107 @@ contract InFlightExitGameTest is PlasmaFixtures {
         ife.startInFlightExit{value: IFE_BOND}(a);
     }
 
-    function test_RevertWhen_StartedAgainAfterDeletion() public {
+    function test_RevertWhen_StartedAgainAfterSettlement() public {
+        _start();
+        _piggybackOutput(bob, 0);
+        _processAll();
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitAlreadyStarted.selector, exitId));
+        ife.startInFlightExit{value: IFE_BOND}(a);
+    }
+
+    /// @dev spec: EXIT-6 — only a party starts: the operator, a challenger-to-be, anyone else with
+    /// the signed payment is refused (issue 12 item 3).
+    function test_RevertWhen_StartedByNonParty() public {
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        address[2] memory strangers = [operator, mallory];
+        for (uint256 k = 0; k < strangers.length; ++k) {
+            vm.deal(strangers[k], IFE_BOND);
+            vm.prank(strangers[k]);
+            vm.expectRevert(
+                abi.encodeWithSelector(InFlightExitGame.InFlightExitNotParty.selector, exitId, strangers[k])
+            );
+            ife.startInFlightExit{value: IFE_BOND}(a);
+        }
+        assertEq(_state(exitId).startedAt, 0);
+    }
+
+    /// @dev spec: EXIT-6 — the owner of an input (who signed) or of any output is a party.
+    function test_EveryPartyMayStart() public {
+        Pair memory p = _startPair(); // alice, owner of input 0
+        assertEq(_state(p.id).initiator, alice);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        assertEq(_startAs(bob, a), exitId); // bob owns output 0 only
+        assertEq(_state(exitId).initiator, bob);
+        // carol owns output 0 of a payment from bob's deposit.
+        bytes memory t = _pay1(p.bobPos, carol, address(0), 5 ether);
+        uint256 id = _startAs(carol, _ifeArgs1(t, p.bobPos, p.bobDeposit, bobKey));
+        assertEq(_state(id).initiator, carol);
+    }
+
+    /// @dev Issue 12 item 3 (spec: EXIT-6, EXIT-11). The operator colludes with alice, the sender:
+    /// alice starts the exit of her payment to bob while the chain is healthy, nobody piggybacks,
+    /// it is deleted after phase 1, and the operator includes the payment in a block it withholds.
+    /// The deletion freed the transaction: bob starts its exit again and is paid, and alice's
+    /// standard exit of the spent input is challenged with the payment itself.
+    function test_RestartAfterDeletionPaysTheRecipient() public {
         _start();
         skip(PERIOD / 2);
         ife.deleteNonPiggybackedInFlightExit(exitId);
+        _includeInFlight(); // block 1000, withheld: nobody can prove bob's output
+        _standardExitDeposit();
+        bytes memory sig = _signTx(aliceKey, inFlight);
+        vm.prank(bob);
+        seGame.challengeStandardExit(depositPos, inFlight, 0, sig);
+        uint256 bobBefore = _eth(bob);
+
         InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
-        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitAlreadyStarted.selector, exitId));
-        ife.startInFlightExit{value: IFE_BOND}(a);
+        vm.expectEmit(address(ife));
+        emit InFlightExitGame.InFlightExitStarted(exitId, bob, uint64(T0 + 2 * PERIOD), depositPos, inFlight);
+        _startAs(bob, a);
+        _piggybackOutput(bob, 0);
+        _processAll();
+        assertEq(_state(exitId).verdict, 1);
+        assertEq(_eth(bob) - bobBefore, 6 ether + PB_BOND - PB_BOUNTY + IFE_BOND - IFE_BOUNTY);
+        assertEq(framework.totalCredited(address(0)), 6 ether);
+        assertTrue(framework.isOutputFinalized(_depositId()));
+    }
+
+    /// @dev spec: EXIT-6 — a restarted exit is a fresh one: new phase 1 and exitable time, no
+    /// canonicity challenge or response standing from the deleted one; then it can be deleted again.
+    function test_RestartIsAFreshExit() public {
+        _start();
+        _challenge(carol, _competitor(), 0);
+        _respond(bob, _includeInFlight());
+        skip(PERIOD / 2);
+        ife.deleteNonPiggybackedInFlightExit(exitId);
+        assertEq(_eth(alice), IFE_BOND);
+
+        skip(2 * PERIOD);
+        uint256 restartedAt = block.timestamp;
+        _startAs(bob, _ifeArgs1(inFlight, depositPos, depositTx, aliceKey));
+        State memory s = _state(exitId);
+        assertEq(s.initiator, bob);
+        assertEq(s.startedAt, restartedAt);
+        assertEq(s.exitableAt, restartedAt + PERIOD);
+        assertFalse(s.nonCanonical);
+        assertEq(s.verdict, 0);
+        assertEq(s.piggybacks, 0);
+        Details memory d = _details(exitId);
+        assertEq(d.challenger, address(0));
+        assertEq(d.competitorTxPos, 0);
+        assertEq(d.inFlightTxPos, 0);
+        assertEq(d.bond, IFE_BOND);
+        assertEq(d.pendingTokens, 0);
+        assertEq(ife.inFlightExitInput(exitId, 0).outputId, _depositId());
+        assertEq(address(ife).balance, IFE_BOND);
+        // The new phase 1: a competitor not shown included is accepted again.
+        _challenge(carol, _competitor(), 0);
+        assertTrue(_state(exitId).nonCanonical);
+        skip(PERIOD / 2);
+        ife.deleteNonPiggybackedInFlightExit(exitId);
+        assertEq(_eth(bob), IFE_BOND);
     }
 
     function test_RevertWhen_NotAPayment() public {
@@ -815,6 +914,107 @@ contract InFlightExitGameTest is PlasmaFixtures {
     /// @dev `_respond` as an external call, so `expectRevert` applies to the game's call only.
     function respondAs(address responder, uint256 txPos) external {
         _respond(responder, txPos);
+    }
+
+    /// @dev Sends `c` as `challenger`; returns the revert data (empty: accepted).
+    function _tryChallenge(address challenger, InFlightExitGame.CompetitorArgs memory c)
+        internal
+        returns (bytes memory err)
+    {
+        vm.prank(challenger);
+        (bool ok, bytes memory ret) = address(ife).call(abi.encodeCall(ife.challengeInFlightExitNotCanonical, (c)));
+        return ok ? bytes("") : ret;
+    }
+
+    /// @dev Responds with the inclusion at `txPos` as `responder`; returns the revert data.
+    function _tryRespond(address responder, uint256 txPos) internal returns (bytes memory err) {
+        uint256 blknum = UtxoPosLib.blknum(txPos);
+        bytes memory proof = _proof(blknum, UtxoPosLib.txIndex(txPos));
+        vm.prank(responder);
+        (bool ok, bytes memory ret) = address(ife)
+            .call(
+                abi.encodeCall(
+                    ife.respondToNonCanonicalChallenge, (exitId, inFlight, txPos, proof, blockTimestamp[blknum])
+                )
+            );
+        return ok ? bytes("") : ret;
+    }
+
+    /// @dev Issue 12 item 2, first consequence (spec: CHAL-1). A byzantine operator includes the
+    /// in-flight double spend twice (2000, 4000) around a second competitor (3000); carol's honest
+    /// payment (1000) is the oldest spend. Once a response recorded 4000 and carol challenged with
+    /// 1000, the attackers swap carol's competitor for the younger 3000 at the end of phase 1 and
+    /// answer it with 2000. The swap must be refused: 3000 is not older than the standing 1000.
+    /// Otherwise the double spend settles canonical with its deposit input's priority, the deposit
+    /// is paid twice, and carol's standard exit gets `CreditShortfall` for all of it.
+    function test_AYoungerCompetitorCannotReplaceTheStandingOneAfterAResponse() public {
+        bytes memory honest = _competitorTo(carol);
+        uint256 honestPos = _submit1(honest) * 1e9; // 1000e9: carol's payment, the oldest spend
+        uint256 early = _includeInFlight(); // 2000e9
+        bytes memory second = _competitorTo(mallory);
+        uint256 secondPos = _submit1(second) * 1e9; // 3000e9
+        uint256 late = _includeInFlight(); // 4000e9
+
+        // carol sees the invalid blocks and exits her output; alice exits her double spend in
+        // flight, with the priority of her deposit, and piggybacks its outputs with bob.
+        StandardExitGame.StartArgs memory args = _startArgs(honestPos, honest);
+        vm.prank(carol);
+        seGame.startStandardExit{value: SE_BOND}(args);
+        _start();
+        _piggybackOutput(bob, 0);
+        _piggybackOutput(alice, 1);
+
+        // mallory's throwaway challenge, answered with the late inclusion.
+        _challenge(mallory, _competitorTo(bob), 0);
+        _respond(alice, late);
+        // carol's legitimate challenge: her payment is older than the in-flight inclusion.
+        _challenge(carol, honest, honestPos);
+        // Last second of phase 1: the swap, then the answer with the early inclusion.
+        skip(PERIOD / 2 - 1);
+        bytes memory swapErr = _tryChallenge(mallory, _competitorArgs(second, secondPos));
+        skip(1);
+        bytes memory answerErr = _tryRespond(alice, early);
+
+        _processAll();
+        assertEq(_state(exitId).verdict, 2, "the double spend must not settle canonical");
+        // carol: her 10 ether and the exit bond (her standard exit bond back, less whatever it pays).
+        assertGe(_eth(carol), 10 ether + IFE_BOND, "carol paid in full, and the exit bond");
+        assertLe(_eth(carol), 10 ether + IFE_BOND + SE_BOND);
+        assertEq(_eth(bob), PB_BOND - PB_BOUNTY, "bob's piggyback bond back, no payout");
+        assertEq(framework.totalCredited(address(0)), 10 ether, "the deposit is paid once");
+        assertEq(
+            swapErr,
+            abi.encodeWithSelector(InFlightExitGame.InFlightExitCompetitorNotOlder.selector, secondPos, honestPos)
+        );
+        assertEq(
+            answerErr, abi.encodeWithSelector(InFlightExitGame.InFlightExitResponseNotOlder.selector, early, honestPos)
+        );
+    }
+
+    /// @dev Issue 12 item 2, second consequence (spec: CHAL-1, EXIT-11): no operator needed. After a
+    /// response and carol's legitimate older challenge, mallory sends carol's exact calldata again.
+    /// It must be refused (not older than the competitor that stands), so the exit bond stays carol's.
+    function test_ResubmittingTheStandingChallengeDoesNotStealTheChallengerRole() public {
+        bytes memory honest = _competitorTo(carol);
+        uint256 honestPos = _submit1(honest) * 1e9; // 1000e9
+        uint256 inFlightPos = _includeInFlight(); // 2000e9
+        _start();
+        _piggybackOutput(bob, 0);
+        _challenge(alice, _competitorTo(bob), 0);
+        _respond(bob, inFlightPos);
+        InFlightExitGame.CompetitorArgs memory c = _competitorArgs(honest, honestPos);
+        vm.prank(carol);
+        ife.challengeInFlightExitNotCanonical(c);
+
+        bytes memory err = _tryChallenge(mallory, c);
+
+        assertEq(_details(exitId).challenger, carol, "the challenger role stays carol's");
+        _processAll();
+        assertEq(_eth(carol), IFE_BOND, "carol takes the exit bond");
+        assertEq(_eth(mallory), 0, "mallory takes nothing");
+        assertEq(
+            err, abi.encodeWithSelector(InFlightExitGame.InFlightExitCompetitorNotOlder.selector, honestPos, honestPos)
+        );
     }
 
     function test_RevertWhen_ChallengeAfterPhaseOne() public {
@@ -1323,7 +1523,7 @@ contract InFlightExitGameTest is PlasmaFixtures {
         skip(3 * PERIOD);
         (uint256 bobPos, bytes memory bobDep) = _depositEth(bob, 5 ether);
         bytes memory t = _pay1(bobPos, carol, address(0), 5 ether);
-        uint256 id = _startWith(_ifeArgs1(t, bobPos, bobDep, bobKey));
+        uint256 id = _startAs(bob, _ifeArgs1(t, bobPos, bobDep, bobKey));
         _piggybackOutputOf(id, carol, 0);
         skip(1 hours);
         StandardExitGame.StartArgs memory args = _startArgs(alicePos, blockTxs[1000][0]);
@@ -1511,16 +1711,14 @@ contract InFlightExitGameTest is PlasmaFixtures {
     function _warmUp() internal {
         (uint256 pos, bytes memory dep) = _depositEth(carol, 1 ether);
         bytes memory t = _pay1(pos, mallory, address(0), 1 ether);
-        vm.prank(carol);
-        ife.startInFlightExit{value: IFE_BOND}(_ifeArgs1(t, pos, dep, carolKey));
+        _startAs(carol, _ifeArgs1(t, pos, dep, carolKey));
         _piggybackOutputOf(uint256(keccak256(t)), mallory, 0);
         skip(3 * PERIOD);
         framework.processExits(address(0), 0, 1);
         // A pending exit in the queue, as on a live chain.
         (pos, dep) = _depositEth(carol, 1 ether);
         t = _pay1(pos, mallory, address(0), 1 ether);
-        vm.prank(carol);
-        ife.startInFlightExit{value: IFE_BOND}(_ifeArgs1(t, pos, dep, carolKey));
+        _startAs(carol, _ifeArgs1(t, pos, dep, carolKey));
         _piggybackOutputOf(uint256(keccak256(t)), mallory, 0);
     }
 

@@ -106,6 +106,17 @@ pub enum ChallengeError {
     /// The in-flight transaction is not included before the competitor, so it cannot answer.
     #[error("in-flight transaction is not included before the competitor")]
     NotOlder,
+    /// A new competitor is not older than what stands (spec: CHAL-1).
+    #[error("competitor at {competitor:?} is not older than {standing:?}, which stands")]
+    CompetitorNotOlder {
+        /// The new competitor's transaction position (`None`: not shown included).
+        competitor: Option<u128>,
+        /// What stands: the unanswered competitor's position, or the answering inclusion's.
+        standing: Option<u128>,
+    },
+    /// Nothing to answer: no canonicity challenge stands (spec: CHAL-2).
+    #[error("no canonicity challenge stands")]
+    NotChallenged,
 }
 
 /// Which input of a challenging transaction spends the output in question.
@@ -196,14 +207,82 @@ pub fn answers_competitor(
     }
 }
 
-/// Whether a new canonicity challenge may replace the recorded one (spec: CHAL-1): only with an
-/// older competitor, so a challenger cannot hide an old competitor behind a young one.
+/// Whether a new canonicity challenge may replace what stands (spec: CHAL-1): only with an older
+/// competitor, so a challenger cannot hide an old competitor behind a young one.
+///
+/// `recorded` is what stands ([`CanonicityGame::standing`]): `None` if never challenged,
+/// `Some(None)` for an unanswered competitor not shown included, `Some(Some(p))` for an unanswered
+/// competitor at `p` **or**, once a response answered the last competitor, the in-flight
+/// transaction's inclusion at `p` that answered it. Never an older position than the last word:
+/// comparing a new competitor with an inclusion shown before a newer competitor was accepted lets
+/// a younger competitor replace an older one, or the standing challenge be sent again by someone
+/// else (issue 12).
 pub fn replaces_competitor(recorded: Option<Option<u128>>, new: Option<u128>) -> bool {
     match (recorded, new) {
         (None, _) => true,
         (Some(None), Some(_)) => true,
         (Some(Some(old)), Some(new)) => new < old,
         (Some(_), None) => false,
+    }
+}
+
+/// The canonicity game of one in-flight exit (spec: CHAL-1, CHAL-2): challenges and responses
+/// alternate, each with an older position than the last word, until processing fixes the verdict.
+/// The contract keeps exactly this state (`nonCanonical`, `competitorTxPos`, `inFlightTxPos`,
+/// `challenger`); a differential test drives both with the same moves.
+///
+/// Positions are transaction positions (`blknum * 1e9 + txIndex * 1e4`); `None` as a competitor
+/// means "not shown included", younger than any position. Each accepted move strictly lowers what
+/// stands (a not-included competitor can only come first), so the game ends, and whatever the
+/// order of moves the last word is the oldest evidence shown on either side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CanonicityGame {
+    /// The competitor of the last accepted challenge (`None`: never challenged; `Some(None)`: not
+    /// shown included).
+    pub competitor: Option<Option<u128>>,
+    /// The inclusion of the in-flight transaction shown by the last accepted response.
+    pub inclusion: Option<u128>,
+    /// An unanswered challenge stands: the exit is not canonical as things are.
+    pub challenged: bool,
+}
+
+impl CanonicityGame {
+    /// What a new competitor must be older than (the `recorded` of [`replaces_competitor`]): the
+    /// unanswered competitor, else the inclusion that answered the last one, else nothing.
+    pub fn standing(&self) -> Option<Option<u128>> {
+        if self.challenged { self.competitor } else { self.inclusion.map(Some) }
+    }
+
+    /// A canonicity challenge with a competitor at `competitor` (spec: CHAL-1); on success it
+    /// stands, and its sender is the challenger the exit bond goes to unless it is answered.
+    pub fn challenge(&mut self, competitor: Option<u128>) -> Result<(), ChallengeError> {
+        let standing = self.standing();
+        if !replaces_competitor(standing, competitor) {
+            return Err(ChallengeError::CompetitorNotOlder {
+                competitor,
+                standing: standing.flatten(),
+            });
+        }
+        self.competitor = Some(competitor);
+        self.challenged = true;
+        Ok(())
+    }
+
+    /// A response showing the in-flight transaction included at `inclusion` (spec: CHAL-2); on
+    /// success the exit is canonical again and `inclusion` stands.
+    pub fn respond(&mut self, inclusion: u128) -> Result<(), ChallengeError> {
+        if !self.challenged {
+            return Err(ChallengeError::NotChallenged);
+        }
+        answers_competitor(inclusion, self.competitor.flatten())?;
+        self.inclusion = Some(inclusion);
+        self.challenged = false;
+        Ok(())
+    }
+
+    /// Whether no unanswered challenge stands ([`InFlightExitState::canonical`]).
+    pub fn canonical(&self) -> bool {
+        !self.challenged
     }
 }
 
@@ -380,6 +459,58 @@ mod tests {
         assert!(replaces_competitor(Some(Some(6)), Some(5)));
         assert!(!replaces_competitor(Some(Some(5)), Some(6)));
         assert!(!replaces_competitor(Some(Some(5)), None));
+    }
+
+    /// Issue 12 item 2: once a response recorded an inclusion and an older competitor was
+    /// accepted, that competitor stands; neither a younger one nor itself again replaces it.
+    #[test]
+    fn what_stands_is_the_last_word() {
+        let mut game = CanonicityGame::default();
+        assert_eq!(game.standing(), None);
+        assert_eq!(game.respond(4), Err(ChallengeError::NotChallenged));
+        game.challenge(None).unwrap();
+        game.respond(4).unwrap();
+        assert_eq!(game.standing(), Some(Some(4)));
+        assert!(game.canonical());
+        game.challenge(Some(1)).unwrap();
+        assert_eq!(game.standing(), Some(Some(1)));
+        for replay in [Some(3), Some(1), None] {
+            assert_eq!(
+                { game }.challenge(replay),
+                Err(ChallengeError::CompetitorNotOlder { competitor: replay, standing: Some(1) })
+            );
+        }
+        assert_eq!(game.respond(2), Err(ChallengeError::NotOlder));
+        assert!(!game.canonical());
+    }
+
+    proptest::proptest! {
+        /// Whatever the moves, what stands only goes down, and a canonical verdict means the
+        /// inclusion shown is older than every competitor accepted.
+        #[test]
+        fn the_game_ends_on_the_oldest_evidence(moves in proptest::collection::vec(
+            (proptest::bool::ANY, proptest::option::of(1u128..20)), 0..12)) {
+            let mut game = CanonicityGame::default();
+            let mut oldest_competitor: Option<Option<u128>> = None;
+            let mut last = u128::MAX;
+            for (respond, pos) in moves {
+                let accepted = match (respond, pos) {
+                    (true, Some(p)) => game.respond(p).is_ok(),
+                    (true, None) => false,
+                    (false, p) => game.challenge(p).is_ok(),
+                };
+                if accepted && !respond {
+                    let p = pos.unwrap_or(u128::MAX);
+                    oldest_competitor = Some(Some(oldest_competitor.flatten().map_or(p, |o| o.min(p))));
+                }
+                let now = game.standing().map_or(u128::MAX, |s| s.unwrap_or(u128::MAX));
+                proptest::prop_assert!(now <= last);
+                last = now;
+            }
+            if let (true, Some(Some(oldest))) = (game.canonical(), oldest_competitor) {
+                proptest::prop_assert!(game.inclusion.is_some_and(|i| i < oldest));
+            }
+        }
     }
 
     #[test]

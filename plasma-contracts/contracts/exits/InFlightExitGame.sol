@@ -13,8 +13,9 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 /// @notice MoreVP in-flight exits: exits through a payment that may never have been included,
 /// with piggybacks, canonicity challenges and responses, and challenges of spent piggybacks
 /// (spec: EXIT-6, EXIT-7, EXIT-8, EXIT-11, CHAL-1 … CHAL-5).
-/// @dev An exit's id is its transaction's hash as an integer, so each transaction can exit in
-/// flight once ever. Nothing is queued at start: the first piggyback of a token puts the exit into
+/// @dev An exit's id is its transaction's hash as an integer, so each transaction has one
+/// in-flight exit at a time, and once settled, ever; only its parties start it, and a deletion
+/// (nothing piggybacked, nothing paid) frees it for a new start. Nothing is queued at start: the first piggyback of a token puts the exit into
 /// that token's queue, and `processExit` settles that token's piggybacks. The verdict (canonical or
 /// not) is fixed the first time any of the exit's queue entries is processed, so every token is
 /// settled under the same verdict (spec: EXIT-11, `settle_in_flight_exit`).
@@ -172,8 +173,12 @@ contract InFlightExitGame is ExitGameBase {
     /// @notice The outputs of `token` exceed its inputs: no valid transaction does that, and paying
     /// its outputs would create value (LEDGER-3).
     error InFlightExitValueCreated(address token, uint256 inputSum, uint256 outputSum);
-    /// @notice This transaction already exited in flight (once ever; spec: EXIT-6).
+    /// @notice This transaction's in-flight exit is open or was settled (spec: EXIT-6); only a
+    /// deleted one frees it.
     error InFlightExitAlreadyStarted(uint256 exitId);
+    /// @notice Only a party to the transaction starts its in-flight exit: the owner of an output it
+    /// spends (who signed it) or of one of its outputs (spec: EXIT-6).
+    error InFlightExitNotParty(uint256 exitId, address sender);
     /// @notice No open in-flight exit with this id (never started, deleted, or processed).
     error InFlightExitNotActive(uint256 exitId);
     /// @notice Piggybacks and canonicity challenges are over: phase 1 ended at `phaseEnd` (EXIT-7).
@@ -194,9 +199,9 @@ contract InFlightExitGame is ExitGameBase {
     error InFlightExitWrongTransaction(uint256 exitId, bytes32 txHash);
     /// @notice The transaction's input given spends `spent`, not `expected`.
     error InFlightExitNotASpend(uint256 expected, uint256 spent);
-    /// @notice A new competitor must be older than `recordedTxPos`: the recorded competitor, or the
-    /// in-flight transaction's inclusion once a response showed it (spec: CHAL-1).
-    error InFlightExitCompetitorNotOlder(uint256 competitorTxPos, uint256 recordedTxPos);
+    /// @notice A new competitor must be older than `standingTxPos`, what stands: the unanswered
+    /// competitor, or the in-flight transaction's inclusion that answered the last one (spec: CHAL-1).
+    error InFlightExitCompetitorNotOlder(uint256 competitorTxPos, uint256 standingTxPos);
     /// @notice Nothing to respond to: no canonicity challenge stands.
     error InFlightExitNotChallenged(uint256 exitId);
     /// @notice The inclusion shown is not older than the competitor (spec: CHAL-2).
@@ -246,16 +251,21 @@ contract InFlightExitGame is ExitGameBase {
 
     // ---------------------------------------------------------------- start
 
-    /// @notice Starts an in-flight exit of a payment (spec: EXIT-6, EXIT-7). Anyone holding the
-    /// signed transaction may start it.
+    /// @notice Starts an in-flight exit of a payment (spec: EXIT-6, EXIT-7). Only a party to it may:
+    /// the owner of an output it spends or of one of its outputs (`InFlightExitNotParty`).
     /// @dev Send `inFlightExitBond()`. Emits `InFlightExitStarted`. Nothing is queued until the first
-    /// piggyback: only piggybacked inputs and outputs are ever paid (EXIT-8).
+    /// piggyback: only piggybacked inputs and outputs are ever paid (EXIT-8). A transaction whose
+    /// exit was deleted unpiggybacked may be started again, as a fresh exit (new phase 1, no
+    /// challenge standing); an open or settled one may not (`InFlightExitAlreadyStarted`).
     /// Safe because: every input is proven included and every signature recovers to the owner of
     /// the output its input spends, so only a transaction the owners really signed exits; outputs
     /// never exceed inputs per token, so settling it cannot create value; the exit waits two periods
     /// after its youngest input's block, deposits included, so it never jumps ahead of exits of older
-    /// outputs. Inputs already finalized are not refused here (EXIT-6 does not ask it): settlement
-    /// treats them (CHAL-5, EXIT-11), and checking would cost every honest exit a call per input.
+    /// outputs. Only parties start, and a deleted exit (which paid and can pay nothing) frees the
+    /// transaction, so nobody else can use up the parties' one in-flight exit (issue: an operator
+    /// starting it, letting it lapse, then including the payment in a withheld block). Inputs already
+    /// finalized are not refused here (EXIT-6 does not ask it): settlement treats them (CHAL-5,
+    /// EXIT-11), and checking would cost every honest exit a call per input.
     /// @param args The transaction, its signatures, and each input's transaction, position, proof
     /// and block timestamp.
     function startInFlightExit(StartArgs calldata args) external payable nonReentrant {
@@ -265,10 +275,11 @@ contract InFlightExitGame is ExitGameBase {
         _checkLengths(args, t.inputs.length);
         uint256 exitId = uint256(keccak256(args.inFlightTx));
         InFlightExit storage e = exits[exitId];
-        if (e.startedAt != 0) revert InFlightExitAlreadyStarted(exitId);
+        if (e.startedAt != 0) _restart(e, exitId);
 
         (uint256 youngestTimestamp, uint256 youngest, PlasmaTx.Output[] memory spent) = _storeInputs(e, t, args);
         _checkValue(spent, t.outputs);
+        _checkParty(exitId, spent, t.outputs);
         _storeOutputs(e.outputs, t.outputs);
 
         // spec: EXIT-7 — the child-block rule on the youngest input, deposits included.
@@ -284,6 +295,30 @@ contract InFlightExitGame is ExitGameBase {
         e.bond = SafeCast.toUint88(bond);
         e.piggybackBond = SafeCast.toUint88(_piggybackBond.current());
         emit InFlightExitStarted(exitId, msg.sender, exitableAt, t.inputs[youngest], args.inFlightTx);
+    }
+
+    /// @dev spec: EXIT-6 — a deleted exit frees its transaction. It was never queued and holds no
+    /// piggyback (deletion requires it), and its inputs and outputs are rewritten identically, so
+    /// clearing the verdict and the canonicity game makes it a fresh exit. Anything else: refused.
+    function _restart(InFlightExit storage e, uint256 exitId) private {
+        if (e.verdict != DELETED) revert InFlightExitAlreadyStarted(exitId);
+        e.verdict = OPEN;
+        e.nonCanonical = false;
+        e.challenger = address(0);
+        e.competitorTxPos = 0;
+        e.inFlightTxPos = 0;
+    }
+
+    /// @dev spec: EXIT-6 — the sender owns an output the transaction spends (and so signed it) or
+    /// one of its outputs.
+    function _checkParty(uint256 exitId, PlasmaTx.Output[] memory spent, PlasmaTx.Output[] memory outs) private view {
+        for (uint256 i = 0; i < spent.length; ++i) {
+            if (spent[i].owner == msg.sender) return;
+        }
+        for (uint256 j = 0; j < outs.length; ++j) {
+            if (outs[j].owner == msg.sender) return;
+        }
+        revert InFlightExitNotParty(exitId, msg.sender);
     }
 
     /// @dev Every per-input array must have one entry per input.
@@ -464,12 +499,14 @@ contract InFlightExitGame is ExitGameBase {
 
     /// @notice Marks an in-flight exit non-canonical with a competing spend of one of its inputs,
     /// signed by that input's owner, optionally shown included (spec: CHAL-1).
-    /// @dev Phase 1 only. A later challenge needs an older competitor than the recorded one, and
-    /// after a response one older than the in-flight transaction's inclusion (`replaces_competitor`;
-    /// a younger one would be answered by the inclusion already shown, as in OMG). "Not shown
-    /// included" counts as youngest. Emits `InFlightExitChallenged`. Safe because the owner's
-    /// signature on two spends proves at most one happened; the honest side answers with an older
-    /// inclusion (CHAL-2), and a challenger cannot bury an old competitor under a young one.
+    /// @dev Phase 1 only. A later challenge needs a competitor older than what stands
+    /// (`CanonicityGame::challenge`, `replaces_competitor`): the unanswered competitor, or, once a
+    /// response answered it, the in-flight transaction's inclusion shown (a younger competitor would
+    /// be answered by that inclusion already, as in OMG). "Not shown included" counts as youngest.
+    /// Emits `InFlightExitChallenged`. Safe because the owner's signature on two spends proves at
+    /// most one happened; the honest side answers with an older inclusion (CHAL-2); and positions
+    /// only ever go down, so a challenger can neither bury an old competitor under a young one nor
+    /// take the challenger's place (and the exit bond) by sending the standing challenge again.
     /// @param args The exit, the shared input, the competitor and its signature, and optionally its
     /// inclusion.
     function challengeInFlightExitNotCanonical(CompetitorArgs calldata args) external {
@@ -488,8 +525,12 @@ contract InFlightExitGame is ExitGameBase {
             );
             competitorPos = SafeCast.toUint96(args.competitorTxPos);
         }
-        uint96 bar = e.inFlightTxPos != 0 ? e.inFlightTxPos : (e.challenger != address(0) ? e.competitorTxPos : 0);
-        if (bar != 0 && competitorPos >= bar) revert InFlightExitCompetitorNotOlder(competitorPos, bar);
+        // spec: CHAL-1 — what stands is the last word: an unanswered competitor, else the inclusion
+        // that answered the last one (0: never challenged). Never the older of the two.
+        uint96 standing = e.nonCanonical ? e.competitorTxPos : e.inFlightTxPos;
+        if (standing != 0 && competitorPos >= standing) {
+            revert InFlightExitCompetitorNotOlder(competitorPos, standing);
+        }
 
         e.nonCanonical = true;
         e.challenger = msg.sender;
@@ -600,10 +641,11 @@ contract InFlightExitGame is ExitGameBase {
 
     /// @notice Deletes an in-flight exit that nobody piggybacked, once phase 1 is over, crediting
     /// its bond back to the initiator (spec: EXIT-11, `can_delete_unpiggybacked`).
-    /// @dev Emits `InFlightExitDeleted`. The transaction still cannot exit in flight again. Safe
-    /// because piggybacks close with phase 1, so such an exit can never pay anything, and its bond
-    /// should not stay locked. An exit whose piggybacks were all challenged away still has queue
-    /// entries, and processing settles it (returning the bond then).
+    /// @dev Emits `InFlightExitDeleted`. Frees the transaction: a party may start its in-flight exit
+    /// again (EXIT-6). Safe because piggybacks close with phase 1, so such an exit can never pay
+    /// anything, and its bond should not stay locked; and since it paid nothing, a new exit of the
+    /// same transaction pays nothing twice. An exit whose piggybacks were all challenged away still
+    /// has queue entries, and processing settles it (returning the bond then).
     /// @param exitId The exit.
     function deleteNonPiggybackedInFlightExit(uint256 exitId) external nonReentrant {
         InFlightExit storage e = _open(exitId);
