@@ -2,8 +2,8 @@
 
 use alloy::primitives::{Address, B256, Bytes};
 use plasma_spec::{
-    BlockBuilder, BlockDiff, BlockError, LedgerError, MAX_TXS_PER_BLOCK, Output, SignedTransaction,
-    SigningDomain, TxType, UtxoPos, UtxoSet, UtxoView,
+    BlockBuilder, BlockDiff, BlockError, ExitingOutputs, LedgerError, MAX_TXS_PER_BLOCK, Output,
+    SignedTransaction, SigningDomain, SpendRule, TxType, UtxoPos, UtxoSet, UtxoView, WithExits,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -230,6 +230,10 @@ pub struct ChainView {
     pub byzantine_from: Option<u64>,
     /// The last block applied.
     pub synced_block: u64,
+    /// Outputs leaving through the exit game, from L1 (LEDGER-9).
+    pub exiting: ExitingOutputs,
+    /// The deployment's LEDGER-9 grace (`exit_spend_grace(minExitPeriod)`).
+    pub exit_grace: u64,
 }
 
 impl ChainView {
@@ -243,7 +247,26 @@ impl ChainView {
             blocks: HashMap::new(),
             byzantine_from: None,
             synced_block: 0,
+            exiting: ExitingOutputs::new(),
+            exit_grace: 0,
         }
+    }
+
+    /// The view with LEDGER-9's grace of the deployment (`exit_spend_grace(minExitPeriod)`).
+    #[must_use]
+    pub const fn with_exit_grace(mut self, grace: u64) -> Self {
+        self.exit_grace = grace;
+        self
+    }
+
+    /// Applies an exit-game event read from an L1 block of timestamp `at` (LEDGER-9). An
+    /// in-flight transaction is located through the spends of its inputs.
+    pub fn apply_exit_event(&mut self, event: &plasma_spec::ExitEvent, at: u64) {
+        let spends = &self.spends;
+        self.exiting.apply(event, at, |hash, inputs| {
+            let spend = spends.get(inputs.first()?)?;
+            (spend.hash == hash).then_some((spend.blknum, spend.tx_index))
+        });
     }
 
     /// Applies a deposit block (made by the contract: always valid).
@@ -282,8 +305,20 @@ impl ChainView {
                 Err(e) => return self.bad(blknum, format!("transaction {i}: {e}")),
             }
         }
-        match validate_parallel(&self.utxos, blknum, &txs, &self.domain) {
+        // spec: LEDGER-9: outputs that began exiting a grace before the commitment are gone.
+        let view = WithExits {
+            utxos: &self.utxos,
+            exiting: &self.exiting,
+            rule: SpendRule::CommittedAt { time: timestamp, grace: self.exit_grace },
+        };
+        match validate_parallel(&view, blknum, &txs, &self.domain) {
             Ok(diff) => {
+                if self.exiting.waits_for_inclusions() {
+                    for (tx_index, tx) in txs.iter().enumerate() {
+                        let hash = tx.transaction.hash();
+                        self.exiting.transaction_included(&hash, blknum, tx_index as u16);
+                    }
+                }
                 for (tx_index, tx) in txs.iter().enumerate() {
                     let hash = tx.transaction.hash();
                     if let Ok(inputs) = tx.transaction.input_positions() {

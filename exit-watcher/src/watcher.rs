@@ -36,6 +36,8 @@ const V_META: TableDefinition<'_, &str, u64> = TableDefinition::new("view_meta")
 const V_PENDING: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("pending_blocks");
 const V_EXITS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("watched_exits");
 const V_IFES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("watched_in_flight_exits");
+/// LEDGER-9's exiting outputs (`plasma_spec::ExitingOutputs` as JSON) under one key.
+const V_EXITING: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("view_exiting");
 /// Hashes of the L1 blocks the cursor stopped at, to notice a reorganisation under it (WATCH-1).
 const L1_HASHES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("l1_hashes");
 /// How many cursor hashes are kept: a reorganisation deeper than this rescans from genesis.
@@ -238,6 +240,7 @@ impl Watcher {
         tx.open_table(V_PENDING).map_err(st)?;
         tx.open_table(V_EXITS).map_err(st)?;
         tx.open_table(V_IFES).map_err(st)?;
+        tx.open_table(V_EXITING).map_err(st)?;
         tx.open_table(L1_HASHES).map_err(st)?;
         tx.open_table(GUARDED_IN_FLIGHT).map_err(st)?;
         tx.commit().map_err(st)?;
@@ -266,7 +269,10 @@ impl Watcher {
         let min_exit_period: u64 =
             framework.minExitPeriod().call().await.map_err(l1)?.try_into().unwrap_or(u64::MAX);
         let watcher = Self {
-            view: Mutex::new(ChainView::new(domain.clone())),
+            view: Mutex::new(
+                ChainView::new(domain.clone())
+                    .with_exit_grace(plasma_spec::exit_spend_grace(min_exit_period)),
+            ),
             domain,
             settings,
             me,
@@ -547,7 +553,14 @@ impl Watcher {
                 });
             }
         }
-        for (ev, _) in exits {
+        // LEDGER-9: the exit-game events that take outputs off the child chain, in L1 order.
+        let mut exit_events: Vec<(&Log, plasma_spec::ExitEvent)> = Vec::new();
+        for (ev, log) in &exits {
+            if let Ok(pos) = UtxoPos::from_u256(ev.exitId) {
+                exit_events.push((log, plasma_spec::ExitEvent::StandardExitStarted { pos }));
+            }
+        }
+        for (ev, _) in &exits {
             if let Ok(pos) = UtxoPos::from_u256(ev.exitId) {
                 self.exits.lock().insert(pos, (ev.owner, ev.exitableAt));
                 self.tokens.lock().insert(ev.token);
@@ -565,8 +578,15 @@ impl Watcher {
             .query()
             .await
             .map_err(l1)?;
-        for (ev, _) in started {
+        for (ev, log) in &started {
             if let Ok(tx) = plasma_spec::Transaction::decode(&ev.inFlightTx) {
+                exit_events.push((
+                    log,
+                    plasma_spec::ExitEvent::InFlightExitStarted {
+                        exit_id: ev.exitId,
+                        tx: tx.clone(),
+                    },
+                ));
                 let id = B256::from(ev.exitId.to_be_bytes::<32>());
                 self.in_flight_exits.lock().insert(
                     id,
@@ -586,7 +606,16 @@ impl Watcher {
             .query()
             .await
             .map_err(l1)?;
-        for (ev, _) in piggybacks {
+        for (ev, log) in &piggybacks {
+            if ev.isOutput {
+                exit_events.push((
+                    log,
+                    plasma_spec::ExitEvent::OutputPiggybacked {
+                        exit_id: ev.exitId,
+                        index: ev.index,
+                    },
+                ));
+            }
             let id = B256::from(ev.exitId.to_be_bytes::<32>());
             if let Some(w) = self.in_flight_exits.lock().get_mut(&id) {
                 // Read twice after a reorganisation: each piggyback counts once.
@@ -600,9 +629,36 @@ impl Watcher {
                 }
             }
         }
+        let deleted = self
+            .in_flight
+            .InFlightExitDeleted_filter()
+            .from_block(from)
+            .to_block(to)
+            .query()
+            .await
+            .map_err(l1)?;
+        for (ev, log) in &deleted {
+            exit_events
+                .push((log, plasma_spec::ExitEvent::InFlightExitDeleted { exit_id: ev.exitId }));
+        }
+        exit_events.sort_by_key(|(log, _)| key(log));
+        for (log, event) in exit_events {
+            let at = self.log_time(log).await?;
+            self.view.lock().apply_exit_event(&event, at);
+        }
         *self.cursor.lock() = to;
         self.persist_follow(to, to_hash)?;
         Ok(())
+    }
+
+    /// The L1 timestamp of the block a log is in (from the log when the node provides it).
+    async fn log_time(&self, log: &Log) -> Result<u64, WatcherError> {
+        if let Some(t) = log.block_timestamp {
+            return Ok(t);
+        }
+        let n = log.block_number.ok_or_else(|| l1("a log without a block number"))?;
+        let block = self.provider.get_block_by_number(n.into()).await.map_err(l1)?;
+        block.map(|b| b.header.timestamp).ok_or_else(|| l1(format!("L1 block {n} not found")))
     }
 
     /// Whether commitment `blknum` was already read (L1 logs are read again after a
@@ -798,9 +854,10 @@ impl Watcher {
 
     /// Persists what applying (or giving up on) `blknum` changed, in one transaction.
     fn persist_block(&self, blknum: u64) -> Result<(), WatcherError> {
-        let (journal, synced, byzantine) = {
+        let (journal, synced, byzantine, exiting) = {
             let mut view = self.view.lock();
-            (std::mem::take(&mut view.journal), view.synced_block, view.byzantine_from)
+            let exiting = serde_json::to_vec(&view.exiting).map_err(st)?;
+            (std::mem::take(&mut view.journal), view.synced_block, view.byzantine_from, exiting)
         };
         let tx = self.db.begin_write().map_err(st)?;
         {
@@ -832,6 +889,10 @@ impl Watcher {
                 meta.insert("byzantine_from", b).map_err(st)?;
             }
             tx.open_table(V_PENDING).map_err(st)?.remove(blknum).map_err(st)?;
+            tx.open_table(V_EXITING)
+                .map_err(st)?
+                .insert("exiting", exiting.as_slice())
+                .map_err(st)?;
         }
         tx.commit().map_err(st)
     }
@@ -874,6 +935,11 @@ impl Watcher {
                 ifes.insert(id.as_slice(), json.as_slice()).map_err(st)?;
             }
             tx.open_table(V_META).map_err(st)?.insert("cursor", cursor).map_err(st)?;
+            let exiting = serde_json::to_vec(&self.view.lock().exiting).map_err(st)?;
+            tx.open_table(V_EXITING)
+                .map_err(st)?
+                .insert("exiting", exiting.as_slice())
+                .map_err(st)?;
         }
         tx.commit().map_err(st)
     }
@@ -907,6 +973,9 @@ impl Watcher {
         for entry in tx.open_table(V_BLOCKS).map_err(st)?.iter().map_err(st)? {
             let (k, v) = entry.map_err(st)?;
             view.blocks.insert(k.value(), serde_json::from_slice(v.value()).map_err(st)?);
+        }
+        if let Some(v) = tx.open_table(V_EXITING).map_err(st)?.get("exiting").map_err(st)? {
+            view.exiting = serde_json::from_slice(v.value()).map_err(st)?;
         }
         let meta = tx.open_table(V_META).map_err(st)?;
         view.synced_block = meta.get("synced_block").map_err(st)?.map_or(0, |v| v.value());

@@ -206,6 +206,15 @@ pub enum LedgerError {
         /// The missing position.
         input: UtxoPos,
     },
+    /// spec: LEDGER-9: the input is leaving the child chain through the exit game (its standard
+    /// exit, an in-flight exit spending it, or its piggyback started on L1 at `since`).
+    #[error("input {input} is exiting on L1 since {since} (LEDGER-9)")]
+    OutputExiting {
+        /// The exiting position.
+        input: UtxoPos,
+        /// L1 timestamp of the exit-game event that took it.
+        since: u64,
+    },
     /// spec: LEDGER-6: the input was already spent by an earlier transaction of the same block.
     #[error("input {input} was already spent in this block by {first_spent_in}")]
     DoubleSpend {
@@ -281,6 +290,7 @@ impl LedgerError {
             Self::Tx(e) => e.code(),
             Self::Signature(e) => e.code(),
             Self::InputNotFound { .. } => "InputNotFound",
+            Self::OutputExiting { .. } => "OutputExiting",
             Self::DoubleSpend { .. } => "DoubleSpend",
             Self::WrongSigner { .. } => "WrongSigner",
             Self::ValueCreated { .. } => "ValueCreated",

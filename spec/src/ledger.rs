@@ -19,11 +19,31 @@ use std::collections::HashMap;
 pub trait UtxoView {
     /// The unspent output at `pos`, if there is one.
     fn utxo(&self, pos: UtxoPos) -> Option<Output>;
+
+    /// If the unspent output at `pos` may not be spent because it is leaving the child chain
+    /// through the exit game, the L1 time it began exiting (spec: LEDGER-9). A plain UTXO set
+    /// knows nothing of exits; [`crate::WithExits`] does.
+    fn exiting_since(&self, _pos: UtxoPos) -> Option<u64> {
+        None
+    }
 }
 
 impl<V: UtxoView + ?Sized> UtxoView for &V {
     fn utxo(&self, pos: UtxoPos) -> Option<Output> {
         (**self).utxo(pos)
+    }
+
+    fn exiting_since(&self, pos: UtxoPos) -> Option<u64> {
+        (**self).exiting_since(pos)
+    }
+}
+
+/// The unspent output at `pos` if it may be spent (spec: LEDGER-1, LEDGER-9).
+fn spendable(view: &impl UtxoView, pos: UtxoPos) -> Result<Output, LedgerError> {
+    let output = view.utxo(pos).ok_or(LedgerError::InputNotFound { input: pos })?;
+    match view.exiting_since(pos) {
+        Some(since) => Err(LedgerError::OutputExiting { input: pos, since }),
+        None => Ok(output),
     }
 }
 
@@ -50,12 +70,7 @@ pub fn validate_payment(
     inputs: &[UtxoPos],
     signers: &[Address],
 ) -> Result<TokenSums, LedgerError> {
-    payment_fees(
-        |pos| view.utxo(pos).ok_or(LedgerError::InputNotFound { input: pos }),
-        tx,
-        inputs,
-        signers,
-    )
+    payment_fees(|pos| spendable(view, pos), tx, inputs, signers)
 }
 
 /// [`validate_payment`] over a lookup that can name why an input is missing.
@@ -167,11 +182,11 @@ impl<V: UtxoView> BlockBuilder<V> {
         if let Some(first_spent_in) = self.spent.get(&pos) {
             return Err(LedgerError::DoubleSpend { input: pos, first_spent_in: *first_spent_in });
         }
-        self.created
-            .get(&pos)
-            .cloned()
-            .or_else(|| self.base.utxo(pos))
-            .ok_or(LedgerError::InputNotFound { input: pos })
+        // Outputs created in this block cannot have started exiting before it was committed.
+        match self.created.get(&pos) {
+            Some(output) => Ok(output.clone()),
+            None => spendable(&self.base, pos),
+        }
     }
 
     fn check_room(&self) -> Result<(), LedgerError> {

@@ -14,6 +14,7 @@
 mod constants;
 mod error;
 mod exit_game;
+mod exiting;
 mod ledger;
 mod merkle;
 mod position;
@@ -33,6 +34,9 @@ pub use error::{
     BlockError, DecodeError, LedgerError, MerkleError, PositionError, SignatureError, TxError,
 };
 pub use exit_game::*;
+pub use exiting::{
+    ExitEvent, ExitMark, ExitSource, ExitingOutputs, SpendRule, WithExits, exit_spend_grace,
+};
 pub use ledger::{
     BlockBuilder, BlockDiff, UtxoSet, UtxoView, validate_child_block, validate_deposit_block,
     validate_payment,
