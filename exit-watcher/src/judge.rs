@@ -452,6 +452,71 @@ mod tests {
     }
 
     #[test]
+    fn a_block_spending_an_output_exiting_for_longer_than_the_grace_is_invalid() {
+        // spec: LEDGER-9. alice's deposit starts its standard exit at L1 time 100; grace 15.
+        for (committed_at, valid) in [(114, true), (115, false), (1_000, false)] {
+            let (view, alice, bob) = view_with_deposit();
+            let mut view = view.with_exit_grace(15);
+            let event = plasma_spec::ExitEvent::StandardExitStarted { pos: pos(1, 0, 0) };
+            view.apply_exit_event(&event, 100);
+            let pay = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+            let result = view.apply_child_block(1000, &[signed(&pay)], committed_at);
+            if valid {
+                assert!(result.is_ok(), "inside the grace: {result:?}");
+                // The spend is what defeats the exit (EXIT-4).
+                assert_eq!(view.challenge_for(pos(1, 0, 0)).unwrap().hash, pay.transaction.hash());
+            } else {
+                let reason = result.unwrap_err();
+                assert!(reason.contains("LEDGER-9"), "{reason}");
+                assert_eq!(view.byzantine_from, Some(1000));
+            }
+        }
+    }
+
+    #[test]
+    fn inputs_of_an_in_flight_exit_are_free_again_once_it_is_deleted() {
+        let (view, alice, bob) = view_with_deposit();
+        let mut view = view.with_exit_grace(15);
+        let ife = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        let id = U256::from(7);
+        view.apply_exit_event(
+            &plasma_spec::ExitEvent::InFlightExitStarted {
+                exit_id: id,
+                tx: ife.transaction.clone(),
+            },
+            100,
+        );
+        view.apply_exit_event(&plasma_spec::ExitEvent::InFlightExitDeleted { exit_id: id }, 200);
+        // Committed after the deletion: the input is spendable again.
+        let pay = pay_eth(&domain(), &[pos(1, 0, 0)], &[(alice.address(), 100)], &[&alice]);
+        view.apply_child_block(1000, &[signed(&pay)], 201).unwrap();
+    }
+
+    #[test]
+    fn a_piggybacked_output_placed_after_its_transaction_is_validated() {
+        let (view, alice, bob) = view_with_deposit();
+        let mut view = view.with_exit_grace(15);
+        let ife = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        let id = U256::from(8);
+        // The exit and bob's piggyback are read before the block that includes the transaction.
+        view.apply_exit_event(
+            &plasma_spec::ExitEvent::InFlightExitStarted {
+                exit_id: id,
+                tx: ife.transaction.clone(),
+            },
+            100,
+        );
+        view.apply_exit_event(
+            &plasma_spec::ExitEvent::OutputPiggybacked { exit_id: id, index: 0 },
+            101,
+        );
+        view.apply_child_block(1000, &[signed(&ife)], 105).unwrap();
+        let bobs = pay_eth(&domain(), &[pos(1000, 0, 0)], &[(alice.address(), 100)], &[&bob]);
+        let reason = view.apply_child_block(2000, &[signed(&bobs)], 200).unwrap_err();
+        assert!(reason.contains("LEDGER-9"), "{reason}");
+    }
+
+    #[test]
     fn a_withheld_block_keeps_older_outputs_exitable_and_newer_ones_not() {
         let (mut view, alice, bob) = view_with_deposit();
         let pay = pay_eth(
