@@ -28,7 +28,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// between (spec: POS-3).
     uint64 public constant CHILD_BLOCK_INTERVAL = 1000;
     /// @notice The first this many deposit blocks after each child block are free; later ones pay
-    /// `depositFee()` (spec: LEDGER-7a).
+    /// `depositFee()` (spec: BOND-2).
     uint64 public constant FREE_DEPOSIT_SLOTS = 500;
     /// @notice The fee of the first paying deposit slot, in wei (0.001 ether); it doubles every
     /// `DEPOSIT_FEE_DOUBLING` slots, up to 512 times this for the last one.
@@ -90,7 +90,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @notice 999 deposit blocks follow the last child block; the operator must submit the next.
     error FrameworkDepositBlocksExhausted(uint256 nextChildBlock);
     /// @notice The ETH offered beyond the deposit (`msg.value` minus an ETH deposit's amount) is
-    /// below the fee of the next deposit slot (spec: LEDGER-7a).
+    /// below the fee of the next deposit slot (spec: BOND-2).
     error FrameworkDepositFeeTooLow(uint256 fee, uint256 offered);
     /// @notice A deposit transaction must be a deposit with one output (spec: TX-2).
     error FrameworkNotADeposit(uint8 txType);
@@ -203,7 +203,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
 
     /// @notice Deposits ETH: `depositTx` must be a deposit transaction with one output owned by the
     /// sender, token address(0); `msg.value` is its amount plus at least `depositFee()`, which is
-    /// zero for the first 500 deposits after each child block (spec: LEDGER-7, LEDGER-7a).
+    /// zero for the first 500 deposits after each child block (spec: LEDGER-7, BOND-2).
     /// @dev Emits `DepositCreated`; any ETH sent beyond amount plus fee is credited back to the
     /// sender (`Credited`). The deposit block's root is computed here, so a deposit block holds
     /// exactly this transaction.
@@ -218,7 +218,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
 
     /// @notice Deposits an ERC-20 token the sender approved beforehand (spec: LEDGER-7). `msg.value`
     /// carries the deposit fee in ETH (`depositFee()`, zero for the first 500 deposits after each
-    /// child block; spec: LEDGER-7a).
+    /// child block; spec: BOND-2).
     /// @dev Emits `DepositCreated`; ETH sent beyond the fee is credited back (`Credited`). Pulls with
     /// SafeERC20 (tokens that return nothing work) and checks the balance moved by exactly the
     /// declared amount, refusing fee-on-transfer tokens.
@@ -242,7 +242,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
         if (out.owner != msg.sender) revert FrameworkDepositOwnerMismatch(out.owner, msg.sender);
     }
 
-    /// @notice The fee the next deposit pays, in ETH (spec: LEDGER-7a): zero for the first
+    /// @notice The fee the next deposit pays, in ETH (spec: BOND-2): zero for the first
     /// `FREE_DEPOSIT_SLOTS` deposit blocks after a child block, then `DEPOSIT_BASE_FEE`, doubling
     /// every `DEPOSIT_FEE_DOUBLING` slots. Honest traffic stays in the free slots; filling all 999
     /// to lock deposits out until the next child block burns about 50.6 ether of fees.

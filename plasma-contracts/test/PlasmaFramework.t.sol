@@ -128,7 +128,7 @@ contract PlasmaFrameworkTest is PlasmaFixtures {
     /// @dev Issue 12 item 4: 999 deposits of 1 wei used to fill every deposit slot until the next
     /// child block for gas alone (~75.7k each), and honest deposits then reverted. Free dust now
     /// stops at slot 500; an honest deposit still goes through for the current fee, and filling the
-    /// rest burns about 50.6 ether (spec: LEDGER-7a).
+    /// rest burns about 50.6 ether (spec: BOND-2).
     function test_DustDepositsCannotFillEverySlotForFree() public {
         bytes memory dust = _depositTx(mallory, address(0), 1);
         uint256 filled;
