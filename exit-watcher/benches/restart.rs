@@ -56,10 +56,11 @@ async fn main() {
         operator_url: "http://127.0.0.1:1".into(),
         confirmations: 1,
         poll: Duration::from_millis(500),
-        availability_timeout: Duration::from_secs(30),
+        availability_timeout: Duration::from_secs(10),
         process_exits: false,
         deadline_margin: Duration::from_secs(3600),
-        stuck_after: Duration::from_secs(60),
+        stuck_after: Duration::from_secs(10),
+        l1_block_time: Duration::from_secs(1),
     };
     let start = Instant::now();
     let watcher = Watcher::new(settings, me, provider, dir.path()).await.unwrap();

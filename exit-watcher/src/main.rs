@@ -59,6 +59,9 @@ struct Cli {
     /// Re-send an action with a higher fee when it is not mined after this many seconds.
     #[arg(long = "stuck-after", default_value_t = 60)]
     stuck_after: u64,
+    /// L1's block time in seconds (12 on Ethereum; 1 on a devnet), for the timing check (WATCH-12).
+    #[arg(long = "l1.block-time", default_value_t = 12)]
+    l1_block_time: u64,
 }
 
 fn main() -> ExitCode {
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
             process_exits: cli.process_exits,
             deadline_margin: Duration::from_secs(cli.deadline_margin),
             stuck_after: Duration::from_secs(cli.stuck_after),
+            l1_block_time: Duration::from_secs(cli.l1_block_time),
         };
         let watcher = match Watcher::new(settings, me, provider, &cli.data_dir).await {
             Ok(w) => w,

@@ -112,6 +112,41 @@ pub struct Settings {
     pub deadline_margin: Duration,
     /// An action not mined after this long is re-sent with a higher fee (same nonce).
     pub stuck_after: Duration,
+    /// L1's block time (12 s on Ethereum), for the timing condition (WATCH-12).
+    pub l1_block_time: Duration,
+}
+
+impl Settings {
+    /// The longest the watcher may take from a bad block's commitment to its exits' inclusion on
+    /// L1 (WATCH-12): the availability timeout, the confirmation depth, one fee bump of a stuck
+    /// transaction, and one poll.
+    pub fn reaction_time(&self) -> Duration {
+        let depth = self
+            .l1_block_time
+            .saturating_mul(u32::try_from(self.confirmations).unwrap_or(u32::MAX));
+        self.availability_timeout
+            .saturating_add(depth)
+            .saturating_add(self.stuck_after)
+            .saturating_add(self.poll)
+    }
+
+    /// WATCH-12: refuses settings whose reaction time exceeds half the challenge period
+    /// `min_exit_period` (seconds): with them, the exits of a bad block could come first.
+    pub fn check_timing(&self, min_exit_period: u64) -> Result<(), WatcherError> {
+        let reaction = self.reaction_time();
+        if reaction.as_secs_f64() * 2.0 > min_exit_period as f64 {
+            return Err(WatcherError::UnsafeTiming {
+                availability_timeout: self.availability_timeout.as_secs_f64(),
+                confirmations: self.confirmations,
+                l1_block_time: self.l1_block_time.as_secs_f64(),
+                stuck_after: self.stuck_after.as_secs_f64(),
+                poll: self.poll.as_secs_f64(),
+                reaction: reaction.as_secs_f64(),
+                min_exit_period,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Why the watcher failed a step.
@@ -123,6 +158,30 @@ pub enum WatcherError {
     /// Local storage.
     #[error("store: {0}")]
     Store(String),
+    /// WATCH-12: the watcher could not react to a bad block in time to protect anyone.
+    #[error(
+        "unsafe timing (WATCH-12): availability timeout {availability_timeout}s + {confirmations} \
+         confirmations x {l1_block_time}s + stuck-after {stuck_after}s + poll {poll}s = {reaction}s, \
+         more than half the challenge period ({min_exit_period}s): guarded owners' exits could \
+         come after the exits of a withheld or invalid block; lower --availability-timeout or \
+         --stuck-after, or deploy a longer period"
+    )]
+    UnsafeTiming {
+        /// Seconds.
+        availability_timeout: f64,
+        /// Confirmation depth.
+        confirmations: u64,
+        /// Seconds per L1 block.
+        l1_block_time: f64,
+        /// Seconds before a fee bump.
+        stuck_after: f64,
+        /// Seconds between polls.
+        poll: f64,
+        /// Their sum.
+        reaction: f64,
+        /// The deployment's `minExitPeriod`.
+        min_exit_period: u64,
+    },
 }
 
 fn l1(e: impl std::fmt::Display) -> WatcherError {
@@ -211,6 +270,8 @@ pub struct Watcher {
     attempts: Mutex<std::collections::HashMap<String, (u32, B256)>>,
     events: Mutex<Vec<Event>>,
     cursor: Mutex<u64>,
+    /// The newest L1 block timestamp read (the availability clock's L1 side, WATCH-3).
+    l1_time: Mutex<u64>,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -268,6 +329,7 @@ impl Watcher {
         let domain = SigningDomain::new(chain_id, settings.framework);
         let min_exit_period: u64 =
             framework.minExitPeriod().call().await.map_err(l1)?.try_into().unwrap_or(u64::MAX);
+        settings.check_timing(min_exit_period)?;
         let watcher = Self {
             view: Mutex::new(
                 ChainView::new(domain.clone())
@@ -291,6 +353,7 @@ impl Watcher {
             exit_seen_started: Mutex::new(std::collections::BTreeSet::new()),
             events: Mutex::new(past_events),
             cursor: Mutex::new(0),
+            l1_time: Mutex::new(0),
         };
         watcher.restore()?;
         Ok(watcher)
@@ -492,7 +555,14 @@ impl Watcher {
         }
         // The hash is read before the logs: if L1 reorganises in between, the stored hash is the
         // old one and the next step notices; read after, a reorganisation could go unseen.
-        let Some(to_hash) = self.l1_hash(to).await? else { return Ok(()) };
+        let Some(to_block) = self.provider.get_block_by_number(to.into()).await.map_err(l1)? else {
+            return Ok(());
+        };
+        let to_hash = to_block.header.hash;
+        {
+            let mut l1_time = self.l1_time.lock();
+            *l1_time = (*l1_time).max(to_block.header.timestamp);
+        }
         let deposits = self
             .framework
             .DepositCreated_filter()
@@ -838,18 +908,51 @@ impl Watcher {
                         Ok(()) => {
                             info!(target: "watcher::blocks", blknum, txs = txs.len(), "block valid")
                         }
-                        Err(reason) => self.event(Event::InvalidBlock { blknum, reason }),
+                        Err(reason) => {
+                            self.event(Event::InvalidBlock { blknum, reason });
+                            self.report_exits_from_bad_blocks();
+                        }
                     }
                 }
-                None if seen.elapsed() >= self.settings.availability_timeout => {
+                None if self.availability_expired(timestamp, seen) => {
                     self.pending.lock().pop_front();
                     self.view.lock().withheld(blknum);
                     self.persist_block(blknum)?;
                     self.event(Event::BlockWithheld { blknum });
+                    self.report_exits_from_bad_blocks();
                 }
                 None => return Ok(()), // wait for it, in order
             }
         }
+    }
+
+    /// Reports every watched standard exit from the first bad block on, when the verdict comes:
+    /// exits started before it (a thief exits at once, well inside the availability timeout)
+    /// would otherwise never be reported; exits read after it are reported as they are read.
+    fn report_exits_from_bad_blocks(&self) {
+        let Some(bad) = self.view.lock().byzantine_from else { return };
+        let from_bad: Vec<UtxoPos> =
+            self.exits.lock().keys().filter(|p| p.blknum() >= bad).copied().collect();
+        for pos in from_bad {
+            self.event(Event::ExitFromBadBlock { utxo_pos: pos.to_string() });
+        }
+    }
+
+    /// WATCH-3: whether a block committed at L1 time `committed_at` and still not obtainable
+    /// counts as withheld. The clock is the later of this machine's and the newest L1 block the
+    /// watcher read, and the timeout runs from the commitment — not from when this process first
+    /// looked — so neither catching up nor restarting gives a withheld block a fresh timeout (and
+    /// holds back every later block). Two polls since `seen` (this process's first look) are
+    /// always allowed, so a single failed request right after a restart is not a verdict.
+    fn availability_expired(&self, committed_at: u64, seen: Instant) -> bool {
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now_ms = wall_ms.max(self.l1_time.lock().saturating_mul(1000));
+        let waited_ms = now_ms.saturating_sub(committed_at.saturating_mul(1000));
+        let timeout = self.settings.availability_timeout;
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        waited_ms >= timeout_ms && seen.elapsed() >= timeout.min(self.settings.poll * 2)
     }
 
     /// Persists what applying (or giving up on) `blknum` changed, in one transaction.
@@ -986,7 +1089,7 @@ impl Watcher {
         for entry in tx.open_table(V_PENDING).map_err(st)?.iter().map_err(st)? {
             let (k, v) = entry.map_err(st)?;
             let p: StoredPending = serde_json::from_slice(v.value()).map_err(st)?;
-            // The availability clock restarts: the watcher cannot know how long it was down.
+            // The availability clock runs from the commitment's L1 time (WATCH-3), not from now.
             pending.push_back(Pending {
                 blknum: k.value(),
                 root: p.root,
@@ -1510,5 +1613,40 @@ impl Watcher {
             self.event(Event::MassExit { outputs: n, l1_tx: hash });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(availability: u64, stuck: u64) -> Settings {
+        Settings {
+            framework: Address::ZERO,
+            operator_url: String::new(),
+            confirmations: 1,
+            poll: Duration::from_millis(500),
+            availability_timeout: Duration::from_secs(availability),
+            process_exits: false,
+            deadline_margin: Duration::from_secs(3600),
+            stuck_after: Duration::from_secs(stuck),
+            l1_block_time: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn timing_that_lets_a_bad_block_exit_first_is_refused() {
+        // The reproduced theft: p = 20 s with the old fixed 30 s timeout.
+        let err = settings(30, 60).check_timing(20).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("WATCH-12") && msg.contains("(20s)") && msg.contains("30s"), "{msg}");
+        // What scripts/devnet derives (A = p/6, s = p/10) works at both periods.
+        settings(3, 2).check_timing(20).unwrap();
+        settings(10, 6).check_timing(60).unwrap();
+        // The production defaults against a week.
+        settings(30, 60).check_timing(7 * 24 * 3600).unwrap();
+        // The boundary: R = 10 + 1 + 3 + 0.5 = 14.5 s needs p >= 29 s.
+        assert!(settings(10, 3).check_timing(28).is_err());
+        settings(10, 3).check_timing(29).unwrap();
     }
 }

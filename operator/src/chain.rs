@@ -2,13 +2,15 @@
 //! store. Accepts transactions (OP-1), produces blocks (OP-2, OP-3), credits deposits (OP-5) and
 //! answers queries (OP-6).
 
-use crate::store::{Batch, BlockRecord, DEPOSIT_CURSOR, NEXT_CHILD_BLOCK, Store, StoreError};
+use crate::store::{
+    Batch, BlockRecord, DEPOSIT_CURSOR, EXIT_CURSOR, NEXT_CHILD_BLOCK, Store, StoreError,
+};
 use alloy::primitives::{Address, B256, Bytes};
 use parking_lot::Mutex;
 use plasma_spec::{
-    BlockBuilder, BlockTree, CHILD_BLOCK_INTERVAL, DecodeError, LedgerError, Output,
-    SignatureError, SignedTransaction, SigningDomain, Transaction, TxType, UtxoPos, UtxoView,
-    validate_deposit_block, validate_payment,
+    BlockBuilder, BlockTree, CHILD_BLOCK_INTERVAL, DecodeError, ExitEvent, ExitingOutputs,
+    LedgerError, Output, SignatureError, SignedTransaction, SigningDomain, SpendRule, Transaction,
+    TxType, UtxoPos, UtxoView, WithExits, validate_deposit_block, validate_payment,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use tracing::{info, warn};
@@ -89,6 +91,9 @@ struct State {
     next_child_block: u64,
     uncommitted: VecDeque<u64>,
     deposit_cursor: u64,
+    /// Outputs leaving through the exit game (LEDGER-9, OP-7).
+    exiting: ExitingOutputs,
+    exit_cursor: u64,
 }
 
 impl State {
@@ -117,6 +122,13 @@ impl UtxoView for View<'_> {
     }
 }
 
+impl State {
+    /// The UTXO set as the operator may spend it now: exiting outputs hidden (LEDGER-9, OP-7).
+    fn spendable(&self) -> WithExits<'_, View<'_>> {
+        WithExits { utxos: View(&self.utxos), exiting: &self.exiting, rule: SpendRule::Now }
+    }
+}
+
 /// Where a transaction stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TxStatus {
@@ -141,6 +153,8 @@ pub struct Chain {
     fee_recipient: Address,
     max_mempool: usize,
     state: Mutex<State>,
+    /// Set when a credited deposit vanished or changed on L1 (LEDGER-7): no more blocks.
+    halt: Mutex<Option<crate::l1::Halt>>,
 }
 
 /// Status figures.
@@ -157,6 +171,10 @@ pub struct ChainStatus {
     pub utxo_count: usize,
     /// The last L1 block whose deposits were credited.
     pub deposit_cursor: u64,
+    /// The last L1 block whose exit-game events were applied (OP-7).
+    pub exit_cursor: u64,
+    /// Outputs leaving through the exit game (LEDGER-9) that the operator refuses to spend.
+    pub exiting_outputs: usize,
 }
 
 impl Chain {
@@ -173,6 +191,8 @@ impl Chain {
             next_child_block: loaded.next_child_block.unwrap_or(CHILD_BLOCK_INTERVAL),
             uncommitted: loaded.uncommitted.into_iter().collect(),
             deposit_cursor: loaded.deposit_cursor.unwrap_or(0),
+            exiting: loaded.exiting,
+            exit_cursor: loaded.exit_cursor.unwrap_or(0),
             ..State::default()
         };
         for (pos, out) in loaded.utxos {
@@ -202,7 +222,8 @@ impl Chain {
             next_child_block = state.next_child_block,
             "state loaded"
         );
-        Ok(Self { store, domain, fee_recipient, max_mempool, state: Mutex::new(state) })
+        let halt = Mutex::new(load_halt(&store)?);
+        Ok(Self { store, domain, fee_recipient, max_mempool, state: Mutex::new(state), halt })
     }
 
     /// The signing domain transactions are checked against.
@@ -248,7 +269,7 @@ impl Chain {
                         });
                     }
                 }
-                validate_payment(&View(&state.utxos), &signed.transaction, &inputs, &signers)?;
+                validate_payment(&state.spendable(), &signed.transaction, &inputs, &signers)?;
                 for input in inputs {
                     batch_spent.insert(input, hash);
                 }
@@ -312,13 +333,16 @@ impl Chain {
     /// transaction last, and stores it before anything else sees it (OP-2, OP-3). `None` if the
     /// mempool is empty.
     pub fn produce_block(&self, max_txs: usize) -> Result<Option<BlockRecord>, StoreError> {
+        if self.halt.lock().is_some() {
+            return Ok(None); // LEDGER-7: a credited deposit is gone; nothing more is built on it
+        }
         let mut state = self.state.lock();
         if state.mempool.is_empty() {
             return Ok(None);
         }
         let blknum = state.next_child_block;
         let take = state.mempool.len().min(max_txs).min(plasma_spec::MAX_TXS_PER_BLOCK - 1);
-        let mut builder = match BlockBuilder::new(View(&state.utxos), blknum) {
+        let mut builder = match BlockBuilder::new(state.spendable(), blknum) {
             Ok(b) => b,
             Err(e) => {
                 return Err(StoreError::Corrupt {
@@ -333,7 +357,7 @@ impl Chain {
             match builder.push_payment(&pending.signed.transaction, &pending.signers) {
                 Ok(_) => included.push(pending),
                 Err(e) => {
-                    // Cannot happen for transactions validated at submission; drop rather than stall.
+                    // Validated at submission; since then an input may have started exiting (OP-7).
                     warn!(target: "operator::block", tx = %pending.hash, error = %e, "dropping a pending transaction");
                     dropped.push(pending.seq);
                 }
@@ -481,11 +505,183 @@ impl Chain {
         self.state.lock().deposit_cursor
     }
 
+    // ------------------------------------------------------------------------------------------
+    // Following L1 until final (OP-4, OP-5, LEDGER-7): used by the L1 loops in `l1.rs`.
+
+    /// Stops block production for good, durably: a credited deposit vanished or changed on L1
+    /// (LEDGER-7). Outputs built on it are backed by nothing; the operator must not go on.
+    pub fn halt(&self, halt: crate::l1::Halt) -> Result<(), StoreError> {
+        let mut current = self.halt.lock();
+        if current.is_some() {
+            return Ok(());
+        }
+        let (blknum, kind) = halt.persisted();
+        self.store.apply(&Batch {
+            meta: vec![(HALT_BLKNUM, blknum), (HALT_KIND, kind)],
+            ..Batch::default()
+        })?;
+        tracing::error!(target: "operator::deposits", %halt, "HALTED: block production stopped (LEDGER-7)");
+        *current = Some(halt);
+        Ok(())
+    }
+
+    /// Why block production stopped, if it did (LEDGER-7).
+    pub fn halted(&self) -> Option<crate::l1::Halt> {
+        self.halt.lock().clone()
+    }
+
+    /// Rewrites the L1 timestamp (and the L1 transaction, if given) of a stored block whose
+    /// commitment L1 moved to another block: exit data must carry the timestamp L1 now holds
+    /// (MERKLE-6).
+    pub fn move_commitment(
+        &self,
+        blknum: u64,
+        timestamp: u64,
+        l1_tx: Option<B256>,
+    ) -> Result<(), StoreError> {
+        let _state = self.state.lock();
+        let Some(mut record) = self.store.block(blknum)? else {
+            return Err(StoreError::Corrupt { what: "block", reason: format!("{blknum} missing") });
+        };
+        record.l1_timestamp = Some(timestamp);
+        if l1_tx.is_some() {
+            record.l1_tx = l1_tx;
+        }
+        self.store.apply(&Batch { blocks: vec![record], ..Batch::default() })?;
+        warn!(target: "operator::l1", blknum, timestamp, "commitment moved by an L1 reorg; new timestamp stored");
+        Ok(())
+    }
+
+    /// A child block whose commitment an L1 reorg dropped: uncommitted again, so the submitter
+    /// sends it again, in block order (OP-4).
+    pub fn reopen_commitment(&self, blknum: u64) -> Result<(), StoreError> {
+        let mut state = self.state.lock();
+        let Some(mut record) = self.store.block(blknum)? else {
+            return Err(StoreError::Corrupt { what: "block", reason: format!("{blknum} missing") });
+        };
+        record.l1_timestamp = None;
+        record.l1_tx = None;
+        self.store.apply(&Batch { blocks: vec![record], ..Batch::default() })?;
+        if !state.uncommitted.contains(&blknum) {
+            state.uncommitted.push_back(blknum);
+            state.uncommitted.make_contiguous().sort_unstable();
+        }
+        warn!(target: "operator::l1", blknum, "commitment dropped by an L1 reorg; submitting it again");
+        Ok(())
+    }
+
+    /// Credited deposit blocks numbered above `after`, in order (deposit numbers grow with L1
+    /// order, so these are the ones credited since the deposit `after` became final).
+    pub fn deposit_blocks_after(&self, after: u64) -> Result<Vec<BlockRecord>, StoreError> {
+        let end = self.state.lock().next_child_block;
+        let mut found = Vec::new();
+        let mut b = after + 1;
+        while b < end {
+            if b.is_multiple_of(CHILD_BLOCK_INTERVAL) {
+                b += 1;
+                continue;
+            }
+            match self.store.block(b)? {
+                Some(record) => {
+                    found.push(record);
+                    b += 1;
+                }
+                // Deposit numbers are dense after each child block: skip to the next interval.
+                None => b = (b / CHILD_BLOCK_INTERVAL + 1) * CHILD_BLOCK_INTERVAL + 1,
+            }
+        }
+        Ok(found)
+    }
+
+    /// The highest deposit block known final on L1 (every deposit up to it is final).
+    pub fn deposits_final_through(&self) -> Result<u64, StoreError> {
+        Ok(self.store.meta(DEPOSITS_FINAL)?.unwrap_or(0))
+    }
+
+    /// Records that deposits up to `blknum` are final on L1.
+    pub fn set_deposits_final_through(&self, blknum: u64) -> Result<(), StoreError> {
+        self.store.apply(&Batch { meta: vec![(DEPOSITS_FINAL, blknum)], ..Batch::default() })
+    }
+
+    // ------------------------------------------------------------------------------------------
+
     /// Unspent outputs of `owner`, by position.
     pub fn utxos_of(&self, owner: Address) -> BTreeMap<UtxoPos, Output> {
         let state = self.state.lock();
         let Some(positions) = state.by_owner.get(&owner) else { return BTreeMap::new() };
-        positions.iter().filter_map(|p| state.utxos.get(p).map(|o| (*p, o.clone()))).collect()
+        positions
+            .iter()
+            .filter(|p| state.exiting.forbids(**p, SpendRule::Now).is_none())
+            .filter_map(|p| state.utxos.get(p).map(|o| (*p, o.clone())))
+            .collect()
+    }
+
+    /// The last L1 block whose exit-game events were applied (OP-7).
+    pub fn exit_cursor(&self) -> u64 {
+        self.state.lock().exit_cursor
+    }
+
+    /// If `pos` is exiting now, the L1 time it began (LEDGER-9).
+    pub fn exiting_since(&self, pos: UtxoPos) -> Option<u64> {
+        self.state.lock().exiting.forbids(pos, SpendRule::Now)
+    }
+
+    /// Applies exit-game events read from L1 blocks up to `l1_block`, each with its L1 block's
+    /// timestamp, durably with the cursor (OP-7, LEDGER-9). Pending transactions that spend an
+    /// output now exiting are dropped from the mempool in the same write: they can never be
+    /// included. Returns how many were dropped.
+    pub fn apply_exit_events(
+        &self,
+        events: &[(ExitEvent, u64)],
+        l1_block: u64,
+    ) -> Result<usize, StoreError> {
+        let mut state = self.state.lock();
+        let mut exiting = state.exiting.clone();
+        for (event, at) in events {
+            let locate = |hash: B256, _: &[UtxoPos]| {
+                self.store
+                    .tx_location(&hash)
+                    .ok()
+                    .flatten()
+                    .and_then(|(b, i)| u16::try_from(i).ok().map(|i| (b, i)))
+            };
+            exiting.apply(event, *at, locate);
+        }
+        let dropped: Vec<Pending> = state
+            .mempool
+            .iter()
+            .filter(|p| {
+                p.signed.transaction.input_positions().is_ok_and(|inputs| {
+                    inputs.iter().any(|i| exiting.forbids(*i, SpendRule::Now).is_some())
+                })
+            })
+            .cloned()
+            .collect();
+        let batch = Batch {
+            meta: vec![(EXIT_CURSOR, l1_block)],
+            mempool_remove: dropped.iter().map(|p| p.seq).collect(),
+            exiting: (!events.is_empty()).then(|| exiting.clone()),
+            ..Batch::default()
+        };
+        self.store.apply(&batch)?;
+        // Durable: now change memory.
+        state.exiting = exiting;
+        state.exit_cursor = l1_block;
+        for p in &dropped {
+            warn!(target: "operator::exits", tx = %p.hash, "dropping a pending transaction: an input started exiting (OP-7)");
+            state.mempool_hashes.remove(&p.hash);
+            if let Ok(inputs) = p.signed.transaction.input_positions() {
+                for input in inputs {
+                    state.mempool_spent.remove(&input);
+                }
+            }
+        }
+        let gone: HashSet<u64> = dropped.iter().map(|p| p.seq).collect();
+        state.mempool.retain(|p| !gone.contains(&p.seq));
+        if !events.is_empty() {
+            info!(target: "operator::exits", events = events.len(), l1_block, "exit-game events applied");
+        }
+        Ok(dropped.len())
     }
 
     /// An unspent output.
@@ -517,8 +713,24 @@ impl Chain {
             mempool_size: state.mempool.len(),
             utxo_count: state.utxos.len(),
             deposit_cursor: state.deposit_cursor,
+            exit_cursor: state.exit_cursor,
+            exiting_outputs: state.exiting.exiting_now().count(),
         }
     }
+}
+
+/// Meta keys of the L1 follow-up: the halt (LEDGER-7) and the deposits known final.
+const HALT_BLKNUM: &str = "halt_deposit_blknum";
+const HALT_KIND: &str = "halt_deposit_kind";
+const DEPOSITS_FINAL: &str = "deposits_final_through";
+
+fn load_halt(store: &Store) -> Result<Option<crate::l1::Halt>, StoreError> {
+    let Some(blknum) = store.meta(HALT_BLKNUM)? else { return Ok(None) };
+    let credited = store
+        .block(blknum)?
+        .and_then(|r| r.txs.first().map(alloy::primitives::keccak256))
+        .unwrap_or_default();
+    Ok(Some(crate::l1::Halt::restored(blknum, store.meta(HALT_KIND)?.unwrap_or(0), credited)))
 }
 
 /// The leaves (unsigned transaction bytes) of a stored block, for proofs.

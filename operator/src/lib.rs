@@ -8,6 +8,7 @@
 mod api;
 mod chain;
 mod config;
+mod exits;
 mod l1;
 mod node;
 mod openapi;
@@ -15,6 +16,6 @@ mod store;
 
 pub use chain::{Chain, ChainStatus, SubmitError, TxStatus};
 pub use config::{ApiConfig, BlockConfig, Config, ConfigError, L1Config};
-pub use l1::{L1Error, L1Health};
+pub use l1::{Halt, L1Error, L1Health};
 pub use node::{Node, NodeError};
 pub use store::{Batch, BlockRecord, Store, StoreError};

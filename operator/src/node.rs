@@ -4,6 +4,7 @@ use crate::{
     api::{self, ApiContext},
     chain::Chain,
     config::{Config, ConfigError},
+    exits,
     l1::{self, L1Health, L1Settings},
     store::{Store, StoreError},
 };
@@ -81,11 +82,19 @@ impl Node {
             operator,
             deposit_confirmations: config.l1.deposit_confirmations,
             commit_confirmations: config.l1.commit_confirmations,
+            finality_depth: config.l1.finality_depth,
             poll: config.l1.poll_interval(),
             stuck_after: std::time::Duration::from_millis(config.l1.stuck_after_ms),
         };
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(l1::run_submitter(
+            chain.clone(),
+            provider.clone(),
+            settings.clone(),
+            health.clone(),
+            rx.clone(),
+        )));
+        tasks.push(tokio::spawn(exits::run_exit_follower(
             chain.clone(),
             provider.clone(),
             settings.clone(),

@@ -13,11 +13,16 @@ const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
 const TXS: TableDefinition<'_, &[u8], (u64, u32)> = TableDefinition::new("txs");
 const MEMPOOL: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("mempool");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+/// The exit-game facts of LEDGER-9 (`plasma_spec::ExitingOutputs` as JSON), under one key.
+const EXITING: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("exiting");
+const EXITING_KEY: &str = "exiting";
 
 /// Meta key: the number the next child block will get.
 pub(crate) const NEXT_CHILD_BLOCK: &str = "next_child_block";
 /// Meta key: the last L1 block whose deposits were credited.
 pub(crate) const DEPOSIT_CURSOR: &str = "deposit_cursor";
+/// Meta key: the last L1 block whose exit-game events were applied (OP-7).
+pub(crate) const EXIT_CURSOR: &str = "exit_cursor";
 
 /// A stored block: a child block's signed transactions, or a deposit block's deposit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +97,10 @@ pub struct Loaded {
     pub deposit_cursor: Option<u64>,
     /// Child blocks not yet committed on L1, in order.
     pub uncommitted: Vec<u64>,
+    /// Exit cursor (OP-7).
+    pub exit_cursor: Option<u64>,
+    /// The exiting outputs (LEDGER-9).
+    pub exiting: plasma_spec::ExitingOutputs,
 }
 
 /// One atomic change: applied in one redb write transaction.
@@ -111,6 +120,8 @@ pub struct Batch {
     pub mempool_remove: Vec<u64>,
     /// Meta values set.
     pub meta: Vec<(&'static str, u64)>,
+    /// The exiting outputs, when they changed (LEDGER-9).
+    pub exiting: Option<plasma_spec::ExitingOutputs>,
 }
 
 impl Store {
@@ -127,6 +138,7 @@ impl Store {
         tx.open_table(TXS)?;
         tx.open_table(MEMPOOL)?;
         tx.open_table(META)?;
+        tx.open_table(EXITING)?;
         tx.commit()?;
         Ok(Self { db })
     }
@@ -163,6 +175,11 @@ impl Store {
             for (key, value) in &batch.meta {
                 meta.insert(*key, *value)?;
             }
+            if let Some(exiting) = &batch.exiting {
+                let json = serde_json::to_vec(exiting)
+                    .map_err(|e| StoreError::Corrupt { what: "exiting", reason: e.to_string() })?;
+                tx.open_table(EXITING)?.insert(EXITING_KEY, json.as_slice())?;
+            }
         }
         tx.commit()?;
         Ok(())
@@ -187,6 +204,11 @@ impl Store {
         let meta = tx.open_table(META)?;
         loaded.next_child_block = meta.get(NEXT_CHILD_BLOCK)?.map(|v| v.value());
         loaded.deposit_cursor = meta.get(DEPOSIT_CURSOR)?.map(|v| v.value());
+        loaded.exit_cursor = meta.get(EXIT_CURSOR)?.map(|v| v.value());
+        if let Some(v) = tx.open_table(EXITING)?.get(EXITING_KEY)? {
+            loaded.exiting = serde_json::from_slice(v.value())
+                .map_err(|e| StoreError::Corrupt { what: "exiting", reason: e.to_string() })?;
+        }
         let blocks = tx.open_table(BLOCKS)?;
         for entry in blocks.iter()? {
             let (k, v) = entry?;

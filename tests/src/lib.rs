@@ -57,6 +57,10 @@ pub struct Devnet {
     pub watcher: Address,
     dir: tempfile::TempDir,
     deposit_confirmations: u64,
+    /// The deployment's challenge period (seconds).
+    pub period: u64,
+    /// The watcher's `--availability-timeout` (seconds).
+    availability_timeout: u64,
     operator: Option<Child>,
     watcher_process: Option<Child>,
     proxy_url: String,
@@ -131,10 +135,27 @@ impl Devnet {
     /// As [`Devnet::start`], with the operator crediting deposits only `depth` L1 blocks deep
     /// (LEDGER-7), as a production operator does.
     pub async fn start_with_deposit_confirmations(depth: u64) -> Result<Self, HarnessError> {
+        Self::start_with_options(depth, PERIOD, 1).await
+    }
+
+    /// As [`Devnet::start`], with challenge period `period` and the watcher's availability
+    /// timeout `availability_timeout` (seconds), as `scripts/devnet --exit-period` derives it.
+    pub async fn start_with_period(
+        period: u64,
+        availability_timeout: u64,
+    ) -> Result<Self, HarnessError> {
+        Self::start_with_options(1, period, availability_timeout).await
+    }
+
+    async fn start_with_options(
+        depth: u64,
+        period: u64,
+        availability_timeout: u64,
+    ) -> Result<Self, HarnessError> {
         let dir = tempfile::tempdir().map_err(err)?;
         let LocalChain { anvil, provider, deployment } = LocalChain::start_with(
             anvil_keeping(None, &dir.path().join("anvil-state.json")),
-            PERIOD,
+            period,
         )
         .await
         .map_err(err)?;
@@ -144,6 +165,8 @@ impl Devnet {
         let upstream = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let mut net = Self {
             deposit_confirmations: depth,
+            period,
+            availability_timeout,
             published,
             upstream,
             proxy_url: String::new(),
@@ -175,7 +198,7 @@ impl Devnet {
         std::fs::write(
             &config,
             format!(
-                "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n[l1]\nrpc_url = \"{}\"\nframework = \"{}\"\npoll_interval_ms = 50\ndeposit_confirmations = {}\n[block]\ninterval_ms = 100\n",
+                "devnet = true\ndata_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n[l1]\nrpc_url = \"{}\"\nframework = \"{}\"\npoll_interval_ms = 50\ndeposit_confirmations = {}\n[block]\ninterval_ms = 100\n",
                 self.dir.path().join("operator-data"),
                 self.anvil.endpoint(),
                 self.deployment.framework,
@@ -295,6 +318,10 @@ impl Devnet {
             .args(["--operator.url", operator_url, "--api.listen", &format!("127.0.0.1:{port}")])
             .args([
                 "--availability-timeout",
+                &self.availability_timeout.to_string(),
+                "--stuck-after",
+                &(self.period / 10).clamp(1, 5).to_string(),
+                "--l1.block-time",
                 "1",
                 "--poll-ms",
                 "50",
@@ -500,7 +527,7 @@ impl Devnet {
     /// Moves L1 time past every exit's period and waits until the watcher has emptied `token`'s
     /// exit queue.
     pub async fn process_all_exits(&self, token: Address) -> Result<(), HarnessError> {
-        self.advance(3 * PERIOD).await?;
+        self.advance(3 * self.period).await?;
         let framework = PlasmaFramework::new(self.deployment.framework, self.provider.clone());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while !framework.queueHead(token).call().await.map_err(err)?.head.is_zero() {

@@ -141,7 +141,40 @@ async fn honest_deposits_transfers_exits_and_withdrawals() {
 /// watcher exits every guarded owner first; the thief gets nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn withheld_block_with_a_theft_every_honest_owner_exits_first() {
-    let mut net = Devnet::start().await.unwrap();
+    withheld_theft(Devnet::start().await.unwrap()).await;
+}
+
+/// The reproduced theft at a 20-second period (Safety II, 1): with the timeouts `scripts/devnet`
+/// now derives from the period (availability p/6, fee bump p/10), every guarded owner is still
+/// paid first; the old fixed 30 s timeout is refused at start (WATCH-12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withheld_block_with_a_theft_at_a_twenty_second_period() {
+    withheld_theft(Devnet::start_with_period(20, 3).await.unwrap()).await;
+}
+
+/// A watcher whose reaction time exceeds half the period refuses to start, naming the numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_whose_timing_cannot_work_refuses_to_start() {
+    let net = Devnet::start_with_period(20, 3).await.unwrap();
+    let out = std::process::Command::new(plasma_e2e::bin_dir().join("plasma-watcher"))
+        .args(["--l1.rpc-url", &net.anvil.endpoint()])
+        .args(["--l1.framework", &net.deployment.framework.to_string()])
+        .args(["--availability-timeout", "30", "--l1.block-time", "1", "--stuck-after", "2"])
+        .args(["--api.listen", "127.0.0.1:0", "--data-dir"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .env(
+            "PLASMA_WATCHER_L1_PRIVATE_KEY",
+            format!("0x{}", hex::encode(net.anvil.keys()[8].to_bytes())),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "it must not start: {stderr}");
+    assert!(stderr.contains("WATCH-12") && stderr.contains("(20s)"), "{stderr}");
+}
+
+async fn withheld_theft(mut net: Devnet) {
+    let period = net.period;
     let owners =
         [net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap(), net.wallet(3).await.unwrap()];
     let amounts = [eth(1), eth(2), eth(3)];
@@ -167,7 +200,7 @@ async fn withheld_block_with_a_theft_every_honest_owner_exits_first() {
     let tree = plasma_spec::BlockTree::from_txs(&block.txs).unwrap();
     let loot_pos = u128::from(block.blknum) * 1_000_000_000;
     let se = StandardExitGame::new(net.deployment.standard_exit_game, net.provider_for(0));
-    let bond = DeployConfig::devnet(Address::ZERO, PERIOD).standard_exit_bond;
+    let bond = DeployConfig::devnet(Address::ZERO, period).standard_exit_bond;
     se.startStandardExit(StandardExitGame::StartArgs {
         utxoPos: U256::from(loot_pos),
         txBytes: block.txs[0].clone().into(),
@@ -188,9 +221,20 @@ async fn withheld_block_with_a_theft_every_honest_owner_exits_first() {
     assert_eq!(mass_exits(&events), (1, 3), "three owners in one L1 transaction");
     let (status, _) = net.watcher_state().await.unwrap();
     assert_eq!(status["status"]["safe"], Value::Bool(false));
+    // The thief exited before the verdict; it is reported all the same (Safety II, 3).
+    let loot = plasma_spec::UtxoPos::from_u128(loot_pos).unwrap().to_string();
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["kind"] == "exitFromBadBlock"
+                && x["utxo_pos"].as_str() == Some(loot.as_str())),
+        "the thief's early exit is reported: {events}"
+    );
 
     // Everything comes due; the watcher processes in priority order.
-    net.advance(3 * PERIOD).await.unwrap();
+    net.advance(3 * period).await.unwrap();
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -272,6 +316,10 @@ enum Cheat {
     ValueCreation,
     /// Spends its own deposit twice in the block, both validly signed.
     DoubleSpend,
+    /// Standard-exits its own deposit, then spends it in a block committed after LEDGER-9's grace
+    /// (the reproduced vault drain, by an operator that ignores its own exits), and exits the
+    /// spend's output too.
+    SpendOfExitedOutput,
 }
 
 /// The operator publishes an invalid block of kind `cheat`: the watcher downloads it, finds it
@@ -309,7 +357,15 @@ async fn published_invalid_block(cheat: Cheat) -> String {
         let sig = thief.sign_tx(domain, &tx);
         plasma_spec::SignedTransaction::new(tx, vec![sig])
     };
+    let mut exited_own = U256::ZERO;
+    if let Cheat::SpendOfExitedOutput = cheat {
+        operator_wallet.start_exits(&[own]).await.unwrap();
+        exited_own = eth(1);
+        // Past the grace (p/4): from now on no block may spend it (LEDGER-9).
+        net.advance(PERIOD / 4 + 1).await.unwrap();
+    }
     let txs = match cheat {
+        Cheat::SpendOfExitedOutput => vec![spend_own(thief.address(), eth(1))],
         Cheat::Theft => {
             vec![ByzantineOperator::steal(deposits[1], eth(5), &thief, domain).unwrap()]
         }
@@ -329,6 +385,20 @@ async fn published_invalid_block(cheat: Cheat) -> String {
     assert!(status.is_success(), "the byzantine operator serves its block: {status} {text}");
     let block = net.byzantine_operator().commit_withheld(txs).await.unwrap();
     assert_eq!(block.blknum, next);
+    if let Cheat::SpendOfExitedOutput = cheat {
+        // The thief exits the spend's output from its own block: it exists under a committed root.
+        let tree = plasma_spec::BlockTree::from_txs(&block.txs).unwrap();
+        let game = StandardExitGame::new(net.deployment.standard_exit_game, net.provider_for(0));
+        let bond = game.bondSize().call().await.unwrap();
+        let args = StandardExitGame::StartArgs {
+            utxoPos: plasma_spec::UtxoPos::new(next, 0, 0).unwrap().to_u256(),
+            txBytes: block.txs[0].clone().into(),
+            inclusionProof: tree.proof(0).unwrap().to_bytes().into(),
+            blockTimestamp: block.timestamp,
+        };
+        let sent = game.startStandardExit(args).value(bond).send().await.unwrap();
+        assert!(sent.get_receipt().await.unwrap().status(), "the thief's exit starts");
+    }
 
     net.wait_watcher("invalid block", |_, e| {
         e["events"]
@@ -349,8 +419,8 @@ async fn published_invalid_block(cheat: Cheat) -> String {
     }
     assert_eq!(
         framework.totalCredited(Address::ZERO).call().await.unwrap(),
-        eth(7),
-        "only the guarded owners' deposits left the vault"
+        eth(7) + exited_own,
+        "only the guarded owners' deposits (and an honest exit) left the vault"
     );
     events["events"]
         .as_array()
@@ -378,6 +448,14 @@ async fn published_block_creating_value_is_caught_and_guarded_funds_exit() {
 async fn published_block_with_a_double_spend_is_caught_and_guarded_funds_exit() {
     let reason = published_invalid_block(Cheat::DoubleSpend).await;
     assert!(reason.contains("already spent"), "the watcher names the double spend: {reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_block_spending_an_exited_output_is_caught_and_guarded_funds_exit() {
+    // Every deposit (8 ETH) is credited to its owner or the honest exit; the thief's exit of the
+    // spend, from a block two periods younger, finds nothing left (CreditShortfall).
+    let reason = published_invalid_block(Cheat::SpendOfExitedOutput).await;
+    assert!(reason.contains("LEDGER-9"), "the watcher names the exited output: {reason}");
 }
 
 /// Faults during traffic: the operator and the watcher are SIGKILLed and restarted while payments
