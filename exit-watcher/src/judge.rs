@@ -480,10 +480,7 @@ mod tests {
         let ife = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
         let id = U256::from(7);
         view.apply_exit_event(
-            &plasma_spec::ExitEvent::InFlightExitStarted {
-                exit_id: id,
-                tx: ife.transaction.clone(),
-            },
+            &plasma_spec::ExitEvent::InFlightExitStarted { exit_id: id, tx: ife.transaction },
             100,
         );
         view.apply_exit_event(&plasma_spec::ExitEvent::InFlightExitDeleted { exit_id: id }, 200);

@@ -86,29 +86,30 @@ impl Node {
             poll: config.l1.poll_interval(),
             stuck_after: std::time::Duration::from_millis(config.l1.stuck_after_ms),
         };
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(l1::run_submitter(
-            chain.clone(),
-            provider.clone(),
-            settings.clone(),
-            health.clone(),
-            rx.clone(),
-        )));
-        tasks.push(tokio::spawn(exits::run_exit_follower(
-            chain.clone(),
-            provider.clone(),
-            settings.clone(),
-            health.clone(),
-            rx.clone(),
-        )));
-        tasks.push(tokio::spawn(l1::run_deposit_follower(
-            chain.clone(),
-            provider,
-            settings,
-            health.clone(),
-            rx.clone(),
-        )));
-        tasks.push(tokio::spawn(run_producer(chain.clone(), config.block.clone(), rx.clone())));
+        let mut tasks = vec![
+            tokio::spawn(l1::run_submitter(
+                chain.clone(),
+                provider.clone(),
+                settings.clone(),
+                health.clone(),
+                rx.clone(),
+            )),
+            tokio::spawn(exits::run_exit_follower(
+                chain.clone(),
+                provider.clone(),
+                settings.clone(),
+                health.clone(),
+                rx.clone(),
+            )),
+            tokio::spawn(l1::run_deposit_follower(
+                chain.clone(),
+                provider,
+                settings,
+                health.clone(),
+                rx.clone(),
+            )),
+            tokio::spawn(run_producer(chain.clone(), config.block.clone(), rx.clone())),
+        ];
 
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
