@@ -158,11 +158,8 @@ async fn main() {
         .from(bob)
         .mined()
         .await;
-    rows.push(Row {
-        step: "challengeStandardExit",
-        ours: gas(&r, "challenge"),
-        omg: Some(260_595),
-    });
+    let challenge_gas = gas(&r, "challenge");
+    rows.push(Row { step: "challengeStandardExit", ours: challenge_gas, omg: Some(260_595) });
 
     // A block of BATCH payments bob -> bob, then one batched exit of all their outputs.
     let mut deposits = Vec::new();
@@ -214,14 +211,15 @@ async fn main() {
         let omg = (step == "processExits, one exit").then_some(151_657);
         rows.push(Row { step, ours: gas(&r, step), omg });
     }
+    // One exit alone once the one-time slots exist: what a keeper pays to settle a lone exit.
+    let r = fw.processExits(Address::ZERO, U256::ZERO, U256::from(1)).mined().await;
+    let lone_gas = gas(&r, "process one more");
+    rows.push(Row { step: "processExits, one exit (not the first)", ours: lone_gas, omg: None });
     let r =
         fw.processExits(Address::ZERO, U256::ZERO, U256::from(BATCH)).gas(29_000_000).mined().await;
-    let settled = BATCH as u64;
-    rows.push(Row {
-        step: "processExits, per extra exit",
-        ours: gas(&r, "process many") / settled,
-        omg: Some(96_500),
-    });
+    let settled = BATCH as u64 - 1;
+    let per_exit_gas = gas(&r, "process many") / settled;
+    rows.push(Row { step: "processExits, per extra exit", ours: per_exit_gas, omg: Some(96_500) });
 
     // In-flight exits: alice's fresh deposits, spent by payments that never get included.
     let ife = InFlightExitGame::new(d.in_flight_exit_game, provider.clone());
@@ -344,5 +342,47 @@ async fn main() {
     println!(
         "\nbatched standard exits per 30M-gas block: {:.0} (goal 1,000)",
         30_000_000.0 / per_exit
+    );
+
+    // spec: EXIT-5, BOND-1 — what a standard exit's bond pays, against the gas it pays for, at
+    // the reference gas price bonds are sized with.
+    let price = DeployConfig::REFERENCE_GAS_PRICE;
+    let bounty = bond / U256::from(2); // BOUNTY_DIVISOR
+    let reward = bond / U256::from(2); // CHALLENGE_REWARD_DIVISOR
+    let cost = |g: u64| U256::from(g) * U256::from(price);
+    let eth = |w: U256| format!("{:.6}", w.to::<u128>() as f64 / 1e18);
+    println!(
+        "\nstandard exit bond {} ETH, at the reference gas price of {} gwei:",
+        eth(bond),
+        price / 1_000_000_000
+    );
+    println!(
+        "| Paid from the bond | ETH | pays for | gas | cost at reference price (ETH) | covered |"
+    );
+    println!("|---|---:|---|---:|---:|---:|");
+    let checks = [
+        ("processing bounty (bond / 2)", bounty, "processExits, per exit in a batch", per_exit_gas),
+        ("processing bounty (bond / 2)", bounty, "processExits, one exit alone", lone_gas),
+        ("challenge reward (bond / 2)", reward, "challengeStandardExit", challenge_gas),
+    ];
+    for (what, paid, pays_for, g) in checks {
+        let ratio = paid.to::<u128>() as f64 / cost(g).to::<u128>() as f64;
+        println!("| {what} | {} | {pays_for} | {g} | {} | {ratio:.2}x |", eth(paid), eth(cost(g)));
+    }
+    // A call settling k exits costs about overhead + k * per_exit_gas; the bounties pay for it
+    // from this k on (spec: EXIT-5 states it).
+    let overhead = lone_gas.saturating_sub(per_exit_gas);
+    let budget = (bounty / U256::from(price)).to::<u64>(); // gas one bounty buys
+    let break_even = overhead.div_ceil(budget.saturating_sub(per_exit_gas).max(1));
+    println!(
+        "a processExits call of k exits costs ~{overhead} + {per_exit_gas}·k gas; the bounties pay \
+         for it at the reference price from k = {break_even}"
+    );
+    assert!(bounty >= cost(per_exit_gas), "the bounty no longer covers an exit's processing");
+    assert!(reward >= cost(challenge_gas), "the challenge reward no longer covers a challenge");
+    assert!(break_even <= 3, "processing pays only from {break_even} exits per call");
+    println!(
+        "burned when an exit is challenged (what a self-challenging cheat loses): {} ETH",
+        eth(bond - reward)
     );
 }
