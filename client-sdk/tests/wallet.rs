@@ -32,7 +32,7 @@ async fn env() -> Env {
 }
 
 async fn operator(env: &Env) -> Node {
-    let mut c = Config::default();
+    let mut c = Config::devnet();
     c.data_dir = env.dir.path().join("operator");
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.l1.rpc_url = env.anvil.endpoint();
@@ -418,7 +418,7 @@ async fn the_cli_reads_a_config_file_and_reports_its_exits() {
 async fn the_cli_exits_in_flight_a_payment_whose_block_never_comes() {
     let env = env().await;
     // An operator that accepts transactions but never cuts a block.
-    let mut c = Config::default();
+    let mut c = Config::devnet();
     c.data_dir = env.dir.path().join("slow-operator");
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.l1.rpc_url = env.anvil.endpoint();

@@ -36,7 +36,7 @@ async fn env() -> Env {
 }
 
 async fn operator(env: &Env) -> Node {
-    let mut c = Config::default();
+    let mut c = Config::devnet();
     c.data_dir = env.dir.path().join("operator");
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.l1.rpc_url = env.anvil.endpoint();

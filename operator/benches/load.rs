@@ -76,7 +76,7 @@ async fn main() {
     let domain = SigningDomain::new(anvil.chain_id(), d.framework);
 
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
+    let mut config = Config::devnet();
     config.data_dir = dir.path().into();
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.l1.rpc_url = anvil.endpoint();

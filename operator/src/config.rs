@@ -1,5 +1,6 @@
 //! Operator configuration: a TOML file, overridden by `PLASMA_OPERATOR_*` environment variables
-//! and command-line flags. Defaults run a devnet against a local anvil.
+//! and command-line flags. Defaults run against a local anvil, with L1 depths safe for a real
+//! network (LEDGER-7): a devnet opts into shallow ones with `devnet = true` (or `--devnet`).
 
 use alloy::primitives::Address;
 use serde::Deserialize;
@@ -19,6 +20,10 @@ pub struct Config {
     pub block: BlockConfig,
     /// Limits on what the API accepts.
     pub api: ApiConfig,
+    /// A local devnet: L1 depths default to [`L1Config::devnet`]'s (one confirmation) instead of
+    /// the mainnet-safe ones. Never on a real network: a one-block reorg there can swap two
+    /// deposits, and the operator then halts (LEDGER-7).
+    pub devnet: bool,
 }
 
 /// L1 connection and the operator's key.
@@ -35,10 +40,17 @@ pub struct L1Config {
     pub keystore_password_file: Option<PathBuf>,
     /// A raw private key: devnets only.
     pub private_key: Option<String>,
-    /// L1 confirmations before a deposit is credited (LEDGER-7).
+    /// L1 confirmations before a deposit is credited (LEDGER-7). Default 12: deeper than any
+    /// reorganisation mainnet has seen since the merge.
     pub deposit_confirmations: u64,
-    /// L1 confirmations before a block commitment counts as final.
+    /// L1 confirmations before a block commitment is recorded (its timestamp served as exit data).
     pub commit_confirmations: u64,
+    /// L1 depth at which a block is final: recorded commitments and credited deposits are checked
+    /// again at every new L1 head until they are this deep (OP-4, OP-5). A commitment that moved
+    /// gets its new timestamp, one that was dropped is submitted again, and a credited deposit that
+    /// vanished or changed halts block production (LEDGER-7). Default 64: two epochs, Ethereum's
+    /// finality.
+    pub finality_depth: u64,
     /// How often L1 is polled, in milliseconds.
     pub poll_interval_ms: u64,
     /// How long a root submission may stay unmined before its fee is bumped, in milliseconds.
@@ -77,7 +89,15 @@ impl Default for Config {
             l1: L1Config::default(),
             block: BlockConfig::default(),
             api: ApiConfig::default(),
+            devnet: false,
         }
+    }
+}
+
+impl Config {
+    /// The defaults of a local devnet (`devnet = true`): [`L1Config::devnet`]'s depths.
+    pub fn devnet() -> Self {
+        Self { l1: L1Config::devnet(), devnet: true, ..Self::default() }
     }
 }
 
@@ -89,11 +109,20 @@ impl Default for L1Config {
             keystore: None,
             keystore_password_file: None,
             private_key: None,
-            deposit_confirmations: 1,
+            deposit_confirmations: 12,
             commit_confirmations: 1,
+            finality_depth: 64,
             poll_interval_ms: 500,
             stuck_after_ms: 30_000,
         }
+    }
+}
+
+impl L1Config {
+    /// A devnet's depths: deposits credited after one confirmation, blocks final after 12 (still
+    /// deep enough for the reorg tests, cheap for an anvil that mines only on demand).
+    pub fn devnet() -> Self {
+        Self { deposit_confirmations: 1, finality_depth: 12, ..Self::default() }
     }
 }
 
@@ -169,13 +198,44 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-                toml::from_str(&text)
+                Self::from_toml(&text)
                     .map_err(|source| ConfigError::Parse { path: path.into(), source })?
             }
             None => Self::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
         Ok(config)
+    }
+
+    /// Parses a TOML configuration. With `devnet = true`, the L1 depths the file leaves unset take
+    /// [`L1Config::devnet`]'s values; those it sets are kept.
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        let mut config: Self = toml::from_str(text)?;
+        if config.devnet {
+            let table: toml::Table = toml::from_str(text)?;
+            let l1 = table.get("l1").and_then(toml::Value::as_table);
+            let set = |key: &str| l1.is_some_and(|t| t.contains_key(key));
+            let devnet = L1Config::devnet();
+            if !set("deposit_confirmations") {
+                config.l1.deposit_confirmations = devnet.deposit_confirmations;
+            }
+            if !set("commit_confirmations") {
+                config.l1.commit_confirmations = devnet.commit_confirmations;
+            }
+            if !set("finality_depth") {
+                config.l1.finality_depth = devnet.finality_depth;
+            }
+        }
+        Ok(config)
+    }
+
+    /// Switches to a devnet's L1 depths (the `--devnet` flag).
+    pub fn use_devnet_depths(&mut self) {
+        let devnet = L1Config::devnet();
+        self.devnet = true;
+        self.l1.deposit_confirmations = devnet.deposit_confirmations;
+        self.l1.commit_confirmations = devnet.commit_confirmations;
+        self.l1.finality_depth = devnet.finality_depth;
     }
 
     /// Applies `PLASMA_OPERATOR_*` overrides read through `var`.
@@ -209,6 +269,9 @@ impl Config {
         }
         if let Some(v) = var("PLASMA_OPERATOR_DEPOSIT_CONFIRMATIONS") {
             self.l1.deposit_confirmations = parse("PLASMA_OPERATOR_DEPOSIT_CONFIRMATIONS", &v)?;
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_FINALITY_DEPTH") {
+            self.l1.finality_depth = parse("PLASMA_OPERATOR_FINALITY_DEPTH", &v)?;
         }
         Ok(())
     }
@@ -245,6 +308,22 @@ mod tests {
     fn empty_file_gives_the_defaults() {
         let parsed: Config = toml::from_str("").unwrap();
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn defaults_are_safe_for_a_real_network_and_devnet_opts_out() {
+        let default = Config::default();
+        assert!(!default.devnet);
+        assert_eq!(default.l1.deposit_confirmations, 12);
+        assert_eq!(default.l1.finality_depth, 64);
+        // `devnet = true` lowers the depths the file leaves unset, and only those.
+        let devnet = Config::from_toml("devnet = true\n[l1]\nfinality_depth = 5").unwrap();
+        assert_eq!(devnet.l1.deposit_confirmations, 1);
+        assert_eq!(devnet.l1.finality_depth, 5);
+        assert_eq!(Config::from_toml("devnet = true").unwrap(), Config::devnet());
+        let mut flagged = Config::default();
+        flagged.use_devnet_depths();
+        assert_eq!(flagged, Config::devnet());
     }
 
     #[test]

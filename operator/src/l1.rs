@@ -1,17 +1,19 @@
-//! The operator's L1 side: committing block roots (OP-4) and following deposits (OP-5).
+//! The operator's L1 side: committing block roots (OP-4) and following deposits (OP-5), each
+//! followed until final: L1 can reorganise what the operator already recorded (LEDGER-7).
 
 use crate::chain::Chain;
 use alloy::{
-    primitives::{Address, U256},
+    eips::BlockId,
+    primitives::{Address, B256, U256, keccak256},
     providers::{DynProvider, Provider},
     rpc::types::BlockNumberOrTag,
 };
 use plasma_contracts::PlasmaFramework;
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-/// L1 failures; all are retried by the loops, which log them.
+/// L1 failures; all but a halt and a root mismatch are retried by the loops, which log them.
 #[derive(Debug, thiserror::Error)]
 pub enum L1Error {
     /// An RPC call failed.
@@ -24,13 +26,71 @@ pub enum L1Error {
         /// The block.
         blknum: u64,
         /// Root in the L1 event.
-        on_l1: alloy::primitives::B256,
+        on_l1: B256,
         /// Our root.
-        ours: alloy::primitives::B256,
+        ours: B256,
     },
+    /// A credited deposit vanished or changed on L1: block production stopped (LEDGER-7).
+    #[error(transparent)]
+    Halted(#[from] Halt),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+}
+
+/// Why the operator stopped producing blocks (LEDGER-7): a deposit it credited is not what L1
+/// now holds, so outputs derived from it are backed by nothing. Shown in `/v1/status` as
+/// `l1.halt`, kept across restarts.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "code")]
+pub enum Halt {
+    /// L1 no longer has the deposit block the operator credited.
+    #[error("credited deposit block {blknum} (deposit {credited}) vanished from L1 (LEDGER-7)")]
+    DepositVanished {
+        /// The deposit block.
+        blknum: u64,
+        /// keccak256 of the deposit transaction the operator credited.
+        credited: B256,
+    },
+    /// L1's deposit block of that number holds another deposit (e.g. a reorg swapped two).
+    #[error(
+        "credited deposit block {blknum} changed on L1: credited {credited}, L1 now has {on_l1} (LEDGER-7)"
+    )]
+    DepositChanged {
+        /// The deposit block.
+        blknum: u64,
+        /// keccak256 of the deposit transaction the operator credited.
+        credited: B256,
+        /// keccak256 of the one L1 now holds (zero when restored after a restart).
+        on_l1: B256,
+    },
+}
+
+impl Halt {
+    /// The stable error code.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::DepositVanished { .. } => "DepositVanished",
+            Self::DepositChanged { .. } => "DepositChanged",
+        }
+    }
+
+    /// What the store keeps: the deposit block and the kind (0 vanished, 1 changed).
+    pub(crate) const fn persisted(&self) -> (u64, u64) {
+        match self {
+            Self::DepositVanished { blknum, .. } => (*blknum, 0),
+            Self::DepositChanged { blknum, .. } => (*blknum, 1),
+        }
+    }
+
+    /// The halt rebuilt from the store after a restart.
+    pub(crate) const fn restored(blknum: u64, kind: u64, credited: B256) -> Self {
+        if kind == 0 {
+            Self::DepositVanished { blknum, credited }
+        } else {
+            Self::DepositChanged { blknum, credited, on_l1: B256::ZERO }
+        }
+    }
 }
 
 fn rpc(e: impl std::fmt::Display) -> L1Error {
@@ -48,6 +108,9 @@ pub(crate) struct L1Settings {
     pub deposit_confirmations: u64,
     /// Confirmations before a commitment is recorded.
     pub commit_confirmations: u64,
+    /// Depth at which an L1 block is final: recorded commitments and credited deposits are
+    /// checked again until then.
+    pub finality_depth: u64,
     /// Polling interval.
     pub poll: Duration,
     /// When an unmined submission gets its fee bumped.
@@ -64,9 +127,61 @@ pub struct L1Health {
     pub last_error: Option<String>,
     /// Root submissions sent (including fee bumps).
     pub submissions_sent: u64,
+    /// Why block production stopped, if it did (LEDGER-7).
+    pub halt: Option<Halt>,
 }
 
-/// Commits produced blocks' roots in order, exactly once each (OP-4).
+/// The L1 head a step reads everything at, so that its reads agree with each other.
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    number: u64,
+    hash: B256,
+}
+
+async fn head(provider: &DynProvider) -> Result<Head, L1Error> {
+    let block = provider
+        .get_block(BlockId::latest())
+        .await
+        .map_err(rpc)?
+        .ok_or_else(|| L1Error::Rpc("no latest block".into()))?;
+    Ok(Head { number: block.header.number, hash: block.header.hash })
+}
+
+/// Whether a log mined at `mined_at` is at least `depth` deep under `head`.
+const fn deep(head: u64, mined_at: u64, depth: u64) -> bool {
+    head.saturating_sub(mined_at) + 1 >= depth
+}
+
+/// An L1 record the operator acted on, followed until final.
+#[derive(Clone, Copy, Debug)]
+struct Followed {
+    /// The L1 block it was last seen in.
+    l1_block: u64,
+    /// Child blocks: the root; deposits: keccak256 of the deposit transaction.
+    content: B256,
+    /// The L1 timestamp the operator serves for it.
+    timestamp: u64,
+}
+
+/// The submitter's memory between steps.
+#[derive(Debug, Default)]
+struct Submitter {
+    /// Fee level of the next send for `sending`.
+    attempt: u32,
+    /// The block the attempts below are for.
+    sending: u64,
+    /// Every transaction sent for `sending` (the first and its fee bumps).
+    sent: Vec<B256>,
+    /// Recorded commitments not yet final, by block.
+    recent: BTreeMap<u64, Followed>,
+    /// Whether `recent` was rebuilt from the store after a start.
+    seeded: bool,
+    /// The head `recent` was last checked at.
+    checked_at: Option<B256>,
+}
+
+/// Commits produced blocks' roots in order, exactly once each, and follows each commitment until
+/// final (OP-4).
 pub(crate) async fn run_submitter(
     chain: Arc<Chain>,
     provider: DynProvider,
@@ -75,13 +190,21 @@ pub(crate) async fn run_submitter(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let framework = PlasmaFramework::new(settings.framework, provider.clone());
-    let mut attempt = 0u32;
+    let mut state = Submitter::default();
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let step =
-            submit_step(&chain, &provider, &framework, &settings, &mut attempt, &health).await;
+        let step = async {
+            follow_commitments(&chain, &provider, &framework, &settings, &mut state).await?;
+            if let Some(halt) = chain.halted() {
+                // Blocks built before the halt may spend the vanished deposit: commit none.
+                health.lock().halt = Some(halt);
+                return Ok(false);
+            }
+            submit_step(&chain, &provider, &framework, &settings, &mut state, &health).await
+        };
+        let step = step.await;
         if step.is_ok() {
             health.lock().last_error = None;
         }
@@ -105,27 +228,145 @@ pub(crate) async fn run_submitter(
     }
 }
 
+/// Checks recorded commitments again at each new L1 head until they are final: one that moved to
+/// another L1 block gets its new timestamp stored (exit data must match L1, MERKLE-6); one that
+/// was dropped goes back to the submitter (OP-4).
+async fn follow_commitments(
+    chain: &Chain,
+    provider: &DynProvider,
+    framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
+    settings: &L1Settings,
+    s: &mut Submitter,
+) -> Result<(), L1Error> {
+    let head = head(provider).await?;
+    if !s.seeded {
+        seed_commitments(chain, provider, head, settings.finality_depth, s).await?;
+        s.seeded = true;
+    }
+    if s.recent.is_empty() || s.checked_at == Some(head.hash) {
+        return Ok(());
+    }
+    let lowest = s.recent.values().map(|f| f.l1_block).min().unwrap_or(head.number);
+    let from = lowest.saturating_sub(settings.finality_depth);
+    let logs = framework
+        .BlockSubmitted_filter()
+        .from_block(from)
+        .to_block(head.number)
+        .query()
+        .await
+        .map_err(rpc)?;
+    let mut on_l1: BTreeMap<u64, (PlasmaFramework::BlockSubmitted, u64, Option<B256>)> =
+        BTreeMap::new();
+    for (event, log) in logs {
+        if let Ok(blknum) = u64::try_from(event.blknum) {
+            let at = log.block_number.unwrap_or(head.number);
+            on_l1.insert(blknum, (event, at, log.transaction_hash));
+        }
+    }
+    let tracked: Vec<(u64, Followed)> = s.recent.iter().map(|(b, f)| (*b, *f)).collect();
+    for (blknum, followed) in tracked {
+        let Some((event, at, tx)) = on_l1.get(&blknum) else {
+            // Dropped: this block and every later one are uncommitted again; resend in order.
+            chain.reopen_commitment(blknum)?;
+            s.recent.remove(&blknum);
+            continue;
+        };
+        if event.root != followed.content {
+            return Err(L1Error::RootMismatch {
+                blknum,
+                on_l1: event.root,
+                ours: followed.content,
+            });
+        }
+        if event.timestamp != followed.timestamp {
+            chain.move_commitment(blknum, event.timestamp, *tx)?;
+        }
+        if deep(head.number, *at, settings.finality_depth) {
+            debug!(target: "operator::l1", blknum, l1_block = at, "commitment final");
+            s.recent.remove(&blknum);
+        } else {
+            s.recent.insert(
+                blknum,
+                Followed { l1_block: *at, content: event.root, timestamp: event.timestamp },
+            );
+        }
+    }
+    s.checked_at = Some(head.hash);
+    Ok(())
+}
+
+/// After a start: the recorded commitments that may not be final yet, newest first until one is
+/// (found through its L1 transaction's receipt).
+async fn seed_commitments(
+    chain: &Chain,
+    provider: &DynProvider,
+    head: Head,
+    finality_depth: u64,
+    s: &mut Submitter,
+) -> Result<(), L1Error> {
+    let mut blknum = chain.status().next_child_block;
+    while blknum > plasma_spec::CHILD_BLOCK_INTERVAL {
+        blknum -= plasma_spec::CHILD_BLOCK_INTERVAL;
+        let Some(record) = chain.block(blknum)? else { break };
+        let Some(timestamp) = record.l1_timestamp else { continue };
+        let mined_at = match record.l1_tx {
+            Some(tx) => provider
+                .get_transaction_receipt(tx)
+                .await
+                .map_err(rpc)?
+                .and_then(|r| r.block_number),
+            None => None,
+        };
+        if mined_at.is_some_and(|at| deep(head.number, at, finality_depth)) {
+            break; // final, and so is everything before it
+        }
+        // Unknown (dropped, or not found): checked from the head back.
+        let l1_block = mined_at.unwrap_or(head.number);
+        s.recent.insert(blknum, Followed { l1_block, content: record.root, timestamp });
+    }
+    Ok(())
+}
+
 /// One step: returns whether a block got committed.
 async fn submit_step(
     chain: &Chain,
     provider: &DynProvider,
     framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
     settings: &L1Settings,
-    attempt: &mut u32,
+    s: &mut Submitter,
     health: &parking_lot::Mutex<L1Health>,
 ) -> Result<bool, L1Error> {
     let Some(blknum) = chain.next_uncommitted() else { return Ok(false) };
     let Some(record) = chain.block(blknum)? else { return Ok(false) };
-    let head = provider.get_block_number().await.map_err(rpc)?;
-    health.lock().l1_head = head;
-    let on_l1 = framework.nextChildBlock().call().await.map_err(rpc)?;
+    if s.sending != blknum {
+        *s = Submitter {
+            sending: blknum,
+            recent: std::mem::take(&mut s.recent),
+            seeded: s.seeded,
+            checked_at: s.checked_at,
+            ..Submitter::default()
+        };
+    }
+    // The earlier attempts first: once one of them landed, nothing else is ever sent for it.
+    let mut landed = false;
+    for tx in &s.sent {
+        if let Some(receipt) = provider.get_transaction_receipt(*tx).await.map_err(rpc)? {
+            landed |= receipt.status();
+        }
+    }
+    // Pinned reads: nextChildBlock and the nonce at one L1 block, so that a submission mined
+    // between the two reads cannot make them disagree (issue 12 item 6).
+    let head = head(provider).await?;
+    health.lock().l1_head = head.number;
+    let at = BlockId::hash(head.hash);
+    let on_l1 = framework.nextChildBlock().block(at).call().await.map_err(rpc)?;
     if on_l1 > blknum {
-        // Already committed (by us, maybe before a restart): find the event, check the root.
+        // Committed (by us, maybe before a restart): find the event, check the root.
         let logs = framework
             .BlockSubmitted_filter()
             .topic1(U256::from(blknum))
             .from_block(0)
-            .to_block(BlockNumberOrTag::Latest)
+            .to_block(BlockNumberOrTag::Number(head.number))
             .query()
             .await
             .map_err(rpc)?;
@@ -137,22 +378,32 @@ async fn submit_step(
         if event.root != record.root {
             return Err(L1Error::RootMismatch { blknum, on_l1: event.root, ours: record.root });
         }
-        let mined_at = log.block_number.unwrap_or(head);
-        if head.saturating_sub(mined_at) + 1 < settings.commit_confirmations {
+        let mined_at = log.block_number.unwrap_or(head.number);
+        if !deep(head.number, mined_at, settings.commit_confirmations) {
             return Ok(false);
         }
         chain.mark_committed(blknum, event.timestamp, log.transaction_hash.unwrap_or_default())?;
-        *attempt = 0;
+        s.recent.insert(
+            blknum,
+            Followed { l1_block: mined_at, content: record.root, timestamp: event.timestamp },
+        );
+        s.checked_at = None;
         return Ok(true);
+    }
+    if landed {
+        // A receipt newer than the head we read: the next step sees it on L1.
+        return Ok(false);
     }
     if on_l1 < blknum {
         return Err(L1Error::Rpc(format!("L1 expects block {on_l1} before our block {blknum}")));
     }
-    // on_l1 == blknum: send, always with the confirmed nonce, so a resend replaces (never adds to)
-    // a submission still pending from before: at most one can be mined.
-    let nonce = provider.get_transaction_count(settings.operator).latest().await.map_err(rpc)?;
+    // on_l1 == blknum at `head`: no attempt had landed by then, and the nonce at `head` is the one
+    // any attempt still pending holds, so this send replaces it (at most one can be mined); and
+    // should an attempt land after all, the framework refuses the twin (it names `blknum`).
+    let nonce =
+        provider.get_transaction_count(settings.operator).block_id(at).await.map_err(rpc)?;
     let base = provider.get_gas_price().await.map_err(rpc)?;
-    let price = base + base * u128::from(*attempt) / 4 + 1;
+    let price = base + base * u128::from(s.attempt) / 4 + 1;
     let pending = framework
         .submitBlock(U256::from(blknum), record.root)
         .from(settings.operator)
@@ -161,7 +412,7 @@ async fn submit_step(
         .gas(120_000)
         .send()
         .await;
-    *attempt += 1;
+    s.attempt += 1;
     health.lock().submissions_sent += 1;
     let pending = match pending {
         Ok(p) => p,
@@ -171,10 +422,10 @@ async fn submit_step(
             return Ok(false);
         }
     };
+    s.sent.push(*pending.tx_hash());
     info!(target: "operator::l1", blknum, nonce, tx = %pending.tx_hash(), "root submitted");
     match tokio::time::timeout(settings.stuck_after, pending.get_receipt()).await {
         Ok(Ok(receipt)) if receipt.status() => {
-            *attempt = 0;
             Ok(false) // the next step finds it on L1 and records it after its confirmations
         }
         Ok(Ok(receipt)) => {
@@ -182,13 +433,29 @@ async fn submit_step(
         }
         Ok(Err(e)) => Err(rpc(e)),
         Err(_) => {
-            warn!(target: "operator::l1", blknum, attempt = *attempt, "submission stuck; bumping its fee");
+            warn!(target: "operator::l1", blknum, attempt = s.attempt, "submission stuck; bumping its fee");
             Ok(false)
         }
     }
 }
 
-/// Credits deposits once they are `deposit_confirmations` deep (OP-5).
+/// The deposit follower's memory between steps.
+#[derive(Debug, Default)]
+struct Deposits {
+    /// Credited deposits not yet final, by deposit block.
+    recent: BTreeMap<u64, Followed>,
+    /// Whether `recent` was rebuilt from the store after a start.
+    seeded: bool,
+    /// The head `recent` was last checked at.
+    checked_at: Option<B256>,
+    /// The highest deposit block credited or known final.
+    highest: u64,
+    /// What the store says is final.
+    final_through: u64,
+}
+
+/// Credits deposits once they are `deposit_confirmations` deep (OP-5), and checks each credited
+/// deposit again until final: one that vanished or changed halts block production (LEDGER-7).
 pub(crate) async fn run_deposit_follower(
     chain: Arc<Chain>,
     provider: DynProvider,
@@ -197,16 +464,33 @@ pub(crate) async fn run_deposit_follower(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let framework = PlasmaFramework::new(settings.framework, provider.clone());
+    let mut state = Deposits::default();
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match deposit_step(&chain, &provider, &framework, &settings).await {
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(e) => {
-                warn!(target: "operator::deposits", error = %e, "deposit scan failed; retrying");
-                health.lock().last_error = Some(e.to_string());
+        if let Some(halt) = chain.halted() {
+            // Nothing more is credited: the chain stops where it went wrong.
+            let mut h = health.lock();
+            h.last_error = Some(halt.to_string());
+            h.halt = Some(halt);
+        } else {
+            match deposit_step(&chain, &provider, &framework, &settings, &mut state).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(L1Error::Halted(halt)) => {
+                    error!(target: "operator::deposits", code = halt.code(), %halt, "a credited deposit is not on L1 as credited: block production HALTED (LEDGER-7)");
+                    if let Err(e) = chain.halt(halt.clone()) {
+                        error!(target: "operator::deposits", error = %e, "could not store the halt");
+                    }
+                    let mut h = health.lock();
+                    h.last_error = Some(halt.to_string());
+                    h.halt = Some(halt);
+                }
+                Err(e) => {
+                    warn!(target: "operator::deposits", error = %e, "deposit scan failed; retrying");
+                    health.lock().last_error = Some(e.to_string());
+                }
             }
         }
         tokio::select! {
@@ -221,10 +505,26 @@ async fn deposit_step(
     provider: &DynProvider,
     framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
     settings: &L1Settings,
+    s: &mut Deposits,
 ) -> Result<bool, L1Error> {
-    let head = provider.get_block_number().await.map_err(rpc)?;
+    let head = head(provider).await?;
+    if !s.seeded {
+        s.final_through = chain.deposits_final_through()?;
+        s.highest = s.final_through;
+        for record in chain.deposit_blocks_after(s.final_through)? {
+            let content = record.txs.first().map(keccak256).unwrap_or_default();
+            let timestamp = record.l1_timestamp.unwrap_or_default();
+            // Its L1 block is not kept: at most the cursor, and the scan below finds it.
+            let l1_block = chain.deposit_cursor();
+            s.recent.insert(record.blknum, Followed { l1_block, content, timestamp });
+            s.highest = s.highest.max(record.blknum);
+        }
+        s.seeded = true;
+    }
+    follow_deposits(chain, framework, settings, head, s).await?;
+
     // A deposit mined in block b has head - b + 1 confirmations.
-    let Some(safe) = (head + 1).checked_sub(settings.deposit_confirmations.max(1)) else {
+    let Some(safe) = (head.number + 1).checked_sub(settings.deposit_confirmations.max(1)) else {
         return Ok(false);
     };
     let from = chain.deposit_cursor() + 1;
@@ -239,13 +539,98 @@ async fn deposit_step(
         .query()
         .await
         .map_err(rpc)?;
-    for (event, _) in logs {
+    for (event, log) in logs {
         let blknum: u64 = event
             .blknum
             .try_into()
             .map_err(|_| L1Error::Rpc("deposit block number overflows".into()))?;
-        chain.credit_deposit(blknum, &event.depositTx, event.timestamp)?;
+        let content = keccak256(&event.depositTx);
+        if !chain.credit_deposit(blknum, &event.depositTx, event.timestamp)? {
+            // Already credited (skipped by number before): it must be the same deposit.
+            check_credited(chain, blknum, content)?;
+        }
+        let l1_block = log.block_number.unwrap_or(to);
+        s.recent.insert(blknum, Followed { l1_block, content, timestamp: event.timestamp });
+        s.highest = s.highest.max(blknum);
     }
     chain.set_deposit_cursor(to)?;
     Ok(to < safe)
+}
+
+/// A deposit block L1 shows with `content` that the operator already credited: the same
+/// deposit, or a halt (LEDGER-7).
+fn check_credited(chain: &Chain, blknum: u64, content: B256) -> Result<(), L1Error> {
+    let credited =
+        chain.block(blknum)?.and_then(|r| r.txs.first().map(keccak256)).unwrap_or_default();
+    if credited != content {
+        return Err(Halt::DepositChanged { blknum, credited, on_l1: content }.into());
+    }
+    Ok(())
+}
+
+/// Checks credited deposits again at each new L1 head until final (LEDGER-7): gone or different
+/// halts; the same deposit in another L1 block gets that block's timestamp (it is part of the
+/// deposit block's commitment, MERKLE-6).
+async fn follow_deposits(
+    chain: &Chain,
+    framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
+    settings: &L1Settings,
+    head: Head,
+    s: &mut Deposits,
+) -> Result<(), L1Error> {
+    if s.recent.is_empty() || s.checked_at == Some(head.hash) {
+        return Ok(());
+    }
+    let lowest = s.recent.values().map(|f| f.l1_block).min().unwrap_or(head.number);
+    let from = lowest.saturating_sub(settings.finality_depth);
+    let logs = framework
+        .DepositCreated_filter()
+        .from_block(from)
+        .to_block(head.number)
+        .query()
+        .await
+        .map_err(rpc)?;
+    let mut on_l1: BTreeMap<u64, (B256, u64, u64)> = BTreeMap::new();
+    for (event, log) in logs {
+        if let Ok(blknum) = u64::try_from(event.blknum) {
+            let at = log.block_number.unwrap_or(head.number);
+            on_l1.insert(blknum, (keccak256(&event.depositTx), at, event.timestamp));
+        }
+    }
+    let cursor = chain.deposit_cursor();
+    for (blknum, (content, at, _)) in &on_l1 {
+        // Deposits credited earlier that are not followed any more (or not yet): same check.
+        if !s.recent.contains_key(blknum) && *at <= cursor && chain.block(*blknum)?.is_some() {
+            check_credited(chain, *blknum, *content)?;
+        }
+    }
+    let tracked: Vec<(u64, Followed)> = s.recent.iter().map(|(b, f)| (*b, *f)).collect();
+    for (blknum, followed) in tracked {
+        let Some((content, at, timestamp)) = on_l1.get(&blknum).copied() else {
+            return Err(Halt::DepositVanished { blknum, credited: followed.content }.into());
+        };
+        if content != followed.content {
+            return Err(Halt::DepositChanged {
+                blknum,
+                credited: followed.content,
+                on_l1: content,
+            }
+            .into());
+        }
+        if timestamp != followed.timestamp {
+            chain.move_commitment(blknum, timestamp, None)?;
+        }
+        if deep(head.number, at, settings.finality_depth) {
+            s.recent.remove(&blknum);
+        } else {
+            s.recent.insert(blknum, Followed { l1_block: at, content, timestamp });
+        }
+    }
+    let final_through = s.recent.keys().next().map_or(s.highest, |b| b - 1);
+    if final_through > s.final_through {
+        chain.set_deposits_final_through(final_through)?;
+        s.final_through = final_through;
+    }
+    s.checked_at = Some(head.hash);
+    Ok(())
 }

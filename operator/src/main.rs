@@ -41,6 +41,9 @@ struct RunArgs {
     /// Block interval in milliseconds.
     #[arg(long = "block.interval-ms")]
     block_interval_ms: Option<u64>,
+    /// A local devnet: one L1 confirmation for deposits instead of the mainnet-safe default.
+    #[arg(long)]
+    devnet: bool,
 }
 
 impl RunArgs {
@@ -60,6 +63,9 @@ impl RunArgs {
         }
         if let Some(v) = self.block_interval_ms {
             config.block.interval_ms = v;
+        }
+        if self.devnet {
+            config.use_devnet_depths();
         }
         Ok(config)
     }

@@ -46,7 +46,7 @@ async fn env() -> Env {
 }
 
 fn config(env: &Env, data_dir: &std::path::Path) -> Config {
-    let mut c = Config::default();
+    let mut c = Config::devnet();
     c.data_dir = data_dir.into();
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.l1.rpc_url = env.anvil.endpoint();
@@ -407,7 +407,7 @@ async fn acknowledged_transactions_survive_kill_9() {
         std::fs::write(
             &file,
             format!(
-                "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n[l1]\nrpc_url = \"{}\"\nframework = \"{}\"\npoll_interval_ms = 50\n[block]\ninterval_ms = {interval_ms}\n",
+                "devnet = true\ndata_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n[l1]\nrpc_url = \"{}\"\nframework = \"{}\"\npoll_interval_ms = 50\n[block]\ninterval_ms = {interval_ms}\n",
                 dir.path().join("data"),
                 env.anvil.endpoint(),
                 env.deployment.framework
@@ -553,4 +553,286 @@ fn loads_the_operator_key_from_a_cast_keystore() {
     assert_eq!(c.signer().unwrap().address(), address);
     std::fs::write(&password, "wrong").unwrap();
     assert!(matches!(c.signer(), Err(plasma_operator::ConfigError::Key(_))));
+}
+
+// ------------------------------------------------------------------------------------------------
+// L1 moving under the operator (issue 12 item 6): one root committed twice, commitments moved or
+// dropped by a reorg, deposits swapped by a reorg.
+
+async fn anvil(env: &Env, method: &str, params: Value) -> Value {
+    env.provider.raw_request::<_, Value>(method.to_owned().into(), params).await.unwrap()
+}
+
+/// A JSON-RPC proxy to anvil that, while the returned flag is set, mines a block before it
+/// forwards an `eth_getTransactionCount`: the moment a submission in the pool lands between the
+/// submitter's reads of `nextChildBlock` and of its nonce.
+async fn mining_proxy(target: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::{Arc, atomic::AtomicBool};
+    use warp::Filter;
+    let mine = Arc::new(AtomicBool::new(false));
+    let http = reqwest::Client::new();
+    let flag = mine.clone();
+    let route = warp::post().and(warp::body::bytes()).then(move |body: bytes::Bytes| {
+        let (http, target, flag) = (http.clone(), target.clone(), flag.clone());
+        async move {
+            let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            if flag.load(std::sync::atomic::Ordering::SeqCst)
+                && request["method"] == "eth_getTransactionCount"
+            {
+                let evm_mine =
+                    json!({"jsonrpc": "2.0", "id": 0, "method": "evm_mine", "params": []});
+                http.post(&target).json(&evm_mine).send().await.unwrap();
+            }
+            let answer = http
+                .post(&target)
+                .header("content-type", "application/json")
+                .body(body.to_vec())
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            warp::http::Response::builder()
+                .header("content-type", "application/json")
+                .body(answer.to_vec())
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    (format!("http://{addr}"), mine)
+}
+
+/// Every `BlockSubmitted` on L1 so far: (blknum, root).
+async fn submitted(env: &Env) -> Vec<(u64, B256)> {
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    let logs = framework.BlockSubmitted_filter().from_block(0).query().await.unwrap();
+    logs.into_iter().map(|(e, _)| (e.blknum.to::<u64>(), e.root)).collect()
+}
+
+fn pay(env: &Env, from: &Signer, input: UtxoPos, to: Address, amount: U256) -> SignedTransaction {
+    let tx =
+        Transaction::payment(&[input], vec![Output::new(to, Address::ZERO, amount)], B256::ZERO);
+    SignedTransaction::new(tx.clone(), vec![from.sign_tx(&env.domain, &tx)])
+}
+
+/// OP-4: the submitter's first attempt lands while it re-reads L1 to bump the fee. The old
+/// submitter read `nextChildBlock` (still 1000), then the nonce (already past the attempt), and
+/// sent the same root again: L1 recorded it as block 1000 and 2000, and the operator's real
+/// block 2000 then hit `RootMismatch` and the chain stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fee_bump_racing_the_landed_attempt_commits_the_root_once() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, mine_before_nonce) = mining_proxy(env.anvil.endpoint()).await;
+    let mut c = config(&env, dir.path());
+    c.l1.rpc_url = proxy;
+    c.l1.stuck_after_ms = 300;
+    let node = Node::start(c).await.unwrap();
+    let api = Api::new(&node);
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = deposit(&env, &env.alice, eth).await;
+    api.wait_for(&format!("/v1/utxos?owner={}", env.alice.address()), |v| utxo_count(v) == 1).await;
+
+    // L1 mines only when the proxy does: the first attempt waits in the pool until the
+    // submitter reads its nonce again to bump the fee.
+    anvil(&env, "evm_setAutomine", json!([false])).await;
+    mine_before_nonce.store(true, std::sync::atomic::Ordering::SeqCst);
+    let first = pay(&env, &env.alice, dep, env.bob.address(), eth);
+    assert_eq!(api.submit(&first).await.0, 200);
+    let path = format!("/v1/transactions/{}", first.transaction.hash());
+    api.wait_for(&path, |v| v["status"] == "committed").await;
+    mine_before_nonce.store(false, std::sync::atomic::Ordering::SeqCst);
+    // Whatever is still in the pool lands now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    anvil(&env, "evm_setAutomine", json!([true])).await;
+    anvil(&env, "anvil_mine", json!([2])).await;
+
+    let (_, block) = api.get("/v1/blocks/1000").await;
+    let root: B256 = block["root"].as_str().unwrap().parse().unwrap();
+    assert_eq!(submitted(&env).await, vec![(1000, root)], "the root was committed more than once");
+
+    // The chain goes on: bob's payment is block 2000, with its own root.
+    let second = pay(&env, &env.bob, UtxoPos::new(1000, 0, 0).unwrap(), env.alice.address(), eth);
+    assert_eq!(api.submit(&second).await.0, 200);
+    let info = api
+        .wait_for(&format!("/v1/transactions/{}", second.transaction.hash()), |v| {
+            v["status"] == "committed"
+        })
+        .await;
+    assert_eq!(info["blknum"], 2000);
+    assert_eq!(submitted(&env).await.len(), 2);
+    node.stop().await;
+}
+
+/// OP-4: a recorded commitment is followed until final. An L1 reorg that mines it again in a
+/// later block changes its timestamp (exit data must carry the new one, MERKLE-6); one that drops
+/// it makes the operator submit it again (it used to stay "committed" while L1 expected block
+/// 1000 again, and every later block failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commitments_moved_or_dropped_by_a_reorg_are_followed() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(config(&env, dir.path())).await.unwrap();
+    let api = Api::new(&node);
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = deposit(&env, &env.alice, eth).await;
+    api.wait_for(&format!("/v1/utxos?owner={}", env.alice.address()), |v| utxo_count(v) == 1).await;
+    // The commitment's L1 block comes 1000 s after its parent; anvil gives a reorg's new blocks
+    // their parent's time plus one, so the commitment moves to an earlier time.
+    anvil(&env, "evm_increaseTime", json!([1000])).await;
+    let first = pay(&env, &env.alice, dep, env.bob.address(), eth);
+    assert_eq!(api.submit(&first).await.0, 200);
+    api.wait_for(&format!("/v1/transactions/{}", first.transaction.hash()), |v| {
+        v["status"] == "committed"
+    })
+    .await;
+    let bob_pos = UtxoPos::new(1000, 0, 0).unwrap();
+    let exit_path = format!("/v1/utxos/{}/exit-data", bob_pos.to_u128());
+    let before = api.get(&exit_path).await.1["blockTimestamp"].as_u64().unwrap();
+
+    // Moved: the commitment is mined again, in the second of two new blocks.
+    let logs = framework.BlockSubmitted_filter().from_block(0).query().await.unwrap();
+    let submission = logs[0].1.transaction_hash.unwrap();
+    let raw: alloy::primitives::Bytes = env
+        .provider
+        .raw_request("eth_getRawTransactionByHash".into(), (submission,))
+        .await
+        .unwrap();
+    let mined_in = env
+        .provider
+        .get_transaction_receipt(submission)
+        .await
+        .unwrap()
+        .unwrap()
+        .block_number
+        .unwrap();
+    anvil(&env, "anvil_mine", json!([1])).await;
+    let head = env.provider.get_block_number().await.unwrap();
+    anvil(&env, "anvil_reorg", json!([head - mined_in + 1, [[raw, 1]]])).await;
+    let logs = framework.BlockSubmitted_filter().from_block(0).query().await.unwrap();
+    assert_eq!(logs.len(), 1);
+    let moved = logs[0].0.timestamp;
+    assert_ne!(moved, before, "the reorg moved the commitment to another time");
+    let served = api.wait_for(&exit_path, |v| v["blockTimestamp"].as_u64() == Some(moved)).await;
+    let root: B256 = served["root"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        framework.blockCommitments(U256::from(1000)).call().await.unwrap(),
+        keccak256((root, U256::from(moved)).abi_encode()),
+        "the exit data matches L1's commitment (MERKLE-6)"
+    );
+
+    // Dropped: a reorg replaces the commitment's block by an empty one.
+    let mined_in = framework.BlockSubmitted_filter().from_block(0).query().await.unwrap()[0]
+        .1
+        .block_number
+        .unwrap();
+    let head = env.provider.get_block_number().await.unwrap();
+    anvil(&env, "anvil_reorg", json!([head - mined_in + 1, []])).await;
+    anvil(&env, "anvil_mine", json!([1])).await;
+    // The operator submits block 1000 again, then goes on with block 2000.
+    let second = pay(&env, &env.bob, bob_pos, env.alice.address(), eth);
+    assert_eq!(api.submit(&second).await.0, 200);
+    let info = api
+        .wait_for(&format!("/v1/transactions/{}", second.transaction.hash()), |v| {
+            v["status"] == "committed"
+        })
+        .await;
+    assert_eq!(info["blknum"], 2000);
+    let blocks: Vec<u64> = submitted(&env).await.into_iter().map(|(b, _)| b).collect();
+    assert_eq!(blocks, vec![1000, 2000]);
+    // L1 holds block 1000 with the timestamp the operator serves for it.
+    let (_, block) = api.get("/v1/blocks/1000").await;
+    let stamp = block["l1Timestamp"].as_u64().unwrap();
+    assert_eq!(
+        framework.blockCommitments(U256::from(1000)).call().await.unwrap(),
+        keccak256((root, U256::from(stamp)).abi_encode())
+    );
+    node.stop().await;
+}
+
+/// LEDGER-7: a reorg swaps two deposits. The operator had credited alice's as deposit block 1;
+/// L1 now has bob's there and alice's as block 2. The old operator skipped block 1 by number and
+/// credited block 2 to alice again: alice twice, bob never. It must halt instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deposits_swapped_by_a_reorg_halt_block_production() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&env, dir.path());
+    c.l1.deposit_confirmations = 2;
+    let node = Node::start(c).await.unwrap();
+    let api = Api::new(&node);
+    let eth = U256::from(10).pow(U256::from(18));
+    let (alice, bob) = (env.alice.address(), env.bob.address());
+
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    let send = |owner: &Signer, amount: U256| {
+        let tx = Transaction::deposit(owner.address(), Address::ZERO, amount).encode();
+        // A fixed gas limit: replayed in the other order, the estimate would fall short.
+        let call = framework.depositEth(tx.into()).value(amount).from(owner.address()).gas(300_000);
+        async move { call.send().await.unwrap().get_receipt().await.unwrap() }
+    };
+    let a = send(&env.alice, eth).await;
+    let b = send(&env.bob, eth * U256::from(2)).await;
+    let alice_at = a.block_number.unwrap();
+    assert_eq!(b.block_number.unwrap(), alice_at + 1);
+    // Alice's deposit is 2 deep and credited; bob's is not yet.
+    api.wait_for(&format!("/v1/utxos?owner={alice}"), |v| utxo_count(v) == 1).await;
+    assert_eq!(api.get("/v1/status").await.1["chain"]["depositCursor"], alice_at);
+
+    // The reorg: bob's deposit first (block 1), alice's second (block 2).
+    let raw = |hash: B256| {
+        let provider = env.provider.clone();
+        async move {
+            provider
+                .raw_request::<_, alloy::primitives::Bytes>(
+                    "eth_getRawTransactionByHash".into(),
+                    (hash,),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let (raw_a, raw_b) = (raw(a.transaction_hash).await, raw(b.transaction_hash).await);
+    anvil(&env, "anvil_reorg", json!([2, [[raw_b, 0], [raw_a, 1]]])).await;
+    anvil(&env, "anvil_mine", json!([3])).await;
+    let on_l1: Vec<(Address, u64)> = framework
+        .DepositCreated_filter()
+        .from_block(0)
+        .query()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(e, _)| (e.owner, e.blknum.to::<u64>()))
+        .collect();
+    assert_eq!(on_l1, vec![(bob, 1), (alice, 2)], "the reorg swapped the deposits");
+
+    let status = api.wait_for("/v1/status", |v| !v["l1"]["halt"].is_null()).await;
+    assert_eq!(status["l1"]["halt"]["code"], "DepositChanged", "{status}");
+    assert_eq!(status["l1"]["halt"]["blknum"], 1);
+    assert_eq!(utxo_count(&api.get(&format!("/v1/utxos?owner={alice}")).await.1), 1);
+    assert_eq!(utxo_count(&api.get(&format!("/v1/utxos?owner={bob}")).await.1), 0);
+
+    // No block is built on it: a payment of the vanished credit is never included.
+    let spend = pay(&env, &env.alice, UtxoPos::new(1, 0, 0).unwrap(), bob, eth);
+    api.submit(&spend).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (_, info) = api.get(&format!("/v1/transactions/{}", spend.transaction.hash())).await;
+    assert_ne!(info["status"], "committed");
+    assert_ne!(info["status"], "included");
+    assert_eq!(framework.nextChildBlock().call().await.unwrap(), 1000);
+    node.stop().await;
+
+    // The halt survives a restart.
+    let mut c = config(&env, dir.path());
+    c.l1.deposit_confirmations = 2;
+    let node = Node::start(c).await.unwrap();
+    let api = Api::new(&node);
+    let status = api.wait_for("/v1/status", |v| !v["l1"]["halt"].is_null()).await;
+    assert_eq!(status["l1"]["halt"]["code"], "DepositChanged");
+    assert_eq!(utxo_count(&api.get(&format!("/v1/utxos?owner={alice}")).await.1), 1);
+    node.stop().await;
 }
