@@ -42,14 +42,17 @@ pub(crate) fn routes(
         .and(warp::body::content_length_limit(64 * 1024))
         .and(warp::body::bytes())
         .and(with.clone())
-        .map(|body: bytes::Bytes, w: Arc<Watcher>| {
+        .then(|body: bytes::Bytes, w: Arc<Watcher>| async move {
             let guard: Guard = match serde_json::from_slice(&body) {
                 Ok(g) => g,
                 Err(e) => return error(StatusCode::BAD_REQUEST, "MalformedJson", e),
             };
-            match w.add_guard(&guard) {
+            match w.add_guard(&guard).await {
                 Ok(()) => warp::reply::json(&json!({"guarded": guard.owner})).into_response(),
-                Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, "BadAuthorization", e),
+                Err(e) if e.is_client_error() => {
+                    error(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e)
+                }
+                Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.code(), e),
             }
         });
     let in_flight = warp::path!("v1" / "guards" / "in-flight")

@@ -121,6 +121,30 @@ pub enum Event {
         /// The transaction that is no longer in the chain.
         l1_tx: B256,
     },
+    /// The tower's balance cannot pay for exiting every guarded output worth exiting (WATCH-13):
+    /// it exits the most valuable first and leaves these.
+    Underfunded {
+        /// Guarded outputs worth exiting.
+        outputs: usize,
+        /// Of which the balance cannot pay for.
+        unaffordable: usize,
+        /// The balance (wei).
+        balance: alloy::primitives::U256,
+    },
+    /// Guarded outputs worth less than what exiting them costs (WATCH-13) were not exited.
+    DustSkipped {
+        /// How many.
+        outputs: usize,
+        /// The amount below which an output is dust (wei, at the gas price of the moment).
+        below: alloy::primitives::U256,
+    },
+    /// A guard was dropped: its owner revoked it on L1 or it expired (EXIT-9).
+    GuardDropped {
+        /// The owner.
+        owner: Address,
+        /// Why.
+        reason: String,
+    },
     /// An action failed (it is retried).
     ActionFailed {
         /// What.
@@ -270,10 +294,11 @@ impl ChainView {
     }
 
     /// Applies a deposit block (made by the contract: always valid).
+    ///
+    /// Deposits after the first bad block are applied too: the contract made them, so they are
+    /// valid whatever the operator did, and a guarded owner who deposited while the watcher waited
+    /// out the availability timeout must be exited too ([`Self::late_deposits_of`]).
     pub fn apply_deposit(&mut self, blknum: u64, deposit_tx: &[u8], timestamp: u64) {
-        if self.byzantine_from.is_some() {
-            return; // the set after a bad block is unknown; deposits still exit by themselves
-        }
         if let Ok(tx) = plasma_spec::Transaction::decode(deposit_tx)
             && let Ok(diff) = self.utxos.apply_deposit(blknum, &tx)
         {
@@ -283,7 +308,9 @@ impl ChainView {
             let block = KnownBlock { leaves: vec![deposit_tx.to_vec()], timestamp };
             self.journal.push(Change::Block(blknum, block.clone()));
             self.blocks.insert(blknum, block);
-            self.synced_block = blknum;
+            if self.byzantine_from.is_none() {
+                self.synced_block = blknum;
+            }
         }
     }
 
@@ -383,6 +410,31 @@ impl ChainView {
     /// The spend defeating a standard exit of `pos`, if the watcher saw one (WATCH-4).
     pub fn challenge_for(&self, pos: UtxoPos) -> Option<&Spend> {
         self.spends.get(&pos)
+    }
+
+    /// Deposits of `owner` made after the first bad block that no child block could have spent:
+    /// numbered after `last_child_committed`, the highest child block committed on L1 (WATCH-6).
+    /// A deposit numbered before a later child block may have been spent in it, which the watcher
+    /// cannot check on a byzantine chain: exiting it could cost a bond, so its owner must decide.
+    pub fn late_deposits_of(
+        &self,
+        owner: Address,
+        last_child_committed: u64,
+    ) -> Vec<(UtxoPos, Output)> {
+        let Some(bad) = self.byzantine_from else { return Vec::new() };
+        let mut out: Vec<_> = self
+            .utxos
+            .iter()
+            .filter(|(p, o)| {
+                o.owner == owner
+                    && p.is_deposit()
+                    && p.blknum() > bad
+                    && p.blknum() > last_child_committed
+            })
+            .map(|(p, o)| (*p, o.clone()))
+            .collect();
+        out.sort_by_key(|(p, _)| *p);
+        out
     }
 
     /// Unspent outputs of `owner` in blocks before the first bad one (WATCH-6).
@@ -511,6 +563,24 @@ mod tests {
         let bobs = pay_eth(&domain(), &[pos(1000, 0, 0)], &[(alice.address(), 100)], &[&bob]);
         let reason = view.apply_child_block(2000, &[signed(&bobs)], 200).unwrap_err();
         assert!(reason.contains("LEDGER-9"), "{reason}");
+    }
+
+    #[test]
+    fn deposits_after_a_bad_block_are_exited_unless_a_later_child_block_could_spend_them() {
+        let (mut view, alice, _) = view_with_deposit();
+        view.withheld(1000);
+        let dep = |n| Transaction::deposit(alice.address(), Address::ZERO, U256::from(n)).encode();
+        view.apply_deposit(1001, &dep(5), 30); // made while the watcher waited out the timeout
+        view.apply_deposit(2001, &dep(7), 40); // made after child block 2000 was committed
+        assert_eq!(view.synced_block, 1, "the view's validated part does not move");
+        let late: Vec<u64> =
+            view.late_deposits_of(alice.address(), 1000).iter().map(|(p, _)| p.blknum()).collect();
+        assert_eq!(late, vec![1001, 2001]);
+        // Child block 2000 (unchecked on a byzantine chain) may spend deposit 1001.
+        let late: Vec<u64> =
+            view.late_deposits_of(alice.address(), 2000).iter().map(|(p, _)| p.blknum()).collect();
+        assert_eq!(late, vec![2001]);
+        assert!(view.inclusion_proof(2001, 0).is_some(), "provable for its exit");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! exit authorizations) before any exit the bad block could enable.
 
 mod api;
+pub mod budget;
+pub mod guards;
 mod judge;
 mod watcher;
 

@@ -1,6 +1,10 @@
 //! The watcher's loop: follow L1, download and re-validate every block, judge exits, act.
 
 use crate::judge::{ChainView, Change, Event};
+use crate::{
+    budget,
+    guards::{self, GuardError},
+};
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider},
@@ -57,6 +61,25 @@ const IN_FLIGHT_GAS_PER_INPUT: u64 = 150_000;
 /// The position of transaction `tx_index` of block `blknum` (its output 0, POS-1), as the exit
 /// game takes transaction positions.
 /// (Spends and blocks in the view come from validated blocks, so the position is always valid.)
+/// The spend of `pos` among payments guarded owners handed in (WATCH-4), as a challenge needs it.
+fn in_flight_spend_of(
+    handed_in: &[plasma_spec::SignedTransaction],
+    pos: UtxoPos,
+) -> Option<crate::judge::Spend> {
+    handed_in.iter().find_map(|signed| {
+        let inputs = signed.transaction.input_positions().ok()?;
+        let input_index = inputs.iter().position(|p| *p == pos)?;
+        Some(crate::judge::Spend {
+            tx: signed.transaction.encode().into(),
+            hash: signed.transaction.hash(),
+            input_index,
+            signature: signed.signatures.get(input_index)?.clone(),
+            blknum: 0,
+            tx_index: 0,
+        })
+    })
+}
+
 fn tx_position(blknum: u64, tx_index: u16) -> U256 {
     UtxoPos::new(blknum, tx_index, 0).map_or(U256::ZERO, |p| p.to_u256())
 }
@@ -242,6 +265,10 @@ pub struct Status {
     pub exits_watched: usize,
     /// Owners guarded.
     pub guarded: usize,
+    /// Guarded outputs worth exiting, at the last funding check (WATCH-13).
+    pub guarded_outputs: usize,
+    /// Of those, how many the balance could not pay to exit at that check.
+    pub unaffordable_outputs: usize,
     /// Events so far.
     pub events: usize,
 }
@@ -272,6 +299,13 @@ pub struct Watcher {
     cursor: Mutex<u64>,
     /// The newest L1 block timestamp read (the availability clock's L1 side, WATCH-3).
     l1_time: Mutex<u64>,
+    /// Last funding check (WATCH-13): the synced block it was made at, guarded outputs worth
+    /// exiting, and how many of them the balance could not pay for.
+    funding: Mutex<(u64, usize, usize)>,
+    /// Dust outputs last reported skipped.
+    dust_reported: Mutex<usize>,
+    /// The highest child block committed on L1 (late deposits below it may be spent, WATCH-6).
+    last_child_committed: Mutex<u64>,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -354,6 +388,9 @@ impl Watcher {
             events: Mutex::new(past_events),
             cursor: Mutex::new(0),
             l1_time: Mutex::new(0),
+            funding: Mutex::new((u64::MAX, 0, 0)),
+            dust_reported: Mutex::new(0),
+            last_child_committed: Mutex::new(0),
         };
         watcher.restore()?;
         Ok(watcher)
@@ -380,20 +417,31 @@ impl Watcher {
         tx.commit().map_err(st)
     }
 
-    /// Adds (or replaces) an owner's guard authorization, after checking its signature.
-    pub fn add_guard(&self, guard: &Guard) -> Result<(), String> {
+    /// Keeps `guard` if it could start an exit today and is not older than the one kept for its
+    /// owner (EXIT-9), and if the tower's balance covers one more owner (WATCH-13).
+    pub async fn add_guard(&self, guard: &Guard) -> Result<(), GuardError> {
         let auth = plasma_spec::ExitAuthorization {
             exitor: self.me,
             deadline: guard.deadline,
             nonce: guard.nonce,
         };
         let digest = self.domain.exit_authorization_digest(&auth);
-        let signer =
-            plasma_spec::recover_signer(digest, &guard.signature, 0).map_err(|e| e.to_string())?;
-        if signer != guard.owner {
-            return Err(format!("the authorization is signed by {signer}, not {}", guard.owner));
+        let signer = plasma_spec::recover_signer(digest, &guard.signature, 0)
+            .map_err(|e| GuardError::BadSignature { owner: guard.owner, reason: e.to_string() })?;
+        let unavailable = |e: WatcherError| GuardError::Unavailable(e.to_string());
+        let l1_owner = self.owner_on_l1(guard.owner).await.map_err(unavailable)?;
+        let kept = self.guards().map_err(unavailable)?;
+        let kept_own = kept.iter().find(|g| g.owner == guard.owner);
+        guards::check(guard, signer, l1_owner, kept_own)?;
+        if kept_own.is_none() {
+            let (balance, costs) = self.exit_costs().await.map_err(unavailable)?;
+            let capacity = budget::guard_capacity(balance, &costs);
+            let guarded = kept.len() as u64;
+            if guarded >= capacity {
+                return Err(GuardError::AtCapacity { guards: guarded, capacity, balance });
+            }
         }
-        let json = serde_json::to_vec(guard).map_err(|e| e.to_string())?;
+        let json = serde_json::to_vec(guard).map_err(|e| GuardError::Unavailable(e.to_string()))?;
         let run = || -> Result<(), WatcherError> {
             let tx = self.db.begin_write().map_err(st)?;
             tx.open_table(GUARDS)
@@ -402,7 +450,50 @@ impl Watcher {
                 .map_err(st)?;
             tx.commit().map_err(st)
         };
-        run().map_err(|e| e.to_string())
+        run().map_err(unavailable)
+    }
+
+    /// The owner's authorization nonce and L1's latest block time.
+    async fn owner_on_l1(&self, owner: Address) -> Result<guards::OwnerOnL1, WatcherError> {
+        let nonce = self.standard.authorizationNonce(owner).call().await.map_err(l1)?;
+        let latest = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(l1)?
+            .ok_or_else(|| l1("no latest L1 block"))?;
+        Ok(guards::OwnerOnL1 { nonce, now: latest.header.timestamp })
+    }
+
+    /// The tower's balance and what exits cost it now (WATCH-13). The gas price is the current
+    /// one with room for two fee bumps of 25 %.
+    async fn exit_costs(&self) -> Result<(U256, budget::ExitCosts), WatcherError> {
+        let balance = self.provider.get_balance(self.me).await.map_err(l1)?;
+        let bond = self.standard.bondSize().call().await.map_err(l1)?;
+        let price = self.provider.get_gas_price().await.map_err(l1)?;
+        let costs = budget::ExitCosts {
+            bond,
+            gas_price: price + price / 2 + 1,
+            gas_per_batch: ACTION_GAS,
+            gas_per_output: MASS_EXIT_GAS_PER_OUTPUT,
+        };
+        Ok((balance, costs))
+    }
+
+    /// Drops guards their owners revoked on L1 (`AuthorizationsRevoked`, EXIT-9): a batch holding
+    /// one would skip it anyway, and the owner must hand in a new authorization to stay guarded.
+    fn drop_revoked_guard(&self, owner: Address, nonce: U256) -> Result<(), WatcherError> {
+        let Some(kept) = self.guards()?.into_iter().find(|g| g.owner == owner) else {
+            return Ok(());
+        };
+        if kept.nonce >= nonce {
+            return Ok(()); // already the new one
+        }
+        let tx = self.db.begin_write().map_err(st)?;
+        tx.open_table(GUARDS).map_err(st)?.remove(owner.as_slice()).map_err(st)?;
+        tx.commit().map_err(st)?;
+        self.event(Event::GuardDropped { owner, reason: format!("revoked on L1 (nonce {nonce})") });
+        Ok(())
     }
 
     /// Takes a payment a guarded owner signed (ENC-4 bytes) and may not see included: if the chain
@@ -501,6 +592,7 @@ impl Watcher {
 
     /// Status figures.
     pub fn status(&self) -> Status {
+        let funding = *self.funding.lock();
         let view = self.view.lock();
         Status {
             l1_cursor: *self.cursor.lock(),
@@ -510,6 +602,8 @@ impl Watcher {
             pending_blocks: self.pending.lock().len(),
             exits_watched: self.exits.lock().len(),
             guarded: self.guards().map_or(0, |g| g.len()),
+            guarded_outputs: funding.1,
+            unaffordable_outputs: funding.2,
             events: self.events.lock().len(),
         }
     }
@@ -537,6 +631,7 @@ impl Watcher {
         self.challenge_exits().await?;
         self.challenge_in_flight_exits().await?;
         self.mass_exit_if_byzantine().await?;
+        self.check_funding().await?;
         if self.settings.process_exits {
             self.process_due_exits().await?;
         }
@@ -611,6 +706,10 @@ impl Watcher {
             } else {
                 let ev = &blocks[i].0;
                 let blknum: u64 = ev.blknum.try_into().unwrap_or(u64::MAX);
+                {
+                    let mut last = self.last_child_committed.lock();
+                    *last = (*last).max(blknum);
+                }
                 if self.already_queued(blknum, Some(ev.root), ev.timestamp)? {
                     continue;
                 }
@@ -710,6 +809,17 @@ impl Watcher {
         for (ev, log) in &deleted {
             exit_events
                 .push((log, plasma_spec::ExitEvent::InFlightExitDeleted { exit_id: ev.exitId }));
+        }
+        let revoked = self
+            .standard
+            .AuthorizationsRevoked_filter()
+            .from_block(from)
+            .to_block(to)
+            .query()
+            .await
+            .map_err(l1)?;
+        for (ev, _) in &revoked {
+            self.drop_revoked_guard(ev.owner, ev.nonce)?;
         }
         exit_events.sort_by_key(|(log, _)| key(log));
         for (log, event) in exit_events {
@@ -1037,7 +1147,10 @@ impl Watcher {
                 .map_err(st)?;
                 ifes.insert(id.as_slice(), json.as_slice()).map_err(st)?;
             }
-            tx.open_table(V_META).map_err(st)?.insert("cursor", cursor).map_err(st)?;
+            let mut meta = tx.open_table(V_META).map_err(st)?;
+            meta.insert("cursor", cursor).map_err(st)?;
+            meta.insert("last_child_committed", *self.last_child_committed.lock()).map_err(st)?;
+            drop(meta);
             let exiting = serde_json::to_vec(&self.view.lock().exiting).map_err(st)?;
             tx.open_table(V_EXITING)
                 .map_err(st)?
@@ -1084,6 +1197,8 @@ impl Watcher {
         view.synced_block = meta.get("synced_block").map_err(st)?.map_or(0, |v| v.value());
         view.byzantine_from = meta.get("byzantine_from").map_err(st)?.map(|v| v.value());
         *self.cursor.lock() = meta.get("cursor").map_err(st)?.map_or(0, |v| v.value());
+        *self.last_child_committed.lock() =
+            meta.get("last_child_committed").map_err(st)?.map_or(0, |v| v.value());
         drop(view);
         let mut pending = self.pending.lock();
         for entry in tx.open_table(V_PENDING).map_err(st)?.iter().map_err(st)? {
@@ -1153,8 +1268,20 @@ impl Watcher {
 
     async fn challenge_exits(&self) -> Result<(), WatcherError> {
         let watched: Vec<UtxoPos> = self.exits.lock().keys().copied().collect();
+        if watched.is_empty() {
+            return Ok(());
+        }
+        // WATCH-4: a spend the watcher has seen included, or one a guarded owner handed in (signed
+        // by the owner, in flight): the signature alone defeats the exit (EXIT-4).
+        let handed_in = self.guarded_in_flight()?;
         for pos in watched {
-            let Some(spend) = self.view.lock().challenge_for(pos).cloned() else { continue };
+            let spend = self
+                .view
+                .lock()
+                .challenge_for(pos)
+                .cloned()
+                .or_else(|| in_flight_spend_of(&handed_in, pos));
+            let Some(spend) = spend else { continue };
             let key = format!("challenge:{}", pos.to_u128());
             let status = self.standard.exits(pos.to_u256()).call().await.map_err(l1)?.status;
             if status != 1 || self.action_done(&key)? {
@@ -1473,13 +1600,18 @@ impl Watcher {
         for signed in &in_flight {
             self.start_guarded_in_flight_exit(signed).await?;
         }
-        let mut todo: Vec<(StandardExitGame::StartArgs, StandardExitGame::Authorization)> =
+        // WATCH-13: every guarded output worth exiting, with its amount, then a plan the balance
+        // pays for — richest first, dust never.
+        let mut todo: Vec<(U256, (StandardExitGame::StartArgs, StandardExitGame::Authorization))> =
             Vec::new();
         for guard in self.guards()? {
             let mut mine = Vec::new();
             {
                 let view = self.view.lock();
-                for (pos, _) in view.exitable_outputs_of(guard.owner) {
+                let last_child = *self.last_child_committed.lock();
+                let mut outputs = view.exitable_outputs_of(guard.owner);
+                outputs.extend(view.late_deposits_of(guard.owner, last_child));
+                for (pos, output) in outputs {
                     if spent_in_flight.contains(&pos) {
                         continue;
                     }
@@ -1495,15 +1627,16 @@ impl Watcher {
                     else {
                         continue;
                     };
-                    mine.push(StandardExitGame::StartArgs {
+                    let args = StandardExitGame::StartArgs {
                         utxoPos: pos.to_u256(),
                         txBytes: tx.clone().into(),
                         inclusionProof: proof.into(),
                         blockTimestamp: timestamp,
-                    });
+                    };
+                    mine.push((output.amount, args));
                 }
             }
-            for args in mine {
+            for (amount, args) in mine {
                 if self.exit_seen_started.lock().contains(&args.utxoPos) {
                     continue;
                 }
@@ -1517,15 +1650,24 @@ impl Watcher {
                     nonce: guard.nonce,
                     signature: guard.signature.clone(),
                 };
-                todo.push((args, auth));
+                todo.push((amount, (args, auth)));
             }
         }
         if todo.is_empty() {
             return Ok(());
         }
-        todo.sort_by_key(|(a, _)| a.utxoPos);
-        let bond = self.standard.bondSize().call().await.map_err(l1)?;
-        for chunk in todo.chunks(MASS_EXIT_BATCH) {
+        // Older positions first among equal amounts (the plan's sort is stable).
+        todo.sort_by_key(|(_, (a, _))| a.utxoPos);
+        let (balance, costs) = self.exit_costs().await?;
+        let worth = todo.len();
+        let plan = budget::plan(todo, balance, &costs, MASS_EXIT_BATCH);
+        self.note_plan(worth - plan.dust.len(), plan.unaffordable.len(), balance);
+        let dust = plan.dust.len();
+        if dust > 0 && std::mem::replace(&mut *self.dust_reported.lock(), dust) != dust {
+            self.event(Event::DustSkipped { outputs: dust, below: costs.dust_below() });
+        }
+        let bond = costs.bond;
+        for chunk in &plan.batches {
             let first = chunk[0].0.utxoPos;
             let key = format!("mass-exit:{first}:{}", chunk.len());
             if !self.action_done(&key)? {
@@ -1541,6 +1683,45 @@ impl Watcher {
             }
         }
         Ok(())
+    }
+
+    /// WATCH-13: after each newly validated block, whether the balance still pays for exiting
+    /// every guarded output worth exiting; `underfunded` the moment it does not (once per count).
+    async fn check_funding(&self) -> Result<(), WatcherError> {
+        let synced = self.view.lock().synced_block;
+        if self.funding.lock().0 == synced {
+            return Ok(());
+        }
+        let guards = self.guards()?;
+        let amounts: Vec<(U256, ())> = {
+            let view = self.view.lock();
+            guards
+                .iter()
+                .flat_map(|g| view.exitable_outputs_of(g.owner))
+                .map(|(_, o)| (o.amount, ()))
+                .collect()
+        };
+        let (balance, costs) = self.exit_costs().await?;
+        let plan = budget::plan(amounts, balance, &costs, MASS_EXIT_BATCH);
+        let worth = plan.batches.iter().map(Vec::len).sum::<usize>() + plan.unaffordable.len();
+        let short = plan.unaffordable.len();
+        self.note_plan(worth, short, balance);
+        self.funding.lock().0 = synced;
+        Ok(())
+    }
+
+    /// Records a funding figure; reports `underfunded` when the shortfall appears or changes.
+    fn note_plan(&self, worth: usize, short: usize, balance: U256) {
+        let was_short = {
+            let mut f = self.funding.lock();
+            let was = f.2;
+            (f.1, f.2) = (worth, short);
+            was
+        };
+        if short > 0 && short != was_short {
+            warn!(target: "watcher::budget", worth, short, %balance, "the balance cannot exit every guarded output");
+            self.event(Event::Underfunded { outputs: worth, unaffordable: short, balance });
+        }
     }
 
     /// Starts the in-flight exit of a guarded payment (EXIT-6), with the watcher's bond, unless

@@ -1,0 +1,201 @@
+//! The watchtower under attack on the real binaries (Safety II): guards it must refuse, guards it
+//! must drop, and a tower too poor to exit everyone (WATCH-13). See docs/e2e.md.
+
+// Test code: setup failures should panic with the harness's message.
+#![allow(clippy::unwrap_used)]
+
+use alloy::{
+    network::TransactionBuilder,
+    primitives::{Address, B256, U256},
+    providers::Provider,
+    rpc::types::TransactionRequest,
+};
+use plasma_contracts::{PlasmaFramework, StandardExitGame};
+use plasma_e2e::{ByzantineOperator, Devnet};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn milli(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64.pow(15))
+}
+
+async fn post_guard(net: &Devnet, owner: usize, deadline: u64, nonce: U256) -> (u16, Value) {
+    let key =
+        plasma_spec::Signer::from_bytes(&B256::from_slice(&net.anvil.keys()[owner].to_bytes()))
+            .unwrap();
+    let domain = plasma_spec::SigningDomain::new(net.anvil.chain_id(), net.deployment.framework);
+    let auth = plasma_spec::ExitAuthorization {
+        exitor: net.watcher,
+        deadline: U256::from(deadline),
+        nonce,
+    };
+    let sig = key.sign_digest(domain.exit_authorization_digest(&auth));
+    let body = json!({"owner": key.address(), "deadline": auth.deadline, "nonce": nonce, "signature": sig});
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/guards", net.watcher_url))
+        .timeout(Duration::from_secs(10))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn l1_now(net: &Devnet) -> u64 {
+    net.provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap()
+        .header
+        .timestamp
+}
+
+/// Safety II, 4: an expired authorization, one whose nonce is not the owner's on L1, and an older
+/// one replacing a newer one are refused with typed errors; a revoked one is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guards_that_could_not_exit_are_refused_and_revoked_ones_dropped() {
+    let net = Devnet::start().await.unwrap();
+    let now = l1_now(&net).await;
+
+    let (status, body) = post_guard(&net, 1, now - 1, U256::ZERO).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("AuthorizationExpired")),
+        "{body}"
+    );
+    let (status, body) = post_guard(&net, 1, now + 10_000, U256::from(1)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("AuthorizationNonceStale")),
+        "{body}"
+    );
+
+    // The newer (later deadline) authorization stays; an older one cannot replace it.
+    let (status, body) = post_guard(&net, 1, now + 20_000, U256::ZERO).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_guard(&net, 1, now + 10_000, U256::ZERO).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("AuthorizationOlder")),
+        "{body}"
+    );
+    let (s, _) = net.watcher_state().await.unwrap();
+    assert_eq!(s["status"]["guarded"], 1);
+
+    // alice revokes on L1: the watcher drops her guard and refuses the old one from then on.
+    let game = StandardExitGame::new(net.deployment.standard_exit_game, net.provider_for(1));
+    let r = game.revokeAuthorizations().send().await.unwrap().get_receipt().await.unwrap();
+    assert!(r.status());
+    net.wait_watcher("guard dropped", |s, e| {
+        s["status"]["guarded"] == 0
+            && e["events"]
+                .as_array()
+                .is_some_and(|ev| ev.iter().any(|x| x["kind"] == "guardDropped"))
+    })
+    .await
+    .unwrap();
+    let (status, body) = post_guard(&net, 1, now + 20_000, U256::ZERO).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("AuthorizationNonceStale")),
+        "{body}"
+    );
+    let (status, body) = post_guard(&net, 1, now + 20_000, U256::from(1)).await;
+    assert_eq!(status, 200, "the current nonce is accepted: {body}");
+}
+
+/// Safety II, 2: a tower with 0.1 ETH guarding 1 ETH, 30 × 0.01 ETH and 5 dust outputs when a
+/// block is withheld: it exits the 1 ETH output first, as many of the others as its balance pays
+/// for, never the dust, and says so; the rich owner is paid in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_underfunded_tower_exits_the_most_valuable_outputs_it_can_pay_for() {
+    let net = Devnet::start().await.unwrap();
+    let rich = net.wallet(1).await.unwrap();
+    let many = net.wallet(2).await.unwrap();
+    let dusty = net.wallet(3).await.unwrap();
+    let rich_pos = rich.deposit_eth(milli(1000)).await.unwrap();
+    rich.wait_for_output(rich_pos, Duration::from_secs(30)).await.unwrap();
+    let mut last = 0;
+    for _ in 0..30 {
+        last = many.deposit_eth(milli(10)).await.unwrap();
+    }
+    many.wait_for_output(last, Duration::from_secs(30)).await.unwrap();
+    for _ in 0..5 {
+        last = dusty.deposit_eth(milli(1)).await.unwrap();
+    }
+    dusty.wait_for_output(last, Duration::from_secs(30)).await.unwrap();
+    for w in [&rich, &many, &dusty] {
+        net.guard(w).await.unwrap();
+    }
+    net.wait_watcher("synced", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(36))
+        .await
+        .unwrap();
+
+    // The tower's account keeps 0.1 ETH (sent away while it is idle: nothing to act on yet).
+    let tower = net.provider_for(9);
+    let balance = net.provider.get_balance(net.watcher).await.unwrap();
+    let price = 10_000_000_000u128;
+    let fee = U256::from(21_000u64) * U256::from(price);
+    let tx = TransactionRequest::default()
+        .with_to(Address::repeat_byte(0xee))
+        .with_value(balance - milli(100) - fee)
+        .with_gas_limit(21_000)
+        .with_gas_price(price);
+    assert!(tower.send_transaction(tx).await.unwrap().get_receipt().await.unwrap().status());
+    assert_eq!(net.provider.get_balance(net.watcher).await.unwrap(), milli(100));
+
+    // The operator withholds a block (a theft of the rich owner's deposit).
+    let mut net = net;
+    net.kill_operator();
+    let thief = plasma_spec::Signer::from_bytes(&B256::from_slice(&net.anvil.keys()[0].to_bytes()))
+        .unwrap();
+    let theft = ByzantineOperator::steal(rich_pos, milli(1000), &thief, rich.domain()).unwrap();
+    net.byzantine_operator().commit_withheld(vec![theft]).await.unwrap();
+
+    net.wait_watcher("mass exit and budget events", |_, e| {
+        let ev = e["events"].as_array().cloned().unwrap_or_default();
+        ev.iter().any(|x| x["kind"] == "massExit")
+            && ev.iter().any(|x| x["kind"] == "dustSkipped")
+            && ev.iter().any(|x| x["kind"] == "underfunded")
+    })
+    .await
+    .unwrap();
+    let (_, events) = net.watcher_state().await.unwrap();
+    let ev = events["events"].as_array().unwrap();
+    let dust = ev.iter().find(|x| x["kind"] == "dustSkipped").unwrap();
+    assert_eq!(dust["outputs"], 5, "{dust}");
+    let short = ev.iter().find(|x| x["kind"] == "underfunded").unwrap();
+    assert_eq!(short["outputs"], 31, "{short}");
+    let unaffordable = short["unaffordable"].as_u64().unwrap();
+    assert!(unaffordable > 0 && unaffordable < 31, "some, not all, are beyond 0.1 ETH: {short}");
+
+    // The 1 ETH output was exited, and by the first mass exit.
+    let game = StandardExitGame::new(net.deployment.standard_exit_game, net.provider.clone());
+    let exit = game.exits(U256::from(rich_pos)).call().await.unwrap();
+    assert_eq!(exit.status, 1, "the richest output is exiting");
+    let first = ev.iter().find(|x| x["kind"] == "massExit").unwrap();
+    let receipt = net
+        .provider
+        .get_transaction_receipt(first["l1_tx"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let started: Vec<U256> = receipt
+        .inner
+        .logs()
+        .iter()
+        .filter_map(|l| l.log_decode::<StandardExitGame::ExitStarted>().ok())
+        .map(|l| l.inner.data.exitId)
+        .collect();
+    assert_eq!(started.first(), Some(&U256::from(rich_pos)), "richest first: {started:?}");
+    // No dust output ever started an exit.
+    for pos in dusty.spendable(Address::ZERO).unwrap().iter().map(|o| o.utxo_pos) {
+        assert_eq!(game.exits(U256::from(pos)).call().await.unwrap().status, 0);
+    }
+
+    net.process_all_exits(Address::ZERO).await.unwrap();
+    assert_eq!(rich.withdrawable(Address::ZERO).await.unwrap(), milli(1000));
+    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
+    assert!(framework.totalCredited(Address::ZERO).call().await.unwrap() >= milli(1000));
+}
