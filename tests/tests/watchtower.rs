@@ -199,3 +199,69 @@ async fn an_underfunded_tower_exits_the_most_valuable_outputs_it_can_pay_for() {
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
     assert!(framework.totalCredited(Address::ZERO).call().await.unwrap() >= milli(1000));
 }
+
+/// Safety II, 6 (WATCH-4): a guarded owner hands the tower a payment, then standard-exits the
+/// input it spends; the tower challenges with the handed-in spend though it was never included,
+/// or the payment's recipient would lose what the in-flight exit owes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exit_of_an_input_of_a_handed_in_payment_is_challenged() {
+    let net = Devnet::start().await.unwrap();
+    let alice = net.wallet(1).await.unwrap();
+    let pos = alice.deposit_eth(milli(1000)).await.unwrap();
+    alice.wait_for_output(pos, Duration::from_secs(30)).await.unwrap();
+    net.guard(&alice).await.unwrap();
+    net.wait_watcher("synced", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(1))
+        .await
+        .unwrap();
+
+    // The payment goes to the tower only (never to the operator).
+    let key = plasma_spec::Signer::from_bytes(&B256::from_slice(&net.anvil.keys()[1].to_bytes()))
+        .unwrap();
+    let input = plasma_spec::UtxoPos::from_u128(pos).unwrap();
+    let tx = plasma_spec::Transaction::payment(
+        &[input],
+        vec![plasma_spec::Output::new(Address::repeat_byte(0xb0), Address::ZERO, milli(1000))],
+        B256::ZERO,
+    );
+    let signed =
+        plasma_spec::SignedTransaction::new(tx.clone(), vec![key.sign_tx(alice.domain(), &tx)]);
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/guards/in-flight", net.watcher_url))
+        .timeout(Duration::from_secs(10))
+        .json(&json!({"tx": format!("0x{}", hex::encode(signed.encode()))}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+
+    // Then alice exits the input she gave away, from the operator's exit data.
+    let data: Value = reqwest::get(format!("{}/v1/utxos/{pos}/exit-data", net.operator_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let field = |k: &str| -> alloy::primitives::Bytes {
+        hex::decode(data[k].as_str().unwrap().trim_start_matches("0x")).unwrap().into()
+    };
+    let game = StandardExitGame::new(net.deployment.standard_exit_game, net.provider_for(1));
+    let bond = game.bondSize().call().await.unwrap();
+    let args = StandardExitGame::StartArgs {
+        utxoPos: U256::from(pos),
+        txBytes: field("txBytes"),
+        inclusionProof: field("inclusionProof"),
+        blockTimestamp: data["blockTimestamp"].as_u64().unwrap(),
+    };
+    let sent = game.startStandardExit(args).value(bond).send().await.unwrap();
+    assert!(sent.get_receipt().await.unwrap().status());
+
+    let shown = input.to_string();
+    net.wait_watcher("challenge", |_, e| {
+        e["events"].as_array().is_some_and(|ev| {
+            ev.iter().any(|x| x["kind"] == "challenged" && x["utxo_pos"].as_str() == Some(&shown))
+        })
+    })
+    .await
+    .unwrap();
+    assert_ne!(game.exits(U256::from(pos)).call().await.unwrap().status, 1, "no longer active");
+}
