@@ -98,6 +98,16 @@ pub enum Event {
         /// The L1 transaction.
         l1_tx: B256,
     },
+    /// Someone other than this tower started the in-flight exit of a payment a guarded owner
+    /// is party to (EXIT-6): the owners named should piggyback what they are owed in phase 1.
+    InFlightExitOfGuardedPayment {
+        /// The exit id (the transaction hash).
+        exit_id: B256,
+        /// Who started it.
+        initiator: Address,
+        /// The guarded owners party to it (input owners the watcher knows, and recipients).
+        owners: Vec<Address>,
+    },
     /// An action went out with less than the configured margin before its deadline (WATCH-11).
     DeadlineTight {
         /// The action.

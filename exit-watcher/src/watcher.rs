@@ -747,8 +747,37 @@ impl Watcher {
             .query()
             .await
             .map_err(l1)?;
+        let guarded: std::collections::BTreeSet<Address> = if started.is_empty() {
+            Default::default()
+        } else {
+            self.guards()?.iter().map(|g| g.owner).collect()
+        };
         for (ev, log) in &started {
             if let Ok(tx) = plasma_spec::Transaction::decode(&ev.inFlightTx) {
+                // EXIT-6: tell guarded owners when someone else exits their payment in flight,
+                // so they piggyback in phase 1 (only owners may, EXIT-8).
+                if ev.initiator != self.me {
+                    let mut owners: Vec<Address> = {
+                        let view = self.view.lock();
+                        tx.input_positions()
+                            .unwrap_or_default()
+                            .iter()
+                            .filter_map(|p| plasma_spec::UtxoView::utxo(&view.utxos, *p))
+                            .map(|o| o.owner)
+                            .chain(tx.outputs.iter().map(|o| o.owner))
+                            .filter(|a| guarded.contains(a))
+                            .collect()
+                    };
+                    owners.sort();
+                    owners.dedup();
+                    if !owners.is_empty() {
+                        self.event(Event::InFlightExitOfGuardedPayment {
+                            exit_id: tx.hash(),
+                            initiator: ev.initiator,
+                            owners,
+                        });
+                    }
+                }
                 exit_events.push((
                     log,
                     plasma_spec::ExitEvent::InFlightExitStarted {

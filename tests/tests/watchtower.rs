@@ -265,3 +265,63 @@ async fn an_exit_of_an_input_of_a_handed_in_payment_is_challenged() {
     .unwrap();
     assert_ne!(game.exits(U256::from(pos)).call().await.unwrap().status, 1, "no longer active");
 }
+
+/// Issue 12, 3: when someone other than the tower (here the payment's recipient, a party) starts
+/// the in-flight exit of a guarded owner's payment, the tower tells that owner to piggyback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guarded_owners_hear_of_in_flight_exits_others_start() {
+    let net = Devnet::start().await.unwrap();
+    let alice = net.wallet(1).await.unwrap();
+    let pos = alice.deposit_eth(milli(1000)).await.unwrap();
+    alice.wait_for_output(pos, Duration::from_secs(30)).await.unwrap();
+    net.guard(&alice).await.unwrap();
+    let key = plasma_spec::Signer::from_bytes(&B256::from_slice(&net.anvil.keys()[1].to_bytes()))
+        .unwrap();
+    let bob = net.anvil.addresses()[2];
+    let tx = plasma_spec::Transaction::payment(
+        &[plasma_spec::UtxoPos::from_u128(pos).unwrap()],
+        vec![plasma_spec::Output::new(bob, Address::ZERO, milli(1000))],
+        B256::ZERO,
+    );
+    let sig = key.sign_tx(alice.domain(), &tx);
+    let data: Value = reqwest::get(format!("{}/v1/utxos/{pos}/exit-data", net.operator_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let field = |k: &str| -> alloy::primitives::Bytes {
+        hex::decode(data[k].as_str().unwrap().trim_start_matches("0x")).unwrap().into()
+    };
+    let game = plasma_contracts::InFlightExitGame::new(
+        net.deployment.in_flight_exit_game,
+        net.provider_for(2),
+    );
+    let bond = game.inFlightExitBond().call().await.unwrap();
+    let args = plasma_contracts::InFlightExitGame::StartArgs {
+        inFlightTx: tx.encode().into(),
+        inputTxs: vec![field("txBytes")],
+        inputUtxoPos: vec![U256::from(pos)],
+        inputProofs: vec![field("inclusionProof")],
+        inputBlockTimestamps: vec![data["blockTimestamp"].as_u64().unwrap()],
+        signatures: vec![sig],
+    };
+    let sent = game.startInFlightExit(args).value(bond).send().await.unwrap();
+    assert!(sent.get_receipt().await.unwrap().status(), "bob, the recipient, may start it");
+
+    let alice_address = format!("{:#x}", alice.address());
+    net.wait_watcher("owners told", |_, e| {
+        e["events"].as_array().is_some_and(|ev| {
+            ev.iter().any(|x| {
+                x["kind"] == "inFlightExitOfGuardedPayment"
+                    && x["owners"].as_array().is_some_and(|o| {
+                        o.iter().any(|a| {
+                            a.as_str().map(str::to_lowercase) == Some(alice_address.clone())
+                        })
+                    })
+            })
+        })
+    })
+    .await
+    .unwrap();
+}
