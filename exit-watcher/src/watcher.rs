@@ -693,6 +693,25 @@ impl Watcher {
                 let ev = &deposits[i].0;
                 self.tokens.lock().insert(ev.token);
                 let blknum: u64 = ev.blknum.try_into().unwrap_or(u64::MAX);
+                // LEDGER-7: a deposit already read that L1 now shows different (a reorganisation
+                // swapped it) means outputs were credited on nothing: the chain is unsafe.
+                let changed = {
+                    let view = self.view.lock();
+                    view.blocks.get(&blknum).is_some_and(|b| {
+                        b.leaves.first().is_some_and(|l| l.as_slice() != ev.depositTx.as_ref())
+                    })
+                };
+                if changed {
+                    warn!(target: "watcher::l1", blknum, "a reorganisation changed a deposit the watcher had applied (LEDGER-7)");
+                    self.view.lock().withheld(blknum);
+                    self.persist_block(blknum)?;
+                    self.event(Event::InvalidBlock {
+                        blknum,
+                        reason: "LEDGER-7: an L1 reorganisation changed this deposit after it was applied".into(),
+                    });
+                    self.report_exits_from_bad_blocks();
+                    continue;
+                }
                 if self.already_queued(blknum, None, ev.timestamp)? {
                     continue;
                 }

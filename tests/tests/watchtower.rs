@@ -325,3 +325,56 @@ async fn guarded_owners_hear_of_in_flight_exits_others_start() {
     .await
     .unwrap();
 }
+
+/// Issue 12, 6 (LEDGER-7): an L1 reorganisation swaps two deposits the watcher already applied;
+/// the watcher calls the chain unsafe, naming the rule, instead of crediting on nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deposits_swapped_by_a_reorg_make_the_chain_unsafe() {
+    let net = Devnet::start().await.unwrap();
+    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
+    let deposit = |i: usize, amount: U256| {
+        let owner = net.anvil.addresses()[i];
+        let tx = plasma_spec::Transaction::deposit(owner, Address::ZERO, amount).encode();
+        // A fixed gas limit: replayed in the other order, an estimate could fall short.
+        let framework = PlasmaFramework::new(net.deployment.framework, net.provider_for(i));
+        async move {
+            let call = framework.depositEth(tx.into()).value(amount).gas(300_000);
+            call.send().await.unwrap().get_receipt().await.unwrap()
+        }
+    };
+    let a = deposit(1, milli(1000)).await;
+    let b = deposit(2, milli(2000)).await;
+    net.wait_watcher("both applied", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(2))
+        .await
+        .unwrap();
+    let raw_a = net.raw_transaction(a.transaction_hash).await.unwrap();
+    let raw_b = net.raw_transaction(b.transaction_hash).await.unwrap();
+    let depth = net.provider.get_block_number().await.unwrap() - a.block_number.unwrap() + 1;
+    net.provider
+        .raw_request::<_, Value>("anvil_reorg".into(), (depth, json!([[raw_b, 0], [raw_a, 1]])))
+        .await
+        .unwrap();
+    net.mine(3).await.unwrap();
+    let owners: Vec<Address> = framework
+        .DepositCreated_filter()
+        .from_block(0)
+        .query()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(e, _)| e.owner)
+        .collect();
+    assert_eq!(owners, vec![net.anvil.addresses()[2], net.anvil.addresses()[1]], "swapped");
+
+    net.wait_watcher("LEDGER-7", |s, e| {
+        s["status"]["safe"] == false
+            && e["events"].as_array().is_some_and(|ev| {
+                ev.iter().any(|x| {
+                    x["kind"] == "invalidBlock"
+                        && x["reason"].as_str().is_some_and(|r| r.contains("LEDGER-7"))
+                })
+            })
+    })
+    .await
+    .unwrap();
+}
