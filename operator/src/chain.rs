@@ -44,6 +44,9 @@ pub enum SubmitError {
     /// The mempool is full.
     #[error("the mempool is full ({0} transactions)")]
     MempoolFull(usize),
+    /// Block production stopped for good (LEDGER-7): nothing accepted now could ever be included.
+    #[error("the operator halted: {0}")]
+    Halted(crate::l1::Halt),
     /// Storage failed; the transaction was not accepted.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -60,13 +63,14 @@ impl SubmitError {
             Self::AlreadyKnown(_) => "AlreadyKnown",
             Self::MempoolConflict { .. } => "MempoolConflict",
             Self::MempoolFull(_) => "MempoolFull",
+            Self::Halted(_) => "OperatorHalted",
             Self::Store(_) => "StorageFailure",
         }
     }
 
     /// Whether the fault is the client's (4xx) rather than the server's (5xx).
     pub const fn is_client_error(&self) -> bool {
-        !matches!(self, Self::Store(_) | Self::MempoolFull(_))
+        !matches!(self, Self::Store(_) | Self::MempoolFull(_) | Self::Halted(_))
     }
 }
 
@@ -235,6 +239,10 @@ impl Chain {
     /// are recovered in parallel on all cores before the state is locked. Accepted transactions
     /// are durable when this returns.
     pub fn submit(&self, raw: &[Vec<u8>]) -> Vec<Result<B256, SubmitError>> {
+        if let Some(halt) = self.halted() {
+            // LEDGER-7: accepting would acknowledge payments that can never be included.
+            return raw.iter().map(|_| Err(SubmitError::Halted(halt.clone()))).collect();
+        }
         let prepared = recover_parallel(raw, &self.domain);
         let mut state = self.state.lock();
         let mut results = Vec::with_capacity(raw.len());

@@ -817,13 +817,13 @@ async fn deposits_swapped_by_a_reorg_halt_block_production() {
     assert_eq!(utxo_count(&api.get(&format!("/v1/utxos?owner={alice}")).await.1), 1);
     assert_eq!(utxo_count(&api.get(&format!("/v1/utxos?owner={bob}")).await.1), 0);
 
-    // No block is built on it: a payment of the vanished credit is never included.
+    // No block is built on it: a payment is refused at once, with the halt named, and nothing is
+    // acknowledged that could never be included.
     let spend = pay(&env, &env.alice, UtxoPos::new(1, 0, 0).unwrap(), bob, eth);
-    api.submit(&spend).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let (_, info) = api.get(&format!("/v1/transactions/{}", spend.transaction.hash())).await;
-    assert_ne!(info["status"], "committed");
-    assert_ne!(info["status"], "included");
+    let (code, body) = api.submit(&spend).await;
+    assert_eq!((code, body["error"]["code"].as_str()), (503, Some("OperatorHalted")), "{body}");
+    let (code, _) = api.get(&format!("/v1/transactions/{}", spend.transaction.hash())).await;
+    assert_eq!(code, 404, "not acknowledged");
     assert_eq!(framework.nextChildBlock().call().await.unwrap(), 1000);
     node.stop().await;
 
