@@ -38,6 +38,35 @@ pub struct ExitData {
     pub block_timestamp: u64,
 }
 
+/// A block as the operator serves it (unverified): child blocks carry signed transactions
+/// (ENC-4), deposit blocks the deposit transaction (ENC-1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockData {
+    /// Its root.
+    pub root: B256,
+    /// The L1 timestamp of its commitment, once committed.
+    pub l1_timestamp: Option<u64>,
+    /// Its transactions.
+    pub txs: Vec<Bytes>,
+}
+
+/// Where the operator says a transaction was included (unverified).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inclusion {
+    /// Block.
+    pub blknum: u64,
+    /// Index in the block.
+    pub tx_index: u16,
+    /// The transaction (ENC-1).
+    pub tx_bytes: Bytes,
+    /// Inclusion proof.
+    pub proof: Bytes,
+    /// Block root.
+    pub root: B256,
+    /// Block L1 timestamp.
+    pub block_timestamp: u64,
+}
+
 fn field<'a>(v: &'a Value, name: &str) -> Result<&'a Value, SdkError> {
     v.get(name).ok_or_else(|| SdkError::BadOperatorResponse(format!("missing `{name}`")))
 }
@@ -103,6 +132,51 @@ impl OperatorClient {
     pub async fn tx_status(&self, hash: B256) -> Result<(String, Option<u64>), SdkError> {
         let v = self.call(self.http.get(format!("{}/v1/transactions/{hash}", self.base))).await?;
         Ok((str_field(&v, "status")?.to_owned(), v.get("blknum").and_then(Value::as_u64)))
+    }
+
+    /// Where a transaction was included, if the operator says its block is committed.
+    pub async fn tx_inclusion(&self, hash: B256) -> Result<Option<Inclusion>, SdkError> {
+        let v = self.call(self.http.get(format!("{}/v1/transactions/{hash}", self.base))).await?;
+        if str_field(&v, "status")? != "committed" {
+            return Ok(None);
+        }
+        let num = |name: &str| {
+            field(&v, name)?
+                .as_u64()
+                .ok_or_else(|| SdkError::BadOperatorResponse(format!("`{name}` is not a number")))
+        };
+        Ok(Some(Inclusion {
+            blknum: num("blknum")?,
+            tx_index: u16::try_from(num("txIndex")?)
+                .map_err(|_| SdkError::BadOperatorResponse("`txIndex` overflows".into()))?,
+            tx_bytes: hex_field(&v, "txBytes")?,
+            proof: hex_field(&v, "proof")?,
+            root: parse(&v, "root")?,
+            block_timestamp: num("blockTimestamp")?,
+        }))
+    }
+
+    /// A block's transactions.
+    pub async fn block(&self, blknum: u64) -> Result<BlockData, SdkError> {
+        let v = self.call(self.http.get(format!("{}/v1/blocks/{blknum}", self.base))).await?;
+        let txs = field(&v, "txs")?
+            .as_array()
+            .ok_or_else(|| SdkError::BadOperatorResponse("`txs` is not a list".into()))?
+            .iter()
+            .map(|t| {
+                let s = t
+                    .as_str()
+                    .ok_or_else(|| SdkError::BadOperatorResponse("a tx is not a string".into()))?;
+                hex::decode(s.strip_prefix("0x").unwrap_or(s))
+                    .map(Bytes::from)
+                    .map_err(|_| SdkError::BadOperatorResponse("a tx is not hex".into()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(BlockData {
+            root: parse(&v, "root")?,
+            l1_timestamp: v.get("l1Timestamp").and_then(Value::as_u64),
+            txs,
+        })
     }
 
     /// The unspent outputs the operator lists for `owner`.

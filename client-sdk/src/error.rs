@@ -68,6 +68,69 @@ pub enum SdkError {
     /// The wallet has no stored proof for this output (sync first, or it is not ours).
     #[error("no stored proof for output {0}")]
     UnknownOutput(String),
+    /// The local store was written for another chain or deployment (e.g. `scripts/devnet --reset`
+    /// redeployed the framework at the same address on a new chain): its outputs do not exist here.
+    #[error(
+        "the store {path} belongs to {stored}, but L1 is {current}: the chain was reset or \
+         redeployed, and the store's outputs do not exist on it. Set it aside (plasma --fresh-store \
+         renames it) or give another --store"
+    )]
+    StoreOfAnotherChain {
+        /// The store's file.
+        path: String,
+        /// What it was written for.
+        stored: String,
+        /// What L1 is now.
+        current: String,
+    },
+    /// The output was spent on the child chain: a standard exit of it would be challenged with
+    /// the spend and lose its bond (EXIT-4).
+    #[error("output {utxo_pos} is spent ({evidence}): a standard exit of it would lose its bond")]
+    OutputSpent {
+        /// The output.
+        utxo_pos: String,
+        /// How the wallet knows.
+        evidence: String,
+    },
+    /// The output is already leaving through the exit game (LEDGER-9): its standard exit started,
+    /// or it is an input or piggybacked output of an in-flight exit.
+    #[error("output {utxo_pos} is already exiting ({evidence})")]
+    OutputExiting {
+        /// The output.
+        utxo_pos: String,
+        /// Which exit.
+        evidence: String,
+    },
+    /// The output was finalized on L1 (OUT-2): paid out, no exit can pay it again.
+    #[error("output {0} is finalized on L1: it was already paid out")]
+    OutputFinalized(String),
+    /// The transaction that created the output is invalid (the operator is byzantine).
+    #[error("output {utxo_pos} comes from an invalid transaction: {problem}")]
+    OutputInvalid {
+        /// The output.
+        utxo_pos: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The payment is proven committed under an L1 block commitment, in a block the operator
+    /// serves whole and no configured watcher suspects: its outputs exit by standard exits, and
+    /// an in-flight exit would only lock a bond.
+    #[error(
+        "payment {tx_hash} is committed in block {blknum} (index {tx_index}), proven under L1, and \
+         the block is available: exit its outputs with standard exits; an in-flight exit would lock \
+         a bond for nothing (if you know the block is invalid, use --force)"
+    )]
+    PaymentCommitted {
+        /// The payment.
+        tx_hash: B256,
+        /// Its block.
+        blknum: u64,
+        /// Its index in the block.
+        tx_index: u16,
+    },
+    /// An in-flight exit of this transaction already started (one per transaction, EXIT-6).
+    #[error("an in-flight exit of {0} already started")]
+    InFlightExitExists(B256),
     /// Local storage failed.
     #[error("local store: {0}")]
     Store(String),

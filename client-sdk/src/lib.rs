@@ -10,7 +10,7 @@ mod error;
 mod store;
 mod wallet;
 
-pub use client::{ExitData, ListedUtxo, OperatorClient};
+pub use client::{BlockData, ExitData, Inclusion, ListedUtxo, OperatorClient};
 pub use error::SdkError;
-pub use store::{ProofStore, StoredOutput};
+pub use store::{ChainIdentity, OutputStatus, ProofStore, StoredOutput, Verification};
 pub use wallet::{SyncReport, Wallet, WalletConfig};

@@ -44,6 +44,14 @@ struct Cli {
     /// Where the wallet keeps its verified proofs (default: ~/.plasma/<address>.redb).
     #[arg(long = "store", env = "PLASMA_STORE", global = true)]
     store: Option<PathBuf>,
+    /// Watchers (base URLs, comma-separated) whose verdict makes a received payment final
+    /// (`proof+tx+watcher`); their `/status` is read on every sync.
+    #[arg(long = "watchers", env = "PLASMA_WATCHERS", value_delimiter = ',', global = true)]
+    watchers: Vec<String>,
+    /// If the store belongs to another chain or deployment (e.g. after `scripts/devnet --reset`),
+    /// rename it aside and start a fresh one instead of refusing.
+    #[arg(long = "fresh-store", global = true)]
+    fresh_store: bool,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -93,6 +101,10 @@ enum Command {
     Exit {
         /// Positions to exit.
         positions: Vec<u128>,
+        /// Exit even outputs the wallet believes doomed (e.g. when you know the operator lies
+        /// about a spend); an exit of a spent output loses its bond.
+        #[arg(long)]
+        force: bool,
     },
     /// Process due exits of a token.
     Process {
@@ -115,6 +127,10 @@ enum Command {
     InFlightExit {
         /// The payment's hash.
         tx_hash: B256,
+        /// Start it even if the wallet believes it useless (the payment's block is committed and
+        /// served, but you know it is invalid).
+        #[arg(long)]
+        force: bool,
     },
     /// Piggyback an input or output of an in-flight exit.
     Piggyback {
@@ -157,6 +173,7 @@ struct FileConfig {
     contracts: Option<PathBuf>,
     keystore: Option<PathBuf>,
     store: Option<PathBuf>,
+    watchers: Option<Vec<String>>,
 }
 
 async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
@@ -170,6 +187,9 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
         cli.framework = cli.framework.or(file.framework);
         cli.keystore = cli.keystore.or(file.keystore);
         cli.store = cli.store.or(file.store);
+        if cli.watchers.is_empty() {
+            cli.watchers = file.watchers.unwrap_or_default();
+        }
         if let Some(c) = file.contracts {
             cli.contracts = c;
         }
@@ -208,7 +228,24 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
     });
     let config =
         WalletConfig { l1_rpc_url: rpc_url, operator_url, framework, chain_id: None, store_path };
-    let wallet = Wallet::connect(key, &config).await?;
+    let wallet = match Wallet::connect(key.clone(), &config).await {
+        Err(e @ SdkError::StoreOfAnotherChain { .. }) if cli.fresh_store => {
+            let aside = config.store_path.with_extension(format!("redb.stale-{}", unix_now()));
+            std::fs::rename(&config.store_path, &aside)
+                .map_err(|io| SdkError::Store(format!("{e}; renaming it failed: {io}")))?;
+            eprintln!(
+                "{e}\nthe old store was renamed to {}; starting a fresh one",
+                aside.display()
+            );
+            Wallet::connect(key, &config).await?
+        }
+        other => other?,
+    };
+    let mut watchers = cli.watchers.clone();
+    if let Command::Send { watcher_url: Some(url), .. } = &cli.command {
+        watchers.push(url.clone());
+    }
+    let wallet = wallet.with_watchers(watchers);
     let eth = Address::ZERO;
     Ok(match cli.command {
         Command::Deposit { amount: a, token } => {
@@ -223,14 +260,29 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
         }
         Command::Sync => {
             let r = wallet.sync().await?;
-            json!({"added": r.added, "known": r.known, "pending": r.pending})
+            warn_invalid(r.invalid);
+            json!({"added": r.added, "known": r.known, "pending": r.pending, "gone": r.gone, "invalid": r.invalid})
         }
         Command::Balance { token } => {
-            wallet.sync().await.ok(); // best effort: the stored proofs are the balance
-            json!({"token": token.unwrap_or(eth), "balance": wallet.balance(token.unwrap_or(eth))?.to_string()})
+            // Best effort: the stored, re-checked proofs are the balance.
+            if let Err(e) = wallet.sync().await {
+                eprintln!("sync failed ({e}); the balance is as of the last check");
+                wallet.refresh().await.ok();
+            }
+            let t = token.unwrap_or(eth);
+            json!({
+                "token": t,
+                "balance": wallet.balance(t)?.to_string(),
+                "final": wallet.final_balance(t)?.to_string(),
+                "exiting": wallet.exiting_balance(t)?.to_string(),
+                "unverified": wallet.unverified_balance(t)?.to_string(),
+            })
         }
         Command::Utxos => {
-            wallet.sync().await.ok();
+            if let Err(e) = wallet.sync().await {
+                eprintln!("sync failed ({e}); the outputs are as of the last check");
+                wallet.refresh().await.ok();
+            }
             json!(wallet.outputs()?)
         }
         Command::Send { to, amount: a, token, fee, watcher_url } => {
@@ -245,21 +297,22 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             let blknum = wallet.wait_for_commit(hash, Duration::from_secs(120)).await?;
             json!({"txHash": hash, "blknum": blknum})
         }
-        Command::Exit { positions } => {
+        Command::Exit { positions, force } => {
             let positions = if positions.is_empty() {
-                wallet
-                    .outputs()?
-                    .iter()
-                    .filter(|o| o.spent_by.is_none() && !o.exiting)
-                    .map(|o| o.utxo_pos)
-                    .collect()
+                // Only what a standard exit can still pay, as re-checked now.
+                wallet.refresh().await?;
+                wallet.exitable()?.iter().map(|o| o.utxo_pos).collect()
             } else {
                 positions
             };
             if positions.is_empty() {
                 return Err(SdkError::UnknownOutput("nothing to exit".into()));
             }
-            let tx = wallet.start_exits(&positions).await?;
+            let tx = if force {
+                wallet.start_exits_unchecked(&positions).await?
+            } else {
+                wallet.start_exits(&positions).await?
+            };
             json!({"l1Tx": tx, "exits": positions.iter().map(u128::to_string).collect::<Vec<_>>()})
         }
         Command::Process { token, max } => {
@@ -281,9 +334,14 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             }
             json!({"exits": list})
         }
-        Command::InFlightExit { tx_hash } => {
+        Command::InFlightExit { tx_hash, force } => {
             let signed = wallet.sent_transaction(tx_hash)?;
-            json!({"l1Tx": wallet.start_in_flight_exit(&signed).await?, "exitId": tx_hash})
+            let l1_tx = if force {
+                wallet.start_in_flight_exit_unchecked(&signed).await?
+            } else {
+                wallet.start_in_flight_exit(&signed).await?
+            };
+            json!({"l1Tx": l1_tx, "exitId": tx_hash})
         }
         Command::Piggyback { tx_hash, output, input } => {
             let (is_output, index) = match (output, input) {
@@ -322,6 +380,19 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             json!({"exitor": auth.exitor, "guard": guard, "digest": B256::from(wallet.domain().exit_authorization_digest(&auth))})
         }
     })
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn warn_invalid(invalid: usize) {
+    if invalid > 0 {
+        eprintln!(
+            "WARNING: {invalid} output(s) paid to this wallet come from invalid transactions: the \
+             operator is byzantine. They are not counted; exit your other outputs now (plasma exit)."
+        );
+    }
 }
 
 fn main() -> ExitCode {

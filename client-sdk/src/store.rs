@@ -11,6 +11,92 @@ const OUTPUTS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("outputs"
 /// Signed transactions this wallet sent, by hash: what an in-flight exit needs if their block is
 /// withheld.
 const SENT: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("sent");
+/// What chain the store belongs to, and scan cursors.
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+const IDENTITY: &str = "identity";
+const IFE_CURSOR: &str = "inFlightExitCursor";
+/// Every output seen as an input of a started in-flight exit, with the exit's id.
+const IFE_INPUTS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("inFlightInputs");
+
+/// The chain a store belongs to: outputs of one deployment mean nothing on another, even with the
+/// same chain id and framework address (`scripts/devnet --reset` redeploys at the same address).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainIdentity {
+    /// The L1 chain id.
+    pub chain_id: u64,
+    /// The framework contract.
+    pub framework: Address,
+    /// The hash of the L1 genesis block.
+    pub genesis: B256,
+    /// The L1 block (number, hash) that bound the exit games (`ExitGamesBound`): the deployment,
+    /// when the node can say.
+    pub deployment: Option<(u64, B256)>,
+}
+
+impl ChainIdentity {
+    /// Whether `other` is certainly another chain or deployment than `self`.
+    pub fn differs_from(&self, other: &Self) -> bool {
+        self.chain_id != other.chain_id
+            || self.framework != other.framework
+            || self.genesis != other.genesis
+            || matches!((self.deployment, other.deployment), (Some(a), Some(b)) if a != b)
+    }
+}
+
+impl std::fmt::Display for ChainIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "chain {} (genesis {}), framework {}",
+            self.chain_id, self.genesis, self.framework
+        )?;
+        match self.deployment {
+            Some((n, h)) => write!(f, " deployed in L1 block {n} ({h})"),
+            None => write!(f, " (deployment block unknown)"),
+        }
+    }
+}
+
+/// Where an output stands, as the wallet last checked it against the operator and L1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OutputStatus {
+    /// Unspent as far as the wallet can tell: spendable and exitable.
+    #[default]
+    Unspent,
+    /// Spent on the child chain (see `evidence`): neither spendable nor exitable.
+    Spent,
+    /// Its standard exit started on L1 (LEDGER-9, kind 1).
+    Exiting,
+    /// An input of a started in-flight exit, or piggybacked as an output of one (LEDGER-9,
+    /// kinds 2 and 3).
+    InFlight,
+    /// Finalized on L1 (OUT-2): paid out, gone for good.
+    Finalized,
+    /// Its block's commitment on L1 is no longer the one it was verified under (an L1 reorg).
+    NotOnChain,
+    /// The transaction that created it is invalid (see `problem`): the block is invalid, the
+    /// operator byzantine. Never counted.
+    Invalid,
+}
+
+/// Which checks a stored output passed (spec: issue 13 item 7; see `Wallet::sync`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Verification {
+    /// Only its inclusion under the block's L1 commitment (and owner, token, amount).
+    #[default]
+    #[serde(rename = "proof")]
+    Proof,
+    /// Also the creating transaction: its type fits its block, its signatures recover to the
+    /// owners of the inputs, and it creates no value, given the inputs proven under their blocks.
+    #[serde(rename = "proof+tx")]
+    ProofTx,
+    /// Also a configured watcher validated the chain up to its block and saw nothing bad there or
+    /// before: final.
+    #[serde(rename = "proof+tx+watcher")]
+    ProofTxWatcher,
+}
 
 /// A verified output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +122,38 @@ pub struct StoredOutput {
     pub spent_by: Option<B256>,
     /// A standard exit was started for it.
     pub exiting: bool,
+    /// Where it stands, as last re-checked (`Wallet::sync`, and before sends and exits).
+    #[serde(default)]
+    pub status: OutputStatus,
+    /// What showed the status, when not `unspent` (e.g. "the operator no longer lists it").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// Which checks it passed.
+    #[serde(default)]
+    pub verification: Verification,
+    /// A check it failed or could not make.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// When (unix seconds) it was last re-checked.
+    #[serde(default)]
+    pub checked_at: u64,
+}
+
+impl StoredOutput {
+    /// Whether it can be spent and counted: unspent as far as the wallet knows, and its creating
+    /// transaction checked (`proof+tx` at least).
+    pub fn is_spendable(&self) -> bool {
+        self.status == OutputStatus::Unspent
+            && self.spent_by.is_none()
+            && !self.exiting
+            && self.verification >= Verification::ProofTx
+    }
+
+    /// Whether it is on its way out through the exit game (ours or someone's).
+    pub fn is_exiting(&self) -> bool {
+        matches!(self.status, OutputStatus::Exiting | OutputStatus::InFlight)
+            || (self.exiting && self.status == OutputStatus::Unspent)
+    }
 }
 
 /// The store.
@@ -54,8 +172,69 @@ impl ProofStore {
         let tx = db.begin_write()?;
         tx.open_table(OUTPUTS)?;
         tx.open_table(SENT)?;
+        tx.open_table(META)?;
+        tx.open_table(IFE_INPUTS)?;
         tx.commit()?;
         Ok(Self { db })
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, SdkError> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(META)?.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), SdkError> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(META)?.insert(key, value)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The chain the store was written for (none for a new store or one older than this field).
+    pub fn identity(&self) -> Result<Option<ChainIdentity>, SdkError> {
+        self.meta(IDENTITY)?
+            .map(|v| serde_json::from_slice(&v).map_err(|e| SdkError::Store(e.to_string())))
+            .transpose()
+    }
+
+    /// Binds the store to `current`: refuses (`Err(Some(..))`) if it was written for another
+    /// chain or deployment; records `current` otherwise.
+    pub fn bind(&self, current: &ChainIdentity) -> Result<Result<(), ChainIdentity>, SdkError> {
+        if let Some(stored) = self.identity()? {
+            if stored.differs_from(current) {
+                return Ok(Err(stored));
+            }
+            if stored == *current || current.deployment.is_none() {
+                return Ok(Ok(()));
+            }
+        }
+        let json = serde_json::to_vec(current).map_err(|e| SdkError::Store(e.to_string()))?;
+        self.put_meta(IDENTITY, &json)?;
+        Ok(Ok(()))
+    }
+
+    /// The next L1 block to scan for in-flight exits.
+    pub fn in_flight_cursor(&self) -> Result<Option<u64>, SdkError> {
+        Ok(self.meta(IFE_CURSOR)?.and_then(|v| v.try_into().ok()).map(u64::from_be_bytes))
+    }
+
+    /// Records that `pos` is an input of the in-flight exit `exit_id`.
+    pub fn put_in_flight_input(&self, pos: u128, exit_id: B256) -> Result<(), SdkError> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(IFE_INPUTS)?.insert(pos, exit_id.as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The in-flight exit `pos` is an input of, if one was seen.
+    pub fn in_flight_input(&self, pos: u128) -> Result<Option<B256>, SdkError> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(IFE_INPUTS)?.get(pos)?.map(|v| B256::from_slice(v.value())))
+    }
+
+    /// Records the next L1 block to scan for in-flight exits.
+    pub fn set_in_flight_cursor(&self, block: u64) -> Result<(), SdkError> {
+        self.put_meta(IFE_CURSOR, &block.to_be_bytes())
     }
 
     /// Stores (or replaces) an output.

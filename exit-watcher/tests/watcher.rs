@@ -114,7 +114,7 @@ async fn challenges_an_exit_of_a_spent_output_by_itself() {
     alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
 
     // alice now tries to exit the deposit she spent.
-    alice.start_exits(&[dep]).await.unwrap();
+    alice.start_exits_unchecked(&[dep]).await.unwrap();
     wait_event(&w, |e| matches!(e, Event::Challenged { .. })).await;
     let se = StandardExitGame::new(env.deployment.standard_exit_game, env.provider.clone());
     assert_eq!(
@@ -232,7 +232,7 @@ async fn challenges_an_in_flight_exit_of_a_double_spend_and_its_piggybacked_inpu
         double.clone(),
         vec![key.sign_tx(alice.domain(), &double)],
     );
-    alice.start_in_flight_exit(&signed).await.unwrap();
+    alice.start_in_flight_exit_unchecked(&signed).await.unwrap();
     alice.piggyback(double.hash(), false, 0).await.unwrap();
 
     wait_event(&w, |e| matches!(e, Event::InFlightExitChallenged { .. })).await;
@@ -266,7 +266,7 @@ async fn a_restarted_watcher_does_not_challenge_twice() {
     alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
     let hash = alice.send(bob.address(), Address::ZERO, eth, U256::ZERO).await.unwrap();
     alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
-    alice.start_exits(&[dep]).await.unwrap();
+    alice.start_exits_unchecked(&[dep]).await.unwrap();
     wait_event(&w, |e| matches!(e, Event::Challenged { .. })).await;
     w.stop().await;
     let sent_before = env.provider.get_transaction_count(signer(&env, 5).address()).await.unwrap();
@@ -307,7 +307,7 @@ async fn answers_a_false_canonicity_challenge_with_the_inclusion() {
     // The payment is included, but alice exits it in flight, then "challenges" it with a second
     // spend she signs now and never gets included.
     let paid = alice.sent_transaction(hash).unwrap();
-    alice.start_in_flight_exit(&paid).await.unwrap();
+    alice.start_in_flight_exit_unchecked(&paid).await.unwrap();
     let key = plasma_spec::Signer::from_bytes(&B256::from_slice(&env.anvil.keys()[1].to_bytes()))
         .unwrap();
     let pos = plasma_spec::UtxoPos::from_u128(dep).unwrap();
@@ -368,7 +368,7 @@ async fn challenges_a_piggybacked_output_that_was_spent() {
     bob.wait_for_commit(spent, Duration::from_secs(20)).await.unwrap();
 
     // The included payment is exited in flight, and bob claims its output he already spent.
-    alice.start_in_flight_exit(&alice.sent_transaction(paid).unwrap()).await.unwrap();
+    alice.start_in_flight_exit_unchecked(&alice.sent_transaction(paid).unwrap()).await.unwrap();
     bob.piggyback(paid, true, 0).await.unwrap();
 
     wait_event(&w, |e| matches!(e, Event::OutputPiggybackChallenged { output_index: 0, .. })).await;
@@ -397,7 +397,7 @@ async fn a_stuck_challenge_is_re_sent_with_a_higher_fee_and_lands_once() {
     let watcher_nonce = env.provider.get_transaction_count(w.watcher.address()).await.unwrap();
 
     // L1 stops mining right after alice's dishonest exit lands.
-    alice.start_exits(&[dep]).await.unwrap();
+    alice.start_exits_unchecked(&[dep]).await.unwrap();
     env.provider.raw_request::<_, Value>("evm_setAutomine".into(), (false,)).await.unwrap();
     // Its challenge sits in the pool and is replaced with a higher fee (same nonce) while stuck.
     let watcher_key = w.watcher.address().to_string().to_lowercase();
@@ -456,7 +456,7 @@ async fn a_challenge_dropped_by_an_l1_reorg_is_sent_again() {
     alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
     let hash = alice.send(bob.address(), Address::ZERO, eth, U256::ZERO).await.unwrap();
     alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
-    let exit_tx = alice.start_exits(&[dep]).await.unwrap();
+    let exit_tx = alice.start_exits_unchecked(&[dep]).await.unwrap();
     let first = wait_event(&w, |e| matches!(e, Event::Challenged { .. })).await;
 
     // Replace every block from the exit's start on; the new chain has the start again, not the
