@@ -93,7 +93,8 @@ impl Rng {
 
 /// Deployed once; every case starts from the same L1 snapshot.
 struct World {
-    chain: LocalChain,
+    /// Keeps anvil running.
+    _chain: LocalChain,
     provider: DynProvider,
     fw: PlasmaFrameworkInstance<DynProvider>,
     seg: StandardExitGameInstance<DynProvider>,
@@ -138,7 +139,7 @@ impl World {
         let ife_bond = ifg.inFlightExitBond().call().await.unwrap();
         let piggyback_bond = ifg.piggybackBond().call().await.unwrap();
         let world = Self {
-            chain,
+            _chain: chain,
             provider,
             fw,
             seg,
@@ -179,7 +180,6 @@ impl World {
 /// A committed child block as the operator knows it.
 #[derive(Clone, Debug)]
 struct Blk {
-    txs: Vec<SignedTransaction>,
     timestamp: u64,
 }
 
@@ -256,6 +256,8 @@ struct Case<'w> {
     mass_exited: HashSet<UtxoPos>,
     now: u64,
     stats: Stats,
+    /// The step from which the operator may commit invalid or withheld blocks (None: never).
+    byz_onset: Option<usize>,
 }
 
 type Fail = String;
@@ -310,6 +312,7 @@ impl<'w> Case<'w> {
             mass_exited: HashSet::new(),
             now: 0,
             stats: Stats::default(),
+            byz_onset: None,
         }
     }
 
@@ -369,11 +372,24 @@ impl<'w> Case<'w> {
                 std::any::type_name::<C>().rsplit("::").next().unwrap_or_default()
             );
         }
-        let pending = match call.send().await {
-            Ok(p) => p,
+        let hash = match call.send().await {
+            Ok(p) => *p.tx_hash(),
             Err(e) => return Ok(Err(decode_revert(&e))),
         };
-        let receipt = pending.get_receipt().await.map_err(|e| e.to_string())?;
+        // anvil mines at once; poll the receipt ourselves (alloy's watcher can race the miner).
+        let mut tries = 0;
+        let receipt = loop {
+            if let Some(r) =
+                self.w.provider.get_transaction_receipt(hash).await.map_err(|e| e.to_string())?
+            {
+                break r;
+            }
+            tries += 1;
+            if tries > 2000 {
+                return fail(format!("no receipt for {hash}"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        };
         self.stats.l1_txs += 1;
         if !receipt.status() {
             return Ok(Err("reverted on chain".into()));
@@ -578,8 +594,8 @@ impl<'w> Case<'w> {
     }
 
     async fn advance(&mut self, seconds: u64) -> Result<(), Fail> {
-        self.w.rpc("evm_increaseTime", serde_json::json!([seconds])).await;
-        self.w.rpc("evm_mine", serde_json::json!([])).await;
+        let last = self.latest_time().await?;
+        self.w.rpc("evm_mine", serde_json::json!([last + seconds.max(1)])).await;
         self.now = self.latest_time().await?;
         Ok(())
     }
@@ -668,7 +684,7 @@ impl<'w> Case<'w> {
         self.next_child += 1000;
         self.stats.blocks += 1;
         self.all_leaves.insert(blknum, (leaves, timestamp));
-        self.blocks.insert(blknum, Blk { txs: txs.clone(), timestamp });
+        self.blocks.insert(blknum, Blk { timestamp });
         if withheld {
             self.view.withheld(blknum);
             return Ok(None);
@@ -1179,36 +1195,36 @@ impl<'w> Case<'w> {
 impl Case<'_> {
     async fn step(&mut self) -> Result<(), Fail> {
         let roll = self.rng.below(100);
-        let byz = self.byzantine();
+        // The operator turns byzantine only from the case's onset on (never in some cases), so
+        // that honest traffic has time to build up first.
+        let evil = self.byz_onset.is_some_and(|k| self.stats.steps >= k);
         match roll {
             0..=11 => self.deposit().await,
-            12..=29 => self.pay().await,
-            30..=39 => self.honest_block_step().await,
-            40..=44 => self.bad_block().await,
-            45..=46 => self.withheld_block().await,
-            47..=52 => self.owner_exit().await,
-            53..=56 => self.cheat_exit().await,
-            57..=58 => self.self_challenge().await,
-            59..=61 => self.mallory_double_spend_ife().await,
-            62..=63 => self.mallory_ife_of_honest_payment().await,
-            64..=65 => self.mallory_ife_of_included().await,
-            66..=67 => self.exit_loot().await,
-            68..=69 => self.delete_ife().await,
-            70..=71 => self.collusion_spend_of_exiting().await,
-            72..=85 => {
+            12..=33 => self.pay().await,
+            34..=45 => self.honest_block_step().await,
+            46..=49 if evil => self.bad_block().await,
+            50..=51 if evil => self.withheld_block().await,
+            46..=51 => self.honest_block_step().await,
+            52..=56 => self.owner_exit().await,
+            57..=60 => self.cheat_exit().await,
+            61..=62 => self.self_challenge().await,
+            63..=65 => self.mallory_double_spend_ife().await,
+            66..=68 => self.mallory_ife_of_honest_payment().await,
+            69..=70 => self.mallory_ife_of_included().await,
+            71..=72 => self.exit_loot().await,
+            73..=74 => self.delete_ife().await,
+            75..=77 => self.collusion_spend_of_exiting(evil).await,
+            78..=89 => {
                 let s =
                     if self.rng.chance(15) { PERIOD / 2 } else { self.rng.range(1, PERIOD / 8) };
                 self.log(format!("time +{s}s"));
                 self.advance(s).await
             }
-            86..=93 => {
+            90..=96 => {
                 let by = self.rng.pick(&[1, 2, 3, WATCHER]).unwrap();
                 self.process(by).await
             }
-            _ => {
-                let _ = byz;
-                self.withdraw().await
-            }
+            _ => self.withdraw().await,
         }
     }
 
@@ -1481,6 +1497,10 @@ impl Case<'_> {
         if let Err(e) = self.start_exit(p, pos).await? {
             self.log(format!("  refused: {e}"));
         }
+        // Mallory front-runs the watcher and challenges her own exit (BOND-1: half is burned).
+        if p == MALLORY && self.rng.chance(50) {
+            self.self_challenge().await?;
+        }
         Ok(())
     }
 
@@ -1558,9 +1578,7 @@ impl Case<'_> {
             .in_flight
             .iter()
             .filter(|s| s.transaction.outputs.iter().any(|o| o.owner == me))
-            .filter(|s| {
-                !self.ifes.get(&U256::from_be_bytes(s.hash().0)).is_some_and(|x| !x.deleted)
-            })
+            .filter(|s| self.ifes.get(&U256::from_be_bytes(s.hash().0)).is_none_or(|x| x.deleted))
             .cloned()
             .collect();
         let Some(signed) = cands.get(self.rng.below(cands.len() as u64) as usize).cloned() else {
@@ -1603,7 +1621,7 @@ impl Case<'_> {
         };
         let tx = Transaction::decode(&spend.tx).unwrap();
         let exit_id = U256::from_be_bytes(spend.hash.0);
-        if self.ifes.get(&exit_id).is_some() {
+        if self.ifes.contains_key(&exit_id) {
             return Ok(());
         }
         let signed = SignedTransaction::new(tx.clone(), vec![spend.signature.clone()]);
@@ -1625,7 +1643,7 @@ impl Case<'_> {
         let competitor = Transaction::payment(
             &[input],
             vec![Output::new(self.addr(OPERATOR), token, amount)],
-            B256::ZERO,
+            B256::from(U256::from(self.rng.next())),
         );
         let sig = self.w.signers[MALLORY].sign_tx(&self.w.domain, &competitor);
         self.log(
@@ -1685,7 +1703,7 @@ impl Case<'_> {
     /// Mallory exits an output and hands the operator a spend of it; the colluding operator
     /// commits it after a random delay: valid within LEDGER-9's grace (the watcher must then
     /// challenge her exit with the spend), invalid after it.
-    async fn collusion_spend_of_exiting(&mut self) -> Result<(), Fail> {
+    async fn collusion_spend_of_exiting(&mut self, evil: bool) -> Result<(), Fail> {
         if self.byzantine() {
             return Ok(());
         }
@@ -1696,7 +1714,12 @@ impl Case<'_> {
             return Ok(());
         }
         let since = self.now;
-        let wait = self.rng.range(0, PERIOD / 2);
+        // Before the onset the operator stays honest in effect: it commits within the grace.
+        let wait = if evil {
+            self.rng.range(0, PERIOD / 2)
+        } else {
+            self.rng.range(0, exit_spend_grace(PERIOD) - 20)
+        };
         self.log(format!("time +{wait}s"));
         self.advance(wait).await?;
         self.after_step().await?;
@@ -1796,10 +1819,10 @@ impl Case<'_> {
                     {
                         continue;
                     }
-                    if let Err(e) = self.start_exit(p, pos).await? {
-                        if self.is_honest(self.addr(p)) {
-                            return fail(format!("honest final exit of {pos:?} refused: {e}"));
-                        }
+                    if let Err(e) = self.start_exit(p, pos).await?
+                        && self.is_honest(self.addr(p))
+                    {
+                        return fail(format!("honest final exit of {pos:?} refused: {e}"));
                     }
                 }
             }
@@ -1825,10 +1848,7 @@ impl Case<'_> {
                 self.ifes.iter().filter(|(_, x)| !x.deleted).map(|(k, _)| *k).collect();
             for id in ids {
                 let s = self.w.ifg.inFlightExit(id).call().await.map_err(|e| e.to_string())?;
-                if s.verdict == 0
-                    && s.piggybacks == 0
-                    && u64::from(s.startedAt) + PERIOD / 2 <= self.now
-                {
+                if s.verdict == 0 && s.piggybacks == 0 && s.startedAt + PERIOD / 2 <= self.now {
                     let _ = self
                         .exec(WATCHER, U256::ZERO, self.w.ifg.deleteNonPiggybackedInFlightExit(id))
                         .await?;
@@ -1893,6 +1913,12 @@ impl Case<'_> {
 
     async fn run(&mut self, steps: usize) -> Result<(), Fail> {
         self.now = self.latest_time().await?;
+        self.byz_onset = if self.rng.chance(30) {
+            None
+        } else {
+            Some(self.rng.range(steps as u64 / 4, steps as u64) as usize)
+        };
+        self.log(format!("byzantine onset: {:?}", self.byz_onset));
         for n in 0..steps {
             self.trace.push(format!("# step {n}"));
             self.step().await?;
@@ -1935,8 +1961,8 @@ fn env(name: &str, default: u64) -> u64 {
 
 #[test]
 fn random_sequences_keep_every_honest_party_whole() {
-    let cases = env("PLASMA_MODEL_CASES", 6);
-    let steps = env("PLASMA_MODEL_STEPS", 40) as usize;
+    let cases = env("PLASMA_MODEL_CASES", 12);
+    let steps = env("PLASMA_MODEL_STEPS", 60) as usize;
     let seed = env("PLASMA_MODEL_SEED", 0x0da7_a5ee_d000_0012);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let world = rt.block_on(World::new());
@@ -1948,6 +1974,8 @@ fn random_sequences_keep_every_honest_party_whole() {
         let case_seed =
             if k == 0 { seed } else { Rng(seed ^ k.wrapping_mul(0x2545_f491_4f6c_dd1d)).next() };
         rt.block_on(world.reset());
+        // Every block 1 s after the last, whatever the wall clock: the case replays exactly.
+        rt.block_on(world.rpc("anvil_setBlockTimestampInterval", serde_json::json!([1])));
         if std::env::var_os("PLASMA_MODEL_LIVE").is_some() {
             eprintln!("=== case {k}: seed {case_seed}");
         }
