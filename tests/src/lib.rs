@@ -41,6 +41,37 @@ fn err(e: impl std::fmt::Display) -> HarnessError {
 /// The challenge period of the test deployments, in seconds.
 pub const PERIOD: u64 = 60;
 
+/// What the exit game pays out of bonds (BOND-1), so scenarios check balances to the wei in one
+/// place when a rule changes.
+pub mod payouts {
+    use alloy::primitives::U256;
+
+    /// The processing bounty taken from a settled standard exit's bond: half of it.
+    pub fn se_bounty(bond: U256) -> U256 {
+        bond / U256::from(2)
+    }
+
+    /// What the challenger of a standard exit is credited: half the bond (the rest is burned).
+    pub fn se_reward(bond: U256) -> U256 {
+        bond / U256::from(2)
+    }
+
+    /// A standard exit's bond back to its exitor once settled: the bond minus the bounty.
+    pub fn se_back(bond: U256) -> U256 {
+        bond - se_bounty(bond)
+    }
+
+    /// The processing bounty taken from an in-flight exit or piggyback bond.
+    pub fn ife_bounty(bond: U256) -> U256 {
+        bond / U256::from(20)
+    }
+
+    /// An in-flight exit or piggyback bond back to its owner once settled.
+    pub fn ife_back(bond: U256) -> U256 {
+        bond - ife_bounty(bond)
+    }
+}
+
 /// A running system.
 pub struct Devnet {
     /// The L1 node.

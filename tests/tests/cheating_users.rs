@@ -2,14 +2,18 @@
 //! double spends, piggybacks of spent inputs and outputs, false challenges. In each, the watcher
 //! acts by itself; at the end every honest party has exactly what it owned (plus its bonds back,
 //! minus the processing bounties the rules take), the cheat gains nothing, and the vault paid
-//! out exactly what was deposited.
+//! out exactly what was deposited. The cheating calls use the wallet's `*_unchecked` methods: the
+//! wallet itself refuses exits it can tell are doomed (Safety II, 5).
 
 // Test code: setup failures should panic with the harness's message.
 #![allow(clippy::unwrap_used)]
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use plasma_contracts::{DeployConfig, InFlightExitGame, PlasmaFramework, StandardExitGame};
-use plasma_e2e::{Devnet, PERIOD};
+use plasma_e2e::{
+    Devnet, PERIOD,
+    payouts::{ife_bounty as bounty, se_bounty, se_reward},
+};
 use plasma_sdk::Wallet;
 use plasma_spec::{Output, SignedTransaction, Signer, Transaction, UtxoPos};
 use std::time::Duration;
@@ -20,11 +24,6 @@ fn eth(n: u64) -> U256 {
 
 fn config() -> DeployConfig {
     DeployConfig::devnet(Address::ZERO, PERIOD)
-}
-
-/// The processing bounty taken from a bond.
-fn bounty(bond: U256) -> U256 {
-    bond / U256::from(20)
 }
 
 fn key(net: &Devnet, i: usize) -> Signer {
@@ -106,7 +105,8 @@ async fn exit_of_a_spent_output_is_challenged_and_a_false_challenge_refused() {
     let (alice, bob) = (net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap());
     let (dep, _, bob_pos) = deposit_and_pay(&net, &alice, &bob, eth(3)).await;
 
-    alice.start_exits(&[dep]).await.unwrap();
+    // Unchecked: the wallet itself refuses an exit it knows is doomed (Safety II, 5).
+    alice.start_exits_unchecked(&[dep]).await.unwrap();
     wait_event(&net, "challenged").await;
     assert_eq!(alice.exit_status(dep).await.unwrap(), 2, "alice's exit was challenged");
 
@@ -132,13 +132,13 @@ async fn exit_of_a_spent_output_is_challenged_and_a_false_challenge_refused() {
 
     net.process_all_exits(Address::ZERO).await.unwrap();
     let bond = config().standard_exit_bond;
-    assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(3) + bond - bounty(bond));
+    assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(3) + bond - se_bounty(bond));
     assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), U256::ZERO);
     assert_eq!(withdrawable(&net, mallory.address()).await, U256::ZERO);
     assert_eq!(
         withdrawable(&net, net.watcher).await,
-        bond + bounty(bond),
-        "alice's bond, bob's bounty"
+        se_reward(bond) + se_bounty(bond),
+        "half of alice's bond (the rest burned), bob's bounty"
     );
     assert_vault_paid_deposits(&net).await;
 }
@@ -154,7 +154,7 @@ async fn in_flight_double_spend_and_its_piggybacked_input_are_challenged() {
     let (dep, _, bob_pos) = deposit_and_pay(&net, &alice, &bob, eth(2)).await;
 
     let double = payment(dep, alice.address(), eth(2), &key(&net, 1), &alice);
-    alice.start_in_flight_exit(&double).await.unwrap();
+    alice.start_in_flight_exit_unchecked(&double).await.unwrap();
     alice.piggyback(double.transaction.hash(), false, 0).await.unwrap();
     wait_event(&net, "inFlightExitChallenged").await;
     wait_event(&net, "piggybackChallenged").await;
@@ -168,12 +168,12 @@ async fn in_flight_double_spend_and_its_piggybacked_input_are_challenged() {
     let c = config();
     assert_eq!(
         bob.withdrawable(Address::ZERO).await.unwrap(),
-        eth(2) + c.standard_exit_bond - bounty(c.standard_exit_bond)
+        eth(2) + c.standard_exit_bond - se_bounty(c.standard_exit_bond)
     );
     assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), U256::ZERO, "alice gains nothing");
     assert_eq!(
         withdrawable(&net, net.watcher).await,
-        c.in_flight_exit_bond + c.piggyback_bond + bounty(c.standard_exit_bond),
+        c.in_flight_exit_bond + c.piggyback_bond + se_bounty(c.standard_exit_bond),
         "the exit bond (standing canonicity challenge), the piggyback bond, bob's bounty"
     );
     assert_vault_paid_deposits(&net).await;
@@ -189,7 +189,8 @@ async fn false_canonicity_challenge_is_answered_and_the_payment_exits() {
     let (alice, bob) = (net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap());
     let (dep, paid, _) = deposit_and_pay(&net, &alice, &bob, eth(2)).await;
 
-    alice.start_in_flight_exit(&alice.sent_transaction(paid).unwrap()).await.unwrap();
+    // Unchecked: the wallet refuses to exit in flight a payment it knows is committed.
+    alice.start_in_flight_exit_unchecked(&alice.sent_transaction(paid).unwrap()).await.unwrap();
     alice.piggyback(paid, false, 0).await.unwrap();
     bob.piggyback(paid, true, 0).await.unwrap();
     let competitor = payment(dep, alice.address(), eth(2), &key(&net, 1), &alice);
@@ -247,7 +248,8 @@ async fn piggyback_of_a_spent_output_is_challenged() {
     carol.wait_for_output(carol_pos, Duration::from_secs(30)).await.unwrap();
     wait_synced(&net, blknum).await;
 
-    alice.start_in_flight_exit(&alice.sent_transaction(paid).unwrap()).await.unwrap();
+    // Unchecked: the wallet refuses to exit in flight a payment it knows is committed.
+    alice.start_in_flight_exit_unchecked(&alice.sent_transaction(paid).unwrap()).await.unwrap();
     bob.piggyback(paid, true, 0).await.unwrap();
     wait_event(&net, "outputPiggybackChallenged").await;
     carol.start_exits(&[carol_pos]).await.unwrap();
@@ -255,11 +257,11 @@ async fn piggyback_of_a_spent_output_is_challenged() {
     net.process_all_exits(Address::ZERO).await.unwrap();
     let c = config();
     let (se, ife_bond, pb) = (c.standard_exit_bond, c.in_flight_exit_bond, c.piggyback_bond);
-    assert_eq!(carol.withdrawable(Address::ZERO).await.unwrap(), eth(2) + se - bounty(se));
+    assert_eq!(carol.withdrawable(Address::ZERO).await.unwrap(), eth(2) + se - se_bounty(se));
     assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), U256::ZERO, "bob gains nothing");
     assert_eq!(
         withdrawable(&net, net.watcher).await,
-        pb + bounty(se) + bounty(ife_bond),
+        pb + se_bounty(se) + bounty(ife_bond),
         "bob's piggyback bond and the bounties"
     );
     assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), ife_bond - bounty(ife_bond));

@@ -136,7 +136,8 @@ async fn l1_reorg_of_recent_deposits_and_exits_changes_no_balance() {
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
     let (deposited, log) = deposit_event(&framework, dep_c).await;
     let deposit_tx = log.transaction_hash.unwrap();
-    let cheat = alice.start_exits(&[dep_a]).await.unwrap();
+    // Unchecked: the wallet itself refuses an exit it knows is doomed (Safety II, 5).
+    let cheat = alice.start_exits_unchecked(&[dep_a]).await.unwrap();
     let honest = bob.start_exits(&[bob_pos]).await.unwrap();
     net.wait_watcher("challenged", |_, e| {
         e["events"].as_array().is_some_and(|ev| ev.iter().any(|x| x["kind"] == "challenged"))
@@ -184,12 +185,14 @@ async fn l1_reorg_of_recent_deposits_and_exits_changes_no_balance() {
 
     net.advance(3 * PERIOD).await.unwrap();
     let bond = standard_bond();
-    let bounty = bond / U256::from(20);
+    let bounty = plasma_e2e::payouts::se_bounty(bond);
     wait_withdrawable(&net, bob.address(), eth(3) + bond - bounty).await;
     wait_withdrawable(&net, carol.address(), eth(2) + bond - bounty).await;
     assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), U256::ZERO);
-    // The watcher holds alice's bond once (one standing challenge) and the two bounties.
-    wait_withdrawable(&net, net.watcher, bond + bounty * U256::from(2)).await;
+    // The watcher holds the reward for one standing challenge of alice's exit (half her bond,
+    // the rest burned) and the two bounties.
+    let reward = plasma_e2e::payouts::se_reward(bond);
+    wait_withdrawable(&net, net.watcher, reward + bounty * U256::from(2)).await;
     assert_eq!(
         framework.totalCredited(Address::ZERO).call().await.unwrap(),
         framework.totalDeposited(Address::ZERO).call().await.unwrap(),

@@ -10,7 +10,7 @@ use alloy::{
 use plasma_contracts::{
     DeployConfig, InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken,
 };
-use plasma_e2e::{ByzantineOperator, Devnet, PERIOD};
+use plasma_e2e::{ByzantineOperator, Devnet, PERIOD, payouts};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -99,9 +99,9 @@ async fn honest_deposits_transfers_exits_and_withdrawals() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let bond = DeployConfig::devnet(Address::ZERO, PERIOD).standard_exit_bond;
-    let bounty = bond / U256::from(20);
+    let bounty = payouts::se_bounty(bond);
     for (i, w) in [&alice, &bob, &carol].into_iter().enumerate() {
-        let bonds_back = (bond - bounty) * U256::from(exits[i]);
+        let bonds_back = payouts::se_back(bond) * U256::from(exits[i]);
         assert_eq!(w.withdrawable(Address::ZERO).await.unwrap(), owed_eth[i] + bonds_back);
         assert_eq!(w.withdrawable(tok).await.unwrap(), owed_tok[i]);
         w.withdraw(Address::ZERO).await.unwrap();
@@ -276,7 +276,8 @@ async fn mass_exit_of_a_hundred_users_when_a_block_is_withheld() {
         .unwrap();
         net.fund(key.address(), eth(1)).await.unwrap();
         let w = net.wallet_for(key, &format!("user{i}")).await.unwrap();
-        let amount = U256::from(1_000_000_000_000u64 * (i + 1));
+        // Above the dust line (WATCH-13): a tower never exits outputs worth less than their exit.
+        let amount = U256::from(5_000_000_000_000_000u64 * (i + 1));
         let pos = w.deposit_eth(amount).await.unwrap();
         net.guard(&w).await.unwrap();
         users.push((w, pos, amount));
@@ -574,7 +575,7 @@ async fn withheld_in_flight_payment_honest_in_flight_exits_beat_the_thief() {
 
     net.process_all_exits(Address::ZERO).await.unwrap();
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
-    let cut = |b: U256| b - b / U256::from(20);
+    let cut = payouts::ife_back;
     let (se_bond, ife_bond, pb_bond) =
         (config.standard_exit_bond, config.in_flight_exit_bond, config.piggyback_bond);
     assert_eq!(carol.withdrawable(Address::ZERO).await.unwrap(), eth(3), "carol, in full");
@@ -587,12 +588,12 @@ async fn withheld_in_flight_payment_honest_in_flight_exits_beat_the_thief() {
     let thief = framework.withdrawable(thief_key.address(), Address::ZERO).call().await.unwrap();
     assert_eq!(thief, cut(pb_bond) + cut(ife_bond), "the thief gets its bonds back, no loot");
     // The watcher: its delegated exit's bond back, and every processing bounty.
-    let bounties = se_bond / U256::from(20)
-        + (ife_bond / U256::from(20) + pb_bond / U256::from(20)) * U256::from(2)
-        + pb_bond / U256::from(20);
+    let bounties = payouts::se_bounty(se_bond)
+        + (payouts::ife_bounty(ife_bond) + payouts::ife_bounty(pb_bond)) * U256::from(2)
+        + payouts::ife_bounty(pb_bond);
     assert_eq!(
         framework.withdrawable(net.watcher, Address::ZERO).call().await.unwrap(),
-        cut(se_bond) + bounties
+        payouts::se_back(se_bond) + bounties
     );
     assert_eq!(
         framework.totalCredited(Address::ZERO).call().await.unwrap(),
@@ -658,18 +659,18 @@ async fn guarded_in_flight_payment_is_exited_in_flight_by_the_watcher() {
 
     net.process_all_exits(Address::ZERO).await.unwrap();
     let config = DeployConfig::devnet(Address::ZERO, PERIOD);
-    let cut = |b: U256| b - b / U256::from(20);
+    let cut = payouts::ife_back;
     let (se_bond, ife_bond, pb_bond) =
         (config.standard_exit_bond, config.in_flight_exit_bond, config.piggyback_bond);
     assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(2) + cut(pb_bond));
     assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), eth(3) + cut(pb_bond));
     assert_eq!(carol.withdrawable(Address::ZERO).await.unwrap(), eth(3));
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
-    let bounty = |b: U256| b / U256::from(20);
-    let bounties = bounty(se_bond) + bounty(ife_bond) + bounty(pb_bond) * U256::from(2);
+    let bounty = payouts::ife_bounty;
+    let bounties = payouts::se_bounty(se_bond) + bounty(ife_bond) + bounty(pb_bond) * U256::from(2);
     assert_eq!(
         framework.withdrawable(net.watcher, Address::ZERO).call().await.unwrap(),
-        cut(se_bond) + cut(ife_bond) + bounties,
+        payouts::se_back(se_bond) + cut(ife_bond) + bounties,
         "the watcher's two bonds back, and every bounty"
     );
     assert_eq!(
