@@ -152,13 +152,6 @@ async fn exit_with_no_arguments_after_spending_elsewhere_is_refused_and_no_bond_
     let paid = elsewhere.send(bob, Address::ZERO, eth(1), U256::ZERO).await.unwrap();
     elsewhere.wait_for_commit(paid, Duration::from_secs(20)).await.unwrap();
 
-    let (ok, v) = plasma(&env, &op, 1, &store, &["balance"]);
-    assert!(ok, "{v}");
-    assert_eq!(v["balance"], "0", "the spent deposit is not counted: {v}");
-    let (ok, v) = plasma(&env, &op, 1, &store, &["send", &bob.to_string(), "0.1"]);
-    assert!(!ok);
-    assert!(error_of(&v).contains("insufficient funds"), "not InputNotFound: {v}");
-
     // The reproduction: `plasma exit` with no arguments. Nothing is exited, no bond is paid.
     let before = env.provider.get_balance(alice).await.unwrap();
     let (ok, v) = plasma(&env, &op, 1, &store, &["exit"]);
@@ -170,6 +163,13 @@ async fn exit_with_no_arguments_after_spending_elsewhere_is_refused_and_no_bond_
     let se = StandardExitGame::new(env.deployment.standard_exit_game, env.provider.clone());
     assert_eq!(se.exits(U256::from(dep)).call().await.unwrap().status, 0, "no exit started");
     assert_eq!(env.provider.get_balance(alice).await.unwrap(), before, "no bond, no gas spent");
+
+    let (ok, v) = plasma(&env, &op, 1, &store, &["balance"]);
+    assert!(ok, "{v}");
+    assert_eq!(v["balance"], "0", "the spent deposit is not counted: {v}");
+    let (ok, v) = plasma(&env, &op, 1, &store, &["send", &bob.to_string(), "0.1"]);
+    assert!(!ok);
+    assert!(error_of(&v).contains("insufficient funds"), "not InputNotFound: {v}");
 
     // A second deposit; the other device starts its standard exit.
     let dep2 = elsewhere.deposit_eth(eth(2)).await.unwrap();
