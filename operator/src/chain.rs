@@ -98,6 +98,8 @@ struct State {
     /// Outputs leaving through the exit game (LEDGER-9, OP-7).
     exiting: ExitingOutputs,
     exit_cursor: u64,
+    /// The highest deposit block credited (OP-8 counts the slots used since the last child block).
+    last_deposit: u64,
 }
 
 impl State {
@@ -341,11 +343,28 @@ impl Chain {
     /// transaction last, and stores it before anything else sees it (OP-2, OP-3). `None` if the
     /// mempool is empty.
     pub fn produce_block(&self, max_txs: usize) -> Result<Option<BlockRecord>, StoreError> {
+        self.produce(max_txs, false)
+    }
+
+    /// Produces the next child block even if the mempool is empty (OP-8): committing it frees
+    /// L1's deposit slots before depositors would have to pay the fee of BOND-2.
+    pub fn produce_block_for_deposits(
+        &self,
+        max_txs: usize,
+    ) -> Result<Option<BlockRecord>, StoreError> {
+        self.produce(max_txs, true)
+    }
+
+    fn produce(
+        &self,
+        max_txs: usize,
+        allow_empty: bool,
+    ) -> Result<Option<BlockRecord>, StoreError> {
         if self.halt.lock().is_some() {
             return Ok(None); // LEDGER-7: a credited deposit is gone; nothing more is built on it
         }
         let mut state = self.state.lock();
-        if state.mempool.is_empty() {
+        if state.mempool.is_empty() && !allow_empty {
             return Ok(None);
         }
         let blknum = state.next_child_block;
@@ -496,6 +515,7 @@ impl Chain {
         for (pos, out) in diff.created {
             state.insert_utxo(pos, out);
         }
+        state.last_deposit = state.last_deposit.max(blknum);
         info!(target: "operator::deposits", blknum, "deposit credited");
         Ok(true)
     }
@@ -622,6 +642,19 @@ impl Chain {
             .filter(|p| state.exiting.forbids(**p, SpendRule::Now).is_none())
             .filter_map(|p| state.utxos.get(p).map(|o| (*p, o.clone())))
             .collect()
+    }
+
+    /// Deposit slots L1 has used since the last child block the operator produced (OP-8): deposits
+    /// are numbered after the last committed child block, 1 to 999 (POS-3, BOND-2).
+    pub fn deposit_slots_used(&self) -> u64 {
+        let state = self.state.lock();
+        let base = state.next_child_block.saturating_sub(CHILD_BLOCK_INTERVAL);
+        state.last_deposit.saturating_sub(base)
+    }
+
+    /// Whether a produced block still waits for its commitment.
+    pub fn has_uncommitted(&self) -> bool {
+        !self.state.lock().uncommitted.is_empty()
     }
 
     /// The last L1 block whose exit-game events were applied (OP-7).

@@ -17,5 +17,5 @@ mod store;
 pub use chain::{Chain, ChainStatus, SubmitError, TxStatus};
 pub use config::{ApiConfig, BlockConfig, Config, ConfigError, L1Config};
 pub use l1::{Halt, L1Error, L1Health};
-pub use node::{Node, NodeError};
+pub use node::{DEPOSIT_SLOTS_BEFORE_BLOCK, Node, NodeError};
 pub use store::{Batch, BlockRecord, Store, StoreError};

@@ -145,6 +145,10 @@ impl Node {
     }
 }
 
+/// Deposits after a child block beyond which the operator commits one even without payments
+/// (OP-8): half of BOND-2's 500 free slots, so a burst cannot reach the fee before it lands.
+pub const DEPOSIT_SLOTS_BEFORE_BLOCK: u64 = 250;
+
 /// Produces a block every interval when there is something to include, or at once when the
 /// mempool reaches the configured size.
 async fn run_producer(
@@ -159,13 +163,24 @@ async fn run_producer(
             _ = tokio::time::sleep(tick) => {}
             _ = shutdown.changed() => return,
         }
+        // OP-8: past DEPOSIT_SLOTS_BEFORE_BLOCK deposits since the last child block, commit one
+        // (empty if need be) so honest depositors never reach BOND-2's fee; one at a time.
+        let for_deposits =
+            chain.deposit_slots_used() > DEPOSIT_SLOTS_BEFORE_BLOCK && !chain.has_uncommitted();
         let due = last.elapsed() >= config.interval() || chain.mempool_len() >= config.max_txs;
-        if !due || chain.mempool_len() == 0 {
+        if !for_deposits && (!due || chain.mempool_len() == 0) {
             continue;
         }
         let chain2 = chain.clone();
         let max = config.max_txs;
-        match tokio::task::spawn_blocking(move || chain2.produce_block(max)).await {
+        let produce = move || {
+            if for_deposits {
+                chain2.produce_block_for_deposits(max)
+            } else {
+                chain2.produce_block(max)
+            }
+        };
+        match tokio::task::spawn_blocking(produce).await {
             Ok(Ok(_)) => last = tokio::time::Instant::now(),
             Ok(Err(e)) => error!(target: "operator::block", error = %e, "block production failed"),
             Err(e) => error!(target: "operator::block", error = %e, "block production panicked"),

@@ -236,3 +236,27 @@ async fn a_pending_spend_of_an_output_that_starts_exiting_is_dropped_not_include
     assert!(env.node.chain.block(1000).unwrap().is_none());
     env.node.stop().await;
 }
+
+/// OP-8 (BOND-2): past 250 deposits after a child block the operator commits one, empty if it
+/// has no payments, so honest depositors never reach the slots that pay a fee.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_deposits_make_the_operator_commit_a_block_before_the_fee_starts() {
+    let env = env(600_000).await; // no payments, and no interval-driven blocks
+    let framework = PlasmaFramework::new(env.chain.deployment.framework, env.alice_l1.clone());
+    let n = plasma_operator::DEPOSIT_SLOTS_BEFORE_BLOCK + 1;
+    for _ in 0..n {
+        let tx = Transaction::deposit(env.alice.address(), Address::ZERO, U256::from(1)).encode();
+        let sent = framework.depositEth(tx.into()).value(U256::from(1)).send().await.unwrap();
+        assert!(sent.get_receipt().await.unwrap().status());
+    }
+    env.wait_for("/v1/status", |v| v["chain"]["nextChildBlock"].as_u64() == Some(2000)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while framework.nextChildBlock().call().await.unwrap() != 2000 {
+        assert!(tokio::time::Instant::now() < deadline, "the empty block was never committed");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let block = env.node.chain.block(1000).unwrap().unwrap();
+    assert!(block.txs.is_empty(), "an empty child block");
+    assert_eq!(framework.depositFee().call().await.unwrap(), U256::ZERO, "slots are free again");
+    env.node.stop().await;
+}
