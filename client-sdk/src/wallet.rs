@@ -352,6 +352,21 @@ impl Wallet {
         self.recheck(listed.as_ref()).await
     }
 
+    /// Marks spent what the operator no longer lists (the L1 part of [`Wallet::recheck`] skipped).
+    async fn mark_unlisted(&self) -> Result<(), SdkError> {
+        let listed: BTreeSet<u128> =
+            self.client.utxos(self.address()).await?.into_iter().map(|u| u.utxo_pos).collect();
+        for mut o in self.store.all()? {
+            if o.status == OutputStatus::Unspent && !listed.contains(&o.utxo_pos) {
+                o.status = OutputStatus::Spent;
+                o.evidence = Some("the operator no longer lists it as unspent".into());
+                o.checked_at = unix_now();
+                self.store.put(&o)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Reads the in-flight exits started since the last scan and records their inputs.
     async fn scan_in_flight_exits(&self) -> Result<(), SdkError> {
         let head = self.provider.get_block_number().await.map_err(l1)?;
@@ -397,6 +412,14 @@ impl Wallet {
         for mut o in self.store.all()? {
             if matches!(o.status, OutputStatus::Finalized | OutputStatus::Invalid) {
                 continue;
+            }
+            if o.verification == Verification::Proof && o.problem.is_none() && listed.is_some() {
+                // Stored before transactions were checked (an older store): check it now.
+                self.check_creation(&mut o).await?;
+                if o.status == OutputStatus::Invalid {
+                    self.store.put(&o)?;
+                    continue;
+                }
             }
             let before = o.status;
             let (status, evidence) = self.status_of(&o, listed, &mut commitments).await?;
@@ -948,8 +971,16 @@ impl Wallet {
         amount: U256,
         fee: U256,
     ) -> Result<B256, SdkError> {
-        // The store must not pick an input that is gone since the last look.
-        self.refresh().await?;
+        // The store must not pick an input that is gone since the last look. The operator needs
+        // no L1 to take a payment: with L1 unreachable, its listing alone is re-checked.
+        match self.refresh().await {
+            Ok(_) => {}
+            Err(SdkError::L1(e)) => {
+                tracing::warn!(error = %e, "L1 unreachable: re-checking against the operator only");
+                self.mark_unlisted().await?;
+            }
+            Err(e) => return Err(e),
+        }
         let signed = self.build_payment(to, token, amount, fee)?;
         // Kept before it is sent: if the operator takes it and withholds its block, this is what
         // an in-flight exit needs.

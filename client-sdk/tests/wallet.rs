@@ -101,7 +101,7 @@ async fn deposit_send_receive_exit_process_withdraw_to_the_wei() {
     );
     advance(&env.provider, 3 * PERIOD).await;
     alice.process_exits(Address::ZERO, 10).await.unwrap();
-    let bounty = bond / U256::from(20);
+    let bounty = bond / U256::from(2); // EXIT-5: half a standard exit's bond (BOND-1)
     assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), bounty);
     assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth * U256::from(4) + bond - bounty);
     let withdrawn = bob.withdraw(Address::ZERO).await.unwrap();

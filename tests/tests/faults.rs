@@ -95,7 +95,7 @@ async fn l1_node_stopped_and_restarted_during_traffic_loses_nothing() {
     assert_eq!(bob.balance(Address::ZERO).unwrap(), eth(7));
 
     // The watcher still acts on L1: carol exits the deposit she spent while L1 was down.
-    carol.start_exits(&[dep_c]).await.unwrap();
+    carol.start_exits_unchecked(&[dep_c]).await.unwrap();
     net.wait_watcher("challenged", |_, e| {
         e["events"].as_array().is_some_and(|ev| ev.iter().any(|x| x["kind"] == "challenged"))
     })
