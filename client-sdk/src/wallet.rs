@@ -112,7 +112,9 @@ fn l1(e: impl std::fmt::Display) -> SdkError {
     SdkError::L1(e.to_string())
 }
 
-/// Waits for a sent L1 transaction's receipt; a revert is an error naming `what`.
+/// Waits for a sent L1 transaction's receipt through the shared sender
+/// (`plasma_contracts::sender::mined`): a revert at estimation is named by the contract's custom
+/// error, a mined revert names `what` and the transaction.
 async fn mined(
     sent: Result<
         alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
@@ -120,12 +122,7 @@ async fn mined(
     >,
     what: &str,
 ) -> Result<alloy::rpc::types::TransactionReceipt, SdkError> {
-    let receipt = sent.map_err(l1)?.get_receipt().await.map_err(l1)?;
-    if receipt.status() {
-        Ok(receipt)
-    } else {
-        Err(SdkError::L1(format!("{what} reverted in {}", receipt.transaction_hash)))
-    }
+    plasma_contracts::sender::mined(sent, what).await.map_err(l1)
 }
 
 fn mismatch(pos: u128, reason: impl Into<String>) -> SdkError {

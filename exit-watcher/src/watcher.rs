@@ -293,8 +293,8 @@ pub struct Watcher {
     min_exit_period: u64,
     /// Tokens with exit queues the watcher has seen (ETH always).
     tokens: Mutex<std::collections::BTreeSet<Address>>,
-    /// Per action still pending on L1: how many times it was sent, and the last transaction.
-    attempts: Mutex<std::collections::HashMap<String, (u32, B256)>>,
+    /// Sends every action (confirmed nonce, fee bumps, attempts per action key).
+    sender: plasma_contracts::sender::Sender,
     events: Mutex<Vec<Event>>,
     cursor: Mutex<u64>,
     /// The newest L1 block timestamp read (the availability clock's L1 side, WATCH-3).
@@ -364,6 +364,14 @@ impl Watcher {
         let min_exit_period: u64 =
             framework.minExitPeriod().call().await.map_err(l1)?.try_into().unwrap_or(u64::MAX);
         settings.check_timing(min_exit_period)?;
+        let sender = plasma_contracts::sender::Sender::new(
+            provider.clone(),
+            me,
+            plasma_contracts::sender::SendPolicy {
+                bump_percent: 25,
+                stuck_after: settings.stuck_after,
+            },
+        );
         let watcher = Self {
             view: Mutex::new(
                 ChainView::new(domain.clone())
@@ -378,7 +386,7 @@ impl Watcher {
             in_flight,
             in_flight_exits: Mutex::new(BTreeMap::new()),
             min_exit_period,
-            attempts: Mutex::new(std::collections::HashMap::new()),
+            sender,
             tokens: Mutex::new(std::collections::BTreeSet::from([Address::ZERO])),
             http: reqwest::Client::new(),
             db,
@@ -1504,18 +1512,11 @@ impl Watcher {
 
     /// Nonce and gas price for the next attempt of action `key`: always the confirmed nonce, so a
     /// re-send replaces a stuck one instead of adding to it, and 25% more fee per attempt.
-    async fn tx_params(&self, key: &str) -> Result<(u64, u128), WatcherError> {
-        let nonce = self.provider.get_transaction_count(self.me).latest().await.map_err(l1)?;
-        let base = self.provider.get_gas_price().await.map_err(l1)?;
-        let attempt = u128::from(self.attempts.lock().get(key).map_or(0, |a| a.0));
-        Ok((nonce, base + base * attempt / 4 + 1))
-    }
-
-    /// Sends action `key` as the call `call` (with `value` wei) at the confirmed nonce and this
-    /// attempt's fee, under an explicit gas limit: estimating would run against the pending state,
-    /// where a stuck earlier attempt already did the job, and refuse the replacement. Returns the
-    /// hash once mined and successful (see [`Self::confirm`]); a refused send is reported as
-    /// `ActionFailed` and retried at the next step.
+    /// Sends action `key` as the call `call` (with `value` wei) through the shared sender
+    /// (`plasma_contracts::sender`: confirmed nonce, 25 % fee bump per stuck attempt, explicit
+    /// gas). Returns the hash once mined and successful; a revert is recorded as done too (the
+    /// chain's state already moved on) and reported; a refused send is reported as `ActionFailed`
+    /// (with the contract's error by name) and retried at the next step.
     async fn act<C: alloy::sol_types::SolCall>(
         &self,
         key: &str,
@@ -1523,45 +1524,27 @@ impl Watcher {
         value: U256,
         gas: u64,
     ) -> Result<Option<B256>, WatcherError> {
-        let (nonce, price) = self.tx_params(key).await?;
-        match call.value(value).nonce(nonce).gas_price(price).gas(gas).send().await {
-            Ok(pending) => self.confirm(key, pending).await,
-            Err(e) => {
-                self.event(Event::ActionFailed { action: key.to_owned(), reason: e.to_string() });
+        use plasma_contracts::sender::Outcome;
+        match self.sender.send(key, call, value, gas).await.map_err(l1)? {
+            Outcome::Mined(receipt) => {
+                self.record_action(key, receipt.transaction_hash)?;
+                Ok(Some(receipt.transaction_hash))
+            }
+            Outcome::Reverted { hash, reason } => {
+                self.record_action(key, hash)?;
+                let reason = reason.map_or_else(
+                    || format!("reverted in {hash}"),
+                    |r| format!("reverted in {hash}: {r}"),
+                );
+                self.event(Event::ActionFailed { action: key.to_owned(), reason });
                 Ok(None)
             }
-        }
-    }
-
-    /// Waits for an action's transaction: `Some(hash)` once mined (the action is recorded as done);
-    /// `None` if it is still pending after `stuck_after` (the next step re-sends it with a higher
-    /// fee). A revert is recorded as done too (the chain's state already moved on) and reported.
-    async fn confirm(
-        &self,
-        key: &str,
-        pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
-    ) -> Result<Option<B256>, WatcherError> {
-        let hash = *pending.tx_hash();
-        match tokio::time::timeout(self.settings.stuck_after, pending.get_receipt()).await {
-            Ok(Ok(receipt)) => {
-                self.attempts.lock().remove(key);
-                self.record_action(key, hash)?;
-                if receipt.status() {
-                    Ok(Some(hash))
-                } else {
-                    self.event(Event::ActionFailed {
-                        action: key.to_owned(),
-                        reason: format!("reverted in {hash}"),
-                    });
-                    Ok(None)
-                }
-            }
-            Ok(Err(e)) => Err(l1(e)),
-            Err(_) => {
-                let mut attempts = self.attempts.lock();
-                let entry = attempts.entry(key.to_owned()).or_insert((0, hash));
-                *entry = (entry.0 + 1, hash);
+            Outcome::Pending { .. } => {
                 warn!(target: "watcher::sender", action = key, "action not mined yet; will bump its fee");
+                Ok(None)
+            }
+            Outcome::Refused { reason } => {
+                self.event(Event::ActionFailed { action: key.to_owned(), reason });
                 Ok(None)
             }
         }
@@ -1569,12 +1552,10 @@ impl Watcher {
 
     /// If an earlier, stuck attempt of `key` was mined after all, records it and returns its hash.
     async fn landed_late(&self, key: &str) -> Result<Option<B256>, WatcherError> {
-        let Some((_, hash)) = self.attempts.lock().get(key).copied() else { return Ok(None) };
-        match self.provider.get_transaction_receipt(hash).await.map_err(l1)? {
+        match self.sender.landed_late(key).await.map_err(l1)? {
             Some(receipt) if receipt.status() => {
-                self.attempts.lock().remove(key);
-                self.record_action(key, hash)?;
-                Ok(Some(hash))
+                self.record_action(key, receipt.transaction_hash)?;
+                Ok(Some(receipt.transaction_hash))
             }
             _ => Ok(None),
         }

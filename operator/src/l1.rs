@@ -403,7 +403,11 @@ async fn submit_step(
     let nonce =
         provider.get_transaction_count(settings.operator).block_id(at).await.map_err(rpc)?;
     let base = provider.get_gas_price().await.map_err(rpc)?;
-    let price = base + base * u128::from(s.attempt) / 4 + 1;
+    let price = plasma_contracts::sender::price_for_attempt(
+        base,
+        s.attempt,
+        plasma_contracts::sender::SendPolicy::default().bump_percent,
+    );
     let pending = framework
         .submitBlock(U256::from(blknum), record.root)
         .from(settings.operator)
@@ -418,7 +422,8 @@ async fn submit_step(
         Ok(p) => p,
         Err(e) => {
             // "replacement underpriced" or "nonce too low" mean an earlier send is in flight or done.
-            debug!(target: "operator::l1", blknum, error = %e, "submission not accepted; will re-check L1");
+            let error = plasma_contracts::sender::describe(&e);
+            debug!(target: "operator::l1", blknum, %error, "submission not accepted; will re-check L1");
             return Ok(false);
         }
     };

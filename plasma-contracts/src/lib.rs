@@ -10,6 +10,7 @@ mod bindings;
 mod deploy;
 #[cfg(feature = "devnet")]
 pub mod devnet;
+pub mod sender;
 
 pub use bindings::{InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken};
 pub use deploy::{DeployConfig, DeployError, Deployment, deploy};

@@ -103,7 +103,7 @@ async fn l1_node_stopped_and_restarted_during_traffic_loses_nothing() {
     .unwrap();
     let se = StandardExitGame::new(net.deployment.standard_exit_game, net.provider.clone());
     assert_eq!(se.exits(U256::from(dep_c)).call().await.unwrap().status, 2);
-    wait_withdrawable(&net, net.watcher, standard_bond()).await;
+    wait_withdrawable(&net, net.watcher, plasma_e2e::payouts::se_reward(standard_bond())).await;
 }
 
 /// L1 reorganises away its last blocks: a fresh deposit, a byzantine exit of a spent output, an

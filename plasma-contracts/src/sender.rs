@@ -1,0 +1,287 @@
+//! Sending L1 transactions: one policy for the operator's root submitter, the watcher's actions
+//! and the wallet (issue: Shape).
+//!
+//! What every sender here needs, written once:
+//! - **Confirmed nonce.** Each attempt of one action goes out at the account's *confirmed* nonce,
+//!   so a re-send replaces a pending earlier attempt instead of queuing behind it: at most one
+//!   attempt can ever be mined.
+//! - **Fee bumps.** Attempt `n` pays the node's gas price plus `n` times `bump_percent` of it (and
+//!   one wei, so attempt 0 never underprices an equal pending one); nodes refuse replacements that
+//!   do not raise the fee by about 10 %, so 25 % always replaces.
+//! - **Explicit gas.** Estimating would run against the pending state, where a stuck earlier
+//!   attempt may already have done the job, and refuse the replacement.
+//! - **Idempotency keys.** Callers name each action; [`Sender`] counts its attempts and remembers
+//!   the last one's hash, and [`Sender::landed_late`] finds an earlier attempt that was mined
+//!   after all. Persisting "done" across restarts is the caller's journal (the watcher's actions
+//!   table, the operator's L1 state); this module never sends an action its caller says is done.
+//! - **Reverts by name.** [`revert_reason`] and [`describe`] decode the contracts' custom errors
+//!   (`StandardExitAlreadyStarted { .. }`) instead of showing a raw selector.
+
+use crate::{InFlightExitGame, PlasmaFramework, StandardExitGame};
+use alloy::{
+    contract::SolCallBuilder,
+    network::Ethereum,
+    primitives::{Address, B256, U256},
+    providers::{DynProvider, PendingTransactionBuilder, Provider},
+    rpc::types::TransactionReceipt,
+    sol_types::{SolCall, SolInterface},
+};
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+/// How a [`Sender`] prices and waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendPolicy {
+    /// Fee increase per re-send, in percent of the node's gas price.
+    pub bump_percent: u32,
+    /// How long to wait for a receipt before the next attempt bumps the fee.
+    pub stuck_after: Duration,
+}
+
+impl Default for SendPolicy {
+    fn default() -> Self {
+        Self { bump_percent: 25, stuck_after: Duration::from_secs(60) }
+    }
+}
+
+/// The gas price of attempt `attempt` (0-based) of an action (see the module docs).
+pub fn price_for_attempt(base: u128, attempt: u32, bump_percent: u32) -> u128 {
+    base.saturating_add(
+        base.saturating_mul(u128::from(attempt)).saturating_mul(u128::from(bump_percent)) / 100,
+    )
+    .saturating_add(1)
+}
+
+/// Why sending failed. Nothing is recorded as done when one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The node could not be reached or answered an error other than a refusal.
+    #[error("L1 RPC: {0}")]
+    Rpc(String),
+}
+
+/// What became of one attempt.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Mined and successful.
+    Mined(Box<TransactionReceipt>),
+    /// Mined and reverted (the chain moved on: the action is over either way), with the reason
+    /// when the node gives it.
+    Reverted {
+        /// The transaction.
+        hash: B256,
+        /// The decoded revert, if it could be read.
+        reason: Option<String>,
+    },
+    /// Not mined within `stuck_after`: the next attempt bumps the fee.
+    Pending {
+        /// The attempt's transaction.
+        hash: B256,
+    },
+    /// The node refused the transaction (underpriced replacement, nonce already used, not enough
+    /// funds for value and gas, or a revert at estimation): nothing was sent.
+    Refused {
+        /// The node's reason, with custom errors decoded by name.
+        reason: String,
+    },
+}
+
+/// Sends actions from one account under one [`SendPolicy`].
+#[derive(Debug)]
+pub struct Sender {
+    provider: DynProvider,
+    from: Address,
+    policy: SendPolicy,
+    /// Per action still pending: attempts so far and the last attempt's hash.
+    attempts: Mutex<HashMap<String, (u32, B256)>>,
+}
+
+impl Sender {
+    /// A sender for `from`, whose key `provider` holds.
+    pub fn new(provider: DynProvider, from: Address, policy: SendPolicy) -> Self {
+        Self { provider, from, policy, attempts: Mutex::new(HashMap::new()) }
+    }
+
+    /// The account.
+    pub const fn address(&self) -> Address {
+        self.from
+    }
+
+    /// The policy.
+    pub const fn policy(&self) -> SendPolicy {
+        self.policy
+    }
+
+    fn attempts(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, B256)>> {
+        self.attempts.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many attempts of `key` went out and are not settled yet.
+    pub fn attempts_of(&self, key: &str) -> u32 {
+        self.attempts().get(key).map_or(0, |a| a.0)
+    }
+
+    /// The confirmed nonce and this attempt's gas price for action `key`.
+    pub async fn tx_params(&self, key: &str) -> Result<(u64, u128), SendError> {
+        let nonce = self.provider.get_transaction_count(self.from).latest().await.map_err(rpc)?;
+        let base = self.provider.get_gas_price().await.map_err(rpc)?;
+        Ok((nonce, price_for_attempt(base, self.attempts_of(key), self.policy.bump_percent)))
+    }
+
+    /// Sends action `key` as `call` with `value` wei under the explicit gas limit `gas`, at the
+    /// confirmed nonce and this attempt's fee, and waits up to `stuck_after` for its receipt.
+    pub async fn send<C: SolCall>(
+        &self,
+        key: &str,
+        call: SolCallBuilder<&DynProvider, C>,
+        value: U256,
+        gas: u64,
+    ) -> Result<Outcome, SendError> {
+        let (nonce, price) = self.tx_params(key).await?;
+        match call.from(self.from).value(value).nonce(nonce).gas_price(price).gas(gas).send().await
+        {
+            Ok(pending) => self.confirm(key, pending).await,
+            Err(e) => Ok(Outcome::Refused { reason: describe(&e) }),
+        }
+    }
+
+    /// Waits for an attempt's receipt (see [`Sender::send`]); a mined attempt settles `key`.
+    pub async fn confirm(
+        &self,
+        key: &str,
+        pending: PendingTransactionBuilder<Ethereum>,
+    ) -> Result<Outcome, SendError> {
+        let hash = *pending.tx_hash();
+        match tokio::time::timeout(self.policy.stuck_after, pending.get_receipt()).await {
+            Ok(Ok(receipt)) => {
+                self.attempts().remove(key);
+                if receipt.status() {
+                    Ok(Outcome::Mined(Box::new(receipt)))
+                } else {
+                    Ok(Outcome::Reverted { hash, reason: None })
+                }
+            }
+            Ok(Err(e)) => Err(rpc(e)),
+            Err(_) => {
+                let mut attempts = self.attempts();
+                let entry = attempts.entry(key.to_owned()).or_insert((0, hash));
+                *entry = (entry.0 + 1, hash);
+                Ok(Outcome::Pending { hash })
+            }
+        }
+    }
+
+    /// If the last attempt of `key` was mined after all (while a later one was being prepared,
+    /// or after a restart of the wait), its receipt; `key` is then settled.
+    pub async fn landed_late(&self, key: &str) -> Result<Option<TransactionReceipt>, SendError> {
+        let Some((_, hash)) = self.attempts().get(key).copied() else { return Ok(None) };
+        let receipt = self.provider.get_transaction_receipt(hash).await.map_err(rpc)?;
+        if receipt.is_some() {
+            self.attempts().remove(key);
+        }
+        Ok(receipt)
+    }
+
+    /// Forgets `key`'s attempts (its action is over for another reason).
+    pub fn forget(&self, key: &str) {
+        self.attempts().remove(key);
+    }
+}
+
+fn rpc(e: impl std::fmt::Display) -> SendError {
+    SendError::Rpc(e.to_string())
+}
+
+/// Waits for the receipt of a transaction sent once (no fee bumping: a wallet's user is there to
+/// retry); a revert is `Err` with `what` and the transaction.
+pub async fn mined(
+    sent: Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
+    what: &str,
+) -> Result<TransactionReceipt, MinedError> {
+    let pending =
+        sent.map_err(|e| MinedError::Refused { what: what.to_owned(), reason: describe(&e) })?;
+    let receipt =
+        pending.get_receipt().await.map_err(|e| MinedError::Rpc(format!("{what}: {e}")))?;
+    if receipt.status() {
+        Ok(receipt)
+    } else {
+        Err(MinedError::Reverted { what: what.to_owned(), hash: receipt.transaction_hash })
+    }
+}
+
+/// Why [`mined`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MinedError {
+    /// The node refused it before sending (a revert at estimation is decoded by name).
+    #[error("{what}: {reason}")]
+    Refused {
+        /// The action.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// It was mined and reverted.
+    #[error("{what} reverted in {hash}")]
+    Reverted {
+        /// The action.
+        what: String,
+        /// The transaction.
+        hash: B256,
+    },
+    /// The node could not be reached.
+    #[error("L1 RPC: {0}")]
+    Rpc(String),
+}
+
+/// The name and fields of a custom error of the plasma contracts in revert `data`, if it is one.
+pub fn revert_reason(data: &[u8]) -> Option<String> {
+    fn inner(debug: String) -> String {
+        // `Variant(Variant { .. })` → `Variant { .. }`; unit errors stay `Variant(Variant)`.
+        match (debug.find('('), debug.ends_with(')')) {
+            (Some(open), true) => debug[open + 1..debug.len() - 1].to_owned(),
+            _ => debug,
+        }
+    }
+    if let Ok(e) = PlasmaFramework::PlasmaFrameworkErrors::abi_decode(data) {
+        return Some(inner(format!("{e:?}")));
+    }
+    if let Ok(e) = StandardExitGame::StandardExitGameErrors::abi_decode(data) {
+        return Some(inner(format!("{e:?}")));
+    }
+    if let Ok(e) = InFlightExitGame::InFlightExitGameErrors::abi_decode(data) {
+        return Some(inner(format!("{e:?}")));
+    }
+    None
+}
+
+/// A contract call's error for people: a revert of the plasma contracts by name, else the node's
+/// message.
+pub fn describe(e: &alloy::contract::Error) -> String {
+    match e.as_revert_data().and_then(|data| revert_reason(&data)) {
+        Some(reason) => format!("reverted: {reason}"),
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::sol_types::SolError;
+
+    #[test]
+    fn attempts_bump_by_the_policy() {
+        assert_eq!(price_for_attempt(1_000, 0, 25), 1_001);
+        assert_eq!(price_for_attempt(1_000, 1, 25), 1_251);
+        assert_eq!(price_for_attempt(1_000, 4, 25), 2_001);
+        assert_eq!(price_for_attempt(u128::MAX, 3, 25), u128::MAX, "saturates");
+    }
+
+    #[test]
+    fn custom_errors_are_named() {
+        let data =
+            StandardExitGame::StandardExitAlreadyStarted { utxoPos: U256::from(7) }.abi_encode();
+        let reason = revert_reason(&data).unwrap();
+        assert!(reason.starts_with("StandardExitAlreadyStarted"), "{reason}");
+        assert!(reason.contains('7'), "{reason}");
+        assert_eq!(revert_reason(&[0xde, 0xad, 0xbe, 0xef]), None);
+    }
+}
