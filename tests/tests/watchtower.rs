@@ -41,6 +41,32 @@ async fn post_guard(net: &Devnet, owner: usize, deadline: u64, nonce: U256) -> (
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
+/// What the operator serves to exit an output (OP-6).
+struct ExitData {
+    tx_bytes: alloy::primitives::Bytes,
+    proof: alloy::primitives::Bytes,
+    timestamp: u64,
+}
+
+impl ExitData {
+    async fn of(net: &Devnet, pos: u128) -> Self {
+        let data: Value = reqwest::get(format!("{}/v1/utxos/{pos}/exit-data", net.operator_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let field = |k: &str| -> alloy::primitives::Bytes {
+            hex::decode(data[k].as_str().unwrap().trim_start_matches("0x")).unwrap().into()
+        };
+        Self {
+            tx_bytes: field("txBytes"),
+            proof: field("inclusionProof"),
+            timestamp: data["blockTimestamp"].as_u64().unwrap(),
+        }
+    }
+}
+
 async fn l1_now(net: &Devnet) -> u64 {
     net.provider
         .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
@@ -235,22 +261,14 @@ async fn an_exit_of_an_input_of_a_handed_in_payment_is_challenged() {
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
 
     // Then alice exits the input she gave away, from the operator's exit data.
-    let data: Value = reqwest::get(format!("{}/v1/utxos/{pos}/exit-data", net.operator_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let field = |k: &str| -> alloy::primitives::Bytes {
-        hex::decode(data[k].as_str().unwrap().trim_start_matches("0x")).unwrap().into()
-    };
+    let data = ExitData::of(&net, pos).await;
     let game = StandardExitGame::new(net.deployment.standard_exit_game, net.provider_for(1));
     let bond = game.bondSize().call().await.unwrap();
     let args = StandardExitGame::StartArgs {
         utxoPos: U256::from(pos),
-        txBytes: field("txBytes"),
-        inclusionProof: field("inclusionProof"),
-        blockTimestamp: data["blockTimestamp"].as_u64().unwrap(),
+        txBytes: data.tx_bytes.clone(),
+        inclusionProof: data.proof.clone(),
+        blockTimestamp: data.timestamp,
     };
     let sent = game.startStandardExit(args).value(bond).send().await.unwrap();
     assert!(sent.get_receipt().await.unwrap().status());
@@ -284,15 +302,7 @@ async fn guarded_owners_hear_of_in_flight_exits_others_start() {
         B256::ZERO,
     );
     let sig = key.sign_tx(alice.domain(), &tx);
-    let data: Value = reqwest::get(format!("{}/v1/utxos/{pos}/exit-data", net.operator_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let field = |k: &str| -> alloy::primitives::Bytes {
-        hex::decode(data[k].as_str().unwrap().trim_start_matches("0x")).unwrap().into()
-    };
+    let data = ExitData::of(&net, pos).await;
     let game = plasma_contracts::InFlightExitGame::new(
         net.deployment.in_flight_exit_game,
         net.provider_for(2),
@@ -300,10 +310,10 @@ async fn guarded_owners_hear_of_in_flight_exits_others_start() {
     let bond = game.inFlightExitBond().call().await.unwrap();
     let args = plasma_contracts::InFlightExitGame::StartArgs {
         inFlightTx: tx.encode().into(),
-        inputTxs: vec![field("txBytes")],
+        inputTxs: vec![data.tx_bytes.clone()],
         inputUtxoPos: vec![U256::from(pos)],
-        inputProofs: vec![field("inclusionProof")],
-        inputBlockTimestamps: vec![data["blockTimestamp"].as_u64().unwrap()],
+        inputProofs: vec![data.proof.clone()],
+        inputBlockTimestamps: vec![data.timestamp],
         signatures: vec![sig],
     };
     let sent = game.startInFlightExit(args).value(bond).send().await.unwrap();
