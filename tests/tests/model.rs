@@ -225,6 +225,8 @@ struct Stats {
     in_flight_exits: usize,
     challenges: usize,
     blocks: usize,
+    /// In-flight exits of guarded payments the watcher tried to start (WATCH-9) and was refused.
+    watch9_refused: usize,
 }
 
 struct Case<'w> {
@@ -634,27 +636,41 @@ impl<'w> Case<'w> {
         if v.is_empty() { None } else { Some(v[self.rng.below(v.len() as u64) as usize].clone()) }
     }
 
-    fn payment(&mut self, from: usize, input: (UtxoPos, Output), to: Address) -> Pending {
-        let (pos, out) = input;
-        let amount = out.amount;
-        let send = if self.rng.chance(30) {
-            amount
-        } else {
-            let a = U256::from(self.rng.range(1, 100)) * amount / U256::from(100);
-            if a.is_zero() { amount } else { a }
-        };
+    /// A payment of one or two inputs (possibly of two tokens): per token, part (or all) to
+    /// `to`, the change back to the sender.
+    fn payment(&mut self, from: usize, inputs: &[(UtxoPos, Output)], to: Address) -> Pending {
         let me = self.addr(from);
-        let mut outputs = vec![Output::new(to, out.token, send)];
-        if send < amount {
-            outputs.push(Output::new(me, out.token, amount - send));
+        let mut per_token: Vec<(Address, U256)> = Vec::new();
+        for (_, o) in inputs {
+            match per_token.iter_mut().find(|(t, _)| *t == o.token) {
+                Some(e) => e.1 += o.amount,
+                None => per_token.push((o.token, o.amount)),
+            }
+        }
+        let mut outputs = Vec::new();
+        let mut moves = Vec::new();
+        for (token, amount) in per_token {
+            let send = if self.rng.chance(30) {
+                amount
+            } else {
+                U256::from(self.rng.range(0, 100)) * amount / U256::from(100)
+            };
+            if !send.is_zero() {
+                outputs.push(Output::new(to, token, send));
+                moves.push((me, to, token, i(send)));
+            }
+            if send < amount {
+                outputs.push(Output::new(me, token, amount - send));
+            }
         }
         let metadata = B256::from(U256::from(self.rng.next()));
-        let tx = Transaction::payment(&[pos], outputs, metadata);
+        let positions: Vec<UtxoPos> = inputs.iter().map(|(p, _)| *p).collect();
+        let tx = Transaction::payment(&positions, outputs, metadata);
         let sig = self.w.signers[from].sign_tx(&self.w.domain, &tx);
         Pending {
-            signed: SignedTransaction::new(tx, vec![sig]),
+            signed: SignedTransaction::new(tx, vec![sig; inputs.len()]),
             honest: false,
-            moves: vec![(me, to, out.token, i(send))],
+            moves,
         }
     }
 
@@ -1083,6 +1099,25 @@ impl<'w> Case<'w> {
                     "{} starts the in-flight exit of its payment {exit_id:.10} (EXIT-6)",
                     self.name(self.addr(sender))
                 ));
+                // WATCH-9 says the watcher starts it with its own bond; EXIT-6 lets only a party
+                // start it. Try as WATCH-9 says, and record the contract's answer.
+                if let Some(args) = self.ife_args(&signed) {
+                    let bond = self.w.ife_bond;
+                    let call = self.w.ifg.startInFlightExit(args);
+                    match self.exec(WATCHER, bond, call).await? {
+                        Ok(_) => {
+                            *self.bonds_in.entry(self.addr(WATCHER)).or_default() += i(bond);
+                            self.log("  the watcher started it itself (WATCH-9)");
+                            continue;
+                        }
+                        Err(e) => {
+                            self.stats.watch9_refused += 1;
+                            self.log(format!(
+                                "  the watcher may not start it (WATCH-9 vs EXIT-6): {e}"
+                            ));
+                        }
+                    }
+                }
                 if let Err(e) = self.start_ife(sender, &signed).await? {
                     return fail(format!("honest startInFlightExit refused: {e}"));
                 }
@@ -1177,7 +1212,7 @@ impl<'w> Case<'w> {
             for token in self.w.tokens() {
                 let owed = self.owed.get(&(a, token)).copied().unwrap_or(0);
                 let paid = self.paid.get(&(a, token)).copied().unwrap_or(0);
-                if paid < owed {
+                if paid != owed {
                     return fail(format!(
                         "honest {} was paid {paid} {} of the {owed} it is owed",
                         self.name(a),
@@ -1201,7 +1236,8 @@ impl Case<'_> {
         match roll {
             0..=11 => self.deposit().await,
             12..=33 => self.pay().await,
-            34..=45 => self.honest_block_step().await,
+            34..=41 => self.honest_block_step().await,
+            42..=45 => self.lagging_block().await,
             46..=49 if evil => self.bad_block().await,
             50..=51 if evil => self.withheld_block().await,
             46..=51 => self.honest_block_step().await,
@@ -1260,6 +1296,13 @@ impl Case<'_> {
             return Ok(());
         }
         let Some(input) = self.pick_spendable(p) else { return Ok(()) };
+        let mut inputs = vec![input];
+        if self.rng.chance(35)
+            && let Some(second) = self.pick_spendable(p)
+            && second.0 != inputs[0].0
+        {
+            inputs.push(second);
+        }
         let to = self
             .rng
             .pick(
@@ -1271,14 +1314,16 @@ impl Case<'_> {
             )
             .unwrap();
         let to = self.addr(to);
-        let mut pending = self.payment(p, input, to);
+        let mut pending = self.payment(p, &inputs, to);
         pending.honest = honest;
+        let sent: Vec<String> =
+            pending.moves.iter().map(|m| format!("{} {}", m.3, self.name(m.2))).collect();
         let line = format!(
-            "{} pays {} {} {} (tx {:.10})",
+            "{} pays {} {} from {} inputs (tx {:.10})",
             self.name(self.addr(p)),
             self.name(to),
-            pending.moves[0].3,
-            self.name(pending.moves[0].2),
+            sent.join(" + "),
+            inputs.len(),
             pending.signed.hash()
         );
         self.log(line);
@@ -1287,8 +1332,50 @@ impl Case<'_> {
             self.apply_moves(&moves);
             self.in_flight.push(pending.signed.clone());
         }
+        let to_mallory = honest && to == self.addr(MALLORY);
         self.mempool.push(pending);
+        if to_mallory && self.rng.chance(30) {
+            self.mallory_ife_of_honest_payment().await?;
+        }
         Ok(())
+    }
+
+    /// An operator that has not yet read the latest exits (its confirmation depth): it builds
+    /// its block under the rule the block will be judged by, LEDGER-9's `CommittedAt` with the
+    /// grace, so it may include spends of outputs that began exiting less than `p / 4` ago. The
+    /// block must be valid, and every such spend must still defeat the exit it races.
+    async fn lagging_block(&mut self) -> Result<(), Fail> {
+        if self.byzantine() {
+            return self.honest_block_step().await;
+        }
+        let blknum = self.next_child;
+        // Blocks are 1 s apart (anvil_setBlockTimestampInterval): the commitment lands at now + 1.
+        let rule = SpendRule::CommittedAt { time: self.now + 1, grace: exit_spend_grace(PERIOD) };
+        let mut included = Vec::new();
+        let mut racing = 0;
+        {
+            let base = WithExits { utxos: &self.view.utxos, exiting: &self.view.exiting, rule };
+            let mut builder = BlockBuilder::new(base, blknum).map_err(|e| e.to_string())?;
+            for p in &self.mempool {
+                if builder.push_signed(&p.signed, &self.w.domain).is_ok() {
+                    let inputs = p.signed.transaction.input_positions().unwrap_or_default();
+                    racing += inputs
+                        .iter()
+                        .filter(|i| self.view.exiting.forbids(**i, SpendRule::Now).is_some())
+                        .count();
+                    included.push(p.signed.clone());
+                }
+            }
+        }
+        let n = included.len();
+        let verdict = self.commit(included, false).await?;
+        self.log(format!(
+            "lagging operator commits block {blknum} ({n} txs, {racing} spends of exiting outputs): {verdict:?}"
+        ));
+        match verdict {
+            Some(Ok(())) => Ok(()),
+            v => fail(format!("ChainView judged the lagging operator's block {blknum}: {v:?}")),
+        }
     }
 
     async fn honest_block_step(&mut self) -> Result<(), Fail> {
@@ -1998,15 +2085,17 @@ fn random_sequences_keep_every_honest_party_whole() {
         total.in_flight_exits += s.in_flight_exits;
         total.challenges += s.challenges;
         total.blocks += s.blocks;
+        total.watch9_refused += s.watch9_refused;
         byzantine += usize::from(s.byzantine);
     }
     println!(
-        "model: {cases} cases × {steps} steps (base seed {seed}), {byzantine} turned byzantine; {} L1 txs, {} blocks, {} standard exits, {} in-flight exits, {} challenges; every invariant held, in {:.1?}",
+        "model: {cases} cases × {steps} steps (base seed {seed}), {byzantine} turned byzantine; {} L1 txs, {} blocks, {} standard exits, {} in-flight exits, {} challenges, {} WATCH-9 starts refused; every invariant held, in {:.1?}",
         total.l1_txs,
         total.blocks,
         total.standard_exits,
         total.in_flight_exits,
         total.challenges,
+        total.watch9_refused,
         started.elapsed()
     );
 }
