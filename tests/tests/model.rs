@@ -1240,6 +1240,7 @@ impl Case<'_> {
             42..=45 => self.lagging_block().await,
             46..=49 if evil => self.bad_block().await,
             50..=51 if evil => self.withheld_block().await,
+            52..=56 if evil && self.rng.chance(40) => self.spend_after_exit().await,
             46..=51 => self.honest_block_step().await,
             52..=56 => self.owner_exit().await,
             57..=60 => self.cheat_exit().await,
@@ -1534,6 +1535,99 @@ impl Case<'_> {
                 "ChainView judged block {blknum} {v:?}, the model expects invalid = {e}"
             )),
         }
+    }
+
+    /// Issue 12's vault drain: a cheater's standard exit of an output is processed (paid), then
+    /// the operator commits a spend of that output and exits the spend's output. LEDGER-9 makes
+    /// the block invalid (the output began exiting more than the grace before), so the chain is
+    /// byzantine, the guarded owners exit first and the second exit finds only the cheaters' own
+    /// money left.
+    async fn spend_after_exit(&mut self) -> Result<(), Fail> {
+        if self.byzantine() {
+            return Ok(());
+        }
+        let cheaters: Vec<Address> = CHEATERS.iter().map(|&c| self.addr(c)).collect();
+        let mut cands: Vec<(UtxoPos, Output)> = self
+            .view
+            .utxos
+            .iter()
+            .filter(|(p, o)| cheaters.contains(&o.owner) && self.ses.contains_key(p))
+            .map(|(p, o)| (*p, o.clone()))
+            .collect();
+        cands.sort_by_key(|(p, _)| *p);
+        let picked = cands.get(self.rng.below(cands.len() as u64) as usize).cloned();
+        let (pos, o) = match picked {
+            Some(x) => x,
+            None => {
+                // None exiting yet: a cheater starts one, honestly, of an output it owns.
+                let c = self.rng.pick(&CHEATERS).unwrap();
+                let Some((pos, o)) = self.pick_spendable(c) else { return Ok(()) };
+                self.log(format!("{} exits {pos:?}", self.name(self.addr(c))));
+                if self.start_exit(c, pos).await?.is_err() {
+                    return Ok(());
+                }
+                self.after_step().await?;
+                (pos, o)
+            }
+        };
+        if self.ses[&pos].status == SeStatus::Active {
+            // Let it be processed first: that is what makes the later spend a double payment.
+            self.log(format!("time +{}s (until the exit of {pos:?} is processed)", 2 * PERIOD + 5));
+            self.advance(2 * PERIOD + 5).await?;
+            self.after_step().await?;
+            for _ in 0..4 {
+                for token in self.w.tokens() {
+                    let head =
+                        self.w.fw.queueHead(token).call().await.map_err(|e| e.to_string())?;
+                    if !head.head.is_zero() && (head.head >> 192usize).to::<u64>() <= self.now {
+                        let call = self.w.fw.processExits(token, U256::ZERO, U256::from(8));
+                        let r = self.must("processExits", WATCHER, U256::ZERO, call).await?;
+                        self.trace_credits(r.transaction_hash).await?;
+                    }
+                }
+            }
+            self.after_step().await?;
+            if self.byzantine() {
+                return Ok(());
+            }
+        }
+        let who = if o.owner == self.addr(OPERATOR) { OPERATOR } else { MALLORY };
+        let op = self.addr(OPERATOR);
+        let tx = Transaction::payment(
+            &[pos],
+            vec![Output::new(op, o.token, o.amount)],
+            B256::from(U256::from(self.rng.next())),
+        );
+        let sig = self.w.signers[who].sign_tx(&self.w.domain, &tx);
+        let signed = SignedTransaction::new(tx, vec![sig]);
+        let since = self.view.exiting.forbids(pos, SpendRule::Now);
+        let blknum = self.next_child;
+        let verdict = self.commit(vec![signed.clone()], false).await?;
+        let ts = self.blocks[&blknum].timestamp;
+        let status = self.ses[&pos].status.clone();
+        self.log(format!(
+            "operator commits block {blknum} spending {pos:?} (standard exit {status:?}) to itself: {verdict:?}"
+        ));
+        let invalid = since.is_some_and(|s| s + exit_spend_grace(PERIOD) <= ts);
+        match (&verdict, invalid) {
+            (Some(Err(_)), true) => self.record_loot(blknum, &[signed]),
+            (Some(Ok(())), false) => {
+                if who == MALLORY {
+                    self.apply_moves(&[(self.addr(MALLORY), op, o.token, i(o.amount))]);
+                }
+            }
+            (v, e) => {
+                return fail(format!(
+                    "ChainView judged block {blknum} {v:?}, the model expects invalid = {e}"
+                ));
+            }
+        }
+        let out = UtxoPos::new(blknum, 0, 0).unwrap();
+        self.log(format!("operator exits the spend's output {out:?}"));
+        if let Err(e) = self.start_exit(OPERATOR, out).await? {
+            self.log(format!("  refused: {e}"));
+        }
+        Ok(())
     }
 
     async fn withheld_block(&mut self) -> Result<(), Fail> {
