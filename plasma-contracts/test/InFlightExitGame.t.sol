@@ -27,8 +27,12 @@ interface VmCool {
 contract InFlightExitGameTest is PlasmaFixtures {
     uint256 internal constant IFE_BOND = 0.02 ether;
     uint256 internal constant PB_BOND = 0.005 ether;
-    uint256 internal constant PB_BOUNTY = PB_BOND / 20;
-    uint256 internal constant IFE_BOUNTY = IFE_BOND / 20;
+    // spec: BOND-1 — half a settled bond is the processing bounty, half a defeated one the
+    // challenger's reward (the rest burned).
+    uint256 internal constant PB_BOUNTY = PB_BOND / 2;
+    uint256 internal constant IFE_BOUNTY = IFE_BOND / 2;
+    uint256 internal constant PB_REWARD = PB_BOND / 2;
+    uint256 internal constant IFE_REWARD = IFE_BOND / 2;
     uint96 internal constant NOT_INCLUDED = type(uint96).max;
 
     /// @dev Gas budgets: half of OMG plasma-contracts' figures for the same steps (docs/benchmarks.md).
@@ -570,6 +574,218 @@ contract InFlightExitGameTest is PlasmaFixtures {
         assertEq(_eth(bob), IFE_BOND);
     }
 
+    // ---------------------------------------------------------------- delegation (EXIT-9)
+
+    /// @dev An owner's `ExitAuthorization` for `exitor` (spec: EXIT-9), as the in-flight game takes it.
+    function _ifeAuth(uint256 ownerKey, address exitor, uint256 deadline, uint256 nonce)
+        internal
+        view
+        returns (InFlightExitGame.Authorization memory)
+    {
+        bytes32 digest = PlasmaEip712.digest(
+            framework.domainSeparator(), PlasmaEip712.hashExitAuthorization(exitor, deadline, nonce)
+        );
+        return InFlightExitGame.Authorization(deadline, nonce, _sign(ownerKey, digest));
+    }
+
+    function _tower() internal returns (address tower) {
+        (tower,) = makeAccount("tower");
+        vm.deal(tower, 10 ether);
+    }
+
+    /// @dev The tower starts the usual exit for alice (a party) with her authorization.
+    function _startForAlice(address tower) internal {
+        InFlightExitGame.Authorization memory auth = _ifeAuth(aliceKey, tower, T0 + 1 days, 0);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        vm.prank(tower);
+        ife.startInFlightExitFor{value: IFE_BOND}(a, auth);
+    }
+
+    /// @dev spec: EXIT-6, EXIT-9 — without an authorization a tower is a stranger.
+    function test_RevertWhen_TowerStartsWithoutAuthorization() public {
+        address tower = _tower();
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        vm.prank(tower);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotParty.selector, exitId, tower));
+        ife.startInFlightExit{value: IFE_BOND}(a);
+    }
+
+    /// @dev spec: EXIT-9 — a revoked authorization (the standard game's nonce, one for both games).
+    function test_RevertWhen_StartedForWithRevokedAuthorization() public {
+        address tower = _tower();
+        InFlightExitGame.Authorization memory auth = _ifeAuth(aliceKey, tower, T0 + 1 days, 0);
+        vm.prank(alice);
+        seGame.revokeAuthorizations();
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        vm.prank(tower);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitBadAuthorization.selector, alice, tower));
+        ife.startInFlightExitFor{value: IFE_BOND}(a, auth);
+    }
+
+    function test_RevertWhen_StartedForWithExpiredAuthorization() public {
+        address tower = _tower();
+        InFlightExitGame.Authorization memory auth = _ifeAuth(aliceKey, tower, T0 + 1 days, 0);
+        vm.warp(T0 + 1 days + 1);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        vm.prank(tower);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitBadAuthorization.selector, alice, tower));
+        ife.startInFlightExitFor{value: IFE_BOND}(a, auth);
+    }
+
+    /// @dev spec: EXIT-6 — delegation reaches only payments the signer is party to: mallory's
+    /// authorization does not let the tower start alice's payment.
+    function test_RevertWhen_StartedForANonParty() public {
+        address tower = _tower();
+        InFlightExitGame.Authorization memory auth = _ifeAuth(malloryKey, tower, T0 + 1 days, 0);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        vm.prank(tower);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotParty.selector, exitId, mallory));
+        ife.startInFlightExitFor{value: IFE_BOND}(a, auth);
+    }
+
+    /// @dev An authorization signed for another exitor recovers to a stranger, who is no party.
+    function test_RevertWhen_StartedForWithAnotherExitorsAuthorization() public {
+        address tower = _tower();
+        InFlightExitGame.Authorization memory auth = _ifeAuth(aliceKey, carol, T0 + 1 days, 0);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        bytes32 asTower = PlasmaEip712.digest(
+            framework.domainSeparator(), PlasmaEip712.hashExitAuthorization(tower, auth.deadline, auth.nonce)
+        );
+        address stranger = PlasmaEip712.recover(asTower, auth.signature, 0);
+        vm.prank(tower);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotParty.selector, exitId, stranger));
+        ife.startInFlightExitFor{value: IFE_BOND}(a, auth);
+    }
+
+    /// @dev spec: EXIT-8, EXIT-9 — piggybacking someone else's item needs its owner's live
+    /// authorization, and only that owner's items.
+    function test_RevertWhen_PiggybackedForWithoutValidAuthorization() public {
+        address tower = _tower();
+        _start();
+        vm.prank(tower);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotOwner.selector, bob, tower));
+        ife.piggybackOutput{value: PB_BOND}(exitId, 0);
+        // alice's authorization does not reach bob's output.
+        InFlightExitGame.Authorization memory aliceAuth = _ifeAuth(aliceKey, tower, T0 + 1 days, 0);
+        vm.prank(tower);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotOwner.selector, bob, alice));
+        ife.piggybackFor{value: PB_BOND}(exitId, true, 0, aliceAuth);
+        // bob's, once revoked, reaches nothing.
+        InFlightExitGame.Authorization memory bobAuth = _ifeAuth(bobKey, tower, T0 + 1 days, 0);
+        vm.prank(bob);
+        seGame.revokeAuthorizations();
+        vm.prank(tower);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitBadAuthorization.selector, bob, tower));
+        ife.piggybackFor{value: PB_BOND}(exitId, true, 0, bobAuth);
+        // Nor does an expired one.
+        InFlightExitGame.Authorization memory late = _ifeAuth(aliceKey, tower, block.timestamp - 1, 0);
+        vm.prank(tower);
+        vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitBadAuthorization.selector, alice, tower));
+        ife.piggybackFor{value: PB_BOND}(exitId, false, 0, late);
+        assertEq(_state(exitId).piggybacks, 0);
+    }
+
+    /// @dev spec: EXIT-9 — the offline owners' case: the tower starts alice's payment to bob for
+    /// alice and piggybacks every item for its owner. Canonical: bob and alice are paid exactly
+    /// their outputs; every bond is the tower's (back minus the bounty, BOND-1); the processor gets
+    /// the bounties.
+    function test_TowerStartsAndPiggybacksForOfflineOwners_OwnersPaidBondsTheTowers() public {
+        address tower = _tower();
+        _startForAlice(tower);
+        assertEq(_state(exitId).initiator, tower, "the tower's bond");
+        InFlightExitGame.Authorization memory aliceAuth = _ifeAuth(aliceKey, tower, T0 + 1 days, 0);
+        InFlightExitGame.Authorization memory bobAuth = _ifeAuth(bobKey, tower, T0 + 1 days, 0);
+        vm.startPrank(tower);
+        vm.expectEmit(address(ife));
+        emit InFlightExitGame.InFlightExitPiggybacked(exitId, alice, false, 0);
+        ife.piggybackFor{value: PB_BOND}(exitId, false, 0, aliceAuth);
+        vm.expectEmit(address(ife));
+        emit InFlightExitGame.InFlightExitPiggybacked(exitId, bob, true, 0);
+        ife.piggybackFor{value: PB_BOND}(exitId, true, 0, bobAuth);
+        ife.piggybackFor{value: PB_BOND}(exitId, true, 1, aliceAuth);
+        vm.stopPrank();
+        assertEq(_state(exitId).piggybacks, 1 | (1 << 5) | (1 << 6));
+
+        _processAll();
+        assertEq(_state(exitId).verdict, 1);
+        assertEq(_eth(bob), 6 ether, "bob: his output, exactly");
+        assertEq(_eth(alice), 4 ether, "alice: her change, exactly");
+        assertEq(_eth(tower), IFE_BOND - IFE_BOUNTY + 3 * (PB_BOND - PB_BOUNTY), "the tower's bonds back");
+        assertEq(_eth(address(this)), IFE_BOUNTY + 3 * PB_BOUNTY, "half of each settled bond");
+        assertEq(address(ife).balance, 0);
+    }
+
+    /// @dev spec: EXIT-9, EXIT-11, BOND-1 — non-canonical: the tower's input piggyback pays alice
+    /// her input back and the tower its bond minus the bounty; the standing challenger takes half
+    /// the tower's exit bond, the other half is burned.
+    function test_TowerPiggybackedInputPaysTheOwnerWhenNotCanonical() public {
+        address tower = _tower();
+        _startForAlice(tower);
+        InFlightExitGame.Authorization memory aliceAuth = _ifeAuth(aliceKey, tower, T0 + 1 days, 0);
+        InFlightExitGame.Authorization memory bobAuth = _ifeAuth(bobKey, tower, T0 + 1 days, 0);
+        vm.startPrank(tower);
+        ife.piggybackFor{value: PB_BOND}(exitId, false, 0, aliceAuth);
+        ife.piggybackFor{value: PB_BOND}(exitId, true, 0, bobAuth);
+        vm.stopPrank();
+        _challenge(carol, _competitor(), 0);
+        _processAll();
+        assertEq(_state(exitId).verdict, 2);
+        assertEq(_eth(alice), 10 ether, "alice: her input back, exactly");
+        assertEq(_eth(bob), 0);
+        assertEq(_eth(carol), IFE_REWARD);
+        assertEq(_eth(tower), 2 * (PB_BOND - PB_BOUNTY));
+        assertEq(_eth(address(this)), 2 * PB_BOUNTY);
+        assertEq(address(ife).balance, IFE_BOND - IFE_REWARD, "the burned half");
+    }
+
+    /// @dev spec: CHAL-3, BOND-1, EXIT-9 — a delegated piggyback of an input the owner also spent is
+    /// challenged at the tower's cost: the challenger takes half the tower's bond. If the owner then
+    /// piggybacks it again herself, that bond is hers.
+    function test_ChallengedDelegatedPiggybackCostsTheTower_OwnersOwnPiggybackIsHers() public {
+        address tower = _tower();
+        _startForAlice(tower);
+        InFlightExitGame.Authorization memory aliceAuth = _ifeAuth(aliceKey, tower, T0 + 1 days, 0);
+        vm.prank(tower);
+        ife.piggybackFor{value: PB_BOND}(exitId, false, 0, aliceAuth);
+        bytes memory spend = _competitor();
+        bytes memory sig = _signTx(aliceKey, spend);
+        vm.prank(carol);
+        ife.challengeInFlightExitInputSpent(exitId, 0, spend, 0, sig);
+        assertEq(_eth(carol), PB_REWARD);
+        _piggybackInput(alice, 0);
+        _processAll();
+        assertEq(_eth(tower), IFE_BOND - IFE_BOUNTY, "the tower's exit bond back, its piggyback bond lost");
+        // Canonical (no canonicity challenge): the input is not paid, but alice's own bond is hers.
+        assertEq(_state(exitId).verdict, 1);
+        assertEq(_eth(alice), PB_BOND - PB_BOUNTY, "alice's own piggyback bond is hers");
+    }
+
+    /// @dev spec: EXIT-6, EXIT-9, WATCH-9 — a deleted exit is started again by the tower for bob
+    /// (a recipient is a party) and bob is paid.
+    function test_TowerRestartsADeletedExitForTheRecipient() public {
+        address tower = _tower();
+        _start();
+        skip(PERIOD / 2);
+        ife.deleteNonPiggybackedInFlightExit(exitId);
+        InFlightExitGame.Authorization memory bobAuth = _ifeAuth(bobKey, tower, block.timestamp + 1 days, 0);
+        InFlightExitGame.StartArgs memory a = _ifeArgs1(inFlight, depositPos, depositTx, aliceKey);
+        vm.startPrank(tower);
+        ife.startInFlightExitFor{value: IFE_BOND}(a, bobAuth);
+        ife.piggybackFor{value: PB_BOND}(exitId, true, 0, bobAuth);
+        vm.stopPrank();
+        _processAll();
+        assertEq(_eth(bob), 6 ether);
+        assertEq(_eth(tower), IFE_BOND - IFE_BOUNTY + PB_BOND - PB_BOUNTY);
+    }
+
+    /// @dev EIP-170: a contract's deployed code is at most 24,576 bytes, or it cannot be deployed on
+    /// any Ethereum network (forge's test EVM does not enforce it; anvil and mainnet do).
+    function test_DeployedCodeFitsEip170() public view {
+        assertLe(address(ife).code.length, 24_576, "InFlightExitGame exceeds EIP-170");
+        assertLe(address(seGame).code.length, 24_576, "StandardExitGame exceeds EIP-170");
+        assertLe(address(framework).code.length, 24_576, "PlasmaFramework exceeds EIP-170");
+    }
+
     function test_RevertWhen_NotAPayment() public {
         InFlightExitGame.StartArgs memory a = _ifeArgs1(depositTx, depositPos, depositTx, aliceKey);
         vm.expectRevert(abi.encodeWithSelector(InFlightExitGame.InFlightExitNotAPayment.selector, 2));
@@ -977,9 +1193,10 @@ contract InFlightExitGameTest is PlasmaFixtures {
 
         _processAll();
         assertEq(_state(exitId).verdict, 2, "the double spend must not settle canonical");
-        // carol: her 10 ether and the exit bond (her standard exit bond back, less whatever it pays).
-        assertGe(_eth(carol), 10 ether + IFE_BOND, "carol paid in full, and the exit bond");
-        assertLe(_eth(carol), 10 ether + IFE_BOND + SE_BOND);
+        // carol: her 10 ether and half the exit bond (BOND-1; her standard exit bond back, less
+        // whatever it pays).
+        assertGe(_eth(carol), 10 ether + IFE_REWARD, "carol paid in full, and half the exit bond");
+        assertLe(_eth(carol), 10 ether + IFE_REWARD + SE_BOND);
         assertEq(_eth(bob), PB_BOND - PB_BOUNTY, "bob's piggyback bond back, no payout");
         assertEq(framework.totalCredited(address(0)), 10 ether, "the deposit is paid once");
         assertEq(
@@ -1010,7 +1227,7 @@ contract InFlightExitGameTest is PlasmaFixtures {
 
         assertEq(_details(exitId).challenger, carol, "the challenger role stays carol's");
         _processAll();
-        assertEq(_eth(carol), IFE_BOND, "carol takes the exit bond");
+        assertEq(_eth(carol), IFE_REWARD, "carol takes half the exit bond (BOND-1)");
         assertEq(_eth(mallory), 0, "mallory takes nothing");
         assertEq(
             err, abi.encodeWithSelector(InFlightExitGame.InFlightExitCompetitorNotOlder.selector, honestPos, honestPos)
@@ -1191,9 +1408,9 @@ contract InFlightExitGameTest is PlasmaFixtures {
         emit InFlightExitGame.InFlightExitPiggybackChallenged(exitId, carol, false, 0);
         vm.prank(carol);
         ife.challengeInFlightExitInputSpent(exitId, 0, spend, 0, sig);
-        assertEq(_eth(carol), PB_BOND);
+        assertEq(_eth(carol), PB_REWARD, "half the piggyback bond (BOND-1)");
         assertEq(_state(exitId).piggybacks, 0);
-        assertEq(address(ife).balance, IFE_BOND);
+        assertEq(address(ife).balance, IFE_BOND + PB_BOND - PB_REWARD, "the other half is burned in the game");
         // The queue entry stays; processing pays nothing and returns the exit bond.
         _processAll();
         assertEq(framework.totalCredited(address(0)), 0);
@@ -1208,7 +1425,7 @@ contract InFlightExitGameTest is PlasmaFixtures {
         bytes memory sig = _signTx(aliceKey, spend);
         vm.prank(carol);
         ife.challengeInFlightExitInputSpent(exitId, 0, spend, 0, sig);
-        assertEq(_eth(carol), PB_BOND);
+        assertEq(_eth(carol), PB_REWARD);
     }
 
     function test_RevertWhen_ChallengingInputWithTheInFlightTx() public {
@@ -1253,7 +1470,7 @@ contract InFlightExitGameTest is PlasmaFixtures {
         emit InFlightExitGame.InFlightExitPiggybackChallenged(exitId, carol, true, 0);
         vm.prank(carol);
         ife.challengeInFlightExitOutputSpent(a);
-        assertEq(_eth(carol), PB_BOND);
+        assertEq(_eth(carol), PB_REWARD);
         assertEq(_state(exitId).piggybacks, 0);
         _processAll();
         assertEq(framework.totalCredited(address(0)), 0); // bob's spent output is not paid
@@ -1271,7 +1488,7 @@ contract InFlightExitGameTest is PlasmaFixtures {
         a.inclusionProof = ""; // the response proved it already
         vm.prank(mallory);
         ife.challengeInFlightExitOutputSpent(a);
-        assertEq(_eth(mallory), PB_BOND);
+        assertEq(_eth(mallory), PB_REWARD);
     }
 
     function test_RevertWhen_OutputSpendSignedByStranger() public {
@@ -1416,7 +1633,7 @@ contract InFlightExitGameTest is PlasmaFixtures {
         emit InFlightExitGame.InFlightExitSettled(exitId, address(0), false);
         _processAll();
         assertEq(framework.totalCredited(address(0)), 10 ether);
-        assertEq(_eth(carol), IFE_BOND); // the standing challenger takes the whole exit bond
+        assertEq(_eth(carol), IFE_REWARD); // the standing challenger takes half the exit bond (BOND-1)
         assertEq(_eth(alice), 10 ether + PB_BOND - PB_BOUNTY);
         assertEq(_eth(bob), PB_BOND - PB_BOUNTY);
         assertEq(_eth(address(this)), 2 * PB_BOUNTY);
@@ -1632,7 +1849,7 @@ contract InFlightExitGameTest is PlasmaFixtures {
         assertEq(_state(p.id).verdict, 2);
         assertEq(framework.totalCredited(address(0)), 10 ether);
         assertEq(_eth(alice), 10 ether + PB_BOND - PB_BOUNTY);
-        assertEq(_eth(mallory), IFE_BOND);
+        assertEq(_eth(mallory), IFE_REWARD);
         // bob's input was not piggybacked: not finalized, still his to exit.
         assertFalse(framework.isOutputFinalized(PlasmaTx.outputId(keccak256(p.bobDeposit), false, 0, p.bobPos)));
     }
@@ -1784,6 +2001,35 @@ contract InFlightExitGameTest is PlasmaFixtures {
         bytes memory data = abi.encodeCall(ife.piggybackInput, (exitId, 0));
         assertLe(
             _txGas("piggybackInput (first of the exit)", address(ife), alice, PB_BOND, data), PIGGYBACK_INPUT_BUDGET
+        );
+    }
+
+    /// @dev EXIT-9: a tower's delegated start, the party check on the authorization's signer
+    /// (one signature recovery and two framework/standard-game reads more than a party's own start).
+    function test_Gas_StartInFlightExitFor_1In1Out() public {
+        _warmUp();
+        (uint256 pos, bytes memory dep) = _depositEth(alice, 1 ether);
+        bytes memory t = _pay1(pos, bob, address(0), 1 ether);
+        (address tower,) = makeAccount("tower");
+        vm.deal(tower, 1 ether);
+        InFlightExitGame.Authorization memory auth = _ifeAuth(aliceKey, tower, block.timestamp + 1 days, 0);
+        bytes memory data = abi.encodeCall(ife.startInFlightExitFor, (_ifeArgs1(t, pos, dep, aliceKey), auth));
+        assertLe(
+            _txGas("startInFlightExitFor 1 in 1 out", address(ife), tower, IFE_BOND, data), START_1_1_BUDGET + 30_000
+        );
+    }
+
+    /// @dev EXIT-9: a tower's delegated piggyback (records the tower as the bond's owner).
+    function test_Gas_PiggybackFor() public {
+        _warmUp();
+        _start();
+        (address tower,) = makeAccount("tower");
+        vm.deal(tower, 1 ether);
+        InFlightExitGame.Authorization memory auth = _ifeAuth(bobKey, tower, block.timestamp + 1 days, 0);
+        bytes memory data = abi.encodeCall(ife.piggybackFor, (exitId, true, 0, auth));
+        assertLe(
+            _txGas("piggybackFor output (first of the exit)", address(ife), tower, PB_BOND, data),
+            PIGGYBACK_OUTPUT_BUDGET + 60_000
         );
     }
 

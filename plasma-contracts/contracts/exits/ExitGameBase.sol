@@ -16,10 +16,6 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 abstract contract ExitGameBase is IExitGame, ReentrancyGuardTransient {
     using BondLib for BondLib.Bond;
 
-    /// @notice Share of a bond paid to whoever processes the exit, as the in-flight game still
-    /// computes it: 1/20. Superseded by `BOUNTY_DIVISOR` (spec: EXIT-5, BOND-1); kept only until the
-    /// in-flight game moves to `_processingBounty`.
-    uint256 public constant PROCESSING_BOUNTY_DIVISOR = 20;
     /// @notice A settled exit's bond pays `bond / BOUNTY_DIVISOR` to whoever processes it (spec:
     /// EXIT-5). Bonds are twice a challenge's gas at the reference gas price (BOND-1), and
     /// processing one exit costs about one challenge's gas (~66k per exit in a batch, ~96k alone,

@@ -9,6 +9,9 @@ interface IPlasmaFramework {
     /// the block is unknown (see BlockCommitment).
     function blockCommitments(uint256 blknum) external view returns (bytes32);
 
+    /// @notice The standard exit game, which keeps the owners' exit-authorization nonces (EXIT-9).
+    function standardExitGame() external view returns (address);
+
     /// @notice The challenge period `p` of the spec, in seconds (spec: EXIT-2).
     function minExitPeriod() external view returns (uint256);
 

@@ -74,6 +74,8 @@ contract InFlightExitHandler is PlasmaFixtures {
     uint256 public ghostUnexpectedPayout; // processings whose payout differed from the settlement rule
     uint256 public ghostMalloryBudget; // value mallory legitimately received
     uint256 public ghostMalloryBondsIn;
+    /// Piggybacks challenged away (CHAL-3, CHAL-4): half of each bond is burned (BOND-1).
+    uint256 public ghostPiggybacksChallenged;
     /// Calls by honest users or the watcher that reverted: each is a protocol step the rules allow
     /// that the contracts refused.
     uint256 public ghostHonestFailures;
@@ -405,6 +407,7 @@ contract InFlightExitHandler is PlasmaFixtures {
                 bytes memory sig = _signTx(input.ownerKey, txs[s].txBytes);
                 vm.prank(watcher);
                 try ife.challengeInFlightExitInputSpent(id, 0, txs[s].txBytes, 0, sig) {
+                    ++ghostPiggybacksChallenged;
                     _did("chal3InputSpent");
                 } catch (bytes memory err) {
                     _failed(err);
@@ -423,6 +426,7 @@ contract InFlightExitHandler is PlasmaFixtures {
             );
             vm.prank(watcher);
             try ife.challengeInFlightExitOutputSpent(a) {
+                ++ghostPiggybacksChallenged;
                 _did("chal4OutputSpent");
             } catch (bytes memory err) {
                 _failed(err);
@@ -852,6 +856,17 @@ contract InFlightExitHandler is PlasmaFixtures {
             owed += u.amount;
             if (u.paid != 0) paid += u.amount;
             else ++unpaidOutputs;
+        }
+    }
+
+    /// @dev What the in-flight game must still hold once everything is settled: the burned half of
+    /// every defeated bond (BOND-1) — each piggyback challenged away, and each exit settled with a
+    /// canonicity challenge standing.
+    function ifeBurned() external view returns (uint256 burned) {
+        burned = ghostPiggybacksChallenged * (PB_BOND - PB_BOND / 2);
+        for (uint256 t = 0; t < txs.length; ++t) {
+            (,,,,, bool nonCanonical, uint8 verdict,) = ife.inFlightExit(uint256(keccak256(txs[t].txBytes)));
+            if (verdict == 2 && nonCanonical) burned += IFE_BOND - IFE_BOND / 2;
         }
     }
 
