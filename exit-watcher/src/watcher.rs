@@ -1753,58 +1753,123 @@ impl Watcher {
         }
     }
 
-    /// Starts the in-flight exit of a guarded payment (EXIT-6), with the watcher's bond, unless
-    /// someone already did. Only owners may piggyback (EXIT-8): the event tells them to.
+    /// WATCH-9 with EXIT-9: exits a guarded payment caught in flight for its owners, who may be
+    /// offline. Starts its in-flight exit for a guarded party with that owner's authorization
+    /// (`startInFlightExitFor`, the watcher's bond) unless one is open or settled, and again if the
+    /// last one was deleted (a deletion frees the payment, EXIT-6); then, in phase 1, piggybacks
+    /// with their owners' authorizations every input and output a guarded owner holds that is not
+    /// piggybacked yet (EXIT-8): settlement pays the outputs if the payment is canonical and the
+    /// inputs if not (EXIT-11), so both are claimed.
     async fn start_guarded_in_flight_exit(
         &self,
         signed: &plasma_spec::SignedTransaction,
     ) -> Result<(), WatcherError> {
+        /// `inFlightExit(..).verdict` of an exit deleted unpiggybacked (EXIT-11).
+        const DELETED: u8 = 3;
         let hash = signed.transaction.hash();
-        let key = format!("guard-ife:{hash}");
-        if self.action_done(&key)? {
+        let exit_id = U256::from_be_bytes(hash.0);
+        let guards: std::collections::HashMap<Address, Guard> =
+            self.guards()?.into_iter().map(|g| (g.owner, g)).collect();
+        let auth_of = |g: &Guard| InFlightExitGame::Authorization {
+            deadline: g.deadline,
+            nonce: g.nonce,
+            signature: g.signature.clone(),
+        };
+        let mut state = self.in_flight.inFlightExit(exit_id).call().await.map_err(l1)?;
+        if state.startedAt == 0 || state.verdict == DELETED {
+            // One key per start: the first, and one per deleted exit (named by its start time).
+            let key = if state.startedAt == 0 {
+                format!("guard-ife:{hash}")
+            } else {
+                format!("guard-ife:{hash}:{}", state.startedAt)
+            };
+            if self.action_done(&key)? {
+                return Ok(()); // sent and reverted: nothing more to try for this start
+            }
+            let Ok(inputs) = signed.transaction.input_positions() else { return Ok(()) };
+            let mut input_txs = Vec::new();
+            let mut proofs = Vec::new();
+            let mut timestamps = Vec::new();
+            let mut parties: Vec<Address> =
+                signed.transaction.outputs.iter().map(|o| o.owner).collect();
+            {
+                let view = self.view.lock();
+                for p in &inputs {
+                    let leaf = view
+                        .blocks
+                        .get(&p.blknum())
+                        .and_then(|b| b.leaves.get(usize::from(p.tx_index())).cloned());
+                    let Some(leaf) = leaf else { return Ok(()) };
+                    let Some((proof, timestamp)) = view.inclusion_proof(p.blknum(), p.tx_index())
+                    else {
+                        return Ok(());
+                    };
+                    if let Some(spent) = plasma_spec::UtxoView::utxo(&view.utxos, *p) {
+                        parties.insert(0, spent.owner); // the signers first
+                    }
+                    input_txs.push(leaf.into());
+                    proofs.push(proof.into());
+                    timestamps.push(timestamp);
+                }
+            }
+            // EXIT-6: only for a party, here one whose authorization the watcher holds.
+            let Some(party) = parties.iter().find_map(|a| guards.get(a)) else { return Ok(()) };
+            let args = InFlightExitGame::StartArgs {
+                inFlightTx: signed.transaction.encode().into(),
+                inputTxs: input_txs,
+                inputUtxoPos: inputs.iter().map(UtxoPos::to_u256).collect(),
+                inputProofs: proofs,
+                inputBlockTimestamps: timestamps,
+                signatures: signed.signatures.clone(),
+            };
+            let bond = self.in_flight.inFlightExitBond().call().await.map_err(l1)?;
+            let gas = ACTION_GAS + IN_FLIGHT_GAS_PER_INPUT * inputs.len() as u64;
+            let call = self.in_flight.startInFlightExitFor(args, auth_of(party));
+            let Some(l1_tx) = self.act(&key, call, bond, gas).await? else { return Ok(()) };
+            self.event(Event::GuardedInFlightExitStarted { exit_id: hash, l1_tx });
+            state = self.in_flight.inFlightExit(exit_id).call().await.map_err(l1)?;
+        }
+        if state.verdict != 0 || state.startedAt == 0 {
+            return Ok(()); // settled (or the start has not landed): nothing to claim
+        }
+        // EXIT-8: piggybacks close with phase 1.
+        let phase_end = state.startedAt + self.min_exit_period / 2;
+        let now = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(l1)?
+            .map_or(0, |b| b.header.timestamp);
+        if now >= phase_end {
             return Ok(());
         }
-        let exit_id = U256::from_be_bytes(hash.0);
-        if self.in_flight.inFlightExit(exit_id).call().await.map_err(l1)?.startedAt != 0 {
-            return Ok(()); // an owner started it
+        let n_inputs = signed.transaction.inputs.len();
+        let mut items: Vec<(bool, u8, Address)> = Vec::new();
+        for i in 0..n_inputs {
+            let input = self.in_flight.inFlightExitInput(exit_id, U256::from(i)).call().await;
+            items.push((false, i as u8, input.map_err(l1)?.owner));
         }
-        let Ok(inputs) = signed.transaction.input_positions() else { return Ok(()) };
-        let mut input_txs = Vec::new();
-        let mut proofs = Vec::new();
-        let mut timestamps = Vec::new();
-        {
-            let view = self.view.lock();
-            for p in &inputs {
-                let leaf = view
-                    .blocks
-                    .get(&p.blknum())
-                    .and_then(|b| b.leaves.get(usize::from(p.tx_index())).cloned());
-                let Some(leaf) = leaf else { return Ok(()) };
-                let Some((proof, timestamp)) = view.inclusion_proof(p.blknum(), p.tx_index())
-                else {
-                    return Ok(());
-                };
-                input_txs.push(leaf.into());
-                proofs.push(proof.into());
-                timestamps.push(timestamp);
+        for (j, o) in signed.transaction.outputs.iter().enumerate() {
+            items.push((true, j as u8, o.owner));
+        }
+        for (is_output, index, owner) in items {
+            let bit = if is_output { 5 + u32::from(index) } else { u32::from(index) };
+            if state.piggybacks & (1u16 << bit) != 0 {
+                continue; // its owner (or someone for it) already claimed it
             }
-        }
-        let args = InFlightExitGame::StartArgs {
-            inFlightTx: signed.transaction.encode().into(),
-            inputTxs: input_txs,
-            inputUtxoPos: inputs.iter().map(UtxoPos::to_u256).collect(),
-            inputProofs: proofs,
-            inputBlockTimestamps: timestamps,
-            signatures: signed.signatures.clone(),
-        };
-        let bond = self.in_flight.inFlightExitBond().call().await.map_err(l1)?;
-        let gas = ACTION_GAS + IN_FLIGHT_GAS_PER_INPUT * inputs.len() as u64;
-        let call = self.in_flight.startInFlightExit(args);
-        if let Some(hash) = self.act(&key, call, bond, gas).await? {
-            self.event(Event::GuardedInFlightExitStarted {
-                exit_id: signed.transaction.hash(),
-                l1_tx: hash,
-            });
+            let Some(guard) = guards.get(&owner) else { continue };
+            let kind = if is_output { "out" } else { "in" };
+            let key = format!("guard-pb:{hash}:{}:{kind}{index}", state.startedAt);
+            if self.action_done(&key)? {
+                continue;
+            }
+            let bond = state.piggybackBondAmount;
+            let call = self.in_flight.piggybackFor(exit_id, is_output, index, auth_of(guard));
+            let sent = self.act(&key, call, bond, ACTION_GAS).await?;
+            if sent.is_some() {
+                info!(target: "watcher::guard", exit = %hash, %owner, is_output, index, "piggybacked for a guarded owner");
+                self.check_margin(&key, phase_end).await;
+            }
         }
         Ok(())
     }

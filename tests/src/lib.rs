@@ -61,12 +61,20 @@ pub mod payouts {
         bond - se_bounty(bond)
     }
 
-    /// The processing bounty taken from an in-flight exit or piggyback bond.
+    /// The processing bounty taken from a settled in-flight exit or piggyback bond: half of it,
+    /// as for standard exits (BOND-1).
     pub fn ife_bounty(bond: U256) -> U256 {
-        bond / U256::from(20)
+        bond / U256::from(2)
     }
 
-    /// An in-flight exit or piggyback bond back to its owner once settled.
+    /// What a canonicity challenger standing at settlement, or a piggyback challenger, is
+    /// credited: half the defeated bond (the rest is burned, BOND-1).
+    pub fn ife_reward(bond: U256) -> U256 {
+        bond / U256::from(2)
+    }
+
+    /// An in-flight exit or piggyback bond back to its owner (initiator, piggybacker or the
+    /// exitor that piggybacked for the owner, EXIT-9) once settled: the bond minus the bounty.
     pub fn ife_back(bond: U256) -> U256 {
         bond - ife_bounty(bond)
     }

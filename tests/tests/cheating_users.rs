@@ -12,7 +12,7 @@ use alloy::primitives::{Address, B256, Bytes, U256};
 use plasma_contracts::{DeployConfig, InFlightExitGame, PlasmaFramework, StandardExitGame};
 use plasma_e2e::{
     Devnet, PERIOD,
-    payouts::{ife_bounty as bounty, se_bounty, se_reward},
+    payouts::{ife_bounty as bounty, ife_reward, se_bounty, se_reward},
 };
 use plasma_sdk::Wallet;
 use plasma_spec::{Output, SignedTransaction, Signer, Transaction, UtxoPos};
@@ -146,7 +146,7 @@ async fn exit_of_a_spent_output_is_challenged_and_a_false_challenge_refused() {
 /// CHAL-1 and CHAL-3: alice paid bob (included), then signs a second spend of the same coin to
 /// herself, exits it in flight and piggybacks the input. The watcher marks the exit
 /// non-canonical and challenges the piggyback; bob exits normally and is paid; alice loses both
-/// bonds to the watcher.
+/// bonds: half of each to the watcher, the rest burned (BOND-1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_double_spend_and_its_piggybacked_input_are_challenged() {
     let net = Devnet::start().await.unwrap();
@@ -173,8 +173,10 @@ async fn in_flight_double_spend_and_its_piggybacked_input_are_challenged() {
     assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), U256::ZERO, "alice gains nothing");
     assert_eq!(
         withdrawable(&net, net.watcher).await,
-        c.in_flight_exit_bond + c.piggyback_bond + se_bounty(c.standard_exit_bond),
-        "the exit bond (standing canonicity challenge), the piggyback bond, bob's bounty"
+        ife_reward(c.in_flight_exit_bond)
+            + ife_reward(c.piggyback_bond)
+            + se_bounty(c.standard_exit_bond),
+        "half the exit bond (standing canonicity challenge), half the piggyback bond, bob's bounty"
     );
     assert_vault_paid_deposits(&net).await;
 }
@@ -235,7 +237,7 @@ async fn false_canonicity_challenge_is_answered_and_the_payment_exits() {
 
 /// CHAL-4: bob already paid his output on to carol, then piggybacks it on an in-flight exit of
 /// the payment that created it. The watcher challenges the piggyback with bob's spend and takes
-/// its bond; carol exits her output and is paid in full.
+/// half its bond (the rest is burned); carol exits her output and is paid in full.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn piggyback_of_a_spent_output_is_challenged() {
     let net = Devnet::start().await.unwrap();
@@ -261,8 +263,8 @@ async fn piggyback_of_a_spent_output_is_challenged() {
     assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), U256::ZERO, "bob gains nothing");
     assert_eq!(
         withdrawable(&net, net.watcher).await,
-        pb + se_bounty(se) + bounty(ife_bond),
-        "bob's piggyback bond and the bounties"
+        ife_reward(pb) + se_bounty(se) + bounty(ife_bond),
+        "half bob's piggyback bond (the rest burned) and the bounties"
     );
     assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), ife_bond - bounty(ife_bond));
     let (_, events) = net.watcher_state().await.unwrap();

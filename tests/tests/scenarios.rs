@@ -602,11 +602,13 @@ async fn withheld_in_flight_payment_honest_in_flight_exits_beat_the_thief() {
     );
 }
 
-/// WATCH-6: alice, guarded, hands the watcher a payment to bob before she knows it is included.
-/// The operator commits it in a withheld block beside a theft of carol's deposit. The watcher
-/// exits carol's deposit, but not alice's (a standard exit of it would make her payment
-/// non-canonical and cost bob): it starts the payment's in-flight exit itself, and alice and bob
-/// piggyback what they are owed. Everyone honest is paid exactly.
+/// WATCH-6, WATCH-9, EXIT-9: alice, guarded, hands the watcher a payment to bob before she knows
+/// it is included. The operator commits it in a withheld block beside a theft of carol's deposit.
+/// The watcher exits carol's deposit, but not alice's (a standard exit of it would make her
+/// payment non-canonical and cost bob): it starts the payment's in-flight exit for alice with her
+/// authorization (`startInFlightExitFor`), and piggybacks for alice and bob, who stay offline,
+/// alice's input and both outputs with their authorizations. Everyone honest is paid exactly;
+/// every bond is the tower's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guarded_in_flight_payment_is_exited_in_flight_by_the_watcher() {
     let mut net = Devnet::start().await.unwrap();
@@ -632,7 +634,7 @@ async fn guarded_in_flight_payment_is_exited_in_flight_by_the_watcher() {
         .await
         .unwrap();
     assert_eq!(garbage.status(), 422);
-    for w in [&alice, &carol] {
+    for w in [&alice, &bob, &carol] {
         net.guard(w).await.unwrap();
     }
     alice.hand_in_flight_to_watchtower(&net.watcher_url, &payment).await.unwrap();
@@ -653,25 +655,52 @@ async fn guarded_in_flight_payment_is_exited_in_flight_by_the_watcher() {
     net.wait_watcher("carol exited", |_, e| mass_exits(e).1 == 1).await.unwrap();
     let (_, events) = net.watcher_state().await.unwrap();
     assert_eq!(mass_exits(&events), (1, 1), "carol's deposit only, not alice's spent one");
+    // alice and bob stay offline: the tower piggybacks for them, in phase 1.
     let paid = payment.transaction.hash();
-    bob.piggyback(paid, true, 0).await.unwrap();
-    alice.piggyback(paid, true, 1).await.unwrap();
+    let exit_id = U256::from_be_bytes(paid.0);
+    let ife = InFlightExitGame::new(net.deployment.in_flight_exit_game, net.provider.clone());
+    let all = 1u16 | (1 << 5) | (1 << 6); // alice's input, bob's output, alice's change
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = ife.inFlightExit(exit_id).call().await.unwrap();
+        if state.piggybacks == all {
+            assert_eq!(state.initiator, net.watcher, "the tower started it, with its bond");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "piggybacks {:#b}\n{}",
+            state.piggybacks,
+            net.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let piggybacked = ife.InFlightExitPiggybacked_filter().from_block(0).query().await.unwrap();
+    assert_eq!(piggybacked.len(), 3);
+    for (ev, log) in &piggybacked {
+        let tx = log.transaction_hash.unwrap();
+        let sent = net.provider.get_transaction_by_hash(tx).await.unwrap().unwrap();
+        assert_eq!(sent.inner.signer(), net.watcher, "the tower piggybacked for {}", ev.owner);
+        let owners = [alice.address(), bob.address()];
+        assert!(owners.contains(&ev.owner), "an item of alice's or bob's");
+    }
 
     net.process_all_exits(Address::ZERO).await.unwrap();
     let config = DeployConfig::devnet(Address::ZERO, PERIOD);
-    let cut = payouts::ife_back;
     let (se_bond, ife_bond, pb_bond) =
         (config.standard_exit_bond, config.in_flight_exit_bond, config.piggyback_bond);
-    assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(2) + cut(pb_bond));
-    assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), eth(3) + cut(pb_bond));
+    assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(2), "bob: his output, exactly");
+    assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), eth(3), "alice: her change");
     assert_eq!(carol.withdrawable(Address::ZERO).await.unwrap(), eth(3));
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
-    let bounty = payouts::ife_bounty;
-    let bounties = payouts::se_bounty(se_bond) + bounty(ife_bond) + bounty(pb_bond) * U256::from(2);
+    let (back, bounty) = (payouts::ife_back, payouts::ife_bounty);
+    let three = U256::from(3);
+    let bonds_back = payouts::se_back(se_bond) + back(ife_bond) + back(pb_bond) * three;
+    let bounties = payouts::se_bounty(se_bond) + bounty(ife_bond) + bounty(pb_bond) * three;
     assert_eq!(
         framework.withdrawable(net.watcher, Address::ZERO).call().await.unwrap(),
-        payouts::se_back(se_bond) + cut(ife_bond) + bounties,
-        "the watcher's two bonds back, and every bounty"
+        bonds_back + bounties,
+        "the tower's five bonds back (carol's exit, the in-flight exit, three piggybacks), and every bounty"
     );
     assert_eq!(
         framework.totalCredited(Address::ZERO).call().await.unwrap(),
