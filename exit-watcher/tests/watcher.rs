@@ -124,9 +124,10 @@ async fn challenges_an_exit_of_a_spent_output_by_itself() {
     );
     let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
     let bond = DeployConfig::devnet(Address::ZERO, PERIOD).standard_exit_bond;
+    // The challenger's reward is half the bond; the other half is burned (BOND-1).
     assert_eq!(
         framework.withdrawable(w.watcher.address(), Address::ZERO).call().await.unwrap(),
-        bond
+        bond / U256::from(2)
     );
     assert!(w.watcher.status().safe);
     w.stop().await;
@@ -488,8 +489,8 @@ async fn a_challenge_dropped_by_an_l1_reorg_is_sent_again() {
     let bond = DeployConfig::devnet(Address::ZERO, PERIOD).standard_exit_bond;
     assert_eq!(
         framework.withdrawable(w.watcher.address(), Address::ZERO).call().await.unwrap(),
-        bond,
-        "one bond: the challenge that stands is the only one"
+        bond / U256::from(2),
+        "one reward (half a bond, BOND-1): the challenge that stands is the only one"
     );
     assert!(w.watcher.events().iter().any(|e| matches!(e, Event::L1Reorg { .. })));
     w.stop().await;

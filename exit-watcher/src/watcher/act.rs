@@ -1,0 +1,72 @@
+//! Acting on L1 (WATCH-11): every action goes out through the shared sender, recorded once mined,
+//! never twice, with its deadline margin checked.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl Watcher {
+    /// Nonce and gas price for the next attempt of action `key`: always the confirmed nonce, so a
+    /// re-send replaces a stuck one instead of adding to it, and 25% more fee per attempt.
+    /// Sends action `key` as the call `call` (with `value` wei) through the shared sender
+    /// (`plasma_contracts::sender`: confirmed nonce, 25 % fee bump per stuck attempt, explicit
+    /// gas). Returns the hash once mined and successful; a revert is recorded as done too (the
+    /// chain's state already moved on) and reported; a refused send is reported as `ActionFailed`
+    /// (with the contract's error by name) and retried at the next step.
+    pub(super) async fn act<C: alloy::sol_types::SolCall>(
+        &self,
+        key: &str,
+        call: alloy::contract::SolCallBuilder<&DynProvider, C>,
+        value: U256,
+        gas: u64,
+    ) -> Result<Option<B256>, WatcherError> {
+        use plasma_contracts::sender::Outcome;
+        match self.sender.send(key, call, value, gas).await.map_err(l1)? {
+            Outcome::Mined(receipt) => {
+                self.record_action(key, receipt.transaction_hash)?;
+                Ok(Some(receipt.transaction_hash))
+            }
+            Outcome::Reverted { hash, reason } => {
+                self.record_action(key, hash)?;
+                let reason = reason.map_or_else(
+                    || format!("reverted in {hash}"),
+                    |r| format!("reverted in {hash}: {r}"),
+                );
+                self.event(Event::ActionFailed { action: key.to_owned(), reason });
+                Ok(None)
+            }
+            Outcome::Pending { .. } => {
+                warn!(target: "watcher::sender", action = key, "action not mined yet; will bump its fee");
+                Ok(None)
+            }
+            Outcome::Refused { reason } => {
+                self.event(Event::ActionFailed { action: key.to_owned(), reason });
+                Ok(None)
+            }
+        }
+    }
+
+    /// If an earlier, stuck attempt of `key` was mined after all, records it and returns its hash.
+    pub(super) async fn landed_late(&self, key: &str) -> Result<Option<B256>, WatcherError> {
+        match self.sender.landed_late(key).await.map_err(l1)? {
+            Some(receipt) if receipt.status() => {
+                self.record_action(key, receipt.transaction_hash)?;
+                Ok(Some(receipt.transaction_hash))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// WATCH-11: alerts when an action went out with less than the margin left.
+    pub(super) async fn check_margin(&self, action: &str, deadline: u64) {
+        let Ok(Some(block)) =
+            self.provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await
+        else {
+            return;
+        };
+        let now = block.header.timestamp;
+        let left = deadline.saturating_sub(now);
+        if left <= self.settings.deadline_margin.as_secs() {
+            self.event(Event::DeadlineTight { action: action.to_owned(), seconds_left: left });
+        }
+    }
+}

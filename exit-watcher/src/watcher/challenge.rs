@@ -1,0 +1,221 @@
+//! Challenges and responses (WATCH-4, WATCH-5, WATCH-8): every invalid exit, piggyback and
+//! canonicity challenge the judge finds is answered, for anyone's funds.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// The position of transaction `tx_index` of block `blknum` (its output 0, POS-1), as the exit
+/// game takes transaction positions.
+/// (Spends and blocks in the view come from validated blocks, so the position is always valid.)
+/// The spend of `pos` among payments guarded owners handed in (WATCH-4), as a challenge needs it.
+pub(super) fn in_flight_spend_of(
+    handed_in: &[plasma_spec::SignedTransaction],
+    pos: UtxoPos,
+) -> Option<crate::judge::Spend> {
+    handed_in.iter().find_map(|signed| {
+        let inputs = signed.transaction.input_positions().ok()?;
+        let input_index = inputs.iter().position(|p| *p == pos)?;
+        Some(crate::judge::Spend {
+            tx: signed.transaction.encode().into(),
+            hash: signed.transaction.hash(),
+            input_index,
+            signature: signed.signatures.get(input_index)?.clone(),
+            blknum: 0,
+            tx_index: 0,
+        })
+    })
+}
+
+pub(super) fn tx_position(blknum: u64, tx_index: u16) -> U256 {
+    UtxoPos::new(blknum, tx_index, 0).map_or(U256::ZERO, |p| p.to_u256())
+}
+
+impl Watcher {
+    pub(super) async fn challenge_exits(&self) -> Result<(), WatcherError> {
+        let watched: Vec<UtxoPos> = self.exits.lock().keys().copied().collect();
+        if watched.is_empty() {
+            return Ok(());
+        }
+        // WATCH-4: a spend the watcher has seen included, or one a guarded owner handed in (signed
+        // by the owner, in flight): the signature alone defeats the exit (EXIT-4).
+        let handed_in = self.guarded_in_flight()?;
+        for pos in watched {
+            let spend = self
+                .view
+                .lock()
+                .challenge_for(pos)
+                .cloned()
+                .or_else(|| in_flight_spend_of(&handed_in, pos));
+            let Some(spend) = spend else { continue };
+            let key = format!("challenge:{}", pos.to_u128());
+            let status = self.standard.exits(pos.to_u256()).call().await.map_err(l1)?.status;
+            if status != 1 || self.action_done(&key)? {
+                // Not active (challenged by someone, or settled) or already ours: stop watching.
+                if status != 1
+                    && let Some(hash) = self.landed_late(&key).await?
+                {
+                    self.event(Event::Challenged { utxo_pos: pos.to_string(), l1_tx: hash });
+                }
+                self.exits.lock().remove(&pos);
+                self.forget_exit(pos)?;
+                continue;
+            }
+            self.event(Event::InvalidStandardExit {
+                utxo_pos: pos.to_string(),
+                spending_tx: spend.hash,
+            });
+            let call = self.standard.challengeStandardExit(
+                pos.to_u256(),
+                spend.tx.clone(),
+                U256::from(spend.input_index),
+                spend.signature.clone(),
+            );
+            if let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? {
+                let deadline = self.exits.lock().remove(&pos).map_or(0, |e| e.1);
+                self.forget_exit(pos)?;
+                self.event(Event::Challenged { utxo_pos: pos.to_string(), l1_tx: hash });
+                self.check_margin(&key, deadline).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// CHAL-1 and CHAL-3: an in-flight transaction with a competitor the watcher saw included is
+    /// marked non-canonical; a piggybacked input spent by another transaction loses its piggyback.
+    pub(super) async fn challenge_in_flight_exits(&self) -> Result<(), WatcherError> {
+        let watched: Vec<(B256, WatchedInFlight)> =
+            self.in_flight_exits.lock().iter().map(|(k, v)| (*k, v.clone())).collect();
+        for (id, w) in watched {
+            let exit_id = U256::from_be_bytes(id.0);
+            let Ok(inputs) = w.tx.input_positions() else { continue };
+            for (i, input) in inputs.iter().enumerate() {
+                let Some(spend) = self.view.lock().challenge_for(*input).cloned() else { continue };
+                if spend.hash == id {
+                    // The in-flight transaction itself is included: answer any canonicity
+                    // challenge with its inclusion (CHAL-2).
+                    self.defend_in_flight_exit(id, exit_id, &spend).await?;
+                    self.challenge_spent_outputs(id, exit_id, &w, &spend).await?;
+                    continue;
+                }
+                let key = format!("ife-noncanonical:{id}");
+                if !self.action_done(&key)? {
+                    let proof = self.view.lock().inclusion_proof(spend.blknum, spend.tx_index);
+                    if let Some((proof, timestamp)) = proof {
+                        let args = InFlightExitGame::CompetitorArgs {
+                            exitId: exit_id,
+                            inputIndex: i as u8,
+                            competingTx: spend.tx.clone(),
+                            competitorInputIndex: spend.input_index as u8,
+                            competitorSignature: spend.signature.clone(),
+                            competitorTxPos: tx_position(spend.blknum, spend.tx_index),
+                            competitorProof: proof.into(),
+                            competitorBlockTimestamp: timestamp,
+                        };
+                        let call = self.in_flight.challengeInFlightExitNotCanonical(args);
+                        let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? else {
+                            continue;
+                        };
+                        self.event(Event::InFlightExitChallenged { exit_id: id, l1_tx: hash });
+                        // Canonicity challenges close with the first half period.
+                        if let Ok(state) = self.in_flight.inFlightExit(exit_id).call().await {
+                            let phase_end = state.startedAt + self.min_exit_period / 2;
+                            self.check_margin(&key, phase_end).await;
+                        }
+                    }
+                }
+                let index = i as u8;
+                let key = format!("ife-input:{id}:{i}");
+                if w.piggybacked_inputs.contains(&index) && !self.action_done(&key)? {
+                    let call = self.in_flight.challengeInFlightExitInputSpent(
+                        exit_id,
+                        index,
+                        spend.tx.clone(),
+                        spend.input_index as u8,
+                        spend.signature.clone(),
+                    );
+                    let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? else {
+                        continue;
+                    };
+                    self.event(Event::PiggybackChallenged {
+                        exit_id: id,
+                        input_index: index,
+                        l1_tx: hash,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn defend_in_flight_exit(
+        &self,
+        id: B256,
+        exit_id: U256,
+        spend: &crate::judge::Spend,
+    ) -> Result<(), WatcherError> {
+        let state = self.in_flight.inFlightExit(exit_id).call().await.map_err(l1)?;
+        if !state.nonCanonical || state.verdict != 0 {
+            return Ok(());
+        }
+        let tx_pos = tx_position(spend.blknum, spend.tx_index);
+        let key = format!("ife-respond:{id}:{}", state.startedAt);
+        if self.action_done(&key)? {
+            return Ok(());
+        }
+        let proof = self.view.lock().inclusion_proof(spend.blknum, spend.tx_index);
+        let Some((proof, timestamp)) = proof else { return Ok(()) };
+        let call = self.in_flight.respondToNonCanonicalChallenge(
+            exit_id,
+            spend.tx.clone(),
+            tx_pos,
+            proof.into(),
+            timestamp,
+        );
+        if let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? {
+            self.event(Event::InFlightExitDefended { exit_id: id, l1_tx: hash });
+        }
+        Ok(())
+    }
+
+    /// CHAL-4: the in-flight transaction is included (at `included`), so its outputs have
+    /// positions; a piggybacked output the watcher saw spent loses its piggyback.
+    pub(super) async fn challenge_spent_outputs(
+        &self,
+        id: B256,
+        exit_id: U256,
+        w: &WatchedInFlight,
+        included: &crate::judge::Spend,
+    ) -> Result<(), WatcherError> {
+        for &index in &w.piggybacked_outputs {
+            let Ok(out_pos) = UtxoPos::new(included.blknum, included.tx_index, index) else {
+                continue;
+            };
+            let Some(spend) = self.view.lock().challenge_for(out_pos).cloned() else { continue };
+            let key = format!("ife-output:{id}:{index}");
+            if self.action_done(&key)? {
+                continue;
+            }
+            let proof = self.view.lock().inclusion_proof(included.blknum, included.tx_index);
+            let Some((proof, timestamp)) = proof else { continue };
+            let args = InFlightExitGame::OutputSpentArgs {
+                exitId: exit_id,
+                outputIndex: index,
+                inFlightTx: included.tx.clone(),
+                inFlightTxPos: tx_position(included.blknum, included.tx_index),
+                inclusionProof: proof.into(),
+                blockTimestamp: timestamp,
+                spendingTx: spend.tx.clone(),
+                spendingInputIndex: spend.input_index as u8,
+                signature: spend.signature.clone(),
+            };
+            let call = self.in_flight.challengeInFlightExitOutputSpent(args);
+            let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? else { continue };
+            self.event(Event::OutputPiggybackChallenged {
+                exit_id: id,
+                output_index: index,
+                l1_tx: hash,
+            });
+        }
+        Ok(())
+    }
+}
