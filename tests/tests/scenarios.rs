@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use alloy::{
-    primitives::{Address, B256, U256},
+    primitives::{Address, B256, Bytes, U256},
     providers::Provider,
 };
 use plasma_contracts::{
@@ -706,6 +706,84 @@ async fn guarded_in_flight_payment_is_exited_in_flight_by_the_watcher() {
         framework.totalCredited(Address::ZERO).call().await.unwrap(),
         framework.totalDeposited(Address::ZERO).call().await.unwrap()
     );
+}
+
+/// WATCH-9, EXIT-6: bob, the recipient, starts the in-flight exit of alice's guarded payment on a
+/// healthy chain and lets it lapse; anyone deletes it after phase 1 (nothing piggybacked); then the
+/// operator includes the payment in a withheld block. The deletion freed the payment, so the tower
+/// starts its exit again for alice and piggybacks for alice and bob: both are paid exactly. (The
+/// watcher used to take any started exit as done and left the owners with nothing.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_in_flight_exit_of_a_guarded_payment_is_started_again_by_the_watcher() {
+    let mut net = Devnet::start().await.unwrap();
+    let (alice, bob) = (net.wallet(1).await.unwrap(), net.wallet(2).await.unwrap());
+    let dep_a = alice.deposit_eth(eth(5)).await.unwrap();
+    alice.wait_for_output(dep_a, Duration::from_secs(30)).await.unwrap();
+    net.wait_watcher("synced", |s, _| s["status"]["syncedBlock"].as_u64() >= Some(1))
+        .await
+        .unwrap();
+    for w in [&alice, &bob] {
+        net.guard(w).await.unwrap();
+    }
+    let exit_data: Value = reqwest::get(format!("{}/v1/utxos/{dep_a}/exit-data", net.operator_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let field = |k: &str| -> Bytes {
+        hex::decode(exit_data[k].as_str().unwrap().trim_start_matches("0x")).unwrap().into()
+    };
+    net.kill_operator();
+    let payment = alice.build_payment(bob.address(), Address::ZERO, eth(2), U256::ZERO).unwrap();
+    alice.hand_in_flight_to_watchtower(&net.watcher_url, &payment).await.unwrap();
+
+    // bob starts it (a party may, EXIT-6), nobody piggybacks, and it is deleted after phase 1.
+    let exit_id = U256::from_be_bytes(payment.transaction.hash().0);
+    let ife = InFlightExitGame::new(net.deployment.in_flight_exit_game, net.provider.clone());
+    let bob_ife = InFlightExitGame::new(net.deployment.in_flight_exit_game, net.provider_for(2));
+    let config = DeployConfig::devnet(Address::ZERO, PERIOD);
+    bob_ife
+        .startInFlightExit(InFlightExitGame::StartArgs {
+            inFlightTx: payment.transaction.encode().into(),
+            inputTxs: vec![field("txBytes")],
+            inputUtxoPos: vec![U256::from(dep_a)],
+            inputProofs: vec![field("inclusionProof")],
+            inputBlockTimestamps: vec![exit_data["blockTimestamp"].as_u64().unwrap()],
+            signatures: payment.signatures.clone(),
+        })
+        .value(config.in_flight_exit_bond)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let first = ife.inFlightExit(exit_id).call().await.unwrap();
+    assert_eq!(first.initiator, bob.address());
+    net.advance(PERIOD / 2 + 1).await.unwrap();
+    let deleted = ife.deleteNonPiggybackedInFlightExit(exit_id).send().await.unwrap();
+    assert!(deleted.get_receipt().await.unwrap().status());
+    assert_eq!(ife.inFlightExit(exit_id).call().await.unwrap().verdict, 3, "deleted");
+
+    // Now the operator includes it in a block it withholds: the chain is byzantine.
+    net.byzantine_operator().commit_withheld(vec![payment.clone()]).await.unwrap();
+    let all = 1u16 | (1 << 5) | (1 << 6); // alice's input, bob's output, alice's change
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = ife.inFlightExit(exit_id).call().await.unwrap();
+        if state.verdict == 0 && state.piggybacks == all {
+            assert_eq!(state.initiator, net.watcher, "the tower started it again");
+            assert!(state.startedAt > first.startedAt, "a fresh exit");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not restarted\n{}", net.logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    net.process_all_exits(Address::ZERO).await.unwrap();
+    assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(2) + config.in_flight_exit_bond);
+    assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), eth(3), "alice: her change");
 }
 
 /// The CLI wallet, guarded, sends with `--watcher.url`: the payment reaches the watcher whether
