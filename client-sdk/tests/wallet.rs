@@ -281,7 +281,7 @@ async fn in_flight_exit_of_a_payment_the_operator_never_included() {
     alice.process_exits(Address::ZERO, 10).await.unwrap();
     let config = DeployConfig::devnet(Address::ZERO, PERIOD);
     let (pb, ife) = (config.piggyback_bond, config.in_flight_exit_bond);
-    let pb_bounty = pb / U256::from(20);
+    let pb_bounty = pb / U256::from(2); // half a settled piggyback bond (BOND-1)
     assert_eq!(
         bob.withdrawable(Address::ZERO).await.unwrap(),
         eth * U256::from(4) + pb - pb_bounty

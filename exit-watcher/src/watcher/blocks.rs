@@ -87,10 +87,13 @@ impl Watcher {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let now_ms = wall_ms.max(self.l1_time.lock().saturating_mul(1000));
-        let waited_ms = now_ms.saturating_sub(committed_at.saturating_mul(1000));
-        let timeout = self.settings.availability_timeout;
-        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        waited_ms >= timeout_ms && seen.elapsed() >= timeout.min(self.settings.poll * 2)
+        withheld_by_now(
+            now_ms,
+            committed_at,
+            seen.elapsed(),
+            self.settings.availability_timeout,
+            self.settings.poll,
+        )
     }
 
     pub(super) async fn fetch_block(&self, blknum: u64) -> Option<Vec<Bytes>> {
@@ -121,5 +124,42 @@ impl Watcher {
                     .map(Bytes::from)
             })
             .collect()
+    }
+}
+
+/// WATCH-3's clock, pure: a block committed at L1 second `committed_at`, still not obtainable at
+/// `now_ms` (unix milliseconds, the later of this machine's clock and L1's), is withheld once the
+/// availability `timeout` has run since the commitment — and this process has looked for it for
+/// two polls (`looked`), so one failed request right after a restart is not a verdict.
+pub(super) fn withheld_by_now(
+    now_ms: u64,
+    committed_at: u64,
+    looked: Duration,
+    timeout: Duration,
+    poll: Duration,
+) -> bool {
+    let waited_ms = now_ms.saturating_sub(committed_at.saturating_mul(1000));
+    let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    waited_ms >= timeout_ms && looked >= timeout.min(poll * 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_gives_a_withheld_block_no_fresh_timeout() {
+        let (timeout, poll) = (Duration::from_secs(30), Duration::from_millis(500));
+        let committed = 1_000; // L1 second
+        // 40 s after the commitment a watcher that just restarted looks for the block: after two
+        // polls it is withheld — not 30 s later, as when the clock ran from the first look.
+        let now = (committed + 40) * 1000;
+        assert!(!withheld_by_now(now, committed, Duration::ZERO, timeout, poll), "one look first");
+        assert!(withheld_by_now(now, committed, Duration::from_secs(1), timeout, poll));
+        // Within the timeout of the commitment, never, however long this process has looked.
+        let early = (committed + 29) * 1000;
+        assert!(!withheld_by_now(early, committed, Duration::from_secs(3600), timeout, poll));
+        // Exactly at the timeout.
+        assert!(withheld_by_now((committed + 30) * 1000, committed, poll * 2, timeout, poll));
     }
 }
