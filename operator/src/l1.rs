@@ -8,7 +8,10 @@ use alloy::{
     providers::{DynProvider, Provider},
     rpc::types::BlockNumberOrTag,
 };
-use plasma_contracts::PlasmaFramework;
+use plasma_contracts::{
+    PlasmaFramework,
+    sender::{Outcome, SendPolicy, Sender},
+};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
@@ -163,11 +166,12 @@ struct Followed {
     timestamp: u64,
 }
 
-/// The submitter's memory between steps.
+/// Gas limit of `submitBlock` (explicit: see `plasma_contracts::sender`).
+const SUBMIT_GAS: u64 = 120_000;
+
+/// The submitter's memory between steps (fee levels live in the shared sender, by block).
 #[derive(Debug, Default)]
 struct Submitter {
-    /// Fee level of the next send for `sending`.
-    attempt: u32,
     /// The block the attempts below are for.
     sending: u64,
     /// Every transaction sent for `sending` (the first and its fee bumps).
@@ -190,6 +194,11 @@ pub(crate) async fn run_submitter(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let framework = PlasmaFramework::new(settings.framework, provider.clone());
+    let sender = Sender::new(
+        provider.clone(),
+        settings.operator,
+        SendPolicy { stuck_after: settings.stuck_after, ..SendPolicy::default() },
+    );
     let mut state = Submitter::default();
     loop {
         if *shutdown.borrow() {
@@ -202,7 +211,8 @@ pub(crate) async fn run_submitter(
                 health.lock().halt = Some(halt);
                 return Ok(false);
             }
-            submit_step(&chain, &provider, &framework, &settings, &mut state, &health).await
+            submit_step(&chain, &provider, &framework, &settings, &sender, &mut state, &health)
+                .await
         };
         let step = step.await;
         if step.is_ok() {
@@ -333,6 +343,7 @@ async fn submit_step(
     provider: &DynProvider,
     framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
     settings: &L1Settings,
+    sender: &Sender,
     s: &mut Submitter,
     health: &parking_lot::Mutex<L1Health>,
 ) -> Result<bool, L1Error> {
@@ -402,43 +413,29 @@ async fn submit_step(
     // should an attempt land after all, the framework refuses the twin (it names `blknum`).
     let nonce =
         provider.get_transaction_count(settings.operator).block_id(at).await.map_err(rpc)?;
-    let base = provider.get_gas_price().await.map_err(rpc)?;
-    let price = plasma_contracts::sender::price_for_attempt(
-        base,
-        s.attempt,
-        plasma_contracts::sender::SendPolicy::default().bump_percent,
-    );
-    let pending = framework
-        .submitBlock(U256::from(blknum), record.root)
-        .from(settings.operator)
-        .nonce(nonce)
-        .gas_price(price)
-        .gas(120_000)
-        .send()
-        .await;
-    s.attempt += 1;
+    let key = format!("submit:{blknum}");
+    let call = framework.submitBlock(U256::from(blknum), record.root);
     health.lock().submissions_sent += 1;
-    let pending = match pending {
-        Ok(p) => p,
-        Err(e) => {
-            // "replacement underpriced" or "nonce too low" mean an earlier send is in flight or done.
-            let error = plasma_contracts::sender::describe(&e);
-            debug!(target: "operator::l1", blknum, %error, "submission not accepted; will re-check L1");
-            return Ok(false);
-        }
-    };
-    s.sent.push(*pending.tx_hash());
-    info!(target: "operator::l1", blknum, nonce, tx = %pending.tx_hash(), "root submitted");
-    match tokio::time::timeout(settings.stuck_after, pending.get_receipt()).await {
-        Ok(Ok(receipt)) if receipt.status() => {
+    match sender.send_at(&key, call, U256::ZERO, SUBMIT_GAS, nonce).await.map_err(rpc)? {
+        Outcome::Mined(receipt) => {
+            s.sent.push(receipt.transaction_hash);
+            info!(target: "operator::l1", blknum, nonce, tx = %receipt.transaction_hash, "root submitted");
             Ok(false) // the next step finds it on L1 and records it after its confirmations
         }
-        Ok(Ok(receipt)) => {
-            Err(L1Error::Rpc(format!("submitBlock reverted in {}", receipt.transaction_hash)))
+        Outcome::Reverted { hash, .. } => {
+            Err(L1Error::Rpc(format!("submitBlock reverted in {hash}")))
         }
-        Ok(Err(e)) => Err(rpc(e)),
-        Err(_) => {
-            warn!(target: "operator::l1", blknum, attempt = s.attempt, "submission stuck; bumping its fee");
+        Outcome::Pending { hash } => {
+            s.sent.push(hash);
+            let attempt = sender.attempts_of(&key);
+            warn!(target: "operator::l1", blknum, attempt, "submission stuck; bumping its fee");
+            Ok(false)
+        }
+        Outcome::Refused { reason } => {
+            // "replacement underpriced" or "nonce too low" mean an earlier send is in flight or
+            // done; the next send, if any, pays more.
+            sender.bump(&key);
+            debug!(target: "operator::l1", blknum, %reason, "submission not accepted; will re-check L1");
             Ok(false)
         }
     }

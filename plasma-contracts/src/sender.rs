@@ -144,6 +144,25 @@ impl Sender {
         }
     }
 
+    /// As [`Sender::send`], at a nonce the caller read itself (the operator pins its reads to
+    /// one L1 block, so the nonce and the state it judged come from the same block).
+    pub async fn send_at<C: SolCall>(
+        &self,
+        key: &str,
+        call: SolCallBuilder<&DynProvider, C>,
+        value: U256,
+        gas: u64,
+        nonce: u64,
+    ) -> Result<Outcome, SendError> {
+        let base = self.provider.get_gas_price().await.map_err(rpc)?;
+        let price = price_for_attempt(base, self.attempts_of(key), self.policy.bump_percent);
+        match call.from(self.from).value(value).nonce(nonce).gas_price(price).gas(gas).send().await
+        {
+            Ok(pending) => self.confirm(key, pending).await,
+            Err(e) => Ok(Outcome::Refused { reason: describe(&e) }),
+        }
+    }
+
     /// Waits for an attempt's receipt (see [`Sender::send`]); a mined attempt settles `key`.
     pub async fn confirm(
         &self,
@@ -179,6 +198,12 @@ impl Sender {
             self.attempts().remove(key);
         }
         Ok(receipt)
+    }
+
+    /// Counts one more attempt of `key` without a new hash (a caller whose send was refused as
+    /// underpriced wants the next one to pay more).
+    pub fn bump(&self, key: &str) {
+        self.attempts().entry(key.to_owned()).or_insert((0, B256::ZERO)).0 += 1;
     }
 
     /// Forgets `key`'s attempts (its action is over for another reason).
