@@ -14,20 +14,17 @@
 
 use alloy::{
     network::EthereumWallet,
-    node_bindings::AnvilInstance,
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
 };
-use plasma_contracts::{
-    Deployment, InFlightExitGame, PlasmaFramework, StandardExitGame, devnet::LocalChain,
-};
-use plasma_operator::{Config, Node};
+use plasma_contracts::{InFlightExitGame, PlasmaFramework, StandardExitGame};
+use plasma_operator::Node;
 use plasma_sdk::{OutputStatus, SdkError, Verification, Wallet, WalletConfig};
 use plasma_spec::{
     BlockTree, Output, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos,
     deposit_block_root,
 };
+use plasma_testkit::{Env, PERIOD, advance, env, eth, key, operator};
 use serde_json::{Value, json};
 use std::{
     collections::HashMap,
@@ -35,42 +32,6 @@ use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
-
-const PERIOD: u64 = 60;
-
-struct Env {
-    anvil: AnvilInstance,
-    provider: DynProvider,
-    deployment: Deployment,
-    dir: tempfile::TempDir,
-}
-
-async fn env() -> Env {
-    let LocalChain { anvil, provider, deployment } = LocalChain::start(PERIOD).await.unwrap();
-    Env { anvil, provider, deployment, dir: tempfile::tempdir().unwrap() }
-}
-
-fn eth(n: u64) -> U256 {
-    U256::from(n) * U256::from(10).pow(U256::from(18))
-}
-
-async fn operator(env: &Env) -> Node {
-    let mut c = Config::default();
-    c.l1.deposit_confirmations = 1;
-    c.l1.commit_confirmations = 1;
-    c.data_dir = env.dir.path().join("operator");
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.l1.rpc_url = env.anvil.endpoint();
-    c.l1.framework = env.deployment.framework;
-    c.l1.private_key = Some(format!("0x{}", hex::encode(env.anvil.keys()[0].to_bytes())));
-    c.l1.poll_interval_ms = 50;
-    c.block.interval_ms = 100;
-    Node::start(c).await.unwrap()
-}
-
-fn key(env: &Env, i: usize) -> PrivateKeySigner {
-    env.anvil.keys()[i].clone().into()
-}
 
 fn config(env: &Env, operator_url: String, store: PathBuf) -> WalletConfig {
     WalletConfig {
@@ -85,11 +46,6 @@ fn config(env: &Env, operator_url: String, store: PathBuf) -> WalletConfig {
 async fn wallet(env: &Env, node: &Node, i: usize, store: &str) -> Wallet {
     let c = config(env, format!("http://{}", node.addr), env.dir.path().join(store));
     Wallet::connect(key(env, i), &c).await.unwrap()
-}
-
-async fn advance(provider: &DynProvider, seconds: u64) {
-    provider.raw_request::<_, Value>("evm_increaseTime".into(), (seconds,)).await.unwrap();
-    provider.raw_request::<_, Value>("anvil_mine".into(), (1u64,)).await.unwrap();
 }
 
 /// Runs the `plasma` CLI as a user would, with key `i` and the store `store`.

@@ -6,67 +6,20 @@
 #![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
 
 use alloy::{
-    node_bindings::AnvilInstance,
     primitives::{Address, Bytes, TxHash, U256},
     providers::{DynProvider, Provider},
-    signers::local::PrivateKeySigner,
 };
-use plasma_contracts::{DeployConfig, Deployment, devnet::LocalChain};
+use plasma_contracts::DeployConfig;
 use plasma_operator::{Config, Node};
 use plasma_sdk::{SdkError, Wallet, WalletConfig};
+use plasma_testkit::{PERIOD, advance, env, key, operator, wallet};
 use serde_json::Value;
 use std::time::Duration;
-
-const PERIOD: u64 = 60;
-
-struct Env {
-    anvil: AnvilInstance,
-    provider: DynProvider,
-    deployment: Deployment,
-    dir: tempfile::TempDir,
-}
-
-async fn env() -> Env {
-    let LocalChain { anvil, provider, deployment } = LocalChain::start(PERIOD).await.unwrap();
-    Env { anvil, provider, deployment, dir: tempfile::tempdir().unwrap() }
-}
-
-async fn operator(env: &Env) -> Node {
-    let mut c = Config::devnet();
-    c.data_dir = env.dir.path().join("operator");
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.l1.rpc_url = env.anvil.endpoint();
-    c.l1.framework = env.deployment.framework;
-    c.l1.private_key = Some(format!("0x{}", hex::encode(env.anvil.keys()[0].to_bytes())));
-    c.l1.poll_interval_ms = 50;
-    c.block.interval_ms = 100;
-    Node::start(c).await.unwrap()
-}
-
-fn key(env: &Env, i: usize) -> PrivateKeySigner {
-    env.anvil.keys()[i].clone().into()
-}
-
-async fn wallet(env: &Env, node: &Node, i: usize) -> Wallet {
-    let config = WalletConfig {
-        l1_rpc_url: env.anvil.endpoint(),
-        operator_url: format!("http://{}", node.addr),
-        framework: env.deployment.framework,
-        chain_id: Some(env.anvil.chain_id()),
-        store_path: env.dir.path().join(format!("wallet-{i}.redb")),
-    };
-    Wallet::connect(key(env, i), &config).await.unwrap()
-}
 
 /// What an L1 transaction cost its sender in gas.
 async fn gas_cost(provider: &DynProvider, tx: TxHash) -> U256 {
     let r = provider.get_transaction_receipt(tx).await.unwrap().unwrap();
     U256::from(r.gas_used) * U256::from(r.effective_gas_price)
-}
-
-async fn advance(provider: &DynProvider, seconds: u64) {
-    provider.raw_request::<_, Value>("evm_increaseTime".into(), (seconds,)).await.unwrap();
-    provider.raw_request::<_, Value>("anvil_mine".into(), (1u64,)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

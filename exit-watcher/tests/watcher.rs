@@ -7,63 +7,18 @@
 
 use alloy::{
     network::EthereumWallet,
-    node_bindings::AnvilInstance,
     primitives::{Address, B256, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
+    providers::{Provider, ProviderBuilder},
 };
-use plasma_contracts::{
-    DeployConfig, Deployment, PlasmaFramework, StandardExitGame, devnet::LocalChain,
-};
-use plasma_operator::{Config, Node};
-use plasma_sdk::{Wallet, WalletConfig};
+use plasma_contracts::{DeployConfig, PlasmaFramework, StandardExitGame};
+use plasma_operator::Node;
+use plasma_testkit::{Env, PERIOD, env, key, operator, wallet};
 use plasma_watcher::{Event, Settings, Watcher};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const PERIOD: u64 = 60;
-
-struct Env {
-    anvil: AnvilInstance,
-    provider: DynProvider,
-    deployment: Deployment,
-    dir: tempfile::TempDir,
-}
-
-async fn env() -> Env {
-    let LocalChain { anvil, provider, deployment } = LocalChain::start(PERIOD).await.unwrap();
-    Env { anvil, provider, deployment, dir: tempfile::tempdir().unwrap() }
-}
-
-async fn operator(env: &Env) -> Node {
-    let mut c = Config::devnet();
-    c.data_dir = env.dir.path().join("operator");
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.l1.rpc_url = env.anvil.endpoint();
-    c.l1.framework = env.deployment.framework;
-    c.l1.private_key = Some(format!("0x{}", hex::encode(env.anvil.keys()[0].to_bytes())));
-    c.l1.poll_interval_ms = 50;
-    c.block.interval_ms = 100;
-    Node::start(c).await.unwrap()
-}
-
-fn signer(env: &Env, i: usize) -> PrivateKeySigner {
-    env.anvil.keys()[i].clone().into()
-}
-
-async fn wallet(env: &Env, node: &Node, i: usize) -> Wallet {
-    let config = WalletConfig {
-        l1_rpc_url: env.anvil.endpoint(),
-        operator_url: format!("http://{}", node.addr),
-        framework: env.deployment.framework,
-        chain_id: None,
-        store_path: env.dir.path().join(format!("wallet-{i}.redb")),
-    };
-    Wallet::connect(signer(env, i), &config).await.unwrap()
-}
-
 async fn watcher(env: &Env, node: &Node) -> plasma_watcher::Running {
-    let key = signer(env, 5);
+    let key = key(env, 5);
     let me = key.address();
     let provider = ProviderBuilder::new()
         .wallet(EthereumWallet::from(key))
@@ -171,7 +126,7 @@ async fn exits_guarded_funds_when_the_operator_withholds_a_block() {
     node.stop().await;
     // A fresh provider for the operator key: the shared one cached nonces the operator used since.
     let op = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(signer(&env, 0)))
+        .wallet(EthereumWallet::from(key(&env, 0)))
         .connect_http(env.anvil.endpoint_url())
         .erased();
     let framework = PlasmaFramework::new(env.deployment.framework, op);
@@ -221,8 +176,9 @@ async fn challenges_an_in_flight_exit_of_a_double_spend_and_its_piggybacked_inpu
     alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
 
     // alice signs a second spend of the same deposit and exits it in flight, claiming the input back.
-    let key = plasma_spec::Signer::from_bytes(&B256::from_slice(&env.anvil.keys()[1].to_bytes()))
-        .unwrap();
+    let alice_key =
+        plasma_spec::Signer::from_bytes(&B256::from_slice(&env.anvil.keys()[1].to_bytes()))
+            .unwrap();
     let pos = plasma_spec::UtxoPos::from_u128(dep).unwrap();
     let double = plasma_spec::Transaction::payment(
         &[pos],
@@ -231,7 +187,7 @@ async fn challenges_an_in_flight_exit_of_a_double_spend_and_its_piggybacked_inpu
     );
     let signed = plasma_spec::SignedTransaction::new(
         double.clone(),
-        vec![key.sign_tx(alice.domain(), &double)],
+        vec![alice_key.sign_tx(alice.domain(), &double)],
     );
     alice.start_in_flight_exit_unchecked(&signed).await.unwrap();
     alice.piggyback(double.hash(), false, 0).await.unwrap();
@@ -270,7 +226,7 @@ async fn a_restarted_watcher_does_not_challenge_twice() {
     alice.start_exits_unchecked(&[dep]).await.unwrap();
     wait_event(&w, |e| matches!(e, Event::Challenged { .. })).await;
     w.stop().await;
-    let sent_before = env.provider.get_transaction_count(signer(&env, 5).address()).await.unwrap();
+    let sent_before = env.provider.get_transaction_count(key(&env, 5).address()).await.unwrap();
 
     // Same data directory: it resumes from its store (no replay), and stays quiet.
     let w = watcher(&env, &node).await;
@@ -285,7 +241,7 @@ async fn a_restarted_watcher_does_not_challenge_twice() {
         w.watcher.events().iter().filter(|e| matches!(e, Event::Challenged { .. })).count();
     assert_eq!(challenged, 1, "{:?}", w.watcher.events());
     assert_eq!(
-        env.provider.get_transaction_count(signer(&env, 5).address()).await.unwrap(),
+        env.provider.get_transaction_count(key(&env, 5).address()).await.unwrap(),
         sent_before
     );
     w.stop().await;
@@ -309,8 +265,9 @@ async fn answers_a_false_canonicity_challenge_with_the_inclusion() {
     // spend she signs now and never gets included.
     let paid = alice.sent_transaction(hash).unwrap();
     alice.start_in_flight_exit_unchecked(&paid).await.unwrap();
-    let key = plasma_spec::Signer::from_bytes(&B256::from_slice(&env.anvil.keys()[1].to_bytes()))
-        .unwrap();
+    let alice_key =
+        plasma_spec::Signer::from_bytes(&B256::from_slice(&env.anvil.keys()[1].to_bytes()))
+            .unwrap();
     let pos = plasma_spec::UtxoPos::from_u128(dep).unwrap();
     let competitor = plasma_spec::Transaction::payment(
         &[pos],
@@ -326,13 +283,13 @@ async fn answers_a_false_canonicity_challenge_with_the_inclusion() {
         inputIndex: 0,
         competingTx: competitor.encode().into(),
         competitorInputIndex: 0,
-        competitorSignature: key.sign_tx(alice.domain(), &competitor),
+        competitorSignature: alice_key.sign_tx(alice.domain(), &competitor),
         competitorTxPos: U256::ZERO,
         competitorProof: alloy::primitives::Bytes::new(),
         competitorBlockTimestamp: 0,
     };
     let mallory = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(signer(&env, 3)))
+        .wallet(EthereumWallet::from(key(&env, 3)))
         .connect_http(env.anvil.endpoint_url())
         .erased();
     plasma_contracts::InFlightExitGame::new(env.deployment.in_flight_exit_game, mallory)
@@ -358,7 +315,7 @@ async fn challenges_a_piggybacked_output_that_was_spent() {
     let w = watcher(&env, &node).await;
     let alice = wallet(&env, &node, 1).await;
     let bob = wallet(&env, &node, 2).await;
-    let carol = signer(&env, 3).address();
+    let carol = key(&env, 3).address();
     let eth = U256::from(10).pow(U256::from(18));
     let dep = alice.deposit_eth(eth).await.unwrap();
     alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
