@@ -98,6 +98,20 @@ pub enum Event {
         /// The L1 transaction.
         l1_tx: B256,
     },
+    /// The tower piggybacked a guarded owner's input or output of an in-flight exit for it
+    /// (WATCH-9, EXIT-9): the owner will be paid it under either verdict without acting.
+    GuardedPiggyback {
+        /// The exit id (the transaction hash).
+        exit_id: B256,
+        /// The owner it claimed for.
+        owner: Address,
+        /// Output (true) or input (false).
+        is_output: bool,
+        /// Its index.
+        index: u8,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
     /// Someone other than this tower started the in-flight exit of a payment a guarded owner
     /// is party to (EXIT-6): the owners named should piggyback what they are owed in phase 1.
     InFlightExitOfGuardedPayment {

@@ -684,6 +684,15 @@ async fn guarded_in_flight_payment_is_exited_in_flight_by_the_watcher() {
         let owners = [alice.address(), bob.address()];
         assert!(owners.contains(&ev.owner), "an item of alice's or bob's");
     }
+    // ...and tells the owners what it claimed for them.
+    let (_, events) = net.watcher_state().await.unwrap();
+    let told = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["kind"] == "guardedPiggyback")
+        .count();
+    assert_eq!(told, 3, "one guardedPiggyback event per claim: {events}");
 
     net.process_all_exits(Address::ZERO).await.unwrap();
     let config = DeployConfig::devnet(Address::ZERO, PERIOD);

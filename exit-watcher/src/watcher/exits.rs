@@ -311,8 +311,15 @@ impl Watcher {
             let bond = state.piggybackBondAmount;
             let call = self.in_flight.piggybackFor(exit_id, is_output, index, auth_of(guard));
             let sent = self.act(&key, call, bond, ACTION_GAS).await?;
-            if sent.is_some() {
+            if let Some(l1_tx) = sent {
                 info!(target: "watcher::guard", exit = %hash, %owner, is_output, index, "piggybacked for a guarded owner");
+                self.event(Event::GuardedPiggyback {
+                    exit_id: hash,
+                    owner,
+                    is_output,
+                    index,
+                    l1_tx,
+                });
                 self.check_margin(&key, phase_end).await;
             }
         }
