@@ -112,6 +112,15 @@ pub enum Event {
         /// The L1 transaction.
         l1_tx: B256,
     },
+    /// A guarded owner's deposit, made after the first bad block, that a later (unchecked) child
+    /// block could have spent: the tower does not exit it (that could cost a bond); the owner
+    /// should, if it did not spend it (WATCH-6).
+    LateDepositLeftToOwner {
+        /// The deposit output.
+        utxo_pos: String,
+        /// Its owner.
+        owner: Address,
+    },
     /// Someone other than this tower started the in-flight exit of a payment a guarded owner
     /// is party to (EXIT-6): the owners named should piggyback what they are owed in phase 1.
     InFlightExitOfGuardedPayment {
@@ -461,6 +470,26 @@ impl ChainView {
         out
     }
 
+    /// Deposits of `owner` after the first bad block that a later child block could have spent
+    /// (numbered at or below `last_child_committed`): the watcher leaves them to their owner,
+    /// who knows whether they spent them (WATCH-6).
+    pub fn late_deposits_left_to(&self, owner: Address, last_child_committed: u64) -> Vec<UtxoPos> {
+        let Some(bad) = self.byzantine_from else { return Vec::new() };
+        let mut out: Vec<UtxoPos> = self
+            .utxos
+            .iter()
+            .filter(|(p, o)| {
+                o.owner == owner
+                    && p.is_deposit()
+                    && p.blknum() > bad
+                    && p.blknum() <= last_child_committed
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Unspent outputs of `owner` in blocks before the first bad one (WATCH-6).
     pub fn exitable_outputs_of(&self, owner: Address) -> Vec<(UtxoPos, Output)> {
         let limit = self.byzantine_from.unwrap_or(u64::MAX);
@@ -604,6 +633,9 @@ mod tests {
         let late: Vec<u64> =
             view.late_deposits_of(alice.address(), 2000).iter().map(|(p, _)| p.blknum()).collect();
         assert_eq!(late, vec![2001]);
+        let left: Vec<u64> =
+            view.late_deposits_left_to(alice.address(), 2000).iter().map(|p| p.blknum()).collect();
+        assert_eq!(left, vec![1001], "left to alice, who knows whether she spent it");
         assert!(view.inclusion_proof(2001, 0).is_some(), "provable for its exit");
     }
 

@@ -85,6 +85,14 @@ impl Watcher {
                 let last_child = *self.last_child_committed.lock();
                 let mut outputs = view.exitable_outputs_of(guard.owner);
                 outputs.extend(view.late_deposits_of(guard.owner, last_child));
+                for pos in view.late_deposits_left_to(guard.owner, last_child) {
+                    if self.late_reported.lock().insert(pos) {
+                        self.event(Event::LateDepositLeftToOwner {
+                            utxo_pos: pos.to_string(),
+                            owner: guard.owner,
+                        });
+                    }
+                }
                 for (pos, output) in outputs {
                     if spent_in_flight.contains(&pos) {
                         continue;

@@ -301,6 +301,8 @@ pub struct Watcher {
     dust_reported: Mutex<usize>,
     /// The highest child block committed on L1 (late deposits below it may be spent, WATCH-6).
     last_child_committed: Mutex<u64>,
+    /// Late deposits already reported as left to their owners.
+    late_reported: Mutex<std::collections::BTreeSet<UtxoPos>>,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -394,6 +396,7 @@ impl Watcher {
             funding: Mutex::new((u64::MAX, 0, 0)),
             dust_reported: Mutex::new(0),
             last_child_committed: Mutex::new(0),
+            late_reported: Mutex::new(std::collections::BTreeSet::new()),
         };
         watcher.restore()?;
         Ok(watcher)
