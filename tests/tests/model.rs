@@ -1099,11 +1099,18 @@ impl<'w> Case<'w> {
                     "{} starts the in-flight exit of its payment {exit_id:.10} (EXIT-6)",
                     self.name(self.addr(sender))
                 ));
-                // WATCH-9 says the watcher starts it with its own bond; EXIT-6 lets only a party
-                // start it. Try as WATCH-9 says, and record the contract's answer.
+                // WATCH-9: the watcher starts it with its own bond and the sender's authorization
+                // (EXIT-9: an exitor holding a party's authorization may start it); a refusal
+                // would be a disagreement between the watcher and the contracts, recorded.
                 if let Some(args) = self.ife_args(&signed) {
                     let bond = self.w.ife_bond;
-                    let call = self.w.ifg.startInFlightExit(args);
+                    let auth = self.authorization(sender);
+                    let auth = InFlightExitGame::Authorization {
+                        deadline: auth.deadline,
+                        nonce: auth.nonce,
+                        signature: auth.signature,
+                    };
+                    let call = self.w.ifg.startInFlightExitFor(args, auth);
                     match self.exec(WATCHER, bond, call).await? {
                         Ok(_) => {
                             *self.bonds_in.entry(self.addr(WATCHER)).or_default() += i(bond);
@@ -2192,4 +2199,5 @@ fn random_sequences_keep_every_honest_party_whole() {
         total.watch9_refused,
         started.elapsed()
     );
+    assert_eq!(total.watch9_refused, 0, "the contracts refused the watcher's WATCH-9 starts");
 }
