@@ -146,15 +146,10 @@ impl Wallet {
         {
             return Err(SdkError::WrongChain { expected, got: chain_id });
         }
-        let framework = PlasmaFramework::new(config.framework, provider.clone());
-        let standard = StandardExitGame::new(
-            framework.standardExitGame().call().await.map_err(l1)?,
-            provider.clone(),
-        );
-        let in_flight = InFlightExitGame::new(
-            framework.inFlightExitGame().call().await.map_err(l1)?,
-            provider.clone(),
-        );
+        let plasma_contracts::Contracts { framework, standard, in_flight } =
+            plasma_contracts::Contracts::bind(config.framework, provider.clone())
+                .await
+                .map_err(l1)?;
         let identity = Self::identity(&provider, chain_id, config.framework).await?;
         let store = ProofStore::open(&config.store_path)?;
         if let Err(stored) = store.bind(&identity)? {

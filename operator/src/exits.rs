@@ -13,7 +13,7 @@ use alloy::{
     providers::{DynProvider, Provider},
     rpc::types::Log,
 };
-use plasma_contracts::{InFlightExitGame, PlasmaFramework, StandardExitGame};
+use plasma_contracts::{Contracts, InFlightExitGame, PlasmaFramework, StandardExitGame};
 use plasma_spec::{ExitEvent, Transaction, UtxoPos};
 use std::{collections::HashMap, sync::Arc};
 use tokio::sync::watch;
@@ -43,12 +43,10 @@ pub(crate) async fn run_exit_follower(
             let (standard, in_flight) = match games {
                 Some(g) => g,
                 None => {
-                    let framework = PlasmaFramework::new(settings.framework, provider.clone());
-                    let g = (
-                        framework.standardExitGame().call().await.map_err(rpc)?,
-                        framework.inFlightExitGame().call().await.map_err(rpc)?,
-                    );
-                    check_grace(&provider, &framework, settings.deposit_confirmations).await;
+                    let bound =
+                        Contracts::bind(settings.framework, provider.clone()).await.map_err(rpc)?;
+                    let g = (*bound.standard.address(), *bound.in_flight.address());
+                    check_grace(&provider, &bound.framework, settings.deposit_confirmations).await;
                     games = Some(g);
                     g
                 }

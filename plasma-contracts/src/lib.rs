@@ -14,3 +14,32 @@ pub mod sender;
 
 pub use bindings::{InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken};
 pub use deploy::{DeployConfig, DeployError, Deployment, deploy};
+
+use alloy::{primitives::Address, providers::DynProvider};
+
+/// The three contracts of one deployment, bound from the framework's address: the exit games
+/// are read from the framework itself (`bindExitGames` fixed them, UPG-1), so a client needs
+/// only the one address.
+#[derive(Clone, Debug)]
+pub struct Contracts {
+    /// The framework.
+    pub framework: PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
+    /// Its standard exit game.
+    pub standard: StandardExitGame::StandardExitGameInstance<DynProvider>,
+    /// Its in-flight exit game.
+    pub in_flight: InFlightExitGame::InFlightExitGameInstance<DynProvider>,
+}
+
+impl Contracts {
+    /// Binds the deployment whose framework is at `framework`.
+    pub async fn bind(
+        framework: Address,
+        provider: DynProvider,
+    ) -> Result<Self, alloy::contract::Error> {
+        let framework = PlasmaFramework::new(framework, provider.clone());
+        let standard =
+            StandardExitGame::new(framework.standardExitGame().call().await?, provider.clone());
+        let in_flight = InFlightExitGame::new(framework.inFlightExitGame().call().await?, provider);
+        Ok(Self { framework, standard, in_flight })
+    }
+}

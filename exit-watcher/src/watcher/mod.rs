@@ -348,15 +348,10 @@ impl Watcher {
             out
         };
         let chain_id = provider.get_chain_id().await.map_err(l1)?;
-        let framework = PlasmaFramework::new(settings.framework, provider.clone());
-        let standard = StandardExitGame::new(
-            framework.standardExitGame().call().await.map_err(l1)?,
-            provider.clone(),
-        );
-        let in_flight = InFlightExitGame::new(
-            framework.inFlightExitGame().call().await.map_err(l1)?,
-            provider.clone(),
-        );
+        let plasma_contracts::Contracts { framework, standard, in_flight } =
+            plasma_contracts::Contracts::bind(settings.framework, provider.clone())
+                .await
+                .map_err(l1)?;
         let domain = SigningDomain::new(chain_id, settings.framework);
         let min_exit_period: u64 =
             framework.minExitPeriod().call().await.map_err(l1)?.try_into().unwrap_or(u64::MAX);
