@@ -12,8 +12,11 @@ use alloy::{
 use plasma_contracts::{PlasmaFramework, StandardExitGame, devnet::LocalChain};
 use plasma_operator::{Config, Node};
 use plasma_spec::{Output, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::Duration;
+
+mod common;
+use common::Api;
 
 const PERIOD: u64 = 60;
 
@@ -23,8 +26,7 @@ struct Env {
     alice: Signer,
     domain: SigningDomain,
     node: Node,
-    http: reqwest::Client,
-    base: String,
+    api: Api,
     _dir: tempfile::TempDir,
 }
 
@@ -46,46 +48,26 @@ async fn env(block_interval_ms: u64) -> Env {
     let domain = SigningDomain::new(chain.anvil.chain_id(), chain.deployment.framework);
     Env {
         alice_l1: chain.provider_for(1),
-        base: format!("http://{}", node.addr),
+        api: Api::new(&node),
         chain,
         alice,
         domain,
         node,
-        http: reqwest::Client::new(),
         _dir: dir,
     }
 }
 
 impl Env {
     async fn get(&self, path: &str) -> Value {
-        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
-        r.json().await.unwrap_or(Value::Null)
+        self.api.get(path).await.1
     }
 
     async fn submit(&self, tx: &SignedTransaction) -> (u16, Value) {
-        let body = json!({"tx": format!("0x{}", hex::encode(tx.encode()))}).to_string();
-        let r = self
-            .http
-            .post(format!("{}/v1/transactions", self.base))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+        self.api.submit(tx).await
     }
 
-    /// Polls the operator's observable state until `check` holds (20 s deadline).
     async fn wait_for(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let v = self.get(path).await;
-            if check(&v) {
-                return v;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "timed out on {path}: last {v}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        self.api.wait_for(path, check).await
     }
 
     async fn deposit(&self, amount: U256) -> UtxoPos {

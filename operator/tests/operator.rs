@@ -20,6 +20,9 @@ use plasma_spec::{
 use serde_json::{Value, json};
 use std::{path::PathBuf, time::Duration};
 
+mod common;
+use common::Api;
+
 struct Env {
     anvil: AnvilInstance,
     provider: DynProvider,
@@ -57,55 +60,6 @@ fn config(env: &Env, data_dir: &std::path::Path) -> Config {
     c.l1.commit_confirmations = 1;
     c.block.interval_ms = 100;
     c
-}
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    fn new(node: &Node) -> Self {
-        Self { base: format!("http://{}", node.addr), http: reqwest::Client::new() }
-    }
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-    async fn post(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-    async fn submit(&self, tx: &SignedTransaction) -> (u16, Value) {
-        self.post(
-            "/v1/transactions",
-            json!({"tx": format!("0x{}", hex::encode(tx.encode()))}).to_string().into_bytes(),
-        )
-        .await
-    }
-    /// Polls until `check` accepts the response (the operator works asynchronously; this waits
-    /// on its observable state, with a deadline, rather than sleeping a fixed time).
-    async fn wait_for(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let (_, v) = self.get(path).await;
-            if check(&v) {
-                return v;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting on {path}: last {v}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
 }
 
 async fn deposit(env: &Env, owner: &Signer, amount: U256) -> UtxoPos {
