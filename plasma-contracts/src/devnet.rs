@@ -27,6 +27,37 @@ pub enum DevnetError {
     /// The contracts did not deploy.
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    /// An anvil cheat call failed.
+    #[error("anvil {method}: {reason}")]
+    Cheat {
+        /// The RPC method.
+        method: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Saves anvil's whole state (`evm_snapshot`) for [`revert_to`]; tests that run many cases on one
+/// deployment start each from the same state.
+pub async fn snapshot(provider: &DynProvider) -> Result<alloy::primitives::U256, DevnetError> {
+    use alloy::providers::Provider;
+    provider
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .map_err(|e| DevnetError::Cheat { method: "evm_snapshot", reason: e.to_string() })
+}
+
+/// Returns anvil to snapshot `id` (`evm_revert`; anvil consumes the snapshot, so take a new one
+/// to return again). `false` if anvil did not know the snapshot.
+pub async fn revert_to(
+    provider: &DynProvider,
+    id: alloy::primitives::U256,
+) -> Result<bool, DevnetError> {
+    use alloy::providers::Provider;
+    provider
+        .raw_request("evm_revert".into(), (id,))
+        .await
+        .map_err(|e| DevnetError::Cheat { method: "evm_revert", reason: e.to_string() })
 }
 
 /// The anvil binary: `$ANVIL_BIN`, else the one `npm ci` installs at the workspace root.

@@ -192,12 +192,12 @@ impl World {
 
     /// Back to the snapshot, and a fresh one for the next case (anvil consumes it on revert).
     async fn take_snapshot(&self) -> U256 {
-        serde_json::from_value(self.rpc("evm_snapshot", serde_json::json!([])).await).unwrap()
+        plasma_contracts::devnet::snapshot(&self.provider).await.unwrap()
     }
 
     async fn reset(&self) {
-        let ok = self.rpc("evm_revert", serde_json::json!([self.snapshot.get()])).await;
-        assert_eq!(ok, serde_json::Value::Bool(true), "evm_revert");
+        let ok = plasma_contracts::devnet::revert_to(&self.provider, self.snapshot.get()).await;
+        assert!(ok.unwrap(), "evm_revert");
         self.snapshot.set(self.take_snapshot().await);
     }
 
