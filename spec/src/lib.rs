@@ -21,6 +21,7 @@ mod position;
 mod signing;
 mod tx;
 pub mod vectors;
+pub mod wire;
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
