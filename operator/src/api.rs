@@ -5,12 +5,14 @@
 #![allow(clippy::needless_pass_by_value)]
 
 use crate::{
-    chain::{Chain, SubmitError, TxStatus, block_leaves},
+    blocks::BlockInfo,
+    chain::{Chain, SubmitError, TxStatus},
     l1::L1Health,
+    store::{Inclusion, Lookup},
 };
 use alloy::primitives::{Address, B256};
 use parking_lot::Mutex;
-use plasma_spec::{BlockTree, UtxoPos};
+use plasma_spec::{UtxoPos, wire};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::{convert::Infallible, sync::Arc};
@@ -109,8 +111,15 @@ struct SubmitBatch {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OwnerQuery {
-    owner: String,
+struct InclusionsRequest {
+    txs: Vec<InclusionRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct InclusionRef {
+    blknum: u64,
+    tx_index: u32,
 }
 
 /// All routes.
@@ -237,16 +246,16 @@ pub(crate) fn routes(
                 Ok(None) => error(StatusCode::NOT_FOUND, "UnknownTransaction", hash),
                 Ok(Some(TxStatus::Pending)) => ok(json!({"txHash": hash, "status": "pending"})),
                 Ok(Some(TxStatus::Included { blknum, tx_index, committed })) => {
-                    match inclusion(&ctx.chain, blknum, tx_index as usize) {
-                        Ok((tx_bytes, proof, record)) => ok(json!({
+                    match inclusion(&ctx.chain, blknum, tx_index) {
+                        Ok(inc) => ok(json!({
                             "txHash": hash,
                             "status": if committed { "committed" } else { "included" },
                             "blknum": blknum,
                             "txIndex": tx_index,
-                            "txBytes": hex0x(&tx_bytes),
-                            "proof": hex0x(&proof),
-                            "root": record.root,
-                            "blockTimestamp": record.l1_timestamp,
+                            "txBytes": hex0x(&inc.tx_bytes),
+                            "proof": hex0x(&inc.proof),
+                            "root": inc.info.root,
+                            "blockTimestamp": inc.info.l1_timestamp,
                         })),
                         Err(r) => r,
                     }
@@ -256,38 +265,94 @@ pub(crate) fn routes(
         },
     );
 
-    let block = warp::path!("v1" / "blocks" / u64).and(warp::get()).and(with.clone()).map(
-        |blknum: u64, ctx: Arc<ApiContext>| match ctx.chain.block(blknum) {
-            Ok(Some(b)) => ok(json!({
-                "blknum": b.blknum,
-                "root": b.root,
-                "l1Timestamp": b.l1_timestamp,
-                "l1Tx": b.l1_tx,
-                "txs": b.txs.iter().map(|t| hex0x(t)).collect::<Vec<_>>(),
-            })),
-            Ok(None) => error(StatusCode::NOT_FOUND, "UnknownBlock", blknum),
-            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e),
-        },
-    );
+    let block =
+        warp::path!("v1" / "blocks" / u64)
+            .and(warp::get())
+            .and(warp::header::optional::<String>("accept"))
+            .and(warp::header::optional::<String>("range"))
+            .and(with.clone())
+            .then(
+                |blknum: u64,
+                 accept: Option<String>,
+                 range: Option<String>,
+                 ctx: Arc<ApiContext>| async move {
+                    let info = match ctx.chain.block_info(blknum) {
+                        Ok(Some(info)) => info,
+                        Ok(None) => return error(StatusCode::NOT_FOUND, "UnknownBlock", blknum),
+                        Err(e) => {
+                            return error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e);
+                        }
+                    };
+                    if accept.is_some_and(|a| a.contains(wire::MEDIA_TYPE)) {
+                        return block_binary(&ctx.chain, info, range.as_deref());
+                    }
+                    block_json(ctx.chain.clone(), info).await
+                },
+            );
 
-    let utxos = warp::path!("v1" / "utxos").and(warp::get()).and(warp::query::raw().or(warp::any().map(String::new)).unify()).and(with.clone()).map(
-        |query: String, ctx: Arc<ApiContext>| {
-            let q: OwnerQuery = match serde_urlencoded_owner(&query) {
-                Some(q) => q,
-                None => return error(StatusCode::BAD_REQUEST, "MalformedQuery", "expected ?owner=0x<address>"),
+    let utxos = warp::path!("v1" / "utxos")
+        .and(warp::get())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(with.clone())
+        .then(|query: String, ctx: Arc<ApiContext>| async move {
+            let q = match UtxoQuery::parse(&query) {
+                Ok(q) => q,
+                Err(r) => return r,
             };
-            let Ok(owner) = q.owner.parse::<Address>() else {
-                return error(StatusCode::BAD_REQUEST, "MalformedAddress", "owner is not an address");
+            let (page, more) = ctx.chain.utxos_page(q.owner, q.after, q.limit);
+            let next = more.then(|| page.last().map(|(p, _)| p.to_u256().to_string())).flatten();
+            let chain = ctx.chain.clone();
+            let proofs = q.proofs;
+            let listed = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, Response> {
+                page.into_iter()
+                    .map(|(pos, o)| {
+                        let mut v = json!({"utxoPos": pos.to_u256().to_string(), "owner": o.owner, "token": o.token, "amount": o.amount.to_string()});
+                        if proofs {
+                            let inc = inclusion(&chain, pos.blknum(), u32::from(pos.tx_index()))?;
+                            v["exitData"] = exit_data_json(pos, &inc).unwrap_or(Value::Null);
+                        }
+                        Ok(v)
+                    })
+                    .collect()
+            })
+            .await;
+            match listed {
+                Ok(Ok(list)) => ok(json!({"utxos": list, "next": next})),
+                Ok(Err(r)) => r,
+                Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal", "lookup failed"),
+            }
+        });
+
+    let inclusions = warp::path!("v1" / "inclusions")
+        .and(warp::post())
+        .and(limit)
+        .and(warp::body::bytes())
+        .and(with.clone())
+        .then(|body: bytes::Bytes, ctx: Arc<ApiContext>| async move {
+            let req: InclusionsRequest = match serde_json::from_slice(&body) {
+                Ok(r) => r,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "MalformedJson", e),
             };
-            let list: Vec<Value> = ctx
-                .chain
-                .utxos_of(owner)
-                .into_iter()
-                .map(|(pos, o)| json!({"utxoPos": pos.to_u256().to_string(), "owner": o.owner, "token": o.token, "amount": o.amount.to_string()}))
-                .collect();
-            ok(json!({"utxos": list}))
-        },
-    );
+            if req.txs.len() > MAX_INCLUSIONS {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "BatchTooLarge",
+                    format!("at most {MAX_INCLUSIONS} positions per request"),
+                );
+            }
+            let chain = ctx.chain.clone();
+            let items = tokio::task::spawn_blocking(move || {
+                req.txs
+                    .iter()
+                    .map(|t| inclusion_item(&chain, t.blknum, t.tx_index))
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            match items {
+                Ok(items) => ok(json!({"inclusions": items})),
+                Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal", "lookup failed"),
+            }
+        });
 
     let exit_data = warp::path!("v1" / "utxos" / String / "exit-data")
         .and(warp::get())
@@ -304,16 +369,9 @@ pub(crate) fn routes(
             if ctx.chain.utxo(pos).is_none() {
                 return error(StatusCode::NOT_FOUND, "UnknownUtxo", pos);
             }
-            match inclusion(&ctx.chain, pos.blknum(), pos.tx_index() as usize) {
-                Ok((tx_bytes, proof, record)) => match record.l1_timestamp {
-                    Some(ts) => ok(json!({
-                        "utxoPos": pos.to_u256().to_string(),
-                        "blknum": pos.blknum(),
-                        "txBytes": hex0x(&tx_bytes),
-                        "inclusionProof": hex0x(&proof),
-                        "root": record.root,
-                        "blockTimestamp": ts,
-                    })),
+            match inclusion(&ctx.chain, pos.blknum(), u32::from(pos.tx_index())) {
+                Ok(inc) => match exit_data_json(pos, &inc) {
+                    Some(v) => ok(v),
                     None => error(
                         StatusCode::CONFLICT,
                         "NotCommitted",
@@ -371,6 +429,8 @@ pub(crate) fn routes(
         .unify()
         .or(utxos)
         .unify()
+        .or(inclusions)
+        .unify()
         .or(status)
         .unify()
         .or(health)
@@ -383,39 +443,282 @@ pub(crate) fn routes(
         .unify()
 }
 
-fn serde_urlencoded_owner(query: &str) -> Option<OwnerQuery> {
-    let mut owner = None;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=')?;
-        match k {
-            "owner" => owner = Some(v.to_owned()),
-            _ => return None,
-        }
-    }
-    owner.map(|owner| OwnerQuery { owner })
+/// Most transactions a JSON block answer may hold; larger blocks are served only in the wire
+/// form (a full block as hex in JSON was 92.6 MB, built whole per request: issue #15).
+pub(crate) const MAX_JSON_BLOCK_TXS: u32 = 4_096;
+/// Most positions in one `POST /v1/inclusions`.
+pub(crate) const MAX_INCLUSIONS: usize = 1_000;
+/// `/v1/utxos` page size: default, largest, largest with proofs.
+pub(crate) const UTXO_PAGE_DEFAULT: usize = 1_000;
+pub(crate) const UTXO_PAGE_MAX: usize = 10_000;
+pub(crate) const UTXO_PAGE_MAX_PROOFS: usize = 1_000;
+
+struct UtxoQuery {
+    owner: Address,
+    limit: usize,
+    after: Option<UtxoPos>,
+    proofs: bool,
 }
 
-/// A transaction's bytes, its proof, and its block; or the error response to send.
+impl UtxoQuery {
+    #[allow(clippy::result_large_err)] // the error is the response itself
+    fn parse(query: &str) -> Result<Self, Response> {
+        let malformed = |m: &str| error(StatusCode::BAD_REQUEST, "MalformedQuery", m);
+        let (mut owner, mut limit, mut after, mut proofs) = (None, None, None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let Some((k, v)) = pair.split_once('=') else {
+                return Err(malformed("expected key=value pairs"));
+            };
+            let slot = match k {
+                "owner" => &mut owner,
+                "limit" => &mut limit,
+                "after" => &mut after,
+                "proofs" => &mut proofs,
+                _ => {
+                    return Err(malformed(&format!(
+                        "unknown key {k:?}: expected owner, limit, after, proofs"
+                    )));
+                }
+            };
+            if slot.replace(v).is_some() {
+                return Err(malformed(&format!("{k} given twice")));
+            }
+        }
+        let Some(owner) = owner else { return Err(malformed("expected ?owner=0x<address>")) };
+        let Ok(owner) = owner.parse::<Address>() else {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "MalformedAddress",
+                "owner is not an address",
+            ));
+        };
+        let proofs = match proofs {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(malformed("proofs is true or false")),
+        };
+        let max = if proofs { UTXO_PAGE_MAX_PROOFS } else { UTXO_PAGE_MAX };
+        let limit = match limit {
+            None => UTXO_PAGE_DEFAULT.min(max),
+            Some(l) => match l.parse::<usize>() {
+                Ok(l) if (1..=max).contains(&l) => l,
+                _ => {
+                    return Err(error(
+                        StatusCode::BAD_REQUEST,
+                        "BadLimit",
+                        format!("limit is 1 to {max}{}", if proofs { " with proofs" } else { "" }),
+                    ));
+                }
+            },
+        };
+        let after = match after {
+            None => None,
+            Some(a) => match a.parse::<u128>().ok().and_then(|p| UtxoPos::from_u128(p).ok()) {
+                Some(p) => Some(p),
+                None => {
+                    return Err(error(
+                        StatusCode::BAD_REQUEST,
+                        "MalformedPosition",
+                        "after is a decimal UTXO position (the previous page's next)",
+                    ));
+                }
+            },
+        };
+        Ok(Self { owner, limit, after, proofs })
+    }
+}
+
+/// A transaction and its proof from the index (OP-9); or the error response to send.
 #[allow(clippy::result_large_err)] // the error is the response itself, built once per request
-fn inclusion(
-    chain: &Chain,
-    blknum: u64,
-    index: usize,
-) -> Result<(Vec<u8>, Vec<u8>, crate::store::BlockRecord), Response> {
-    let record = match chain.block(blknum) {
-        Ok(Some(r)) => r,
-        Ok(None) => return Err(error(StatusCode::NOT_FOUND, "UnknownBlock", blknum)),
-        Err(e) => return Err(error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e)),
+fn inclusion(chain: &Chain, blknum: u64, index: u32) -> Result<Inclusion, Response> {
+    match chain.inclusion(blknum, index) {
+        Ok(Lookup::Found(inc)) => Ok(*inc),
+        Ok(Lookup::UnknownBlock) => Err(error(StatusCode::NOT_FOUND, "UnknownBlock", blknum)),
+        Ok(Lookup::OutOfRange { tx_count }) => Err(error(
+            StatusCode::NOT_FOUND,
+            "TxIndexOutOfRange",
+            format!("block {blknum} has {tx_count} transactions"),
+        )),
+        Err(e) => Err(error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e)),
+    }
+}
+
+/// Exit data of the output at `pos`, once its block is committed.
+fn exit_data_json(pos: UtxoPos, inc: &Inclusion) -> Option<Value> {
+    let ts = inc.info.l1_timestamp?;
+    Some(json!({
+        "utxoPos": pos.to_u256().to_string(),
+        "blknum": pos.blknum(),
+        "txBytes": hex0x(&inc.tx_bytes),
+        "inclusionProof": hex0x(&inc.proof),
+        "root": inc.info.root,
+        "blockTimestamp": ts,
+    }))
+}
+
+/// One item of `POST /v1/inclusions`.
+fn inclusion_item(chain: &Chain, blknum: u64, index: u32) -> Value {
+    let fail = |code: &str, message: String| json!({"blknum": blknum, "txIndex": index, "error": {"code": code, "message": message}});
+    match chain.inclusion(blknum, index) {
+        Ok(Lookup::Found(inc)) => json!({
+            "blknum": blknum,
+            "txIndex": index,
+            "signedTx": (!plasma_spec::is_deposit_block(blknum)).then(|| hex0x(&inc.stored)),
+            "txBytes": hex0x(&inc.tx_bytes),
+            "proof": hex0x(&inc.proof),
+            "root": inc.info.root,
+            "blockTimestamp": inc.info.l1_timestamp,
+        }),
+        Ok(Lookup::UnknownBlock) => fail("UnknownBlock", format!("no block {blknum}")),
+        Ok(Lookup::OutOfRange { tx_count }) => {
+            fail("TxIndexOutOfRange", format!("block {blknum} has {tx_count} transactions"))
+        }
+        Err(e) => fail("StorageFailure", e.to_string()),
+    }
+}
+
+/// A small block as JSON, as before #15; larger ones are refused (413).
+async fn block_json(chain: Arc<Chain>, info: BlockInfo) -> Response {
+    if info.tx_count > MAX_JSON_BLOCK_TXS {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BlockTooLargeForJson",
+            format!(
+                "block {} has {} transactions; JSON is served up to {MAX_JSON_BLOCK_TXS}: ask with Accept: {}",
+                info.blknum,
+                info.tx_count,
+                wire::MEDIA_TYPE
+            ),
+        );
+    }
+    let blknum = info.blknum;
+    match tokio::task::spawn_blocking(move || chain.block(blknum)).await {
+        Ok(Ok(Some(b))) => ok(json!({
+            "blknum": b.blknum,
+            "root": b.root,
+            "l1Timestamp": b.l1_timestamp,
+            "l1Tx": b.l1_tx,
+            "txs": b.txs.iter().map(|t| hex0x(t)).collect::<Vec<_>>(),
+        })),
+        Ok(Ok(None)) => error(StatusCode::NOT_FOUND, "UnknownBlock", blknum),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal", "read failed"),
+    }
+}
+
+/// What a `Range` header asks of a body of `len` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum RangeAsk {
+    /// The whole body.
+    Whole,
+    /// Bytes `start..end` (end exclusive).
+    Part(u64, u64),
+    /// Nothing this body can give (416).
+    Unsatisfiable,
+}
+
+/// Parses one `bytes=a-b`, `bytes=a-` or `bytes=-n` range. Anything else (other units, lists of
+/// ranges, garbage) is unsatisfiable: a client resuming a block download asks one range.
+fn parse_range(header: Option<&str>, len: u64) -> RangeAsk {
+    let Some(h) = header else { return RangeAsk::Whole };
+    let Some((a, b)) = h.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')) else {
+        return RangeAsk::Unsatisfiable;
     };
-    let leaves = block_leaves(&record);
-    let (Some(tx_bytes), Ok(tree)) = (leaves.get(index).cloned(), BlockTree::from_txs(&leaves))
-    else {
-        return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "CorruptBlock", blknum));
+    let num = |s: &str| s.trim().parse::<u64>().ok();
+    match (a.trim().is_empty(), b.trim().is_empty()) {
+        (true, false) => match num(b) {
+            Some(n) if n > 0 => RangeAsk::Part(len.saturating_sub(n), len),
+            _ => RangeAsk::Unsatisfiable,
+        },
+        (false, true) => match num(a) {
+            Some(a) if a < len => RangeAsk::Part(a, len),
+            _ => RangeAsk::Unsatisfiable,
+        },
+        (false, false) => match (num(a), num(b)) {
+            (Some(a), Some(b)) if a <= b && a < len => RangeAsk::Part(a, b.min(len - 1) + 1),
+            _ => RangeAsk::Unsatisfiable,
+        },
+        (true, true) => RangeAsk::Unsatisfiable,
+    }
+}
+
+/// The body of a streamed block: chunks read from the store by a task, at most two ahead of the
+/// socket, so a download holds about two stored rows in memory whatever the block's size.
+struct ChunkStream(tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>);
+
+impl warp::Stream for ChunkStream {
+    type Item = Result<bytes::Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// `GET /v1/blocks/{n}` in the wire form: the stored bytes as they are, streamed, with ranges.
+fn block_binary(chain: &Arc<Chain>, info: BlockInfo, range: Option<&str>) -> Response {
+    use warp::http::header::{HeaderName, HeaderValue};
+    let len = info.wire_len;
+    let (status, start, end) = match parse_range(range, len) {
+        RangeAsk::Whole => (StatusCode::OK, 0, len),
+        RangeAsk::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b),
+        RangeAsk::Unsatisfiable => {
+            let mut r = error(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "RangeNotSatisfiable",
+                format!("the block is {len} bytes; ask one range, bytes=<from>-[<to>]"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(warp::http::header::CONTENT_RANGE, v);
+            }
+            return r;
+        }
     };
-    let proof = tree
-        .proof(index)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "CorruptBlock", e))?;
-    Ok((tx_bytes, proof.to_bytes(), record))
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let chain = chain.clone();
+    let blknum = info.blknum;
+    tokio::spawn(async move {
+        let mut at = start;
+        while at < end {
+            let c = chain.clone();
+            let read = tokio::task::spawn_blocking(move || c.wire_chunk(blknum, at)).await;
+            let mut chunk = match read {
+                Ok(Ok(chunk)) if !chunk.is_empty() => chunk,
+                failed => {
+                    tracing::error!(target: "operator::api", blknum, at, ?failed, "block read failed mid-stream");
+                    let _ = tx.send(Err(std::io::Error::other("storage failure"))).await;
+                    return;
+                }
+            };
+            chunk.truncate(usize::try_from(end - at).unwrap_or(usize::MAX));
+            at += chunk.len() as u64;
+            if tx.send(Ok(bytes::Bytes::from(chunk))).await.is_err() {
+                return; // the client went away
+            }
+        }
+    });
+    let mut r = warp::reply::stream(ChunkStream(rx)).into_response();
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set("content-type", wire::MEDIA_TYPE.to_owned());
+    set("content-length", (end - start).to_string());
+    set("accept-ranges", "bytes".to_owned());
+    set("x-plasma-root", info.root.to_string());
+    set("x-plasma-tx-count", info.tx_count.to_string());
+    if let Some(ts) = info.l1_timestamp {
+        set("x-plasma-l1-timestamp", ts.to_string());
+    }
+    if status == StatusCode::PARTIAL_CONTENT {
+        set("content-range", format!("bytes {start}-{}/{len}", end - 1));
+    }
+    r
 }
 
 fn rejection(r: &Rejection) -> Response {

@@ -2,15 +2,19 @@
 //! store. Accepts transactions (OP-1), produces blocks (OP-2, OP-3), credits deposits (OP-5) and
 //! answers queries (OP-6).
 
-use crate::store::{
-    Batch, BlockRecord, DEPOSIT_CURSOR, EXIT_CURSOR, NEXT_CHILD_BLOCK, Store, StoreError,
+use crate::{
+    blocks::{BlockInfo, EncodedBlock},
+    store::{
+        Batch, BlockRecord, DEPOSIT_CURSOR, EXIT_CURSOR, Lookup, NEXT_CHILD_BLOCK, Store,
+        StoreError,
+    },
 };
 use alloy::primitives::{Address, B256, Bytes};
 use parking_lot::Mutex;
 use plasma_spec::{
-    BlockBuilder, BlockTree, CHILD_BLOCK_INTERVAL, DecodeError, ExitEvent, ExitingOutputs,
-    LedgerError, Output, SignatureError, SignedTransaction, SigningDomain, SpendRule, Transaction,
-    TxType, UtxoPos, UtxoView, WithExits, validate_deposit_block, validate_payment,
+    BlockBuilder, CHILD_BLOCK_INTERVAL, DecodeError, ExitEvent, ExitingOutputs, LedgerError,
+    Output, SignatureError, SignedTransaction, SigningDomain, SpendRule, Transaction, TxType,
+    UtxoPos, UtxoView, WithExits, leaf_hash, validate_deposit_block, validate_payment,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use tracing::{info, warn};
@@ -407,26 +411,27 @@ impl Chain {
 
         let mut signed_txs: Vec<Bytes> =
             included.iter().map(|p| Bytes::from(p.bytes.clone())).collect();
-        let mut leaves: Vec<Vec<u8>> =
-            included.iter().map(|p| p.signed.transaction.encode()).collect();
+        let mut leaves: Vec<B256> =
+            included.iter().map(|p| leaf_hash(&p.signed.transaction.encode())).collect();
         let mut index: Vec<(B256, u64, u32)> =
             included.iter().enumerate().map(|(i, p)| (p.hash, blknum, i as u32)).collect();
         if let Some(fee_tx) = fee_tx {
             let signed = SignedTransaction::new(fee_tx, Vec::new());
             index.push((signed.transaction.hash(), blknum, leaves.len() as u32));
-            leaves.push(signed.transaction.encode());
+            leaves.push(leaf_hash(&signed.transaction.encode()));
             signed_txs.push(Bytes::from(signed.encode()));
         }
-        let root = BlockTree::from_txs(&leaves)
-            .map_err(|e| StoreError::Corrupt { what: "block tree", reason: e.to_string() })?
-            .root();
+        // OP-3, OP-9: the wire form and the proof and transaction indexes, made once, stored
+        // in the same write as the block's effects, before anything can commit its root.
+        let encoded = EncodedBlock::new(blknum, &signed_txs, &leaves, None, None)?;
+        let root = encoded.info.root;
         let record = BlockRecord { blknum, root, txs: signed_txs, l1_timestamp: None, l1_tx: None };
         let removed: Vec<u64> =
             included.iter().map(|p| p.seq).chain(dropped.iter().copied()).collect();
         let batch = Batch {
             spent: diff.spent.clone(),
             created: diff.created.clone(),
-            blocks: vec![record.clone()],
+            blocks: vec![encoded],
             txs: index,
             mempool_remove: removed.clone(),
             meta: vec![(NEXT_CHILD_BLOCK, blknum + CHILD_BLOCK_INTERVAL)],
@@ -472,12 +477,10 @@ impl Chain {
         l1_tx: B256,
     ) -> Result<(), StoreError> {
         let mut state = self.state.lock();
-        let Some(mut record) = self.store.block(blknum)? else {
-            return Err(StoreError::Corrupt { what: "block", reason: format!("{blknum} missing") });
-        };
-        record.l1_timestamp = Some(timestamp);
-        record.l1_tx = Some(l1_tx);
-        self.store.apply(&Batch { blocks: vec![record], ..Batch::default() })?;
+        let mut info = self.stored_info(blknum)?;
+        info.l1_timestamp = Some(timestamp);
+        info.l1_tx = Some(l1_tx);
+        self.store.apply(&Batch { block_infos: vec![info], ..Batch::default() })?;
         state.uncommitted.retain(|b| *b != blknum);
         info!(target: "operator::l1", blknum, timestamp, "block committed");
         Ok(())
@@ -491,7 +494,7 @@ impl Chain {
         timestamp: u64,
     ) -> Result<bool, StoreError> {
         let mut state = self.state.lock();
-        if self.store.block(blknum)?.is_some() {
+        if self.store.block_info(blknum)?.is_some() {
             return Ok(false);
         }
         let tx = Transaction::decode(deposit_tx)
@@ -507,7 +510,7 @@ impl Chain {
         };
         let batch = Batch {
             created: diff.created.clone(),
-            blocks: vec![record],
+            blocks: vec![EncodedBlock::from_record(&record)?],
             txs: vec![(tx.hash(), blknum, 0)],
             ..Batch::default()
         };
@@ -568,14 +571,12 @@ impl Chain {
         l1_tx: Option<B256>,
     ) -> Result<(), StoreError> {
         let _state = self.state.lock();
-        let Some(mut record) = self.store.block(blknum)? else {
-            return Err(StoreError::Corrupt { what: "block", reason: format!("{blknum} missing") });
-        };
-        record.l1_timestamp = Some(timestamp);
+        let mut info = self.stored_info(blknum)?;
+        info.l1_timestamp = Some(timestamp);
         if l1_tx.is_some() {
-            record.l1_tx = l1_tx;
+            info.l1_tx = l1_tx;
         }
-        self.store.apply(&Batch { blocks: vec![record], ..Batch::default() })?;
+        self.store.apply(&Batch { block_infos: vec![info], ..Batch::default() })?;
         warn!(target: "operator::l1", blknum, timestamp, "commitment moved by an L1 reorg; new timestamp stored");
         Ok(())
     }
@@ -584,12 +585,10 @@ impl Chain {
     /// sends it again, in block order (OP-4).
     pub fn reopen_commitment(&self, blknum: u64) -> Result<(), StoreError> {
         let mut state = self.state.lock();
-        let Some(mut record) = self.store.block(blknum)? else {
-            return Err(StoreError::Corrupt { what: "block", reason: format!("{blknum} missing") });
-        };
-        record.l1_timestamp = None;
-        record.l1_tx = None;
-        self.store.apply(&Batch { blocks: vec![record], ..Batch::default() })?;
+        let mut info = self.stored_info(blknum)?;
+        info.l1_timestamp = None;
+        info.l1_tx = None;
+        self.store.apply(&Batch { block_infos: vec![info], ..Batch::default() })?;
         if !state.uncommitted.contains(&blknum) {
             state.uncommitted.push_back(blknum);
             state.uncommitted.make_contiguous().sort_unstable();
@@ -642,6 +641,32 @@ impl Chain {
             .filter(|p| state.exiting.forbids(**p, SpendRule::Now).is_none())
             .filter_map(|p| state.utxos.get(p).map(|o| (*p, o.clone())))
             .collect()
+    }
+
+    /// One page of `owner`'s unspent outputs in ascending position, after `after` (exclusive),
+    /// at most `limit`, and whether more follow. Exiting outputs are left out (OP-7). Reads the
+    /// owner index from `after` on: a page costs its own size, not the owner's or the set's.
+    pub fn utxos_page(
+        &self,
+        owner: Address,
+        after: Option<UtxoPos>,
+        limit: usize,
+    ) -> (Vec<(UtxoPos, Output)>, bool) {
+        let state = self.state.lock();
+        let Some(positions) = state.by_owner.get(&owner) else { return (Vec::new(), false) };
+        let from = match after {
+            Some(a) => std::ops::Bound::Excluded(a),
+            None => std::ops::Bound::Unbounded,
+        };
+        let mut page: Vec<(UtxoPos, Output)> = positions
+            .range((from, std::ops::Bound::Unbounded))
+            .filter(|p| state.exiting.forbids(**p, SpendRule::Now).is_none())
+            .filter_map(|p| state.utxos.get(p).map(|o| (*p, o.clone())))
+            .take(limit.saturating_add(1))
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        (page, more)
     }
 
     /// Deposit slots L1 has used since the last child block the operator produced (OP-8): deposits
@@ -730,9 +755,32 @@ impl Chain {
         self.state.lock().utxos.get(&pos).cloned()
     }
 
-    /// A stored block.
+    /// A stored block, decoded whole (deposit blocks and small child blocks; serve full ones
+    /// from [`Chain::wire_chunk`]).
     pub fn block(&self, blknum: u64) -> Result<Option<BlockRecord>, StoreError> {
         self.store.block(blknum)
+    }
+
+    /// A stored block's root, size and commitment, without its transactions.
+    pub fn block_info(&self, blknum: u64) -> Result<Option<BlockInfo>, StoreError> {
+        self.store.block_info(blknum)
+    }
+
+    fn stored_info(&self, blknum: u64) -> Result<BlockInfo, StoreError> {
+        self.store.block_info(blknum)?.ok_or_else(|| StoreError::Corrupt {
+            what: "block",
+            reason: format!("{blknum} missing"),
+        })
+    }
+
+    /// The stored wire bytes of a block from `offset`, one stored row at most (OP-9).
+    pub fn wire_chunk(&self, blknum: u64, offset: u64) -> Result<Vec<u8>, StoreError> {
+        self.store.wire_chunk(blknum, offset)
+    }
+
+    /// A transaction of a stored block with its proof, from the index (OP-9).
+    pub fn inclusion(&self, blknum: u64, index: u32) -> Result<Lookup, StoreError> {
+        self.store.inclusion(blknum, index)
     }
 
     /// Where a transaction stands, if known.
@@ -741,7 +789,7 @@ impl Chain {
             return Ok(Some(TxStatus::Pending));
         }
         let Some((blknum, tx_index)) = self.store.tx_location(hash)? else { return Ok(None) };
-        let committed = self.store.block(blknum)?.is_some_and(|b| b.l1_timestamp.is_some());
+        let committed = self.store.block_info(blknum)?.is_some_and(|b| b.l1_timestamp.is_some());
         Ok(Some(TxStatus::Included { blknum, tx_index, committed }))
     }
 
@@ -774,7 +822,8 @@ fn load_halt(store: &Store) -> Result<Option<crate::l1::Halt>, StoreError> {
     Ok(Some(crate::l1::Halt::restored(blknum, store.meta(HALT_KIND)?.unwrap_or(0), credited)))
 }
 
-/// The leaves (unsigned transaction bytes) of a stored block, for proofs.
+/// The leaves (unsigned transaction bytes) of a stored block.
+#[cfg(test)]
 pub(crate) fn block_leaves(record: &BlockRecord) -> Vec<Vec<u8>> {
     if plasma_spec::is_deposit_block(record.blknum) {
         return record.txs.iter().map(|t| t.to_vec()).collect();
@@ -1053,7 +1102,7 @@ mod tests {
         assert_eq!(chain.tx_status(&b.transaction.hash()).unwrap(), Some(TxStatus::Pending));
         // The stored root is the tree over the unsigned transactions.
         let leaves = block_leaves(&block);
-        assert_eq!(BlockTree::from_txs(&leaves).unwrap().root(), block.root);
+        assert_eq!(plasma_spec::BlockTree::from_txs(&leaves).unwrap().root(), block.root);
         // Applied to the UTXO set: bob owns the new output, the fee recipient its fee.
         let new = UtxoPos::new(CHILD_BLOCK_INTERVAL, 0, 0).unwrap();
         assert_eq!(chain.utxo(new).unwrap().owner, bob.address());

@@ -20,6 +20,8 @@ pub struct Config {
     pub block: BlockConfig,
     /// Limits on what the API accepts.
     pub api: ApiConfig,
+    /// The state database (OP-9).
+    pub store: StoreConfig,
     /// A local devnet: L1 depths default to [`L1Config::devnet`]'s (one confirmation) instead of
     /// the mainnet-safe ones. Never on a real network: a one-block reorg there can swap two
     /// deposits, and the operator then halts (LEDGER-7).
@@ -81,6 +83,21 @@ pub struct ApiConfig {
     pub max_mempool: usize,
 }
 
+/// The state database (OP-9).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The database's page cache, in MiB: the bound on what serving blocks and proofs keeps in
+    /// memory besides the UTXO set and the mempool (redb's own default is 1 GiB). Default 128.
+    pub cache_mb: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { cache_mb: crate::store::DEFAULT_CACHE_BYTES / (1024 * 1024) }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -89,6 +106,7 @@ impl Default for Config {
             l1: L1Config::default(),
             block: BlockConfig::default(),
             api: ApiConfig::default(),
+            store: StoreConfig::default(),
             devnet: false,
         }
     }
@@ -248,6 +266,9 @@ impl Config {
         }
         if let Some(v) = var("PLASMA_OPERATOR_DATA_DIR") {
             self.data_dir = v.into();
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_STORE_CACHE_MB") {
+            self.store.cache_mb = parse("PLASMA_OPERATOR_STORE_CACHE_MB", &v)?;
         }
         if let Some(v) = var("PLASMA_OPERATOR_LISTEN") {
             self.listen = parse("PLASMA_OPERATOR_LISTEN", &v)?;

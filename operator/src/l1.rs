@@ -317,7 +317,7 @@ async fn seed_commitments(
     let mut blknum = chain.status().next_child_block;
     while blknum > plasma_spec::CHILD_BLOCK_INTERVAL {
         blknum -= plasma_spec::CHILD_BLOCK_INTERVAL;
-        let Some(record) = chain.block(blknum)? else { break };
+        let Some(record) = chain.block_info(blknum)? else { break };
         let Some(timestamp) = record.l1_timestamp else { continue };
         let mined_at = match record.l1_tx {
             Some(tx) => provider
@@ -348,7 +348,7 @@ async fn submit_step(
     health: &parking_lot::Mutex<L1Health>,
 ) -> Result<bool, L1Error> {
     let Some(blknum) = chain.next_uncommitted() else { return Ok(false) };
-    let Some(record) = chain.block(blknum)? else { return Ok(false) };
+    let Some(record) = chain.block_info(blknum)? else { return Ok(false) };
     if s.sending != blknum {
         *s = Submitter {
             sending: blknum,
@@ -602,7 +602,7 @@ async fn follow_deposits(
     let cursor = chain.deposit_cursor();
     for (blknum, (content, at, _)) in &on_l1 {
         // Deposits credited earlier that are not followed any more (or not yet): same check.
-        if !s.recent.contains_key(blknum) && *at <= cursor && chain.block(*blknum)?.is_some() {
+        if !s.recent.contains_key(blknum) && *at <= cursor && chain.block_info(*blknum)?.is_some() {
             check_credited(chain, *blknum, *content)?;
         }
     }

@@ -6,6 +6,7 @@
 //! around it.
 
 mod api;
+mod blocks;
 mod chain;
 mod config;
 mod exits;
@@ -14,8 +15,11 @@ mod node;
 mod openapi;
 mod store;
 
+pub use blocks::{BlockInfo, EncodedBlock, TILE_LEAVES, TX_GROUP, WIRE_CHUNK, leaves_of};
 pub use chain::{Chain, ChainStatus, SubmitError, TxStatus};
-pub use config::{ApiConfig, BlockConfig, Config, ConfigError, L1Config};
+pub use config::{ApiConfig, BlockConfig, Config, ConfigError, L1Config, StoreConfig};
 pub use l1::{Halt, L1Error, L1Health};
 pub use node::{DEPOSIT_SLOTS_BEFORE_BLOCK, Node, NodeError};
-pub use store::{Batch, BlockRecord, Store, StoreError};
+pub use store::{
+    Batch, BlockRecord, DEFAULT_CACHE_BYTES, Inclusion, Lookup, SCHEMA, Store, StoreError,
+};

@@ -68,7 +68,10 @@ impl Node {
             .erased();
         let chain_id = provider.get_chain_id().await.map_err(|e| NodeError::L1(e.to_string()))?;
         let domain = SigningDomain::new(chain_id, config.l1.framework);
-        let store = Store::open(&config.data_dir.join("operator.redb"))?;
+        let store = Store::open_with_cache(
+            &config.data_dir.join("operator.redb"),
+            config.store.cache_mb.saturating_mul(1024 * 1024),
+        )?;
         let chain = Arc::new(Chain::open(
             store,
             domain,

@@ -2,6 +2,9 @@
 //! cursors. Every change that an API response acknowledges is committed (fsync) before the
 //! response, so it survives `kill -9`.
 
+use crate::blocks::{
+    BlockInfo, EncodedBlock, TX_GROUP, WIRE_CHUNK, group_tx, tile_of, tile_proof, tx_bytes_of,
+};
 use alloy::primitives::B256;
 use plasma_spec::{Output, UtxoPos};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -9,7 +12,16 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 const UTXOS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("utxos");
-const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
+/// Schema 1 (before #15): each block as one JSON record. Migrated away at open (OP-9).
+const LEGACY_BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
+/// Block number → [`BlockInfo`] (root, count, wire length, commitment).
+const BLOCK_INFO: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("block_info");
+/// (block, row) → the next [`WIRE_CHUNK`] bytes of the block's wire form.
+const BLOCK_WIRE: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("block_wire");
+/// (block, tile) → a proof tile (see `blocks.rs`).
+const BLOCK_TILES: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("block_tiles");
+/// (block, group) → [`TX_GROUP`] stored transactions, deflated.
+const BLOCK_TXS: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("block_txs");
 const TXS: TableDefinition<'_, &[u8], (u64, u32)> = TableDefinition::new("txs");
 const MEMPOOL: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("mempool");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
@@ -17,6 +29,11 @@ const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const EXITING: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("exiting");
 const EXITING_KEY: &str = "exiting";
 
+/// Meta key: the store's schema version.
+const SCHEMA_VERSION: &str = "schema_version";
+/// The schema this version writes: 2 = blocks in the wire form with a proof and transaction
+/// index (OP-9). Version 1 (no key, blocks as JSON) is migrated at open; a newer one is refused.
+pub const SCHEMA: u64 = 2;
 /// Meta key: the number the next child block will get.
 pub(crate) const NEXT_CHILD_BLOCK: &str = "next_child_block";
 /// Meta key: the last L1 block whose deposits were credited.
@@ -52,6 +69,15 @@ pub enum StoreError {
         what: &'static str,
         /// What is wrong.
         reason: String,
+    },
+    /// The store was written by a newer version of the operator, in a schema this one does not
+    /// know: refused rather than misread (OP-9).
+    #[error("the store has schema version {found}; this operator reads versions 1 to {supported}")]
+    UnsupportedSchema {
+        /// The version found.
+        found: u64,
+        /// The newest this version reads.
+        supported: u64,
     },
 }
 
@@ -110,8 +136,10 @@ pub struct Batch {
     pub spent: Vec<UtxoPos>,
     /// Outputs created.
     pub created: Vec<(UtxoPos, Output)>,
-    /// Blocks written (or rewritten, e.g. when committed).
-    pub blocks: Vec<BlockRecord>,
+    /// New blocks, encoded (OP-9).
+    pub blocks: Vec<EncodedBlock>,
+    /// Info rows rewritten (a commitment recorded, moved or dropped).
+    pub block_infos: Vec<BlockInfo>,
     /// Transactions indexed: hash → (block, index).
     pub txs: Vec<(B256, u64, u32)>,
     /// Mempool entries added.
@@ -124,23 +152,112 @@ pub struct Batch {
     pub exiting: Option<plasma_spec::ExitingOutputs>,
 }
 
+/// One transaction of a stored block with its proof, read from the index (OP-9).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inclusion {
+    /// The block.
+    pub info: BlockInfo,
+    /// The stored transaction: signed (ENC-4) in a child block, the deposit (ENC-1) in a deposit
+    /// block.
+    pub stored: Vec<u8>,
+    /// The leaf preimage (`txBytes` of exit data).
+    pub tx_bytes: Vec<u8>,
+    /// The inclusion proof (MERKLE-4, 512 bytes).
+    pub proof: Vec<u8>,
+}
+
+/// What looking a transaction up by position found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// No such block.
+    UnknownBlock,
+    /// The block has fewer transactions.
+    OutOfRange {
+        /// Transactions in the block.
+        tx_count: u32,
+    },
+    /// Found.
+    Found(Box<Inclusion>),
+}
+
+/// Default size of the database's page cache: the operator's memory for serving is bounded by
+/// it (redb's own default is 1 GiB).
+pub const DEFAULT_CACHE_BYTES: usize = 128 * 1024 * 1024;
+
 impl Store {
-    /// Opens (or creates) the database at `path`.
+    /// Opens (or creates) the database at `path` with the default cache.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the database at `path` with a page cache of `cache_bytes`. A store of
+    /// schema 1 (blocks as JSON) is migrated block by block, each block in one transaction, so an
+    /// interrupted migration resumes; a store of a newer schema is refused (OP-9).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(redb::Error::Io(e)))?;
         }
-        let db = Database::create(path)?;
+        let db = redb::Builder::new().set_cache_size(cache_bytes).create(path)?;
         // Create every table so readers never see a missing one.
         let tx = db.begin_write()?;
+        let legacy = tx.list_tables()?.any(|t| redb::TableHandle::name(&t) == "blocks");
+        let version = tx.open_table(META)?.get(SCHEMA_VERSION)?.map(|v| v.value());
+        if let Some(found) = version
+            && found > SCHEMA
+        {
+            return Err(StoreError::UnsupportedSchema { found, supported: SCHEMA });
+        }
         tx.open_table(UTXOS)?;
-        tx.open_table(BLOCKS)?;
+        tx.open_table(BLOCK_INFO)?;
+        tx.open_table(BLOCK_WIRE)?;
+        tx.open_table(BLOCK_TILES)?;
+        tx.open_table(BLOCK_TXS)?;
         tx.open_table(TXS)?;
         tx.open_table(MEMPOOL)?;
         tx.open_table(META)?;
         tx.open_table(EXITING)?;
+        if !legacy {
+            tx.open_table(META)?.insert(SCHEMA_VERSION, SCHEMA)?;
+        }
         tx.commit()?;
-        Ok(Self { db })
+        let store = Self { db };
+        if legacy {
+            store.migrate_v1()?;
+        }
+        Ok(store)
+    }
+
+    /// Schema 1 → 2: every JSON block re-encoded (wire form and index), its JSON row deleted in
+    /// the same transaction; then the JSON table is dropped and the version set.
+    fn migrate_v1(&self) -> Result<(), StoreError> {
+        let keys: Vec<u64> = {
+            let tx = self.db.begin_read()?;
+            let legacy = tx.open_table(LEGACY_BLOCKS)?;
+            legacy.iter()?.map(|e| e.map(|(k, _)| k.value())).collect::<Result<_, _>>()?
+        };
+        let count = keys.len();
+        for blknum in keys {
+            let tx = self.db.begin_write()?;
+            {
+                let mut legacy = tx.open_table(LEGACY_BLOCKS)?;
+                let record: BlockRecord = match legacy.get(blknum)? {
+                    Some(v) => serde_json::from_slice(v.value()).map_err(|e| {
+                        StoreError::Corrupt { what: "schema 1 block", reason: e.to_string() }
+                    })?,
+                    None => continue,
+                };
+                let encoded = EncodedBlock::from_record(&record)?;
+                write_block(&tx, &encoded)?;
+                legacy.remove(blknum)?;
+            }
+            tx.commit()?;
+        }
+        let tx = self.db.begin_write()?;
+        tx.delete_table(LEGACY_BLOCKS)?;
+        tx.open_table(META)?.insert(SCHEMA_VERSION, SCHEMA)?;
+        tx.commit()?;
+        tracing::info!(target: "operator::store", blocks = count, "store migrated from schema 1 (JSON blocks) to 2 (OP-9)");
+        Ok(())
     }
 
     /// Applies `batch` atomically and durably.
@@ -154,11 +271,12 @@ impl Store {
             for (pos, out) in &batch.created {
                 utxos.insert(pos.to_u128(), out.to_packed().as_slice())?;
             }
-            let mut blocks = tx.open_table(BLOCKS)?;
             for b in &batch.blocks {
-                let json = serde_json::to_vec(b)
-                    .map_err(|e| StoreError::Corrupt { what: "block", reason: e.to_string() })?;
-                blocks.insert(b.blknum, json.as_slice())?;
+                write_block(&tx, b)?;
+            }
+            let mut infos = tx.open_table(BLOCK_INFO)?;
+            for info in &batch.block_infos {
+                infos.insert(info.blknum, info.to_bytes().as_slice())?;
             }
             let mut txs = tx.open_table(TXS)?;
             for (hash, blknum, index) in &batch.txs {
@@ -209,32 +327,91 @@ impl Store {
             loaded.exiting = serde_json::from_slice(v.value())
                 .map_err(|e| StoreError::Corrupt { what: "exiting", reason: e.to_string() })?;
         }
-        let blocks = tx.open_table(BLOCKS)?;
-        for entry in blocks.iter()? {
+        let infos = tx.open_table(BLOCK_INFO)?;
+        for entry in infos.iter()? {
             let (k, v) = entry?;
             let blknum = k.value();
             if blknum % plasma_spec::CHILD_BLOCK_INTERVAL != 0 {
                 continue;
             }
-            let record: BlockRecord = serde_json::from_slice(v.value())
-                .map_err(|e| StoreError::Corrupt { what: "block", reason: e.to_string() })?;
-            if record.l1_timestamp.is_none() {
+            if BlockInfo::from_bytes(blknum, v.value())?.l1_timestamp.is_none() {
                 loaded.uncommitted.push(blknum);
             }
         }
         Ok(loaded)
     }
 
-    /// A stored block.
-    pub fn block(&self, blknum: u64) -> Result<Option<BlockRecord>, StoreError> {
+    /// A stored block's info row.
+    pub fn block_info(&self, blknum: u64) -> Result<Option<BlockInfo>, StoreError> {
         let tx = self.db.begin_read()?;
-        let blocks = tx.open_table(BLOCKS)?;
-        match blocks.get(blknum)? {
-            Some(v) => serde_json::from_slice(v.value())
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt { what: "block", reason: e.to_string() }),
-            None => Ok(None),
+        let infos = tx.open_table(BLOCK_INFO)?;
+        infos.get(blknum)?.map(|v| BlockInfo::from_bytes(blknum, v.value())).transpose()
+    }
+
+    /// A stored block, decoded whole: for deposit blocks and small child blocks (a full child
+    /// block is served from [`Store::wire_chunk`], never decoded).
+    pub fn block(&self, blknum: u64) -> Result<Option<BlockRecord>, StoreError> {
+        let Some(info) = self.block_info(blknum)? else { return Ok(None) };
+        let mut wire = Vec::with_capacity(info.wire_len as usize);
+        let mut offset = 0;
+        while offset < info.wire_len {
+            let chunk = self.wire_chunk(blknum, offset)?;
+            if chunk.is_empty() {
+                break;
+            }
+            offset += chunk.len() as u64;
+            wire.extend_from_slice(&chunk);
         }
+        let (header, txs) = plasma_spec::wire::decode_block(&wire)
+            .map_err(|e| StoreError::Corrupt { what: "block", reason: format!("{blknum}: {e}") })?;
+        if header.root != info.root || header.blknum != blknum {
+            return Err(StoreError::Corrupt { what: "block", reason: format!("{blknum}: header") });
+        }
+        Ok(Some(BlockRecord {
+            blknum,
+            root: info.root,
+            txs,
+            l1_timestamp: info.l1_timestamp,
+            l1_tx: info.l1_tx,
+        }))
+    }
+
+    /// The stored wire bytes of `blknum` from `offset` to the end of the row that holds it (at
+    /// most [`WIRE_CHUNK`] bytes); empty at or past the end.
+    pub fn wire_chunk(&self, blknum: u64, offset: u64) -> Result<Vec<u8>, StoreError> {
+        let row = (offset / WIRE_CHUNK as u64) as u32;
+        let skip = (offset % WIRE_CHUNK as u64) as usize;
+        let tx = self.db.begin_read()?;
+        let wire = tx.open_table(BLOCK_WIRE)?;
+        Ok(match wire.get((blknum, row))? {
+            Some(v) => v.value().get(skip..).unwrap_or_default().to_vec(),
+            None => Vec::new(),
+        })
+    }
+
+    /// Transaction `index` of block `blknum` with its proof: one read transaction, one info
+    /// row, one proof tile, one transaction group; the block is never decoded (OP-9).
+    pub fn inclusion(&self, blknum: u64, index: u32) -> Result<Lookup, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(info) = tx.open_table(BLOCK_INFO)?.get(blknum)? else {
+            return Ok(Lookup::UnknownBlock);
+        };
+        let info = BlockInfo::from_bytes(blknum, info.value())?;
+        if index >= info.tx_count {
+            return Ok(Lookup::OutOfRange { tx_count: info.tx_count });
+        }
+        let missing =
+            |what| StoreError::Corrupt { what, reason: format!("block {blknum} tx {index}") };
+        let (tile, j) = tile_of(info.tx_count as usize, index as usize);
+        let tiles = tx.open_table(BLOCK_TILES)?;
+        let tile = tiles.get((blknum, tile))?.ok_or_else(|| missing("proof tile"))?;
+        let (_, proof) = tile_proof(tile.value(), j)?;
+        let groups = tx.open_table(BLOCK_TXS)?;
+        let group = (index as usize / TX_GROUP) as u32;
+        let group = groups.get((blknum, group))?.ok_or_else(|| missing("tx group"))?;
+        let stored = group_tx(group.value(), index as usize % TX_GROUP)?;
+        let tx_bytes = tx_bytes_of(blknum, &stored)?;
+        Ok(Lookup::Found(Box::new(Inclusion { info, stored, tx_bytes, proof })))
     }
 
     /// Where a transaction was included.
@@ -250,6 +427,25 @@ impl Store {
         let meta = tx.open_table(META)?;
         Ok(meta.get(key)?.map(|v| v.value()))
     }
+}
+
+/// Writes a new block's rows.
+fn write_block(tx: &redb::WriteTransaction, b: &EncodedBlock) -> Result<(), StoreError> {
+    let blknum = b.info.blknum;
+    tx.open_table(BLOCK_INFO)?.insert(blknum, b.info.to_bytes().as_slice())?;
+    let mut wire = tx.open_table(BLOCK_WIRE)?;
+    for (i, chunk) in b.wire.chunks(WIRE_CHUNK).enumerate() {
+        wire.insert((blknum, i as u32), chunk)?;
+    }
+    let mut tiles = tx.open_table(BLOCK_TILES)?;
+    for (i, tile) in b.tiles.iter().enumerate() {
+        tiles.insert((blknum, i as u32), tile.as_slice())?;
+    }
+    let mut groups = tx.open_table(BLOCK_TXS)?;
+    for (i, group) in b.tx_groups.iter().enumerate() {
+        groups.insert((blknum, i as u32), group.as_slice())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
