@@ -10,7 +10,13 @@ use serde_json::{Value, json};
 pub struct OperatorClient {
     base: String,
     http: reqwest::Client,
+    page_size: usize,
 }
+
+/// The most `(blknum, txIndex)` items one `POST /v1/inclusions` may carry.
+pub const MAX_INCLUSIONS: usize = 1_000;
+/// The page size the client asks `/v1/utxos` for (the operator's maximum with proofs).
+pub const DEFAULT_PAGE_SIZE: usize = 1_000;
 
 /// An unspent output as the operator lists it (unverified).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +54,40 @@ pub struct BlockData {
     pub l1_timestamp: Option<u64>,
     /// Its transactions.
     pub txs: Vec<Bytes>,
+}
+
+/// One page of `/v1/utxos` (unverified).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UtxoPage {
+    /// The outputs, in ascending position.
+    pub utxos: Vec<ListedUtxo>,
+    /// With `proofs=true`, per entry: `Some(Some(..))` the exit data, `Some(None)` its block is
+    /// not committed yet; `None` when the page carries no proofs (not asked, or an operator older
+    /// than the batch routes).
+    pub exit_data: Vec<Option<Option<ExitData>>>,
+    /// The cursor of the next page (`after=`), `None` on the last page.
+    pub next: Option<u128>,
+}
+
+/// What `POST /v1/inclusions` says of one requested transaction (unverified).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InclusionItem {
+    /// Where and how it is included.
+    Found {
+        /// The inclusion (its `block_timestamp` is 0 until the block is committed).
+        inclusion: Inclusion,
+        /// The signed transaction (ENC-4), for child blocks.
+        signed_tx: Option<Bytes>,
+        /// Whether the block is committed on L1 (`blockTimestamp` not null).
+        committed: bool,
+    },
+    /// The operator's typed error for this item (e.g. `UnknownBlock`).
+    Refused {
+        /// Its code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
 }
 
 /// Where the operator says a transaction was included (unverified).
@@ -90,10 +130,40 @@ fn hex_field(v: &Value, name: &str) -> Result<Bytes, SdkError> {
         .map_err(|_| SdkError::BadOperatorResponse(format!("`{name}` is not hex")))
 }
 
+/// An answer's body, or the operator's typed error.
+fn checked(status: reqwest::StatusCode, body: Value) -> Result<Value, SdkError> {
+    if let Some(err) = body.get("error") {
+        return Err(SdkError::OperatorRefused {
+            code: err.get("code").and_then(Value::as_str).unwrap_or("Unknown").to_owned(),
+            message: err.get("message").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        });
+    }
+    if !status.is_success() {
+        return Err(SdkError::BadOperatorResponse(format!("HTTP {status}")));
+    }
+    Ok(body)
+}
+
 impl OperatorClient {
     /// A client of the operator at `base` (e.g. `http://127.0.0.1:9656`).
     pub fn new(base: impl Into<String>) -> Self {
-        Self { base: base.into().trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+        Self {
+            base: base.into().trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            page_size: DEFAULT_PAGE_SIZE,
+        }
+    }
+
+    /// The same client asking for pages of `size` outputs (at least 1).
+    #[must_use]
+    pub fn with_page_size(mut self, size: usize) -> Self {
+        self.page_size = size.max(1);
+        self
+    }
+
+    /// The page size it asks for.
+    pub const fn page_size(&self) -> usize {
+        self.page_size
     }
 
     /// The operator's base URL.
@@ -108,16 +178,7 @@ impl OperatorClient {
         let status = resp.status();
         let body: Value =
             resp.json().await.map_err(|e| SdkError::BadOperatorResponse(e.to_string()))?;
-        if let Some(err) = body.get("error") {
-            return Err(SdkError::OperatorRefused {
-                code: err.get("code").and_then(Value::as_str).unwrap_or("Unknown").to_owned(),
-                message: err.get("message").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            });
-        }
-        if !status.is_success() {
-            return Err(SdkError::BadOperatorResponse(format!("HTTP {status}")));
-        }
-        Ok(body)
+        checked(status, body)
     }
 
     /// Submits a signed transaction (ENC-4 bytes); returns its hash.
@@ -156,10 +217,56 @@ impl OperatorClient {
         }))
     }
 
-    /// A block's transactions.
+    /// A block's transactions, fetched in the binary wire format (OP-9, `Accept:
+    /// application/vnd.plasma.block`); an operator that answers JSON anyway is read as JSON.
     pub async fn block(&self, blknum: u64) -> Result<BlockData, SdkError> {
-        let v = self.call(self.http.get(format!("{}/v1/blocks/{blknum}", self.base))).await?;
-        let txs = field(&v, "txs")?
+        let resp = self
+            .http
+            .get(format!("{}/v1/blocks/{blknum}", self.base))
+            .header(reqwest::header::ACCEPT, plasma_spec::wire::MEDIA_TYPE)
+            .timeout(std::time::Duration::from_secs(300))
+            .send()
+            .await
+            .map_err(|e| SdkError::OperatorUnreachable {
+                url: self.base.clone(),
+                reason: e.to_string(),
+            })?;
+        let is_wire = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(plasma_spec::wire::MEDIA_TYPE));
+        if !is_wire {
+            let status = resp.status();
+            let v: Value =
+                resp.json().await.map_err(|e| SdkError::BadOperatorResponse(e.to_string()))?;
+            return Self::json_block(&checked(status, v)?);
+        }
+        if !resp.status().is_success() {
+            return Err(SdkError::BadOperatorResponse(format!("HTTP {}", resp.status())));
+        }
+        let l1_timestamp = resp
+            .headers()
+            .get("x-plasma-l1-timestamp")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let body = resp.bytes().await.map_err(|e| SdkError::OperatorUnreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        let (header, txs) = plasma_spec::wire::decode_block(&body)
+            .map_err(|e| SdkError::BadOperatorResponse(format!("block {blknum}: {e}")))?;
+        if header.blknum != blknum {
+            return Err(SdkError::BadOperatorResponse(format!(
+                "asked for block {blknum}, got block {}",
+                header.blknum
+            )));
+        }
+        Ok(BlockData { root: header.root, l1_timestamp, txs })
+    }
+
+    fn json_block(v: &Value) -> Result<BlockData, SdkError> {
+        let txs = field(v, "txs")?
             .as_array()
             .ok_or_else(|| SdkError::BadOperatorResponse("`txs` is not a list".into()))?
             .iter()
@@ -173,28 +280,168 @@ impl OperatorClient {
             })
             .collect::<Result<_, _>>()?;
         Ok(BlockData {
-            root: parse(&v, "root")?,
+            root: parse(v, "root")?,
             l1_timestamp: v.get("l1Timestamp").and_then(Value::as_u64),
             txs,
         })
     }
 
-    /// The unspent outputs the operator lists for `owner`.
+    /// Every unspent output the operator lists for `owner`, following `next` page by page.
     pub async fn utxos(&self, owner: Address) -> Result<Vec<ListedUtxo>, SdkError> {
-        let v = self.call(self.http.get(format!("{}/v1/utxos?owner={owner}", self.base))).await?;
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.utxo_page(owner, after, self.page_size, false).await?;
+            all.extend(page.utxos);
+            match page.next {
+                // A cursor that does not move on would loop for ever: a broken operator.
+                Some(n) if after.is_none_or(|a| n > a) => after = Some(n),
+                Some(_) => {
+                    return Err(SdkError::BadOperatorResponse("`next` does not advance".into()));
+                }
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// One page of `/v1/utxos` after position `after` (exclusive), at most `limit` entries, with
+    /// each entry's exit data when `proofs`. An operator older than paging (it refuses the query
+    /// keys with `MalformedQuery`) is asked the old way: everything, on one page, no proofs.
+    pub async fn utxo_page(
+        &self,
+        owner: Address,
+        after: Option<u128>,
+        limit: usize,
+        proofs: bool,
+    ) -> Result<UtxoPage, SdkError> {
+        let mut url = format!("{}/v1/utxos?owner={owner}&limit={limit}", self.base);
+        if let Some(a) = after {
+            url.push_str(&format!("&after={a}"));
+        }
+        if proofs {
+            url.push_str("&proofs=true");
+        }
+        let v = match self.call(self.http.get(url)).await {
+            Err(SdkError::OperatorRefused { code, .. })
+                if code == "MalformedQuery" && after.is_none() =>
+            {
+                self.call(self.http.get(format!("{}/v1/utxos?owner={owner}", self.base))).await?
+            }
+            other => other?,
+        };
         let list = field(&v, "utxos")?
             .as_array()
             .ok_or_else(|| SdkError::BadOperatorResponse("`utxos` is not a list".into()))?;
-        list.iter()
-            .map(|u| {
-                Ok(ListedUtxo {
-                    utxo_pos: parse(u, "utxoPos")?,
-                    owner: parse(u, "owner")?,
-                    token: parse(u, "token")?,
-                    amount: parse(u, "amount")?,
-                })
-            })
-            .collect()
+        let mut utxos = Vec::with_capacity(list.len());
+        let mut exit_data = Vec::with_capacity(list.len());
+        for u in list {
+            let listed = ListedUtxo {
+                utxo_pos: parse(u, "utxoPos")?,
+                owner: parse(u, "owner")?,
+                token: parse(u, "token")?,
+                amount: parse(u, "amount")?,
+            };
+            if utxos.last().is_some_and(|l: &ListedUtxo| l.utxo_pos >= listed.utxo_pos) {
+                return Err(SdkError::BadOperatorResponse(
+                    "`utxos` is not in ascending position".into(),
+                ));
+            }
+            exit_data.push(match u.get("exitData") {
+                None => None,
+                Some(Value::Null) => Some(None),
+                Some(d) => Some(Some(Self::exit_data_of(d)?)),
+            });
+            utxos.push(listed);
+        }
+        let next = match v.get("next") {
+            None | Some(Value::Null) => None,
+            Some(n) => Some(
+                n.as_str()
+                    .and_then(|s| s.parse().ok())
+                    .or_else(|| n.as_u64().map(u128::from))
+                    .ok_or_else(|| SdkError::BadOperatorResponse("`next` does not parse".into()))?,
+            ),
+        };
+        Ok(UtxoPage { utxos, exit_data, next })
+    }
+
+    /// Where the operator says each `(blknum, tx_index)` is included, with the signed transaction
+    /// of child blocks (`POST /v1/inclusions`, at most [`MAX_INCLUSIONS`] per request: more are
+    /// sent as several requests). The answer is in request order.
+    pub async fn inclusions(&self, txs: &[(u64, u16)]) -> Result<Vec<InclusionItem>, SdkError> {
+        let mut out = Vec::with_capacity(txs.len());
+        for chunk in txs.chunks(MAX_INCLUSIONS) {
+            let body = json!({"txs": chunk.iter().map(|(b, i)| json!({"blknum": b, "txIndex": i})).collect::<Vec<_>>()});
+            let v = self
+                .call(self.http.post(format!("{}/v1/inclusions", self.base)).json(&body))
+                .await?;
+            let list = field(&v, "inclusions")?.as_array().ok_or_else(|| {
+                SdkError::BadOperatorResponse("`inclusions` is not a list".into())
+            })?;
+            if list.len() != chunk.len() {
+                return Err(SdkError::BadOperatorResponse(format!(
+                    "asked for {} inclusions, got {}",
+                    chunk.len(),
+                    list.len()
+                )));
+            }
+            for ((blknum, tx_index), item) in chunk.iter().zip(list) {
+                out.push(Self::inclusion_item(*blknum, *tx_index, item)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn inclusion_item(blknum: u64, tx_index: u16, v: &Value) -> Result<InclusionItem, SdkError> {
+        if v.get("blknum").and_then(Value::as_u64) != Some(blknum)
+            || v.get("txIndex").and_then(Value::as_u64) != Some(u64::from(tx_index))
+        {
+            return Err(SdkError::BadOperatorResponse(format!(
+                "inclusion answer out of order (expected {blknum}/{tx_index})"
+            )));
+        }
+        if let Some(err) = v.get("error") {
+            return Ok(InclusionItem::Refused {
+                code: err.get("code").and_then(Value::as_str).unwrap_or("Unknown").to_owned(),
+                message: err.get("message").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            });
+        }
+        let ts = field(v, "blockTimestamp")?;
+        let signed_tx = match v.get("signedTx") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(hex_field(v, "signedTx")?),
+        };
+        Ok(InclusionItem::Found {
+            inclusion: Inclusion {
+                blknum,
+                tx_index,
+                tx_bytes: hex_field(v, "txBytes")?,
+                proof: hex_field(v, "proof")?,
+                root: parse(v, "root")?,
+                block_timestamp: ts.as_u64().unwrap_or_default(),
+            },
+            signed_tx,
+            committed: match ts {
+                Value::Null => false,
+                t => {
+                    t.as_u64().ok_or_else(|| {
+                        SdkError::BadOperatorResponse("`blockTimestamp` is not a number".into())
+                    })?;
+                    true
+                }
+            },
+        })
+    }
+
+    fn exit_data_of(v: &Value) -> Result<ExitData, SdkError> {
+        Ok(ExitData {
+            tx_bytes: hex_field(v, "txBytes")?,
+            proof: hex_field(v, "inclusionProof")?,
+            root: parse(v, "root")?,
+            block_timestamp: field(v, "blockTimestamp")?.as_u64().ok_or_else(|| {
+                SdkError::BadOperatorResponse("`blockTimestamp` is not a number".into())
+            })?,
+        })
     }
 
     /// The exit data of an output.
@@ -202,13 +449,6 @@ impl OperatorClient {
         let v = self
             .call(self.http.get(format!("{}/v1/utxos/{utxo_pos}/exit-data", self.base)))
             .await?;
-        Ok(ExitData {
-            tx_bytes: hex_field(&v, "txBytes")?,
-            proof: hex_field(&v, "inclusionProof")?,
-            root: parse(&v, "root")?,
-            block_timestamp: field(&v, "blockTimestamp")?.as_u64().ok_or_else(|| {
-                SdkError::BadOperatorResponse("`blockTimestamp` is not a number".into())
-            })?,
-        })
+        Self::exit_data_of(&v)
     }
 }

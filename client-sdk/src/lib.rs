@@ -8,9 +8,16 @@
 mod client;
 mod error;
 mod store;
+mod sync;
 mod wallet;
 
-pub use client::{BlockData, ExitData, Inclusion, ListedUtxo, OperatorClient};
+pub use client::{
+    BlockData, DEFAULT_PAGE_SIZE, ExitData, Inclusion, InclusionItem, ListedUtxo, MAX_INCLUSIONS,
+    OperatorClient, UtxoPage,
+};
 pub use error::SdkError;
-pub use store::{ChainIdentity, OutputStatus, ProofStore, StoredOutput, Verification};
-pub use wallet::{SyncReport, Wallet, WalletConfig};
+pub use store::{
+    ChainIdentity, OutputStatus, ProofStore, StoredOutput, SyncRecord, Touch, Verification,
+};
+pub use sync::{SyncOptions, SyncProgress};
+pub use wallet::{ExitChunk, ExitReport, SyncReport, Wallet, WalletConfig};

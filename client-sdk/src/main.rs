@@ -69,16 +69,23 @@ enum Command {
         #[arg(long)]
         token: Option<Address>,
     },
-    /// Fetch, verify against L1 and store this wallet's outputs.
+    /// Fetch, verify against L1 and store this wallet's outputs (progress on stderr).
     Sync,
-    /// Verified balance.
+    /// Verified balance, from the local store at once, with when it was last synced.
     Balance {
         /// ERC-20 token address (default ETH).
         #[arg(long)]
         token: Option<Address>,
+        /// Sync first (and wait for it).
+        #[arg(long)]
+        sync: bool,
     },
-    /// Verified outputs with their state.
-    Utxos,
+    /// Verified outputs with their state, from the local store, with when it was last synced.
+    Utxos {
+        /// Sync first (and wait for it).
+        #[arg(long)]
+        sync: bool,
+    },
     /// Send a payment and wait until its block is committed.
     Send {
         /// Recipient.
@@ -96,11 +103,15 @@ enum Command {
         #[arg(long = "watcher.url")]
         watcher_url: Option<String>,
     },
-    /// Start standard exits of stored outputs (all spendable ones if none given). Works with the
+    /// Start standard exits of stored outputs (all exitable ones with --all or none given), in
+    /// as many L1 transactions as the block gas limit needs, with progress. Works with the
     /// operator down.
     Exit {
         /// Positions to exit.
         positions: Vec<u128>,
+        /// Every output a standard exit can still pay (the default when no position is given).
+        #[arg(long, conflicts_with = "positions")]
+        all: bool,
         /// Exit even outputs the wallet believes doomed (e.g. when you know the operator lies
         /// about a spend); an exit of a spent output loses its bond.
         #[arg(long)]
@@ -259,31 +270,35 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             json!({"utxoPos": pos.to_string(), "amount": value.to_string()})
         }
         Command::Sync => {
-            let r = wallet.sync().await?;
+            let r = sync_with_progress(&wallet).await?;
             warn_invalid(r.invalid);
-            json!({"added": r.added, "known": r.known, "pending": r.pending, "gone": r.gone, "invalid": r.invalid})
+            json!({"added": r.added, "known": r.known, "pending": r.pending, "gone": r.gone, "invalid": r.invalid, "lastSync": wallet.last_sync()?})
         }
-        Command::Balance { token } => {
-            // Best effort: the stored, re-checked proofs are the balance.
-            if let Err(e) = wallet.sync().await {
-                eprintln!("sync failed ({e}); the balance is as of the last check");
-                wallet.refresh().await.ok();
+        Command::Balance { token, sync } => {
+            // From the store at once: the stored, re-checked proofs are the balance, as of the
+            // last sync (stated); --sync waits for a fresh one.
+            if sync {
+                sync_with_progress(&wallet).await?;
             }
             let t = token.unwrap_or(eth);
+            let last = wallet.last_sync()?;
+            warn_stale(last.as_ref(), sync);
             json!({
                 "token": t,
                 "balance": wallet.balance(t)?.to_string(),
                 "final": wallet.final_balance(t)?.to_string(),
                 "exiting": wallet.exiting_balance(t)?.to_string(),
                 "unverified": wallet.unverified_balance(t)?.to_string(),
+                "lastSync": last,
             })
         }
-        Command::Utxos => {
-            if let Err(e) = wallet.sync().await {
-                eprintln!("sync failed ({e}); the outputs are as of the last check");
-                wallet.refresh().await.ok();
+        Command::Utxos { sync } => {
+            if sync {
+                sync_with_progress(&wallet).await?;
             }
-            json!(wallet.outputs()?)
+            let last = wallet.last_sync()?;
+            warn_stale(last.as_ref(), sync);
+            json!({"utxos": wallet.outputs()?, "lastSync": last})
         }
         Command::Send { to, amount: a, token, fee, watcher_url } => {
             wallet.sync().await?;
@@ -297,8 +312,8 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             let blknum = wallet.wait_for_commit(hash, Duration::from_secs(120)).await?;
             json!({"txHash": hash, "blknum": blknum})
         }
-        Command::Exit { positions, force } => {
-            let positions = if positions.is_empty() {
+        Command::Exit { positions, all, force } => {
+            let positions = if positions.is_empty() || all {
                 // Only what a standard exit can still pay, as re-checked now.
                 wallet.refresh().await?;
                 wallet.exitable()?.iter().map(|o| o.utxo_pos).collect()
@@ -308,12 +323,43 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             if positions.is_empty() {
                 return Err(SdkError::UnknownOutput("nothing to exit".into()));
             }
-            let tx = if force {
-                wallet.start_exits_unchecked(&positions).await?
-            } else {
-                wallet.start_exits(&positions).await?
-            };
-            json!({"l1Tx": tx, "exits": positions.iter().map(u128::to_string).collect::<Vec<_>>()})
+            let total = positions.len();
+            let mut done = 0;
+            let report = wallet
+                .start_exits_with(&positions, force, &mut |c| {
+                    done += c.started.len() + c.skipped.len();
+                    eprintln!(
+                        "exit: {done}/{total} sent; {} started in {} ({} gas){}",
+                        c.started.len(),
+                        c.l1_tx,
+                        c.gas_used,
+                        if c.skipped.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {} skipped by the contract", c.skipped.len())
+                        }
+                    );
+                })
+                .await?;
+            if let Some(e) = &report.error {
+                eprintln!(
+                    "exit: {} position(s) NOT started ({e}); the started ones are recorded",
+                    report.not_started.len()
+                );
+            }
+            let started = report.started();
+            json!({
+                "l1Tx": report.chunks.last().map(|c| c.l1_tx),
+                "exits": started.iter().map(u128::to_string).collect::<Vec<_>>(),
+                "transactions": report.chunks.iter().map(|c| json!({
+                    "l1Tx": c.l1_tx,
+                    "gasUsed": c.gas_used,
+                    "started": c.started.iter().map(u128::to_string).collect::<Vec<_>>(),
+                    "skipped": c.skipped.iter().map(|(p, why)| json!({"utxoPos": p.to_string(), "reason": why})).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "notStarted": report.not_started.iter().map(u128::to_string).collect::<Vec<_>>(),
+                "error": report.error,
+            })
         }
         Command::Process { token, max } => {
             json!({"l1Tx": wallet.process_exits(token.unwrap_or(eth), max).await?})
@@ -386,6 +432,41 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Syncs, printing progress on stderr.
+async fn sync_with_progress(wallet: &Wallet) -> Result<plasma_sdk::SyncReport, SdkError> {
+    let mut last = std::time::Instant::now();
+    wallet
+        .sync_with(&mut |p| {
+            if p.listing_done && p.verified == p.new || last.elapsed().as_millis() >= 500 {
+                last = std::time::Instant::now();
+                eprintln!(
+                    "sync: {} listed{}, {} of {} new verified",
+                    p.listed,
+                    if p.listing_done { "" } else { " so far" },
+                    p.verified,
+                    p.new
+                );
+            }
+        })
+        .await
+}
+
+/// Says how fresh an answer from the store is.
+fn warn_stale(last: Option<&plasma_sdk::SyncRecord>, just_synced: bool) {
+    if just_synced {
+        return;
+    }
+    match last {
+        None => eprintln!("(never synced: run `plasma sync` or give --sync)"),
+        Some(r) => eprintln!(
+            "(from the store, as of the sync {}s ago: {} outputs listed, {} verified then)",
+            unix_now().saturating_sub(r.at),
+            r.listed,
+            r.added
+        ),
+    }
+}
+
 fn warn_invalid(invalid: usize) {
     if invalid > 0 {
         eprintln!(
@@ -435,6 +516,6 @@ mod tests {
         Cli::command().debug_assert();
         let cli = Cli::try_parse_from(["plasma", "balance"]).unwrap();
         assert!(cli.rpc_url.is_none() || std::env::var_os("PLASMA_L1_RPC_URL").is_some());
-        assert!(matches!(cli.command, Command::Balance { token: None }));
+        assert!(matches!(cli.command, Command::Balance { token: None, sync: false }));
     }
 }

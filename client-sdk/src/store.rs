@@ -17,6 +17,47 @@ const IDENTITY: &str = "identity";
 const IFE_CURSOR: &str = "inFlightExitCursor";
 /// Every output seen as an input of a started in-flight exit, with the exit's id.
 const IFE_INPUTS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("inFlightInputs");
+/// What the L1 event scan saw touch this wallet's outputs (a kind byte, then 32 bytes): only
+/// these need the per-output L1 reads of a re-check (see `Wallet::recheck`).
+const TOUCHED: TableDefinition<'_, &[u8], ()> = TableDefinition::new("touched");
+const EXIT_EVENT_CURSOR: &str = "exitEventCursor";
+const LAST_SYNC: &str = "lastSync";
+
+/// What an L1 event said of an output (the key space of [`ProofStore::touch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Touch {
+    /// A standard exit of the position started (`ExitStarted`, owner this wallet).
+    StandardExit = 1,
+    /// The output id was finalized (`OutputFinalized`).
+    Finalized = 2,
+    /// An output of the in-flight exit (the transaction's hash) was piggybacked by this wallet.
+    Piggybacked = 3,
+}
+
+/// What the last completed sync did, and when: the freshness `balance` and `utxos` report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRecord {
+    /// When it completed (unix seconds).
+    pub at: u64,
+    /// Outputs the operator listed.
+    pub listed: usize,
+    /// Outputs newly verified and stored.
+    pub added: usize,
+    /// Listed outputs already stored.
+    pub known: usize,
+    /// Listed outputs whose blocks were not committed yet (not stored).
+    pub pending: usize,
+    /// Stored outputs found gone (spent, exiting, finalized).
+    pub gone: usize,
+    /// Stored outputs from invalid transactions.
+    pub invalid: usize,
+    /// The highest child or deposit block among the verified outputs.
+    pub highest_block: u64,
+    /// How long it took, in milliseconds.
+    pub millis: u64,
+}
 
 /// The chain a store belongs to: outputs of one deployment mean nothing on another, even with the
 /// same chain id and framework address (`scripts/devnet --reset` redeploys at the same address).
@@ -174,6 +215,7 @@ impl ProofStore {
         tx.open_table(SENT)?;
         tx.open_table(META)?;
         tx.open_table(IFE_INPUTS)?;
+        tx.open_table(TOUCHED)?;
         tx.commit()?;
         Ok(Self { db })
     }
@@ -235,6 +277,80 @@ impl ProofStore {
     /// Records the next L1 block to scan for in-flight exits.
     pub fn set_in_flight_cursor(&self, block: u64) -> Result<(), SdkError> {
         self.put_meta(IFE_CURSOR, &block.to_be_bytes())
+    }
+
+    /// Records what an L1 event said of an output (idempotent).
+    pub fn touch(&self, items: &[(Touch, B256)]) -> Result<(), SdkError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(TOUCHED)?;
+            for (kind, id) in items {
+                let mut key = [0u8; 33];
+                key[0] = *kind as u8;
+                key[1..].copy_from_slice(id.as_slice());
+                table.insert(key.as_slice(), ())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Everything [`ProofStore::touch`] recorded.
+    pub fn touched(&self) -> Result<std::collections::HashSet<(u8, B256)>, SdkError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(TOUCHED)?;
+        let mut out = std::collections::HashSet::new();
+        for entry in table.iter()? {
+            let (k, _) = entry?;
+            let k = k.value();
+            if k.len() == 33 {
+                out.insert((k[0], B256::from_slice(&k[1..])));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The next L1 block to scan for exit events.
+    pub fn exit_event_cursor(&self) -> Result<Option<u64>, SdkError> {
+        Ok(self.meta(EXIT_EVENT_CURSOR)?.and_then(|v| v.try_into().ok()).map(u64::from_be_bytes))
+    }
+
+    /// Records the next L1 block to scan for exit events.
+    pub fn set_exit_event_cursor(&self, block: u64) -> Result<(), SdkError> {
+        self.put_meta(EXIT_EVENT_CURSOR, &block.to_be_bytes())
+    }
+
+    /// What the last completed sync did.
+    pub fn last_sync(&self) -> Result<Option<SyncRecord>, SdkError> {
+        self.meta(LAST_SYNC)?
+            .map(|v| serde_json::from_slice(&v).map_err(|e| SdkError::Store(e.to_string())))
+            .transpose()
+    }
+
+    /// Records a completed sync.
+    pub fn set_last_sync(&self, record: &SyncRecord) -> Result<(), SdkError> {
+        let json = serde_json::to_vec(record).map_err(|e| SdkError::Store(e.to_string()))?;
+        self.put_meta(LAST_SYNC, &json)
+    }
+
+    /// Stores (or replaces) many outputs in one store transaction: all or none.
+    pub fn put_many(&self, outputs: &[StoredOutput]) -> Result<(), SdkError> {
+        if outputs.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(OUTPUTS)?;
+            for o in outputs {
+                let json = serde_json::to_vec(o).map_err(|e| SdkError::Store(e.to_string()))?;
+                table.insert(o.utxo_pos, json.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Stores (or replaces) an output.

@@ -4,7 +4,10 @@
 use crate::{
     client::{BlockData, ExitData, ListedUtxo, OperatorClient},
     error::SdkError,
-    store::{ChainIdentity, OutputStatus, ProofStore, StoredOutput, Verification},
+    store::{
+        ChainIdentity, OutputStatus, ProofStore, StoredOutput, SyncRecord, Touch, Verification,
+    },
+    sync::{Checker, Commitments, SyncOptions, SyncProgress, unix_now},
 };
 use alloy::{
     network::EthereumWallet,
@@ -17,10 +20,10 @@ use alloy::{
 use plasma_contracts::{InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken};
 use plasma_spec::{
     BlockTree, ExitAuthorization, Output, Proof, SignedTransaction, Signer, SigningDomain,
-    TokenSums, Transaction, TxType, UtxoPos, is_deposit_block, leaf_hash,
+    Transaction, UtxoPos, is_deposit_block, leaf_hash,
 };
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap, HashSet},
     path::PathBuf,
     time::Duration,
 };
@@ -55,6 +58,38 @@ pub struct SyncReport {
     pub invalid: usize,
 }
 
+/// One L1 transaction of a split exit ([`Wallet::start_exits_with`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExitChunk {
+    /// The L1 transaction.
+    pub l1_tx: TxHash,
+    /// Positions whose standard exits it started.
+    pub started: Vec<u128>,
+    /// Positions the contract skipped (EXIT-10: already exiting, finalized, not the owner's),
+    /// with the reason; their bonds were credited back.
+    pub skipped: Vec<(u128, String)>,
+    /// Gas it used.
+    pub gas_used: u64,
+}
+
+/// What a split exit did: the chunks mined, in order, and what was not sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExitReport {
+    /// The L1 transactions mined, in the order sent.
+    pub chunks: Vec<ExitChunk>,
+    /// Positions not sent (a chunk failed: see `error`).
+    pub not_started: Vec<u128>,
+    /// Why the positions in `not_started` were not started.
+    pub error: Option<String>,
+}
+
+impl ExitReport {
+    /// Every position whose exit started.
+    pub fn started(&self) -> Vec<u128> {
+        self.chunks.iter().flat_map(|c| c.started.iter().copied()).collect()
+    }
+}
+
 /// A wallet.
 #[derive(Debug)]
 pub struct Wallet {
@@ -71,6 +106,8 @@ pub struct Wallet {
     deployment_block: Option<u64>,
     /// Watchers whose verdict makes a payment final.
     watchers: Vec<String>,
+    /// Page and batch sizes of a sync.
+    sync_options: SyncOptions,
 }
 
 /// A watcher's verdict, from its `/status`.
@@ -81,9 +118,9 @@ struct WatcherView {
     byzantine_from: Option<u64>,
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+/// L1 blocks the exit-event scan reads again each time: an event in a block a reorg replaced is
+/// seen in the new one.
+const REORG_MARGIN: u64 = 64;
 
 /// The leaves of a block as served: child blocks carry signed transactions, whose leaves are the
 /// unsigned bytes (MERKLE-1).
@@ -96,16 +133,6 @@ fn leaves_of(blknum: u64, block: &BlockData) -> Option<Vec<Vec<u8>>> {
         .iter()
         .map(|t| SignedTransaction::decode(t).ok().map(|s| s.transaction.encode()))
         .collect()
-}
-
-/// What checking a creating transaction found.
-enum TxCheck {
-    /// Passed (`proof+tx`).
-    Valid,
-    /// Could not be checked (the operator did not serve or mis-served the data); not a verdict.
-    Unchecked(String),
-    /// The transaction is invalid: the block is, and the operator is byzantine.
-    Invalid(String),
 }
 
 fn l1(e: impl std::fmt::Display) -> SdkError {
@@ -171,6 +198,7 @@ impl Wallet {
             store,
             deployment_block: identity.deployment.map(|(n, _)| n),
             watchers: Vec::new(),
+            sync_options: SyncOptions::default(),
         })
     }
 
@@ -179,6 +207,15 @@ impl Wallet {
     #[must_use]
     pub fn with_watchers(mut self, urls: Vec<String>) -> Self {
         self.watchers = urls.into_iter().map(|u| u.trim_end_matches('/').to_owned()).collect();
+        self
+    }
+
+    /// How [`Wallet::sync`] pages and batches (the defaults suit any operator following the
+    /// API's limits; tests use small pages).
+    #[must_use]
+    pub fn with_sync_options(mut self, options: SyncOptions) -> Self {
+        self.client = self.client.clone().with_page_size(options.page_size);
+        self.sync_options = options;
         self
     }
 
@@ -280,53 +317,165 @@ impl Wallet {
 
     /// Fetches the outputs the operator lists for this wallet, verifies each against L1 (block
     /// commitment, inclusion proof, the output itself) and stores the proofs. A mismatch is an
-    /// error and nothing of that output is stored. Each new output's creating transaction is then
-    /// checked (`proof+tx`, or `invalid`), every stored output is re-checked against the operator
-    /// and L1 (spent, exiting, finalized: [`Wallet::recheck`]), and the configured watchers are
-    /// consulted (`proof+tx+watcher`).
+    /// error and nothing of that batch is stored. Each new output's creating transaction is
+    /// checked too (`proof+tx`, or `invalid`), every stored output is re-checked against the
+    /// operator and L1 (spent, exiting, finalized: [`Wallet::recheck`]), and the configured
+    /// watchers are consulted (`proof+tx+watcher`). The outputs are read page by page and
+    /// verified in parallel batches (see [`SyncOptions`]); nothing downloads a whole block.
     pub async fn sync(&self) -> Result<SyncReport, SdkError> {
-        let (mut report, listed) = self.fetch_new().await?;
-        report.gone = self.recheck(Some(&listed)).await?;
+        self.sync_with(&mut |_| {}).await
+    }
+
+    /// [`Wallet::sync`], reporting its progress to `progress` after every page and batch.
+    pub async fn sync_with(
+        &self,
+        progress: &mut (dyn FnMut(&SyncProgress) + Send),
+    ) -> Result<SyncReport, SdkError> {
+        let started = std::time::Instant::now();
+        let commitments = Commitments::default();
+        let (mut report, listed) = self.fetch_new(&commitments, progress).await?;
+        report.gone = self.recheck_with(Some(&listed), &commitments).await?;
         self.consult_watchers().await?;
-        report.invalid =
-            self.store.all()?.iter().filter(|o| o.status == OutputStatus::Invalid).count();
+        let all = self.store.all()?;
+        report.invalid = all.iter().filter(|o| o.status == OutputStatus::Invalid).count();
+        let highest_block = all
+            .iter()
+            .filter_map(|o| UtxoPos::from_u128(o.utxo_pos).ok().map(|p| p.blknum()))
+            .max()
+            .unwrap_or_default();
+        self.store.set_last_sync(&SyncRecord {
+            at: unix_now(),
+            listed: listed.len(),
+            added: report.added,
+            known: report.known,
+            pending: report.pending,
+            gone: report.gone,
+            invalid: report.invalid,
+            highest_block,
+            millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })?;
         Ok(report)
     }
 
-    /// The first half of [`Wallet::sync`]: verifies and stores what the operator newly lists;
+    /// What the last completed sync did and when (`None` before the first): the freshness of
+    /// [`Wallet::balance`] and [`Wallet::outputs`], which answer from the store at once.
+    pub fn last_sync(&self) -> Result<Option<SyncRecord>, SdkError> {
+        self.store.last_sync()
+    }
+
+    fn checker(&self, commitments: &Commitments) -> Checker {
+        Checker {
+            client: self.client.clone(),
+            framework: self.framework.clone(),
+            domain: self.domain.clone(),
+            me: self.address(),
+            commitments: commitments.clone(),
+        }
+    }
+
+    /// The first half of [`Wallet::sync`]: verifies and stores what the operator newly lists,
+    /// page by page, up to `parallel` batches in flight, one store transaction per batch;
     /// returns what it lists.
-    async fn fetch_new(&self) -> Result<(SyncReport, BTreeSet<u128>), SdkError> {
+    async fn fetch_new(
+        &self,
+        commitments: &Commitments,
+        progress: &mut (dyn FnMut(&SyncProgress) + Send),
+    ) -> Result<(SyncReport, BTreeSet<u128>), SdkError> {
         let mut report = SyncReport::default();
-        let listed_all = self.client.utxos(self.address()).await?;
-        for listed in &listed_all {
-            if let Some(o) = self.store.get(listed.utxo_pos)?
-                && o.status != OutputStatus::NotOnChain
-            {
-                report.known += 1;
-                continue;
-            }
-            let data = match self.client.exit_data(listed.utxo_pos).await {
-                Ok(d) => d,
-                Err(SdkError::OperatorRefused { code, .. }) if code == "NotCommitted" => {
-                    report.pending += 1;
+        let mut listed_all = BTreeSet::new();
+        let stored: HashMap<u128, OutputStatus> =
+            self.store.all()?.into_iter().map(|o| (o.utxo_pos, o.status)).collect();
+        let checker = self.checker(commitments);
+        let opts = self.sync_options;
+        let mut tasks: tokio::task::JoinSet<Result<Vec<StoredOutput>, SdkError>> =
+            tokio::task::JoinSet::new();
+        let mut state = SyncProgress::default();
+        let mut after = None;
+        let mut failure = None;
+        loop {
+            let page = self.client.utxo_page(self.address(), after, opts.page_size, true).await?;
+            let mut fresh = Vec::new();
+            for (listed, data) in page.utxos.into_iter().zip(page.exit_data) {
+                listed_all.insert(listed.utxo_pos);
+                if stored.get(&listed.utxo_pos).is_some_and(|s| *s != OutputStatus::NotOnChain) {
+                    report.known += 1;
                     continue;
                 }
-                Err(e) => return Err(e),
-            };
-            let mut stored = self.verify(listed, &data).await?;
-            self.check_creation(&mut stored).await?;
-            if stored.status == OutputStatus::Invalid {
-                tracing::warn!(
-                    utxo_pos = stored.utxo_pos,
-                    problem = stored.problem.as_deref().unwrap_or_default(),
-                    "an output paid to this wallet comes from an invalid transaction: the operator \
-                     is byzantine; exit your older outputs"
-                );
+                let data = match data {
+                    Some(Some(d)) => d,
+                    Some(None) => {
+                        report.pending += 1;
+                        continue;
+                    }
+                    // An operator without proofs in its listing: one request per output.
+                    None => match self.client.exit_data(listed.utxo_pos).await {
+                        Ok(d) => d,
+                        Err(SdkError::OperatorRefused { code, .. }) if code == "NotCommitted" => {
+                            report.pending += 1;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    },
+                };
+                fresh.push((listed, data));
             }
-            self.store.put(&stored)?;
-            report.added += 1;
+            state.listed = listed_all.len();
+            state.new += fresh.len();
+            for batch in fresh.chunks(opts.batch_size.max(1)) {
+                while tasks.len() >= opts.parallel.max(1) && failure.is_none() {
+                    failure = self.store_batch(&mut tasks, &mut report, &mut state).await.err();
+                }
+                if failure.is_some() {
+                    break;
+                }
+                let (checker, batch) = (checker.clone(), batch.to_vec());
+                tasks.spawn(async move { checker.verify_batch(batch).await });
+            }
+            progress(&state);
+            match page.next {
+                _ if failure.is_some() => break,
+                Some(n) if after.is_none_or(|a| n > a) => after = Some(n),
+                Some(_) => {
+                    failure = Some(SdkError::BadOperatorResponse("`next` does not advance".into()));
+                    break;
+                }
+                None => break,
+            }
         }
-        Ok((report, listed_all.iter().map(|u| u.utxo_pos).collect()))
+        state.listing_done = failure.is_none();
+        while !tasks.is_empty() {
+            if let Err(e) = self.store_batch(&mut tasks, &mut report, &mut state).await {
+                failure.get_or_insert(e);
+            }
+            progress(&state);
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok((report, listed_all)),
+        }
+    }
+
+    /// Waits for one verified batch and stores it in one store transaction.
+    async fn store_batch(
+        &self,
+        tasks: &mut tokio::task::JoinSet<Result<Vec<StoredOutput>, SdkError>>,
+        report: &mut SyncReport,
+        state: &mut SyncProgress,
+    ) -> Result<(), SdkError> {
+        let Some(joined) = tasks.join_next().await else { return Ok(()) };
+        let outputs = joined.map_err(|e| SdkError::Store(format!("a sync task failed: {e}")))??;
+        for o in outputs.iter().filter(|o| o.status == OutputStatus::Invalid) {
+            tracing::warn!(
+                utxo_pos = o.utxo_pos,
+                problem = o.problem.as_deref().unwrap_or_default(),
+                "an output paid to this wallet comes from an invalid transaction: the operator \
+                 is byzantine; exit your older outputs"
+            );
+        }
+        self.store.put_many(&outputs)?;
+        report.added += outputs.len();
+        state.verified += outputs.len();
+        Ok(())
     }
 
     /// Re-checks what the wallet may no longer trust: every stored output against the operator
@@ -348,15 +497,16 @@ impl Wallet {
     async fn mark_unlisted(&self) -> Result<(), SdkError> {
         let listed: BTreeSet<u128> =
             self.client.utxos(self.address()).await?.into_iter().map(|u| u.utxo_pos).collect();
+        let mut changed = Vec::new();
         for mut o in self.store.all()? {
             if o.status == OutputStatus::Unspent && !listed.contains(&o.utxo_pos) {
                 o.status = OutputStatus::Spent;
                 o.evidence = Some("the operator no longer lists it as unspent".into());
                 o.checked_at = unix_now();
-                self.store.put(&o)?;
+                changed.push(o);
             }
         }
-        Ok(())
+        self.store.put_many(&changed)
     }
 
     /// Reads the in-flight exits started since the last scan and records their inputs.
@@ -392,29 +542,126 @@ impl Wallet {
         Ok(())
     }
 
+    /// Scans L1 (from the last scan, minus [`REORG_MARGIN`] blocks) for the events that can
+    /// change a stored output's state on L1 other than its block commitment: standard exits
+    /// started for this owner (`ExitStarted`, the owner indexed, whoever started it), outputs
+    /// finalized (`OutputFinalized`, by any exit game) and outputs this owner piggybacked
+    /// (`InFlightExitPiggybacked`, the owner indexed). In-flight inputs come from
+    /// [`Wallet::scan_in_flight_exits`]. What they name is recorded for good: a re-check reads L1
+    /// per output only for those (a few), not for every stored output.
+    async fn scan_exit_events(&self) -> Result<(), SdkError> {
+        let head = self.provider.get_block_number().await.map_err(l1)?;
+        let start = self.deployment_block.unwrap_or(0);
+        let mut from = match self.store.exit_event_cursor()? {
+            Some(c) => c.saturating_sub(REORG_MARGIN).max(start),
+            None => start,
+        };
+        let owner = B256::left_padding_from(self.address().as_slice());
+        while from <= head {
+            let to = head.min(from + 50_000);
+            let started = Filter::new()
+                .address(*self.standard.address())
+                .event_signature(StandardExitGame::ExitStarted::SIGNATURE_HASH)
+                .topic2(owner)
+                .from_block(from)
+                .to_block(to);
+            let piggybacked = Filter::new()
+                .address(*self.in_flight.address())
+                .event_signature(InFlightExitGame::InFlightExitPiggybacked::SIGNATURE_HASH)
+                .topic2(owner)
+                .from_block(from)
+                .to_block(to);
+            let finalized = Filter::new()
+                .address(*self.framework.address())
+                .event_signature(PlasmaFramework::OutputFinalized::SIGNATURE_HASH)
+                .from_block(from)
+                .to_block(to);
+            let mut touched = Vec::new();
+            for log in self.provider.get_logs(&started).await.map_err(l1)? {
+                if let Ok(e) = log.log_decode::<StandardExitGame::ExitStarted>() {
+                    touched.push((Touch::StandardExit, B256::from(e.inner.exitId.to_be_bytes())));
+                }
+            }
+            for log in self.provider.get_logs(&piggybacked).await.map_err(l1)? {
+                if let Ok(e) = log.log_decode::<InFlightExitGame::InFlightExitPiggybacked>()
+                    && e.inner.isOutput
+                {
+                    touched.push((Touch::Piggybacked, B256::from(e.inner.exitId.to_be_bytes())));
+                }
+            }
+            for log in self.provider.get_logs(&finalized).await.map_err(l1)? {
+                if let Ok(e) = log.log_decode::<PlasmaFramework::OutputFinalized>() {
+                    touched.push((Touch::Finalized, e.inner.outputId));
+                }
+            }
+            self.store.touch(&touched)?;
+            self.store.set_exit_event_cursor(to + 1)?;
+            from = to + 1;
+        }
+        Ok(())
+    }
+
     /// Re-checks every stored output that is not gone for good against L1 — its block commitment
     /// (a reorg), `isOutputFinalized` (OUT-1 id), its standard exit, in-flight exits that spend
     /// it or piggyback it — and, given `listed` (what the operator lists now), against the
     /// operator: an output it no longer lists is spent on the child chain (or exiting, LEDGER-9).
     /// Returns how many outputs it newly found gone.
+    ///
+    /// Its L1 cost does not grow with the outputs: one `blockCommitments` read per block, one
+    /// event scan since the last one ([`Wallet::scan_exit_events`]), and the per-output reads
+    /// (finalized, standard exit, in-flight exit) only for outputs an event named.
     pub async fn recheck(&self, listed: Option<&BTreeSet<u128>>) -> Result<usize, SdkError> {
+        self.recheck_with(listed, &Commitments::default()).await
+    }
+
+    async fn recheck_with(
+        &self,
+        listed: Option<&BTreeSet<u128>>,
+        commitments: &Commitments,
+    ) -> Result<usize, SdkError> {
         self.scan_in_flight_exits().await?;
-        let mut gone = 0;
-        let mut commitments: HashMap<u64, B256> = HashMap::new();
-        for mut o in self.store.all()? {
-            if matches!(o.status, OutputStatus::Finalized | OutputStatus::Invalid) {
-                continue;
-            }
-            if o.verification == Verification::Proof && o.problem.is_none() && listed.is_some() {
-                // Stored before transactions were checked (an older store): check it now.
-                self.check_creation(&mut o).await?;
-                if o.status == OutputStatus::Invalid {
-                    self.store.put(&o)?;
-                    continue;
+        self.scan_exit_events().await?;
+        let touched = self.store.touched()?;
+        let mut outputs: Vec<StoredOutput> = self
+            .store
+            .all()?
+            .into_iter()
+            .filter(|o| !matches!(o.status, OutputStatus::Finalized | OutputStatus::Invalid))
+            .collect();
+        if listed.is_some() {
+            // Stored before transactions were checked (an older store): check them now.
+            let mut old: Vec<StoredOutput> = outputs
+                .iter()
+                .filter(|o| o.verification == Verification::Proof && o.problem.is_none())
+                .cloned()
+                .collect();
+            if !old.is_empty() {
+                for chunk in old.chunks_mut(self.sync_options.batch_size.max(1)) {
+                    self.checker(commitments).check_creations(chunk).await?;
                 }
+                self.store.put_many(&old)?;
+                let checked: HashMap<u128, StoredOutput> =
+                    old.into_iter().map(|o| (o.utxo_pos, o)).collect();
+                for o in &mut outputs {
+                    if let Some(c) = checked.get(&o.utxo_pos) {
+                        *o = c.clone();
+                    }
+                }
+                outputs.retain(|o| o.status != OutputStatus::Invalid);
             }
+        }
+        commitments
+            .load(
+                &self.framework,
+                outputs
+                    .iter()
+                    .filter_map(|o| UtxoPos::from_u128(o.utxo_pos).ok().map(|p| p.blknum())),
+            )
+            .await?;
+        let mut gone = 0;
+        for o in &mut outputs {
             let before = o.status;
-            let (status, evidence) = self.status_of(&o, listed, &mut commitments).await?;
+            let (status, evidence) = self.status_of(o, listed, commitments, &touched).await?;
             if status == OutputStatus::Exiting {
                 o.exiting = true;
             }
@@ -424,8 +671,8 @@ impl Wallet {
             o.status = status;
             o.evidence = evidence;
             o.checked_at = unix_now();
-            self.store.put(&o)?;
         }
+        self.store.put_many(&outputs)?;
         Ok(gone)
     }
 
@@ -433,22 +680,11 @@ impl Wallet {
         &self,
         o: &StoredOutput,
         listed: Option<&BTreeSet<u128>>,
-        commitments: &mut HashMap<u64, B256>,
+        commitments: &Commitments,
+        touched: &HashSet<(u8, B256)>,
     ) -> Result<(OutputStatus, Option<String>), SdkError> {
         let pos = UtxoPos::from_u128(o.utxo_pos).map_err(|e| SdkError::Store(e.to_string()))?;
-        let commitment = match commitments.get(&pos.blknum()) {
-            Some(c) => *c,
-            None => {
-                let c = self
-                    .framework
-                    .blockCommitments(U256::from(pos.blknum()))
-                    .call()
-                    .await
-                    .map_err(l1)?;
-                commitments.insert(pos.blknum(), c);
-                c
-            }
-        };
+        let commitment = commitments.of(pos.blknum())?;
         if commitment != keccak256((o.root, U256::from(o.block_timestamp)).abi_encode()) {
             return Ok((
                 OutputStatus::NotOnChain,
@@ -460,10 +696,19 @@ impl Wallet {
         }
         let tx = Transaction::decode(&o.tx_bytes).map_err(|e| SdkError::Store(e.to_string()))?;
         let id = tx.output_id(pos.output_index(), pos);
-        if self.framework.isOutputFinalized(id).call().await.map_err(l1)? {
+        let is = |kind: Touch, key: B256| touched.contains(&(kind as u8, key));
+        let pos_key = B256::from(U256::from(o.utxo_pos).to_be_bytes());
+        if is(Touch::Finalized, id)
+            && self.framework.isOutputFinalized(id).call().await.map_err(l1)?
+        {
             return Ok((OutputStatus::Finalized, Some(format!("isOutputFinalized({id})"))));
         }
-        match self.standard.exits(U256::from(o.utxo_pos)).call().await.map_err(l1)?.status {
+        let standard = if is(Touch::StandardExit, pos_key) {
+            self.standard.exits(U256::from(o.utxo_pos)).call().await.map_err(l1)?.status
+        } else {
+            0
+        };
+        match standard {
             0 => {}
             1 => {
                 return Ok((
@@ -501,7 +746,7 @@ impl Wallet {
                 ));
             }
         }
-        if !tx.inputs.is_empty() {
+        if !tx.inputs.is_empty() && is(Touch::Piggybacked, tx.hash()) {
             let exit_id = tx.hash();
             let e = self
                 .in_flight
@@ -538,26 +783,9 @@ impl Wallet {
         }
     }
 
-    /// Checks the transaction that created a freshly verified output (issue 13, item 7): what a
-    /// wallet can check itself, with the inputs' data from the operator proven under L1.
-    async fn check_creation(&self, o: &mut StoredOutput) -> Result<(), SdkError> {
-        match self.check_tx(o).await? {
-            TxCheck::Valid => o.verification = Verification::ProofTx,
-            TxCheck::Unchecked(why) => {
-                o.verification = Verification::Proof;
-                o.problem = Some(why);
-            }
-            TxCheck::Invalid(why) => {
-                o.verification = Verification::Proof;
-                o.status = OutputStatus::Invalid;
-                o.problem = Some(why);
-            }
-        }
-        Ok(())
-    }
-
-    /// A block from the operator, its root checked against its L1 commitment; `None` if the
-    /// operator does not serve it or serves something else.
+    /// A block from the operator (binary wire format), its root checked against its L1
+    /// commitment; `None` if the operator does not serve it or serves something else. Only for
+    /// the one block an in-flight exit is about: sync never downloads blocks.
     async fn proven_block(&self, blknum: u64) -> Result<Option<Vec<Vec<u8>>>, SdkError> {
         let Ok(block) = self.client.block(blknum).await else { return Ok(None) };
         let Some(ts) = block.l1_timestamp else { return Ok(None) };
@@ -571,130 +799,6 @@ impl Wallet {
             Ok(tree) if tree.root() == block.root => Ok(Some(leaves)),
             _ => Ok(None),
         }
-    }
-
-    async fn check_tx(&self, o: &StoredOutput) -> Result<TxCheck, SdkError> {
-        let pos = UtxoPos::from_u128(o.utxo_pos).map_err(|e| SdkError::Store(e.to_string()))?;
-        let tx =
-            Transaction::decode(&o.tx_bytes).map_err(|e| mismatch(o.utxo_pos, e.to_string()))?;
-        let kind = match tx.check() {
-            Ok((kind, _)) => kind,
-            Err(e) => return Ok(TxCheck::Invalid(format!("malformed transaction: {e}"))),
-        };
-        if is_deposit_block(pos.blknum()) {
-            // The contract itself built the deposit block from the L1 deposit.
-            return Ok(if kind == TxType::Deposit {
-                TxCheck::Valid
-            } else {
-                TxCheck::Invalid("a non-deposit transaction in a deposit block".into())
-            });
-        }
-        match kind {
-            TxType::Payment => {}
-            TxType::Deposit => {
-                return Ok(TxCheck::Invalid(format!(
-                    "a deposit-type transaction inside child block {}: it can never be exited \
-                     (EXIT-1, ExitGameWrongBlockKind)",
-                    pos.blknum()
-                )));
-            }
-            TxType::Fee => {
-                return Ok(TxCheck::Unchecked(
-                    "a fee transaction: its value is the block's fees, which only a watcher checks"
-                        .into(),
-                ));
-            }
-        }
-        // The signed form, from the block (the root was verified under L1 already).
-        let Ok(block) = self.client.block(pos.blknum()).await else {
-            return Ok(TxCheck::Unchecked(format!(
-                "the operator did not serve block {}",
-                pos.blknum()
-            )));
-        };
-        let signed = match (
-            leaves_of(pos.blknum(), &block).and_then(|l| BlockTree::from_txs(&l).ok()),
-            block
-                .txs
-                .get(usize::from(pos.tx_index()))
-                .and_then(|t| SignedTransaction::decode(t).ok()),
-        ) {
-            (Some(tree), Some(signed)) if tree.root() == o.root && signed.transaction == tx => {
-                signed
-            }
-            _ => {
-                return Ok(TxCheck::Unchecked(format!(
-                    "the operator served block {} that does not match its L1 commitment",
-                    pos.blknum()
-                )));
-            }
-        };
-        let signers = match signed.recover_signers(&self.domain) {
-            Ok(s) => s,
-            Err(e) => return Ok(TxCheck::Invalid(format!("bad signature: {e}"))),
-        };
-        let mut inputs = TokenSums::default();
-        let mut blocks: HashMap<u64, Option<Vec<Vec<u8>>>> = HashMap::new();
-        for (i, input) in tx.input_positions().unwrap_or_default().iter().enumerate() {
-            if input.blknum() >= pos.blknum() {
-                return Ok(TxCheck::Invalid(format!("input {i} is not older than its spend")));
-            }
-            if let std::collections::hash_map::Entry::Vacant(slot) = blocks.entry(input.blknum()) {
-                slot.insert(self.proven_block(input.blknum()).await?);
-            }
-            let spent = match blocks.get(&input.blknum()) {
-                Some(Some(leaves)) => leaves
-                    .get(usize::from(input.tx_index()))
-                    .and_then(|t| Transaction::decode(t).ok())
-                    .and_then(|t| t.outputs.get(usize::from(input.output_index())).cloned()),
-                _ => {
-                    let committed = self
-                        .framework
-                        .blockCommitments(U256::from(input.blknum()))
-                        .call()
-                        .await
-                        .map_err(l1)?;
-                    if committed == B256::ZERO {
-                        return Ok(TxCheck::Invalid(format!(
-                            "input {i} spends block {}, which is not committed on L1",
-                            input.blknum()
-                        )));
-                    }
-                    return Ok(TxCheck::Unchecked(format!(
-                        "the operator did not serve block {} (input {i}) as committed on L1",
-                        input.blknum()
-                    )));
-                }
-            };
-            let Some(spent) = spent else {
-                return Ok(TxCheck::Invalid(format!(
-                    "input {i} spends an output that does not exist"
-                )));
-            };
-            if signers.get(i) != Some(&spent.owner) {
-                return Ok(TxCheck::Invalid(format!(
-                    "input {i} is signed by {}, not by its owner {}",
-                    signers.get(i).copied().unwrap_or_default(),
-                    spent.owner
-                )));
-            }
-            if inputs.add(spent.token, spent.amount).is_err() {
-                return Ok(TxCheck::Invalid("input sums overflow".into()));
-            }
-        }
-        let outputs = match tx.output_sums() {
-            Ok(s) => s,
-            Err(e) => return Ok(TxCheck::Invalid(e.to_string())),
-        };
-        for (token, out) in outputs.iter() {
-            if out > inputs.get(token) {
-                return Ok(TxCheck::Invalid(format!(
-                    "it creates value in token {token}: inputs {}, outputs {out}",
-                    inputs.get(token)
-                )));
-            }
-        }
-        Ok(TxCheck::Valid)
     }
 
     /// Asks the configured watchers; an output whose creating transaction was checked becomes
@@ -765,48 +869,18 @@ impl Wallet {
         })
     }
 
-    /// Checks operator data against L1; returns what to store.
+    /// Checks operator data against L1 (block commitment, inclusion proof, the output itself);
+    /// returns what to store. A mismatch is [`SdkError::ProofMismatch`].
     pub async fn verify(
         &self,
         listed: &ListedUtxo,
         data: &ExitData,
     ) -> Result<StoredOutput, SdkError> {
-        let pos_u = listed.utxo_pos;
-        let pos = UtxoPos::from_u128(pos_u).map_err(|e| mismatch(pos_u, e.to_string()))?;
-        let commitment =
-            self.framework.blockCommitments(U256::from(pos.blknum())).call().await.map_err(l1)?;
-        if commitment != keccak256((data.root, U256::from(data.block_timestamp)).abi_encode()) {
-            return Err(mismatch(pos_u, "root and timestamp are not the block's commitment on L1"));
-        }
-        let proof = Proof::from_bytes(&data.proof).map_err(|e| mismatch(pos_u, e.to_string()))?;
-        if !proof.verify(leaf_hash(&data.tx_bytes), usize::from(pos.tx_index()), data.root) {
-            return Err(mismatch(pos_u, "inclusion proof does not verify"));
-        }
-        let tx = Transaction::decode(&data.tx_bytes).map_err(|e| mismatch(pos_u, e.to_string()))?;
-        let out = tx
-            .outputs
-            .get(usize::from(pos.output_index()))
-            .ok_or_else(|| mismatch(pos_u, "the transaction has no such output"))?;
-        if out.owner != self.address() || out.token != listed.token || out.amount != listed.amount {
-            return Err(mismatch(pos_u, "the proven output is not the listed one"));
-        }
-        Ok(StoredOutput {
-            utxo_pos: pos_u,
-            owner: out.owner,
-            token: out.token,
-            amount: out.amount,
-            tx_bytes: data.tx_bytes.clone(),
-            proof: data.proof.clone(),
-            root: data.root,
-            block_timestamp: data.block_timestamp,
-            spent_by: None,
-            exiting: false,
-            status: OutputStatus::Unspent,
-            evidence: None,
-            verification: Verification::Proof,
-            problem: None,
-            checked_at: unix_now(),
-        })
+        let commitments = Commitments::default();
+        let pos = UtxoPos::from_u128(listed.utxo_pos)
+            .map_err(|e| mismatch(listed.utxo_pos, e.to_string()))?;
+        commitments.load(&self.framework, [pos.blknum()]).await?;
+        self.checker(&commitments).verify_one(listed, data)
     }
 
     /// Verified outputs (`proof+tx` at least) not spent, exiting or finalized as of the last
@@ -900,7 +974,7 @@ impl Wallet {
     pub async fn wait_for_output(&self, utxo_pos: u128, timeout: Duration) -> Result<(), SdkError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match self.fetch_new().await {
+            match self.fetch_new(&Commitments::default(), &mut |_| {}).await {
                 Ok(_) | Err(SdkError::OperatorUnreachable { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -1027,54 +1101,167 @@ impl Wallet {
         self.store.get(utxo_pos)?.ok_or_else(|| SdkError::UnknownOutput(utxo_pos.to_string()))
     }
 
-    /// Starts standard exits of stored outputs (one L1 transaction, batched when several); needs
-    /// nothing but L1 and the local store. First re-checks the outputs (against L1, and against
-    /// the operator if it answers) and refuses, before any bond is paid, an exit the wallet can
-    /// tell is doomed: of an output spent ([`SdkError::OutputSpent`]), already exiting
-    /// ([`SdkError::OutputExiting`]), finalized ([`SdkError::OutputFinalized`]), from an invalid
-    /// transaction ([`SdkError::OutputInvalid`]) or no longer under its L1 commitment.
-    pub async fn start_exits(&self, positions: &[u128]) -> Result<TxHash, SdkError> {
-        self.refresh().await?;
-        let outputs: Vec<StoredOutput> =
+    /// Starts standard exits of stored outputs, as many L1 transactions as the block gas limit
+    /// needs (see [`Wallet::start_exits_with`]); needs nothing but L1 and the local store. First
+    /// re-checks the outputs (against L1, and against the operator if it answers) and refuses,
+    /// before any bond is paid, an exit the wallet can tell is doomed: of an output spent
+    /// ([`SdkError::OutputSpent`]), already exiting ([`SdkError::OutputExiting`]), finalized
+    /// ([`SdkError::OutputFinalized`]), from an invalid transaction ([`SdkError::OutputInvalid`])
+    /// or no longer under its L1 commitment.
+    pub async fn start_exits(&self, positions: &[u128]) -> Result<ExitReport, SdkError> {
+        self.start_exits_with(positions, false, &mut |_| {}).await
+    }
+
+    /// [`Wallet::start_exits`] without any check, for one L1 transaction's worth of outputs:
+    /// for an owner who knows better than the wallet (the operator lies about a spend) — and for
+    /// tests of cheaters. An exit of a spent output is challenged and its bond lost. Returns the
+    /// last L1 transaction; an error if any position did not start (use
+    /// [`Wallet::start_exits_with`] for the full report).
+    pub async fn start_exits_unchecked(&self, positions: &[u128]) -> Result<TxHash, SdkError> {
+        let report = self.start_exits_with(positions, true, &mut |_| {}).await?;
+        match (&report.error, report.chunks.last()) {
+            (None, Some(last)) => Ok(last.l1_tx),
+            (Some(e), _) => Err(SdkError::L1(e.clone())),
+            (None, None) => Err(SdkError::UnknownOutput("nothing to exit".into())),
+        }
+    }
+
+    /// Starts standard exits of `positions` (checked as [`Wallet::start_exits`] unless `force`),
+    /// split into L1 transactions that fit the block gas limit: the latest block's gas limit,
+    /// 90% of it as the budget, chunks sized by the gas one exit was estimated to take, each
+    /// chunk estimated before it is sent and halved while it does not fit. The chunks are sent
+    /// one after another, in position order, each reported to `progress` once mined. Every
+    /// started exit is recorded in the store as soon as its transaction is mined, so a failure
+    /// after some chunks leaves those recorded; the report says which positions started in which
+    /// L1 transaction, which the contract skipped (EXIT-10) and which were not sent, and why.
+    /// Fails (nothing started) only if the first chunk cannot be sent.
+    pub async fn start_exits_with(
+        &self,
+        positions: &[u128],
+        force: bool,
+        progress: &mut (dyn FnMut(&ExitChunk) + Send),
+    ) -> Result<ExitReport, SdkError> {
+        if !force {
+            self.refresh().await?;
+        }
+        let mut outputs: Vec<StoredOutput> =
             positions.iter().map(|p| self.stored(*p)).collect::<Result<_, _>>()?;
-        if let Some(e) = outputs.iter().find_map(Self::doomed) {
+        if !force && let Some(e) = outputs.iter().find_map(Self::doomed) {
             return Err(e);
         }
-        self.exit_outputs(outputs).await
-    }
-
-    /// [`Wallet::start_exits`] without any check: for an owner who knows better than the wallet
-    /// (the operator lies about a spend) — and for tests of cheaters. An exit of a spent output
-    /// is challenged and its bond lost.
-    pub async fn start_exits_unchecked(&self, positions: &[u128]) -> Result<TxHash, SdkError> {
-        let outputs: Vec<StoredOutput> =
-            positions.iter().map(|p| self.stored(*p)).collect::<Result<_, _>>()?;
-        self.exit_outputs(outputs).await
-    }
-
-    async fn exit_outputs(&self, outputs: Vec<StoredOutput>) -> Result<TxHash, SdkError> {
+        outputs.sort_by_key(|o| o.utxo_pos);
+        outputs.dedup_by_key(|o| o.utxo_pos);
         let bond = self.standard.bondSize().call().await.map_err(l1)?;
-        let call = if outputs.len() == 1 {
-            self.standard.startStandardExit(Self::exit_args(&outputs[0])).value(bond).send().await
-        } else {
-            let args = outputs.iter().map(Self::exit_args).collect();
-            self.standard
-                .startStandardExits(args)
-                .value(bond * U256::from(outputs.len()))
-                .send()
-                .await
-        };
-        let receipt = mined(call, "exit").await?;
-        for mut o in outputs {
+        if let [one] = outputs.as_slice() {
+            let call = self.standard.startStandardExit(Self::exit_args(one)).value(bond);
+            let receipt = mined(call.send().await, "exit").await?;
+            let chunk = ExitChunk {
+                l1_tx: receipt.transaction_hash,
+                started: vec![one.utxo_pos],
+                skipped: Vec::new(),
+                gas_used: receipt.gas_used,
+            };
+            self.mark_exiting(&chunk, &outputs)?;
+            progress(&chunk);
+            return Ok(ExitReport { chunks: vec![chunk], not_started: Vec::new(), error: None });
+        }
+        let gas_limit = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(l1)?
+            .ok_or_else(|| SdkError::L1("no latest block".into()))?
+            .header
+            .gas_limit;
+        let budget = gas_limit / 10 * 9;
+        let mut report = ExitReport::default();
+        let mut rest: &[StoredOutput] = &outputs;
+        // Until measured, a probe of a few.
+        let mut size = rest.len().min(8);
+        while !rest.is_empty() {
+            size = size.clamp(1, rest.len());
+            let chunk = &rest[..size];
+            let args: Vec<_> = chunk.iter().map(Self::exit_args).collect();
+            let call = self.standard.startStandardExits(args).value(bond * U256::from(size));
+            let estimate = match call.estimate_gas().await {
+                Ok(g) if g <= budget => g,
+                result if size > 1 => {
+                    tracing::debug!(size, ?result, budget, "exit chunk does not fit: halving");
+                    size /= 2;
+                    continue;
+                }
+                result => {
+                    let why = match result {
+                        Ok(g) => format!("one exit needs {g} gas, over the budget {budget}"),
+                        Err(e) => plasma_contracts::sender::describe(&e),
+                    };
+                    if report.chunks.is_empty() {
+                        return Err(SdkError::L1(why));
+                    }
+                    report.error = Some(why);
+                    break;
+                }
+            };
+            let gas = (estimate + estimate / 5).min(gas_limit);
+            let receipt = match mined(call.gas(gas).send().await, "exit").await {
+                Ok(r) if r.status() => r,
+                Ok(r) => {
+                    report.error = Some(format!("exit chunk reverted in {}", r.transaction_hash));
+                    break;
+                }
+                Err(e) if report.chunks.is_empty() => return Err(e),
+                Err(e) => {
+                    report.error = Some(e.to_string());
+                    break;
+                }
+            };
+            let skipped: Vec<(u128, String)> = receipt
+                .inner
+                .logs()
+                .iter()
+                .filter_map(|l| l.log_decode::<StandardExitGame::ExitStartSkipped>().ok())
+                .map(|e| (e.inner.utxoPos.to::<u128>(), format!("{:?}", e.inner.reason)))
+                .collect();
+            let done = ExitChunk {
+                l1_tx: receipt.transaction_hash,
+                started: chunk
+                    .iter()
+                    .map(|o| o.utxo_pos)
+                    .filter(|p| !skipped.iter().any(|(s, _)| s == p))
+                    .collect(),
+                skipped,
+                gas_used: receipt.gas_used,
+            };
+            self.mark_exiting(&done, chunk)?;
+            progress(&done);
+            report.chunks.push(done);
+            rest = &rest[size..];
+            // Size the next chunks from what this one was estimated to take.
+            let per_exit = (estimate / size as u64).max(1);
+            size = usize::try_from(budget / per_exit).unwrap_or(usize::MAX).max(1);
+        }
+        let started: HashSet<u128> = report
+            .chunks
+            .iter()
+            .flat_map(|c| c.started.iter().chain(c.skipped.iter().map(|(p, _)| p)))
+            .copied()
+            .collect();
+        report.not_started =
+            outputs.iter().map(|o| o.utxo_pos).filter(|p| !started.contains(p)).collect();
+        Ok(report)
+    }
+
+    /// Records the exits a mined chunk started (one store transaction).
+    fn mark_exiting(&self, chunk: &ExitChunk, outputs: &[StoredOutput]) -> Result<(), SdkError> {
+        let mut changed = Vec::new();
+        for o in outputs.iter().filter(|o| chunk.started.contains(&o.utxo_pos)) {
+            let mut o = o.clone();
             o.exiting = true;
             o.status = OutputStatus::Exiting;
-            o.evidence = Some(format!(
-                "this wallet started its standard exit in {}",
-                receipt.transaction_hash
-            ));
-            self.store.put(&o)?;
+            o.evidence = Some(format!("this wallet started its standard exit in {}", chunk.l1_tx));
+            changed.push(o);
         }
-        Ok(receipt.transaction_hash)
+        self.store.put_many(&changed)
     }
 
     /// Where `tx` is included, if the wallet can prove it under an L1 commitment: from an output

@@ -120,7 +120,7 @@ async fn exit_with_no_arguments_after_spending_elsewhere_is_refused_and_no_bond_
     assert_eq!(se.exits(U256::from(dep)).call().await.unwrap().status, 0, "no exit started");
     assert_eq!(env.provider.get_balance(alice).await.unwrap(), before, "no bond, no gas spent");
 
-    let (ok, v) = plasma(&env, &op, 1, &store, &["balance"]);
+    let (ok, v) = plasma(&env, &op, 1, &store, &["balance", "--sync"]);
     assert!(ok, "{v}");
     assert_eq!(v["balance"], "0", "the spent deposit is not counted: {v}");
     let (ok, v) = plasma(&env, &op, 1, &store, &["send", &bob.to_string(), "0.1"]);
@@ -135,14 +135,16 @@ async fn exit_with_no_arguments_after_spending_elsewhere_is_refused_and_no_bond_
     let (_, v) = plasma(&env, &op, 1, &store, &["balance"]);
     assert_eq!(v["balance"], eth(2).to_string(), "{v}");
     elsewhere.start_exits(&[dep2]).await.unwrap();
-    let (ok, v) = plasma(&env, &op, 1, &store, &["balance"]);
+    let (ok, v) = plasma(&env, &op, 1, &store, &["balance", "--sync"]);
     assert!(ok, "{v}");
     assert_eq!(v["balance"], "0", "an exiting output is not spendable: {v}");
     assert_eq!(v["exiting"], eth(2).to_string(), "{v}");
     let (ok, v) = plasma(&env, &op, 1, &store, &["utxos"]);
     assert!(ok, "{v}");
+    assert!(v["lastSync"]["at"].as_u64().is_some(), "the answer says how fresh it is: {v}");
     let status = |pos: u128| {
-        v.as_array()
+        v["utxos"]
+            .as_array()
             .unwrap()
             .iter()
             .find(|o| o["utxoPos"] == json!(pos) || o["utxoPos"] == json!(pos.to_string()))
@@ -161,7 +163,7 @@ async fn exit_with_no_arguments_after_spending_elsewhere_is_refused_and_no_bond_
     let (ok, v) = plasma(&env, &op, 1, &store, &["exit", &dep2.to_string()]);
     assert!(!ok);
     assert!(error_of(&v).contains("finalized"), "{v}");
-    let (_, v) = plasma(&env, &op, 1, &store, &["balance"]);
+    let (_, v) = plasma(&env, &op, 1, &store, &["balance", "--sync"]);
     assert_eq!((v["balance"].as_str(), v["exiting"].as_str()), (Some("0"), Some("0")), "{v}");
     node.stop().await;
 }
@@ -275,9 +277,40 @@ async fn in_flight_exit_of_a_committed_payment_is_refused() {
     assert_eq!(state.initiator, key(&env, 1).address());
 }
 
-/// A hand-made operator: serves fixed JSON bodies by path (the query string ignored).
+/// Reads one HTTP request: its target and its body (by `content-length`).
+async fn read_request(sock: &mut tokio::net::TcpStream) -> (String, String, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 65536];
+    loop {
+        let n = sock.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+        let len = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0usize);
+        if buf.len() >= end + 4 + len {
+            let mut words = head.split_whitespace();
+            let method = words.next().unwrap_or("GET").to_owned();
+            let target = words.next().unwrap_or("/").to_owned();
+            return (method, target, buf[end + 4..end + 4 + len].to_vec());
+        }
+    }
+    ("GET".into(), "/".into(), Vec::new())
+}
+
+/// A hand-made operator: serves fixed JSON bodies by path (the query string ignored), and
+/// `POST /v1/inclusions` from the entries `inclusion/{blknum}/{txIndex}`.
 async fn fake_operator(bodies: Arc<Mutex<HashMap<String, Value>>>) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -285,12 +318,28 @@ async fn fake_operator(bodies: Arc<Mutex<HashMap<String, Value>>>) -> String {
             let Ok((mut sock, _)) = listener.accept().await else { return };
             let bodies = bodies.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let n = sock.read(&mut buf).await.unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]).to_string();
-                let target = request.split_whitespace().nth(1).unwrap_or("/");
+                let (method, target, body) = read_request(&mut sock).await;
                 let path = target.split('?').next().unwrap_or("/").to_owned();
-                let found = bodies.lock().unwrap().get(&path).cloned();
+                let found = if method == "POST" && path == "/v1/inclusions" {
+                    let req: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let b = bodies.lock().unwrap();
+                    let items: Vec<Value> = req["txs"]
+                        .as_array()
+                        .unwrap_or(&Vec::new())
+                        .iter()
+                        .map(|t| {
+                            b.get(&format!("inclusion/{}/{}", t["blknum"], t["txIndex"]))
+                                .cloned()
+                                .unwrap_or_else(|| {
+                                    json!({"blknum": t["blknum"], "txIndex": t["txIndex"],
+                                    "error": {"code": "UnknownBlock", "message": "no such block"}})
+                                })
+                        })
+                        .collect();
+                    Some(json!({"inclusions": items}))
+                } else {
+                    bodies.lock().unwrap().get(&path).cloned()
+                };
                 let (status, body) = match found {
                     Some(b) => ("200 OK", b),
                     None => {
@@ -383,6 +432,14 @@ async fn a_payment_out_of_nothing_under_a_root_is_not_verified() {
             format!("/v1/blocks/{blknum}"),
             json!({"blknum": blknum, "root": deposit_block_root(&tx), "l1Timestamp": ts, "txs": [hex0x(&tx)]}),
         );
+        // A deposit block of one transaction: its proof is the empty tree's siblings.
+        let tree = BlockTree::from_txs(&[tx.clone()]).unwrap();
+        bodies.lock().unwrap().insert(
+            format!("inclusion/{blknum}/0"),
+            json!({"blknum": blknum, "txIndex": 0, "signedTx": null, "txBytes": hex0x(&tx),
+                   "proof": hex0x(&tree.proof(0).unwrap().to_bytes()), "root": tree.root(),
+                   "blockTimestamp": ts}),
+        );
         deposits.push(pos);
     }
 
@@ -425,15 +482,21 @@ async fn a_payment_out_of_nothing_under_a_root_is_not_verified() {
         for (i, t) in txs.iter().enumerate() {
             let pos = 1000u128 * 1_000_000_000 + i as u128 * 10_000;
             let out = &t.transaction.outputs[0];
-            list.push(json!({"utxoPos": pos.to_string(), "owner": out.owner, "token": out.token, "amount": out.amount.to_string()}));
-            b.insert(
-                format!("/v1/utxos/{pos}/exit-data"),
-                json!({"utxoPos": pos.to_string(), "blknum": 1000, "txBytes": hex0x(&leaves[i]),
+            let exit_data = json!({"utxoPos": pos.to_string(), "blknum": 1000, "txBytes": hex0x(&leaves[i]),
                        "inclusionProof": hex0x(&tree.proof(i).unwrap().to_bytes()),
-                       "root": tree.root(), "blockTimestamp": ts}),
+                       "root": tree.root(), "blockTimestamp": ts});
+            list.push(json!({"utxoPos": pos.to_string(), "owner": out.owner, "token": out.token,
+                             "amount": out.amount.to_string(), "exitData": exit_data}));
+            b.insert(format!("/v1/utxos/{pos}/exit-data"), exit_data);
+            b.insert(
+                format!("inclusion/1000/{i}"),
+                json!({"blknum": 1000, "txIndex": i, "signedTx": hex0x(&t.encode()),
+                       "txBytes": hex0x(&leaves[i]),
+                       "proof": hex0x(&tree.proof(i).unwrap().to_bytes()), "root": tree.root(),
+                       "blockTimestamp": ts}),
             );
         }
-        b.insert("/v1/utxos".into(), json!({"utxos": list}));
+        b.insert("/v1/utxos".into(), json!({"utxos": list, "next": null}));
     }
 
     // A watcher reading the same operator judges block 1000.
@@ -476,8 +539,14 @@ async fn a_payment_out_of_nothing_under_a_root_is_not_verified() {
     // The CLI says the same (the watchers given by the environment, as a user's shell would).
     let watcher_url = format!("http://{}", w.addr);
     let store = env.dir.path().join("v-cli.redb");
-    let (ok, v) =
-        plasma_with(&env, &liar, 2, &store, &["balance"], &[("PLASMA_WATCHERS", &watcher_url)]);
+    let (ok, v) = plasma_with(
+        &env,
+        &liar,
+        2,
+        &store,
+        &["balance", "--sync"],
+        &[("PLASMA_WATCHERS", &watcher_url)],
+    );
     assert!(ok, "{v}");
     assert_eq!(v["balance"], half.to_string(), "not the 10.5 ETH under the root: {v}");
     assert_eq!((v["final"].as_str(), v["unverified"].as_str()), (Some("0"), Some("0")), "{v}");

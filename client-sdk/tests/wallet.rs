@@ -46,7 +46,7 @@ async fn deposit_send_receive_exit_process_withdraw_to_the_wei() {
     // bob exits, alice processes (and earns the bounty), bob withdraws: exact to the wei.
     let before = env.provider.get_balance(bob.address()).await.unwrap();
     let bond = DeployConfig::devnet(Address::ZERO, PERIOD).standard_exit_bond;
-    let start = bob.start_exits(&[1000 * 1_000_000_000]).await.unwrap();
+    let start = bob.start_exits(&[1000 * 1_000_000_000]).await.unwrap().chunks[0].l1_tx;
     assert_eq!(
         bob.balance(Address::ZERO).unwrap(),
         U256::ZERO,
@@ -174,7 +174,7 @@ async fn the_cli_deposits_sends_and_reports_errors() {
         let (ok, v) = plasma(&["send", bob, "5"], 1);
         assert!(!ok);
         assert!(v["error"].as_str().unwrap().contains("insufficient funds"), "{v}");
-        let (ok, v) = plasma(&["balance"], 2);
+        let (ok, v) = plasma(&["balance", "--sync"], 2);
         assert!(ok);
         assert_eq!(v["balance"], "500000000000000000");
     });
@@ -247,6 +247,29 @@ async fn in_flight_exit_of_a_payment_the_operator_never_included() {
     );
 }
 
+/// Flips the last hex digit of every `inclusionProof` in `v`, however deep (the listing with
+/// proofs nests them).
+fn flip_proofs(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, field) in map.iter_mut() {
+                if k == "inclusionProof"
+                    && let Some(p) = field.as_str()
+                {
+                    let mut p = p.to_owned();
+                    let last = if p.ends_with('0') { "1" } else { "0" };
+                    p.replace_range(p.len() - 1.., last);
+                    *field = Value::String(p);
+                } else {
+                    flip_proofs(field);
+                }
+            }
+        }
+        Value::Array(list) => list.iter_mut().for_each(flip_proofs),
+        _ => {}
+    }
+}
+
 /// An operator that lies: it relays the real operator's answers but flips a byte of every
 /// inclusion proof it serves.
 async fn lying_operator(real: String) -> String {
@@ -265,12 +288,7 @@ async fn lying_operator(real: String) -> String {
                 let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
                 let mut body: Value =
                     http.get(format!("{real}{path}")).send().await.unwrap().json().await.unwrap();
-                if let Some(proof) = body.get_mut("inclusionProof") {
-                    let mut p = proof.as_str().unwrap().to_owned();
-                    let last = if p.ends_with('0') { "1" } else { "0" };
-                    p.replace_range(p.len() - 1.., last);
-                    *proof = Value::String(p);
-                }
+                flip_proofs(&mut body);
                 let text = body.to_string();
                 let response = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
