@@ -475,4 +475,117 @@ mod tests {
         assert_eq!(loaded.mempool, vec![(0, vec![1, 2, 3])]);
         assert_eq!(loaded.next_child_block, Some(2000));
     }
+
+    fn payment_block(blknum: u64, n: usize) -> BlockRecord {
+        let txs: Vec<alloy::primitives::Bytes> = (0..n)
+            .map(|i| {
+                let tx = plasma_spec::Transaction::payment(
+                    &[UtxoPos::new(1, 0, 0).unwrap()],
+                    vec![Output::new(
+                        Address::from_word(alloy::primitives::keccak256((i as u64).to_be_bytes())),
+                        Address::ZERO,
+                        U256::from(i + 1),
+                    )],
+                    B256::ZERO,
+                );
+                plasma_spec::SignedTransaction::new(tx, vec![vec![7u8; 65].into()]).encode().into()
+            })
+            .collect();
+        let leaves = crate::blocks::leaves_of(blknum, &txs).unwrap();
+        let root = plasma_spec::BlockTree::from_leaves(&leaves).unwrap().root();
+        BlockRecord { blknum, root, txs, l1_timestamp: Some(1_700_000_000), l1_tx: None }
+    }
+
+    #[test]
+    fn a_schema_1_store_is_migrated_at_open_and_served_from_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let child = payment_block(1000, 300);
+        let deposit_tx = plasma_spec::Transaction::deposit(
+            Address::repeat_byte(3),
+            Address::ZERO,
+            U256::from(9),
+        )
+        .encode();
+        let deposit = BlockRecord {
+            blknum: 1001,
+            root: plasma_spec::deposit_block_root(&deposit_tx),
+            txs: vec![deposit_tx.into()],
+            l1_timestamp: Some(5),
+            l1_tx: None,
+        };
+        {
+            // What an operator before #15 wrote: JSON blocks, no schema version.
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut blocks = tx.open_table(LEGACY_BLOCKS).unwrap();
+                for b in [&child, &deposit] {
+                    blocks.insert(b.blknum, serde_json::to_vec(b).unwrap().as_slice()).unwrap();
+                }
+            }
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.meta(SCHEMA_VERSION).unwrap(), Some(SCHEMA));
+        assert_eq!(store.block(1000).unwrap().unwrap(), child);
+        assert_eq!(store.block(1001).unwrap().unwrap(), deposit);
+        let tree = plasma_spec::BlockTree::from_txs(&[&deposit.txs[0]]).unwrap();
+        assert_eq!(tree.root(), deposit.root);
+        let Lookup::Found(inc) = store.inclusion(1000, 299).unwrap() else { panic!() };
+        assert_eq!(inc.stored, child.txs[299].to_vec());
+        let proof = plasma_spec::Proof::from_bytes(&inc.proof).unwrap();
+        assert!(proof.verify(plasma_spec::leaf_hash(&inc.tx_bytes), 299, child.root));
+        assert_eq!(store.inclusion(1000, 300).unwrap(), Lookup::OutOfRange { tx_count: 300 });
+        assert_eq!(store.inclusion(2000, 0).unwrap(), Lookup::UnknownBlock);
+        drop(store);
+        // The JSON copies are gone; opening again changes nothing.
+        let store = Store::open(&path).unwrap();
+        let tx = store.db.begin_read().unwrap();
+        assert!(tx.open_table(LEGACY_BLOCKS).is_err(), "the schema 1 table is dropped");
+        assert_eq!(store.block(1000).unwrap().unwrap(), child);
+    }
+
+    #[test]
+    fn a_store_of_a_newer_schema_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        Store::open(&path)
+            .unwrap()
+            .apply(&Batch { meta: vec![(SCHEMA_VERSION, 3)], ..Batch::default() })
+            .unwrap();
+        match Store::open(&path) {
+            Err(e @ StoreError::UnsupportedSchema { found: 3, supported: SCHEMA }) => {
+                assert!(e.to_string().contains("schema version 3"));
+            }
+            other => panic!("expected UnsupportedSchema, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wire_rows_give_back_the_block_from_any_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.redb")).unwrap();
+        let record = payment_block(1000, 10_000);
+        let encoded = EncodedBlock::from_record(&record).unwrap();
+        let wire = encoded.wire.clone();
+        assert!(wire.len() > WIRE_CHUNK, "spans several rows: {}", wire.len());
+        store.apply(&Batch { blocks: vec![encoded], ..Batch::default() }).unwrap();
+        for start in [0, 1, WIRE_CHUNK as u64 - 1, WIRE_CHUNK as u64, wire.len() as u64 - 1] {
+            let mut got = Vec::new();
+            let mut at = start;
+            loop {
+                let c = store.wire_chunk(1000, at).unwrap();
+                if c.is_empty() {
+                    break;
+                }
+                assert!(c.len() <= WIRE_CHUNK);
+                at += c.len() as u64;
+                got.extend(c);
+            }
+            assert_eq!(got, wire[start as usize..], "from {start}");
+        }
+        assert!(store.wire_chunk(1000, wire.len() as u64).unwrap().is_empty());
+        assert_eq!(store.block_info(1000).unwrap().unwrap().wire_len, wire.len() as u64);
+    }
 }
