@@ -389,6 +389,7 @@ async fn watcher(env: &Env, operator_url: String) -> plasma_watcher::Running {
         deadline_margin: Duration::from_secs(30),
         stuck_after: Duration::from_millis(300),
         l1_block_time: Duration::from_millis(100),
+        download: plasma_watcher::DownloadSettings::default(),
     };
     let dir = env.dir.path().join(format!("watcher-{}", rand_suffix()));
     let w = plasma_watcher::Watcher::new(settings, me, provider, &dir).await.unwrap();

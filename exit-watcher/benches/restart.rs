@@ -61,6 +61,7 @@ async fn main() {
         deadline_margin: Duration::from_secs(3600),
         stuck_after: Duration::from_secs(10),
         l1_block_time: Duration::from_secs(1),
+        download: plasma_watcher::DownloadSettings::default(),
     };
     let start = Instant::now();
     let watcher = Watcher::new(settings, me, provider, dir.path()).await.unwrap();

@@ -5,10 +5,12 @@
 
 mod api;
 pub mod budget;
+pub mod download;
 pub mod guards;
 mod judge;
 mod watcher;
 
+pub use download::{DownloadError, DownloadProgress, DownloadSettings};
 pub use judge::{ChainView, Event, KnownBlock, Spend, validate_parallel};
 pub use watcher::{Guard, Settings, Status, Watcher, WatcherError, write_view_utxos};
 

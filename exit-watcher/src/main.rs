@@ -7,7 +7,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use clap::Parser;
-use plasma_watcher::{Settings, Watcher};
+use plasma_watcher::{DownloadSettings, Settings, Watcher};
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use tracing_subscriber::EnvFilter;
 
@@ -41,6 +41,13 @@ struct Cli {
     /// Seconds a committed block may stay unavailable before it counts as withheld.
     #[arg(long = "availability-timeout", default_value_t = 30)]
     availability_timeout: u64,
+    /// Seconds without a byte after which a block download is resumed (HTTP range) on a new
+    /// connection. Not a limit on the download: the verdict is --availability-timeout's (WATCH-3).
+    #[arg(long = "stall-timeout", default_value_t = 15)]
+    stall_timeout: u64,
+    /// Blocks downloaded ahead of the one being validated (each held in memory until validated).
+    #[arg(long = "prefetch", default_value_t = 2)]
+    prefetch: usize,
     /// The API's listen address.
     #[arg(long = "api.listen", default_value = "127.0.0.1:9657")]
     listen: SocketAddr,
@@ -100,6 +107,10 @@ fn main() -> ExitCode {
             deadline_margin: Duration::from_secs(cli.deadline_margin),
             stuck_after: Duration::from_secs(cli.stuck_after),
             l1_block_time: Duration::from_secs(cli.l1_block_time),
+            download: DownloadSettings {
+                stall_timeout: Duration::from_secs(cli.stall_timeout.max(1)),
+                prefetch: cli.prefetch,
+            },
         };
         let watcher = match Watcher::new(settings, me, provider, &cli.data_dir).await {
             Ok(w) => w,

@@ -34,6 +34,7 @@ async fn watcher(env: &Env, node: &Node) -> plasma_watcher::Running {
         deadline_margin: Duration::from_secs(30),
         stuck_after: Duration::from_millis(300),
         l1_block_time: Duration::from_millis(100),
+        download: plasma_watcher::DownloadSettings::default(),
     };
     let w = Watcher::new(settings, me, provider, &env.dir.path().join("watcher")).await.unwrap();
     plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap()

@@ -132,6 +132,8 @@ pub struct Settings {
     pub stuck_after: Duration,
     /// L1's block time (12 s on Ethereum), for the timing condition (WATCH-12).
     pub l1_block_time: Duration,
+    /// How blocks are downloaded: stall timeout, prefetch (WATCH-3).
+    pub download: crate::download::DownloadSettings,
 }
 
 impl Settings {
@@ -266,6 +268,8 @@ pub struct Status {
     pub unaffordable_outputs: usize,
     /// Events so far.
     pub events: usize,
+    /// Block downloads in progress (WATCH-3): bytes received of expected, rate, last error.
+    pub downloads: Vec<crate::download::DownloadProgress>,
 }
 
 /// The watcher.
@@ -277,7 +281,8 @@ pub struct Watcher {
     standard: StandardExitGame::StandardExitGameInstance<DynProvider>,
     in_flight: InFlightExitGame::InFlightExitGameInstance<DynProvider>,
     in_flight_exits: Mutex<BTreeMap<B256, WatchedInFlight>>,
-    http: reqwest::Client,
+    /// Block downloads: the next block and the prefetched ones (WATCH-3).
+    downloads: crate::download::Downloader,
     db: Database,
     domain: SigningDomain,
     view: Mutex<ChainView>,
@@ -364,6 +369,11 @@ impl Watcher {
                 stuck_after: settings.stuck_after,
             },
         );
+        let downloads = crate::download::Downloader::new(
+            &settings.operator_url,
+            settings.download,
+            settings.poll,
+        );
         let watcher = Self {
             view: Mutex::new(
                 ChainView::new(domain.clone())
@@ -380,7 +390,7 @@ impl Watcher {
             min_exit_period,
             sender,
             tokens: Mutex::new(std::collections::BTreeSet::from([Address::ZERO])),
-            http: reqwest::Client::new(),
+            downloads,
             db,
             pending: Mutex::new(VecDeque::new()),
             exits: Mutex::new(BTreeMap::new()),
@@ -445,6 +455,7 @@ impl Watcher {
             guarded_outputs: funding.1,
             unaffordable_outputs: funding.2,
             events: self.events.lock().len(),
+            downloads: self.downloads.progress(),
         }
     }
 
@@ -497,6 +508,7 @@ mod tests {
             deadline_margin: Duration::from_secs(3600),
             stuck_after: Duration::from_secs(stuck),
             l1_block_time: Duration::from_secs(1),
+            download: crate::download::DownloadSettings::default(),
         }
     }
 
