@@ -528,3 +528,65 @@ impl Drop for Downloader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plasma_spec::{
+        test_utils::{domain, key, pay_eth, pos},
+        wire::{Encoding, encode_block},
+    };
+
+    /// A block of `n` signed payments and its root.
+    fn block(n: u16) -> (Vec<Bytes>, B256) {
+        let k = key(1);
+        let txs: Vec<SignedTransaction> = (0..n)
+            .map(|i| pay_eth(&domain(), &[pos(1000, i, 0)], &[(k.address(), 1)], &[&k]))
+            .collect();
+        let leaves: Vec<Vec<u8>> = txs.iter().map(|t| t.transaction.encode()).collect();
+        let root = BlockTree::from_txs(&leaves).unwrap().root();
+        (txs.iter().map(|t| Bytes::from(t.encode())).collect(), root)
+    }
+
+    fn decoder(bytes: &[u8]) -> BlockDecoder {
+        let mut d = BlockDecoder::new();
+        d.push(bytes).unwrap();
+        d
+    }
+
+    #[test]
+    fn obtained_means_every_byte_decoded_and_the_l1_root() {
+        let (txs, root) = block(5);
+        let bytes = encode_block(2000, root, &txs, Encoding::Zlib).unwrap();
+        assert_eq!(finish_block(decoder(&bytes), 2000, root).unwrap(), txs);
+        // One byte short.
+        assert!(matches!(
+            finish_block(decoder(&bytes[..bytes.len() - 1]), 2000, root),
+            Err(DownloadError::Malformed(WireError::Truncated { .. }))
+        ));
+        // Another block's number.
+        assert_eq!(
+            finish_block(decoder(&bytes), 3000, root),
+            Err(DownloadError::WrongBlock { asked: 3000, got: 2000 })
+        );
+        // The header claims L1's root, the transactions hash to another.
+        let (other, other_root) = block(4);
+        let lying = encode_block(2000, root, &other, Encoding::Plain).unwrap();
+        assert_eq!(
+            finish_block(decoder(&lying), 2000, root),
+            Err(DownloadError::RootMismatch { served: other_root, committed: root })
+        );
+    }
+
+    #[test]
+    fn errors_say_what_happened() {
+        let stalled = DownloadError::Stalled { received: 70, waited_ms: 15_000 };
+        assert_eq!(stalled.to_string(), "stalled: no byte for 15000 ms after 70 bytes");
+        assert!(DownloadError::Malformed(WireError::BadMagic).to_string().starts_with("malformed"));
+        assert!(
+            DownloadError::RootMismatch { served: B256::ZERO, committed: B256::ZERO }
+                .to_string()
+                .starts_with("root mismatch")
+        );
+    }
+}

@@ -466,3 +466,140 @@ async fn a_link_that_goes_silent_for_good_is_withheld_at_the_deadline_and_not_be
     w.stop().await;
     node.stop().await;
 }
+
+/// A server answering its connections in turn with `replies` (the last one for every connection
+/// after), each sent in pieces of `piece` bytes every `every`.
+async fn scripted(replies: Vec<Vec<u8>>, piece: usize, every: Duration) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut i = 0;
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else { return };
+            let reply = replies[i.min(replies.len() - 1)].clone();
+            i += 1;
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while find(&head, b"\r\n\r\n").is_none() {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                for c in reply.chunks(piece) {
+                    if conn.write_all(c).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(every).await;
+                }
+                let _ = conn.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+fn ok_reply(body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        wire::MEDIA_TYPE,
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// A block of `n` signed payments and its root.
+fn sample_block(n: u16) -> (Vec<Bytes>, B256) {
+    use plasma_spec::test_utils::{domain, key, pay_eth, pos};
+    let k = key(1);
+    let txs: Vec<plasma_spec::SignedTransaction> = (0..n)
+        .map(|i| pay_eth(&domain(), &[pos(1000, i, 0)], &[(k.address(), 1)], &[&k]))
+        .collect();
+    let leaves: Vec<Vec<u8>> = txs.iter().map(|t| t.transaction.encode()).collect();
+    let root = plasma_spec::BlockTree::from_txs(&leaves).unwrap().root();
+    (txs.iter().map(|t| Bytes::from(t.encode())).collect(), root)
+}
+
+#[tokio::test]
+async fn bad_bytes_are_named_and_tried_again_not_judged() {
+    logs();
+    let (txs, root) = sample_block(20);
+    let good = wire::encode_block(2000, root, &txs, wire::Encoding::Zlib).unwrap();
+    let (other, _) = sample_block(3);
+    let replies = vec![
+        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\nconnection: close\r\n\r\nbusy"
+            .to_vec(),
+        ok_reply(
+            b"{\"txs\": []} and some more bytes to fill a wire header ........................",
+        ),
+        ok_reply(&wire::encode_block(3000, root, &txs, wire::Encoding::Zlib).unwrap()),
+        ok_reply(
+            &wire::encode_block(2000, B256::repeat_byte(7), &txs, wire::Encoding::Zlib).unwrap(),
+        ),
+        ok_reply(&wire::encode_block(2000, root, &other, wire::Encoding::Zlib).unwrap()),
+        ok_reply(&good),
+    ];
+    let addr = scripted(replies, 1 << 20, Duration::ZERO).await;
+    let fetcher = Fetcher::new(&format!("http://{addr}"), Duration::from_secs(2));
+    let job = Job { blknum: 2000, root, deadline_ms: now_ms() + 60_000 };
+    let progress = parking_lot::Mutex::new(DownloadProgress::default());
+    let got = tokio::time::timeout(
+        Duration::from_secs(10),
+        fetcher.obtain(job, Duration::from_millis(10), &progress),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, txs);
+    let p = progress.lock().clone();
+    assert_eq!((p.attempts, p.resumes, p.done), (6, 0, true), "{p:?}");
+    // Each failure by name, one at a time.
+    for (reply, name) in [
+        (
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec(),
+            "unavailable: HTTP 404",
+        ),
+        (ok_reply(&[0u8; 80]), "malformed block: not an encoded block (bad magic)"),
+        (
+            ok_reply(&wire::encode_block(3000, root, &txs, wire::Encoding::Zlib).unwrap()),
+            "the operator sent block 3000 when asked for block 2000",
+        ),
+        (
+            ok_reply(&wire::encode_block(2000, root, &other, wire::Encoding::Zlib).unwrap()),
+            "root mismatch",
+        ),
+    ] {
+        let addr = scripted(vec![reply], 1 << 20, Duration::ZERO).await;
+        let fetcher = Fetcher::new(&format!("http://{addr}"), Duration::from_secs(2));
+        let progress = parking_lot::Mutex::new(DownloadProgress::default());
+        let _ = tokio::time::timeout(
+            Duration::from_millis(300),
+            fetcher.obtain(job, Duration::from_millis(50), &progress),
+        )
+        .await;
+        let p = progress.lock().clone();
+        assert!(
+            !p.done && p.last_error.as_deref().unwrap_or_default().starts_with(name),
+            "{name}: {p:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_download_too_slow_for_its_deadline_is_flagged_while_it_runs() {
+    logs();
+    let (txs, root) = sample_block(40);
+    let good = wire::encode_block(2000, root, &txs, wire::Encoding::Plain).unwrap();
+    // About 2 kB/s: the block takes several seconds; its deadline is in two.
+    let addr = scripted(vec![ok_reply(&good)], 100, Duration::from_millis(50)).await;
+    let fetcher = Fetcher::new(&format!("http://{addr}"), Duration::from_secs(2));
+    let job = Job { blknum: 2000, root, deadline_ms: now_ms() + 2_000 };
+    let progress = parking_lot::Mutex::new(DownloadProgress::default());
+    let run = fetcher.obtain(job, Duration::from_millis(50), &progress);
+    let _ = tokio::time::timeout(Duration::from_millis(1_800), run).await;
+    let p = progress.lock().clone();
+    assert!(p.projected_late && !p.done && p.received > 0, "{p:?}");
+    assert_eq!(p.expected, Some(good.len() as u64));
+}
