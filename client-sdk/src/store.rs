@@ -175,7 +175,8 @@ pub struct StoredOutput {
     /// A check it failed or could not make.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
-    /// When (unix seconds) it was last re-checked.
+    /// When (unix seconds) its status was last set by a re-check (the store's last sync says
+    /// when every output was last re-checked).
     #[serde(default)]
     pub checked_at: u64,
 }

@@ -183,6 +183,63 @@ impl Checker {
         })
     }
 
+    /// Verifies a batch of listed outputs, their exit data and signed transactions read with one
+    /// `POST /v1/inclusions` per distinct transaction (a payment of four outputs to this wallet
+    /// is one proof, not four). Returns the verified outputs and how many are pending (their
+    /// block not committed yet); `None` if the operator has no such route (then use
+    /// [`Checker::verify_batch`] with per-output exit data).
+    pub(crate) async fn verify_listed(
+        &self,
+        listed: Vec<ListedUtxo>,
+    ) -> Result<Option<(Vec<StoredOutput>, usize)>, SdkError> {
+        let mut wanted: Vec<(u64, u16)> = Vec::new();
+        let mut seen = HashSet::new();
+        for l in &listed {
+            let pos =
+                UtxoPos::from_u128(l.utxo_pos).map_err(|e| mismatch(l.utxo_pos, e.to_string()))?;
+            if seen.insert((pos.blknum(), pos.tx_index())) {
+                wanted.push((pos.blknum(), pos.tx_index()));
+            }
+        }
+        let Some(served) = self.fetch(&wanted).await? else { return Ok(None) };
+        let mut by_tx = HashMap::new();
+        let mut signed = HashMap::new();
+        for (key, item) in wanted.iter().zip(served) {
+            if let InclusionItem::Found { inclusion, signed_tx, committed: true } = item {
+                if let Some(s) = signed_tx.as_ref().and_then(|s| SignedTransaction::decode(s).ok())
+                {
+                    signed.insert(*key, s);
+                }
+                by_tx.insert(*key, inclusion);
+            }
+        }
+        let mut items = Vec::new();
+        let mut pending = 0;
+        for l in listed {
+            let pos =
+                UtxoPos::from_u128(l.utxo_pos).map_err(|e| mismatch(l.utxo_pos, e.to_string()))?;
+            match by_tx.get(&(pos.blknum(), pos.tx_index())) {
+                Some(inc) => items.push((
+                    l,
+                    ExitData {
+                        tx_bytes: inc.tx_bytes.clone(),
+                        proof: inc.proof.clone(),
+                        root: inc.root,
+                        block_timestamp: inc.block_timestamp,
+                    },
+                )),
+                // Not committed yet, or not served: not stored, counted as pending.
+                None => pending += 1,
+            }
+        }
+        let blocks = items.iter().filter_map(|(l, _)| UtxoPos::from_u128(l.utxo_pos).ok());
+        self.commitments.load(&self.framework, blocks.map(|p| p.blknum())).await?;
+        let mut outputs =
+            items.iter().map(|(l, d)| self.verify_one(l, d)).collect::<Result<Vec<_>, _>>()?;
+        self.check_creations_with(&mut outputs, signed).await?;
+        Ok(Some((outputs, pending)))
+    }
+
     /// Verifies a batch of listed outputs with their exit data: each proof under its block's L1
     /// commitment, then each creating transaction (see [`Checker::check_creations`]). A mismatch
     /// fails the batch: nothing of it is stored.
@@ -231,6 +288,16 @@ impl Checker {
                 signed.insert(*key, s);
             }
         }
+        self.check_creations_with(outputs, signed).await
+    }
+
+    /// [`Checker::check_creations`] given the signed transactions of the outputs' own
+    /// transactions (by block and index), as the operator served them.
+    async fn check_creations_with(
+        &self,
+        outputs: &mut [StoredOutput],
+        signed: HashMap<(u64, u16), SignedTransaction>,
+    ) -> Result<(), SdkError> {
         // The inputs' creating transactions, proven under L1.
         let mut input_keys: Vec<(u64, u16)> = Vec::new();
         let mut seen = HashSet::new();

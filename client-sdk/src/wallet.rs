@@ -387,37 +387,23 @@ impl Wallet {
             self.store.all()?.into_iter().map(|o| (o.utxo_pos, o.status)).collect();
         let checker = self.checker(commitments);
         let opts = self.sync_options;
-        let mut tasks: tokio::task::JoinSet<Result<Vec<StoredOutput>, SdkError>> =
+        let mut tasks: tokio::task::JoinSet<Result<(Vec<StoredOutput>, usize), SdkError>> =
             tokio::task::JoinSet::new();
         let mut state = SyncProgress::default();
         let mut after = None;
         let mut failure = None;
+        // The listing carries no proofs: a known output costs the operator nothing, and a new
+        // one's proof comes with its transaction's inclusion (one per transaction).
         loop {
-            let page = self.client.utxo_page(self.address(), after, opts.page_size, true).await?;
+            let page = self.client.utxo_page(self.address(), after, opts.page_size, false).await?;
             let mut fresh = Vec::new();
-            for (listed, data) in page.utxos.into_iter().zip(page.exit_data) {
+            for listed in page.utxos {
                 listed_all.insert(listed.utxo_pos);
                 if stored.get(&listed.utxo_pos).is_some_and(|s| *s != OutputStatus::NotOnChain) {
                     report.known += 1;
                     continue;
                 }
-                let data = match data {
-                    Some(Some(d)) => d,
-                    Some(None) => {
-                        report.pending += 1;
-                        continue;
-                    }
-                    // An operator without proofs in its listing: one request per output.
-                    None => match self.client.exit_data(listed.utxo_pos).await {
-                        Ok(d) => d,
-                        Err(SdkError::OperatorRefused { code, .. }) if code == "NotCommitted" => {
-                            report.pending += 1;
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    },
-                };
-                fresh.push((listed, data));
+                fresh.push(listed);
             }
             state.listed = listed_all.len();
             state.new += fresh.len();
@@ -428,8 +414,28 @@ impl Wallet {
                 if failure.is_some() {
                     break;
                 }
-                let (checker, batch) = (checker.clone(), batch.to_vec());
-                tasks.spawn(async move { checker.verify_batch(batch).await });
+                let (checker, batch, client) =
+                    (checker.clone(), batch.to_vec(), self.client.clone());
+                tasks.spawn(async move {
+                    if let Some(done) = checker.verify_listed(batch.clone()).await? {
+                        return Ok(done);
+                    }
+                    // An operator without POST /v1/inclusions: one exit-data request per output.
+                    let mut items = Vec::new();
+                    let mut pending = 0;
+                    for listed in batch {
+                        match client.exit_data(listed.utxo_pos).await {
+                            Ok(d) => items.push((listed, d)),
+                            Err(SdkError::OperatorRefused { code, .. })
+                                if code == "NotCommitted" =>
+                            {
+                                pending += 1;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Ok((checker.verify_batch(items).await?, pending))
+                });
             }
             progress(&state);
             match page.next {
@@ -458,12 +464,15 @@ impl Wallet {
     /// Waits for one verified batch and stores it in one store transaction.
     async fn store_batch(
         &self,
-        tasks: &mut tokio::task::JoinSet<Result<Vec<StoredOutput>, SdkError>>,
+        tasks: &mut tokio::task::JoinSet<Result<(Vec<StoredOutput>, usize), SdkError>>,
         report: &mut SyncReport,
         state: &mut SyncProgress,
     ) -> Result<(), SdkError> {
         let Some(joined) = tasks.join_next().await else { return Ok(()) };
-        let outputs = joined.map_err(|e| SdkError::Store(format!("a sync task failed: {e}")))??;
+        let (outputs, pending) =
+            joined.map_err(|e| SdkError::Store(format!("a sync task failed: {e}")))??;
+        report.pending += pending;
+        state.new -= pending;
         for o in outputs.iter().filter(|o| o.status == OutputStatus::Invalid) {
             tracing::warn!(
                 utxo_pos = o.utxo_pos,
@@ -659,20 +668,25 @@ impl Wallet {
             )
             .await?;
         let mut gone = 0;
-        for o in &mut outputs {
+        let mut changed = Vec::new();
+        for mut o in outputs {
             let before = o.status;
-            let (status, evidence) = self.status_of(o, listed, commitments, &touched).await?;
-            if status == OutputStatus::Exiting {
-                o.exiting = true;
-            }
+            let (status, evidence) = self.status_of(&o, listed, commitments, &touched).await?;
             if status != OutputStatus::Unspent && before == OutputStatus::Unspent {
                 gone += 1;
             }
-            o.status = status;
-            o.evidence = evidence;
-            o.checked_at = unix_now();
+            // Only what changed is written: the sync record says when everything was checked.
+            if (status, &evidence) != (o.status, &o.evidence)
+                || (status == OutputStatus::Exiting && !o.exiting)
+            {
+                o.exiting |= status == OutputStatus::Exiting;
+                o.status = status;
+                o.evidence = evidence;
+                o.checked_at = unix_now();
+                changed.push(o);
+            }
         }
-        self.store.put_many(&outputs)?;
+        self.store.put_many(&changed)?;
         Ok(gone)
     }
 

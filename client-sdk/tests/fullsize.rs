@@ -273,3 +273,156 @@ async fn exit_of_more_outputs_than_fit_one_l1_transaction_is_split() {
     });
     node.stop().await;
 }
+
+/// Submits signed transactions through `POST /v1/transactions/batch` (500 a request) and waits
+/// until the last one's block is committed.
+async fn submit_all(
+    client: &plasma_sdk::OperatorClient,
+    txs: &[plasma_spec::SignedTransaction],
+) -> u64 {
+    let http = reqwest::Client::new();
+    for chunk in txs.chunks(500) {
+        let body = serde_json::json!({"txs": chunk.iter().map(|t| format!("0x{}", hex::encode(t.encode()))).collect::<Vec<_>>()});
+        let resp = http
+            .post(format!("{}/v1/transactions/batch", client.url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    }
+    let last = txs.last().unwrap().transaction.hash();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok((status, Some(b))) = client.tx_status(last).await
+            && status == "committed"
+        {
+            return b;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not committed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The scale figure of issue 15 for the wallet (run with `--ignored --nocapture`; prints, does
+/// not time-assert): 6,000 outputs paid to one owner by 1,500 four-output payments in one child
+/// block, then the owner's first sync, timed, with the whole-block route counted through a
+/// proxy. Set `PLASMA_BENCH_OUTPUTS` for another size (a multiple of 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "scale figure: run with --ignored --nocapture"]
+async fn bench_sync_of_6000_outputs() {
+    use plasma_spec::{Output, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos};
+    let outputs: usize =
+        std::env::var("PLASMA_BENCH_OUTPUTS").ok().and_then(|v| v.parse().ok()).unwrap_or(6_000);
+    let env = env().await;
+    let node = operator(&env).await;
+    let counts = Counts::default();
+    let proxy = counting_proxy(format!("http://{}", node.addr), counts.clone()).await;
+    let alice_key = key(&env, 1);
+    let alice = Wallet::connect(alice_key.clone(), &wallet_config(&env, &node, 1)).await.unwrap();
+    let signer = Signer::from_bytes(&alloy::primitives::B256::from(alice_key.to_bytes())).unwrap();
+    let domain = SigningDomain::new(env.anvil.chain_id(), env.deployment.framework);
+    let bob = key(&env, 2).address();
+    let payments = outputs / 4;
+
+    // Fan alice's deposits out 4-ways until she has one coin per payment to bob.
+    let unit = U256::from(1_000_000u64);
+    let mut coins: Vec<(u128, U256)> = Vec::new();
+    let deposits = payments.div_ceil(1024).max(1);
+    let per_deposit = unit * U256::from(4u64.pow(5)) * U256::from(4);
+    for _ in 0..deposits {
+        let pos = alice.deposit_eth(per_deposit).await.unwrap();
+        alice.wait_for_output(pos, Duration::from_secs(30)).await.unwrap();
+        coins.push((pos, per_deposit));
+    }
+    let started = std::time::Instant::now();
+    let mut level = 0;
+    while coins.len() < payments {
+        let mut txs = Vec::new();
+        let mut next = Vec::new();
+        for (pos, amount) in &coins {
+            let part = *amount / U256::from(4);
+            let tx = Transaction::payment(
+                &[UtxoPos::from_u128(*pos).unwrap()],
+                vec![Output::new(alice.address(), Address::ZERO, part); 4],
+                alloy::primitives::B256::ZERO,
+            );
+            let sig = signer.sign_tx(&domain, &tx);
+            txs.push(SignedTransaction::new(tx, vec![sig]));
+        }
+        let blknum = submit_all(alice.operator(), &txs).await;
+        // The block's transactions in submission order are what the positions need: ask the
+        // operator where each landed.
+        for t in &txs {
+            let (_, Some(b)) = alice.operator().tx_status(t.transaction.hash()).await.unwrap()
+            else {
+                panic!("not included")
+            };
+            let inc = alice.operator().tx_inclusion(t.transaction.hash()).await.unwrap().unwrap();
+            for o in 0..4u8 {
+                let pos = UtxoPos::new(b, inc.tx_index, o).unwrap().to_u128();
+                next.push((pos, t.transaction.outputs[0].amount));
+            }
+        }
+        let _ = blknum;
+        coins = next;
+        level += 1;
+    }
+    coins.truncate(payments);
+    let txs: Vec<SignedTransaction> = coins
+        .iter()
+        .map(|(pos, amount)| {
+            let part = *amount / U256::from(4);
+            let tx = Transaction::payment(
+                &[UtxoPos::from_u128(*pos).unwrap()],
+                vec![Output::new(bob, Address::ZERO, part); 4],
+                alloy::primitives::B256::ZERO,
+            );
+            let sig = signer.sign_tx(&domain, &tx);
+            SignedTransaction::new(tx, vec![sig])
+        })
+        .collect();
+    let blknum = submit_all(alice.operator(), &txs).await;
+    let mut blocks = std::collections::BTreeSet::new();
+    for t in txs.iter().step_by(97).chain(txs.last()) {
+        blocks.insert(alice.operator().tx_status(t.transaction.hash()).await.unwrap().1.unwrap());
+    }
+    eprintln!(
+        "set-up: {level} fan-out levels and {payments} payments to bob in {:.1}s; bob's outputs in \
+         child blocks {blocks:?} (last {blknum})",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut config = wallet_config(&env, &node, 2);
+    config.operator_url = proxy;
+    let bob_wallet = Wallet::connect(key(&env, 2), &config).await.unwrap();
+    counts.lock().unwrap().clear();
+    let t = std::time::Instant::now();
+    let report = bob_wallet.sync().await.unwrap();
+    let sync = t.elapsed();
+    assert_eq!(report.added, outputs, "{report:?}");
+    let t = std::time::Instant::now();
+    let balance = bob_wallet.balance(Address::ZERO).unwrap();
+    let from_store = t.elapsed();
+    let t = std::time::Instant::now();
+    let again = bob_wallet.sync().await.unwrap();
+    let resync = t.elapsed();
+    let verified = bob_wallet
+        .outputs()
+        .unwrap()
+        .iter()
+        .filter(|o| o.verification == Verification::ProofTx)
+        .count();
+    eprintln!(
+        "sync of {outputs} outputs: {:.2}s ({:.0} outputs/s), {verified} proof+tx; requests \
+         {:?}; balance from the store {:.1} ms ({balance}); second sync (nothing new) {:.2}s \
+         ({again:?})",
+        sync.as_secs_f64(),
+        outputs as f64 / sync.as_secs_f64(),
+        counts.lock().unwrap(),
+        from_store.as_secs_f64() * 1e3,
+        resync.as_secs_f64()
+    );
+    assert_eq!(counts.lock().unwrap().get("GET /v1/blocks"), None);
+    node.stop().await;
+}

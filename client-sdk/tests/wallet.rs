@@ -253,7 +253,7 @@ fn flip_proofs(v: &mut Value) {
     match v {
         Value::Object(map) => {
             for (k, field) in map.iter_mut() {
-                if k == "inclusionProof"
+                if (k == "inclusionProof" || k == "proof")
                     && let Some(p) = field.as_str()
                 {
                     let mut p = p.to_owned();
@@ -271,7 +271,7 @@ fn flip_proofs(v: &mut Value) {
 }
 
 /// An operator that lies: it relays the real operator's answers but flips a byte of every
-/// inclusion proof it serves.
+/// inclusion proof it serves (exit data and batch inclusions).
 async fn lying_operator(real: String) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -286,8 +286,15 @@ async fn lying_operator(real: String) -> String {
                 let n = sock.read(&mut buf).await.unwrap_or(0);
                 let request = String::from_utf8_lossy(&buf[..n]).to_string();
                 let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let mut body: Value =
-                    http.get(format!("{real}{path}")).send().await.unwrap().json().await.unwrap();
+                let req = if request.starts_with("POST") {
+                    let body = request.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+                    http.post(format!("{real}{path}"))
+                        .header("content-type", "application/json")
+                        .body(body.to_owned())
+                } else {
+                    http.get(format!("{real}{path}"))
+                };
+                let mut body: Value = req.send().await.unwrap().json().await.unwrap();
                 flip_proofs(&mut body);
                 let text = body.to_string();
                 let response = format!(
