@@ -92,8 +92,6 @@ async fn wire_block(node: SocketAddr, blknum: u64) -> Option<Vec<u8>> {
 /// `Range: bytes=a-` (or, when told to, ignoring it).
 struct Gateway {
     addr: SocketAddr,
-    /// Ranged requests answered with 206.
-    ranged: Arc<AtomicUsize>,
     /// When false, a range is ignored (200 with the whole block), as some servers do.
     honour_range: Arc<AtomicBool>,
 }
@@ -101,14 +99,13 @@ struct Gateway {
 async fn gateway(node: &Node) -> Gateway {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let ranged = Arc::new(AtomicUsize::new(0));
     let honour_range = Arc::new(AtomicBool::new(true));
     let node_addr = node.addr;
-    let (r, h) = (ranged.clone(), honour_range.clone());
+    let h = honour_range.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut conn, _)) = listener.accept().await else { return };
-            let (r, h) = (r.clone(), h.clone());
+            let h = h.clone();
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut buf = [0u8; 4096];
@@ -137,7 +134,6 @@ async fn gateway(node: &Node) -> Gateway {
                             .to_vec()
                     }
                     (Some(bytes), Some(a)) if h.load(Ordering::SeqCst) => {
-                        r.fetch_add(1, Ordering::SeqCst);
                         let len = bytes.len() as u64;
                         if a >= len {
                             format!("HTTP/1.1 416 Range Not Satisfiable\r\ncontent-range: bytes */{len}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").into_bytes()
@@ -167,7 +163,7 @@ async fn gateway(node: &Node) -> Gateway {
             });
         }
     });
-    Gateway { addr, ranged, honour_range }
+    Gateway { addr, honour_range }
 }
 
 /// What the link does to the next responses (their bodies: bytes after the response head).
