@@ -124,15 +124,17 @@ impl EncodedBlock {
         if txs.len() != leaves.len() || txs.len() > plasma_spec::MAX_TXS_PER_BLOCK {
             return Err(corrupt("block", format!("{} txs, {} leaves", txs.len(), leaves.len())));
         }
-        let (tree, groups) = std::thread::scope(|s| {
+        // The tree first (its root heads the wire form), then the wire form and the groups on
+        // two threads: the two deflates are most of the time.
+        let tree = Tiles::build(leaves);
+        let (wire, groups) = std::thread::scope(|s| {
             let groups = s.spawn(|| txs.chunks(TX_GROUP).map(deflate_group).collect::<Vec<_>>());
-            let tree = Tiles::build(leaves);
-            (tree, groups.join())
+            let wire = wire::encode_block(blknum, tree.root, txs, wire::Encoding::Zlib);
+            (wire, groups.join())
         });
         let groups = groups.map_err(|_| corrupt("block", "group encoder panicked"))?;
         let tx_groups = groups.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let wire = wire::encode_block(blknum, tree.root, txs, wire::Encoding::Zlib)
-            .map_err(|e| corrupt("block", e))?;
+        let wire = wire.map_err(|e| corrupt("block", e))?;
         Ok(Self {
             info: BlockInfo {
                 blknum,
