@@ -123,6 +123,7 @@ struct InclusionRef {
 }
 
 /// All routes.
+#[allow(clippy::result_large_err)] // a lookup's error is the response itself, built once
 pub(crate) fn routes(
     ctx: Arc<ApiContext>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
