@@ -22,6 +22,8 @@ use std::{
     time::Duration,
 };
 
+pub mod throttle;
+
 /// Why the harness failed; tests unwrap it.
 #[derive(Debug)]
 pub struct HarnessError(pub String);
