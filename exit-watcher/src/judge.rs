@@ -1,12 +1,15 @@
-//! What the watcher concludes from what it sees (spec: WATCH-3 … WATCH-7). Pure: no I/O.
+//! What the watcher concludes from what it sees (spec: WATCH-3 … WATCH-7). Pure but for the
+//! history of spends and blocks, which lives on disk ([`history`], WATCH-15).
+
+pub(crate) mod history;
 
 use alloy::primitives::{Address, B256, Bytes};
+pub use history::{History, HistoryError};
 use plasma_spec::{
     BlockBuilder, BlockDiff, BlockError, ExitingOutputs, LedgerError, MAX_TXS_PER_BLOCK, Output,
     SignedTransaction, SigningDomain, SpendRule, TxType, UtxoPos, UtxoSet, UtxoView, WithExits,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// A byzantine or noteworthy event, with what was done about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,11 +207,11 @@ pub struct Spend {
     pub tx_index: u16,
 }
 
-/// A validated block, kept so the watcher can prove inclusion itself.
+/// A validated block as the watcher keeps it (WATCH-15): enough to prove any inclusion.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KnownBlock {
-    /// Leaves (unsigned transaction bytes) in order.
-    pub leaves: Vec<Vec<u8>>,
+    /// Leaf hashes (MERKLE-1) in order.
+    pub leaves: Vec<B256>,
     /// L1 timestamp of its commitment.
     pub timestamp: u64,
 }
@@ -256,17 +259,14 @@ pub fn validate_parallel(
     Ok(builder.finish())
 }
 
-/// One change to the view, journaled so the watcher can persist each block atomically.
+/// One change to the UTXO set, journaled so the watcher can persist each block atomically (the
+/// block's spends and leaves wait in the [`History`] for the same transaction).
 #[derive(Clone, Debug)]
 pub enum Change {
     /// An output became unspent.
     UtxoAdded(UtxoPos, Output),
     /// An output was spent.
     UtxoSpent(UtxoPos),
-    /// A spend was seen.
-    Spend(UtxoPos, Spend),
-    /// A block was validated.
-    Block(u64, KnownBlock),
     /// The chain became byzantine from this block.
     Byzantine(u64),
 }
@@ -277,12 +277,10 @@ pub struct ChainView {
     /// Changes not yet persisted, in order.
     pub journal: Vec<Change>,
     domain: SigningDomain,
-    /// The validated UTXO set.
+    /// The validated UTXO set (in memory: the ledger needs it for every block).
     pub utxos: UtxoSet,
-    /// Every spend seen in valid blocks, by spent position.
-    pub spends: HashMap<UtxoPos, Spend>,
-    /// Validated blocks.
-    pub blocks: HashMap<u64, KnownBlock>,
+    /// Every spend seen in valid blocks and every validated block's leaves, on disk (WATCH-15).
+    pub history: History,
     /// The first withheld or invalid block, once there is one.
     pub byzantine_from: Option<u64>,
     /// The last block applied.
@@ -294,14 +292,19 @@ pub struct ChainView {
 }
 
 impl ChainView {
-    /// An empty view for the chain of `domain`.
+    /// An empty view for the chain of `domain`, its history in memory (never persisted: tests,
+    /// benchmarks). The watcher uses [`Self::with_history`].
     pub fn new(domain: SigningDomain) -> Self {
+        Self::with_history(domain, History::in_memory())
+    }
+
+    /// An empty view for the chain of `domain` over the history `history` (on disk).
+    pub fn with_history(domain: SigningDomain, history: History) -> Self {
         Self {
             journal: Vec::new(),
             domain,
             utxos: UtxoSet::new(),
-            spends: HashMap::new(),
-            blocks: HashMap::new(),
+            history,
             byzantine_from: None,
             synced_block: 0,
             exiting: ExitingOutputs::new(),
@@ -316,12 +319,45 @@ impl ChainView {
         self
     }
 
+    /// Writes what was applied since the last write into `tx`, the caller's one atomic
+    /// transaction: the UTXO changes into `view_utxos`, the spends and leaf hashes into the
+    /// history's tables (WATCH-15). Call [`Self::journal_persisted`] once `tx` committed.
+    pub fn write_journal(&self, tx: &redb::WriteTransaction) -> Result<(), HistoryError> {
+        let mut utxos = tx.open_table(history::UTXOS).map_err(history::st)?;
+        for change in &self.journal {
+            match change {
+                Change::UtxoAdded(pos, out) => {
+                    utxos.insert(pos.to_u128(), out.to_packed().as_slice()).map_err(history::st)?;
+                }
+                Change::UtxoSpent(pos) => {
+                    utxos.remove(pos.to_u128()).map_err(history::st)?;
+                }
+                Change::Byzantine(_) => {}
+            }
+        }
+        drop(utxos);
+        self.history.write(tx)
+    }
+
+    /// Forgets the journal [`Self::write_journal`] wrote, once its transaction committed: memory
+    /// keeps no block's spends after it is on disk (WATCH-15).
+    pub fn journal_persisted(&mut self) {
+        self.journal = Vec::new();
+        self.history.persisted();
+    }
+
     /// Applies an exit-game event read from an L1 block of timestamp `at` (LEDGER-9). An
     /// in-flight transaction is located through the spends of its inputs.
     pub fn apply_exit_event(&mut self, event: &plasma_spec::ExitEvent, at: u64) {
-        let spends = &self.spends;
+        let history = &self.history;
         self.exiting.apply(event, at, |hash, inputs| {
-            let spend = spends.get(inputs.first()?)?;
+            let spend = match history.spend(*inputs.first()?) {
+                Ok(s) => s?,
+                Err(e) => {
+                    tracing::warn!(target: "watcher::history", error = %e, "spend not readable");
+                    return None;
+                }
+            };
             (spend.hash == hash).then_some((spend.blknum, spend.tx_index))
         });
     }
@@ -338,9 +374,8 @@ impl ChainView {
             for (pos, out) in diff.created {
                 self.journal.push(Change::UtxoAdded(pos, out));
             }
-            let block = KnownBlock { leaves: vec![deposit_tx.to_vec()], timestamp };
-            self.journal.push(Change::Block(blknum, block.clone()));
-            self.blocks.insert(blknum, block);
+            self.history.record_deposit(blknum, deposit_tx);
+            self.history.record_block(blknum, vec![plasma_spec::leaf_hash(deposit_tx)], timestamp);
             if self.byzantine_from.is_none() {
                 self.synced_block = blknum;
             }
@@ -379,23 +414,12 @@ impl ChainView {
                         self.exiting.transaction_included(&hash, blknum, tx_index as u16);
                     }
                 }
-                for (tx_index, tx) in txs.iter().enumerate() {
-                    let hash = tx.transaction.hash();
-                    if let Ok(inputs) = tx.transaction.input_positions() {
-                        for (i, input) in inputs.into_iter().enumerate() {
-                            let spend = Spend {
-                                tx: tx.transaction.encode().into(),
-                                hash,
-                                input_index: i,
-                                signature: tx.signatures.get(i).cloned().unwrap_or_default(),
-                                blknum,
-                                // A valid block holds at most 65,536 transactions.
-                                tx_index: tx_index as u16,
-                            };
-                            self.journal.push(Change::Spend(input, spend.clone()));
-                            self.spends.insert(input, spend);
-                        }
-                    }
+                let mut leaves = Vec::with_capacity(txs.len());
+                for (tx_index, (tx, bytes)) in txs.iter().zip(signed).enumerate() {
+                    leaves.push(plasma_spec::leaf_hash(&tx.transaction.encode()));
+                    let inputs = tx.transaction.input_positions().unwrap_or_default();
+                    // A valid block holds at most 65,536 transactions.
+                    self.history.record_signed(blknum, tx_index as u16, bytes, &inputs);
                 }
                 for pos in &diff.spent {
                     self.journal.push(Change::UtxoSpent(*pos));
@@ -404,12 +428,7 @@ impl ChainView {
                     self.journal.push(Change::UtxoAdded(*pos, out.clone()));
                 }
                 self.utxos.apply(&diff);
-                let block = KnownBlock {
-                    leaves: txs.iter().map(|t| t.transaction.encode()).collect(),
-                    timestamp,
-                };
-                self.journal.push(Change::Block(blknum, block.clone()));
-                self.blocks.insert(blknum, block);
+                self.history.record_block(blknum, leaves, timestamp);
                 self.synced_block = blknum;
                 Ok(())
             }
@@ -434,15 +453,26 @@ impl ChainView {
 
     /// The inclusion proof of transaction `tx_index` of validated block `blknum`, with the
     /// block's L1 timestamp: what every challenge and response that proves inclusion needs.
-    pub fn inclusion_proof(&self, blknum: u64, tx_index: u16) -> Option<(Vec<u8>, u64)> {
-        let block = self.blocks.get(&blknum)?;
-        let tree = plasma_spec::BlockTree::from_txs(&block.leaves).ok()?;
-        Some((tree.proof(usize::from(tx_index)).ok()?.to_bytes(), block.timestamp))
+    /// Read from the history's leaf hashes (a few built trees are cached).
+    pub fn inclusion_proof(
+        &self,
+        blknum: u64,
+        tx_index: u16,
+    ) -> Result<Option<(Vec<u8>, u64)>, HistoryError> {
+        let Some(timestamp) = self.history.timestamp(blknum)? else { return Ok(None) };
+        let Some(tree) = self.history.tree(blknum)? else { return Ok(None) };
+        Ok(tree.proof(usize::from(tx_index)).ok().map(|p| (p.to_bytes(), timestamp)))
+    }
+
+    /// The bytes of transaction `tx_index` of validated block `blknum` (the leaf's preimage,
+    /// unsigned): what an exit of one of its outputs presents.
+    pub fn tx_bytes(&self, blknum: u64, tx_index: u16) -> Result<Option<Bytes>, HistoryError> {
+        self.history.tx_bytes(blknum, tx_index)
     }
 
     /// The spend defeating a standard exit of `pos`, if the watcher saw one (WATCH-4).
-    pub fn challenge_for(&self, pos: UtxoPos) -> Option<&Spend> {
-        self.spends.get(&pos)
+    pub fn challenge_for(&self, pos: UtxoPos) -> Result<Option<Spend>, HistoryError> {
+        self.history.spend(pos)
     }
 
     /// Deposits of `owner` made after the first bad block that no child block could have spent:
@@ -527,7 +557,7 @@ mod tests {
         let (mut view, alice, bob) = view_with_deposit();
         let pay = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
         view.apply_child_block(1000, &[signed(&pay)], 20).unwrap();
-        assert_eq!(view.challenge_for(pos(1, 0, 0)).unwrap().hash, pay.transaction.hash());
+        assert_eq!(view.challenge_for(pos(1, 0, 0)).unwrap().unwrap().hash, pay.transaction.hash());
         assert_eq!(view.exitable_outputs_of(bob.address()).len(), 1);
         assert!(view.byzantine_from.is_none());
     }
@@ -569,7 +599,10 @@ mod tests {
             if valid {
                 assert!(result.is_ok(), "inside the grace: {result:?}");
                 // The spend is what defeats the exit (EXIT-4).
-                assert_eq!(view.challenge_for(pos(1, 0, 0)).unwrap().hash, pay.transaction.hash());
+                assert_eq!(
+                    view.challenge_for(pos(1, 0, 0)).unwrap().unwrap().hash,
+                    pay.transaction.hash()
+                );
             } else {
                 let reason = result.unwrap_err();
                 assert!(reason.contains("LEDGER-9"), "{reason}");
@@ -636,7 +669,7 @@ mod tests {
         let left: Vec<u64> =
             view.late_deposits_left_to(alice.address(), 2000).iter().map(|p| p.blknum()).collect();
         assert_eq!(left, vec![1001], "left to alice, who knows whether she spent it");
-        assert!(view.inclusion_proof(2001, 0).is_some(), "provable for its exit");
+        assert!(view.inclusion_proof(2001, 0).unwrap().is_some(), "provable for its exit");
     }
 
     #[test]
@@ -655,7 +688,7 @@ mod tests {
             vec![(pos(1000, 0, 0), Output::new(bob.address(), Address::ZERO, U256::from(60)))]
         );
         assert!(
-            view.challenge_for(pos(1000, 0, 0)).is_none(),
+            view.challenge_for(pos(1000, 0, 0)).unwrap().is_none(),
             "an unspent output has no challenge"
         );
     }

@@ -44,7 +44,7 @@ impl Watcher {
                 .view
                 .lock()
                 .challenge_for(pos)
-                .cloned()
+                .map_err(st)?
                 .or_else(|| in_flight_spend_of(&handed_in, pos));
             let Some(spend) = spend else { continue };
             let key = format!("challenge:{}", pos.to_u128());
@@ -89,7 +89,9 @@ impl Watcher {
             let exit_id = U256::from_be_bytes(id.0);
             let Ok(inputs) = w.tx.input_positions() else { continue };
             for (i, input) in inputs.iter().enumerate() {
-                let Some(spend) = self.view.lock().challenge_for(*input).cloned() else { continue };
+                let Some(spend) = self.view.lock().challenge_for(*input).map_err(st)? else {
+                    continue;
+                };
                 if spend.hash == id {
                     // The in-flight transaction itself is included: answer any canonicity
                     // challenge with its inclusion (CHAL-2).
@@ -99,7 +101,11 @@ impl Watcher {
                 }
                 let key = format!("ife-noncanonical:{id}");
                 if !self.action_done(&key)? {
-                    let proof = self.view.lock().inclusion_proof(spend.blknum, spend.tx_index);
+                    let proof = self
+                        .view
+                        .lock()
+                        .inclusion_proof(spend.blknum, spend.tx_index)
+                        .map_err(st)?;
                     if let Some((proof, timestamp)) = proof {
                         let args = InFlightExitGame::CompetitorArgs {
                             exitId: exit_id,
@@ -162,7 +168,7 @@ impl Watcher {
         if self.action_done(&key)? {
             return Ok(());
         }
-        let proof = self.view.lock().inclusion_proof(spend.blknum, spend.tx_index);
+        let proof = self.view.lock().inclusion_proof(spend.blknum, spend.tx_index).map_err(st)?;
         let Some((proof, timestamp)) = proof else { return Ok(()) };
         let call = self.in_flight.respondToNonCanonicalChallenge(
             exit_id,
@@ -190,12 +196,15 @@ impl Watcher {
             let Ok(out_pos) = UtxoPos::new(included.blknum, included.tx_index, index) else {
                 continue;
             };
-            let Some(spend) = self.view.lock().challenge_for(out_pos).cloned() else { continue };
+            let Some(spend) = self.view.lock().challenge_for(out_pos).map_err(st)? else {
+                continue;
+            };
             let key = format!("ife-output:{id}:{index}");
             if self.action_done(&key)? {
                 continue;
             }
-            let proof = self.view.lock().inclusion_proof(included.blknum, included.tx_index);
+            let proof =
+                self.view.lock().inclusion_proof(included.blknum, included.tx_index).map_err(st)?;
             let Some((proof, timestamp)) = proof else { continue };
             let args = InFlightExitGame::OutputSpentArgs {
                 exitId: exit_id,

@@ -98,20 +98,16 @@ impl Watcher {
                         continue;
                     }
                     let Some((proof, timestamp)) =
-                        view.inclusion_proof(pos.blknum(), pos.tx_index())
+                        view.inclusion_proof(pos.blknum(), pos.tx_index()).map_err(st)?
                     else {
                         continue;
                     };
-                    let Some(tx) = view
-                        .blocks
-                        .get(&pos.blknum())
-                        .and_then(|b| b.leaves.get(usize::from(pos.tx_index())))
-                    else {
+                    let Some(tx) = view.tx_bytes(pos.blknum(), pos.tx_index()).map_err(st)? else {
                         continue;
                     };
                     let args = StandardExitGame::StartArgs {
                         utxoPos: pos.to_u256(),
-                        txBytes: tx.clone().into(),
+                        txBytes: tx,
                         inclusionProof: proof.into(),
                         blockTimestamp: timestamp,
                     };
@@ -248,19 +244,17 @@ impl Watcher {
             {
                 let view = self.view.lock();
                 for p in &inputs {
-                    let leaf = view
-                        .blocks
-                        .get(&p.blknum())
-                        .and_then(|b| b.leaves.get(usize::from(p.tx_index())).cloned());
+                    let leaf = view.tx_bytes(p.blknum(), p.tx_index()).map_err(st)?;
                     let Some(leaf) = leaf else { return Ok(()) };
-                    let Some((proof, timestamp)) = view.inclusion_proof(p.blknum(), p.tx_index())
+                    let Some((proof, timestamp)) =
+                        view.inclusion_proof(p.blknum(), p.tx_index()).map_err(st)?
                     else {
                         return Ok(());
                     };
                     if let Some(spent) = plasma_spec::UtxoView::utxo(&view.utxos, *p) {
                         parties.insert(0, spent.owner); // the signers first
                     }
-                    input_txs.push(leaf.into());
+                    input_txs.push(leaf);
                     proofs.push(proof.into());
                     timestamps.push(timestamp);
                 }

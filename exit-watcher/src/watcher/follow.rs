@@ -64,9 +64,9 @@ impl Watcher {
                 // swapped it) means outputs were credited on nothing: the chain is unsafe.
                 let changed = {
                     let view = self.view.lock();
-                    view.blocks.get(&blknum).is_some_and(|b| {
-                        b.leaves.first().is_some_and(|l| l.as_slice() != ev.depositTx.as_ref())
-                    })
+                    view.tx_bytes(blknum, 0)
+                        .map_err(st)?
+                        .is_some_and(|l| l.as_ref() != ev.depositTx.as_ref())
                 };
                 if changed {
                     warn!(target: "watcher::l1", blknum, "a reorganisation changed a deposit the watcher had applied (LEDGER-7)");
@@ -274,23 +274,23 @@ impl Watcher {
         let moved = {
             let mut view = self.view.lock();
             let synced = view.synced_block;
-            let Some(known) = view.blocks.get_mut(&blknum) else { return Ok(blknum <= synced) };
+            let Some(known) = view.history.timestamp(blknum).map_err(st)? else {
+                return Ok(blknum <= synced);
+            };
             if let Some(root) = root
-                && BlockTree::from_txs(&known.leaves).map(|t| t.root()).ok() != Some(root)
+                && view.history.tree(blknum).map_err(st)?.map(|t| t.root()) != Some(root)
             {
                 warn!(target: "watcher::l1", blknum, %root, "a reorganisation changed a commitment the watcher had validated");
             }
-            (known.timestamp != timestamp).then(|| {
-                known.timestamp = timestamp;
-                known.clone()
-            })
+            let moved = known != timestamp;
+            if moved {
+                view.history.record_time(blknum, timestamp);
+            }
+            moved
         };
-        if let Some(block) = moved {
+        if moved {
             info!(target: "watcher::l1", blknum, timestamp, "a reorganisation moved a commitment to another L1 block");
-            let json = serde_json::to_vec(&block).map_err(st)?;
-            let tx = self.db.begin_write().map_err(st)?;
-            tx.open_table(V_BLOCKS).map_err(st)?.insert(blknum, json.as_slice()).map_err(st)?;
-            tx.commit().map_err(st)?;
+            self.persist_block(blknum)?;
         }
         Ok(true)
     }

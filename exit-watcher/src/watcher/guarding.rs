@@ -93,7 +93,12 @@ impl Watcher {
             let view = self.view.lock();
             // Already seen included (the owner handed it in after the operator was quick): its
             // outputs are ordinary outputs now, nothing to keep.
-            if inputs.iter().all(|p| view.spends.get(p).is_some_and(|s| s.hash == hash)) {
+            let mut included = true;
+            for p in &inputs {
+                let spend = view.challenge_for(*p).map_err(|e| e.to_string())?;
+                included &= spend.is_some_and(|s| s.hash == hash);
+            }
+            if included {
                 return Ok(hash);
             }
             plasma_spec::validate_payment(&view.utxos, &signed.transaction, &inputs, &signers)

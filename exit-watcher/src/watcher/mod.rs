@@ -13,7 +13,7 @@
 //!
 //! [`Watcher::step`] runs them in that order, once per poll.
 
-use crate::judge::{ChainView, Change, Event};
+use crate::judge::{ChainView, Event};
 use crate::{
     budget,
     guards::{self, GuardError},
@@ -25,7 +25,7 @@ use alloy::{
 };
 use parking_lot::Mutex;
 use plasma_contracts::{InFlightExitGame, PlasmaFramework, StandardExitGame};
-use plasma_spec::{BlockTree, SigningDomain, UtxoPos};
+use plasma_spec::{SigningDomain, UtxoPos};
 use redb::{Database, ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -54,9 +54,8 @@ const GUARDED_IN_FLIGHT: TableDefinition<'_, &[u8], &[u8]> =
 const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
 // The validated view and the work in progress, persisted so a restart resumes where it stopped
 // (nothing is re-downloaded or re-verified) and a kill -9 loses nothing.
-const V_UTXOS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("view_utxos");
-const V_SPENDS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("view_spends");
-const V_BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("view_blocks");
+use crate::judge::history::UTXOS as V_UTXOS;
+// Spends and blocks: `crate::judge::history` (WATCH-15).
 const V_META: TableDefinition<'_, &str, u64> = TableDefinition::new("view_meta");
 const V_PENDING: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("pending_blocks");
 const V_EXITS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("watched_exits");
@@ -283,7 +282,7 @@ pub struct Watcher {
     in_flight_exits: Mutex<BTreeMap<B256, WatchedInFlight>>,
     /// Block downloads: the next block and the prefetched ones (WATCH-3).
     downloads: crate::download::Downloader,
-    db: Database,
+    db: Arc<Database>,
     domain: SigningDomain,
     view: Mutex<ChainView>,
     pending: Mutex<VecDeque<Pending>>,
@@ -325,14 +324,15 @@ impl Watcher {
         data_dir: &Path,
     ) -> Result<Self, WatcherError> {
         std::fs::create_dir_all(data_dir).map_err(st)?;
-        let db = Database::create(data_dir.join("watcher.redb")).map_err(st)?;
+        let db = Arc::new(
+            crate::judge::History::open_database(&data_dir.join("watcher.redb")).map_err(st)?,
+        );
+        let history = crate::judge::History::open(db.clone()).map_err(st)?;
         let tx = db.begin_write().map_err(st)?;
         tx.open_table(ACTIONS).map_err(st)?;
         tx.open_table(GUARDS).map_err(st)?;
         tx.open_table(EVENTS).map_err(st)?;
         tx.open_table(V_UTXOS).map_err(st)?;
-        tx.open_table(V_SPENDS).map_err(st)?;
-        tx.open_table(V_BLOCKS).map_err(st)?;
         tx.open_table(V_META).map_err(st)?;
         tx.open_table(V_PENDING).map_err(st)?;
         tx.open_table(V_EXITS).map_err(st)?;
@@ -376,7 +376,7 @@ impl Watcher {
         );
         let watcher = Self {
             view: Mutex::new(
-                ChainView::new(domain.clone())
+                ChainView::with_history(domain.clone(), history)
                     .with_exit_grace(plasma_spec::exit_spend_grace(min_exit_period)),
             ),
             domain,

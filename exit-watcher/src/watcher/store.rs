@@ -16,40 +16,19 @@ impl Watcher {
         tx.commit().map_err(st)
     }
 
-    /// Persists what applying (or giving up on) `blknum` changed, in one transaction.
+    /// Persists what applying (or giving up on) `blknum` changed, in one transaction: the UTXO
+    /// changes, the block's spends and leaf hashes (WATCH-15) and the view's position. The view
+    /// stays locked until the transaction committed, so nothing reads between the journal leaving
+    /// memory and reaching the disk; on failure the journal stays and the next call writes it.
     pub(super) fn persist_block(&self, blknum: u64) -> Result<(), WatcherError> {
-        let (journal, synced, byzantine, exiting) = {
-            let mut view = self.view.lock();
-            let exiting = serde_json::to_vec(&view.exiting).map_err(st)?;
-            (std::mem::take(&mut view.journal), view.synced_block, view.byzantine_from, exiting)
-        };
+        let mut view = self.view.lock();
+        let exiting = serde_json::to_vec(&view.exiting).map_err(st)?;
         let tx = self.db.begin_write().map_err(st)?;
         {
-            let mut utxos = tx.open_table(V_UTXOS).map_err(st)?;
-            let mut spends = tx.open_table(V_SPENDS).map_err(st)?;
-            let mut blocks = tx.open_table(V_BLOCKS).map_err(st)?;
-            for change in journal {
-                match change {
-                    Change::UtxoAdded(pos, out) => {
-                        utxos.insert(pos.to_u128(), out.to_packed().as_slice()).map_err(st)?;
-                    }
-                    Change::UtxoSpent(pos) => {
-                        utxos.remove(pos.to_u128()).map_err(st)?;
-                    }
-                    Change::Spend(pos, spend) => {
-                        let json = serde_json::to_vec(&spend).map_err(st)?;
-                        spends.insert(pos.to_u128(), json.as_slice()).map_err(st)?;
-                    }
-                    Change::Block(n, block) => {
-                        let json = serde_json::to_vec(&block).map_err(st)?;
-                        blocks.insert(n, json.as_slice()).map_err(st)?;
-                    }
-                    Change::Byzantine(_) => {}
-                }
-            }
+            view.write_journal(&tx).map_err(st)?;
             let mut meta = tx.open_table(V_META).map_err(st)?;
-            meta.insert("synced_block", synced).map_err(st)?;
-            if let Some(b) = byzantine {
+            meta.insert("synced_block", view.synced_block).map_err(st)?;
+            if let Some(b) = view.byzantine_from {
                 meta.insert("byzantine_from", b).map_err(st)?;
             }
             tx.open_table(V_PENDING).map_err(st)?.remove(blknum).map_err(st)?;
@@ -58,7 +37,9 @@ impl Watcher {
                 .insert("exiting", exiting.as_slice())
                 .map_err(st)?;
         }
-        tx.commit().map_err(st)
+        tx.commit().map_err(st)?;
+        view.journal_persisted();
+        Ok(())
     }
 
     /// Persists the L1 cursor with everything `follow_l1` queued up to it, in one transaction.
@@ -121,7 +102,8 @@ impl Watcher {
         tx.commit().map_err(st)
     }
 
-    /// Rebuilds the view and the work in progress from the store.
+    /// Rebuilds the view (the UTXO set: the history stays on disk) and the work in progress from
+    /// the store.
     pub(super) fn restore(&self) -> Result<(), WatcherError> {
         use redb::ReadableTable;
         let tx = self.db.begin_read().map_err(st)?;
@@ -136,15 +118,7 @@ impl Watcher {
             created.push((pos, out));
         }
         view.utxos.apply(&plasma_spec::BlockDiff { created, ..plasma_spec::BlockDiff::default() });
-        for entry in tx.open_table(V_SPENDS).map_err(st)?.iter().map_err(st)? {
-            let (k, v) = entry.map_err(st)?;
-            let pos = UtxoPos::from_u128(k.value()).map_err(st)?;
-            view.spends.insert(pos, serde_json::from_slice(v.value()).map_err(st)?);
-        }
-        for entry in tx.open_table(V_BLOCKS).map_err(st)?.iter().map_err(st)? {
-            let (k, v) = entry.map_err(st)?;
-            view.blocks.insert(k.value(), serde_json::from_slice(v.value()).map_err(st)?);
-        }
+        // Spends and blocks stay on disk, read when needed (WATCH-15).
         if let Some(v) = tx.open_table(V_EXITING).map_err(st)?.get("exiting").map_err(st)? {
             view.exiting = serde_json::from_slice(v.value()).map_err(st)?;
         }
