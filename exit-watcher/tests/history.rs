@@ -111,7 +111,7 @@ fn a_store_written_before_watch_15_is_migrated() {
             let leaves: Vec<Vec<u8>> = signed.iter().map(|s| s.transaction.encode()).collect();
             let json = serde_json::json!({ "leaves": leaves, "timestamp": 77 });
             blocks.insert(2000, serde_json::to_vec(&json).unwrap().as_slice()).unwrap();
-            let json = serde_json::json!({ "leaves": [dep.clone()], "timestamp": 5 });
+            let json = serde_json::json!({ "leaves": [dep], "timestamp": 5 });
             blocks.insert(1001, serde_json::to_vec(&json).unwrap().as_slice()).unwrap();
         }
         tx.commit().unwrap();
@@ -134,5 +134,4 @@ fn a_store_written_before_watch_15_is_migrated() {
     let tx = db.begin_read().unwrap();
     assert!(tx.open_table(OLD_SPENDS).unwrap().is_empty().unwrap());
     assert!(tx.open_table(OLD_BLOCKS).unwrap().is_empty().unwrap());
-    drop(BlockDiff::default());
 }
