@@ -73,6 +73,7 @@ struct Args {
     sync_timeout: u64,
     proofs: usize,
     proof_secs: u64,
+    keep: bool,
 }
 
 impl Args {
@@ -87,11 +88,21 @@ impl Args {
             sync_timeout: 120,
             proofs: 2_000,
             proof_secs: 20,
+            keep: false,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
             if flag == "--bench" {
                 continue; // cargo bench passes it
+            }
+            if flag == "--short" {
+                // The smoke run: small blocks, two watchers (plus the throttled one).
+                (a.tx_per_block, a.blocks, a.watchers) = (4_096, 2, 2);
+                continue;
+            }
+            if flag == "--keep" {
+                a.keep = true; // keep the temp dir (stores and logs) for a look afterwards
+                continue;
             }
             let mut value = || -> R<u64> {
                 it.next()
@@ -250,7 +261,8 @@ async fn start_watcher(
         .args(["--stuck-after", "5", "--l1.block-time", "1", "--poll-ms", "50", "--data-dir"])
         .arg(&data)
         .env("PLASMA_WATCHER_L1_PRIVATE_KEY", key_hex(chain, key))
-        .env("RUST_LOG", "info")
+        // `block obtained` (download done) is a debug line: it splits download from validation.
+        .env("RUST_LOG", "info,watcher::download=debug")
         .stdout(out.try_clone()?)
         .stderr(out)
         .spawn()
@@ -273,13 +285,72 @@ fn rss_mb(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// CPU seconds (user + system) a process used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command name's closing parenthesis: state is field 3, utime 14, stime 15.
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (tick(11) + tick(12)) / 100.0 // USER_HZ is 100 on Linux
+}
+
+fn unix_ms(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// Unix milliseconds of a log line's RFC 3339 timestamp (`2026-12-02T06:22:37.988753Z`, ANSI
+/// colours stripped), if it has one.
+fn log_line_ms(line: &str) -> Option<f64> {
+    let mut plain = String::with_capacity(line.len());
+    let mut esc = false;
+    for ch in line.chars() {
+        match (esc, ch) {
+            (false, '\u{1b}') => esc = true,
+            (true, 'm') => esc = false,
+            (true, _) => {}
+            (false, c) => plain.push(c),
+        }
+    }
+    let ts = plain.split_whitespace().next()?;
+    let (date, time) = ts.strip_suffix('Z')?.split_once('T')?;
+    let d: Vec<i64> = date.split('-').map(str::parse).collect::<Result<_, _>>().ok()?;
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let t: Vec<i64> = hms.split(':').map(str::parse).collect::<Result<_, _>>().ok()?;
+    let (y, m, day) = (*d.first()?, *d.get(1)?, *d.get(2)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + t.first()? * 3_600 + t.get(1)? * 60 + t.get(2)?;
+    let frac: f64 = format!("0.{frac}").parse().ok()?;
+    Some((secs as f64 + frac) * 1e3)
+}
+
+/// When the watcher's log says block `blknum` was obtained (downloaded and decoded) and found
+/// valid, unix milliseconds.
+fn log_times(log: &Path, blknum: u64) -> (Option<f64>, Option<f64>) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let tag = format!("blknum\u{1b}[0m\u{1b}[2m=\u{1b}[0m{blknum} ");
+    let plain_tag = format!("blknum={blknum} ");
+    let find = |what: &str| {
+        text.lines()
+            .filter(|l| l.contains(what) && (l.contains(&tag) || l.contains(&plain_tag)))
+            .find_map(log_line_ms)
+    };
+    (find("block obtained"), find("block valid"))
+}
+
 fn dir_mb(path: &Path) -> f64 {
     fn walk(p: &Path) -> u64 {
         let Ok(rd) = std::fs::read_dir(p) else { return 0 };
         rd.flatten()
             .map(|e| match e.metadata() {
                 Ok(m) if m.is_dir() => walk(&e.path()),
-                Ok(m) => m.len(),
+                Ok(m) => std::os::unix::fs::MetadataExt::blocks(&m) * 512, // allocated, not apparent
                 Err(_) => 0,
             })
             .sum()
@@ -558,6 +629,8 @@ struct BlockRow {
     submit: Duration,
     to_l1: Duration,
     verdicts: Vec<Verdict>,
+    /// Per watcher: (download ms, validate ms) from its log, and CPU seconds used for the block.
+    split: Vec<(Option<f64>, Option<f64>, f64)>,
     operator_rss: f64,
     watcher_rss: Vec<f64>,
     operator_disk: f64,
@@ -715,6 +788,7 @@ async fn run(args: &Args) -> R<Vec<String>> {
             return fail(format!("only {} spendable outputs for {payments} payments", coins.len()));
         }
         let spent: Vec<Coin> = coins.drain(..payments).collect();
+        let cpu_before: Vec<f64> = watchers.iter().map(|w| cpu_secs(w.pid())).collect();
         let sign_start = Instant::now();
         let wallet_outputs = if b == 0 { args.wallet_outputs } else { 0 };
         let s2 = signers.clone();
@@ -748,6 +822,7 @@ async fn run(args: &Args) -> R<Vec<String>> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let committed = Instant::now();
+        let committed_ms = unix_ms(std::time::SystemTime::now());
         let to_l1 = committed - submit_start - submit;
         step(
             t0,
@@ -816,6 +891,18 @@ async fn run(args: &Args) -> R<Vec<String>> {
             to_l1,
             verdicts,
             operator_rss: rss_mb(operator.pid()).0,
+            split: watchers
+                .iter()
+                .zip(&cpu_before)
+                .map(|(w, before)| {
+                    let (obtained, valid) = log_times(&w.log, blknum);
+                    (
+                        obtained.map(|o| o - committed_ms),
+                        obtained.zip(valid).map(|(o, v)| v - o),
+                        cpu_secs(w.pid()) - before,
+                    )
+                })
+                .collect(),
             watcher_rss: watchers.iter().map(|w| rss_mb(w.pid()).0).collect(),
             operator_disk: dir_mb(&operator.data),
             watcher_disk: watchers.iter().map(|w| dir_mb(&w.data)).sum::<f64>()
@@ -905,6 +992,10 @@ async fn run(args: &Args) -> R<Vec<String>> {
         started_at,
     );
     println!("{report}");
+    if args.keep {
+        drop((watchers, operator));
+        eprintln!("kept {}", dir.keep().display());
+    }
     Ok(failures)
 }
 
@@ -1165,7 +1256,16 @@ fn report(
             r.submit.as_secs_f64(),
             (r.txs - 1) as f64 / r.submit.as_secs_f64(),
             r.to_l1.as_secs_f64(),
-            r.verdicts.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | "),
+            r.verdicts
+                .iter()
+                .zip(&r.split)
+                .map(|(v, (dl, val, cpu))| match (v, dl, val) {
+                    (Verdict::Valid(_), Some(dl), Some(val)) =>
+                        format!("{v} (dl {:.1} + val {:.1}; cpu {cpu:.1} s)", dl / 1e3, val / 1e3),
+                    _ => format!("{v} (cpu {cpu:.1} s)"),
+                })
+                .collect::<Vec<_>>()
+                .join(" | "),
             r.operator_rss,
             r.watcher_rss.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(" / "),
             r.operator_disk,
