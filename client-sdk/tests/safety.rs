@@ -434,7 +434,7 @@ async fn a_payment_out_of_nothing_under_a_root_is_not_verified() {
             json!({"blknum": blknum, "root": deposit_block_root(&tx), "l1Timestamp": ts, "txs": [hex0x(&tx)]}),
         );
         // A deposit block of one transaction: its proof is the empty tree's siblings.
-        let tree = BlockTree::from_txs(&[tx.clone()]).unwrap();
+        let tree = BlockTree::from_txs(std::slice::from_ref(&tx)).unwrap();
         bodies.lock().unwrap().insert(
             format!("inclusion/{blknum}/0"),
             json!({"blknum": blknum, "txIndex": 0, "signedTx": null, "txBytes": hex0x(&tx),

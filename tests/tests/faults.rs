@@ -138,7 +138,7 @@ async fn l1_reorg_of_recent_deposits_and_exits_changes_no_balance() {
     let deposit_tx = log.transaction_hash.unwrap();
     // Unchecked: the wallet itself refuses an exit it knows is doomed (Safety II, 5).
     let cheat = alice.start_exits_unchecked(&[dep_a]).await.unwrap();
-    let honest = bob.start_exits(&[bob_pos]).await.unwrap();
+    let honest = bob.start_exits(&[bob_pos]).await.unwrap().chunks[0].l1_tx;
     net.wait_watcher("challenged", |_, e| {
         e["events"].as_array().is_some_and(|ev| ev.iter().any(|x| x["kind"] == "challenged"))
     })

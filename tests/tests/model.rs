@@ -874,7 +874,7 @@ impl<'w> Case<'w> {
             .map(|(p, _)| *p)
             .collect();
         for pos in active {
-            let Some(spend) = self.view.challenge_for(pos).cloned() else { continue };
+            let Some(spend) = self.view.challenge_for(pos).ok().flatten() else { continue };
             self.log(format!("watcher challenges standard exit {pos:?} (EXIT-4)"));
             let call = seg.challengeStandardExit(
                 pos.to_u256(),
@@ -899,7 +899,7 @@ impl<'w> Case<'w> {
             // Where the in-flight transaction is in a valid block, if it is.
             let included = inputs
                 .first()
-                .and_then(|p| self.view.spends.get(p))
+                .and_then(|p| self.view.challenge_for(*p).ok().flatten())
                 .filter(|s| s.hash == hash)
                 .map(|s| (s.blknum, s.tx_index));
             // CHAL-1: a competitor in a valid block, older than what stands.
@@ -911,18 +911,24 @@ impl<'w> Case<'w> {
                 };
                 let mut best: Option<(u128, usize, plasma_watcher::Spend)> = None;
                 for (k, p) in inputs.iter().enumerate() {
-                    if let Some(s) = self.view.spends.get(p).filter(|s| s.hash != hash) {
+                    if let Some(s) =
+                        self.view.challenge_for(*p).ok().flatten().filter(|s| s.hash != hash)
+                    {
                         let cp = tx_pos(s.blknum, s.tx_index);
                         if best.as_ref().is_none_or(|b| cp < b.0) {
-                            best = Some((cp, k, s.clone()));
+                            best = Some((cp, k, s));
                         }
                     }
                 }
                 if let Some((cp, k, s)) = best
                     && (standing.is_zero() || U256::from(cp) < standing)
                 {
-                    let (proof, ts) =
-                        self.view.inclusion_proof(s.blknum, s.tx_index).ok_or("no proof")?;
+                    let (proof, ts) = self
+                        .view
+                        .inclusion_proof(s.blknum, s.tx_index)
+                        .ok()
+                        .flatten()
+                        .ok_or("no proof")?;
                     self.log(format!("watcher challenges in-flight exit {exit_id:.10} with a competitor at {cp} (CHAL-1)"));
                     let args = InFlightExitGame::CompetitorArgs {
                         exitId: exit_id,
@@ -951,7 +957,8 @@ impl<'w> Case<'w> {
                 let details =
                     ifg.inFlightExitDetails(exit_id).call().await.map_err(|e| e.to_string())?;
                 if U256::from(tx_pos(b, t)) < details.competitorTxPos {
-                    let (proof, ts) = self.view.inclusion_proof(b, t).ok_or("no proof")?;
+                    let (proof, ts) =
+                        self.view.inclusion_proof(b, t).ok().flatten().ok_or("no proof")?;
                     self.log(format!("watcher responds for in-flight exit {exit_id:.10} with its inclusion (CHAL-2)"));
                     let call = ifg.respondToNonCanonicalChallenge(
                         exit_id,
@@ -969,7 +976,9 @@ impl<'w> Case<'w> {
                 if state.piggybacks & (1 << k) == 0 {
                     continue;
                 }
-                if let Some(s) = self.view.spends.get(p).filter(|s| s.hash != hash).cloned() {
+                if let Some(s) =
+                    self.view.challenge_for(*p).ok().flatten().filter(|s| s.hash != hash)
+                {
                     self.log(format!(
                         "watcher challenges piggybacked input {k} of {exit_id:.10} (CHAL-3)"
                     ));
@@ -992,8 +1001,9 @@ impl<'w> Case<'w> {
                         continue;
                     }
                     let out = UtxoPos::new(b, t, j as u8).unwrap();
-                    if let Some(s) = self.view.spends.get(&out).cloned() {
-                        let (proof, ts) = self.view.inclusion_proof(b, t).ok_or("no proof")?;
+                    if let Some(s) = self.view.challenge_for(out).ok().flatten() {
+                        let (proof, ts) =
+                            self.view.inclusion_proof(b, t).ok().flatten().ok_or("no proof")?;
                         self.log(format!(
                             "watcher challenges piggybacked output {j} of {exit_id:.10} (CHAL-4)"
                         ));
@@ -1439,10 +1449,8 @@ impl Case<'_> {
             // Double spend of an output a valid block already spent (the operator's own signature).
             1 => {
                 let spent: Vec<UtxoPos> = self
-                    .view
-                    .spends
-                    .keys()
-                    .copied()
+                    .spent_positions()
+                    .into_iter()
                     .filter(|p| self.owner_of_spent(*p) == Some(op))
                     .collect();
                 let mut spent = spent;
@@ -1488,6 +1496,16 @@ impl Case<'_> {
                 Some((sign(&self.w.signers[OPERATOR], tx, &self.w.domain), "WrongSigner"))
             }
         }
+    }
+
+    /// Every position the watcher's view saw spent (WATCH-15 keeps them on disk).
+    fn spent_positions(&self) -> Vec<UtxoPos> {
+        self.view.history.spent_positions().unwrap_or_default()
+    }
+
+    /// The spend of `pos` the watcher's view saw, if any.
+    fn spend_of(&self, pos: UtxoPos) -> Option<plasma_watcher::Spend> {
+        self.view.challenge_for(pos).ok().flatten()
     }
 
     fn owner_of_spent(&self, pos: UtxoPos) -> Option<Address> {
@@ -1673,10 +1691,8 @@ impl Case<'_> {
         let p = self.rng.pick(&CHEATERS).unwrap();
         let me = self.addr(p);
         let mut spent: Vec<UtxoPos> = self
-            .view
-            .spends
-            .keys()
-            .copied()
+            .spent_positions()
+            .into_iter()
             .filter(|pos| self.owner_of_spent(*pos) == Some(me) && !self.ses.contains_key(pos))
             .collect();
         spent.sort();
@@ -1699,12 +1715,12 @@ impl Case<'_> {
             .ses
             .iter()
             .filter(|(p, s)| {
-                s.owner == me && s.status == SeStatus::Active && self.view.spends.contains_key(p)
+                s.owner == me && s.status == SeStatus::Active && self.spend_of(**p).is_some()
             })
             .map(|(p, _)| *p)
             .collect();
         let Some(pos) = self.rng.pick(&mine) else { return Ok(()) };
-        let s = self.view.spends[&pos].clone();
+        let Some(s) = self.spend_of(pos) else { return Ok(()) };
         self.log(format!("mallory challenges her own exit {pos:?}"));
         let call = self.w.seg.challengeStandardExit(
             pos.to_u256(),
@@ -1723,10 +1739,8 @@ impl Case<'_> {
     async fn mallory_double_spend_ife(&mut self) -> Result<(), Fail> {
         let me = self.addr(MALLORY);
         let mut spent: Vec<UtxoPos> = self
-            .view
-            .spends
-            .keys()
-            .copied()
+            .spent_positions()
+            .into_iter()
             .filter(|pos| self.owner_of_spent(*pos) == Some(me))
             .collect();
         spent.sort();
@@ -1796,11 +1810,10 @@ impl Case<'_> {
     async fn mallory_ife_of_included(&mut self) -> Result<(), Fail> {
         let me = self.addr(MALLORY);
         let mut cands: Vec<(UtxoPos, plasma_watcher::Spend)> = self
-            .view
-            .spends
-            .iter()
-            .filter(|(p, s)| s.input_index == 0 && self.owner_of_spent(**p) == Some(me))
-            .map(|(p, s)| (*p, s.clone()))
+            .spent_positions()
+            .into_iter()
+            .filter_map(|p| self.spend_of(p).map(|s| (p, s)))
+            .filter(|(p, s)| s.input_index == 0 && self.owner_of_spent(*p) == Some(me))
             .collect();
         cands.sort_by_key(|(p, _)| *p);
         let Some((input, spend)) = cands.get(self.rng.below(cands.len() as u64) as usize).cloned()

@@ -260,6 +260,19 @@ impl History {
         }))
     }
 
+    /// Every position the watcher saw spent, in order: a scan of the whole index, for tests and
+    /// tools that walk the history (the watcher itself only looks positions up).
+    pub fn spent_positions(&self) -> Result<Vec<UtxoPos>, HistoryError> {
+        use redb::ReadableTable;
+        let mut keys: std::collections::BTreeSet<u128> =
+            self.unpersisted.spent.keys().copied().collect();
+        let tx = self.db.begin_read().map_err(st)?;
+        for entry in tx.open_table(SPENT).map_err(st)?.iter().map_err(st)? {
+            keys.insert(entry.map_err(st)?.0.value());
+        }
+        keys.into_iter().map(|k| UtxoPos::from_u128(k).map_err(|_| corrupt(k))).collect()
+    }
+
     /// The transaction bytes (the leaf's preimage, unsigned) of transaction `tx_index` of block
     /// `blknum`: what an exit of one of its outputs presents.
     pub fn tx_bytes(&self, blknum: u64, tx_index: u16) -> Result<Option<Bytes>, HistoryError> {
