@@ -1,9 +1,10 @@
 //! Issue #15, the operator's storage at full size: one block of 65,536 transactions (65,535
 //! signed 1-in-2-out payments over 200 owners and a fee transaction), encoded and stored as the
 //! operator stores it (OP-9), then served from the index. Prints: encode time (wire form alone
-//! and with the indexes), write time, disk per block against the JSON record it replaces, proof
-//! latency and proofs/s on one core from the index, against the old rebuild per proof, and a
-//! full read of the stored wire rows.
+//! and with the indexes), write time, disk per block against the JSON record it replaces (the
+//! rows, redb's pages, the blocks the file really takes, and its apparent length, over
+//! `PLASMA_FULLSIZE_BLOCKS` blocks, default 4), proof latency and proofs/s on one core from the
+//! index, against the old rebuild per proof, and a full read of the stored wire rows.
 //!
 //! Run: `cargo bench -p plasma-operator --bench fullsize` (`PLASMA_FULLSIZE_TXS=8192` for less).
 
@@ -15,6 +16,7 @@ use plasma_spec::{
     BlockTree, Output, Proof, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos,
     leaf_hash, wire,
 };
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 fn owner(i: u64) -> Signer {
@@ -100,8 +102,9 @@ fn main() {
     let encode_time = t.elapsed();
     assert_eq!(encoded.info.root, tree_root);
     assert_eq!(encoded.wire, wire_only);
-    let tiles: usize = encoded.tiles.iter().map(Vec::len).sum();
-    let groups: usize = encoded.tx_groups.iter().map(Vec::len).sum();
+    let tiles: usize = encoded.tiles.iter().map(Vec::len).sum::<usize>() + encoded.top.len();
+    let groups: usize = encoded.tx_stream.len() + encoded.tx_offsets.len();
+    let rows = encoded.wire.len() + tiles + groups;
 
     let record = BlockRecord {
         blknum,
@@ -112,21 +115,31 @@ fn main() {
     };
     let json_len = serde_json::to_vec(&record).unwrap().len();
 
+    // Disk: what the file really takes (allocated blocks) and its apparent length, which redb
+    // doubles ahead of its use (sparse), after each of `blocks` blocks.
+    let blocks: usize = std::env::var("PLASMA_FULLSIZE_BLOCKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4)
+        .max(1);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("operator.redb");
     let store = Store::open(&path).unwrap();
-    let empty = std::fs::metadata(&path).unwrap().len();
+    let size = || {
+        let m = std::fs::metadata(&path).unwrap();
+        (m.blocks() * 512, m.len())
+    };
+    let empty = size();
     let t = Instant::now();
     store.apply(&Batch { blocks: vec![encoded], ..Batch::default() }).unwrap();
     let write_time = t.elapsed();
+    let mut disk = vec![size()];
+    for b in 1..blocks {
+        let next = EncodedBlock::new(blknum + 1000 * b as u64, &txs, &leaves, None, None).unwrap();
+        store.apply(&Batch { blocks: vec![next], ..Batch::default() }).unwrap();
+        disk.push(size());
+    }
     drop(store);
-    let disk = std::fs::metadata(&path).unwrap().len() - empty;
-    // The next block costs what a block costs once the file has settled.
-    let store = Store::open(&path).unwrap();
-    let next = EncodedBlock::new(blknum + 1000, &txs, &leaves, None, None).unwrap();
-    store.apply(&Batch { blocks: vec![next], ..Batch::default() }).unwrap();
-    drop(store);
-    let disk2 = std::fs::metadata(&path).unwrap().len() - empty - disk;
     let store = Store::open(&path).unwrap();
 
     // Proofs from the index, one core, random positions.
@@ -186,16 +199,26 @@ fn main() {
     );
     println!("| before: the JSON record stored per block | {:.1} MB |", mb(json_len));
     println!("| wire form, zlib (served and stored) | {:.1} MB |", mb(wire_only.len()));
-    println!("| proof tiles | {:.1} MB |", mb(tiles));
+    println!("| proof tiles and the tree's top row | {:.1} MB |", mb(tiles));
     println!(
-        "| transaction groups (zlib, {} per group) | {:.1} MB |",
+        "| transaction groups (zlib, {} per group) and their offsets | {:.1} MB |",
         plasma_operator::TX_GROUP,
         mb(groups)
     );
+    println!("| rows of one block, all together | {:.1} MB |", mb(rows));
+    let used: Vec<String> =
+        disk.iter().map(|d| format!("{:.1}", mb((d.0 - empty.0) as usize))).collect();
+    let len: Vec<String> =
+        disk.iter().map(|d| format!("{:.1}", mb((d.1 - empty.1) as usize))).collect();
+    let per_block = mb((disk[blocks - 1].0 - empty.0) as usize) / blocks as f64;
     println!(
-        "| disk: redb file growth, first block / the next | {:.1} / {:.1} MB |",
-        mb(disk as usize),
-        mb(disk2 as usize)
+        "| disk used (allocated blocks) after 1..{blocks} blocks | {} MB: {per_block:.1} MB per block ({:.2}x the rows) |",
+        used.join(" / "),
+        per_block / mb(rows)
+    );
+    println!(
+        "| file length (apparent, sparse) after 1..{blocks} blocks | {} MB |",
+        len.join(" / ")
     );
     println!("| tree over the leaves alone | {:.0} ms |", ms(tree_only));
     println!("| encode: wire form alone (zlib level 1) | {:.0} ms |", ms(wire_time));

@@ -1,22 +1,36 @@
 //! How a block is stored (OP-9): once, when it is made, as
 //! - its wire form ([`plasma_spec::wire`], zlib), cut into [`WIRE_CHUNK`]-byte rows so a download
 //!   streams row by row and a range starts at the row that holds it;
-//! - a proof index: the Merkle tree cut into tiles of [`TILE_LEAVES`] leaves, each tile holding
-//!   its subtree's levels and the siblings above it, so one tile row is a whole proof;
+//! - a proof index: the Merkle tree's lower levels cut into tiles of [`TILE_LEAVES`] leaves, and
+//!   one row holding the levels above the tiles, so a proof is two small rows;
 //! - a transaction index: the stored transaction bytes in groups of [`TX_GROUP`], each group
-//!   deflated on its own, so one transaction is one small row inflated, never the block.
+//!   deflated on its own, the groups laid end to end in [`TX_ROW`]-byte rows with one row of
+//!   their offsets, so one transaction is one or two small rows inflated, never the block.
+//!
+//! Every row is sized for redb's allocator: a value lives in a leaf page of
+//! `4 + 4 + key + value` bytes ([`ROW_OVERHEAD`] for our `(u64, u32)` keys), and pages are
+//! allocated in power-of-two multiples of 4 KiB. A value one byte over a power of two takes
+//! twice its size: 256 KiB wire rows, 16.6 KB tiles and ~9 KB groups in rows of their own made a
+//! full block's 22 MB of rows take 44 MB of pages. The sizes below fill their pages.
 
 use crate::store::{BlockRecord, StoreError};
 use alloy::primitives::{B256, Bytes};
 use plasma_spec::{SignedTransaction, TREE_DEPTH, leaf_hash, node_hash, wire, zero_hashes};
 use std::io::{Read, Write};
 
-/// Bytes per stored row of a block's wire form.
-pub const WIRE_CHUNK: usize = 256 * 1024;
-/// Leaves per proof tile (a tile is `2 * TILE_LEAVES - 1` hashes plus the siblings above it).
+/// What redb adds to a value in a leaf page of its own: a 4-byte page header, the value's 4-byte
+/// length and the 12-byte `(u64, u32)` key. A row of `2^k * 4 KiB - ROW_OVERHEAD` bytes fills its
+/// allocation exactly.
+pub(crate) const ROW_OVERHEAD: usize = 4 + 4 + 12;
+/// Bytes per stored row of a block's wire form: a 256 KiB page with the row's overhead.
+pub const WIRE_CHUNK: usize = 256 * 1024 - ROW_OVERHEAD;
+/// Leaves per proof tile. A tile is one byte and the `2 * TILE_LEAVES - 2` hashes of its
+/// subtree's levels below its root: 16,321 bytes, a 16 KiB page.
 pub const TILE_LEAVES: usize = 256;
 /// Transactions per deflated group of the transaction index.
 pub const TX_GROUP: usize = 64;
+/// Bytes per stored row of the transaction index (deflated groups end to end): a 16 KiB page.
+pub(crate) const TX_ROW: usize = 16 * 1024 - ROW_OVERHEAD;
 
 /// What the store keeps about a block besides its bytes: small, rewritten on commitment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,8 +92,13 @@ pub struct EncodedBlock {
     pub wire: Vec<u8>,
     /// Proof tiles, in order.
     pub tiles: Vec<Vec<u8>>,
-    /// Deflated transaction groups, in order.
-    pub tx_groups: Vec<Vec<u8>>,
+    /// The tree's levels above the tiles (see [`tree_proof`]).
+    pub top: Vec<u8>,
+    /// Where each deflated group starts in [`EncodedBlock::tx_stream`], and where the last ends:
+    /// `groups + 1` big-endian u32s.
+    pub tx_offsets: Vec<u8>,
+    /// The deflated transaction groups end to end, stored in [`TX_ROW`]-byte rows.
+    pub tx_stream: Vec<u8>,
 }
 
 fn corrupt(what: &'static str, e: impl std::fmt::Display) -> StoreError {
@@ -112,8 +131,9 @@ pub(crate) fn tx_bytes_of(blknum: u64, stored: &[u8]) -> Result<Vec<u8>, StoreEr
 }
 
 impl EncodedBlock {
-    /// Encodes a block whose leaf hashes the caller already has (block production). The wire
-    /// form, the transaction groups and the tree are computed on up to three threads.
+    /// Encodes a block whose leaf hashes the caller already has (block production). The tree
+    /// first (its root heads the wire form), then the wire form and the groups on two threads:
+    /// the two deflates are most of the time.
     pub fn new(
         blknum: u64,
         txs: &[Bytes],
@@ -121,20 +141,41 @@ impl EncodedBlock {
         l1_timestamp: Option<u64>,
         l1_tx: Option<B256>,
     ) -> Result<Self, StoreError> {
+        Self::build(blknum, txs, leaves, l1_timestamp, l1_tx, None)
+    }
+
+    fn build(
+        blknum: u64,
+        txs: &[Bytes],
+        leaves: &[B256],
+        l1_timestamp: Option<u64>,
+        l1_tx: Option<B256>,
+        stored_wire: Option<Vec<u8>>,
+    ) -> Result<Self, StoreError> {
         if txs.len() != leaves.len() || txs.len() > plasma_spec::MAX_TXS_PER_BLOCK {
             return Err(corrupt("block", format!("{} txs, {} leaves", txs.len(), leaves.len())));
         }
-        // The tree first (its root heads the wire form), then the wire form and the groups on
-        // two threads: the two deflates are most of the time.
         let tree = Tiles::build(leaves);
         let (wire, groups) = std::thread::scope(|s| {
             let groups = s.spawn(|| txs.chunks(TX_GROUP).map(deflate_group).collect::<Vec<_>>());
-            let wire = wire::encode_block(blknum, tree.root, txs, wire::Encoding::Zlib);
+            let wire = match stored_wire {
+                Some(w) => Ok(w),
+                None => wire::encode_block(blknum, tree.root, txs, wire::Encoding::Zlib),
+            };
             (wire, groups.join())
         });
         let groups = groups.map_err(|_| corrupt("block", "group encoder panicked"))?;
-        let tx_groups = groups.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let groups = groups.into_iter().collect::<Result<Vec<_>, _>>()?;
         let wire = wire.map_err(|e| corrupt("block", e))?;
+        let mut tx_offsets = Vec::with_capacity(4 * (groups.len() + 1));
+        let mut tx_stream = Vec::with_capacity(groups.iter().map(Vec::len).sum());
+        for g in &groups {
+            let at = u32::try_from(tx_stream.len()).map_err(|e| corrupt("tx groups", e))?;
+            tx_offsets.extend_from_slice(&at.to_be_bytes());
+            tx_stream.extend_from_slice(g);
+        }
+        let end = u32::try_from(tx_stream.len()).map_err(|e| corrupt("tx groups", e))?;
+        tx_offsets.extend_from_slice(&end.to_be_bytes());
         Ok(Self {
             info: BlockInfo {
                 blknum,
@@ -146,7 +187,9 @@ impl EncodedBlock {
             },
             wire,
             tiles: tree.tiles,
-            tx_groups,
+            top: tree.top,
+            tx_offsets,
+            tx_stream,
         })
     }
 
@@ -155,17 +198,32 @@ impl EncodedBlock {
         let leaves = leaves_of(record.blknum, &record.txs)?;
         let encoded =
             Self::new(record.blknum, &record.txs, &leaves, record.l1_timestamp, record.l1_tx)?;
-        if encoded.info.root != record.root {
-            return Err(corrupt(
-                "block",
-                format!(
-                    "{}: root {} but its transactions give {}",
-                    record.blknum, record.root, encoded.info.root
-                ),
-            ));
-        }
+        check_root(record.blknum, record.root, encoded.info.root)?;
         Ok(encoded)
     }
+
+    /// Re-indexes a stored block from its wire form, keeping those bytes as they are (schema
+    /// migration): the header must name the block and its root, and the transactions give it.
+    pub fn from_wire(info: BlockInfo, wire: Vec<u8>) -> Result<Self, StoreError> {
+        let blknum = info.blknum;
+        let (header, txs) =
+            wire::decode_block(&wire).map_err(|e| corrupt("block", format!("{blknum}: {e}")))?;
+        if header.blknum != blknum || header.root != info.root {
+            return Err(corrupt("block", format!("{blknum}: header")));
+        }
+        let leaves = leaves_of(blknum, &txs)?;
+        let encoded =
+            Self::build(blknum, &txs, &leaves, info.l1_timestamp, info.l1_tx, Some(wire))?;
+        check_root(blknum, info.root, encoded.info.root)?;
+        Ok(encoded)
+    }
+}
+
+fn check_root(blknum: u64, claimed: B256, computed: B256) -> Result<(), StoreError> {
+    if claimed == computed {
+        return Ok(());
+    }
+    Err(corrupt("block", format!("{blknum}: root {claimed} but its transactions give {computed}")))
 }
 
 fn deflate_group(txs: &[Bytes]) -> Result<Vec<u8>, StoreError> {
@@ -177,6 +235,21 @@ fn deflate_group(txs: &[Bytes]) -> Result<Vec<u8>, StoreError> {
         z.write_all(t).map_err(|e| corrupt("tx group", e))?;
     }
     z.finish().map_err(|e| corrupt("tx group", e))
+}
+
+/// The byte range of group `g` in the transaction stream, from the offsets row.
+pub(crate) fn group_range(offsets: &[u8], g: usize) -> Result<std::ops::Range<u64>, StoreError> {
+    let at = |i: usize| {
+        offsets
+            .get(4 * i..4 * i + 4)
+            .map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+            .ok_or_else(|| corrupt("tx offsets", format!("group {g} of {} bytes", offsets.len())))
+    };
+    let (start, end) = (at(g)?, at(g + 1)?);
+    if start > end {
+        return Err(corrupt("tx offsets", format!("group {g}: {start} > {end}")));
+    }
+    Ok(start..end)
 }
 
 /// Transaction `at` of a deflated group.
@@ -202,21 +275,26 @@ pub(crate) fn group_tx(group: &[u8], at: usize) -> Result<Vec<u8>, StoreError> {
     Err(corrupt("tx group", "index"))
 }
 
-/// The proof tiles of a tree.
+/// The proof index of a tree.
 struct Tiles {
     root: B256,
     tiles: Vec<Vec<u8>>,
+    top: Vec<u8>,
 }
 
 impl Tiles {
     /// Levels of the tree over `leaves` padded to the next power of two (zero leaves, as
-    /// `BlockTree`), cut into tiles. A tile row is: its height `h` (one byte), the `2^(h+1) - 1`
-    /// hashes of its subtree level by level from the leaves up, then the `TREE_DEPTH - h`
-    /// siblings above its root, bottom-up.
+    /// `BlockTree`) of height `h`, cut at height `t = min(h, 8)`:
+    /// - a tile row per `2^t` leaves: `t` (one byte), then the `2^(t+1) - 2` hashes of its
+    ///   subtree's levels `0..t` (leaves first; its root is not needed by any proof);
+    /// - one top row: `t` and `h` (a byte each), then the levels `t..h` of the whole tree, level
+    ///   by level from the bottom (`2^(h-t+1) - 2` hashes).
+    ///
+    /// The siblings above `h` are zero hashes. A full block: 256 tiles and a top row of 16.3 KB.
     fn build(leaves: &[B256]) -> Self {
         let zeros = zero_hashes();
         if leaves.is_empty() {
-            return Self { root: zeros[TREE_DEPTH], tiles: Vec::new() };
+            return Self { root: zeros[TREE_DEPTH], tiles: Vec::new(), top: Vec::new() };
         }
         let width = leaves.len().next_power_of_two();
         let height = width.trailing_zeros() as usize;
@@ -237,62 +315,76 @@ impl Tiles {
         let count = leaves.len().div_ceil(tile_w);
         let tiles = (0..count)
             .map(|t| {
-                let mut row = Vec::with_capacity(1 + 32 * (2 * tile_w - 1 + TREE_DEPTH - tile_h));
+                let mut row = Vec::with_capacity(1 + 32 * (2 * tile_w - 2));
                 row.push(tile_h as u8);
-                for (l, level) in levels.iter().enumerate().take(tile_h + 1) {
+                for (l, level) in levels.iter().enumerate().take(tile_h) {
                     let w = tile_w >> l;
                     for h in &level[t * w..(t + 1) * w] {
                         row.extend_from_slice(h.as_slice());
                     }
                 }
-                for k in tile_h..height {
-                    row.extend_from_slice(levels[k][(t >> (k - tile_h)) ^ 1].as_slice());
-                }
-                for z in &zeros[height..TREE_DEPTH] {
-                    row.extend_from_slice(z.as_slice());
-                }
                 row
             })
             .collect();
-        Self { root, tiles }
+        let mut top = Vec::with_capacity(2 + 32 * ((2usize << (height - tile_h)) - 2));
+        top.extend_from_slice(&[tile_h as u8, height as u8]);
+        for level in &levels[tile_h..height] {
+            for h in level {
+                top.extend_from_slice(h.as_slice());
+            }
+        }
+        Self { root, tiles, top }
     }
 }
 
-/// The tile holding leaf `index` of a block of `count` leaves, and the leaf's place in it.
-pub(crate) const fn tile_of(count: usize, index: usize) -> (u32, usize) {
+/// The tile holding leaf `index` of a block of `count` leaves.
+pub(crate) const fn tile_of(count: usize, index: usize) -> u32 {
     let width = count.next_power_of_two();
     let tile_h = if width.trailing_zeros() < TILE_LEAVES.trailing_zeros() {
         width.trailing_zeros()
     } else {
         TILE_LEAVES.trailing_zeros()
     };
-    ((index >> tile_h) as u32, index & ((1 << tile_h) - 1))
+    (index >> tile_h) as u32
 }
 
-/// The proof (MERKLE-4, 16 siblings bottom-up, 512 bytes) of leaf `j` of a tile, and the leaf.
-pub(crate) fn tile_proof(tile: &[u8], j: usize) -> Result<(B256, Vec<u8>), StoreError> {
-    let bad = || corrupt("proof tile", format!("{} bytes", tile.len()));
-    let tile_h = *tile.first().ok_or_else(bad)? as usize;
-    let tile_w = 1usize << tile_h;
-    let body = &tile[1..];
-    if tile_h > TREE_DEPTH
-        || j >= tile_w
-        || body.len() != 32 * (2 * tile_w - 1 + TREE_DEPTH - tile_h)
-    {
-        return Err(bad());
+/// The proof (MERKLE-4, 16 siblings bottom-up, 512 bytes) of leaf `index`, from the tile that
+/// holds it and the block's top row.
+pub(crate) fn tree_proof(tile: &[u8], top: &[u8], index: usize) -> Result<Vec<u8>, StoreError> {
+    let bad = |what, len: usize| corrupt(what, format!("{len} bytes, leaf {index}"));
+    let (&tile_h, tile) = tile.split_first().ok_or_else(|| bad("proof tile", 0))?;
+    let (tile_h, tile_w) = (tile_h as usize, 1usize << (tile_h as usize).min(TREE_DEPTH));
+    if tile_h > TREE_DEPTH || tile.len() != 32 * (2 * tile_w - 2) {
+        return Err(bad("proof tile", tile.len() + 1));
     }
-    let hash = |i: usize| &body[32 * i..32 * (i + 1)];
+    let [top_tile_h, height, upper @ ..] = top else { return Err(bad("tree top", top.len())) };
+    let height = *height as usize;
+    if usize::from(*top_tile_h) != tile_h
+        || height < tile_h
+        || height > TREE_DEPTH
+        || index >> height != 0
+        || upper.len() != 32 * ((2usize << (height - tile_h)) - 2)
+    {
+        return Err(bad("tree top", top.len()));
+    }
     let mut proof = Vec::with_capacity(plasma_spec::PROOF_LEN);
+    let (j, t) = (index & (tile_w - 1), index >> tile_h);
     let mut offset = 0;
     for l in 0..tile_h {
-        proof.extend_from_slice(hash(offset + ((j >> l) ^ 1)));
+        let at = 32 * (offset + ((j >> l) ^ 1));
+        proof.extend_from_slice(&tile[at..at + 32]);
         offset += tile_w >> l;
     }
-    let upper = 2 * tile_w - 1;
-    for k in 0..TREE_DEPTH - tile_h {
-        proof.extend_from_slice(hash(upper + k));
+    offset = 0;
+    for k in tile_h..height {
+        let at = 32 * (offset + ((t >> (k - tile_h)) ^ 1));
+        proof.extend_from_slice(&upper[at..at + 32]);
+        offset += 1 << (height - k);
     }
-    Ok((B256::from_slice(hash(j)), proof))
+    for z in &zero_hashes()[height..TREE_DEPTH] {
+        proof.extend_from_slice(z.as_slice());
+    }
+    Ok(proof)
 }
 
 #[cfg(test)]
@@ -312,26 +404,54 @@ mod tests {
             let tiles = Tiles::build(&l);
             assert_eq!(tiles.root, tree.root(), "root of {n}");
             for i in [0, n / 3, n / 2, n - 1] {
-                let (t, j) = tile_of(n, i);
-                let (leaf, proof) = tile_proof(&tiles.tiles[t as usize], j).unwrap();
-                assert_eq!(leaf, l[i]);
+                let tile = &tiles.tiles[tile_of(n, i) as usize];
+                let proof = tree_proof(tile, &tiles.top, i).unwrap();
                 assert_eq!(proof, tree.proof(i).unwrap().to_bytes(), "proof {i} of {n}");
                 assert!(Proof::from_bytes(&proof).unwrap().verify(l[i], i, tree.root()));
             }
+            let other = &tiles.tiles[(tile_of(n, n - 1) as usize + 1) % tiles.tiles.len()];
+            if tiles.tiles.len() > 1 {
+                assert_ne!(
+                    tree_proof(other, &tiles.top, n - 1).unwrap(),
+                    tree.proof(n - 1).unwrap().to_bytes()
+                );
+            }
+            assert!(tree_proof(&tiles.tiles[0][1..], &tiles.top, 0).is_err());
+            assert!(tree_proof(&tiles.tiles[0], &tiles.top[1..], 0).is_err());
         }
         assert_eq!(Tiles::build(&[]).root, BlockTree::from_leaves(&[]).unwrap().root());
+    }
+
+    #[test]
+    fn full_size_rows_fill_their_pages() {
+        // redb gives a row `ROW_OVERHEAD + len` bytes rounded up to a power of two times 4 KiB:
+        // each row kind of a full block must fill its allocation, not spill into twice of it.
+        let fits = |len: usize, pages: usize| len + ROW_OVERHEAD <= pages * 4096;
+        let tiles = Tiles::build(&leaves(plasma_spec::MAX_TXS_PER_BLOCK));
+        assert_eq!(tiles.tiles.len(), 256);
+        assert!(tiles.tiles.iter().all(|t| t.len() == 16_321 && fits(t.len(), 4)));
+        // The top row is keyed by the block number alone (8 bytes, not 12).
+        assert!(tiles.top.len() == 16_322 && fits(tiles.top.len(), 4));
+        assert!(fits(WIRE_CHUNK, 64) && !fits(WIRE_CHUNK + 1, 64));
+        assert!(fits(TX_ROW, 4) && !fits(TX_ROW + 1, 4));
     }
 
     #[test]
     fn groups_give_back_each_transaction() {
         let txs: Vec<Bytes> =
             (0..150u32).map(|i| Bytes::from(vec![i as u8; 10 + i as usize])).collect();
-        let groups: Vec<Vec<u8>> =
-            txs.chunks(TX_GROUP).map(|c| deflate_group(c).unwrap()).collect();
+        let leaves = leaves(txs.len());
+        let b = EncodedBlock::build(1001, &txs, &leaves, None, None, Some(Vec::new())).unwrap();
+        assert_eq!(b.tx_offsets.len(), 4 * 4, "3 groups and the end");
         for (i, tx) in txs.iter().enumerate() {
-            assert_eq!(group_tx(&groups[i / TX_GROUP], i % TX_GROUP).unwrap(), tx.to_vec());
+            let r = group_range(&b.tx_offsets, i / TX_GROUP).unwrap();
+            let group = &b.tx_stream[r.start as usize..r.end as usize];
+            assert_eq!(group_tx(group, i % TX_GROUP).unwrap(), tx.to_vec());
         }
-        assert!(group_tx(&groups[2], 30).is_err());
+        let r = group_range(&b.tx_offsets, 2).unwrap();
+        assert_eq!(r.end, b.tx_stream.len() as u64);
+        assert!(group_tx(&b.tx_stream[r.start as usize..], 30).is_err());
+        assert!(group_range(&b.tx_offsets, 3).is_err());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! response, so it survives `kill -9`.
 
 use crate::blocks::{
-    BlockInfo, EncodedBlock, TX_GROUP, WIRE_CHUNK, group_tx, tile_of, tile_proof, tx_bytes_of,
+    BlockInfo, EncodedBlock, TX_GROUP, TX_ROW, WIRE_CHUNK, group_range, group_tx, tile_of,
+    tree_proof, tx_bytes_of,
 };
 use alloy::primitives::B256;
 use plasma_spec::{Output, UtxoPos};
@@ -20,8 +21,13 @@ const BLOCK_INFO: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("block_
 const BLOCK_WIRE: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("block_wire");
 /// (block, tile) → a proof tile (see `blocks.rs`).
 const BLOCK_TILES: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("block_tiles");
-/// (block, group) → [`TX_GROUP`] stored transactions, deflated.
+/// Block → the tree's levels above its tiles (see `blocks.rs`).
+const BLOCK_TOP: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("block_tree_top");
+/// (block, row) → the next [`TX_ROW`] bytes of its deflated transaction groups (of
+/// [`TX_GROUP`] transactions each), end to end.
 const BLOCK_TXS: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("block_txs");
+/// Block → where each of its deflated groups starts in its `BLOCK_TXS` rows (u32s).
+const BLOCK_TX_OFFSETS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("block_tx_offsets");
 const TXS: TableDefinition<'_, &[u8], (u64, u32)> = TableDefinition::new("txs");
 const MEMPOOL: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("mempool");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
@@ -31,9 +37,11 @@ const EXITING_KEY: &str = "exiting";
 
 /// Meta key: the store's schema version.
 const SCHEMA_VERSION: &str = "schema_version";
-/// The schema this version writes: 2 = blocks in the wire form with a proof and transaction
-/// index (OP-9). Version 1 (no key, blocks as JSON) is migrated at open; a newer one is refused.
-pub const SCHEMA: u64 = 2;
+/// The schema this version writes: 3 = blocks in the wire form with a proof and transaction
+/// index, in rows sized to fill redb's pages (OP-9). Version 1 (no key, blocks as JSON) and
+/// version 2 (the same pieces in rows one page size too big) are migrated at open; a newer one
+/// is refused.
+pub const SCHEMA: u64 = 3;
 /// Meta key: the number the next child block will get.
 pub(crate) const NEXT_CHILD_BLOCK: &str = "next_child_block";
 /// Meta key: the last L1 block whose deposits were credited.
@@ -191,8 +199,9 @@ impl Store {
     }
 
     /// Opens (or creates) the database at `path` with a page cache of `cache_bytes`. A store of
-    /// schema 1 (blocks as JSON) is migrated block by block, each block in one transaction, so an
-    /// interrupted migration resumes; a store of a newer schema is refused (OP-9).
+    /// schema 1 (blocks as JSON) or 2 (the rows of OP-9 in the old sizes) is migrated block by
+    /// block, each block in one transaction, so an interrupted migration resumes; a store of a
+    /// newer schema is refused (OP-9).
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(redb::Error::Io(e)))?;
@@ -211,20 +220,63 @@ impl Store {
         tx.open_table(BLOCK_INFO)?;
         tx.open_table(BLOCK_WIRE)?;
         tx.open_table(BLOCK_TILES)?;
+        tx.open_table(BLOCK_TOP)?;
         tx.open_table(BLOCK_TXS)?;
+        tx.open_table(BLOCK_TX_OFFSETS)?;
         tx.open_table(TXS)?;
         tx.open_table(MEMPOOL)?;
         tx.open_table(META)?;
         tx.open_table(EXITING)?;
-        if !legacy {
+        if !legacy && version.is_none() {
             tx.open_table(META)?.insert(SCHEMA_VERSION, SCHEMA)?;
         }
         tx.commit()?;
         let store = Self { db };
         if legacy {
             store.migrate_v1()?;
+        } else if version == Some(2) {
+            store.migrate_v2()?;
         }
         Ok(store)
+    }
+
+    /// Schema 2 → 3: each block's wire rows read back whole (their concatenation is the wire
+    /// form whatever the row size), its rows deleted and written again in the new sizes, the
+    /// wire bytes unchanged, in one transaction per block. Re-indexing a block twice gives the
+    /// same rows, so an interrupted migration simply runs again; the version is set at the end.
+    fn migrate_v2(&self) -> Result<(), StoreError> {
+        let infos: Vec<BlockInfo> = {
+            let tx = self.db.begin_read()?;
+            let infos = tx.open_table(BLOCK_INFO)?;
+            let mut all = Vec::new();
+            for entry in infos.iter()? {
+                let (k, v) = entry?;
+                all.push(BlockInfo::from_bytes(k.value(), v.value())?);
+            }
+            all
+        };
+        for info in &infos {
+            let tx = self.db.begin_write()?;
+            {
+                let blknum = info.blknum;
+                let rows = (blknum, 0)..=(blknum, u32::MAX);
+                let mut wire = Vec::with_capacity(info.wire_len as usize);
+                for entry in tx.open_table(BLOCK_WIRE)?.range(rows.clone())? {
+                    wire.extend_from_slice(entry?.1.value());
+                }
+                let encoded = EncodedBlock::from_wire(*info, wire)?;
+                tx.open_table(BLOCK_WIRE)?.retain_in(rows.clone(), |_, _| false)?;
+                tx.open_table(BLOCK_TILES)?.retain_in(rows.clone(), |_, _| false)?;
+                tx.open_table(BLOCK_TXS)?.retain_in(rows, |_, _| false)?;
+                write_block(&tx, &encoded)?;
+            }
+            tx.commit()?;
+        }
+        let tx = self.db.begin_write()?;
+        tx.open_table(META)?.insert(SCHEMA_VERSION, SCHEMA)?;
+        tx.commit()?;
+        tracing::info!(target: "operator::store", blocks = infos.len(), "store migrated from schema 2 to 3 (rows sized to the allocator's pages, OP-9)");
+        Ok(())
     }
 
     /// Schema 1 → 2: every JSON block re-encoded (wire form and index), its JSON row deleted in
@@ -389,8 +441,9 @@ impl Store {
         })
     }
 
-    /// Transaction `index` of block `blknum` with its proof: one read transaction, one info
-    /// row, one proof tile, one transaction group; the block is never decoded (OP-9).
+    /// Transaction `index` of block `blknum` with its proof: one read transaction; the info row,
+    /// the proof from a tile and the tree's top row, the transaction from its group (the offsets
+    /// row, then the one or two rows the group lies in); the block is never decoded (OP-9).
     pub fn inclusion(&self, blknum: u64, index: u32) -> Result<Lookup, StoreError> {
         let tx = self.db.begin_read()?;
         let Some(info) = tx.open_table(BLOCK_INFO)?.get(blknum)? else {
@@ -402,14 +455,28 @@ impl Store {
         }
         let missing =
             |what| StoreError::Corrupt { what, reason: format!("block {blknum} tx {index}") };
-        let (tile, j) = tile_of(info.tx_count as usize, index as usize);
-        let tiles = tx.open_table(BLOCK_TILES)?;
-        let tile = tiles.get((blknum, tile))?.ok_or_else(|| missing("proof tile"))?;
-        let (_, proof) = tile_proof(tile.value(), j)?;
-        let groups = tx.open_table(BLOCK_TXS)?;
-        let group = (index as usize / TX_GROUP) as u32;
-        let group = groups.get((blknum, group))?.ok_or_else(|| missing("tx group"))?;
-        let stored = group_tx(group.value(), index as usize % TX_GROUP)?;
+        let tile = tile_of(info.tx_count as usize, index as usize);
+        let tile = tx.open_table(BLOCK_TILES)?.get((blknum, tile))?;
+        let tile = tile.ok_or_else(|| missing("proof tile"))?;
+        let top = tx.open_table(BLOCK_TOP)?.get(blknum)?.ok_or_else(|| missing("tree top"))?;
+        let proof = tree_proof(tile.value(), top.value(), index as usize)?;
+        let offsets = tx.open_table(BLOCK_TX_OFFSETS)?.get(blknum)?;
+        let offsets = offsets.ok_or_else(|| missing("tx offsets"))?;
+        let range = group_range(offsets.value(), index as usize / TX_GROUP)?;
+        let row = |at: u64| (at / TX_ROW as u64) as u32;
+        let (first, last) = (row(range.start), row(range.end.saturating_sub(1).max(range.start)));
+        let mut group = Vec::with_capacity((range.end - range.start) as usize);
+        for entry in tx.open_table(BLOCK_TXS)?.range((blknum, first)..=(blknum, last))? {
+            let (k, v) = entry?;
+            let base = u64::from(k.value().1) * TX_ROW as u64;
+            let from = range.start.saturating_sub(base) as usize;
+            let to = (range.end - base).min(TX_ROW as u64) as usize;
+            group.extend_from_slice(v.value().get(from..to).ok_or_else(|| missing("tx row"))?);
+        }
+        if group.len() as u64 != range.end - range.start {
+            return Err(missing("tx group"));
+        }
+        let stored = group_tx(&group, index as usize % TX_GROUP)?;
         let tx_bytes = tx_bytes_of(blknum, &stored)?;
         Ok(Lookup::Found(Box::new(Inclusion { info, stored, tx_bytes, proof })))
     }
@@ -441,10 +508,12 @@ fn write_block(tx: &redb::WriteTransaction, b: &EncodedBlock) -> Result<(), Stor
     for (i, tile) in b.tiles.iter().enumerate() {
         tiles.insert((blknum, i as u32), tile.as_slice())?;
     }
+    tx.open_table(BLOCK_TOP)?.insert(blknum, b.top.as_slice())?;
     let mut groups = tx.open_table(BLOCK_TXS)?;
-    for (i, group) in b.tx_groups.iter().enumerate() {
-        groups.insert((blknum, i as u32), group.as_slice())?;
+    for (i, row) in b.tx_stream.chunks(TX_ROW).enumerate() {
+        groups.insert((blknum, i as u32), row)?;
     }
+    tx.open_table(BLOCK_TX_OFFSETS)?.insert(blknum, b.tx_offsets.as_slice())?;
     Ok(())
 }
 
@@ -546,17 +615,115 @@ mod tests {
         assert_eq!(store.block(1000).unwrap().unwrap(), child);
     }
 
+    /// Row counts of a block in the block tables.
+    fn rows_of(store: &Store, blknum: u64) -> [usize; 3] {
+        let tx = store.db.begin_read().unwrap();
+        let rows = (blknum, 0)..=(blknum, u32::MAX);
+        [BLOCK_WIRE, BLOCK_TILES, BLOCK_TXS]
+            .map(|t| tx.open_table(t).unwrap().range(rows.clone()).unwrap().count())
+    }
+
+    #[test]
+    fn a_schema_2_store_is_migrated_at_open_keeping_the_wire_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let child = payment_block(1000, 5_000);
+        let encoded = EncodedBlock::from_record(&child).unwrap();
+        let wire = encoded.wire.clone();
+        {
+            // What the previous commit wrote (schema 2): the wire form in 256 KiB rows, tiles of
+            // 16,609 bytes (the siblings above in each), one row per group of 64.
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                tx.open_table(META).unwrap().insert(SCHEMA_VERSION, 2).unwrap();
+                let info = encoded.info.to_bytes();
+                tx.open_table(BLOCK_INFO).unwrap().insert(1000, info.as_slice()).unwrap();
+                let mut rows = tx.open_table(BLOCK_WIRE).unwrap();
+                for (i, c) in wire.chunks(256 * 1024).enumerate() {
+                    rows.insert((1000, i as u32), c).unwrap();
+                }
+                let mut tiles = tx.open_table(BLOCK_TILES).unwrap();
+                for i in 0..20 {
+                    tiles.insert((1000, i), [8u8; 16_609].as_slice()).unwrap();
+                }
+                let mut groups = tx.open_table(BLOCK_TXS).unwrap();
+                for i in 0..79 {
+                    groups.insert((1000, i), [1u8; 9_000].as_slice()).unwrap();
+                }
+            }
+            tx.commit().unwrap();
+        }
+        let check = |store: &Store| {
+            assert_eq!(store.meta(SCHEMA_VERSION).unwrap(), Some(SCHEMA));
+            assert_eq!(store.block(1000).unwrap().unwrap(), child);
+            let mut served = Vec::new();
+            while served.len() < wire.len() {
+                served.extend(store.wire_chunk(1000, served.len() as u64).unwrap());
+            }
+            assert_eq!(served, wire, "the same wire bytes");
+            for i in [0u32, 63, 64, 2_500, 4_999] {
+                let Lookup::Found(inc) = store.inclusion(1000, i).unwrap() else { panic!() };
+                assert_eq!(inc.stored, child.txs[i as usize].to_vec());
+                let proof = plasma_spec::Proof::from_bytes(&inc.proof).unwrap();
+                let leaf = plasma_spec::leaf_hash(&inc.tx_bytes);
+                assert!(proof.verify(leaf, i as usize, child.root), "proof of {i}");
+            }
+            // No row of the old layout is left behind.
+            let new = [
+                wire.len().div_ceil(WIRE_CHUNK),
+                encoded.tiles.len(),
+                encoded.tx_stream.len().div_ceil(TX_ROW),
+            ];
+            assert_eq!(rows_of(store, 1000), new);
+        };
+        check(&Store::open(&path).unwrap());
+        // Interrupted after some blocks: the version is still 2 and the blocks done are done
+        // again, to the same rows.
+        Store::open(&path)
+            .unwrap()
+            .apply(&Batch { meta: vec![(SCHEMA_VERSION, 2)], ..Batch::default() })
+            .unwrap();
+        check(&Store::open(&path).unwrap());
+    }
+
+    #[test]
+    fn a_block_takes_about_its_bytes_on_disk() {
+        // redb allocates a row `20 + len` bytes rounded up to a power-of-two number of 4 KiB
+        // pages: rows of 256 KiB (wire), 16.6 KB (tiles) or ~9 KB (a group each) took twice
+        // their size (schema 2: 22.4 MB of rows, 44 MB of pages per full block).
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.redb")).unwrap();
+        let allocated = |store: &Store| {
+            let stats = store.db.begin_write().unwrap().stats().unwrap();
+            stats.allocated_pages() * stats.page_size() as u64
+        };
+        let before = allocated(&store);
+        let block = EncodedBlock::from_record(&payment_block(1000, 16_384)).unwrap();
+        let rows = block.wire.len()
+            + block.tiles.iter().map(Vec::len).sum::<usize>()
+            + block.top.len()
+            + block.tx_stream.len()
+            + block.tx_offsets.len();
+        store.apply(&Batch { blocks: vec![block], ..Batch::default() }).unwrap();
+        let grown = allocated(&store) - before;
+        let ratio = grown as f64 / rows as f64;
+        assert!(ratio < 1.1, "{grown} bytes of pages for {rows} bytes of rows ({ratio:.2}x)");
+    }
+
     #[test]
     fn a_store_of_a_newer_schema_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.redb");
         Store::open(&path)
             .unwrap()
-            .apply(&Batch { meta: vec![(SCHEMA_VERSION, 3)], ..Batch::default() })
+            .apply(&Batch { meta: vec![(SCHEMA_VERSION, SCHEMA + 1)], ..Batch::default() })
             .unwrap();
         match Store::open(&path) {
-            Err(e @ StoreError::UnsupportedSchema { found: 3, supported: SCHEMA }) => {
-                assert!(e.to_string().contains("schema version 3"));
+            Err(e @ StoreError::UnsupportedSchema { found, supported: SCHEMA })
+                if found == SCHEMA + 1 =>
+            {
+                assert!(e.to_string().contains(&format!("schema version {}", SCHEMA + 1)));
             }
             other => panic!("expected UnsupportedSchema, got {other:?}"),
         }
