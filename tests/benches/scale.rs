@@ -74,6 +74,7 @@ struct Args {
     proofs: usize,
     proof_secs: u64,
     keep: bool,
+    outputs: usize,
 }
 
 impl Args {
@@ -89,6 +90,7 @@ impl Args {
             proofs: 2_000,
             proof_secs: 20,
             keep: false,
+            outputs: 2,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -116,6 +118,9 @@ impl Args {
                 "--watchers" => a.watchers = usize::try_from(value()?)?,
                 "--throttle-mbit" => a.throttle_mbit = value()?,
                 "--wallet-outputs" => a.wallet_outputs = usize::try_from(value()?)?,
+                // 1: payments 1-in-1-out, so the UTXO set stays the same size (the flat-RSS
+                // figure without the UTXO set's own growth); 2 (default): 1-in-2-out.
+                "--outputs" => a.outputs = usize::try_from(value()?)?.clamp(1, 2),
                 "--availability-timeout" => a.availability_timeout = value()?,
                 "--sync-timeout" => a.sync_timeout = value()?,
                 "--proofs" => a.proofs = usize::try_from(value()?)?,
@@ -482,6 +487,7 @@ fn sign_payments(
     signers: &[Signer],
     domain: &SigningDomain,
     recipient: &(dyn Fn(usize, &Coin) -> Address + Sync),
+    outputs: usize,
 ) -> Vec<String> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let per = coins.len().div_ceil(threads).max(1);
@@ -495,10 +501,18 @@ fn sign_payments(
                     let change = c.amount - half - U256::from(1);
                     let tx = Transaction::payment(
                         &[UtxoPos::from_u128(c.pos).unwrap()],
-                        vec![
-                            Output::new(recipient(i, c), Address::ZERO, half),
-                            Output::new(signers[c.owner].address(), Address::ZERO, change),
-                        ],
+                        if outputs == 1 {
+                            vec![Output::new(
+                                recipient(i, c),
+                                Address::ZERO,
+                                c.amount - U256::from(1),
+                            )]
+                        } else {
+                            vec![
+                                Output::new(recipient(i, c), Address::ZERO, half),
+                                Output::new(signers[c.owner].address(), Address::ZERO, change),
+                            ]
+                        },
                         B256::ZERO,
                     );
                     let sig = signers[c.owner].sign_tx(domain, &tx);
@@ -632,6 +646,7 @@ struct BlockRow {
     /// Per watcher: (download ms, validate ms) from its log, and CPU seconds used for the block.
     split: Vec<(Option<f64>, Option<f64>, f64)>,
     operator_rss: f64,
+    utxos: u64,
     watcher_rss: Vec<f64>,
     operator_disk: f64,
     watcher_disk: f64,
@@ -755,8 +770,10 @@ async fn run(args: &Args) -> R<Vec<String>> {
     let fan_start = Instant::now();
     let mut next_owner = 0;
     let mut fan_txs = 0;
-    while coins.len() < payments {
-        let m = coins.len().min((payments - coins.len()).div_ceil(4));
+    // With one output per payment the wallet's outputs leave the pool for good: fan out more.
+    let needed = payments + if args.outputs == 1 { args.wallet_outputs } else { 0 };
+    while coins.len() < needed {
+        let m = coins.len().min((needed - coins.len()).div_ceil(4));
         let txs = sign_fanout(&coins[..m], &signers, &domain, &mut next_owner);
         fan_txs += txs.len();
         op.submit_all(&txs, 4096).await?;
@@ -797,8 +814,9 @@ async fn run(args: &Args) -> R<Vec<String>> {
         };
         let txs = {
             let (spent, signers, domain) = (spent.clone(), signers.clone(), domain.clone());
+            let outputs = args.outputs;
             tokio::task::spawn_blocking(move || {
-                sign_payments(&spent, &signers, &domain, &recipient)
+                sign_payments(&spent, &signers, &domain, &recipient, outputs)
             })
             .await?
         };
@@ -905,6 +923,7 @@ async fn run(args: &Args) -> R<Vec<String>> {
                 .collect(),
             watcher_rss: watchers.iter().map(|w| rss_mb(w.pid()).0).collect(),
             operator_disk: dir_mb(&operator.data),
+            utxos: op.status().await?["chain"]["utxoCount"].as_u64().unwrap_or(0),
             watcher_disk: watchers.iter().map(|w| dir_mb(&w.data)).sum::<f64>()
                 / watchers.len().max(1) as f64,
         });
@@ -916,6 +935,16 @@ async fn run(args: &Args) -> R<Vec<String>> {
         let mut created = Vec::with_capacity(2 * payments);
         for (i, c) in spent.iter().enumerate() {
             let half = c.amount / U256::from(2);
+            if args.outputs == 1 {
+                if i >= wallet_outputs {
+                    created.push(Coin {
+                        pos: UtxoPos::new(blknum, u16::try_from(i)?, 0)?.to_u128(),
+                        owner: (c.owner + 1) % OWNERS,
+                        amount: c.amount - U256::from(1),
+                    });
+                }
+                continue;
+            }
             if i >= wallet_outputs {
                 created.push(Coin {
                     pos: UtxoPos::new(blknum, u16::try_from(i)?, 0)?.to_u128(),
@@ -954,7 +983,10 @@ async fn run(args: &Args) -> R<Vec<String>> {
     let change: Vec<u128> = (0..payments)
         .step_by((payments / args.proofs.max(1)).max(1))
         .take(args.proofs)
-        .map(|i| UtxoPos::new(last, u16::try_from(i).unwrap_or(0), 1).map(|p| p.to_u128()))
+        .map(|i| {
+            UtxoPos::new(last, u16::try_from(i).unwrap_or(0), if args.outputs == 1 { 0 } else { 1 })
+                .map(|p| p.to_u128())
+        })
         .collect::<Result<_, _>>()?;
     let proofs = proof_latency(&op, &change, Duration::from_secs(args.proof_secs)).await?;
     let batch = inclusions(&op, last, payments, Duration::from_secs(args.proof_secs)).await?;
@@ -1216,9 +1248,10 @@ fn report(
     let date = started_at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let _ = writeln!(
         s,
-        "\n## scale bench: {} blocks of {} transactions, {} watchers on loopback{} ({cores} cores, unix time {date}, {:.0} s in all)\n",
+        "\n## scale bench: {} blocks of {} transactions (1-in-{}-out payments), {} watchers on loopback{} ({cores} cores, unix time {date}, {:.0} s in all)\n",
         rows.len(),
         args.tx_per_block,
+        args.outputs,
         args.watchers,
         if args.throttle_mbit > 0 {
             format!(" + 1 behind {} Mbit/s", args.throttle_mbit)
@@ -1235,13 +1268,13 @@ fn report(
     let names: Vec<&str> = watchers.iter().map(|w| w.name.as_str()).collect();
     let _ = writeln!(
         s,
-        "| block | txs | sign | submit (tx/s) | last submit → root on L1 | {} | operator RSS | watcher RSS (each) | operator disk | watcher disk (avg) |",
+        "| block | txs | UTXOs after | sign | submit (tx/s) | last submit → root on L1 | {} | operator RSS | watcher RSS (each) | operator disk | watcher disk (avg) |",
         names.join(" | ")
     );
-    let _ = writeln!(s, "|{}", "---:|".repeat(9 + names.len()));
+    let _ = writeln!(s, "|{}", "---:|".repeat(10 + names.len()));
     let _ = writeln!(
         s,
-        "| before | | | | | {} | {:.0} MB | {} | | |",
+        "| before | | | | | | {} | {:.0} MB | {} | | |",
         vec![""; names.len()].join(" | "),
         rss_before[0].0,
         rss_before[1..].iter().map(|r| format!("{:.0}", r.0)).collect::<Vec<_>>().join(" / ")
@@ -1249,9 +1282,10 @@ fn report(
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.1} s | {:.1} s ({:.0}) | {:.1} s | {} | {:.0} MB | {} MB | {:.0} MB | {:.0} MB |",
+            "| {} | {} | {} | {:.1} s | {:.1} s ({:.0}) | {:.1} s | {} | {:.0} MB | {} MB | {:.0} MB | {:.0} MB |",
             r.blknum,
             r.txs,
+            r.utxos,
             r.sign.as_secs_f64(),
             r.submit.as_secs_f64(),
             (r.txs - 1) as f64 / r.submit.as_secs_f64(),
