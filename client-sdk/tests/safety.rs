@@ -184,8 +184,21 @@ async fn a_store_from_a_reset_chain_is_refused_not_shown() {
         alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
         assert_eq!(alice.balance(Address::ZERO).unwrap(), eth(1));
         node.stop().await;
-        env.deployment.framework
+        let genesis = env.provider.get_block_by_number(0.into()).await.unwrap().unwrap();
+        (env.deployment.framework, genesis.header.timestamp)
     }; // the old chain's anvil is gone
+    let (old_framework, old_genesis_time) = old_framework;
+    // anvil stamps its genesis with the current second and deploys deterministically: a chain
+    // started in the same second as the old one would be the same chain, block hashes and all,
+    // which no wallet can tell apart. The reset the test plays happens later than that.
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        <= old_genesis_time
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let env = env().await;
     assert_eq!(env.deployment.framework, old_framework, "same framework address, new chain");

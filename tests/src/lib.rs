@@ -106,7 +106,7 @@ pub struct Devnet {
     watcher_process: Option<Child>,
     proxy_url: String,
     /// Blocks the byzantine operator publishes through the proxy the watcher reads from.
-    published: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, serde_json::Value>>>,
+    published: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Vec<u8>>>>,
     /// Where the proxy forwards everything else (the real operator's current address).
     upstream: std::sync::Arc<std::sync::Mutex<String>>,
 }
@@ -296,25 +296,64 @@ impl Devnet {
                     }
                     let request = String::from_utf8_lossy(&request_bytes).to_string();
                     let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                    // The headers a block download depends on (OP-9: the wire format, ranges).
+                    let header = |name: &str| {
+                        request.lines().find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                        })
+                    };
                     let injected = path
                         .strip_prefix("/v1/blocks/")
                         .and_then(|b| b.parse::<u64>().ok())
                         .and_then(|b| published.lock().ok()?.get(&b).cloned());
-                    let (status, body) = match injected {
-                        Some(v) => (200, v.to_string()),
-                        None => {
-                            let base = upstream.lock().map(|u| u.clone()).unwrap_or_default();
-                            match http.get(format!("{base}{path}")).send().await {
-                                Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
-                                Err(_) => (502, "{\"error\":{\"code\":\"Upstream\",\"message\":\"operator down\"}}".to_owned()),
+                    let (status, content_type, extra, body): (u16, String, String, Vec<u8>) =
+                        match injected {
+                            Some(wire) => {
+                                (200, plasma_spec::wire::MEDIA_TYPE.to_owned(), String::new(), wire)
                             }
-                        }
-                    };
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            None => {
+                                let base = upstream.lock().map(|u| u.clone()).unwrap_or_default();
+                                let mut req = http.get(format!("{base}{path}"));
+                                for name in ["accept", "range"] {
+                                    if let Some(v) = header(name) {
+                                        req = req.header(name, v);
+                                    }
+                                }
+                                match req.send().await {
+                                    Ok(r) => {
+                                        let status = r.status().as_u16();
+                                        let get = |n: &str| {
+                                            r.headers()
+                                                .get(n)
+                                                .and_then(|v| v.to_str().ok())
+                                                .map(str::to_owned)
+                                        };
+                                        let content_type = get("content-type")
+                                            .unwrap_or_else(|| "application/json".to_owned());
+                                        let extra = get("content-range")
+                                            .map(|v| format!("content-range: {v}\r\n"))
+                                            .unwrap_or_default();
+                                        let body =
+                                            r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+                                        (status, content_type, extra, body)
+                                    }
+                                    Err(_) => (
+                                        502,
+                                        "application/json".to_owned(),
+                                        String::new(),
+                                        b"{\"error\":{\"code\":\"Upstream\",\"message\":\"operator down\"}}".to_vec(),
+                                    ),
+                                }
+                            }
+                        };
+                    let mut response = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n",
                         body.len()
-                    );
-                    let _ = sock.write_all(response.as_bytes()).await;
+                    )
+                    .into_bytes();
+                    response.extend_from_slice(&body);
+                    let _ = sock.write_all(&response).await;
                 });
             }
         });
@@ -328,10 +367,18 @@ impl Devnet {
 
     /// Makes a committed block available to the watcher, as a byzantine operator would serve it.
     pub fn publish_block(&self, blknum: u64, signed_txs: &[SignedTransaction]) {
-        let txs: Vec<String> =
-            signed_txs.iter().map(|t| format!("0x{}", hex::encode(t.encode()))).collect();
+        // Served in the wire format (OP-9) with the root the transactions hash to: what a
+        // byzantine operator that committed this block would serve.
+        let txs: Vec<Vec<u8>> = signed_txs.iter().map(SignedTransaction::encode).collect();
+        let leaves: Vec<Vec<u8>> = signed_txs.iter().map(|t| t.transaction.encode()).collect();
+        let root = plasma_spec::BlockTree::from_txs(&leaves).map(|t| t.root()).unwrap_or_default();
+        let Ok(wire) =
+            plasma_spec::wire::encode_block(blknum, root, &txs, plasma_spec::wire::Encoding::Plain)
+        else {
+            return;
+        };
         if let Ok(mut p) = self.published.lock() {
-            p.insert(blknum, serde_json::json!({ "blknum": blknum, "txs": txs }));
+            p.insert(blknum, wire);
         }
     }
 
