@@ -191,10 +191,7 @@ async fn a_store_from_a_reset_chain_is_refused_not_shown() {
     // anvil stamps its genesis with the current second and deploys deterministically: a chain
     // started in the same second as the old one would be the same chain, block hashes and all,
     // which no wallet can tell apart. The reset the test plays happens later than that.
-    while std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    while std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
         <= old_genesis_time
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
