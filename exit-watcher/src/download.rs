@@ -13,10 +13,11 @@
 //! validates next and the following ones, so a fast link is never idle while a block is judged,
 //! and memory stays bounded by that many blocks.
 
-use alloy::primitives::{B256, Bytes};
+use crate::judge::DecodedBlock;
+use alloy::primitives::B256;
 use parking_lot::Mutex;
 use plasma_spec::{
-    BlockTree, SignedTransaction,
+    BlockTree,
     wire::{BlockDecoder, MEDIA_TYPE, WireError},
 };
 use serde::Serialize;
@@ -337,7 +338,7 @@ impl Fetcher {
         job: Job,
         retry: Duration,
         progress: &Mutex<DownloadProgress>,
-    ) -> Vec<Bytes> {
+    ) -> DecodedBlock {
         let blknum = job.blknum;
         let mut dec = BlockDecoder::new();
         loop {
@@ -408,30 +409,30 @@ impl Fetcher {
 /// The block's transactions once every byte arrived: decoded to the end (the frames add up to
 /// the header), the header names `blknum`, and the transactions hash to L1's `root` — the leaves
 /// are the signed transactions' unsigned encodings (MERKLE-6), as the ledger checks them.
+///
+/// Each transaction is decoded and hashed once, on all cores ([`DecodedBlock::decode`]); the
+/// watcher validates the decoded block as it is ([`crate::ChainView::apply_decoded_block`]).
 pub fn finish_block(
     dec: BlockDecoder,
     blknum: u64,
     root: B256,
-) -> Result<Vec<Bytes>, DownloadError> {
+) -> Result<DecodedBlock, DownloadError> {
     let (header, txs) = dec.finish()?;
     if header.blknum != blknum {
         return Err(DownloadError::WrongBlock { asked: blknum, got: header.blknum });
     }
-    let leaves: Vec<Vec<u8>> = txs
-        .iter()
-        .map(|t| SignedTransaction::decode(t).map(|s| s.transaction.encode()).unwrap_or_default())
-        .collect();
-    let served = BlockTree::from_txs(&leaves).map(|t| t.root()).unwrap_or_default();
+    let block = DecodedBlock::decode(txs);
+    let served = BlockTree::from_leaves(&block.leaves).map(|t| t.root()).unwrap_or_default();
     if served != root {
         return Err(DownloadError::RootMismatch { served, committed: root });
     }
-    Ok(txs)
+    Ok(block)
 }
 
 struct Slot {
     root: B256,
     progress: Arc<Mutex<DownloadProgress>>,
-    result: Arc<Mutex<Option<Vec<Bytes>>>>,
+    result: Arc<Mutex<Option<DecodedBlock>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -490,9 +491,9 @@ impl Downloader {
         }
     }
 
-    /// Block `blknum`'s transactions if its download finished (root checked against L1);
-    /// forgets the download.
-    pub fn take(&self, blknum: u64) -> Option<Vec<Bytes>> {
+    /// Block `blknum`'s transactions, decoded, if its download finished (root checked against
+    /// L1); forgets the download.
+    pub fn take(&self, blknum: u64) -> Option<DecodedBlock> {
         let mut slots = self.slots.lock();
         let txs = slots.get(&blknum)?.result.lock().take()?;
         slots.remove(&blknum);
@@ -532,7 +533,9 @@ impl Drop for Downloader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy::primitives::Bytes;
     use plasma_spec::{
+        SignedTransaction,
         test_utils::{domain, key, pay_eth, pos},
         wire::{Encoding, encode_block},
     };
@@ -558,7 +561,12 @@ mod tests {
     fn obtained_means_every_byte_decoded_and_the_l1_root() {
         let (txs, root) = block(5);
         let bytes = encode_block(2000, root, &txs, Encoding::Zlib).unwrap();
-        assert_eq!(finish_block(decoder(&bytes), 2000, root).unwrap(), txs);
+        let got = finish_block(decoder(&bytes), 2000, root).unwrap();
+        assert_eq!(got.signed, txs);
+        let decoded: Vec<SignedTransaction> =
+            txs.iter().map(|t| SignedTransaction::decode(t).unwrap()).collect();
+        assert_eq!(got.txs, Ok(decoded.clone()));
+        assert_eq!(got.hashes, decoded.iter().map(SignedTransaction::hash).collect::<Vec<_>>());
         // One byte short.
         assert!(matches!(
             finish_block(decoder(&bytes[..bytes.len() - 1]), 2000, root),
@@ -566,15 +574,15 @@ mod tests {
         ));
         // Another block's number.
         assert_eq!(
-            finish_block(decoder(&bytes), 3000, root),
-            Err(DownloadError::WrongBlock { asked: 3000, got: 2000 })
+            finish_block(decoder(&bytes), 3000, root).unwrap_err(),
+            DownloadError::WrongBlock { asked: 3000, got: 2000 }
         );
         // The header claims L1's root, the transactions hash to another.
         let (other, other_root) = block(4);
         let lying = encode_block(2000, root, &other, Encoding::Plain).unwrap();
         assert_eq!(
-            finish_block(decoder(&lying), 2000, root),
-            Err(DownloadError::RootMismatch { served: other_root, committed: root })
+            finish_block(decoder(&lying), 2000, root).unwrap_err(),
+            DownloadError::RootMismatch { served: other_root, committed: root }
         );
     }
 

@@ -216,6 +216,86 @@ pub struct KnownBlock {
     pub timestamp: u64,
 }
 
+/// `f` over `items` on all cores (contiguous chunks, one thread each), results in order.
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || items.len() < 256 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
+/// A child block's transactions decoded once (#15): the download decodes every signed
+/// transaction, hashes the leaves for the root check (MERKLE-6) and the transactions (ENC-5), on
+/// all cores, and validation ([`ChainView::apply_decoded_block`]) and the history use the same
+/// values instead of decoding and hashing again.
+#[derive(Clone, Debug)]
+pub struct DecodedBlock {
+    /// The signed transactions as served (ENC-4): what the history stores.
+    pub signed: Vec<Bytes>,
+    /// Each one decoded, in order — or the first that did not decode (its index and why).
+    pub txs: Result<Vec<SignedTransaction>, (usize, String)>,
+    /// Leaf hashes (MERKLE-1) of the unsigned encodings; of the empty string for a transaction
+    /// that did not decode (no committed root has such a leaf but by the operator's choice, and
+    /// then the block is invalid, as [`ChainView::apply_decoded_block`] says).
+    pub leaves: Vec<B256>,
+    /// Transaction hashes (ENC-5), zero for one that did not decode.
+    pub hashes: Vec<B256>,
+}
+
+impl DecodedBlock {
+    /// Decodes and hashes `signed` on all cores.
+    pub fn decode(signed: Vec<Bytes>) -> Self {
+        let each = par_map(&signed, |bytes| match SignedTransaction::decode(bytes) {
+            Ok(t) => {
+                let unsigned = t.transaction.encode();
+                let leaf = plasma_spec::leaf_hash(&unsigned);
+                let hash = alloy::primitives::keccak256(&unsigned);
+                (Ok(t), leaf, hash)
+            }
+            Err(e) => (Err(e), plasma_spec::leaf_hash(&[]), B256::ZERO),
+        });
+        let mut txs = Ok(Vec::with_capacity(signed.len()));
+        let mut leaves = Vec::with_capacity(signed.len());
+        let mut hashes = Vec::with_capacity(signed.len());
+        for (i, (t, leaf, hash)) in each.into_iter().enumerate() {
+            leaves.push(leaf);
+            hashes.push(hash);
+            match (&mut txs, t) {
+                (Ok(txs), Ok(t)) => txs.push(t),
+                (Ok(_), Err(e)) => txs = Err((i, e.to_string())),
+                (Err(_), _) => {}
+            }
+        }
+        Self { signed, txs, leaves, hashes }
+    }
+
+    /// Number of transactions.
+    pub fn len(&self) -> usize {
+        self.signed.len()
+    }
+
+    /// Whether the block has no transaction.
+    pub fn is_empty(&self) -> bool {
+        self.signed.is_empty()
+    }
+}
+
 /// [`plasma_spec::validate_child_block`] with the signatures recovered on all cores first: the
 /// same rules and errors, at the speed catching up on a long chain needs.
 pub fn validate_parallel(
@@ -224,30 +304,36 @@ pub fn validate_parallel(
     txs: &[SignedTransaction],
     domain: &SigningDomain,
 ) -> Result<BlockDiff, BlockError> {
+    validate_hashed(base, blknum, txs, None, domain)
+}
+
+/// [`validate_parallel`] with the transactions' hashes (ENC-5) already computed, if given.
+fn validate_hashed(
+    base: &impl UtxoView,
+    blknum: u64,
+    txs: &[SignedTransaction],
+    hashes: Option<&[B256]>,
+    domain: &SigningDomain,
+) -> Result<BlockDiff, BlockError> {
     let err = |tx_index, error| BlockError { blknum, tx_index, error };
     if txs.len() > MAX_TXS_PER_BLOCK {
         return Err(err(MAX_TXS_PER_BLOCK, LedgerError::TooManyTxs { count: txs.len() }));
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = txs.len().div_ceil(threads).max(1);
-    let signers: Vec<Result<Vec<Address>, plasma_spec::SignatureError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = txs
-            .chunks(chunk)
-            .map(|c| {
-                s.spawn(move || c.iter().map(|t| t.recover_signers(domain)).collect::<Vec<_>>())
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    // Only payments are recovered here; the rest go through `push_signed` in order.
+    let signers = par_map(txs, |t| match t.transaction.tx_type() {
+        Ok(TxType::Payment) => Some(t.recover_signers(domain)),
+        _ => None,
     });
-    if signers.len() != txs.len() {
-        return plasma_spec::validate_child_block(base, blknum, txs, domain); // a worker died: go slow
-    }
     let mut builder = BlockBuilder::new(base, blknum).map_err(|e| err(0, e))?;
     for (i, (tx, signers)) in txs.iter().zip(signers).enumerate() {
-        let result = match tx.transaction.tx_type() {
-            Ok(TxType::Payment) => match tx.transaction.check() {
+        let result = match (tx.transaction.tx_type(), signers) {
+            (Ok(TxType::Payment), Some(signers)) => match tx.transaction.check() {
                 Ok(_) => match signers {
-                    Ok(signers) => builder.push_payment(&tx.transaction, &signers).map(drop),
+                    Ok(signers) => match hashes.and_then(|h| h.get(i)) {
+                        Some(hash) => builder.push_payment_hashed(&tx.transaction, *hash, &signers),
+                        None => builder.push_payment(&tx.transaction, &signers),
+                    }
+                    .map(drop),
                     Err(e) => Err(e.into()),
                 },
                 Err(e) => Err(e.into()),
@@ -393,33 +479,42 @@ impl ChainView {
         if self.byzantine_from.is_some() {
             return Err("an earlier block is bad".into());
         }
-        let mut txs = Vec::with_capacity(signed.len());
-        for (i, bytes) in signed.iter().enumerate() {
-            match SignedTransaction::decode(bytes) {
-                Ok(t) => txs.push(t),
-                Err(e) => return self.bad(blknum, format!("transaction {i}: {e}")),
-            }
+        self.apply_decoded_block(blknum, DecodedBlock::decode(signed.to_vec()), timestamp)
+    }
+
+    /// [`Self::apply_child_block`] of a block the download already decoded and hashed (its
+    /// root checked against L1): the same rules, without decoding or hashing anything again.
+    pub fn apply_decoded_block(
+        &mut self,
+        blknum: u64,
+        block: DecodedBlock,
+        timestamp: u64,
+    ) -> Result<(), String> {
+        if self.byzantine_from.is_some() {
+            return Err("an earlier block is bad".into());
         }
+        let DecodedBlock { signed, txs, leaves, hashes } = block;
+        let txs = match txs {
+            Ok(txs) => txs,
+            Err((i, e)) => return self.bad(blknum, format!("transaction {i}: {e}")),
+        };
         // spec: LEDGER-9: outputs that began exiting a grace before the commitment are gone.
         let view = WithExits {
             utxos: &self.utxos,
             exiting: &self.exiting,
             rule: SpendRule::CommittedAt { time: timestamp, grace: self.exit_grace },
         };
-        match validate_parallel(&view, blknum, &txs, &self.domain) {
+        match validate_hashed(&view, blknum, &txs, Some(&hashes), &self.domain) {
             Ok(diff) => {
                 if self.exiting.waits_for_inclusions() {
-                    for (tx_index, tx) in txs.iter().enumerate() {
-                        let hash = tx.transaction.hash();
-                        self.exiting.transaction_included(&hash, blknum, tx_index as u16);
+                    for (tx_index, hash) in hashes.iter().enumerate() {
+                        self.exiting.transaction_included(hash, blknum, tx_index as u16);
                     }
                 }
-                let mut leaves = Vec::with_capacity(txs.len());
                 for (tx_index, (tx, bytes)) in txs.iter().zip(signed).enumerate() {
-                    leaves.push(plasma_spec::leaf_hash(&tx.transaction.encode()));
                     let inputs = tx.transaction.input_positions().unwrap_or_default();
                     // A valid block holds at most 65,536 transactions.
-                    self.history.record_signed(blknum, tx_index as u16, bytes, &inputs);
+                    self.history.record_signed_bytes(blknum, tx_index as u16, bytes, &inputs);
                 }
                 for pos in &diff.spent {
                     self.journal.push(Change::UtxoSpent(*pos));
@@ -584,6 +679,27 @@ mod tests {
             // alice's deposit, older than the bad block, is still hers to exit.
             assert_eq!(view.exitable_outputs_of(alice.address()).len(), 1, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_decoded_block_is_judged_as_its_bytes_are() {
+        // The download decodes and hashes once; validation takes that block as it is.
+        let (mut view, alice, bob) = view_with_deposit();
+        let pay = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        let block = DecodedBlock::decode(vec![signed(&pay)]);
+        assert_eq!(block.leaves, vec![plasma_spec::leaf_hash(&pay.transaction.encode())]);
+        assert_eq!(block.hashes, vec![pay.transaction.hash()]);
+        view.apply_decoded_block(1000, block, 20).unwrap();
+        assert_eq!(view.challenge_for(pos(1, 0, 0)).unwrap().unwrap().hash, pay.transaction.hash());
+        assert_eq!(view.tx_bytes(1000, 0).unwrap().unwrap(), pay.transaction.encode());
+        // A transaction that does not decode makes its block invalid, named by its index.
+        let (mut view, alice, bob) = view_with_deposit();
+        let pay = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        let block = DecodedBlock::decode(vec![signed(&pay), Bytes::from(vec![7u8; 40])]);
+        assert_eq!(block.leaves[1], plasma_spec::leaf_hash(&[]));
+        let reason = view.apply_decoded_block(1000, block, 20).unwrap_err();
+        assert!(reason.starts_with("transaction 1:"), "{reason}");
+        assert_eq!(view.byzantine_from, Some(1000));
     }
 
     #[test]

@@ -11,7 +11,9 @@ mod judge;
 mod watcher;
 
 pub use download::{DownloadError, DownloadProgress, DownloadSettings};
-pub use judge::{ChainView, Event, History, HistoryError, KnownBlock, Spend, validate_parallel};
+pub use judge::{
+    ChainView, DecodedBlock, Event, History, HistoryError, KnownBlock, Spend, validate_parallel,
+};
 pub use watcher::{Guard, Settings, Status, Watcher, WatcherError, write_view_utxos};
 
 use std::{net::SocketAddr, sync::Arc};

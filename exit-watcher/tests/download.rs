@@ -432,7 +432,7 @@ async fn a_slow_link_or_a_dropped_connection_is_not_withholding() {
         )
         .await
         .unwrap();
-        assert_eq!(got, txs);
+        assert_eq!(got.signed, txs);
         let p = progress.lock().clone();
         assert!(p.done && p.attempts == 2 && p.resumes == 1, "{p:?}");
     }
@@ -577,7 +577,7 @@ async fn bad_bytes_are_named_and_tried_again_not_judged() {
     )
     .await
     .unwrap();
-    assert_eq!(got, txs);
+    assert_eq!(got.signed, txs);
     let p = progress.lock().clone();
     assert_eq!((p.attempts, p.resumes, p.done), (6, 0, true), "{p:?}");
     // Each failure by name, one at a time.

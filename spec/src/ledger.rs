@@ -218,6 +218,27 @@ impl<V: UtxoView> BlockBuilder<V> {
         tx: &Transaction,
         signers: &[Address],
     ) -> Result<TokenSums, LedgerError> {
+        self.push_payment_inner(tx, None, signers)
+    }
+
+    /// [`Self::push_payment`] with the transaction's hash (ENC-5) already computed, e.g. on all
+    /// cores with the signer recovery: the same rules and state. `hash` must be `tx.hash()`; it
+    /// only names the spender in a later [`LedgerError::DoubleSpend`].
+    pub fn push_payment_hashed(
+        &mut self,
+        tx: &Transaction,
+        hash: B256,
+        signers: &[Address],
+    ) -> Result<TokenSums, LedgerError> {
+        self.push_payment_inner(tx, Some(hash), signers)
+    }
+
+    fn push_payment_inner(
+        &mut self,
+        tx: &Transaction,
+        hash: Option<B256>,
+        signers: &[Address],
+    ) -> Result<TokenSums, LedgerError> {
         self.check_room()?;
         let (tx_type, inputs) = tx.check()?;
         match tx_type {
@@ -232,7 +253,7 @@ impl<V: UtxoView> BlockBuilder<V> {
         }
         // Validated: now, and only now, change state.
         self.fees = total;
-        let hash = tx.hash();
+        let hash = hash.unwrap_or_else(|| tx.hash());
         for pos in inputs {
             self.spent.insert(pos, hash);
         }
@@ -438,5 +459,36 @@ impl UtxoSet {
             *sum = sum.saturating_add(output.amount);
         }
         totals.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_utils::{domain, key, pay_eth, pos};
+
+    #[test]
+    fn a_payment_pushed_with_its_hash_is_pushed_as_without() {
+        let (alice, bob) = (key(1), key(2));
+        let mut set = UtxoSet::new();
+        let dep = Transaction::deposit(alice.address(), Address::ZERO, U256::from(10));
+        set.apply_deposit(1, &dep).unwrap();
+        let pay = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 9)], &[&alice]).transaction;
+        let again = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 8)], &[&alice]);
+        let run = |hashed: bool| {
+            let mut b = BlockBuilder::new(&set, 1000).unwrap();
+            let fees = if hashed {
+                b.push_payment_hashed(&pay, pay.hash(), &[alice.address()])
+            } else {
+                b.push_payment(&pay, &[alice.address()])
+            };
+            let double = b.push_payment(&again.transaction, &[alice.address()]);
+            (fees, double, b.finish())
+        };
+        assert_eq!(run(true), run(false));
+        assert_eq!(
+            run(true).1,
+            Err(LedgerError::DoubleSpend { input: pos(1, 0, 0), first_spent_in: pay.hash() })
+        );
     }
 }

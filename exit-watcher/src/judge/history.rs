@@ -7,11 +7,15 @@
 //! |---|---|---|
 //! | `history_txs` | transaction position (POS-1, output 0) | kind (0 deposit, 1 signed) ‖ bytes |
 //! | `history_spent` | spent output position | transaction position (16, BE) ‖ input index (1) |
-//! | `history_leaves` | block number | the leaf hashes, 32 bytes each, in order |
+//! | `history_leaf_rows` | (block number, row) | the leaf hashes, 32 bytes each, in order, [`LEAF_ROW`] a row |
+//! | `history_leaves` | block number | before #15's row split: all the block's leaf hashes (read, never written) |
 //! | `history_times` | block number | L1 timestamp of the commitment |
 //!
 //! Each transaction is stored once, however many inputs it has; a block's 65,536 leaves take 2 MiB,
-//! enough for any inclusion proof ([`BlockTree::from_leaves`]) without the transactions.
+//! enough for any inclusion proof ([`BlockTree::from_leaves`]) without the transactions. They are
+//! cut into rows of [`LEAF_ROW`] hashes because redb gives a value a power-of-two run of 4 KiB
+//! pages for its length plus [`ROW_OVERHEAD`] bytes: one 2 MiB row took a 4 MiB run, rows of
+//! 8,191 hashes fill their 256 KiB runs (9 rows, 2.03 MiB of pages, per full block).
 
 use super::Spend;
 use alloy::primitives::{B256, Bytes};
@@ -19,7 +23,7 @@ use parking_lot::Mutex;
 use plasma_spec::{BlockTree, SignedTransaction, Transaction, UtxoPos};
 use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::Arc,
 };
 
@@ -29,8 +33,18 @@ pub(crate) const UTXOS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new(
 pub(crate) const TXS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("history_txs");
 /// Spent position → transaction position ‖ input index.
 pub(crate) const SPENT: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("history_spent");
-/// Block number → leaf hashes.
+/// (Block number, row) → the block's leaf hashes `row * LEAF_ROW ..`, at most [`LEAF_ROW`].
+pub(crate) const LEAF_ROWS: TableDefinition<'_, (u64, u32), &[u8]> =
+    TableDefinition::new("history_leaf_rows");
+/// Block number → all its leaf hashes in one row: written before the rows of [`LEAF_ROWS`] (a
+/// store of the first WATCH-15 version), read when a block has no rows, never written.
 pub(crate) const LEAVES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("history_leaves");
+/// What redb adds to a value alone in its pages: a 4-byte page header, the value's 4-byte length
+/// and the 12-byte `(u64, u32)` key (as measured for the operator's rows, operator/src/blocks.rs).
+pub(crate) const ROW_OVERHEAD: usize = 4 + 4 + 12;
+/// Leaf hashes per row of [`LEAF_ROWS`]: the most whose row fits a 256 KiB run of pages
+/// (8,191 × 32 + 20 = 262,132 ≤ 262,144); a full block takes 9 rows.
+pub(crate) const LEAF_ROW: usize = (256 * 1024 - ROW_OVERHEAD) / 32;
 /// Block number → L1 timestamp of its commitment.
 pub(crate) const TIMES: TableDefinition<'_, u64, u64> = TableDefinition::new("history_times");
 /// Before WATCH-15: every spend as JSON (migrated on open, then emptied).
@@ -74,11 +88,13 @@ pub(crate) fn tx_key(blknum: u64, tx_index: u16) -> Option<u128> {
     UtxoPos::new(blknum, tx_index, 0).ok().map(|p| p.to_u128())
 }
 
-/// Applied, not yet persisted: what the next `persist_block` writes in its one transaction.
+/// Applied, not yet persisted: what the next `persist_block` writes in its one transaction. In
+/// key order, so the write appends to redb's trees instead of splitting pages at random.
 #[derive(Default)]
 struct Unpersisted {
-    txs: HashMap<u128, Vec<u8>>,
-    spent: HashMap<u128, (u128, u8)>,
+    /// Transaction position → kind, bytes (shared with the downloaded block: not copied).
+    txs: BTreeMap<u128, (u8, Bytes)>,
+    spent: BTreeMap<u128, (u128, u8)>,
     leaves: HashMap<u64, Arc<Vec<B256>>>,
     times: HashMap<u64, u64>,
 }
@@ -108,6 +124,7 @@ impl History {
         tx.open_table(TXS).map_err(st)?;
         tx.open_table(SPENT).map_err(st)?;
         tx.open_table(LEAVES).map_err(st)?;
+        tx.open_table(LEAF_ROWS).map_err(st)?;
         tx.open_table(TIMES).map_err(st)?;
         migrate(&tx)?;
         tx.commit().map_err(st)?;
@@ -156,20 +173,25 @@ impl History {
     /// Records a deposit block's transaction.
     pub fn record_deposit(&mut self, blknum: u64, deposit_tx: &[u8]) {
         if let Some(key) = tx_key(blknum, 0) {
-            let mut v = Vec::with_capacity(1 + deposit_tx.len());
-            v.push(KIND_DEPOSIT);
-            v.extend_from_slice(deposit_tx);
-            self.unpersisted.txs.insert(key, v);
+            self.unpersisted.txs.insert(key, (KIND_DEPOSIT, Bytes::copy_from_slice(deposit_tx)));
         }
     }
 
     /// Records a signed transaction of a valid block and the outputs it spends.
     pub fn record_signed(&mut self, blknum: u64, tx_index: u16, signed: &[u8], inputs: &[UtxoPos]) {
+        self.record_signed_bytes(blknum, tx_index, Bytes::copy_from_slice(signed), inputs);
+    }
+
+    /// [`Self::record_signed`] keeping `signed` itself (no copy until the write).
+    pub fn record_signed_bytes(
+        &mut self,
+        blknum: u64,
+        tx_index: u16,
+        signed: Bytes,
+        inputs: &[UtxoPos],
+    ) {
         let Some(key) = tx_key(blknum, tx_index) else { return };
-        let mut v = Vec::with_capacity(1 + signed.len());
-        v.push(KIND_SIGNED);
-        v.extend_from_slice(signed);
-        self.unpersisted.txs.insert(key, v);
+        self.unpersisted.txs.insert(key, (KIND_SIGNED, signed));
         for (i, input) in inputs.iter().enumerate() {
             #[allow(clippy::cast_possible_truncation)] // a payment has at most 4 inputs
             self.unpersisted.spent.insert(input.to_u128(), (key, i as u8));
@@ -181,25 +203,32 @@ impl History {
     pub fn write(&self, tx: &WriteTransaction) -> Result<(), HistoryError> {
         let u = &self.unpersisted;
         let mut txs = tx.open_table(TXS).map_err(st)?;
-        let mut keys: Vec<&u128> = u.txs.keys().collect();
-        keys.sort_unstable(); // in key order: redb appends instead of splitting pages at random
-        for k in keys {
-            txs.insert(*k, u.txs[k].as_slice()).map_err(st)?;
+        let mut value = Vec::new();
+        for (k, (kind, bytes)) in &u.txs {
+            value.clear();
+            value.push(*kind);
+            value.extend_from_slice(bytes);
+            txs.insert(*k, value.as_slice()).map_err(st)?;
         }
         let mut spent = tx.open_table(SPENT).map_err(st)?;
-        let mut keys: Vec<&u128> = u.spent.keys().collect();
-        keys.sort_unstable();
-        for k in keys {
-            let (txk, input) = u.spent[k];
+        for (k, (txk, input)) in &u.spent {
             let mut v = [0u8; 17];
             v[..16].copy_from_slice(&txk.to_be_bytes());
-            v[16] = input;
+            v[16] = *input;
             spent.insert(*k, v.as_slice()).map_err(st)?;
         }
-        let mut leaves = tx.open_table(LEAVES).map_err(st)?;
+        let mut rows = tx.open_table(LEAF_ROWS).map_err(st)?;
+        let mut old = tx.open_table(LEAVES).map_err(st)?;
         for (n, l) in &u.leaves {
-            let bytes: Vec<u8> = l.iter().flat_map(|h| h.0).collect();
-            leaves.insert(*n, bytes.as_slice()).map_err(st)?;
+            // A block written again (never, today) keeps no row of its former self.
+            rows.retain_in((*n, 0)..=(*n, u32::MAX), |_, _| false).map_err(st)?;
+            old.remove(*n).map_err(st)?;
+            for (row, hashes) in leaf_rows(l).enumerate() {
+                value.clear();
+                value.extend(hashes.iter().flat_map(|h| h.0));
+                let row = u32::try_from(row).map_err(st)?;
+                rows.insert((*n, row), value.as_slice()).map_err(st)?;
+            }
         }
         let mut times = tx.open_table(TIMES).map_err(st)?;
         for (n, t) in &u.times {
@@ -214,8 +243,8 @@ impl History {
     }
 
     fn stored_tx(&self, key: u128) -> Result<Option<Vec<u8>>, HistoryError> {
-        if let Some(v) = self.unpersisted.txs.get(&key) {
-            return Ok(Some(v.clone()));
+        if let Some((kind, bytes)) = self.unpersisted.txs.get(&key) {
+            return Ok(Some([&[*kind], bytes.as_ref()].concat()));
         }
         let tx = self.db.begin_read().map_err(st)?;
         let table = tx.open_table(TXS).map_err(st)?;
@@ -305,16 +334,10 @@ impl History {
         }
         let leaves: Vec<B256> = match self.unpersisted.leaves.get(&blknum) {
             Some(l) => l.to_vec(),
-            None => {
-                let tx = self.db.begin_read().map_err(st)?;
-                let table = tx.open_table(LEAVES).map_err(st)?;
-                let Some(v) = table.get(blknum).map_err(st)? else { return Ok(None) };
-                let v = v.value();
-                if v.len() % 32 != 0 {
-                    return Err(corrupt(format!("leaves of block {blknum}")));
-                }
-                v.chunks_exact(32).map(B256::from_slice).collect()
-            }
+            None => match self.stored_leaves(blknum)? {
+                Some(leaves) => leaves,
+                None => return Ok(None),
+            },
         };
         let tree = Arc::new(
             BlockTree::from_leaves(&leaves).map_err(|_| corrupt(format!("block {blknum}")))?,
@@ -325,6 +348,51 @@ impl History {
             trees.truncate(self.tree_cache);
         }
         Ok(Some(tree))
+    }
+}
+
+/// A block's leaf hashes cut into rows of [`LEAF_ROW`]; an empty block is one empty row.
+fn leaf_rows(leaves: &[B256]) -> impl Iterator<Item = &[B256]> {
+    let empty: &[B256] = &[];
+    leaves.chunks(LEAF_ROW).chain(leaves.is_empty().then_some(empty))
+}
+
+impl History {
+    /// Block `blknum`'s leaf hashes from the store: its rows, or its one row of a store written
+    /// before the split.
+    fn stored_leaves(&self, blknum: u64) -> Result<Option<Vec<B256>>, HistoryError> {
+        let bad = || corrupt(format!("leaves of block {blknum}"));
+        let tx = self.db.begin_read().map_err(st)?;
+        let rows = tx.open_table(LEAF_ROWS).map_err(st)?;
+        let mut leaves = Vec::new();
+        let mut found = false;
+        for (expected, entry) in
+            rows.range((blknum, 0)..=(blknum, u32::MAX)).map_err(st)?.enumerate()
+        {
+            let (k, v) = entry.map_err(st)?;
+            let v = v.value();
+            // Rows 0, 1, ... in order, every one but the last full (an empty block: one empty row).
+            if k.value().1 as usize != expected
+                || leaves.len() != expected * LEAF_ROW
+                || v.len() % 32 != 0
+                || v.len() > LEAF_ROW * 32
+                || (v.is_empty() && expected > 0)
+            {
+                return Err(bad());
+            }
+            leaves.extend(v.chunks_exact(32).map(B256::from_slice));
+            found = true;
+        }
+        if found {
+            return Ok(Some(leaves));
+        }
+        let table = tx.open_table(LEAVES).map_err(st)?;
+        let Some(v) = table.get(blknum).map_err(st)? else { return Ok(None) };
+        let v = v.value();
+        if v.len() % 32 != 0 {
+            return Err(bad());
+        }
+        Ok(Some(v.chunks_exact(32).map(B256::from_slice).collect()))
     }
 }
 
@@ -360,14 +428,18 @@ fn migrate(tx: &WriteTransaction) -> Result<(), HistoryError> {
         spent.insert(k.value(), v.as_slice()).map_err(st)?;
     }
     let mut txs = tx.open_table(TXS).map_err(st)?;
-    let mut leaves = tx.open_table(LEAVES).map_err(st)?;
+    let mut leaves = tx.open_table(LEAF_ROWS).map_err(st)?;
     let mut times = tx.open_table(TIMES).map_err(st)?;
     for entry in old_blocks.iter().map_err(st)? {
         let (k, v) = entry.map_err(st)?;
         let blknum = k.value();
         let b: OldBlock = serde_json::from_slice(v.value()).map_err(|_| corrupt("old block"))?;
-        let hashes: Vec<u8> = b.leaves.iter().flat_map(|l| plasma_spec::leaf_hash(l).0).collect();
-        leaves.insert(blknum, hashes.as_slice()).map_err(st)?;
+        let hashes: Vec<B256> = b.leaves.iter().map(|l| plasma_spec::leaf_hash(l)).collect();
+        for (row, part) in leaf_rows(&hashes).enumerate() {
+            let bytes: Vec<u8> = part.iter().flat_map(|h| h.0).collect();
+            let row = u32::try_from(row).map_err(st)?;
+            leaves.insert((blknum, row), bytes.as_slice()).map_err(st)?;
+        }
         times.insert(blknum, b.timestamp).map_err(st)?;
         for (i, leaf) in b.leaves.iter().enumerate() {
             let Some(key) = u16::try_from(i).ok().and_then(|i| tx_key(blknum, i)) else { continue };
@@ -391,4 +463,80 @@ fn migrate(tx: &WriteTransaction) -> Result<(), HistoryError> {
     old_spends.retain(|_, _| false).map_err(st)?;
     old_blocks.retain(|_, _| false).map_err(st)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaves(n: usize) -> Vec<B256> {
+        (0..n).map(|i| plasma_spec::leaf_hash(&(i as u64).to_be_bytes())).collect()
+    }
+
+    fn persist(db: &Database, history: &mut History) {
+        let tx = db.begin_write().unwrap();
+        history.write(&tx).unwrap();
+        tx.commit().unwrap();
+        history.persisted();
+    }
+
+    fn allocated(db: &Database) -> u64 {
+        let stats = db.begin_write().unwrap().stats().unwrap();
+        stats.allocated_pages() * stats.page_size() as u64
+    }
+
+    #[test]
+    fn a_full_blocks_leaves_take_about_their_bytes_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(History::open_database(&dir.path().join("w.redb")).unwrap());
+        let mut history = History::open(db.clone()).unwrap();
+        let full = leaves(plasma_spec::MAX_TXS_PER_BLOCK);
+        let before = allocated(&db);
+        history.record_block(2000, full.clone(), 7);
+        persist(&db, &mut history);
+        let grown = allocated(&db) - before;
+        // 2 MiB of hashes. One 2 MiB row took a 4 MiB run of pages; 9 rows take 8 × 256 KiB,
+        // a page for the last 8 hashes and the tables' own pages.
+        assert!(grown < 2_200_000, "{grown} bytes of pages for 2 MiB of leaf hashes");
+        let tree = history.tree(2000).unwrap().unwrap();
+        assert_eq!(tree.root(), BlockTree::from_leaves(&full).unwrap().root());
+        // Read back from disk, not from the cache or memory.
+        let fresh = History::open(db).unwrap();
+        assert_eq!(fresh.tree(2000).unwrap().unwrap().root(), tree.root());
+        assert_eq!(fresh.tree(3000).unwrap().map(|t| t.root()), None);
+    }
+
+    #[test]
+    fn rows_of_every_size_and_the_old_single_row_are_read() {
+        let db = Arc::new(
+            Database::builder()
+                .create_with_backend(redb::backends::InMemoryBackend::new())
+                .unwrap(),
+        );
+        let mut history = History::open(db.clone()).unwrap();
+        let sizes = [0, 1, LEAF_ROW - 1, LEAF_ROW, LEAF_ROW + 1, 3 * LEAF_ROW];
+        for (i, n) in sizes.iter().enumerate() {
+            history.record_block(1000 * (i as u64 + 1), leaves(*n), 1);
+        }
+        persist(&db, &mut history);
+        // A block written by the first WATCH-15 version: all its leaves in one row of LEAVES.
+        let old = leaves(LEAF_ROW + 5);
+        let tx = db.begin_write().unwrap();
+        let bytes: Vec<u8> = old.iter().flat_map(|h| h.0).collect();
+        tx.open_table(LEAVES).unwrap().insert(9000, bytes.as_slice()).unwrap();
+        tx.commit().unwrap();
+        let fresh = History::open(db.clone()).unwrap();
+        for (i, n) in sizes.iter().enumerate() {
+            let tree = fresh.tree(1000 * (i as u64 + 1)).unwrap().unwrap();
+            assert_eq!(tree.root(), BlockTree::from_leaves(&leaves(*n)).unwrap().root(), "{n}");
+            assert_eq!(tree.len(), *n);
+        }
+        let tree = fresh.tree(9000).unwrap().unwrap();
+        assert_eq!(tree.root(), BlockTree::from_leaves(&old).unwrap().root());
+        // A missing middle row is corruption, not a shorter block.
+        let tx = db.begin_write().unwrap();
+        tx.open_table(LEAF_ROWS).unwrap().remove((6000, 1)).unwrap();
+        tx.commit().unwrap();
+        assert!(matches!(History::open(db).unwrap().tree(6000), Err(HistoryError::Corrupt { .. })));
+    }
 }

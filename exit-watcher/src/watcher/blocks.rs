@@ -24,14 +24,13 @@ impl Watcher {
                 continue;
             }
             // Obtained: every byte, decoded, hashing to `root` (download.rs checked it).
-            if let Some(txs) = self.downloads.take(blknum) {
+            if let Some(block) = self.downloads.take(blknum) {
                 self.pending.lock().pop_front();
-                let result = self.view.lock().apply_child_block(blknum, &txs, timestamp);
+                let txs = block.len();
+                let result = self.view.lock().apply_decoded_block(blknum, block, timestamp);
                 self.persist_block(blknum)?;
                 match result {
-                    Ok(()) => {
-                        info!(target: "watcher::blocks", blknum, txs = txs.len(), "block valid")
-                    }
+                    Ok(()) => info!(target: "watcher::blocks", blknum, txs, "block valid"),
                     Err(reason) => {
                         self.event(Event::InvalidBlock { blknum, reason });
                         self.report_exits_from_bad_blocks();
