@@ -78,12 +78,15 @@ impl SubmitError {
     }
 }
 
-#[derive(Debug, Clone)]
+/// A pending transaction (OP-1). Memory per entry: its signed bytes once (shared with the block
+/// that includes it, never copied), the decoded transaction without its signatures (what block
+/// production checks again) and the recovered signers (OP-9).
+#[derive(Debug)]
 struct Pending {
     seq: u64,
     hash: B256,
-    signed: SignedTransaction,
-    bytes: Vec<u8>,
+    tx: Transaction,
+    bytes: Bytes,
     signers: Vec<Address>,
 }
 
@@ -110,6 +113,32 @@ impl State {
     fn insert_utxo(&mut self, pos: UtxoPos, out: Output) {
         self.by_owner.entry(out.owner).or_default().insert(pos);
         self.utxos.insert(pos, out);
+    }
+
+    /// Drops the pending entries `seqs` with their index entries. What stays moves to a queue
+    /// sized to it, and the indexes give back what a full block's worth of entries made them
+    /// take: after a block the mempool holds what is pending, not the high-water mark (OP-9).
+    fn drop_pending(&mut self, seqs: &HashSet<u64>) {
+        if seqs.is_empty() {
+            return;
+        }
+        let old = std::mem::take(&mut self.mempool);
+        let mut kept = VecDeque::with_capacity(old.len().saturating_sub(seqs.len()));
+        for p in old {
+            if !seqs.contains(&p.seq) {
+                kept.push_back(p);
+                continue;
+            }
+            self.mempool_hashes.remove(&p.hash);
+            if let Ok(inputs) = p.tx.input_positions() {
+                for input in inputs {
+                    self.mempool_spent.remove(&input);
+                }
+            }
+        }
+        self.mempool = kept;
+        self.mempool_hashes.shrink_to(self.mempool.len());
+        self.mempool_spent.shrink_to(self.mempool_spent.len());
     }
 
     fn remove_utxo(&mut self, pos: &UtxoPos) {
@@ -223,7 +252,8 @@ impl Chain {
             }
             state.mempool_hashes.insert(hash);
             state.next_seq = state.next_seq.max(seq + 1);
-            state.mempool.push_back(Pending { seq, hash, signed, bytes, signers });
+            let (tx, bytes) = (signed.transaction, Bytes::from(bytes));
+            state.mempool.push_back(Pending { seq, hash, tx, bytes, signers });
         }
         info!(
             target: "operator::chain",
@@ -288,7 +318,7 @@ impl Chain {
                     batch_spent.insert(input, hash);
                 }
                 batch_hashes.insert(hash);
-                accepted.push((hash, signed, bytes.clone(), signers));
+                accepted.push((hash, signed.transaction, Bytes::copy_from_slice(bytes), signers));
                 Ok(hash)
             })();
             results.push(result);
@@ -301,7 +331,7 @@ impl Chain {
             mempool_add: accepted
                 .iter()
                 .enumerate()
-                .map(|(i, a)| (first_seq + i as u64, a.2.clone()))
+                .map(|(i, a)| (first_seq + i as u64, a.2.to_vec()))
                 .collect(),
             ..Batch::default()
         };
@@ -319,7 +349,7 @@ impl Chain {
                 })
                 .collect();
         }
-        for (i, (hash, signed, bytes, signers)) in accepted.into_iter().enumerate() {
+        for (i, (hash, tx, bytes, signers)) in accepted.into_iter().enumerate() {
             for (input, spender) in batch_spent.iter() {
                 if *spender == hash {
                     state.mempool_spent.insert(*input, hash);
@@ -329,7 +359,7 @@ impl Chain {
             state.mempool.push_back(Pending {
                 seq: first_seq + i as u64,
                 hash,
-                signed,
+                tx,
                 bytes,
                 signers,
             });
@@ -385,7 +415,7 @@ impl Chain {
         let mut included: Vec<&Pending> = Vec::with_capacity(take);
         let mut dropped = Vec::new();
         for pending in state.mempool.iter().take(take) {
-            match builder.push_payment(&pending.signed.transaction, &pending.signers) {
+            match builder.push_payment(&pending.tx, &pending.signers) {
                 Ok(_) => included.push(pending),
                 Err(e) => {
                     // Validated at submission; since then an input may have started exiting (OP-7).
@@ -409,10 +439,9 @@ impl Chain {
         }
         let diff = builder.finish();
 
-        let mut signed_txs: Vec<Bytes> =
-            included.iter().map(|p| Bytes::from(p.bytes.clone())).collect();
-        let mut leaves: Vec<B256> =
-            included.iter().map(|p| leaf_hash(&p.signed.transaction.encode())).collect();
+        // The signed bytes are shared with the mempool entries, not copied.
+        let mut signed_txs: Vec<Bytes> = included.iter().map(|p| p.bytes.clone()).collect();
+        let mut leaves: Vec<B256> = included.iter().map(|p| leaf_hash(&p.tx.encode())).collect();
         let mut index: Vec<(B256, u64, u32)> =
             included.iter().enumerate().map(|(i, p)| (p.hash, blknum, i as u32)).collect();
         if let Some(fee_tx) = fee_tx {
@@ -439,19 +468,10 @@ impl Chain {
         };
         self.store.apply(&batch)?;
 
-        // Durable: now change memory.
+        // Durable: now change memory. The entries taken are dropped, never copied, and what
+        // stays moves to a queue sized to it: a full block's queue is not kept (OP-9).
         let removed: HashSet<u64> = removed.into_iter().collect();
-        let gone: Vec<Pending> =
-            state.mempool.iter().filter(|p| removed.contains(&p.seq)).cloned().collect();
-        state.mempool.retain(|p| !removed.contains(&p.seq));
-        for p in gone {
-            state.mempool_hashes.remove(&p.hash);
-            if let Ok(inputs) = p.signed.transaction.input_positions() {
-                for input in inputs {
-                    state.mempool_spent.remove(&input);
-                }
-            }
-        }
+        state.drop_pending(&removed);
         for pos in &diff.spent {
             state.remove_utxo(pos);
         }
@@ -713,19 +733,19 @@ impl Chain {
             };
             exiting.apply(event, *at, locate);
         }
-        let dropped: Vec<Pending> = state
+        let dropped: Vec<(u64, B256)> = state
             .mempool
             .iter()
             .filter(|p| {
-                p.signed.transaction.input_positions().is_ok_and(|inputs| {
+                p.tx.input_positions().is_ok_and(|inputs| {
                     inputs.iter().any(|i| exiting.forbids(*i, SpendRule::Now).is_some())
                 })
             })
-            .cloned()
+            .map(|p| (p.seq, p.hash))
             .collect();
         let batch = Batch {
             meta: vec![(EXIT_CURSOR, l1_block)],
-            mempool_remove: dropped.iter().map(|p| p.seq).collect(),
+            mempool_remove: dropped.iter().map(|(seq, _)| *seq).collect(),
             exiting: (!events.is_empty()).then(|| exiting.clone()),
             ..Batch::default()
         };
@@ -733,17 +753,11 @@ impl Chain {
         // Durable: now change memory.
         state.exiting = exiting;
         state.exit_cursor = l1_block;
-        for p in &dropped {
-            warn!(target: "operator::exits", tx = %p.hash, "dropping a pending transaction: an input started exiting (OP-7)");
-            state.mempool_hashes.remove(&p.hash);
-            if let Ok(inputs) = p.signed.transaction.input_positions() {
-                for input in inputs {
-                    state.mempool_spent.remove(&input);
-                }
-            }
+        for (_, hash) in &dropped {
+            warn!(target: "operator::exits", tx = %hash, "dropping a pending transaction: an input started exiting (OP-7)");
         }
-        let gone: HashSet<u64> = dropped.iter().map(|p| p.seq).collect();
-        state.mempool.retain(|p| !gone.contains(&p.seq));
+        let gone: HashSet<u64> = dropped.iter().map(|(seq, _)| *seq).collect();
+        state.drop_pending(&gone);
         if !events.is_empty() {
             info!(target: "operator::exits", events = events.len(), l1_block, "exit-game events applied");
         }
@@ -1114,5 +1128,37 @@ mod tests {
         let second = chain.produce_block(10).unwrap().unwrap();
         assert_eq!(second.blknum, 2 * CHILD_BLOCK_INTERVAL);
         assert!(chain.produce_block(10).unwrap().is_none(), "no empty blocks");
+    }
+
+    #[test]
+    fn a_block_leaves_the_mempool_holding_what_is_pending_not_its_high_water_mark() {
+        // OP-9: the queue and its indexes are sized to what is pending after a block; a full
+        // block's worth of capacity is given back, and the block shares the signed bytes.
+        let dir = tempfile::tempdir().unwrap();
+        let alice = key(1);
+        let n = 600;
+        let deposits: Vec<_> = (0..n).map(|_| (&alice, 10)).collect();
+        let chain = chain_with(&dir, &deposits, 1_000);
+        let raw: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                let to = [(alice.address(), 10)];
+                pay_eth(&domain(), &[pos(i as u64 + 1, 0, 0)], &to, &[&alice]).encode()
+            })
+            .collect();
+        assert!(chain.submit(&raw).iter().all(Result::is_ok));
+        let block = chain.produce_block(n - 10).unwrap().unwrap();
+        assert_eq!(block.txs.len(), n - 10);
+        {
+            let state = chain.state.lock();
+            assert_eq!(state.mempool.len(), 10);
+            assert!(state.mempool.capacity() < 64, "queue: {}", state.mempool.capacity());
+            assert!(state.mempool_hashes.capacity() < 64, "{}", state.mempool_hashes.capacity());
+            assert!(state.mempool_spent.capacity() < 64, "{}", state.mempool_spent.capacity());
+            assert_eq!(state.mempool_spent.len(), 10);
+            assert!(state.mempool_hashes.contains(&state.mempool[0].hash));
+        }
+        let last = chain.produce_block(n).unwrap().unwrap();
+        assert_eq!(last.txs.len(), 10);
+        assert_eq!(chain.mempool_len(), 0);
     }
 }
