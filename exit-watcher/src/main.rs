@@ -11,6 +11,12 @@ use plasma_watcher::{DownloadSettings, Settings, Watcher};
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use tracing_subscriber::EnvFilter;
 
+/// WATCH-15: as the operator (OP-9): glibc's malloc keeps what each thread freed in that thread's
+/// arena, so the resident set followed the high-water mark of every thread that ever held a
+/// downloaded block; jemalloc's background threads return freed pages to the system.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The plasma watchtower: validates every block and acts on L1 by itself.
 #[derive(Debug, Parser)]
 #[command(name = "plasma-watcher", version)]

@@ -191,26 +191,42 @@ pub fn encode_block<T: AsRef<[u8]>>(
         return Err(WireError::Encode(format!("{} transactions", txs.len())));
     }
     let raw_len: usize = txs.iter().map(|t| FRAME_PREFIX + t.as_ref().len()).sum();
-    let mut frames = Vec::with_capacity(raw_len);
-    for (i, tx) in txs.iter().enumerate() {
-        let tx = tx.as_ref();
-        if tx.len() > MAX_SIGNED_TX_BYTES {
-            return Err(WireError::Encode(format!("transaction {i} is {} bytes", tx.len())));
+    if let Some((i, tx)) =
+        txs.iter().enumerate().find(|(_, t)| t.as_ref().len() > MAX_SIGNED_TX_BYTES)
+    {
+        return Err(WireError::Encode(format!("transaction {i} is {} bytes", tx.as_ref().len())));
+    }
+    // The frames go straight into the body (or the compressor): a full block never exists twice.
+    fn write_frames<T: AsRef<[u8]>>(
+        txs: &[T],
+        out: &mut impl std::io::Write,
+    ) -> std::io::Result<()> {
+        for tx in txs {
+            let tx = tx.as_ref();
+            out.write_all(&(tx.len() as u32).to_be_bytes())?;
+            out.write_all(tx)?;
         }
-        frames.extend_from_slice(&(tx.len() as u32).to_be_bytes());
-        frames.extend_from_slice(tx);
+        Ok(())
     }
     let body = match encoding {
-        Encoding::Plain => frames,
+        Encoding::Plain => {
+            let mut frames = Vec::with_capacity(raw_len);
+            write_frames(txs, &mut frames).map_err(|e| WireError::Encode(e.to_string()))?;
+            frames
+        }
         Encoding::Zlib => {
-            use std::io::Write;
             // Level 1: the operator compresses every block once, on its path to L1; the higher
             // levels gain a few percent on these frames for several times the time.
             let mut z = flate2::write::ZlibEncoder::new(
-                Vec::with_capacity(raw_len / 2),
+                Vec::with_capacity(raw_len / 4),
                 flate2::Compression::fast(),
             );
-            z.write_all(&frames).map_err(|e| WireError::Encode(e.to_string()))?;
+            {
+                // Frames are small: hand the compressor 64 KiB at a time, not 131,072 writes.
+                let mut w = std::io::BufWriter::with_capacity(64 * 1024, &mut z);
+                write_frames(txs, &mut w).map_err(|e| WireError::Encode(e.to_string()))?;
+                std::io::Write::flush(&mut w).map_err(|e| WireError::Encode(e.to_string()))?;
+            }
             z.finish().map_err(|e| WireError::Encode(e.to_string()))?
         }
     };
