@@ -579,15 +579,22 @@ impl ChainView {
         owner: Address,
         last_child_committed: u64,
     ) -> Vec<(UtxoPos, Output)> {
+        self.deposits_after_bad_block(owner, |blknum| blknum > last_child_committed)
+    }
+
+    /// `owner`'s unspent deposits numbered after the first bad block whose number passes
+    /// `keep`, in position order (none while the chain is not byzantine).
+    fn deposits_after_bad_block(
+        &self,
+        owner: Address,
+        keep: impl Fn(u64) -> bool,
+    ) -> Vec<(UtxoPos, Output)> {
         let Some(bad) = self.byzantine_from else { return Vec::new() };
         let mut out: Vec<_> = self
             .utxos
             .iter()
             .filter(|(p, o)| {
-                o.owner == owner
-                    && p.is_deposit()
-                    && p.blknum() > bad
-                    && p.blknum() > last_child_committed
+                o.owner == owner && p.is_deposit() && p.blknum() > bad && keep(p.blknum())
             })
             .map(|(p, o)| (*p, o.clone()))
             .collect();
@@ -599,20 +606,10 @@ impl ChainView {
     /// (numbered at or below `last_child_committed`): the watcher leaves them to their owner,
     /// who knows whether they spent them (WATCH-6).
     pub fn late_deposits_left_to(&self, owner: Address, last_child_committed: u64) -> Vec<UtxoPos> {
-        let Some(bad) = self.byzantine_from else { return Vec::new() };
-        let mut out: Vec<UtxoPos> = self
-            .utxos
-            .iter()
-            .filter(|(p, o)| {
-                o.owner == owner
-                    && p.is_deposit()
-                    && p.blknum() > bad
-                    && p.blknum() <= last_child_committed
-            })
-            .map(|(p, _)| *p)
-            .collect();
-        out.sort();
-        out
+        self.deposits_after_bad_block(owner, |blknum| blknum <= last_child_committed)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect()
     }
 
     /// Unspent outputs of `owner` in blocks before the first bad one (WATCH-6).

@@ -71,20 +71,13 @@ impl Env {
     }
 
     async fn deposit(&self, amount: U256) -> UtxoPos {
-        let framework =
-            PlasmaFramework::new(self.chain.deployment.framework, self.alice_l1.clone());
-        let tx = Transaction::deposit(self.alice.address(), Address::ZERO, amount).encode();
-        let receipt = framework
-            .depositEth(tx.into())
-            .value(amount)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        let ev = receipt.decoded_log::<PlasmaFramework::DepositCreated>().unwrap();
-        let pos = UtxoPos::from_u256(ev.blknum * U256::from(1_000_000_000u64)).unwrap();
+        let pos = common::deposit_eth(
+            &self.alice_l1,
+            self.chain.deployment.framework,
+            self.alice.address(),
+            amount,
+        )
+        .await;
         let owner = self.alice.address();
         self.wait_for(&format!("/v1/utxos?owner={owner}"), |v| listed(v, pos)).await;
         pos

@@ -63,20 +63,7 @@ fn config(env: &Env, data_dir: &std::path::Path) -> Config {
 }
 
 async fn deposit(env: &Env, owner: &Signer, amount: U256) -> UtxoPos {
-    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
-    let tx = Transaction::deposit(owner.address(), Address::ZERO, amount).encode();
-    let receipt = framework
-        .depositEth(tx.into())
-        .value(amount)
-        .from(owner.address())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let ev = receipt.decoded_log::<PlasmaFramework::DepositCreated>().unwrap();
-    UtxoPos::from_u256(ev.blknum * U256::from(1_000_000_000u64)).unwrap()
+    common::deposit_eth(&env.provider, env.deployment.framework, owner.address(), amount).await
 }
 
 fn utxo_count(v: &Value) -> usize {

@@ -3,8 +3,13 @@
 // Test helpers panic on failures by design.
 #![allow(clippy::unwrap_used)]
 
+use alloy::{
+    primitives::{Address, U256},
+    providers::DynProvider,
+};
+use plasma_contracts::PlasmaFramework;
 use plasma_operator::Node;
-use plasma_spec::SignedTransaction;
+use plasma_spec::{SignedTransaction, Transaction, UtxoPos};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -58,4 +63,28 @@ impl Api {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
+}
+
+/// Deposits `amount` wei for `owner` through the framework at `framework` (sent from `owner`
+/// over `provider`); returns the deposit's output position.
+pub(crate) async fn deposit_eth(
+    provider: &DynProvider,
+    framework: Address,
+    owner: Address,
+    amount: U256,
+) -> UtxoPos {
+    let framework = PlasmaFramework::new(framework, provider.clone());
+    let tx = Transaction::deposit(owner, Address::ZERO, amount).encode();
+    let receipt = framework
+        .depositEth(tx.into())
+        .value(amount)
+        .from(owner)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let ev = receipt.decoded_log::<PlasmaFramework::DepositCreated>().unwrap();
+    UtxoPos::from_u256(ev.blknum * U256::from(1_000_000_000u64)).unwrap()
 }
