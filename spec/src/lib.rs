@@ -11,6 +11,7 @@
 //! # Feature flags
 //! - `test-utils`: deterministic keys and builders for other crates' tests.
 
+pub mod batch_exit;
 mod constants;
 mod error;
 mod exit_game;

@@ -88,6 +88,7 @@ pub fn generate() -> Vec<(&'static str, String)> {
         ("merkle.json", merkle()),
         ("ledger.json", ledger()),
         ("exit_game.json", exit_game()),
+        ("batch_exit.json", batch_exit()),
     ];
     files
         .into_iter()
@@ -628,4 +629,61 @@ fn exit_game() -> Value {
         "priorities": priorities,
         "outputIds": output_ids,
     })
+}
+
+/// spec: EXIT-12, EXIT-13 — claim records, leaves, claim trees and their proofs, batch exit
+/// clocks. `BatchClaims.sol` must give the same bytes and hashes.
+fn batch_exit() -> Value {
+    use crate::batch_exit::{Claim, ClaimTree, batch_exitable_at, encode_record, max_claim_amount};
+    let owners = [test_key(1).address(), test_key(2).address(), test_key(3).address()];
+    let claim = |i: usize| Claim {
+        owner: owners[i % owners.len()],
+        pos: pos(1000 * (i as u64 / 2 + 1), (i * 37 % 65_536) as u16, (i % 5) as u8),
+        amount: if i == 4 {
+            max_claim_amount()
+        } else {
+            U256::from(1_000_000_007u64 * (i as u64 + 1))
+        },
+    };
+    let records: Vec<Value> = (0..6)
+        .map(|i| {
+            let c = claim(i);
+            let record = encode_record(c.pos, c.amount).unwrap_or_else(|e| unreachable!("{e}"));
+            json!({
+                "owner": c.owner,
+                "utxoPos": dec(c.pos.to_u128()),
+                "amount": dec(c.amount),
+                "record": hex0x(record),
+                "leaf": c.leaf().unwrap_or_else(|e| unreachable!("{e}")),
+            })
+        })
+        .collect();
+    let trees: Vec<Value> = [1usize, 2, 3, 5, 6, 8]
+        .into_iter()
+        .map(|n| {
+            let claims: Vec<Claim> = (0..n).map(claim).collect();
+            let tree = ClaimTree::from_claims(&claims).unwrap_or_else(|e| unreachable!("{e}"));
+            let leaves: Vec<B256> =
+                claims.iter().map(|c| c.leaf().unwrap_or_else(|e| unreachable!("{e}"))).collect();
+            let proofs: Vec<Value> = (0..n)
+                .map(|i| {
+                    let proof = tree.proof(i).unwrap_or_else(|e| unreachable!("{e}"));
+                    json!({ "index": i, "proof": proof })
+                })
+                .collect();
+            json!({ "count": n, "leaves": leaves, "root": tree.root(), "proofs": proofs })
+        })
+        .collect();
+    let clocks: Vec<Value> = [(1_000u64, 0u64, 100u64), (1_000, 950, 100), (1_000, 800, 100)]
+        .into_iter()
+        .map(|(now, youngest, period)| {
+            json!({
+                "now": now,
+                "youngestBlockTimestamp": youngest,
+                "period": period,
+                "exitableAt": batch_exitable_at(now, youngest, period),
+            })
+        })
+        .collect();
+    json!({ "claims": records, "trees": trees, "exitableAt": clocks })
 }
