@@ -658,8 +658,9 @@ impl Chain {
         let Some(positions) = state.by_owner.get(&owner) else { return BTreeMap::new() };
         positions
             .iter()
-            .filter(|p| state.exiting.forbids(**p, SpendRule::Now).is_none())
-            .filter_map(|p| state.utxos.get(p).map(|o| (*p, o.clone())))
+            .filter_map(|p| state.utxos.get(p).map(|o| (*p, o)))
+            .filter(|(p, o)| state.exiting.forbids_output(*p, Some(o), SpendRule::Now).is_none())
+            .map(|(p, o)| (p, o.clone()))
             .collect()
     }
 
@@ -680,8 +681,9 @@ impl Chain {
         };
         let mut page: Vec<(UtxoPos, Output)> = positions
             .range((from, std::ops::Bound::Unbounded))
-            .filter(|p| state.exiting.forbids(**p, SpendRule::Now).is_none())
-            .filter_map(|p| state.utxos.get(p).map(|o| (*p, o.clone())))
+            .filter_map(|p| state.utxos.get(p).map(|o| (*p, o)))
+            .filter(|(p, o)| state.exiting.forbids_output(*p, Some(o), SpendRule::Now).is_none())
+            .map(|(p, o)| (p, o.clone()))
             .take(limit.saturating_add(1))
             .collect();
         let more = page.len() > limit;
@@ -709,7 +711,8 @@ impl Chain {
 
     /// If `pos` is exiting now, the L1 time it began (LEDGER-9).
     pub fn exiting_since(&self, pos: UtxoPos) -> Option<u64> {
-        self.state.lock().exiting.forbids(pos, SpendRule::Now)
+        let state = self.state.lock();
+        state.exiting.forbids_output(pos, state.utxos.get(&pos), SpendRule::Now)
     }
 
     /// Applies exit-game events read from L1 blocks up to `l1_block`, each with its L1 block's
@@ -738,7 +741,9 @@ impl Chain {
             .iter()
             .filter(|p| {
                 p.tx.input_positions().is_ok_and(|inputs| {
-                    inputs.iter().any(|i| exiting.forbids(*i, SpendRule::Now).is_some())
+                    inputs.iter().any(|i| {
+                        exiting.forbids_output(*i, state.utxos.get(i), SpendRule::Now).is_some()
+                    })
                 })
             })
             .map(|p| (p.seq, p.hash))

@@ -17,7 +17,7 @@
 //! processing). The argument is in 03-ledger.md, LEDGER-9.
 
 use crate::{position::UtxoPos, tx::Transaction};
-use alloy_primitives::{B256, U256};
+use alloy_primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -39,6 +39,19 @@ pub enum ExitSource {
     InFlightInput {
         /// The in-flight exit's id.
         exit_id: U256,
+    },
+    /// A batch exit claimed it (EXIT-12) for `owner`, `amount` of `token`. It counts only for an
+    /// output that is exactly that: a claim of someone else's output, or of another amount, is a
+    /// fake that CHAL-6 strikes and must not freeze the real owner's coin. Never undone: a claim
+    /// struck later was spent (CHAL-7) or exited (CHAL-8) anyway, or went unproven (CHAL-9), and
+    /// its owner can still exit it by a standard exit (CHAL-10 needs a live claim).
+    BatchClaim {
+        /// Who the claim pays.
+        owner: Address,
+        /// The batch's token.
+        token: Address,
+        /// The claimed amount.
+        amount: U256,
     },
     /// It was piggybacked as output `index` of an in-flight exit (EXIT-8). Never undone.
     PiggybackedOutput {
@@ -76,6 +89,17 @@ pub enum ExitEvent {
     InFlightExitDeleted {
         /// The exit id.
         exit_id: U256,
+    },
+    /// One claim of `BatchExitGame.BatchExitGroup` (EXIT-12), with its batch's token.
+    BatchClaimed {
+        /// The claimed position.
+        pos: UtxoPos,
+        /// The group's owner.
+        owner: Address,
+        /// The batch's token.
+        token: Address,
+        /// The claimed amount.
+        amount: U256,
     },
 }
 
@@ -176,12 +200,29 @@ impl ExitingOutputs {
                 self.output_piggybacked(*exit_id, *index, at, locate);
             }
             ExitEvent::InFlightExitDeleted { exit_id } => self.in_flight_exit_deleted(*exit_id, at),
+            ExitEvent::BatchClaimed { pos, owner, token, amount } => {
+                self.batch_claimed(*pos, *owner, *token, *amount, at);
+            }
         }
     }
 
     /// `ExitStarted` for the output at `pos`, in an L1 block of time `at` (EXIT-1).
     pub fn standard_exit_started(&mut self, pos: UtxoPos, at: u64) {
         self.mark(pos, ExitSource::Standard, at);
+    }
+
+    /// A claim of the output at `pos` for `owner`, `amount` of `token` in a `BatchExitGroup` of
+    /// an L1 block of time `at` (EXIT-12). It marks the output only if the output is exactly that
+    /// (see [`Self::forbids_output`]).
+    pub fn batch_claimed(
+        &mut self,
+        pos: UtxoPos,
+        owner: Address,
+        token: Address,
+        amount: U256,
+        at: u64,
+    ) {
+        self.mark(pos, ExitSource::BatchClaim { owner, token, amount }, at);
     }
 
     /// `InFlightExitStarted` for `tx` (EXIT-6): each of its inputs is exiting from `at`.
@@ -258,10 +299,30 @@ impl ExitingOutputs {
 
     /// If `pos` may not be spent under `rule`, the L1 time it began exiting (the earliest mark
     /// that forbids it); `None` if it may be spent (spec: LEDGER-9).
+    ///
+    /// Batch claims are not counted here, since whether one applies depends on the output (see
+    /// [`Self::forbids_output`], which callers that know the output use).
     pub fn forbids(&self, pos: UtxoPos, rule: SpendRule) -> Option<u64> {
+        self.forbids_output(pos, None, rule)
+    }
+
+    /// As [`Self::forbids`] for the output `output` at `pos`: a batch claim of it forbids the
+    /// spend too when it names exactly this output's owner, token and amount (EXIT-12). A claim
+    /// naming anything else is a fake (CHAL-6) and cannot freeze the real owner's coin.
+    pub fn forbids_output(
+        &self,
+        pos: UtxoPos,
+        output: Option<&crate::Output>,
+        rule: SpendRule,
+    ) -> Option<u64> {
         let marks = self.marks.get(&pos)?;
         marks
             .iter()
+            .filter(|m| match m.source {
+                ExitSource::BatchClaim { owner, token, amount } => output
+                    .is_some_and(|o| o.owner == owner && o.token == token && o.amount == amount),
+                _ => true,
+            })
             .filter(|m| match rule {
                 SpendRule::Now => m.until.is_none(),
                 SpendRule::CommittedAt { time, grace } => {
@@ -272,7 +333,8 @@ impl ExitingOutputs {
             .min()
     }
 
-    /// Positions exiting now (for listing an owner's spendable outputs).
+    /// Positions exiting now (for listing an owner's spendable outputs). Batch claims are
+    /// included whatever they name: check them with [`Self::forbids_output`].
     pub fn exiting_now(&self) -> impl Iterator<Item = UtxoPos> + '_ {
         self.marks.iter().filter(|(_, ms)| ms.iter().any(|m| m.until.is_none())).map(|(p, _)| *p)
     }
@@ -295,7 +357,12 @@ impl<V: crate::UtxoView> crate::UtxoView for WithExits<'_, V> {
     }
 
     fn exiting_since(&self, pos: UtxoPos) -> Option<u64> {
-        self.exiting.forbids(pos, self.rule)
+        // Most outputs carry no mark: skip the second UTXO lookup for them.
+        if self.exiting.marks(pos).is_empty() {
+            return None;
+        }
+        let output = self.utxos.utxo(pos);
+        self.exiting.forbids_output(pos, output.as_ref(), self.rule)
     }
 }
 
@@ -315,6 +382,50 @@ mod tests {
             vec![Output::new(Address::repeat_byte(7), Address::ZERO, U256::from(1))],
             B256::ZERO,
         )
+    }
+
+    #[test]
+    fn a_batch_claim_freezes_only_the_output_it_names() {
+        use alloy_primitives::Address;
+        let (alice, mallory) = (Address::repeat_byte(0xa1), Address::repeat_byte(0x66));
+        let coin = crate::Output::new(alice, Address::ZERO, U256::from(7u8));
+        let mut e = ExitingOutputs::new();
+        // Mallory claims alice's coin as hers: a fake (CHAL-6), it must not freeze the coin.
+        e.apply(
+            &ExitEvent::BatchClaimed {
+                pos: pos(1000, 0, 0),
+                owner: mallory,
+                token: Address::ZERO,
+                amount: U256::from(7u8),
+            },
+            100,
+            |_, _| None,
+        );
+        assert_eq!(e.forbids_output(pos(1000, 0, 0), Some(&coin), SpendRule::Now), None);
+        // A claim of another amount: a fake too.
+        e.batch_claimed(pos(1000, 0, 0), alice, Address::ZERO, U256::from(8u8), 100);
+        assert_eq!(e.forbids_output(pos(1000, 0, 0), Some(&coin), SpendRule::Now), None);
+        // Alice's own claim (or her exitor's): exiting from its time, as a standard exit.
+        e.batch_claimed(pos(1000, 0, 0), alice, Address::ZERO, U256::from(7u8), 200);
+        assert_eq!(e.forbids_output(pos(1000, 0, 0), Some(&coin), SpendRule::Now), Some(200));
+        let at = |time| SpendRule::CommittedAt { time, grace: 15 };
+        assert_eq!(
+            e.forbids_output(pos(1000, 0, 0), Some(&coin), at(214)),
+            None,
+            "inside the grace"
+        );
+        assert_eq!(e.forbids_output(pos(1000, 0, 0), Some(&coin), at(215)), Some(200));
+        // Without the output, no claim can be judged.
+        assert_eq!(e.forbids(pos(1000, 0, 0), SpendRule::Now), None);
+        // Through the ledger's view.
+        struct One(crate::Output);
+        impl crate::UtxoView for One {
+            fn utxo(&self, p: UtxoPos) -> Option<crate::Output> {
+                (p == pos(1000, 0, 0)).then(|| self.0.clone())
+            }
+        }
+        let view = WithExits { utxos: One(coin), exiting: &e, rule: SpendRule::Now };
+        assert_eq!(crate::UtxoView::exiting_since(&view, pos(1000, 0, 0)), Some(200));
     }
 
     #[test]
