@@ -101,6 +101,23 @@ pub enum SdkError {
         /// Which exit.
         evidence: String,
     },
+    /// The output is a live claim of a batch exit (EXIT-12): a standard exit of it would be
+    /// challenged with the claim (CHAL-10) and lose its bond; the claim's payout pays it.
+    #[error(
+        "output {utxo_pos} is claimed by batch exit {batch_id} (claim {index}): a standard exit of \
+         it would lose its bond (CHAL-10); the batch pays it (plasma payout once processed)"
+    )]
+    OutputBatchClaimed {
+        /// The output.
+        utxo_pos: String,
+        /// The batch.
+        batch_id: u64,
+        /// The claim's index in the batch.
+        index: u32,
+    },
+    /// This deployment has no batch exit game (deployed before batch exits).
+    #[error("this deployment has no batch exit game")]
+    NoBatchExitGame,
     /// The output was finalized on L1 (OUT-2): paid out, no exit can pay it again.
     #[error("output {0} is finalized on L1: it was already paid out")]
     OutputFinalized(String),

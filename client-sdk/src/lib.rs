@@ -17,7 +17,12 @@ pub use client::{
 };
 pub use error::SdkError;
 pub use store::{
-    ChainIdentity, OutputStatus, ProofStore, StoredOutput, SyncRecord, Touch, Verification,
+    BatchClaimRef, ChainIdentity, OutputStatus, ProofStore, StoredOutput, SyncRecord, Touch,
+    Verification,
 };
 pub use sync::{SyncOptions, SyncProgress};
-pub use wallet::{ExitChunk, ExitReport, SyncReport, Wallet, WalletConfig};
+pub use wallet::{
+    BatchChunk, BatchExitOptions, BatchExitReport, DEFAULT_BATCH_CLAIMS, ExitChunk, ExitReport,
+    MAX_BATCH_CLAIMS_PER_TX, PayoutChunk, PayoutReport, SyncReport, TX_GAS_CAP, Wallet,
+    WalletConfig,
+};

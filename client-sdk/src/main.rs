@@ -103,9 +103,11 @@ enum Command {
         #[arg(long = "watcher.url")]
         watcher_url: Option<String>,
     },
-    /// Start standard exits of stored outputs (all exitable ones with --all or none given), in
-    /// as many L1 transactions as the block gas limit needs, with progress. Works with the
-    /// operator down.
+    /// Start exits of stored outputs (all exitable ones with --all or none given), in as many
+    /// L1 transactions as the limits need, with progress. Standard exits, or batch exits
+    /// (--batch; the default for --all when more than 50 outputs are exitable): claims of 20
+    /// bytes each, paid by `plasma payout` once the batch is processed. Works with the operator
+    /// down.
     Exit {
         /// Positions to exit.
         positions: Vec<u128>,
@@ -113,10 +115,23 @@ enum Command {
         #[arg(long, conflicts_with = "positions")]
         all: bool,
         /// Exit even outputs the wallet believes doomed (e.g. when you know the operator lies
-        /// about a spend); an exit of a spent output loses its bond.
-        #[arg(long)]
+        /// about a spend); an exit of a spent output loses its bond. Standard exits only.
+        #[arg(long, conflicts_with = "batch")]
         force: bool,
+        /// Claim the outputs in batch exits (EXIT-12), at most --batch-size claims per L1
+        /// transaction.
+        #[arg(long, conflicts_with = "standard")]
+        batch: bool,
+        /// Standard exits even for more than 50 outputs.
+        #[arg(long)]
+        standard: bool,
+        /// Most claims per batch (one L1 transaction each).
+        #[arg(long, default_value_t = plasma_sdk::DEFAULT_BATCH_CLAIMS)]
+        batch_size: usize,
     },
+    /// Pay this wallet's claims in processed batch exits (EXIT-15): they are credited, then
+    /// `plasma withdraw` takes them out (withdraw pays them first by itself).
+    Payout,
     /// Process due exits of a token.
     Process {
         /// ERC-20 token address (default ETH).
@@ -126,13 +141,15 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         max: u64,
     },
-    /// Withdraw what exits, bonds and bounties credited to this wallet.
+    /// Withdraw what exits, bonds and bounties credited to this wallet; first pays its claims in
+    /// processed batch exits, if it holds any.
     Withdraw {
         /// ERC-20 token address (default ETH).
         #[arg(long)]
         token: Option<Address>,
     },
-    /// Stored outputs that are exiting, with the state of their exits on L1.
+    /// Stored outputs that are exiting, with the state of their exits on L1 (standard exits and
+    /// batch claims).
     Exits,
     /// Start an in-flight exit of a payment this wallet sent (its block withheld or never made).
     InFlightExit {
@@ -312,8 +329,21 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             let blknum = wallet.wait_for_commit(hash, Duration::from_secs(120)).await?;
             json!({"txHash": hash, "blknum": blknum})
         }
-        Command::Exit { positions, all, force } => {
-            let positions = if positions.is_empty() || all {
+        Command::Exit { positions, all, force, batch, standard, batch_size } => {
+            let every = positions.is_empty() || all;
+            if batch || (every && !standard && !force) {
+                wallet.refresh().await?;
+                let exitable = wallet.exitable()?.len();
+                if batch || exitable > BATCH_BY_DEFAULT_ABOVE {
+                    return batch_exit(
+                        &wallet,
+                        (!every).then_some(positions.as_slice()),
+                        batch_size,
+                    )
+                    .await;
+                }
+            }
+            let positions = if every {
                 // Only what a standard exit can still pay, as re-checked now.
                 wallet.refresh().await?;
                 wallet.exitable()?.iter().map(|o| o.utxo_pos).collect()
@@ -364,11 +394,29 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
         Command::Process { token, max } => {
             json!({"l1Tx": wallet.process_exits(token.unwrap_or(eth), max).await?})
         }
+        Command::Payout => payout(&wallet).await?,
         Command::Withdraw { token } => {
-            json!({"withdrawn": wallet.withdraw(token.unwrap_or(eth)).await?.to_string()})
+            let t = token.unwrap_or(eth);
+            let claims = wallet.outputs()?.iter().any(|o| {
+                o.status == plasma_sdk::OutputStatus::BatchClaimed
+                    && o.batch_claim.as_ref().is_some_and(|c| c.token == t)
+            });
+            let paid = if claims { Some(payout(&wallet).await?) } else { None };
+            json!({"withdrawn": wallet.withdraw(t).await?.to_string(), "payout": paid})
         }
         Command::Exits => {
             let mut list = Vec::new();
+            for o in wallet.outputs()? {
+                let Some(c) = &o.batch_claim else { continue };
+                let state = match wallet.claim_state(c.batch_id, c.index).await? {
+                    0 => "live",
+                    1 => "demanded",
+                    2 => "struck",
+                    _ => "paid",
+                };
+                let processed = wallet.batch_processed(c.batch_id, c.l1_block).await?;
+                list.push(json!({"kind": "batch", "utxoPos": o.utxo_pos.to_string(), "token": o.token, "amount": o.amount.to_string(), "state": state, "batchId": c.batch_id, "claimIndex": c.index, "exitor": c.exitor, "l1Tx": c.l1_tx, "exitableAt": c.exitable_at, "processed": processed}));
+            }
             for o in wallet.outputs()?.into_iter().filter(|o| o.exiting) {
                 let state = match wallet.exit_status(o.utxo_pos).await? {
                     1 => "active",
@@ -376,7 +424,7 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
                     3 => "settled",
                     _ => "none",
                 };
-                list.push(json!({"utxoPos": o.utxo_pos.to_string(), "token": o.token, "amount": o.amount.to_string(), "state": state}));
+                list.push(json!({"kind": "standard", "utxoPos": o.utxo_pos.to_string(), "token": o.token, "amount": o.amount.to_string(), "state": state}));
             }
             json!({"exits": list})
         }
@@ -426,6 +474,115 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             json!({"exitor": auth.exitor, "guard": guard, "digest": B256::from(wallet.domain().exit_authorization_digest(&auth))})
         }
     })
+}
+
+/// `plasma exit --all` claims in batches when more outputs than this are exitable. Below it the
+/// standard path is affordable (about 129k gas an output: 6.5M for 50, a fifth of a 30M-gas
+/// block), gives each output its own priority and needs no payout step; above it, starting
+/// standard exits costs whole L1 blocks, while a batch claims an output for a few thousand gas
+/// (and its payout, later and without a deadline, costs about a standard exit's processing).
+const BATCH_BY_DEFAULT_ABOVE: usize = 50;
+
+/// `plasma exit --batch`: claims the outputs, printing each batch as it is mined.
+async fn batch_exit(
+    wallet: &Wallet,
+    positions: Option<&[u128]>,
+    batch_size: usize,
+) -> Result<serde_json::Value, SdkError> {
+    let options = plasma_sdk::BatchExitOptions { max_claims: batch_size };
+    let report = wallet
+        .start_batch_exit_with(positions, options, &mut |b| {
+            if b.batch_id == 0 {
+                eprintln!(
+                    "batch exit: {} claims skipped by the contract in {} ({})",
+                    b.skipped.len(),
+                    b.l1_tx,
+                    b.skipped.first().map(|s| s.1.as_str()).unwrap_or_default()
+                );
+                return;
+            }
+            eprintln!(
+                "batch exit: batch {} claims {} outputs in {} (bonds {} wei, {} gas); \
+                 processable from {} (in {}s), then `plasma payout`",
+                b.batch_id,
+                b.claims.len(),
+                b.l1_tx,
+                b.bond,
+                b.gas_used,
+                b.exitable_at,
+                b.exitable_at.saturating_sub(unix_now())
+            );
+        })
+        .await?;
+    if !report.standard.is_empty() {
+        eprintln!(
+            "batch exit: {} output(s) exited by standard exits instead",
+            report.standard.len()
+        );
+    }
+    if let Some(e) = &report.error {
+        eprintln!(
+            "batch exit: {} position(s) NOT started ({e}); the claimed ones are recorded",
+            report.not_started.len()
+        );
+    }
+    let strings = |v: &[u128]| v.iter().map(u128::to_string).collect::<Vec<_>>();
+    Ok(json!({
+        "batches": report.batches.iter().map(|b| json!({
+            "batchId": b.batch_id,
+            "token": b.token,
+            "l1Tx": b.l1_tx,
+            "gasUsed": b.gas_used,
+            "bond": b.bond.to_string(),
+            "firstIndex": b.first_index,
+            "claims": strings(&b.claims),
+            "skipped": b.skipped.iter().map(|(p, why)| json!({"utxoPos": p.to_string(), "reason": why})).collect::<Vec<_>>(),
+            "exitableAt": b.exitable_at,
+        })).collect::<Vec<_>>(),
+        "claimed": report.claimed().len(),
+        "bonds": report.bonds().to_string(),
+        "gasUsed": report.gas_used(),
+        "standard": report.standard.iter().map(|(p, why)| json!({"utxoPos": p.to_string(), "reason": why})).collect::<Vec<_>>(),
+        "standardExits": report.standard_report.as_ref().map(|r| strings(&r.started())),
+        "notStarted": strings(&report.not_started),
+        "error": report.error,
+    }))
+}
+
+/// `plasma payout`: pays the wallet's claims in processed batches.
+async fn payout(wallet: &Wallet) -> Result<serde_json::Value, SdkError> {
+    let r = wallet.payout_batch_claims().await?;
+    for c in &r.chunks {
+        eprintln!(
+            "payout: {} claim(s) paid, {} void, in {} ({} gas)",
+            c.paid.len(),
+            c.void.len(),
+            c.l1_tx,
+            c.gas_used
+        );
+    }
+    if !r.waiting.is_empty() {
+        let next = r.waiting.iter().map(|w| w.2).min().unwrap_or_default();
+        eprintln!(
+            "payout: {} claim(s) wait for their batch to be processed (the first from {next}, in \
+             {}s; then `plasma process`)",
+            r.waiting.len(),
+            next.saturating_sub(unix_now())
+        );
+    }
+    Ok(json!({
+        "credited": r.credited().to_string(),
+        "gasUsed": r.gas_used(),
+        "transactions": r.chunks.iter().map(|c| json!({
+            "l1Tx": c.l1_tx,
+            "gasUsed": c.gas_used,
+            "paid": c.paid.iter().map(|(p, b, v)| json!({"utxoPos": p.to_string(), "batchId": b, "amount": v.to_string()})).collect::<Vec<_>>(),
+            "void": c.void.iter().map(u128::to_string).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "waiting": r.waiting.iter().map(|(p, b, at)| json!({"utxoPos": p.to_string(), "batchId": b, "exitableAt": at})).collect::<Vec<_>>(),
+        "lost": r.lost.iter().map(|(p, why)| json!({"utxoPos": p.to_string(), "reason": why})).collect::<Vec<_>>(),
+        "error": r.error,
+    }))
 }
 
 fn unix_now() -> u64 {

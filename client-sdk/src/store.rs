@@ -33,6 +33,8 @@ pub enum Touch {
     Finalized = 2,
     /// An output of the in-flight exit (the transaction's hash) was piggybacked by this wallet.
     Piggybacked = 3,
+    /// A claim of a batch exit was struck (`BatchClaimStruck`; key [`BatchClaimRef::key`]).
+    BatchClaimStruck = 4,
 }
 
 /// What the last completed sync did, and when: the freshness `balance` and `utxos` report.
@@ -113,6 +115,9 @@ pub enum OutputStatus {
     /// An input of a started in-flight exit, or piggybacked as an output of one (LEDGER-9,
     /// kinds 2 and 3).
     InFlight,
+    /// A live claim of a batch exit (EXIT-12, see `batch_claim`): a standard exit of it would be
+    /// challenged (CHAL-10); its owner is paid by the claim's payout (EXIT-15).
+    BatchClaimed,
     /// Finalized on L1 (OUT-2): paid out, gone for good.
     Finalized,
     /// Its block's commitment on L1 is no longer the one it was verified under (an L1 reorg).
@@ -139,6 +144,34 @@ pub enum Verification {
     ProofTxWatcher,
 }
 
+/// Where an output is claimed in a batch exit (EXIT-12): what its payout and a challenge name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchClaimRef {
+    /// The batch (`startBatchExit`'s id, from 1).
+    pub batch_id: u64,
+    /// The claim's index in the batch's claim tree.
+    pub index: u32,
+    /// The batch's token.
+    pub token: Address,
+    /// Who started the batch (this wallet, or an exitor it authorized).
+    pub exitor: Address,
+    /// The L1 transaction that started it.
+    pub l1_tx: B256,
+    /// The L1 block of that transaction (where the batch's `BatchExitGroup` events are).
+    pub l1_block: u64,
+    /// When the batch can be processed (`exitableAt`, unix seconds; EXIT-13).
+    pub exitable_at: u64,
+}
+
+impl BatchClaimRef {
+    /// The key of [`Touch::BatchClaimStruck`]: the batch id in the high 128 bits, the index in
+    /// the low ones.
+    pub fn key(batch_id: u64, index: u64) -> B256 {
+        B256::from((U256::from(batch_id) << 128) | U256::from(index))
+    }
+}
+
 /// A verified output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -163,6 +196,9 @@ pub struct StoredOutput {
     pub spent_by: Option<B256>,
     /// A standard exit was started for it.
     pub exiting: bool,
+    /// The batch exit claiming it, if one does (by this wallet or an exitor it authorized).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_claim: Option<BatchClaimRef>,
     /// Where it stands, as last re-checked (`Wallet::sync`, and before sends and exits).
     #[serde(default)]
     pub status: OutputStatus,
@@ -193,8 +229,10 @@ impl StoredOutput {
 
     /// Whether it is on its way out through the exit game (ours or someone's).
     pub fn is_exiting(&self) -> bool {
-        matches!(self.status, OutputStatus::Exiting | OutputStatus::InFlight)
-            || (self.exiting && self.status == OutputStatus::Unspent)
+        matches!(
+            self.status,
+            OutputStatus::Exiting | OutputStatus::InFlight | OutputStatus::BatchClaimed
+        ) || (self.exiting && self.status == OutputStatus::Unspent)
     }
 }
 

@@ -175,6 +175,7 @@ impl Checker {
             block_timestamp: data.block_timestamp,
             spent_by: None,
             exiting: false,
+            batch_claim: None,
             status: OutputStatus::Unspent,
             evidence: None,
             verification: Verification::Proof,

@@ -1,6 +1,13 @@
 //! The wallet: keys, deposits, verified outputs, transfers, and exits that need only L1 and the
 //! local store.
 
+mod batch;
+
+pub use batch::{
+    BatchChunk, BatchExitOptions, BatchExitReport, DEFAULT_BATCH_CLAIMS, MAX_BATCH_CLAIMS_PER_TX,
+    PayoutChunk, PayoutReport, TX_GAS_CAP,
+};
+
 use crate::{
     client::{BlockData, ExitData, ListedUtxo, OperatorClient},
     error::SdkError,
@@ -99,6 +106,8 @@ pub struct Wallet {
     framework: PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
     standard: StandardExitGame::StandardExitGameInstance<DynProvider>,
     in_flight: InFlightExitGame::InFlightExitGameInstance<DynProvider>,
+    /// The batch exit game (EXIT-12), if the deployment has one.
+    batch: Option<batch::Game>,
     domain: SigningDomain,
     client: OperatorClient,
     store: ProofStore,
@@ -177,6 +186,7 @@ impl Wallet {
             plasma_contracts::Contracts::bind(config.framework, provider.clone())
                 .await
                 .map_err(l1)?;
+        let batch = batch::bind(&framework, &provider).await;
         let identity = Self::identity(&provider, chain_id, config.framework).await?;
         let store = ProofStore::open(&config.store_path)?;
         if let Err(stored) = store.bind(&identity)? {
@@ -193,6 +203,7 @@ impl Wallet {
             framework,
             standard,
             in_flight,
+            batch,
             domain: SigningDomain::new(chain_id, config.framework),
             client: OperatorClient::new(config.operator_url.clone()),
             store,
@@ -603,6 +614,7 @@ impl Wallet {
                     touched.push((Touch::Finalized, e.inner.outputId));
                 }
             }
+            self.scan_batch_events(from, to, &mut touched).await?;
             self.store.touch(&touched)?;
             self.store.set_exit_event_cursor(to + 1)?;
             from = to + 1;
@@ -745,6 +757,11 @@ impl Wallet {
                     Some("its standard exit was processed".into()),
                 ));
             }
+        }
+        if let Some(c) = &o.batch_claim
+            && let Some(live) = self.batch_claim_status(c, touched).await?
+        {
+            return Ok(live);
         }
         if let Some(exit_id) = self.store.in_flight_input(o.utxo_pos)? {
             let e = self
@@ -955,6 +972,14 @@ impl Wallet {
             OutputStatus::Exiting | OutputStatus::InFlight => {
                 Some(SdkError::OutputExiting { utxo_pos: pos, evidence: evidence() })
             }
+            OutputStatus::BatchClaimed => Some(match &o.batch_claim {
+                Some(c) => SdkError::OutputBatchClaimed {
+                    utxo_pos: pos,
+                    batch_id: c.batch_id,
+                    index: c.index,
+                },
+                None => SdkError::OutputExiting { utxo_pos: pos, evidence: evidence() },
+            }),
             OutputStatus::Finalized => Some(SdkError::OutputFinalized(pos)),
             OutputStatus::NotOnChain => Some(mismatch(o.utxo_pos, evidence())),
             OutputStatus::Invalid => Some(SdkError::OutputInvalid {
@@ -1354,6 +1379,11 @@ impl Wallet {
                         utxo_pos: o.utxo_pos.to_string(),
                         evidence,
                     });
+                }
+                OutputStatus::BatchClaimed => {
+                    if let Some(e) = Self::doomed(&o) {
+                        return Err(e);
+                    }
                 }
                 OutputStatus::NotOnChain => return Err(mismatch(o.utxo_pos, evidence)),
                 _ => {}
