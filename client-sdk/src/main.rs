@@ -406,6 +406,7 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
         }
         Command::Exits => {
             let mut list = Vec::new();
+            let mut processed: std::collections::HashMap<u64, bool> = Default::default();
             for o in wallet.outputs()? {
                 let Some(c) = &o.batch_claim else { continue };
                 let state = match wallet.claim_state(c.batch_id, c.index).await? {
@@ -414,7 +415,13 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
                     2 => "struck",
                     _ => "paid",
                 };
-                let processed = wallet.batch_processed(c.batch_id, c.l1_block).await?;
+                let processed = match processed.get(&c.batch_id) {
+                    Some(p) => *p,
+                    None => {
+                        let p = wallet.batch_processed(c.batch_id, c.l1_block).await?;
+                        *processed.entry(c.batch_id).or_insert(p)
+                    }
+                };
                 list.push(json!({"kind": "batch", "utxoPos": o.utxo_pos.to_string(), "token": o.token, "amount": o.amount.to_string(), "state": state, "batchId": c.batch_id, "claimIndex": c.index, "exitor": c.exitor, "l1Tx": c.l1_tx, "exitableAt": c.exitable_at, "processed": processed}));
             }
             for o in wallet.outputs()?.into_iter().filter(|o| o.exiting) {

@@ -340,8 +340,12 @@ impl Wallet {
             let build = |chunk: &[StoredOutput]| {
                 let records: Vec<(UtxoPos, U256)> = chunk
                     .iter()
-                    .filter_map(|o| UtxoPos::from_u128(o.utxo_pos).ok().map(|p| (p, o.amount)))
-                    .collect();
+                    .map(|o| {
+                        UtxoPos::from_u128(o.utxo_pos)
+                            .map(|p| (p, o.amount))
+                            .map_err(|e| SdkError::Store(e.to_string()))
+                    })
+                    .collect::<Result<_, _>>()?;
                 let packed =
                     bx::encode_claims(&records).map_err(|e| SdkError::Store(e.to_string()))?;
                 let youngest = chunk.last().ok_or_else(|| SdkError::Store("empty chunk".into()))?;
@@ -435,14 +439,13 @@ impl Wallet {
             .map_err(|_| SdkError::L1("claim index overflows".into()))?;
         let claimed =
             bx::decode_claims(&group.inner.claims).map_err(|e| SdkError::L1(e.to_string()))?;
+        let mine: HashMap<(u128, U256), &StoredOutput> =
+            chunk.iter().map(|o| ((o.utxo_pos, o.amount), o)).collect();
         let mut changed = Vec::with_capacity(chunk.len());
         for (i, (pos, amount)) in claimed.iter().enumerate() {
-            let Some(o) = chunk.iter().find(|o| o.utxo_pos == pos.to_u128() && o.amount == *amount)
-            else {
-                continue;
-            };
+            let Some(o) = mine.get(&(pos.to_u128(), *amount)) else { continue };
             let index = done.first_index + u32::try_from(i).unwrap_or(u32::MAX);
-            let mut o = o.clone();
+            let mut o = (*o).clone();
             o.status = OutputStatus::BatchClaimed;
             o.evidence = Some(format!(
                 "claim {index} of batch {} started by this wallet in {}",
