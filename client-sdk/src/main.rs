@@ -681,5 +681,22 @@ mod tests {
         let cli = Cli::try_parse_from(["plasma", "balance"]).unwrap();
         assert!(cli.rpc_url.is_none() || std::env::var_os("PLASMA_L1_RPC_URL").is_some());
         assert!(matches!(cli.command, Command::Balance { token: None, sync: false }));
+        let cli = Cli::try_parse_from(["plasma", "exit", "--all", "--batch", "--batch-size", "64"])
+            .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Exit { all: true, batch: true, standard: false, batch_size: 64, .. }
+        ));
+        let cli = Cli::try_parse_from(["plasma", "exit", "--all"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Exit { batch: false, batch_size: plasma_sdk::DEFAULT_BATCH_CLAIMS, .. }
+        ));
+        assert!(Cli::try_parse_from(["plasma", "exit", "--batch", "--standard"]).is_err());
+        assert!(Cli::try_parse_from(["plasma", "exit", "--batch", "--force"]).is_err());
+        assert!(matches!(
+            Cli::try_parse_from(["plasma", "payout"]).unwrap().command,
+            Command::Payout
+        ));
     }
 }
