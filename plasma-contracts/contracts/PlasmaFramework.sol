@@ -16,7 +16,7 @@ import {Heap} from "@openzeppelin/contracts/utils/structs/Heap.sol";
 /// @title PlasmaFramework
 /// @notice The L1 anchor of the plasma chain: child-block roots, the ETH and ERC-20 vault that holds
 /// every deposit, the exit queues per token, the finalized-output book and the pull-payment ledger.
-/// @dev The two exit games (standard and in-flight) are separate contracts, bound once right after
+/// @dev The three exit games (standard, in-flight and batch) are separate contracts, bound once right after
 /// deployment and never changed (spec: UPG-1): nothing here can be upgraded, so a watcher needs to
 /// check the wiring only once. The operator is fixed too: a plasma chain with a new operator is a new
 /// chain, and users exit to it (spec/06-operator.md explains why rotation is not worth its risk).
@@ -38,6 +38,9 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @dev In-flight exits set this bit in their priority's nonce so the framework knows to look up
     /// their id; a standard exit's id is its position.
     uint64 private constant FLAG_NONCE = uint64(1) << 63;
+    /// @dev Set in the priority's nonce of every exit the batch game queues (spec: EXIT-3, EXIT-13):
+    /// the framework dispatches such an entry to the batch game.
+    uint64 private constant FLAG_BATCH = uint64(1) << 62;
 
     /// @notice The only account that may submit child-block roots.
     address public immutable operator;
@@ -49,6 +52,8 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     address public standardExitGame;
     /// @notice The in-flight exit game (zero until bound).
     address public inFlightExitGame;
+    /// @inheritdoc IPlasmaFramework
+    address public batchExitGame;
 
     /// @inheritdoc IPlasmaFramework
     mapping(uint256 blknum => bytes32) public blockCommitments;
@@ -113,11 +118,15 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     error FrameworkNothingToWithdraw(address account, address token);
     /// @notice The ETH transfer of a withdrawal failed (only the recipient is affected).
     error FrameworkEthTransferFailed(address to, uint256 amount);
+    /// @notice The caller is not the batch exit game.
+    error FrameworkNotBatchGame(address caller);
     /// @notice The ETH sent with `creditBonds` does not equal the amounts credited.
     error FrameworkBondValueMismatch(uint256 value, uint256 credited);
 
     /// @notice The exit games were bound (once, right after deployment).
-    event ExitGamesBound(address indexed standardExitGame, address indexed inFlightExitGame);
+    event ExitGamesBound(
+        address indexed standardExitGame, address indexed inFlightExitGame, address indexed batchExitGame
+    );
     /// @notice A child block was committed (spec: LEDGER-8).
     event BlockSubmitted(uint256 indexed blknum, bytes32 root, uint64 timestamp);
     /// @notice A deposit made a deposit block. `depositTx` is its one transaction, so the operator
@@ -145,7 +154,14 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     event Withdrawn(address indexed account, address indexed token, uint256 amount);
 
     modifier onlyExitGame() {
-        if (msg.sender != standardExitGame && msg.sender != inFlightExitGame) revert FrameworkNotExitGame(msg.sender);
+        if (msg.sender != standardExitGame && msg.sender != inFlightExitGame && msg.sender != batchExitGame) {
+            revert FrameworkNotExitGame(msg.sender);
+        }
+        _;
+    }
+
+    modifier onlyBatchGame() {
+        if (msg.sender != batchExitGame) revert FrameworkNotBatchGame(msg.sender);
         _;
     }
 
@@ -164,18 +180,20 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- wiring
 
-    /// @notice Binds the two exit games, once. Deposits and blocks are refused until then.
+    /// @notice Binds the three exit games, once. Deposits and blocks are refused until then.
     /// @dev Only the deployer, only once; emits `ExitGamesBound`. The games are immutable contracts,
     /// so this is the whole of the system's configuration (spec: UPG-1).
     /// @param standard The standard exit game.
     /// @param inFlight The in-flight exit game.
-    function bindExitGames(address standard, address inFlight) external {
+    /// @param batch The batch exit game (spec: EXIT-12).
+    function bindExitGames(address standard, address inFlight, address batch) external {
         if (msg.sender != deployer || standardExitGame != address(0) || standard == address(0)) {
             revert FrameworkBindingRefused(msg.sender);
         }
         standardExitGame = standard;
         inFlightExitGame = inFlight;
-        emit ExitGamesBound(standard, inFlight);
+        batchExitGame = batch;
+        emit ExitGamesBound(standard, inFlight, batch);
     }
 
     // ---------------------------------------------------------------- blocks
@@ -286,6 +304,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
         returns (uint256 priority)
     {
         uint64 nonce = exitCount++;
+        if (msg.sender == batchExitGame) nonce |= FLAG_BATCH;
         if (flaggedNonce) {
             nonce |= FLAG_NONCE;
             flaggedExitIds[nonce] = exitId;
@@ -324,11 +343,11 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
             address game;
             uint256 exitId;
             if (nonce & FLAG_NONCE != 0) {
-                game = inFlightExitGame;
+                game = nonce & FLAG_BATCH != 0 ? batchExitGame : inFlightExitGame;
                 exitId = flaggedExitIds[nonce];
                 delete flaggedExitIds[nonce];
             } else {
-                game = standardExitGame;
+                game = nonce & FLAG_BATCH != 0 ? batchExitGame : standardExitGame;
                 exitId = ExitPriority.position(priority);
             }
             IExitGame(game).processExit(exitId, token, msg.sender);
@@ -367,6 +386,33 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
         totalCredited[token] += paid;
         withdrawable[account][token] += paid;
         emit Credited(account, token, paid);
+    }
+
+    /// @inheritdoc IPlasmaFramework
+    /// @dev Batch game only; emits `CreditShortfall` (with the batch game as account) when capped. The
+    /// reserved amount counts as credited: it leaves the vault's free balance at the batch's
+    /// priority, exactly as if its claims had been credited one by one there (spec: EXIT-14).
+    function reserve(address token, uint256 amount) external onlyBatchGame returns (uint256 reserved) {
+        uint256 left = totalDeposited[token] - totalCredited[token];
+        reserved = amount < left ? amount : left;
+        if (reserved < amount) emit CreditShortfall(msg.sender, token, amount - reserved);
+        totalCredited[token] += reserved;
+    }
+
+    /// @inheritdoc IPlasmaFramework
+    /// @dev Batch game only. The batch game releases only what it reserved and did not credit
+    /// (a struck or void claim's share, spec: EXIT-15); the checked subtraction makes anything else
+    /// revert.
+    function release(address token, uint256 amount) external onlyBatchGame {
+        totalCredited[token] -= amount;
+    }
+
+    /// @inheritdoc IPlasmaFramework
+    /// @dev Batch game only; emits `Credited`. Does not touch `totalCredited`: the amount was
+    /// counted when it was reserved.
+    function creditReserved(address token, address account, uint256 amount) external onlyBatchGame {
+        withdrawable[account][token] += amount;
+        emit Credited(account, token, amount);
     }
 
     /// @inheritdoc IPlasmaFramework

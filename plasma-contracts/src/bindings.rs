@@ -26,6 +26,14 @@ alloy::sol!(
 );
 
 alloy::sol!(
+    /// Batch exits: many outputs claimed in one call, proven when doubted or paid (EXIT-12 … 15).
+    #[sol(rpc)]
+    #[derive(Debug)]
+    BatchExitGame,
+    "artifacts/BatchExitGame.json"
+);
+
+alloy::sol!(
     /// A plain mintable ERC-20 for devnets and tests.
     #[sol(rpc)]
     #[derive(Debug)]

@@ -1,4 +1,4 @@
-//! Deploying the whole system: framework, exit games, and their one-time binding.
+//! Deploying the whole system: framework, the three exit games, and their one-time binding.
 
 use alloy::{
     contract::Error as ContractError,
@@ -6,7 +6,7 @@ use alloy::{
     providers::{PendingTransactionError, Provider},
 };
 
-use crate::{InFlightExitGame, PlasmaFramework, StandardExitGame};
+use crate::{BatchExitGame, InFlightExitGame, PlasmaFramework, StandardExitGame};
 
 /// What a deployment is parameterised by.
 #[derive(Clone, Debug)]
@@ -23,6 +23,12 @@ pub struct DeployConfig {
     pub in_flight_exit_bond: U256,
     /// The piggyback bond in wei.
     pub piggyback_bond: U256,
+    /// The batch exit bond in wei (the processing bounty's source; BOND-3).
+    pub batch_exit_bond: U256,
+    /// The bond per batch claim in wei (twice a claim challenge's gas; BOND-3).
+    pub claim_bond: U256,
+    /// The demand bond in wei (twice a demand answer's gas; BOND-3).
+    pub demand_bond: U256,
 }
 
 impl DeployConfig {
@@ -36,6 +42,9 @@ impl DeployConfig {
             standard_exit_bond: Self::bond_for(Self::STANDARD_CHALLENGE_GAS),
             in_flight_exit_bond: Self::bond_for(Self::CANONICITY_CHALLENGE_GAS),
             piggyback_bond: Self::bond_for(Self::PIGGYBACK_CHALLENGE_GAS),
+            batch_exit_bond: Self::bond_for(Self::BATCH_PROCESS_GAS),
+            claim_bond: Self::bond_for(Self::CLAIM_CHALLENGE_GAS),
+            demand_bond: Self::bond_for(Self::DEMAND_ANSWER_GAS),
         }
     }
 
@@ -52,6 +61,15 @@ impl DeployConfig {
     pub const CANONICITY_CHALLENGE_GAS: u64 = 150_000;
     /// Gas of a piggyback challenge (input or output spent), measured, rounded up.
     pub const PIGGYBACK_CHALLENGE_GAS: u64 = 150_000;
+    /// Gas of processing one batch exit (its share of a `processExits` call), measured, rounded up:
+    /// the batch bond's half is its processing bounty (EXIT-14, BOND-3).
+    pub const BATCH_PROCESS_GAS: u64 = 100_000;
+    /// Gas of the costliest claim challenge (CHAL-6 with a transaction proven at the claim's
+    /// position), measured, rounded up (BOND-3).
+    pub const CLAIM_CHALLENGE_GAS: u64 = 150_000;
+    /// Gas of answering a demand (CHAL-9: the claim's transaction proven at its position),
+    /// measured, rounded up (BOND-3).
+    pub const DEMAND_ANSWER_GAS: u64 = 150_000;
 }
 
 /// Where the system landed.
@@ -63,6 +81,8 @@ pub struct Deployment {
     pub standard_exit_game: Address,
     /// The in-flight exit game.
     pub in_flight_exit_game: Address,
+    /// The batch exit game.
+    pub batch_exit_game: Address,
 }
 
 /// Why a deployment failed.
@@ -111,8 +131,17 @@ pub async fn deploy<P: Provider + Clone>(
         config.piggyback_bond,
     )
     .await?;
+    let batch = BatchExitGame::deploy(
+        provider.clone(),
+        *framework.address(),
+        config.bond_admin,
+        config.batch_exit_bond,
+        config.claim_bond,
+        config.demand_bond,
+    )
+    .await?;
     let receipt = framework
-        .bindExitGames(*standard.address(), *in_flight.address())
+        .bindExitGames(*standard.address(), *in_flight.address(), *batch.address())
         .send()
         .await?
         .get_receipt()
@@ -124,5 +153,6 @@ pub async fn deploy<P: Provider + Clone>(
         framework: *framework.address(),
         standard_exit_game: *standard.address(),
         in_flight_exit_game: *in_flight.address(),
+        batch_exit_game: *batch.address(),
     })
 }

@@ -12,7 +12,7 @@ mod deploy;
 pub mod devnet;
 pub mod sender;
 
-pub use bindings::{InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken};
+pub use bindings::{BatchExitGame, InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken};
 pub use deploy::{DeployConfig, DeployError, Deployment, deploy};
 
 use alloy::{primitives::Address, providers::DynProvider};
@@ -41,5 +41,13 @@ impl Contracts {
             StandardExitGame::new(framework.standardExitGame().call().await?, provider.clone());
         let in_flight = InFlightExitGame::new(framework.inFlightExitGame().call().await?, provider);
         Ok(Self { framework, standard, in_flight })
+    }
+
+    /// The deployment's batch exit game (EXIT-12), read from the framework (`batchExitGame`).
+    pub async fn batch(
+        &self,
+    ) -> Result<BatchExitGame::BatchExitGameInstance<DynProvider>, alloy::contract::Error> {
+        let address = self.framework.batchExitGame().call().await?;
+        Ok(BatchExitGame::new(address, self.framework.provider().clone()))
     }
 }

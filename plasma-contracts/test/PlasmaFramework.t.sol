@@ -20,14 +20,14 @@ contract PlasmaFrameworkTest is PlasmaFixtures {
 
     function test_RevertWhen_BindingTwice() public {
         vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkBindingRefused.selector, address(this)));
-        framework.bindExitGames(address(1), address(2));
+        framework.bindExitGames(address(1), address(2), address(3));
     }
 
     function test_RevertWhen_BindingByStranger() public {
         PlasmaFramework fresh = new PlasmaFramework(operator, PERIOD);
         vm.prank(mallory);
         vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkBindingRefused.selector, mallory));
-        fresh.bindExitGames(address(1), address(2));
+        fresh.bindExitGames(address(1), address(2), address(3));
     }
 
     function test_RevertWhen_NotStarted() public {

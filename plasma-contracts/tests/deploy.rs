@@ -36,6 +36,7 @@ async fn deploys_and_accepts_an_eth_deposit() {
     let framework = PlasmaFramework::new(deployment.framework, provider.clone());
     assert_eq!(framework.standardExitGame().call().await.unwrap(), deployment.standard_exit_game);
     assert_eq!(framework.inFlightExitGame().call().await.unwrap(), deployment.in_flight_exit_game);
+    assert_eq!(framework.batchExitGame().call().await.unwrap(), deployment.batch_exit_game);
     assert_eq!(framework.operator().call().await.unwrap(), me);
     assert_eq!(framework.minExitPeriod().call().await.unwrap(), U256::from(60));
 

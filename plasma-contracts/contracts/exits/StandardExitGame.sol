@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity 0.8.30;
 
+import {IBatchExitGame} from "../interfaces/IBatchExitGame.sol";
 import {IPlasmaFramework} from "../interfaces/IPlasmaFramework.sol";
 import {BondLib} from "../libraries/BondLib.sol";
 import {PlasmaEip712} from "../libraries/PlasmaEip712.sol";
@@ -83,6 +84,9 @@ contract StandardExitGame is ExitGameBase {
     error StandardExitBadSpendSignature(address signer, address owner);
     /// @notice The authorization expired, was revoked, or is for another exitor (spec: EXIT-9).
     error StandardExitBadAuthorization(address owner, address exitor);
+    /// @notice CHAL-10 refused: the batch has no live claim of this exit's output (position, owner,
+    /// amount and token) at that index with that proof.
+    error StandardExitNotBatchClaimed(uint256 exitId);
     /// @notice Batches need one authorization per exit.
     error StandardExitLengthMismatch(uint256 exits, uint256 authorizations);
 
@@ -292,6 +296,37 @@ contract StandardExitGame is ExitGameBase {
         e.status = Status.Challenged;
         uint256 reward = _challengeReward(e.bond);
         emit ExitChallenged(exitId, msg.sender, keccak256(spendingTx), reward);
+        framework.creditBonds{value: reward}(msg.sender, reward, address(0), 0);
+    }
+
+    /// @notice Challenges an exit whose output is a live claim of a batch exit with the same owner,
+    /// amount and token (spec: CHAL-10). The challenger is credited half the bond, the rest is burned.
+    /// @dev The claim is the exit's own output (position, owner, amount), so only where it sits in
+    /// the batch is given. CHAL-8 strikes a batch claim only while its standard exit is active or
+    /// settled, and this challenge needs the claim live: whichever lands first disables the other, so
+    /// exactly one of the two exits of the output stands. Emits `ExitChallenged` with
+    /// `spendingTxHash` zero.
+    /// @param exitId The exit (its position).
+    /// @param batchId The batch claiming the same output.
+    /// @param index The claim's index in the batch's claim tree.
+    /// @param proof The claim's proof in that tree.
+    function challengeStandardExitBatchClaimed(uint256 exitId, uint256 batchId, uint256 index, bytes32[] calldata proof)
+        external
+        nonReentrant
+    {
+        StandardExit storage e = exits[exitId];
+        if (e.status != Status.Active) revert StandardExitNotActive(exitId);
+        IBatchExitGame batchGame = IBatchExitGame(framework.batchExitGame());
+        // An exit's amount above 2^96 - 1 cannot be claimed: the cast below then never matches.
+        bool live = e.amount <= type(uint96).max && batchGame.batchToken(batchId) == e.token
+            && batchGame.isLiveClaim(
+                // forge-lint: disable-next-line(unsafe-typecast)
+                IBatchExitGame.ClaimRef(batchId, index, e.owner, uint64(exitId), uint96(e.amount), proof)
+            );
+        if (!live) revert StandardExitNotBatchClaimed(exitId);
+        e.status = Status.Challenged;
+        uint256 reward = _challengeReward(e.bond);
+        emit ExitChallenged(exitId, msg.sender, bytes32(0), reward);
         framework.creditBonds{value: reward}(msg.sender, reward, address(0), 0);
     }
 

@@ -12,6 +12,10 @@ interface IPlasmaFramework {
     /// @notice The standard exit game, which keeps the owners' exit-authorization nonces (EXIT-9).
     function standardExitGame() external view returns (address);
 
+    /// @notice The batch exit game (spec: EXIT-12), the only caller of `reserve`, `release` and
+    /// `creditReserved`.
+    function batchExitGame() external view returns (address);
+
     /// @notice The challenge period `p` of the spec, in seconds (spec: EXIT-2).
     function minExitPeriod() external view returns (uint256);
 
@@ -38,4 +42,15 @@ interface IPlasmaFramework {
 
     /// @notice Credits the ETH sent along (bonds) to up to three accounts (exit games only).
     function creditBonds(address a, uint256 amountA, address b, uint256 amountB) external payable;
+
+    /// @notice Sets aside up to `amount` of deposited `token` for a processed batch (batch game only;
+    /// spec: EXIT-14): like `credit`, capped at what is left, but to no account yet.
+    /// @return reserved What was set aside (`amount`, or less when the vault is short).
+    function reserve(address token, uint256 amount) external returns (uint256 reserved);
+
+    /// @notice Gives back `amount` of an earlier reserve to the vault (batch game only; spec: EXIT-15).
+    function release(address token, uint256 amount) external;
+
+    /// @notice Credits `amount` of an earlier reserve to `account` (batch game only; spec: EXIT-15).
+    function creditReserved(address token, address account, uint256 amount) external;
 }

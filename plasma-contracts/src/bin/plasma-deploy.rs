@@ -68,11 +68,15 @@ async fn run(cli: Cli) -> Result<(), String> {
         "framework": d.framework,
         "standardExitGame": d.standard_exit_game,
         "inFlightExitGame": d.in_flight_exit_game,
+        "batchExitGame": d.batch_exit_game,
         "operator": config.operator,
         "minExitPeriod": config.min_exit_period,
         "standardExitBond": config.standard_exit_bond.to_string(),
         "inFlightExitBond": config.in_flight_exit_bond.to_string(),
         "piggybackBond": config.piggyback_bond.to_string(),
+        "batchExitBond": config.batch_exit_bond.to_string(),
+        "claimBond": config.claim_bond.to_string(),
+        "demandBond": config.demand_bond.to_string(),
     });
     let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
     match cli.out {

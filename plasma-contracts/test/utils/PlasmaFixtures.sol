@@ -24,6 +24,7 @@ abstract contract PlasmaFixtures is Test {
     PlasmaFramework internal framework;
     StandardExitGame internal seGame;
     address internal ifeGameAddr;
+    address internal batchGameAddr;
 
     address internal operator;
     address internal alice;
@@ -55,7 +56,13 @@ abstract contract PlasmaFixtures is Test {
         framework = new PlasmaFramework(operator, PERIOD);
         seGame = new StandardExitGame(IPlasmaFramework(address(framework)), operator, SE_BOND);
         ifeGameAddr = _deployInFlightGame();
-        framework.bindExitGames(address(seGame), ifeGameAddr);
+        batchGameAddr = _deployBatchGame();
+        framework.bindExitGames(address(seGame), ifeGameAddr, batchGameAddr);
+    }
+
+    /// @dev Overridden by suites that exercise batch exits.
+    function _deployBatchGame() internal virtual returns (address) {
+        return address(0);
     }
 
     /// @dev Overridden by suites that exercise in-flight exits.

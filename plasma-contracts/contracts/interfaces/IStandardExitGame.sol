@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+/// @title IStandardExitGame
+/// @notice What the batch exit game reads of the standard exit game: exits by position (CHAL-8) and
+/// the owners' authorization nonces (EXIT-9).
+interface IStandardExitGame {
+    /// @notice The exit of the output at `utxoPos` (status 0 none, 1 active, 2 challenged, 3 settled).
+    function exits(uint256 utxoPos)
+        external
+        view
+        returns (
+            address owner,
+            uint88 bond,
+            uint8 status,
+            address token,
+            uint256 amount,
+            bytes32 outputId,
+            address bondOwner
+        );
+
+    /// @notice The owner's current exit-authorization nonce (spec: EXIT-9).
+    function authorizationNonce(address owner) external view returns (uint256);
+}
