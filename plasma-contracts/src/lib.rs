@@ -12,7 +12,9 @@ mod deploy;
 pub mod devnet;
 pub mod sender;
 
-pub use bindings::{BatchExitGame, InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken};
+pub use bindings::{
+    BatchExitGame, IBatchExitGame, InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken,
+};
 pub use deploy::{DeployConfig, DeployError, Deployment, deploy};
 
 use alloy::{primitives::Address, providers::DynProvider};

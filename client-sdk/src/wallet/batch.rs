@@ -21,42 +21,12 @@ use alloy::{
     rpc::types::{Filter, TransactionReceipt},
     sol_types::{SolCall, SolEvent, SolValue},
 };
-use plasma_contracts::PlasmaFramework;
+use plasma_contracts::{BatchExitGame, IBatchExitGame, PlasmaFramework};
 use plasma_spec::{
     UtxoPos,
     batch_exit::{self as bx, Claim, ClaimTree},
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// TEMPORARY until `plasma_contracts::BatchExitGame` lands: the interface of
-/// `/work/helpers/batch-contract.md`.
-#[allow(missing_docs, unreachable_pub, clippy::too_many_arguments)]
-mod tmp {
-    alloy::sol! {
-        #[sol(rpc)]
-        #[derive(Debug)]
-        interface BatchExitGame {
-            struct Group { address owner; uint256 deadline; uint256 nonce; bytes signature; bytes claims; }
-            struct ClaimRef { uint256 batchId; uint256 index; address owner; uint64 utxoPos; uint96 amount; bytes32[] proof; }
-            struct Payout { ClaimRef claim; bytes txBytes; bytes inclusionProof; uint64 blockTimestamp; }
-            event BatchExitStarted(uint256 indexed batchId, address indexed token, address indexed exitor, bytes32 root, uint256 count, uint256 total, uint256 youngestPos, uint64 exitableAt);
-            event BatchExitGroup(uint256 indexed batchId, address indexed owner, uint256 firstIndex, bytes claims);
-            event BatchGroupSkipped(uint256 indexed batchId, address indexed owner, uint8 reason);
-            event BatchClaimStruck(uint256 indexed batchId, uint256 indexed index, address indexed challenger, uint8 reason);
-            event BatchExitProcessed(uint256 indexed batchId, uint256 reserved, uint256 total);
-            event BatchClaimPaid(uint256 indexed batchId, uint256 indexed index, address indexed owner, uint256 amount);
-            function startBatchExit(address token, bytes32 youngestBlockRoot, uint64 youngestBlockTimestamp, Group[] calldata groups) external payable returns (uint256 batchId);
-            function payoutBatchClaims(Payout[] calldata payouts) external;
-            function claimState(uint256 batchId, uint256 index) external view returns (uint8);
-            function claimedUpTo(address owner, address token) external view returns (uint256);
-            function batchBondSize() external view returns (uint256);
-            function claimBondSize() external view returns (uint256);
-        }
-        #[sol(rpc)]
-        interface IFw { function batchExitGame() external view returns (address); }
-    }
-}
-use tmp::BatchExitGame;
 
 /// The bound batch exit game.
 pub(super) type Game = BatchExitGame::BatchExitGameInstance<DynProvider>;
@@ -67,8 +37,7 @@ pub(super) async fn bind(
     framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
     provider: &DynProvider,
 ) -> Option<Game> {
-    let fw = tmp::IFw::new(*framework.address(), provider.clone());
-    match fw.batchExitGame().call().await {
+    match framework.batchExitGame().call().await {
         Ok(a) if a != Address::ZERO => Some(BatchExitGame::new(a, provider.clone())),
         _ => None,
     }
@@ -85,8 +54,6 @@ pub const TX_GAS_CAP: u64 = 1 << 24;
 /// Calldata one transaction may carry, with room for the ABI's head (transaction pools refuse
 /// transactions over 128 KiB).
 const MAX_CALLDATA: usize = 120_000;
-/// Most payouts one `payoutBatchClaims` takes (the contract's `MAX_PAYOUTS`).
-const MAX_PAYOUTS: usize = 256;
 /// `claimState` values (EXIT-12 … EXIT-15).
 const LIVE: u8 = 0;
 const DEMANDED: u8 = 1;
@@ -584,7 +551,7 @@ impl Wallet {
                 let pos = u64::try_from(o.utxo_pos)
                     .map_err(|_| SdkError::Store(format!("position {} overflows", o.utxo_pos)))?;
                 let payout = BatchExitGame::Payout {
-                    claim: BatchExitGame::ClaimRef {
+                    claim: IBatchExitGame::ClaimRef {
                         batchId: U256::from(batch_id),
                         index: U256::from(c.index),
                         owner: o.owner,
@@ -605,7 +572,9 @@ impl Wallet {
         }
         // Calldata per payout decides how many fit one transaction's size.
         let widest = payouts.iter().map(|(_, p)| p.abi_encoded_size()).max().unwrap_or(1);
-        let max = (MAX_CALLDATA / widest.max(1)).clamp(1, MAX_PAYOUTS);
+        let most = game.MAX_PAYOUTS().call().await.map_err(l1)?;
+        let most = usize::try_from(most).unwrap_or(usize::MAX);
+        let max = (MAX_CALLDATA / widest.max(1)).clamp(1, most.max(1));
         let build = |chunk: &[(StoredOutput, BatchExitGame::Payout)]| {
             Ok(game.payoutBatchClaims(chunk.iter().map(|(_, p)| p.clone()).collect()))
         };
