@@ -395,7 +395,13 @@ impl Wallet {
                 .find_map(|l| l.log_decode::<BatchExitGame::BatchGroupSkipped>().ok())
                 .map_or_else(
                     || "no batch started".to_owned(),
-                    |e| format!("skipped ({})", e.inner.reason),
+                    |e| match e.inner.reason {
+                        0 => "BadAuthorization: the group's authorization is not valid".to_owned(),
+                        1 => "BelowWatermark: a batch already claimed these positions (another \
+                              exitor of this owner got there first)"
+                            .to_owned(),
+                        r => format!("skipped (reason {r})"),
+                    },
                 );
             done.skipped = chunk.iter().map(|o| (o.utxo_pos, reason.clone())).collect();
             return Ok(done);
