@@ -181,6 +181,91 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// Guarded outputs were claimed in one batch exit because the chain became byzantine
+    /// (WATCH-9, EXIT-12).
+    BatchMassExit {
+        /// The batch's token.
+        token: Address,
+        /// How many outputs (claims).
+        claims: usize,
+        /// How many owners (groups).
+        owners: usize,
+        /// L1 gas the start used.
+        gas_used: u64,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
+    /// Claims of the tower's processed batch were paid to their owners (EXIT-15).
+    BatchPaidOut {
+        /// The batch.
+        batch_id: u64,
+        /// How many claims.
+        claims: usize,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
+    /// A batch claim the watcher disproved was struck (WATCH-16: CHAL-6, CHAL-7, CHAL-8), or
+    /// released after processing.
+    BatchClaimStruck {
+        /// The batch.
+        batch_id: u64,
+        /// The claim's index.
+        index: u64,
+        /// The rule (`CHAL-6`, `CHAL-7`, `CHAL-8`).
+        rule: String,
+        /// After processing: the claim's reserve went back to the vault, no reward.
+        released: bool,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
+    /// The watcher demanded the proof of a claim in a block it does not have (CHAL-9).
+    BatchClaimDemanded {
+        /// The batch.
+        batch_id: u64,
+        /// The claim's index.
+        index: u64,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
+    /// The watcher answered a demand on a claim it can prove (CHAL-9).
+    BatchDemandAnswered {
+        /// The batch.
+        batch_id: u64,
+        /// The claim's index.
+        index: u64,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
+    /// The watcher collected its bond of a demand nobody answered (CHAL-9).
+    BatchDemandCollected {
+        /// The batch.
+        batch_id: u64,
+        /// The claim's index.
+        index: u64,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
+    /// A standard exit of an output a live batch claim already claims was challenged (CHAL-10).
+    StandardExitOfClaimChallenged {
+        /// The exit (its position).
+        utxo_pos: String,
+        /// The batch whose claim stands.
+        batch_id: u64,
+        /// The claim's index.
+        index: u64,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
+    /// The claim tree rebuilt from a batch's `BatchExitGroup` events does not have the root its
+    /// `BatchExitStarted` gave: the watcher cannot prove anything about the batch.
+    BatchRootMismatch {
+        /// The batch.
+        batch_id: u64,
+        /// The root on L1.
+        root: B256,
+        /// The root rebuilt.
+        rebuilt: B256,
+    },
     /// An action failed (it is retried).
     ActionFailed {
         /// What.

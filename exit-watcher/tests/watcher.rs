@@ -141,12 +141,16 @@ async fn exits_guarded_funds_when_the_operator_withholds_a_block() {
         .unwrap();
 
     wait_event(&w, |e| matches!(e, Event::BlockWithheld { blknum: 2000 })).await;
-    wait_event(&w, |e| matches!(e, Event::MassExit { outputs: 1, .. })).await;
+    // WATCH-9: bob's output is claimed in a batch exit (EXIT-12), in his name.
+    wait_event(&w, |e| matches!(e, Event::BatchMassExit { claims: 1, owners: 1, .. })).await;
     assert!(!w.watcher.status().safe);
-    let se = StandardExitGame::new(env.deployment.standard_exit_game, env.provider.clone());
-    let exit = se.exits(U256::from(1000u64 * 1_000_000_000)).call().await.unwrap();
-    assert_eq!(exit.owner, bob.address(), "bob's output is exiting, to bob");
-    assert_eq!(exit.status, 1);
+    let batch =
+        plasma_contracts::BatchExitGame::new(env.deployment.batch_exit_game, env.provider.clone());
+    assert_eq!(
+        batch.claimedUpTo(bob.address(), Address::ZERO).call().await.unwrap(),
+        U256::from(1000u64 * 1_000_000_000),
+        "bob's output is claimed, for bob"
+    );
     let (status, body): (u16, Value) = {
         let r = reqwest::get(format!("http://{}/status", w.addr)).await.unwrap();
         (r.status().as_u16(), r.json().await.unwrap())
@@ -154,10 +158,11 @@ async fn exits_guarded_funds_when_the_operator_withholds_a_block() {
     assert_eq!(status, 200);
     assert_eq!(body["status"]["byzantineFrom"], 2000);
 
-    // Once due, the watcher processes the exits itself: bob is paid.
+    // Once due, the watcher processes the batch and pays its claim out itself: bob is paid.
     env.provider.raw_request::<_, Value>("evm_increaseTime".into(), (3 * PERIOD,)).await.unwrap();
     env.provider.raw_request::<_, Value>("anvil_mine".into(), (1u64,)).await.unwrap();
     wait_event(&w, |e| matches!(e, Event::ExitsProcessed { .. })).await;
+    wait_event(&w, |e| matches!(e, Event::BatchPaidOut { claims: 1, .. })).await;
     let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
     assert_eq!(framework.withdrawable(bob.address(), Address::ZERO).call().await.unwrap(), eth);
     w.stop().await;

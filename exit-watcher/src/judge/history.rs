@@ -327,6 +327,15 @@ impl History {
         Ok(table.get(blknum).map_err(st)?.map(|v| v.value()))
     }
 
+    /// The leaf hashes of validated block `blknum` (`None`: not a validated block), e.g. to prove
+    /// an empty leaf past its last transaction (CHAL-6).
+    pub fn leaves(&self, blknum: u64) -> Result<Option<Vec<B256>>, HistoryError> {
+        match self.unpersisted.leaves.get(&blknum) {
+            Some(l) => Ok(Some(l.to_vec())),
+            None => self.stored_leaves(blknum),
+        }
+    }
+
     /// The tree of validated block `blknum`, from its leaf hashes (cached).
     pub fn tree(&self, blknum: u64) -> Result<Option<Arc<BlockTree>>, HistoryError> {
         if let Some((_, t)) = self.trees.lock().iter().find(|(n, _)| *n == blknum) {

@@ -53,11 +53,16 @@ impl Watcher {
         Ok(())
     }
 
-    /// WATCH-9: on a byzantine chain, starts the standard exits of every guarded owner's outputs
-    /// older than the first bad block, many owners per L1 transaction. Only outputs with no exit
-    /// yet are included (an owner may have exited by itself: one such output would revert the
-    /// whole batch). A batch that reverted anyway is retried one output per transaction, so one
-    /// bad entry cannot hold the others back.
+    /// WATCH-9: on a byzantine chain, exits every guarded owner's outputs older than the first
+    /// bad block. Through batch exits (EXIT-12, `batch.rs`) where it can: one claim of 20 bytes
+    /// per output instead of a proven standard exit. By standard exits, many owners per L1
+    /// transaction, for the rest: outputs over 2^96 − 1 (a claim cannot carry them), deposits
+    /// made after the bad block (in a batch their late block would hold back every older claim,
+    /// EXIT-13), outputs with another exit already under way, outputs below a watermark another
+    /// exitor of the owner set without claiming them, and those of a batch that reverted. Only
+    /// outputs with no exit yet are included in a standard batch (an owner may have exited by
+    /// itself: one such output would revert the whole batch). A batch that reverted anyway is
+    /// retried one output per transaction, so one bad entry cannot hold the others back.
     pub(super) async fn mass_exit_if_byzantine(&self) -> Result<(), WatcherError> {
         if self.view.lock().byzantine_from.is_none() {
             return Ok(());
@@ -74,17 +79,16 @@ impl Watcher {
         for signed in &in_flight {
             self.start_guarded_in_flight_exit(signed).await?;
         }
-        // WATCH-13: every guarded output worth exiting, with its amount, then a plan the balance
-        // pays for — richest first, dust never.
-        let mut todo: Vec<(U256, (StandardExitGame::StartArgs, StandardExitGame::Authorization))> =
-            Vec::new();
-        for guard in self.guards()? {
-            let mut mine = Vec::new();
-            {
-                let view = self.view.lock();
-                let last_child = *self.last_child_committed.lock();
-                let mut outputs = view.exitable_outputs_of(guard.owner);
-                outputs.extend(view.late_deposits_of(guard.owner, last_child));
+        let guards = self.guards()?;
+        let by_owner: std::collections::HashMap<Address, Guard> =
+            guards.iter().map(|g| (g.owner, g.clone())).collect();
+        let mut claims: Vec<batch::Candidate> = Vec::new();
+        let mut standard: Vec<batch::Candidate> = Vec::new();
+        {
+            let view = self.view.lock();
+            let last_child = *self.last_child_committed.lock();
+            let max_claim = plasma_spec::batch_exit::max_claim_amount();
+            for guard in &guards {
                 for pos in view.late_deposits_left_to(guard.owner, last_child) {
                     if self.late_reported.lock().insert(pos) {
                         self.event(Event::LateDepositLeftToOwner {
@@ -93,54 +97,82 @@ impl Watcher {
                         });
                     }
                 }
-                for (pos, output) in outputs {
+                let late = view.late_deposits_of(guard.owner, last_child);
+                let older = view.exitable_outputs_of(guard.owner);
+                for (is_late, (pos, output)) in
+                    late.into_iter().map(|o| (true, o)).chain(older.into_iter().map(|o| (false, o)))
+                {
                     if spent_in_flight.contains(&pos) {
                         continue;
                     }
-                    let Some((proof, timestamp)) =
-                        view.inclusion_proof(pos.blknum(), pos.tx_index()).map_err(st)?
-                    else {
-                        continue;
+                    let other_exit =
+                        view.exiting.marks(pos).iter().any(|m| {
+                            !matches!(m.source, plasma_spec::ExitSource::BatchClaim { .. })
+                        });
+                    let c = batch::Candidate {
+                        owner: guard.owner,
+                        token: output.token,
+                        pos,
+                        amount: output.amount,
                     };
-                    let Some(tx) = view.tx_bytes(pos.blknum(), pos.tx_index()).map_err(st)? else {
-                        continue;
-                    };
-                    let args = StandardExitGame::StartArgs {
-                        utxoPos: pos.to_u256(),
-                        txBytes: tx,
-                        inclusionProof: proof.into(),
-                        blockTimestamp: timestamp,
-                    };
-                    mine.push((output.amount, args));
+                    if is_late || other_exit || output.amount > max_claim {
+                        standard.push(c);
+                    } else {
+                        claims.push(c);
+                    }
                 }
             }
-            for (amount, args) in mine {
-                if self.exit_seen_started.lock().contains(&args.utxoPos) {
+        }
+        let batched = self.batch_mass_exit(claims, &by_owner).await?;
+        standard.extend(batched.standard);
+        // WATCH-13: every guarded output worth exiting, with its amount, then a plan the balance
+        // pays for — richest first, dust never.
+        let mut todo: Vec<(U256, (StandardExitGame::StartArgs, StandardExitGame::Authorization))> =
+            Vec::new();
+        for c in standard {
+            let Some(guard) = by_owner.get(&c.owner) else { continue };
+            let args = {
+                let view = self.view.lock();
+                let (pos, b, i) = (c.pos, c.pos.blknum(), c.pos.tx_index());
+                let Some((proof, timestamp)) = view.inclusion_proof(b, i).map_err(st)? else {
                     continue;
-                }
-                if self.standard.exits(args.utxoPos).call().await.map_err(l1)?.status != 0 {
-                    // Started already, by us or by the owner: no need to ask L1 again.
-                    self.exit_seen_started.lock().insert(args.utxoPos);
-                    continue;
-                }
-                let auth = StandardExitGame::Authorization {
-                    deadline: guard.deadline,
-                    nonce: guard.nonce,
-                    signature: guard.signature.clone(),
                 };
-                todo.push((amount, (args, auth)));
+                let Some(tx) = view.tx_bytes(b, i).map_err(st)? else { continue };
+                StandardExitGame::StartArgs {
+                    utxoPos: pos.to_u256(),
+                    txBytes: tx,
+                    inclusionProof: proof.into(),
+                    blockTimestamp: timestamp,
+                }
+            };
+            if self.exit_seen_started.lock().contains(&args.utxoPos) {
+                continue;
             }
+            if self.standard.exits(args.utxoPos).call().await.map_err(l1)?.status != 0 {
+                // Started already, by us or by the owner: no need to ask L1 again.
+                self.exit_seen_started.lock().insert(args.utxoPos);
+                continue;
+            }
+            let auth = StandardExitGame::Authorization {
+                deadline: guard.deadline,
+                nonce: guard.nonce,
+                signature: guard.signature.clone(),
+            };
+            todo.push((c.amount, (args, auth)));
         }
-        if todo.is_empty() {
-            return Ok(());
-        }
-        // Older positions first among equal amounts (the plan's sort is stable).
-        todo.sort_by_key(|(_, (a, _))| a.utxoPos);
         let (balance, costs) = self.exit_costs().await?;
         let worth = todo.len();
+        // Older positions first among equal amounts (the plan's sort is stable).
+        todo.sort_by_key(|(_, (a, _))| a.utxoPos);
         let plan = budget::plan(todo, balance, &costs, MASS_EXIT_BATCH);
-        self.note_plan(worth - plan.dust.len(), plan.unaffordable.len(), balance);
-        let dust = plan.dust.len();
+        if worth + batched.worth + batched.dust > 0 {
+            self.note_plan(
+                worth - plan.dust.len() + batched.worth,
+                plan.unaffordable.len() + batched.unaffordable,
+                balance,
+            );
+        }
+        let dust = plan.dust.len() + batched.dust;
         if dust > 0 && std::mem::replace(&mut *self.dust_reported.lock(), dust) != dust {
             self.event(Event::DustSkipped { outputs: dust, below: costs.dust_below() });
         }

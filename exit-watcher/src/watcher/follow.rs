@@ -236,9 +236,21 @@ impl Watcher {
         for (ev, _) in &revoked {
             self.drop_revoked_guard(ev.owner, ev.nonce)?;
         }
+        // Batch exits (WATCH-16), and their claims for LEDGER-9.
+        let batch_events = self.follow_batches(from, to).await?;
+        exit_events.extend(batch_events.iter().map(|(log, e)| (log, e.clone())));
         exit_events.sort_by_key(|(log, _)| key(log));
+        // One L1 time per block (a batch carries thousands of claims in one log).
+        let mut times: std::collections::HashMap<Option<u64>, u64> = Default::default();
         for (log, event) in exit_events {
-            let at = self.log_time(log).await?;
+            let at = match times.get(&log.block_number) {
+                Some(t) => *t,
+                None => {
+                    let t = self.log_time(log).await?;
+                    times.insert(log.block_number, t);
+                    t
+                }
+            };
             self.view.lock().apply_exit_event(&event, at);
         }
         *self.cursor.lock() = to;

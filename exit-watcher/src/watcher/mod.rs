@@ -7,6 +7,7 @@
 //! | `../judge.rs` | deciding: the validated view and what is invalid (pure, WATCH-4 … WATCH-7) |
 //! | `challenge.rs` | challenges and responses (WATCH-8) |
 //! | `exits.rs` | exits on a byzantine chain, budget, processing (WATCH-9, WATCH-10, WATCH-13) |
+//! | `batch.rs` | batch exits: the mass exit's batches, their payout, the audit of every batch (WATCH-9, WATCH-16) |
 //! | `act.rs` | sending actions, once, with margins (WATCH-11) |
 //! | `guarding.rs` | guards and handed-in payments (EXIT-9, WATCH-6, WATCH-14) |
 //! | `store.rs` | the redb store |
@@ -37,6 +38,7 @@ use std::{
 use tracing::{debug, info, warn};
 
 mod act;
+mod batch;
 mod blocks;
 mod challenge;
 mod exits;
@@ -279,6 +281,10 @@ pub struct Watcher {
     framework: PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
     standard: StandardExitGame::StandardExitGameInstance<DynProvider>,
     in_flight: InFlightExitGame::InFlightExitGameInstance<DynProvider>,
+    /// The batch exit game (EXIT-12), if the deployment has one.
+    batch_game: Option<batch::Game>,
+    /// Every batch exit read from L1, its claims' states and what the tower derived (WATCH-16).
+    batches: Mutex<batch::Batches>,
     in_flight_exits: Mutex<BTreeMap<B256, WatchedInFlight>>,
     /// Block downloads: the next block and the prefetched ones (WATCH-3).
     downloads: crate::download::Downloader,
@@ -340,6 +346,7 @@ impl Watcher {
         tx.open_table(V_EXITING).map_err(st)?;
         tx.open_table(L1_HASHES).map_err(st)?;
         tx.open_table(GUARDED_IN_FLIGHT).map_err(st)?;
+        tx.open_table(batch::BATCHES).map_err(st)?;
         tx.commit().map_err(st)?;
         let past_events: Vec<Event> = {
             use redb::ReadableTable;
@@ -357,6 +364,7 @@ impl Watcher {
             plasma_contracts::Contracts::bind(settings.framework, provider.clone())
                 .await
                 .map_err(l1)?;
+        let batch_game = Self::bind_batch_game(&framework, provider.clone()).await?;
         let domain = SigningDomain::new(chain_id, settings.framework);
         let min_exit_period: u64 =
             framework.minExitPeriod().call().await.map_err(l1)?.try_into().unwrap_or(u64::MAX);
@@ -386,6 +394,8 @@ impl Watcher {
             framework,
             standard,
             in_flight,
+            batch_game,
+            batches: Mutex::new(batch::Batches::default()),
             in_flight_exits: Mutex::new(BTreeMap::new()),
             min_exit_period,
             sender,
@@ -476,19 +486,22 @@ impl Watcher {
     }
 
     /// One round, the WATCH rules in order: follow L1 (WATCH-1), download and validate blocks
-    /// (WATCH-2, WATCH-3), challenge what is invalid (WATCH-4, WATCH-5, WATCH-8), exit guarded
-    /// funds on a byzantine chain (WATCH-9) within the budget (WATCH-13), process due exits
-    /// (WATCH-10). Every action goes through `act` (WATCH-11).
+    /// (WATCH-2, WATCH-3), challenge what is invalid (WATCH-4, WATCH-5, WATCH-8), audit batch
+    /// exits (WATCH-16), exit guarded funds on a byzantine chain (WATCH-9) within the budget
+    /// (WATCH-13), process due exits (WATCH-10) and pay out the tower's processed batches
+    /// (EXIT-15). Every action goes through `act` (WATCH-11).
     pub async fn step(&self) -> Result<(), WatcherError> {
         self.follow_l1().await?;
         self.validate_blocks().await?;
         self.challenge_exits().await?;
         self.challenge_in_flight_exits().await?;
+        self.audit_batches().await?;
         self.mass_exit_if_byzantine().await?;
         self.check_funding().await?;
         if self.settings.process_exits {
             self.process_due_exits().await?;
         }
+        self.pay_out_batches().await?;
         Ok(())
     }
 }

@@ -162,6 +162,7 @@ impl Watcher {
                 },
             );
         }
-        Ok(())
+        drop(tx);
+        self.restore_batches()
     }
 }
