@@ -242,12 +242,13 @@ fn plasma(env: &Env, node: &Node, i: usize, args: &[&str]) -> (bool, Value) {
 /// A start split into several batches (forced: 64 claims each) keeps ascending order across
 /// them: each batch's claims ascend and start above the previous batch's last (the watermark),
 /// so the contract skips none; the L1 events say the same. Through the CLI (`plasma exit --all
-/// --batch`), whose `exits` then lists the claims live, and which refuses a standard exit of one.
+/// --batch`), whose `exits` then lists the claims live, which refuses a standard exit of one, and
+/// whose `withdraw` pays the claims out before withdrawing once the batches are processed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunked_batch_exit_keeps_ascending_order_across_batches() {
     let env = env().await;
     let node = operator(&env).await;
-    let (alice, _) = wallet_of_many_outputs(&env, &node, 1, 1, 4).await;
+    let (alice, total) = wallet_of_many_outputs(&env, &node, 1, 1, 4).await;
     let mut positions: Vec<u128> = alice.exitable().unwrap().iter().map(|o| o.utxo_pos).collect();
     positions.sort_unstable();
     drop(alice);
@@ -261,7 +262,9 @@ async fn a_chunked_batch_exit_keeps_ascending_order_across_batches() {
     assert_eq!(batches.len(), 4, "256 outputs in batches of 64: {v}");
     let mut all: Vec<u128> = Vec::new();
     let mut last_id = 0;
+    let mut bonds = U256::ZERO;
     for b in batches {
+        bonds += b["bond"].as_str().unwrap().parse::<U256>().unwrap();
         assert!(b["skipped"].as_array().unwrap().is_empty(), "{b}");
         let id = b["batchId"].as_u64().unwrap();
         assert!(id > last_id, "{v}");
@@ -303,5 +306,18 @@ async fn a_chunked_batch_exit_keeps_ascending_order_across_batches() {
     let (ok, v) = tokio::task::block_in_place(|| plasma(&env, &node, 1, &["exit", &one]));
     assert!(!ok, "{v}");
     assert!(v["error"].as_str().unwrap().contains("claimed by batch exit"), "{v}");
+
+    // Processed, then `withdraw` pays the claims out first and takes everything: the outputs
+    // and (alice processed her own batches) every bond.
+    advance(&env.provider, 3 * PERIOD).await;
+    let (ok, v) = tokio::task::block_in_place(|| plasma(&env, &node, 1, &["process"]));
+    assert!(ok, "{v}");
+    let (ok, v) = tokio::task::block_in_place(|| plasma(&env, &node, 1, &["withdraw"]));
+    assert!(ok, "{v}");
+    assert_eq!(v["payout"]["credited"], total.to_string(), "{v}");
+    assert_eq!(v["withdrawn"], (total + bonds).to_string(), "{v}");
+    let (ok, v) = tokio::task::block_in_place(|| plasma(&env, &node, 1, &["exits"]));
+    assert!(ok, "{v}");
+    assert!(v["exits"].as_array().unwrap().iter().all(|e| e["state"] == "paid"), "{v}");
     node.stop().await;
 }
