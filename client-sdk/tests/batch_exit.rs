@@ -3,7 +3,8 @@
 //! processed (EXIT-14), its claims paid out (EXIT-15) and withdrawn — the wallet's L1 balance
 //! exact to the wei; a standard exit of a claimed output is refused before any bond is paid
 //! (WALLET-1, CHAL-10); a start split into several batches keeps ascending order across them (the
-//! watermark), through the CLI.
+//! watermark), through the CLI; a watchtower's claims are seen from L1, and outputs a batch cannot
+//! claim exit by standard exits.
 //!
 //! 256 outputs by default; `PLASMA_FULL_SIZE=1` makes 8,192 (two batches of the default 5,000
 //! claims at most).
@@ -319,5 +320,114 @@ async fn a_chunked_batch_exit_keeps_ascending_order_across_batches() {
     let (ok, v) = tokio::task::block_in_place(|| plasma(&env, &node, 1, &["exits"]));
     assert!(ok, "{v}");
     assert!(v["exits"].as_array().unwrap().iter().all(|e| e["state"] == "paid"), "{v}");
+    node.stop().await;
+}
+
+/// Claims the wallet did not start, and outputs a batch cannot claim: a watchtower (account 3,
+/// authorized by alice, EXIT-9) claims every other one of alice's first eight outputs, which
+/// raises alice's watermark above the other four. Alice's wallet learns of the tower's claims from
+/// L1 alone (`BatchExitGroup`, owner indexed) and refuses a standard exit of one (WALLET-1,
+/// CHAL-10). Her batch exit of everything then claims the outputs above the watermark and exits
+/// by standard exits the four below it and one of more than 2^96 - 1 wei; once processed, her
+/// payout pays her claims in both batches (the tower's and hers), and every output ends finalized.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_by_a_watchtower_are_seen_and_unclaimable_outputs_exit_by_standard_exits() {
+    use alloy::{network::EthereumWallet, providers::ProviderBuilder};
+    use plasma_contracts::BatchExitGame;
+    let env = env().await;
+    let node = operator(&env).await;
+    let (alice, _) = wallet_of_many_outputs(&env, &node, 1, 1, 2).await;
+    // One output too large for a claim.
+    let huge = U256::from(1u8) << 96;
+    env.provider
+        .raw_request::<_, Value>("anvil_setBalance".into(), (alice.address(), huge * U256::from(2)))
+        .await
+        .unwrap();
+    let big = alice.deposit_eth(huge).await.unwrap();
+    alice.wait_for_output(big, Duration::from_secs(30)).await.unwrap();
+    alice.sync().await.unwrap();
+    let outputs = alice.exitable().unwrap();
+    assert_eq!(outputs.len(), 17);
+    let small: Vec<_> = outputs.iter().filter(|o| o.utxo_pos != big).cloned().collect();
+
+    // The tower claims small[1], small[3], small[5], small[7] for alice.
+    let tower_key = key(&env, 3);
+    let tower = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(tower_key.clone()))
+        .connect_http(env.anvil.endpoint().parse().unwrap())
+        .erased();
+    let game = BatchExitGame::new(env.deployment.batch_exit_game, tower);
+    let (auth, signature) =
+        alice.authorize_watchtower(tower_key.address(), u64::MAX / 2).await.unwrap();
+    let claimed_by_tower: Vec<_> = small.iter().skip(1).step_by(2).take(4).cloned().collect();
+    let records: Vec<(UtxoPos, U256)> = claimed_by_tower
+        .iter()
+        .map(|o| (UtxoPos::from_u128(o.utxo_pos).unwrap(), o.amount))
+        .collect();
+    let youngest = claimed_by_tower.last().unwrap();
+    let bond = game.batchBondSize().call().await.unwrap()
+        + game.claimBondSize().call().await.unwrap() * U256::from(4);
+    let group = BatchExitGame::Group {
+        owner: alice.address(),
+        deadline: auth.deadline,
+        nonce: auth.nonce,
+        signature,
+        claims: bx::encode_claims(&records).unwrap().into(),
+    };
+    game.startBatchExit(Address::ZERO, youngest.root, youngest.block_timestamp, vec![group])
+        .value(bond)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(alice.claimed_up_to(Address::ZERO).await.unwrap(), youngest.utxo_pos);
+
+    // Alice's wallet sees the tower's claims on L1 and refuses a standard exit of one.
+    alice.refresh().await.unwrap();
+    for o in &claimed_by_tower {
+        let stored =
+            alice.outputs().unwrap().into_iter().find(|s| s.utxo_pos == o.utxo_pos).unwrap();
+        assert_eq!(stored.status, OutputStatus::BatchClaimed, "{stored:?}");
+        assert_eq!(stored.batch_claim.unwrap().exitor, tower_key.address());
+    }
+    assert!(matches!(
+        alice.start_exits(&[claimed_by_tower[0].utxo_pos]).await,
+        Err(SdkError::OutputBatchClaimed { index: 0, .. })
+    ));
+
+    // Everything else: a batch above the watermark, standard exits for the rest.
+    let report = alice.start_batch_exit(None).await.unwrap();
+    assert_eq!(report.error, None, "{report:?}");
+    let mut standard: Vec<u128> = report.standard.iter().map(|(p, _)| *p).collect();
+    standard.sort_unstable();
+    let mut expected: Vec<u128> =
+        [0, 2, 4, 6].iter().map(|i| small[*i].utxo_pos).chain([big]).collect();
+    expected.sort_unstable();
+    assert_eq!(standard, expected, "{report:?}");
+    assert_eq!(report.standard_report.as_ref().unwrap().started(), expected);
+    let mine: Vec<u128> = small[8..].iter().map(|o| o.utxo_pos).collect();
+    assert_eq!(report.claimed(), mine);
+    assert!(alice.exitable().unwrap().is_empty());
+
+    advance(&env.provider, 3 * PERIOD).await;
+    alice.process_exits(Address::ZERO, 20).await.unwrap();
+    let payout = alice.payout_batch_claims().await.unwrap();
+    assert!(payout.waiting.is_empty() && payout.lost.is_empty(), "{payout:?}");
+    let batches: std::collections::BTreeSet<u64> =
+        payout.chunks.iter().flat_map(|c| c.paid.iter().map(|p| p.1)).collect();
+    assert_eq!(batches.len(), 2, "the tower's batch and alice's");
+    let claimed_sum =
+        claimed_by_tower.iter().chain(&small[8..]).fold(U256::ZERO, |a, o| a + o.amount);
+    assert_eq!(payout.credited(), claimed_sum);
+    alice.refresh().await.unwrap();
+    let finalized = alice
+        .outputs()
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.status == OutputStatus::Finalized)
+        .count();
+    assert_eq!(finalized, 17, "every output paid once, by one path");
     node.stop().await;
 }
