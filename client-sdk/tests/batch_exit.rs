@@ -431,3 +431,25 @@ async fn claims_by_a_watchtower_are_seen_and_unclaimable_outputs_exit_by_standar
     assert_eq!(finalized, 17, "every output paid once, by one path");
     node.stop().await;
 }
+
+/// A batch exit under a low block gas limit (600k: about 200 claims fit, not the 5,000 default)
+/// is split by gas, as `start_exits` is: several batches, each transaction within the limit, all
+/// outputs claimed once, in ascending order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_exit_fits_the_block_gas_limit() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let (alice, _) = wallet_of_many_outputs(&env, &node, 1, 1, 4).await;
+    let positions: Vec<u128> = alice.exitable().unwrap().iter().map(|o| o.utxo_pos).collect();
+    let gas_limit = 600_000u64;
+    env.provider
+        .raw_request::<_, Value>("anvil_setBlockGasLimit".into(), (U256::from(gas_limit),))
+        .await
+        .unwrap();
+    env.provider.raw_request::<_, Value>("anvil_mine".into(), (1u64,)).await.unwrap();
+    let report = alice.start_batch_exit(None).await.unwrap();
+    assert_eq!(report.error, None, "{report:?}");
+    assert!(report.batches.len() >= 2, "{report:?}");
+    assert!(report.batches.iter().all(|b| b.gas_used <= gas_limit && b.skipped.is_empty()));
+    assert_eq!(report.claimed(), positions, "all, once, ascending across batches");
+}
