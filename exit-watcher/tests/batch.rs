@@ -235,7 +235,10 @@ async fn the_mass_exit_claims_guarded_outputs_in_a_batch_and_pays_every_owner() 
 
     // Once due, the tower processes the batch and pays every claim out, by itself.
     advance(&env.provider, 3 * PERIOD).await;
-    wait_event(&w, |e| matches!(e, Event::BatchPaidOut { claims: 5, .. })).await;
+    let paid = wait_event(&w, |e| matches!(e, Event::BatchPaidOut { claims: 5, .. })).await;
+    let Event::BatchPaidOut { l1_tx, .. } = paid else { unreachable!() };
+    let receipt = env.provider.get_transaction_receipt(l1_tx).await.unwrap().unwrap();
+    println!("payout of 5 claims in {} gas", receipt.gas_used);
     for who in [bob.address(), carol.address()] {
         let expected: U256 = owed.iter().filter(|(o, _)| *o == who).map(|(_, a)| *a).sum();
         assert_eq!(withdrawable(&env, who).await, expected, "{who} paid to the wei");
