@@ -334,7 +334,7 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             if batch || (every && !standard && !force) {
                 wallet.refresh().await?;
                 let exitable = wallet.exitable()?.len();
-                if batch || exitable > BATCH_BY_DEFAULT_ABOVE {
+                if batch || (exitable > BATCH_BY_DEFAULT_ABOVE && wallet.has_batch_exit_game()) {
                     return batch_exit(
                         &wallet,
                         (!every).then_some(positions.as_slice()),
@@ -484,10 +484,12 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
 }
 
 /// `plasma exit --all` claims in batches when more outputs than this are exitable. Below it the
-/// standard path is affordable (about 129k gas an output: 6.5M for 50, a fifth of a 30M-gas
-/// block), gives each output its own priority and needs no payout step; above it, starting
-/// standard exits costs whole L1 blocks, while a batch claims an output for a few thousand gas
-/// (and its payout, later and without a deadline, costs about a standard exit's processing).
+/// standard path is affordable (about 129k gas an output to start: 6.5M for 50, a fifth of a
+/// 30M-gas block), gives each output its own priority (a batch waits for its youngest claim,
+/// EXIT-13) and needs no payout step. Above it, starting standard exits takes whole L1 blocks when
+/// every output must start within one period, while a batch claims an output for 1–2k gas; the
+/// payout that follows, without a deadline, measured about 80k gas an output (client-sdk
+/// `tests/batch_exit.rs`), still less than a standard exit's start and processing together.
 const BATCH_BY_DEFAULT_ABOVE: usize = 50;
 
 /// `plasma exit --batch`: claims the outputs, printing each batch as it is mined.

@@ -242,8 +242,8 @@ fn plasma(env: &Env, node: &Node, i: usize, args: &[&str]) -> (bool, Value) {
 
 /// A start split into several batches (forced: 64 claims each) keeps ascending order across
 /// them: each batch's claims ascend and start above the previous batch's last (the watermark),
-/// so the contract skips none; the L1 events say the same. Through the CLI (`plasma exit --all
-/// --batch`), whose `exits` then lists the claims live, which refuses a standard exit of one, and
+/// so the contract skips none; the L1 events say the same. Through the CLI (`plasma exit --all`,
+/// batches by default for more than 50 outputs), whose `exits` then lists the claims live, which refuses a standard exit of one, and
 /// whose `withdraw` pays the claims out before withdrawing once the batches are processed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunked_batch_exit_keeps_ascending_order_across_batches() {
@@ -255,7 +255,8 @@ async fn a_chunked_batch_exit_keeps_ascending_order_across_batches() {
     drop(alice);
 
     let (ok, v) = tokio::task::block_in_place(|| {
-        plasma(&env, &node, 1, &["exit", "--all", "--batch", "--batch-size", "64"])
+        // No --batch: more than 50 exitable outputs make it the default.
+        plasma(&env, &node, 1, &["exit", "--all", "--batch-size", "64"])
     });
     assert!(ok, "{v}");
     assert_eq!(v["error"], Value::Null, "{v}");

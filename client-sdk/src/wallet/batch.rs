@@ -183,6 +183,11 @@ fn u64_of(v: U256, what: &str) -> Result<u64, SdkError> {
 }
 
 impl Wallet {
+    /// Whether the deployment has a batch exit game (every deployment since batch exits).
+    pub const fn has_batch_exit_game(&self) -> bool {
+        self.batch.is_some()
+    }
+
     fn batch_game(&self) -> Result<&Game, SdkError> {
         self.batch.as_ref().ok_or(SdkError::NoBatchExitGame)
     }
