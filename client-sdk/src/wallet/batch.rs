@@ -178,6 +178,14 @@ type OnMined<'f, T> = dyn FnMut(&[T], &TransactionReceipt) -> Result<(), SdkErro
 /// One `BatchExitGroup`: its first claim's index, its owner, its claims.
 type GroupClaims = (U256, Address, Vec<(UtxoPos, U256)>);
 
+/// What a claimed output's `evidence` says.
+fn claim_evidence(c: &BatchClaimRef) -> String {
+    format!(
+        "claim {} of batch {} started by {} in {}, processable from {}",
+        c.index, c.batch_id, c.exitor, c.l1_tx, c.exitable_at
+    )
+}
+
 fn u64_of(v: U256, what: &str) -> Result<u64, SdkError> {
     u64::try_from(v).map_err(|_| SdkError::L1(format!("{what} {v} overflows")))
 }
@@ -425,12 +433,8 @@ impl Wallet {
             let index = done.first_index + u32::try_from(i).unwrap_or(u32::MAX);
             let mut o = (*o).clone();
             o.status = OutputStatus::BatchClaimed;
-            o.evidence = Some(format!(
-                "claim {index} of batch {} started by this wallet in {}",
-                done.batch_id, receipt.transaction_hash
-            ));
             o.checked_at = unix_now();
-            o.batch_claim = Some(BatchClaimRef {
+            let claim = BatchClaimRef {
                 batch_id: done.batch_id,
                 index,
                 token,
@@ -438,7 +442,9 @@ impl Wallet {
                 l1_tx: receipt.transaction_hash,
                 l1_block,
                 exitable_at: done.exitable_at,
-            });
+            };
+            o.evidence = Some(claim_evidence(&claim));
+            o.batch_claim = Some(claim);
             done.claims.push(o.utxo_pos);
             changed.push(o);
         }
@@ -759,13 +765,7 @@ impl Wallet {
         {
             return Ok(None);
         }
-        Ok(Some((
-            OutputStatus::BatchClaimed,
-            Some(format!(
-                "claim {} of batch {} (exitor {}), processable from {}",
-                c.index, c.batch_id, c.exitor, c.exitable_at
-            )),
-        )))
+        Ok(Some((OutputStatus::BatchClaimed, Some(claim_evidence(c)))))
     }
 
     /// The batch events of L1 blocks `from..=to` that concern this wallet: groups claiming its
