@@ -431,3 +431,31 @@ async fn an_output_below_the_owners_watermark_goes_by_a_standard_exit() {
     assert_eq!(withdrawable(&env, bob.address()).await, eth(2) + bonds_back);
     w.stop().await;
 }
+
+/// CHAL-10: alice claims her deposit in a batch, then also starts a standard exit of it; the
+/// exit came second, so the watcher challenges the exit (not the claim) and the claim stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn challenges_a_standard_exit_of_an_output_claimed_first() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let w = watcher(&env, &node).await;
+    let alice = wallet(&env, &node, 1).await;
+    let dep = alice.deposit_eth(eth(1)).await.unwrap();
+    alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
+    let (batch_id, _) =
+        start_own_batch(&env, 1, &[(UtxoPos::from_u128(dep).unwrap(), eth(1))]).await;
+    // A fresh wallet: the first one's provider cached the nonce the batch's start used.
+    drop(alice);
+    let alice = wallet(&env, &node, 1).await;
+    alice.start_exits_unchecked(&[dep]).await.unwrap();
+    wait_event(&w, |e| matches!(e, Event::StandardExitOfClaimChallenged { .. })).await;
+    let se = StandardExitGame::new(env.deployment.standard_exit_game, env.provider.clone());
+    assert_eq!(se.exits(U256::from(dep)).call().await.unwrap().status, 2, "challenged");
+    assert_eq!(claim_state(&env, batch_id, 0).await, 0, "the claim stands");
+    assert!(
+        !w.watcher.events().iter().any(|e| matches!(e, Event::BatchClaimStruck { .. })),
+        "the claim, which came first, was not struck"
+    );
+    w.stop().await;
+    node.stop().await;
+}

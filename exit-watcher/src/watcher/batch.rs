@@ -61,6 +61,11 @@ pub(super) struct BatchStart {
     started_at: u64,
     /// When the framework may process it: the deadline of every strike.
     exitable_at: u64,
+    /// Where its start is in L1's order (block number, log index): which of a claim and a
+    /// standard exit of the same output came first (CHAL-8 or CHAL-10). Times are too coarse:
+    /// two L1 blocks may share a second.
+    #[serde(default)]
+    start_log: (u64, u64),
 }
 
 /// A batch as the watcher follows it.
@@ -254,6 +259,7 @@ impl Watcher {
                     count: id(ev.count),
                     started_at: started_at.get(&log.block_number).copied().unwrap_or(0),
                     exitable_at: ev.exitableAt,
+                    start_log: key(log),
                 });
                 b.dirty.insert(batch_id);
             }
@@ -1151,11 +1157,10 @@ impl Watcher {
                 .query()
                 .await
                 .map_err(l1)?;
-            let exit_at = match started.last() {
-                Some((_, log)) => self.log_time(log).await?,
-                None => 0,
-            };
-            return Ok(if exit_at > start.started_at {
+            let exit_at = started.last().map_or((0, 0), |(_, log)| {
+                (log.block_number.unwrap_or(0), log.log_index.unwrap_or(0))
+            });
+            return Ok(if exit_at > start.start_log {
                 ExitState::ClaimFirst
             } else {
                 ExitState::Exited(None)
@@ -1293,6 +1298,7 @@ mod tests {
                 count: 2,
                 started_at: 0,
                 exitable_at: 0,
+                start_log: (0, 0),
             }),
             ..WatchedBatch::default()
         };
