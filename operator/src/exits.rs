@@ -13,7 +13,9 @@ use alloy::{
     providers::{DynProvider, Provider},
     rpc::types::Log,
 };
-use plasma_contracts::{Contracts, InFlightExitGame, PlasmaFramework, StandardExitGame};
+use plasma_contracts::{
+    BatchExitGame, Contracts, InFlightExitGame, PlasmaFramework, StandardExitGame,
+};
 use plasma_spec::{ExitEvent, Transaction, UtxoPos};
 use std::{collections::HashMap, sync::Arc};
 use tokio::sync::watch;
@@ -34,24 +36,26 @@ pub(crate) async fn run_exit_follower(
     health: Arc<parking_lot::Mutex<L1Health>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut games: Option<(Address, Address)> = None;
+    let mut games: Option<(Address, Address, Address)> = None;
     loop {
         if *shutdown.borrow() {
             return;
         }
         let step = async {
-            let (standard, in_flight) = match games {
+            let (standard, in_flight, batch) = match games {
                 Some(g) => g,
                 None => {
                     let bound =
                         Contracts::bind(settings.framework, provider.clone()).await.map_err(rpc)?;
-                    let g = (*bound.standard.address(), *bound.in_flight.address());
+                    let batch = bound.batch().await.map_err(rpc)?;
+                    let g =
+                        (*bound.standard.address(), *bound.in_flight.address(), *batch.address());
                     check_grace(&provider, &bound.framework, settings.deposit_confirmations).await;
                     games = Some(g);
                     g
                 }
             };
-            exit_step(&chain, &provider, standard, in_flight, &settings).await
+            exit_step(&chain, &provider, [standard, in_flight, batch], &settings).await
         };
         match step.await {
             Ok(true) => continue,
@@ -103,8 +107,7 @@ async fn check_grace(
 async fn exit_step(
     chain: &Chain,
     provider: &DynProvider,
-    standard: Address,
-    in_flight: Address,
+    [standard, in_flight, batch]: [Address; 3],
     settings: &L1Settings,
 ) -> Result<bool, L1Error> {
     let head = provider.get_block_number().await.map_err(rpc)?;
@@ -163,6 +166,33 @@ async fn exit_step(
     {
         let event = ExitEvent::InFlightExitDeleted { exit_id: ev.exitId };
         events.push((key(&log), event, block_time(&log)));
+    }
+    // Batch claims (EXIT-12): each claim of a group, with its batch's token (the start event is
+    // in the same L1 transaction as the batch's groups, so it is in this range too).
+    let batch = BatchExitGame::new(batch, provider.clone());
+    let tokens: HashMap<_, _> = batch
+        .BatchExitStarted_filter()
+        .from_block(from)
+        .to_block(to)
+        .query()
+        .await
+        .map_err(rpc)?
+        .into_iter()
+        .map(|(ev, _)| (ev.batchId, ev.token))
+        .collect();
+    for (ev, log) in
+        batch.BatchExitGroup_filter().from_block(from).to_block(to).query().await.map_err(rpc)?
+    {
+        let token = match tokens.get(&ev.batchId) {
+            Some(t) => *t,
+            None => batch.batchToken(ev.batchId).call().await.map_err(rpc)?,
+        };
+        // The contract accepted these records: a malformed one cannot be on L1.
+        let Ok(claims) = plasma_spec::batch_exit::decode_claims(&ev.claims) else { continue };
+        for (pos, amount) in claims {
+            let event = ExitEvent::BatchClaimed { pos, owner: ev.owner, token, amount };
+            events.push((key(&log), event, block_time(&log)));
+        }
     }
     events.sort_by_key(|e| e.0);
     // Nodes that do not put the block's timestamp in logs: read it from the header.

@@ -235,3 +235,52 @@ async fn many_deposits_make_the_operator_commit_a_block_before_the_fee_starts() 
     assert_eq!(framework.depositFee().call().await.unwrap(), U256::ZERO, "slots are free again");
     env.node.stop().await;
 }
+
+/// LEDGER-9, item 4: a batch claim naming exactly an output's owner, token and amount makes the
+/// operator refuse to spend it; a claim of the same owner's other coin with another amount is a
+/// fake (CHAL-6) and freezes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_claimed_output_is_refused_and_a_fake_claim_freezes_nothing() {
+    use plasma_contracts::BatchExitGame;
+    use plasma_spec::batch_exit::encode_claims;
+    let env = env(100).await;
+    let eth = U256::from(10u64.pow(18));
+    let claimed = env.deposit(eth).await;
+    let faked = env.deposit(eth).await;
+    // The youngest claim's block: a deposit block, whose root is the tree of its one transaction.
+    let framework = PlasmaFramework::new(env.chain.deployment.framework, env.alice_l1.clone());
+    let deposits = framework.DepositCreated_filter().from_block(0).query().await.unwrap();
+    let (youngest, _) =
+        deposits.iter().find(|(e, _)| e.blknum == U256::from(faked.blknum())).unwrap();
+    let root = plasma_spec::BlockTree::from_txs(&[youngest.depositTx.to_vec()]).unwrap().root();
+    let batch =
+        BatchExitGame::new(framework.batchExitGame().call().await.unwrap(), env.alice_l1.clone());
+    let group = BatchExitGame::Group {
+        owner: env.alice.address(),
+        deadline: U256::ZERO,
+        nonce: U256::ZERO,
+        signature: Bytes::new(),
+        claims: encode_claims(&[(claimed, eth), (faked, eth + U256::from(1u8))]).unwrap().into(),
+    };
+    let value = batch.batchBondSize().call().await.unwrap()
+        + batch.claimBondSize().call().await.unwrap() * U256::from(2u8);
+    let receipt = batch
+        .startBatchExit(Address::ZERO, root, youngest.timestamp, vec![group])
+        .value(value)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status(), "the batch started");
+    env.exits_read_up_to(receipt.block_number.unwrap()).await;
+
+    let (status, body) = env.submit(&env.spend(claimed, eth)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("OutputExiting")), "{body}");
+    let utxos = env.get(&format!("/v1/utxos?owner={}", env.alice.address())).await;
+    assert!(!listed(&utxos, claimed), "a claimed output is not listed: {utxos}");
+    assert!(listed(&utxos, faked), "a fake claim hides nothing: {utxos}");
+    let (status, body) = env.submit(&env.spend(faked, eth)).await;
+    assert_eq!(status, 200, "a fake claim freezes nothing: {body}");
+}
