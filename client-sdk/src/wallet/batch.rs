@@ -519,8 +519,12 @@ impl Wallet {
     /// the store, in chunks that fit the gas and calldata limits. Claims of batches not processed
     /// yet are reported with when they can be; struck ones as lost. Every paid claim's output is
     /// marked finalized. `withdraw` then takes the credit out.
+    ///
+    /// Needs only L1: claims made for this wallet by others (a watchtower's mass exit, usually
+    /// when the operator is gone) are learned from L1's events first.
     pub async fn payout_batch_claims(&self) -> Result<PayoutReport, SdkError> {
         let game = self.batch_game()?;
+        self.recheck(None).await?;
         let mut report = PayoutReport::default();
         let mut claimed: BTreeMap<u64, Vec<StoredOutput>> = BTreeMap::new();
         for o in self.store.all()? {
