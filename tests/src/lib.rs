@@ -13,7 +13,7 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
-use plasma_contracts::{Deployment, PlasmaFramework, devnet::LocalChain};
+use plasma_contracts::{BatchExitGame, Deployment, PlasmaFramework, devnet::LocalChain};
 use plasma_sdk::{Wallet, WalletConfig};
 use plasma_spec::{BlockTree, SignedTransaction, Transaction};
 use std::{
@@ -612,8 +612,47 @@ impl Devnet {
         }
     }
 
+    /// Waits until the watcher has paid out every claim of its processed batch exits (EXIT-15):
+    /// no claim of them is still live on L1.
+    pub async fn wait_batch_payouts(&self) -> Result<(), HarnessError> {
+        let batch = BatchExitGame::new(self.deployment.batch_exit_game, self.provider.clone());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let processed: std::collections::HashSet<U256> = batch
+                .BatchExitProcessed_filter()
+                .from_block(0)
+                .query()
+                .await
+                .map_err(err)?
+                .into_iter()
+                .map(|(e, _)| e.batchId)
+                .collect();
+            let mut live = 0usize;
+            for (e, _) in
+                batch.BatchExitStarted_filter().from_block(0).query().await.map_err(err)?
+            {
+                if e.exitor != self.watcher || !processed.contains(&e.batchId) {
+                    continue;
+                }
+                let count = u64::try_from(e.count).map_err(err)?;
+                for i in 0..count {
+                    if batch.claimState(e.batchId, U256::from(i)).call().await.map_err(err)? == 0 {
+                        live += 1;
+                    }
+                }
+            }
+            if live == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(HarnessError(format!("{live} claims never paid out\n{}", self.logs())));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Moves L1 time past every exit's period and waits until the watcher has emptied `token`'s
-    /// exit queue.
+    /// exit queue and paid out its processed batch exits.
     pub async fn process_all_exits(&self, token: Address) -> Result<(), HarnessError> {
         self.advance(3 * self.period).await?;
         let framework = PlasmaFramework::new(self.deployment.framework, self.provider.clone());
@@ -624,7 +663,7 @@ impl Devnet {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(())
+        self.wait_batch_payouts().await
     }
 
     /// Checks that L1 holds one commitment per child block number, in sequence, and no root

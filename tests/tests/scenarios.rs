@@ -18,13 +18,17 @@ fn eth(n: u64) -> U256 {
     U256::from(n) * U256::from(10).pow(U256::from(18))
 }
 
-/// From the watcher's events: (mass-exit L1 transactions, outputs they exited).
+/// From the watcher's events: (mass-exit L1 transactions, outputs they exited), standard
+/// (`massExit`) and batch (`batchMassExit`, EXIT-12) exits together.
 fn mass_exits(events: &Value) -> (usize, u64) {
-    let batches: Vec<&Value> = events["events"]
+    let txs: Vec<&Value> = events["events"]
         .as_array()
-        .map(|ev| ev.iter().filter(|x| x["kind"] == "massExit").collect())
+        .map(|ev| {
+            ev.iter().filter(|x| x["kind"] == "massExit" || x["kind"] == "batchMassExit").collect()
+        })
         .unwrap_or_default();
-    (batches.len(), batches.iter().filter_map(|x| x["outputs"].as_u64()).sum())
+    let outputs = txs.iter().filter_map(|x| x["outputs"].as_u64().or(x["claims"].as_u64())).sum();
+    (txs.len(), outputs)
 }
 
 /// Honest chain: ETH and ERC-20 deposits, many transfers between three users, everyone exits
@@ -248,6 +252,7 @@ async fn withheld_theft(mut net: Devnet) {
         assert!(tokio::time::Instant::now() < deadline, "queue not drained\n{}", net.logs());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    net.wait_batch_payouts().await.unwrap();
     for (w, a) in owners.iter().zip(amounts) {
         assert_eq!(
             w.withdrawable(Address::ZERO).await.unwrap(),
@@ -292,7 +297,7 @@ async fn mass_exit_of_a_hundred_users_when_a_block_is_withheld() {
     net.byzantine_operator().commit_withheld(Vec::new()).await.unwrap();
     net.wait_watcher("every user exited", |_, e| mass_exits(e).1 == USERS).await.unwrap();
     let (_, events) = net.watcher_state().await.unwrap();
-    assert_eq!(mass_exits(&events), (2, USERS), "batched, 50 outputs per L1 transaction");
+    assert_eq!(mass_exits(&events), (1, USERS), "one batch exit (EXIT-12) claims them all");
 
     net.advance(3 * PERIOD).await.unwrap();
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
@@ -302,6 +307,7 @@ async fn mass_exit_of_a_hundred_users_when_a_block_is_withheld() {
         assert!(tokio::time::Instant::now() < deadline, "not all exits processed\n{}", net.logs());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    net.wait_batch_payouts().await.unwrap();
     for (w, _, amount) in &users {
         assert_eq!(w.withdrawable(Address::ZERO).await.unwrap(), *amount);
     }
@@ -576,8 +582,7 @@ async fn withheld_in_flight_payment_honest_in_flight_exits_beat_the_thief() {
     net.process_all_exits(Address::ZERO).await.unwrap();
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
     let cut = payouts::ife_back;
-    let (se_bond, ife_bond, pb_bond) =
-        (config.standard_exit_bond, config.in_flight_exit_bond, config.piggyback_bond);
+    let (ife_bond, pb_bond) = (config.in_flight_exit_bond, config.piggyback_bond);
     assert_eq!(carol.withdrawable(Address::ZERO).await.unwrap(), eth(3), "carol, in full");
     assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(2) + cut(pb_bond));
     assert_eq!(
@@ -587,13 +592,13 @@ async fn withheld_in_flight_payment_honest_in_flight_exits_beat_the_thief() {
     );
     let thief = framework.withdrawable(thief_key.address(), Address::ZERO).call().await.unwrap();
     assert_eq!(thief, cut(pb_bond) + cut(ife_bond), "the thief gets its bonds back, no loot");
-    // The watcher: its delegated exit's bond back, and every processing bounty.
-    let bounties = payouts::se_bounty(se_bond)
-        + (payouts::ife_bounty(ife_bond) + payouts::ife_bounty(pb_bond)) * U256::from(2)
+    // The watcher: its batch exit's bonds back (the claim bond whole, the batch bond minus the
+    // bounty it earns itself, EXIT-14), and every processing bounty.
+    let bounties = (payouts::ife_bounty(ife_bond) + payouts::ife_bounty(pb_bond)) * U256::from(2)
         + payouts::ife_bounty(pb_bond);
     assert_eq!(
         framework.withdrawable(net.watcher, Address::ZERO).call().await.unwrap(),
-        payouts::se_back(se_bond) + bounties
+        config.batch_exit_bond + config.claim_bond + bounties
     );
     assert_eq!(
         framework.totalCredited(Address::ZERO).call().await.unwrap(),
@@ -696,20 +701,22 @@ async fn guarded_in_flight_payment_is_exited_in_flight_by_the_watcher() {
 
     net.process_all_exits(Address::ZERO).await.unwrap();
     let config = DeployConfig::devnet(Address::ZERO, PERIOD);
-    let (se_bond, ife_bond, pb_bond) =
-        (config.standard_exit_bond, config.in_flight_exit_bond, config.piggyback_bond);
+    let (ife_bond, pb_bond) = (config.in_flight_exit_bond, config.piggyback_bond);
     assert_eq!(bob.withdrawable(Address::ZERO).await.unwrap(), eth(2), "bob: his output, exactly");
     assert_eq!(alice.withdrawable(Address::ZERO).await.unwrap(), eth(3), "alice: her change");
     assert_eq!(carol.withdrawable(Address::ZERO).await.unwrap(), eth(3));
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
     let (back, bounty) = (payouts::ife_back, payouts::ife_bounty);
     let three = U256::from(3);
-    let bonds_back = payouts::se_back(se_bond) + back(ife_bond) + back(pb_bond) * three;
-    let bounties = payouts::se_bounty(se_bond) + bounty(ife_bond) + bounty(pb_bond) * three;
+    // Carol's output left by the tower's batch exit: its batch bond (whose bounty the tower earns
+    // itself) and claim bond come back whole (EXIT-14).
+    let bonds_back =
+        config.batch_exit_bond + config.claim_bond + back(ife_bond) + back(pb_bond) * three;
+    let bounties = bounty(ife_bond) + bounty(pb_bond) * three;
     assert_eq!(
         framework.withdrawable(net.watcher, Address::ZERO).call().await.unwrap(),
         bonds_back + bounties,
-        "the tower's five bonds back (carol's exit, the in-flight exit, three piggybacks), and every bounty"
+        "the tower's bonds back (carol's batch exit, the in-flight exit, three piggybacks), and every bounty"
     );
     assert_eq!(
         framework.totalCredited(Address::ZERO).call().await.unwrap(),
