@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity 0.8.30;
 
+import {IBatchExitGame} from "./interfaces/IBatchExitGame.sol";
 import {IExitGame} from "./interfaces/IExitGame.sol";
 import {IPlasmaFramework} from "./interfaces/IPlasmaFramework.sol";
 import {BlockCommitment} from "./libraries/BlockCommitment.sol";
@@ -11,6 +12,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Heap} from "@openzeppelin/contracts/utils/structs/Heap.sol";
 
 /// @title PlasmaFramework
@@ -65,7 +67,8 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
 
     /// @notice Amount deposited per token, minus nothing: the vault's lifetime inflow.
     mapping(address token => uint256) public totalDeposited;
-    /// @notice Amount credited to exits per token; never exceeds `totalDeposited`.
+    /// @notice Amount credited to exits per token, reserved for batches, or returned to the debt pool;
+    /// never exceeds `totalDeposited`.
     mapping(address token => uint256) public totalCredited;
     /// @notice What each account can withdraw, per token (exits, bonds, bounties).
     mapping(address account => mapping(address token => uint256)) public withdrawable;
@@ -77,6 +80,25 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     mapping(uint64 nonce => uint256 exitId) public flaggedExitIds;
     /// @notice How many exits have been queued in all (the next priority nonce).
     uint64 public exitCount;
+
+    /// @notice The unpaid part of a capped credit or reserve (spec: EXIT-16).
+    struct Debt {
+        address account; // the account credited, or the batch game for a reserve
+        uint96 batchId; // the batch whose reserve was capped; 0 for a credit
+        uint256 amount; // still owed (for a reserve: at most; the batch may need less by now)
+    }
+
+    /// @dev One token's debts, oldest first (`head` .. `tail`), and the money released back while some
+    /// are outstanding: it stays in `totalCredited` until a debt takes it or the debts end.
+    struct DebtBook {
+        uint128 head;
+        uint128 tail;
+        uint256 outstanding;
+        uint256 pool;
+        mapping(uint256 index => Debt) at;
+    }
+
+    mapping(address token => DebtBook) private _debts;
 
     /// @notice The caller is not the operator.
     error FrameworkNotOperator(address caller);
@@ -122,6 +144,9 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     error FrameworkNotBatchGame(address caller);
     /// @notice The ETH sent with `creditBonds` does not equal the amounts credited.
     error FrameworkBondValueMismatch(uint256 value, uint256 credited);
+    /// @notice `settleDebts` found no debt of `token` it could pay: none is outstanding, or nothing
+    /// was returned to the pool yet (spec: EXIT-16).
+    error FrameworkNoDebtPayable(address token, uint256 outstandingDebts, uint256 pool);
 
     /// @notice The exit games were bound (once, right after deployment).
     event ExitGamesBound(
@@ -152,6 +177,17 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     event CreditShortfall(address indexed account, address indexed token, uint256 shortfall);
     /// @notice `account` withdrew `amount` of `token`.
     event Withdrawn(address indexed account, address indexed token, uint256 amount);
+    /// @notice A capped credit (`batchId` 0) or a batch's capped reserve (`account` the batch game) left
+    /// debt number `index` of `token`, repaid in this order from released money (spec: EXIT-16).
+    event DebtRecorded(
+        address indexed token, uint256 indexed index, address indexed account, uint256 batchId, uint256 amount
+    );
+    /// @notice `amount` of `token` released while debts are outstanding went to the debt pool: only
+    /// `settleDebts` may pay it out (spec: EXIT-16).
+    event DebtPoolFunded(address indexed token, uint256 amount, uint256 pool);
+    /// @notice Debt `index` of `token` was paid `paid`; `left` is still owed (0: the debt is closed). A
+    /// batch that needed less than its debt (claims struck or void meanwhile) closes it with `left` 0.
+    event DebtPaid(address indexed token, uint256 indexed index, uint256 paid, uint256 left);
 
     modifier onlyExitGame() {
         if (msg.sender != standardExitGame && msg.sender != inFlightExitGame && msg.sender != batchExitGame) {
@@ -374,37 +410,112 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IPlasmaFramework
-    /// @dev Exit games only; emits `Credited`, and `CreditShortfall` when capped. Never credits more
-    /// than is left of the token's deposits: the vault cannot overpay. It caps rather than reverts
-    /// so that an exit from an invalid block, processed after honest owners emptied the vault,
-    /// cannot block the queue behind it (spec: EXIT-5).
+    /// @dev Exit games only; emits `Credited`, and `CreditShortfall` and `DebtRecorded` when capped.
+    /// Never credits more than is left of the token's deposits: the vault cannot overpay. It caps
+    /// rather than reverts so that an exit from an invalid block, processed after honest owners
+    /// emptied the vault, cannot block the queue behind it (spec: EXIT-5); the unpaid part becomes a
+    /// debt, repaid in processing order from money released later (spec: EXIT-16).
     function credit(address token, address account, uint256 amount) external onlyExitGame {
-        uint256 left = totalDeposited[token] - totalCredited[token];
-        uint256 paid = amount < left ? amount : left;
-        if (paid < amount) emit CreditShortfall(account, token, amount - paid);
+        uint256 paid = _take(token, account, 0, amount);
         if (paid == 0) return;
-        totalCredited[token] += paid;
         withdrawable[account][token] += paid;
         emit Credited(account, token, paid);
     }
 
     /// @inheritdoc IPlasmaFramework
-    /// @dev Batch game only; emits `CreditShortfall` (with the batch game as account) when capped. The
-    /// reserved amount counts as credited: it leaves the vault's free balance at the batch's
-    /// priority, exactly as if its claims had been credited one by one there (spec: EXIT-14).
-    function reserve(address token, uint256 amount) external onlyBatchGame returns (uint256 reserved) {
+    /// @dev Batch game only; emits `CreditShortfall` (with the batch game as account) and
+    /// `DebtRecorded` when capped. The reserved amount counts as credited: it leaves the vault's free
+    /// balance at the batch's priority, exactly as if its claims had been credited one by one there
+    /// (spec: EXIT-14); the unreserved part is the batch's debt (spec: EXIT-16).
+    function reserve(address token, uint256 amount, uint256 batchId) external onlyBatchGame returns (uint256 reserved) {
+        reserved = _take(token, msg.sender, batchId, amount);
+    }
+
+    /// @dev Takes up to `amount` from what is left of the token's deposits; the rest becomes a debt at
+    /// the tail of the token's debts (spec: EXIT-16).
+    function _take(address token, address account, uint256 batchId, uint256 amount) private returns (uint256 paid) {
         uint256 left = totalDeposited[token] - totalCredited[token];
-        reserved = amount < left ? amount : left;
-        if (reserved < amount) emit CreditShortfall(msg.sender, token, amount - reserved);
-        totalCredited[token] += reserved;
+        paid = amount < left ? amount : left;
+        totalCredited[token] += paid;
+        if (paid < amount) {
+            uint256 shortfall = amount - paid;
+            DebtBook storage d = _debts[token];
+            uint256 index = d.tail++;
+            d.at[index] = Debt(account, SafeCast.toUint96(batchId), shortfall);
+            d.outstanding += shortfall;
+            emit CreditShortfall(account, token, shortfall);
+            emit DebtRecorded(token, index, account, batchId, shortfall);
+        }
     }
 
     /// @inheritdoc IPlasmaFramework
-    /// @dev Batch game only. The batch game releases only what it reserved and did not credit
-    /// (a struck or void claim's share, spec: EXIT-15); the checked subtraction makes anything else
-    /// revert.
+    /// @dev Batch game only. The batch game releases only what it reserved and did not credit (a
+    /// struck or void claim's share, spec: EXIT-15). With no debt outstanding the amount is free at
+    /// once (the checked subtraction makes an over-release revert); otherwise it goes to the debt pool
+    /// (`DebtPoolFunded`), which only the oldest debts may take (spec: EXIT-16): money a fake claim
+    /// held back from the exits processed behind it goes back to them, not to whoever exits next.
     function release(address token, uint256 amount) external onlyBatchGame {
-        totalCredited[token] -= amount;
+        DebtBook storage d = _debts[token];
+        if (d.head == d.tail) {
+            totalCredited[token] -= amount;
+        } else {
+            uint256 pool = d.pool + amount;
+            d.pool = pool;
+            emit DebtPoolFunded(token, amount, pool);
+        }
+    }
+
+    /// @notice Pays up to `maxDebts` of the oldest debts of `token` from its debt pool, oldest first
+    /// (spec: EXIT-16). Anyone may call it. A credit's debt is credited to its account; a batch's debt
+    /// tops up its reserve (`reserveRepaid`), which takes only what the batch's live claims still
+    /// need and closes the debt if that is less. A debt the pool cannot cover is paid in part.
+    /// When no debt is left, what remains of the pool is freed for new credits.
+    /// @dev Emits `DebtPaid` per debt paid and `Credited` per credit. Reverts
+    /// `FrameworkNoDebtPayable` if there is nothing to pay or nothing to pay with.
+    /// @param token The token, address(0) for ETH.
+    /// @param maxDebts Upper bound on the debts paid (bounds the call's gas).
+    /// @return paidDebts How many debts were paid (in whole or in part).
+    function settleDebts(address token, uint256 maxDebts) external nonReentrant returns (uint256 paidDebts) {
+        DebtBook storage d = _debts[token];
+        uint256 head = d.head;
+        uint256 tail = d.tail;
+        uint256 pool = d.pool;
+        if (head == tail || pool == 0) revert FrameworkNoDebtPayable(token, tail - head, pool);
+        uint256 settled; // debt amounts closed or paid
+        while (paidDebts < maxDebts && head < tail && pool != 0) {
+            Debt storage debt = d.at[head];
+            uint256 owed = debt.amount;
+            uint256 pay = owed < pool ? owed : pool;
+            uint256 left = owed - pay;
+            if (debt.batchId != 0) {
+                uint256 excess = IBatchExitGame(batchExitGame).reserveRepaid(debt.batchId, pay);
+                // The batch needs no more: what it did not take stays in the pool, the debt is closed.
+                if (excess != 0) (pay, left) = (pay - excess, 0);
+            } else {
+                address account = debt.account;
+                withdrawable[account][token] += pay;
+                emit Credited(account, token, pay);
+            }
+            pool -= pay;
+            settled += owed - left;
+            emit DebtPaid(token, head, pay, left);
+            if (left == 0) {
+                delete d.at[head];
+                ++head;
+            } else {
+                debt.amount = left;
+            }
+            ++paidDebts;
+        }
+        d.outstanding -= settled;
+        if (head == tail && pool != 0) {
+            totalCredited[token] -= pool; // the debts ended: the rest is free again
+            pool = 0;
+        }
+        // Indices are below 2^128: one debt per processed exit.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        d.head = uint128(head);
+        d.pool = pool;
     }
 
     /// @inheritdoc IPlasmaFramework
@@ -453,5 +564,25 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc IPlasmaFramework
     function domainSeparator() external view returns (bytes32) {
         return _domainSeparatorV4();
+    }
+
+    /// @notice `token`'s debts (spec: EXIT-16): the oldest outstanding index (`head`), the next index
+    /// (`tail`; `tail - head` debts are outstanding), their sum (an upper bound: a batch may need less
+    /// than its debt), and the pool of released money waiting for `settleDebts`.
+    /// @param token The token, address(0) for ETH.
+    function debtBook(address token)
+        external
+        view
+        returns (uint256 head, uint256 tail, uint256 outstanding, uint256 pool)
+    {
+        DebtBook storage d = _debts[token];
+        return (d.head, d.tail, d.outstanding, d.pool);
+    }
+
+    /// @notice Debt `index` of `token` (zero once closed).
+    /// @param token The token, address(0) for ETH.
+    /// @param index The debt's index (`DebtRecorded`).
+    function debtAt(address token, uint256 index) external view returns (Debt memory) {
+        return _debts[token].at[index];
     }
 }

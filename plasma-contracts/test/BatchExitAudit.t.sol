@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity 0.8.30;
 
+import {PlasmaFramework} from "../contracts/PlasmaFramework.sol";
 import {BatchExitGame} from "../contracts/exits/BatchExitGame.sol";
 import {StandardExitGame} from "../contracts/exits/StandardExitGame.sol";
 import {IBatchExitGame} from "../contracts/interfaces/IBatchExitGame.sol";
@@ -11,8 +12,9 @@ import {BatchFixtures} from "./utils/BatchFixtures.sol";
 
 /// @title BatchExitAuditTest
 /// @notice An outside audit of batch exits (#16): attacks on the batch path alone and combined with
-/// standard exits. Tests named `test_Design*` document design-level findings (they assert what the
-/// attacker gets today; a design fix flips them); the others pin properties found sound.
+/// standard exits. Tests named `test_Design*` document design-level findings: they asserted what the
+/// attacker got, and now assert that the fixes (EXIT-16 debts for D1, CHAL-8/CHAL-10 by start time for
+/// D2) defeat the attack; the others pin properties found sound.
 contract BatchExitAuditTest is BatchFixtures {
     // ---------------------------------------------------------------- helpers
 
@@ -48,14 +50,14 @@ contract BatchExitAuditTest is BatchFixtures {
         framework.processExits(address(0), 0, 100);
     }
 
-    // ---------------------------------------------------------------- design-level findings
+    // ---------------------------------------------------------------- design-level findings (fixed)
 
-    /// @dev D1. One unstruck fake claim at an OLD position reserves the whole vault at an old priority;
-    /// exits processed behind it (in the same `processExits` call, before anyone can release it) are
-    /// capped to zero and settled for good; the release then hands the money to whatever exits later —
-    /// here the operator's exit from an invalid block, which MoreVP queues BEHIND alice. No shortfall
-    /// is needed beforehand: the reservation creates it. The attacker risks one claim bond (returned
-    /// at processing when nobody strikes).
+    /// @dev D1, fixed by EXIT-16. One unstruck fake claim at an OLD position reserves the whole vault at
+    /// an old priority, and the exit processed behind it (alice's) is capped to zero — but the cap is now
+    /// a debt, recorded in processing order. Once the fake is released, its money goes to the debt pool
+    /// (not to the vault's free balance), so the operator's exit from an invalid block, processed after
+    /// alice, is capped too and queues its debt behind hers; `settleDebts` (anyone) closes the fake's
+    /// own debt (its batch needs nothing) and pays alice in full. The invalid block's exit gets nothing.
     function test_DesignD1_UnstruckOldFakeClaimHandsHonestExitToInvalidBlock() public {
         (uint256 d, bytes memory dtx) = _deposit(alice, 10 ether);
         skip(2 * PERIOD);
@@ -75,23 +77,36 @@ contract BatchExitAuditTest is BatchFixtures {
         skip(PERIOD);
         framework.processExits(address(0), 0, 10);
         assertEq(batchGame.batches(id).reserved, 10 ether, "the fake reserved the whole vault");
-        assertEq(_eth(alice), SE_BOND - SE_BOND / 2, "alice: her bond back, none of her 10 ether");
-        // mallory releases her own fake (CHAL-6 after processing: anyone, no reward) ...
+        assertEq(_eth(alice), SE_BOND - SE_BOND / 2, "alice: her bond back, her 10 ether owed");
+        PlasmaFramework.Debt memory owed = framework.debtAt(address(0), 1);
+        assertEq(abi.encode(owed.account, owed.batchId, owed.amount), abi.encode(alice, 0, 10 ether));
+        // mallory releases her own fake (CHAL-6 after processing): the money goes to the debt pool.
         _challengeInvalid(mallory, id, 0, dtx);
-        assertEq(framework.totalCredited(address(0)), 0);
-        // ... and her invalid-block exit, queued behind alice, takes alice's money.
+        assertEq(framework.totalCredited(address(0)), 10 ether, "released money is not free");
+        (,,, uint256 pool) = framework.debtBook(address(0));
+        assertEq(pool, 10 ether);
+        // Her invalid-block exit, queued behind alice, finds nothing free: capped, a debt behind alice's.
         skip(PERIOD);
         framework.processExits(address(0), 0, 10);
+        owed = framework.debtAt(address(0), 2);
+        assertEq(abi.encode(owed.account, owed.amount), abi.encode(mallory, 10 ether));
+        // Anyone settles: the fake's debt closes (its batch needs nothing), alice is paid in full.
+        vm.prank(carol);
+        assertEq(framework.settleDebts(address(0), 10), 2);
+        assertEq(_eth(alice), 10 ether + SE_BOND - SE_BOND / 2, "alice paid in full");
         assertEq(
-            framework.withdrawable(mallory, address(0)), 10 ether + SE_BOND - SE_BOND / 2 + BATCH_BOND / 2 + CLAIM_BOND
+            framework.withdrawable(mallory, address(0)),
+            SE_BOND - SE_BOND / 2 + BATCH_BOND / 2 + CLAIM_BOND,
+            "mallory: her bonds, none of alice's money"
         );
         assertEq(framework.totalCredited(address(0)), 10 ether);
-        // Without the fake claim alice is paid 10 ether and mallory's exit is capped to 0 (EXIT-2).
+        (uint256 head, uint256 tail, uint256 outstanding, uint256 left) = framework.debtBook(address(0));
+        assertEq(abi.encode(head, tail, outstanding, left), abi.encode(2, 3, 10 ether, 0), "only mallory's debt");
     }
 
-    /// @dev D1 on an honest chain: the vault holds exactly what its owners exit (a mass exit), one fake
-    /// claim processed first zeroes them all, and after the release nobody can take the money: it is
-    /// frozen in the vault (every honest output is finalized).
+    /// @dev D1 on an honest chain, fixed by EXIT-16: the vault holds exactly what its owners exit (a mass
+    /// exit), one fake claim processed first caps them all — to debts; after the release `settleDebts`
+    /// pays every owner in full and nothing stays frozen in the vault.
     function test_DesignD1_UnstruckFakeClaimFreezesAnHonestMassExit() public {
         (uint256 d1, bytes memory t1) = _deposit(alice, 10 ether);
         (uint256 d2, bytes memory t2) = _deposit(bob, 5 ether);
@@ -104,17 +119,25 @@ contract BatchExitAuditTest is BatchFixtures {
         seGame.startStandardExit{value: SE_BOND}(_startArgs(d2, t2));
         skip(PERIOD);
         framework.processExits(address(0), 0, 10); // the batch, alice, bob
+        assertEq(_eth(alice) + _eth(bob), SE_BOND, "bonds back, principal owed");
         _challengeInvalid(carol, id, 0, t1);
-        assertEq(_eth(alice) + _eth(bob), SE_BOND, "bonds back, no principal");
-        assertEq(framework.totalCredited(address(0)), 0);
-        assertEq(address(framework).balance - _eth(alice) - _eth(bob) - _eth(mallory) - _eth(address(this)), 15 ether);
-        assertTrue(framework.isOutputFinalized(keccak256(abi.encode(keccak256(t1), d1))), "alice's output is spent");
+        framework.settleDebts(address(0), 10);
+        assertEq(_eth(alice), 10 ether + SE_BOND / 2, "alice paid in full");
+        assertEq(_eth(bob), 5 ether + SE_BOND / 2, "bob paid in full");
+        assertEq(framework.totalCredited(address(0)), 15 ether);
+        (uint256 head, uint256 tail, uint256 outstanding, uint256 pool) = framework.debtBook(address(0));
+        assertEq(abi.encode(tail - head, outstanding, pool), abi.encode(0, 0, 0), "no debt left");
+        assertEq(
+            address(framework).balance - _eth(alice) - _eth(bob) - _eth(mallory) - _eth(address(this)),
+            0,
+            "nothing frozen"
+        );
     }
 
-    /// @dev D2. CHAL-10 does not look at which exit came first: an owner's standard exit with the better
-    /// priority is killed by a third party as soon as the owner's exitor also claims the output in a
-    /// (later) batch; the third party takes half the owner's standard-exit bond and the owner is paid
-    /// at the batch's worse priority.
+    /// @dev D2, fixed: CHAL-10 now looks at which exit came first. alice's standard exit started before
+    /// her watchtower's batch claimed the same output, so a third party's CHAL-10 is refused
+    /// (`StandardExitStartedFirst`), and CHAL-8 strikes the later claim instead: alice keeps her
+    /// earlier exit, her priority and her bond.
     function test_DesignD2_Chal10KillsAnEarlierStandardExit() public {
         (uint256 d, bytes memory dtx) = _deposit(alice, 1 ether);
         _deposit(carol, 5 ether);
@@ -126,12 +149,38 @@ contract BatchExitAuditTest is BatchFixtures {
         BatchExitGame.Group[] memory g = new BatchExitGame.Group[](1);
         g[0] = _authGroup(aliceKey, alice, bob, abi.encodePacked(_rec(d, 1 ether), _rec(young, 1 ether)));
         uint256 id = _start(bob, address(0), g);
-        assertTrue(batchGame.batches(id).exitableAt > T0 + PERIOD, "the batch queues later than the standard exit");
         IBatchExitGame.ClaimRef memory c = _ref(id, 0);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitStartedFirst.selector, d, T0, T0 + 1 days));
         vm.prank(mallory);
         seGame.challengeStandardExitBatchClaimed(d, id, 0, c.proof);
-        assertEq(_eth(mallory), SE_BOND / 2, "a third party took half of alice's bond");
-        (,, StandardExitGame.Status st,,,,) = seGame.exits(d);
+        vm.prank(mallory);
+        batchGame.challengeBatchClaimExited(c, "", "", 0);
+        assertEq(batchGame.claimState(id, 0), 2, "the later claim is struck");
+        assertEq(_eth(mallory), CLAIM_BOND / 2, "the striker's reward comes from the batch's claim bond");
+        _processAll();
+        (,, StandardExitGame.Status st,,,,,) = seGame.exits(d);
+        assertTrue(st == StandardExitGame.Status.Settled, "alice's standard exit stood");
+        assertEq(_eth(alice), 1 ether + SE_BOND - SE_BOND / 2);
+    }
+
+    /// @dev D2's reverse: a standard exit started after the batch claimed its output is the later one:
+    /// CHAL-8 is refused on it (the claim stands) and CHAL-10 takes it.
+    function test_DesignD2_Chal10StillTakesALaterStandardExit() public {
+        (uint256 d, bytes memory dtx) = _deposit(alice, 1 ether);
+        _deposit(carol, 5 ether);
+        BatchExitGame.Group[] memory g = new BatchExitGame.Group[](1);
+        g[0] = _authGroup(aliceKey, alice, bob, _rec(d, 1 ether));
+        uint256 id = _start(bob, address(0), g);
+        skip(1);
+        vm.prank(alice);
+        seGame.startStandardExit{value: SE_BOND}(_startArgs(d, dtx));
+        IBatchExitGame.ClaimRef memory c = _ref(id, 0);
+        vm.expectRevert(abi.encodeWithSelector(BatchExitGame.BatchClaimNotExited.selector, id, 0));
+        batchGame.challengeBatchClaimExited(c, "", "", 0);
+        vm.prank(mallory);
+        seGame.challengeStandardExitBatchClaimed(d, id, 0, c.proof);
+        assertEq(_eth(mallory), SE_BOND / 2);
+        (,, StandardExitGame.Status st,,,,,) = seGame.exits(d);
         assertTrue(st == StandardExitGame.Status.Challenged);
     }
 
@@ -169,8 +218,13 @@ contract BatchExitAuditTest is BatchFixtures {
         (bytes memory proof0, uint64 ts0) = _inclusion(d);
         vm.expectRevert(abi.encodeWithSelector(BatchExitGame.BatchClaimNotLive.selector, id, 0));
         batchGame.challengeBatchClaimExited(c0, dtx, proof0, ts0);
-        // The wrong-amount claim is released once: totalCredited falls back to what was paid.
+        // The wrong-amount claim is released once: its reserve goes to the debt pool (the batch's own
+        // capped reserve is a debt, EXIT-16); settling closes that debt (the batch needs nothing more)
+        // and frees the pool: totalCredited falls back to what was paid.
         _challengeInvalid(carol, id, 1, d2tx);
+        (,,, uint256 pool) = framework.debtBook(address(0));
+        assertEq(pool, 2 ether);
+        framework.settleDebts(address(0), 10);
         assertEq(framework.totalCredited(address(0)), 1 ether);
         BatchExitGame.Batch memory b = batchGame.batches(id);
         assertEq(b.reserved, 0);
@@ -255,7 +309,8 @@ contract BatchExitAuditTest is BatchFixtures {
         IBatchExitGame.ClaimRef memory c = _ref(id, 0);
         vm.prank(bob);
         batchGame.demandClaimProof{value: DEMAND_BOND}(c);
-        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitNotBatchClaimed.selector, d));
+        uint64 t = uint64(block.timestamp);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitStartedFirst.selector, d, t, t));
         seGame.challengeStandardExitBatchClaimed(d, id, 0, c.proof);
         vm.prank(carol);
         batchGame.challengeBatchClaimExited(c, "", "", 0);
@@ -283,7 +338,7 @@ contract BatchExitAuditTest is BatchFixtures {
         assertEq(len, 2);
         assertEq(ExitPriority.nonce(head) >> 62, 0, "the standard exit: no flag");
         _processAll();
-        (,, StandardExitGame.Status st,,,,) = seGame.exits(d);
+        (,, StandardExitGame.Status st,,,,,) = seGame.exits(d);
         assertTrue(st == StandardExitGame.Status.Settled);
         assertTrue(batchGame.batches(id).status == BatchExitGame.Status.Processed);
         assertEq(framework.flaggedExitIds((uint64(3) << 62) | 1), 0, "the batch's id entry cleared");

@@ -63,8 +63,16 @@ contract StandardExitGameTest is PlasmaFixtures {
         vm.expectEmit(address(seGame));
         emit StandardExitGame.ExitStarted(pos, alice, address(0), 1 ether, outputId, uint64(T0 + PERIOD), alice);
         _exit(alice, pos, depositTx);
-        (address owner, uint88 bond, StandardExitGame.Status status, address token, uint256 amount, bytes32 id,) =
-            seGame.exits(pos);
+        (
+            address owner,
+            uint88 bond,
+            StandardExitGame.Status status,
+            address token,
+            uint64 startedAt,
+            uint256 amount,
+            bytes32 id,
+        ) = seGame.exits(pos);
+        assertEq(startedAt, block.timestamp);
         assertEq(owner, alice);
         assertEq(bond, SE_BOND);
         assertTrue(status == StandardExitGame.Status.Active);
@@ -209,7 +217,7 @@ contract StandardExitGameTest is PlasmaFixtures {
         vm.prank(carol);
         seGame.challengeStandardExit(depositPos, payment, 0, sig);
         assertEq(framework.withdrawable(carol, address(0)), REWARD);
-        (,, StandardExitGame.Status status,,,,) = seGame.exits(depositPos);
+        (,, StandardExitGame.Status status,,,,,) = seGame.exits(depositPos);
         assertTrue(status == StandardExitGame.Status.Challenged);
         changePos; // unused here
         // Processing skips the challenged exit and pays nothing.
@@ -425,7 +433,7 @@ contract StandardExitGameTest is PlasmaFixtures {
     }
 
     function _bondOwner(uint256 pos) internal view returns (address owner, address bondOwner) {
-        (owner,,,,,, bondOwner) = seGame.exits(pos);
+        (owner,,,,,,, bondOwner) = seGame.exits(pos);
     }
 
     /// @dev Own batches skip what can no longer start too: an entry repeated in the batch, an output

@@ -193,6 +193,11 @@ contract BatchExitGame is ExitGameBase, IBatchExitGame {
     event BatchExitProcessed(uint256 indexed batchId, uint256 reserved, uint256 total);
     /// @notice A claim was paid `amount` (0 when void: its output was paid by another path).
     event BatchClaimPaid(uint256 indexed batchId, uint256 indexed index, address indexed owner, uint256 amount);
+    /// @notice A payout skipped a claim: its batch's reserve (`reserved`) is below its amount. The claim
+    /// stays live and is paid once the batch's debt is repaid (spec: EXIT-15, EXIT-16).
+    event BatchClaimDeferred(uint256 indexed batchId, uint256 indexed index, uint256 reserved);
+    /// @notice The framework repaid `amount` of the batch's debt into its reserve (spec: EXIT-16).
+    event BatchReserveRepaid(uint256 indexed batchId, uint256 amount);
 
     /// @param framework_ The framework served.
     /// @param bondAdmin_ Who may propose bond changes.
@@ -403,7 +408,8 @@ contract BatchExitGame is ExitGameBase, IBatchExitGame {
     }
 
     /// @notice Strikes a claim whose output already exits or was paid (spec: CHAL-8): its position has
-    /// a standard exit that is active or settled (`txBytes` may be empty), or the output id of the
+    /// a standard exit that is settled, or active and started no later than the batch (`txBytes` may be
+    /// empty; a standard exit started after the batch is CHAL-10's), or the output id of the
     /// transaction proven at its position (OUT-1) is finalized.
     /// @dev As CHAL-6: a reward before processing, a release after. Emits `BatchClaimStruck`
     /// (reason `Exited`).
@@ -418,7 +424,7 @@ contract BatchExitGame is ExitGameBase, IBatchExitGame {
         uint64 blockTimestamp
     ) external nonReentrant {
         (Batch storage b, uint256 state) = _challengeable(c);
-        if (!_exited(c.utxoPos, txBytes, inclusionProof, blockTimestamp)) {
+        if (!_exited(b.startedAt, c.utxoPos, txBytes, inclusionProof, blockTimestamp)) {
             revert BatchClaimNotExited(c.batchId, c.index);
         }
         _strike(b, c, state, StrikeReason.Exited);
@@ -486,19 +492,28 @@ contract BatchExitGame is ExitGameBase, IBatchExitGame {
         return o.owner != owner || o.token != token || o.amount != amount;
     }
 
-    function _exited(uint256 pos, bytes calldata txBytes, bytes calldata inclusionProof, uint64 blockTimestamp)
-        private
-        view
-        returns (bool)
-    {
-        (,, uint8 st,,,,) = IStandardExitGame(framework.standardExitGame()).exits(pos);
-        if (st == SE_ACTIVE || st == SE_SETTLED) return true;
+    /// @dev The earlier of the two exits of an output stands (spec: CHAL-8, CHAL-10): an active standard
+    /// exit strikes the claim only if it started no later than the batch. A settled one was paid, so
+    /// the claim is void whenever it started (its start time is cleared at settlement).
+    function _exited(
+        uint64 batchStartedAt,
+        uint256 pos,
+        bytes calldata txBytes,
+        bytes calldata inclusionProof,
+        uint64 blockTimestamp
+    ) private view returns (bool) {
+        if (_standardExitFirst(batchStartedAt, pos)) return true;
         if (txBytes.length == 0) return false;
         _verifyInclusion(txBytes, pos, inclusionProof, blockTimestamp);
         PlasmaTx.Transaction memory t = PlasmaTx.decodeValid(txBytes);
         uint256 oindex = UtxoPosLib.outputIndex(pos);
         if (oindex >= t.outputs.length) revert ExitGameNoSuchOutput(pos);
         return framework.isOutputFinalized(PlasmaTx.outputId(keccak256(txBytes), t.inputs.length != 0, oindex, pos));
+    }
+
+    function _standardExitFirst(uint64 batchStartedAt, uint256 pos) private view returns (bool) {
+        (,, uint8 st,, uint64 seStartedAt,,,) = IStandardExitGame(framework.standardExitGame()).exits(pos);
+        return st == SE_SETTLED || (st == SE_ACTIVE && seStartedAt <= batchStartedAt);
     }
 
     /// @dev Strikes a live or demanded claim. Active batch: the challenger gets half the claim bond
@@ -622,7 +637,7 @@ contract BatchExitGame is ExitGameBase, IBatchExitGame {
         // forge-lint: disable-next-line(unsafe-typecast)
         b.total = uint128(total);
         b.demanded = 0;
-        uint256 reserved = total == 0 ? 0 : framework.reserve(token, total);
+        uint256 reserved = total == 0 ? 0 : framework.reserve(token, total, batchId);
         // At most `total`.
         // forge-lint: disable-next-line(unsafe-typecast)
         b.reserved = uint128(reserved);
@@ -638,10 +653,11 @@ contract BatchExitGame is ExitGameBase, IBatchExitGame {
     /// is proven in its tree and its transaction at its position with exactly the claimed output, and
     /// the output id is finalized. An output finalized before (paid by another path) makes the claim
     /// void: nothing paid, its share of the reserve released. Otherwise the owner is credited the
-    /// amount from the batch's reserve (what is left of it, if short). Claims already paid or struck
-    /// are skipped. Anyone may call it, for any owners and batches.
+    /// amount from the batch's reserve, in full: a claim the reserve cannot cover (the vault was short,
+    /// spec: EXIT-16) is skipped and stays live until the batch's debt is repaid. Claims already paid
+    /// or struck are skipped. Anyone may call it, for any owners and batches.
     /// @dev At most `MAX_PAYOUTS` entries. Emits `BatchClaimPaid` per claim paid or void (amount 0),
-    /// and `BatchClaimStruck` (reason `Void`) for void ones.
+    /// `BatchClaimStruck` (reason `Void`) for void ones and `BatchClaimDeferred` for skipped ones.
     /// @param payouts The claims with their transactions and inclusion proofs.
     function payoutBatchClaims(Payout[] calldata payouts) external nonReentrant {
         uint256 n = payouts.length;
@@ -656,7 +672,22 @@ contract BatchExitGame is ExitGameBase, IBatchExitGame {
             if (b.status != Status.Processed) revert BatchExitNotProcessed(c.batchId);
             _verifyClaim(b, c);
             if (_state(c.batchId, c.index) != LIVE) continue; // paid or struck meanwhile
-            ids[m] = _proveOutput(b.token, c, p.txBytes, p.inclusionProof, p.blockTimestamp);
+            bytes32 id = _proveOutput(b.token, c, p.txBytes, p.inclusionProof, p.blockTimestamp);
+            uint256 reserved = b.reserved;
+            if (reserved < c.amount) {
+                // Never paid in part (spec: EXIT-16): a void claim is struck now, another waits.
+                if (framework.isOutputFinalized(id)) {
+                    _void(b, c);
+                } else {
+                    emit BatchClaimDeferred(c.batchId, c.index, reserved);
+                }
+                continue;
+            }
+            // Taken now, so a later entry of the same batch sees what is left.
+            // forge-lint: disable-next-line(unsafe-typecast)
+            b.reserved = uint128(reserved - c.amount);
+            b.total -= c.amount;
+            ids[m] = id;
             _setState(c.batchId, c.index, PAID); // also stops a duplicate entry
             which[m++] = i;
         }
@@ -674,29 +705,28 @@ contract BatchExitGame is ExitGameBase, IBatchExitGame {
         }
     }
 
+    /// @dev Pays a claim already taken from the reserve and the total, or puts it back and voids it.
     function _pay(ClaimRef calldata c, bool void) private {
         Batch storage b = _batches[c.batchId];
-        uint256 amount = c.amount;
-        // A uint96.
-        // forge-lint: disable-next-line(unsafe-typecast)
-        b.total -= uint128(amount);
+        uint96 amount = c.amount;
         if (void) {
-            _setState(c.batchId, c.index, STRUCK);
-            ++b.struck;
-            _releaseExcess(b);
-            emit BatchClaimStruck(c.batchId, c.index, msg.sender, StrikeReason.Void);
-            emit BatchClaimPaid(c.batchId, c.index, c.owner, 0);
+            b.reserved += amount;
+            b.total += amount;
+            _void(b, c);
             return;
         }
-        uint256 reserved = b.reserved;
-        uint256 pay = amount < reserved ? amount : reserved;
-        if (pay != 0) {
-            // Below the reserve.
-            // forge-lint: disable-next-line(unsafe-typecast)
-            b.reserved = uint128(reserved - pay);
-            framework.creditReserved(b.token, c.owner, pay);
-        }
-        emit BatchClaimPaid(c.batchId, c.index, c.owner, pay);
+        framework.creditReserved(b.token, c.owner, amount);
+        emit BatchClaimPaid(c.batchId, c.index, c.owner, amount);
+    }
+
+    /// @dev Strikes a claim whose output was paid by another path; its share of the reserve goes back.
+    function _void(Batch storage b, ClaimRef calldata c) private {
+        b.total -= c.amount;
+        _setState(c.batchId, c.index, STRUCK);
+        ++b.struck;
+        _releaseExcess(b);
+        emit BatchClaimStruck(c.batchId, c.index, msg.sender, StrikeReason.Void);
+        emit BatchClaimPaid(c.batchId, c.index, c.owner, 0);
     }
 
     // ---------------------------------------------------------------- claims
@@ -760,6 +790,29 @@ contract BatchExitGame is ExitGameBase, IBatchExitGame {
     /// @inheritdoc IBatchExitGame
     function batchToken(uint256 batchId) external view returns (address) {
         return _batches[batchId].token;
+    }
+
+    /// @inheritdoc IBatchExitGame
+    function batchStart(uint256 batchId) external view returns (address token, uint64 startedAt) {
+        Batch storage b = _batches[batchId];
+        return (b.token, b.startedAt);
+    }
+
+    /// @inheritdoc IBatchExitGame
+    /// @dev Framework only, from `settleDebts`; emits `BatchReserveRepaid`. Reserve debts are recorded
+    /// only at processing, so the batch is processed. Its claims' `total` only falls after processing
+    /// (strikes, voids and payouts), so the reserve it still lacks (`total - reserved`) never exceeds
+    /// its debt; what tops it up beyond `total` is handed back rather than released, so the framework
+    /// keeps it in the pool for the next debt.
+    function reserveRepaid(uint256 batchId, uint256 amount) external onlyFramework returns (uint256 excess) {
+        Batch storage b = _batches[batchId];
+        uint256 reserved = b.reserved + amount;
+        uint256 total = b.total;
+        if (reserved > total) (excess, reserved) = (reserved - total, total);
+        // At most `total`, a uint128.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        b.reserved = uint128(reserved);
+        emit BatchReserveRepaid(batchId, amount - excess);
     }
 
     /// @notice Reverts with the decoder's error unless `txBytes` is a valid transaction (strict

@@ -32,6 +32,7 @@ contract StandardExitGame is ExitGameBase {
         uint88 bond;
         Status status;
         address token;
+        uint64 startedAt; // shares the token's slot; cleared with it at settlement (spec: CHAL-8, CHAL-10)
         uint256 amount;
         bytes32 outputId;
         address bondOwner; // zero unless started by a delegate; then it owns the bond
@@ -87,6 +88,9 @@ contract StandardExitGame is ExitGameBase {
     /// @notice CHAL-10 refused: the batch has no live claim of this exit's output (position, owner,
     /// amount and token) at that index with that proof.
     error StandardExitNotBatchClaimed(uint256 exitId);
+    /// @notice CHAL-10 refused: the exit started no later than the batch (`exitStartedAt <=
+    /// batchStartedAt`), so it stands and CHAL-8 strikes the claim instead.
+    error StandardExitStartedFirst(uint256 exitId, uint64 exitStartedAt, uint64 batchStartedAt);
     /// @notice Batches need one authorization per exit.
     error StandardExitLengthMismatch(uint256 exits, uint256 authorizations);
 
@@ -257,6 +261,7 @@ contract StandardExitGame is ExitGameBase {
         e.bond = SafeCast.toUint88(bond);
         e.status = Status.Active;
         e.token = out.token;
+        e.startedAt = uint64(block.timestamp);
         e.amount = out.amount;
         e.outputId = outputId;
         if (delegate != address(0)) e.bondOwner = delegate;
@@ -300,12 +305,15 @@ contract StandardExitGame is ExitGameBase {
     }
 
     /// @notice Challenges an exit whose output is a live claim of a batch exit with the same owner,
-    /// amount and token (spec: CHAL-10). The challenger is credited half the bond, the rest is burned.
+    /// amount and token, started strictly before the exit (spec: CHAL-10). The challenger is credited
+    /// half the bond, the rest is burned.
     /// @dev The claim is the exit's own output (position, owner, amount), so only where it sits in
-    /// the batch is given. CHAL-8 strikes a batch claim only while its standard exit is active or
-    /// settled, and this challenge needs the claim live: whichever lands first disables the other, so
-    /// exactly one of the two exits of the output stands. Emits `ExitChallenged` with
-    /// `spendingTxHash` zero.
+    /// the batch is given. The earlier of the two exits stands: this challenge needs the batch to have
+    /// started before the exit (`StandardExitStartedFirst` otherwise), and CHAL-8 strikes the claim of
+    /// an active standard exit only if the exit started no later than the batch; at equal times the
+    /// standard exit, which carried its proof, stands. So exactly one of the two applies to any pair,
+    /// and an owner's earlier standard exit cannot be taken by a later batch claiming its output.
+    /// Emits `ExitChallenged` with `spendingTxHash` zero.
     /// @param exitId The exit (its position).
     /// @param batchId The batch claiming the same output.
     /// @param index The claim's index in the batch's claim tree.
@@ -317,8 +325,12 @@ contract StandardExitGame is ExitGameBase {
         StandardExit storage e = exits[exitId];
         if (e.status != Status.Active) revert StandardExitNotActive(exitId);
         IBatchExitGame batchGame = IBatchExitGame(framework.batchExitGame());
-        // An exit's amount above 2^96 - 1 cannot be claimed: the cast below then never matches.
-        bool live = e.amount <= type(uint96).max && batchGame.batchToken(batchId) == e.token
+        (address token, uint64 batchStartedAt) = batchGame.batchStart(batchId);
+        uint64 exitStartedAt = e.startedAt;
+        if (batchStartedAt >= exitStartedAt) revert StandardExitStartedFirst(exitId, exitStartedAt, batchStartedAt);
+        // A position or amount beyond a claim's 64 and 96 bits cannot be claimed: the casts below would
+        // then truncate, so they are refused first.
+        bool live = exitId <= type(uint64).max && e.amount <= type(uint96).max && token == e.token
             && batchGame.isLiveClaim(
                 // forge-lint: disable-next-line(unsafe-typecast)
                 IBatchExitGame.ClaimRef(batchId, index, e.owner, uint64(exitId), uint96(e.amount), proof)
@@ -344,6 +356,7 @@ contract StandardExitGame is ExitGameBase {
         // rest refunds gas to whoever processes the queue.
         e.status = Status.Settled;
         delete e.token;
+        delete e.startedAt;
         delete e.amount;
         delete e.outputId;
         delete e.bondOwner;

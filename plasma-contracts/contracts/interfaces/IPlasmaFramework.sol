@@ -37,18 +37,21 @@ interface IPlasmaFramework {
     /// @return alreadyFinalized Bit i set if `outputIds[i]` was finalized before this call.
     function finalizeOutputs(bytes32[] calldata outputIds) external returns (uint256 alreadyFinalized);
 
-    /// @notice Credits `amount` of deposited `token` to `account` (exit games only).
+    /// @notice Credits `amount` of deposited `token` to `account` (exit games only); a part the vault
+    /// cannot cover becomes a debt (spec: EXIT-16).
     function credit(address token, address account, uint256 amount) external;
 
     /// @notice Credits the ETH sent along (bonds) to up to three accounts (exit games only).
     function creditBonds(address a, uint256 amountA, address b, uint256 amountB) external payable;
 
-    /// @notice Sets aside up to `amount` of deposited `token` for a processed batch (batch game only;
-    /// spec: EXIT-14): like `credit`, capped at what is left, but to no account yet.
+    /// @notice Sets aside up to `amount` of deposited `token` for processed batch `batchId` (batch game
+    /// only; spec: EXIT-14): like `credit`, capped at what is left, but to no account yet; the part not
+    /// set aside is the batch's debt (spec: EXIT-16), repaid later through `reserveRepaid`.
     /// @return reserved What was set aside (`amount`, or less when the vault is short).
-    function reserve(address token, uint256 amount) external returns (uint256 reserved);
+    function reserve(address token, uint256 amount, uint256 batchId) external returns (uint256 reserved);
 
-    /// @notice Gives back `amount` of an earlier reserve to the vault (batch game only; spec: EXIT-15).
+    /// @notice Gives back `amount` of an earlier reserve (batch game only; spec: EXIT-15): to the vault,
+    /// or to the debt pool while debts are outstanding (spec: EXIT-16).
     function release(address token, uint256 amount) external;
 
     /// @notice Credits `amount` of an earlier reserve to `account` (batch game only; spec: EXIT-15).

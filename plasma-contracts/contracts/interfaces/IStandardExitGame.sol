@@ -5,7 +5,8 @@ pragma solidity 0.8.30;
 /// @notice What the batch exit game reads of the standard exit game: exits by position (CHAL-8) and
 /// the owners' authorization nonces (EXIT-9).
 interface IStandardExitGame {
-    /// @notice The exit of the output at `utxoPos` (status 0 none, 1 active, 2 challenged, 3 settled).
+    /// @notice The exit of the output at `utxoPos` (status 0 none, 1 active, 2 challenged, 3 settled);
+    /// `startedAt` is the L1 time it started (cleared with the token once settled; spec: CHAL-8, CHAL-10).
     function exits(uint256 utxoPos)
         external
         view
@@ -14,6 +15,7 @@ interface IStandardExitGame {
             uint88 bond,
             uint8 status,
             address token,
+            uint64 startedAt,
             uint256 amount,
             bytes32 outputId,
             address bondOwner

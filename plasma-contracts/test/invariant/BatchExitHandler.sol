@@ -25,7 +25,9 @@ import {Vm} from "../utils/Vm.sol";
 /// amount and transaction; every claim classified as real (an output exists at its position with its
 /// owner, token and amount) or not; every settlement of an output (a standard exit paid, a batch claim
 /// paid) by output; what each batch reserved (measured as the change of `totalCredited` at its
-/// processing), paid (events) and released (the fall of `totalCredited` outside processing).
+/// processing), paid (events), released (the fall of `totalCredited`, or the rise of the debt pool,
+/// at strikes and payouts) and was repaid on its debt (events); what the debt pool paid to accounts
+/// and freed (spec: EXIT-16).
 contract BatchExitHandler is BatchFixtures {
     uint256 internal constant NONE = type(uint256).max;
     uint256 internal constant N_ACTORS = 4; // alice, bob, carol, mallory
@@ -68,7 +70,13 @@ contract BatchExitHandler is BatchFixtures {
 
     // ---- ghosts
     mapping(address token => uint256) public ghostDeposited;
-    mapping(address token => uint256) public ghostReleased; // falls of totalCredited (batch releases)
+    mapping(address token => uint256) public ghostReleased; // falls of totalCredited at batch releases
+    mapping(address token => uint256) public ghostToPool; // batch releases into the debt pool
+    mapping(address token => uint256) public ghostPoolFreed; // falls of totalCredited at settleDebts
+    mapping(address token => uint256) public ghostDebtCredited; // what settleDebts credited to accounts
+    mapping(address token => uint256) public ghostToppedUp; // what settleDebts repaid into batch reserves
+    mapping(uint256 batchId => uint256) public ghostBatchToppedUp;
+    uint256 public ghostPartialPaid; // claims paid neither in full nor zero (void)
     mapping(address token => uint256) public ghostSeCredited; // what processings credited standard exits
     mapping(uint256 batchId => uint256) public ghostReserved; // what processing the batch reserved
     mapping(uint256 batchId => uint256) public ghostBatchPaid; // what its payouts credited
@@ -420,25 +428,64 @@ contract BatchExitHandler is BatchFixtures {
         }
     }
 
+    /// @dev Anyone settles debts from the pool (spec: EXIT-16), at most `maxDebts` per token.
+    function settle(uint256 maxDebts) external {
+        _settleDebts(bound(maxDebts, 1, 4));
+    }
+
     /// @dev End of a run: the watchtower does its duties, every exit comes due and is processed, every
-    /// real live claim is paid out, and every claim nobody can prove that was left is released.
+    /// claim nobody can prove that was left is released, every debt the pool can pay is settled, and
+    /// every real live claim is paid out (again after settling, for claims a short reserve deferred).
     function drain() external {
         _duties();
         skip(3 * PERIOD);
         _processDue(type(uint256).max);
-        uint256 nb = batchGame.batchCount();
-        for (uint256 id = 1; id <= nb; ++id) {
-            if (!processed[id]) continue;
-            for (uint256 i = 0; i < known[id].length; ++i) {
-                if (batchGame.claimState(id, i) != 0) continue;
-                if (claims[id][i].out == NONE) {
-                    _tryStrike(id, i, watcher);
-                } else {
-                    BatchExitGame.Payout[] memory p = new BatchExitGame.Payout[](1);
-                    p[0] = _payout(id, i, outs[claims[id][i].out].txBytes);
-                    _payoutCall(p, true);
+        for (uint256 round = 0; round < 3; ++round) {
+            uint256 nb = batchGame.batchCount();
+            for (uint256 id = 1; id <= nb; ++id) {
+                if (!processed[id]) continue;
+                for (uint256 i = 0; i < known[id].length; ++i) {
+                    if (batchGame.claimState(id, i) != 0) continue;
+                    if (claims[id][i].out == NONE) {
+                        _tryStrike(id, i, watcher);
+                    } else {
+                        BatchExitGame.Payout[] memory p = new BatchExitGame.Payout[](1);
+                        p[0] = _payout(id, i, outs[claims[id][i].out].txBytes);
+                        _payoutCall(p, true);
+                    }
                 }
             }
+            _settleDebts(type(uint256).max);
+        }
+    }
+
+    function _settleDebts(uint256 maxDebts) internal {
+        for (uint256 t = 0; t < 2; ++t) {
+            address token = tokens[t];
+            (uint256 head, uint256 tail,, uint256 pool) = framework.debtBook(token);
+            if (head == tail || pool == 0) continue;
+            uint256 before = framework.totalCredited(token);
+            vm.recordLogs();
+            vm.prank(processor);
+            try framework.settleDebts(token, maxDebts) {}
+            catch (bytes memory err) {
+                _failed("settleDebts", err);
+                continue;
+            }
+            ghostPoolFreed[token] += before - framework.totalCredited(token);
+            Vm.Log[] memory logs = vm.getRecordedLogs();
+            for (uint256 k = 0; k < logs.length; ++k) {
+                bytes32 sig = logs[k].topics[0];
+                if (sig == PlasmaFramework.Credited.selector) {
+                    ghostDebtCredited[token] += abi.decode(logs[k].data, (uint256));
+                } else if (sig == BatchExitGame.BatchReserveRepaid.selector) {
+                    uint256 amount = abi.decode(logs[k].data, (uint256));
+                    ghostToppedUp[token] += amount;
+                    ghostBatchToppedUp[uint256(logs[k].topics[1])] += amount;
+                    if (amount != 0) _did("reserveRepaid");
+                }
+            }
+            _did("debtsSettled");
         }
     }
 
@@ -552,6 +599,7 @@ contract BatchExitHandler is BatchFixtures {
         if (kind == 0) return false;
         address token = batchGame.batchToken(id);
         uint256 before = framework.totalCredited(token);
+        uint256 poolBefore = _pool(token);
         (bool ok, bytes memory err) = _strikeBy(_ref(id, i), claims[id][i].out, kind, who);
         bytes32 step = kind == 7
             ? bytes32("chal7")
@@ -563,6 +611,7 @@ contract BatchExitHandler is BatchFixtures {
             return false;
         }
         ghostReleased[token] += before - framework.totalCredited(token);
+        ghostToPool[token] += _pool(token) - poolBefore;
         _did(step);
         claims[id][i].struck = true;
         return true;
@@ -574,7 +623,7 @@ contract BatchExitHandler is BatchFixtures {
         if (state > 1 || (state == 1 && !active)) return 0;
         uint256 o = claims[id][i].out;
         if (o == NONE) return 6;
-        if (_seStatus(outs[o].pos) == 1 || _seStatus(outs[o].pos) == 3 || _finalized(o)) return 8;
+        if (_seFirst(outs[o].pos, id) || _seStatus(outs[o].pos) == 3 || _finalized(o)) return 8;
         if (outs[o].spendTx.length != 0 && active) return 7;
         return 0; // an honest live claim: nothing to strike
     }
@@ -622,7 +671,8 @@ contract BatchExitHandler is BatchFixtures {
         if (_seStatus(pos) != 1) return false;
         uint256 o = outAt[pos] - 1;
         (uint256 id, uint256 i) = _liveClaimOf(o, seed);
-        if (id != 0) {
+        // CHAL-10 only if the batch started first; otherwise CHAL-8 strikes the claim (`_duties`).
+        if (id != 0 && !_seFirst(pos, id)) {
             vm.prank(carol);
             try seGame.challengeStandardExitBatchClaimed(pos, id, i, _ref(id, i).proof) {
                 _did("chal10");
@@ -734,6 +784,7 @@ contract BatchExitHandler is BatchFixtures {
     /// preceded by a `Void` strike of the same claim is a settlement of the claim's output.
     function _payoutCall(BatchExitGame.Payout[] memory p, bool expectSuccess) internal {
         uint256[2] memory before = [framework.totalCredited(tokens[0]), framework.totalCredited(tokens[1])];
+        uint256[2] memory poolBefore = [_pool(tokens[0]), _pool(tokens[1])];
         vm.recordLogs();
         vm.prank(processor);
         try batchGame.payoutBatchClaims(p) {}
@@ -745,6 +796,7 @@ contract BatchExitHandler is BatchFixtures {
         Vm.Log[] memory logs = vm.getRecordedLogs();
         for (uint256 t = 0; t < 2; ++t) {
             ghostReleased[tokens[t]] += before[t] - framework.totalCredited(tokens[t]);
+            ghostToPool[tokens[t]] += _pool(tokens[t]) - poolBefore[t];
         }
         uint256 lastVoid = NONE;
         uint256 lastVoidBatch;
@@ -757,10 +809,14 @@ contract BatchExitHandler is BatchFixtures {
                 claims[id][i].struck = true;
                 (lastVoidBatch, lastVoid) = (id, i);
                 _did("payoutVoid");
+            } else if (sig == BatchExitGame.BatchClaimDeferred.selector) {
+                _did("claimDeferred");
             } else if (sig == BatchExitGame.BatchClaimPaid.selector) {
                 if (lastVoid == i && lastVoidBatch == id) continue;
                 ClaimG storage g = claims[id][i];
-                ghostBatchPaid[id] += abi.decode(logs[k].data, (uint256));
+                uint256 amount = abi.decode(logs[k].data, (uint256));
+                if (amount != known[id][i].amount) ++ghostPartialPaid; // never in part (EXIT-16)
+                ghostBatchPaid[id] += amount;
                 if (g.struck) ++ghostStruckPaid;
                 if (g.out == NONE) ++ghostUnprovenPaid;
                 else _settle(g.out);
@@ -874,8 +930,19 @@ contract BatchExitHandler is BatchFixtures {
         revert("not an actor");
     }
 
+    /// @dev Whether the standard exit at `pos` is active and started no later than batch `id` (then it
+    /// stands: CHAL-8 strikes the claim, CHAL-10 is refused).
+    function _seFirst(uint256 pos, uint256 id) internal view returns (bool) {
+        (,, StandardExitGame.Status s,, uint64 startedAt,,,) = seGame.exits(pos);
+        return s == StandardExitGame.Status.Active && startedAt <= batchGame.batches(id).startedAt;
+    }
+
+    function _pool(address token) internal view returns (uint256 pool) {
+        (,,, pool) = framework.debtBook(token);
+    }
+
     function _seStatus(uint256 pos) internal view returns (uint8) {
-        (,, StandardExitGame.Status s,,,,) = seGame.exits(pos);
+        (,, StandardExitGame.Status s,,,,,) = seGame.exits(pos);
         return uint8(s);
     }
 
@@ -948,12 +1015,13 @@ contract BatchExitHandler is BatchFixtures {
             paid += ghostBatchPaid[id];
             uint256 holds = batchGame.batches(id).reserved;
             holding += holds;
-            if (ghostBatchPaid[id] + holds > ghostReserved[id]) ++overpaidBatches;
+            if (ghostBatchPaid[id] + holds > ghostReserved[id] + ghostBatchToppedUp[id]) ++overpaidBatches;
         }
     }
 
     /// @dev Claims the ghost saw struck (or nobody can prove) whose contract state says paid, and
-    /// real live claims of processed batches left unpaid.
+    /// real live claims of processed batches left unpaid although their batch could pay them or has no
+    /// debt left to wait for (spec: EXIT-16: a short batch's claims wait for its debt to be repaid).
     function auditClaims() external view returns (uint256 struckButPaid, uint256 unpaidLive) {
         uint256 nb = batchGame.batchCount();
         for (uint256 id = 1; id <= nb; ++id) {
@@ -961,8 +1029,20 @@ contract BatchExitHandler is BatchFixtures {
                 ClaimG storage g = claims[id][i];
                 uint8 s = batchGame.claimState(id, i);
                 if ((g.struck || g.out == NONE) && s == 3) ++struckButPaid;
-                if (processed[id] && g.out != NONE && !g.struck && s == 0) ++unpaidLive;
+                if (processed[id] && g.out != NONE && !g.struck && s == 0) {
+                    if (batchGame.batches(id).reserved >= known[id][i].amount || !_owesBatch(id)) ++unpaidLive;
+                }
             }
         }
+    }
+
+    /// @dev Whether an outstanding debt of the framework belongs to batch `id`.
+    function _owesBatch(uint256 id) internal view returns (bool) {
+        address token = batchGame.batchToken(id);
+        (uint256 head, uint256 tail,,) = framework.debtBook(token);
+        for (uint256 k = head; k < tail; ++k) {
+            if (framework.debtAt(token, k).batchId == id) return true;
+        }
+        return false;
     }
 }

@@ -21,7 +21,7 @@ contract BatchExitInvariantsTest is PlasmaFixtures {
         handler = new BatchExitHandler();
         targetContract(address(handler));
         // Weighted by repetition: cheats and settlement steps come often enough to meet within a run.
-        bytes4[22] memory sel = [
+        bytes4[23] memory sel = [
             BatchExitHandler.deposit.selector,
             BatchExitHandler.pay.selector,
             BatchExitHandler.mallorySpends.selector,
@@ -43,7 +43,8 @@ contract BatchExitInvariantsTest is PlasmaFixtures {
             BatchExitHandler.payoutUnproven.selector,
             BatchExitHandler.collect.selector,
             BatchExitHandler.withdraw.selector,
-            BatchExitHandler.demand.selector
+            BatchExitHandler.demand.selector,
+            BatchExitHandler.settle.selector
         ];
         bytes4[] memory selectors = new bytes4[](sel.length);
         for (uint256 i = 0; i < sel.length; ++i) {
@@ -61,13 +62,33 @@ contract BatchExitInvariantsTest is PlasmaFixtures {
         checkNoOutputPaidTwice();
         checkBatchPaysAtMostItsReserve();
         checkStruckOrUnprovenNeverPaid();
+        checkDebtPool();
         checkHonestStepsSucceed();
     }
 
+    /// @notice (e) The debt pool (spec: EXIT-16) holds exactly what batches released into it minus what
+    /// it repaid into reserves, credited to accounts and freed; it is empty whenever no debt is
+    /// outstanding; and a claim is only ever paid in full (or nothing, when void).
+    function checkDebtPool() public view {
+        PlasmaFramework fw = handler.fw();
+        for (uint256 t = 0; t < 2; ++t) {
+            address token = handler.tokenAt(t);
+            (uint256 head, uint256 tail,, uint256 pool) = fw.debtBook(token);
+            assertEq(
+                pool + handler.ghostToppedUp(token) + handler.ghostDebtCredited(token) + handler.ghostPoolFreed(token),
+                handler.ghostToPool(token),
+                "(e) debt pool not conserved"
+            );
+            assertTrue(pool == 0 || head < tail, "(e) a pool without debts");
+        }
+        assertEq(handler.ghostPartialPaid(), 0, "(e) a claim was paid in part");
+    }
+
     /// @notice (a) Per token: the vault never credits more than was deposited; what processings
-    /// credited is exactly what standard exits were paid plus what batches reserved minus what they
-    /// released; and the framework's balance covers the free deposits, every batch's reserve and every
-    /// withdrawable amount (with nothing else in the framework, exactly).
+    /// credited is exactly what standard exits were paid plus what batches reserved minus what batches
+    /// released to the vault and the debt pool freed; and the framework's balance covers the free
+    /// deposits, every batch's reserve, the debt pool and every withdrawable amount (with nothing else
+    /// in the framework, exactly).
     function checkVaultCoversWhatItOwes() public view {
         PlasmaFramework fw = handler.fw();
         for (uint256 t = 0; t < 2; ++t) {
@@ -78,11 +99,12 @@ contract BatchExitInvariantsTest is PlasmaFixtures {
             assertLe(credited, deposited, "(a) credited > deposited");
             (uint256 reserved,, uint256 holding,) = handler.batchBooks(token);
             assertEq(
-                credited + handler.ghostReleased(token),
+                credited + handler.ghostReleased(token) + handler.ghostPoolFreed(token),
                 handler.ghostSeCredited(token) + reserved,
-                "(a) credited != standard exits paid + reserved - released"
+                "(a) credited != standard exits paid + reserved - released - pool freed"
             );
-            uint256 owed = deposited - credited + holding;
+            (,,, uint256 pool) = fw.debtBook(token);
+            uint256 owed = deposited - credited + holding + pool;
             for (uint256 i = 0; i < handler.nAccounts(); ++i) {
                 owed += fw.withdrawable(handler.account(i), token);
             }
@@ -97,14 +119,19 @@ contract BatchExitInvariantsTest is PlasmaFixtures {
         assertEq(handler.ghostPaidTwice(), 0, "(b) an output was paid twice");
     }
 
-    /// @notice (c) A batch pays at most what it reserved: per batch, paid + still reserved <= reserved
-    /// at processing; per token, reserved = paid + still reserved + released.
+    /// @notice (c) A batch pays at most what it reserved and was repaid on its debt: per batch, paid +
+    /// still reserved <= reserved at processing + repaid; per token, reserved + repaid = paid + still
+    /// reserved + released (to the vault or the debt pool).
     function checkBatchPaysAtMostItsReserve() public view {
         for (uint256 t = 0; t < 2; ++t) {
             address token = handler.tokenAt(t);
             (uint256 reserved, uint256 paid, uint256 holding, uint256 overpaid) = handler.batchBooks(token);
             assertEq(overpaid, 0, "(c) a batch paid more than it reserved");
-            assertEq(reserved, paid + holding + handler.ghostReleased(token), "(c) reserve not conserved");
+            assertEq(
+                reserved + handler.ghostToppedUp(token),
+                paid + holding + handler.ghostReleased(token) + handler.ghostToPool(token),
+                "(c) reserve not conserved"
+            );
         }
     }
 
@@ -140,6 +167,7 @@ contract BatchExitInvariantsTest is PlasmaFixtures {
         checkNoOutputPaidTwice();
         checkBatchPaysAtMostItsReserve();
         checkStruckOrUnprovenNeverPaid();
+        checkDebtPool();
         checkHonestStepsSucceed();
     }
 }
@@ -174,12 +202,13 @@ contract BatchExitHandlerCoverageTest is PlasmaFixtures {
             else if (op == 14) h.payout(a, b);
             else if (op == 16) h.malloryDoubleExit(a, flag);
             else if (op == 17) h.watch();
-            else if (a % 3 == 0) h.payoutUnproven(a);
-            else if (a % 3 == 1) h.collect(a);
+            else if (a % 4 == 0) h.payoutUnproven(a);
+            else if (a % 4 == 1) h.collect(a);
+            else if (a % 4 == 2) h.settle(b);
             else h.withdraw(a, flag);
         }
         h.drain();
-        string[25] memory steps = [
+        string[28] memory steps = [
             "watched",
             "fakeProcessed",
             "doubleExit",
@@ -204,7 +233,10 @@ contract BatchExitHandlerCoverageTest is PlasmaFixtures {
             "claimPaid",
             "payoutVoid",
             "unprovenRefused",
-            "withdrawn"
+            "withdrawn",
+            "debtsSettled",
+            "claimDeferred",
+            "reserveRepaid"
         ];
         for (uint256 k = 0; k < steps.length; ++k) {
             console.log(steps[k], h.done(bytes32(bytes(steps[k]))));

@@ -773,12 +773,12 @@ contract InFlightExitHandler is PlasmaFixtures {
     }
 
     function _seStarted(uint256 pos) internal view returns (bool) {
-        (,, StandardExitGame.Status status,,,,) = seGame.exits(pos);
+        (,, StandardExitGame.Status status,,,,,) = seGame.exits(pos);
         return status != StandardExitGame.Status.None;
     }
 
     function _seActive(uint256 pos) internal view returns (bool) {
-        (,, StandardExitGame.Status status,,,,) = seGame.exits(pos);
+        (,, StandardExitGame.Status status,,,,,) = seGame.exits(pos);
         return status == StandardExitGame.Status.Active;
     }
 

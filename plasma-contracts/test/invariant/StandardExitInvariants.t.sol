@@ -66,7 +66,7 @@ contract StandardExitHandler is PlasmaFixtures {
         uint256 i = utxoSeed % utxos.length;
         Utxo storage u = utxos[i];
         if (u.exited) return;
-        (,, StandardExitGame.Status status,,,,) = seGame.exits(u.pos);
+        (,, StandardExitGame.Status status,,,,,) = seGame.exits(u.pos);
         if (status != StandardExitGame.Status.None) return;
         StandardExitGame.StartArgs memory args = _startArgs(u.pos, u.txBytes);
         vm.deal(u.owner, u.owner.balance + SE_BOND);
@@ -92,7 +92,7 @@ contract StandardExitHandler is PlasmaFixtures {
     function _challengeAll() internal {
         for (uint256 k = 0; k < dishonestExits.length; ++k) {
             Utxo storage u = utxos[dishonestExits[k]];
-            (,, StandardExitGame.Status status,,,,) = seGame.exits(u.pos);
+            (,, StandardExitGame.Status status,,,,,) = seGame.exits(u.pos);
             if (status != StandardExitGame.Status.Active) continue;
             bytes memory sig = _signTx(u.ownerKey, u.spendingTx);
             vm.prank(carol);
@@ -104,7 +104,7 @@ contract StandardExitHandler is PlasmaFixtures {
     function auditHonest() external view returns (uint256 settled, uint256 unsettled) {
         for (uint256 k = 0; k < honestExits.length; ++k) {
             Utxo storage u = utxos[honestExits[k]];
-            (,, StandardExitGame.Status status,,,,) = seGame.exits(u.pos);
+            (,, StandardExitGame.Status status,,,,,) = seGame.exits(u.pos);
             if (status == StandardExitGame.Status.Settled) settled += u.amount;
             else ++unsettled;
         }
