@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {PlasmaFramework} from "../contracts/PlasmaFramework.sol";
 import {ExitGameBase} from "../contracts/exits/ExitGameBase.sol";
 import {StandardExitGame} from "../contracts/exits/StandardExitGame.sol";
+import {IPlasmaFramework} from "../contracts/interfaces/IPlasmaFramework.sol";
 import {BondLib} from "../contracts/libraries/BondLib.sol";
 import {ExitPriority} from "../contracts/libraries/ExitPriority.sol";
 import {PlasmaEip712} from "../contracts/libraries/PlasmaEip712.sol";
@@ -505,6 +506,86 @@ contract StandardExitGameTest is PlasmaFixtures {
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(BondLib.BondChangeOutOfBounds.selector, 2 * SE_BOND, 5 * SE_BOND));
         seGame.proposeBondSize(5 * SE_BOND);
+    }
+
+    /// @dev The exit record keeps the bond in gwei, so a bond size that is not whole gwei is refused
+    /// where it is set: at deployment and when proposed.
+    function test_RevertWhen_BondNotGwei() public {
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitBondNotGwei.selector, SE_BOND + 1));
+        seGame.proposeBondSize(SE_BOND + 1);
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitBondNotGwei.selector, SE_BOND - 1));
+        seGame.proposeBondSize(SE_BOND - 1);
+        assertEq(seGame.bondSize(), SE_BOND);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitBondNotGwei.selector, SE_BOND + 1));
+        new StandardExitGame(IPlasmaFramework(address(framework)), operator, SE_BOND + 1);
+        uint256 tooLarge = (uint256(type(uint48).max) + 1) * 1 gwei;
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitBondNotGwei.selector, tooLarge));
+        new StandardExitGame(IPlasmaFramework(address(framework)), operator, tooLarge);
+        // A whole-gwei size is accepted.
+        vm.prank(operator);
+        seGame.proposeBondSize(SE_BOND + 1 gwei);
+    }
+
+    /// @dev A bond of an odd number of gwei (halves that are not whole gwei) is read back, paid back
+    /// at settlement and split at a challenge to the wei.
+    function test_BondRoundTripsToTheWei() public {
+        uint256 bond = SE_BOND + 7 gwei;
+        vm.prank(operator);
+        seGame.proposeBondSize(bond);
+        skip(2 * PERIOD);
+        assertEq(seGame.bondSize(), bond);
+
+        // Settled: the owner gets the amount and the bond minus the bounty, the processor the bounty.
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        StandardExitGame.StartArgs memory args = _args(pos, depositTx);
+        vm.prank(alice);
+        seGame.startStandardExit{value: bond}(args);
+        (, uint88 stored,,,,,,) = seGame.exits(pos);
+        assertEq(stored, bond);
+        skip(PERIOD);
+        vm.prank(carol);
+        framework.processExits(address(0), 0, 10);
+        uint256 bounty = framework.withdrawable(carol, address(0));
+        assertEq(bounty, bond / 2);
+        assertEq(framework.withdrawable(alice, address(0)), 1 ether + bond - bounty);
+        assertEq(framework.withdrawable(alice, address(0)) + bounty, 1 ether + bond);
+
+        // Challenged: the challenger gets half the bond, to the wei.
+        (uint256 depositPos,,, bytes memory payment) = _aliceToBob();
+        args = _args(depositPos, _depositTx(alice, address(0), 10 ether));
+        vm.prank(alice);
+        seGame.startStandardExit{value: bond}(args);
+        bytes memory sig = _signTx(aliceKey, payment);
+        vm.prank(mallory);
+        seGame.challengeStandardExit(depositPos, payment, 0, sig);
+        assertEq(framework.withdrawable(mallory, address(0)), bond / 2);
+    }
+
+    /// @dev The gas fix: an ETH exit's start time shares the first slot with owner, bond and status,
+    /// so the token slot stays zero (never written) and starting fills three fresh slots, not four.
+    /// Settlement clears the start time and keeps owner, bond and status.
+    function test_EthExitLeavesTokenSlotZero() public {
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        _exit(alice, pos, depositTx);
+        bytes32 base = keccak256(abi.encode(pos, uint256(0))); // `_exits` is the game's first variable
+        uint256 first = uint256(vm.load(address(seGame), base));
+        assertEq(address(uint160(first)), alice);
+        assertEq((first >> 160) & type(uint48).max, SE_BOND / 1 gwei);
+        assertEq((first >> 208) & 0xff, uint256(StandardExitGame.Status.Active));
+        assertEq(first >> 216, block.timestamp);
+        assertEq(vm.load(address(seGame), bytes32(uint256(base) + 1)), bytes32(0));
+        (,,,, uint64 startedAt,,,) = seGame.exits(pos);
+        assertEq(startedAt, block.timestamp);
+
+        skip(PERIOD);
+        framework.processExits(address(0), 0, 10);
+        (address owner, uint88 bond, StandardExitGame.Status status,, uint64 settledStartedAt,,,) = seGame.exits(pos);
+        assertEq(owner, alice);
+        assertEq(bond, SE_BOND);
+        assertTrue(status == StandardExitGame.Status.Settled);
+        assertEq(settledStartedAt, 0);
     }
 
     function test_RevertWhen_StrangerChangesBond() public {

@@ -26,13 +26,18 @@ contract StandardExitGame is ExitGameBase {
         Settled
     }
 
-    /// @notice An exit, packed into four slots (five when delegated).
+    /// @notice An exit, packed into four slots (five when delegated). The first slot holds owner,
+    /// bond, status and start time together, so starting an ETH exit (token zero) writes three fresh
+    /// slots, not four.
+    /// @dev The bond is kept in gwei (bond sizes are whole gwei: `StandardExitBondNotGwei`), so it
+    /// round-trips to the wei; `exits(pos)` returns it in wei. `startedAt` (uint40: seconds until
+    /// the year 36812) is cleared at settlement (spec: CHAL-8, CHAL-10).
     struct StandardExit {
         address owner; // gets the funds
-        uint88 bond;
+        uint48 bondGwei; // the bond in gwei (at most 2^48 - 1 gwei, about 281,474 ETH)
         Status status;
-        address token;
-        uint64 startedAt; // shares the token's slot; cleared with it at settlement (spec: CHAL-8, CHAL-10)
+        uint40 startedAt; // L1 time of the start
+        address token; // alone in its slot: zero (never written) for ETH
         uint256 amount;
         bytes32 outputId;
         address bondOwner; // zero unless started by a delegate; then it owns the bond
@@ -64,8 +69,8 @@ contract StandardExitGame is ExitGameBase {
         bytes signature;
     }
 
-    /// @notice Exits by position (= exit id).
-    mapping(uint256 utxoPos => StandardExit) public exits;
+    /// @dev Exits by position (= exit id); read through `exits(pos)`.
+    mapping(uint256 utxoPos => StandardExit) private _exits;
     /// @notice Each owner's current authorization nonce; bumping it revokes every authorization.
     mapping(address owner => uint256) public authorizationNonce;
 
@@ -91,6 +96,9 @@ contract StandardExitGame is ExitGameBase {
     /// @notice CHAL-10 refused: the exit started no later than the batch (`exitStartedAt <=
     /// batchStartedAt`), so it stands and CHAL-8 strikes the claim instead.
     error StandardExitStartedFirst(uint256 exitId, uint64 exitStartedAt, uint64 batchStartedAt);
+    /// @notice A standard-exit bond size must be a whole number of gwei, at most 2^48 - 1 gwei: the
+    /// exit record keeps the bond in gwei (so every bond is paid back to the wei).
+    error StandardExitBondNotGwei(uint256 size);
     /// @notice Batches need one authorization per exit.
     error StandardExitLengthMismatch(uint256 exits, uint256 authorizations);
 
@@ -122,6 +130,7 @@ contract StandardExitGame is ExitGameBase {
     constructor(IPlasmaFramework framework_, address bondAdmin_, uint256 initialBond)
         ExitGameBase(framework_, bondAdmin_)
     {
+        _checkBondSize(initialBond);
         _bond.size = SafeCast.toUint128(initialBond);
     }
 
@@ -233,7 +242,7 @@ contract StandardExitGame is ExitGameBase {
     {
         uint256 utxoPos = args.utxoPos;
         UtxoPosLib.check(utxoPos);
-        StandardExit storage e = exits[utxoPos];
+        StandardExit storage e = _exits[utxoPos];
         if (e.status != Status.None) {
             if (batch) return StartOutcome.AlreadyStarted;
             revert StandardExitAlreadyStarted(utxoPos);
@@ -257,11 +266,14 @@ contract StandardExitGame is ExitGameBase {
             revert StandardExitOutputFinalized(utxoPos);
         }
 
+        // Bond sizes are whole gwei below 2^48 gwei (`_checkBondSize`), so this division is exact and
+        // the cast cannot truncate.
         e.owner = owner;
-        e.bond = SafeCast.toUint88(bond);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        e.bondGwei = uint48(bond / 1 gwei);
         e.status = Status.Active;
-        e.token = out.token;
-        e.startedAt = uint64(block.timestamp);
+        e.startedAt = SafeCast.toUint40(block.timestamp);
+        if (out.token != address(0)) e.token = out.token; // a fresh record's slot is zero already
         e.amount = out.amount;
         e.outputId = outputId;
         if (delegate != address(0)) e.bondOwner = delegate;
@@ -289,7 +301,7 @@ contract StandardExitGame is ExitGameBase {
         uint256 inputIndex,
         bytes calldata signature
     ) external nonReentrant {
-        StandardExit storage e = exits[exitId];
+        StandardExit storage e = _exits[exitId];
         if (e.status != Status.Active) revert StandardExitNotActive(exitId);
         PlasmaTx.Transaction memory t = PlasmaTx.decodeValid(spendingTx);
         uint256 spent = inputIndex < t.inputs.length ? t.inputs[inputIndex] : 0;
@@ -299,7 +311,7 @@ contract StandardExitGame is ExitGameBase {
         if (signer != e.owner) revert StandardExitBadSpendSignature(signer, e.owner);
 
         e.status = Status.Challenged;
-        uint256 reward = _challengeReward(e.bond);
+        uint256 reward = _challengeReward(_bondWei(e));
         emit ExitChallenged(exitId, msg.sender, keccak256(spendingTx), reward);
         framework.creditBonds{value: reward}(msg.sender, reward, address(0), 0);
     }
@@ -322,7 +334,7 @@ contract StandardExitGame is ExitGameBase {
         external
         nonReentrant
     {
-        StandardExit storage e = exits[exitId];
+        StandardExit storage e = _exits[exitId];
         if (e.status != Status.Active) revert StandardExitNotActive(exitId);
         IBatchExitGame batchGame = IBatchExitGame(framework.batchExitGame());
         (address token, uint64 batchStartedAt) = batchGame.batchStart(batchId);
@@ -337,7 +349,7 @@ contract StandardExitGame is ExitGameBase {
             );
         if (!live) revert StandardExitNotBatchClaimed(exitId);
         e.status = Status.Challenged;
-        uint256 reward = _challengeReward(e.bond);
+        uint256 reward = _challengeReward(_bondWei(e));
         emit ExitChallenged(exitId, msg.sender, bytes32(0), reward);
         framework.creditBonds{value: reward}(msg.sender, reward, address(0), 0);
     }
@@ -349,28 +361,29 @@ contract StandardExitGame is ExitGameBase {
     /// output first, voids the exit and returns the whole bond. Challenged exits are skipped.
     /// @dev Emits `ExitSettled`.
     function processExit(uint256 exitId, address, address processor) external onlyFramework {
-        StandardExit storage e = exits[exitId];
+        StandardExit storage e = _exits[exitId];
         if (e.status != Status.Active) return; // challenged: the bond is gone, nothing to pay
         StandardExit memory x = e;
-        // Keep only the first slot (owner, bond, status: "one exit per output ever"); clearing the
-        // rest refunds gas to whoever processes the queue.
+        // Keep only owner, bond and status in the first slot ("one exit per output ever"); clearing
+        // the rest refunds gas to whoever processes the queue.
         e.status = Status.Settled;
+        e.startedAt = 0;
         delete e.token;
-        delete e.startedAt;
         delete e.amount;
         delete e.outputId;
         delete e.bondOwner;
         address bondOwner = x.bondOwner == address(0) ? x.owner : x.bondOwner;
+        uint256 bond = uint256(x.bondGwei) * 1 gwei;
 
         bytes32[] memory ids = new bytes32[](1);
         ids[0] = x.outputId;
         bool alreadyFinalized = framework.finalizeOutputs(ids) != 0;
         if (alreadyFinalized) {
             // Spent by a processed in-flight exit in the meantime: the exit is void, not dishonest.
-            framework.creditBonds{value: x.bond}(bondOwner, x.bond, address(0), 0);
+            framework.creditBonds{value: bond}(bondOwner, bond, address(0), 0);
         } else {
             framework.credit(x.token, x.owner, x.amount);
-            _returnBond(bondOwner, x.bond, processor);
+            _returnBond(bondOwner, bond, processor);
         }
         emit ExitSettled(exitId, x.owner, !alreadyFinalized);
     }
@@ -386,13 +399,66 @@ contract StandardExitGame is ExitGameBase {
 
     /// @notice Schedules a new bond size (bond admin only; bounded and delayed, spec: BOND-1).
     /// @dev Emits `BondChangeProposed`.
-    /// @param newSize The new bond in wei, within [current / 2, current * 2].
+    /// @param newSize The new bond in wei, within [current / 2, current * 2] and a whole number of
+    /// gwei (`StandardExitBondNotGwei` otherwise).
     function proposeBondSize(uint256 newSize) external onlyBondAdmin {
+        _checkBondSize(newSize);
         _proposeBond(_bond, "standardExit", newSize);
     }
 
     /// @notice The bond a standard exit needs now.
     function bondSize() external view returns (uint256) {
         return _bond.current();
+    }
+
+    /// @notice The exit of the output at `utxoPos` (= its exit id).
+    /// @dev Same fields and units as before the bond was stored in gwei: `bond` is in wei.
+    /// `startedAt` is the L1 time the exit started, zero once settled (spec: CHAL-8, CHAL-10);
+    /// `token`, `amount`, `outputId` and `bondOwner` are zero once settled too.
+    /// @param utxoPos The exit id.
+    /// @return owner Who gets the funds.
+    /// @return bond The bond in wei.
+    /// @return status None, Active, Challenged or Settled.
+    /// @return token The exiting output's token (zero for ETH).
+    /// @return startedAt L1 time of the start.
+    /// @return amount The exiting amount.
+    /// @return outputId The output's id (spec: OUT-1).
+    /// @return bondOwner Zero unless started by a delegate (spec: EXIT-9); then it owns the bond.
+    function exits(uint256 utxoPos)
+        external
+        view
+        returns (
+            address owner,
+            uint88 bond,
+            Status status,
+            address token,
+            uint64 startedAt,
+            uint256 amount,
+            bytes32 outputId,
+            address bondOwner
+        )
+    {
+        StandardExit storage e = _exits[utxoPos];
+        return (
+            e.owner,
+            // forge-lint: disable-next-line(unsafe-typecast)
+            uint88(_bondWei(e)), // below 2^78: the bond in gwei is below 2^48
+            e.status,
+            e.token,
+            e.startedAt,
+            e.amount,
+            e.outputId,
+            e.bondOwner
+        );
+    }
+
+    /// @dev An exit's bond in wei.
+    function _bondWei(StandardExit storage e) private view returns (uint256) {
+        return uint256(e.bondGwei) * 1 gwei;
+    }
+
+    /// @dev Bond sizes are whole gwei and fit the exit record's 48 bits of gwei.
+    function _checkBondSize(uint256 size) private pure {
+        if (size % 1 gwei != 0 || size / 1 gwei > type(uint48).max) revert StandardExitBondNotGwei(size);
     }
 }
