@@ -86,6 +86,14 @@ pub enum Event {
         /// The L1 transaction.
         l1_tx: B256,
     },
+    /// The oldest debts of a token were paid from its debt pool (EXIT-16, WATCH-10): exits
+    /// capped behind a claim that was released since are credited.
+    DebtsSettled {
+        /// The token.
+        token: Address,
+        /// The L1 transaction.
+        l1_tx: B256,
+    },
     /// Guarded outputs were exited because the chain became byzantine (WATCH-9).
     MassExit {
         /// How many outputs.

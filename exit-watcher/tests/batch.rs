@@ -23,6 +23,11 @@ use serde_json::json;
 use std::time::Duration;
 
 async fn watcher(env: &Env, node: &Node) -> plasma_watcher::Running {
+    watcher_with(env, node, true).await
+}
+
+/// The watcher of account 5, processing due exits (WATCH-10) if `process_exits`.
+async fn watcher_with(env: &Env, node: &Node, process_exits: bool) -> plasma_watcher::Running {
     let key = key(env, 5);
     let me = key.address();
     let provider = ProviderBuilder::new()
@@ -41,6 +46,7 @@ async fn watcher(env: &Env, node: &Node) -> plasma_watcher::Running {
         l1_block_time: Duration::from_millis(100),
         download: plasma_watcher::DownloadSettings::default(),
     };
+    let settings = Settings { process_exits, ..settings };
     let w = Watcher::new(settings, me, provider, &env.dir.path().join("watcher")).await.unwrap();
     plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap()
 }
@@ -432,8 +438,35 @@ async fn an_output_below_the_owners_watermark_goes_by_a_standard_exit() {
     w.stop().await;
 }
 
-/// CHAL-10: alice claims her deposit in a batch, then also starts a standard exit of it; the
-/// exit came second, so the watcher challenges the exit (not the claim) and the claim stands.
+/// Sets anvil's block timestamp interval: `Some(s)` puts every next block `s` seconds after the
+/// previous one (0: in the same second), `None` follows the clock again.
+async fn block_interval(env: &Env, seconds: Option<u64>) {
+    type Any = serde_json::Value;
+    match seconds {
+        Some(s) => env
+            .provider
+            .raw_request::<_, Any>("anvil_setBlockTimestampInterval".into(), (s,))
+            .await
+            .unwrap(),
+        None => env
+            .provider
+            .raw_request::<_, Any>("anvil_removeBlockTimestampInterval".into(), json!([]))
+            .await
+            .unwrap(),
+    };
+}
+
+/// The L1 times the contracts compare (CHAL-8, CHAL-10): the batch's start and the standard
+/// exit's start.
+async fn start_times(env: &Env, batch_id: U256, pos: u128) -> (u64, u64) {
+    let se = StandardExitGame::new(env.deployment.standard_exit_game, env.provider.clone());
+    let batch = game(env, env.provider.clone()).batchStart(batch_id).call().await.unwrap();
+    (batch.startedAt, se.exits(U256::from(pos)).call().await.unwrap().startedAt)
+}
+
+/// CHAL-10: alice claims her deposit in a batch, then, one L1 second later, also starts a
+/// standard exit of it; the exit came second, so the watcher challenges the exit (not the claim)
+/// and the claim stands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn challenges_a_standard_exit_of_an_output_claimed_first() {
     let env = env().await;
@@ -442,12 +475,20 @@ async fn challenges_a_standard_exit_of_an_output_claimed_first() {
     let alice = wallet(&env, &node, 1).await;
     let dep = alice.deposit_eth(eth(1)).await.unwrap();
     alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
+    // Pinned: the exit's block exactly one second after the batch's, whatever else is mined.
+    block_interval(&env, Some(0)).await;
     let (batch_id, _) =
         start_own_batch(&env, 1, &[(UtxoPos::from_u128(dep).unwrap(), eth(1))]).await;
+    block_interval(&env, Some(1)).await;
+    env.provider.raw_request::<_, serde_json::Value>("anvil_mine".into(), (1u64,)).await.unwrap();
+    block_interval(&env, Some(0)).await;
     // A fresh wallet: the first one's provider cached the nonce the batch's start used.
     drop(alice);
     let alice = wallet(&env, &node, 1).await;
     alice.start_exits_unchecked(&[dep]).await.unwrap();
+    block_interval(&env, None).await;
+    let (batch_at, exit_at) = start_times(&env, batch_id, dep).await;
+    assert_eq!(exit_at, batch_at + 1, "the exit started one second after the batch");
     wait_event(&w, |e| matches!(e, Event::StandardExitOfClaimChallenged { .. })).await;
     let se = StandardExitGame::new(env.deployment.standard_exit_game, env.provider.clone());
     assert_eq!(se.exits(U256::from(dep)).call().await.unwrap().status, 2, "challenged");
@@ -455,6 +496,176 @@ async fn challenges_a_standard_exit_of_an_output_claimed_first() {
     assert!(
         !w.watcher.events().iter().any(|e| matches!(e, Event::BatchClaimStruck { .. })),
         "the claim, which came first, was not struck"
+    );
+    w.stop().await;
+    node.stop().await;
+}
+
+/// CHAL-8 against CHAL-10 by start time, as the contracts decide: of a batch claim and a standard
+/// exit of the same output started in the same L1 second, the exit stands and the watcher strikes
+/// the claim (CHAL-8), whichever of the two L1 blocks came first. (Deciding by L1 order, it sent a
+/// CHAL-10 that reverted, `StandardExitStartedFirst`, and left the duplicate claim unstruck.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strikes_the_claim_of_an_output_whose_standard_exit_started_in_the_same_second() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let w = watcher(&env, &node).await;
+    let alice = wallet(&env, &node, 1).await;
+    let mut deps = Vec::new();
+    for _ in 0..2 {
+        deps.push(alice.deposit_eth(eth(1)).await.unwrap());
+    }
+    alice.wait_for_output(deps[1], Duration::from_secs(20)).await.unwrap();
+    drop(alice);
+    let pos = |d: u128| UtxoPos::from_u128(d).unwrap();
+
+    block_interval(&env, Some(0)).await;
+    // The batch's block first, then the exit's.
+    let (batch_first, _) = start_own_batch(&env, 1, &[(pos(deps[0]), eth(1))]).await;
+    // A fresh wallet: a provider caches the nonces it used.
+    let alice = wallet(&env, &node, 1).await;
+    alice.start_exits_unchecked(&[deps[0]]).await.unwrap();
+    // The exit's block first, then the batch's.
+    alice.start_exits_unchecked(&[deps[1]]).await.unwrap();
+    drop(alice);
+    let (exit_first, _) = start_own_batch(&env, 1, &[(pos(deps[1]), eth(1))]).await;
+    block_interval(&env, None).await;
+
+    let se = StandardExitGame::new(env.deployment.standard_exit_game, env.provider.clone());
+    for (batch_id, dep) in [(batch_first, deps[0]), (exit_first, deps[1])] {
+        let (batch_at, exit_at) = start_times(&env, batch_id, dep).await;
+        assert_eq!(batch_at, exit_at, "started in the same L1 second");
+        wait_claim_state(&env, batch_id, 0, 2).await;
+        assert_eq!(se.exits(U256::from(dep)).call().await.unwrap().status, 1, "the exit stands");
+    }
+    let events = w.watcher.events();
+    let chal8 = events
+        .iter()
+        .filter(|e| matches!(e, Event::BatchClaimStruck { rule, .. } if rule == "CHAL-8"))
+        .count();
+    assert_eq!(chal8, 2, "{events:?}");
+    assert!(
+        !events.iter().any(|e| matches!(
+            e,
+            Event::StandardExitOfClaimChallenged { .. } | Event::ActionFailed { .. }
+        )),
+        "no CHAL-10 sent: {events:?}"
+    );
+    w.stop().await;
+    node.stop().await;
+}
+
+/// EXIT-16's scene, staged before any watcher follows: mallory (account 3) claims her 1 ETH
+/// deposit at 3 ETH, the whole vault, and nobody strikes the claim; alice's (account 1) standard
+/// exit of her 2 ETH deposit, queued right behind the batch, is processed after it and capped to
+/// a debt. Returns alice's address, her withdrawable ETH then (her bond back, none of her 2 ETH),
+/// the batch and its claims, and mallory's deposit.
+async fn stage_a_debt_behind_a_fake_claim(
+    env: &Env,
+    node: &Node,
+) -> (Address, U256, U256, Vec<Claim>, u128) {
+    let mallory = wallet(env, node, 3).await;
+    let alice = wallet(env, node, 1).await;
+    let dep_m = mallory.deposit_eth(eth(1)).await.unwrap();
+    let dep_a = alice.deposit_eth(eth(2)).await.unwrap();
+    alice.wait_for_output(dep_a, Duration::from_secs(20)).await.unwrap();
+    let (batch_id, claims) =
+        start_own_batch(env, 3, &[(UtxoPos::from_u128(dep_m).unwrap(), eth(3))]).await;
+    // Alice's exit becomes exitable after the batch (EXIT-2, EXIT-13).
+    advance(&env.provider, 2 * PERIOD).await;
+    alice.start_exits_unchecked(&[dep_a]).await.unwrap();
+    advance(&env.provider, 3 * PERIOD).await;
+    let framework = PlasmaFramework::new(env.deployment.framework, signer(env, 4));
+    let receipt = framework
+        .processExits(Address::ZERO, U256::ZERO, U256::from(10))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    let batch = game(env, env.provider.clone()).batches(batch_id).call().await.unwrap();
+    assert_eq!(batch.status, 2, "the fake batch was processed");
+    let book = framework.debtBook(Address::ZERO).call().await.unwrap();
+    assert_eq!(book.tail - book.head, U256::from(1), "alice's capped exit is the one debt");
+    assert_eq!((book.outstanding, book.pool), (eth(2), U256::ZERO));
+    let before = withdrawable(env, alice.address()).await;
+    (alice.address(), before, batch_id, claims, dep_m)
+}
+
+async fn debt_book(env: &Env) -> PlasmaFramework::debtBookReturn {
+    PlasmaFramework::new(env.deployment.framework, env.provider.clone())
+        .debtBook(Address::ZERO)
+        .call()
+        .await
+        .unwrap()
+}
+
+/// EXIT-16 with WATCH-16: a fake claim nobody struck before processing reserved the vault and
+/// alice's exit behind it was capped to a debt. The watcher, started afterwards and not
+/// processing exits, releases the fake (CHAL-6 after processing: its reserve goes to the debt
+/// pool) and then settles the debts, so alice ends credited her 2 ETH in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_a_fake_claim_after_processing_and_settles_the_debt_it_displaced() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let (alice, before, batch_id, _, _) = stage_a_debt_behind_a_fake_claim(&env, &node).await;
+    let w = watcher_with(&env, &node, false).await;
+    wait_event(&w, |e| matches!(e, Event::BatchClaimStruck { released: true, .. })).await;
+    wait_event(&w, |e| matches!(e, Event::DebtsSettled { .. })).await;
+    assert_eq!(claim_state(&env, batch_id, 0).await, 2, "released");
+    assert_eq!(withdrawable(&env, alice).await - before, eth(2), "alice credited in full");
+    assert!(
+        !w.watcher.events().iter().any(|e| matches!(e, Event::DeadlineTight { .. })),
+        "a release has no deadline: {:?}",
+        w.watcher.events()
+    );
+    let book = debt_book(&env).await;
+    assert_eq!(book.head, book.tail, "no debt left");
+    assert_eq!((book.outstanding, book.pool), (U256::ZERO, U256::ZERO), "the rest freed");
+    w.stop().await;
+    node.stop().await;
+}
+
+/// EXIT-16 with WATCH-10: someone else released the fake claim (its reserve waits in the debt
+/// pool) but nobody settled; the watcher that processes due exits settles the debts too, and
+/// alice is credited her 2 ETH in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settles_debts_a_release_by_someone_else_left_in_the_pool() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let (alice, before, batch_id, claims, dep_m) =
+        stage_a_debt_behind_a_fake_claim(&env, &node).await;
+    // Account 4 releases the fake claim with the deposit it inflates (CHAL-6 after processing).
+    let blknum = UtxoPos::from_u128(dep_m).unwrap().blknum();
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    let deposits = framework.DepositCreated_filter().from_block(0).query().await.unwrap();
+    let (ev, _) = deposits.iter().find(|(ev, _)| ev.blknum == U256::from(blknum)).unwrap();
+    let tree = plasma_spec::BlockTree::from_leaves(&[plasma_spec::leaf_hash(&ev.depositTx)]);
+    let proof: Bytes = tree.unwrap().proof(0).unwrap().to_bytes().into();
+    let receipt = game(&env, signer(&env, 4))
+        .challengeBatchClaimInvalid(
+            claim_ref(batch_id, &claims, 0),
+            ev.depositTx.clone(),
+            proof,
+            ev.timestamp,
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status(), "released");
+    assert_eq!(debt_book(&env).await.pool, eth(3), "the fake's reserve waits in the pool");
+    let w = watcher_with(&env, &node, true).await;
+    wait_event(&w, |e| matches!(e, Event::DebtsSettled { .. })).await;
+    assert_eq!(withdrawable(&env, alice).await - before, eth(2), "alice credited in full");
+    let book = debt_book(&env).await;
+    assert_eq!(
+        (book.head == book.tail, book.outstanding, book.pool),
+        (true, U256::ZERO, U256::ZERO)
     );
     w.stop().await;
     node.stop().await;

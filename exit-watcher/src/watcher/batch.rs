@@ -61,11 +61,6 @@ pub(super) struct BatchStart {
     started_at: u64,
     /// When the framework may process it: the deadline of every strike.
     exitable_at: u64,
-    /// Where its start is in L1's order (block number, log index): which of a claim and a
-    /// standard exit of the same output came first (CHAL-8 or CHAL-10). Times are too coarse:
-    /// two L1 blocks may share a second.
-    #[serde(default)]
-    start_log: (u64, u64),
 }
 
 /// A batch as the watcher follows it.
@@ -259,7 +254,6 @@ impl Watcher {
                     count: id(ev.count),
                     started_at: started_at.get(&log.block_number).copied().unwrap_or(0),
                     exitable_at: ev.exitableAt,
-                    start_log: key(log),
                 });
                 b.dirty.insert(batch_id);
             }
@@ -829,8 +823,8 @@ impl Watcher {
     /// disprove (CHAL-6 not committed or not as claimed, CHAL-7 spent, CHAL-8 exited), demands the
     /// proof of each claim in a block it does not have while phase 1 lasts (CHAL-9), answers every
     /// demand on a claim it can prove, and challenges standard exits of live claims (CHAL-10);
-    /// after processing, releases claims it can disprove. The most valuable claims first; every
-    /// action once, through the one sender.
+    /// after processing, releases claims it can disprove and then settles the token's debts
+    /// (EXIT-16). The most valuable claims first; every action once, through the one sender.
     pub(super) async fn audit_batches(&self) -> Result<(), WatcherError> {
         let Some(game) = &self.batch_game else { return Ok(()) };
         let handed_in = self.guarded_in_flight()?;
@@ -942,7 +936,7 @@ impl Watcher {
                             }
                             continue;
                         }
-                        match self.exit_state(claim, &shown, start).await? {
+                        match self.exit_state(*batch_id, claim, &shown).await? {
                             ExitState::None => {}
                             ExitState::ClaimFirst => {
                                 if !batch.processed {
@@ -983,6 +977,8 @@ impl Watcher {
                 }
             }
         }
+        // A release while debts are outstanding goes to the debt pool (EXIT-16): settled below.
+        let mut released = false;
         // The most valuable claims first.
         actions.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
         for (amount, batch_id, index, deadline, action) in actions {
@@ -1026,6 +1022,7 @@ impl Watcher {
                         }
                     };
                     if let Some(l1_tx) = sent {
+                        released |= processed;
                         self.mark_claim(batch_id, index, STRUCK);
                         info!(target: "watcher::batch", batch_id, index, rule, %amount, "batch claim struck");
                         self.event(Event::BatchClaimStruck {
@@ -1035,7 +1032,10 @@ impl Watcher {
                             released: processed,
                             l1_tx,
                         });
-                        self.check_margin(&key, deadline).await;
+                        // A release has no deadline (EXIT-15): the reserve waits.
+                        if !processed {
+                            self.check_margin(&key, deadline).await;
+                        }
                     } else if !self.action_done(&key)? {
                         complete = false; // refused or pending: the next step sends it again
                     }
@@ -1100,6 +1100,11 @@ impl Watcher {
         if complete {
             self.batches.lock().audited = Some(signature);
         }
+        if released {
+            // The money the released claims held back repays the exits they displaced only
+            // once settled (EXIT-16), whether or not this watcher processes exits (WATCH-10).
+            self.settle_debts().await?;
+        }
         Ok(())
     }
 
@@ -1118,13 +1123,21 @@ impl Watcher {
     }
 
     /// Whether a proven claim's output was exited another way (CHAL-8), or a standard exit of it
-    /// started after the claim (CHAL-10). Reads L1 only for outputs with an exit mark other than
-    /// batch claims, once per change of their marks.
+    /// started after the claim's batch (CHAL-10). Reads L1 only for outputs with an exit mark
+    /// other than batch claims, once per change of their marks.
+    ///
+    /// Which came first is decided exactly as the contracts decide it: by the L1 timestamps
+    /// `batchStart(batchId)` and the exit's `startedAt`. CHAL-10 only if the batch started
+    /// strictly before the exit (`StandardExitStartedFirst` otherwise); CHAL-8 on an active
+    /// exit only if it started no later than the batch, on a settled one always. Two L1 blocks
+    /// may share a second: at equal times the exit stands and the claim is struck, whichever
+    /// block came first — an order by (block, log index) would send a CHAL-10 that reverts and
+    /// leave the duplicate claim unstruck.
     async fn exit_state(
         &self,
+        batch_id: u64,
         claim: &Claim,
         shown: &Shown,
-        start: &BatchStart,
     ) -> Result<ExitState, WatcherError> {
         let marks = {
             let view = self.view.lock();
@@ -1148,19 +1161,10 @@ impl Watcher {
             return Ok(ExitState::Exited(None));
         }
         if exit.status == ACTIVE {
-            // Whichever came second is the duplicate: the claim (CHAL-8), or the exit (CHAL-10).
-            let started = self
-                .standard
-                .ExitStarted_filter()
-                .topic1(claim.pos.to_u256())
-                .from_block(0)
-                .query()
-                .await
-                .map_err(l1)?;
-            let exit_at = started.last().map_or((0, 0), |(_, log)| {
-                (log.block_number.unwrap_or(0), log.log_index.unwrap_or(0))
-            });
-            return Ok(if exit_at > start.start_log {
+            let Some(game) = &self.batch_game else { return Ok(ExitState::None) };
+            let batch_started_at =
+                game.batchStart(U256::from(batch_id)).call().await.map_err(l1)?.startedAt;
+            return Ok(if batch_started_at < exit.startedAt {
                 ExitState::ClaimFirst
             } else {
                 ExitState::Exited(None)
@@ -1179,9 +1183,11 @@ impl Watcher {
 /// What became of a proven claim's output outside its batch.
 enum ExitState {
     None,
-    /// A standard exit of it started after the claim: CHAL-10 defeats the exit.
+    /// An active standard exit of it started strictly after the claim's batch: CHAL-10 defeats
+    /// the exit.
     ClaimFirst,
-    /// A standard exit active or settled before, or its output finalized: CHAL-8 strikes it
+    /// A standard exit settled, or active and started no later than the batch, or its output
+    /// finalized: CHAL-8 strikes it
     /// (with the transaction shown when the output id must be proven).
     Exited(Option<Shown>),
 }
@@ -1298,7 +1304,6 @@ mod tests {
                 count: 2,
                 started_at: 0,
                 exitable_at: 0,
-                start_log: (0, 0),
             }),
             ..WatchedBatch::default()
         };

@@ -1,5 +1,6 @@
 //! Exits the tower makes (WATCH-9, WATCH-10, WATCH-13): guarded owners' funds on a byzantine
-//! chain, within its budget, and processing of due exits.
+//! chain, within its budget, processing of due exits and settling the debts of capped exits
+//! (EXIT-16).
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
@@ -48,6 +49,39 @@ impl Watcher {
                 }
                 // Someone else processed the head first (the topPriority guard): fine.
                 Err(e) => debug!(target: "watcher", error = %e, %token, "processExits not sent"),
+            }
+        }
+        self.settle_debts().await
+    }
+
+    /// EXIT-16 (WATCH-10): for each followed token whose debt book shows debts outstanding and a
+    /// non-empty pool, pays the oldest debts (`settleDebts(token, 100)`, anyone may). Run after
+    /// processing due exits and after the watcher's own releases: a release while debts are
+    /// outstanding goes to the pool, and only a settlement hands it to the exits a fake claim
+    /// displaced (an honest owner capped behind it is credited then, oldest first). One action
+    /// per state of the book (its head, tail and pool), so it is sent once and again only after
+    /// the book moved.
+    pub(super) async fn settle_debts(&self) -> Result<(), WatcherError> {
+        /// Debts paid per call (bounds its gas).
+        const MAX_DEBTS: u64 = 100;
+        /// Gas per debt paid (a credit, or a batch's top-up through `reserveRepaid`), with room.
+        const SETTLE_GAS_PER_DEBT: u64 = 80_000;
+        let tokens: Vec<Address> = self.tokens.lock().iter().copied().collect();
+        for token in tokens {
+            let book = self.framework.debtBook(token).call().await.map_err(l1)?;
+            if book.tail <= book.head || book.pool.is_zero() {
+                continue;
+            }
+            let key = format!("settle-debts:{token}:{}:{}:{}", book.head, book.tail, book.pool);
+            if self.action_done(&key)? {
+                continue;
+            }
+            let debts = u64::try_from(book.tail - book.head).unwrap_or(u64::MAX).min(MAX_DEBTS);
+            let gas = ACTION_GAS + SETTLE_GAS_PER_DEBT * debts;
+            let call = self.framework.settleDebts(token, U256::from(MAX_DEBTS));
+            if let Some(l1_tx) = self.act(&key, call, U256::ZERO, gas).await? {
+                info!(target: "watcher", %token, debts, pool = %book.pool, %l1_tx, "debts settled");
+                self.event(Event::DebtsSettled { token, l1_tx });
             }
         }
         Ok(())
