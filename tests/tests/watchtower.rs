@@ -10,7 +10,7 @@ use alloy::{
     providers::Provider,
     rpc::types::TransactionRequest,
 };
-use plasma_contracts::{PlasmaFramework, StandardExitGame};
+use plasma_contracts::{BatchExitGame, PlasmaFramework, StandardExitGame};
 use plasma_e2e::{ByzantineOperator, Devnet};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -181,7 +181,7 @@ async fn an_underfunded_tower_exits_the_most_valuable_outputs_it_can_pay_for() {
 
     net.wait_watcher("mass exit and budget events", |_, e| {
         let ev = e["events"].as_array().cloned().unwrap_or_default();
-        ev.iter().any(|x| x["kind"] == "massExit")
+        ev.iter().any(|x| x["kind"] == "batchMassExit")
             && ev.iter().any(|x| x["kind"] == "dustSkipped")
             && ev.iter().any(|x| x["kind"] == "underfunded")
     })
@@ -196,27 +196,39 @@ async fn an_underfunded_tower_exits_the_most_valuable_outputs_it_can_pay_for() {
     let unaffordable = short["unaffordable"].as_u64().unwrap();
     assert!(unaffordable > 0 && unaffordable < 31, "some, not all, are beyond 0.1 ETH: {short}");
 
-    // The 1 ETH output was exited, and by the first mass exit.
-    let game = StandardExitGame::new(net.deployment.standard_exit_game, net.provider.clone());
-    let exit = game.exits(U256::from(rich_pos)).call().await.unwrap();
-    assert_eq!(exit.status, 1, "the richest output is exiting");
-    let first = ev.iter().find(|x| x["kind"] == "massExit").unwrap();
+    // The 1 ETH output was claimed by the first mass exit (a batch exit, EXIT-12).
+    let first = ev.iter().find(|x| x["kind"] == "batchMassExit").unwrap();
     let receipt = net
         .provider
         .get_transaction_receipt(first["l1_tx"].as_str().unwrap().parse().unwrap())
         .await
         .unwrap()
         .unwrap();
-    let started: Vec<U256> = receipt
-        .inner
-        .logs()
-        .iter()
-        .filter_map(|l| l.log_decode::<StandardExitGame::ExitStarted>().ok())
-        .map(|l| l.inner.data.exitId)
-        .collect();
-    assert_eq!(started.first(), Some(&U256::from(rich_pos)), "richest first: {started:?}");
-    // No dust output ever started an exit.
+    let claimed_in = |receipt: &alloy::rpc::types::TransactionReceipt| -> Vec<u128> {
+        receipt
+            .inner
+            .logs()
+            .iter()
+            .filter_map(|l| l.log_decode::<BatchExitGame::BatchExitGroup>().ok())
+            .flat_map(|g| plasma_spec::batch_exit::decode_claims(&g.inner.data.claims).unwrap())
+            .map(|(pos, _)| pos.to_u128())
+            .collect()
+    };
+    assert!(claimed_in(&receipt).contains(&rich_pos), "the richest output first");
+    // No dust output was ever claimed or exited.
+    let batch = BatchExitGame::new(net.deployment.batch_exit_game, net.provider.clone());
+    let mut claimed = Vec::new();
+    for (g, _) in batch.BatchExitGroup_filter().from_block(0).query().await.unwrap() {
+        claimed.extend(
+            plasma_spec::batch_exit::decode_claims(&g.claims)
+                .unwrap()
+                .iter()
+                .map(|c| c.0.to_u128()),
+        );
+    }
+    let game = StandardExitGame::new(net.deployment.standard_exit_game, net.provider.clone());
     for pos in dusty.spendable(Address::ZERO).unwrap().iter().map(|o| o.utxo_pos) {
+        assert!(!claimed.contains(&pos), "dust {pos} claimed");
         assert_eq!(game.exits(U256::from(pos)).call().await.unwrap().status, 0);
     }
 
