@@ -151,7 +151,7 @@ async fn a_tower_batch_exits_thousands_of_guarded_outputs_after_a_withheld_block
 
     // Every guarded output is claimed on L1, in batches.
     let batch = BatchExitGame::new(net.deployment.batch_exit_game, net.provider.clone());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let groups = loop {
         let groups = batch.BatchExitGroup_filter().from_block(0).query().await.unwrap();
         let claimed: usize = groups
@@ -172,7 +172,7 @@ async fn a_tower_batch_exits_thousands_of_guarded_outputs_after_a_withheld_block
     // Two periods later the tower processes the batches and pays every owner out.
     net.advance(3 * net.period).await.unwrap();
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     for (owner, (_, amount)) in &expected {
         loop {
             let credited = framework.withdrawable(*owner, Address::ZERO).call().await.unwrap();

@@ -22,6 +22,12 @@ impl Watcher {
     }
 
     pub(super) async fn process_due_exits(&self) -> Result<(), WatcherError> {
+        /// Exits settled per call, and the gas that many may take: a standard exit ~66k, an
+        /// in-flight exit or a batch ~150–200k (docs/benchmarks.md); 480k each leaves room, within
+        /// the 2^24 cap of one transaction (a call out of gas would revert and its head be retried
+        /// only under a new key).
+        const PROCESS_PER_CALL: u64 = 25;
+        const PROCESS_GAS: u64 = 12_000_000;
         // A node that mines only on demand (a devnet) leaves the latest block's time behind the
         // clock; the next block, the one processExits lands in, will carry the clock's time.
         let latest = self
@@ -40,14 +46,27 @@ impl Watcher {
             if head.is_zero() || u64::try_from(head >> 192usize).unwrap_or(u64::MAX) > now {
                 continue;
             }
-            match self.framework.processExits(token, head, U256::from(100)).send().await {
-                Ok(pending) => {
-                    let hash = *pending.tx_hash();
-                    let _ = tokio::time::timeout(self.settings.stuck_after, pending.get_receipt())
-                        .await;
-                    self.event(Event::ExitsProcessed { token, l1_tx: hash });
+            // Through the one sender (WATCH-11), keyed by the head it means: a processExits sent
+            // beside the sender could take a nonce the sender also picks. If someone else
+            // processes that head first, the call reverts (the topPriority guard) and the next
+            // head is a new action.
+            let key = format!("process-exits:{token}:{head}");
+            if self.action_done(&key)? {
+                continue;
+            }
+            let call = self.framework.processExits(token, head, U256::from(PROCESS_PER_CALL));
+            // Estimated, with a quarter more: a fixed limit of the worst case would ask an
+            // underfunded tower for gas money it does not need (WATCH-13).
+            let gas = match call.estimate_gas().await {
+                Ok(g) => (g + g / 4).min(PROCESS_GAS),
+                Err(e) => {
+                    debug!(target: "watcher", error = %e, %token, "processExits would revert");
+                    continue;
                 }
-                // Someone else processed the head first (the topPriority guard): fine.
+            };
+            match self.act(&key, call, U256::ZERO, gas).await {
+                Ok(Some(l1_tx)) => self.event(Event::ExitsProcessed { token, l1_tx }),
+                Ok(None) => {}
                 Err(e) => debug!(target: "watcher", error = %e, %token, "processExits not sent"),
             }
         }
