@@ -104,6 +104,11 @@ pub enum DeployError {
         /// The reverted transaction.
         tx: alloy::primitives::TxHash,
     },
+    /// The standard exit bond is not a whole number of gwei below 2^48 gwei: the exit record keeps
+    /// it in gwei (BOND-1), so the contract would refuse it (`StandardExitBondNotGwei`). Checked
+    /// before anything is deployed.
+    #[error("standard exit bond {0} wei is not a whole number of gwei below 2^48 gwei")]
+    StandardExitBondNotGwei(U256),
 }
 
 /// Deploys and wires the whole system with `provider`'s default sender, which must be able to pay
@@ -112,6 +117,11 @@ pub async fn deploy<P: Provider + Clone>(
     provider: P,
     config: &DeployConfig,
 ) -> Result<Deployment, DeployError> {
+    let gwei = U256::from(1_000_000_000u64);
+    let bond = config.standard_exit_bond;
+    if bond % gwei != U256::ZERO || bond / gwei >= U256::from(1u64 << 48) {
+        return Err(DeployError::StandardExitBondNotGwei(bond));
+    }
     let framework = PlasmaFramework::deploy(
         provider.clone(),
         config.operator,

@@ -88,3 +88,23 @@ async fn refuses_a_deposit_whose_amount_differs_from_the_value() {
     assert_eq!(decoded.declared, U256::from(2));
     assert_eq!(decoded.received, U256::from(1));
 }
+
+/// A standard exit bond that is not whole gwei is refused before anything is deployed (BOND-1):
+/// no transaction is sent, so no half-deployed system is left behind.
+#[tokio::test(flavor = "current_thread")]
+async fn refuses_a_standard_exit_bond_that_is_not_whole_gwei() {
+    let anvil = anvil();
+    let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let me = signer.address();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(anvil.endpoint_url());
+    let mut config = DeployConfig::devnet(me, 60);
+    config.standard_exit_bond += U256::from(1u8);
+    let err = deploy(provider.clone(), &config).await.unwrap_err();
+    assert!(
+        matches!(err, plasma_contracts::DeployError::StandardExitBondNotGwei(b) if b == config.standard_exit_bond),
+        "{err}"
+    );
+    assert_eq!(provider.get_transaction_count(me).await.unwrap(), 0, "nothing was sent");
+}
