@@ -1,0 +1,3 @@
+//! Coding bench (to come).
+
+fn main() {}

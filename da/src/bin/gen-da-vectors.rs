@@ -1,0 +1,3 @@
+//! Writes `spec/vectors/availability.json` (to come).
+
+fn main() {}
