@@ -15,6 +15,8 @@ pub struct OperatorClient {
 
 /// The most `(blknum, txIndex)` items one `POST /v1/inclusions` may carry.
 pub const MAX_INCLUSIONS: usize = 1_000;
+/// How long connecting to a source may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The page size the client asks `/v1/utxos` for (the operator's maximum with proofs).
 pub const DEFAULT_PAGE_SIZE: usize = 1_000;
 
@@ -149,7 +151,12 @@ impl OperatorClient {
     pub fn new(base: impl Into<String>) -> Self {
         Self {
             base: base.into().trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
+            // A host that does not answer at all fails in seconds, not at the request timeout: a
+            // wallet with towers then asks the next source (DA-12).
+            http: reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build()
+                .unwrap_or_default(),
             page_size: DEFAULT_PAGE_SIZE,
         }
     }

@@ -1,6 +1,11 @@
 //! Everything that can go wrong for a wallet, each with what the user needs to know.
 
+use crate::sources::{SourceAttempt, SourceFailure};
 use alloy::primitives::{Address, B256, U256};
+
+fn attempts_text(attempts: &[SourceAttempt]) -> String {
+    attempts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
 
 /// A wallet failure.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +33,15 @@ pub enum SdkError {
         url: String,
         /// Why (its typed error code and message when it answered).
         reason: String,
+    },
+    /// A read no source could serve (spec: DA-12): the operator and every configured tower
+    /// failed, refused or served data that does not match L1; each is named with why.
+    #[error("no source could serve {what}: {}", attempts_text(.attempts))]
+    AllSourcesFailed {
+        /// What was read.
+        what: String,
+        /// Each source's failure, in the order asked (the operator first).
+        attempts: Vec<SourceAttempt>,
     },
     /// The operator answered something malformed.
     #[error("malformed answer from the operator: {0}")]
@@ -158,8 +172,26 @@ pub enum SdkError {
 
 impl SdkError {
     /// Whether retrying later may succeed (network trouble rather than a refusal or a lie).
-    pub const fn is_retryable(&self) -> bool {
-        matches!(self, Self::OperatorUnreachable { .. } | Self::L1(_) | Self::Timeout(_))
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::OperatorUnreachable { .. } | Self::L1(_) | Self::Timeout(_) => true,
+            Self::AllSourcesFailed { attempts, .. } => {
+                attempts.iter().any(|a| matches!(a.failure, SourceFailure::Unreachable(_)))
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the read's sources could not be asked or answered badly (down, a 5xx, a broken
+    /// answer, or all of them failing), as opposed to a verdict about the data: a re-check then
+    /// goes on against L1 alone.
+    pub const fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::OperatorUnreachable { .. }
+                | Self::BadOperatorResponse(_)
+                | Self::AllSourcesFailed { .. }
+        )
     }
 }
 

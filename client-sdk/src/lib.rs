@@ -4,9 +4,14 @@
 //! Nothing the operator says is trusted: every output is checked against the block commitment on
 //! L1 before it is stored or counted ([`Wallet::sync`]), and a mismatch is
 //! [`SdkError::ProofMismatch`].
+//!
+//! With towers configured ([`Wallet::with_towers`], spec DA-12), every read falls back from the
+//! operator to each tower in turn when the operator fails, refuses (`BlockWithheld`) or serves
+//! data that does not verify; [`Wallet::restore`] recovers a wallet from its key alone.
 
 mod client;
 mod error;
+mod sources;
 mod store;
 mod sync;
 mod wallet;
@@ -16,6 +21,7 @@ pub use client::{
     OperatorClient, UtxoPage,
 };
 pub use error::SdkError;
+pub use sources::{SourceAttempt, SourceFailure, SourceId};
 pub use store::{
     BatchClaimRef, ChainIdentity, OutputStatus, ProofStore, StoredOutput, SyncRecord, Touch,
     Verification,
@@ -23,6 +29,6 @@ pub use store::{
 pub use sync::{SyncOptions, SyncProgress};
 pub use wallet::{
     BatchChunk, BatchExitOptions, BatchExitReport, DEFAULT_BATCH_CLAIMS, ExitChunk, ExitReport,
-    MAX_BATCH_CLAIMS_PER_TX, PayoutChunk, PayoutReport, SyncReport, TX_GAS_CAP, Wallet,
-    WalletConfig,
+    MAX_BATCH_CLAIMS_PER_TX, PayoutChunk, PayoutReport, RestoreReport, SourceReport, SyncReport,
+    TX_GAS_CAP, Wallet, WalletConfig,
 };

@@ -14,8 +14,8 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 #[derive(Debug, Parser)]
 #[command(name = "plasma", version)]
 struct Cli {
-    /// A TOML file with any of: l1_rpc_url, operator_url, framework, contracts, keystore, store.
-    /// Flags and environment variables override it.
+    /// A TOML file with any of: l1_rpc_url, operator_url, towers, framework, contracts, keystore,
+    /// store, watchers. Flags and environment variables override it.
     #[arg(long = "config", env = "PLASMA_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// L1 JSON-RPC endpoint [default: http://127.0.0.1:8545].
@@ -48,6 +48,11 @@ struct Cli {
     /// (`proof+tx+watcher`); their `/status` is read on every sync.
     #[arg(long = "watchers", env = "PLASMA_WATCHERS", value_delimiter = ',', global = true)]
     watchers: Vec<String>,
+    /// Towers (base URLs, comma-separated, in the order to ask them) read when the operator is
+    /// down, withholds a block or serves data that does not verify against L1: sync, balance
+    /// --sync, restore, exits. Payments are still sent to the operator only.
+    #[arg(long = "towers", env = "PLASMA_TOWERS", value_delimiter = ',', global = true)]
+    towers: Vec<String>,
     /// If the store belongs to another chain or deployment (e.g. after `scripts/devnet --reset`),
     /// rename it aside and start a fresh one instead of refusing.
     #[arg(long = "fresh-store", global = true)]
@@ -71,6 +76,10 @@ enum Command {
     },
     /// Fetch, verify against L1 and store this wallet's outputs (progress on stderr).
     Sync,
+    /// Recover the wallet from its key alone: list its outputs from the operator and every
+    /// tower (--towers), verify each against L1, store them, and say which source gave what.
+    /// Works with the operator down; `plasma exit` then needs only L1 and the store.
+    Restore,
     /// Verified balance, from the local store at once, with when it was last synced.
     Balance {
         /// ERC-20 token address (default ETH).
@@ -202,6 +211,7 @@ struct FileConfig {
     keystore: Option<PathBuf>,
     store: Option<PathBuf>,
     watchers: Option<Vec<String>>,
+    towers: Option<Vec<String>>,
 }
 
 async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
@@ -217,6 +227,9 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
         cli.store = cli.store.or(file.store);
         if cli.watchers.is_empty() {
             cli.watchers = file.watchers.unwrap_or_default();
+        }
+        if cli.towers.is_empty() {
+            cli.towers = file.towers.unwrap_or_default();
         }
         if let Some(c) = file.contracts {
             cli.contracts = c;
@@ -273,7 +286,7 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
     if let Command::Send { watcher_url: Some(url), .. } = &cli.command {
         watchers.push(url.clone());
     }
-    let wallet = wallet.with_watchers(watchers);
+    let wallet = wallet.with_watchers(watchers).with_towers(cli.towers.clone());
     let eth = Address::ZERO;
     Ok(match cli.command {
         Command::Deposit { amount: a, token } => {
@@ -290,6 +303,44 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             let r = sync_with_progress(&wallet).await?;
             warn_invalid(r.invalid);
             json!({"added": r.added, "known": r.known, "pending": r.pending, "gone": r.gone, "invalid": r.invalid, "lastSync": wallet.last_sync()?})
+        }
+        Command::Restore => {
+            let r = wallet.restore().await?;
+            for s in &r.sources {
+                match (&s.listed, &s.error) {
+                    (Some(n), _) => eprintln!(
+                        "restore: {} listed {n} output(s) ({} listed by no other source) and \
+                         served {} proof(s)",
+                        s.source, s.only_here, s.proofs
+                    ),
+                    (None, Some(e)) => eprintln!("restore: {} failed: {e}", s.source),
+                    (None, None) => {}
+                }
+            }
+            for (pos, why) in &r.rejected {
+                eprintln!("restore: output {pos} rejected: {why}");
+            }
+            warn_invalid(r.invalid);
+            json!({
+                "listed": r.listed,
+                "added": r.added,
+                "known": r.known,
+                "pending": r.pending,
+                "gone": r.gone,
+                "invalid": r.invalid,
+                "rejected": r.rejected.iter().map(|(p, why)| json!({"utxoPos": p.to_string(), "reason": why})).collect::<Vec<_>>(),
+                "sources": r.sources.iter().map(|s| json!({
+                    "source": s.source.to_string(),
+                    "url": s.source.url(),
+                    "operator": s.source.is_operator(),
+                    "listed": s.listed,
+                    "onlyHere": s.only_here,
+                    "proofs": s.proofs,
+                    "error": s.error.as_ref().map(ToString::to_string),
+                })).collect::<Vec<_>>(),
+                "balance": wallet.balance(eth)?.to_string(),
+                "lastSync": wallet.last_sync()?,
+            })
         }
         Command::Balance { token, sync } => {
             // From the store at once: the stored, re-checked proofs are the balance, as of the
@@ -700,5 +751,11 @@ mod tests {
             Cli::try_parse_from(["plasma", "payout"]).unwrap().command,
             Command::Payout
         ));
+        let cli = Cli::try_parse_from(["plasma", "restore", "--towers", "http://a:1,http://b:2/"])
+            .unwrap();
+        assert!(matches!(cli.command, Command::Restore));
+        assert_eq!(cli.towers, ["http://a:1", "http://b:2/"]);
+        let file: FileConfig = toml::from_str("towers = [\"http://t:9701\"]").unwrap();
+        assert_eq!(file.towers.unwrap(), ["http://t:9701"]);
     }
 }

@@ -11,10 +11,11 @@ pub use batch::{
 use crate::{
     client::{BlockData, ExitData, ListedUtxo, OperatorClient},
     error::SdkError,
+    sources::{SourceFailure, SourceId, Sources},
     store::{
         ChainIdentity, OutputStatus, ProofStore, StoredOutput, SyncRecord, Touch, Verification,
     },
-    sync::{Checker, Commitments, SyncOptions, SyncProgress, unix_now},
+    sync::{Checker, Commitments, SyncOptions, SyncProgress, Verified, unix_now},
 };
 use alloy::{
     network::EthereumWallet,
@@ -30,7 +31,7 @@ use plasma_spec::{
     Transaction, UtxoPos, is_deposit_block, leaf_hash,
 };
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     path::PathBuf,
     time::Duration,
 };
@@ -109,7 +110,10 @@ pub struct Wallet {
     /// The batch exit game (EXIT-12), if the deployment has one.
     batch: Option<batch::Game>,
     domain: SigningDomain,
+    /// The operator: submissions and transaction status go only here.
     client: OperatorClient,
+    /// Where reads go: the operator, then the towers in order (DA-12).
+    sources: Sources,
     store: ProofStore,
     /// The L1 block the deployment was bound in, when known (where L1 scans start).
     deployment_block: Option<u64>,
@@ -125,6 +129,82 @@ struct WatcherView {
     url: String,
     synced_block: u64,
     byzantine_from: Option<u64>,
+}
+
+/// What a source listed as this owner's unspent outputs, and how far that vouches for the
+/// outputs it leaves out: the operator knows every block, a tower only those it validated (DA-11),
+/// so an output in a later block that it does not list is not known spent.
+#[derive(Clone, Debug)]
+struct Listing {
+    positions: BTreeSet<u128>,
+    /// The last block the listing speaks for (`u64::MAX`: the operator's, all of them).
+    vouched_to: u64,
+    /// Who listed it, for the evidence.
+    by: String,
+}
+
+impl Listing {
+    /// The evidence that `utxo_pos` is gone (spent or exiting, LEDGER-9), if the listing shows it.
+    fn gone(&self, utxo_pos: u128) -> Option<String> {
+        let blknum = UtxoPos::from_u128(utxo_pos).ok()?.blknum();
+        if self.positions.contains(&utxo_pos) || blknum > self.vouched_to {
+            return None;
+        }
+        Some(if self.vouched_to == u64::MAX {
+            format!(
+                "{} no longer lists it as unspent; if the operator lies, exit it unchecked \
+                 (plasma exit --force)",
+                self.by
+            )
+        } else {
+            format!(
+                "{} (validated to block {}) no longer lists it as unspent; if it lies, exit it \
+                 unchecked (plasma exit --force)",
+                self.by, self.vouched_to
+            )
+        })
+    }
+}
+
+/// One source's listing in a restore: the last block it vouches for, and what it listed.
+type SourceListing = (Option<u64>, Result<Vec<ListedUtxo>, SdkError>);
+
+/// What [`Wallet::restore`] did (spec: DA-12).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Per source, in reading order (the operator first): what it listed and served.
+    pub sources: Vec<SourceReport>,
+    /// Distinct positions listed by any source (the union).
+    pub listed: usize,
+    /// Outputs verified against L1 and stored.
+    pub added: usize,
+    /// Listed outputs the store already held.
+    pub known: usize,
+    /// Listed outputs whose blocks are not committed on L1 yet, or that no source serves: not
+    /// stored (a later sync or restore picks them up).
+    pub pending: usize,
+    /// Listed outputs no source proved against L1 (a source listed what is not this wallet's,
+    /// or served only wrong proofs), with why: not stored.
+    pub rejected: Vec<(u128, String)>,
+    /// Stored outputs the re-check after found gone (spent, exiting, finalized).
+    pub gone: usize,
+    /// Stored outputs from invalid transactions (not counted).
+    pub invalid: usize,
+}
+
+/// One source's part in a [`RestoreReport`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceReport {
+    /// The source.
+    pub source: SourceId,
+    /// How many outputs it listed (`None`: its listing failed, see `error`).
+    pub listed: Option<usize>,
+    /// How many of them no other source listed.
+    pub only_here: usize,
+    /// How many of the outputs stored by the restore had their proof from it.
+    pub proofs: usize,
+    /// Why its listing failed.
+    pub error: Option<SourceFailure>,
 }
 
 /// L1 blocks the exit-event scan reads again each time: an event in a block a reorg replaced is
@@ -206,6 +286,7 @@ impl Wallet {
             batch,
             domain: SigningDomain::new(chain_id, config.framework),
             client: OperatorClient::new(config.operator_url.clone()),
+            sources: Sources::new(OperatorClient::new(config.operator_url.clone())),
             store,
             deployment_block: identity.deployment.map(|(n, _)| n),
             watchers: Vec::new(),
@@ -226,8 +307,34 @@ impl Wallet {
     #[must_use]
     pub fn with_sync_options(mut self, options: SyncOptions) -> Self {
         self.client = self.client.clone().with_page_size(options.page_size);
+        self.sources = self.sources.clone().with_page_size(options.page_size);
         self.sync_options = options;
         self
+    }
+
+    /// The towers (base URLs, in order) the wallet reads from when the operator fails, refuses
+    /// (`BlockWithheld`, …) or serves data that does not verify against L1 (spec: DA-12): sync,
+    /// balance refresh, restore, exits, in-flight exits. Replaces any list given before; an empty
+    /// list reads from the operator alone. Submissions always go to the operator only.
+    #[must_use]
+    pub fn with_towers(mut self, urls: Vec<String>) -> Self {
+        self.set_towers(urls);
+        self
+    }
+
+    /// [`Wallet::with_towers`] on a wallet in place.
+    pub fn set_towers(&mut self, urls: Vec<String>) {
+        self.sources = self.sources.clone().with_towers(urls);
+    }
+
+    /// The towers the wallet falls back to, in order (see [`Wallet::with_towers`]).
+    pub fn towers(&self) -> Vec<String> {
+        self.sources.tower_urls()
+    }
+
+    /// Every source the wallet reads from, in order: the operator, then the towers.
+    pub fn sources(&self) -> Vec<SourceId> {
+        self.sources.iter().map(|(_, id, _)| id.clone()).collect()
     }
 
     /// Which chain and deployment L1 is: chain id, genesis hash, framework, and the L1 block that
@@ -346,6 +453,7 @@ impl Wallet {
         let commitments = Commitments::default();
         let (mut report, listed) = self.fetch_new(&commitments, progress).await?;
         report.gone = self.recheck_with(Some(&listed), &commitments).await?;
+        let listed = listed.positions;
         self.consult_watchers().await?;
         let all = self.store.all()?;
         report.invalid = all.iter().filter(|o| o.status == OutputStatus::Invalid).count();
@@ -368,6 +476,165 @@ impl Wallet {
         Ok(report)
     }
 
+    /// Recovers the wallet from its key alone (spec: DA-12), into an empty store (lost, or never
+    /// synced) or one that already holds some outputs:
+    /// 1. lists the owner's unspent outputs from every source, the operator and each tower, at
+    ///    once (a source can leave outputs out undetected; one honest source that lists an
+    ///    output is enough);
+    /// 2. takes the union by position;
+    /// 3. verifies each output it does not hold against L1 exactly as [`Wallet::sync`] does
+    ///    (commitment, inclusion proof, owner, then the creating transaction), the proofs read
+    ///    from the operator first and then from each tower while a source fails or serves data
+    ///    that does not verify; an output no source proves is rejected and reported, never
+    ///    stored;
+    /// 4. re-checks the store against L1 and the first listing that answered, as a sync does.
+    ///
+    /// Works with the operator down, from the towers alone; [`Wallet::start_exits`] then needs
+    /// nothing more than L1 and the store. Fails only if no source lists anything.
+    pub async fn restore(&self) -> Result<RestoreReport, SdkError> {
+        let started = std::time::Instant::now();
+        let owner = self.address();
+        let n = self.sources.len();
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let sources = self.sources.clone();
+            set.spawn(async move {
+                // A tower's height is read before its listing: what it leaves out is then
+                // known gone only up to a block it had validated when it listed.
+                let bound = if i == 0 { Some(u64::MAX) } else { sources.synced_block(i).await };
+                (i, bound, sources.client(i).utxos(owner).await)
+            });
+        }
+        let mut listings: Vec<Option<SourceListing>> = (0..n).map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            let (i, bound, listed) =
+                joined.map_err(|e| SdkError::Store(format!("a restore task failed: {e}")))?;
+            listings[i] = Some((bound, listed));
+        }
+        let mut report = RestoreReport::default();
+        let mut union: BTreeMap<u128, (ListedUtxo, Vec<usize>)> = BTreeMap::new();
+        let mut errors = Vec::new();
+        let mut primary: Option<Listing> = None;
+        for (i, entry) in listings.into_iter().enumerate() {
+            let source = self.sources.id(i).clone();
+            let Some((bound, listed)) = entry else { continue };
+            match listed {
+                Ok(list) => {
+                    tracing::info!(%source, listed = list.len(), "restore: listing read");
+                    report.sources.push(SourceReport {
+                        source: source.clone(),
+                        listed: Some(list.len()),
+                        only_here: 0,
+                        proofs: 0,
+                        error: None,
+                    });
+                    if primary.is_none() {
+                        primary = Some(Listing {
+                            positions: list.iter().map(|l| l.utxo_pos).collect(),
+                            vouched_to: bound.unwrap_or(0),
+                            by: if i == 0 { "the operator".into() } else { source.to_string() },
+                        });
+                    }
+                    for l in list {
+                        union.entry(l.utxo_pos).or_insert_with(|| (l, Vec::new())).1.push(i);
+                    }
+                }
+                Err(e) => {
+                    let failure = SourceFailure::from(&e);
+                    tracing::warn!(%source, %failure, "restore: listing failed");
+                    report.sources.push(SourceReport {
+                        source,
+                        listed: None,
+                        only_here: 0,
+                        proofs: 0,
+                        error: Some(failure),
+                    });
+                    errors.push((i, e));
+                }
+            }
+        }
+        let Some(primary) = primary else {
+            return Err(self.sources.failed(format!("the listing of {owner}"), errors));
+        };
+        for (_, by) in union.values() {
+            if let [only] = by.as_slice() {
+                report.sources[*only].only_here += 1;
+            }
+        }
+        report.listed = union.len();
+        let stored: HashMap<u128, OutputStatus> =
+            self.store.all()?.into_iter().map(|o| (o.utxo_pos, o.status)).collect();
+        let mut fresh = Vec::new();
+        for (pos, (listed, _)) in union {
+            if stored.get(&pos).is_some_and(|s| *s != OutputStatus::NotOnChain) {
+                report.known += 1;
+            } else {
+                fresh.push(listed);
+            }
+        }
+        let commitments = Commitments::default();
+        let checker =
+            Checker { compare_listing: false, reject_unproven: true, ..self.checker(&commitments) };
+        let opts = self.sync_options;
+        let mut batches = fresh.chunks(opts.batch_size.max(1)).map(<[ListedUtxo]>::to_vec);
+        let mut tasks: tokio::task::JoinSet<Result<Verified, SdkError>> =
+            tokio::task::JoinSet::new();
+        loop {
+            while tasks.len() < opts.parallel.max(1)
+                && let Some(batch) = batches.next()
+            {
+                let checker = checker.clone();
+                tasks.spawn(async move {
+                    match checker.verify_listed(batch.clone()).await? {
+                        Some(done) => Ok(done),
+                        None => checker.verify_by_exit_data(batch).await,
+                    }
+                });
+            }
+            let Some(joined) = tasks.join_next().await else { break };
+            let done =
+                joined.map_err(|e| SdkError::Store(format!("a restore task failed: {e}")))??;
+            self.store.put_many(&done.outputs)?;
+            report.added += done.outputs.len();
+            report.pending += done.pending;
+            report.rejected.extend(done.rejected);
+            for (i, count) in done.served_by.iter().enumerate() {
+                if let Some(r) = report.sources.get_mut(i) {
+                    r.proofs += count;
+                }
+            }
+        }
+        report.rejected.sort();
+        report.gone = self.recheck_with(Some(&primary), &commitments).await?;
+        self.consult_watchers().await?;
+        let all = self.store.all()?;
+        report.invalid = all.iter().filter(|o| o.status == OutputStatus::Invalid).count();
+        self.store.set_last_sync(&SyncRecord {
+            at: unix_now(),
+            listed: report.listed,
+            added: report.added,
+            known: report.known,
+            pending: report.pending,
+            gone: report.gone,
+            invalid: report.invalid,
+            highest_block: all
+                .iter()
+                .filter_map(|o| UtxoPos::from_u128(o.utxo_pos).ok().map(|p| p.blknum()))
+                .max()
+                .unwrap_or_default(),
+            millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })?;
+        tracing::info!(
+            listed = report.listed,
+            added = report.added,
+            known = report.known,
+            pending = report.pending,
+            rejected = report.rejected.len(),
+            "restore done"
+        );
+        Ok(report)
+    }
+
     /// What the last completed sync did and when (`None` before the first): the freshness of
     /// [`Wallet::balance`] and [`Wallet::outputs`], which answer from the store at once.
     pub fn last_sync(&self) -> Result<Option<SyncRecord>, SdkError> {
@@ -376,29 +643,33 @@ impl Wallet {
 
     fn checker(&self, commitments: &Commitments) -> Checker {
         Checker {
-            client: self.client.clone(),
+            sources: self.sources.clone(),
             framework: self.framework.clone(),
             domain: self.domain.clone(),
             me: self.address(),
             commitments: commitments.clone(),
+            compare_listing: true,
+            reject_unproven: false,
         }
     }
 
-    /// The first half of [`Wallet::sync`]: verifies and stores what the operator newly lists,
-    /// page by page, up to `parallel` batches in flight, one store transaction per batch;
-    /// returns what it lists.
+    /// The first half of [`Wallet::sync`]: verifies and stores what the operator newly lists
+    /// (a tower's listing when the operator fails, DA-12), page by page, up to `parallel`
+    /// batches in flight, one store transaction per batch; returns what it lists.
     async fn fetch_new(
         &self,
         commitments: &Commitments,
         progress: &mut (dyn FnMut(&SyncProgress) + Send),
-    ) -> Result<(SyncReport, BTreeSet<u128>), SdkError> {
+    ) -> Result<(SyncReport, Listing), SdkError> {
         let mut report = SyncReport::default();
         let mut listed_all = BTreeSet::new();
+        let mut bounds = HashMap::new();
+        let mut listed_by = BTreeSet::new();
         let stored: HashMap<u128, OutputStatus> =
             self.store.all()?.into_iter().map(|o| (o.utxo_pos, o.status)).collect();
         let checker = self.checker(commitments);
         let opts = self.sync_options;
-        let mut tasks: tokio::task::JoinSet<Result<(Vec<StoredOutput>, usize), SdkError>> =
+        let mut tasks: tokio::task::JoinSet<Result<Verified, SdkError>> =
             tokio::task::JoinSet::new();
         let mut state = SyncProgress::default();
         let mut after = None;
@@ -406,7 +677,8 @@ impl Wallet {
         // The listing carries no proofs: a known output costs the operator nothing, and a new
         // one's proof comes with its transaction's inclusion (one per transaction).
         loop {
-            let page = self.client.utxo_page(self.address(), after, opts.page_size, false).await?;
+            let (page, source) = self.sources.utxo_page(self.address(), after, &mut bounds).await?;
+            listed_by.insert(source);
             let mut fresh = Vec::new();
             for listed in page.utxos {
                 listed_all.insert(listed.utxo_pos);
@@ -425,27 +697,13 @@ impl Wallet {
                 if failure.is_some() {
                     break;
                 }
-                let (checker, batch, client) =
-                    (checker.clone(), batch.to_vec(), self.client.clone());
+                let (checker, batch) = (checker.clone(), batch.to_vec());
                 tasks.spawn(async move {
                     if let Some(done) = checker.verify_listed(batch.clone()).await? {
                         return Ok(done);
                     }
-                    // An operator without POST /v1/inclusions: one exit-data request per output.
-                    let mut items = Vec::new();
-                    let mut pending = 0;
-                    for listed in batch {
-                        match client.exit_data(listed.utxo_pos).await {
-                            Ok(d) => items.push((listed, d)),
-                            Err(SdkError::OperatorRefused { code, .. })
-                                if code == "NotCommitted" =>
-                            {
-                                pending += 1;
-                            }
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    Ok((checker.verify_batch(items).await?, pending))
+                    // Sources without POST /v1/inclusions: one exit-data request per output.
+                    checker.verify_by_exit_data(batch).await
                 });
             }
             progress(&state);
@@ -468,19 +726,60 @@ impl Wallet {
         }
         match failure {
             Some(e) => Err(e),
-            None => Ok((report, listed_all)),
+            None => Ok((report, self.listing(listed_all, &listed_by, &bounds))),
+        }
+    }
+
+    /// A listing read from `sources` (indices), with how far it vouches for what it leaves out.
+    fn listing(
+        &self,
+        positions: BTreeSet<u128>,
+        sources: &BTreeSet<usize>,
+        bounds: &HashMap<usize, u64>,
+    ) -> Listing {
+        let vouched_to = sources
+            .iter()
+            .map(|i| if *i == 0 { u64::MAX } else { bounds.get(i).copied().unwrap_or(0) })
+            .min()
+            .unwrap_or(u64::MAX);
+        let by = if sources.iter().all(|i| *i == 0) {
+            "the operator".to_owned()
+        } else {
+            sources.iter().map(|i| self.sources.id(*i).to_string()).collect::<Vec<_>>().join(", ")
+        };
+        Listing { positions, vouched_to, by }
+    }
+
+    /// The owner's whole listing from the first source that answers each page (DA-12).
+    async fn list_all(&self) -> Result<Listing, SdkError> {
+        let mut positions = BTreeSet::new();
+        let mut bounds = HashMap::new();
+        let mut by = BTreeSet::new();
+        let mut after = None;
+        loop {
+            let (page, source) = self.sources.utxo_page(self.address(), after, &mut bounds).await?;
+            by.insert(source);
+            positions.extend(page.utxos.iter().map(|u| u.utxo_pos));
+            match page.next {
+                // A cursor that does not move on would loop for ever: a broken source.
+                Some(n) if after.is_none_or(|a| n > a) => after = Some(n),
+                Some(_) => {
+                    return Err(SdkError::BadOperatorResponse("`next` does not advance".into()));
+                }
+                None => return Ok(self.listing(positions, &by, &bounds)),
+            }
         }
     }
 
     /// Waits for one verified batch and stores it in one store transaction.
     async fn store_batch(
         &self,
-        tasks: &mut tokio::task::JoinSet<Result<(Vec<StoredOutput>, usize), SdkError>>,
+        tasks: &mut tokio::task::JoinSet<Result<Verified, SdkError>>,
         report: &mut SyncReport,
         state: &mut SyncProgress,
     ) -> Result<(), SdkError> {
         let Some(joined) = tasks.join_next().await else { return Ok(()) };
-        let (outputs, pending) =
+        let Verified { outputs, pending, .. } =
             joined.map_err(|e| SdkError::Store(format!("a sync task failed: {e}")))??;
         report.pending += pending;
         state.new -= pending;
@@ -499,29 +798,31 @@ impl Wallet {
     }
 
     /// Re-checks what the wallet may no longer trust: every stored output against the operator
-    /// (when reachable; it is then also asked for outputs it no longer lists) and L1. Returns how
-    /// many outputs it found gone (spent, exiting or finalized) since the last check.
+    /// (when reachable, else the first tower that answers, DA-12; it is then also asked for
+    /// outputs it no longer lists) and L1. Returns how many outputs it found gone (spent,
+    /// exiting or finalized) since the last check.
     pub async fn refresh(&self) -> Result<usize, SdkError> {
-        let listed = match self.client.utxos(self.address()).await {
-            Ok(list) => Some(list.into_iter().map(|u| u.utxo_pos).collect::<BTreeSet<_>>()),
-            Err(e @ (SdkError::OperatorUnreachable { .. } | SdkError::BadOperatorResponse(_))) => {
-                tracing::warn!(error = %e, "operator unavailable: re-checking against L1 only");
+        let listed = match self.list_all().await {
+            Ok(list) => Some(list),
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "no source lists outputs: re-checking against L1 only");
                 None
             }
             Err(e) => return Err(e),
         };
-        self.recheck(listed.as_ref()).await
+        self.recheck_with(listed.as_ref(), &Commitments::default()).await
     }
 
-    /// Marks spent what the operator no longer lists (the L1 part of [`Wallet::recheck`] skipped).
+    /// Marks spent what the listing no longer holds (the L1 part of [`Wallet::recheck`] skipped).
     async fn mark_unlisted(&self) -> Result<(), SdkError> {
-        let listed: BTreeSet<u128> =
-            self.client.utxos(self.address()).await?.into_iter().map(|u| u.utxo_pos).collect();
+        let listed = self.list_all().await?;
         let mut changed = Vec::new();
         for mut o in self.store.all()? {
-            if o.status == OutputStatus::Unspent && !listed.contains(&o.utxo_pos) {
+            if o.status == OutputStatus::Unspent
+                && let Some(evidence) = listed.gone(o.utxo_pos)
+            {
                 o.status = OutputStatus::Spent;
-                o.evidence = Some("the operator no longer lists it as unspent".into());
+                o.evidence = Some(evidence);
                 o.checked_at = unix_now();
                 changed.push(o);
             }
@@ -632,12 +933,17 @@ impl Wallet {
     /// event scan since the last one ([`Wallet::scan_exit_events`]), and the per-output reads
     /// (finalized, standard exit, in-flight exit) only for outputs an event named.
     pub async fn recheck(&self, listed: Option<&BTreeSet<u128>>) -> Result<usize, SdkError> {
-        self.recheck_with(listed, &Commitments::default()).await
+        let listed = listed.map(|l| Listing {
+            positions: l.clone(),
+            vouched_to: u64::MAX,
+            by: "the operator".into(),
+        });
+        self.recheck_with(listed.as_ref(), &Commitments::default()).await
     }
 
     async fn recheck_with(
         &self,
-        listed: Option<&BTreeSet<u128>>,
+        listed: Option<&Listing>,
         commitments: &Commitments,
     ) -> Result<usize, SdkError> {
         self.scan_in_flight_exits().await?;
@@ -705,7 +1011,7 @@ impl Wallet {
     async fn status_of(
         &self,
         o: &StoredOutput,
-        listed: Option<&BTreeSet<u128>>,
+        listed: Option<&Listing>,
         commitments: &Commitments,
         touched: &HashSet<(u8, B256)>,
     ) -> Result<(OutputStatus, Option<String>), SdkError> {
@@ -799,37 +1105,61 @@ impl Wallet {
             ));
         }
         match listed {
-            Some(list) if !list.contains(&o.utxo_pos) => Ok((
-                OutputStatus::Spent,
-                Some(
-                    "the operator no longer lists it as unspent; if the operator lies, exit it \
-                     unchecked (plasma exit --force)"
-                        .into(),
-                ),
-            )),
-            Some(_) => Ok((OutputStatus::Unspent, None)),
-            // The operator was not asked: keep what it said last.
-            None if o.status == OutputStatus::Spent => Ok((o.status, o.evidence.clone())),
-            None => Ok((OutputStatus::Unspent, None)),
+            Some(list) if let Some(evidence) = list.gone(o.utxo_pos) => {
+                Ok((OutputStatus::Spent, Some(evidence)))
+            }
+            // Listed by a source that vouches for everything (the operator), or listed and not
+            // known spent: a tower's listing lags, so it does not undo a spend seen before.
+            Some(list)
+                if list.positions.contains(&o.utxo_pos)
+                    && (list.vouched_to == u64::MAX || o.status != OutputStatus::Spent) =>
+            {
+                Ok((OutputStatus::Unspent, None))
+            }
+            // Not asked, or a listing that cannot tell: keep what was said last.
+            _ if o.status == OutputStatus::Spent => Ok((o.status, o.evidence.clone())),
+            _ => Ok((OutputStatus::Unspent, None)),
         }
     }
 
-    /// A block from the operator (binary wire format), its root checked against its L1
-    /// commitment; `None` if the operator does not serve it or serves something else. Only for
-    /// the one block an in-flight exit is about: sync never downloads blocks.
+    /// A block (binary wire format) from the operator, or else from the first tower that serves
+    /// it right (DA-12), its root checked against its L1 commitment; `None` if no source serves
+    /// it or every one serves something else. Only for the one block an in-flight exit is
+    /// about: sync never downloads blocks.
     async fn proven_block(&self, blknum: u64) -> Result<Option<Vec<Vec<u8>>>, SdkError> {
-        let Ok(block) = self.client.block(blknum).await else { return Ok(None) };
-        let Some(ts) = block.l1_timestamp else { return Ok(None) };
         let commitment =
             self.framework.blockCommitments(U256::from(blknum)).call().await.map_err(l1)?;
-        if commitment != keccak256((block.root, U256::from(ts)).abi_encode()) {
+        if commitment == B256::ZERO {
             return Ok(None);
         }
-        let Some(leaves) = leaves_of(blknum, &block) else { return Ok(None) };
-        match BlockTree::from_txs(&leaves) {
-            Ok(tree) if tree.root() == block.root => Ok(Some(leaves)),
-            _ => Ok(None),
+        let what = format!("block {blknum}");
+        for (i, _, client) in self.sources.iter() {
+            let wrong = |reason: &str| SdkError::ProofMismatch {
+                utxo_pos: format!("of block {blknum}"),
+                reason: reason.into(),
+            };
+            let error = match client.block(blknum).await {
+                Err(e) => e,
+                Ok(block) => {
+                    let root_ok = block.l1_timestamp.is_some_and(|ts| {
+                        commitment == keccak256((block.root, U256::from(ts)).abi_encode())
+                    });
+                    match leaves_of(blknum, &block) {
+                        _ if !root_ok => wrong("root and timestamp are not its L1 commitment"),
+                        Some(leaves)
+                            if BlockTree::from_txs(&leaves)
+                                .is_ok_and(|t| t.root() == block.root) =>
+                        {
+                            self.sources.note_served(i, &what);
+                            return Ok(Some(leaves));
+                        }
+                        _ => wrong("its transactions do not hash to its root"),
+                    }
+                }
+            };
+            self.sources.note_failure(i, &what, &error);
         }
+        Ok(None)
     }
 
     /// Asks the configured watchers; an output whose creating transaction was checked becomes
@@ -1015,6 +1345,7 @@ impl Wallet {
         loop {
             match self.fetch_new(&Commitments::default(), &mut |_| {}).await {
                 Ok(_) | Err(SdkError::OperatorUnreachable { .. }) => {}
+                Err(e @ SdkError::AllSourcesFailed { .. }) if e.is_retryable() => {}
                 Err(e) => return Err(e),
             }
             if self.store.get(utxo_pos)?.is_some() {
@@ -1140,6 +1471,41 @@ impl Wallet {
         self.store.get(utxo_pos)?.ok_or_else(|| SdkError::UnknownOutput(utxo_pos.to_string()))
     }
 
+    /// Reads an output of this wallet the store does not hold: its exit data from the operator,
+    /// else from each tower in turn (DA-12), verified against L1 exactly as a sync verifies
+    /// (commitment, inclusion proof, owner; then its creating transaction), and stores it. For
+    /// an exit of an output the wallet never synced. [`SdkError::UnknownOutput`] if its block is
+    /// not committed yet; the sources' errors if none proves it.
+    pub async fn fetch_output(&self, utxo_pos: u128) -> Result<StoredOutput, SdkError> {
+        let commitments = Commitments::default();
+        let checker = Checker { compare_listing: false, ..self.checker(&commitments) };
+        let listed = ListedUtxo {
+            utxo_pos,
+            owner: self.address(),
+            token: Address::ZERO,
+            amount: U256::ZERO,
+        };
+        let mut done = checker.verify_by_exit_data(vec![listed]).await?;
+        let Some(o) = done.outputs.pop() else {
+            return Err(SdkError::UnknownOutput(format!(
+                "{utxo_pos} (its block is not committed on L1 yet)"
+            )));
+        };
+        self.store.put(&o)?;
+        tracing::info!(utxo_pos, verification = ?o.verification, "output read from the sources and stored");
+        Ok(o)
+    }
+
+    /// [`Wallet::fetch_output`] of each of `positions` the store does not hold.
+    pub(crate) async fn fetch_missing(&self, positions: &[u128]) -> Result<(), SdkError> {
+        for &p in positions {
+            if self.store.get(p)?.is_none() {
+                self.fetch_output(p).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Starts standard exits of stored outputs, as many L1 transactions as the block gas limit
     /// needs (see [`Wallet::start_exits_with`]); needs nothing but L1 and the local store. First
     /// re-checks the outputs (against L1, and against the operator if it answers) and refuses,
@@ -1180,6 +1546,7 @@ impl Wallet {
         force: bool,
         progress: &mut (dyn FnMut(&ExitChunk) + Send),
     ) -> Result<ExitReport, SdkError> {
+        self.fetch_missing(positions).await?;
         if !force {
             self.refresh().await?;
         }
@@ -1314,17 +1681,34 @@ impl Wallet {
                 return Ok(Some((pos.blknum(), pos.tx_index())));
             }
         }
-        let Ok(Some(inc)) = self.client.tx_inclusion(tx.hash()).await else { return Ok(None) };
-        if inc.tx_bytes.as_ref() != bytes.as_slice() {
-            return Ok(None);
+        let what = format!("the inclusion of {}", tx.hash());
+        for (i, _, client) in self.sources.iter() {
+            let inc = match client.tx_inclusion(tx.hash()).await {
+                Ok(Some(inc)) if inc.tx_bytes.as_ref() == bytes.as_slice() => inc,
+                Ok(_) => continue,
+                Err(e) => {
+                    self.sources.note_failure(i, &what, &e);
+                    continue;
+                }
+            };
+            let commitment =
+                self.framework.blockCommitments(U256::from(inc.blknum)).call().await.map_err(l1)?;
+            let proven = commitment
+                == keccak256((inc.root, U256::from(inc.block_timestamp)).abi_encode())
+                && Proof::from_bytes(&inc.proof).is_ok_and(|p| {
+                    p.verify(leaf_hash(&bytes), usize::from(inc.tx_index), inc.root)
+                });
+            if proven {
+                self.sources.note_served(i, &what);
+                return Ok(Some((inc.blknum, inc.tx_index)));
+            }
+            let e = SdkError::ProofMismatch {
+                utxo_pos: format!("of transaction {}", tx.hash()),
+                reason: "its inclusion is not proven under L1".into(),
+            };
+            self.sources.note_failure(i, &what, &e);
         }
-        let commitment =
-            self.framework.blockCommitments(U256::from(inc.blknum)).call().await.map_err(l1)?;
-        let proven = commitment
-            == keccak256((inc.root, U256::from(inc.block_timestamp)).abi_encode())
-            && Proof::from_bytes(&inc.proof)
-                .is_ok_and(|p| p.verify(leaf_hash(&bytes), usize::from(inc.tx_index), inc.root));
-        Ok(proven.then_some((inc.blknum, inc.tx_index)))
+        Ok(None)
     }
 
     /// Whether block `blknum` is out in the open and nobody saw anything wrong with it: the
@@ -1364,6 +1748,9 @@ impl Wallet {
         {
             return Err(SdkError::PaymentCommitted { tx_hash: hash, blknum, tx_index });
         }
+        let inputs =
+            signed.transaction.input_positions().map_err(|e| SdkError::Store(e.to_string()))?;
+        self.fetch_missing(&inputs.iter().map(|p| p.to_u128()).collect::<Vec<_>>()).await?;
         self.refresh().await?;
         for pos in
             signed.transaction.input_positions().map_err(|e| SdkError::Store(e.to_string()))?
@@ -1399,6 +1786,7 @@ impl Wallet {
     ) -> Result<TxHash, SdkError> {
         let inputs =
             signed.transaction.input_positions().map_err(|e| SdkError::Store(e.to_string()))?;
+        self.fetch_missing(&inputs.iter().map(|p| p.to_u128()).collect::<Vec<_>>()).await?;
         let stored: Vec<StoredOutput> =
             inputs.iter().map(|p| self.stored(p.to_u128())).collect::<Result<_, _>>()?;
         let args = InFlightExitGame::StartArgs {

@@ -256,6 +256,11 @@ impl Wallet {
         progress: &mut (dyn FnMut(&BatchChunk) + Send),
     ) -> Result<BatchExitReport, SdkError> {
         let game = self.batch_game()?;
+        if let Some(list) = positions {
+            // Outputs never synced are read from the sources (the towers when the operator is
+            // down, DA-12) and verified first.
+            self.fetch_missing(list).await?;
+        }
         self.refresh().await?;
         let mut outputs: Vec<StoredOutput> = match positions {
             Some(list) => {
