@@ -64,6 +64,26 @@ pub(crate) struct ApiContext {
     pub max_batch: usize,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// The availability distributor, when `[da]` is configured.
+    pub(crate) da: Option<Arc<crate::da::Distributor>>,
+    /// Devnet fault: blocks never served (`[faults] withhold`).
+    pub(crate) withheld: std::collections::HashSet<u64>,
+}
+
+impl ApiContext {
+    /// The devnet fault `withhold`: the 404 every read touching `blknum` answers, if withheld.
+    fn withheld(&self, blknum: u64) -> Option<Response> {
+        self.withheld.contains(&blknum).then(|| withheld(blknum))
+    }
+}
+
+/// 404 `BlockWithheld` (devnet fault): the SDK falls back to the towers on this code.
+fn withheld(blknum: u64) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "BlockWithheld",
+        format!("block {blknum} is withheld (devnet fault); ask the availability towers"),
+    )
 }
 
 /// Request counters (Prometheus).
@@ -247,6 +267,9 @@ pub(crate) fn routes(
                 Ok(None) => error(StatusCode::NOT_FOUND, "UnknownTransaction", hash),
                 Ok(Some(TxStatus::Pending)) => ok(json!({"txHash": hash, "status": "pending"})),
                 Ok(Some(TxStatus::Included { blknum, tx_index, committed })) => {
+                    if let Some(r) = ctx.withheld(blknum) {
+                        return r;
+                    }
                     match inclusion(&ctx.chain, blknum, tx_index) {
                         Ok(inc) => ok(json!({
                             "txHash": hash,
@@ -277,6 +300,9 @@ pub(crate) fn routes(
                  accept: Option<String>,
                  range: Option<String>,
                  ctx: Arc<ApiContext>| async move {
+                    if let Some(r) = ctx.withheld(blknum) {
+                        return r;
+                    }
                     let info = match ctx.chain.block_info(blknum) {
                         Ok(Some(info)) => info,
                         Ok(None) => return error(StatusCode::NOT_FOUND, "UnknownBlock", blknum),
@@ -301,6 +327,11 @@ pub(crate) fn routes(
                 Err(r) => return r,
             };
             let (page, more) = ctx.chain.utxos_page(q.owner, q.after, q.limit);
+            if q.proofs
+                && let Some(r) = page.iter().find_map(|(p, _)| ctx.withheld(p.blknum()))
+            {
+                return r;
+            }
             let next = more.then(|| page.last().map(|(p, _)| p.to_u256().to_string())).flatten();
             let chain = ctx.chain.clone();
             let proofs = q.proofs;
@@ -342,10 +373,19 @@ pub(crate) fn routes(
                 );
             }
             let chain = ctx.chain.clone();
+            let held = ctx.clone();
             let items = tokio::task::spawn_blocking(move || {
                 req.txs
                     .iter()
-                    .map(|t| inclusion_item(&chain, t.blknum, t.tx_index))
+                    .map(|t| {
+                        if held.withheld.contains(&t.blknum) {
+                            return json!({"blknum": t.blknum, "txIndex": t.tx_index, "error": {
+                                "code": "BlockWithheld",
+                                "message": format!("block {} is withheld (devnet fault); ask the availability towers", t.blknum),
+                            }});
+                        }
+                        inclusion_item(&chain, t.blknum, t.tx_index)
+                    })
                     .collect::<Vec<_>>()
             })
             .await;
@@ -367,6 +407,9 @@ pub(crate) fn routes(
                     "expected a decimal UTXO position",
                 );
             };
+            if let Some(r) = ctx.withheld(pos.blknum()) {
+                return r;
+            }
             if ctx.chain.utxo(pos).is_none() {
                 return error(StatusCode::NOT_FOUND, "UnknownUtxo", pos);
             }
@@ -383,10 +426,32 @@ pub(crate) fn routes(
             }
         });
 
-    let status = warp::path!("v1" / "status")
+    let status = warp::path!("v1" / "status").and(warp::get()).and(with.clone()).map(
+        |ctx: Arc<ApiContext>| {
+            let da = ctx.da.as_ref().map_or(Value::Null, |d| d.status());
+            ok(json!({"chain": ctx.chain.status(), "l1": *ctx.l1.lock(), "da": da}))
+        },
+    );
+
+    let availability = warp::path!("v1" / "blocks" / u64 / "availability")
         .and(warp::get())
         .and(with.clone())
-        .map(|ctx: Arc<ApiContext>| ok(json!({"chain": ctx.chain.status(), "l1": *ctx.l1.lock()})));
+        .then(|blknum: u64, ctx: Arc<ApiContext>| async move {
+            let chain = ctx.chain.clone();
+            match tokio::task::spawn_blocking(move || crate::da::availability(&chain, blknum)).await
+            {
+                Ok(Ok(Some(v))) => ok(v),
+                Ok(Ok(None)) => error(
+                    StatusCode::NOT_FOUND,
+                    "NoAvailability",
+                    format!(
+                        "block {blknum} has no availability header (not distributed: a deposit block, no towers configured, or not encoded yet)"
+                    ),
+                ),
+                Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e),
+                Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal", "read failed"),
+            }
+        });
 
     let health = warp::path!("health").and(warp::get()).map(|| ok(json!({"status": "ok"})));
 
@@ -425,6 +490,8 @@ pub(crate) fn routes(
         .or(tx)
         .unify()
         .or(block)
+        .unify()
+        .or(availability)
         .unify()
         .or(exit_data)
         .unify()

@@ -194,6 +194,9 @@ pub struct Chain {
     state: Mutex<State>,
     /// Set when a credited deposit vanished or changed on L1 (LEDGER-7): no more blocks.
     halt: Mutex<Option<crate::l1::Halt>>,
+    /// The next child block number, published after each block is stored (OP-3): the
+    /// availability distributor starts on a block as soon as it is durable (DA).
+    produced: tokio::sync::watch::Sender<u64>,
 }
 
 /// Status figures.
@@ -263,7 +266,26 @@ impl Chain {
             "state loaded"
         );
         let halt = Mutex::new(load_halt(&store)?);
-        Ok(Self { store, domain, fee_recipient, max_mempool, state: Mutex::new(state), halt })
+        let produced = tokio::sync::watch::Sender::new(state.next_child_block);
+        Ok(Self {
+            store,
+            domain,
+            fee_recipient,
+            max_mempool,
+            state: Mutex::new(state),
+            halt,
+            produced,
+        })
+    }
+
+    /// The next child block number, updated once each produced block is stored (OP-3).
+    pub fn subscribe_produced(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.produced.subscribe()
+    }
+
+    /// The store, for what lives beside the chain state (availability headers and receipts).
+    pub(crate) const fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The signing domain transactions are checked against.
@@ -480,6 +502,8 @@ impl Chain {
         }
         state.next_child_block = blknum + CHILD_BLOCK_INTERVAL;
         state.uncommitted.push_back(blknum);
+        drop(state);
+        self.produced.send_replace(blknum + CHILD_BLOCK_INTERVAL);
         info!(target: "operator::block", blknum, txs = record.txs.len(), root = %root, "block produced");
         Ok(Some(record))
     }

@@ -22,6 +22,10 @@ pub struct Config {
     pub api: ApiConfig,
     /// The state database (OP-9).
     pub store: StoreConfig,
+    /// Block availability from a tower quorum (DA): absent, blocks are not distributed.
+    pub da: Option<DaConfig>,
+    /// Faults a devnet may inject for end-to-end tests; refused unless `devnet = true`.
+    pub faults: FaultsConfig,
     /// A local devnet: L1 depths default to [`L1Config::devnet`]'s (one confirmation) instead of
     /// the mainnet-safe ones. Never on a real network: a one-block reorg there can swap two
     /// deposits, and the operator then halts (LEDGER-7).
@@ -92,6 +96,147 @@ pub struct StoreConfig {
     pub cache_mb: usize,
 }
 
+/// The availability towers and how long the submitter waits for their receipts (spec: DA).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DaConfig {
+    /// Chunks any block can be rebuilt from; the submitter waits for this many receipts.
+    pub k: u16,
+    /// Longest wait for `k` receipts before committing anyway, in milliseconds. Unset: 30,000,
+    /// or 3,000 on a devnet. Towers must not get a veto on the chain (liveness): after this the
+    /// block is committed with fewer receipts, the operator still serves it, and towers that miss
+    /// a chunk fall back to downloading it (WATCH-3).
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+    /// Pause between two pushes of a chunk to a tower that has not answered, in milliseconds.
+    #[serde(default = "DaConfig::default_retry_ms")]
+    pub retry_ms: u64,
+    /// Every tower, in chunk-index order: tower `i` gets chunk `i`.
+    pub towers: Vec<TowerConfig>,
+}
+
+/// One availability tower.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TowerConfig {
+    /// The tower's key: its receipts must recover to this address.
+    pub address: Address,
+    /// Base URL of its HTTP API (`{url}/v1/da/chunks/{blknum}`).
+    pub url: String,
+}
+
+impl DaConfig {
+    /// Default `wait_ms` off a devnet.
+    pub const DEFAULT_WAIT_MS: u64 = 30_000;
+    /// Default `wait_ms` on a devnet.
+    pub const DEVNET_WAIT_MS: u64 = 3_000;
+
+    const fn default_retry_ms() -> u64 {
+        500
+    }
+
+    /// The number of towers, `n`.
+    pub fn n(&self) -> usize {
+        self.towers.len()
+    }
+
+    /// The longest wait for `k` receipts (see [`DaConfig::wait_ms`]).
+    pub fn wait(&self, devnet: bool) -> Duration {
+        let default = if devnet { Self::DEVNET_WAIT_MS } else { Self::DEFAULT_WAIT_MS };
+        Duration::from_millis(self.wait_ms.unwrap_or(default))
+    }
+
+    /// The pause between pushes.
+    pub const fn retry(&self) -> Duration {
+        Duration::from_millis(self.retry_ms)
+    }
+
+    /// Checks `1 <= k <= n <= 1024`, distinct tower addresses and usable URLs.
+    pub fn validate(&self) -> Result<(), DaConfigError> {
+        let n = self.towers.len();
+        if n > usize::from(MAX_TOWERS) {
+            return Err(DaConfigError::TooManyTowers { n, max: MAX_TOWERS });
+        }
+        if self.k == 0 {
+            return Err(DaConfigError::KZero);
+        }
+        if usize::from(self.k) > n {
+            return Err(DaConfigError::KAboveN { k: self.k, n });
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (index, tower) in self.towers.iter().enumerate() {
+            if !seen.insert(tower.address) {
+                return Err(DaConfigError::DuplicateTower { address: tower.address, index });
+            }
+            let url = tower.url.trim_end_matches('/');
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.parse::<reqwest::Url>().is_err()
+            {
+                return Err(DaConfigError::BadUrl { index, url: tower.url.clone() });
+            }
+        }
+        if self.retry_ms == 0 {
+            return Err(DaConfigError::ZeroRetry);
+        }
+        Ok(())
+    }
+}
+
+/// The most towers a block is coded for (DA-1: `n <= 1024`).
+pub const MAX_TOWERS: u16 = 1024;
+
+/// Why a `[da]` section is refused at start.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DaConfigError {
+    /// `k = 0`: a block could be rebuilt from nothing.
+    #[error("da.k is 0; it must be at least 1")]
+    KZero,
+    /// More chunks needed than towers exist.
+    #[error("da.k = {k} is more than the {n} towers configured")]
+    KAboveN {
+        /// The `k` configured.
+        k: u16,
+        /// The towers configured.
+        n: usize,
+    },
+    /// Two towers with one key: one tower would count twice toward the quorum.
+    #[error("tower {index} repeats the address {address} of an earlier tower")]
+    DuplicateTower {
+        /// The repeated address.
+        address: Address,
+        /// The index of the second occurrence.
+        index: usize,
+    },
+    /// More towers than the code allows (DA-1).
+    #[error("{n} towers configured; at most {max}")]
+    TooManyTowers {
+        /// The towers configured.
+        n: usize,
+        /// The limit.
+        max: u16,
+    },
+    /// A tower URL that is not `http(s)://…`.
+    #[error("tower {index} has an unusable url {url:?}")]
+    BadUrl {
+        /// The tower.
+        index: usize,
+        /// Its url.
+        url: String,
+    },
+    /// `retry_ms = 0` would push in a busy loop.
+    #[error("da.retry_ms is 0")]
+    ZeroRetry,
+}
+
+/// Faults a devnet injects for end-to-end tests.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultsConfig {
+    /// Blocks distributed and committed as usual but never served: every read touching them
+    /// answers 404 `BlockWithheld` (the e2e of block availability).
+    pub withhold: Vec<u64>,
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         Self { cache_mb: crate::store::DEFAULT_CACHE_BYTES / (1024 * 1024) }
@@ -107,6 +252,8 @@ impl Default for Config {
             block: BlockConfig::default(),
             api: ApiConfig::default(),
             store: StoreConfig::default(),
+            da: None,
+            faults: FaultsConfig::default(),
             devnet: false,
         }
     }
@@ -207,6 +354,12 @@ pub enum ConfigError {
     /// The key could not be loaded.
     #[error("operator key: {0}")]
     Key(String),
+    /// The `[da]` section is unusable.
+    #[error("[da]: {0}")]
+    Da(#[from] DaConfigError),
+    /// `[faults]` outside a devnet.
+    #[error("[faults] is only accepted with devnet = true (it makes the operator withhold blocks)")]
+    FaultsOffDevnet,
 }
 
 impl Config {
@@ -245,6 +398,17 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// Checks what parsing cannot: the `[da]` parameters, and `[faults]` only on a devnet.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(da) = &self.da {
+            da.validate()?;
+        }
+        if !self.devnet && self.faults != FaultsConfig::default() {
+            return Err(ConfigError::FaultsOffDevnet);
+        }
+        Ok(())
     }
 
     /// Switches to a devnet's L1 depths (the `--devnet` flag).
@@ -362,5 +526,86 @@ mod tests {
         let err =
             config.apply_env(|name| (name == "PLASMA_OPERATOR_LISTEN").then(|| "nope".to_owned()));
         assert!(matches!(err, Err(ConfigError::Env { name: "PLASMA_OPERATOR_LISTEN", .. })));
+    }
+
+    fn da_toml(k: u16, addresses: &[u8]) -> String {
+        let towers: Vec<String> = addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                format!(
+                    "{{ address = \"{}\", url = \"http://127.0.0.1:{}\" }}",
+                    Address::repeat_byte(*a),
+                    9701 + i
+                )
+            })
+            .collect();
+        format!("[da]\nk = {k}\ntowers = [{}]\n", towers.join(", "))
+    }
+
+    #[test]
+    fn da_section_parses_with_its_defaults() {
+        let c = Config::from_toml(&da_toml(3, &[1, 2, 3, 4, 5])).unwrap();
+        c.validate().unwrap();
+        let da = c.da.as_ref().unwrap();
+        assert_eq!((da.k, da.n(), da.retry_ms), (3, 5, 500));
+        assert_eq!(da.towers[4].url, "http://127.0.0.1:9705");
+        assert_eq!(da.wait(false), Duration::from_millis(30_000));
+        assert_eq!(da.wait(true), Duration::from_millis(3_000));
+        let c = Config::from_toml("[da]\nk = 1\nwait_ms = 7\nretry_ms = 9\ntowers = [{ address = \"0x0000000000000000000000000000000000000001\", url = \"http://a:1\" }]").unwrap();
+        let da = c.da.unwrap();
+        assert_eq!(
+            (da.wait(true), da.retry()),
+            (Duration::from_millis(7), Duration::from_millis(9))
+        );
+        assert!(Config::from_toml("[da]\nk = 1\ntowers = []\nkk = 2").is_err(), "unknown key");
+    }
+
+    #[test]
+    fn bad_da_sections_are_refused_by_name() {
+        let check = |text: &str| Config::from_toml(text).unwrap().validate().unwrap_err();
+        assert!(matches!(check(&da_toml(0, &[1, 2])), ConfigError::Da(DaConfigError::KZero)));
+        assert!(matches!(
+            check(&da_toml(3, &[1, 2])),
+            ConfigError::Da(DaConfigError::KAboveN { k: 3, n: 2 })
+        ));
+        assert!(matches!(
+            check(&da_toml(2, &[1, 2, 1])),
+            ConfigError::Da(DaConfigError::DuplicateTower { index: 2, address })
+                if address == Address::repeat_byte(1)
+        ));
+        assert!(matches!(check(&da_toml(1, &[])), ConfigError::Da(DaConfigError::KAboveN { .. })));
+        let many: Vec<TowerConfig> = (0..1025u32)
+            .map(|i| TowerConfig {
+                address: Address::left_padding_from(&i.to_be_bytes()),
+                url: "http://127.0.0.1:1".into(),
+            })
+            .collect();
+        let mut c = Config {
+            da: Some(DaConfig { k: 1, wait_ms: None, retry_ms: 500, towers: many }),
+            ..Config::default()
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Da(DaConfigError::TooManyTowers { n: 1025, max: 1024 }))
+        ));
+        c.da.as_mut().unwrap().towers.truncate(1024);
+        c.validate().unwrap();
+        c.da.as_mut().unwrap().towers[0].url = "127.0.0.1:1".into();
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Da(DaConfigError::BadUrl { index: 0, .. }))
+        ));
+    }
+
+    #[test]
+    fn faults_are_refused_off_a_devnet() {
+        let text = "[faults]\nwithhold = [2000]";
+        let off = Config::from_toml(text).unwrap();
+        assert!(matches!(off.validate(), Err(ConfigError::FaultsOffDevnet)));
+        let on = Config::from_toml(&format!("devnet = true\n{text}")).unwrap();
+        on.validate().unwrap();
+        assert_eq!(on.faults.withhold, vec![2000]);
+        Config::from_toml("[faults]\nwithhold = []").unwrap().validate().unwrap();
     }
 }

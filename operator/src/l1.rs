@@ -1,7 +1,7 @@
 //! The operator's L1 side: committing block roots (OP-4) and following deposits (OP-5), each
 //! followed until final: L1 can reorganise what the operator already recorded (LEDGER-7).
 
-use crate::chain::Chain;
+use crate::{chain::Chain, da::Distributor};
 use alloy::{
     eips::BlockId,
     primitives::{Address, B256, U256, keccak256},
@@ -191,6 +191,7 @@ pub(crate) async fn run_submitter(
     provider: DynProvider,
     settings: L1Settings,
     health: Arc<parking_lot::Mutex<L1Health>>,
+    da: Option<Arc<Distributor>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let framework = PlasmaFramework::new(settings.framework, provider.clone());
@@ -204,15 +205,16 @@ pub(crate) async fn run_submitter(
         if *shutdown.borrow() {
             return;
         }
+        let da = da.as_deref();
         let step = async {
-            follow_commitments(&chain, &provider, &framework, &settings, &mut state).await?;
+            follow_commitments(&chain, &provider, &framework, &settings, da, &mut state).await?;
             if let Some(halt) = chain.halted() {
                 // Blocks built before the halt may spend the vanished deposit: commit none.
                 health.lock().halt = Some(halt);
                 return Ok(false);
             }
-            submit_step(&chain, &provider, &framework, &settings, &sender, &mut state, &health)
-                .await
+            let l1 = L1 { provider: &provider, framework: &framework, sender: &sender };
+            submit_step(&chain, &l1, &settings, da, &mut state, &health).await
         };
         let step = step.await;
         if step.is_ok() {
@@ -234,8 +236,25 @@ pub(crate) async fn run_submitter(
         tokio::select! {
             _ = tokio::time::sleep(settings.poll) => {}
             _ = shutdown.changed() => {}
+            // A block reached its tower quorum (DA): commit it without waiting for the poll.
+            () = quorum_reached(da) => {}
         }
     }
+}
+
+async fn quorum_reached(da: Option<&Distributor>) {
+    match da {
+        Some(da) => da.quorum_reached().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the submitter talks to on L1.
+#[derive(Clone, Copy)]
+struct L1<'a> {
+    provider: &'a DynProvider,
+    framework: &'a PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
+    sender: &'a Sender,
 }
 
 /// Checks recorded commitments again at each new L1 head until they are final: one that moved to
@@ -246,11 +265,16 @@ async fn follow_commitments(
     provider: &DynProvider,
     framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
     settings: &L1Settings,
+    da: Option<&Distributor>,
     s: &mut Submitter,
 ) -> Result<(), L1Error> {
     let head = head(provider).await?;
     if !s.seeded {
-        seed_commitments(chain, provider, head, settings.finality_depth, s).await?;
+        let final_through =
+            seed_commitments(chain, provider, head, settings.finality_depth, s).await?;
+        if let (Some(da), Some(b)) = (da, final_through) {
+            da.final_through(b);
+        }
         s.seeded = true;
     }
     if s.recent.is_empty() || s.checked_at == Some(head.hash) {
@@ -294,6 +318,12 @@ async fn follow_commitments(
         if deep(head.number, *at, settings.finality_depth) {
             debug!(target: "operator::l1", blknum, l1_block = at, "commitment final");
             s.recent.remove(&blknum);
+            if let Some(da) = da
+                && s.recent.range(..blknum).next().is_none()
+            {
+                // Every commitment up to it is final: its chunks are no longer pushed.
+                da.final_through(blknum);
+            }
         } else {
             s.recent.insert(
                 blknum,
@@ -306,14 +336,14 @@ async fn follow_commitments(
 }
 
 /// After a start: the recorded commitments that may not be final yet, newest first until one is
-/// (found through its L1 transaction's receipt).
+/// (found through its L1 transaction's receipt). Returns that final one, if found.
 async fn seed_commitments(
     chain: &Chain,
     provider: &DynProvider,
     head: Head,
     finality_depth: u64,
     s: &mut Submitter,
-) -> Result<(), L1Error> {
+) -> Result<Option<u64>, L1Error> {
     let mut blknum = chain.status().next_child_block;
     while blknum > plasma_spec::CHILD_BLOCK_INTERVAL {
         blknum -= plasma_spec::CHILD_BLOCK_INTERVAL;
@@ -328,25 +358,25 @@ async fn seed_commitments(
             None => None,
         };
         if mined_at.is_some_and(|at| deep(head.number, at, finality_depth)) {
-            break; // final, and so is everything before it
+            return Ok(Some(blknum)); // final, and so is everything before it
         }
         // Unknown (dropped, or not found): checked from the head back.
         let l1_block = mined_at.unwrap_or(head.number);
         s.recent.insert(blknum, Followed { l1_block, content: record.root, timestamp });
     }
-    Ok(())
+    Ok(None)
 }
 
 /// One step: returns whether a block got committed.
 async fn submit_step(
     chain: &Chain,
-    provider: &DynProvider,
-    framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
+    l1: &L1<'_>,
     settings: &L1Settings,
-    sender: &Sender,
+    da: Option<&Distributor>,
     s: &mut Submitter,
     health: &parking_lot::Mutex<L1Health>,
 ) -> Result<bool, L1Error> {
+    let L1 { provider, framework, sender } = *l1;
     let Some(blknum) = chain.next_uncommitted() else { return Ok(false) };
     let Some(record) = chain.block_info(blknum)? else { return Ok(false) };
     if s.sending != blknum {
@@ -394,6 +424,9 @@ async fn submit_step(
             return Ok(false);
         }
         chain.mark_committed(blknum, event.timestamp, log.transaction_hash.unwrap_or_default())?;
+        if let Some(da) = da {
+            da.committed(blknum);
+        }
         s.recent.insert(
             blknum,
             Followed { l1_block: mined_at, content: record.root, timestamp: event.timestamp },
@@ -407,6 +440,13 @@ async fn submit_step(
     }
     if on_l1 < blknum {
         return Err(L1Error::Rpc(format!("L1 expects block {on_l1} before our block {blknum}")));
+    }
+    // spec: DA — the first send waits for k tower receipts, or the wait (liveness).
+    if let Some(da) = da
+        && s.sent.is_empty()
+        && !da.may_commit(blknum)
+    {
+        return Ok(false);
     }
     // on_l1 == blknum at `head`: no attempt had landed by then, and the nonce at `head` is the one
     // any attempt still pending holds, so this send replaces it (at most one can be mined); and

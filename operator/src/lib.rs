@@ -9,6 +9,7 @@ mod api;
 mod blocks;
 mod chain;
 mod config;
+mod da;
 mod exits;
 mod l1;
 mod node;
@@ -17,9 +18,13 @@ mod store;
 
 pub use blocks::{BlockInfo, EncodedBlock, TILE_LEAVES, TX_GROUP, WIRE_CHUNK, leaves_of};
 pub use chain::{Chain, ChainStatus, SubmitError, TxStatus};
-pub use config::{ApiConfig, BlockConfig, Config, ConfigError, L1Config, StoreConfig};
+pub use config::{
+    ApiConfig, BlockConfig, Config, ConfigError, DaConfig, DaConfigError, FaultsConfig, L1Config,
+    MAX_TOWERS, StoreConfig, TowerConfig,
+};
 pub use l1::{Halt, L1Error, L1Health};
 pub use node::{DEPOSIT_SLOTS_BEFORE_BLOCK, Node, NodeError};
 pub use store::{
-    Batch, BlockRecord, DEFAULT_CACHE_BYTES, Inclusion, Lookup, SCHEMA, Store, StoreError,
+    Batch, BlockRecord, DEFAULT_CACHE_BYTES, DaHeaderRow, DaReceiptRow, Inclusion, Lookup, SCHEMA,
+    Store, StoreError,
 };

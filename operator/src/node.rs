@@ -4,6 +4,7 @@ use crate::{
     api::{self, ApiContext},
     chain::Chain,
     config::{Config, ConfigError},
+    da::Distributor,
     exits,
     l1::{self, L1Health, L1Settings},
     store::{Store, StoreError},
@@ -30,6 +31,9 @@ pub enum NodeError {
     /// L1 could not be reached at start-up.
     #[error("L1: {0}")]
     L1(String),
+    /// The availability distributor could not start.
+    #[error("availability: {0}")]
+    Da(String),
     /// The listen address could not be bound.
     #[error("listening on {addr}: {source}")]
     Listen {
@@ -54,8 +58,13 @@ pub struct Node {
 impl Node {
     /// Starts everything; returns once the API is listening.
     pub async fn start(config: Config) -> Result<Self, NodeError> {
+        config.validate()?;
         let signer = config.signer()?;
         let operator = signer.address();
+        // The same key signs availability headers (DA-3): towers check them against L1's
+        // `operator()`.
+        let da_signer = plasma_spec::Signer::from_bytes(&signer.to_bytes())
+            .ok_or_else(|| ConfigError::Key("not a secp256k1 key".into()))?;
         let provider = ProviderBuilder::new()
             .wallet(EthereumWallet::from(signer))
             .connect_http(
@@ -74,12 +83,22 @@ impl Node {
         )?;
         let chain = Arc::new(Chain::open(
             store,
-            domain,
+            domain.clone(),
             config.block.fee_recipient.unwrap_or(operator),
             config.api.max_mempool,
         )?);
         let health = Arc::new(Mutex::new(L1Health::default()));
         let (shutdown, rx) = watch::channel(false);
+        let da = match &config.da {
+            Some(da) => Some(Arc::new(Distributor::new(
+                da,
+                config.devnet,
+                domain,
+                da_signer,
+                chain.clone(),
+            )?)),
+            None => None,
+        };
         let settings = L1Settings {
             framework: config.l1.framework,
             operator,
@@ -95,6 +114,7 @@ impl Node {
                 provider.clone(),
                 settings.clone(),
                 health.clone(),
+                da.clone(),
                 rx.clone(),
             )),
             tokio::spawn(exits::run_exit_follower(
@@ -113,6 +133,12 @@ impl Node {
             )),
             tokio::spawn(run_producer(chain.clone(), config.block.clone(), rx.clone())),
         ];
+        if let Some(da) = &da {
+            tasks.push(tokio::spawn(da.clone().run(rx.clone())));
+        }
+        if !config.faults.withhold.is_empty() {
+            tracing::warn!(target: "operator", blocks = ?config.faults.withhold, "devnet fault: these blocks are distributed and committed but never served (BlockWithheld)");
+        }
 
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -129,6 +155,8 @@ impl Node {
             max_body_bytes: config.api.max_body_bytes,
             max_batch: config.api.max_batch,
             metrics: api::Metrics::default(),
+            da,
+            withheld: config.faults.withhold.iter().copied().collect(),
         });
         let mut stop = rx;
         let server = warp::serve(api::routes(ctx)).incoming(listener).graceful(async move {

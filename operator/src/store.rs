@@ -34,6 +34,12 @@ const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// The exit-game facts of LEDGER-9 (`plasma_spec::ExitingOutputs` as JSON), under one key.
 const EXITING: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("exiting");
 const EXITING_KEY: &str = "exiting";
+/// Block → its availability header and the operator's signature on it ([`DaHeaderRow`], DA-3).
+const DA_HEADERS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("da_headers");
+/// (block, chunk index) → the tower's address (20 bytes) and its receipt signature (65 bytes).
+const DA_RECEIPTS: TableDefinition<'_, (u64, u16), &[u8]> = TableDefinition::new("da_receipts");
+/// Blocks whose chunks some tower still lacks and that are still pushed: resumed after a restart.
+const DA_PENDING: TableDefinition<'_, u64, u8> = TableDefinition::new("da_pending");
 
 /// Meta key: the store's schema version.
 const SCHEMA_VERSION: &str = "schema_version";
@@ -48,6 +54,75 @@ pub(crate) const NEXT_CHILD_BLOCK: &str = "next_child_block";
 pub(crate) const DEPOSIT_CURSOR: &str = "deposit_cursor";
 /// Meta key: the last L1 block whose exit-game events were applied (OP-7).
 pub(crate) const EXIT_CURSOR: &str = "exit_cursor";
+/// Meta key: blocks committed without `k` receipts after the wait (DA, `/v1/status`).
+pub(crate) const DA_QUORUM_MISSED: &str = "da_quorum_missed";
+
+/// A block's availability header as stored: the fields of `DaHeader(uint64 blknum,bytes32
+/// txRoot,uint64 dataLen,uint16 k,uint16 n,bytes32 chunkRoot)` and the operator's signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaHeaderRow {
+    /// The block.
+    pub blknum: u64,
+    /// The block's Merkle root (the root committed on L1).
+    pub tx_root: B256,
+    /// Bytes of the block's wire form.
+    pub data_len: u64,
+    /// Chunks to rebuild from.
+    pub k: u16,
+    /// Chunks (towers).
+    pub n: u16,
+    /// Root of the chunk tree (DA-2).
+    pub chunk_root: B256,
+    /// The operator's 65-byte signature of the header's EIP-712 digest.
+    pub signature: Vec<u8>,
+}
+
+impl DaHeaderRow {
+    const LEN: usize = 32 + 8 + 2 + 2 + 32 + 65;
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::LEN);
+        out.extend_from_slice(self.tx_root.as_slice());
+        out.extend_from_slice(&self.data_len.to_be_bytes());
+        out.extend_from_slice(&self.k.to_be_bytes());
+        out.extend_from_slice(&self.n.to_be_bytes());
+        out.extend_from_slice(self.chunk_root.as_slice());
+        out.extend_from_slice(&self.signature);
+        out
+    }
+
+    fn from_bytes(blknum: u64, b: &[u8]) -> Result<Self, StoreError> {
+        if b.len() != Self::LEN {
+            return Err(StoreError::Corrupt {
+                what: "da header",
+                reason: format!("{blknum}: {} bytes", b.len()),
+            });
+        }
+        let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&b[32..40]);
+        Ok(Self {
+            blknum,
+            tx_root: B256::from_slice(&b[..32]),
+            data_len: u64::from_be_bytes(len),
+            k: u16_at(40),
+            n: u16_at(42),
+            chunk_root: B256::from_slice(&b[44..76]),
+            signature: b[76..].to_vec(),
+        })
+    }
+}
+
+/// A tower's receipt for one chunk of a block, as stored (its signature checked before).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaReceiptRow {
+    /// The chunk index (= the tower's index).
+    pub index: u16,
+    /// The tower's address, which the signature recovers to.
+    pub tower: alloy::primitives::Address,
+    /// The tower's 65-byte signature of `DaReceipt(blknum, chunkRoot, index)`.
+    pub signature: Vec<u8>,
+}
 
 /// A stored block: a child block's signed transactions, or a deposit block's deposit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,6 +302,9 @@ impl Store {
         tx.open_table(MEMPOOL)?;
         tx.open_table(META)?;
         tx.open_table(EXITING)?;
+        tx.open_table(DA_HEADERS)?;
+        tx.open_table(DA_RECEIPTS)?;
+        tx.open_table(DA_PENDING)?;
         if !legacy && version.is_none() {
             tx.open_table(META)?.insert(SCHEMA_VERSION, SCHEMA)?;
         }
@@ -439,6 +517,110 @@ impl Store {
             Some(v) => v.value().get(skip..).unwrap_or_default().to_vec(),
             None => Vec::new(),
         })
+    }
+
+    /// A block's whole wire form (OP-9) with its info row, read in one transaction: what the
+    /// availability code encodes (DA-1).
+    pub fn wire(&self, blknum: u64) -> Result<Option<(BlockInfo, Vec<u8>)>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(info) = tx.open_table(BLOCK_INFO)?.get(blknum)? else { return Ok(None) };
+        let info = BlockInfo::from_bytes(blknum, info.value())?;
+        let mut wire = Vec::with_capacity(usize::try_from(info.wire_len).unwrap_or(0));
+        for entry in tx.open_table(BLOCK_WIRE)?.range((blknum, 0)..=(blknum, u32::MAX))? {
+            wire.extend_from_slice(entry?.1.value());
+        }
+        if wire.len() as u64 != info.wire_len {
+            return Err(StoreError::Corrupt {
+                what: "block wire rows",
+                reason: format!("{blknum}: {} bytes, info says {}", wire.len(), info.wire_len),
+            });
+        }
+        Ok(Some((info, wire)))
+    }
+
+    /// Stores a block's availability header and marks the block pending (its chunks are being
+    /// pushed). A different header stored before for the block (another `k`, `n` or tower set
+    /// after a restart) is replaced and its receipts are deleted: they name the old chunk root.
+    /// Returns whether receipts were dropped so.
+    pub fn put_da_header(&self, header: &DaHeaderRow) -> Result<bool, StoreError> {
+        let blknum = header.blknum;
+        let tx = self.db.begin_write()?;
+        let replaced;
+        {
+            let mut headers = tx.open_table(DA_HEADERS)?;
+            let old = headers
+                .get(blknum)?
+                .map(|v| DaHeaderRow::from_bytes(blknum, v.value()))
+                .transpose()?;
+            replaced = old.as_ref().is_some_and(|old| old != header);
+            if old.as_ref() != Some(header) {
+                headers.insert(blknum, header.to_bytes().as_slice())?;
+            }
+            if replaced {
+                let rows = (blknum, 0)..=(blknum, u16::MAX);
+                tx.open_table(DA_RECEIPTS)?.retain_in(rows, |_, _| false)?;
+            }
+            tx.open_table(DA_PENDING)?.insert(blknum, 1)?;
+        }
+        tx.commit()?;
+        Ok(replaced)
+    }
+
+    /// A block's stored availability header.
+    pub fn da_header(&self, blknum: u64) -> Result<Option<DaHeaderRow>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let headers = tx.open_table(DA_HEADERS)?;
+        headers.get(blknum)?.map(|v| DaHeaderRow::from_bytes(blknum, v.value())).transpose()
+    }
+
+    /// Stores a tower's receipt (checked by the caller against the stored header), durably.
+    pub fn put_da_receipt(&self, blknum: u64, receipt: &DaReceiptRow) -> Result<(), StoreError> {
+        let mut value = Vec::with_capacity(20 + receipt.signature.len());
+        value.extend_from_slice(receipt.tower.as_slice());
+        value.extend_from_slice(&receipt.signature);
+        let tx = self.db.begin_write()?;
+        tx.open_table(DA_RECEIPTS)?.insert((blknum, receipt.index), value.as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A block's stored receipts, by chunk index.
+    pub fn da_receipts(&self, blknum: u64) -> Result<Vec<DaReceiptRow>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let receipts = tx.open_table(DA_RECEIPTS)?;
+        let mut out = Vec::new();
+        for entry in receipts.range((blknum, 0)..=(blknum, u16::MAX))? {
+            let (k, v) = entry?;
+            let v = v.value();
+            if v.len() < 20 {
+                return Err(StoreError::Corrupt {
+                    what: "da receipt",
+                    reason: format!("{blknum}: {} bytes", v.len()),
+                });
+            }
+            out.push(DaReceiptRow {
+                index: k.value().1,
+                tower: alloy::primitives::Address::from_slice(&v[..20]),
+                signature: v[20..].to_vec(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Blocks whose chunks were still being pushed when the operator stopped.
+    pub fn da_pending(&self) -> Result<Vec<u64>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let pending = tx.open_table(DA_PENDING)?;
+        pending.iter()?.map(|e| e.map(|(k, _)| k.value()).map_err(Into::into)).collect()
+    }
+
+    /// The block's chunks are no longer pushed (every tower answered, the block is final, or the
+    /// pushes gave up).
+    pub fn clear_da_pending(&self, blknum: u64) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(DA_PENDING)?.remove(blknum)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Transaction `index` of block `blknum` with its proof: one read transaction; the info row,
