@@ -2,6 +2,8 @@
 //! holds when replayed against the library (spec: DA-1 … DA-3). Regenerate with
 //! `cargo run -p plasma-da --bin gen-da-vectors`.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is how they fail
+
 use alloy_primitives::{Address, B256, hex};
 use plasma_da::{
     ChunkEnvelope, ChunkProof, DaHeader, Params, Receipt, chunk_leaf, decode, encode, rebuild,
