@@ -23,6 +23,7 @@ use std::{
 };
 
 pub mod throttle;
+mod towers;
 
 /// Why the harness failed; tests unwrap it.
 #[derive(Debug)]
@@ -109,6 +110,40 @@ pub struct Devnet {
     published: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Vec<u8>>>>,
     /// Where the proxy forwards everything else (the real operator's current address).
     upstream: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The tower set (issue 17, DA-6), when the devnet has one: tower 0 is the watcher above.
+    towers: Option<TowerSet>,
+    /// TOML appended to the operator's generated configuration (its `[da]` and `[faults]`).
+    operator_extra: String,
+}
+
+/// The towers of a devnet: `n` watchers keeping chunks of every block, `k` of which rebuild it.
+struct TowerSet {
+    k: u16,
+    /// Every tower's API port, in index order (fixed up front: each tower and the operator are
+    /// configured with all of them).
+    ports: Vec<u16>,
+    /// Every tower's key (tower 0's is the watcher's, anvil account 9).
+    keys: Vec<PrivateKeySigner>,
+    /// Towers 1 … n−1 (tower 0 is `watcher_process`).
+    procs: Vec<Option<Child>>,
+}
+
+impl TowerSet {
+    fn urls(&self) -> Vec<String> {
+        self.ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect()
+    }
+
+    /// The watcher flags that make watcher `index` a tower of this set.
+    fn args(&self, index: usize) -> Vec<String> {
+        vec![
+            "--da.index".into(),
+            index.to_string(),
+            "--da.k".into(),
+            self.k.to_string(),
+            "--da.towers".into(),
+            self.urls().join(","),
+        ]
+    }
 }
 
 impl std::fmt::Debug for Devnet {
@@ -220,6 +255,8 @@ impl Devnet {
             dir,
             operator: None,
             watcher_process: None,
+            towers: None,
+            operator_extra: String::new(),
         };
         net.start_operator().await?;
         let proxy = net.start_proxy().await?;
@@ -244,7 +281,7 @@ impl Devnet {
                 self.anvil.endpoint(),
                 self.deployment.framework,
                 self.deposit_confirmations
-            ),
+            ) + &self.operator_extra,
         )
         .map_err(err)?;
         let mut child = Command::new(bin_dir().join("plasma-operator"))
@@ -394,7 +431,12 @@ impl Devnet {
 
     async fn start_watcher_at(&mut self, operator_url: &str) -> Result<(), HarnessError> {
         self.proxy_url = operator_url.to_owned();
-        let port = free_port()?;
+        // A tower keeps its port (the operator and its peers know it); a plain watcher takes any.
+        let port = match &self.towers {
+            Some(t) => t.ports[0],
+            None => free_port()?,
+        };
+        let da_args = self.towers.as_ref().map(|t| t.args(0)).unwrap_or_default();
         let log = self.dir.path().join("watcher.log");
         let mut child = Command::new(bin_dir().join("plasma-watcher"))
             .args([
@@ -417,6 +459,7 @@ impl Devnet {
                 "--data-dir",
             ])
             .arg(self.dir.path().join("watcher-data"))
+            .args(&da_args)
             .env("PLASMA_WATCHER_L1_PRIVATE_KEY", key_hex(&self.anvil, 9))
             .env("RUST_LOG", "info")
             .stdout(std::fs::File::create(&log).map_err(err)?)
@@ -742,11 +785,16 @@ impl Devnet {
     /// Both processes' logs.
     pub fn logs(&self) -> String {
         let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
-        format!(
+        let mut logs = format!(
             "--- operator.log\n{}\n--- watcher.log\n{}",
             read("operator.log"),
             read("watcher.log")
-        )
+        );
+        for i in 1..self.towers.as_ref().map_or(0, |t| t.ports.len()) {
+            let name = format!("tower-{i}.log");
+            logs.push_str(&format!("\n--- {name}\n{}", read(&name)));
+        }
+        logs
     }
 
     /// A byzantine operator using the operator's L1 key.
@@ -766,6 +814,9 @@ impl Drop for Devnet {
         if let Some(mut c) = self.watcher_process.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        for i in 1..self.towers.as_ref().map_or(0, |t| t.ports.len()) {
+            self.kill_tower(i);
         }
     }
 }
