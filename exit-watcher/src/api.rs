@@ -1,5 +1,6 @@
 //! The watcher's HTTP API: `/status`, `/events`, `/v1/guards`, `/v1/guards/in-flight`, `/health`,
-//! `/metrics`, `/openapi.json`.
+//! `/metrics`, `/openapi.json`, and the tower's routes (issue 17, `crate::tower::api`):
+//! `/v1/da/chunks/{blknum}`, `/v1/da/faults` and the operator-shaped read routes.
 
 // warp hands extracted values to handlers by value.
 #![allow(clippy::needless_pass_by_value)]
@@ -23,12 +24,21 @@ const OPENAPI: &str = r#"{"openapi":"3.0.3","info":{"title":"plasma-watcher","ve
 "/v1/guards":{"post":{"summary":"Give the watcher an exit authorization (owner, deadline, nonce, signature) so it can exit the owner's funds","responses":{"200":{"description":"guarded"},"400":{"description":"malformed"},"422":{"description":"bad signature"}}}},
 "/v1/guards/in-flight":{"post":{"summary":"Hand in a payment a guarded owner signed ({\"tx\": \"0x…\"}, ENC-4) so that, if the chain turns byzantine before it is included, the watcher exits it in flight instead of exiting its inputs","responses":{"200":{"description":"kept"},"400":{"description":"malformed"},"422":{"description":"invalid against the validated UTXO set, or no guarded owner"}}}},
 "/health":{"get":{"summary":"Liveness","responses":{"200":{"description":"ok"}}}},
-"/metrics":{"get":{"summary":"Prometheus metrics (plasma_watcher_*)","responses":{"200":{"description":"text"}}}}}}"#;
+"/metrics":{"get":{"summary":"Prometheus metrics (plasma_watcher_*)","responses":{"200":{"description":"text"}}}},
+"/v1/da/chunks/{blknum}":{"parameters":[{"name":"blknum","in":"path","required":true,"schema":{"type":"integer"}}],
+"put":{"summary":"A tower stores its chunk of a block (body: the chunk envelope, application/vnd.plasma.chunk, at most 64 MiB) on disk and answers a signed receipt (DA-3): {\"receipt\":{\"blknum\",\"chunkRoot\",\"index\",\"tower\",\"signature\"}}. The same header again gets the same receipt","requestBody":{"required":true,"content":{"application/vnd.plasma.chunk":{"schema":{"type":"string","format":"binary"}}}},"responses":{"200":{"description":"stored; the receipt"},"400":{"description":"Malformed, WrongIndex, BadParams, ChunkLength, BadChunkProof, NotOperator"},"404":{"description":"NotATower"},"409":{"description":"Equivocation (another header is stored; the new one kept as evidence) or ChunkMismatch (the block is committed on L1 with another root)"},"413":{"description":"BodyTooLarge"}}},
+"get":{"summary":"The stored chunk envelope of a block (what a rebuilding watcher fetches)","responses":{"200":{"description":"the envelope","content":{"application/vnd.plasma.chunk":{"schema":{"type":"string","format":"binary"}}}},"404":{"description":"NoChunk"}}}},
+"/v1/da/faults":{"get":{"summary":"Availability faults noticed: {\"faults\":[{\"blknum\",\"kind\":\"BadChunkProof|NotOperator|Equivocation|ChunkMismatch|BadEncoding|TooFewChunks\",\"detail\",\"at\",\"evidence\"?}]}; evidence (two signed headers) only for an equivocation. The newest 100 are also in /status as daFaults","responses":{"200":{"description":"faults"}}}},
+"/v1/blocks/{blknum}":{"get":{"summary":"A block this watcher validated (downloaded or rebuilt from towers, before the first bad block), as the operator serves it: the wire form with Accept: application/vnd.plasma.block (ranges, x-plasma-root, x-plasma-tx-count, x-plasma-l1-timestamp), else JSON {blknum, root, l1Timestamp, l1Tx: null, txs} up to 4,096 transactions","parameters":[{"name":"blknum","in":"path","required":true,"schema":{"type":"integer"}}],"responses":{"200":{"description":"the block"},"206":{"description":"a range of the wire form"},"404":{"description":"BlockUnknown"},"413":{"description":"BlockTooLargeForJson"},"416":{"description":"RangeNotSatisfiable"}}}},
+"/v1/utxos":{"get":{"summary":"Unspent outputs of an owner in validated blocks, ascending position, as the operator pages them: {\"utxos\":[{utxoPos, owner, token, amount, exitData?}], \"next\"}","parameters":[{"name":"owner","in":"query","required":true,"schema":{"type":"string"}},{"name":"limit","in":"query","schema":{"type":"integer","default":1000,"maximum":10000}},{"name":"after","in":"query","schema":{"type":"string"}},{"name":"proofs","in":"query","schema":{"type":"boolean"}}],"responses":{"200":{"description":"a page"},"400":{"description":"MalformedQuery, MalformedAddress, BadLimit, MalformedPosition"}}}},
+"/v1/utxos/{pos}/exit-data":{"get":{"summary":"Exit data of an unspent output of a validated block: {utxoPos, blknum, txBytes, inclusionProof, root, blockTimestamp}","parameters":[{"name":"pos","in":"path","required":true,"schema":{"type":"string"}}],"responses":{"200":{"description":"exit data"},"400":{"description":"MalformedPosition"},"404":{"description":"UnknownUtxo, BlockUnknown"}}}},
+"/v1/inclusions":{"post":{"summary":"Inclusion proofs of up to 1,000 transactions of validated blocks ({\"txs\":[{blknum, txIndex}]}), as the operator answers: {\"inclusions\":[{blknum, txIndex, signedTx, txBytes, proof, root, blockTimestamp} or {blknum, txIndex, error}]}","responses":{"200":{"description":"one item per request, in order"},"400":{"description":"MalformedJson"},"413":{"description":"BatchTooLarge"}}}}}}"#;
 
 /// All routes.
 pub(crate) fn routes(
     watcher: Arc<Watcher>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    let watcher_for_tower = watcher.clone();
     let with = warp::any().map(move || watcher.clone());
     let status = warp::path!("status").and(warp::get()).and(with.clone()).map(|w: Arc<Watcher>| {
         warp::reply::json(&json!({"watcher": w.address(), "status": w.status()})).into_response()
@@ -101,6 +111,7 @@ pub(crate) fn routes(
     let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {
         warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response()
     });
+    let tower = crate::tower::api::routes(watcher_for_tower);
     status
         .or(events)
         .unify()
@@ -114,11 +125,17 @@ pub(crate) fn routes(
         .unify()
         .or(openapi)
         .unify()
+        .or(tower)
+        .unify()
         .recover(|r: Rejection| async move {
             Ok::<_, Infallible>(if r.is_not_found() {
                 error(StatusCode::NOT_FOUND, "NotFound", "no such route")
             } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
                 error(StatusCode::PAYLOAD_TOO_LARGE, "BodyTooLarge", "request body too large")
+            } else if r.find::<warp::reject::LengthRequired>().is_some() {
+                error(StatusCode::LENGTH_REQUIRED, "LengthRequired", "send a Content-Length")
+            } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+                error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "method not allowed")
             } else {
                 error(StatusCode::BAD_REQUEST, "BadRequest", format!("{r:?}"))
             })

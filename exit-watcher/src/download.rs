@@ -115,8 +115,13 @@ pub struct DownloadProgress {
     pub last_error: Option<String>,
     /// Every byte arrived; decoding and the root check are running.
     pub checking: bool,
-    /// Obtained: every byte, decoded, root matching L1.
+    /// Obtained: every byte, decoded, root matching L1 (downloaded or rebuilt).
     pub done: bool,
+    /// A rebuild from the towers holds `k` good chunks and is decoding them (the verdict waits
+    /// for it, as for `checking`).
+    pub rebuilding: bool,
+    /// Good chunks of one header a rebuild holds so far (`None`: no rebuild started).
+    pub rebuild_chunks: Option<usize>,
 }
 
 /// A block to obtain: its number, its L1 root and the availability deadline (unix ms).
@@ -339,6 +344,18 @@ impl Fetcher {
         retry: Duration,
         progress: &Mutex<DownloadProgress>,
     ) -> DecodedBlock {
+        self.obtain_notifying(job, retry, progress, None).await
+    }
+
+    /// [`Self::obtain`], signalling `failed` at every failed attempt (a rebuild from the towers
+    /// starts at the first one).
+    pub async fn obtain_notifying(
+        &self,
+        job: Job,
+        retry: Duration,
+        progress: &Mutex<DownloadProgress>,
+        failed: Option<&tokio::sync::Notify>,
+    ) -> DecodedBlock {
         let blknum = job.blknum;
         let mut dec = BlockDecoder::new();
         loop {
@@ -368,6 +385,9 @@ impl Fetcher {
                 Err(e) => e,
             };
             progress.lock().last_error = Some(e.to_string());
+            if let Some(f) = failed {
+                f.notify_one();
+            }
             match &e {
                 DownloadError::Stalled { .. } | DownloadError::Dropped { .. } => {
                     let expected = dec.expected_len();
@@ -441,6 +461,8 @@ pub struct Downloader {
     fetcher: Fetcher,
     retry: Duration,
     slots: Mutex<BTreeMap<u64, Slot>>,
+    /// Towers to rebuild a block from when the operator does not serve it (issue 17).
+    rebuilder: Mutex<Option<Arc<crate::tower::Tower>>>,
 }
 
 impl std::fmt::Debug for Downloader {
@@ -459,7 +481,13 @@ impl Downloader {
             fetcher: Fetcher::new(base_url, settings.stall_timeout),
             retry,
             slots: Mutex::new(BTreeMap::new()),
+            rebuilder: Mutex::new(None),
         }
+    }
+
+    /// Races every download started from now on with a rebuild from `tower`'s towers.
+    pub(crate) fn set_rebuilder(&self, tower: Arc<crate::tower::Tower>) {
+        *self.rebuilder.lock() = Some(tower);
     }
 
     /// Runs exactly the downloads of `jobs` (the next block and the prefetched ones): starts
@@ -483,8 +511,22 @@ impl Downloader {
             let result = Arc::new(Mutex::new(None));
             let (fetcher, retry, job) = (self.fetcher.clone(), self.retry, *job);
             let (p, r) = (progress.clone(), result.clone());
+            let rebuilder = self.rebuilder.lock().clone();
             let task = tokio::spawn(async move {
-                let txs = fetcher.obtain(job, retry, &p).await;
+                let txs = match rebuilder {
+                    None => fetcher.obtain(job, retry, &p).await,
+                    // Whichever obtains the block first wins; the other future is dropped, which
+                    // cancels its requests (issue 17: the same block, two sources).
+                    Some(tower) => {
+                        let failed = Arc::new(tokio::sync::Notify::new());
+                        let download = fetcher.obtain_notifying(job, retry, &p, Some(&failed));
+                        let rebuild = tower.rebuild(job, failed.clone(), p.clone(), retry);
+                        tokio::select! {
+                            b = download => b,
+                            b = rebuild => b,
+                        }
+                    }
+                };
                 *r.lock() = Some(txs);
             });
             slots.insert(job.blknum, Slot { root: job.root, progress, result, task });
@@ -504,7 +546,7 @@ impl Downloader {
     pub fn checking(&self, blknum: u64) -> bool {
         self.slots.lock().get(&blknum).is_some_and(|s| {
             let p = s.progress.lock();
-            p.checking || p.done
+            p.checking || p.done || p.rebuilding
         })
     }
 
@@ -514,6 +556,16 @@ impl Downloader {
         slot.task.abort();
         let p = slot.progress.lock().clone();
         Some(p)
+    }
+
+    /// Stops every download and waits until each task is gone (nothing it held, such as the
+    /// store, outlives this call: a restart reopens the store at once).
+    pub async fn stop_all(&self) {
+        let slots = std::mem::take(&mut *self.slots.lock());
+        for slot in slots.into_values() {
+            slot.task.abort();
+            let _ = slot.task.await;
+        }
     }
 
     /// Where every running download stands.

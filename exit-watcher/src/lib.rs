@@ -8,12 +8,14 @@ pub mod budget;
 pub mod download;
 pub mod guards;
 mod judge;
+pub mod tower;
 mod watcher;
 
 pub use download::{DownloadError, DownloadProgress, DownloadSettings};
 pub use judge::{
     ChainView, DecodedBlock, Event, History, HistoryError, KnownBlock, Spend, validate_parallel,
 };
+pub use tower::{DaConfigError, DaStatus, Fault, FaultKind, TowerSettings};
 pub use watcher::{Guard, Settings, Status, Watcher, WatcherError, write_view_utxos};
 
 use std::{net::SocketAddr, sync::Arc};
@@ -31,9 +33,17 @@ pub struct Running {
 
 /// Starts the watcher loop and its API on `listen`.
 pub async fn start(watcher: Watcher, listen: SocketAddr) -> std::io::Result<Running> {
+    start_on(watcher, tokio::net::TcpListener::bind(listen).await?).await
+}
+
+/// Starts the watcher loop and its API on a bound `listener` (a tower's address must be known
+/// before it starts: every tower lists every other's URL).
+pub async fn start_on(
+    watcher: Watcher,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<Running> {
     let watcher = Arc::new(watcher);
     let (shutdown, rx) = tokio::sync::watch::channel(false);
-    let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let mut stop = rx.clone();
     let server =
@@ -51,5 +61,6 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
+        self.watcher.stop_downloads().await;
     }
 }

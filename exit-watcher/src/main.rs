@@ -7,7 +7,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use clap::Parser;
-use plasma_watcher::{DownloadSettings, Settings, Watcher};
+use plasma_watcher::{DownloadSettings, Settings, TowerSettings, Watcher};
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use tracing_subscriber::EnvFilter;
 
@@ -75,6 +75,21 @@ struct Cli {
     /// L1's block time in seconds (12 on Ethereum; 1 on a devnet), for the timing check (WATCH-12).
     #[arg(long = "l1.block-time", default_value_t = 12)]
     l1_block_time: u64,
+    /// This watcher's index in --da.towers: it stores that chunk of every block and signs
+    /// receipts with --l1.private-key. Omit to only rebuild (a reader).
+    #[arg(long = "da.index")]
+    da_index: Option<u16>,
+    /// Chunks that rebuild a block (k of the k-of-n code; n = the number of towers).
+    #[arg(long = "da.k")]
+    da_k: Option<u16>,
+    /// Every tower's API URL in index order, this one's included (comma-separated).
+    #[arg(long = "da.towers", value_delimiter = ',')]
+    da_towers: Vec<String>,
+    /// Seconds after a block's commitment at which a rebuild from the towers starts if the
+    /// operator has not served it (sooner at the first failed download). Default: a third of
+    /// --availability-timeout.
+    #[arg(long = "da.rebuild-after")]
+    da_rebuild_after: Option<f64>,
 }
 
 fn main() -> ExitCode {
@@ -97,6 +112,14 @@ fn main() -> ExitCode {
             }
         };
         let me = key.address();
+        let da = match da_settings(&cli) {
+            Ok(da) => da,
+            Err(e) => {
+                eprintln!("plasma-watcher: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let receipt_key = plasma_spec::Signer::from_bytes(&key.to_bytes());
         let Ok(url) = cli.rpc_url.parse() else {
             eprintln!("plasma-watcher: bad --l1.rpc-url");
             return ExitCode::FAILURE;
@@ -125,6 +148,16 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let watcher = match da {
+            None => watcher,
+            Some(da) => match watcher.with_tower(da, receipt_key).await {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("plasma-watcher: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
         let running = match plasma_watcher::start(watcher, cli.listen).await {
             Ok(r) => r,
             Err(e) => {
@@ -139,6 +172,23 @@ fn main() -> ExitCode {
     })
 }
 
+/// The `--da.*` flags, checked (issue 17).
+fn da_settings(cli: &Cli) -> Result<Option<TowerSettings>, String> {
+    let rebuild_after = match cli.da_rebuild_after {
+        Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
+        Some(s) => return Err(format!("--da.rebuild-after {s}: expected seconds >= 0")),
+        None => None,
+    };
+    TowerSettings::new(
+        cli.da_index,
+        cli.da_k,
+        &cli.da_towers,
+        rebuild_after,
+        Duration::from_secs(cli.availability_timeout),
+    )
+    .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +197,71 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Cli {
+        let mut all = vec![
+            "plasma-watcher",
+            "--l1.framework",
+            "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            "--l1.private-key",
+            "0x01",
+        ];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn da_flags() {
+        assert_eq!(da_settings(&parse(&[])).unwrap(), None);
+        let s = da_settings(&parse(&[
+            "--da.index",
+            "1",
+            "--da.k",
+            "2",
+            "--da.towers",
+            "http://a:1,http://b:2/,http://c:3",
+            "--availability-timeout",
+            "30",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.index, Some(1));
+        assert_eq!((s.k(), s.n()), (2, 3));
+        assert_eq!(s.towers, vec!["http://a:1", "http://b:2", "http://c:3"]);
+        assert_eq!(s.rebuild_after, Duration::from_secs(10), "a third of the timeout");
+        let s = da_settings(&parse(&[
+            "--da.k",
+            "1",
+            "--da.towers",
+            "http://a:1",
+            "--da.rebuild-after",
+            "0.5",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!((s.index, s.rebuild_after), (None, Duration::from_millis(500)));
+        for (args, want) in [
+            (vec!["--da.k", "2"], "need --da.towers"),
+            (vec!["--da.towers", "http://a:1"], "needs --da.k"),
+            (vec!["--da.k", "3", "--da.towers", "http://a:1,http://b:1"], "--da.k 3 with 2 towers"),
+            (
+                vec!["--da.k", "1", "--da.index", "2", "--da.towers", "http://a:1,http://b:1"],
+                "not one of the 2 towers",
+            ),
+            (vec!["--da.k", "1", "--da.towers", "ftp://a:1"], "not an http(s) URL"),
+            (vec!["--da.k", "1", "--da.towers", "http://a:1,http://a:1/"], "twice"),
+            (
+                vec!["--da.k", "1", "--da.towers", "http://a:1", "--da.rebuild-after", "30"],
+                "not below --availability-timeout",
+            ),
+            (
+                vec!["--da.k", "1", "--da.towers", "http://a:1", "--da.rebuild-after=-1"],
+                "seconds >= 0",
+            ),
+        ] {
+            let err = da_settings(&parse(&args)).unwrap_err();
+            assert!(err.contains(want), "{args:?}: {err}");
+        }
     }
 }

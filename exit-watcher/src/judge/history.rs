@@ -52,8 +52,10 @@ pub(crate) const OLD_SPENDS: TableDefinition<'_, u128, &[u8]> = TableDefinition:
 /// Before WATCH-15: every block's leaves as JSON (migrated on open, then emptied).
 pub(crate) const OLD_BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("view_blocks");
 
-const KIND_DEPOSIT: u8 = 0;
-const KIND_SIGNED: u8 = 1;
+/// `history_txs` kind byte: a deposit transaction (ENC-1).
+pub(crate) const KIND_DEPOSIT: u8 = 0;
+/// `history_txs` kind byte: a signed transaction (ENC-4).
+pub(crate) const KIND_SIGNED: u8 = 1;
 
 /// Built trees kept for repeated proofs, by default (a full block's tree is about 4 MiB).
 pub(crate) const DEFAULT_TREE_CACHE: usize = 4;
@@ -370,39 +372,46 @@ impl History {
     /// Block `blknum`'s leaf hashes from the store: its rows, or its one row of a store written
     /// before the split.
     fn stored_leaves(&self, blknum: u64) -> Result<Option<Vec<B256>>, HistoryError> {
-        let bad = || corrupt(format!("leaves of block {blknum}"));
         let tx = self.db.begin_read().map_err(st)?;
-        let rows = tx.open_table(LEAF_ROWS).map_err(st)?;
-        let mut leaves = Vec::new();
-        let mut found = false;
-        for (expected, entry) in
-            rows.range((blknum, 0)..=(blknum, u32::MAX)).map_err(st)?.enumerate()
-        {
-            let (k, v) = entry.map_err(st)?;
-            let v = v.value();
-            // Rows 0, 1, ... in order, every one but the last full (an empty block: one empty row).
-            if k.value().1 as usize != expected
-                || leaves.len() != expected * LEAF_ROW
-                || v.len() % 32 != 0
-                || v.len() > LEAF_ROW * 32
-                || (v.is_empty() && expected > 0)
-            {
-                return Err(bad());
-            }
-            leaves.extend(v.chunks_exact(32).map(B256::from_slice));
-            found = true;
-        }
-        if found {
-            return Ok(Some(leaves));
-        }
-        let table = tx.open_table(LEAVES).map_err(st)?;
-        let Some(v) = table.get(blknum).map_err(st)? else { return Ok(None) };
+        read_leaves(&tx, blknum)
+    }
+}
+
+/// Block `blknum`'s leaf hashes in the store read by `tx`: its rows, or its one row of a store
+/// written before the split (also what the tower's read routes use, without the view's lock).
+pub(crate) fn read_leaves(
+    tx: &redb::ReadTransaction,
+    blknum: u64,
+) -> Result<Option<Vec<B256>>, HistoryError> {
+    let bad = || corrupt(format!("leaves of block {blknum}"));
+    let rows = tx.open_table(LEAF_ROWS).map_err(st)?;
+    let mut leaves = Vec::new();
+    let mut found = false;
+    for (expected, entry) in rows.range((blknum, 0)..=(blknum, u32::MAX)).map_err(st)?.enumerate() {
+        let (k, v) = entry.map_err(st)?;
         let v = v.value();
-        if v.len() % 32 != 0 {
+        // Rows 0, 1, ... in order, every one but the last full (an empty block: one empty row).
+        if k.value().1 as usize != expected
+            || leaves.len() != expected * LEAF_ROW
+            || v.len() % 32 != 0
+            || v.len() > LEAF_ROW * 32
+            || (v.is_empty() && expected > 0)
+        {
             return Err(bad());
         }
-        Ok(Some(v.chunks_exact(32).map(B256::from_slice).collect()))
+        leaves.extend(v.chunks_exact(32).map(B256::from_slice));
+        found = true;
     }
+    if found {
+        return Ok(Some(leaves));
+    }
+    let table = tx.open_table(LEAVES).map_err(st)?;
+    let Some(v) = table.get(blknum).map_err(st)? else { return Ok(None) };
+    let v = v.value();
+    if v.len() % 32 != 0 {
+        return Err(bad());
+    }
+    Ok(Some(v.chunks_exact(32).map(B256::from_slice).collect()))
 }
 
 /// Moves a pre-WATCH-15 view (every spend and block as JSON) into the packed tables, in the open

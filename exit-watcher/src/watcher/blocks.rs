@@ -26,6 +26,7 @@ impl Watcher {
             // Obtained: every byte, decoded, hashing to `root` (download.rs checked it).
             if let Some(block) = self.downloads.take(blknum) {
                 self.pending.lock().pop_front();
+                self.da_verdict(blknum, false);
                 let txs = block.len();
                 let result = self.view.lock().apply_decoded_block(blknum, block, timestamp);
                 self.persist_block(blknum)?;
@@ -50,6 +51,7 @@ impl Watcher {
                 self.pending.lock().pop_front();
                 self.view.lock().withheld(blknum);
                 self.persist_block(blknum)?;
+                self.da_verdict(blknum, true);
                 self.event(Event::BlockWithheld { blknum });
                 self.report_exits_from_bad_blocks();
                 continue;

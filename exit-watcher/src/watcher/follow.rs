@@ -96,6 +96,7 @@ impl Watcher {
                     let mut last = self.last_child_committed.lock();
                     *last = (*last).max(blknum);
                 }
+                self.da_committed(blknum, ev.root)?;
                 if self.already_queued(blknum, Some(ev.root), ev.timestamp)? {
                     continue;
                 }

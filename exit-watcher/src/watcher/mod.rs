@@ -11,6 +11,7 @@
 //! | `act.rs` | sending actions, once, with margins (WATCH-11) |
 //! | `guarding.rs` | guards and handed-in payments (EXIT-9, WATCH-6, WATCH-14) |
 //! | `store.rs` | the redb store |
+//! | `da.rs` | the tower (issue 17): chunks, rebuilds, the read routes' access (`crate::tower`) |
 //!
 //! [`Watcher::step`] runs them in that order, once per poll.
 
@@ -41,6 +42,7 @@ mod act;
 mod batch;
 mod blocks;
 mod challenge;
+mod da;
 mod exits;
 mod follow;
 mod guarding;
@@ -179,6 +181,9 @@ pub enum WatcherError {
     /// Local storage.
     #[error("store: {0}")]
     Store(String),
+    /// The `--da.*` settings (issue 17).
+    #[error("{0}")]
+    Da(#[from] crate::tower::DaConfigError),
     /// WATCH-12: the watcher could not react to a bad block in time to protect anyone.
     #[error(
         "unsafe timing (WATCH-12): availability timeout {availability_timeout}s + {confirmations} \
@@ -271,6 +276,10 @@ pub struct Status {
     pub events: usize,
     /// Block downloads in progress (WATCH-3): bytes received of expected, rate, last error.
     pub downloads: Vec<crate::download::DownloadProgress>,
+    /// The newest availability faults (issue 17; empty without `--da.*`).
+    pub da_faults: Vec<crate::tower::Fault>,
+    /// The tower: index, `k`, `n`, chunks stored, rebuilt blocks (`None` without `--da.*`).
+    pub da: Option<crate::tower::DaStatus>,
 }
 
 /// The watcher.
@@ -313,6 +322,10 @@ pub struct Watcher {
     last_child_committed: Mutex<u64>,
     /// Late deposits already reported as left to their owners.
     late_reported: Mutex<std::collections::BTreeSet<UtxoPos>>,
+    /// The tower or reader (issue 17), once [`Watcher::with_tower`] set it.
+    tower: Option<Arc<crate::tower::Tower>>,
+    /// Trees and wire forms the read routes built recently.
+    reads: crate::tower::read::ReadCache,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -412,6 +425,8 @@ impl Watcher {
             dust_reported: Mutex::new(0),
             last_child_committed: Mutex::new(0),
             late_reported: Mutex::new(std::collections::BTreeSet::new()),
+            tower: None,
+            reads: crate::tower::read::ReadCache::default(),
         };
         watcher.restore()?;
         Ok(watcher)
@@ -452,6 +467,10 @@ impl Watcher {
 
     /// Status figures.
     pub fn status(&self) -> Status {
+        let (da_faults, da) = match &self.tower {
+            Some(t) => (t.faults(crate::tower::STATUS_FAULTS), Some(t.status())),
+            None => (Vec::new(), None),
+        };
         let funding = *self.funding.lock();
         let view = self.view.lock();
         Status {
@@ -466,6 +485,8 @@ impl Watcher {
             unaffordable_outputs: funding.2,
             events: self.events.lock().len(),
             downloads: self.downloads.progress(),
+            da_faults,
+            da,
         }
     }
 
