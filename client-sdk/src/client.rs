@@ -183,8 +183,14 @@ impl OperatorClient {
             SdkError::OperatorUnreachable { url: self.base.clone(), reason: e.to_string() }
         })?;
         let status = resp.status();
-        let body: Value =
-            resp.json().await.map_err(|e| SdkError::BadOperatorResponse(e.to_string()))?;
+        let body: Value = resp.json().await.map_err(|e| {
+            // A proxy's or a crashed server's error page: say the status, not the JSON error.
+            SdkError::BadOperatorResponse(if status.is_success() {
+                e.to_string()
+            } else {
+                format!("HTTP {status}")
+            })
+        })?;
         checked(status, body)
     }
 
@@ -295,8 +301,16 @@ impl OperatorClient {
 
     /// Every unspent output the operator lists for `owner`, following `next` page by page.
     pub async fn utxos(&self, owner: Address) -> Result<Vec<ListedUtxo>, SdkError> {
+        self.utxos_after(owner, None).await
+    }
+
+    /// Every unspent output listed for `owner` after position `after` (exclusive), page by page.
+    pub async fn utxos_after(
+        &self,
+        owner: Address,
+        mut after: Option<u128>,
+    ) -> Result<Vec<ListedUtxo>, SdkError> {
         let mut all = Vec::new();
-        let mut after = None;
         loop {
             let page = self.utxo_page(owner, after, self.page_size, false).await?;
             all.extend(page.utxos);

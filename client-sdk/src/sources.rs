@@ -6,11 +6,11 @@
 //! source, never into the store. Submissions never come through here: they go to the operator only.
 
 use crate::{
-    client::{OperatorClient, UtxoPage},
+    client::{ListedUtxo, OperatorClient},
     error::SdkError,
 };
 use alloy::primitives::Address;
-use std::{collections::HashMap, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 /// Which source served (or failed) a read.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -112,6 +112,55 @@ pub struct SourceAttempt {
 impl std::fmt::Display for SourceAttempt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.source, self.failure)
+    }
+}
+
+/// Every tower's listing of an owner (the operator having failed), as [`Sources::tower_listings`]
+/// read them.
+#[derive(Debug, Default)]
+pub(crate) struct TowerListings {
+    /// Per tower (source index, ascending): the last block it had validated when asked (0 if it
+    /// did not say), and its listing or why it failed.
+    pub(crate) each: Vec<(usize, u64, Result<Vec<ListedUtxo>, SdkError>)>,
+}
+
+impl TowerListings {
+    /// Whether any tower listed.
+    pub(crate) fn any_answered(&self) -> bool {
+        self.each.iter().any(|(_, _, l)| l.is_ok())
+    }
+
+    /// What any tower lists, by position, ascending (a source can leave outputs out undetected:
+    /// one that lists an output is enough to find it); an entry as the first tower listed it.
+    pub(crate) fn union(&self) -> Vec<ListedUtxo> {
+        let mut all = BTreeMap::new();
+        for (_, _, listed) in &self.each {
+            for l in listed.iter().flatten() {
+                all.entry(l.utxo_pos).or_insert_with(|| l.clone());
+            }
+        }
+        all.into_values().collect()
+    }
+
+    /// The last block one of the towers that listed had validated: an output none of them lists
+    /// is known gone only up to there.
+    pub(crate) fn vouched_to(&self) -> u64 {
+        self.each.iter().filter(|(_, _, l)| l.is_ok()).map(|(_, b, _)| *b).max().unwrap_or(0)
+    }
+
+    /// The towers that listed, for the evidence.
+    pub(crate) fn who(&self, sources: &Sources) -> String {
+        self.each
+            .iter()
+            .filter(|(_, _, l)| l.is_ok())
+            .map(|(i, _, _)| sources.id(*i).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The towers' failures.
+    pub(crate) fn into_errors(self) -> Vec<(usize, SdkError)> {
+        self.each.into_iter().filter_map(|(i, _, l)| l.err().map(|e| (i, e))).collect()
     }
 }
 
@@ -228,33 +277,40 @@ impl Sources {
         }
     }
 
-    /// One page of `owner`'s listing from the first source that answers, with the source's
-    /// index. Before a tower's first page, reads how far it validated into `bounds` (see
-    /// [`Sources::synced_block`]): an output it does not list is only known gone up to there.
-    pub(crate) async fn utxo_page(
+    /// Every tower's listing of `owner` after position `after` (exclusive), all at once (the
+    /// operator failed). Each tower's height is read before its listing: what it leaves out is
+    /// then known gone only up to a block it had validated when it listed.
+    pub(crate) async fn tower_listings(
         &self,
         owner: Address,
         after: Option<u128>,
-        bounds: &mut HashMap<usize, u64>,
-    ) -> Result<(UtxoPage, usize), SdkError> {
-        let what = format!("the listing of {owner} after {after:?}");
-        let mut errors = Vec::new();
-        for (i, _, client) in self.iter() {
-            if i > 0 && !bounds.contains_key(&i) {
-                bounds.insert(i, self.synced_block(i).await.unwrap_or(0));
+    ) -> TowerListings {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 1..self.len() {
+            let sources = self.clone();
+            set.spawn(async move {
+                let bound = sources.synced_block(i).await.unwrap_or(0);
+                (i, bound, sources.client(i).utxos_after(owner, after).await)
+            });
+        }
+        let mut each = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(one) => each.push(one),
+                Err(e) => tracing::warn!(error = %e, "a tower listing task failed"),
             }
-            match client.utxo_page(owner, after, client.page_size(), false).await {
-                Ok(page) => {
-                    self.note_served(i, &what);
-                    return Ok((page, i));
-                }
+        }
+        each.sort_by_key(|(i, _, _)| *i);
+        for (i, _, listed) in &each {
+            let what = format!("the listing of {owner}");
+            match listed {
+                Ok(list) => self.note_served(*i, &format!("{what} ({} outputs)", list.len())),
                 Err(e) => {
-                    self.note_failure(i, &what, &e);
-                    errors.push((i, e));
+                    self.note_failure(*i, &what, e);
                 }
             }
         }
-        Err(self.failed(what, errors))
+        TowerListings { each }
     }
 
     /// The last block tower `i` validated (its `/status` `syncedBlock`), `None` if it does not

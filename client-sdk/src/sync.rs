@@ -264,6 +264,26 @@ impl Checker {
         })
     }
 
+    /// Whether `inc` is transaction `key` proven under its block's loaded L1 commitment: root and
+    /// timestamp are the commitment, the proof verifies at its index, the bytes decode.
+    fn proven(&self, (blknum, index): (u64, u16), inc: &Inclusion) -> Result<(), SdkError> {
+        let wrong = |reason: &str| SdkError::ProofMismatch {
+            utxo_pos: format!("of transaction {blknum}/{index}"),
+            reason: reason.into(),
+        };
+        if self.commitments.of(blknum)?
+            != keccak256((inc.root, U256::from(inc.block_timestamp)).abi_encode())
+        {
+            return Err(wrong("root and timestamp are not the block's commitment on L1"));
+        }
+        let proof = Proof::from_bytes(&inc.proof).map_err(|e| wrong(&e.to_string()))?;
+        if !proof.verify(leaf_hash(&inc.tx_bytes), usize::from(index), inc.root) {
+            return Err(wrong("inclusion proof does not verify"));
+        }
+        Transaction::decode(&inc.tx_bytes).map_err(|e| wrong(&e.to_string()))?;
+        Ok(())
+    }
+
     /// Verifies a batch of listed outputs, their exit data and signed transactions read with one
     /// `POST /v1/inclusions` per distinct transaction (a payment of four outputs to this wallet
     /// is one proof, not four), from the operator first and then each tower for what it did not
@@ -293,16 +313,10 @@ impl Checker {
             if self.commitments.get(key.0).is_none_or(|c| c == B256::ZERO) {
                 return Check::NotCommitted;
             }
-            let data = ExitData {
-                tx_bytes: inc.tx_bytes.clone(),
-                proof: inc.proof.clone(),
-                root: inc.root,
-                block_timestamp: inc.block_timestamp,
-            };
-            for l in by_key.get(&key).into_iter().flatten() {
-                if let Err(e) = self.verify_one(l, &data) {
-                    return Check::Bad(e);
-                }
+            // The source is judged by its proof; whether the proven transaction pays the listed
+            // outputs to this wallet is the listing's truth, checked per output below.
+            if let Err(e) = self.proven(key, inc) {
+                return Check::Bad(e);
             }
             if is_deposit_block(key.0)
                 || signed.is_some_and(|s| s.transaction.encode() == inc.tx_bytes.as_ref())
@@ -325,8 +339,18 @@ impl Checker {
                     block_timestamp: inc.block_timestamp,
                 };
                 for l in &listed {
-                    done.outputs.push(self.verify_one(l, &data)?);
-                    done.served_by[*source] += 1;
+                    match self.verify_one(l, &data) {
+                        Ok(o) => {
+                            done.outputs.push(o);
+                            done.served_by[*source] += 1;
+                        }
+                        Err(e) if self.reject_unproven => {
+                            tracing::warn!(utxo_pos = l.utxo_pos, error = %e,
+                                "listed output is not what its proven transaction pays: rejected");
+                            done.rejected.push((l.utxo_pos, e.to_string()));
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 if let Some(s) = s {
                     signed.insert(key, s.clone());
@@ -480,27 +504,15 @@ impl Checker {
             }
         }
         self.commitments.load(&self.framework, input_keys.iter().map(|(b, _)| *b)).await?;
-        let check =
-            |(blknum, index): (u64, u16), inc: &Inclusion, _: Option<&SignedTransaction>| {
-                let commitment = self.commitments.get(blknum).unwrap_or_default();
-                if commitment == B256::ZERO {
-                    return Check::NotCommitted;
-                }
-                let proven = commitment
-                    == keccak256((inc.root, U256::from(inc.block_timestamp)).abi_encode())
-                    && Proof::from_bytes(&inc.proof).is_ok_and(|p| {
-                        p.verify(leaf_hash(&inc.tx_bytes), usize::from(index), inc.root)
-                    })
-                    && Transaction::decode(&inc.tx_bytes).is_ok();
-                if proven {
-                    Check::Full
-                } else {
-                    Check::Bad(SdkError::ProofMismatch {
-                        utxo_pos: format!("of input transaction {blknum}/{index}"),
-                        reason: "not proven under its block's commitment on L1".into(),
-                    })
-                }
-            };
+        let check = |key: (u64, u16), inc: &Inclusion, _: Option<&SignedTransaction>| {
+            if self.commitments.get(key.0).unwrap_or_default() == B256::ZERO {
+                return Check::NotCommitted;
+            }
+            match self.proven(key, inc) {
+                Ok(()) => Check::Full,
+                Err(e) => Check::Bad(e),
+            }
+        };
         let Some(inputs) = self.fetch_checked(&input_keys, check).await? else {
             for o in outputs.iter_mut() {
                 Self::apply(o, TxCheck::Unchecked(NO_ROUTE.into()));

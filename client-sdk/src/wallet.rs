@@ -131,43 +131,54 @@ struct WatcherView {
     byzantine_from: Option<u64>,
 }
 
-/// What a source listed as this owner's unspent outputs, and how far that vouches for the
-/// outputs it leaves out: the operator knows every block, a tower only those it validated (DA-11),
-/// so an output in a later block that it does not list is not known spent.
-#[derive(Clone, Debug)]
+/// What the sources list as this owner's unspent outputs, and how far that vouches for the
+/// outputs it leaves out (LEDGER-9: spent or exiting). The operator's listing speaks for every
+/// block; when it fails, the towers list the rest (DA-12), each only from blocks it validated
+/// (DA-11), so an output in a later block that none lists is not known gone.
+#[derive(Clone, Debug, Default)]
 struct Listing {
+    /// Every listed position (the operator's, then the union of the towers').
     positions: BTreeSet<u128>,
-    /// The last block the listing speaks for (`u64::MAX`: the operator's, all of them).
-    vouched_to: u64,
-    /// Who listed it, for the evidence.
-    by: String,
+    /// The positions the operator's listing covers: up to this one (`u128::MAX`: all).
+    operator_to: Option<u128>,
+    /// When the towers listed the rest: the last block one of them had validated, and who.
+    towers: Option<(u64, String)>,
 }
 
 impl Listing {
+    /// The operator's own listing of `positions`, all of it.
+    fn operator(positions: BTreeSet<u128>) -> Self {
+        Self { positions, operator_to: Some(u128::MAX), towers: None }
+    }
+
+    /// Whether the operator's listing speaks for `utxo_pos` (listed or not).
+    fn by_operator(&self, utxo_pos: u128) -> bool {
+        self.operator_to.is_some_and(|c| utxo_pos <= c)
+    }
+
     /// The evidence that `utxo_pos` is gone (spent or exiting, LEDGER-9), if the listing shows it.
     fn gone(&self, utxo_pos: u128) -> Option<String> {
-        let blknum = UtxoPos::from_u128(utxo_pos).ok()?.blknum();
-        if self.positions.contains(&utxo_pos) || blknum > self.vouched_to {
+        if self.positions.contains(&utxo_pos) {
             return None;
         }
-        Some(if self.vouched_to == u64::MAX {
-            format!(
-                "{} no longer lists it as unspent; if the operator lies, exit it unchecked \
-                 (plasma exit --force)",
-                self.by
-            )
-        } else {
-            format!(
-                "{} (validated to block {}) no longer lists it as unspent; if it lies, exit it \
-                 unchecked (plasma exit --force)",
-                self.by, self.vouched_to
-            )
-        })
+        if self.by_operator(utxo_pos) {
+            return Some(
+                "the operator no longer lists it as unspent; if the operator lies, exit it \
+                 unchecked (plasma exit --force)"
+                    .into(),
+            );
+        }
+        let blknum = UtxoPos::from_u128(utxo_pos).ok()?.blknum();
+        match &self.towers {
+            Some((to, who)) if blknum <= *to => Some(format!(
+                "the operator did not answer, and no tower that did ({who}) lists it as unspent \
+                 though one validated its block (to block {to}); if they lie, exit it unchecked \
+                 (plasma exit --force)"
+            )),
+            _ => None,
+        }
     }
 }
-
-/// One source's listing in a restore: the last block it vouches for, and what it listed.
-type SourceListing = (Option<u64>, Result<Vec<ListedUtxo>, SdkError>);
 
 /// What [`Wallet::restore`] did (spec: DA-12).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -494,71 +505,63 @@ impl Wallet {
     pub async fn restore(&self) -> Result<RestoreReport, SdkError> {
         let started = std::time::Instant::now();
         let owner = self.address();
-        let n = self.sources.len();
-        let mut set = tokio::task::JoinSet::new();
-        for i in 0..n {
-            let sources = self.sources.clone();
-            set.spawn(async move {
-                // A tower's height is read before its listing: what it leaves out is then
-                // known gone only up to a block it had validated when it listed.
-                let bound = if i == 0 { Some(u64::MAX) } else { sources.synced_block(i).await };
-                (i, bound, sources.client(i).utxos(owner).await)
-            });
-        }
-        let mut listings: Vec<Option<SourceListing>> = (0..n).map(|_| None).collect();
-        while let Some(joined) = set.join_next().await {
-            let (i, bound, listed) =
-                joined.map_err(|e| SdkError::Store(format!("a restore task failed: {e}")))?;
-            listings[i] = Some((bound, listed));
-        }
+        let (operator, towers) =
+            tokio::join!(self.client.utxos(owner), self.sources.tower_listings(owner, None));
         let mut report = RestoreReport::default();
         let mut union: BTreeMap<u128, (ListedUtxo, Vec<usize>)> = BTreeMap::new();
-        let mut errors = Vec::new();
-        let mut primary: Option<Listing> = None;
-        for (i, entry) in listings.into_iter().enumerate() {
-            let source = self.sources.id(i).clone();
-            let Some((bound, listed)) = entry else { continue };
-            match listed {
-                Ok(list) => {
-                    tracing::info!(%source, listed = list.len(), "restore: listing read");
-                    report.sources.push(SourceReport {
-                        source: source.clone(),
-                        listed: Some(list.len()),
-                        only_here: 0,
-                        proofs: 0,
-                        error: None,
-                    });
-                    if primary.is_none() {
-                        primary = Some(Listing {
-                            positions: list.iter().map(|l| l.utxo_pos).collect(),
-                            vouched_to: bound.unwrap_or(0),
-                            by: if i == 0 { "the operator".into() } else { source.to_string() },
-                        });
-                    }
-                    for l in list {
-                        union.entry(l.utxo_pos).or_insert_with(|| (l, Vec::new())).1.push(i);
-                    }
-                }
-                Err(e) => {
-                    let failure = SourceFailure::from(&e);
-                    tracing::warn!(%source, %failure, "restore: listing failed");
-                    report.sources.push(SourceReport {
-                        source,
-                        listed: None,
-                        only_here: 0,
-                        proofs: 0,
-                        error: Some(failure),
-                    });
-                    errors.push((i, e));
-                }
+        let mut add = |i: usize, list: &[ListedUtxo]| {
+            for l in list {
+                union.entry(l.utxo_pos).or_insert_with(|| (l.clone(), Vec::new())).1.push(i);
+            }
+        };
+        let mut report_of = |source: SourceId, listed: &Result<Vec<ListedUtxo>, SdkError>| {
+            let (count, error) = match listed {
+                Ok(list) => (Some(list.len()), None),
+                Err(e) => (None, Some(SourceFailure::from(e))),
+            };
+            match &error {
+                None => tracing::info!(%source, listed = count, "restore: listing read"),
+                Some(failure) => tracing::warn!(%source, %failure, "restore: listing failed"),
+            }
+            report.sources.push(SourceReport {
+                source,
+                listed: count,
+                only_here: 0,
+                proofs: 0,
+                error,
+            });
+        };
+        report_of(self.sources.id(0).clone(), &operator);
+        for (i, _, listed) in &towers.each {
+            report_of(self.sources.id(*i).clone(), listed);
+        }
+        // The re-check's listing is the one a sync would use: the operator's, else the towers'.
+        let primary = match operator {
+            Ok(list) => {
+                add(0, &list);
+                Listing::operator(list.iter().map(|l| l.utxo_pos).collect())
+            }
+            Err(e) if !towers.any_answered() => {
+                let mut errors = vec![(0, e)];
+                errors.extend(towers.into_errors());
+                return Err(self.sources.failed(format!("the listing of {owner}"), errors));
+            }
+            Err(_) => Listing {
+                positions: towers.union().iter().map(|l| l.utxo_pos).collect(),
+                operator_to: None,
+                towers: Some((towers.vouched_to(), towers.who(&self.sources))),
+            },
+        };
+        for (i, _, listed) in &towers.each {
+            if let Ok(list) = listed {
+                add(*i, list);
             }
         }
-        let Some(primary) = primary else {
-            return Err(self.sources.failed(format!("the listing of {owner}"), errors));
-        };
         for (_, by) in union.values() {
-            if let [only] = by.as_slice() {
-                report.sources[*only].only_here += 1;
+            if let [only] = by.as_slice()
+                && let Some(r) = report.sources.get_mut(*only)
+            {
+                r.only_here += 1;
             }
         }
         report.listed = union.len();
@@ -653,18 +656,17 @@ impl Wallet {
         }
     }
 
-    /// The first half of [`Wallet::sync`]: verifies and stores what the operator newly lists
-    /// (a tower's listing when the operator fails, DA-12), page by page, up to `parallel`
-    /// batches in flight, one store transaction per batch; returns what it lists.
+    /// The first half of [`Wallet::sync`]: verifies and stores what the operator newly lists,
+    /// page by page, up to `parallel` batches in flight, one store transaction per batch;
+    /// returns what it lists. When the operator fails (at any page), the rest is what any tower
+    /// lists (DA-12: every tower is asked, the union taken).
     async fn fetch_new(
         &self,
         commitments: &Commitments,
         progress: &mut (dyn FnMut(&SyncProgress) + Send),
     ) -> Result<(SyncReport, Listing), SdkError> {
         let mut report = SyncReport::default();
-        let mut listed_all = BTreeSet::new();
-        let mut bounds = HashMap::new();
-        let mut listed_by = BTreeSet::new();
+        let mut listing = Listing::default();
         let stored: HashMap<u128, OutputStatus> =
             self.store.all()?.into_iter().map(|o| (o.utxo_pos, o.status)).collect();
         let checker = self.checker(commitments);
@@ -674,21 +676,42 @@ impl Wallet {
         let mut state = SyncProgress::default();
         let mut after = None;
         let mut failure = None;
-        // The listing carries no proofs: a known output costs the operator nothing, and a new
+        // What the towers listed once the operator failed, a page's worth at a time.
+        let mut from_towers: Option<std::collections::VecDeque<Vec<ListedUtxo>>> = None;
+        // The listing carries no proofs: a known output costs the source nothing, and a new
         // one's proof comes with its transaction's inclusion (one per transaction).
         loop {
-            let (page, source) = self.sources.utxo_page(self.address(), after, &mut bounds).await?;
-            listed_by.insert(source);
+            let (utxos, next) = if let Some(queue) = from_towers.as_mut() {
+                let Some(utxos) = queue.pop_front() else { break };
+                (utxos, None)
+            } else {
+                match self.client.utxo_page(self.address(), after, opts.page_size, false).await {
+                    Ok(page) => (page.utxos, page.next),
+                    Err(e) => match self.towers_after(after, e).await {
+                        Ok((rest, towers)) => {
+                            listing.towers = Some(towers);
+                            from_towers = Some(
+                                rest.chunks(opts.page_size.max(1)).map(<[_]>::to_vec).collect(),
+                            );
+                            continue;
+                        }
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    },
+                }
+            };
             let mut fresh = Vec::new();
-            for listed in page.utxos {
-                listed_all.insert(listed.utxo_pos);
+            for listed in utxos {
+                listing.positions.insert(listed.utxo_pos);
                 if stored.get(&listed.utxo_pos).is_some_and(|s| *s != OutputStatus::NotOnChain) {
                     report.known += 1;
                     continue;
                 }
                 fresh.push(listed);
             }
-            state.listed = listed_all.len();
+            state.listed = listing.positions.len();
             state.new += fresh.len();
             for batch in fresh.chunks(opts.batch_size.max(1)) {
                 while tasks.len() >= opts.parallel.max(1) && failure.is_none() {
@@ -707,14 +730,22 @@ impl Wallet {
                 });
             }
             progress(&state);
-            match page.next {
+            match next {
                 _ if failure.is_some() => break,
-                Some(n) if after.is_none_or(|a| n > a) => after = Some(n),
+                // Towers' pages: on to the next one queued.
+                None if from_towers.is_some() => {}
+                Some(n) if after.is_none_or(|a| n > a) => {
+                    after = Some(n);
+                    listing.operator_to = Some(n);
+                }
                 Some(_) => {
                     failure = Some(SdkError::BadOperatorResponse("`next` does not advance".into()));
                     break;
                 }
-                None => break,
+                None => {
+                    listing.operator_to = Some(u128::MAX);
+                    break;
+                }
             }
         }
         state.listing_done = failure.is_none();
@@ -726,47 +757,64 @@ impl Wallet {
         }
         match failure {
             Some(e) => Err(e),
-            None => Ok((report, self.listing(listed_all, &listed_by, &bounds))),
+            None => Ok((report, listing)),
         }
     }
 
-    /// A listing read from `sources` (indices), with how far it vouches for what it leaves out.
-    fn listing(
+    /// The operator failed to list after `after` with `error`: what every tower lists after it
+    /// (the union, DA-12), and how far the towers that answered vouch for what they leave out.
+    /// Without towers, or if none answers, the error (naming each source).
+    async fn towers_after(
         &self,
-        positions: BTreeSet<u128>,
-        sources: &BTreeSet<usize>,
-        bounds: &HashMap<usize, u64>,
-    ) -> Listing {
-        let vouched_to = sources
-            .iter()
-            .map(|i| if *i == 0 { u64::MAX } else { bounds.get(i).copied().unwrap_or(0) })
-            .min()
-            .unwrap_or(u64::MAX);
-        let by = if sources.iter().all(|i| *i == 0) {
-            "the operator".to_owned()
-        } else {
-            sources.iter().map(|i| self.sources.id(*i).to_string()).collect::<Vec<_>>().join(", ")
-        };
-        Listing { positions, vouched_to, by }
+        after: Option<u128>,
+        error: SdkError,
+    ) -> Result<(Vec<ListedUtxo>, (u64, String)), SdkError> {
+        let what = format!("the listing of {}", self.address());
+        if self.sources.len() == 1 {
+            return Err(error);
+        }
+        self.sources.note_failure(0, &what, &error);
+        let towers = self.sources.tower_listings(self.address(), after).await;
+        if !towers.any_answered() {
+            let mut errors = vec![(0, error)];
+            errors.extend(towers.into_errors());
+            return Err(self.sources.failed(what, errors));
+        }
+        Ok((towers.union(), (towers.vouched_to(), towers.who(&self.sources))))
     }
 
-    /// The owner's whole listing from the first source that answers each page (DA-12).
+    /// The owner's whole listing: the operator's, and what the towers list when it fails.
     async fn list_all(&self) -> Result<Listing, SdkError> {
-        let mut positions = BTreeSet::new();
-        let mut bounds = HashMap::new();
-        let mut by = BTreeSet::new();
+        let mut listing = Listing::default();
         let mut after = None;
         loop {
-            let (page, source) = self.sources.utxo_page(self.address(), after, &mut bounds).await?;
-            by.insert(source);
-            positions.extend(page.utxos.iter().map(|u| u.utxo_pos));
+            let page = match self
+                .client
+                .utxo_page(self.address(), after, self.client.page_size(), false)
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    let (rest, towers) = self.towers_after(after, e).await?;
+                    listing.positions.extend(rest.iter().map(|u| u.utxo_pos));
+                    listing.towers = Some(towers);
+                    return Ok(listing);
+                }
+            };
+            listing.positions.extend(page.utxos.iter().map(|u| u.utxo_pos));
             match page.next {
                 // A cursor that does not move on would loop for ever: a broken source.
-                Some(n) if after.is_none_or(|a| n > a) => after = Some(n),
+                Some(n) if after.is_none_or(|a| n > a) => {
+                    after = Some(n);
+                    listing.operator_to = Some(n);
+                }
                 Some(_) => {
                     return Err(SdkError::BadOperatorResponse("`next` does not advance".into()));
                 }
-                None => return Ok(self.listing(positions, &by, &bounds)),
+                None => {
+                    listing.operator_to = Some(u128::MAX);
+                    return Ok(listing);
+                }
             }
         }
     }
@@ -933,11 +981,7 @@ impl Wallet {
     /// event scan since the last one ([`Wallet::scan_exit_events`]), and the per-output reads
     /// (finalized, standard exit, in-flight exit) only for outputs an event named.
     pub async fn recheck(&self, listed: Option<&BTreeSet<u128>>) -> Result<usize, SdkError> {
-        let listed = listed.map(|l| Listing {
-            positions: l.clone(),
-            vouched_to: u64::MAX,
-            by: "the operator".into(),
-        });
+        let listed = listed.map(|l| Listing::operator(l.clone()));
         self.recheck_with(listed.as_ref(), &Commitments::default()).await
     }
 
@@ -1108,11 +1152,11 @@ impl Wallet {
             Some(list) if let Some(evidence) = list.gone(o.utxo_pos) => {
                 Ok((OutputStatus::Spent, Some(evidence)))
             }
-            // Listed by a source that vouches for everything (the operator), or listed and not
-            // known spent: a tower's listing lags, so it does not undo a spend seen before.
+            // Listed by the operator, or listed by a tower and not known spent: a tower's
+            // listing lags, so it does not undo a spend seen before.
             Some(list)
                 if list.positions.contains(&o.utxo_pos)
-                    && (list.vouched_to == u64::MAX || o.status != OutputStatus::Spent) =>
+                    && (list.by_operator(o.utxo_pos) || o.status != OutputStatus::Spent) =>
             {
                 Ok((OutputStatus::Unspent, None))
             }
