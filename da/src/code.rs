@@ -8,7 +8,9 @@
 
 use crate::{
     DaError,
-    field::{F, P, Points, bitrev, lagrange, raw},
+    field::{
+        F, NARROW_MAX_TERMS, P, Points, bitrev, canonical, dot_narrow, dot_wide, lagrange, raw,
+    },
     params::{Params, SYMBOL_DATA_BYTES, SYMBOL_WIRE_BYTES, check_len},
     tree::{ChunkProof, ChunkTree},
 };
@@ -173,7 +175,10 @@ fn encode_chunks_by(data: &[u8], params: Params, fft: bool) -> Vec<Vec<u8>> {
         let targets: Vec<usize> = (k..n).map(|c| params.domain_index(c)).collect();
         let live: Vec<usize> = (0..k).collect();
         let zeros: Vec<usize> = (k..kk).collect();
-        let coeffs = lagrange(&Points::new(params.domain()), &live, &zeros, &targets);
+        let coeffs: Vec<u64> = lagrange(&Points::new(params.domain()), &live, &zeros, &targets)
+            .into_iter()
+            .map(canonical)
+            .collect();
         let rules: Vec<Rule<'_>> =
             (0..k).map(Rule::Copy).chain(coeffs.chunks_exact(k).map(Rule::Combine)).collect();
         run(&srcs, &rules, wide(&mut chunks), m);
@@ -200,6 +205,9 @@ fn decode_padded(params: Params, data_len: u64, selected: &[(usize, &[u8])]) -> 
         let live: Vec<usize> = selected.iter().map(|&(c, _)| params.domain_index(c)).collect();
         let zeros: Vec<usize> = (k..params.data_domain()).collect();
         lagrange(&Points::new(params.domain()), &live, &zeros, &missing)
+            .into_iter()
+            .map(canonical)
+            .collect()
     };
     let mut rows = coeffs.chunks_exact(selected.len().max(1));
     let rules: Vec<Rule<'_>> = position
@@ -308,8 +316,8 @@ impl Dst<'_> {
 enum Rule<'a> {
     /// A copy of source `s` (no arithmetic).
     Copy(usize),
-    /// `Σ_s c_s · source_s`.
-    Combine(&'a [F]),
+    /// `Σ_s c_s · source_s mod p`, coefficients in standard form.
+    Combine(&'a [u64]),
 }
 
 /// What went wrong in the symbols (never in the code: these are properties of the input).
@@ -369,39 +377,100 @@ fn run_part(
     row0: usize,
     rows: usize,
 ) -> Flags {
+    let ns = srcs.len();
+    // Data symbols are below 2^56: one 128-bit accumulator per output then suffices.
+    let narrow = ns <= NARROW_MAX_TERMS && srcs.iter().all(|s| matches!(s, Src::Packed { .. }));
     let mut flags = Flags::default();
-    let mut buf = vec![0u64; srcs.len() * BLOCK];
-    let mut acc = vec![F::zero(); BLOCK];
-    let mut out = vec![0u64; BLOCK];
+    let mut col = vec![0u64; BLOCK];
+    // Row-major: the `ns` source words of one row are contiguous for the dot products.
+    let mut buf = vec![0u64; ns * BLOCK];
+    // Target-major: each target's block is stored in one sweep.
+    let mut out = vec![0u64; rules.len() * BLOCK];
     for b0 in (0..rows).step_by(BLOCK) {
         let len = BLOCK.min(rows - b0);
-        for (src, col) in srcs.iter().zip(buf.chunks_exact_mut(BLOCK)) {
+        for (s, src) in srcs.iter().enumerate() {
             flags.noncanonical |= src.load(row0 + b0, &mut col[..len]);
+            for (r, &v) in col[..len].iter().enumerate() {
+                buf[r * ns + s] = v;
+            }
         }
-        for (rule, dst) in rules.iter().zip(dsts.iter_mut()) {
-            let vals = match *rule {
-                Rule::Copy(s) => &buf[s * BLOCK..s * BLOCK + len],
-                Rule::Combine(coeffs) => {
-                    let acc = &mut acc[..len];
-                    acc.fill(F::zero());
-                    for (&c, col) in coeffs.iter().zip(buf.chunks_exact(BLOCK)) {
-                        if c.is_zero() {
-                            continue;
-                        }
-                        for (a, &v) in acc.iter_mut().zip(&col[..len]) {
-                            *a += c * raw(v);
-                        }
-                    }
-                    for (o, a) in out.iter_mut().zip(acc.iter()) {
-                        *o = a.value;
-                    }
-                    &out[..len]
-                }
-            };
-            flags.overflow |= dst.store(b0, vals);
+        for (r, row) in buf.chunks_exact(ns.max(1)).take(len).enumerate() {
+            for (t, rule) in rules.iter().enumerate() {
+                out[t * BLOCK + r] = match *rule {
+                    Rule::Copy(s) => row[s],
+                    Rule::Combine(coeffs) if narrow => dot_narrow(row, coeffs),
+                    Rule::Combine(coeffs) => dot_wide(row, coeffs),
+                };
+            }
+        }
+        for (dst, vals) in dsts.iter_mut().zip(out.chunks_exact(BLOCK)) {
+            flags.overflow |= dst.store(b0, &vals[..len]);
         }
     }
     flags
+}
+
+/// Rows the FFT path transforms at once: ark-poly's butterflies run over [`Lanes`] of this many
+/// rows, so its per-call set-up (twiddles, reordering) is paid once per `LANES` rows.
+const LANES: usize = 16;
+
+/// `LANES` rows' values at one point: the coefficient type ark-poly's FFTs run over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Lanes([F; LANES]);
+
+impl core::ops::Add for Lanes {
+    type Output = Self;
+    #[inline(always)]
+    fn add(mut self, o: Self) -> Self {
+        self += o;
+        self
+    }
+}
+
+impl core::ops::Sub for Lanes {
+    type Output = Self;
+    #[inline(always)]
+    fn sub(mut self, o: Self) -> Self {
+        self -= o;
+        self
+    }
+}
+
+impl core::ops::AddAssign for Lanes {
+    #[inline(always)]
+    fn add_assign(&mut self, o: Self) {
+        for (a, b) in self.0.iter_mut().zip(o.0) {
+            *a += b;
+        }
+    }
+}
+
+impl core::ops::SubAssign for Lanes {
+    #[inline(always)]
+    fn sub_assign(&mut self, o: Self) {
+        for (a, b) in self.0.iter_mut().zip(o.0) {
+            *a -= b;
+        }
+    }
+}
+
+impl core::ops::MulAssign<F> for Lanes {
+    #[inline(always)]
+    fn mul_assign(&mut self, c: F) {
+        for a in &mut self.0 {
+            *a *= c;
+        }
+    }
+}
+
+impl Zero for Lanes {
+    fn zero() -> Self {
+        Self([F::zero(); LANES])
+    }
+
+    fn is_zero(&self) -> bool {
+        self.0.iter().all(Zero::is_zero)
+    }
 }
 
 /// Parity chunks by FFT (spec: DA-1): per row, the data's coefficients by an inverse FFT over
@@ -427,29 +496,41 @@ fn fft_parity(srcs: &[Src<'_>], params: Params, dsts: Vec<Dst<'_>>, rows: usize)
     let bytes = rows * SYMBOL_WIRE_BYTES * n;
     split_rows(dsts, rows, bytes, |dsts, row0, rows| {
         let mut buf = vec![0u64; k * BLOCK];
-        let mut evals = vec![F::zero(); kk];
+        let mut coeffs: Vec<Lanes> = Vec::with_capacity(kk);
+        let mut evals: Vec<Lanes> = Vec::with_capacity(kk);
+        let mut out = [0u64; LANES];
         for b0 in (0..rows).step_by(BLOCK) {
             let len = BLOCK.min(rows - b0);
             for (src, col) in srcs.iter().zip(buf.chunks_exact_mut(BLOCK)) {
+                col[len..].fill(0);
                 src.load(row0 + b0, &mut col[..len]);
             }
-            for r in 0..len {
-                let mut coeffs: Vec<F> = (0..kk)
-                    .map(|t| {
-                        let i = bitrev(t, log_k);
-                        if i < k { raw(buf[i * BLOCK + r]) } else { F::zero() }
-                    })
-                    .collect();
+            for r0 in (0..len).step_by(LANES) {
+                let lanes = LANES.min(len - r0);
+                // Natural order t holds the data symbol at ω_K^t, i.e. chunk bitrev_K(t).
+                coeffs.clear();
+                coeffs.extend((0..kk).map(|t| {
+                    let i = bitrev(t, log_k);
+                    let mut l = Lanes::zero();
+                    if i < k {
+                        for (x, &v) in l.0.iter_mut().zip(&buf[i * BLOCK + r0..]) {
+                            *x = raw(v);
+                        }
+                    }
+                    l
+                }));
                 subgroup.ifft_in_place(&mut coeffs);
                 for (s, coset) in &cosets {
-                    evals.clear();
-                    evals.extend_from_slice(&coeffs);
+                    evals.clone_from(&coeffs);
                     coset.fft_in_place(&mut evals);
                     for u in 0..kk {
                         let j = s * kk + u;
                         if j < end {
                             let parity = j - kk; // chunk j − (K − k), minus the k data chunks
-                            dsts[parity].store(b0 + r, &[evals[bitrev(u, log_k)].value]);
+                            for (o, x) in out.iter_mut().zip(&evals[bitrev(u, log_k)].0) {
+                                *o = x.value;
+                            }
+                            dsts[parity].store(b0 + r0, &out[..lanes]);
                         }
                     }
                 }

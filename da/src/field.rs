@@ -26,6 +26,65 @@ pub(crate) type F = SmallFp<GoldilocksConfig>;
 /// The modulus.
 pub(crate) const P: u64 = 0xffff_ffff_0000_0001;
 
+/// `2^64 mod p = 2^32 − 1`.
+const EPSILON: u64 = 0xffff_ffff;
+
+/// `x mod p` for any `x < 2^128`, canonical (Goldilocks: `2^64 ≡ 2^32 − 1`, `2^96 ≡ −1`).
+#[inline(always)]
+pub(crate) const fn reduce128(x: u128) -> u64 {
+    let (lo, hi) = (x as u64, (x >> 64) as u64);
+    let (hi_hi, hi_lo) = (hi >> 32, hi & EPSILON);
+    let (mut t0, borrow) = lo.overflowing_sub(hi_hi);
+    if borrow {
+        t0 = t0.wrapping_sub(EPSILON); // borrowed 2^64 ≡ ε: cannot underflow again
+    }
+    let (t1, carry) = t0.overflowing_add(hi_lo * EPSILON);
+    let t2 = t1.wrapping_add(EPSILON * carry as u64);
+    if t2 >= P { t2 - P } else { t2 }
+}
+
+/// `(a + b) mod p` for canonical `a`, `b`.
+#[inline(always)]
+pub(crate) const fn add_mod(a: u64, b: u64) -> u64 {
+    let (s, carry) = a.overflowing_add(b);
+    let s = if carry { s.wrapping_add(EPSILON) } else { s };
+    if s >= P { s - P } else { s }
+}
+
+/// `Σ row_s · c_s mod p` for words `< 2^64` and canonical coefficients, reduced once at the end:
+/// the products' low and high halves are summed in two 128-bit accumulators (no overflow for
+/// fewer than 2^64 terms) and `lo + hi·2^64` is reduced.
+#[inline(always)]
+pub(crate) fn dot_wide(row: &[u64], coeffs: &[u64]) -> u64 {
+    let (mut lo, mut hi) = (0u128, 0u128);
+    for (&v, &c) in row.iter().zip(coeffs) {
+        let p = u128::from(v) * u128::from(c);
+        lo += u128::from(p as u64);
+        hi += p >> 64;
+    }
+    add_mod(reduce128(lo), reduce128(u128::from(reduce128(hi)) << 64))
+}
+
+/// Most terms [`dot_narrow`] may sum: `256 · 2^56 · 2^64 = 2^128`.
+pub(crate) const NARROW_MAX_TERMS: usize = 256;
+
+/// [`dot_wide`] for words `< 2^56` (data symbols) and at most [`NARROW_MAX_TERMS`] terms: every
+/// product is below `2^120`, so one 128-bit accumulator holds the sum.
+#[inline(always)]
+pub(crate) fn dot_narrow(row: &[u64], coeffs: &[u64]) -> u64 {
+    let mut acc = 0u128;
+    for (&v, &c) in row.iter().zip(coeffs) {
+        acc += u128::from(v) * u128::from(c);
+    }
+    reduce128(acc)
+}
+
+/// The canonical (standard-form) word of an element.
+pub(crate) fn canonical(x: F) -> u64 {
+    use ark_ff::PrimeField;
+    x.into_bigint().0[0]
+}
+
 /// The element whose raw (Montgomery) word is `v`; `v` must be below `p`.
 #[inline(always)]
 pub(crate) const fn raw(v: u64) -> F {
@@ -111,6 +170,34 @@ mod tests {
         let sum = raw(a) * c + raw(b) * c;
         let expected = ((u128::from(a + b) * 12345u128) % u128::from(P)) as u64;
         assert_eq!(sum.value, expected);
+    }
+
+    #[test]
+    fn integer_kernels_match_the_field() {
+        let words = [0u64, 1, P - 1, (1 << 56) - 1, u64::MAX, P, 0xdead_beef_cafe_f00d, 1 << 63];
+        for &a in &words {
+            for &b in &words {
+                let x = u128::from(a) * u128::from(b);
+                assert_eq!(u128::from(reduce128(x)), x % u128::from(P), "{a} * {b}");
+                let (a, b) = (a % P, b % P);
+                assert_eq!(
+                    u128::from(add_mod(a, b)),
+                    (u128::from(a) + u128::from(b)) % u128::from(P)
+                );
+            }
+        }
+        assert_eq!(u128::from(reduce128(u128::MAX)), u128::MAX % u128::from(P));
+        let row: Vec<u64> = (0..300).map(|i| u64::MAX - i * 977).collect();
+        let coeffs: Vec<u64> = (0..300).map(|i| (P - 1) - i * 31).collect();
+        let expected =
+            row.iter().zip(&coeffs).fold(F::zero(), |acc, (&v, &c)| acc + F::from(v) * F::from(c));
+        assert_eq!(dot_wide(&row, &coeffs), canonical(expected));
+        let narrow: Vec<u64> = row.iter().map(|v| v >> 8).collect();
+        let expected = narrow[..256]
+            .iter()
+            .zip(&coeffs)
+            .fold(F::zero(), |acc, (&v, &c)| acc + F::from(v) * F::from(c));
+        assert_eq!(dot_narrow(&narrow[..256], &coeffs), canonical(expected));
     }
 
     #[test]

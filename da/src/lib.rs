@@ -35,7 +35,7 @@ pub use envelope::{ChunkEnvelope, ENVELOPE_MAGIC, MAX_CHUNK_LEN, MAX_PROOF_LEN, 
 pub use error::DaError;
 pub use header::{DaHeader, Receipt};
 pub use params::{FFT_THRESHOLD, Params, SYMBOL_DATA_BYTES, SYMBOL_WIRE_BYTES};
-pub use tree::{ChunkProof, chunk_leaf, chunk_node, tree_depth, verify_chunk};
+pub use tree::{ChunkProof, chunk_leaf, chunk_node, chunk_root, tree_depth, verify_chunk};
 
 /// The media type of a chunk envelope on HTTP.
 pub const CHUNK_MEDIA_TYPE: &str = "application/vnd.plasma.chunk";

@@ -97,6 +97,15 @@ impl ChunkTree {
     }
 }
 
+/// The chunk root of a full set of chunks (chunk `i` at position `i`), hashed on up to two
+/// threads (spec: DA-2). `chunks` must hold 1 to [`MAX_TOWERS`] chunks; otherwise zero.
+pub fn chunk_root<C: AsRef<[u8]> + Sync>(chunks: &[C]) -> B256 {
+    if chunks.is_empty() || chunks.len() > usize::from(MAX_TOWERS) {
+        return B256::ZERO;
+    }
+    ChunkTree::from_chunks(chunks).root()
+}
+
 /// Whether `chunk` is chunk `index` of the `n` chunks under `root` (spec: DA-2).
 pub fn verify_chunk(root: B256, n: u16, index: u16, chunk: &[u8], proof: &ChunkProof) -> bool {
     if n == 0 || n > MAX_TOWERS || index >= n || proof.0.len() != tree_depth(n) {
