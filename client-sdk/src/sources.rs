@@ -115,6 +115,9 @@ impl std::fmt::Display for SourceAttempt {
     }
 }
 
+/// One tower's listing: the last block it had validated when asked, and what it listed.
+type OneListing = (u64, Result<Vec<ListedUtxo>, SdkError>);
+
 /// Every tower's listing of an owner (the operator having failed), as [`Sources::tower_listings`]
 /// read them.
 #[derive(Debug, Default)]
@@ -233,16 +236,12 @@ impl Sources {
         self.list.iter().enumerate().map(|(i, (id, c))| (i, id, c))
     }
 
-    /// Records that source `i` failed to serve `what` and that the read moves on.
+    /// Logs that source `i` failed to serve `what` (the read then moves on to the next source,
+    /// if any).
     pub(crate) fn note_failure(&self, i: usize, what: &str, error: &SdkError) -> SourceAttempt {
         let attempt = SourceAttempt { source: self.id(i).clone(), failure: error.into() };
-        if i + 1 < self.len() {
-            tracing::warn!(source = %attempt.source, what, failure = %attempt.failure,
-                "source failed: asking the next one");
-        } else {
-            tracing::warn!(source = %attempt.source, what, failure = %attempt.failure,
-                "source failed, and it was the last one");
-        }
+        tracing::warn!(source = %attempt.source, what, failure = %attempt.failure,
+            more_sources = i + 1 < self.len(), "source failed");
         attempt
     }
 
@@ -293,14 +292,24 @@ impl Sources {
                 (i, bound, sources.client(i).utxos_after(owner, after).await)
             });
         }
-        let mut each = Vec::new();
+        let mut read: Vec<Option<OneListing>> = (0..self.len()).map(|_| None).collect();
         while let Some(joined) = set.join_next().await {
             match joined {
-                Ok(one) => each.push(one),
+                Ok((i, bound, listed)) => read[i] = Some((bound, listed)),
                 Err(e) => tracing::warn!(error = %e, "a tower listing task failed"),
             }
         }
-        each.sort_by_key(|(i, _, _)| *i);
+        // One entry per tower, in order, whatever happened to its task.
+        let each: Vec<_> = read
+            .into_iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, r)| {
+                let (bound, listed) = r
+                    .unwrap_or_else(|| (0, Err(SdkError::Store("the listing task failed".into()))));
+                (i, bound, listed)
+            })
+            .collect();
         for (i, _, listed) in &each {
             let what = format!("the listing of {owner}");
             match listed {
@@ -327,5 +336,102 @@ impl Sources {
             }
         };
         v["status"]["syncedBlock"].as_u64()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources() -> Sources {
+        Sources::new(OperatorClient::new("http://op:1/")).with_towers(vec![
+            "http://t0:2/".into(),
+            " ".into(),
+            "http://t1:3".into(),
+        ])
+    }
+
+    fn listed(pos: u128) -> ListedUtxo {
+        ListedUtxo {
+            utxo_pos: pos,
+            owner: Address::ZERO,
+            token: Address::ZERO,
+            amount: alloy::primitives::U256::from(pos),
+        }
+    }
+
+    #[test]
+    fn towers_are_ordered_trimmed_and_named() {
+        let s = sources();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.tower_urls(), ["http://t0:2", "http://t1:3"]);
+        assert_eq!(s.id(0), &SourceId::Operator { url: "http://op:1".into() });
+        assert_eq!(s.id(2), &SourceId::Tower { index: 1, url: "http://t1:3".into() });
+        assert_eq!(s.id(2).to_string(), "tower 1 http://t1:3");
+        // Setting the towers again replaces them.
+        assert_eq!(s.with_towers(Vec::new()).len(), 1);
+    }
+
+    #[test]
+    fn without_towers_the_operators_own_error_comes_back_unchanged() {
+        let alone = Sources::new(OperatorClient::new("http://op:1"));
+        let e = alone.failed(
+            "x",
+            vec![(
+                0,
+                SdkError::OperatorRefused { code: "BlockWithheld".into(), message: "".into() },
+            )],
+        );
+        assert!(matches!(e, SdkError::OperatorRefused { code, .. } if code == "BlockWithheld"));
+    }
+
+    #[test]
+    fn with_towers_every_failure_is_named() {
+        let s = sources();
+        let e = s.failed(
+            "the proof of output 7",
+            vec![
+                (
+                    0,
+                    SdkError::OperatorRefused { code: "BlockWithheld".into(), message: "m".into() },
+                ),
+                (
+                    1,
+                    SdkError::OperatorUnreachable {
+                        url: "http://t0:2".into(),
+                        reason: "refused".into(),
+                    },
+                ),
+                (2, SdkError::ProofMismatch { utxo_pos: "7".into(), reason: "bad proof".into() }),
+            ],
+        );
+        let text = e.to_string();
+        assert!(text.contains("the proof of output 7"), "{text}");
+        assert!(text.contains("operator http://op:1: refused: BlockWithheld: m"), "{text}");
+        assert!(text.contains("tower 0 http://t0:2: unreachable: refused"), "{text}");
+        assert!(
+            text.contains("tower 1 http://t1:3: does not match L1: output 7: bad proof"),
+            "{text}"
+        );
+        let SdkError::AllSourcesFailed { attempts, .. } = e else { panic!("{text}") };
+        assert_eq!(attempts.len(), 3);
+        assert!(matches!(attempts[2].failure, SourceFailure::Mismatch(_)));
+    }
+
+    #[test]
+    fn tower_listings_union_and_vouch_for_the_highest_validated_block() {
+        let towers = TowerListings {
+            each: vec![
+                (1, 2000, Ok(vec![listed(3), listed(1)])),
+                (2, 5000, Err(SdkError::BadOperatorResponse("HTTP 503".into()))),
+                (3, 3000, Ok(vec![listed(2), listed(3)])),
+            ],
+        };
+        assert!(towers.any_answered());
+        assert_eq!(towers.union().iter().map(|l| l.utxo_pos).collect::<Vec<_>>(), [1, 2, 3]);
+        // The failing tower's height says nothing.
+        assert_eq!(towers.vouched_to(), 3000);
+        assert_eq!(towers.into_errors().len(), 1);
+        assert!(!TowerListings::default().any_answered());
     }
 }

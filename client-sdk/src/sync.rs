@@ -569,7 +569,7 @@ impl Checker {
         if keys.is_empty() {
             return Ok(Some(out));
         }
-        let what = format!("{} inclusion(s) from block {} on", keys.len(), keys[0].0);
+        let what = format!("{} inclusion(s), the first in block {}", keys.len(), keys[0].0);
         let mut open: Vec<(u64, u16)> = keys.to_vec();
         let mut partial: HashMap<(u64, u16), (Inclusion, Option<SignedTransaction>, usize)> =
             HashMap::new();

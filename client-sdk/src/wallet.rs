@@ -1937,3 +1937,35 @@ impl Wallet {
         Err(SdkError::Watchtower { url, reason })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B: u128 = 1_000_000_000;
+
+    #[test]
+    fn the_operators_listing_speaks_for_every_block() {
+        let l = Listing::operator([1000 * B].into());
+        assert!(l.gone(1000 * B).is_none());
+        assert!(l.gone(2000 * B).unwrap().starts_with("the operator no longer lists it"));
+        assert!(l.by_operator(u128::MAX));
+    }
+
+    #[test]
+    fn towers_speak_only_up_to_the_block_one_validated() {
+        // The operator listed up to position 1000·B, then failed; the towers validated to 2000.
+        let l = Listing {
+            positions: [1000 * B, 3000 * B].into(),
+            operator_to: Some(1000 * B),
+            towers: Some((2000, "tower 0 http://t".into())),
+        };
+        assert!(l.gone(B).unwrap().starts_with("the operator"));
+        assert!(l.gone(2000 * B).unwrap().contains("tower 0 http://t"));
+        assert!(l.gone(3000 * B).is_none(), "listed");
+        assert!(l.gone(4000 * B).is_none(), "beyond what the towers validated");
+        assert!(!l.by_operator(3000 * B));
+        // Nobody listed at all: nothing is known gone.
+        assert!(Listing::default().gone(B).is_none());
+    }
+}
