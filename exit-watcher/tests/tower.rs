@@ -425,6 +425,12 @@ async fn three_of_five_towers_rebuild_a_block_the_operator_does_not_serve() {
         let (status, v) = put(&format!("http://{}", w.addr), 1000, envs[i].encode()).await;
         assert_eq!(status, 200, "tower {i}: {v}");
     }
+    // A watcher that is no tower, only told the towers and k: a reader, it rebuilds too.
+    let (mut rl, _) = listeners(1).await;
+    let reader_da = settings(None, 3, &urls, availability);
+    running.push(tower(&env, 8, "reader", reader_da, rl.remove(0), availability).await);
+    let (status, v) = put(&format!("http://{}", running[3].addr), 1000, envs[3].encode()).await;
+    assert_eq!((status, code(&v)), (404, "NotATower"), "a reader stores nothing: {v}");
     commit(&env, 1000, b.root).await;
 
     for (i, w) in running.iter().enumerate() {
@@ -434,7 +440,9 @@ async fn three_of_five_towers_rebuild_a_block_the_operator_does_not_serve() {
         .await;
         let s = w.watcher.status();
         assert!(s.safe, "tower {i} not byzantine: {s:?}");
-        assert_eq!(s.da.as_ref().unwrap().rebuilt, vec![1000], "tower {i}");
+        let da = s.da.as_ref().unwrap();
+        assert_eq!(da.rebuilt, vec![1000], "tower {i}");
+        assert_eq!(da.index, (i < 3).then(|| u16::try_from(i).unwrap()));
         assert!(
             !w.watcher.events().iter().any(|e| matches!(e, Event::BlockWithheld { .. })),
             "tower {i}: {:?}",
@@ -570,6 +578,78 @@ async fn with_k_minus_one_good_chunks_the_block_is_withheld_and_bad_chunks_are_n
     // Nothing of block 1000 is served.
     let (status, v) = get_json(&format!("http://{}/v1/blocks/1000", w.addr)).await;
     assert_eq!((status, code(&v)), (404, "BlockUnknown"));
+    for w in running {
+        w.stop().await;
+    }
+}
+
+/// Chunks that are not one codeword, committed and signed by the operator: each verifies against
+/// the header, but re-encoding any `k` of them gives another chunk root.
+fn non_codeword(env: &Env, b: &Block, operator: &Signer) -> Vec<ChunkEnvelope> {
+    use plasma_da::{ChunkProof, chunk_leaf, chunk_node};
+    let mut envs = envelopes(env, b, k3n5(), operator);
+    envs[0].chunk[0] ^= 1;
+    let mut levels: Vec<Vec<B256>> = vec![
+        envs.iter()
+            .map(|e| chunk_leaf(e.index, &e.chunk))
+            .chain(std::iter::repeat(B256::ZERO))
+            .take(8)
+            .collect(),
+    ];
+    while levels.last().unwrap().len() > 1 {
+        let up = levels.last().unwrap().chunks(2).map(|p| chunk_node(&p[0], &p[1])).collect();
+        levels.push(up);
+    }
+    let root = levels.last().unwrap()[0];
+    let mut header = envs[0].header;
+    header.chunk_root = root;
+    let header_sig = header.sign(&domain(env), operator);
+    for e in &mut envs {
+        let mut at = usize::from(e.index);
+        let mut proof = Vec::new();
+        for level in &levels[..levels.len() - 1] {
+            proof.push(level[at ^ 1]);
+            at /= 2;
+        }
+        e.header = header;
+        e.header_sig = header_sig.clone();
+        e.proof = ChunkProof(proof);
+        e.verify(&domain(env), operator.address()).unwrap();
+    }
+    envs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_that_are_not_one_codeword_are_named_bad_encoding() {
+    logs();
+    let env = env().await;
+    let operator = signer(&env, 0);
+    let availability = Duration::from_secs(4);
+    let (ls, mut urls) = listeners(3).await;
+    urls.push(dead_url().await);
+    urls.push(dead_url().await);
+    let (alice, bob) = (signer(&env, 1), signer(&env, 2));
+    let d = domain(&env);
+    let dep = deposit(&env, 1, 1_000_000).await;
+    let b = block(1000, &[pay_eth(&d, &[dep], &[(bob.address(), 1_000_000)], &[&alice])]);
+    let envs = non_codeword(&env, &b, &operator);
+    let mut running = Vec::new();
+    for (i, l) in ls.into_iter().enumerate() {
+        let da = settings(Some(u16::try_from(i).unwrap()), 3, &urls, availability);
+        running.push(tower(&env, 5 + i, &format!("tower-{i}"), da, l, availability).await);
+    }
+    for (i, w) in running.iter().enumerate() {
+        let (status, v) = put(&format!("http://{}", w.addr), 1000, envs[i].encode()).await;
+        assert_eq!(status, 200, "each chunk verifies alone: {v}");
+    }
+    commit(&env, 1000, b.root).await;
+    let w = &running[0];
+    wait_for(w, "block 1000 withheld", |w| {
+        w.events().iter().any(|e| matches!(e, Event::BlockWithheld { blknum: 1000 }))
+    })
+    .await;
+    assert!(has_fault(&w.watcher, 1000, FaultKind::BadEncoding), "{:?}", w.watcher.da_faults());
+    assert!(w.watcher.status().da.unwrap().rebuilt.is_empty());
     for w in running {
         w.stop().await;
     }
