@@ -12,7 +12,7 @@ use crate::{
         F, NARROW_MAX_TERMS, P, Points, bitrev, canonical, dot_narrow, dot_wide, lagrange, raw,
     },
     params::{Params, SYMBOL_DATA_BYTES, SYMBOL_WIRE_BYTES, check_len},
-    tree::{ChunkProof, ChunkTree},
+    tree::{ChunkProof, ChunkTree, chunk_root as root_of},
 };
 use alloy_primitives::B256;
 use ark_ff::{FftField, Zero};
@@ -57,7 +57,7 @@ impl Encoded {
 pub fn encode(data: &[u8], params: Params) -> Result<Encoded, DaError> {
     let params = params.validate()?;
     check_len(data.len() as u64)?;
-    let chunks = encode_chunks(data, params);
+    let chunks = encode_chunks_by(data, params, params.uses_fft());
     let tree = ChunkTree::from_chunks(&chunks);
     tracing::trace!(target: "da::code", k = params.k, n = params.n, len = data.len(), "encoded");
     Ok(Encoded { params, data_len: data.len() as u64, chunks, tree })
@@ -102,19 +102,32 @@ pub fn rebuild(
     let params = params.validate()?;
     check_len(data_len)?;
     let selected = select(params, data_len, chunks)?;
-    // Out-of-range values are reduced and overflowing symbols cut to 7 bytes; padding is dropped.
-    // The result is some data; only if the chunks were its codeword does the root match.
-    let (mut out, _) = decode_padded(params, data_len, &selected);
-    out.truncate(data_len as usize);
-    let encoded = encode(&out, params)?;
-    let rebuilt = encoded.root();
+    let n = usize::from(params.n);
+    let len = data_len as usize;
+    let (mut out, flags) = decode_padded(params, data_len, &selected);
+    // Clean (no value reduced mod p, no symbol cut to 7 bytes, zero padding): re-encoding the
+    // data gives the same polynomials, which pass through the chunks decoded from. Those need
+    // no re-encoding; only the others are computed, and every chunk is hashed.
+    let clean = !flags.noncanonical && !flags.overflow && out[len..].iter().all(|&b| b == 0);
+    out.truncate(len);
+    let mut known: Vec<Option<&[u8]>> = vec![None; n];
+    if clean {
+        for &(c, chunk) in &selected {
+            known[c] = Some(chunk);
+        }
+    }
+    let want: Vec<bool> = known.iter().map(Option::is_none).collect();
+    let computed = encode_some(&out, params, params.uses_fft(), &want);
+    let all: Vec<&[u8]> =
+        known.iter().zip(&computed).map(|(k, c)| k.or(c.as_deref()).unwrap_or_default()).collect();
+    let rebuilt = root_of(&all);
     if rebuilt != chunk_root {
         return Err(DaError::BadEncoding { expected: chunk_root, rebuilt });
     }
     // The root is right, so the data is; a given chunk that differs from the committed one at its
     // index (it could only be non-zero padding or a symbol reduced mod p) fails its proof.
     for &(index, chunk) in chunks {
-        if encoded.chunks.get(usize::from(index)).is_none_or(|c| c.as_slice() != chunk) {
+        if all.get(usize::from(index)).is_none_or(|c| *c != chunk) {
             return Err(DaError::BadProof { index });
         }
     }
@@ -153,34 +166,54 @@ fn select<'a>(
     Ok(selected)
 }
 
-/// The chunks of `data` (spec: DA-1).
-fn encode_chunks(data: &[u8], params: Params) -> Vec<Vec<u8>> {
-    encode_chunks_by(data, params, params.uses_fft())
-}
-
 /// The chunks of `data` by the FFT or the matrix encoder (both give the same chunks).
 fn encode_chunks_by(data: &[u8], params: Params, fft: bool) -> Vec<Vec<u8>> {
+    let all = vec![true; usize::from(params.n)];
+    encode_some(data, params, fft, &all).into_iter().flatten().collect()
+}
+
+/// The chunks `c` of `data` with `want[c]` (the others `None`).
+fn encode_some(data: &[u8], params: Params, fft: bool, want: &[bool]) -> Vec<Option<Vec<u8>>> {
     let (k, n) = (usize::from(params.k), usize::from(params.n));
     let m = params.rows(data.len() as u64);
-    let mut chunks: Vec<Vec<u8>> = (0..n).map(|_| vec![0u8; SYMBOL_WIRE_BYTES * m]).collect();
+    let mut chunks: Vec<Option<Vec<u8>>> =
+        want.iter().map(|&w| w.then(|| vec![0u8; SYMBOL_WIRE_BYTES * m])).collect();
     let srcs: Vec<Src<'_>> =
         (0..k).map(|i| Src::Packed { data, offset: SYMBOL_DATA_BYTES * i * m }).collect();
+    let (data_chunks, parity) = chunks.split_at_mut(k);
     if fft {
-        let (data_chunks, parity) = chunks.split_at_mut(k);
-        let rules: Vec<Rule<'_>> = (0..k).map(Rule::Copy).collect();
+        let rules: Vec<Rule<'_>> = (0..k).filter(|&i| want[i]).map(Rule::Copy).collect();
         run(&srcs, &rules, wide(data_chunks), m);
-        fft_parity(&srcs, params, wide(parity), m);
+        if parity.iter().any(Option::is_some) {
+            // The FFT makes every parity chunk at once; keep the wanted ones.
+            let mut all: Vec<Vec<u8>> = (k..n).map(|_| vec![0u8; SYMBOL_WIRE_BYTES * m]).collect();
+            fft_parity(
+                &srcs,
+                params,
+                all.iter_mut().map(|c| Dst { bytes: c, width: 8 }).collect(),
+                m,
+            );
+            for (slot, chunk) in parity.iter_mut().zip(all) {
+                if slot.is_some() {
+                    *slot = Some(chunk);
+                }
+            }
+        }
     } else {
         let kk = params.data_domain();
-        let targets: Vec<usize> = (k..n).map(|c| params.domain_index(c)).collect();
+        let targets: Vec<usize> =
+            (k..n).filter(|&c| want[c]).map(|c| params.domain_index(c)).collect();
         let live: Vec<usize> = (0..k).collect();
         let zeros: Vec<usize> = (k..kk).collect();
         let coeffs: Vec<u64> = lagrange(&Points::new(params.domain()), &live, &zeros, &targets)
             .into_iter()
             .map(canonical)
             .collect();
-        let rules: Vec<Rule<'_>> =
-            (0..k).map(Rule::Copy).chain(coeffs.chunks_exact(k).map(Rule::Combine)).collect();
+        let rules: Vec<Rule<'_>> = (0..k)
+            .filter(|&i| want[i])
+            .map(Rule::Copy)
+            .chain(coeffs.chunks_exact(k).map(Rule::Combine))
+            .collect();
         run(&srcs, &rules, wide(&mut chunks), m);
     }
     chunks
@@ -222,8 +255,9 @@ fn decode_padded(params: Params, data_len: u64, selected: &[(usize, &[u8])]) -> 
     (out, flags)
 }
 
-fn wide(chunks: &mut [Vec<u8>]) -> Vec<Dst<'_>> {
-    chunks.iter_mut().map(|c| Dst { bytes: c, width: SYMBOL_WIRE_BYTES }).collect()
+/// The wanted chunks as 8-byte-symbol targets, in index order.
+fn wide(chunks: &mut [Option<Vec<u8>>]) -> Vec<Dst<'_>> {
+    chunks.iter_mut().flatten().map(|c| Dst { bytes: c, width: SYMBOL_WIRE_BYTES }).collect()
 }
 
 /// Where a block of source symbols comes from.
@@ -644,6 +678,29 @@ mod tests {
             vec![(1, &enc.chunks[1]), (3, &enc.chunks[3]), (4, &enc.chunks[4])];
         assert_eq!(decode(params, data.len() as u64, &set).unwrap(), data);
         assert_eq!(rebuild(params, data.len() as u64, enc.root(), &set).unwrap(), data);
+    }
+
+    #[test]
+    fn fft_params_rebuild_from_any_subset() {
+        for (k, n, len) in [(5u16, 40u16, 3000usize), (20, 70, 9000), (33, 66, 5000)] {
+            let params = Params::new(k, n).unwrap();
+            let data = bytes(len, 11);
+            let enc = encode(&data, params).unwrap();
+            for shift in [0u16, 1, n / 3, n - k] {
+                // Every other index from `shift`, wrapping, until k are taken.
+                let idx: Vec<u16> = (0..n).map(|i| (shift + 2 * i) % n).collect();
+                let mut seen = Vec::new();
+                for i in idx.into_iter().chain(0..n) {
+                    if !seen.contains(&i) && seen.len() < usize::from(k) {
+                        seen.push(i);
+                    }
+                }
+                let set: Vec<(u16, &[u8])> =
+                    seen.iter().map(|&c| (c, enc.chunks[usize::from(c)].as_slice())).collect();
+                assert_eq!(rebuild(params, len as u64, enc.root(), &set).unwrap(), data);
+                assert_eq!(decode(params, len as u64, &set).unwrap(), data);
+            }
+        }
     }
 
     #[test]
