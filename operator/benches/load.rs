@@ -3,7 +3,13 @@
 //! run: the signer-recovery ceiling of this machine, end-to-end accepted tx/s, submit latency
 //! p50/p99, and the build + persist time of the block.
 //!
-//! Run: `cargo bench -p plasma-operator --bench load` (`PLASMA_LOAD_LEVELS=5` for a short run).
+//! The same load runs twice on one anvil, each on its own deployment and data directory: without
+//! availability distribution, then with 5 local stub towers and `k = 3` (issue 17: every block is
+//! encoded, pushed to the towers, and committed only once 3 receipts are in), so the two figures
+//! come from the same machine state.
+//!
+//! Run: `cargo bench -p plasma-operator --bench load` (`PLASMA_LOAD_LEVELS=5` for a short run;
+//! `PLASMA_LOAD_DA=off` or `only` for one of the two).
 
 #![allow(clippy::unwrap_used, missing_docs, clippy::field_reassign_with_default)]
 
@@ -15,7 +21,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use plasma_contracts::{DeployConfig, PlasmaFramework, deploy};
-use plasma_operator::{Config, Node};
+use plasma_operator::{Config, DaConfig, Node, TowerConfig};
 use plasma_spec::{
     Output, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos, recover_signer,
 };
@@ -25,7 +31,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[path = "../tests/common/towers.rs"]
+mod towers;
+
 const OWNERS: u64 = 200;
+/// Towers and quorum of the distribution variant.
+const TOWERS: u16 = 5;
+const K: u16 = 3;
 
 fn owner(i: u64) -> Signer {
     Signer::from_bytes(&keccak256(format!("load owner {i}"))).unwrap()
@@ -58,14 +70,98 @@ fn recovery_rate(threads: usize, domain: &SigningDomain) -> f64 {
     (threads * per_thread) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// What one run measured.
+struct Figures {
+    n: usize,
+    connections: usize,
+    accepted_per_s: f64,
+    p50: Duration,
+    p99: Duration,
+    block_txs: usize,
+    build: Duration,
+    e2e_per_s: f64,
+    /// From the block stored to its root recorded as committed on L1.
+    stored_to_committed: Duration,
+    /// With distribution: receipts stored for the measured block, and blocks committed without a
+    /// quorum (0 expected: the wait is far longer than the run).
+    da: Option<(usize, u64)>,
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let levels: u32 =
         std::env::var("PLASMA_LOAD_LEVELS").ok().and_then(|v| v.parse().ok()).unwrap_or(6);
+    let variants: &[bool] = match std::env::var("PLASMA_LOAD_DA").as_deref() {
+        Ok("off") => &[false],
+        Ok("only") => &[true],
+        _ => &[false, true],
+    };
     let bin = std::env::var_os("ANVIL_BIN").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
     });
     let anvil = Anvil::at(bin).spawn();
+    let mut results = Vec::new();
+    for &distribute in variants {
+        results.push((distribute, run(&anvil, levels, distribute).await));
+    }
+
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let domain = SigningDomain::new(anvil.chain_id(), Address::ZERO);
+    let one = recovery_rate(1, &domain);
+    let all = recovery_rate(cores, &domain);
+    println!("| Measure | Result |");
+    println!("|---|---:|");
+    println!("| signer recovery ceiling, 1 thread | {one:.0} /s |");
+    println!("| signer recovery ceiling, {cores} threads | {all:.0} /s |");
+    for (distribute, f) in &results {
+        let label = if *distribute {
+            format!("with distribution ({TOWERS} stub towers, k = {K})")
+        } else {
+            "without distribution".to_owned()
+        };
+        println!("| **{label}** | |");
+        println!("| transactions | {} (one block) |", f.n);
+        println!(
+            "| accepted over HTTP ({} connections, 1 tx/request) | {:.0} tx/s |",
+            f.connections, f.accepted_per_s
+        );
+        println!(
+            "| submit latency p50 / p99 | {:.2} ms / {:.2} ms |",
+            f.p50.as_secs_f64() * 1e3,
+            f.p99.as_secs_f64() * 1e3
+        );
+        println!(
+            "| block build + persist ({} txs) | {:.0} ms |",
+            f.block_txs,
+            f.build.as_secs_f64() * 1e3
+        );
+        let what = match f.da {
+            Some((receipts, missed)) => {
+                format!("encode, push, {receipts} receipts stored, quorum missed {missed}, submit")
+            }
+            None => "submit".to_owned(),
+        };
+        println!(
+            "| block stored → root committed ({what}) | {:.0} ms |",
+            f.stored_to_committed.as_secs_f64() * 1e3
+        );
+        println!("| end to end, first submit to root committed on L1 | {:.0} tx/s |", f.e2e_per_s);
+        println!("| end to end / {cores}-thread recovery ceiling | {:.2} |", f.e2e_per_s / all);
+    }
+    if let [(false, off), (true, on)] = results.as_slice() {
+        println!(
+            "| end to end kept with distribution | {:.1} % |",
+            100.0 * on.e2e_per_s / off.e2e_per_s
+        );
+    }
+}
+
+/// One run on its own deployment: fund, pre-sign, load, cut the block, wait for its root on L1.
+async fn run(
+    anvil: &alloy::node_bindings::AnvilInstance,
+    levels: u32,
+    distribute: bool,
+) -> Figures {
     let key0: PrivateKeySigner = anvil.keys()[0].clone().into();
     let op = key0.address();
     let provider = ProviderBuilder::new()
@@ -86,6 +182,31 @@ async fn main() {
     config.block.interval_ms = 3_600_000; // blocks are cut by this bench
     config.block.max_txs = plasma_spec::MAX_TXS_PER_BLOCK - 1;
     config.api.max_mempool = 1_000_000;
+    let operator = Signer::from_bytes(&B256::from_slice(&anvil.keys()[0].to_bytes())).unwrap();
+    let mut stubs = Vec::new();
+    if distribute {
+        for i in 0..TOWERS {
+            let key = towers::tower_key(i.into());
+            let stub = towers::StubConfig {
+                index: i,
+                receipt_key: key.clone(),
+                key,
+                domain: domain.clone(),
+                operator: operator.address(),
+            };
+            stubs.push(towers::StubTower::start("127.0.0.1:0".parse().unwrap(), stub).await);
+        }
+        config.da = Some(DaConfig {
+            k: K,
+            // Far longer than the run: only the quorum commits a block here.
+            wait_ms: Some(600_000),
+            retry_ms: 500,
+            towers: stubs
+                .iter()
+                .map(|s| TowerConfig { address: s.address, url: s.url.clone() })
+                .collect(),
+        });
+    }
     let node = Node::start(config).await.unwrap();
     let chain = node.chain.clone();
 
@@ -205,33 +326,47 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let total_time = start.elapsed();
+    let after_build = build.elapsed() - build_time;
     latencies.sort();
-
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    let one = recovery_rate(1, &domain);
-    let all = recovery_rate(cores, &domain);
-    let e2e = n as f64 / total_time.as_secs_f64();
-    println!("| Measure | Result |");
-    println!("|---|---:|");
-    println!("| signer recovery ceiling, 1 thread | {one:.0} /s |");
-    println!("| signer recovery ceiling, {cores} threads | {all:.0} /s |");
-    println!("| transactions | {n} (one block) |");
-    println!(
-        "| accepted over HTTP ({connections} connections, 1 tx/request) | {:.0} tx/s |",
-        n as f64 / submit_time.as_secs_f64()
-    );
-    println!(
-        "| submit latency p50 / p99 | {:.2} ms / {:.2} ms |",
-        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3
-    );
-    println!(
-        "| block build + persist ({} txs) | {:.0} ms |",
-        block.txs.len(),
-        build_time.as_secs_f64() * 1e3
-    );
-    println!("| end to end, first submit to root committed on L1 | {e2e:.0} tx/s |");
-    println!("| end to end / {cores}-thread recovery ceiling | {:.2} |", e2e / all);
+    let da = if distribute {
+        let status: serde_json::Value = http
+            .get(format!("http://{}/v1/status", node.addr))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let availability: serde_json::Value = http
+            .get(format!("http://{}/v1/blocks/{}/availability", node.addr, block.blknum))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let receipts = availability["receipts"].as_array().map_or(0, Vec::len);
+        let missed = status["da"]["quorumMissed"].as_u64().unwrap_or(u64::MAX);
+        assert!(receipts >= usize::from(K), "committed with {receipts} receipts");
+        Some((receipts, missed))
+    } else {
+        None
+    };
     let _ = provider.get_block_number().await;
     node.stop().await;
+    for s in stubs {
+        s.stop().await;
+    }
+    Figures {
+        n,
+        connections,
+        accepted_per_s: n as f64 / submit_time.as_secs_f64(),
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
+        block_txs: block.txs.len(),
+        build: build_time,
+        e2e_per_s: n as f64 / total_time.as_secs_f64(),
+        stored_to_committed: after_build,
+        da,
+    }
 }

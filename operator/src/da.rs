@@ -313,6 +313,8 @@ impl Distributor {
     pub(crate) async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let Some(mut starts) = self.start_rx.lock().take() else { return };
         let mut produced = self.chain.subscribe_produced();
+        // Read before the uncommitted blocks: a block stored in between is announced again.
+        let mut seen = *produced.borrow_and_update();
         // After a restart: blocks whose pushes were interrupted, then blocks stored but not yet
         // committed (their stored receipts count).
         let pending = match self.chain.store().da_pending() {
@@ -331,7 +333,6 @@ impl Distributor {
         if !resumed.is_empty() {
             info!(target: "operator::da", blocks = ?resumed, "resuming distribution");
         }
-        let mut seen = *produced.borrow_and_update();
         info!(target: "operator::da", k = self.k, n = self.n(), wait_ms = self.wait.as_millis() as u64, "distributing blocks to the availability towers");
         let mut tasks = JoinSet::new();
         loop {
@@ -373,10 +374,14 @@ impl Distributor {
                 return;
             }
         };
+        // Committed before a restart: its pushes are background ones at once.
+        let committed =
+            matches!(self.chain.block_info(blknum), Ok(Some(i)) if i.l1_timestamp.is_some());
         let missing: Vec<usize> = {
             let mut st = self.state.lock();
             let n = self.n();
             let entry = st.blocks.entry(blknum).or_insert_with(|| BlockDa::new(n));
+            entry.committed |= committed;
             let missing: Vec<usize> = (0..n).filter(|i| !entry.receipts[*i]).collect();
             for i in &missing {
                 entry.pushing[*i] = true;

@@ -430,3 +430,49 @@ async fn receipts_survive_a_restart_and_an_uncommitted_block_resumes() {
     first.stop().await;
     second.stop().await;
 }
+
+/// Background pushes are bounded by finality: tower 1 is down when block 1000 is committed (k = 1,
+/// tower 0's receipt suffices); once the commitment is final on L1 (12 blocks mined on the
+/// devnet) the operator stops pushing it, and a tower that comes up afterwards gets the next
+/// block but never block 1000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_pushes_stop_once_the_block_is_final() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let up = StubTower::start("127.0.0.1:0".parse().unwrap(), stub(&env, 0)).await;
+    let down_addr = free_addr().await;
+    let towers =
+        vec![(up.address, up.url.clone()), (tower_key(1).address(), format!("http://{down_addr}"))];
+    let node = Node::start(config(&env, dir.path(), 1, 600_000, &towers)).await.unwrap();
+    let api = Api::new(&node);
+
+    let eth = U256::from(10).pow(U256::from(18));
+    let dep = deposit(&env, &env.alice, eth).await;
+    api.wait_for(&format!("/v1/utxos?owner={}", env.alice.address()), |v| {
+        v["utxos"].as_array().is_some_and(|u| u.len() == 1)
+    })
+    .await;
+    let tx = pay(&env, &env.alice, dep, env.bob.address(), eth);
+    assert_eq!(api.submit(&tx).await.0, 200);
+    api.wait_for(&format!("/v1/transactions/{}", tx.transaction.hash()), |v| {
+        v["status"] == "committed"
+    })
+    .await;
+    let status = api.wait_for("/v1/status", |v| v["da"]["towers"][1]["behind"] == 1).await;
+    assert_eq!(status["da"]["quorumMissed"], 0);
+
+    // Final: the devnet's finality depth is 12 L1 blocks.
+    let _: Value = env.provider.raw_request("anvil_mine".into(), json!([12])).await.unwrap();
+    api.wait_for("/v1/status", |v| v["da"]["towers"][1]["behind"] == 0).await;
+
+    let late = StubTower::start(down_addr, stub(&env, 1)).await;
+    let tx2 = pay(&env, &env.bob, UtxoPos::new(1000, 0, 0).unwrap(), env.alice.address(), eth);
+    assert_eq!(api.submit(&tx2).await.0, 200);
+    api.wait_for("/v1/blocks/2000/availability", |v| receipt_indexes(v) == vec![0, 1]).await;
+    assert!(late.envelopes(1000).is_empty(), "a final block is not pushed any more");
+    assert_eq!(late.envelopes(2000).len(), 1);
+
+    node.stop().await;
+    up.stop().await;
+    late.stop().await;
+}

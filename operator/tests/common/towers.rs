@@ -21,6 +21,9 @@ use std::{
 };
 use warp::{Filter, http::StatusCode, reply::Reply};
 
+/// Envelopes a stub accepted: (block, envelope bytes), in arrival order.
+pub type Received = Arc<Mutex<Vec<(u64, Vec<u8>)>>>;
+
 /// What a stub tower checks envelopes against and signs receipts with.
 #[derive(Clone, Debug)]
 pub struct StubConfig {
@@ -45,7 +48,7 @@ pub struct StubTower {
     /// Its configured address.
     pub address: Address,
     /// Envelopes accepted, by block, in arrival order.
-    pub received: Arc<Mutex<Vec<(u64, Vec<u8>)>>>,
+    pub received: Received,
     /// PUTs received (accepted or not).
     pub puts: Arc<AtomicUsize>,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -67,7 +70,7 @@ fn refuse(
 impl StubTower {
     /// Starts a stub tower on `addr` (port 0: any free port).
     pub async fn start(addr: SocketAddr, config: StubConfig) -> Self {
-        let received: Arc<Mutex<Vec<(u64, Vec<u8>)>>> = Arc::default();
+        let received: Received = Arc::default();
         let puts = Arc::new(AtomicUsize::new(0));
         let address = config.key.address();
         let state = (received.clone(), puts.clone(), Arc::new(config));
