@@ -67,6 +67,24 @@ impl Watcher {
         &self.view
     }
 
+    /// The first bad block as persisted with the blocks in `tx` (the read routes judge a block
+    /// against the same snapshot of the store they read it from, without the view's lock).
+    pub(crate) fn stored_byzantine_from(
+        tx: &redb::ReadTransaction,
+    ) -> Result<Option<u64>, WatcherError> {
+        let meta = tx.open_table(V_META).map_err(st)?;
+        Ok(meta.get("byzantine_from").map_err(st)?.map(|v| v.value()))
+    }
+
+    /// Whether `pos` is an unspent output of the validated view as persisted in `tx`.
+    pub(crate) fn stored_unspent(
+        tx: &redb::ReadTransaction,
+        pos: UtxoPos,
+    ) -> Result<bool, WatcherError> {
+        let utxos = tx.open_table(V_UTXOS).map_err(st)?;
+        Ok(utxos.get(pos.to_u128()).map_err(st)?.is_some())
+    }
+
     /// The read routes' caches.
     pub(crate) const fn read_cache(&self) -> &ReadCache {
         &self.reads
