@@ -92,6 +92,14 @@ pub(crate) fn routes(
         .map(|| warp::reply::json(&json!({"status": "ok"})).into_response());
     let metrics = warp::path!("metrics").and(warp::get()).and(with).map(|w: Arc<Watcher>| {
         let s = w.status();
+        let da = s.da.clone().map(|d| {
+            format!(
+                "# TYPE plasma_watcher_da_chunks_stored gauge\nplasma_watcher_da_chunks_stored {}\n\
+                 # TYPE plasma_watcher_da_rebuilt_blocks_total counter\nplasma_watcher_da_rebuilt_blocks_total {}\n\
+                 # TYPE plasma_watcher_da_faults_total counter\nplasma_watcher_da_faults_total {}\n",
+                d.chunks_stored, d.rebuilt_total, d.faults_total
+            )
+        });
         let body = format!(
             "# TYPE plasma_watcher_l1_cursor gauge\nplasma_watcher_l1_cursor {}\n\
              # TYPE plasma_watcher_synced_block gauge\nplasma_watcher_synced_block {}\n\
@@ -105,7 +113,7 @@ pub(crate) fn routes(
             s.pending_blocks,
             s.events,
             w.events().iter().filter(|e| matches!(e, crate::judge::Event::DeadlineTight { .. })).count()
-        );
+        ) + &da.unwrap_or_default();
         warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4").into_response()
     });
     let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {
@@ -141,4 +149,28 @@ pub(crate) fn routes(
             })
         })
         .unify()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OPENAPI;
+
+    #[test]
+    fn the_openapi_document_is_json_and_names_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for p in [
+            "/status",
+            "/v1/guards",
+            "/v1/da/chunks/{blknum}",
+            "/v1/da/faults",
+            "/v1/blocks/{blknum}",
+            "/v1/utxos",
+            "/v1/utxos/{pos}/exit-data",
+            "/v1/inclusions",
+        ] {
+            assert!(paths.contains_key(p), "{p}");
+        }
+        assert!(paths["/v1/da/chunks/{blknum}"]["put"]["responses"]["409"].is_object());
+    }
 }

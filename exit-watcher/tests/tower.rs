@@ -450,6 +450,15 @@ async fn three_of_five_towers_rebuild_a_block_the_operator_does_not_serve() {
         );
     }
 
+    let metrics = reqwest::get(format!("http://{}/metrics", running[0].addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("plasma_watcher_da_rebuilt_blocks_total 1\n"), "{metrics}");
+    assert!(metrics.contains("plasma_watcher_da_chunks_stored 1\n"), "{metrics}");
+
     // A tower serves the rebuilt block's exit data to the SDK's client, and it verifies on L1.
     let url = format!("http://{}", running[0].addr);
     let client = plasma_sdk::OperatorClient::new(url.clone());
@@ -581,6 +590,71 @@ async fn with_k_minus_one_good_chunks_the_block_is_withheld_and_bad_chunks_are_n
     for w in running {
         w.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_operator_that_serves_the_download_wins_and_nothing_is_rebuilt() {
+    logs();
+    let env = env().await;
+    let node = plasma_testkit::operator(&env).await;
+    let availability = Duration::from_secs(6);
+    let (mut ls, mut urls) = listeners(1).await;
+    urls.push(dead_url().await);
+    // The download races a rebuild that starts at a failed attempt or 0.6 s after the
+    // commitment; the towers have nothing, the operator serves: the download wins.
+    let da = settings(Some(0), 1, &urls, availability);
+    let key = key(&env, 5);
+    let me = key.address();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key))
+        .connect_http(env.anvil.endpoint_url())
+        .erased();
+    let settings = Settings {
+        framework: env.deployment.framework,
+        operator_url: format!("http://{}", node.addr),
+        confirmations: 1,
+        poll: Duration::from_millis(50),
+        availability_timeout: availability,
+        process_exits: false,
+        deadline_margin: Duration::from_secs(30),
+        stuck_after: Duration::from_millis(300),
+        l1_block_time: Duration::from_millis(100),
+        download: plasma_watcher::DownloadSettings::default(),
+    };
+    let w = Watcher::new(settings, me, provider, &env.dir.path().join("tower")).await.unwrap();
+    let w = w.with_tower(da, Some(signer(&env, 5))).await.unwrap();
+    let w = plasma_watcher::start_on(w, ls.remove(0)).await.unwrap();
+    let alice = plasma_testkit::wallet(&env, &node, 1).await;
+    let bob = plasma_testkit::wallet(&env, &node, 2).await;
+    let dep = alice.deposit_eth(plasma_testkit::eth(1)).await.unwrap();
+    alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
+    let hash =
+        alice.send(bob.address(), Address::ZERO, plasma_testkit::eth(1), U256::ZERO).await.unwrap();
+    let blknum = alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
+    wait_for(&w, "the block validated", |w| w.status().synced_block >= blknum).await;
+    let s = w.watcher.status();
+    assert!(s.safe, "{s:?}");
+    assert!(s.da.unwrap().rebuilt.is_empty(), "downloaded, not rebuilt");
+    // The block is served from the tower as the operator serves it.
+    let client = plasma_sdk::OperatorClient::new(format!("http://{}", w.addr));
+    let from_tower = client.block(blknum).await.unwrap();
+    let from_operator = plasma_sdk::OperatorClient::new(format!("http://{}", node.addr))
+        .block(blknum)
+        .await
+        .unwrap();
+    assert_eq!((from_tower.root, &from_tower.txs), (from_operator.root, &from_operator.txs));
+    assert_eq!(from_tower.l1_timestamp, from_operator.l1_timestamp);
+    let out = pos(blknum, 0, 0).to_u128();
+    assert_eq!(
+        client.exit_data(out).await.unwrap(),
+        plasma_sdk::OperatorClient::new(format!("http://{}", node.addr))
+            .exit_data(out)
+            .await
+            .unwrap(),
+        "the same exit data as the operator's"
+    );
+    w.stop().await;
+    node.stop().await;
 }
 
 /// Chunks that are not one codeword, committed and signed by the operator: each verifies against

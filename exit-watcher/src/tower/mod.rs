@@ -305,6 +305,10 @@ pub struct DaStatus {
     pub chunks_stored: u64,
     /// Blocks obtained by rebuilding from towers (the newest [`STATUS_REBUILT`]).
     pub rebuilt: Vec<u64>,
+    /// Blocks ever rebuilt.
+    pub rebuilt_total: usize,
+    /// Faults ever noticed.
+    pub faults_total: usize,
 }
 
 /// Why the tower's store failed.
@@ -450,6 +454,8 @@ impl Tower {
             n: self.settings.n(),
             chunks_stored: store::chunk_count(&self.db).unwrap_or_default(),
             rebuilt: rebuilt.keys().rev().take(STATUS_REBUILT).rev().copied().collect(),
+            rebuilt_total: rebuilt.len(),
+            faults_total: self.fault_keys.lock().len(),
         }
     }
 
