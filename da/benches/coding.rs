@@ -62,16 +62,31 @@ fn full_block_wire() -> Vec<u8> {
     encode_block(2000, B256::repeat_byte(7), &txs, Encoding::Zlib).unwrap()
 }
 
-fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> (T, Duration) {
+/// CPU time of this process (all threads), user + system, from `/proc/self/stat` (10 ms ticks).
+fn cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at field 3; utime, stime are
+    // fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// Runs `f` `reps` times: the result, the best wall time, and the mean CPU time per run.
+fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> (T, Duration, Duration) {
     let mut out = None;
     let mut best = Duration::MAX;
-    for _ in 0..reps.max(1) {
+    let reps = reps.max(1);
+    let cpu0 = cpu();
+    for _ in 0..reps {
         let start = Instant::now();
         let v = f();
         best = best.min(start.elapsed());
         out = Some(v);
     }
-    (out.unwrap(), best)
+    let cpu = (cpu() - cpu0) / reps as u32;
+    (out.unwrap(), best, cpu)
 }
 
 fn ms(d: Duration) -> String {
@@ -116,29 +131,31 @@ fn main() {
     );
     println!();
     println!(
-        "| data | k/n | encoder | encode ms (of which chunk tree) | encode MB/s | decode ms, worst | \
-         decode MB/s | decode ms, all data present | checked rebuild ms | per tower (envelope) | \
-         ÷ data | rs-simd encode ms (MB/s) | rs-simd decode ms (MB/s) |"
+        "| data | k/n | encoder | encode ms (chunk tree) | encode MB/s | decode ms, worst | \
+         decode MB/s | decode ms, all data present | checked rebuild ms | CPU ms: encode (tree) / \
+         decode / rebuild | per tower (envelope) | ÷ data | rs-simd encode ms (MB/s) | \
+         rs-simd decode ms (MB/s) |"
     );
-    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (label, data) in [("32 MiB", &big), ("full block wire", &wire)] {
         let len = data.len();
         for &(k, n) in &shapes {
             let p = Params::new(k, n).unwrap();
-            let (enc, t_enc) = best(reps, || encode(data, p).unwrap());
-            let (root, t_tree) = best(reps, || chunk_root(&enc.chunks));
+            let (enc, t_enc, c_enc) = best(reps, || encode(data, p).unwrap());
+            let (root, t_tree, c_tree) = best(reps, || chunk_root(&enc.chunks));
             assert_eq!(root, enc.root());
             let worst: Vec<(u16, &[u8])> = worst_set(p)
                 .into_iter()
                 .map(|i| (i, enc.chunks[usize::from(i)].as_slice()))
                 .collect();
-            let (out, t_dec) = best(reps, || decode(p, len as u64, &worst).unwrap());
+            let (out, t_dec, c_dec) = best(reps, || decode(p, len as u64, &worst).unwrap());
             assert!(out == *data);
             drop(out);
             let all_data: Vec<(u16, &[u8])> =
                 (0..k).map(|i| (i, enc.chunks[usize::from(i)].as_slice())).collect();
-            let (_, t_copy) = best(reps, || decode(p, len as u64, &all_data).unwrap());
-            let (out, t_reb) = best(reps, || rebuild(p, len as u64, enc.root(), &worst).unwrap());
+            let (_, t_copy, _) = best(reps, || decode(p, len as u64, &all_data).unwrap());
+            let (out, t_reb, c_reb) =
+                best(reps, || rebuild(p, len as u64, enc.root(), &worst).unwrap());
             assert!(out == *data);
             drop(out);
             let envelope = 156 + 32 * tree_depth(n) + 4 + p.chunk_len(len as u64);
@@ -153,7 +170,7 @@ fn main() {
                     s
                 })
                 .collect();
-            let (recovery, t_rs_enc) = best(reps, || {
+            let (recovery, t_rs_enc, _) = best(reps, || {
                 reed_solomon_simd::encode(usize::from(k), usize::from(n - k), &originals).unwrap()
             });
             let present: Vec<(usize, &Vec<u8>)> = worst_set(p)
@@ -161,7 +178,7 @@ fn main() {
                 .filter(|&i| i < k)
                 .map(|i| (usize::from(i), &originals[usize::from(i)]))
                 .collect();
-            let (restored, t_rs_dec) = best(reps, || {
+            let (restored, t_rs_dec, _) = best(reps, || {
                 reed_solomon_simd::decode(
                     usize::from(k),
                     usize::from(n - k),
@@ -172,7 +189,7 @@ fn main() {
             });
             assert_eq!(restored.len(), usize::from(k) - present.len());
             println!(
-                "| {label} | {k}/{n} | {} | {} ({}) | {} | {} | {} | {} | {} | {} B | {:.3} = {:.2}/k | {} ({}) | {} ({}) |",
+                "| {label} | {k}/{n} | {} | {} ({}) | {} | {} | {} | {} | {} | {} ({}) / {} / {} | {} B | {:.3} = {:.2}/k | {} ({}) | {} ({}) |",
                 if p.uses_fft() { "FFT" } else { "matrix" },
                 ms(t_enc),
                 ms(t_tree),
@@ -181,6 +198,10 @@ fn main() {
                 mbps(len, t_dec),
                 ms(t_copy),
                 ms(t_reb),
+                c_enc.as_millis(),
+                c_tree.as_millis(),
+                c_dec.as_millis(),
+                c_reb.as_millis(),
                 envelope,
                 envelope as f64 / len as f64,
                 envelope as f64 / len as f64 * f64::from(k),
