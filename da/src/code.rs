@@ -817,6 +817,32 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
+        fn hostile_chunk_sets_never_panic(
+            k in 1u16..6,
+            extra in 0u16..5,
+            len in 0u64..300,
+            picks in proptest::collection::vec((any::<u16>(), any::<u64>()), 0..10),
+            root in any::<[u8; 32]>(),
+        ) {
+            let n = k + extra;
+            let params = Params::new(k, n).unwrap();
+            let size = params.chunk_len(len);
+            // Arbitrary indices (some out of range or repeated) and arbitrary words, many ≥ p.
+            let owned: Vec<(u16, Vec<u8>)> = picks
+                .iter()
+                .map(|&(i, seed)| {
+                    let words = (0..size / 8).map(|j| seed.rotate_left(j as u32) ^ (j as u64));
+                    (i % (n + 2), words.flat_map(u64::to_le_bytes).collect())
+                })
+                .collect();
+            let set: Vec<(u16, &[u8])> = owned.iter().map(|(i, c)| (*i, c.as_slice())).collect();
+            let _ = decode(params, len, &set);
+            if let Ok(data) = rebuild(params, len, B256::from(root), &set) {
+                prop_assert_eq!(encode(&data, params).unwrap().root(), B256::from(root));
+            }
+        }
+
+        #[test]
         fn any_k_of_n_chunks_rebuild(
             n in 1u16..12,
             k_frac in 0.0f64..1.0,
