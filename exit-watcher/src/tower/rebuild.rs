@@ -7,7 +7,7 @@
 //! it succeeds or the watcher gives its verdict at the availability deadline (the task is then
 //! aborted): fewer than `k` good chunks by then and the block is withheld, as without towers.
 //!
-//! Every round asks every source that has not yet given a good chunk — this tower's own store
+//! Every round asks every source that has not yet given a chunk — this tower's own store
 //! and `GET {tower}/v1/da/chunks/{blknum}` of every other tower — in parallel, and looks at each
 //! answer as it arrives. A chunk is *good* when its envelope verifies (header signed by the
 //! operator, proof against the header's chunk root) and its header's `txRoot` is the root
@@ -101,7 +101,8 @@ impl Tower {
         let n = usize::from(self.settings.n());
         let k = usize::from(self.settings.k());
         let mut groups: BTreeMap<GroupKey, BTreeMap<u16, ChunkEnvelope>> = BTreeMap::new();
-        // Sources (tower indices) that gave a good chunk: not asked again.
+        // Sources (tower indices) that gave a chunk, good or bad: not asked again (a block's chunk
+        // never changes; one that was bad stays bad). Those with nothing yet are asked each round.
         let mut answered: BTreeSet<usize> = BTreeSet::new();
         // Headers whose chunks did not rebuild the block: never tried again.
         let mut condemned: HashSet<GroupKey> = HashSet::new();
@@ -124,6 +125,7 @@ impl Tower {
                     }
                     Answer::Bad(kind, detail) => {
                         self.fault(blknum, kind, format!("tower {source}: {detail}"), None);
+                        answered.insert(source);
                         continue;
                     }
                 };
