@@ -122,15 +122,18 @@ pub fn rebuild(
         known.iter().zip(&computed).map(|(k, c)| k.or(c.as_deref()).unwrap_or_default()).collect();
     let rebuilt = root_of(&all);
     if rebuilt != chunk_root {
+        tracing::debug!(target: "da::code", %chunk_root, %rebuilt, clean, "chunks are not the committed codeword");
         return Err(DaError::BadEncoding { expected: chunk_root, rebuilt });
     }
     // The root is right, so the data is; a given chunk that differs from the committed one at its
     // index (it could only be non-zero padding or a symbol reduced mod p) fails its proof.
     for &(index, chunk) in chunks {
         if all.get(usize::from(index)).is_none_or(|c| *c != chunk) {
+            tracing::debug!(target: "da::code", index, "a given chunk is not the committed one");
             return Err(DaError::BadProof { index });
         }
     }
+    tracing::trace!(target: "da::code", k = params.k, n = params.n, len, "rebuilt");
     Ok(out)
 }
 
