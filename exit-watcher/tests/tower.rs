@@ -300,6 +300,12 @@ async fn a_tower_stores_its_chunk_refuses_every_bad_one_and_keeps_them_across_a_
     assert_eq!((status, code(&v)), (400, "Malformed"), "path and header disagree: {v}");
     let (status, v) = put(&url, 1000, b"not an envelope".to_vec()).await;
     assert_eq!((status, code(&v)), (400, "Malformed"), "{v}");
+    let (status, v) = put(&url, 1500, envs[1].encode()).await;
+    assert_eq!((status, code(&v)), (400, "NotAChildBlock"), "{v}");
+    // Far past the last committed block (none yet): not stored, the operator may retry later.
+    let far = block(65_000, &[pay_eth(&d, &[pos(1, 0, 0)], &[(bob.address(), 5)], &[&alice])]);
+    let (status, v) = put(&url, 65_000, envelopes(&env, &far, k3n5(), &operator)[1].encode()).await;
+    assert_eq!((status, code(&v)), (503, "TooFarAhead"), "{v}");
     let b2 = block(2000, &[pay_eth(&d, &[pos(2, 0, 0)], &[(bob.address(), 7)], &[&alice])]);
     let other_params = envelopes(&env, &b2, Params::new(2, 5).unwrap(), &operator);
     let (status, v) = put(&url, 2000, other_params[1].encode()).await;

@@ -78,7 +78,8 @@ pub(crate) fn routes(
                     "this watcher is not a tower (no --da.index)",
                 );
             };
-            match tokio::task::spawn_blocking(move || tower.put_chunk(blknum, &body)).await {
+            let last = w.last_child_committed();
+            match tokio::task::spawn_blocking(move || tower.put_chunk(blknum, &body, last)).await {
                 Ok(Ok(r)) => ok(json!({"receipt": {
                     "blknum": r.receipt.blknum,
                     "chunkRoot": r.receipt.chunk_root,

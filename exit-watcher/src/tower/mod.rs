@@ -42,6 +42,11 @@ pub const STATUS_FAULTS: usize = 100;
 pub const FAULTS_KEPT: usize = 1_000;
 /// Rebuilt blocks `/status` lists (the newest).
 pub const STATUS_REBUILT: usize = 100;
+/// A tower stores chunks of child blocks at most this many blocks past the last one L1
+/// committed: the operator distributes a block before committing it, a few at most while its
+/// submissions catch up; without a bound, headers it signs for blocks far in the future could
+/// fill a tower's disk (64 MiB each).
+pub const MAX_BLOCKS_AHEAD: u64 = 64;
 
 /// The tower settings (`--da.index`, `--da.k`, `--da.towers`, `--da.rebuild-after`), checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -385,14 +390,8 @@ impl Tower {
         let (faults, rebuilt) = store::load(&db)?;
         let fault_keys =
             faults.iter().map(|f: &Fault| (f.blknum, f.kind, f.detail.clone())).collect();
-        let newest: VecDeque<Fault> = faults
-            .into_iter()
-            .rev()
-            .take(FAULTS_KEPT)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let skip = faults.len().saturating_sub(FAULTS_KEPT);
+        let newest: VecDeque<Fault> = faults.into_iter().skip(skip).collect();
         let http = reqwest::Client::builder()
             .connect_timeout(stall)
             .read_timeout(stall)

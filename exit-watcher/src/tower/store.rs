@@ -80,6 +80,22 @@ pub(crate) enum PutError {
     /// The body is not an envelope, or names another block than the path.
     #[error("{0}")]
     Malformed(String),
+    /// Not a child block number (deposit blocks are never distributed).
+    #[error("{0} is not a child block number")]
+    NotAChildBlock(u64),
+    /// Further past the last committed child block than [`super::MAX_BLOCKS_AHEAD`] (or this
+    /// watcher has not read L1 that far yet): try again later.
+    #[error(
+        "block {blknum} is more than {ahead} blocks past the last committed child block {last}"
+    )]
+    TooFarAhead {
+        /// Block.
+        blknum: u64,
+        /// The last committed child block this watcher read.
+        last: u64,
+        /// The bound.
+        ahead: u64,
+    },
     /// The chunk is not this tower's.
     #[error("chunk {got} sent to tower {mine}")]
     WrongIndex {
@@ -136,8 +152,9 @@ impl PutError {
             Self::Malformed(_) | Self::WrongIndex { .. } | Self::BadParams { .. } | Self::Da(_) => {
                 400
             }
+            Self::NotAChildBlock(_) => 400,
             Self::ChunkMismatch { .. } | Self::Equivocation { .. } => 409,
-            Self::Store(_) => 503,
+            Self::Store(_) | Self::TooFarAhead { .. } => 503,
         }
     }
 
@@ -146,6 +163,8 @@ impl PutError {
         match self {
             Self::NotATower => "NotATower",
             Self::Malformed(_) => "Malformed",
+            Self::NotAChildBlock(_) => "NotAChildBlock",
+            Self::TooFarAhead { .. } => "TooFarAhead",
             Self::WrongIndex { .. } => "WrongIndex",
             Self::BadParams { .. } => "BadParams",
             Self::Da(e) => da_code(e),
@@ -177,10 +196,23 @@ impl Tower {
     /// `PUT /v1/da/chunks/{blknum}` (blocking: decodes, verifies, writes and fsyncs). Checks in
     /// the contract's order; stores the envelope in one transaction with the equivocation check
     /// (two PUTs of one block cannot both win), then signs the receipt.
-    pub(crate) fn put_chunk(&self, blknum: u64, body: &[u8]) -> Result<SignedReceipt, PutError> {
+    /// `last_committed` is the highest child block L1 committed, as the watcher read it.
+    pub(crate) fn put_chunk(
+        &self,
+        blknum: u64,
+        body: &[u8],
+        last_committed: u64,
+    ) -> Result<SignedReceipt, PutError> {
         let (Some(index), Some(signer)) = (self.settings.index, self.signer.as_ref()) else {
             return Err(PutError::NotATower);
         };
+        if blknum == 0 || !blknum.is_multiple_of(plasma_spec::CHILD_BLOCK_INTERVAL) {
+            return Err(PutError::NotAChildBlock(blknum));
+        }
+        let ahead = super::MAX_BLOCKS_AHEAD;
+        if blknum > last_committed.saturating_add(ahead * plasma_spec::CHILD_BLOCK_INTERVAL) {
+            return Err(PutError::TooFarAhead { blknum, last: last_committed, ahead });
+        }
         let env = ChunkEnvelope::decode(body).map_err(|e| PutError::Malformed(e.to_string()))?;
         let h = &env.header;
         if h.blknum != blknum {

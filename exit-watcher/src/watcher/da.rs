@@ -85,6 +85,11 @@ impl Watcher {
         Ok(utxos.get(pos.to_u128()).map_err(st)?.is_some())
     }
 
+    /// The highest child block L1 committed, as read so far (WATCH-1).
+    pub(crate) fn last_child_committed(&self) -> u64 {
+        *self.last_child_committed.lock()
+    }
+
     /// The read routes' caches.
     pub(crate) const fn read_cache(&self) -> &ReadCache {
         &self.reads
