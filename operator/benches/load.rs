@@ -9,7 +9,8 @@
 //! come from the same machine state.
 //!
 //! Run: `cargo bench -p plasma-operator --bench load` (`PLASMA_LOAD_LEVELS=5` for a short run;
-//! `PLASMA_LOAD_DA=off` or `only` for one of the two).
+//! `PLASMA_LOAD_DA=off` or `only` for one of the two; `PLASMA_LOAD_RUNS=5` alternates the two
+//! five times and reports the medians, the way to compare them on a shared, noisy machine).
 
 #![allow(clippy::unwrap_used, missing_docs, clippy::field_reassign_with_default)]
 
@@ -78,6 +79,7 @@ struct Figures {
     p50: Duration,
     p99: Duration,
     block_txs: usize,
+    wire_len: u64,
     build: Duration,
     e2e_per_s: f64,
     /// From the block stored to its root recorded as committed on L1.
@@ -99,11 +101,32 @@ async fn main() {
     let bin = std::env::var_os("ANVIL_BIN").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
     });
+    let runs: usize =
+        std::env::var("PLASMA_LOAD_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
     let anvil = Anvil::at(bin).spawn();
-    let mut results = Vec::new();
-    for &distribute in variants {
-        results.push((distribute, run(&anvil, levels, distribute).await));
+    let mut all_runs: Vec<(bool, Figures)> = Vec::new();
+    for _ in 0..runs {
+        for &distribute in variants {
+            all_runs.push((distribute, run(&anvil, levels, distribute).await));
+        }
     }
+    let median = |distribute: bool, f: &dyn Fn(&Figures) -> f64| -> Option<f64> {
+        let mut v: Vec<f64> =
+            all_runs.iter().filter(|(d, _)| *d == distribute).map(|(_, x)| f(x)).collect();
+        v.sort_by(f64::total_cmp);
+        (!v.is_empty()).then(|| v[v.len() / 2])
+    };
+    let (e2e_off, e2e_on) = (median(false, &|f| f.e2e_per_s), median(true, &|f| f.e2e_per_s));
+    let stored_off = median(false, &|f| f.stored_to_committed.as_secs_f64() * 1e3);
+    let stored_on = median(true, &|f| f.stored_to_committed.as_secs_f64() * 1e3);
+    // The detailed table: the first run of each variant.
+    let results: Vec<(bool, Figures)> = variants
+        .iter()
+        .filter_map(|d| {
+            let i = all_runs.iter().position(|(x, _)| x == d)?;
+            Some(all_runs.remove(i))
+        })
+        .collect();
 
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let domain = SigningDomain::new(anvil.chain_id(), Address::ZERO);
@@ -131,8 +154,9 @@ async fn main() {
             f.p99.as_secs_f64() * 1e3
         );
         println!(
-            "| block build + persist ({} txs) | {:.0} ms |",
+            "| block build + persist ({} txs, {} bytes in the wire form) | {:.0} ms |",
             f.block_txs,
+            f.wire_len,
             f.build.as_secs_f64() * 1e3
         );
         let what = match f.da {
@@ -153,6 +177,27 @@ async fn main() {
             "| end to end kept with distribution | {:.1} % |",
             100.0 * on.e2e_per_s / off.e2e_per_s
         );
+    }
+    if runs > 1
+        && let (Some(off), Some(on), Some(s_off), Some(s_on)) =
+            (e2e_off, e2e_on, stored_off, stored_on)
+    {
+        let list = |d: bool| -> String {
+            let mut all: Vec<f64> = results
+                .iter()
+                .chain(all_runs.iter())
+                .filter(|(x, _)| *x == d)
+                .map(|(_, f)| f.e2e_per_s)
+                .collect();
+            all.sort_by(f64::total_cmp);
+            all.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ")
+        };
+        println!("| **medians of {runs} alternating runs** | |");
+        println!("| end to end without / with distribution | {off:.0} / {on:.0} tx/s |");
+        println!("| block stored → root committed, without / with | {s_off:.0} / {s_on:.0} ms |");
+        println!("| end to end kept with distribution (medians) | {:.1} % |", 100.0 * on / off);
+        println!("| every run, without (tx/s) | {} |", list(false));
+        println!("| every run, with (tx/s) | {} |", list(true));
     }
 }
 
@@ -352,6 +397,7 @@ async fn run(
     } else {
         None
     };
+    let wire_len = chain.block_info(block.blknum).unwrap().map_or(0, |i| i.wire_len);
     let _ = provider.get_block_number().await;
     node.stop().await;
     for s in stubs {
@@ -364,6 +410,7 @@ async fn run(
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
         block_txs: block.txs.len(),
+        wire_len,
         build: build_time,
         e2e_per_s: n as f64 / total_time.as_secs_f64(),
         stored_to_committed: after_build,
