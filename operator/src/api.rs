@@ -476,6 +476,10 @@ pub(crate) fn routes(
             l1.l1_head,
             l1.submissions_sent,
         );
+        let mut body = body;
+        if let Some(da) = &ctx.da {
+            body.push_str(&da.metrics());
+        }
         warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4").into_response()
     });
 

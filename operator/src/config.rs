@@ -168,10 +168,9 @@ impl DaConfig {
             if !seen.insert(tower.address) {
                 return Err(DaConfigError::DuplicateTower { address: tower.address, index });
             }
+            // Plain http only: the operator's HTTP client is built without TLS (as its L1 client).
             let url = tower.url.trim_end_matches('/');
-            if !(url.starts_with("http://") || url.starts_with("https://"))
-                || url.parse::<reqwest::Url>().is_err()
-            {
+            if !url.starts_with("http://") || url.parse::<reqwest::Url>().is_err() {
                 return Err(DaConfigError::BadUrl { index, url: tower.url.clone() });
             }
         }
@@ -215,8 +214,8 @@ pub enum DaConfigError {
         /// The limit.
         max: u16,
     },
-    /// A tower URL that is not `http(s)://…`.
-    #[error("tower {index} has an unusable url {url:?}")]
+    /// A tower URL that is not `http://host[:port][/path]` (no TLS in this build).
+    #[error("tower {index} has an unusable url {url:?}: expected http://host:port")]
     BadUrl {
         /// The tower.
         index: usize,
@@ -591,11 +590,16 @@ mod tests {
         ));
         c.da.as_mut().unwrap().towers.truncate(1024);
         c.validate().unwrap();
-        c.da.as_mut().unwrap().towers[0].url = "127.0.0.1:1".into();
-        assert!(matches!(
-            c.validate(),
-            Err(ConfigError::Da(DaConfigError::BadUrl { index: 0, .. }))
-        ));
+        for bad in ["127.0.0.1:1", "https://tower.example", "http://"] {
+            c.da.as_mut().unwrap().towers[0].url = bad.into();
+            assert!(
+                matches!(
+                    c.validate(),
+                    Err(ConfigError::Da(DaConfigError::BadUrl { index: 0, .. }))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

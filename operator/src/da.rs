@@ -777,6 +777,22 @@ impl Distributor {
         self.quorum.notified().await;
     }
 
+    /// `/metrics` lines: blocks committed without a quorum, and per tower the blocks it lacks.
+    pub(crate) fn metrics(&self) -> String {
+        use std::fmt::Write as _;
+        let st = self.state.lock();
+        let mut out = format!(
+            "# TYPE plasma_operator_da_quorum_missed_total counter\nplasma_operator_da_quorum_missed_total {}\n\
+             # TYPE plasma_operator_da_tower_behind gauge\n",
+            st.quorum_missed
+        );
+        for i in 0..self.n() {
+            let behind = st.blocks.values().filter(|b| b.pushing[i]).count();
+            let _ = writeln!(out, "plasma_operator_da_tower_behind{{index=\"{i}\"}} {behind}");
+        }
+        out
+    }
+
     /// `/v1/status` `da`.
     pub(crate) fn status(&self) -> Value {
         let st = self.state.lock();

@@ -74,6 +74,7 @@ impl RunArgs {
         if self.devnet {
             config.use_devnet_depths();
         }
+        config.validate()?;
         Ok(config)
     }
 }

@@ -346,6 +346,10 @@ async fn without_k_receipts_the_block_is_committed_after_the_wait_and_late_tower
         included.elapsed()
     );
     let status = api.wait_for("/v1/status", |v| v["da"]["quorumMissed"] == 1).await;
+    let metrics = api.http.get(format!("{}/metrics", api.base)).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("plasma_operator_da_quorum_missed_total 1\n"), "{metrics}");
+    assert!(metrics.contains("plasma_operator_da_tower_behind{index=\"2\"} 1\n"), "{metrics}");
     let (_, availability) = api.get("/v1/blocks/1000/availability").await;
     assert_eq!(receipt_indexes(&availability), vec![0], "{availability}");
     // The liar was asked, its receipts refused by signature.
