@@ -58,9 +58,11 @@ pub(crate) const MAX_BACKGROUND_ATTEMPTS: u32 = 200;
 /// giving up on it: a tower that refuses a chunk is misconfigured or holds another chunk root for
 /// the block, and pushing the same bytes again changes nothing.
 pub(crate) const MAX_REFUSALS: u32 = 5;
-/// Encoded blocks kept for pushes (fresh pushes of recent blocks, a returning tower's catch-up);
-/// older ones are encoded again from the store when a tower needs them.
-const CACHED_BLOCKS: usize = 4;
+/// Bytes of encoded blocks kept for pushes (fresh pushes of recent blocks, a returning tower's
+/// catch-up); older ones are encoded again from the store when a tower needs them. A block's
+/// envelopes are about `n / k · 8/7` times its wire bytes (17 MB for a full block at k = 3, n =
+/// 5); the newest block is always kept, whatever its size.
+const CACHE_BYTES: usize = 128 * 1024 * 1024;
 /// The most bytes of a tower's answer read: a receipt is a few hundred.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
@@ -695,8 +697,12 @@ impl Distributor {
         let prepared = Arc::new(prepared);
         let mut cache = self.cache.lock();
         cache.push_back((blknum, prepared.clone()));
-        while cache.len() > CACHED_BLOCKS {
-            cache.pop_front();
+        let size = |p: &Prepared| p.envelopes.iter().map(Bytes::len).sum::<usize>();
+        let mut total: usize = cache.iter().map(|(_, p)| size(p)).sum();
+        while total > CACHE_BYTES && cache.len() > 1 {
+            if let Some((_, old)) = cache.pop_front() {
+                total -= size(&old);
+            }
         }
         Ok(prepared)
     }
