@@ -501,7 +501,16 @@ impl Distributor {
             if !fresh {
                 background_attempts += 1;
             }
-            let refused = match self.push(blknum, index, chunk_root, envelope).await {
+            let sent = tokio::select! {
+                r = self.send(blknum, index, chunk_root, envelope) => r,
+                // A hanging tower must not hold up a stop for the request's timeout.
+                _ = shutdown.changed() => break Outcome::Shutdown,
+            };
+            let pushed = match sent {
+                Ok(receipt) => self.accept(blknum, receipt).await,
+                Err(e) => Err(e),
+            };
+            let refused = match pushed {
                 Ok(()) => break Outcome::Receipt,
                 Err(e) => {
                     failures += 1;
@@ -548,14 +557,14 @@ impl Distributor {
         outcome
     }
 
-    /// One PUT of an envelope; a receipt that counts is stored before this returns.
-    async fn push(
+    /// One PUT of an envelope; the receipt answered if it counts (DA-3).
+    async fn send(
         &self,
         blknum: u64,
         index: usize,
         chunk_root: B256,
         envelope: Bytes,
-    ) -> Result<(), PushError> {
+    ) -> Result<DaReceiptRow, PushError> {
         let tower = &self.towers[index];
         let url = format!("{}/v1/da/chunks/{blknum}", tower.url.trim_end_matches('/'));
         let mut response = self
@@ -616,7 +625,12 @@ impl Distributor {
         {
             debug!(target: "operator::da", blknum, tower = index, %claimed, "receipt names another tower address; its signature is the tower's");
         }
-        let row = DaReceiptRow { index: index16, tower: signer, signature: r.signature.to_vec() };
+        Ok(DaReceiptRow { index: index16, tower: signer, signature: r.signature.to_vec() })
+    }
+
+    /// Stores a receipt that counts (durably, before it counts) and counts it.
+    async fn accept(&self, blknum: u64, row: DaReceiptRow) -> Result<(), PushError> {
+        let index = usize::from(row.index);
         let chain = self.chain.clone();
         tokio::task::spawn_blocking(move || chain.store().put_da_receipt(blknum, &row))
             .await
