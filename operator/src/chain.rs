@@ -195,7 +195,7 @@ pub struct Chain {
     /// Set when a credited deposit vanished or changed on L1 (LEDGER-7): no more blocks.
     halt: Mutex<Option<crate::l1::Halt>>,
     /// The next child block number, published after each block is stored (OP-3): the
-    /// availability distributor starts on a block as soon as it is durable (DA).
+    /// availability distributor starts on a block as soon as it is durable (DA-7).
     produced: tokio::sync::watch::Sender<u64>,
 }
 

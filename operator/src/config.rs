@@ -96,7 +96,8 @@ pub struct StoreConfig {
     pub cache_mb: usize,
 }
 
-/// The availability towers and how long the submitter waits for their receipts (spec: DA).
+/// The availability towers and how long the submitter waits for their receipts (spec: DA-6,
+/// DA-7).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DaConfig {
@@ -181,7 +182,7 @@ impl DaConfig {
     }
 }
 
-/// The most towers a block is coded for (DA-1: `n <= 1024`).
+/// The most towers a block is coded for (DA-2: `n <= 1024`).
 pub const MAX_TOWERS: u16 = 1024;
 
 /// Why a `[da]` section is refused at start.
@@ -206,7 +207,7 @@ pub enum DaConfigError {
         /// The index of the second occurrence.
         index: usize,
     },
-    /// More towers than the code allows (DA-1).
+    /// More towers than the code allows (DA-2).
     #[error("{n} towers configured; at most {max}")]
     TooManyTowers {
         /// The towers configured.

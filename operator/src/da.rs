@@ -1,8 +1,8 @@
-//! Block availability from a tower quorum (spec: DA, issue 17): every child block the operator
-//! stores is erasure-coded into one chunk per tower (DA-1), under a header the operator signs
-//! (DA-3), and pushed to the towers; the submitter commits the block's root once `k` towers
-//! signed receipts for their chunks, so that any `k` of them can rebuild the block if the
-//! operator withholds it.
+//! Block availability from a tower quorum (spec: DA-7, OP-10; issue 17): every child block the
+//! operator stores is erasure-coded into one chunk per tower (DA-1, DA-2), under a header the
+//! operator signs (DA-4), and pushed to the towers; the submitter commits the block's root once
+//! `k` towers signed receipts for their chunks (DA-5), so that any `k` of them can rebuild the
+//! block if the operator withholds it (DA-10).
 //!
 //! The pieces:
 //! - [`Distributor::run`] learns of each stored child block (OP-3) and starts its distribution:
@@ -15,12 +15,12 @@
 //!   generous number of attempts failed. Fresh pushes never wait behind background ones, so a
 //!   lagging tower never delays later blocks.
 //! - A receipt counts only if its signature recovers to the tower's configured address and it
-//!   names this block, this chunk root and this index (DA-3); it is stored durably (redb) before
-//!   it counts.
+//!   names this block, this chunk root and this index (DA-5, DA-7); it is stored durably (redb)
+//!   before it counts.
 //! - [`Distributor::may_commit`] is the submitter's gate: `k` receipts, or `wait_ms` since the
-//!   block was stored — then the block is committed anyway (liveness: towers must not get a veto
-//!   on the chain; the operator still serves the block, and towers that miss a chunk fall back to
-//!   downloading it, WATCH-3), with a `warn!` and `/v1/status` `da.quorumMissed` counted.
+//!   block was stored — then the block is committed anyway (DA-7, liveness: towers must not get a
+//!   veto on the chain; the operator still serves the block, and towers that miss a chunk fall
+//!   back to downloading it, WATCH-3), with a `warn!` and `/v1/status` `da.quorumMissed` counted.
 //!
 //! Deposit blocks are not distributed: their data is on L1. Blocks stored but not yet committed,
 //! and blocks still being pushed, resume after a restart (receipts already stored count).
@@ -108,7 +108,7 @@ pub(crate) enum PushError {
         body: String,
     },
     /// A 200 whose receipt does not count: unreadable, another block, chunk root or index, or a
-    /// signature that does not recover to the tower's configured address (DA-3).
+    /// signature that does not recover to the tower's configured address (DA-5).
     #[error("receipt does not count: {0}")]
     BadReceipt(String),
     /// Storing the receipt failed; it is asked again.
@@ -557,7 +557,7 @@ impl Distributor {
         outcome
     }
 
-    /// One PUT of an envelope; the receipt answered if it counts (DA-3).
+    /// One PUT of an envelope; the receipt answered if it counts (DA-5, DA-7).
     async fn send(
         &self,
         blknum: u64,
@@ -609,7 +609,7 @@ impl Distributor {
                 r.blknum, r.chunk_root, r.index
             )));
         }
-        // spec: DA-3 — the receipt is the tower's signature, by the key configured for it.
+        // spec: DA-7 — the receipt is the tower's signature, by the key configured for it.
         let receipt = plasma_da::Receipt { blknum, chunk_root, index: index16 };
         let signer = receipt
             .signer(&self.domain, &r.signature)

@@ -236,7 +236,7 @@ pub(crate) async fn run_submitter(
         tokio::select! {
             _ = tokio::time::sleep(settings.poll) => {}
             _ = shutdown.changed() => {}
-            // A block reached its tower quorum (DA): commit it without waiting for the poll.
+            // A block reached its tower quorum (DA-7): commit it without waiting for the poll.
             () = quorum_reached(da) => {}
         }
     }
@@ -441,7 +441,7 @@ async fn submit_step(
     if on_l1 < blknum {
         return Err(L1Error::Rpc(format!("L1 expects block {on_l1} before our block {blknum}")));
     }
-    // spec: DA — the first send waits for k tower receipts, or the wait (liveness).
+    // spec: DA-7 — the first send waits for k tower receipts, or the wait (liveness).
     if let Some(da) = da
         && s.sent.is_empty()
         && !da.may_commit(blknum)

@@ -61,7 +61,7 @@ impl Node {
         config.validate()?;
         let signer = config.signer()?;
         let operator = signer.address();
-        // The same key signs availability headers (DA-3): towers check them against L1's
+        // The same key signs availability headers (DA-4): towers check them against L1's
         // `operator()`.
         let da_signer = plasma_spec::Signer::from_bytes(&signer.to_bytes())
             .ok_or_else(|| ConfigError::Key("not a secp256k1 key".into()))?;

@@ -34,7 +34,7 @@ const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// The exit-game facts of LEDGER-9 (`plasma_spec::ExitingOutputs` as JSON), under one key.
 const EXITING: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("exiting");
 const EXITING_KEY: &str = "exiting";
-/// Block → its availability header and the operator's signature on it ([`DaHeaderRow`], DA-3).
+/// Block → its availability header and the operator's signature on it ([`DaHeaderRow`], DA-4).
 const DA_HEADERS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("da_headers");
 /// (block, chunk index) → the tower's address (20 bytes) and its receipt signature (65 bytes).
 const DA_RECEIPTS: TableDefinition<'_, (u64, u16), &[u8]> = TableDefinition::new("da_receipts");
@@ -71,7 +71,7 @@ pub struct DaHeaderRow {
     pub k: u16,
     /// Chunks (towers).
     pub n: u16,
-    /// Root of the chunk tree (DA-2).
+    /// Root of the chunk tree (DA-3).
     pub chunk_root: B256,
     /// The operator's 65-byte signature of the header's EIP-712 digest.
     pub signature: Vec<u8>,
