@@ -122,12 +122,7 @@ impl Devnet {
 
     /// Tower `index`'s API (tower 0 is the watcher).
     pub fn tower_url(&self, index: usize) -> Result<String, HarnessError> {
-        Ok(self
-            .set()?
-            .urls()
-            .get(index)
-            .cloned()
-            .ok_or_else(|| HarnessError("no such tower".into()))?)
+        self.set()?.urls().get(index).cloned().ok_or_else(|| HarnessError("no such tower".into()))
     }
 
     /// Every tower's API, in index order.
@@ -187,10 +182,10 @@ impl Devnet {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let status = self.tower_status(index).await;
-            if let Ok(s) = &status {
-                if check(s) {
-                    return Ok(s.clone());
-                }
+            if let Ok(s) = &status
+                && check(s)
+            {
+                return Ok(s.clone());
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(HarnessError(format!(

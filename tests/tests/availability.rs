@@ -122,7 +122,7 @@ fn payment(
 
 async fn next_child_block(net: &Devnet) -> u64 {
     let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
-    framework.nextChildBlock().call().await.unwrap().try_into().unwrap()
+    framework.nextChildBlock().call().await.unwrap()
 }
 
 async fn batch_exits_on_l1(net: &Devnet) -> usize {
