@@ -451,6 +451,8 @@ pub fn finish_block(
 
 struct Slot {
     root: B256,
+    /// When the task started (a rebuild's window is counted from it, WATCH-3).
+    started: Instant,
     progress: Arc<Mutex<DownloadProgress>>,
     result: Arc<Mutex<Option<DecodedBlock>>>,
     task: tokio::task::JoinHandle<()>,
@@ -529,7 +531,8 @@ impl Downloader {
                 };
                 *r.lock() = Some(txs);
             });
-            slots.insert(job.blknum, Slot { root: job.root, progress, result, task });
+            let started = Instant::now();
+            slots.insert(job.blknum, Slot { root: job.root, started, progress, result, task });
         }
     }
 
@@ -548,6 +551,12 @@ impl Downloader {
             let p = s.progress.lock();
             p.checking || p.done || p.rebuilding
         })
+    }
+
+    /// How long block `blknum`'s task (its download, raced with a rebuild) has been running;
+    /// `None` if none runs.
+    pub fn running_for(&self, blknum: u64) -> Option<Duration> {
+        self.slots.lock().get(&blknum).map(|s| s.started.elapsed())
     }
 
     /// Stops block `blknum`'s download (its verdict is given) and returns where it stood.

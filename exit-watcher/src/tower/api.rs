@@ -7,7 +7,7 @@
 // warp hands extracted values to handlers by value.
 #![allow(clippy::needless_pass_by_value)]
 
-use super::{FAULTS_KEPT, read};
+use super::{FAULTS_KEPT, MAX_PUTS_AT_ONCE, PUT_BODY_TIMEOUT, read};
 use crate::watcher::Watcher;
 use alloy::primitives::Address;
 use plasma_spec::{UtxoPos, wire};
@@ -68,15 +68,29 @@ pub(crate) fn routes(
     let put_chunk = warp::path!("v1" / "da" / "chunks" / u64)
         .and(warp::put())
         .and(warp::body::content_length_limit(super::MAX_ENVELOPE_BYTES))
-        .and(warp::body::bytes())
+        .and(warp::body::stream())
         .and(with.clone())
-        .then(|blknum: u64, body: bytes::Bytes, w: Arc<Watcher>| async move {
+        .then(|blknum: u64, body, w: Arc<Watcher>| async move {
             let Some(tower) = w.tower().cloned() else {
                 return error(
                     StatusCode::NOT_FOUND,
                     "NotATower",
                     "this watcher is not a tower (no --da.index)",
                 );
+            };
+            // A slot before a byte of the body is read: at most MAX_PUTS_AT_ONCE bodies (64 MiB
+            // each) in memory whoever sends them; the operator's pusher retries a 503.
+            let Ok(_slot) = tower.put_slots.clone().try_acquire_owned() else {
+                tracing::debug!(target: "watcher::da", blknum, "PUT refused: every slot busy");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "TooBusy",
+                    format!("{MAX_PUTS_AT_ONCE} chunks are being received: retry later"),
+                );
+            };
+            let body = match read_body(body, super::MAX_ENVELOPE_BYTES, PUT_BODY_TIMEOUT).await {
+                Ok(b) => b,
+                Err(refused) => return refused,
             };
             let last = w.last_child_committed();
             match tokio::task::spawn_blocking(move || tower.put_chunk(blknum, &body, last)).await {
@@ -253,6 +267,47 @@ pub(crate) fn routes(
         .unify()
         .or(inclusions)
         .unify()
+}
+
+/// Reads a request body of at most `limit` bytes that arrives within `within` (a sender that
+/// trickles it holds its slot no longer); the refusal as the answer otherwise.
+async fn read_body<B: warp::Buf>(
+    body: impl warp::Stream<Item = Result<B, warp::Error>>,
+    limit: u64,
+    within: std::time::Duration,
+) -> Result<Vec<u8>, Response> {
+    let mut body = std::pin::pin!(body);
+    let mut out = Vec::new();
+    let read = async {
+        while let Some(part) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
+            let mut part = part.map_err(|e| {
+                error(StatusCode::BAD_REQUEST, "Malformed", format!("reading the body: {e}"))
+            })?;
+            if (out.len() + part.remaining()) as u64 > limit {
+                return Err(error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "BodyTooLarge",
+                    "request body too large",
+                ));
+            }
+            while part.has_remaining() {
+                let chunk = part.chunk();
+                out.extend_from_slice(chunk);
+                let len = chunk.len();
+                part.advance(len);
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(within, read).await {
+        Ok(Ok(())) => Ok(out),
+        Ok(Err(refused)) => Err(refused),
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "BodyTimeout",
+            format!("the body did not arrive within {} s", within.as_secs()),
+        )),
+    }
 }
 
 /// `/v1/utxos`'s query, parsed as the operator parses it (same keys, limits and codes).

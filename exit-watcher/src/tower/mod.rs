@@ -40,6 +40,14 @@ pub const MAX_ENVELOPE_BYTES: u64 = 64 << 20;
 pub const STATUS_FAULTS: usize = 100;
 /// Faults kept in memory for `GET /v1/da/faults` (the newest; every one stays on disk).
 pub const FAULTS_KEPT: usize = 1_000;
+/// `PUT /v1/da/chunks/{blknum}` bodies read at once: each may be [`MAX_ENVELOPE_BYTES`], so this
+/// bounds what anyone on the network can make a tower buffer. An honest operator sends one chunk
+/// per block to a tower, a few blocks at most in flight; a PUT beyond the bound is answered
+/// `503 TooBusy`, which the operator's pusher retries.
+pub const MAX_PUTS_AT_ONCE: usize = 4;
+/// How long a `PUT` body may take to arrive once its slot is taken (the operator gives a push
+/// 15 s): a sender that trickles its body cannot hold a slot for longer.
+pub const PUT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Rebuilt blocks `/status` lists (the newest).
 pub const STATUS_REBUILT: usize = 100;
 /// A tower stores chunks of child blocks at most this many blocks past the last one L1
@@ -330,6 +338,62 @@ pub enum TowerError {
     },
 }
 
+/// Whom a fault names. A fault's `detail` begins with it (`PUT: …`, `tower 3: …`), so the
+/// stored faults say it and a restart reads it back ([`Culprit::of_detail`]).
+///
+/// A block gets one fault per kind and culprit, and one `Equivocation` whoever showed it: the
+/// first evidence proves the fault, and headers the operator signs at no cost (or answers a
+/// hostile tower varies on every retry) must not grow a tower's store and memory without bound
+/// (DA-9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Culprit {
+    /// A `PUT /v1/da/chunks/{blknum}` this tower refused (the operator signed its header).
+    Put,
+    /// Tower `i`'s answer to a rebuild.
+    Tower(u16),
+    /// The chunk this tower stored, against what L1 committed later.
+    Stored,
+    /// The rebuild's decoding of `k` good chunks.
+    Rebuild,
+    /// The availability verdict.
+    Verdict,
+}
+
+impl std::fmt::Display for Culprit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Put => f.write_str("PUT"),
+            Self::Tower(i) => write!(f, "tower {i}"),
+            Self::Stored => f.write_str("stored chunk"),
+            Self::Rebuild => f.write_str("rebuild"),
+            Self::Verdict => f.write_str("verdict"),
+        }
+    }
+}
+
+impl Culprit {
+    /// The culprit a stored fault's detail begins with (`None`: a fault stored before details
+    /// named one).
+    pub(crate) fn of_detail(detail: &str) -> Option<Self> {
+        let (who, _) = detail.split_once(": ")?;
+        match who {
+            "PUT" => Some(Self::Put),
+            "stored chunk" => Some(Self::Stored),
+            "rebuild" => Some(Self::Rebuild),
+            "verdict" => Some(Self::Verdict),
+            w => w.strip_prefix("tower ")?.parse().ok().map(Self::Tower),
+        }
+    }
+}
+
+/// The key a fault is counted once under: `(blknum, kind, culprit)`, the culprit left out for
+/// an equivocation (one per block).
+type FaultKey = (u64, FaultKind, Option<Culprit>);
+
+fn fault_key(blknum: u64, kind: FaultKind, culprit: Option<Culprit>) -> FaultKey {
+    (blknum, kind, if kind == FaultKind::Equivocation { None } else { culprit })
+}
+
 pub(crate) fn st(e: impl std::fmt::Display) -> TowerError {
     TowerError::Store(e.to_string())
 }
@@ -349,9 +413,14 @@ pub(crate) struct Tower {
     db: Arc<Database>,
     /// The newest [`FAULTS_KEPT`] faults.
     faults: Mutex<VecDeque<Fault>>,
-    /// Every fault's `(blknum, kind, detail)`: a source that serves the same bad chunk on every
-    /// retry is named once.
-    fault_keys: Mutex<HashSet<(u64, FaultKind, String)>>,
+    /// Every fault's key ([`Culprit`]): one fault per block, kind and culprit, the first
+    /// evidence kept — so neither a source that serves bad chunks on every retry nor an operator
+    /// that signs header after header can grow the log without bound.
+    fault_keys: Mutex<HashSet<FaultKey>>,
+    /// Faults recorded (on disk), for `/status` and the metrics.
+    faults_total: std::sync::atomic::AtomicUsize,
+    /// `PUT /v1/da/chunks` bodies being read at once (each up to [`MAX_ENVELOPE_BYTES`]).
+    pub(crate) put_slots: Arc<tokio::sync::Semaphore>,
     /// Rebuilt blocks and the chunk indices used.
     rebuilt: Mutex<BTreeMap<u64, Vec<u16>>>,
     /// Good chunks the last rebuild attempt of a block held, for the verdict's fault.
@@ -388,8 +457,11 @@ impl Tower {
     ) -> Result<Self, TowerError> {
         store::create_tables(&db)?;
         let (faults, rebuilt) = store::load(&db)?;
-        let fault_keys =
-            faults.iter().map(|f: &Fault| (f.blknum, f.kind, f.detail.clone())).collect();
+        let fault_keys = faults
+            .iter()
+            .map(|f: &Fault| fault_key(f.blknum, f.kind, Culprit::of_detail(&f.detail)))
+            .collect();
+        let faults_total = std::sync::atomic::AtomicUsize::new(faults.len());
         let skip = faults.len().saturating_sub(FAULTS_KEPT);
         let newest: VecDeque<Fault> = faults.into_iter().skip(skip).collect();
         let http = reqwest::Client::builder()
@@ -405,6 +477,8 @@ impl Tower {
             db,
             faults: Mutex::new(newest),
             fault_keys: Mutex::new(fault_keys),
+            faults_total,
+            put_slots: Arc::new(tokio::sync::Semaphore::new(MAX_PUTS_AT_ONCE)),
             rebuilt: Mutex::new(rebuilt),
             rebuild_best: Mutex::new(BTreeMap::new()),
             http,
@@ -413,18 +487,24 @@ impl Tower {
         })
     }
 
-    /// Records a fault once (the same block, kind and detail are not recorded again): on disk,
-    /// in memory, and at `warn` naming the block and the kind.
+    /// Records a fault of `culprit` once per block and kind (an equivocation once per block,
+    /// [`Culprit`]): the first evidence is kept, later ones are logged at `debug` and dropped. On
+    /// disk, in memory, and at `warn` naming the block and the kind.
     pub(crate) fn fault(
         &self,
         blknum: u64,
         kind: FaultKind,
-        detail: String,
+        culprit: Culprit,
+        detail: impl std::fmt::Display,
         evidence: Option<Evidence>,
     ) {
-        if !self.fault_keys.lock().insert((blknum, kind, detail.clone())) {
+        let detail = format!("{culprit}: {detail}");
+        if !self.fault_keys.lock().insert(fault_key(blknum, kind, Some(culprit))) {
+            tracing::debug!(target: "watcher::da", blknum, kind = kind.as_str(), detail = %detail,
+                "availability fault already named for this block");
             return;
         }
+        self.faults_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(target: "watcher::da", blknum, kind = kind.as_str(), detail = %detail,
             "availability fault");
         let fault = Fault { blknum, kind, detail, at: unix_now(), evidence };
@@ -454,7 +534,7 @@ impl Tower {
             chunks_stored: store::chunk_count(&self.db).unwrap_or_default(),
             rebuilt: rebuilt.keys().rev().take(STATUS_REBUILT).rev().copied().collect(),
             rebuilt_total: rebuilt.len(),
-            faults_total: self.fault_keys.lock().len(),
+            faults_total: self.faults_total.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -465,6 +545,7 @@ impl Tower {
         self.fault(
             blknum,
             FaultKind::TooFewChunks,
+            Culprit::Verdict,
             format!(
                 "{best} good chunk(s) of the {} needed by the availability deadline",
                 self.settings.k()
@@ -476,5 +557,49 @@ impl Tower {
     /// A verdict was given on `blknum` (obtained, invalid or withheld): forget its rebuild state.
     pub(crate) fn forget(&self, blknum: u64) {
         self.rebuild_best.lock().remove(&blknum);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_detail_says_its_culprit_and_a_restart_reads_it_back() {
+        for c in [
+            Culprit::Put,
+            Culprit::Tower(0),
+            Culprit::Tower(1023),
+            Culprit::Stored,
+            Culprit::Rebuild,
+            Culprit::Verdict,
+        ] {
+            assert_eq!(Culprit::of_detail(&format!("{c}: chunk 1: bad proof")), Some(c), "{c}");
+        }
+        // Details stored before they named a culprit count under none.
+        assert_eq!(Culprit::of_detail("PUT of chunk 1: bad proof"), None);
+        assert_eq!(Culprit::of_detail("tower x: junk"), None);
+        assert_eq!(Culprit::of_detail("2 good chunk(s)"), None);
+    }
+
+    #[test]
+    fn one_equivocation_per_block_and_one_fault_per_kind_and_culprit() {
+        let eq = FaultKind::Equivocation;
+        assert_eq!(
+            fault_key(1000, eq, Some(Culprit::Put)),
+            fault_key(1000, eq, Some(Culprit::Tower(3))),
+            "whoever shows it"
+        );
+        assert_ne!(fault_key(1000, eq, None), fault_key(2000, eq, None));
+        let bad = FaultKind::BadChunkProof;
+        assert_ne!(
+            fault_key(1000, bad, Some(Culprit::Tower(2))),
+            fault_key(1000, bad, Some(Culprit::Tower(3))),
+            "each tower is named"
+        );
+        assert_ne!(
+            fault_key(1000, bad, Some(Culprit::Put)),
+            fault_key(1000, FaultKind::ChunkMismatch, Some(Culprit::Put))
+        );
     }
 }

@@ -9,7 +9,7 @@
 //! | `da_rebuilt` | block number | the chunk indices the rebuild used, as JSON |
 //! | `da_committed` | block number | the root committed on L1 (32 bytes) |
 
-use super::{Evidence, Fault, FaultKind, SignedHeader, Tower, TowerError, st};
+use super::{Culprit, Evidence, Fault, FaultKind, SignedHeader, Tower, TowerError, st};
 use alloy::primitives::{B256, Bytes};
 use plasma_da::{ChunkEnvelope, DaError, Receipt};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -235,7 +235,8 @@ impl Tower {
                 self.fault(
                     blknum,
                     FaultKind::BadChunkProof,
-                    format!("PUT of chunk {}: {e}", env.index),
+                    Culprit::Put,
+                    format_args!("chunk {}: {e}", env.index),
                     None,
                 );
             } else {
@@ -248,7 +249,7 @@ impl Tower {
             && committed != h.tx_root
         {
             let e = PutError::ChunkMismatch { blknum, committed, header: h.tx_root };
-            self.fault(blknum, FaultKind::ChunkMismatch, format!("PUT: {e}"), None);
+            self.fault(blknum, FaultKind::ChunkMismatch, Culprit::Put, &e, None);
             return Err(e);
         }
         let tx = self.db.begin_write().map_err(st)?;
@@ -280,7 +281,8 @@ impl Tower {
             self.fault(
                 blknum,
                 FaultKind::Equivocation,
-                format!("PUT: {e}"),
+                Culprit::Put,
+                &e,
                 Some(Evidence { first: signed_header(&old), second: signed_header(&env) }),
             );
             return Err(e);
@@ -328,8 +330,9 @@ impl Tower {
                 self.fault(
                     blknum,
                     FaultKind::ChunkMismatch,
-                    format!(
-                        "stored header (chunk root {}) claims root {}, L1 committed {root}",
+                    Culprit::Stored,
+                    format_args!(
+                        "header (chunk root {}) claims root {}, L1 committed {root}",
                         env.header.chunk_root, env.header.tx_root
                     ),
                     None,

@@ -41,7 +41,9 @@ impl Watcher {
             }
             // Every byte in by the deadline: the block was delivered; the verdict waits for the
             // watcher's own decoding and root check.
-            if self.availability_expired(timestamp, seen) && !self.downloads.checking(blknum) {
+            if self.availability_expired(blknum, timestamp, seen)
+                && !self.downloads.checking(blknum)
+            {
                 let stood = self.downloads.cancel(blknum).unwrap_or_default();
                 warn!(target: "watcher::blocks", blknum, received = stood.received,
                     expected = ?stood.expected, attempts = stood.attempts,
@@ -92,41 +94,102 @@ impl Watcher {
         }
     }
 
-    /// WATCH-3: whether a block committed at L1 time `committed_at` and still not obtainable
-    /// counts as withheld. The clock is the later of this machine's and the newest L1 block the
-    /// watcher read, and the timeout runs from the commitment — not from when this process first
-    /// looked — so neither catching up nor restarting gives a withheld block a fresh timeout (and
-    /// holds back every later block). Two polls since `seen` (this process's first look) are
-    /// always allowed, so a single failed request right after a restart is not a verdict.
-    pub(super) fn availability_expired(&self, committed_at: u64, seen: Instant) -> bool {
+    /// WATCH-3: whether block `blknum`, committed at L1 time `committed_at` and still not
+    /// obtainable, counts as withheld. The clock is the later of this machine's and the newest L1
+    /// block the watcher read, and the timeout runs from the commitment — not from when this
+    /// process first looked — so neither catching up nor restarting gives a withheld block a fresh
+    /// timeout (and holds back every later block). Two polls since `seen` (this process's first
+    /// look) are always allowed, so a single failed request right after a restart is not a
+    /// verdict. With towers, the block's rebuild must also have had its window ([`Self::
+    /// rebuild_window`]).
+    pub(super) fn availability_expired(
+        &self,
+        blknum: u64,
+        committed_at: u64,
+        seen: Instant,
+    ) -> bool {
         let wall_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let now_ms = wall_ms.max(self.l1_time.lock().saturating_mul(1000));
+        let rebuild = self.rebuild_window(blknum).map(|window| RebuildClock {
+            ran: self.downloads.running_for(blknum).unwrap_or_default(),
+            window,
+        });
         withheld_by_now(
             now_ms,
             committed_at,
             seen.elapsed(),
             self.settings.availability_timeout,
             self.settings.poll,
+            rebuild,
         )
     }
+
+    /// How long block `blknum`'s task (download raced with a rebuild) must have run before a
+    /// withheld verdict, when this watcher rebuilds from towers (DA-10): `None` without towers,
+    /// or when the chain is already byzantine from an earlier block (the verdict then changes
+    /// nothing a user relies on).
+    fn rebuild_window(&self, blknum: u64) -> Option<Duration> {
+        let tower = self.tower()?;
+        if self.view.lock().byzantine_from.is_some_and(|bad| bad < blknum) {
+            return None;
+        }
+        Some(rebuild_window(
+            self.settings.availability_timeout,
+            self.settings.poll,
+            tower.settings.rebuild_after,
+        ))
+    }
+}
+
+/// The rebuild's share of WATCH-3's verdict (DA-10): how long the block's task has run, and the
+/// window it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct RebuildClock {
+    /// Since the block's task (download raced with a rebuild) started.
+    pub(super) ran: Duration,
+    /// [`rebuild_window`].
+    pub(super) window: Duration,
+}
+
+/// The time a rebuild gets before a withheld verdict: `min(A, max(2·poll, A − rebuild_after))`.
+///
+/// A watcher that looks at a block in time (its task running `rebuild_after` after the
+/// commitment at the latest) starts the rebuild by then and collects until the deadline: at
+/// least `A − rebuild_after`. One that looks later — it started, restarted or synced after the
+/// block's window — gets the same `A − rebuild_after` from its first look, so the verdict on a
+/// block the towers hold does not depend on when a watcher looked at it. Never more than `A`
+/// after its first look, so a late watcher's verdict on a block nobody can rebuild comes at most
+/// `A` late.
+pub(super) fn rebuild_window(
+    timeout: Duration,
+    poll: Duration,
+    rebuild_after: Duration,
+) -> Duration {
+    timeout.saturating_sub(rebuild_after).max(poll * 2).min(timeout)
 }
 
 /// WATCH-3's clock, pure: a block committed at L1 second `committed_at`, still not obtainable at
 /// `now_ms` (unix milliseconds, the later of this machine's clock and L1's), is withheld once the
 /// availability `timeout` has run since the commitment — and this process has looked for it for
-/// two polls (`looked`), so one failed request right after a restart is not a verdict.
+/// two polls (`looked`), so one failed request right after a restart is not a verdict — and,
+/// with towers (`rebuild`), its task has run for the rebuild's window ([`rebuild_window`]). A
+/// block whose task ran from before `deadline − window` is judged at its deadline exactly as
+/// without towers.
 pub(super) fn withheld_by_now(
     now_ms: u64,
     committed_at: u64,
     looked: Duration,
     timeout: Duration,
     poll: Duration,
+    rebuild: Option<RebuildClock>,
 ) -> bool {
     let waited_ms = now_ms.saturating_sub(committed_at.saturating_mul(1000));
     let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-    waited_ms >= timeout_ms && looked >= timeout.min(poll * 2)
+    waited_ms >= timeout_ms
+        && looked >= timeout.min(poll * 2)
+        && rebuild.is_none_or(|r| r.ran >= r.window)
 }
 
 #[cfg(test)]
@@ -140,12 +203,59 @@ mod tests {
         // 40 s after the commitment a watcher that just restarted looks for the block: after two
         // polls it is withheld — not 30 s later, as when the clock ran from the first look.
         let now = (committed + 40) * 1000;
-        assert!(!withheld_by_now(now, committed, Duration::ZERO, timeout, poll), "one look first");
-        assert!(withheld_by_now(now, committed, Duration::from_secs(1), timeout, poll));
+        let no_towers = None;
+        assert!(
+            !withheld_by_now(now, committed, Duration::ZERO, timeout, poll, no_towers),
+            "one look first"
+        );
+        assert!(withheld_by_now(now, committed, Duration::from_secs(1), timeout, poll, no_towers));
         // Within the timeout of the commitment, never, however long this process has looked.
         let early = (committed + 29) * 1000;
-        assert!(!withheld_by_now(early, committed, Duration::from_secs(3600), timeout, poll));
+        assert!(!withheld_by_now(early, committed, Duration::from_secs(3600), timeout, poll, None));
         // Exactly at the timeout.
-        assert!(withheld_by_now((committed + 30) * 1000, committed, poll * 2, timeout, poll));
+        assert!(withheld_by_now((committed + 30) * 1000, committed, poll * 2, timeout, poll, None));
+    }
+
+    #[test]
+    fn a_late_rebuild_gets_the_window_an_in_time_one_has() {
+        let (timeout, poll) = (Duration::from_secs(30), Duration::from_millis(500));
+        let rebuild_after = Duration::from_secs(10);
+        let window = rebuild_window(timeout, poll, rebuild_after);
+        assert_eq!(window, Duration::from_secs(20), "A − rebuild_after");
+        let committed = 1_000;
+        let clock = |ran| Some(RebuildClock { ran, window });
+        // In time: the task ran from the commitment, or from rebuild_after after it at the
+        // latest — judged exactly at the deadline, as without towers.
+        let deadline = (committed + 30) * 1000;
+        let looked = Duration::from_secs(30);
+        assert!(withheld_by_now(deadline, committed, looked, timeout, poll, clock(looked)));
+        let from_rebuild_after = Duration::from_secs(20);
+        assert!(withheld_by_now(
+            deadline,
+            committed,
+            looked,
+            timeout,
+            poll,
+            clock(from_rebuild_after)
+        ));
+        assert!(!withheld_by_now(deadline - 1, committed, looked, timeout, poll, clock(looked)));
+        // Late (a watcher that starts, restarts or syncs after the deadline): not after two polls
+        // but after the window, so its rebuild collects as long as an in-time one.
+        let late = (committed + 300) * 1000;
+        let two_polls = poll * 2;
+        assert!(!withheld_by_now(late, committed, two_polls, timeout, poll, clock(two_polls)));
+        let almost = window - Duration::from_millis(1);
+        assert!(!withheld_by_now(late, committed, almost, timeout, poll, clock(almost)));
+        assert!(withheld_by_now(late, committed, window, timeout, poll, clock(window)));
+        // The window is never more than A, nor less than two polls.
+        assert_eq!(rebuild_window(timeout, poll, Duration::ZERO), timeout);
+        assert_eq!(
+            rebuild_window(Duration::from_secs(1), poll, Duration::from_millis(900)),
+            poll * 2
+        );
+        assert_eq!(
+            rebuild_window(Duration::from_millis(600), poll, Duration::from_millis(500)),
+            Duration::from_millis(600)
+        );
     }
 }
