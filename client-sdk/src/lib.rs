@@ -23,8 +23,8 @@ pub use client::{
 pub use error::SdkError;
 pub use sources::{SourceAttempt, SourceFailure, SourceId};
 pub use store::{
-    BatchClaimRef, ChainIdentity, OutputStatus, ProofStore, StoredOutput, SyncRecord, Touch,
-    Verification,
+    BatchClaimRef, ChainIdentity, OutputStatus, ProofStore, SpentSource, StoredOutput, SyncRecord,
+    Touch, Verification,
 };
 pub use sync::{SyncOptions, SyncProgress};
 pub use wallet::{

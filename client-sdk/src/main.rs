@@ -302,7 +302,8 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
         Command::Sync => {
             let r = sync_with_progress(&wallet).await?;
             warn_invalid(r.invalid);
-            json!({"added": r.added, "known": r.known, "pending": r.pending, "gone": r.gone, "invalid": r.invalid, "lastSync": wallet.last_sync()?})
+            warn_unlisted(&r.unlisted);
+            json!({"added": r.added, "known": r.known, "pending": r.pending, "gone": r.gone, "invalid": r.invalid, "unlisted": strings(&r.unlisted), "lastSync": wallet.last_sync()?})
         }
         Command::Restore => {
             let r = wallet.restore().await?;
@@ -321,6 +322,18 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
                 eprintln!("restore: output {pos} rejected: {why}");
             }
             warn_invalid(r.invalid);
+            warn_unlisted(&r.unlisted);
+            if !r.tower_only.is_empty() {
+                eprintln!(
+                    "WARNING: the operator did not answer; {} output(s) are listed only by towers: \
+                     {}. A tower lists from what it validated, which may be behind the chain, so \
+                     they may already be spent. An exit of a spent output is challenged and \
+                     LOSES ITS BOND: exit them only if you know they are unspent, or sync again \
+                     once the operator answers.",
+                    r.tower_only.len(),
+                    strings(&r.tower_only).join(", ")
+                );
+            }
             json!({
                 "listed": r.listed,
                 "added": r.added,
@@ -328,6 +341,8 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
                 "pending": r.pending,
                 "gone": r.gone,
                 "invalid": r.invalid,
+                "unlisted": strings(&r.unlisted),
+                "towerOnly": strings(&r.tower_only),
                 "rejected": r.rejected.iter().map(|(p, why)| json!({"utxoPos": p.to_string(), "reason": why})).collect::<Vec<_>>(),
                 "sources": r.sources.iter().map(|s| json!({
                     "source": s.source.to_string(),
@@ -586,7 +601,6 @@ async fn batch_exit(
             report.not_started.len()
         );
     }
-    let strings = |v: &[u128]| v.iter().map(u128::to_string).collect::<Vec<_>>();
     Ok(json!({
         "batches": report.batches.iter().map(|b| json!({
             "batchId": b.batch_id,
@@ -681,6 +695,25 @@ fn warn_stale(last: Option<&plasma_sdk::SyncRecord>, just_synced: bool) {
             r.listed,
             r.added
         ),
+    }
+}
+
+/// Positions as decimal strings (JSON numbers would lose `u128` precision).
+fn strings(positions: &[u128]) -> Vec<String> {
+    positions.iter().map(u128::to_string).collect()
+}
+
+/// Names the unspent outputs no tower lists while the operator is down: kept (a tower's word is
+/// no evidence, DA-11), but an exit of one that is spent loses its bond.
+fn warn_unlisted(unlisted: &[u128]) {
+    if !unlisted.is_empty() {
+        eprintln!(
+            "WARNING: the operator did not answer and no tower lists {} output(s) as unspent: {}. \
+             They are kept as unspent (a tower's word proves nothing), but they may be spent: an \
+             exit of a spent output is challenged and loses its bond.",
+            unlisted.len(),
+            strings(unlisted).join(", ")
+        );
     }
 }
 

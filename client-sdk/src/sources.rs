@@ -10,7 +10,7 @@ use crate::{
     error::SdkError,
 };
 use alloy::primitives::Address;
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
 /// Which source served (or failed) a read.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -115,29 +115,30 @@ impl std::fmt::Display for SourceAttempt {
     }
 }
 
-/// One tower's listing: the last block it had validated when asked, and what it listed.
-type OneListing = (u64, Result<Vec<ListedUtxo>, SdkError>);
-
 /// Every tower's listing of an owner (the operator having failed), as [`Sources::tower_listings`]
 /// read them.
+///
+/// A listing proves what it lists (each output is then verified against L1), never what it
+/// leaves out: a tower may omit an output, lag behind, or lie about how far it validated, and
+/// none of that is verifiable. So what no tower lists is reported, never taken as spent
+/// (DA-11: a tower is trusted for nothing).
 #[derive(Debug, Default)]
 pub(crate) struct TowerListings {
-    /// Per tower (source index, ascending): the last block it had validated when asked (0 if it
-    /// did not say), and its listing or why it failed.
-    pub(crate) each: Vec<(usize, u64, Result<Vec<ListedUtxo>, SdkError>)>,
+    /// Per tower (source index, ascending): its listing or why it failed.
+    pub(crate) each: Vec<(usize, Result<Vec<ListedUtxo>, SdkError>)>,
 }
 
 impl TowerListings {
     /// Whether any tower listed.
     pub(crate) fn any_answered(&self) -> bool {
-        self.each.iter().any(|(_, _, l)| l.is_ok())
+        self.each.iter().any(|(_, l)| l.is_ok())
     }
 
     /// What any tower lists, by position, ascending (a source can leave outputs out undetected:
     /// one that lists an output is enough to find it); an entry as the first tower listed it.
     pub(crate) fn union(&self) -> Vec<ListedUtxo> {
         let mut all = BTreeMap::new();
-        for (_, _, listed) in &self.each {
+        for (_, listed) in &self.each {
             for l in listed.iter().flatten() {
                 all.entry(l.utxo_pos).or_insert_with(|| l.clone());
             }
@@ -145,25 +146,19 @@ impl TowerListings {
         all.into_values().collect()
     }
 
-    /// The last block one of the towers that listed had validated: an output none of them lists
-    /// is known gone only up to there.
-    pub(crate) fn vouched_to(&self) -> u64 {
-        self.each.iter().filter(|(_, _, l)| l.is_ok()).map(|(_, b, _)| *b).max().unwrap_or(0)
-    }
-
-    /// The towers that listed, for the evidence.
+    /// The towers that listed, for the logs and reports.
     pub(crate) fn who(&self, sources: &Sources) -> String {
         self.each
             .iter()
-            .filter(|(_, _, l)| l.is_ok())
-            .map(|(i, _, _)| sources.id(*i).to_string())
+            .filter(|(_, l)| l.is_ok())
+            .map(|(i, _)| sources.id(*i).to_string())
             .collect::<Vec<_>>()
             .join(", ")
     }
 
     /// The towers' failures.
     pub(crate) fn into_errors(self) -> Vec<(usize, SdkError)> {
-        self.each.into_iter().filter_map(|(i, _, l)| l.err().map(|e| (i, e))).collect()
+        self.each.into_iter().filter_map(|(i, l)| l.err().map(|e| (i, e))).collect()
     }
 }
 
@@ -172,9 +167,6 @@ impl TowerListings {
 pub(crate) struct Sources {
     list: Vec<(SourceId, OperatorClient)>,
 }
-
-/// How long a tower's `/status` may take (read once per listing it serves).
-const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Sources {
     /// The operator alone.
@@ -277,8 +269,7 @@ impl Sources {
     }
 
     /// Every tower's listing of `owner` after position `after` (exclusive), all at once (the
-    /// operator failed). Each tower's height is read before its listing: what it leaves out is
-    /// then known gone only up to a block it had validated when it listed.
+    /// operator failed).
     pub(crate) async fn tower_listings(
         &self,
         owner: Address,
@@ -287,15 +278,13 @@ impl Sources {
         let mut set = tokio::task::JoinSet::new();
         for i in 1..self.len() {
             let sources = self.clone();
-            set.spawn(async move {
-                let bound = sources.synced_block(i).await.unwrap_or(0);
-                (i, bound, sources.client(i).utxos_after(owner, after).await)
-            });
+            set.spawn(async move { (i, sources.client(i).utxos_after(owner, after).await) });
         }
-        let mut read: Vec<Option<OneListing>> = (0..self.len()).map(|_| None).collect();
+        let mut read: Vec<Option<Result<Vec<ListedUtxo>, SdkError>>> =
+            (0..self.len()).map(|_| None).collect();
         while let Some(joined) = set.join_next().await {
             match joined {
-                Ok((i, bound, listed)) => read[i] = Some((bound, listed)),
+                Ok((i, listed)) => read[i] = Some(listed),
                 Err(e) => tracing::warn!(error = %e, "a tower listing task failed"),
             }
         }
@@ -305,12 +294,10 @@ impl Sources {
             .enumerate()
             .skip(1)
             .map(|(i, r)| {
-                let (bound, listed) = r
-                    .unwrap_or_else(|| (0, Err(SdkError::Store("the listing task failed".into()))));
-                (i, bound, listed)
+                (i, r.unwrap_or_else(|| Err(SdkError::Store("the listing task failed".into()))))
             })
             .collect();
-        for (i, _, listed) in &each {
+        for (i, listed) in &each {
             let what = format!("the listing of {owner}");
             match listed {
                 Ok(list) => self.note_served(*i, &format!("{what} ({} outputs)", list.len())),
@@ -320,22 +307,6 @@ impl Sources {
             }
         }
         TowerListings { each }
-    }
-
-    /// The last block tower `i` validated (its `/status` `syncedBlock`), `None` if it does not
-    /// say. A tower lists outputs from its validated history (DA-11), so one it does not list is
-    /// known spent (or exiting) only in blocks up to this one.
-    pub(crate) async fn synced_block(&self, i: usize) -> Option<u64> {
-        let url = format!("{}/status", self.id(i).url());
-        let answer = reqwest::Client::new().get(&url).timeout(STATUS_TIMEOUT).send().await;
-        let v: serde_json::Value = match answer {
-            Ok(r) => r.json().await.ok()?,
-            Err(e) => {
-                tracing::debug!(%url, error = %e, "tower status unreadable");
-                return None;
-            }
-        };
-        v["status"]["syncedBlock"].as_u64()
     }
 }
 
@@ -419,18 +390,23 @@ mod tests {
     }
 
     #[test]
-    fn tower_listings_union_and_vouch_for_the_highest_validated_block() {
+    fn tower_listings_take_the_union_and_name_who_listed() {
         let towers = TowerListings {
             each: vec![
-                (1, 2000, Ok(vec![listed(3), listed(1)])),
-                (2, 5000, Err(SdkError::BadOperatorResponse("HTTP 503".into()))),
-                (3, 3000, Ok(vec![listed(2), listed(3)])),
+                (1, Ok(vec![listed(3), listed(1)])),
+                (2, Err(SdkError::BadOperatorResponse("HTTP 503".into()))),
+                (3, Ok(vec![listed(2), listed(3)])),
             ],
         };
         assert!(towers.any_answered());
         assert_eq!(towers.union().iter().map(|l| l.utxo_pos).collect::<Vec<_>>(), [1, 2, 3]);
-        // The failing tower's height says nothing.
-        assert_eq!(towers.vouched_to(), 3000);
+        // The failing tower is not among those that listed.
+        let three = Sources::new(OperatorClient::new("http://op:1")).with_towers(vec![
+            "http://a:1".into(),
+            "http://b:2".into(),
+            "http://c:3".into(),
+        ]);
+        assert_eq!(towers.who(&three), "tower 0 http://a:1, tower 2 http://c:3");
         assert_eq!(towers.into_errors().len(), 1);
         assert!(!TowerListings::default().any_answered());
     }

@@ -127,6 +127,39 @@ pub enum OutputStatus {
     Invalid,
 }
 
+/// What showed an output `spent` (spec: DA-11). A re-check keeps a `spent` status against a
+/// later listing only when it came from evidence the wallet may hold to: the operator's own
+/// listing, L1, or this wallet's spend. A tower's listing is never such evidence: an output it
+/// leaves out is unverifiable (a tower is trusted for nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SpentSource {
+    /// The operator no longer lists it (LEDGER-9: spent or exiting); it speaks for every block.
+    Operator,
+    /// L1: its standard exit was challenged with a spend its owner signed.
+    L1,
+    /// This wallet signed a transaction spending it.
+    Wallet,
+    /// No tower listed it while the operator was down. Only older versions of the wallet wrote
+    /// this (they took a tower's unverifiable `syncedBlock` as evidence); a re-check now treats
+    /// such an output as never marked.
+    Towers,
+}
+
+impl SpentSource {
+    /// The source of a `spent` status an older store recorded only as its evidence text.
+    fn from_evidence(evidence: &str) -> Option<Self> {
+        [
+            ("spent by this wallet's transaction", Self::Wallet),
+            ("its standard exit was challenged on L1", Self::L1),
+            ("the operator no longer lists it", Self::Operator),
+            ("the operator did not answer, and no tower", Self::Towers),
+        ]
+        .into_iter()
+        .find_map(|(text, source)| evidence.starts_with(text).then_some(source))
+    }
+}
+
 /// Which checks a stored output passed (spec: issue 13 item 7; see `Wallet::sync`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Verification {
@@ -205,6 +238,10 @@ pub struct StoredOutput {
     /// What showed the status, when not `unspent` (e.g. "the operator no longer lists it").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
+    /// Who showed a `spent` status (none for any other status; see
+    /// [`StoredOutput::spent_source`] for stores written before this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent_source: Option<SpentSource>,
     /// Which checks it passed.
     #[serde(default)]
     pub verification: Verification,
@@ -225,6 +262,22 @@ impl StoredOutput {
             && self.spent_by.is_none()
             && !self.exiting
             && self.verification >= Verification::ProofTx
+    }
+
+    /// Who showed its `spent` status: the recorded source, or for a store written before it was
+    /// recorded, the source its evidence text names. `None` when not `spent`, or unknown.
+    pub fn spent_source(&self) -> Option<SpentSource> {
+        if self.status != OutputStatus::Spent {
+            return None;
+        }
+        self.spent_source.or_else(|| self.evidence.as_deref().and_then(SpentSource::from_evidence))
+    }
+
+    /// Whether its `spent` status holds against a later listing that shows it unspent from a
+    /// source other than the operator: any `spent` status but one shown by towers alone
+    /// (DA-11: a tower's word is no evidence).
+    pub fn is_spent_on_evidence(&self) -> bool {
+        self.status == OutputStatus::Spent && self.spent_source() != Some(SpentSource::Towers)
     }
 
     /// Whether it is on its way out through the exit game (ours or someone's).

@@ -258,6 +258,7 @@ impl Checker {
             batch_claim: None,
             status: OutputStatus::Unspent,
             evidence: None,
+            spent_source: None,
             verification: Verification::Proof,
             problem: None,
             checked_at: unix_now(),

@@ -13,7 +13,8 @@ use crate::{
     error::SdkError,
     sources::{SourceFailure, SourceId, Sources},
     store::{
-        ChainIdentity, OutputStatus, ProofStore, StoredOutput, SyncRecord, Touch, Verification,
+        ChainIdentity, OutputStatus, ProofStore, SpentSource, StoredOutput, SyncRecord, Touch,
+        Verification,
     },
     sync::{Checker, Commitments, SyncOptions, SyncProgress, Verified, unix_now},
 };
@@ -64,6 +65,11 @@ pub struct SyncReport {
     pub gone: usize,
     /// Stored outputs whose creating transaction is invalid (the operator is byzantine).
     pub invalid: usize,
+    /// Unspent stored outputs that no tower lists, the operator not answering (positions,
+    /// ascending): "not listed by the towers". They stay unspent, since a tower's word is no
+    /// evidence (DA-11), but they may be spent: an exit of a spent output is challenged and
+    /// loses its bond.
+    pub unlisted: Vec<u128>,
 }
 
 /// One L1 transaction of a split exit ([`Wallet::start_exits_with`]).
@@ -131,18 +137,20 @@ struct WatcherView {
     byzantine_from: Option<u64>,
 }
 
-/// What the sources list as this owner's unspent outputs, and how far that vouches for the
-/// outputs it leaves out (LEDGER-9: spent or exiting). The operator's listing speaks for every
-/// block; when it fails, the towers list the rest (DA-12), each only from blocks it validated
-/// (DA-11), so an output in a later block that none lists is not known gone.
+/// What the sources list as this owner's unspent outputs, and what that shows of the outputs it
+/// leaves out (LEDGER-9: spent or exiting). The operator's listing speaks for every block: what
+/// it leaves out is gone, as far as the wallet can tell. When it fails, the towers list the rest
+/// (DA-12); what they list is found (and verified against L1), but what they leave out is not
+/// known gone: absence from a listing cannot be verified, and a tower is trusted for nothing
+/// (DA-11), however far it says it validated.
 #[derive(Clone, Debug, Default)]
 struct Listing {
     /// Every listed position (the operator's, then the union of the towers').
     positions: BTreeSet<u128>,
     /// The positions the operator's listing covers: up to this one (`u128::MAX`: all).
     operator_to: Option<u128>,
-    /// When the towers listed the rest: the last block one of them had validated, and who.
-    towers: Option<(u64, String)>,
+    /// When the towers listed the rest: the towers that did.
+    towers: Option<String>,
 }
 
 impl Listing {
@@ -156,29 +164,35 @@ impl Listing {
         self.operator_to.is_some_and(|c| utxo_pos <= c)
     }
 
-    /// The evidence that `utxo_pos` is gone (spent or exiting, LEDGER-9), if the listing shows it.
+    /// The evidence that `utxo_pos` is gone (spent or exiting, LEDGER-9), if the listing shows
+    /// it: only the operator's own listing can. One the towers leave out is
+    /// [`Listing::unlisted_by_towers`] instead.
     fn gone(&self, utxo_pos: u128) -> Option<String> {
-        if self.positions.contains(&utxo_pos) {
-            return None;
-        }
-        if self.by_operator(utxo_pos) {
-            return Some(
-                "the operator no longer lists it as unspent; if the operator lies, exit it \
-                 unchecked (plasma exit --force)"
-                    .into(),
-            );
-        }
-        let blknum = UtxoPos::from_u128(utxo_pos).ok()?.blknum();
-        match &self.towers {
-            Some((to, who)) if blknum <= *to => Some(format!(
-                "the operator did not answer, and no tower that did ({who}) lists it as unspent \
-                 though one validated its block (to block {to}); if they lie, exit it unchecked \
-                 (plasma exit --force)"
-            )),
-            _ => None,
-        }
+        (!self.positions.contains(&utxo_pos) && self.by_operator(utxo_pos)).then(|| {
+            "the operator no longer lists it as unspent; if the operator lies, exit it unchecked \
+             (plasma exit --force)"
+                .into()
+        })
+    }
+
+    /// Whether `utxo_pos` is beyond what the operator listed and no tower lists it ("not listed
+    /// by the towers"): reported, never taken as spent (spec: DA-11).
+    fn unlisted_by_towers(&self, utxo_pos: u128) -> bool {
+        self.towers.is_some() && !self.positions.contains(&utxo_pos) && !self.by_operator(utxo_pos)
     }
 }
+
+/// What a re-check found (see [`Wallet::recheck`]).
+#[derive(Clone, Debug, Default)]
+struct Rechecked {
+    /// Outputs newly found gone.
+    gone: usize,
+    /// Unspent outputs no tower lists, the operator not answering, ascending.
+    unlisted: Vec<u128>,
+}
+
+/// What a re-check makes of one output: its status, the evidence, and who showed a `spent` one.
+type Status = (OutputStatus, Option<String>, Option<SpentSource>);
 
 /// What [`Wallet::restore`] did (spec: DA-12).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -201,6 +215,15 @@ pub struct RestoreReport {
     pub gone: usize,
     /// Stored outputs from invalid transactions (not counted).
     pub invalid: usize,
+    /// Unspent stored outputs that no tower lists, the operator not answering, ascending (see
+    /// [`SyncReport::unlisted`]).
+    pub unlisted: Vec<u128>,
+    /// Unspent stored outputs that only towers list, the operator's listing having failed
+    /// (positions, ascending). A tower lists from its own validated history, which may be behind
+    /// the chain (or it may lie by omission of a later spend), so such an output may already be
+    /// spent: its standard exit would then be challenged and lose its bond. Each was verified
+    /// against L1 (it was created as stored); only whether it is still unspent is unknown.
+    pub tower_only: Vec<u128>,
 }
 
 /// One source's part in a [`RestoreReport`].
@@ -463,7 +486,8 @@ impl Wallet {
         let started = std::time::Instant::now();
         let commitments = Commitments::default();
         let (mut report, listed) = self.fetch_new(&commitments, progress).await?;
-        report.gone = self.recheck_with(Some(&listed), &commitments).await?;
+        let rechecked = self.recheck_with(Some(&listed), &commitments).await?;
+        (report.gone, report.unlisted) = (rechecked.gone, rechecked.unlisted);
         let listed = listed.positions;
         self.consult_watchers().await?;
         let all = self.store.all()?;
@@ -498,10 +522,13 @@ impl Wallet {
     ///    from the operator first and then from each tower while a source fails or serves data
     ///    that does not verify; an output no source proves is rejected and reported, never
     ///    stored;
-    /// 4. re-checks the store against L1 and the first listing that answered, as a sync does.
+    /// 4. re-checks the store against L1 and the operator's listing, or the towers' union when it
+    ///    failed, as a sync does.
     ///
     /// Works with the operator down, from the towers alone; [`Wallet::start_exits`] then needs
-    /// nothing more than L1 and the store. Fails only if no source lists anything.
+    /// nothing more than L1 and the store. Fails only if no source lists anything. With the
+    /// operator down, what only towers list may already be spent (a tower may be behind):
+    /// [`RestoreReport::tower_only`] names those outputs.
     pub async fn restore(&self) -> Result<RestoreReport, SdkError> {
         let started = std::time::Instant::now();
         let owner = self.address();
@@ -532,7 +559,7 @@ impl Wallet {
             });
         };
         report_of(self.sources.id(0).clone(), &operator);
-        for (i, _, listed) in &towers.each {
+        for (i, listed) in &towers.each {
             report_of(self.sources.id(*i).clone(), listed);
         }
         // The re-check's listing is the one a sync would use: the operator's, else the towers'.
@@ -549,10 +576,10 @@ impl Wallet {
             Err(_) => Listing {
                 positions: towers.union().iter().map(|l| l.utxo_pos).collect(),
                 operator_to: None,
-                towers: Some((towers.vouched_to(), towers.who(&self.sources))),
+                towers: Some(towers.who(&self.sources)),
             },
         };
-        for (i, _, listed) in &towers.each {
+        for (i, listed) in &towers.each {
             if let Ok(list) = listed {
                 add(*i, list);
             }
@@ -565,6 +592,9 @@ impl Wallet {
             }
         }
         report.listed = union.len();
+        // What the operator did not list (all of it, when its listing failed).
+        let towers_only: BTreeSet<u128> =
+            union.iter().filter(|(_, (_, by))| !by.contains(&0)).map(|(pos, _)| *pos).collect();
         let stored: HashMap<u128, OutputStatus> =
             self.store.all()?.into_iter().map(|o| (o.utxo_pos, o.status)).collect();
         let mut fresh = Vec::new();
@@ -608,10 +638,24 @@ impl Wallet {
             }
         }
         report.rejected.sort();
-        report.gone = self.recheck_with(Some(&primary), &commitments).await?;
+        let rechecked = self.recheck_with(Some(&primary), &commitments).await?;
+        (report.gone, report.unlisted) = (rechecked.gone, rechecked.unlisted);
         self.consult_watchers().await?;
         let all = self.store.all()?;
         report.invalid = all.iter().filter(|o| o.status == OutputStatus::Invalid).count();
+        // Outputs the operator's listing showed gone are spent now; what stands unspent on the
+        // towers' word alone is named.
+        report.tower_only = all
+            .iter()
+            .filter(|o| towers_only.contains(&o.utxo_pos) && Self::doomed(o).is_none())
+            .map(|o| o.utxo_pos)
+            .collect();
+        report.tower_only.sort_unstable();
+        if !report.tower_only.is_empty() {
+            tracing::warn!(outputs = ?report.tower_only, "restore: only towers list these \
+                outputs (the operator did not): they may already be spent, and an exit of a \
+                spent output loses its bond");
+        }
         self.store.set_last_sync(&SyncRecord {
             at: unix_now(),
             listed: report.listed,
@@ -633,6 +677,8 @@ impl Wallet {
             known = report.known,
             pending = report.pending,
             rejected = report.rejected.len(),
+            tower_only = report.tower_only.len(),
+            unlisted = report.unlisted.len(),
             "restore done"
         );
         Ok(report)
@@ -762,13 +808,13 @@ impl Wallet {
     }
 
     /// The operator failed to list after `after` with `error`: what every tower lists after it
-    /// (the union, DA-12), and how far the towers that answered vouch for what they leave out.
-    /// Without towers, or if none answers, the error (naming each source).
+    /// (the union, DA-12), and which towers answered. Without towers, or if none answers, the
+    /// error (naming each source).
     async fn towers_after(
         &self,
         after: Option<u128>,
         error: SdkError,
-    ) -> Result<(Vec<ListedUtxo>, (u64, String)), SdkError> {
+    ) -> Result<(Vec<ListedUtxo>, String), SdkError> {
         let what = format!("the listing of {}", self.address());
         if self.sources.len() == 1 {
             return Err(error);
@@ -780,7 +826,7 @@ impl Wallet {
             errors.extend(towers.into_errors());
             return Err(self.sources.failed(what, errors));
         }
-        Ok((towers.union(), (towers.vouched_to(), towers.who(&self.sources))))
+        Ok((towers.union(), towers.who(&self.sources)))
     }
 
     /// The owner's whole listing: the operator's, and what the towers list when it fails.
@@ -858,7 +904,7 @@ impl Wallet {
             }
             Err(e) => return Err(e),
         };
-        self.recheck_with(listed.as_ref(), &Commitments::default()).await
+        Ok(self.recheck_with(listed.as_ref(), &Commitments::default()).await?.gone)
     }
 
     /// Marks spent what the listing no longer holds (the L1 part of [`Wallet::recheck`] skipped).
@@ -871,6 +917,7 @@ impl Wallet {
             {
                 o.status = OutputStatus::Spent;
                 o.evidence = Some(evidence);
+                o.spent_source = Some(SpentSource::Operator);
                 o.checked_at = unix_now();
                 changed.push(o);
             }
@@ -975,21 +1022,22 @@ impl Wallet {
     /// (a reorg), `isOutputFinalized` (OUT-1 id), its standard exit, in-flight exits that spend
     /// it or piggyback it — and, given `listed` (what the operator lists now), against the
     /// operator: an output it no longer lists is spent on the child chain (or exiting, LEDGER-9).
-    /// Returns how many outputs it newly found gone.
+    /// Returns how many outputs it newly found gone. A `spent` status older versions took from
+    /// towers' listings alone is no evidence (DA-11): the output is re-checked as if unmarked.
     ///
     /// Its L1 cost does not grow with the outputs: one `blockCommitments` read per block, one
     /// event scan since the last one ([`Wallet::scan_exit_events`]), and the per-output reads
     /// (finalized, standard exit, in-flight exit) only for outputs an event named.
     pub async fn recheck(&self, listed: Option<&BTreeSet<u128>>) -> Result<usize, SdkError> {
         let listed = listed.map(|l| Listing::operator(l.clone()));
-        self.recheck_with(listed.as_ref(), &Commitments::default()).await
+        Ok(self.recheck_with(listed.as_ref(), &Commitments::default()).await?.gone)
     }
 
     async fn recheck_with(
         &self,
         listed: Option<&Listing>,
         commitments: &Commitments,
-    ) -> Result<usize, SdkError> {
+    ) -> Result<Rechecked, SdkError> {
         self.scan_in_flight_exits().await?;
         self.scan_exit_events().await?;
         let touched = self.store.touched()?;
@@ -1029,27 +1077,48 @@ impl Wallet {
                     .filter_map(|o| UtxoPos::from_u128(o.utxo_pos).ok().map(|p| p.blknum())),
             )
             .await?;
-        let mut gone = 0;
+        let mut done = Rechecked::default();
         let mut changed = Vec::new();
         for mut o in outputs {
             let before = o.status;
-            let (status, evidence) = self.status_of(&o, listed, commitments, &touched).await?;
+            let (status, evidence, source) =
+                self.status_of(&o, listed, commitments, &touched).await?;
             if status != OutputStatus::Unspent && before == OutputStatus::Unspent {
-                gone += 1;
+                done.gone += 1;
+            }
+            if status == OutputStatus::Unspent {
+                if before == OutputStatus::Spent {
+                    tracing::info!(
+                        utxo_pos = o.utxo_pos,
+                        was = o.evidence.as_deref().unwrap_or_default(),
+                        "an output marked spent is unspent again"
+                    );
+                }
+                if listed.is_some_and(|l| l.unlisted_by_towers(o.utxo_pos)) {
+                    done.unlisted.push(o.utxo_pos);
+                }
             }
             // Only what changed is written: the sync record says when everything was checked.
-            if (status, &evidence) != (o.status, &o.evidence)
+            if (status, &evidence, source) != (o.status, &o.evidence, o.spent_source)
                 || (status == OutputStatus::Exiting && !o.exiting)
             {
                 o.exiting |= status == OutputStatus::Exiting;
                 o.status = status;
                 o.evidence = evidence;
+                o.spent_source = source;
                 o.checked_at = unix_now();
                 changed.push(o);
             }
         }
         self.store.put_many(&changed)?;
-        Ok(gone)
+        done.unlisted.sort_unstable();
+        if !done.unlisted.is_empty() {
+            tracing::warn!(outputs = ?done.unlisted, towers = listed
+                .and_then(|l| l.towers.as_deref()).unwrap_or_default(), "the operator did not \
+                answer and no tower lists these outputs: kept unspent (a tower's word is no \
+                evidence), but they may be spent, and an exit of a spent output loses its bond");
+        }
+        Ok(done)
     }
 
     async fn status_of(
@@ -1058,7 +1127,7 @@ impl Wallet {
         listed: Option<&Listing>,
         commitments: &Commitments,
         touched: &HashSet<(u8, B256)>,
-    ) -> Result<(OutputStatus, Option<String>), SdkError> {
+    ) -> Result<Status, SdkError> {
         let pos = UtxoPos::from_u128(o.utxo_pos).map_err(|e| SdkError::Store(e.to_string()))?;
         let commitment = commitments.of(pos.blknum())?;
         if commitment != keccak256((o.root, U256::from(o.block_timestamp)).abi_encode()) {
@@ -1068,6 +1137,7 @@ impl Wallet {
                     "block {}'s commitment on L1 is no longer the verified one",
                     pos.blknum()
                 )),
+                None,
             ));
         }
         let tx = Transaction::decode(&o.tx_bytes).map_err(|e| SdkError::Store(e.to_string()))?;
@@ -1077,7 +1147,7 @@ impl Wallet {
         if is(Touch::Finalized, id)
             && self.framework.isOutputFinalized(id).call().await.map_err(l1)?
         {
-            return Ok((OutputStatus::Finalized, Some(format!("isOutputFinalized({id})"))));
+            return Ok((OutputStatus::Finalized, Some(format!("isOutputFinalized({id})")), None));
         }
         let standard = if is(Touch::StandardExit, pos_key) {
             self.standard.exits(U256::from(o.utxo_pos)).call().await.map_err(l1)?.status
@@ -1090,6 +1160,7 @@ impl Wallet {
                 return Ok((
                     OutputStatus::Exiting,
                     Some("its standard exit is active on L1".into()),
+                    None,
                 ));
             }
             2 => {
@@ -1099,19 +1170,21 @@ impl Wallet {
                         "its standard exit was challenged on L1 with a spend its owner signed"
                             .into(),
                     ),
+                    Some(SpentSource::L1),
                 ));
             }
             _ => {
                 return Ok((
                     OutputStatus::Finalized,
                     Some("its standard exit was processed".into()),
+                    None,
                 ));
             }
         }
         if let Some(c) = &o.batch_claim
-            && let Some(live) = self.batch_claim_status(c, touched).await?
+            && let Some((status, evidence)) = self.batch_claim_status(c, touched).await?
         {
-            return Ok(live);
+            return Ok((status, evidence, None));
         }
         if let Some(exit_id) = self.store.in_flight_input(o.utxo_pos)? {
             let e = self
@@ -1124,6 +1197,7 @@ impl Wallet {
                 return Ok((
                     OutputStatus::InFlight,
                     Some(format!("an input of the in-flight exit {exit_id}")),
+                    None,
                 ));
             }
         }
@@ -1139,6 +1213,7 @@ impl Wallet {
                 return Ok((
                     OutputStatus::InFlight,
                     Some(format!("piggybacked as an output of the in-flight exit {exit_id}")),
+                    None,
                 ));
             }
         }
@@ -1146,23 +1221,28 @@ impl Wallet {
             return Ok((
                 OutputStatus::Spent,
                 Some(format!("spent by this wallet's transaction {hash}")),
+                Some(SpentSource::Wallet),
             ));
         }
+        // Spent as the operator (or L1) showed before; not when only towers' listings "showed"
+        // it (an older version of this wallet): that is no evidence (DA-11), as if never marked.
+        let spent = o.is_spent_on_evidence();
         match listed {
             Some(list) if let Some(evidence) = list.gone(o.utxo_pos) => {
-                Ok((OutputStatus::Spent, Some(evidence)))
+                Ok((OutputStatus::Spent, Some(evidence), Some(SpentSource::Operator)))
             }
             // Listed by the operator, or listed by a tower and not known spent: a tower's
             // listing lags, so it does not undo a spend seen before.
             Some(list)
                 if list.positions.contains(&o.utxo_pos)
-                    && (list.by_operator(o.utxo_pos) || o.status != OutputStatus::Spent) =>
+                    && (list.by_operator(o.utxo_pos) || !spent) =>
             {
-                Ok((OutputStatus::Unspent, None))
+                Ok((OutputStatus::Unspent, None, None))
             }
-            // Not asked, or a listing that cannot tell: keep what was said last.
-            _ if o.status == OutputStatus::Spent => Ok((o.status, o.evidence.clone())),
-            _ => Ok((OutputStatus::Unspent, None)),
+            // Not asked, or a listing that cannot tell (the towers leave it out, or list it
+            // though the operator showed it spent): keep what was shown last.
+            _ if spent => Ok((o.status, o.evidence.clone(), o.spent_source())),
+            _ => Ok((OutputStatus::Unspent, None, None)),
         }
     }
 
@@ -1953,19 +2033,74 @@ mod tests {
     }
 
     #[test]
-    fn towers_speak_only_up_to_the_block_one_validated() {
-        // The operator listed up to position 1000·B, then failed; the towers validated to 2000.
+    fn what_the_towers_leave_out_is_unlisted_never_gone() {
+        // The operator listed up to position 1000·B, then failed; the towers listed the rest.
         let l = Listing {
             positions: [1000 * B, 3000 * B].into(),
             operator_to: Some(1000 * B),
-            towers: Some((2000, "tower 0 http://t".into())),
+            towers: Some("tower 0 http://t".into()),
         };
         assert!(l.gone(B).unwrap().starts_with("the operator"));
-        assert!(l.gone(2000 * B).unwrap().contains("tower 0 http://t"));
-        assert!(l.gone(3000 * B).is_none(), "listed");
-        assert!(l.gone(4000 * B).is_none(), "beyond what the towers validated");
+        assert!(!l.unlisted_by_towers(B), "the operator's word");
+        for pos in [2000 * B, 4000 * B] {
+            assert!(l.gone(pos).is_none(), "{pos}: only towers could say");
+            assert!(l.unlisted_by_towers(pos), "{pos}");
+        }
+        assert!(l.gone(3000 * B).is_none() && !l.unlisted_by_towers(3000 * B), "listed");
         assert!(!l.by_operator(3000 * B));
-        // Nobody listed at all: nothing is known gone.
+        // Nobody listed at all: nothing is known gone, nothing reported unlisted.
         assert!(Listing::default().gone(B).is_none());
+        assert!(!Listing::default().unlisted_by_towers(B));
+        assert!(!Listing::operator([B].into()).unlisted_by_towers(2 * B));
+    }
+
+    fn spent(evidence: &str, source: Option<SpentSource>) -> StoredOutput {
+        StoredOutput {
+            utxo_pos: 1000 * B,
+            owner: Address::ZERO,
+            token: Address::ZERO,
+            amount: U256::from(1),
+            tx_bytes: Bytes::new(),
+            proof: Bytes::new(),
+            root: B256::ZERO,
+            block_timestamp: 0,
+            spent_by: None,
+            exiting: false,
+            batch_claim: None,
+            status: OutputStatus::Spent,
+            evidence: Some(evidence.into()),
+            spent_source: source,
+            verification: Verification::ProofTx,
+            problem: None,
+            checked_at: 0,
+        }
+    }
+
+    #[test]
+    fn only_a_spent_status_shown_by_towers_alone_is_no_evidence() {
+        // Written by an older version: the source is read from the evidence text.
+        let by_towers = spent(
+            "the operator did not answer, and no tower that did (tower 0 http://t) lists it as \
+             unspent though one validated its block (to block 1000000000000); if they lie, exit \
+             it unchecked (plasma exit --force)",
+            None,
+        );
+        assert_eq!(by_towers.spent_source(), Some(SpentSource::Towers));
+        assert!(!by_towers.is_spent_on_evidence());
+        let by_operator = spent(&Listing::operator(BTreeSet::new()).gone(B).unwrap(), None);
+        assert_eq!(by_operator.spent_source(), Some(SpentSource::Operator));
+        assert!(by_operator.is_spent_on_evidence());
+        let challenged =
+            spent("its standard exit was challenged on L1 with a spend its owner signed", None);
+        assert_eq!(challenged.spent_source(), Some(SpentSource::L1));
+        let mine = spent(&format!("spent by this wallet's transaction {}", B256::ZERO), None);
+        assert_eq!(mine.spent_source(), Some(SpentSource::Wallet));
+        // An unknown text is kept (not known to be towers' word); a recorded source wins.
+        assert!(spent("something else", None).is_spent_on_evidence());
+        assert!(!spent("something else", Some(SpentSource::Towers)).is_spent_on_evidence());
+        // Not spent: no source.
+        let unspent = StoredOutput { status: OutputStatus::Unspent, ..by_operator };
+        assert_eq!(unspent.spent_source(), None);
+        assert!(!unspent.is_spent_on_evidence());
     }
 }

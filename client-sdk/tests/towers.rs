@@ -2,8 +2,9 @@
 //! and the real operator. Small loopback HTTP stubs stand in front of the operator: as the
 //! wallet's "operator" they are down, answer 503, withhold child blocks (`BlockWithheld`) or lie
 //! about proofs; as "towers" they relay the real operator's (honest) data, or lie, or leave the
-//! wallet's outputs out of their listing, or list an output that is not the wallet's. The full
-//! system with real towers is `tests/tests/availability.rs`.
+//! wallet's outputs out of their listing (claiming to have validated every block), or list an
+//! output that is not the wallet's, or one that is spent. The full system with real towers is
+//! `tests/tests/availability.rs`.
 
 // Test helpers panic on setup failures by design.
 #![allow(clippy::unwrap_used)]
@@ -12,7 +13,8 @@ use alloy::primitives::{Address, U256};
 use plasma_contracts::DeployConfig;
 use plasma_operator::Node;
 use plasma_sdk::{
-    OutputStatus, SdkError, SourceFailure, SourceId, Verification, Wallet, WalletConfig,
+    OutputStatus, ProofStore, SdkError, SourceFailure, SourceId, SpentSource, Verification, Wallet,
+    WalletConfig,
 };
 use plasma_testkit::{Env, PERIOD, advance, env, eth, key, operator, wallet};
 use serde_json::{Value, json};
@@ -38,9 +40,10 @@ enum Mode {
     Withholding,
     /// Relays, with one hex digit of every proof flipped.
     Lying,
-    /// Relays, but lists no outputs.
+    /// Relays, but lists no outputs, and claims in `/status` to have validated block 10^12.
     Omitting,
-    /// Relays, and also lists this position as the owner's (1 wei of ETH).
+    /// Relays, and also lists this position as the owner's (1 wei of ETH): an output that is
+    /// not the owner's, or one that is spent (a stale or lying tower).
     Inventing(u128),
 }
 
@@ -187,9 +190,11 @@ async fn serve(
         (status, "application/json".to_owned(), None, v.to_string().into_bytes())
     };
     let (status, content_type, l1_timestamp, body) = match (mode, route) {
-        // A tower's /status: it validated everything so far.
+        // A tower's /status: it validated everything so far (the omitting one: far beyond).
         (_, "status") => {
-            json_answer(200, &json!({"status": {"syncedBlock": 1_000_000_000u64, "safe": true}}))
+            let synced: u64 =
+                if mode == Mode::Omitting { 1_000_000_000_000 } else { 1_000_000_000 };
+            json_answer(200, &json!({"status": {"syncedBlock": synced, "safe": true}}))
         }
         (Mode::Unavailable, _) => {
             (503, "text/plain".to_owned(), None, b"service unavailable".to_vec())
@@ -442,6 +447,10 @@ async fn restore_from_the_towers_alone_then_exit_with_the_operator_down() {
     assert_eq!(restored.balance(Address::ZERO).unwrap(), eth(6));
     let mut positions: Vec<u128> = restored.outputs().unwrap().iter().map(|o| o.utxo_pos).collect();
     positions.sort_unstable();
+    // The operator is down: every output stands on the towers' word (labelled), and the
+    // omitting tower's empty listing marks nothing.
+    assert_eq!(r.tower_only, positions, "{r:?}");
+    assert!(r.unlisted.is_empty() && r.gone == 0, "{r:?}");
     assert_eq!(
         positions,
         [a1, paid, a2]
@@ -528,27 +537,176 @@ async fn the_cli_restores_from_a_tower_and_exits_with_the_operator_down() {
             (
                 out.status.success(),
                 serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
             )
         };
         // Without towers there is nothing to restore from.
-        let (ok, v) = plasma(&["restore"], None);
+        let (ok, v, _) = plasma(&["restore"], None);
         assert!(!ok, "{v}");
         assert!(v["error"].as_str().unwrap().contains(&dead), "{v}");
-        let (ok, v) = plasma(&["--towers", &tower_url, "restore"], None);
+        let (ok, v, stderr) = plasma(&["--towers", &tower_url, "restore"], None);
         assert!(ok, "{v}");
         assert_eq!(v["added"], 1, "{v}");
+        // Only the tower lists it (the operator is down): labelled, and the exit's risk told.
+        assert_eq!(v["towerOnly"], json!([pos.to_string()]), "{v}");
+        assert_eq!(v["unlisted"], json!([]), "{v}");
+        assert!(
+            stderr.contains("listed only by towers") && stderr.contains("LOSES ITS BOND"),
+            "{stderr}"
+        );
         assert_eq!(v["balance"], "1000000000000000000");
         assert_eq!(v["sources"][0]["operator"], true);
         assert!(v["sources"][0]["error"].as_str().unwrap().starts_with("unreachable"), "{v}");
         assert_eq!(v["sources"][1]["listed"], 1);
         assert_eq!(v["sources"][1]["proofs"], 1);
         // The towers from the environment this time; the exit needs only L1 and the store.
-        let (ok, v) = plasma(&["exit"], Some(&tower_url));
+        let (ok, v, _) = plasma(&["exit"], Some(&tower_url));
         assert!(ok, "{v}");
         assert_eq!(v["exits"], json!([pos.to_string()]));
     })
     .await
     .unwrap();
     assert_eq!(alice.exit_status(pos).await.unwrap(), 1);
+    node.stop().await;
+}
+
+/// Rewrites stored output `pos` of the wallet whose store is `name` (no wallet may hold it open).
+fn edit_stored(env: &Env, name: &str, pos: u128, edit: impl FnOnce(&mut plasma_sdk::StoredOutput)) {
+    let store = ProofStore::open(&env.dir.path().join(format!("{name}.redb"))).unwrap();
+    let mut o = store.get(pos).unwrap().unwrap();
+    edit(&mut o);
+    store.put(&o).unwrap();
+}
+
+/// F3 (DA-11: a tower is trusted for nothing). With the operator down, a tower that lists
+/// nothing and claims to have validated block 10^12 does not make the wallet take its unspent
+/// output for spent: the output stays counted and exitable, named "not listed by the towers".
+/// A `spent` status an older wallet took from towers' listings alone is no evidence either: the
+/// next listing restores it. A spend the operator showed stays, whatever a tower lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_towers_empty_listing_never_marks_an_output_spent() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let real = format!("http://{}", node.addr);
+    let bob_pos = alice_pays_bob(&env, &node).await;
+    let liar = Stub::start(&real, Mode::Omitting).await;
+    let honest = Stub::start(&real, Mode::Relay).await;
+    let dead = dead_url().await;
+    {
+        let bob = wallet_at(&env, 2, &real, "bob").await;
+        bob.sync().await.unwrap();
+        assert_eq!(bob.balance(Address::ZERO).unwrap(), eth(4));
+    }
+
+    // The operator is down; the only tower lies by omission.
+    let mut bob = wallet_at(&env, 2, &dead, "bob").await.with_towers(vec![liar.url.clone()]);
+    let r = bob.sync().await.unwrap();
+    assert!(liar.hits("utxos") > 0, "the tower listed");
+    assert_eq!((r.gone, r.unlisted.as_slice()), (0, [bob_pos].as_slice()), "{r:?}");
+    assert_eq!(bob.balance(Address::ZERO).unwrap(), eth(4), "{r:?}");
+    let o = bob.outputs().unwrap().pop().unwrap();
+    assert_eq!((o.status, o.evidence, o.spent_source), (OutputStatus::Unspent, None, None));
+    // What an exit runs first: still unspent, still exitable.
+    assert_eq!(bob.refresh().await.unwrap(), 0);
+    assert_eq!(bob.exitable().unwrap().len(), 1);
+    // With an honest tower beside the liar, the union lists it: nothing to report.
+    bob.set_towers(vec![liar.url.clone(), honest.url.clone()]);
+    let r = bob.sync().await.unwrap();
+    assert!(r.unlisted.is_empty() && r.gone == 0, "{r:?}");
+    drop(bob);
+
+    // An older version marked it spent on the liar's word (its evidence text, no source).
+    let old_evidence = "the operator did not answer, and no tower that did (tower 0 http://x) \
+                        lists it as unspent though one validated its block (to block \
+                        1000000000000); if they lie, exit it unchecked (plasma exit --force)";
+    let mark = |source: Option<SpentSource>, evidence: &str| {
+        let evidence = evidence.to_owned();
+        move |o: &mut plasma_sdk::StoredOutput| {
+            o.status = OutputStatus::Spent;
+            o.evidence = Some(evidence);
+            o.spent_source = source;
+        }
+    };
+    edit_stored(&env, "bob", bob_pos, mark(None, old_evidence));
+    let bob = wallet_at(&env, 2, &dead, "bob").await.with_towers(vec![honest.url.clone()]);
+    assert_eq!(bob.balance(Address::ZERO).unwrap(), U256::ZERO, "as the old version left it");
+    let r = bob.sync().await.unwrap();
+    assert_eq!(bob.balance(Address::ZERO).unwrap(), eth(4), "the listing restores it: {r:?}");
+    assert!(r.unlisted.is_empty(), "{r:?}");
+    let o = bob.outputs().unwrap().pop().unwrap();
+    assert_eq!((o.status, o.spent_source), (OutputStatus::Unspent, None));
+    drop(bob);
+
+    // Recorded as the towers' word and no tower lists it: no evidence either way, so unspent,
+    // named as not listed.
+    edit_stored(&env, "bob", bob_pos, mark(Some(SpentSource::Towers), old_evidence));
+    let bob = wallet_at(&env, 2, &dead, "bob").await.with_towers(vec![liar.url.clone()]);
+    let r = bob.sync().await.unwrap();
+    assert_eq!((r.gone, r.unlisted.as_slice()), (0, [bob_pos].as_slice()), "{r:?}");
+    assert_eq!(bob.balance(Address::ZERO).unwrap(), eth(4));
+    drop(bob);
+
+    // The operator's word (it no longer listed it) holds against a tower's listing.
+    let by_operator = "the operator no longer lists it as unspent; if the operator lies, exit it \
+                       unchecked (plasma exit --force)";
+    for source in [None, Some(SpentSource::Operator)] {
+        edit_stored(&env, "bob", bob_pos, mark(source, by_operator));
+        let bob = wallet_at(&env, 2, &dead, "bob").await.with_towers(vec![honest.url.clone()]);
+        let r = bob.sync().await.unwrap();
+        let o = bob.outputs().unwrap().pop().unwrap();
+        assert_eq!(o.status, OutputStatus::Spent, "{source:?}: {r:?}");
+        assert_eq!(o.spent_source(), Some(SpentSource::Operator));
+        assert_eq!(bob.balance(Address::ZERO).unwrap(), U256::ZERO, "{source:?}");
+        // A plain exit is refused on the operator's word, as before.
+        assert!(matches!(bob.start_exits(&[bob_pos]).await, Err(SdkError::OutputSpent { .. })));
+    }
+    // And the operator itself, once back, lists it again: unspent.
+    let bob = wallet_at(&env, 2, &real, "bob").await;
+    bob.sync().await.unwrap();
+    assert_eq!(bob.balance(Address::ZERO).unwrap(), eth(4));
+    node.stop().await;
+}
+
+/// DA-12 with the operator down: a restore stores what only towers list, but a tower lists from
+/// its own (possibly stale) history, so such an output may already be spent. The report names
+/// them (`tower_only`). With the operator answering, its listing shows the spent one gone and
+/// nothing is labelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_labels_the_outputs_only_towers_list() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let real = format!("http://{}", node.addr);
+    // Alice deposits 10 and pays bob 4: her deposit is spent, her change (6) is not.
+    let alice = wallet(&env, &node, 1).await;
+    let dep = alice.deposit_eth(eth(10)).await.unwrap();
+    alice.wait_for_output(dep, Duration::from_secs(20)).await.unwrap();
+    let hash = alice.send(key(&env, 2).address(), Address::ZERO, eth(4), U256::ZERO).await.unwrap();
+    let blknum = alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
+    let change = u128::from(blknum) * 1_000_000_000 + 1;
+    alice.wait_for_output(change, Duration::from_secs(20)).await.unwrap();
+    // A stale tower still lists her spent deposit; an honest one lists her change.
+    let stale = Stub::start(&real, Mode::Inventing(dep)).await;
+    let honest = Stub::start(&real, Mode::Relay).await;
+    let towers = vec![stale.url.clone(), honest.url.clone()];
+
+    let down = wallet_at(&env, 1, &dead_url().await, "down").await.with_towers(towers.clone());
+    let r = down.restore().await.unwrap();
+    assert_eq!((r.listed, r.added, r.gone), (2, 2, 0), "{r:?}");
+    assert!(r.rejected.is_empty() && r.unlisted.is_empty(), "{r:?}");
+    assert_eq!(r.tower_only, [dep, change], "the operator is down: both on the towers' word");
+    // Counted (nothing verifiable says the deposit is spent): hence the label.
+    assert_eq!(down.balance(Address::ZERO).unwrap(), eth(16));
+
+    let up = wallet_at(&env, 1, &real, "up").await.with_towers(towers);
+    let r = up.restore().await.unwrap();
+    assert_eq!((r.listed, r.added, r.gone), (2, 2, 1), "{r:?}");
+    assert!(r.tower_only.is_empty() && r.unlisted.is_empty(), "{r:?}");
+    assert_eq!(r.sources[1].only_here, 1, "the stale tower alone lists the deposit");
+    let spent = up.outputs().unwrap().into_iter().find(|o| o.utxo_pos == dep).unwrap();
+    assert_eq!(
+        (spent.status, spent.spent_source),
+        (OutputStatus::Spent, Some(SpentSource::Operator))
+    );
+    assert_eq!(up.balance(Address::ZERO).unwrap(), eth(6));
     node.stop().await;
 }
