@@ -303,7 +303,8 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             let r = sync_with_progress(&wallet).await?;
             warn_invalid(r.invalid);
             warn_unlisted(&r.unlisted);
-            json!({"added": r.added, "known": r.known, "pending": r.pending, "gone": r.gone, "invalid": r.invalid, "unlisted": strings(&r.unlisted), "lastSync": wallet.last_sync()?})
+            warn_tower_only(&r.tower_only);
+            json!({"added": r.added, "known": r.known, "pending": r.pending, "gone": r.gone, "invalid": r.invalid, "unlisted": strings(&r.unlisted), "towerOnly": strings(&r.tower_only), "lastSync": wallet.last_sync()?})
         }
         Command::Restore => {
             let r = wallet.restore().await?;
@@ -323,17 +324,7 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             }
             warn_invalid(r.invalid);
             warn_unlisted(&r.unlisted);
-            if !r.tower_only.is_empty() {
-                eprintln!(
-                    "WARNING: the operator did not answer; {} output(s) are listed only by towers: \
-                     {}. A tower lists from what it validated, which may be behind the chain, so \
-                     they may already be spent. An exit of a spent output is challenged and \
-                     LOSES ITS BOND: exit them only if you know they are unspent, or sync again \
-                     once the operator answers.",
-                    r.tower_only.len(),
-                    strings(&r.tower_only).join(", ")
-                );
-            }
+            warn_tower_only(&r.tower_only);
             json!({
                 "listed": r.listed,
                 "added": r.added,
@@ -713,6 +704,21 @@ fn warn_unlisted(unlisted: &[u128]) {
              exit of a spent output is challenged and loses its bond.",
             unlisted.len(),
             strings(unlisted).join(", ")
+        );
+    }
+}
+
+/// Names the unspent outputs only towers list while the operator is down (spec: DA-11): a tower
+/// may be behind the chain, so they may be spent, and an exit of a spent one loses its bond.
+fn warn_tower_only(tower_only: &[u128]) {
+    if !tower_only.is_empty() {
+        eprintln!(
+            "WARNING: the operator did not answer; {} output(s) are listed only by towers: {}. A \
+             tower lists from what it validated, which may be behind the chain, so they may \
+             already be spent. An exit of a spent output is challenged and LOSES ITS BOND: exit \
+             them only if you know they are unspent, or sync again once the operator answers.",
+            tower_only.len(),
+            strings(tower_only).join(", ")
         );
     }
 }

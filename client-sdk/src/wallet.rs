@@ -70,6 +70,9 @@ pub struct SyncReport {
     /// evidence (DA-11), but they may be spent: an exit of a spent output is challenged and
     /// loses its bond.
     pub unlisted: Vec<u128>,
+    /// Unspent stored outputs that only towers list, the operator not answering (positions,
+    /// ascending): see [`RestoreReport::tower_only`].
+    pub tower_only: Vec<u128>,
 }
 
 /// One L1 transaction of a split exit ([`Wallet::start_exits_with`]).
@@ -165,7 +168,7 @@ impl Listing {
     }
 
     /// The evidence that `utxo_pos` is gone (spent or exiting, LEDGER-9), if the listing shows
-    /// it: only the operator's own listing can. One the towers leave out is
+    /// it: only the operator's own listing can (spec: DA-11, DA-12). One the towers leave out is
     /// [`Listing::unlisted_by_towers`] instead.
     fn gone(&self, utxo_pos: u128) -> Option<String> {
         (!self.positions.contains(&utxo_pos) && self.by_operator(utxo_pos)).then(|| {
@@ -180,6 +183,12 @@ impl Listing {
     fn unlisted_by_towers(&self, utxo_pos: u128) -> bool {
         self.towers.is_some() && !self.positions.contains(&utxo_pos) && !self.by_operator(utxo_pos)
     }
+
+    /// Whether only towers list `utxo_pos` (the operator's listing does not cover it): a tower
+    /// may be behind the chain, so it may be spent (spec: DA-11, labelled).
+    fn by_towers_only(&self, utxo_pos: u128) -> bool {
+        self.positions.contains(&utxo_pos) && !self.by_operator(utxo_pos)
+    }
 }
 
 /// What a re-check found (see [`Wallet::recheck`]).
@@ -189,6 +198,8 @@ struct Rechecked {
     gone: usize,
     /// Unspent outputs no tower lists, the operator not answering, ascending.
     unlisted: Vec<u128>,
+    /// Unspent outputs only towers list, the operator not answering, ascending.
+    tower_only: Vec<u128>,
 }
 
 /// What a re-check makes of one output: its status, the evidence, and who showed a `spent` one.
@@ -487,7 +498,8 @@ impl Wallet {
         let commitments = Commitments::default();
         let (mut report, listed) = self.fetch_new(&commitments, progress).await?;
         let rechecked = self.recheck_with(Some(&listed), &commitments).await?;
-        (report.gone, report.unlisted) = (rechecked.gone, rechecked.unlisted);
+        (report.gone, report.unlisted, report.tower_only) =
+            (rechecked.gone, rechecked.unlisted, rechecked.tower_only);
         let listed = listed.positions;
         self.consult_watchers().await?;
         let all = self.store.all()?;
@@ -592,9 +604,6 @@ impl Wallet {
             }
         }
         report.listed = union.len();
-        // What the operator did not list (all of it, when its listing failed).
-        let towers_only: BTreeSet<u128> =
-            union.iter().filter(|(_, (_, by))| !by.contains(&0)).map(|(pos, _)| *pos).collect();
         let stored: HashMap<u128, OutputStatus> =
             self.store.all()?.into_iter().map(|o| (o.utxo_pos, o.status)).collect();
         let mut fresh = Vec::new();
@@ -638,24 +647,14 @@ impl Wallet {
             }
         }
         report.rejected.sort();
+        // What stands unspent on the towers' word alone is named (with the operator answering,
+        // its listing shows what they list and it does not gone).
         let rechecked = self.recheck_with(Some(&primary), &commitments).await?;
-        (report.gone, report.unlisted) = (rechecked.gone, rechecked.unlisted);
+        (report.gone, report.unlisted, report.tower_only) =
+            (rechecked.gone, rechecked.unlisted, rechecked.tower_only);
         self.consult_watchers().await?;
         let all = self.store.all()?;
         report.invalid = all.iter().filter(|o| o.status == OutputStatus::Invalid).count();
-        // Outputs the operator's listing showed gone are spent now; what stands unspent on the
-        // towers' word alone is named.
-        report.tower_only = all
-            .iter()
-            .filter(|o| towers_only.contains(&o.utxo_pos) && Self::doomed(o).is_none())
-            .map(|o| o.utxo_pos)
-            .collect();
-        report.tower_only.sort_unstable();
-        if !report.tower_only.is_empty() {
-            tracing::warn!(outputs = ?report.tower_only, "restore: only towers list these \
-                outputs (the operator did not): they may already be spent, and an exit of a \
-                spent output loses its bond");
-        }
         self.store.set_last_sync(&SyncRecord {
             at: unix_now(),
             listed: report.listed,
@@ -1097,6 +1096,9 @@ impl Wallet {
                 if listed.is_some_and(|l| l.unlisted_by_towers(o.utxo_pos)) {
                     done.unlisted.push(o.utxo_pos);
                 }
+                if listed.is_some_and(|l| l.by_towers_only(o.utxo_pos)) {
+                    done.tower_only.push(o.utxo_pos);
+                }
             }
             // Only what changed is written: the sync record says when everything was checked.
             if (status, &evidence, source) != (o.status, &o.evidence, o.spent_source)
@@ -1112,6 +1114,12 @@ impl Wallet {
         }
         self.store.put_many(&changed)?;
         done.unlisted.sort_unstable();
+        done.tower_only.sort_unstable();
+        if !done.tower_only.is_empty() {
+            tracing::warn!(outputs = ?done.tower_only, "the operator did not answer and only \
+                towers list these outputs: a tower may be behind, so they may already be spent, \
+                and an exit of a spent output loses its bond");
+        }
         if !done.unlisted.is_empty() {
             tracing::warn!(outputs = ?done.unlisted, towers = listed
                 .and_then(|l| l.towers.as_deref()).unwrap_or_default(), "the operator did not \
@@ -1224,8 +1232,8 @@ impl Wallet {
                 Some(SpentSource::Wallet),
             ));
         }
-        // Spent as the operator (or L1) showed before; not when only towers' listings "showed"
-        // it (an older version of this wallet): that is no evidence (DA-11), as if never marked.
+        // spec: DA-11, DA-12. Spent as the operator (or L1) showed before; not when only towers'
+        // listings "showed" it (an older version of this wallet): no evidence, as if never marked.
         let spent = o.is_spent_on_evidence();
         match listed {
             Some(list) if let Some(evidence) = list.gone(o.utxo_pos) => {
@@ -2048,6 +2056,9 @@ mod tests {
         }
         assert!(l.gone(3000 * B).is_none() && !l.unlisted_by_towers(3000 * B), "listed");
         assert!(!l.by_operator(3000 * B));
+        // What the towers alone list is labelled; what the operator listed is not.
+        assert!(l.by_towers_only(3000 * B));
+        assert!(!l.by_towers_only(1000 * B) && !l.by_towers_only(2000 * B));
         // Nobody listed at all: nothing is known gone, nothing reported unlisted.
         assert!(Listing::default().gone(B).is_none());
         assert!(!Listing::default().unlisted_by_towers(B));

@@ -603,16 +603,18 @@ async fn a_towers_empty_listing_never_marks_an_output_spent() {
     let r = bob.sync().await.unwrap();
     assert!(liar.hits("utxos") > 0, "the tower listed");
     assert_eq!((r.gone, r.unlisted.as_slice()), (0, [bob_pos].as_slice()), "{r:?}");
+    assert!(r.tower_only.is_empty(), "{r:?}");
     assert_eq!(bob.balance(Address::ZERO).unwrap(), eth(4), "{r:?}");
     let o = bob.outputs().unwrap().pop().unwrap();
     assert_eq!((o.status, o.evidence, o.spent_source), (OutputStatus::Unspent, None, None));
     // What an exit runs first: still unspent, still exitable.
     assert_eq!(bob.refresh().await.unwrap(), 0);
     assert_eq!(bob.exitable().unwrap().len(), 1);
-    // With an honest tower beside the liar, the union lists it: nothing to report.
+    // With an honest tower beside the liar, the union lists it: on the towers' word alone.
     bob.set_towers(vec![liar.url.clone(), honest.url.clone()]);
     let r = bob.sync().await.unwrap();
     assert!(r.unlisted.is_empty() && r.gone == 0, "{r:?}");
+    assert_eq!(r.tower_only, [bob_pos], "{r:?}");
     drop(bob);
 
     // An older version marked it spent on the liar's word (its evidence text, no source).
