@@ -15,7 +15,9 @@ pub use download::{DownloadError, DownloadProgress, DownloadSettings};
 pub use judge::{
     ChainView, DecodedBlock, Event, History, HistoryError, KnownBlock, Spend, validate_parallel,
 };
-pub use tower::{DaConfigError, DaStatus, Fault, FaultKind, TowerSettings};
+pub use tower::{
+    DaConfigError, DaStatus, Fault, FaultKind, MAX_PUTS_AT_ONCE, PUT_BODY_TIMEOUT, TowerSettings,
+};
 pub use watcher::{Guard, Settings, Status, Watcher, WatcherError, write_view_utxos};
 
 use std::{net::SocketAddr, sync::Arc};

@@ -10,7 +10,12 @@
 //!   not serve: the watchers validate it (no withheld block, no byzantine chain) and serve its
 //!   exit data, whose proof verifies against L1, to the SDK's own client;
 //! - with only k − 1 good chunks (the others missing, tampered, or under another root) the block
-//!   is withheld as before, and every bad chunk is named.
+//!   is withheld as before, and every bad chunk is named;
+//! - the audit's findings: a trickling tower does not stop the rebuild from asking the others
+//!   again (F1); a bad answer is asked again and named once, only under the operator's
+//!   signature (F1); a reader that looks after the deadline rebuilds over a slow link before
+//!   its verdict (F2); header and bad-chunk spam name one fault per block (F4); PUT bodies are
+//!   read under a bounded number of slots.
 
 // Test helpers panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
@@ -88,6 +93,27 @@ async fn tower(
     listener: TcpListener,
     availability: Duration,
 ) -> Running {
+    let timing = Timing { poll: Duration::from_millis(50), stall: Duration::from_secs(15) };
+    tower_with(env, account, dir, da, listener, availability, timing).await
+}
+
+/// A watcher's poll interval (also its retry) and its stall timeout.
+#[derive(Clone, Copy)]
+struct Timing {
+    poll: Duration,
+    stall: Duration,
+}
+
+/// [`tower`] with its own poll and stall timeout.
+async fn tower_with(
+    env: &Env,
+    account: usize,
+    dir: &str,
+    da: TowerSettings,
+    listener: TcpListener,
+    availability: Duration,
+    timing: Timing,
+) -> Running {
     let key = key(env, account);
     let me = key.address();
     let provider = ProviderBuilder::new()
@@ -99,13 +125,16 @@ async fn tower(
         // The operator never serves anything: every block comes from the towers or not at all.
         operator_url: dead_url().await,
         confirmations: 1,
-        poll: Duration::from_millis(50),
+        poll: timing.poll,
         availability_timeout: availability,
         process_exits: false,
         deadline_margin: Duration::from_secs(30),
         stuck_after: Duration::from_millis(300),
         l1_block_time: Duration::from_millis(100),
-        download: plasma_watcher::DownloadSettings::default(),
+        download: plasma_watcher::DownloadSettings {
+            stall_timeout: timing.stall,
+            ..plasma_watcher::DownloadSettings::default()
+        },
     };
     let dir: PathBuf = env.dir.path().join(dir);
     let w = Watcher::new(settings, me, provider, &dir).await.unwrap();
@@ -748,4 +777,416 @@ fn serve_chunk(listener: TcpListener, blknum: u64, body: Vec<u8>) {
         }
     });
     tokio::spawn(warp::serve(route).incoming(listener).run());
+}
+
+/// What a fake tower answers to a request: after `delay`, `status` with `body` (a chunk's
+/// content type).
+struct FakeAnswer {
+    delay: Duration,
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl FakeAnswer {
+    fn now(body: Vec<u8>) -> Self {
+        Self { delay: Duration::ZERO, status: 200, body }
+    }
+}
+
+/// A fake tower on `listener`: its `i`-th `GET /v1/da/chunks/{blknum}` gets `answer(i)`, other
+/// blocks 404. Returns how many it was asked.
+fn fake_tower(
+    listener: TcpListener,
+    blknum: u64,
+    answer: impl Fn(usize) -> FakeAnswer + Send + Sync + 'static,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::sync::{Arc, atomic::AtomicUsize, atomic::Ordering};
+    use warp::{Filter, Reply};
+    let asked = Arc::new(AtomicUsize::new(0));
+    let (count, answer) = (asked.clone(), Arc::new(answer));
+    let route = warp::path!("v1" / "da" / "chunks" / u64).then(move |n: u64| {
+        let (count, answer) = (count.clone(), answer.clone());
+        async move {
+            if n != blknum {
+                return warp::reply::with_status(Vec::new(), warp::http::StatusCode::NOT_FOUND)
+                    .into_response();
+            }
+            let FakeAnswer { delay, status, body } = answer(count.fetch_add(1, Ordering::SeqCst));
+            tokio::time::sleep(delay).await;
+            let status = warp::http::StatusCode::from_u16(status).unwrap();
+            warp::reply::with_status(
+                warp::reply::with_header(body, "content-type", plasma_da::CHUNK_MEDIA_TYPE),
+                status,
+            )
+            .into_response()
+        }
+    });
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    asked
+}
+
+/// A hostile tower on `listener`: answers every request `200` with a chunk's content type and a
+/// 100,000-byte body it sends one byte a second (never silent long enough for a read timeout).
+/// Returns how many connections it accepted.
+fn trickling_tower(listener: TcpListener) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::sync::{Arc, atomic::AtomicUsize, atomic::Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: {}\r\ncontent-length: 100000\r\n\r\n",
+                    plasma_da::CHUNK_MEDIA_TYPE
+                );
+                if sock.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if sock.write_all(b"P").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    accepted
+}
+
+fn rebuilt(w: &Watcher) -> Vec<u64> {
+    w.status().da.map(|d| d.rebuilt).unwrap_or_default()
+}
+
+fn withheld(w: &Watcher) -> bool {
+    w.events().iter().any(|e| matches!(e, Event::BlockWithheld { .. }))
+}
+
+/// Audit F1 (DA-10, "again and again until the deadline"): towers 1 and 2 answer 503 at first
+/// and tower 3 trickles its answer a byte a second. Every source is asked on its own clock: the
+/// trickler is cut after one stall timeout (2 s) and asked again, and towers 1 and 2 are asked
+/// again while it trickles, so once they serve, the block is rebuilt well before its deadline.
+/// (Before, one round waited for every answer, and the trickler's request could last the whole
+/// window: towers 1 and 2 were never asked again and the block was called withheld.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_tower_does_not_stop_the_rebuild_from_asking_the_others_again() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+    logs();
+    let env = env().await;
+    let operator = signer(&env, 0);
+    let availability = Duration::from_secs(8);
+    let (mut ls, mut urls) = listeners(4).await;
+    urls.push(dead_url().await);
+    let (alice, bob) = (signer(&env, 1), signer(&env, 2));
+    let d = domain(&env);
+    let dep = deposit(&env, 1, 1_000_000).await;
+    let b = block(1000, &[pay_eth(&d, &[dep], &[(bob.address(), 1_000_000)], &[&alice])]);
+    let envs = envelopes(&env, &b, k3n5(), &operator);
+    let trickler = trickling_tower(ls.pop().unwrap());
+    let open = Arc::new(AtomicBool::new(false));
+    let mut gated = Vec::new();
+    for i in (1..3).rev() {
+        let (open, body) = (open.clone(), envs[i].encode());
+        gated.push(fake_tower(ls.pop().unwrap(), 1000, move |_| {
+            if open.load(Ordering::SeqCst) {
+                FakeAnswer::now(body.clone())
+            } else {
+                FakeAnswer { delay: Duration::ZERO, status: 503, body: b"down".to_vec() }
+            }
+        }));
+    }
+    let good = envs[0].encode();
+    fake_tower(ls.pop().unwrap(), 1000, move |_| FakeAnswer::now(good.clone()));
+    let (mut rl, _) = listeners(1).await;
+    let da = settings(None, 3, &urls, availability);
+    let timing = Timing { poll: Duration::from_millis(50), stall: Duration::from_secs(2) };
+    let w = tower_with(&env, 8, "reader", da, rl.remove(0), availability, timing).await;
+    commit(&env, 1000, b.root).await;
+
+    // The trickler is cut after a stall timeout and asked again, and the closed towers are asked
+    // again and again meanwhile.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while trickler.load(Ordering::SeqCst) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the trickler was never cut and re-asked");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(gated.iter().all(|asked| asked.load(Ordering::SeqCst) >= 2), "asked again");
+    assert!(!withheld(&w.watcher) && rebuilt(&w.watcher).is_empty(), "not decided yet");
+    open.store(true, Ordering::SeqCst);
+    wait_for(&w, "block 1000 rebuilt", |w| w.status().synced_block >= 1000).await;
+    let s = w.watcher.status();
+    assert!(s.safe, "{s:?}");
+    assert_eq!(rebuilt(&w.watcher), vec![1000]);
+    assert!(!withheld(&w.watcher), "{:?}", w.watcher.events());
+    // Trickling, like being down, is no evidence: nothing is named.
+    assert!(w.watcher.da_faults().is_empty(), "{:?}", w.watcher.da_faults());
+    w.stop().await;
+}
+
+/// Audit F1 (WATCH-3: bad bytes are not a verdict): tower 2's first answers are junk, an
+/// envelope whose header signature is broken, a chunk that fails its proof and one of the wrong
+/// length; then it serves its good chunk. It is asked again after each (backing off), the block
+/// is rebuilt, and only the answers under the operator's signature are named — once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_answer_is_asked_again_and_named_once_only_under_the_operators_signature() {
+    logs();
+    let env = env().await;
+    let operator = signer(&env, 0);
+    let availability = Duration::from_secs(8);
+    let (mut ls, mut urls) = listeners(3).await;
+    urls.push(dead_url().await);
+    urls.push(dead_url().await);
+    let (alice, bob) = (signer(&env, 1), signer(&env, 2));
+    let d = domain(&env);
+    let dep = deposit(&env, 1, 1_000_000).await;
+    let b = block(1000, &[pay_eth(&d, &[dep], &[(bob.address(), 1_000_000)], &[&alice])]);
+    let envs = envelopes(&env, &b, k3n5(), &operator);
+    let good = envs[2].encode();
+    let mut unsigned = envs[2].clone();
+    let mut sig = unsigned.header_sig.to_vec();
+    sig[10] ^= 0xff;
+    unsigned.header_sig = sig.into();
+    let mut tampered = envs[2].clone();
+    tampered.chunk[0] ^= 1;
+    let mut short = envs[2].clone();
+    short.chunk.pop();
+    let answers =
+        [b"not an envelope".to_vec(), unsigned.encode(), tampered.encode(), short.encode()];
+    let flaky = fake_tower(ls.pop().unwrap(), 1000, move |i| {
+        FakeAnswer::now(answers.get(i).cloned().unwrap_or_else(|| good.clone()))
+    });
+    for i in (0..2).rev() {
+        let body = envs[i].encode();
+        fake_tower(ls.pop().unwrap(), 1000, move |_| FakeAnswer::now(body.clone()));
+    }
+    let (mut rl, _) = listeners(1).await;
+    let da = settings(None, 3, &urls, availability);
+    let w = tower(&env, 8, "reader", da, rl.remove(0), availability).await;
+    commit(&env, 1000, b.root).await;
+    wait_for(&w, "block 1000 rebuilt", |w| w.status().synced_block >= 1000).await;
+    let s = w.watcher.status();
+    assert!(s.safe, "{s:?}");
+    assert_eq!(rebuilt(&w.watcher), vec![1000]);
+    assert!(flaky.load(std::sync::atomic::Ordering::SeqCst) >= 5, "asked until it served");
+    let faults = w.watcher.da_faults();
+    let kinds: Vec<FaultKind> = faults.iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, vec![FaultKind::BadChunkProof], "{faults:?}");
+    assert!(faults[0].detail.starts_with("tower 2: chunk 2: "), "{faults:?}");
+    assert_eq!(s.da.unwrap().faults_total, 1);
+    w.stop().await;
+}
+
+/// Audit F2 (WATCH-3 × DA-10): a reader that starts after block 1000's deadline, one of whose
+/// three reachable towers answers in 3 s (a chunk of a big block over a slow link), with the
+/// default poll. Its rebuild gets `A − rebuild-after` from its first look, as an in-time rebuild
+/// does: it rebuilds the block instead of calling it withheld two polls after it looked. Block
+/// 2000, which no tower holds, is still called withheld — after that window, not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_reader_on_a_slow_link_rebuilds_a_historical_withheld_block() {
+    logs();
+    let env = env().await;
+    let operator = signer(&env, 0);
+    let availability = Duration::from_secs(6);
+    let (mut ls, mut urls) = listeners(3).await;
+    urls.push(dead_url().await);
+    urls.push(dead_url().await);
+    let (alice, bob) = (signer(&env, 1), signer(&env, 2));
+    let d = domain(&env);
+    let dep = deposit(&env, 1, 1_000_000).await;
+    let b = block(1000, &[pay_eth(&d, &[dep], &[(bob.address(), 1_000_000)], &[&alice])]);
+    let envs = envelopes(&env, &b, k3n5(), &operator);
+    let slow = envs[2].encode();
+    fake_tower(ls.pop().unwrap(), 1000, move |_| FakeAnswer {
+        delay: Duration::from_secs(3),
+        status: 200,
+        body: slow.clone(),
+    });
+    for i in (0..2).rev() {
+        let body = envs[i].encode();
+        fake_tower(ls.pop().unwrap(), 1000, move |_| FakeAnswer::now(body.clone()));
+    }
+    commit(&env, 1000, b.root).await;
+    let l1_block = commit(&env, 2000, B256::repeat_byte(0x20)).await;
+    // Wait until both deadlines passed (L1's clock, which the watcher reads too).
+    let committed_at =
+        env.provider.get_block_by_number(l1_block.into()).await.unwrap().unwrap().header.timestamp;
+    let past = committed_at + availability.as_secs() + 1;
+    while std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        < past
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (mut rl, _) = listeners(1).await;
+    let da = settings(None, 3, &urls, availability);
+    let window = availability - da.rebuild_after;
+    let timing = Timing { poll: Duration::from_millis(500), stall: Duration::from_secs(15) };
+    let started = tokio::time::Instant::now();
+    let w = tower_with(&env, 8, "late-reader", da, rl.remove(0), availability, timing).await;
+    wait_for(&w, "a verdict on block 2000", withheld).await;
+    let judged_after = started.elapsed();
+    let s = w.watcher.status();
+    assert_eq!(rebuilt(&w.watcher), vec![1000], "{s:?}");
+    assert_eq!(s.synced_block, 1000, "block 1000 validated: {s:?}");
+    assert_eq!(s.byzantine_from, Some(2000), "block 2000 withheld: {s:?}");
+    assert!(
+        !w.watcher.events().iter().any(|e| matches!(e, Event::BlockWithheld { blknum: 1000 })),
+        "{:?}",
+        w.watcher.events()
+    );
+    // Block 2000's task started after the reader did: the verdict waited for the window, and no
+    // longer than a few polls after it.
+    assert!(judged_after >= window, "judged {judged_after:?} after the first look");
+    assert!(judged_after < window + Duration::from_secs(5), "judged {judged_after:?}");
+    assert!(has_fault(&w.watcher, 2000, FaultKind::TooFewChunks));
+    w.stop().await;
+}
+
+/// Audit F4 (DA-8, DA-9): an operator that signs header after header for one block, or sends a
+/// tower chunk after bad chunk, gets one fault per block and kind: the first evidence is kept,
+/// the rest is refused as before but stored nowhere — across a restart too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equivocation_and_bad_chunk_spam_name_one_fault_per_block() {
+    logs();
+    let env = env().await;
+    let operator = signer(&env, 0);
+    let availability = Duration::from_secs(20);
+    let (mut ls, urls) = listeners(1).await;
+    let mut towers = vec![dead_url().await];
+    towers.extend(urls.iter().cloned());
+    towers.push(dead_url().await);
+    towers.push(dead_url().await);
+    towers.push(dead_url().await);
+    let da = settings(Some(1), 3, &towers, availability);
+    let w = tower(&env, 5, "tower", da.clone(), ls.remove(0), availability).await;
+    let url = format!("http://{}", w.addr);
+    let (alice, bob) = (signer(&env, 1), signer(&env, 2));
+    let d = domain(&env);
+    let first = block(1000, &[pay_eth(&d, &[pos(1, 0, 0)], &[(bob.address(), 1)], &[&alice])]);
+    let (status, v) = put(&url, 1000, envelopes(&env, &first, k3n5(), &operator)[1].encode()).await;
+    assert_eq!(status, 200, "{v}");
+    let spam = |w: &Watcher| {
+        let f = w.da_faults();
+        (
+            f.iter().filter(|f| f.kind == FaultKind::Equivocation).count(),
+            f.iter().filter(|f| f.kind == FaultKind::BadChunkProof).count(),
+            f.len(),
+        )
+    };
+    for i in 0..10u64 {
+        let other =
+            block(1000, &[pay_eth(&d, &[pos(1, 0, 0)], &[(bob.address(), 2 + i)], &[&alice])]);
+        let (status, v) =
+            put(&url, 1000, envelopes(&env, &other, k3n5(), &operator)[1].encode()).await;
+        assert_eq!((status, code(&v)), (409, "Equivocation"), "{v}");
+        // Chunks of block 2000 that fail in ever different ways.
+        let b2 = block(2000, &[pay_eth(&d, &[pos(2, 0, 0)], &[(bob.address(), 2 + i)], &[&alice])]);
+        let mut bad = envelopes(&env, &b2, k3n5(), &operator)[1].clone();
+        bad.chunk.truncate(bad.chunk.len() - 1 - usize::try_from(i).unwrap());
+        let (status, v) = put(&url, 2000, bad.encode()).await;
+        assert_eq!((status, code(&v)), (400, "ChunkLength"), "{v}");
+    }
+    assert_eq!(spam(&w.watcher), (1, 1, 2), "{:?}", w.watcher.da_faults());
+    let eq = w.watcher.da_faults().into_iter().find(|f| f.kind == FaultKind::Equivocation).unwrap();
+    let ev = eq.evidence.unwrap();
+    assert_eq!(
+        ev.first.header.chunk_root,
+        envelopes(&env, &first, k3n5(), &operator)[1].header.chunk_root,
+        "the stored header"
+    );
+    assert_eq!(w.watcher.status().da.unwrap().faults_total, 2);
+    w.stop().await;
+
+    // After a restart the same spam still adds nothing.
+    let (mut ls, _) = listeners(1).await;
+    let w = tower(&env, 5, "tower", da, ls.remove(0), availability).await;
+    let url = format!("http://{}", w.addr);
+    let other = block(1000, &[pay_eth(&d, &[pos(1, 0, 0)], &[(bob.address(), 99)], &[&alice])]);
+    let (status, _) = put(&url, 1000, envelopes(&env, &other, k3n5(), &operator)[1].encode()).await;
+    assert_eq!(status, 409);
+    assert_eq!(spam(&w.watcher), (1, 1, 2), "{:?}", w.watcher.da_faults());
+    w.stop().await;
+}
+
+/// PUT memory: a body is read only under one of `MAX_PUTS_AT_ONCE` slots. Four senders that
+/// announce a body and hold it back fill them; the operator's PUT is answered `503 TooBusy`
+/// (its pusher retries) without a byte read, and gets its receipt once a sender gives up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_bodies_are_read_under_a_bounded_number_of_slots() {
+    use tokio::io::AsyncWriteExt;
+    logs();
+    let env = env().await;
+    let operator = signer(&env, 0);
+    let availability = Duration::from_secs(20);
+    let (mut ls, urls) = listeners(1).await;
+    let mut towers = vec![dead_url().await];
+    towers.extend(urls.iter().cloned());
+    for _ in 0..3 {
+        towers.push(dead_url().await);
+    }
+    let da = settings(Some(1), 3, &towers, availability);
+    let w = tower(&env, 5, "tower", da, ls.remove(0), availability).await;
+    let url = format!("http://{}", w.addr);
+    let (alice, bob) = (signer(&env, 1), signer(&env, 2));
+    let d = domain(&env);
+    let b = block(1000, &[pay_eth(&d, &[pos(1, 0, 0)], &[(bob.address(), 1)], &[&alice])]);
+    let body = envelopes(&env, &b, k3n5(), &operator)[1].encode();
+
+    let mut hogs = Vec::new();
+    for _ in 0..plasma_watcher::MAX_PUTS_AT_ONCE {
+        let mut conn = tokio::net::TcpStream::connect(w.addr).await.unwrap();
+        let head = format!(
+            "PUT /v1/da/chunks/1000 HTTP/1.1\r\nhost: {}\r\ncontent-type: {}\r\n\
+             content-length: {}\r\n\r\n",
+            w.addr,
+            plasma_da::CHUNK_MEDIA_TYPE,
+            1 << 20
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        conn.write_all(&[0u8; 1000]).await.unwrap();
+        hogs.push(conn);
+    }
+    // The hogs' requests reach the handler in their own time: wait until every slot is taken,
+    // probing with another tower's chunk (refused, never stored, while a slot is free).
+    let probe = envelopes(&env, &b, k3n5(), &operator)[2].encode();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, v) = put(&url, 1000, probe.clone()).await;
+        if (status, code(&v)) == (503, "TooBusy") {
+            break;
+        }
+        assert_eq!((status, code(&v)), (400, "WrongIndex"), "{v}");
+        assert!(tokio::time::Instant::now() < deadline, "the slots never filled: {v}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(w.watcher.status().da.unwrap().chunks_stored, 0);
+    drop(hogs.pop());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, v) = put(&url, 1000, body.clone()).await;
+        if status == 200 {
+            assert_eq!(v["receipt"]["blknum"], 1000, "{v}");
+            break;
+        }
+        assert_eq!((status, code(&v)), (503, "TooBusy"), "{v}");
+        assert!(tokio::time::Instant::now() < deadline, "no slot came free");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(w.watcher.status().da.unwrap().chunks_stored, 1);
+    drop(hogs); // a graceful stop waits for their requests
+    w.stop().await;
 }
