@@ -12,7 +12,7 @@
 //! Blocks, transactions and leaves are read straight from the store, without the view's lock
 //! (validation holds it for a block's whole application): a validated block's records never
 //! change once written. The owner listing scans the in-memory UTXO set under the lock — there is
-//! no owner index (see [`utxo_page`] for its cost).
+//! no owner index (see [`Watcher::utxo_page`] for its cost).
 
 use crate::{
     judge::history::{self, KIND_DEPOSIT, KIND_SIGNED, TIMES, TXS, tx_key},

@@ -100,8 +100,8 @@ impl Watcher {
     /// process first looked — so neither catching up nor restarting gives a withheld block a fresh
     /// timeout (and holds back every later block). Two polls since `seen` (this process's first
     /// look) are always allowed, so a single failed request right after a restart is not a
-    /// verdict. With towers, the block's rebuild must also have had its window ([`Self::
-    /// rebuild_window`]).
+    /// verdict. With towers, the block's rebuild must also have had its window
+    /// ([`Self::rebuild_window`]).
     pub(super) fn availability_expired(
         &self,
         blknum: u64,
