@@ -1,7 +1,7 @@
 //! An outside audit of issue 17 (spec/07-availability.md) on the real binaries: attacks by a
 //! tower, a wallet-facing server, a slow network and a byzantine operator on the availability
-//! design. Tests marked `FINDING Fn` fail today (ignored so the suite stays green; run them with
-//! `--run-ignored all`); the others pin attacks that are defended.
+//! design. Tests marked `Audit Fn` failed when the audit found them and pin the fixes; the others
+//! pin attacks that were defended from the start.
 //!
 //! - F1: one tower that trickles its answer holds the rebuild's whole round until the deadline,
 //!   so towers that were briefly unreachable are never asked again: a block that `k` honest
@@ -359,7 +359,7 @@ async fn pay_into_withheld_block(net: &Devnet) {
 
 // ------------------------------------------------------------------------------------------------
 
-/// FINDING F1 (DA-10, "rebuilding … in parallel, again and again until the deadline"): a reader
+/// Audit F1, fixed (DA-10, "rebuilding … in parallel, again and again until the deadline"): a reader
 /// whose towers 1 and 2 are unreachable for the first two seconds after the commitment, and
 /// whose tower 3 answers one byte a second. Towers 0, 1 and 2 hold good chunks (k = 3) long
 /// before the deadline. The control reader (tower 3 simply down) rebuilds the block; the
@@ -367,7 +367,6 @@ async fn pay_into_withheld_block(net: &Devnet) {
 /// (`while let Some(done) = asks.join_next().await`) and a peer's request may last the whole
 /// availability window — so it calls the block withheld and the chain byzantine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "FINDING F1: one trickling tower stalls the rebuild's rounds until the deadline"]
 async fn a_trickling_tower_does_not_stop_the_rebuild_from_asking_the_others_again() {
     let net =
         Devnet::start_with_towers(5, 3, PERIOD, AVAILABILITY, "[faults]\nwithhold = [1000]\n")
@@ -440,7 +439,7 @@ async fn a_late_reader_with_fast_peers_rebuilds_a_historical_withheld_block() {
     assert!(rebuilt(&s).contains(&1000), "{s}");
 }
 
-/// FINDING F2 (WATCH-3 × DA-10): the same late reader, with the default poll (500 ms) and one of
+/// Audit F2, fixed (WATCH-3 × DA-10): the same late reader, with the default poll (500 ms) and one of
 /// its three reachable peers three seconds away (a 3 MB chunk of a full block over ~10 Mbit/s).
 /// The towers rebuilt block 1000 and call the chain safe; the late reader gives its verdict two
 /// polls after it first looked (`withheld_by_now`: `looked >= min(A, 2·poll)`), before its
@@ -448,7 +447,6 @@ async fn a_late_reader_with_fast_peers_rebuilds_a_historical_withheld_block() {
 /// one block. Every watcher that syncs from scratch, or was down through a withheld block's
 /// window, meets this for every historical withheld block.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "FINDING F2: a late watcher calls a rebuilt block withheld before its rebuild can finish"]
 async fn a_late_reader_on_a_slow_link_still_rebuilds_a_historical_withheld_block() {
     let net =
         Devnet::start_with_towers(5, 3, PERIOD, AVAILABILITY, "[faults]\nwithhold = [1000]\n")
@@ -478,14 +476,13 @@ async fn a_late_reader_on_a_slow_link_still_rebuilds_a_historical_withheld_block
     assert!(rebuilt(&s).contains(&1000), "{s}");
 }
 
-/// FINDING F3 (DA-12, `Listing::gone` / `TowerListings::vouched_to`): with the operator down, a
+/// Audit F3, fixed (DA-12, `Listing::gone` / `TowerListings::vouched_to`): with the operator down, a
 /// wallet-facing server that says it validated up to block 10^12 and lists nothing makes bob's
 /// wallet mark his 4 ETH output spent ("no tower that did lists it though one validated its
 /// block"): one unverifiable `/status` number vouches for every block. And once marked, an
 /// honest tower's listing does not undo it (a tower listing never turns Spent back to Unspent):
 /// with the operator gone for good, the wallet shows 0 and refuses a plain exit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "FINDING F3: one lying tower's syncedBlock makes a wallet mark its unspent output spent"]
 async fn a_lying_tower_cannot_make_a_wallet_mark_its_output_spent() {
     let mut net = Devnet::start().await.unwrap();
     let alice = net.wallet(1).await.unwrap();
@@ -524,13 +521,12 @@ async fn a_lying_tower_cannot_make_a_wallet_mark_its_output_spent() {
     );
 }
 
-/// FINDING F4 (DA-8/DA-9): a byzantine operator PUTs twenty different signed headers for one
+/// Audit F4, fixed (DA-8/DA-9): a byzantine operator PUTs twenty different signed headers for one
 /// block to tower 1. The first is stored; each other one is a new `Equivocation` fault kept on
 /// disk for ever with both headers, and in memory (`fault_keys`) — so headers the operator signs
 /// at no cost grow a tower's store and memory without bound. One equivocation per block proves
 /// the fault; the rest are noise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "FINDING F4: every further equivocating header is one more fault stored for ever"]
 async fn equivocation_spam_does_not_grow_a_towers_fault_log() {
     let net = Devnet::start_with_towers(5, 3, PERIOD, AVAILABILITY, "").await.unwrap();
     net.wait_tower(1, "synced", 30, |s| validated(s) >= 1 || s["status"].is_object())
