@@ -10,9 +10,13 @@ use crate::{
     l1::L1Health,
     store::{Inclusion, Lookup},
 };
-use alloy::primitives::{Address, B256};
+use alloy::primitives::B256;
 use parking_lot::Mutex;
-use plasma_spec::{UtxoPos, wire};
+use plasma_spec::{
+    UtxoPos,
+    pages::{RangeAsk, UtxoQuery, parse_range},
+    wire,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::{convert::Infallible, sync::Arc};
@@ -324,7 +328,7 @@ pub(crate) fn routes(
         .then(|query: String, ctx: Arc<ApiContext>| async move {
             let q = match UtxoQuery::parse(&query) {
                 Ok(q) => q,
-                Err(r) => return r,
+                Err(e) => return error(StatusCode::BAD_REQUEST, e.code(), e),
             };
             let (page, more) = ctx.chain.utxos_page(q.owner, q.after, q.limit);
             if q.proofs
@@ -520,86 +524,6 @@ pub(crate) fn routes(
 pub(crate) const MAX_JSON_BLOCK_TXS: u32 = 4_096;
 /// Most positions in one `POST /v1/inclusions`.
 pub(crate) const MAX_INCLUSIONS: usize = 1_000;
-/// `/v1/utxos` page size: default, largest, largest with proofs.
-pub(crate) const UTXO_PAGE_DEFAULT: usize = 1_000;
-pub(crate) const UTXO_PAGE_MAX: usize = 10_000;
-pub(crate) const UTXO_PAGE_MAX_PROOFS: usize = 1_000;
-
-struct UtxoQuery {
-    owner: Address,
-    limit: usize,
-    after: Option<UtxoPos>,
-    proofs: bool,
-}
-
-impl UtxoQuery {
-    #[allow(clippy::result_large_err)] // the error is the response itself
-    fn parse(query: &str) -> Result<Self, Response> {
-        let malformed = |m: &str| error(StatusCode::BAD_REQUEST, "MalformedQuery", m);
-        let (mut owner, mut limit, mut after, mut proofs) = (None, None, None, None);
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let Some((k, v)) = pair.split_once('=') else {
-                return Err(malformed("expected key=value pairs"));
-            };
-            let slot = match k {
-                "owner" => &mut owner,
-                "limit" => &mut limit,
-                "after" => &mut after,
-                "proofs" => &mut proofs,
-                _ => {
-                    return Err(malformed(&format!(
-                        "unknown key {k:?}: expected owner, limit, after, proofs"
-                    )));
-                }
-            };
-            if slot.replace(v).is_some() {
-                return Err(malformed(&format!("{k} given twice")));
-            }
-        }
-        let Some(owner) = owner else { return Err(malformed("expected ?owner=0x<address>")) };
-        let Ok(owner) = owner.parse::<Address>() else {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "MalformedAddress",
-                "owner is not an address",
-            ));
-        };
-        let proofs = match proofs {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => return Err(malformed("proofs is true or false")),
-        };
-        let max = if proofs { UTXO_PAGE_MAX_PROOFS } else { UTXO_PAGE_MAX };
-        let limit = match limit {
-            None => UTXO_PAGE_DEFAULT.min(max),
-            Some(l) => match l.parse::<usize>() {
-                Ok(l) if (1..=max).contains(&l) => l,
-                _ => {
-                    return Err(error(
-                        StatusCode::BAD_REQUEST,
-                        "BadLimit",
-                        format!("limit is 1 to {max}{}", if proofs { " with proofs" } else { "" }),
-                    ));
-                }
-            },
-        };
-        let after = match after {
-            None => None,
-            Some(a) => match a.parse::<u128>().ok().and_then(|p| UtxoPos::from_u128(p).ok()) {
-                Some(p) => Some(p),
-                None => {
-                    return Err(error(
-                        StatusCode::BAD_REQUEST,
-                        "MalformedPosition",
-                        "after is a decimal UTXO position (the previous page's next)",
-                    ));
-                }
-            },
-        };
-        Ok(Self { owner, limit, after, proofs })
-    }
-}
-
 /// A transaction and its proof from the index (OP-9); or the error response to send.
 #[allow(clippy::result_large_err)] // the error is the response itself, built once per request
 fn inclusion(chain: &Chain, blknum: u64, index: u32) -> Result<Inclusion, Response> {
@@ -675,42 +599,6 @@ async fn block_json(chain: Arc<Chain>, info: BlockInfo) -> Response {
         Ok(Ok(None)) => error(StatusCode::NOT_FOUND, "UnknownBlock", blknum),
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal", "read failed"),
-    }
-}
-
-/// What a `Range` header asks of a body of `len` bytes.
-#[derive(Debug, PartialEq, Eq)]
-enum RangeAsk {
-    /// The whole body.
-    Whole,
-    /// Bytes `start..end` (end exclusive).
-    Part(u64, u64),
-    /// Nothing this body can give (416).
-    Unsatisfiable,
-}
-
-/// Parses one `bytes=a-b`, `bytes=a-` or `bytes=-n` range. Anything else (other units, lists of
-/// ranges, garbage) is unsatisfiable: a client resuming a block download asks one range.
-fn parse_range(header: Option<&str>, len: u64) -> RangeAsk {
-    let Some(h) = header else { return RangeAsk::Whole };
-    let Some((a, b)) = h.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')) else {
-        return RangeAsk::Unsatisfiable;
-    };
-    let num = |s: &str| s.trim().parse::<u64>().ok();
-    match (a.trim().is_empty(), b.trim().is_empty()) {
-        (true, false) => match num(b) {
-            Some(n) if n > 0 => RangeAsk::Part(len.saturating_sub(n), len),
-            _ => RangeAsk::Unsatisfiable,
-        },
-        (false, true) => match num(a) {
-            Some(a) if a < len => RangeAsk::Part(a, len),
-            _ => RangeAsk::Unsatisfiable,
-        },
-        (false, false) => match (num(a), num(b)) {
-            (Some(a), Some(b)) if a <= b && a < len => RangeAsk::Part(a, b.min(len - 1) + 1),
-            _ => RangeAsk::Unsatisfiable,
-        },
-        (true, true) => RangeAsk::Unsatisfiable,
     }
 }
 

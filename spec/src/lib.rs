@@ -18,6 +18,7 @@ mod exit_game;
 mod exiting;
 mod ledger;
 mod merkle;
+pub mod pages;
 mod position;
 mod signing;
 mod tx;

@@ -9,8 +9,11 @@
 
 use super::{FAULTS_KEPT, MAX_PUTS_AT_ONCE, PUT_BODY_TIMEOUT, read};
 use crate::watcher::Watcher;
-use alloy::primitives::Address;
-use plasma_spec::{UtxoPos, wire};
+use plasma_spec::{
+    UtxoPos,
+    pages::{RangeAsk, UtxoQuery, parse_range},
+    wire,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -21,10 +24,6 @@ use warp::{Filter, Rejection, Reply, http::StatusCode, reply::Response};
 pub(crate) const MAX_JSON_BLOCK_TXS: usize = 4_096;
 /// Most positions in one `POST /v1/inclusions` (the operator's limit).
 pub(crate) const MAX_INCLUSIONS: usize = 1_000;
-/// `/v1/utxos` page size: default, largest, largest with proofs (the operator's).
-pub(crate) const UTXO_PAGE_DEFAULT: usize = 1_000;
-pub(crate) const UTXO_PAGE_MAX: usize = 10_000;
-pub(crate) const UTXO_PAGE_MAX_PROOFS: usize = 1_000;
 
 fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
     warp::reply::with_status(
@@ -178,7 +177,7 @@ pub(crate) fn routes(
         .then(|query: String, w: Arc<Watcher>| async move {
             let q = match UtxoQuery::parse(&query) {
                 Ok(q) => q,
-                Err(r) => return r,
+                Err(e) => return error(StatusCode::BAD_REQUEST, e.code(), e),
             };
             let listed = tokio::task::spawn_blocking(move || -> Result<Value, read::ReadError> {
                 let (page, more) = w.utxo_page(q.owner, q.after, q.limit);
@@ -310,114 +309,6 @@ async fn read_body<B: warp::Buf>(
     }
 }
 
-/// `/v1/utxos`'s query, parsed as the operator parses it (same keys, limits and codes).
-struct UtxoQuery {
-    owner: Address,
-    limit: usize,
-    after: Option<UtxoPos>,
-    proofs: bool,
-}
-
-impl UtxoQuery {
-    #[allow(clippy::result_large_err)] // the error is the response itself
-    fn parse(query: &str) -> Result<Self, Response> {
-        let malformed = |m: &str| error(StatusCode::BAD_REQUEST, "MalformedQuery", m);
-        let (mut owner, mut limit, mut after, mut proofs) = (None, None, None, None);
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let Some((k, v)) = pair.split_once('=') else {
-                return Err(malformed("expected key=value pairs"));
-            };
-            let slot = match k {
-                "owner" => &mut owner,
-                "limit" => &mut limit,
-                "after" => &mut after,
-                "proofs" => &mut proofs,
-                _ => {
-                    return Err(malformed(&format!(
-                        "unknown key {k:?}: expected owner, limit, after, proofs"
-                    )));
-                }
-            };
-            if slot.replace(v).is_some() {
-                return Err(malformed(&format!("{k} given twice")));
-            }
-        }
-        let Some(owner) = owner else { return Err(malformed("expected ?owner=0x<address>")) };
-        let Ok(owner) = owner.parse::<Address>() else {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "MalformedAddress",
-                "owner is not an address",
-            ));
-        };
-        let proofs = match proofs {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => return Err(malformed("proofs is true or false")),
-        };
-        let max = if proofs { UTXO_PAGE_MAX_PROOFS } else { UTXO_PAGE_MAX };
-        let limit = match limit {
-            None => UTXO_PAGE_DEFAULT.min(max),
-            Some(l) => match l.parse::<usize>() {
-                Ok(l) if (1..=max).contains(&l) => l,
-                _ => {
-                    return Err(error(
-                        StatusCode::BAD_REQUEST,
-                        "BadLimit",
-                        format!("limit is 1 to {max}{}", if proofs { " with proofs" } else { "" }),
-                    ));
-                }
-            },
-        };
-        let after = match after {
-            None => None,
-            Some(a) => match a.parse::<u128>().ok().and_then(|p| UtxoPos::from_u128(p).ok()) {
-                Some(p) => Some(p),
-                None => {
-                    return Err(error(
-                        StatusCode::BAD_REQUEST,
-                        "MalformedPosition",
-                        "after is a decimal UTXO position (the previous page's next)",
-                    ));
-                }
-            },
-        };
-        Ok(Self { owner, limit, after, proofs })
-    }
-}
-
-/// What a `Range` header asks of a body of `len` bytes.
-#[derive(Debug, PartialEq, Eq)]
-enum RangeAsk {
-    Whole,
-    Part(u64, u64),
-    Unsatisfiable,
-}
-
-/// One `bytes=a-b`, `bytes=a-` or `bytes=-n` range, as the operator parses it.
-fn parse_range(header: Option<&str>, len: u64) -> RangeAsk {
-    let Some(h) = header else { return RangeAsk::Whole };
-    let Some((a, b)) = h.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')) else {
-        return RangeAsk::Unsatisfiable;
-    };
-    let num = |s: &str| s.trim().parse::<u64>().ok();
-    match (a.trim().is_empty(), b.trim().is_empty()) {
-        (true, false) => match num(b) {
-            Some(n) if n > 0 => RangeAsk::Part(len.saturating_sub(n), len),
-            _ => RangeAsk::Unsatisfiable,
-        },
-        (false, true) => match num(a) {
-            Some(a) if a < len => RangeAsk::Part(a, len),
-            _ => RangeAsk::Unsatisfiable,
-        },
-        (false, false) => match (num(a), num(b)) {
-            (Some(a), Some(b)) if a <= b && a < len => RangeAsk::Part(a, b.min(len - 1) + 1),
-            _ => RangeAsk::Unsatisfiable,
-        },
-        (true, true) => RangeAsk::Unsatisfiable,
-    }
-}
-
 /// `GET /v1/blocks/{n}` in the wire form, with ranges and the operator's `x-plasma-*` headers.
 fn block_binary(served: &read::Served, bytes: &[u8], range: Option<&str>) -> Response {
     use warp::http::header::{HeaderName, HeaderValue};
@@ -457,19 +348,4 @@ fn block_binary(served: &read::Served, bytes: &[u8], range: Option<&str>) -> Res
         set("content-range", format!("bytes {start}-{}/{len}", end - 1));
     }
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_as_the_operator_reads_them() {
-        assert_eq!(parse_range(None, 10), RangeAsk::Whole);
-        assert_eq!(parse_range(Some("bytes=3-"), 10), RangeAsk::Part(3, 10));
-        assert_eq!(parse_range(Some("bytes=3-4"), 10), RangeAsk::Part(3, 5));
-        assert_eq!(parse_range(Some("bytes=-4"), 10), RangeAsk::Part(6, 10));
-        assert_eq!(parse_range(Some("bytes=10-"), 10), RangeAsk::Unsatisfiable);
-        assert_eq!(parse_range(Some("items=1-2"), 10), RangeAsk::Unsatisfiable);
-    }
 }
