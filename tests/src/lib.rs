@@ -24,6 +24,7 @@ use std::{
 
 pub mod throttle;
 mod towers;
+pub use towers::{block_of, put_chunk, status};
 
 /// Why the harness failed; tests unwrap it.
 #[derive(Debug)]

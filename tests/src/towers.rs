@@ -197,3 +197,85 @@ impl Devnet {
         }
     }
 }
+
+/// Readers of a watcher's `/status` (tower or not) for the availability tests: the `da` part sits
+/// at the top level or under `status`, depending on the route's version.
+pub mod status {
+    use serde_json::Value;
+
+    /// The `da` part (index, k, n, chunks stored, rebuilt blocks).
+    pub fn da(status: &Value) -> &Value {
+        if status["da"].is_null() { &status["status"]["da"] } else { &status["da"] }
+    }
+
+    /// The block numbers the watcher says it rebuilt from chunks (DA-10).
+    pub fn rebuilt(status: &Value) -> Vec<u64> {
+        da(status)["rebuilt"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default()
+    }
+
+    /// The faults it named (DA-9), as (blknum, kind).
+    pub fn faults(status: &Value) -> Vec<(u64, String)> {
+        let list = if status["daFaults"].is_null() {
+            &status["status"]["daFaults"]
+        } else {
+            &status["daFaults"]
+        };
+        list.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| Some((f["blknum"].as_u64()?, f["kind"].as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The newest block it validated.
+    pub fn validated(status: &Value) -> u64 {
+        status["status"]["syncedBlock"].as_u64().unwrap_or_default()
+    }
+}
+
+/// A block as a byzantine operator makes it: its root and its wire bytes (OP-9, zlib).
+pub fn block_of(
+    blknum: u64,
+    txs: &[plasma_spec::SignedTransaction],
+) -> (alloy::primitives::B256, Vec<u8>) {
+    use plasma_spec::wire::{Encoding, encode_block};
+    let leaves: Vec<Vec<u8>> = txs.iter().map(|t| t.transaction.encode()).collect();
+    let root = plasma_spec::BlockTree::from_txs(&leaves).map(|t| t.root()).unwrap_or_default();
+    let signed: Vec<Vec<u8>> = txs.iter().map(plasma_spec::SignedTransaction::encode).collect();
+    let wire = encode_block(blknum, root, &signed, Encoding::Zlib).unwrap_or_default();
+    (root, wire)
+}
+
+/// PUTs `body` (an envelope's bytes, or anything) as block `blknum`'s chunk to the tower at
+/// `url`: (HTTP status, JSON body).
+pub async fn put_chunk(
+    url: &str,
+    blknum: u64,
+    body: Vec<u8>,
+) -> Result<(u16, serde_json::Value), HarnessError> {
+    let r = reqwest::Client::new()
+        .put(format!("{url}/v1/da/chunks/{blknum}"))
+        .header("content-type", "application/vnd.plasma.chunk")
+        .body(body)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map_err(err)?;
+    Ok((r.status().as_u16(), r.json().await.unwrap_or(serde_json::Value::Null)))
+}
+
+impl Devnet {
+    /// L1's `nextChildBlock`.
+    pub async fn next_child_block(&self) -> Result<u64, HarnessError> {
+        let framework = plasma_contracts::PlasmaFramework::new(
+            self.deployment.framework,
+            self.provider.clone(),
+        );
+        framework.nextChildBlock().call().await.map_err(err)
+    }
+}

@@ -16,11 +16,11 @@
 use alloy::primitives::{Address, B256, U256};
 use plasma_contracts::{BatchExitGame, DeployConfig, PlasmaFramework};
 use plasma_da::{ChunkEnvelope, Params};
-use plasma_e2e::{Devnet, payouts};
-use plasma_spec::{
-    BlockTree, Output, SignedTransaction, Transaction, UtxoPos,
-    wire::{Encoding, encode_block},
+use plasma_e2e::{
+    Devnet, block_of, payouts, put_chunk,
+    status::{faults, rebuilt, validated},
 };
+use plasma_spec::{Output, SignedTransaction, Transaction, UtxoPos};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -42,58 +42,12 @@ fn mass_exits(events: &Value) -> usize {
         .unwrap_or_default()
 }
 
-/// The block numbers tower `status` rebuilt from chunks.
-fn rebuilt(status: &Value) -> Vec<u64> {
-    let da = if status["da"].is_null() { &status["status"]["da"] } else { &status["da"] };
-    da["rebuilt"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default()
-}
-
-/// The named faults in tower `status` (DA-9), as (blknum, kind).
-fn faults(status: &Value) -> Vec<(u64, String)> {
-    let list = if status["daFaults"].is_null() {
-        &status["status"]["daFaults"]
-    } else {
-        &status["daFaults"]
-    };
-    list.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| Some((f["blknum"].as_u64()?, f["kind"].as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
+async fn put_envelope(url: &str, blknum: u64, envelope: &ChunkEnvelope) -> (u16, Value) {
+    put_chunk(url, blknum, envelope.encode()).await.unwrap()
 }
 
 fn safe(status: &Value) -> bool {
     status["status"]["safe"] == Value::Bool(true)
-}
-
-fn validated(status: &Value) -> u64 {
-    status["status"]["syncedBlock"].as_u64().unwrap_or_default()
-}
-
-/// PUTs an envelope to a tower; (HTTP status, JSON body).
-async fn put_chunk(url: &str, blknum: u64, envelope: &ChunkEnvelope) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .put(format!("{url}/v1/da/chunks/{blknum}"))
-        .header("content-type", plasma_da::CHUNK_MEDIA_TYPE)
-        .body(envelope.encode())
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
-/// A block as the byzantine operator makes it: the transactions, their root and wire bytes.
-fn block_of(blknum: u64, txs: &[SignedTransaction]) -> (B256, Vec<u8>) {
-    let leaves: Vec<Vec<u8>> = txs.iter().map(|t| t.transaction.encode()).collect();
-    let root = BlockTree::from_txs(&leaves).unwrap().root();
-    let signed: Vec<Vec<u8>> = txs.iter().map(SignedTransaction::encode).collect();
-    (root, encode_block(blknum, root, &signed, Encoding::Zlib).unwrap())
 }
 
 /// `from` pays `amount` of its output at `pos` (worth `value`) to `to`, change back.
@@ -118,11 +72,6 @@ fn payment(
     );
     let sig = key.sign_tx(&net.domain(), &tx);
     SignedTransaction::new(tx, vec![sig])
-}
-
-async fn next_child_block(net: &Devnet) -> u64 {
-    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
-    framework.nextChildBlock().call().await.unwrap()
 }
 
 async fn batch_exits_on_l1(net: &Devnet) -> usize {
@@ -158,7 +107,7 @@ async fn a_withheld_block_is_rebuilt_by_three_of_five_towers_and_nobody_exits() 
     alice.send(bob.address(), Address::ZERO, eth(4), U256::ZERO).await.unwrap();
     // Block 1000 is committed (the operator waited for its three receipts) and served to nobody.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while next_child_block(&net).await <= 1000 {
+    while net.next_child_block().await.unwrap() <= 1000 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "block 1000 never committed\n{}",
@@ -244,7 +193,7 @@ async fn bad_mismatching_and_equivocating_chunks_are_caught_and_named() {
     net.wait_tower(0, "synced", 30, |s| validated(s) >= 1).await.unwrap();
     net.kill_operator();
 
-    let blknum = next_child_block(&net).await;
+    let blknum = net.next_child_block().await.unwrap();
     let pay = payment(&net, 1, dep, eth(5), net.anvil.addresses()[2], eth(2));
     let (root, wire) = block_of(blknum, std::slice::from_ref(&pay));
     let params = Params::new(3, 5).unwrap();
@@ -255,19 +204,19 @@ async fn bad_mismatching_and_equivocating_chunks_are_caught_and_named() {
     // Tower 1: a chunk that does not match its proof — refused, named.
     let mut bad = good[1].clone();
     bad.chunk[0] ^= 1;
-    let (status, body) = put_chunk(&net.tower_url(1).unwrap(), blknum, &bad).await;
+    let (status, body) = put_envelope(&net.tower_url(1).unwrap(), blknum, &bad).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("BadChunkProof")), "{body}");
 
     // Tower 2: a chunk of another block (an empty one), signed as the operator — kept for now.
     let (other_root, other_wire) = block_of(blknum, &[]);
     let other =
         plasma_da::envelopes(&other_wire, blknum, other_root, params, &domain, &signer).unwrap();
-    let (status, body) = put_chunk(&net.tower_url(2).unwrap(), blknum, &other[2]).await;
+    let (status, body) = put_envelope(&net.tower_url(2).unwrap(), blknum, &other[2]).await;
     assert_eq!(status, 200, "not committed yet: nothing to compare with ({body})");
 
     // Towers 0, 3, 4: the real chunks, with receipts signed by each tower.
     for i in [0usize, 3, 4] {
-        let (status, body) = put_chunk(&net.tower_url(i).unwrap(), blknum, &good[i]).await;
+        let (status, body) = put_envelope(&net.tower_url(i).unwrap(), blknum, &good[i]).await;
         assert_eq!(status, 200, "{body}");
         let receipt = plasma_da::Receipt {
             blknum,
@@ -279,7 +228,7 @@ async fn bad_mismatching_and_equivocating_chunks_are_caught_and_named() {
         assert_eq!(receipt.signer(&domain, &sig).unwrap(), net.tower_address(i).unwrap());
     }
     // Tower 3 again, with the other coding: an equivocation, refused and named.
-    let (status, body) = put_chunk(&net.tower_url(3).unwrap(), blknum, &other[3]).await;
+    let (status, body) = put_envelope(&net.tower_url(3).unwrap(), blknum, &other[3]).await;
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("Equivocation")), "{body}");
 
     // The real block is committed and served to nobody.
@@ -324,7 +273,7 @@ async fn with_only_k_minus_one_chunks_the_block_is_withheld_and_guarded_owners_e
     net.wait_tower(0, "synced", 30, |s| validated(s) >= 1).await.unwrap();
     net.kill_operator();
 
-    let blknum = next_child_block(&net).await;
+    let blknum = net.next_child_block().await.unwrap();
     let pay = payment(&net, 1, dep, eth(5), net.anvil.addresses()[2], eth(2));
     let (root, wire) = block_of(blknum, std::slice::from_ref(&pay));
     let params = Params::new(3, 5).unwrap();
@@ -338,7 +287,7 @@ async fn with_only_k_minus_one_chunks_the_block_is_withheld_and_guarded_owners_e
     )
     .unwrap();
     for i in [0usize, 1] {
-        let (status, body) = put_chunk(&net.tower_url(i).unwrap(), blknum, &envelopes[i]).await;
+        let (status, body) = put_envelope(&net.tower_url(i).unwrap(), blknum, &envelopes[i]).await;
         assert_eq!(status, 200, "{body}");
     }
     net.byzantine_operator().commit_withheld(vec![pay]).await.unwrap();

@@ -21,15 +21,13 @@
 #![allow(clippy::unwrap_used)]
 
 use alloy::{
-    primitives::{Address, B256, U256, keccak256},
+    primitives::{Address, U256, keccak256},
     signers::local::PrivateKeySigner,
 };
-use plasma_contracts::PlasmaFramework;
 use plasma_da::{ChunkEnvelope, Params};
-use plasma_e2e::{Devnet, bin_dir};
-use plasma_spec::{
-    BlockTree, SignedTransaction,
-    wire::{Encoding, encode_block},
+use plasma_e2e::{
+    Devnet, bin_dir, block_of, put_chunk,
+    status::{da, faults, rebuilt, validated},
 };
 use serde_json::Value;
 use std::{
@@ -50,79 +48,24 @@ fn eth(n: u64) -> U256 {
     U256::from(n) * U256::from(10).pow(U256::from(18))
 }
 
-/// A watcher's `/status` `da` part.
-fn da(status: &Value) -> &Value {
-    if status["da"].is_null() { &status["status"]["da"] } else { &status["da"] }
-}
-
-/// The block numbers a watcher's `status` says it rebuilt from chunks.
-fn rebuilt(status: &Value) -> Vec<u64> {
-    da(status)["rebuilt"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default()
-}
-
-/// The named faults in a watcher's `status` (DA-9), as (blknum, kind).
-fn faults(status: &Value) -> Vec<(u64, String)> {
-    let list = if status["daFaults"].is_null() {
-        &status["status"]["daFaults"]
-    } else {
-        &status["daFaults"]
-    };
-    list.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| Some((f["blknum"].as_u64()?, f["kind"].as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn safe(status: &Value) -> Option<bool> {
     status["status"]["safe"].as_bool()
 }
 
-fn validated(status: &Value) -> u64 {
-    status["status"]["syncedBlock"].as_u64().unwrap_or_default()
-}
-
-async fn next_child_block(net: &Devnet) -> u64 {
-    let framework = PlasmaFramework::new(net.deployment.framework, net.provider.clone());
-    framework.nextChildBlock().call().await.unwrap()
-}
-
 async fn wait_committed(net: &Devnet, blknum: u64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while next_child_block(net).await <= blknum {
+    while net.next_child_block().await.unwrap() <= blknum {
         assert!(tokio::time::Instant::now() < deadline, "block {blknum} never committed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-/// PUTs raw bytes to a tower; (HTTP status, JSON body).
 async fn put_raw(url: &str, blknum: u64, body: Vec<u8>) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .put(format!("{url}/v1/da/chunks/{blknum}"))
-        .header("content-type", plasma_da::CHUNK_MEDIA_TYPE)
-        .body(body)
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    put_chunk(url, blknum, body).await.unwrap()
 }
 
-async fn put_chunk(url: &str, blknum: u64, envelope: &ChunkEnvelope) -> (u16, Value) {
+async fn put_envelope(url: &str, blknum: u64, envelope: &ChunkEnvelope) -> (u16, Value) {
     put_raw(url, blknum, envelope.encode()).await
-}
-
-/// A block's root and wire bytes.
-fn block_of(blknum: u64, txs: &[SignedTransaction]) -> (B256, Vec<u8>) {
-    let leaves: Vec<Vec<u8>> = txs.iter().map(|t| t.transaction.encode()).collect();
-    let root = BlockTree::from_txs(&leaves).map(|t| t.root()).unwrap_or_default();
-    let signed: Vec<Vec<u8>> = txs.iter().map(SignedTransaction::encode).collect();
-    (root, encode_block(blknum, root, &signed, Encoding::Zlib).unwrap())
 }
 
 fn free_port() -> u16 {
@@ -532,7 +475,7 @@ async fn equivocation_spam_does_not_grow_a_towers_fault_log() {
     net.wait_tower(1, "synced", 30, |s| validated(s) >= 1 || s["status"].is_object())
         .await
         .unwrap();
-    let blknum = next_child_block(&net).await;
+    let blknum = net.next_child_block().await.unwrap();
     let (signer, domain) = (net.operator_signer().unwrap(), net.domain());
     let params = Params::new(3, 5).unwrap();
     let url = net.tower_url(1).unwrap();
@@ -542,7 +485,7 @@ async fn equivocation_spam_does_not_grow_a_towers_fault_log() {
         let mut wire = wire;
         wire.push(i); // another coding each time (the bytes need not decode for a PUT)
         let env = plasma_da::envelopes(&wire, blknum, root, params, &domain, &signer).unwrap();
-        let (status, body) = put_chunk(&url, blknum, &env[1]).await;
+        let (status, body) = put_envelope(&url, blknum, &env[1]).await;
         codes.push((status, body["error"]["code"].as_str().unwrap_or("").to_owned()));
     }
     assert_eq!(codes[0].0, 200, "{codes:?}");
@@ -563,7 +506,7 @@ async fn hostile_puts_are_refused_before_anything_is_stored() {
     let net = Devnet::start_with_towers(5, 3, PERIOD, AVAILABILITY, "").await.unwrap();
     net.wait_tower(1, "running", 30, |s| s["status"].is_object()).await.unwrap();
     let url = net.tower_url(1).unwrap();
-    let blknum = next_child_block(&net).await;
+    let blknum = net.next_child_block().await.unwrap();
     let params = Params::new(3, 5).unwrap();
     let (signer, domain) = (net.operator_signer().unwrap(), net.domain());
     let (root, wire) = block_of(blknum, &[]);
@@ -572,18 +515,18 @@ async fn hostile_puts_are_refused_before_anything_is_stored() {
     // A header signed by someone else: NotOperator, not a fault (anyone can send it).
     let stranger = plasma_spec::Signer::from_bytes(&keccak256("stranger")).unwrap();
     let forged = plasma_da::envelopes(&wire, blknum, root, params, &domain, &stranger).unwrap();
-    let (status, body) = put_chunk(&url, blknum, &forged[1]).await;
+    let (status, body) = put_envelope(&url, blknum, &forged[1]).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("NotOperator")), "{body}");
 
     // The operator's header for a block a million blocks ahead: not stored.
     let far = blknum + 1_000_000_000;
     let ahead = plasma_da::envelopes(&wire, far, root, params, &domain, &signer).unwrap();
-    let (status, body) = put_chunk(&url, far, &ahead[1]).await;
+    let (status, body) = put_envelope(&url, far, &ahead[1]).await;
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("TooFarAhead")), "{body}");
 
     // Another tower's chunk, and a body over the 64 MiB bound.
     let good = plasma_da::envelopes(&wire, blknum, root, params, &domain, &signer).unwrap();
-    let (status, body) = put_chunk(&url, blknum, &good[2]).await;
+    let (status, body) = put_envelope(&url, blknum, &good[2]).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("WrongIndex")), "{body}");
     // Refused by its Content-Length before it is read: 413, or the connection closed under the
     // sender's body.
@@ -603,6 +546,6 @@ async fn hostile_puts_are_refused_before_anything_is_stored() {
     assert_eq!(da(&after)["chunksStored"], da(&before)["chunksStored"], "nothing stored: {after}");
     assert_eq!(faults(&after), faults(&before), "no fault named for strangers' PUTs");
     // A forged chunk served by a peer does not displace the real one: tower 1 still takes it.
-    let (status, body) = put_chunk(&url, blknum, &good[1]).await;
+    let (status, body) = put_envelope(&url, blknum, &good[1]).await;
     assert_eq!(status, 200, "{body}");
 }
