@@ -10,6 +10,7 @@ mod bindings;
 mod deploy;
 #[cfg(feature = "devnet")]
 pub mod devnet;
+pub mod errors;
 pub mod sender;
 
 pub use bindings::{

@@ -14,17 +14,17 @@
 //!   the last one's hash, and [`Sender::landed_late`] finds an earlier attempt that was mined
 //!   after all. Persisting "done" across restarts is the caller's journal (the watcher's actions
 //!   table, the operator's L1 state); this module never sends an action its caller says is done.
-//! - **Reverts by name.** [`revert_reason`] and [`describe`] decode the contracts' custom errors
-//!   (`StandardExitAlreadyStarted { .. }`) instead of showing a raw selector.
+//! - **Reverts by name.** [`describe`] decodes the contracts' custom errors by name with a
+//!   sentence (`StandardExitAlreadyStarted (utxoPos: 7): an exit of this output was already
+//!   started …`, see [`crate::errors`]) instead of showing a raw selector.
 
-use crate::{InFlightExitGame, PlasmaFramework, StandardExitGame};
 use alloy::{
     contract::SolCallBuilder,
     network::Ethereum,
     primitives::{Address, B256, U256},
     providers::{DynProvider, PendingTransactionBuilder, Provider},
     rpc::types::TransactionReceipt,
-    sol_types::{SolCall, SolInterface},
+    sol_types::SolCall,
 };
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
@@ -290,32 +290,13 @@ pub enum MinedError {
     Rpc(String),
 }
 
-/// The name and fields of a custom error of the plasma contracts in revert `data`, if it is one.
-pub fn revert_reason(data: &[u8]) -> Option<String> {
-    fn inner(debug: String) -> String {
-        // `Variant(Variant { .. })` → `Variant { .. }`; unit errors stay `Variant(Variant)`.
-        match (debug.find('('), debug.ends_with(')')) {
-            (Some(open), true) => debug[open + 1..debug.len() - 1].to_owned(),
-            _ => debug,
-        }
-    }
-    if let Ok(e) = PlasmaFramework::PlasmaFrameworkErrors::abi_decode(data) {
-        return Some(inner(format!("{e:?}")));
-    }
-    if let Ok(e) = StandardExitGame::StandardExitGameErrors::abi_decode(data) {
-        return Some(inner(format!("{e:?}")));
-    }
-    if let Ok(e) = InFlightExitGame::InFlightExitGameErrors::abi_decode(data) {
-        return Some(inner(format!("{e:?}")));
-    }
-    None
-}
+pub use crate::errors::revert_reason;
 
-/// A contract call's error for people: a revert of the plasma contracts by name, else the node's
-/// message.
+/// A contract call's error for people: a revert of the plasma contracts by name, with its fields
+/// and a sentence ([`crate::errors::decode_revert`]), else the node's message.
 pub fn describe(e: &alloy::contract::Error) -> String {
-    match e.as_revert_data().and_then(|data| revert_reason(&data)) {
-        Some(reason) => format!("reverted: {reason}"),
+    match e.as_revert_data().and_then(|data| crate::errors::decode_revert(&data)) {
+        Some(decoded) => format!("reverted: {decoded}"),
         None => e.to_string(),
     }
 }
@@ -323,6 +304,7 @@ pub fn describe(e: &alloy::contract::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StandardExitGame;
     use alloy::sol_types::SolError;
 
     #[test]
