@@ -16,7 +16,10 @@ pub mod sender;
 pub use bindings::{
     BatchExitGame, IBatchExitGame, InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken,
 };
-pub use deploy::{DeployConfig, DeployError, Deployment, deploy};
+pub use deploy::{
+    DeployConfig, DeployError, DeployOptions, DeployPlan, DeployReport, DeployStep, Deployment,
+    Fees, PlannedTx, Progress, SentTx, deploy, deploy_with, plan, predict, predict_test_token,
+};
 
 use alloy::{primitives::Address, providers::DynProvider};
 
