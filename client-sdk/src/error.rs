@@ -165,6 +165,43 @@ pub enum SdkError {
     /// Local storage failed.
     #[error("local store: {0}")]
     Store(String),
+    /// Another process (another `plasma` command on the same wallet) held the store for longer
+    /// than the wait allows: nothing was done.
+    #[error(
+        "the store {path} stayed in use by another plasma command for {waited_secs}s: nothing was \
+         done; try again when it is finished"
+    )]
+    StoreLocked {
+        /// The store's file.
+        path: String,
+        /// How long this command waited.
+        waited_secs: u64,
+    },
+    /// A deposit mined on L1 that the operator did not credit in time. The funds are safe in
+    /// the framework: depositing again would deposit twice.
+    #[error(
+        "the deposit is SAFE ON L1 (transaction {l1_tx}, output {utxo_pos}) but the operator has \
+         not credited it after {waited_secs}s ({reason}). Do NOT deposit again: the funds are in \
+         the framework contract; `plasma balance --sync` shows the output once the operator \
+         credits it"
+    )]
+    DepositNotCredited {
+        /// The L1 transaction of the deposit.
+        l1_tx: String,
+        /// The deposit output's position.
+        utxo_pos: String,
+        /// How long the wallet waited.
+        waited_secs: u64,
+        /// What the last attempt saw.
+        reason: String,
+    },
+    /// An amount that cannot be sent (negative, zero, over-precise, too large, malformed),
+    /// refused before anything was signed or sent.
+    #[error(transparent)]
+    Amount(#[from] crate::units::AmountError),
+    /// An address that is malformed or fails its EIP-55 checksum.
+    #[error(transparent)]
+    Address(#[from] crate::units::AddressError),
     /// Bad key material or configuration.
     #[error("configuration: {0}")]
     Config(String),

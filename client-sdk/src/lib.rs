@@ -14,6 +14,7 @@ mod error;
 mod sources;
 mod store;
 mod sync;
+pub mod units;
 mod wallet;
 
 pub use client::{
@@ -23,8 +24,9 @@ pub use client::{
 pub use error::SdkError;
 pub use sources::{SourceAttempt, SourceFailure, SourceId};
 pub use store::{
-    BatchClaimRef, ChainIdentity, OutputStatus, ProofStore, SpentSource, StoredOutput, SyncRecord,
-    Touch, Verification,
+    Balances, BatchClaimRef, ChainIdentity, HistoryEntry, HistoryKind, LOCK_NOTICE_AFTER,
+    LOCK_WAIT, OutputStatus, ProofStore, SpentSource, StoredOutput, SyncRecord, TokenInfo, Touch,
+    Verification, on_lock_wait,
 };
 pub use sync::{SyncOptions, SyncProgress};
 pub use wallet::{

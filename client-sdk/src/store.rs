@@ -5,7 +5,11 @@ use crate::error::SdkError;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::{
+    path::Path,
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
 
 const OUTPUTS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("outputs");
 /// Signed transactions this wallet sent, by hash: what an in-flight exit needs if their block is
@@ -22,6 +26,27 @@ const IFE_INPUTS: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("inFli
 const TOUCHED: TableDefinition<'_, &[u8], ()> = TableDefinition::new("touched");
 const EXIT_EVENT_CURSOR: &str = "exitEventCursor";
 const LAST_SYNC: &str = "lastSync";
+/// What the wallet did and saw, by `kind:id` (see [`HistoryEntry`]).
+const HISTORY: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("history");
+/// A token's `decimals()` and `symbol()` as read from L1 (`token:<address>`), so amounts format
+/// without L1.
+const TOKEN_PREFIX: &str = "token:";
+/// The last exit schedule read from L1, with when (`exits` without L1 shows it).
+const EXIT_SCHEDULE: &str = "exitSchedule";
+
+/// How long [`ProofStore::open`] waits for another process to release the store.
+pub const LOCK_WAIT: Duration = Duration::from_secs(600);
+/// After how long a wait for the store is announced (see [`on_lock_wait`]).
+pub const LOCK_NOTICE_AFTER: Duration = Duration::from_secs(1);
+
+static LOCK_NOTICE: OnceLock<fn(&Path)> = OnceLock::new();
+
+/// Sets what to do, once per open, when a store is still held by another process after
+/// [`LOCK_NOTICE_AFTER`] (the CLI says so on stderr). Set once per process; later calls are
+/// ignored.
+pub fn on_lock_wait(notice: fn(&Path)) {
+    let _ = LOCK_NOTICE.set(notice);
+}
 
 /// What an L1 event said of an output (the key space of [`ProofStore::touch`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,6 +314,183 @@ impl StoredOutput {
     }
 }
 
+/// What kind of event a [`HistoryEntry`] is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HistoryKind {
+    /// A deposit from L1 (its output).
+    #[default]
+    Deposit,
+    /// A payment this wallet sent.
+    Sent,
+    /// A payment to this wallet (an output of someone else's transaction).
+    Received,
+    /// Standard exits this wallet started (one L1 transaction).
+    Exit,
+    /// Outputs claimed in batch exits (one L1 transaction).
+    BatchExit,
+    /// An in-flight exit this wallet started.
+    InFlightExit,
+    /// A piggyback on an in-flight exit.
+    Piggyback,
+    /// Exits processed by this wallet (`processExits`).
+    Process,
+    /// Batch claims paid (`payout`).
+    Payout,
+    /// A withdrawal of credited funds to L1.
+    Withdraw,
+}
+
+impl std::fmt::Display for HistoryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = serde_json::to_value(self).ok();
+        f.write_str(s.as_ref().and_then(|v| v.as_str()).unwrap_or("?"))
+    }
+}
+
+/// One line of the wallet's history ([`ProofStore::history`]). JSON: camelCase, amounts and
+/// positions as decimal strings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    /// When (unix seconds): when the wallet did it, or a received output's block timestamp;
+    /// `None` when not known.
+    pub at: Option<u64>,
+    /// What happened.
+    pub kind: HistoryKind,
+    /// The token (address 0: ETH).
+    pub token: Address,
+    /// The amount moved (base units; for exits, what the exited outputs hold).
+    #[serde(with = "decimal")]
+    pub amount: U256,
+    /// A fee paid, if any (base units).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "decimal_opt")]
+    pub fee: Option<U256>,
+    /// A bond locked on L1 (wei), returned when the exit settles unchallenged.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "decimal_opt")]
+    pub bond: Option<U256>,
+    /// The other side: the recipient of a payment sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterparty: Option<Address>,
+    /// Outputs involved (positions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "decimal_positions")]
+    pub positions: Vec<u128>,
+    /// The child-chain transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<B256>,
+    /// The L1 transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l1_tx: Option<B256>,
+    /// The child block a payment was committed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blknum: Option<u64>,
+}
+
+/// What a token says of itself (`decimals()`, `symbol()`), kept so amounts format without L1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// Its decimals.
+    pub decimals: u8,
+    /// Its symbol (may be empty).
+    pub symbol: String,
+}
+
+/// What a wallet holds of one token, from its stored outputs as last re-checked: the same sums
+/// as `Wallet::balance` and its siblings, computable from the store alone (without L1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Balances {
+    /// Spendable (`proof+tx` at least, unspent, not exiting).
+    pub balance: U256,
+    /// The part of it a watcher vouched for (`proof+tx+watcher`).
+    pub final_balance: U256,
+    /// On its way out through the exit game.
+    pub exiting: U256,
+    /// Unspent outputs checked only against their inclusion (`proof`): not counted.
+    pub unverified: U256,
+}
+
+impl Balances {
+    /// The sums over `outputs` of `token`.
+    pub fn of(outputs: &[StoredOutput], token: Address) -> Self {
+        let mut b = Self::default();
+        for o in outputs.iter().filter(|o| o.token == token) {
+            if o.is_spendable() {
+                b.balance += o.amount;
+                if o.verification == Verification::ProofTxWatcher {
+                    b.final_balance += o.amount;
+                }
+            }
+            if o.is_exiting() {
+                b.exiting += o.amount;
+            }
+            if o.status == OutputStatus::Unspent
+                && o.spent_by.is_none()
+                && !o.exiting
+                && o.verification == Verification::Proof
+            {
+                b.unverified += o.amount;
+            }
+        }
+        b
+    }
+}
+
+/// `U256` as a decimal string in JSON (alloy writes hex).
+mod decimal {
+    use alloy::primitives::U256;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<U256, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `Option<U256>` as a decimal string in JSON.
+mod decimal_opt {
+    use alloy::primitives::U256;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    // serde's `with` hands the field by reference.
+    #[allow(clippy::ref_option)]
+    pub(super) fn serialize<S: Serializer>(v: &Option<U256>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&v.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<U256>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| s.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// Positions (`u128`) as decimal strings in JSON (numbers would lose precision in JavaScript).
+mod decimal_positions {
+    use serde::{Deserialize, Deserializer, Serializer, ser::SerializeSeq};
+
+    pub(super) fn serialize<S: Serializer>(v: &[u128], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for p in v {
+            seq.serialize_element(&p.to_string())?;
+        }
+        seq.end()
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u128>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| s.parse().map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
 /// The store.
 #[derive(Debug)]
 pub struct ProofStore {
@@ -296,18 +498,56 @@ pub struct ProofStore {
 }
 
 impl ProofStore {
-    /// Opens (or creates) the store at `path`.
+    /// Opens (or creates) the store at `path`. If another process (another `plasma` command on
+    /// the same wallet) holds it, waits up to [`LOCK_WAIT`] for it instead of failing: the
+    /// commands of one wallet run one after another.
     pub fn open(path: &Path) -> Result<Self, SdkError> {
+        Self::open_waiting(path, LOCK_WAIT)
+    }
+
+    /// [`ProofStore::open`], waiting at most `max_wait` for another process to release the store
+    /// ([`SdkError::StoreLocked`] after that).
+    pub fn open_waiting(path: &Path, max_wait: Duration) -> Result<Self, SdkError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| SdkError::Store(e.to_string()))?;
         }
-        let db = Database::create(path)?;
+        let started = Instant::now();
+        let mut noticed = false;
+        let db = loop {
+            match Database::create(path) {
+                Ok(db) => break db,
+                // redb holds an OS file lock for as long as a process has the database open;
+                // nothing signals its release, so the lock is tried again every 100 ms.
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    let waited = started.elapsed();
+                    if waited >= max_wait {
+                        return Err(SdkError::StoreLocked {
+                            path: path.display().to_string(),
+                            waited_secs: waited.as_secs(),
+                        });
+                    }
+                    if !noticed && waited >= LOCK_NOTICE_AFTER {
+                        noticed = true;
+                        tracing::info!(path = %path.display(), "store in use: waiting for it");
+                        if let Some(notice) = LOCK_NOTICE.get() {
+                            notice(path);
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if noticed {
+            tracing::info!(path = %path.display(), waited_ms = started.elapsed().as_millis() as u64, "store free");
+        }
         let tx = db.begin_write()?;
         tx.open_table(OUTPUTS)?;
         tx.open_table(SENT)?;
         tx.open_table(META)?;
         tx.open_table(IFE_INPUTS)?;
         tx.open_table(TOUCHED)?;
+        tx.open_table(HISTORY)?;
         tx.commit()?;
         Ok(Self { db })
     }
@@ -478,6 +718,118 @@ impl ProofStore {
                 .map_err(|e| SdkError::Store(e.to_string())),
             None => Ok(None),
         }
+    }
+
+    /// Records `entry` under `key` (`kind:id`, e.g. `sent:<hash>`), replacing what was recorded
+    /// there: the wallet's own account of what it did, for `plasma history`.
+    pub fn record(&self, key: &str, entry: &HistoryEntry) -> Result<(), SdkError> {
+        let json = serde_json::to_vec(entry).map_err(|e| SdkError::Store(e.to_string()))?;
+        let tx = self.db.begin_write()?;
+        tx.open_table(HISTORY)?.insert(key, json.as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Everything [`ProofStore::record`] recorded, by key.
+    pub fn recorded(&self) -> Result<Vec<(String, HistoryEntry)>, SdkError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(HISTORY)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            let e =
+                serde_json::from_slice(v.value()).map_err(|e| SdkError::Store(e.to_string()))?;
+            out.push((k.value().to_owned(), e));
+        }
+        Ok(out)
+    }
+
+    /// Every signed transaction this wallet sent, by hash.
+    pub fn all_sent(&self) -> Result<Vec<(B256, Vec<u8>)>, SdkError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(SENT)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            out.push((B256::from_slice(k.value()), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The wallet's history, oldest first: what it recorded (sends, deposits, exits, withdrawals
+    /// …) and what its stored outputs and sent transactions show that it did not record itself
+    /// (payments received, deposits and sends made by other programs on this store). Received
+    /// payments are dated by their block's L1 timestamp; entries without a known time come last.
+    pub fn history(&self, me: Address) -> Result<Vec<HistoryEntry>, SdkError> {
+        let recorded = self.recorded()?;
+        let keys: std::collections::HashSet<&str> =
+            recorded.iter().map(|(k, _)| k.as_str()).collect();
+        let sent = self.all_sent()?;
+        let sent_hashes: std::collections::HashSet<B256> = sent.iter().map(|(h, _)| *h).collect();
+        let mut out: Vec<HistoryEntry> = recorded.iter().map(|(_, e)| e.clone()).collect();
+        for o in self.all()? {
+            let Ok(tx) = plasma_spec::Transaction::decode(&o.tx_bytes) else { continue };
+            let deposit = tx.tx_type() == Ok(plasma_spec::TxType::Deposit);
+            let key = format!("{}:{}", if deposit { "deposit" } else { "received" }, o.utxo_pos);
+            if keys.contains(key.as_str()) || (!deposit && sent_hashes.contains(&tx.hash())) {
+                continue; // recorded, or the change of one of this wallet's payments
+            }
+            out.push(HistoryEntry {
+                at: Some(o.block_timestamp),
+                kind: if deposit { HistoryKind::Deposit } else { HistoryKind::Received },
+                token: o.token,
+                amount: o.amount,
+                positions: vec![o.utxo_pos],
+                tx_hash: (!deposit).then(|| tx.hash()),
+                ..HistoryEntry::default()
+            });
+        }
+        for (hash, bytes) in sent {
+            if keys.contains(format!("sent:{hash}").as_str()) {
+                continue;
+            }
+            let Ok(signed) = plasma_spec::SignedTransaction::decode(&bytes) else { continue };
+            let paid: Vec<&plasma_spec::Output> =
+                signed.transaction.outputs.iter().filter(|o| o.owner != me).collect();
+            let Some(first) = paid.first() else { continue };
+            out.push(HistoryEntry {
+                kind: HistoryKind::Sent,
+                token: first.token,
+                amount: paid.iter().filter(|o| o.token == first.token).map(|o| o.amount).sum(),
+                counterparty: Some(first.owner),
+                tx_hash: Some(hash),
+                ..HistoryEntry::default()
+            });
+        }
+        out.sort_by_key(|e| e.at.unwrap_or(u64::MAX));
+        Ok(out)
+    }
+
+    /// The `decimals()` and `symbol()` read from `token` before, if any.
+    pub fn token_info(&self, token: Address) -> Result<Option<TokenInfo>, SdkError> {
+        self.meta(&format!("{TOKEN_PREFIX}{token}"))?
+            .map(|v| serde_json::from_slice(&v).map_err(|e| SdkError::Store(e.to_string())))
+            .transpose()
+    }
+
+    /// Keeps what `token` answered to `decimals()` and `symbol()`.
+    pub fn put_token_info(&self, token: Address, info: &TokenInfo) -> Result<(), SdkError> {
+        let json = serde_json::to_vec(info).map_err(|e| SdkError::Store(e.to_string()))?;
+        self.put_meta(&format!("{TOKEN_PREFIX}{token}"), &json)
+    }
+
+    /// The last exit schedule read from L1 (a JSON list) and when (unix seconds).
+    pub fn exit_schedule(&self) -> Result<Option<(u64, serde_json::Value)>, SdkError> {
+        self.meta(EXIT_SCHEDULE)?
+            .map(|v| serde_json::from_slice(&v).map_err(|e| SdkError::Store(e.to_string())))
+            .transpose()
+    }
+
+    /// Keeps an exit schedule read from L1 at `at` (unix seconds).
+    pub fn put_exit_schedule(&self, at: u64, schedule: &serde_json::Value) -> Result<(), SdkError> {
+        let json =
+            serde_json::to_vec(&(at, schedule)).map_err(|e| SdkError::Store(e.to_string()))?;
+        self.put_meta(EXIT_SCHEDULE, &json)
     }
 
     /// Every stored output.

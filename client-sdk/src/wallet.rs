@@ -444,6 +444,16 @@ impl Wallet {
         &self.client
     }
 
+    /// The local store (history, token metadata; the CLI records what it did there).
+    pub const fn store(&self) -> &ProofStore {
+        &self.store
+    }
+
+    /// The L1 provider the wallet signs with (reads of bonds and token metadata).
+    pub const fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
     // ---------------------------------------------------------------- deposits
 
     /// Deposits ETH; returns the deposit output's position once L1 mined it.
