@@ -162,6 +162,35 @@ pub enum SdkError {
     /// An in-flight exit of this transaction already started (one per transaction, EXIT-6).
     #[error("an in-flight exit of {0} already started")]
     InFlightExitExists(B256),
+    /// A payment package (what a sender hands a recipient, `Wallet::payment_package`) that is
+    /// malformed, for another deployment, does not prove its inputs under L1, or does not pay
+    /// this wallet: refused before any bond is paid.
+    #[error("payment package refused, nothing was paid: {0}")]
+    BadPackage(String),
+    /// Fewer than two spendable outputs of the token: there is nothing to merge.
+    #[error("nothing to consolidate in token {token}: {outputs} spendable output(s)")]
+    NothingToConsolidate {
+        /// The token.
+        token: Address,
+        /// Its spendable outputs.
+        outputs: usize,
+    },
+    /// A consolidation whose fees would eat what it merges (or one merge's inputs): refused
+    /// before anything is sent.
+    #[error(
+        "consolidating {value} of token {token} takes {payments} payment(s) costing {fees} in \
+         fees: nothing (or not every merge) would be left"
+    )]
+    FeeExceedsValue {
+        /// The token.
+        token: Address,
+        /// What would be merged (all of it, or the smallest merge).
+        value: U256,
+        /// The fees it would cost.
+        fees: U256,
+        /// The payments it needs.
+        payments: usize,
+    },
     /// Local storage failed.
     #[error("local store: {0}")]
     Store(String),

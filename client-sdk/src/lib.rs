@@ -30,7 +30,8 @@ pub use store::{
 };
 pub use sync::{SyncOptions, SyncProgress};
 pub use wallet::{
-    BatchChunk, BatchExitOptions, BatchExitReport, DEFAULT_BATCH_CLAIMS, ExitChunk, ExitReport,
-    MAX_BATCH_CLAIMS_PER_TX, PayoutChunk, PayoutReport, RestoreReport, SourceReport, SyncReport,
-    TX_GAS_CAP, Wallet, WalletConfig,
+    BatchChunk, BatchExitOptions, BatchExitReport, ConsolidateOptions, ConsolidateReport,
+    DEFAULT_BATCH_CLAIMS, ExitChunk, ExitReport, ExitTiming, MAX_BATCH_CLAIMS_PER_TX, MergePayment,
+    PAYMENT_PACKAGE_VERSION, PackageInput, PaymentPackage, PayoutChunk, PayoutReport,
+    RecipientExit, RestoreReport, SourceReport, SyncReport, TX_GAS_CAP, Wallet, WalletConfig,
 };

@@ -2,11 +2,17 @@
 //! local store.
 
 mod batch;
+mod consolidate;
+mod in_flight;
+mod schedule;
 
 pub use batch::{
     BatchChunk, BatchExitOptions, BatchExitReport, DEFAULT_BATCH_CLAIMS, MAX_BATCH_CLAIMS_PER_TX,
     PayoutChunk, PayoutReport, TX_GAS_CAP,
 };
+pub use consolidate::{ConsolidateOptions, ConsolidateReport, MergePayment};
+pub use in_flight::{PAYMENT_PACKAGE_VERSION, PackageInput, PaymentPackage, RecipientExit};
+pub use schedule::ExitTiming;
 
 use crate::{
     client::{BlockData, ExitData, ListedUtxo, OperatorClient},
@@ -1560,6 +1566,11 @@ impl Wallet {
             Err(e) => return Err(e),
         }
         let signed = self.build_payment(to, token, amount, fee)?;
+        self.submit(&signed).await
+    }
+
+    /// Submits a payment this wallet signed to the operator; marks its inputs spent by it.
+    pub(crate) async fn submit(&self, signed: &SignedTransaction) -> Result<B256, SdkError> {
         // Kept before it is sent: if the operator takes it and withholds its block, this is what
         // an in-flight exit needs.
         let hash = signed.transaction.hash();
