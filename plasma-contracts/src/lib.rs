@@ -11,7 +11,10 @@ mod deploy;
 #[cfg(feature = "devnet")]
 pub mod devnet;
 pub mod errors;
+pub mod l1;
 pub mod sender;
+#[cfg(feature = "devnet")]
+pub mod tls_front;
 
 pub use bindings::{
     BatchExitGame, IBatchExitGame, InFlightExitGame, PlasmaFramework, StandardExitGame, TestToken,

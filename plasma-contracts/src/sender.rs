@@ -212,37 +212,15 @@ impl Sender {
     }
 }
 
-/// A provider over one or more L1 endpoints that signs with `wallet`: reads go to every endpoint
-/// and the first answer wins, so one dead or lagging node does not stop an operator, a watcher or
-/// a wallet. Transactions are
-/// sent to one endpoint at a time (`eth_sendRawTransaction` is sequential): a node that took a
-/// signed transaction relays it, and the same signed transaction can land only once anyway.
+/// A provider over one or more L1 endpoints that signs with `wallet`: [`crate::l1::connect`]
+/// (TLS with `PLASMA_CA_FILE` trusted, failover one endpoint at a time, URLs redacted in errors)
+/// without its health view. Callers that show endpoint health use `l1::connect` directly.
 pub fn connect(
     urls: &[alloy::transports::http::reqwest::Url],
     wallet: alloy::network::EthereumWallet,
 ) -> Result<DynProvider, SendError> {
-    use alloy::{
-        providers::ProviderBuilder,
-        rpc::client::ClientBuilder,
-        transports::{http::Http, layers::FallbackLayer},
-    };
-    let Some(first) = urls.first() else {
-        return Err(SendError::Rpc("no L1 endpoint given".into()));
-    };
-    if urls.len() == 1 {
-        return Ok(ProviderBuilder::new().wallet(wallet).connect_http(first.clone()).erased());
-    }
-    let transports: Vec<Http<alloy::transports::http::reqwest::Client>> =
-        urls.iter().cloned().map(Http::new).collect();
-    // Reads race every endpoint and take the first answer (a dead one only loses the race);
-    // sends go to one endpoint after another until one takes the transaction.
-    let all = std::num::NonZeroUsize::new(urls.len()).unwrap_or(std::num::NonZeroUsize::MIN);
-    let layer = FallbackLayer::default()
-        .with_active_transport_count(all)
-        .with_sequential_method("eth_sendRawTransaction");
-    let service = tower::ServiceBuilder::new().layer(layer).service(transports);
-    let client = ClientBuilder::default().transport(service, false);
-    Ok(ProviderBuilder::new().wallet(wallet).connect_client(client).erased())
+    let endpoints = crate::l1::Endpoints::new(urls.to_vec()).map_err(rpc)?;
+    crate::l1::connect(&endpoints, wallet).map(|(provider, _health)| provider).map_err(rpc)
 }
 
 fn rpc(e: impl std::fmt::Display) -> SendError {
