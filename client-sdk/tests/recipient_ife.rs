@@ -200,7 +200,93 @@ async fn bad_packages_and_useless_exits_are_refused_before_any_bond() {
         let state = game.inFlightExit(U256::from_be_bytes(h.0)).call().await.unwrap();
         assert_eq!(state.initiator, Address::ZERO, "no exit of {h} on L1");
     }
-    // The sound package still works after all that.
-    assert!(bob.start_in_flight_exit_from(&pkg).await.is_ok());
+    // The sender starts the exit herself: the recipient joins it, piggybacking only.
+    let signed = alice.sent_transaction(withheld).unwrap();
+    alice.start_in_flight_exit_unchecked(&signed).await.unwrap();
+    let joined = bob.in_flight_exit_from(&pkg, false).await.unwrap();
+    assert_eq!((joined.start_tx, joined.piggybacks.len()), (None, 1));
+    assert_eq!(joined.bonds, DeployConfig::devnet(Address::ZERO, PERIOD).piggyback_bond);
+    let state = game.inFlightExit(U256::from_be_bytes(withheld.0)).call().await.unwrap();
+    assert_eq!((state.initiator, state.piggybacks), (alice.address(), 1 << 5));
+    // Joining again adds nothing: refused.
+    assert!(matches!(
+        bob.in_flight_exit_from(&pkg, false).await,
+        Err(SdkError::InFlightExitExists(h)) if h == withheld
+    ));
+    node.stop().await;
+}
+
+/// Runs the `plasma` binary as account `i` on its test store, with `--json`.
+fn plasma(env: &Env, node: &Node, i: usize, args: &[&str]) -> (bool, serde_json::Value) {
+    let c = plasma_testkit::wallet_config(env, node, i);
+    let key = format!("0x{}", hex::encode(env.anvil.keys()[i].to_bytes()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plasma"))
+        .args(["--json", "--l1.rpc-url", &c.l1_rpc_url, "--operator.url", &c.operator_url])
+        .args(["--framework", &c.framework.to_string(), "--private-key", &key])
+        .args(["--store", c.store_path.to_str().unwrap()])
+        .args(args)
+        .env_remove("PLASMA_CONFIG")
+        .env_remove("PLASMA_WATCHERS")
+        .env_remove("PLASMA_TOWERS")
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    (out.status.success(), json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_hands_over_a_package_exits_with_it_and_consolidates() {
+    let env = env().await;
+    let node = withholding_operator(&env).await;
+    let bob_address = plasma_testkit::key(&env, 2).address();
+    let hash = {
+        let alice = wallet(&env, &node, 1).await;
+        let carol = wallet(&env, &node, 3).await;
+        for (w, amount) in [(&alice, eth(10)), (&carol, eth(1)), (&carol, eth(2)), (&carol, eth(3))]
+        {
+            let pos = w.deposit_eth(amount).await.unwrap();
+            w.wait_for_output(pos, Duration::from_secs(20)).await.unwrap();
+        }
+        alice.send(bob_address, Address::ZERO, eth(4), U256::ZERO).await.unwrap()
+    }; // the wallets (and their stores) are closed here
+    committed(&env, WITHHELD).await;
+    let file = env.dir.path().join("package.json");
+    let config = DeployConfig::devnet(Address::ZERO, PERIOD);
+    let bonds = (config.in_flight_exit_bond + config.piggyback_bond).to_string();
+    let hash_arg = hash.to_string();
+    let file_arg = file.to_str().unwrap().to_owned();
+    let (env, node) = tokio::task::spawn_blocking(move || {
+        let (ok, v) = plasma(&env, &node, 1, &["payment-package", &hash_arg, "--out", &file_arg]);
+        assert!(ok, "{v}");
+        assert_eq!(v["inputs"], 1);
+        let pkg: PaymentPackage =
+            serde_json::from_str(&std::fs::read_to_string(&file_arg).unwrap()).unwrap();
+        assert_eq!(pkg.tx_hash, hash);
+
+        let (ok, v) = plasma(&env, &node, 2, &["in-flight-exit", "--package", &file_arg]);
+        assert!(ok, "{v}");
+        assert_eq!(v["exitId"], hash_arg);
+        assert_eq!(v["piggybacks"][0]["output"], 0);
+        assert_eq!(v["amounts"][0]["amount"], eth(4).to_string());
+        assert_eq!(v["bonds"], bonds);
+        assert_eq!(v["schedule"][0]["kind"], "inFlight");
+        assert_eq!(v["schedule"][0]["exitableAt"], v["exitableAt"]);
+        let (ok, v) = plasma(&env, &node, 2, &["in-flight-exit", "--package", &file_arg]);
+        assert!(!ok && v["error"].as_str().unwrap().contains("already started"), "{v}");
+
+        let (ok, v) = plasma(&env, &node, 3, &["consolidate", "--fee", "1gwei"]);
+        assert!(ok, "{v}");
+        assert_eq!(v["outputsBefore"], 3);
+        assert_eq!(v["payments"].as_array().unwrap().len(), 1);
+        assert_eq!(v["amount"], (eth(6) - U256::from(1_000_000_000u64)).to_string());
+        let (ok, v) = plasma(&env, &node, 3, &["consolidate"]);
+        assert!(!ok && v["error"].as_str().unwrap().contains("nothing to consolidate"), "{v}");
+        (env, node)
+    })
+    .await
+    .unwrap();
+    let game = InFlightExitGame::new(env.deployment.in_flight_exit_game, env.provider.clone());
+    let state = game.inFlightExit(U256::from_be_bytes(hash.0)).call().await.unwrap();
+    assert_eq!((state.initiator, state.piggybacks), (bob_address, 1 << 5));
     node.stop().await;
 }

@@ -244,7 +244,8 @@ impl Wallet {
     /// Starts the in-flight exit of a payment to this wallet from the sender's package and
     /// piggybacks this wallet's outputs of it (see [`Wallet::in_flight_exit_from`]); returns the
     /// L1 transaction that started it, or, when a party had started it already, the last
-    /// piggyback.
+    /// piggyback (there is one: a join that adds nothing is
+    /// [`SdkError::InFlightExitExists`]).
     pub async fn start_in_flight_exit_from(
         &self,
         pkg: &PaymentPackage,
@@ -264,8 +265,8 @@ impl Wallet {
     /// [`SdkError::PaymentCommitted`]: sync and exit the output by a standard exit). Then starts
     /// the exit with its bond, unless a party started it and phase 1 is still open (joined), and
     /// piggybacks every output of the payment this wallet owns: only piggybacked outputs are
-    /// paid (EXIT-8, EXIT-11). An exit settled, or open past phase 1, is
-    /// [`SdkError::InFlightExitExists`].
+    /// paid (EXIT-8, EXIT-11). An exit settled, open past phase 1, or open with this wallet's
+    /// outputs piggybacked already is [`SdkError::InFlightExitExists`].
     pub async fn in_flight_exit_from(
         &self,
         pkg: &PaymentPackage,
@@ -356,6 +357,10 @@ impl Wallet {
             bonds += state.piggybackBondAmount;
             tracing::info!(exit = %pkg.tx_hash, output = j, l1_tx = %receipt.transaction_hash, "piggybacked");
             piggybacks.push((j, receipt.transaction_hash));
+        }
+        if joined && piggybacks.is_empty() {
+            // Started already, this wallet's outputs piggybacked already: nothing to add.
+            return Err(SdkError::InFlightExitExists(pkg.tx_hash));
         }
         // Nothing is kept locally: the exit is found again by its events (`exit_schedule`, and
         // the re-check's piggyback scan once the output is synced).
