@@ -115,6 +115,53 @@ pub struct Devnet {
     towers: Option<TowerSet>,
     /// TOML appended to the operator's generated configuration (its `[da]` and `[faults]`).
     operator_extra: String,
+    /// How this devnet was set up.
+    options: DevnetOptions,
+    /// The deployer's and operator's keystore and password file, when deployed through the
+    /// `plasma-deploy` binary ([`DevnetOptions::deploy_from_keystore`]).
+    operator_keystore: Option<(PathBuf, PathBuf)>,
+}
+
+/// How a [`Devnet`] is set up; the defaults are [`Devnet::start`]'s (anvil's chain 31337 mining
+/// on every transaction, the contracts deployed in-process by account 0, the operator with a devnet's
+/// shallow L1 depths). The other settings are those of a public network, so that a scenario can
+/// check nothing assumes the devnet.
+#[derive(Clone, Debug)]
+pub struct DevnetOptions {
+    /// anvil's `--chain-id` (default: anvil's 31337).
+    pub chain_id: Option<u64>,
+    /// anvil's `--block-time` in seconds (default: a block on every transaction).
+    pub block_time: Option<u64>,
+    /// The challenge period in seconds.
+    pub period: u64,
+    /// The watcher's `--availability-timeout` in seconds.
+    pub availability_timeout: u64,
+    /// L1 confirmations before the operator credits a deposit (LEDGER-7).
+    pub deposit_confirmations: u64,
+    /// Deploy with the `plasma-deploy` binary from a keystore of a fresh key (funded by anvil
+    /// account 0), with this many confirmations per transaction; the operator then signs with the
+    /// same keystore. `None`: `plasma_contracts::deploy` in-process by account 0, the operator
+    /// with account 0's raw key.
+    pub deploy_from_keystore: Option<u64>,
+    /// `devnet = true` in the operator's configuration (a raw key allowed, shallow L1 depths).
+    pub operator_devnet: bool,
+    /// The watcher processes due ETH exits (`--process-exits`).
+    pub watcher_processes_exits: bool,
+}
+
+impl Default for DevnetOptions {
+    fn default() -> Self {
+        Self {
+            chain_id: None,
+            block_time: None,
+            period: PERIOD,
+            availability_timeout: 1,
+            deposit_confirmations: 1,
+            deploy_from_keystore: None,
+            operator_devnet: true,
+            watcher_processes_exits: true,
+        }
+    }
 }
 
 /// The towers of a devnet: `n` watchers keeping chunks of every block, `k` of which rebuild it.
@@ -203,6 +250,103 @@ fn anvil_keeping(port: Option<u16>, state: &Path) -> plasma_contracts::devnet::A
     anvil
 }
 
+/// Deploys as on a public network: a fresh key (funded with 10 ETH by anvil account 0, as a
+/// faucet would) in a keystore written by `cast wallet import` (docs/deploy.md), the
+/// `plasma-deploy` binary reading it with `--password-file` and waiting `confirmations` blocks
+/// per transaction; the addresses come from the contracts.json it writes. Returns them and the
+/// keystore and password file (the operator signs with the same key).
+async fn deploy_from_keystore(
+    anvil: &AnvilInstance,
+    provider: &DynProvider,
+    dir: &Path,
+    options: &DevnetOptions,
+    confirmations: u64,
+) -> Result<(Deployment, (PathBuf, PathBuf)), HarnessError> {
+    use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
+    let key = PrivateKeySigner::from_bytes(&alloy::primitives::keccak256(format!(
+        "plasma testnet deployer {}",
+        anvil.port()
+    )))
+    .map_err(err)?;
+    let eth = U256::from(10u64).pow(U256::from(18));
+    let funding =
+        TransactionRequest::default().with_to(key.address()).with_value(eth * U256::from(10));
+    let receipt =
+        provider.send_transaction(funding).await.map_err(err)?.get_receipt().await.map_err(err)?;
+    if !receipt.status() {
+        return Err(HarnessError("funding the deployer reverted".into()));
+    }
+    let keystores = dir.join("keystores");
+    std::fs::create_dir_all(&keystores).map_err(err)?;
+    let password = dir.join("deployer.password");
+    std::fs::write(&password, "correct horse battery staple\n").map_err(err)?;
+    let cast = plasma_contracts::devnet::anvil_binary().with_file_name("cast");
+    let out = Command::new(&cast)
+        .args(["wallet", "import", "deployer", "--private-key"])
+        .arg(format!("0x{}", hex::encode(key.to_bytes())))
+        .arg("--unsafe-password")
+        .arg("correct horse battery staple")
+        .arg("--keystore-dir")
+        .arg(&keystores)
+        .output()
+        .map_err(|e| HarnessError(format!("{}: {e}", cast.display())))?;
+    if !out.status.success() {
+        return Err(HarnessError(format!(
+            "cast wallet import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let keystore = keystores.join("deployer");
+    let contracts = dir.join("contracts.json");
+    let out = Command::new(bin_dir().join("plasma-deploy"))
+        .args(["--l1.rpc-url", &anvil.endpoint(), "--keystore"])
+        .arg(&keystore)
+        .arg("--password-file")
+        .arg(&password)
+        .args(["--exit.min-period", &options.period.to_string()])
+        .args(["--confirmations", &confirmations.to_string(), "--out"])
+        .arg(&contracts)
+        .env_remove("PLASMA_DEPLOYER_KEY")
+        .env_remove("PLASMA_KEYSTORE_PASSWORD")
+        .output()
+        .map_err(|e| {
+            HarnessError(format!(
+                "plasma-deploy from {}: {e} (build it first)",
+                bin_dir().display()
+            ))
+        })?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(HarnessError(format!("plasma-deploy failed:\n{stderr}")));
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&contracts).map_err(err)?).map_err(err)?;
+    let address = |name: &str| -> Result<Address, HarnessError> {
+        json[name]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| HarnessError(format!("contracts.json has no {name}: {json}")))
+    };
+    let deployment = Deployment {
+        framework: address("framework")?,
+        standard_exit_game: address("standardExitGame")?,
+        in_flight_exit_game: address("inFlightExitGame")?,
+        batch_exit_game: address("batchExitGame")?,
+    };
+    // What the file records must be what L1 holds.
+    if json["chainId"].as_u64() != Some(anvil.chain_id())
+        || address("operator")? != key.address()
+        || address("deployer")? != key.address()
+    {
+        return Err(HarnessError(format!("contracts.json does not match the chain: {json}")));
+    }
+    let framework = PlasmaFramework::new(deployment.framework, provider.clone());
+    if framework.batchExitGame().call().await.map_err(err)? != deployment.batch_exit_game {
+        return Err(HarnessError("the deployed framework is not bound to its games".into()));
+    }
+    Ok((deployment, (keystore, password)))
+}
+
 impl Devnet {
     /// Starts anvil, deploys, and starts the operator and the watcher binaries.
     pub async fn start() -> Result<Self, HarnessError> {
@@ -229,21 +373,52 @@ impl Devnet {
         period: u64,
         availability_timeout: u64,
     ) -> Result<Self, HarnessError> {
-        let dir = tempfile::tempdir().map_err(err)?;
-        let LocalChain { anvil, provider, deployment } = LocalChain::start_with(
-            anvil_keeping(None, &dir.path().join("anvil-state.json")),
+        Self::start_with(DevnetOptions {
+            deposit_confirmations: depth,
             period,
-        )
+            availability_timeout,
+            ..DevnetOptions::default()
+        })
         .await
-        .map_err(err)?;
+    }
+
+    /// Starts a devnet set up by `options`.
+    pub async fn start_with(options: DevnetOptions) -> Result<Self, HarnessError> {
+        let dir = tempfile::tempdir().map_err(err)?;
+        let mut launcher = anvil_keeping(None, &dir.path().join("anvil-state.json"));
+        if let Some(id) = options.chain_id {
+            launcher = launcher.chain_id(id);
+        }
+        if let Some(seconds) = options.block_time {
+            launcher = launcher.block_time(seconds);
+        }
+        let (anvil, provider, deployment, operator_keystore) = match options.deploy_from_keystore {
+            None => {
+                let LocalChain { anvil, provider, deployment } =
+                    LocalChain::start_with(launcher, options.period).await.map_err(err)?;
+                (anvil, provider, deployment, None)
+            }
+            Some(confirmations) => {
+                let anvil = launcher.try_spawn().map_err(err)?;
+                let key0: PrivateKeySigner = anvil.keys()[0].clone().into();
+                let provider = ProviderBuilder::new()
+                    .wallet(EthereumWallet::from(key0))
+                    .connect_http(anvil.endpoint_url())
+                    .erased();
+                let (deployment, keystore) =
+                    deploy_from_keystore(&anvil, &provider, dir.path(), &options, confirmations)
+                        .await?;
+                (anvil, provider, deployment, Some(keystore))
+            }
+        };
         let watcher: PrivateKeySigner = anvil.keys()[9].clone().into();
         let published =
             std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
         let upstream = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let mut net = Self {
-            deposit_confirmations: depth,
-            period,
-            availability_timeout,
+            deposit_confirmations: options.deposit_confirmations,
+            period: options.period,
+            availability_timeout: options.availability_timeout,
             published,
             upstream,
             proxy_url: String::new(),
@@ -258,11 +433,26 @@ impl Devnet {
             watcher_process: None,
             towers: None,
             operator_extra: String::new(),
+            options,
+            operator_keystore,
         };
         net.start_operator().await?;
         let proxy = net.start_proxy().await?;
         net.start_watcher_at(&proxy).await?;
         Ok(net)
+    }
+
+    /// The operator's L1 address (the deployer's: anvil account 0, or the keystore's key).
+    pub fn operator_address(&self) -> Result<Address, HarnessError> {
+        match &self.operator_keystore {
+            None => Ok(PrivateKeySigner::from(self.anvil.keys()[0].clone()).address()),
+            Some((keystore, password)) => {
+                let pw = std::fs::read_to_string(password).map_err(err)?;
+                PrivateKeySigner::decrypt_keystore(keystore, pw.trim_end())
+                    .map(|k| k.address())
+                    .map_err(err)
+            }
+        }
     }
 
     /// Starts (or restarts, on the same data) the operator binary.
@@ -274,10 +464,18 @@ impl Devnet {
         };
         let log = self.dir.path().join("operator.log");
         let config = self.dir.path().join("operator.toml");
+        // The key: a keystore off the devnet, else account 0's raw key (from the environment).
+        let key = match &self.operator_keystore {
+            Some((keystore, password)) => {
+                format!("keystore = {keystore:?}\nkeystore_password_file = {password:?}\n")
+            }
+            None => String::new(),
+        };
         std::fs::write(
             &config,
             format!(
-                "devnet = true\ndata_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n[l1]\nrpc_url = \"{}\"\nframework = \"{}\"\npoll_interval_ms = 50\ndeposit_confirmations = {}\n[block]\ninterval_ms = 100\n",
+                "devnet = {}\ndata_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n[l1]\nrpc_url = \"{}\"\nframework = \"{}\"\npoll_interval_ms = 50\ndeposit_confirmations = {}\n{key}[block]\ninterval_ms = 100\n",
+                self.options.operator_devnet,
                 self.dir.path().join("operator-data"),
                 self.anvil.endpoint(),
                 self.deployment.framework,
@@ -285,10 +483,13 @@ impl Devnet {
             ) + &self.operator_extra,
         )
         .map_err(err)?;
-        let mut child = Command::new(bin_dir().join("plasma-operator"))
+        let mut command = Command::new(bin_dir().join("plasma-operator"));
+        if self.operator_keystore.is_none() {
+            command.env("PLASMA_OPERATOR_L1_PRIVATE_KEY", key_hex(&self.anvil, 0));
+        }
+        let mut child = command
             .args(["run", "--config"])
             .arg(&config)
-            .env("PLASMA_OPERATOR_L1_PRIVATE_KEY", key_hex(&self.anvil, 0))
             .env("RUST_LOG", "info")
             .stdout(std::fs::File::create(&log).map_err(err)?)
             .stderr(std::fs::OpenOptions::new().append(true).open(&log).map_err(err)?)
@@ -453,14 +654,14 @@ impl Devnet {
                 "--stuck-after",
                 &(self.period / 10).clamp(1, 5).to_string(),
                 "--l1.block-time",
-                "1",
+                &self.options.block_time.unwrap_or(1).to_string(),
                 "--poll-ms",
                 "50",
-                "--process-exits",
                 "--data-dir",
             ])
             .arg(self.dir.path().join("watcher-data"))
             .args(&da_args)
+            .args(self.options.watcher_processes_exits.then_some("--process-exits"))
             .env("PLASMA_WATCHER_L1_PRIVATE_KEY", key_hex(&self.anvil, 9))
             .env("RUST_LOG", "info")
             .stdout(std::fs::File::create(&log).map_err(err)?)
@@ -570,13 +771,19 @@ impl Devnet {
         Ok(())
     }
 
+    /// The chain id a wallet is configured with: anvil's on a default devnet; none (read from L1,
+    /// as the `plasma` CLI does) on one with its own chain id.
+    fn wallet_chain_id(&self) -> Option<u64> {
+        self.options.chain_id.is_none().then(|| self.anvil.chain_id())
+    }
+
     /// A wallet for anvil account `i`.
     pub async fn wallet(&self, i: usize) -> Result<Wallet, HarnessError> {
         let config = WalletConfig {
             l1_rpc_url: self.anvil.endpoint(),
             operator_url: self.operator_url.clone(),
             framework: self.deployment.framework,
-            chain_id: Some(self.anvil.chain_id()),
+            chain_id: self.wallet_chain_id(),
             store_path: self.dir.path().join(format!("wallet-{i}.redb")),
         };
         Wallet::connect(self.anvil.keys()[i].clone().into(), &config).await.map_err(err)
@@ -592,7 +799,7 @@ impl Devnet {
             l1_rpc_url: self.anvil.endpoint(),
             operator_url: self.operator_url.clone(),
             framework: self.deployment.framework,
-            chain_id: Some(self.anvil.chain_id()),
+            chain_id: self.wallet_chain_id(),
             store_path: self.dir.path().join(format!("wallet-{name}.redb")),
         };
         Wallet::connect(key, &config).await.map_err(err)
