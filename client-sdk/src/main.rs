@@ -1,14 +1,26 @@
-//! `plasma`: a command-line wallet for the plasma child chain. Thin: parses flags and calls
-//! `plasma_sdk::Wallet`.
+//! `plasma`: a command-line wallet for the plasma child chain. Thin: parses flags strictly
+//! (amounts with units, checksummed addresses: `plasma_sdk::units`), calls `plasma_sdk::Wallet`,
+//! and answers in JSON for scripts or text for people (`cli::output`).
+
+mod cli;
 
 use alloy::{
-    primitives::{Address, B256, U256, utils::parse_ether},
+    primitives::{Address, B256, U256},
     signers::local::PrivateKeySigner,
 };
 use clap::{Parser, Subcommand};
-use plasma_sdk::{SdkError, Wallet, WalletConfig};
+use cli::output::{self, Format, Report, Tokens, duration, unix_now, when};
+use plasma_sdk::{
+    HistoryEntry, HistoryKind, SdkError, Wallet, WalletConfig,
+    units::{self, Unit},
+};
 use serde_json::json;
 use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+/// An address argument: `0x` and 40 hex digits, EIP-55 checked when in mixed case.
+fn address(s: &str) -> Result<Address, units::AddressError> {
+    units::parse_address(s)
+}
 
 /// A wallet for the plasma child chain: deposit, send, keep proofs, exit.
 #[derive(Debug, Parser)]
@@ -25,7 +37,7 @@ struct Cli {
     #[arg(long = "operator.url", env = "PLASMA_OPERATOR_URL", global = true)]
     operator_url: Option<String>,
     /// The framework contract (or read it from --contracts).
-    #[arg(long = "framework", env = "PLASMA_FRAMEWORK", global = true)]
+    #[arg(long = "framework", env = "PLASMA_FRAMEWORK", global = true, value_parser = address)]
     framework: Option<Address>,
     /// A contracts.json written by plasma-deploy (scripts/devnet writes .devnet/contracts.json).
     #[arg(
@@ -57,22 +69,30 @@ struct Cli {
     /// rename it aside and start a fresh one instead of refusing.
     #[arg(long = "fresh-store", global = true)]
     fresh_store: bool,
-    /// Print JSON instead of text.
-    #[arg(long, global = true)]
+    /// Print JSON (one line) instead of text. Without --json or --human, text on a terminal and
+    /// indented JSON when stdout is a pipe or file.
+    #[arg(long, global = true, conflicts_with = "human")]
     json: bool,
+    /// Print text for people even when stdout is not a terminal.
+    #[arg(long, global = true)]
+    human: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Deposit ETH (amount in ether) or, with --token, an ERC-20 (amount in base units).
+    /// Deposit ETH or, with --token, an ERC-20; waits until the operator credits it.
     Deposit {
-        /// Amount.
+        /// Amount: ether by default, or with a unit (`1.5`, `1.5eth`, `20gwei`, `7wei`); for a
+        /// token, in the token's units (its decimals() read from the token).
         amount: String,
         /// ERC-20 token address.
-        #[arg(long)]
+        #[arg(long, value_parser = address)]
         token: Option<Address>,
+        /// Seconds to wait for the operator to credit the deposit (it is safe on L1 either way).
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
     },
     /// Fetch, verify against L1 and store this wallet's outputs (progress on stderr).
     Sync,
@@ -83,7 +103,7 @@ enum Command {
     /// Verified balance, from the local store at once, with when it was last synced.
     Balance {
         /// ERC-20 token address (default ETH).
-        #[arg(long)]
+        #[arg(long, value_parser = address)]
         token: Option<Address>,
         /// Sync first (and wait for it).
         #[arg(long)]
@@ -97,16 +117,19 @@ enum Command {
     },
     /// Send a payment and wait until its block is committed.
     Send {
-        /// Recipient.
+        /// Recipient (EIP-55 checked when in mixed case).
+        #[arg(value_parser = address)]
         to: Address,
-        /// Amount (ether for ETH, base units for a token).
+        /// Amount: ether by default, or with a unit (`0.5`, `20gwei`, `7wei`); for a token, in
+        /// the token's units (its decimals() read from the token). Negative, zero, over-precise
+        /// and too large amounts are refused before anything is sent.
         amount: String,
         /// ERC-20 token address (default ETH).
-        #[arg(long)]
+        #[arg(long, value_parser = address)]
         token: Option<Address>,
-        /// Fee in wei (or base units).
+        /// Fee, in the same units as the amount (`0.001`, `20gwei`; token units for a token).
         #[arg(long, default_value = "0")]
-        fee: U256,
+        fee: String,
         /// Also hand the payment to this watcher (POST /v1/guards/in-flight), which then exits it
         /// in flight if the operator withholds its block (you must be guarded there).
         #[arg(long = "watcher.url")]
@@ -144,7 +167,7 @@ enum Command {
     /// Process due exits of a token.
     Process {
         /// ERC-20 token address (default ETH).
-        #[arg(long)]
+        #[arg(long, value_parser = address)]
         token: Option<Address>,
         /// Most exits to process.
         #[arg(long, default_value_t = 100)]
@@ -154,20 +177,48 @@ enum Command {
     /// processed batch exits, if it holds any.
     Withdraw {
         /// ERC-20 token address (default ETH).
-        #[arg(long)]
+        #[arg(long, value_parser = address)]
         token: Option<Address>,
     },
     /// Stored outputs that are exiting, with the state of their exits on L1 (standard exits and
     /// batch claims).
     Exits,
-    /// Start an in-flight exit of a payment this wallet sent (its block withheld or never made).
+    /// Start an in-flight exit of a payment this wallet sent (its block withheld or never made),
+    /// or, with --package, of a payment to this wallet from its sender's package.
     InFlightExit {
-        /// The payment's hash.
-        tx_hash: B256,
+        /// The payment's hash (a payment this wallet sent).
+        #[arg(required_unless_present = "package", conflicts_with = "package")]
+        tx_hash: Option<B256>,
+        /// A payment package from its sender (`plasma payment-package`): checked against L1,
+        /// the exit started and this wallet's outputs piggybacked.
+        #[arg(long)]
+        package: Option<PathBuf>,
         /// Start it even if the wallet believes it useless (the payment's block is committed and
         /// served, but you know it is invalid).
         #[arg(long)]
         force: bool,
+    },
+    /// Print (or --out FILE) what the recipient of a payment this wallet sent needs to exit it
+    /// in flight: the signed payment and its inputs' proofs (no secret).
+    PaymentPackage {
+        /// The payment's hash.
+        tx_hash: B256,
+        /// Write it to this file instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Merge every spendable output of a token into one (as many merge payments as the input
+    /// limit needs, each committed before the next round).
+    Consolidate {
+        /// ERC-20 token address (ETH if absent).
+        #[arg(long, value_parser = address)]
+        token: Option<Address>,
+        /// The fee of each merge payment, in the same units as amounts.
+        #[arg(long, default_value = "0")]
+        fee: String,
+        /// Seconds to wait for each round's payments to be committed.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
     },
     /// Piggyback an input or output of an in-flight exit.
     Piggyback {
@@ -180,9 +231,16 @@ enum Command {
         #[arg(long)]
         input: Option<u8>,
     },
+    /// This wallet's address (needs neither L1 nor the operator).
+    Address,
+    /// What this wallet sent, received, deposited and exited, from the store (works without L1).
+    History,
+    /// Whether the operator and L1 answer, and whether the chain is safe per --watchers.
+    Status,
     /// Sign an exit authorization for a watchtower and print it.
     AuthorizeWatchtower {
         /// The watchtower's address.
+        #[arg(value_parser = address)]
         exitor: Address,
         /// Valid for this many days.
         #[arg(long, default_value_t = 30)]
@@ -193,11 +251,39 @@ enum Command {
     },
 }
 
-fn amount(s: &str, token: Option<Address>) -> Result<U256, SdkError> {
-    match token {
-        None => parse_ether(s).map_err(|e| SdkError::Config(format!("amount `{s}`: {e}"))),
-        Some(_) => s.parse().map_err(|e| SdkError::Config(format!("amount `{s}`: {e}"))),
+/// Refuses what no unit makes sendable (a sign, malformed text, zero), before connecting:
+/// an ETH amount completely, a token amount (whose decimals only the token knows) as far as can
+/// be told without them. The exact parse follows once the token's decimals are read.
+fn precheck(command: &Command) -> Result<(), SdkError> {
+    // Whether a token amount overflows depends on its decimals: only the token can tell.
+    fn token(r: Result<U256, units::AmountError>) -> Result<(), units::AmountError> {
+        match r {
+            Ok(_) | Err(units::AmountError::Overflow(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
+    // No token has more than 77 decimals that fit 2^256.
+    const ANY_TOKEN: Unit = Unit::Token { decimals: 77 };
+    match command {
+        Command::Deposit { amount, token: None, .. } => {
+            units::parse_amount(amount, Unit::Ether)?;
+        }
+        Command::Deposit { amount, token: Some(_), .. } => {
+            token(units::parse_amount(amount, ANY_TOKEN))?;
+        }
+        Command::Send { amount, token: None, fee, .. } => {
+            units::parse_amount(amount, Unit::Ether)?;
+            units::parse_value(fee, Unit::Ether)
+                .map_err(|e| SdkError::Config(format!("--fee: {e}")))?;
+        }
+        Command::Send { amount, token: Some(_), fee, .. } => {
+            token(units::parse_amount(amount, ANY_TOKEN))?;
+            token(units::parse_value(fee, ANY_TOKEN))
+                .map_err(|e| SdkError::Config(format!("--fee: {e}")))?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The optional configuration file.
@@ -206,7 +292,7 @@ fn amount(s: &str, token: Option<Address>) -> Result<U256, SdkError> {
 struct FileConfig {
     l1_rpc_url: Option<String>,
     operator_url: Option<String>,
-    framework: Option<Address>,
+    framework: Option<String>,
     contracts: Option<PathBuf>,
     keystore: Option<PathBuf>,
     store: Option<PathBuf>,
@@ -214,7 +300,80 @@ struct FileConfig {
     towers: Option<Vec<String>>,
 }
 
-async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
+/// Whether an error says L1 could not be reached (so a store-only answer is the best there is).
+const fn l1_down(e: &SdkError) -> bool {
+    matches!(e, SdkError::L1(_) | SdkError::Timeout(_))
+}
+
+/// Records what a command did in the wallet's history; a failure to record is logged, never
+/// fatal (the funds already moved).
+fn record(wallet: &Wallet, key: &str, entry: &HistoryEntry) {
+    if let Err(e) = wallet.store().record(key, entry) {
+        tracing::warn!(key, error = %e, "history not recorded");
+        eprintln!("warning: could not record {key} in the history: {e}");
+    }
+}
+
+/// The unit amounts of `token` are written in: ether, or the token's decimals (read from it).
+async fn unit_of(
+    wallet: &Wallet,
+    tokens: &mut Tokens,
+    token: Option<Address>,
+) -> Result<Unit, SdkError> {
+    match token {
+        None => Ok(Unit::Ether),
+        Some(t) => Ok(Unit::Token { decimals: tokens.learn(wallet, t).await?.decimals }),
+    }
+}
+
+/// The L1 transaction that made deposit output `pos` (its `DepositCreated` event), if the node
+/// still serves the logs.
+async fn deposit_tx(wallet: &Wallet, pos: u128) -> Option<B256> {
+    use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
+    let provider = wallet.provider();
+    let head = provider.get_block_number().await.ok()?;
+    let filter = Filter::new()
+        .address(wallet.domain().domain().verifying_contract?)
+        .event_signature(plasma_contracts::PlasmaFramework::DepositCreated::SIGNATURE_HASH)
+        .topic1(B256::left_padding_from(wallet.address().as_slice()))
+        .topic2(B256::from(U256::from(pos / 1_000_000_000)))
+        .from_block(head.saturating_sub(1_000));
+    provider.get_logs(&filter).await.ok()?.last()?.transaction_hash
+}
+
+/// The exit schedule from L1 (`Wallet::exit_schedule`), kept in the store for `exits` without
+/// L1; `None` (logged) when L1 cannot give it.
+async fn schedule(wallet: &Wallet) -> Option<Vec<plasma_sdk::ExitTiming>> {
+    match wallet.exit_schedule().await {
+        Ok(s) => {
+            if let Ok(v) = serde_json::to_value(&s)
+                && let Err(e) = wallet.store().put_exit_schedule(unix_now(), &v)
+            {
+                tracing::warn!(error = %e, "exit schedule not kept");
+            }
+            Some(s)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "exit schedule unavailable");
+            None
+        }
+    }
+}
+
+/// One line about when an exit can be processed, for people.
+fn timing_text(t: &plasma_sdk::ExitTiming, now: u64) -> String {
+    let mut s = match (t.exitable_at, t.ready) {
+        (_, true) => "ready: `plasma process` settles it now".to_owned(),
+        (Some(at), false) => format!("processable from {}", when(at, now)),
+        (None, false) => "processable: not known yet".to_owned(),
+    };
+    if let Some(b) = &t.blocked_by {
+        s.push_str(&format!("; {b}"));
+    }
+    s
+}
+
+async fn run(mut cli: Cli) -> Result<Report, SdkError> {
     if let Some(path) = &cli.config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SdkError::Config(format!("{}: {e}", path.display())))?;
@@ -222,7 +381,14 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             .map_err(|e| SdkError::Config(format!("{}: {e}", path.display())))?;
         cli.rpc_url = cli.rpc_url.or(file.l1_rpc_url);
         cli.operator_url = cli.operator_url.or(file.operator_url);
-        cli.framework = cli.framework.or(file.framework);
+        if cli.framework.is_none()
+            && let Some(f) = &file.framework
+        {
+            cli.framework =
+                Some(units::parse_address(f).map_err(|e| {
+                    SdkError::Config(format!("{}: framework: {e}", path.display()))
+                })?);
+        }
         cli.keystore = cli.keystore.or(file.keystore);
         cli.store = cli.store.or(file.store);
         if cli.watchers.is_empty() {
@@ -237,6 +403,9 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
     }
     let rpc_url = cli.rpc_url.clone().unwrap_or_else(|| "http://127.0.0.1:8545".into());
     let operator_url = cli.operator_url.clone().unwrap_or_else(|| "http://127.0.0.1:9656".into());
+    if let Command::Status = cli.command {
+        return Ok(cli::status::status(&operator_url, &rpc_url, &cli.watchers).await);
+    }
     let key: PrivateKeySigner = match (&cli.keystore, &cli.private_key) {
         (Some(path), _) => {
             let pw = std::env::var("PLASMA_KEYSTORE_PASSWORD").map_err(|_| {
@@ -249,6 +418,12 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
         }
         (None, None) => return Err(SdkError::Config("give --keystore or --private-key".into())),
     };
+    let me = key.address();
+    if let Command::Address = cli.command {
+        return Ok(Report::new(json!({"address": me.to_checksum(None)}), me.to_string()));
+    }
+    // Amounts are refused before anything is signed, sent, or even connected.
+    precheck(&cli.command)?;
     let framework = match cli.framework {
         Some(f) => f,
         None => {
@@ -257,19 +432,36 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             })?;
             let v: serde_json::Value =
                 serde_json::from_str(&text).map_err(|e| SdkError::Config(e.to_string()))?;
-            v["framework"]
+            let f = v["framework"]
                 .as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| SdkError::Config("no framework in contracts file".into()))?
+                .ok_or_else(|| SdkError::Config("no framework in contracts file".into()))?;
+            units::parse_address(f).map_err(|e| {
+                SdkError::Config(format!("{}: framework: {e}", cli.contracts.display()))
+            })?
         }
     };
     let store_path = cli.store.clone().unwrap_or_else(|| {
         let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-        home.join(".plasma").join(format!("{}.redb", key.address()))
+        home.join(".plasma").join(format!("{me}.redb"))
     });
     let config =
         WalletConfig { l1_rpc_url: rpc_url, operator_url, framework, chain_id: None, store_path };
-    let wallet = match Wallet::connect(key.clone(), &config).await {
+    // Answers the store alone can give, when L1 is down.
+    let store_only = matches!(
+        cli.command,
+        Command::Balance { sync: false, .. }
+            | Command::Utxos { sync: false }
+            | Command::Exits
+            | Command::History
+    );
+    let connected =
+        match tokio::time::timeout(Duration::from_secs(30), Wallet::connect(key.clone(), &config))
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(SdkError::L1("timed out after 30s".into())),
+        };
+    let wallet = match connected {
         Err(e @ SdkError::StoreOfAnotherChain { .. }) if cli.fresh_store => {
             let aside = config.store_path.with_extension(format!("redb.stale-{}", unix_now()));
             std::fs::rename(&config.store_path, &aside)
@@ -280,6 +472,9 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             );
             Wallet::connect(key, &config).await?
         }
+        Err(e) if store_only && l1_down(&e) => {
+            return offline(&cli.command, &config.store_path, me, &e);
+        }
         other => other?,
     };
     let mut watchers = cli.watchers.clone();
@@ -288,23 +483,93 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
     }
     let wallet = wallet.with_watchers(watchers).with_towers(cli.towers.clone());
     let eth = Address::ZERO;
+    let mut tokens = Tokens::new();
+    let now = unix_now;
+    // Each arm answers a `Report`: `Report::new(json, text)`, or `json!(…).into()` for an
+    // answer whose text is its indented JSON.
     Ok(match cli.command {
-        Command::Deposit { amount: a, token } => {
-            let value = amount(&a, token)?;
+        Command::Deposit { amount: a, token, timeout } => {
+            let unit = unit_of(&wallet, &mut tokens, token).await?;
+            let value = units::parse_amount(&a, unit)?;
+            let t = token.unwrap_or(eth);
             let pos = match token {
                 None => wallet.deposit_eth(value).await?,
                 Some(t) => wallet.deposit_erc20(t, value).await?,
             };
-            eprintln!("deposited; waiting for the operator to credit output {pos} …");
-            wallet.wait_for_output(pos, Duration::from_secs(120)).await?;
-            json!({"utxoPos": pos.to_string(), "amount": value.to_string()})
+            let l1_tx = deposit_tx(&wallet, pos).await;
+            let l1_text = l1_tx.map_or_else(|| "(L1 tx unknown)".to_owned(), |h| h.to_string());
+            record(
+                &wallet,
+                &format!("deposit:{pos}"),
+                &HistoryEntry {
+                    at: Some(now()),
+                    kind: HistoryKind::Deposit,
+                    token: t,
+                    amount: value,
+                    positions: vec![pos],
+                    l1_tx,
+                    ..HistoryEntry::default()
+                },
+            );
+            eprintln!(
+                "deposit of {} on L1 in {l1_text} (output {pos}): waiting to be credited by the \
+                 operator …",
+                tokens.fmt(t, value)
+            );
+            let started = std::time::Instant::now();
+            let limit = Duration::from_secs(timeout);
+            loop {
+                let left = limit.saturating_sub(started.elapsed());
+                let reason =
+                    match wallet.wait_for_output(pos, left.min(Duration::from_secs(10))).await {
+                        Ok(()) => break,
+                        Err(SdkError::UnknownOutput(_)) => "not credited yet".to_owned(),
+                        Err(e) => {
+                            // Not the timeout: do not spin on an error that answers at once.
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            e.to_string()
+                        }
+                    };
+                if started.elapsed() >= limit {
+                    return Err(SdkError::DepositNotCredited {
+                        l1_tx: l1_text,
+                        utxo_pos: pos.to_string(),
+                        waited_secs: started.elapsed().as_secs(),
+                        reason,
+                    });
+                }
+                eprintln!(
+                    "on L1, waiting to be credited ({} so far, up to {}s; {reason}) …",
+                    duration(started.elapsed().as_secs()),
+                    timeout
+                );
+            }
+            Report::new(
+                json!({"utxoPos": pos.to_string(), "amount": value.to_string(), "token": t, "l1Tx": l1_tx}),
+                format!(
+                    "deposited {} to {me}\n  L1 tx   {l1_text}\n  output  {pos} (credited and verified)",
+                    tokens.fmt(t, value)
+                ),
+            )
         }
         Command::Sync => {
             let r = sync_with_progress(&wallet).await?;
             warn_invalid(r.invalid);
             warn_unlisted(&r.unlisted);
             warn_tower_only(&r.tower_only);
-            json!({"added": r.added, "known": r.known, "pending": r.pending, "gone": r.gone, "invalid": r.invalid, "unlisted": strings(&r.unlisted), "towerOnly": strings(&r.tower_only), "lastSync": wallet.last_sync()?})
+            let text = format!(
+                "synced: {} new output(s) verified, {} known, {} pending commitment, {} gone; \
+                 balance {}",
+                r.added,
+                r.known,
+                r.pending,
+                r.gone,
+                tokens.fmt(eth, wallet.balance(eth)?)
+            );
+            Report::new(
+                json!({"added": r.added, "known": r.known, "pending": r.pending, "gone": r.gone, "invalid": r.invalid, "unlisted": strings(&r.unlisted), "towerOnly": strings(&r.tower_only), "lastSync": wallet.last_sync()?}),
+                text,
+            )
         }
         Command::Restore => {
             let r = wallet.restore().await?;
@@ -325,28 +590,38 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             warn_invalid(r.invalid);
             warn_unlisted(&r.unlisted);
             warn_tower_only(&r.tower_only);
-            json!({
-                "listed": r.listed,
-                "added": r.added,
-                "known": r.known,
-                "pending": r.pending,
-                "gone": r.gone,
-                "invalid": r.invalid,
-                "unlisted": strings(&r.unlisted),
-                "towerOnly": strings(&r.tower_only),
-                "rejected": r.rejected.iter().map(|(p, why)| json!({"utxoPos": p.to_string(), "reason": why})).collect::<Vec<_>>(),
-                "sources": r.sources.iter().map(|s| json!({
-                    "source": s.source.to_string(),
-                    "url": s.source.url(),
-                    "operator": s.source.is_operator(),
-                    "listed": s.listed,
-                    "onlyHere": s.only_here,
-                    "proofs": s.proofs,
-                    "error": s.error.as_ref().map(ToString::to_string),
-                })).collect::<Vec<_>>(),
-                "balance": wallet.balance(eth)?.to_string(),
-                "lastSync": wallet.last_sync()?,
-            })
+            let balance = wallet.balance(eth)?;
+            Report::new(
+                json!({
+                    "listed": r.listed,
+                    "added": r.added,
+                    "known": r.known,
+                    "pending": r.pending,
+                    "gone": r.gone,
+                    "invalid": r.invalid,
+                    "unlisted": strings(&r.unlisted),
+                    "towerOnly": strings(&r.tower_only),
+                    "rejected": r.rejected.iter().map(|(p, why)| json!({"utxoPos": p.to_string(), "reason": why})).collect::<Vec<_>>(),
+                    "sources": r.sources.iter().map(|s| json!({
+                        "source": s.source.to_string(),
+                        "url": s.source.url(),
+                        "operator": s.source.is_operator(),
+                        "listed": s.listed,
+                        "onlyHere": s.only_here,
+                        "proofs": s.proofs,
+                        "error": s.error.as_ref().map(ToString::to_string),
+                    })).collect::<Vec<_>>(),
+                    "balance": balance.to_string(),
+                    "lastSync": wallet.last_sync()?,
+                }),
+                format!(
+                    "restored: {} output(s) listed, {} new, {} known; balance {}",
+                    r.listed,
+                    r.added,
+                    r.known,
+                    tokens.fmt(eth, balance)
+                ),
+            )
         }
         Command::Balance { token, sync } => {
             // From the store at once: the stored, re-checked proofs are the balance, as of the
@@ -355,36 +630,65 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
                 sync_with_progress(&wallet).await?;
             }
             let t = token.unwrap_or(eth);
-            let last = wallet.last_sync()?;
-            warn_stale(last.as_ref(), sync);
-            json!({
-                "token": t,
-                "balance": wallet.balance(t)?.to_string(),
-                "final": wallet.final_balance(t)?.to_string(),
-                "exiting": wallet.exiting_balance(t)?.to_string(),
-                "unverified": wallet.unverified_balance(t)?.to_string(),
-                "lastSync": last,
-            })
+            tokens.learn_all(&wallet, [t]).await;
+            let outputs = wallet.outputs()?;
+            cli::views::balance(&tokens, me, t, &outputs, wallet.last_sync()?.as_ref(), sync, None)
         }
         Command::Utxos { sync } => {
             if sync {
                 sync_with_progress(&wallet).await?;
             }
-            let last = wallet.last_sync()?;
-            warn_stale(last.as_ref(), sync);
-            json!({"utxos": wallet.outputs()?, "lastSync": last})
+            let outputs = wallet.outputs()?;
+            tokens.learn_all(&wallet, outputs.iter().map(|o| o.token)).await;
+            cli::views::utxos(&tokens, &outputs, wallet.last_sync()?.as_ref(), sync, None)
+        }
+        Command::History => {
+            let entries = wallet.store().history(me)?;
+            tokens.learn_all(&wallet, entries.iter().map(|e| e.token)).await;
+            cli::views::history(&tokens, &entries)
         }
         Command::Send { to, amount: a, token, fee, watcher_url } => {
+            let t = token.unwrap_or(eth);
+            let unit = unit_of(&wallet, &mut tokens, token).await?;
+            let value = units::parse_amount(&a, unit)?;
+            let fee = units::parse_value(&fee, unit)
+                .map_err(|e| SdkError::Config(format!("--fee: {e}")))?;
+            if value.checked_add(fee).is_none() {
+                return Err(units::AmountError::Overflow(format!("{a} + fee")).into());
+            }
             wallet.sync().await?;
-            let value = amount(&a, token)?;
-            let hash = wallet.send(to, token.unwrap_or(eth), value, fee).await?;
+            let hash = wallet.send(to, t, value, fee).await?;
             if let Some(url) = watcher_url {
                 wallet.hand_in_flight_to_watchtower(&url, &wallet.sent_transaction(hash)?).await?;
                 eprintln!("the watcher at {url} holds the payment until it is seen included");
             }
+            let mut entry = HistoryEntry {
+                at: Some(now()),
+                kind: HistoryKind::Sent,
+                token: t,
+                amount: value,
+                fee: Some(fee),
+                counterparty: Some(to),
+                tx_hash: Some(hash),
+                ..HistoryEntry::default()
+            };
+            record(&wallet, &format!("sent:{hash}"), &entry);
             eprintln!("sent {hash}; waiting for its block to be committed …");
             let blknum = wallet.wait_for_commit(hash, Duration::from_secs(120)).await?;
-            json!({"txHash": hash, "blknum": blknum})
+            entry.blknum = Some(blknum);
+            record(&wallet, &format!("sent:{hash}"), &entry);
+            // The change is this wallet's once committed: store it, so `balance` counts it.
+            if let Err(e) = wallet.sync().await {
+                eprintln!("warning: the change is not stored yet ({e}); `plasma sync` later");
+            }
+            Report::new(
+                json!({"txHash": hash, "blknum": blknum, "amount": value.to_string(), "fee": fee.to_string(), "token": t, "to": to}),
+                format!(
+                    "sent {} to {to} (fee {})\n  payment {hash}\n  committed in child block {blknum}",
+                    tokens.fmt(t, value),
+                    tokens.fmt(t, fee)
+                ),
+            )
         }
         Command::Exit { positions, all, force, batch, standard, batch_size } => {
             let every = positions.is_empty() || all;
@@ -394,6 +698,7 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
                 if batch || (exitable > BATCH_BY_DEFAULT_ABOVE && wallet.has_batch_exit_game()) {
                     return batch_exit(
                         &wallet,
+                        &mut tokens,
                         (!every).then_some(positions.as_slice()),
                         batch_size,
                     )
@@ -410,6 +715,15 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
             if positions.is_empty() {
                 return Err(SdkError::UnknownOutput("nothing to exit".into()));
             }
+            let contracts = plasma_contracts::Contracts::bind(framework, wallet.provider().clone())
+                .await
+                .map_err(|e| SdkError::L1(e.to_string()))?;
+            let bond = contracts
+                .standard
+                .bondSize()
+                .call()
+                .await
+                .map_err(|e| SdkError::L1(e.to_string()))?;
             let total = positions.len();
             let mut done = 0;
             let report = wallet
@@ -435,21 +749,106 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
                 );
             }
             let started = report.started();
-            json!({
-                "l1Tx": report.chunks.last().map(|c| c.l1_tx),
-                "exits": started.iter().map(u128::to_string).collect::<Vec<_>>(),
-                "transactions": report.chunks.iter().map(|c| json!({
-                    "l1Tx": c.l1_tx,
-                    "gasUsed": c.gas_used,
-                    "started": c.started.iter().map(u128::to_string).collect::<Vec<_>>(),
-                    "skipped": c.skipped.iter().map(|(p, why)| json!({"utxoPos": p.to_string(), "reason": why})).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-                "notStarted": report.not_started.iter().map(u128::to_string).collect::<Vec<_>>(),
-                "error": report.error,
-            })
+            let outputs: std::collections::HashMap<u128, plasma_sdk::StoredOutput> =
+                wallet.outputs()?.into_iter().map(|o| (o.utxo_pos, o)).collect();
+            tokens.learn_all(&wallet, outputs.values().map(|o| o.token)).await;
+            for c in &report.chunks {
+                let mine: Vec<&plasma_sdk::StoredOutput> =
+                    c.started.iter().filter_map(|p| outputs.get(p)).collect();
+                let Some(first) = mine.first() else { continue };
+                record(
+                    &wallet,
+                    &format!("exit:{}", c.l1_tx),
+                    &HistoryEntry {
+                        at: Some(now()),
+                        kind: HistoryKind::Exit,
+                        token: first.token,
+                        amount: mine
+                            .iter()
+                            .filter(|o| o.token == first.token)
+                            .map(|o| o.amount)
+                            .sum(),
+                        bond: Some(bond * U256::from(c.started.len())),
+                        positions: c.started.clone(),
+                        l1_tx: Some(c.l1_tx),
+                        ..HistoryEntry::default()
+                    },
+                );
+            }
+            let timings = schedule(&wallet).await.unwrap_or_default();
+            let clock = now();
+            let mut text = format!(
+                "started {} standard exit(s); bond locked: {} ({} each, returned when an exit \
+                 settles unchallenged)\n",
+                started.len(),
+                tokens.fmt(eth, bond * U256::from(started.len())),
+                tokens.fmt(eth, bond)
+            );
+            for c in &report.chunks {
+                text.push_str(&format!("  L1 tx {}\n", c.l1_tx));
+                for p in &c.started {
+                    let amount =
+                        outputs.get(p).map_or_else(String::new, |o| tokens.fmt(o.token, o.amount));
+                    let timing = timings
+                        .iter()
+                        .find(|t| t.kind == "standard" && t.utxo_pos == p.to_string())
+                        .map_or_else(
+                            || "processable: see `plasma exits`".to_owned(),
+                            |t| timing_text(t, clock),
+                        );
+                    text.push_str(&format!("    output {p}  {amount}  {timing}\n"));
+                }
+                for (p, why) in &c.skipped {
+                    text.push_str(&format!("    output {p} skipped by the contract: {why}\n"));
+                }
+            }
+            if let Some(e) = &report.error {
+                text.push_str(&format!(
+                    "NOT started: {} ({e})\n",
+                    strings(&report.not_started).join(", ")
+                ));
+            }
+            Report::new(
+                json!({
+                    "l1Tx": report.chunks.last().map(|c| c.l1_tx),
+                    "exits": strings(&started),
+                    "bond": (bond * U256::from(started.len())).to_string(),
+                    "transactions": report.chunks.iter().map(|c| json!({
+                        "l1Tx": c.l1_tx,
+                        "gasUsed": c.gas_used,
+                        "started": strings(&c.started),
+                        "skipped": c.skipped.iter().map(|(p, why)| json!({"utxoPos": p.to_string(), "reason": why})).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                    "schedule": timings.iter().filter(|t| t.kind == "standard" && started.iter().any(|p| p.to_string() == t.utxo_pos)).collect::<Vec<_>>(),
+                    "notStarted": strings(&report.not_started),
+                    "error": report.error,
+                }),
+                text,
+            )
         }
         Command::Process { token, max } => {
-            json!({"l1Tx": wallet.process_exits(token.unwrap_or(eth), max).await?})
+            let t = token.unwrap_or(eth);
+            let l1_tx = wallet.process_exits(t, max).await?;
+            tokens.learn_all(&wallet, [t]).await;
+            record(
+                &wallet,
+                &format!("process:{l1_tx}"),
+                &HistoryEntry {
+                    at: Some(now()),
+                    kind: HistoryKind::Process,
+                    token: t,
+                    l1_tx: Some(l1_tx),
+                    ..HistoryEntry::default()
+                },
+            );
+            Report::new(
+                json!({"l1Tx": l1_tx}),
+                format!(
+                    "processed up to {max} due exit(s) of {} in L1 tx {l1_tx}; credits are \
+                     taken out with `plasma withdraw`",
+                    tokens.name(t)
+                ),
+            )
         }
         Command::Payout => payout(&wallet).await?,
         Command::Withdraw { token } => {
@@ -459,47 +858,96 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
                     && o.batch_claim.as_ref().is_some_and(|c| c.token == t)
             });
             let paid = if claims { Some(payout(&wallet).await?) } else { None };
-            json!({"withdrawn": wallet.withdraw(t).await?.to_string(), "payout": paid})
+            tokens.learn_all(&wallet, [t]).await;
+            let amount = wallet.withdrawable(t).await?;
+            // Sent here rather than through `Wallet::withdraw` to show its L1 transaction.
+            let contracts = plasma_contracts::Contracts::bind(framework, wallet.provider().clone())
+                .await
+                .map_err(|e| SdkError::L1(e.to_string()))?;
+            let receipt = plasma_contracts::sender::mined(
+                contracts.framework.withdraw(t).send().await,
+                "withdraw",
+            )
+            .await
+            .map_err(|e| SdkError::L1(e.to_string()))?;
+            let l1_tx = receipt.transaction_hash;
+            record(
+                &wallet,
+                &format!("withdraw:{l1_tx}"),
+                &HistoryEntry {
+                    at: Some(now()),
+                    kind: HistoryKind::Withdraw,
+                    token: t,
+                    amount,
+                    l1_tx: Some(l1_tx),
+                    ..HistoryEntry::default()
+                },
+            );
+            Report::new(
+                json!({"withdrawn": amount.to_string(), "l1Tx": l1_tx, "payout": paid.as_ref().map(|p| &p.json)}),
+                format!("withdrew {} to {me} in L1 tx {l1_tx}", tokens.fmt(t, amount)),
+            )
         }
-        Command::Exits => {
-            let mut list = Vec::new();
-            let mut processed: std::collections::HashMap<u64, bool> = Default::default();
-            for o in wallet.outputs()? {
-                let Some(c) = &o.batch_claim else { continue };
-                let state = match wallet.claim_state(c.batch_id, c.index).await? {
-                    0 => "live",
-                    1 => "demanded",
-                    2 => "struck",
-                    _ => "paid",
-                };
-                let processed = match processed.get(&c.batch_id) {
-                    Some(p) => *p,
-                    None => {
-                        let p = wallet.batch_processed(c.batch_id, c.l1_block).await?;
-                        *processed.entry(c.batch_id).or_insert(p)
-                    }
-                };
-                list.push(json!({"kind": "batch", "utxoPos": o.utxo_pos.to_string(), "token": o.token, "amount": o.amount.to_string(), "state": state, "batchId": c.batch_id, "claimIndex": c.index, "exitor": c.exitor, "l1Tx": c.l1_tx, "exitableAt": c.exitable_at, "processed": processed}));
-            }
-            for o in wallet.outputs()?.into_iter().filter(|o| o.exiting) {
-                let state = match wallet.exit_status(o.utxo_pos).await? {
-                    1 => "active",
-                    2 => "challenged",
-                    3 => "settled",
-                    _ => "none",
-                };
-                list.push(json!({"kind": "standard", "utxoPos": o.utxo_pos.to_string(), "token": o.token, "amount": o.amount.to_string(), "state": state}));
-            }
-            json!({"exits": list})
+        Command::Exits => exits(&wallet, &mut tokens).await?,
+        Command::InFlightExit { package: Some(file), force, .. } => {
+            cli::sdk_extra::in_flight_exit_from(&wallet, &mut tokens, &file, force).await?
         }
-        Command::InFlightExit { tx_hash, force } => {
+        Command::InFlightExit { tx_hash: None, .. } => {
+            return Err(SdkError::Config("give the payment's hash or --package FILE".into()));
+        }
+        Command::PaymentPackage { tx_hash, out } => {
+            cli::sdk_extra::payment_package(&wallet, tx_hash, out.as_deref())?
+        }
+        Command::Consolidate { token, fee, timeout } => {
+            cli::sdk_extra::consolidate(&wallet, &mut tokens, token, &fee, timeout).await?
+        }
+        Command::InFlightExit { tx_hash: Some(tx_hash), force, package: None } => {
             let signed = wallet.sent_transaction(tx_hash)?;
+            let contracts = plasma_contracts::Contracts::bind(framework, wallet.provider().clone())
+                .await
+                .map_err(|e| SdkError::L1(e.to_string()))?;
+            let bond = contracts
+                .in_flight
+                .inFlightExitBond()
+                .call()
+                .await
+                .map_err(|e| SdkError::L1(e.to_string()))?;
             let l1_tx = if force {
                 wallet.start_in_flight_exit_unchecked(&signed).await?
             } else {
                 wallet.start_in_flight_exit(&signed).await?
             };
-            json!({"l1Tx": l1_tx, "exitId": tx_hash})
+            record(
+                &wallet,
+                &format!("inFlightExit:{tx_hash}"),
+                &HistoryEntry {
+                    at: Some(now()),
+                    kind: HistoryKind::InFlightExit,
+                    bond: Some(bond),
+                    tx_hash: Some(tx_hash),
+                    l1_tx: Some(l1_tx),
+                    ..HistoryEntry::default()
+                },
+            );
+            let timings = schedule(&wallet).await.unwrap_or_default();
+            let mine: Vec<_> = timings
+                .iter()
+                .filter(|t| t.kind == "inFlight" && t.exit_id == tx_hash.to_string())
+                .collect();
+            let clock = now();
+            let mut text = format!(
+                "started the in-flight exit of payment {tx_hash}\n  L1 tx  {l1_tx}\n  bond locked: \
+                 {} (returned if the exit is not challenged successfully)\n  piggyback the \
+                 outputs and inputs you want paid: `plasma piggyback {tx_hash} --output N`\n",
+                tokens.fmt(eth, bond)
+            );
+            for t in &mine {
+                text.push_str(&format!("  {}: {}\n", tokens.name(t.token), timing_text(t, clock)));
+            }
+            Report::new(
+                json!({"l1Tx": l1_tx, "exitId": tx_hash, "bond": bond.to_string(), "schedule": mine}),
+                text,
+            )
         }
         Command::Piggyback { tx_hash, output, input } => {
             let (is_output, index) = match (output, input) {
@@ -511,8 +959,27 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
                     ));
                 }
             };
-            json!({"l1Tx": wallet.piggyback(tx_hash, is_output, index).await?})
+            let l1_tx = wallet.piggyback(tx_hash, is_output, index).await?;
+            record(
+                &wallet,
+                &format!("piggyback:{l1_tx}"),
+                &HistoryEntry {
+                    at: Some(now()),
+                    kind: HistoryKind::Piggyback,
+                    tx_hash: Some(tx_hash),
+                    l1_tx: Some(l1_tx),
+                    ..HistoryEntry::default()
+                },
+            );
+            Report::new(
+                json!({"l1Tx": l1_tx}),
+                format!(
+                    "piggybacked {} {index} of {tx_hash} in L1 tx {l1_tx}",
+                    if is_output { "output" } else { "input" }
+                ),
+            )
         }
+        Command::Address | Command::Status => unreachable!("answered before connecting"),
         Command::AuthorizeWatchtower { exitor, days, watcher_url } => {
             let deadline = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -535,9 +1002,131 @@ async fn run(mut cli: Cli) -> Result<serde_json::Value, SdkError> {
                 }
                 eprintln!("the watcher at {url} now guards {}", wallet.address());
             }
-            json!({"exitor": auth.exitor, "guard": guard, "digest": B256::from(wallet.domain().exit_authorization_digest(&auth))})
+            json!({"exitor": auth.exitor, "guard": guard, "digest": B256::from(wallet.domain().exit_authorization_digest(&auth))}).into()
         }
     })
+}
+
+/// The answers the store gives without L1 (`l1` says why L1 was not asked).
+fn offline(
+    command: &Command,
+    path: &std::path::Path,
+    me: Address,
+    l1: &SdkError,
+) -> Result<Report, SdkError> {
+    let store = cli::views::open_offline(path, l1)?;
+    let why = l1.to_string();
+    let mut tokens = Tokens::new();
+    let outputs = store.all()?;
+    for o in &outputs {
+        tokens.learn_offline(&store, o.token);
+    }
+    Ok(match command {
+        Command::Balance { token, .. } => {
+            let t = token.unwrap_or(Address::ZERO);
+            tokens.learn_offline(&store, t);
+            cli::views::balance(
+                &tokens,
+                me,
+                t,
+                &outputs,
+                store.last_sync()?.as_ref(),
+                false,
+                Some(&why),
+            )
+        }
+        Command::Utxos { .. } => {
+            cli::views::utxos(&tokens, &outputs, store.last_sync()?.as_ref(), false, Some(&why))
+        }
+        Command::History => {
+            let entries = store.history(me)?;
+            for e in &entries {
+                tokens.learn_offline(&store, e.token);
+            }
+            cli::views::history(&tokens, &entries)
+        }
+        Command::Exits => cli::views::exits_offline(&tokens, &store, &why)?,
+        _ => return Err(SdkError::L1(why)),
+    })
+}
+
+/// `plasma exits`: the store's exiting outputs and claims with their state on L1, and when each
+/// exit can be processed (`Wallet::exit_schedule`, which also finds exits a watchtower started).
+async fn exits(wallet: &Wallet, tokens: &mut Tokens) -> Result<Report, SdkError> {
+    let mut list = Vec::new();
+    let mut processed: std::collections::HashMap<u64, bool> = Default::default();
+    let outputs = wallet.outputs()?;
+    for o in &outputs {
+        let Some(c) = &o.batch_claim else { continue };
+        let state = match wallet.claim_state(c.batch_id, c.index).await? {
+            0 => "live",
+            1 => "demanded",
+            2 => "struck",
+            _ => "paid",
+        };
+        let processed = match processed.get(&c.batch_id) {
+            Some(p) => *p,
+            None => {
+                let p = wallet.batch_processed(c.batch_id, c.l1_block).await?;
+                *processed.entry(c.batch_id).or_insert(p)
+            }
+        };
+        list.push(json!({"kind": "batch", "utxoPos": o.utxo_pos.to_string(), "token": o.token, "amount": o.amount.to_string(), "state": state, "batchId": c.batch_id, "claimIndex": c.index, "exitor": c.exitor, "l1Tx": c.l1_tx, "exitableAt": c.exitable_at, "processed": processed}));
+    }
+    for o in outputs.iter().filter(|o| o.exiting) {
+        let state = match wallet.exit_status(o.utxo_pos).await? {
+            1 => "active",
+            2 => "challenged",
+            3 => "settled",
+            _ => "none",
+        };
+        list.push(json!({"kind": "standard", "utxoPos": o.utxo_pos.to_string(), "token": o.token, "amount": o.amount.to_string(), "state": state}));
+    }
+    let timings = schedule(wallet).await;
+    let all = timings.clone().unwrap_or_default();
+    for e in &mut list {
+        let kind = if e["kind"] == "batch" { "batchClaim" } else { "standard" };
+        if let Some(t) = all.iter().find(|t| t.kind == kind && e["utxoPos"] == t.utxo_pos) {
+            if e["exitableAt"].is_null() {
+                e["exitableAt"] = json!(t.exitable_at);
+            }
+            e["ready"] = json!(t.ready);
+            e["blockedBy"] = json!(t.blocked_by);
+        }
+    }
+    let now = unix_now();
+    let mut text = String::new();
+    let mut token_set: Vec<Address> = all.iter().map(|t| t.token).collect();
+    token_set.extend(outputs.iter().map(|o| o.token));
+    tokens.learn_all(wallet, token_set).await;
+    for t in &all {
+        let amount = t.amount.parse().map_or_else(|_| t.amount.clone(), |a| tokens.fmt(t.token, a));
+        let what = match t.kind.as_str() {
+            "standard" => format!("standard exit of output {}", t.utxo_pos),
+            "inFlight" => format!("in-flight exit {}", t.exit_id),
+            "batchClaim" => format!("batch {} claim of output {}", t.exit_id, t.utxo_pos),
+            other => format!("{other} exit {}", t.exit_id),
+        };
+        text.push_str(&format!("{what}: {amount}, {}; {}\n", t.state, timing_text(t, now)));
+    }
+    if timings.is_none() {
+        for e in &list {
+            text.push_str(&format!(
+                "{} exit of output {}: {}, {}\n",
+                e["kind"].as_str().unwrap_or("?"),
+                e["utxoPos"].as_str().unwrap_or("?"),
+                e["amount"].as_str().unwrap_or("?"),
+                e["state"].as_str().unwrap_or("?")
+            ));
+        }
+        text.push_str(
+            "(when each can be processed: unavailable, the L1 schedule could not be read)\n",
+        );
+    }
+    if text.is_empty() {
+        text.push_str("no exits\n");
+    }
+    Ok(Report::new(json!({"exits": list, "schedule": timings, "now": now}), text))
 }
 
 /// `plasma exit --all` claims in batches when more outputs than this are exitable. Below it the
@@ -552,9 +1141,10 @@ const BATCH_BY_DEFAULT_ABOVE: usize = 50;
 /// `plasma exit --batch`: claims the outputs, printing each batch as it is mined.
 async fn batch_exit(
     wallet: &Wallet,
+    tokens: &mut Tokens,
     positions: Option<&[u128]>,
     batch_size: usize,
-) -> Result<serde_json::Value, SdkError> {
+) -> Result<Report, SdkError> {
     let options = plasma_sdk::BatchExitOptions { max_claims: batch_size };
     let report = wallet
         .start_batch_exit_with(positions, options, &mut |b| {
@@ -592,7 +1182,43 @@ async fn batch_exit(
             report.not_started.len()
         );
     }
-    Ok(json!({
+    let now = unix_now();
+    let mut text = format!(
+        "claimed {} output(s) in {} batch exit(s); bonds locked: {} (returned when the claims \
+         settle unchallenged)\n",
+        report.claimed().len(),
+        report.batches.iter().filter(|b| b.batch_id != 0).count(),
+        tokens.fmt(Address::ZERO, report.bonds())
+    );
+    for b in report.batches.iter().filter(|b| b.batch_id != 0) {
+        tokens.learn_all(wallet, [b.token]).await;
+        text.push_str(&format!(
+            "  batch {}: {} claim(s) of {} in L1 tx {}; processable from {}, then `plasma \
+             process` and `plasma payout`\n",
+            b.batch_id,
+            b.claims.len(),
+            tokens.name(b.token),
+            b.l1_tx,
+            when(b.exitable_at, now)
+        ));
+        record(
+            wallet,
+            &format!("batchExit:{}", b.l1_tx),
+            &HistoryEntry {
+                at: Some(now),
+                kind: HistoryKind::BatchExit,
+                token: b.token,
+                bond: Some(b.bond),
+                positions: b.claims.clone(),
+                l1_tx: Some(b.l1_tx),
+                ..HistoryEntry::default()
+            },
+        );
+    }
+    if let Some(e) = &report.error {
+        text.push_str(&format!("NOT started: {} ({e})\n", strings(&report.not_started).join(", ")));
+    }
+    let json = json!({
         "batches": report.batches.iter().map(|b| json!({
             "batchId": b.batch_id,
             "token": b.token,
@@ -611,11 +1237,12 @@ async fn batch_exit(
         "standardExits": report.standard_report.as_ref().map(|r| strings(&r.started())),
         "notStarted": strings(&report.not_started),
         "error": report.error,
-    }))
+    });
+    Ok(Report::new(json, text))
 }
 
 /// `plasma payout`: pays the wallet's claims in processed batches.
-async fn payout(wallet: &Wallet) -> Result<serde_json::Value, SdkError> {
+async fn payout(wallet: &Wallet) -> Result<Report, SdkError> {
     let r = wallet.payout_batch_claims().await?;
     for c in &r.chunks {
         eprintln!(
@@ -635,7 +1262,33 @@ async fn payout(wallet: &Wallet) -> Result<serde_json::Value, SdkError> {
             next.saturating_sub(unix_now())
         );
     }
-    Ok(json!({
+    let mut text = String::new();
+    for c in &r.chunks {
+        text.push_str(&format!(
+            "paid {} claim(s) ({} void) in L1 tx {}\n",
+            c.paid.len(),
+            c.void.len(),
+            c.l1_tx
+        ));
+        let amount = c.paid.iter().map(|(_, _, v)| *v).sum::<U256>();
+        record(
+            wallet,
+            &format!("payout:{}", c.l1_tx),
+            &HistoryEntry {
+                at: Some(unix_now()),
+                kind: HistoryKind::Payout,
+                amount,
+                positions: c.paid.iter().map(|(p, _, _)| *p).collect(),
+                l1_tx: Some(c.l1_tx),
+                ..HistoryEntry::default()
+            },
+        );
+    }
+    text.push_str(&format!(
+        "credited: {} (base units; take it out with `plasma withdraw`)",
+        r.credited()
+    ));
+    let json = json!({
         "credited": r.credited().to_string(),
         "gasUsed": r.gas_used(),
         "transactions": r.chunks.iter().map(|c| json!({
@@ -647,11 +1300,8 @@ async fn payout(wallet: &Wallet) -> Result<serde_json::Value, SdkError> {
         "waiting": r.waiting.iter().map(|(p, b, at)| json!({"utxoPos": p.to_string(), "batchId": b, "exitableAt": at})).collect::<Vec<_>>(),
         "lost": r.lost.iter().map(|(p, why)| json!({"utxoPos": p.to_string(), "reason": why})).collect::<Vec<_>>(),
         "error": r.error,
-    }))
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    });
+    Ok(Report::new(json, text))
 }
 
 /// Syncs, printing progress on stderr.
@@ -671,22 +1321,6 @@ async fn sync_with_progress(wallet: &Wallet) -> Result<plasma_sdk::SyncReport, S
             }
         })
         .await
-}
-
-/// Says how fresh an answer from the store is.
-fn warn_stale(last: Option<&plasma_sdk::SyncRecord>, just_synced: bool) {
-    if just_synced {
-        return;
-    }
-    match last {
-        None => eprintln!("(never synced: run `plasma sync` or give --sync)"),
-        Some(r) => eprintln!(
-            "(from the store, as of the sync {}s ago: {} outputs listed, {} verified then)",
-            unix_now().saturating_sub(r.at),
-            r.listed,
-            r.added
-        ),
-    }
 }
 
 /// Positions as decimal strings (JSON numbers would lose `u128` precision).
@@ -734,7 +1368,14 @@ fn warn_invalid(invalid: usize) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let as_json = cli.json;
+    let format = output::choose(cli.json, cli.human);
+    // Two commands on one wallet: the second waits for the store, and says so.
+    plasma_sdk::on_lock_wait(|path| {
+        eprintln!(
+            "waiting for another plasma command to finish with the store {} …",
+            path.display()
+        );
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -743,19 +1384,15 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(v) => {
-            if as_json {
-                println!("{v}");
-            } else {
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string()));
-            }
+        Ok(report) => {
+            output::print(&report, format);
             ExitCode::SUCCESS
         }
         Err(e) => {
-            if as_json {
-                println!("{}", json!({"error": e.to_string()}));
-            } else {
+            if format == Format::Human {
                 eprintln!("plasma: {e}");
+            } else {
+                println!("{}", json!({"error": e.to_string()}));
             }
             ExitCode::FAILURE
         }

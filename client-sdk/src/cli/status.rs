@@ -1,0 +1,170 @@
+//! `plasma status`: is the operator reachable, is L1, and is the chain safe as far as the
+//! configured watchers can tell. Needs none of them up: each is asked on its own, with a timeout,
+//! and what does not answer is named with why.
+
+use super::output::Report;
+use alloy::providers::{Provider, ProviderBuilder};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// How long each party gets to answer.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Hosted RPC URLs carry API keys in their path or query: show scheme, host and port only.
+pub(crate) fn redact(url: &str) -> String {
+    match url.parse::<reqwest::Url>() {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("?");
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let more = u.path() != "/" || u.query().is_some();
+            format!("{}://{host}{port}{}", u.scheme(), if more { "/…" } else { "" })
+        }
+        Err(_) => "(unparseable URL)".into(),
+    }
+}
+
+async fn get_json(url: &str) -> Result<Value, String> {
+    let resp = reqwest::Client::new().get(url).timeout(TIMEOUT).send().await.map_err(explain)?;
+    if !resp.status().is_success() {
+        return Err(format!("HTTP {}", resp.status()));
+    }
+    resp.json().await.map_err(|e| format!("not JSON: {e}"))
+}
+
+/// Why a request failed, without the URL (named separately, redacted).
+fn explain(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+        let mut last = String::from("cannot connect");
+        while let Some(s) = source {
+            last = s.to_string();
+            source = s.source();
+        }
+        format!("cannot connect ({last})")
+    } else {
+        e.without_url().to_string()
+    }
+}
+
+/// Asks the operator, L1 and each watcher; the chain is called safe only if every watcher that
+/// answered says so and at least one answered.
+pub(crate) async fn status(operator_url: &str, rpc_url: &str, watchers: &[String]) -> Report {
+    let operator_url = operator_url.trim_end_matches('/');
+    let op = {
+        let started = Instant::now();
+        match get_json(&format!("{operator_url}/v1/status")).await {
+            Ok(v) => json!({
+                "url": redact(operator_url),
+                "reachable": true,
+                "latencyMs": started.elapsed().as_millis() as u64,
+                "chain": v["chain"],
+            }),
+            Err(e) => json!({"url": redact(operator_url), "reachable": false, "error": e}),
+        }
+    };
+    let l1 = {
+        let started = Instant::now();
+        let read = async {
+            let url: reqwest::Url = rpc_url.parse().map_err(|e| format!("bad URL: {e}"))?;
+            let provider = ProviderBuilder::new().connect_http(url);
+            let chain_id = provider.get_chain_id().await.map_err(|e| e.to_string())?;
+            let head = provider.get_block_number().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((chain_id, head))
+        };
+        match tokio::time::timeout(TIMEOUT, read).await {
+            Ok(Ok((chain_id, head))) => json!({
+                "url": redact(rpc_url),
+                "reachable": true,
+                "chainId": chain_id,
+                "head": head,
+                "latencyMs": started.elapsed().as_millis() as u64,
+            }),
+            Ok(Err(e)) => json!({"url": redact(rpc_url), "reachable": false, "error": e}),
+            Err(_) => json!({"url": redact(rpc_url), "reachable": false, "error": "timed out"}),
+        }
+    };
+    let mut views = Vec::new();
+    for w in watchers {
+        let w = w.trim_end_matches('/');
+        views.push(match get_json(&format!("{w}/status")).await {
+            Ok(v) => {
+                let s = &v["status"];
+                json!({
+                    "url": redact(w),
+                    "reachable": true,
+                    "safe": s["safe"].as_bool(),
+                    "syncedBlock": s["syncedBlock"],
+                    "byzantineFrom": s["byzantineFrom"],
+                })
+            }
+            Err(e) => json!({"url": redact(w), "reachable": false, "error": e}),
+        });
+    }
+    let answered: Vec<&Value> = views.iter().filter(|v| v["reachable"] == true).collect();
+    let safe = if answered.is_empty() {
+        Value::Null
+    } else {
+        Value::Bool(answered.iter().all(|v| v["safe"] == true))
+    };
+    let mut text = String::new();
+    let line = |v: &Value, what: &str| -> String {
+        if v["reachable"] == true {
+            format!("{what} {}: reachable", v["url"].as_str().unwrap_or("?"))
+        } else {
+            format!(
+                "{what} {}: UNREACHABLE ({})",
+                v["url"].as_str().unwrap_or("?"),
+                v["error"].as_str().unwrap_or("?")
+            )
+        }
+    };
+    text.push_str(&line(&op, "operator"));
+    if let Some(n) = op["chain"]["nextChildBlock"].as_u64() {
+        text.push_str(&format!(" (next child block {n})"));
+    }
+    text.push('\n');
+    text.push_str(&line(&l1, "L1"));
+    if l1["reachable"] == true {
+        text.push_str(&format!(" (chain {}, block {})", l1["chainId"], l1["head"]));
+    }
+    text.push('\n');
+    for v in &views {
+        text.push_str(&line(v, "watcher"));
+        match v["safe"].as_bool() {
+            Some(true) => {
+                text.push_str(&format!(", chain safe (validated to block {})", v["syncedBlock"]));
+            }
+            Some(false) => text.push_str(&format!(
+                ", CHAIN UNSAFE from block {}: exit your outputs (plasma exit)",
+                v["byzantineFrom"]
+            )),
+            None => {}
+        }
+        text.push('\n');
+    }
+    text.push_str(match safe {
+        Value::Bool(true) => "chain safe: every watcher that answered says so",
+        Value::Bool(false) => "CHAIN UNSAFE per a watcher: exit now (plasma exit)",
+        _ if watchers.is_empty() => "chain safety unknown: no watcher configured (--watchers)",
+        _ => "chain safety unknown: no watcher answered",
+    });
+    Report::new(json!({"operator": op, "l1": l1, "watchers": views, "safe": safe}), text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_in_urls_are_not_shown() {
+        assert_eq!(redact("https://eth.example.com/v2/SECRETKEY"), "https://eth.example.com/…");
+        assert_eq!(
+            redact("https://u:p@rpc.example.com:8443/?key=abc"),
+            "https://rpc.example.com:8443/…"
+        );
+        assert_eq!(redact("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
+        assert_eq!(redact("not a url"), "(unparseable URL)");
+    }
+}
