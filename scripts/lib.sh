@@ -59,3 +59,20 @@ ensure_slither() {
     touch "$stamp"
   fi
 }
+
+# schemathesis for scripts/schemathesis: a project-local venv (.venv/schemathesis) with every
+# package pinned in scripts/schemathesis-requirements.txt, (re)installed from PyPI when missing or
+# older than that file.
+SCHEMATHESIS_VENV="$ROOT/.venv/schemathesis"
+ensure_schemathesis() {
+  need python3 "install Python 3.10+ with its venv module (apt: python3-venv)"
+  local req="$ROOT/scripts/schemathesis-requirements.txt" stamp="$SCHEMATHESIS_VENV/.installed"
+  if [[ ! -x "$SCHEMATHESIS_VENV/bin/schemathesis" || ! -f "$stamp" || "$req" -nt "$stamp" ]]; then
+    step "pip install schemathesis (into .venv/schemathesis)"
+    rm -rf "$SCHEMATHESIS_VENV"
+    python3 -m venv "$SCHEMATHESIS_VENV" || die "could not create $SCHEMATHESIS_VENV"
+    "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req" ||
+      die "could not install schemathesis from PyPI"
+    touch "$stamp"
+  fi
+}

@@ -6,8 +6,12 @@
 #![allow(clippy::needless_pass_by_value)]
 
 use crate::watcher::{Guard, Watcher};
+use plasma_spec::routes::{Refusal, RouteTable};
 use serde_json::json;
-use std::{convert::Infallible, sync::Arc};
+use std::{
+    convert::Infallible,
+    sync::{Arc, LazyLock},
+};
 use warp::{Filter, Rejection, Reply, http::StatusCode, reply::Response};
 
 fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
@@ -18,21 +22,22 @@ fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Res
     .into_response()
 }
 
-const OPENAPI: &str = r#"{"openapi":"3.0.3","info":{"title":"plasma-watcher","version":"1"},"paths":{
-"/status":{"get":{"summary":"Sync heights, whether the chain is safe, the first bad block","responses":{"200":{"description":"status"}}}},
-"/events":{"get":{"summary":"Byzantine events and what was done about each","responses":{"200":{"description":"events"}}}},
-"/v1/guards":{"post":{"summary":"Give the watcher an exit authorization (owner, deadline, nonce, signature) so it can exit the owner's funds","responses":{"200":{"description":"guarded"},"400":{"description":"malformed"},"422":{"description":"bad signature"}}}},
-"/v1/guards/in-flight":{"post":{"summary":"Hand in a payment a guarded owner signed ({\"tx\": \"0x…\"}, ENC-4) so that, if the chain turns byzantine before it is included, the watcher exits it in flight instead of exiting its inputs","responses":{"200":{"description":"kept"},"400":{"description":"malformed"},"422":{"description":"invalid against the validated UTXO set, or no guarded owner"}}}},
-"/health":{"get":{"summary":"Liveness","responses":{"200":{"description":"ok"}}}},
-"/metrics":{"get":{"summary":"Prometheus metrics (plasma_watcher_*)","responses":{"200":{"description":"text"}}}},
-"/v1/da/chunks/{blknum}":{"parameters":[{"name":"blknum","in":"path","required":true,"schema":{"type":"integer"}}],
-"put":{"summary":"A tower stores its chunk of a block (body: the chunk envelope, application/vnd.plasma.chunk, at most 64 MiB) on disk and answers a signed receipt (DA-3): {\"receipt\":{\"blknum\",\"chunkRoot\",\"index\",\"tower\",\"signature\"}}. The same header again gets the same receipt","requestBody":{"required":true,"content":{"application/vnd.plasma.chunk":{"schema":{"type":"string","format":"binary"}}}},"responses":{"200":{"description":"stored; the receipt"},"400":{"description":"Malformed, NotAChildBlock, WrongIndex, BadParams, ChunkLength, BadChunkProof, NotOperator"},"404":{"description":"NotATower"},"503":{"description":"TooFarAhead (more than 64 child blocks past the last one committed on L1, as this watcher read it: retry later), TooBusy (4 chunks are being received at once: retry later) or StorageFailure"},"408":{"description":"BodyTimeout (the body did not arrive within 30 s)"},"409":{"description":"Equivocation (another header is stored; the new one kept as evidence) or ChunkMismatch (the block is committed on L1 with another root)"},"413":{"description":"BodyTooLarge"}}},
-"get":{"summary":"The stored chunk envelope of a block (what a rebuilding watcher fetches)","responses":{"200":{"description":"the envelope","content":{"application/vnd.plasma.chunk":{"schema":{"type":"string","format":"binary"}}}},"404":{"description":"NoChunk"}}}},
-"/v1/da/faults":{"get":{"summary":"Availability faults noticed: {\"faults\":[{\"blknum\",\"kind\":\"BadChunkProof|NotOperator|Equivocation|ChunkMismatch|BadEncoding|TooFewChunks\",\"detail\",\"at\",\"evidence\"?}]}; evidence (two signed headers) only for an equivocation. The newest 100 are also in /status as daFaults","responses":{"200":{"description":"faults"}}}},
-"/v1/blocks/{blknum}":{"get":{"summary":"A block this watcher validated (downloaded or rebuilt from towers, before the first bad block), as the operator serves it: the wire form with Accept: application/vnd.plasma.block (ranges, x-plasma-root, x-plasma-tx-count, x-plasma-l1-timestamp), else JSON {blknum, root, l1Timestamp, l1Tx: null, txs} up to 4,096 transactions","parameters":[{"name":"blknum","in":"path","required":true,"schema":{"type":"integer"}}],"responses":{"200":{"description":"the block"},"206":{"description":"a range of the wire form"},"404":{"description":"BlockUnknown"},"413":{"description":"BlockTooLargeForJson"},"416":{"description":"RangeNotSatisfiable"}}}},
-"/v1/utxos":{"get":{"summary":"Unspent outputs of an owner in validated blocks, ascending position, as the operator pages them: {\"utxos\":[{utxoPos, owner, token, amount, exitData?}], \"next\"}","parameters":[{"name":"owner","in":"query","required":true,"schema":{"type":"string"}},{"name":"limit","in":"query","schema":{"type":"integer","default":1000,"maximum":10000}},{"name":"after","in":"query","schema":{"type":"string"}},{"name":"proofs","in":"query","schema":{"type":"boolean"}}],"responses":{"200":{"description":"a page"},"400":{"description":"MalformedQuery, MalformedAddress, BadLimit, MalformedPosition"}}}},
-"/v1/utxos/{pos}/exit-data":{"get":{"summary":"Exit data of an unspent output of a validated block: {utxoPos, blknum, txBytes, inclusionProof, root, blockTimestamp}","parameters":[{"name":"pos","in":"path","required":true,"schema":{"type":"string"}}],"responses":{"200":{"description":"exit data"},"400":{"description":"MalformedPosition"},"404":{"description":"UnknownUtxo, BlockUnknown"}}}},
-"/v1/inclusions":{"post":{"summary":"Inclusion proofs of up to 1,000 transactions of validated blocks ({\"txs\":[{blknum, txIndex}]}), as the operator answers: {\"inclusions\":[{blknum, txIndex, signedTx, txBytes, proof, root, blockTimestamp} or {blknum, txIndex, error}]}","responses":{"200":{"description":"one item per request, in order"},"400":{"description":"MalformedJson"},"413":{"description":"BatchTooLarge"}}}}}}"#;
+/// The OpenAPI document (`exit-watcher/openapi.json`), served at `/openapi.json`.
+pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
+
+/// The routes of [`OPENAPI`]: `405` answers list exactly its methods in `Allow`, and a path number
+/// that is not one is a `400` (`scripts/schemathesis` checks the document against the server).
+static ROUTES: LazyLock<RouteTable> = LazyLock::new(|| {
+    // The document is a constant checked by the tests below: it always parses.
+    RouteTable::from_openapi(OPENAPI).unwrap_or_else(|e| panic!("exit-watcher/openapi.json: {e}"))
+});
+
+/// `POST /v1/guards/in-flight`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InFlightRequest {
+    tx: String,
+}
 
 /// All routes.
 pub(crate) fn routes(
@@ -59,6 +64,14 @@ pub(crate) fn routes(
             };
             match w.add_guard(&guard).await {
                 Ok(()) => warp::reply::json(&json!({"guarded": guard.owner})).into_response(),
+                Err(e @ crate::guards::GuardError::BadSignature { .. }) => error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    e.code(),
+                    format!(
+                        "{e}; if the owner signed it, check that it names this watcher ({}) as exitor and was signed for this chain's id and framework (the EIP-712 verifying contract)",
+                        w.address()
+                    ),
+                ),
                 Err(e) if e.is_client_error() => {
                     error(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e)
                 }
@@ -71,19 +84,27 @@ pub(crate) fn routes(
         .and(warp::body::bytes())
         .and(with.clone())
         .map(|body: bytes::Bytes, w: Arc<Watcher>| {
-            let tx = serde_json::from_slice::<serde_json::Value>(&body)
+            let tx = serde_json::from_slice::<InFlightRequest>(&body)
                 .ok()
-                .and_then(|v| v.get("tx")?.as_str().map(str::to_owned))
-                .and_then(|t| hex::decode(t.trim_start_matches("0x")).ok());
+                .and_then(|r| hex::decode(r.tx.strip_prefix("0x").unwrap_or(&r.tx)).ok());
             let Some(tx) = tx else {
                 return error(
                     StatusCode::BAD_REQUEST,
                     "MalformedJson",
-                    "expected {\"tx\": \"0x…\"}",
+                    "expected {\"tx\": \"0x…\"} (hex, no other field)",
                 );
             };
             match w.add_in_flight(&tx) {
                 Ok(hash) => warp::reply::json(&json!({"kept": hash})).into_response(),
+                // SIG-4's refusal ("… is owned by X but signed by Y"): a signature made under
+                // another signing domain recovers an unrelated address.
+                Err(e) if e.contains(" but signed by ") => error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "InvalidInFlight",
+                    format!(
+                        "{e}: if the owner signed it, the signature was likely made for another chain id or verifying contract than this watcher's framework"
+                    ),
+                ),
                 Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, "InvalidInFlight", e),
             }
         });
@@ -135,20 +156,56 @@ pub(crate) fn routes(
         .unify()
         .or(tower)
         .unify()
-        .recover(|r: Rejection| async move {
-            Ok::<_, Infallible>(if r.is_not_found() {
-                error(StatusCode::NOT_FOUND, "NotFound", "no such route")
-            } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
-                error(StatusCode::PAYLOAD_TOO_LARGE, "BodyTooLarge", "request body too large")
-            } else if r.find::<warp::reject::LengthRequired>().is_some() {
-                error(StatusCode::LENGTH_REQUIRED, "LengthRequired", "send a Content-Length")
-            } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
-                error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "method not allowed")
-            } else {
-                error(StatusCode::BAD_REQUEST, "BadRequest", format!("{r:?}"))
-            })
-        })
+        .or(unrouted())
         .unify()
+        .recover(|r: Rejection| async move { Ok::<_, Infallible>(rejection(&r)) })
+        .unify()
+}
+
+/// What no route took, answered from the document's route table: 405 with `Allow` (the
+/// documented methods), 400 for a path number that is not one, 404 for an undocumented path. A
+/// documented route rejects on (the routes' own refusal, e.g. 411 or 413, stands).
+fn unrouted() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::method().and(warp::path::full()).and_then(
+        |method: warp::http::Method, path: warp::path::FullPath| async move {
+            ROUTES
+                .find(method.as_str(), path.as_str())
+                .refusal()
+                .map(refused)
+                .ok_or_else(warp::reject::not_found)
+        },
+    )
+}
+
+/// A [`Refusal`] as the response.
+fn refused(r: Refusal) -> Response {
+    let mut response =
+        error(StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST), r.code, r.message);
+    if let Some(allow) = r.allow.and_then(|a| warp::http::HeaderValue::from_str(&a).ok()) {
+        response.headers_mut().insert(warp::http::header::ALLOW, allow);
+    }
+    response
+}
+
+/// A refusal of warp's own, typed (never a Rust `Debug` string).
+fn rejection(r: &Rejection) -> Response {
+    if r.is_not_found() {
+        error(StatusCode::NOT_FOUND, "NotFound", "no such route")
+    } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+        error(StatusCode::PAYLOAD_TOO_LARGE, "BodyTooLarge", "request body too large")
+    } else if r.find::<warp::reject::LengthRequired>().is_some() {
+        error(StatusCode::LENGTH_REQUIRED, "LengthRequired", "send a Content-Length")
+    } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        // `unrouted` answers these with Allow; this is only a fallback.
+        error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "method not allowed")
+    } else if let Some(e) = r.find::<warp::reject::InvalidHeader>() {
+        error(StatusCode::BAD_REQUEST, "MalformedHeader", e)
+    } else if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
+        error(StatusCode::BAD_REQUEST, "MalformedQuery", e)
+    } else {
+        tracing::debug!(target: "watcher::api", rejection = ?r, "request refused");
+        error(StatusCode::BAD_REQUEST, "BadRequest", "the request could not be read")
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +218,11 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         for p in [
             "/status",
+            "/events",
+            "/v1/guards/in-flight",
+            "/health",
+            "/metrics",
+            "/openapi.json",
             "/v1/guards",
             "/v1/da/chunks/{blknum}",
             "/v1/da/faults",
@@ -172,5 +234,39 @@ mod tests {
             assert!(paths.contains_key(p), "{p}");
         }
         assert!(paths["/v1/da/chunks/{blknum}"]["put"]["responses"]["409"].is_object());
+        // Every JSON request body is closed (additionalProperties: false), every operation that
+        // takes input documents its 400.
+        let schemas = &doc["components"]["schemas"];
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap().iter().filter(|(m, _)| *m != "parameters")
+            {
+                let mut body = &op["requestBody"]["content"]["application/json"]["schema"];
+                if let Some(name) = body["$ref"].as_str().and_then(|r| r.rsplit('/').next()) {
+                    body = &schemas[name];
+                }
+                if !body.is_null() {
+                    assert_eq!(body["additionalProperties"], false, "{method} {path}");
+                }
+                let takes_input = !op["requestBody"].is_null()
+                    || op["parameters"].is_array()
+                    || item["parameters"].is_array();
+                if takes_input {
+                    assert!(op["responses"]["400"].is_object(), "{method} {path}: no 400");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_route_table_answers_from_the_document() {
+        use plasma_spec::routes::RouteMatch;
+        let t = &*super::ROUTES;
+        assert_eq!(
+            t.find("DELETE", "/v1/da/chunks/7"),
+            RouteMatch::MethodNotAllowed { allow: "GET, PUT".into() }
+        );
+        assert!(matches!(t.find("GET", "/v1/blocks/abc"), RouteMatch::MalformedParameter { .. }));
+        assert_eq!(t.find("GET", "/status"), RouteMatch::Route);
+        assert_eq!(t.find("GET", "/nothing"), RouteMatch::NoRoute);
     }
 }

@@ -10,11 +10,12 @@ use crate::{
     l1::L1Health,
     store::{Inclusion, Lookup},
 };
-use alloy::primitives::B256;
+use alloy::primitives::{Address, B256};
 use parking_lot::Mutex;
 use plasma_spec::{
-    UtxoPos,
+    LedgerError, SignedTransaction, SigningDomain, UtxoPos,
     pages::{RangeAsk, UtxoQuery, parse_range},
+    routes::Refusal,
     wire,
 };
 use serde::Deserialize;
@@ -117,8 +118,59 @@ fn hex0x(b: &[u8]) -> String {
     format!("0x{}", hex::encode(b))
 }
 
-fn submit_error(e: &SubmitError) -> Value {
-    json!({"code": e.code(), "message": e.to_string()})
+/// A refused submission's message: the error, and for `WrongSigner` a hint when the likely cause
+/// is a signature made under another signing domain (SIG-4) rather than by the wrong key.
+fn submit_message(chain: &Chain, e: &SubmitError, raw: &[u8]) -> String {
+    match e {
+        SubmitError::Ledger(LedgerError::WrongSigner { input_index, owner, signer }) => {
+            match wrong_domain_hint(chain, raw, *input_index, *owner, *signer) {
+                Some(hint) => format!("{e}: {hint}"),
+                None => e.to_string(),
+            }
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// Chain ids a wallet is likely to have signed for by mistake: mainnets and testnets in wide use,
+/// and the devnets'.
+const LIKELY_CHAIN_IDS: [u64; 17] = [
+    1, 10, 56, 100, 137, 1337, 8453, 17000, 31337, 42161, 43114, 59144, 80002, 84532, 421_614,
+    11_155_111, 11_155_420,
+];
+
+/// Why input `index`'s signature recovers `signer`, not `owner`, when that is likely a wrong
+/// signing domain: the signature recovers `owner` under a well-known chain id (certain), or
+/// `signer` owns nothing on this chain (a digest under another domain recovers an unrelated,
+/// empty address; a real wrong key is usually someone's). `None` when `signer` is someone here.
+fn wrong_domain_hint(
+    chain: &Chain,
+    raw: &[u8],
+    index: usize,
+    owner: Address,
+    signer: Address,
+) -> Option<String> {
+    let ours = chain.domain().domain();
+    let chain_id = ours.chain_id.map_or_else(|| "?".to_owned(), |c| c.to_string());
+    let contract = ours.verifying_contract.unwrap_or_default();
+    let signed = SignedTransaction::decode(raw).ok()?;
+    let other = LIKELY_CHAIN_IDS.iter().find(|id| {
+        ours.chain_id != Some(alloy::primitives::U256::from(**id))
+            && signed
+                .recover_signers(&SigningDomain::new(**id, contract))
+                .is_ok_and(|s| s.get(index) == Some(&owner))
+    });
+    if let Some(id) = other {
+        return Some(format!(
+            "the signature is {owner}'s for chain id {id}; this chain signs under chain id {chain_id}, verifying contract {contract} (EIP-712 domain): sign again for this chain"
+        ));
+    }
+    let (owned, _) = chain.utxos_page(signer, None, 1);
+    owned.is_empty().then(|| {
+        format!(
+            "{signer} owns nothing on this chain: if you signed with {owner}'s key, the signature was likely made for another chain id or verifying contract; this chain signs under chain id {chain_id}, verifying contract {contract} (EIP-712 domain)"
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -190,7 +242,8 @@ pub(crate) fn routes(
                     } else {
                         StatusCode::SERVICE_UNAVAILABLE
                     };
-                    error(status, e.code(), e)
+                    let raw = parse_hex(&req.tx).unwrap_or_default();
+                    error(status, e.code(), submit_message(&ctx.chain, &e, &raw))
                 }
                 Err(_) => error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -242,21 +295,29 @@ pub(crate) fn routes(
             };
             let results: Vec<Value> = results
                 .iter()
-                .map(|r| match r {
+                .zip(&req.txs)
+                .map(|(r, tx)| match r {
                     Ok(hash) => {
                         ctx.metrics.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         json!({"txHash": hash})
                     }
                     Err(e) => {
                         ctx.metrics.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        json!({"error": submit_error(e)})
+                        let raw = parse_hex(tx).unwrap_or_default();
+                        json!({"error": {"code": e.code(), "message": submit_message(&ctx.chain, e, &raw)}})
                     }
                 })
                 .collect();
             ok(json!({"results": results}))
         });
 
-    let tx = warp::path!("v1" / "transactions" / String).and(warp::get()).and(with.clone()).map(
+    // `batch` is the batch route's, whatever the method: a GET of it is a 405 (`unrouted`), not
+    // a malformed hash.
+    let hash_segment =
+        warp::path!("v1" / "transactions" / String).and_then(|h: String| async move {
+            if h == "batch" { Err(warp::reject::not_found()) } else { Ok(h) }
+        });
+    let tx = hash_segment.and(warp::get()).and(with.clone()).map(
         |hash: String, ctx: Arc<ApiContext>| {
             let Some(hash) =
                 parse_hex(&hash).filter(|h| h.len() == 32).map(|h| B256::from_slice(&h))
@@ -515,8 +576,35 @@ pub(crate) fn routes(
         .unify()
         .or(openapi)
         .unify()
+        .or(unrouted())
+        .unify()
         .recover(|r: Rejection| async move { Ok::<_, Infallible>(rejection(&r)) })
         .unify()
+}
+
+/// What no route took, answered from the document's route table: 405 with `Allow` (the
+/// documented methods), 400 for a path number that is not one, 404 for an undocumented path. A
+/// documented route rejects on (the routes' own refusal, e.g. 411 or 413, stands).
+fn unrouted() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::method().and(warp::path::full()).and_then(
+        |method: warp::http::Method, path: warp::path::FullPath| async move {
+            crate::openapi::ROUTES
+                .find(method.as_str(), path.as_str())
+                .refusal()
+                .map(refused)
+                .ok_or_else(warp::reject::not_found)
+        },
+    )
+}
+
+/// A [`Refusal`] as the response.
+fn refused(r: Refusal) -> Response {
+    let mut response =
+        error(StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST), r.code, r.message);
+    if let Some(allow) = r.allow.and_then(|a| warp::http::HeaderValue::from_str(&a).ok()) {
+        response.headers_mut().insert(warp::http::header::ALLOW, allow);
+    }
+    response
 }
 
 /// Most transactions a JSON block answer may hold; larger blocks are served only in the wire
@@ -689,8 +777,14 @@ fn rejection(r: &Rejection) -> Response {
     } else if r.find::<warp::reject::LengthRequired>().is_some() {
         error(StatusCode::LENGTH_REQUIRED, "LengthRequired", "send a Content-Length")
     } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        // `unrouted` answers these with Allow; this is only a fallback.
         error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "method not allowed")
+    } else if let Some(e) = r.find::<warp::reject::InvalidHeader>() {
+        error(StatusCode::BAD_REQUEST, "MalformedHeader", e)
+    } else if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
+        error(StatusCode::BAD_REQUEST, "MalformedQuery", e)
     } else {
-        error(StatusCode::BAD_REQUEST, "BadRequest", format!("{r:?}"))
+        tracing::debug!(target: "operator::api", rejection = ?r, "request refused");
+        error(StatusCode::BAD_REQUEST, "BadRequest", "the request could not be read")
     }
 }

@@ -20,6 +20,7 @@ mod ledger;
 mod merkle;
 pub mod pages;
 mod position;
+pub mod routes;
 mod signing;
 mod tx;
 pub mod vectors;
