@@ -1724,14 +1724,7 @@ impl Wallet {
             progress(&chunk);
             return Ok(ExitReport { chunks: vec![chunk], not_started: Vec::new(), error: None });
         }
-        let gas_limit = self
-            .provider
-            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-            .await
-            .map_err(l1)?
-            .ok_or_else(|| SdkError::L1("no latest block".into()))?
-            .header
-            .gas_limit;
+        let gas_limit = self.latest_header().await?.gas_limit;
         let budget = gas_limit / 10 * 9;
         let mut report = ExitReport::default();
         let mut rest: &[StoredOutput] = &outputs;

@@ -374,16 +374,20 @@ impl Wallet {
         })
     }
 
-    /// The latest L1 block's timestamp: the contracts' `now`.
-    pub(super) async fn l1_now(&self) -> Result<u64, SdkError> {
+    /// The latest L1 block's header.
+    pub(super) async fn latest_header(&self) -> Result<alloy::rpc::types::Header, SdkError> {
         Ok(self
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
             .await
             .map_err(l1)?
             .ok_or_else(|| SdkError::L1("no latest block".into()))?
-            .header
-            .timestamp)
+            .header)
+    }
+
+    /// The latest L1 block's timestamp: the contracts' `now`.
+    pub(super) async fn l1_now(&self) -> Result<u64, SdkError> {
+        Ok(self.latest_header().await?.timestamp)
     }
 }
 
