@@ -1015,7 +1015,7 @@ fn offline(
     l1: &SdkError,
 ) -> Result<Report, SdkError> {
     let store = cli::views::open_offline(path, l1)?;
-    let why = l1.to_string();
+    let why = cli::status::redact_urls(&l1.to_string());
     let mut tokens = Tokens::new();
     let outputs = store.all()?;
     for o in &outputs {
@@ -1389,10 +1389,12 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
+            // Errors of HTTP clients name their URL; a hosted RPC URL carries its API key.
+            let e = cli::status::redact_urls(&e.to_string());
             if format == Format::Human {
                 eprintln!("plasma: {e}");
             } else {
-                println!("{}", json!({"error": e.to_string()}));
+                println!("{}", json!({"error": e}));
             }
             ExitCode::FAILURE
         }

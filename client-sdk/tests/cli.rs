@@ -216,6 +216,15 @@ async fn the_store_lock_is_waited_for_and_the_store_answers_without_l1() {
         let r = plasma.run(1, &["deposit", "2"]);
         assert!(r.ok, "{r:?}");
 
+        // When each exit can be processed, for people.
+        let r = plasma.run_raw(1, &["--human", "exits"]);
+        assert!(
+            r.stdout.contains(&format!("standard exit of output {pos}: 1 ETH")),
+            "{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("processable from 20"), "{}", r.stdout);
+
         // Another process holds the store: the command waits, says so, and then runs.
         let held = plasma_sdk::ProofStore::open(&plasma.store(1)).unwrap();
         let mut child = plasma

@@ -23,6 +23,23 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
+/// `text` with every URL in it redacted as [`redact`] does: errors from HTTP clients name the
+/// URL they failed on, and a hosted RPC URL carries its API key.
+pub(crate) fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("http://").into_iter().chain(rest.find("https://")).min() {
+        out.push_str(&rest[..at]);
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | ',' | ';' | '>'))
+            .map_or(rest.len(), |e| at + e);
+        out.push_str(&redact(&rest[at..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 async fn get_json(url: &str) -> Result<Value, String> {
     let resp = reqwest::Client::new().get(url).timeout(TIMEOUT).send().await.map_err(explain)?;
     if !resp.status().is_success() {
@@ -166,5 +183,13 @@ mod tests {
         );
         assert_eq!(redact("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
         assert_eq!(redact("not a url"), "(unparseable URL)");
+        assert_eq!(
+            redact_urls("L1: error sending request for url (https://x.io/v2/KEY): refused"),
+            "L1: error sending request for url (https://x.io/…): refused"
+        );
+        assert_eq!(
+            redact_urls("at http://127.0.0.1:9656 and https://a.b/?k=1"),
+            "at http://127.0.0.1:9656 and https://a.b/…"
+        );
     }
 }
