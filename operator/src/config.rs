@@ -3,6 +3,7 @@
 //! network (LEDGER-7): a devnet opts into shallow ones with `devnet = true` (or `--devnet`).
 
 use alloy::primitives::Address;
+use plasma_contracts::l1::{ClientOptions, EndpointError, Endpoints};
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -36,8 +37,14 @@ pub struct Config {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct L1Config {
-    /// JSON-RPC endpoint.
+    /// JSON-RPC endpoint, or several comma-separated (used when `rpc_urls` is empty).
     pub rpc_url: String,
+    /// JSON-RPC endpoints in order of preference (http or https): requests go to the first
+    /// healthy one and fail over to the next (`plasma_contracts::l1`). Set, it replaces `rpc_url`.
+    pub rpc_urls: Vec<String>,
+    /// A PEM file of extra trusted certificates (a private CA, a self-signed node) for https
+    /// endpoints and towers, besides Mozilla's roots and `PLASMA_CA_FILE`.
+    pub ca_file: Option<PathBuf>,
     /// The framework contract.
     pub framework: Address,
     /// A Web3 Secret Storage keystore with the operator key.
@@ -169,10 +176,17 @@ impl DaConfig {
             if !seen.insert(tower.address) {
                 return Err(DaConfigError::DuplicateTower { address: tower.address, index });
             }
-            // Plain http only: the operator's HTTP client is built without TLS (as its L1 client).
+            // http or https (the tower client trusts what the L1 client trusts).
             let url = tower.url.trim_end_matches('/');
-            if !url.starts_with("http://") || url.parse::<reqwest::Url>().is_err() {
-                return Err(DaConfigError::BadUrl { index, url: tower.url.clone() });
+            let usable = url.parse::<reqwest::Url>().is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some_and(|h| !h.is_empty())
+            });
+            if !usable {
+                return Err(DaConfigError::BadUrl {
+                    index,
+                    url: plasma_contracts::l1::redact_text(&tower.url),
+                });
             }
         }
         if self.retry_ms == 0 {
@@ -215,12 +229,12 @@ pub enum DaConfigError {
         /// The limit.
         max: u16,
     },
-    /// A tower URL that is not `http://host[:port][/path]` (no TLS in this build).
-    #[error("tower {index} has an unusable url {url:?}: expected http://host:port")]
+    /// A tower URL that is not `http(s)://host[:port][/path]`.
+    #[error("tower {index} has an unusable url {url:?}: expected http(s)://host[:port]")]
     BadUrl {
         /// The tower.
         index: usize,
-        /// Its url.
+        /// Its url (path and query redacted).
         url: String,
     },
     /// `retry_ms = 0` would push in a busy loop.
@@ -270,6 +284,8 @@ impl Default for L1Config {
     fn default() -> Self {
         Self {
             rpc_url: "http://127.0.0.1:8545".into(),
+            rpc_urls: Vec::new(),
+            ca_file: None,
             framework: Address::ZERO,
             keystore: None,
             keystore_password_file: None,
@@ -308,6 +324,46 @@ impl Default for ApiConfig {
 }
 
 impl L1Config {
+    /// The L1 endpoints: `rpc_urls` if set, else `rpc_url` (which may be comma-separated).
+    pub fn endpoints(&self) -> Result<Endpoints, EndpointError> {
+        if self.rpc_urls.is_empty() {
+            Endpoints::parse(&self.rpc_url)
+        } else {
+            Endpoints::from_list(&self.rpc_urls)
+        }
+    }
+
+    /// Replaces every configured endpoint (a flag or environment override): `urls` may be
+    /// comma-separated.
+    pub fn set_endpoints(&mut self, urls: &str) {
+        urls.clone_into(&mut self.rpc_url);
+        self.rpc_urls.clear();
+    }
+
+    /// The HTTP client options: `PLASMA_CA_FILE` and `ca_file` trusted.
+    pub fn client_options(&self) -> ClientOptions {
+        let options = ClientOptions::from_env();
+        match &self.ca_file {
+            Some(file) => options.with_ca_file(file),
+            None => options,
+        }
+    }
+
+    /// This configuration as it may be shown: endpoints redacted (API keys live in their paths),
+    /// no raw private key.
+    #[must_use]
+    pub fn redacted(&self) -> Self {
+        let mut shown = self.clone();
+        shown.rpc_url = plasma_contracts::l1::redact_text(&shown.rpc_url);
+        for url in &mut shown.rpc_urls {
+            *url = plasma_contracts::l1::redact_text(url);
+        }
+        if shown.private_key.is_some() {
+            shown.private_key = Some("<redacted>".into());
+        }
+        shown
+    }
+
     /// The polling interval.
     pub const fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
@@ -354,6 +410,9 @@ pub enum ConfigError {
     /// The key could not be loaded.
     #[error("operator key: {0}")]
     Key(String),
+    /// The L1 endpoints are unusable.
+    #[error("[l1]: {0}")]
+    L1(#[from] EndpointError),
     /// The `[da]` section is unusable.
     #[error("[da]: {0}")]
     Da(#[from] DaConfigError),
@@ -400,8 +459,10 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks what parsing cannot: the `[da]` parameters, and `[faults]` only on a devnet.
+    /// Checks what parsing cannot: the L1 endpoints, the `[da]` parameters, and `[faults]` only
+    /// on a devnet.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.l1.endpoints()?;
         if let Some(da) = &self.da {
             da.validate()?;
         }
@@ -438,7 +499,7 @@ impl Config {
             self.listen = parse("PLASMA_OPERATOR_LISTEN", &v)?;
         }
         if let Some(v) = var("PLASMA_OPERATOR_L1_RPC_URL") {
-            self.l1.rpc_url = v;
+            self.l1.set_endpoints(&v);
         }
         if let Some(v) = var("PLASMA_OPERATOR_L1_FRAMEWORK") {
             self.l1.framework = parse("PLASMA_OPERATOR_L1_FRAMEWORK", &v)?;
@@ -591,7 +652,11 @@ mod tests {
         ));
         c.da.as_mut().unwrap().towers.truncate(1024);
         c.validate().unwrap();
-        for bad in ["127.0.0.1:1", "https://tower.example", "http://"] {
+        for ok in ["https://tower.example", "https://tower.example:8443/da/"] {
+            c.da.as_mut().unwrap().towers[0].url = ok.into();
+            c.validate().unwrap();
+        }
+        for bad in ["127.0.0.1:1", "ftp://tower.example", "http://"] {
             c.da.as_mut().unwrap().towers[0].url = bad.into();
             assert!(
                 matches!(
@@ -600,6 +665,47 @@ mod tests {
                 ),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn several_l1_endpoints_and_their_overrides() {
+        // One endpoint, the default.
+        let c = Config::default();
+        assert_eq!(c.l1.endpoints().unwrap().redacted(), ["http://127.0.0.1:8545"]);
+        // `rpc_url` may carry a list; `rpc_urls` replaces it.
+        let c =
+            Config::from_toml("[l1]\nrpc_url = \"http://a:1,https://b.example/v2/KEY\"").unwrap();
+        assert_eq!(c.l1.endpoints().unwrap().redacted(), ["http://a:1", "https://b.example/…"]);
+        let mut c = Config::from_toml(
+            "[l1]\nrpc_url = \"http://old:1\"\nrpc_urls = [\"https://x.example/KEY\", \"http://y:2\"]\nca_file = \"/etc/ca.pem\"",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.l1.endpoints().unwrap().redacted(), ["https://x.example/…", "http://y:2"]);
+        assert_eq!(c.l1.client_options().ca_files.last(), Some(&PathBuf::from("/etc/ca.pem")));
+        // The environment (as the flag) replaces both.
+        c.apply_env(|n| {
+            (n == "PLASMA_OPERATOR_L1_RPC_URL").then(|| "http://e:1,http://f:2".into())
+        })
+        .unwrap();
+        assert_eq!(c.l1.endpoints().unwrap().urls().len(), 2);
+        assert!(c.l1.rpc_urls.is_empty());
+        // Shown redacted.
+        c.l1.rpc_urls = vec!["https://u:pw@x.example/v3/KEY".into()];
+        c.l1.private_key = Some("0x01".into());
+        let shown = format!("{:?}", c.l1.redacted());
+        assert!(
+            !shown.contains("KEY") && !shown.contains("pw") && !shown.contains("0x01"),
+            "{shown}"
+        );
+        // Unusable endpoints are refused at validation, by name and without the key.
+        for bad in ["ws://a:1", "", "http://a:1,http://a:1", "https://h:99999/KEY"] {
+            let mut c = Config::default();
+            c.l1.set_endpoints(bad);
+            let err = c.validate().unwrap_err();
+            assert!(matches!(err, ConfigError::L1(_)), "{bad}: {err}");
+            assert!(!err.to_string().contains("KEY"), "{err}");
         }
     }
 

@@ -241,13 +241,15 @@ struct ErrorBody {
 }
 
 impl Distributor {
-    /// A distributor for a validated `[da]` section, signing headers with the operator's key.
+    /// A distributor for a validated `[da]` section, signing headers with the operator's key;
+    /// https towers are trusted as L1 endpoints are (`tls`).
     pub(crate) fn new(
         config: &DaConfig,
         devnet: bool,
         domain: SigningDomain,
         signer: plasma_spec::Signer,
         chain: Arc<Chain>,
+        tls: &plasma_contracts::l1::ClientOptions,
     ) -> Result<Self, crate::node::NodeError> {
         use crate::{config::ConfigError, node::NodeError};
         config.validate().map_err(ConfigError::from)?;
@@ -259,7 +261,8 @@ impl Distributor {
             .ok_or_else(|| {
             NodeError::Da(format!("k = {} and n = {n} are not usable", config.k))
         })?;
-        let http = reqwest::Client::builder()
+        let http = plasma_contracts::l1::tls_builder(tls)
+            .map_err(|e| NodeError::Da(format!("http client: {e}")))?
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(4)
             .build()

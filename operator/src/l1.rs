@@ -132,6 +132,9 @@ pub struct L1Health {
     pub submissions_sent: u64,
     /// Why block production stopped, if it did (LEDGER-7).
     pub halt: Option<Halt>,
+    /// Each configured L1 endpoint's health (`plasma_contracts::l1`), read when shown: URLs
+    /// redacted, healthy, head, latency, last error, last answer.
+    pub endpoints: plasma_contracts::l1::L1Health,
 }
 
 /// The L1 head a step reads everything at, so that its reads agree with each other.

@@ -33,7 +33,8 @@ struct RunArgs {
     /// TOML configuration file (defaults run a devnet).
     #[arg(long, env = "PLASMA_OPERATOR_CONFIG")]
     config: Option<PathBuf>,
-    /// The L1 JSON-RPC endpoint.
+    /// The L1 JSON-RPC endpoint, or several comma-separated (http or https; failover in this
+    /// order). Replaces the file's `l1.rpc_url` and `l1.rpc_urls`.
     #[arg(long = "l1.rpc-url")]
     rpc_url: Option<String>,
     /// The framework contract.
@@ -57,7 +58,7 @@ impl RunArgs {
     fn config(&self) -> Result<Config, plasma_operator::ConfigError> {
         let mut config = Config::load(self.config.as_deref())?;
         if let Some(v) = &self.rpc_url {
-            config.l1.rpc_url = v.clone();
+            config.l1.set_endpoints(v);
         }
         if let Some(v) = self.framework {
             config.l1.framework = v;
@@ -95,11 +96,9 @@ fn main() -> ExitCode {
         }
     };
     if matches!(cli.command, Commands::Config(_)) {
-        // Never print the key itself.
+        // Never print the key itself, nor the API keys in endpoint URLs.
         let mut shown = config;
-        if shown.l1.private_key.is_some() {
-            shown.l1.private_key = Some("<redacted>".into());
-        }
+        shown.l1 = shown.l1.redacted();
         println!("{shown:#?}");
         return ExitCode::SUCCESS;
     }

@@ -9,10 +9,7 @@ use crate::{
     l1::{self, L1Health, L1Settings},
     store::{Store, StoreError},
 };
-use alloy::{
-    network::EthereumWallet,
-    providers::{Provider, ProviderBuilder},
-};
+use alloy::{network::EthereumWallet, providers::Provider};
 use parking_lot::Mutex;
 use plasma_spec::SigningDomain;
 use std::{net::SocketAddr, sync::Arc};
@@ -44,6 +41,10 @@ pub enum NodeError {
     },
 }
 
+/// How often every L1 endpoint is asked for its head (the health in `/v1/status`; a failed
+/// endpoint is noticed again when it recovers).
+const ENDPOINT_PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A running operator.
 #[derive(Debug)]
 pub struct Node {
@@ -65,17 +66,22 @@ impl Node {
         // `operator()`.
         let da_signer = plasma_spec::Signer::from_bytes(&signer.to_bytes())
             .ok_or_else(|| ConfigError::Key("not a secp256k1 key".into()))?;
-        let provider = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(signer))
-            .connect_http(
-                config
-                    .l1
-                    .rpc_url
-                    .parse()
-                    .map_err(|e| NodeError::L1(format!("bad rpc url: {e}")))?,
-            )
-            .erased();
-        let chain_id = provider.get_chain_id().await.map_err(|e| NodeError::L1(e.to_string()))?;
+        // Several endpoints, TLS, failover and their health (plasma_contracts::l1); errors and
+        // logs name endpoints without their path or query (API keys).
+        let endpoints = config.l1.endpoints().map_err(ConfigError::from)?;
+        let (provider, endpoint_health) = plasma_contracts::l1::connect_with(
+            &endpoints,
+            EthereumWallet::from(signer),
+            &config.l1.client_options(),
+        )
+        .map_err(|e| NodeError::L1(e.to_string()))?;
+        let chain_id = provider.get_chain_id().await.map_err(|e| {
+            NodeError::L1(format!("reading the chain id: {}", plasma_contracts::l1::explain(&e)))
+        })?;
+        // Every endpoint must be on this chain; one that is not is never used (and shown so).
+        endpoint_health.pin_chain_id(chain_id);
+        endpoint_health.spawn_probe(ENDPOINT_PROBE_INTERVAL);
+        info!(target: "operator", endpoints = %endpoints, "L1 endpoints");
         let domain = SigningDomain::new(chain_id, config.l1.framework);
         let store = Store::open_with_cache(
             &config.data_dir.join("operator.redb"),
@@ -87,7 +93,8 @@ impl Node {
             config.block.fee_recipient.unwrap_or(operator),
             config.api.max_mempool,
         )?);
-        let health = Arc::new(Mutex::new(L1Health::default()));
+        let health =
+            Arc::new(Mutex::new(L1Health { endpoints: endpoint_health, ..L1Health::default() }));
         let (shutdown, rx) = watch::channel(false);
         let da = match &config.da {
             Some(da) => Some(Arc::new(Distributor::new(
@@ -96,6 +103,7 @@ impl Node {
                 domain,
                 da_signer,
                 chain.clone(),
+                &config.l1.client_options(),
             )?)),
             None => None,
         };
