@@ -194,6 +194,16 @@ async fn bad_packages_and_useless_exits_are_refused_before_any_bond() {
         }
         other => panic!("{other:?}"),
     }
+    // carol exits the output her payment spent: processed first, it would make the payment
+    // non-canonical, so the recipient is told to challenge it first.
+    carol.start_exits_unchecked(&[c]).await.unwrap();
+    match bob.in_flight_exit_from(&committed_pkg, true).await {
+        Err(SdkError::OutputExiting { utxo_pos, evidence }) => {
+            assert_eq!(utxo_pos, c.to_string());
+            assert!(evidence.contains("challenge it with this payment"), "{evidence}");
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(balances().await, before, "nothing was paid, not even gas");
     let game = InFlightExitGame::new(env.deployment.in_flight_exit_game, env.provider.clone());
     for h in [withheld, served] {

@@ -259,7 +259,8 @@ impl Wallet {
     /// A recipient's in-flight exit (spec: EXIT-6, EXIT-8). Checks, before any bond is paid:
     /// the package itself ([`SdkError::BadPackage`]: the contract's start checks, and that the
     /// payment pays this wallet); each input's root and timestamp against its L1 block
-    /// commitment; that no input is finalized or standard-exiting on L1 (either makes the exit
+    /// commitment; that no input is finalized ([`SdkError::OutputFinalized`]) or
+    /// standard-exiting ([`SdkError::OutputExiting`]) on L1 (either can make the exit
     /// non-canonical, CHAL-5, and its outputs unpaid); and, unless `force`, WALLET-3 (the payment
     /// proven committed in a block served whole and unsuspected is
     /// [`SdkError::PaymentCommitted`]: sync and exit the output by a standard exit). Then starts
@@ -285,20 +286,20 @@ impl Wallet {
                     "input {i}'s proof and timestamp do not match block {blknum}'s L1 commitment"
                 )));
             }
+            // CHAL-5, EXIT-11: a finalized input makes the exit non-canonical, its outputs unpaid.
+            let pos = checked.positions[i].to_u128();
             if self.framework.isOutputFinalized(*output_id).call().await.map_err(l1)? {
-                return Err(bad(format!(
-                    "input {i} ({}) is finalized on L1: the exit would settle non-canonical \
-                     (CHAL-5) and pay its outputs nothing",
-                    checked.positions[i].to_u128()
-                )));
+                return Err(SdkError::OutputFinalized(pos.to_string()));
             }
-            let pos = checked.positions[i].to_u256();
-            if self.standard.exits(pos).call().await.map_err(l1)?.status == 1 {
-                return Err(bad(format!(
-                    "input {i} ({pos}) has an active standard exit: if it is processed first, \
-                     the payment settles non-canonical; challenge that exit with this payment \
-                     (EXIT-4: it is a spend its owner signed), then start this one"
-                )));
+            if self.standard.exits(U256::from(pos)).call().await.map_err(l1)?.status == 1 {
+                return Err(SdkError::OutputExiting {
+                    utxo_pos: pos.to_string(),
+                    evidence: format!(
+                        "input {i}'s standard exit is active on L1: processed first, it would \
+                         make the payment non-canonical; challenge it with this payment (EXIT-4: \
+                         a spend its owner signed), then start the in-flight exit"
+                    ),
+                });
             }
         }
         let existing = self.in_flight.inFlightExit(exit_id).call().await.map_err(l1)?;
