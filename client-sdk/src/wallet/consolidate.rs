@@ -183,7 +183,10 @@ impl Wallet {
     /// on L1 and their outputs verified (`proof+tx`) before the next. Re-checks the outputs
     /// first, as a send does (WALLET-1). Refuses before anything is sent when there is nothing
     /// to merge ([`SdkError::NothingToConsolidate`]: fewer than two spendable outputs) or the
-    /// fees would eat the value or any one merge ([`SdkError::FeeExceedsValue`]).
+    /// fees would eat the value or any one merge ([`SdkError::FeeExceedsValue`]). An error after
+    /// some payments were sent (a commit not seen within `options.timeout`, the operator gone)
+    /// loses nothing: each merge is an ordinary payment to this wallet, and consolidating again
+    /// after a sync goes on from the outputs there are.
     pub async fn consolidate_with(
         &self,
         token: Address,
