@@ -108,3 +108,61 @@ async fn refuses_a_standard_exit_bond_that_is_not_whole_gwei() {
     );
     assert_eq!(provider.get_transaction_count(me).await.unwrap(), 0, "nothing was sent");
 }
+
+/// The plan (before anything is sent) prices every transaction as the chain then charges it: on
+/// anvil the estimates, the exit games' and `bindExitGames`' through the state override, equal
+/// the gas used, and the predicted addresses are where the contracts land; with two
+/// confirmations on one-second blocks each transaction is two blocks deep before the next is
+/// sent; the test token comes last and mints.
+#[tokio::test(flavor = "current_thread")]
+async fn the_plan_predicts_gas_and_addresses_and_each_step_waits_for_its_confirmations() {
+    use plasma_contracts::{DeployOptions, DeployStep, Progress, TestToken, deploy_with, plan};
+    let bin = std::env::var_os("ANVIL_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
+    });
+    let anvil = Anvil::at(bin).chain_id(4_242).block_time(1).spawn();
+    let signer: PrivateKeySigner = anvil.keys()[3].clone().into();
+    let me = signer.address();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(anvil.endpoint_url());
+    let config = DeployConfig::devnet(me, 60);
+
+    let planned = plan(&provider, me, &config, true).await.unwrap();
+    assert_eq!(planned.chain_id, 4_242);
+    assert_eq!(planned.txs.len(), 6);
+    assert!(planned.txs.iter().all(|t| t.estimated), "anvil takes state overrides: {planned:?}");
+    assert!(planned.max_cost() >= planned.likely_cost());
+    assert_eq!(provider.get_transaction_count(me).await.unwrap(), 0, "planning sends nothing");
+
+    let mut sent = Vec::new();
+    let options = DeployOptions { confirmations: 2, test_token: true, ..DeployOptions::default() };
+    let report = deploy_with(provider.clone(), &config, &options, |p| {
+        if let Progress::Sent { step, .. } = p {
+            sent.push(step);
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(sent, DeployStep::all(true));
+    assert_eq!(report.deployment, planned.predicted());
+    assert_eq!(report.deploy_block(), report.txs[0].block);
+    for (tx, plan) in report.txs.iter().zip(&planned.txs) {
+        assert_eq!(tx.step, plan.step);
+        assert_eq!(
+            tx.gas_used, plan.gas,
+            "{}: estimated {} used {}",
+            tx.step, plan.gas, tx.gas_used
+        );
+        assert_eq!(tx.address, plan.address, "{}", tx.step);
+    }
+    // Each step was sent only once the previous one was two blocks deep.
+    for pair in report.txs.windows(2) {
+        assert!(pair[1].block >= pair[0].block + 2, "{pair:?}");
+    }
+    let framework = PlasmaFramework::new(report.deployment.framework, provider.clone());
+    assert_eq!(framework.batchExitGame().call().await.unwrap(), report.deployment.batch_exit_game);
+    let token = TestToken::new(report.test_token.unwrap(), provider.clone());
+    token.mint(me, U256::from(5)).send().await.unwrap().get_receipt().await.unwrap();
+    assert_eq!(token.balanceOf(me).call().await.unwrap(), U256::from(5));
+}

@@ -7,12 +7,14 @@
 use alloy::{
     network::EthereumWallet,
     primitives::{Address, U256, utils::format_units},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::Provider,
     signers::local::PrivateKeySigner,
 };
 use clap::Parser;
 use plasma_contracts::{
-    DeployConfig, DeployOptions, DeployPlan, DeployReport, Fees, Progress, deploy_with, plan,
+    DeployConfig, DeployOptions, DeployPlan, DeployReport, Fees, Progress, deploy_with,
+    l1::{self, Endpoints},
+    plan,
 };
 use std::{
     path::{Path, PathBuf},
@@ -24,7 +26,8 @@ use std::{
 #[derive(Debug, Parser)]
 #[command(name = "plasma-deploy", version)]
 struct Cli {
-    /// The L1 JSON-RPC endpoint.
+    /// The L1 JSON-RPC endpoints, comma-separated (http or https; the next is tried when one
+    /// fails). Never printed with their path or query, where hosted RPCs keep API keys.
     #[arg(long = "l1.rpc-url", env = "PLASMA_L1_RPC_URL", default_value = "http://127.0.0.1:8545")]
     rpc_url: String,
     /// A Web3 Secret Storage keystore holding the deployer's key (`cast wallet import`, geth,
@@ -83,8 +86,9 @@ enum CliError {
     Usage(String),
     #[error("keystore {path}: {reason}")]
     Keystore { path: PathBuf, reason: String },
-    #[error("L1 unreachable at {url}: {reason}")]
-    Unreachable { url: String, reason: String },
+    /// `reason` names the endpoint (redacted) and why it could not be reached.
+    #[error("L1: {reason}")]
+    Unreachable { reason: String },
     #[error(
         "the deployer {deployer} holds {have} ETH; the deployment may cost up to {need} ETH at the \
          current fees: send it at least {missing} ETH more (or lower the fees with --max-fee-gwei)"
@@ -102,7 +106,13 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("plasma-deploy: {e}");
+            // An RPC error's text can carry the endpoint's URL, API key included: redacted
+            // (`Unreachable` is already, by `l1::explain`).
+            let text = match e {
+                CliError::Unreachable { .. } => e.to_string(),
+                _ => l1::redact_text(&e.to_string()),
+            };
+            eprintln!("plasma-deploy: {text}");
             ExitCode::FAILURE
         }
     }
@@ -274,14 +284,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     };
     let signer = signer(&cli)?;
     let deployer = signer.address();
-    let url = cli.rpc_url.parse().map_err(|e| CliError::Usage(format!("bad --l1.rpc-url: {e}")))?;
-    // TODO(#18 A): plasma_contracts::l1::connect (TLS, several endpoints) once it lands.
-    let provider: DynProvider =
-        ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
+    let endpoints = Endpoints::parse(&cli.rpc_url)
+        .map_err(|e| CliError::Usage(format!("--l1.rpc-url: {e}")))?;
+    // Redacted: hosted RPC URLs carry API keys in their path or query.
+    let shown = endpoints.redacted().join(",");
+    // TLS (rustls, PLASMA_CA_FILE trusted too) and failover across the endpoints.
+    let (provider, _health) = l1::connect(&endpoints, EthereumWallet::from(signer))
+        .map_err(|e| CliError::Unreachable { reason: l1::explain(&e) })?;
     let chain_id = provider
         .get_chain_id()
         .await
-        .map_err(|e| CliError::Unreachable { url: cli.rpc_url.clone(), reason: e.to_string() })?;
+        .map_err(|e| CliError::Unreachable { reason: l1::explain(&e) })?;
 
     let mut config = DeployConfig::devnet(cli.operator.unwrap_or(deployer), cli.min_exit_period);
     if let Some(bond) = cli.standard_exit_bond {
@@ -291,7 +304,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     if let Some(fees) = fees {
         plan.fees = fees;
     }
-    print_plan(&plan, &cli.rpc_url);
+    print_plan(&plan, &shown);
     if cli.dry_run {
         eprintln!("dry run: nothing sent");
         return Ok(());
