@@ -101,6 +101,8 @@ async fn amounts_addresses_contract_errors_and_text_for_people() {
     token.mint(alice, eth(100)).send().await.unwrap().get_receipt().await.unwrap();
     let token = token.address().to_string();
     let plasma = Plasma::new(&env, &format!("http://{}", node.addr));
+    let watcher = watcher(&env, format!("http://{}", node.addr)).await;
+    let watchers = format!("http://{},http://127.0.0.1:9", watcher.addr);
     tokio::task::spawn_blocking(move || {
         // address: the key alone, no L1.
         let r = plasma.run(1, &["address"]);
@@ -195,10 +197,51 @@ async fn amounts_addresses_contract_errors_and_text_for_people() {
         assert_eq!(r.json["l1"]["reachable"], true);
         assert_eq!(r.json["l1"]["chainId"], 31337);
         assert_eq!(r.json["safe"], Value::Null);
+        // With watchers: the one that answers says the chain is safe, the dead one is named.
+        let r = plasma.run(1, &["status", "--watchers", &watchers]);
+        assert_eq!(r.json["watchers"][0]["reachable"], true, "{r:?}");
+        assert_eq!(r.json["watchers"][0]["safe"], true, "{r:?}");
+        assert_eq!(r.json["watchers"][1]["reachable"], false, "{r:?}");
+        assert_eq!(r.json["safe"], true, "{r:?}");
+        let r = plasma.run_raw(1, &["--human", "status", "--watchers", &watchers]);
+        assert!(r.stdout.contains("chain safe"), "{}", r.stdout);
+        assert!(r.stdout.contains("watcher http://127.0.0.1:9: UNREACHABLE"), "{}", r.stdout);
     })
     .await
     .unwrap();
+    watcher.stop().await;
     node.stop().await;
+}
+
+/// A watcher of `env`'s chain reading `operator_url`, its API on a free port.
+async fn watcher(env: &plasma_testkit::Env, operator_url: String) -> plasma_watcher::Running {
+    use alloy::{
+        network::EthereumWallet,
+        providers::{Provider, ProviderBuilder},
+    };
+    use std::time::Duration;
+    let key = plasma_testkit::key(env, 5);
+    let me = key.address();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key))
+        .connect_http(env.anvil.endpoint_url())
+        .erased();
+    let settings = plasma_watcher::Settings {
+        framework: env.deployment.framework,
+        operator_url,
+        confirmations: 1,
+        poll: Duration::from_millis(50),
+        availability_timeout: Duration::from_millis(400),
+        process_exits: false,
+        deadline_margin: Duration::from_secs(30),
+        stuck_after: Duration::from_millis(300),
+        l1_block_time: Duration::from_millis(100),
+        download: plasma_watcher::DownloadSettings::default(),
+    };
+    let w = plasma_watcher::Watcher::new(settings, me, provider, &env.dir.path().join("watcher"))
+        .await
+        .unwrap();
+    plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
