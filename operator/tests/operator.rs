@@ -166,6 +166,9 @@ async fn refuses_bad_input_with_typed_errors() {
     let forged = SignedTransaction::new(tx.clone(), vec![env.bob.sign_tx(&env.domain, &tx)]);
     let (status, body) = api.submit(&forged).await;
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("WrongSigner")), "{body}");
+    // bob owns nothing here: the refusal says a wrong signing domain is the likely cause.
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("another chain id or verifying contract"), "{message}");
 
     // Value created.
     let greedy = Transaction::payment(
@@ -212,6 +215,50 @@ async fn refuses_bad_input_with_typed_errors() {
     let (status, doc) = api.get("/openapi.json").await;
     assert_eq!(status, 200);
     assert!(doc["paths"]["/v1/transactions"].is_object());
+
+    // Signed by the owner for another chain id: named (SIG-4 recovers someone else).
+    let mainnet = SigningDomain::new(1, env.deployment.framework);
+    let elsewhere = SignedTransaction::new(tx.clone(), vec![env.alice.sign_tx(&mainnet, &tx)]);
+    let (status, body) = api.submit(&elsewhere).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("WrongSigner")), "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("for chain id 1;"), "{message}");
+    // For another verifying contract: the likely cause, not a certainty.
+    let other = SigningDomain::new(env.anvil.chain_id(), Address::repeat_byte(7));
+    let elsewhere = SignedTransaction::new(tx.clone(), vec![env.alice.sign_tx(&other, &tx)]);
+    let message = api.submit(&elsewhere).await.1["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("likely made for another chain id or verifying contract"),
+        "{message}"
+    );
+    // The wrong key of someone who owns outputs here: no hint (a wrong domain is not the likely
+    // cause).
+    deposit(&env, &env.bob, eth).await;
+    api.wait_for(&format!("/v1/utxos?owner={}", env.bob.address()), |v| utxo_count(v) == 1).await;
+    let (status, body) = api.submit(&forged).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("WrongSigner")), "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("chain id"), "{message}");
+
+    // Undocumented methods: 405 with Allow, the typed JSON error; a path number that is not one:
+    // 400; an unknown path: 404 — from the document's route table.
+    let r = api.http.delete(format!("{}/v1/transactions", api.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "MethodNotAllowed");
+    let r = api.http.get(format!("{}/v1/transactions/batch", api.base)).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["allow"].to_str().unwrap()), (405, "POST"));
+    for path in ["/v1/blocks/abc", "/v1/blocks/-1/availability", "/v1/blocks/18446744073709551616"]
+    {
+        let (status, body) = api.get(path).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("MalformedParameter")),
+            "{path}"
+        );
+    }
+    assert_eq!(api.get("/v1/blocks/abc/nothing").await.1["error"]["code"], "NotFound");
     node.stop().await;
 }
 
