@@ -527,7 +527,7 @@ async fn run(mut cli: Cli) -> Result<Report, SdkError> {
                         Err(e) => {
                             // Not the timeout: do not spin on an error that answers at once.
                             tokio::time::sleep(Duration::from_secs(1)).await;
-                            e.to_string()
+                            cli::status::redact_urls(&e.to_string())
                         }
                     };
                 if started.elapsed() >= limit {

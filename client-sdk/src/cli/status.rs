@@ -78,7 +78,9 @@ pub(crate) async fn status(operator_url: &str, rpc_url: &str, watchers: &[String
                 "latencyMs": started.elapsed().as_millis() as u64,
                 "chain": v["chain"],
             }),
-            Err(e) => json!({"url": redact(operator_url), "reachable": false, "error": e}),
+            Err(e) => {
+                json!({"url": redact(operator_url), "reachable": false, "error": redact_urls(&e)})
+            }
         }
     };
     let l1 = {
@@ -98,7 +100,9 @@ pub(crate) async fn status(operator_url: &str, rpc_url: &str, watchers: &[String
                 "head": head,
                 "latencyMs": started.elapsed().as_millis() as u64,
             }),
-            Ok(Err(e)) => json!({"url": redact(rpc_url), "reachable": false, "error": e}),
+            Ok(Err(e)) => {
+                json!({"url": redact(rpc_url), "reachable": false, "error": redact_urls(&e)})
+            }
             Err(_) => json!({"url": redact(rpc_url), "reachable": false, "error": "timed out"}),
         }
     };
@@ -116,7 +120,7 @@ pub(crate) async fn status(operator_url: &str, rpc_url: &str, watchers: &[String
                     "byzantineFrom": s["byzantineFrom"],
                 })
             }
-            Err(e) => json!({"url": redact(w), "reachable": false, "error": e}),
+            Err(e) => json!({"url": redact(w), "reachable": false, "error": redact_urls(&e)}),
         });
     }
     let answered: Vec<&Value> = views.iter().filter(|v| v["reachable"] == true).collect();
