@@ -46,7 +46,9 @@ pub(crate) fn routes(
     let watcher_for_tower = watcher.clone();
     let with = warp::any().map(move || watcher.clone());
     let status = warp::path!("status").and(warp::get()).and(with.clone()).map(|w: Arc<Watcher>| {
-        warp::reply::json(&json!({"watcher": w.address(), "status": w.status()})).into_response()
+        let l1 = json!({"endpoints": w.l1_endpoints()});
+        warp::reply::json(&json!({"watcher": w.address(), "l1": l1, "status": w.status()}))
+            .into_response()
     });
     let events = warp::path!("events")
         .and(warp::get())

@@ -1,12 +1,8 @@
 //! `plasma-watcher`: runs the watchtower.
 
-use alloy::{
-    network::EthereumWallet,
-    primitives::Address,
-    providers::{Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
-};
+use alloy::{network::EthereumWallet, primitives::Address, signers::local::PrivateKeySigner};
 use clap::Parser;
+use plasma_contracts::l1::Endpoints;
 use plasma_watcher::{DownloadSettings, Settings, TowerSettings, Watcher};
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use tracing_subscriber::EnvFilter;
@@ -17,14 +13,20 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// How often every L1 endpoint is asked for its head (`/status` `l1.endpoints`; a failed endpoint
+/// is noticed again when it recovers).
+const ENDPOINT_PROBE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// The plasma watchtower: validates every block and acts on L1 by itself.
 #[derive(Debug, Parser)]
 #[command(name = "plasma-watcher", version)]
 struct Cli {
-    /// L1 JSON-RPC endpoint.
+    /// L1 JSON-RPC endpoint, or several comma-separated in order of preference (http or https;
+    /// requests fail over to the next; PLASMA_CA_FILE adds trusted certificates).
     #[arg(
         long = "l1.rpc-url",
         env = "PLASMA_WATCHER_L1_RPC_URL",
+        hide_env_values = true,
         default_value = "http://127.0.0.1:8545"
     )]
     rpc_url: String,
@@ -120,12 +122,23 @@ fn main() -> ExitCode {
             }
         };
         let receipt_key = plasma_spec::Signer::from_bytes(&key.to_bytes());
-        let Ok(url) = cli.rpc_url.parse() else {
-            eprintln!("plasma-watcher: bad --l1.rpc-url");
-            return ExitCode::FAILURE;
+        let endpoints = match Endpoints::parse(&cli.rpc_url) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("plasma-watcher: --l1.rpc-url: {e}");
+                return ExitCode::FAILURE;
+            }
         };
-        let provider =
-            ProviderBuilder::new().wallet(EthereumWallet::from(key)).connect_http(url).erased();
+        let (provider, l1_health) =
+            match plasma_contracts::l1::connect(&endpoints, EthereumWallet::from(key)) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("plasma-watcher: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+        tracing::info!(target: "watcher", endpoints = %endpoints, "L1 endpoints");
+        l1_health.spawn_probe(ENDPOINT_PROBE_INTERVAL);
         let settings = Settings {
             framework: cli.framework,
             operator_url: cli.operator_url.trim_end_matches('/').to_owned(),
@@ -142,7 +155,7 @@ fn main() -> ExitCode {
             },
         };
         let watcher = match Watcher::new(settings, me, provider, &cli.data_dir).await {
-            Ok(w) => w,
+            Ok(w) => w.with_l1_health(l1_health),
             Err(e) => {
                 eprintln!("plasma-watcher: {e}");
                 return ExitCode::FAILURE;

@@ -326,6 +326,8 @@ pub struct Watcher {
     tower: Option<Arc<crate::tower::Tower>>,
     /// Trees and wire forms the read routes built recently.
     reads: crate::tower::read::ReadCache,
+    /// The L1 endpoints' health (issue #18), once [`Watcher::with_l1_health`] set it.
+    l1_health: plasma_contracts::l1::L1Health,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -427,9 +429,23 @@ impl Watcher {
             late_reported: Mutex::new(std::collections::BTreeSet::new()),
             tower: None,
             reads: crate::tower::read::ReadCache::default(),
+            l1_health: plasma_contracts::l1::L1Health::default(),
         };
         watcher.restore()?;
         Ok(watcher)
+    }
+
+    /// Shows `health` (the provider's endpoints, from `plasma_contracts::l1::connect`) in
+    /// `/status` as `l1.endpoints`.
+    #[must_use]
+    pub fn with_l1_health(mut self, health: plasma_contracts::l1::L1Health) -> Self {
+        self.l1_health = health;
+        self
+    }
+
+    /// Each L1 endpoint's health (empty when the provider was not built by `l1::connect`).
+    pub fn l1_endpoints(&self) -> Vec<plasma_contracts::l1::EndpointStatus> {
+        self.l1_health.snapshot()
     }
 
     /// This watcher's L1 address (the `exitor` owners authorize).
