@@ -1,0 +1,374 @@
+//! Audit of issue #18 (wallet side): what the real `plasma` binary prints when a hosted L1
+//! endpoint (API key in its path) cannot be reached, and amounts as people mistype them.
+//!
+//! Tests that fail today are `#[ignore = "audit18 F<n>: …"]` so the suite stays green; run them
+//! with `cargo nextest run -p plasma-sdk --test audit18 --run-ignored all`.
+
+#![allow(clippy::unwrap_used)]
+
+use alloy::primitives::U256;
+use plasma_sdk::units::{Unit, parse_amount, parse_value};
+use std::process::Command;
+
+const SECRET: &str = "AUDIT18SECRETKEY";
+
+/// A local port nothing listens on.
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// `plasma <args>` with a hosted-style L1 URL whose path holds an API key, nothing listening.
+fn plasma_with_dead_hosted_l1(args: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let rpc = format!("http://127.0.0.1:{}/v2/{SECRET}?apikey={SECRET}", dead_port());
+    let operator = format!("http://127.0.0.1:{}", dead_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_plasma"))
+        .args(["--l1.rpc-url", &rpc, "--operator.url", &operator])
+        .args(["--framework", "0x1111111111111111111111111111111111111111"])
+        .args(["--store", dir.path().join("w.redb").to_str().unwrap()])
+        .args(args)
+        .env("PLASMA_PRIVATE_KEY", format!("0x{}", "11".repeat(32)))
+        .env_remove("PLASMA_CONFIG")
+        .env_remove("PLASMA_WATCHERS")
+        .env_remove("PLASMA_TOWERS")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// F3: `plasma status` printed the transport error's text, which quotes the full endpoint URL,
+/// API key included (`"error": "error sending request for url (http://…/v2/KEY?apikey=KEY)"`,
+/// seen at 16:50 UTC); fixed in the working tree since (cli/status.rs, uncommitted then). A guard.
+#[test]
+fn status_never_prints_the_api_key_of_an_unreachable_l1() {
+    for json in [false, true] {
+        let args: &[&str] = if json { &["--json", "status"] } else { &["status"] };
+        let (_, text) = plasma_with_dead_hosted_l1(args);
+        assert!(!text.contains(SECRET), "json={json}: the API key is printed:\n{text}");
+    }
+}
+
+/// F3 (wallet commands): an L1 failure inside a wallet command is `SdkError::L1(e.to_string())`
+/// of a plain `connect_http` provider; the CLI redacts it at the top (passes today). A guard.
+#[test]
+fn wallet_commands_never_print_the_api_key_of_an_unreachable_l1() {
+    for args in [&["balance"][..], &["--json", "exits"][..], &["deposit", "1"][..]] {
+        let (ok, text) = plasma_with_dead_hosted_l1(args);
+        assert!(!ok, "{args:?} cannot succeed without L1 or operator:\n{text}");
+        assert!(!text.contains(SECRET), "{args:?}: the API key is printed:\n{text}");
+    }
+}
+
+/// F4: the wallet's L1 errors said only "error sending request for url (…)" (16:40 UTC), the very
+/// text issue #18 names, while `Wallet::connect` built a plain `connect_http` provider; since
+/// the wallet uses `plasma_contracts::l1::connect` they say why. A guard.
+#[test]
+fn wallet_l1_errors_say_why() {
+    for args in [&["balance"][..], &["deposit", "1"][..]] {
+        let (_, text) = plasma_with_dead_hosted_l1(args);
+        assert!(text.contains("connection refused"), "{args:?}: no reason given:\n{text}");
+    }
+}
+
+/// Amounts as people mistype them: everything ambiguous is refused (these pass today; kept as a
+/// regression net for the strict parser).
+#[test]
+fn mistyped_amounts_are_refused_and_plain_ones_exact() {
+    let eth = Unit::Ether;
+    for bad in [
+        "-1",
+        "\u{2212}1",
+        "+1",
+        "1e18",
+        "1E18",
+        "0x10",
+        "0X10",
+        "1_000",
+        "1,5",
+        "1.2.3",
+        ".",
+        "",
+        " ",
+        "١",
+        "1\u{0660}",
+        "1 .5",
+        "5 eth eth",
+        "1.5tst",
+        "NaN",
+        "inf",
+        "0b1",
+        "1..5",
+        "0.0000000000000000001",
+    ] {
+        assert!(parse_amount(bad, eth).is_err(), "{bad:?} must be refused");
+    }
+    for zero in ["0", "0.0", "0eth", "0wei", ".0", "0."] {
+        assert!(parse_amount(zero, eth).is_err(), "{zero:?} is zero");
+        assert_eq!(parse_value(zero, eth).unwrap(), U256::ZERO, "a zero fee is fine");
+    }
+    let wei = |s: &str| parse_amount(s, eth).unwrap();
+    assert_eq!(wei(".5"), U256::from(500_000_000_000_000_000u64));
+    assert_eq!(wei("5."), U256::from(5_000_000_000_000_000_000u128));
+    assert_eq!(wei(" 1.5 ETH "), U256::from(1_500_000_000_000_000_000u128));
+    assert_eq!(wei("20gwei"), U256::from(20_000_000_000u64));
+    assert_eq!(wei("7 wei"), U256::from(7));
+    // 2^256 − 1 wei is the most; one more overflows; a million digits is refused, not parsed.
+    let max = U256::MAX.to_string();
+    assert_eq!(parse_amount(&format!("{max}wei"), eth).unwrap(), U256::MAX);
+    let over = (U256::MAX.to_string().parse::<f64>().unwrap() * 10.0).to_string();
+    assert!(parse_amount(&format!("{over}wei"), eth).is_err());
+    assert!(parse_amount(&"9".repeat(1_000_000), eth).is_err());
+    // Tokens: no ETH suffix on a token amount; decimals up to 255 do not panic.
+    assert!(parse_amount("1eth", Unit::Token { decimals: 6 }).is_err());
+    assert!(parse_amount("1", Unit::Token { decimals: 255 }).is_err(), "10^255 overflows");
+    assert_eq!(parse_amount("0.000001", Unit::Token { decimals: 6 }).unwrap(), U256::from(1));
+    assert_eq!(
+        parse_amount("1", Unit::Token { decimals: 77 }).unwrap(),
+        U256::from(10).pow(U256::from(77))
+    );
+    assert!(parse_amount("2", Unit::Token { decimals: 77 }).is_err(), "2·10^77 > 2^256");
+}
+
+// ------------------------------------------------------------------------------------------
+// F1 on the real operator (in-process, `plasma_testkit`): L1 failover per request lets the
+// deposit follower read the head from one endpoint and the logs from another that lags.
+
+mod rpc_proxy {
+    //! A JSON-RPC proxy before anvil that behaves like a real endpoint: `Flaky` refuses
+    //! `eth_getLogs` with HTTP 503 while its switch is on (a hosted provider throttles its heaviest
+    //! method first); `Lagging(n)` is a node `n` blocks behind (its head, no block past it, and
+    //! logs only up to it, without error).
+    use serde_json::{Value, json};
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[derive(Clone, Debug)]
+    pub enum Mode {
+        Flaky(Arc<AtomicBool>),
+        Lagging(u64),
+    }
+
+    pub async fn start(upstream: String, mode: Mode) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = reqwest::Client::new();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let (client, upstream, mode) = (client.clone(), upstream.clone(), mode.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    loop {
+                        let head_end = loop {
+                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break i + 4;
+                            }
+                            let mut chunk = [0u8; 8192];
+                            match sock.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        while buf.len() < head_end + len {
+                            let mut chunk = [0u8; 8192];
+                            match sock.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let body: Value =
+                            serde_json::from_slice(&buf[head_end..head_end + len]).unwrap();
+                        buf.drain(..head_end + len);
+                        let (status, answer) = handle(&client, &upstream, &mode, body).await;
+                        let out = format!(
+                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                            answer.len()
+                        );
+                        if sock.write_all(out.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// The upstream's answer (`null` once it is gone: the test is over).
+    async fn forward(client: &reqwest::Client, upstream: &str, body: &Value) -> Value {
+        match client.post(upstream).json(body).send().await {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    }
+
+    fn hex_u64(v: &Value) -> Option<u64> {
+        u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
+    }
+
+    async fn handle(
+        client: &reqwest::Client,
+        upstream: &str,
+        mode: &Mode,
+        mut body: Value,
+    ) -> (&'static str, String) {
+        let method = body["method"].as_str().unwrap_or_default().to_owned();
+        let id = body["id"].clone();
+        let ok = |result: Value| {
+            ("200 OK", json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string())
+        };
+        match mode {
+            Mode::Flaky(on) => {
+                if method == "eth_getLogs" && on.load(Ordering::SeqCst) {
+                    return ("503 Service Unavailable", "{\"error\":\"upstream busy\"}".into());
+                }
+                ("200 OK", forward(client, upstream, &body).await.to_string())
+            }
+            Mode::Lagging(lag) => {
+                let real = forward(
+                    client,
+                    upstream,
+                    &json!({"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}),
+                )
+                .await;
+                let Some(head) = hex_u64(&real["result"]) else {
+                    return ("502 Bad Gateway", "{}".into());
+                };
+                let cap = head.saturating_sub(*lag);
+                match method.as_str() {
+                    "eth_blockNumber" => ok(json!(format!("{cap:#x}"))),
+                    "eth_getBlockByNumber" => {
+                        let tag = &body["params"][0];
+                        if tag == "latest" {
+                            body["params"][0] = json!(format!("{cap:#x}"));
+                        } else if hex_u64(tag).is_some_and(|n| n > cap) {
+                            return ok(Value::Null);
+                        }
+                        ("200 OK", forward(client, upstream, &body).await.to_string())
+                    }
+                    "eth_getLogs" => {
+                        let filter = &mut body["params"][0];
+                        if hex_u64(&filter["fromBlock"]).is_some_and(|f| f > cap) {
+                            return ok(json!([]));
+                        }
+                        if filter["toBlock"] == "latest"
+                            || hex_u64(&filter["toBlock"]).is_some_and(|t| t > cap)
+                        {
+                            filter["toBlock"] = json!(format!("{cap:#x}"));
+                        }
+                        ("200 OK", forward(client, upstream, &body).await.to_string())
+                    }
+                    _ => ("200 OK", forward(client, upstream, &body).await.to_string()),
+                }
+            }
+        }
+    }
+}
+
+async fn operator_status(node: &plasma_operator::Node) -> serde_json::Value {
+    reqwest::get(format!("http://{}/v1/status", node.addr)).await.unwrap().json().await.unwrap()
+}
+
+/// Waits (event-driven: the operator's own status) until its deposit cursor reaches `l1_block`
+/// or it halts; returns the last status.
+async fn until_deposits_read(node: &plasma_operator::Node, l1_block: u64) -> serde_json::Value {
+    for _ in 0..600 {
+        let s = operator_status(node).await;
+        if s["chain"]["depositCursor"].as_u64().unwrap_or(0) >= l1_block
+            || !s["l1"]["halt"].is_null()
+        {
+            return s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the operator never read deposits up to L1 block {l1_block}");
+}
+
+async fn operator_with_two_endpoints(
+    env: &plasma_testkit::Env,
+    flaky: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    lag: u64,
+) -> plasma_operator::Node {
+    use rpc_proxy::{Mode, start};
+    let primary = start(env.anvil.endpoint(), Mode::Flaky(flaky)).await;
+    let fallback = start(env.anvil.endpoint(), Mode::Lagging(lag)).await;
+    let mut c = plasma_testkit::operator_config(env);
+    c.l1.rpc_url = format!("{primary},{fallback}");
+    plasma_operator::Node::start(c).await.unwrap()
+}
+
+/// F1 (operator, deposits skipped): the primary throttles `eth_getLogs`, the fallback lags 6
+/// blocks (the probe marks it lagging, yet it is still the fallback). The deposit follower takes the head from the primary, the logs
+/// from the fallback (which lacks the deposit's block, `[]`), and moves its cursor past the
+/// deposit: it is never credited. The user's ETH is on L1 but not on the child chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "audit18 F1: a deposit is never credited when eth_getLogs fails over to a lagging endpoint"]
+async fn a_deposit_is_credited_though_logs_fail_over_to_a_lagging_endpoint() {
+    use alloy::providers::Provider;
+    let env = plasma_testkit::env().await;
+    let flaky = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let node = operator_with_two_endpoints(&env, flaky, 6).await;
+    let wallet = plasma_testkit::wallet(&env, &node, 1).await;
+    let pos = wallet.deposit_eth(plasma_testkit::eth(1)).await.unwrap();
+    let deposited_at = env.provider.get_block_number().await.unwrap();
+    // More L1 blocks: the fallback catches up past the deposit's block.
+    env.provider.raw_request::<_, serde_json::Value>("anvil_mine".into(), (8u64,)).await.unwrap();
+    let status = until_deposits_read(&node, deposited_at + 8).await;
+    assert!(status["l1"]["halt"].is_null(), "{status}");
+    let owner = wallet.address();
+    let utxos = reqwest::get(format!("http://{}/v1/utxos?owner={owner}", node.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        utxos.contains(&pos.to_string()),
+        "deposit {pos} (L1 block {deposited_at}) not credited though the deposit cursor is at \
+         {}: {utxos}",
+        status["chain"]["depositCursor"]
+    );
+}
+
+/// F1 (operator, permanent halt): a deposit credited while the primary answered; then one
+/// `eth_getLogs` of the deposit re-check fails over to the fallback lagging 3 blocks, which
+/// lacks the deposit's block: the operator concludes the credited deposit vanished (LEDGER-7)
+/// and halts block production durably, although L1 never changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "audit18 F1: one log query failing over to a lagging endpoint halts the operator for good"]
+async fn a_lagging_fallback_does_not_halt_the_operator() {
+    use alloy::providers::Provider;
+    use std::sync::atomic::Ordering;
+    let env = plasma_testkit::env().await;
+    let flaky = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let node = operator_with_two_endpoints(&env, flaky.clone(), 3).await;
+    let wallet = plasma_testkit::wallet(&env, &node, 1).await;
+    wallet.deposit_eth(plasma_testkit::eth(1)).await.unwrap();
+    let deposited_at = env.provider.get_block_number().await.unwrap();
+    let status = until_deposits_read(&node, deposited_at).await;
+    assert!(status["l1"]["halt"].is_null(), "credited normally: {status}");
+    // The primary starts throttling eth_getLogs; L1 moves on by one block, nothing reorganised.
+    flaky.store(true, Ordering::SeqCst);
+    env.provider.raw_request::<_, serde_json::Value>("anvil_mine".into(), (1u64,)).await.unwrap();
+    let status = until_deposits_read(&node, deposited_at + 1).await;
+    flaky.store(false, Ordering::SeqCst);
+    assert!(
+        status["l1"]["halt"].is_null(),
+        "the operator halted on a lagging endpoint's short answer: {}",
+        status["l1"]["halt"]
+    );
+}
