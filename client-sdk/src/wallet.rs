@@ -27,7 +27,7 @@ use crate::{
 use alloy::{
     network::EthereumWallet,
     primitives::{Address, B256, Bytes, TxHash, U256, keccak256},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::{DynProvider, Provider},
     rpc::types::Filter,
     signers::local::PrivateKeySigner,
     sol_types::{SolEvent, SolValue},
@@ -301,12 +301,13 @@ impl Wallet {
     pub async fn connect(key: PrivateKeySigner, config: &WalletConfig) -> Result<Self, SdkError> {
         let signer = Signer::from_bytes(&B256::from(key.to_bytes()))
             .ok_or_else(|| SdkError::Config("bad key".into()))?;
-        let url =
-            config.l1_rpc_url.parse().map_err(|e| SdkError::Config(format!("L1 URL: {e}")))?;
-        let provider = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(key.clone()))
-            .connect_http(url)
-            .erased();
+        // One endpoint or several (comma-separated, failover), http or https (PLASMA_CA_FILE
+        // trusted); errors say why an endpoint cannot be reached, without its API key.
+        let endpoints = plasma_contracts::l1::Endpoints::parse(&config.l1_rpc_url)
+            .map_err(|e| SdkError::Config(e.to_string()))?;
+        let (provider, _endpoint_health) =
+            plasma_contracts::l1::connect(&endpoints, EthereumWallet::from(key.clone()))
+                .map_err(|e| SdkError::Config(e.to_string()))?;
         let chain_id = provider.get_chain_id().await.map_err(l1)?;
         if let Some(expected) = config.chain_id
             && expected != chain_id
