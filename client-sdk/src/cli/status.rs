@@ -3,7 +3,8 @@
 //! and what does not answer is named with why.
 
 use super::output::Report;
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::providers::Provider;
+use plasma_contracts::l1;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -41,7 +42,9 @@ pub(crate) fn redact_urls(text: &str) -> String {
 }
 
 async fn get_json(url: &str) -> Result<Value, String> {
-    let resp = reqwest::Client::new().get(url).timeout(TIMEOUT).send().await.map_err(explain)?;
+    // Trusts PLASMA_CA_FILE as the wallet's L1 client does (https operators and watchers).
+    let client = l1::http_client().map_err(|e| e.to_string())?;
+    let resp = client.get(url).timeout(TIMEOUT).send().await.map_err(explain)?;
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status()));
     }
@@ -84,26 +87,35 @@ pub(crate) async fn status(operator_url: &str, rpc_url: &str, watchers: &[String
         }
     };
     let l1 = {
+        let l1_url = l1::Endpoints::parse(rpc_url)
+            .map_or_else(|_| redact(rpc_url), |e| e.redacted().join(","));
         let started = Instant::now();
+        // One endpoint or several ("a,b"), as the wallet reaches them; each one's health shown.
+        let mut health = None;
         let read = async {
-            let url: reqwest::Url = rpc_url.parse().map_err(|e| format!("bad URL: {e}"))?;
-            let provider = ProviderBuilder::new().connect_http(url);
-            let chain_id = provider.get_chain_id().await.map_err(|e| e.to_string())?;
-            let head = provider.get_block_number().await.map_err(|e| e.to_string())?;
+            let endpoints = l1::Endpoints::parse(rpc_url).map_err(|e| e.to_string())?;
+            let (provider, h) = l1::connect_reader(&endpoints, &l1::ClientOptions::from_env())
+                .map_err(|e| e.to_string())?;
+            health = Some(h);
+            let chain_id = provider.get_chain_id().await.map_err(|e| l1::explain(&e))?;
+            let head = provider.get_block_number().await.map_err(|e| l1::explain(&e))?;
             Ok::<_, String>((chain_id, head))
         };
-        match tokio::time::timeout(TIMEOUT, read).await {
+        let answer = tokio::time::timeout(TIMEOUT, read).await;
+        let endpoints = health.map(|h| h.snapshot());
+        match answer {
             Ok(Ok((chain_id, head))) => json!({
-                "url": redact(rpc_url),
+                "url": l1_url,
                 "reachable": true,
                 "chainId": chain_id,
                 "head": head,
                 "latencyMs": started.elapsed().as_millis() as u64,
+                "endpoints": endpoints,
             }),
             Ok(Err(e)) => {
-                json!({"url": redact(rpc_url), "reachable": false, "error": redact_urls(&e)})
+                json!({"url": l1_url, "reachable": false, "error": redact_urls(&e)})
             }
-            Err(_) => json!({"url": redact(rpc_url), "reachable": false, "error": "timed out"}),
+            Err(_) => json!({"url": l1_url, "reachable": false, "error": "timed out"}),
         }
     };
     let mut views = Vec::new();
