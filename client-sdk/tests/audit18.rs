@@ -152,11 +152,13 @@ mod rpc_proxy {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[derive(Clone, Debug)]
+    #[allow(unreachable_pub)]
     pub enum Mode {
         Flaky(Arc<AtomicBool>),
         Lagging(u64),
     }
 
+    #[allow(unreachable_pub)]
     pub async fn start(upstream: String, mode: Mode) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -371,4 +373,52 @@ async fn a_lagging_fallback_does_not_halt_the_operator() {
         "the operator halted on a lagging endpoint's short answer: {}",
         status["l1"]["halt"]
     );
+}
+
+/// F5: a recipient's in-flight exit from a package whose input the sender already spent in a
+/// committed, valid block (a double spend: the sender signs a second payment of the same
+/// output to the recipient and hands it over). Every check of `in_flight_exit_from` passes (the
+/// input is proven, signed by its owner, not finalized, not standard-exiting, the payment is not
+/// included), so the recipient pays the exit bond and a piggyback bond for an exit that any
+/// watcher marks non-canonical with the included competitor (CHAL-1): the exit bond goes half to
+/// the challenger, half burned, and the output is never paid. The sender risks nothing. The
+/// wallet can know: the operator (and every watcher) serve the input as spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "audit18 F5: a package double-spending a committed input costs the recipient its bonds"]
+async fn a_package_whose_input_the_sender_already_spent_is_refused_before_any_bond() {
+    use alloy::primitives::{Address, B256};
+    use plasma_spec::{Output, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos};
+    use plasma_testkit::{env, eth, key, operator, wallet};
+    use std::time::Duration;
+    let env = env().await;
+    let node = operator(&env).await;
+    let alice = wallet(&env, &node, 1).await;
+    let bob = wallet(&env, &node, 2).await;
+    let carol = wallet(&env, &node, 3).await;
+    let pos = alice.deposit_eth(eth(10)).await.unwrap();
+    alice.wait_for_output(pos, Duration::from_secs(20)).await.unwrap();
+    // alice pays carol everything: included and committed.
+    let paid = alice.send(carol.address(), Address::ZERO, eth(10), U256::ZERO).await.unwrap();
+    alice.wait_for_commit(paid, Duration::from_secs(20)).await.unwrap();
+    // ...then signs the same deposit over to bob and hands him a package of it.
+    let honest = alice.payment_package(paid).unwrap();
+    let domain = SigningDomain::new(env.anvil.chain_id(), env.deployment.framework);
+    let signer = Signer::from_bytes(&key(&env, 1).to_bytes()).unwrap();
+    let double = Transaction::payment(
+        &[UtxoPos::from_u128(pos).unwrap()],
+        vec![Output::new(bob.address(), Address::ZERO, eth(10))],
+        B256::ZERO,
+    );
+    let signed = SignedTransaction::new(double.clone(), vec![signer.sign_tx(&domain, &double)]);
+    let pkg = plasma_sdk::PaymentPackage {
+        tx_hash: double.hash(),
+        signed_tx: signed.encode().into(),
+        ..honest
+    };
+    let got = bob.in_flight_exit_from(&pkg, false).await;
+    assert!(
+        matches!(got, Err(plasma_sdk::SdkError::BadPackage(_))),
+        "bob paid the exit and piggyback bonds for an exit of a double spend: {got:?}"
+    );
+    node.stop().await;
 }
