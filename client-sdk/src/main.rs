@@ -341,6 +341,32 @@ async fn deposit_tx(wallet: &Wallet, pos: u128) -> Option<B256> {
     provider.get_logs(&filter).await.ok()?.last()?.transaction_hash
 }
 
+/// What a `processExits` transaction did: how many exits it processed (`ExitsProcessed`) and
+/// every credit it capped (`CreditShortfall`: account, token, amount short). Read from its
+/// receipt; `(None, [])` if the node does not serve it.
+async fn process_receipt(
+    wallet: &Wallet,
+    l1_tx: B256,
+) -> (Option<u64>, Vec<(Address, Address, U256)>) {
+    use alloy::providers::Provider;
+    use plasma_contracts::PlasmaFramework::{CreditShortfall, ExitsProcessed};
+    let Ok(Some(receipt)) = wallet.provider().get_transaction_receipt(l1_tx).await else {
+        return (None, Vec::new());
+    };
+    let logs = receipt.inner.logs();
+    let processed = logs
+        .iter()
+        .filter_map(|l| l.log_decode::<ExitsProcessed>().ok())
+        .map(|e| u64::try_from(e.inner.count).unwrap_or(u64::MAX))
+        .reduce(u64::saturating_add);
+    let shortfalls = logs
+        .iter()
+        .filter_map(|l| l.log_decode::<CreditShortfall>().ok())
+        .map(|e| (e.inner.account, e.inner.token, e.inner.shortfall))
+        .collect();
+    (processed, shortfalls)
+}
+
 /// The exit schedule from L1 (`Wallet::exit_schedule`), kept in the store for `exits` without
 /// L1; `None` (logged) when L1 cannot give it.
 async fn schedule(wallet: &Wallet) -> Option<Vec<plasma_sdk::ExitTiming>> {
@@ -841,13 +867,30 @@ async fn run(mut cli: Cli) -> Result<Report, SdkError> {
                     ..HistoryEntry::default()
                 },
             );
+            let (processed, shortfalls) = process_receipt(&wallet, l1_tx).await;
+            let mut text = format!(
+                "processed {} exit(s) of {} in L1 tx {l1_tx}; credits are taken out with \
+                 `plasma withdraw`",
+                processed.map_or_else(|| format!("up to {max}"), |n| n.to_string()),
+                tokens.name(t)
+            );
+            for (account, token, short) in &shortfalls {
+                text.push_str(&format!(
+                    "\nCreditShortfall: {account} was credited {} less than its exit was due: \
+                     the vault holds less of this token than its exits claim (exits of an invalid \
+                     block were paid first); the rest is a debt paid when funds return \
+                     (settleDebts){}",
+                    tokens.fmt(*token, *short),
+                    if *account == me { " — THIS WALLET" } else { "" }
+                ));
+            }
             Report::new(
-                json!({"l1Tx": l1_tx}),
-                format!(
-                    "processed up to {max} due exit(s) of {} in L1 tx {l1_tx}; credits are \
-                     taken out with `plasma withdraw`",
-                    tokens.name(t)
-                ),
+                json!({
+                    "l1Tx": l1_tx,
+                    "processed": processed,
+                    "shortfalls": shortfalls.iter().map(|(a, t, v)| json!({"account": a, "token": t, "shortfall": v.to_string()})).collect::<Vec<_>>(),
+                }),
+                text,
             )
         }
         Command::Payout => payout(&wallet).await?,

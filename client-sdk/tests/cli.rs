@@ -6,7 +6,8 @@
 // Test helpers panic on setup failures by design.
 #![allow(clippy::unwrap_used)]
 
-use plasma_testkit::{env, eth, operator};
+use alloy::primitives::U256;
+use plasma_testkit::{PERIOD, advance, env, eth, operator};
 use serde_json::Value;
 use std::{
     io::{BufRead, BufReader},
@@ -249,13 +250,15 @@ async fn the_store_lock_is_waited_for_and_the_store_answers_without_l1() {
     let env = env().await;
     let node = operator(&env).await;
     let plasma = Plasma::new(&env, &format!("http://{}", node.addr));
-    tokio::task::spawn_blocking(move || {
+    let online = plasma.clone();
+    let bond = tokio::task::spawn_blocking(move || {
         let r = plasma.run(1, &["deposit", "1"]);
         assert!(r.ok, "{r:?}");
         let pos = r.json["utxoPos"].as_str().unwrap().to_owned();
         let r = plasma.run(1, &["exit", &pos]);
         assert!(r.ok, "{r:?}");
         assert!(r.json["bond"].as_str().is_some_and(|b| b != "0"), "{r:?}");
+        let bond: U256 = r.json["bond"].as_str().unwrap().parse().unwrap();
         let r = plasma.run(1, &["deposit", "2"]);
         assert!(r.ok, "{r:?}");
 
@@ -314,6 +317,32 @@ async fn the_store_lock_is_waited_for_and_the_store_answers_without_l1() {
         // What needs L1 fails, naming why.
         let r = offline.run(1, &["send", BOB, "0.1"]);
         assert!(error_of(&r).starts_with("L1"), "{r:?}");
+        bond
+    })
+    .await
+    .unwrap();
+
+    // A period later the exit is processed (by its owner, who earns the bounty back) and paid.
+    advance(&env.provider, 3 * PERIOD).await;
+    tokio::task::spawn_blocking(move || {
+        let r = online.run(1, &["process"]);
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.json["processed"], 1, "{r:?}");
+        assert_eq!(r.json["shortfalls"], serde_json::json!([]), "{r:?}");
+        let r = online.run_raw(1, &["--human", "withdraw"]);
+        assert!(r.ok, "{r:?}");
+        let paid = eth(1) + bond;
+        let paid = plasma_sdk::units::format_amount(paid, 18, "ETH");
+        assert!(r.stdout.contains(&format!("withdrew {paid} to ")), "{}", r.stdout);
+        assert!(r.stdout.contains("in L1 tx 0x"), "{}", r.stdout);
+        let r = online.run(1, &["history"]);
+        let kinds: Vec<&str> = r.json["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["kind"].as_str())
+            .collect();
+        assert!(kinds.contains(&"process") && kinds.contains(&"withdraw"), "{kinds:?}");
     })
     .await
     .unwrap();
