@@ -4,6 +4,10 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
+/// The widest L1 block range read in one step (`eth_getLogs`): hosted RPCs cap it (10,000 blocks
+/// on common plans, fewer on some), the operator's deposit follower reads 2,000 at a time too.
+const MAX_LOG_RANGE: u64 = 2_000;
+
 impl Watcher {
     pub(super) async fn follow_l1(&self) -> Result<(), WatcherError> {
         self.rewind_on_reorg().await?;
@@ -15,6 +19,10 @@ impl Watcher {
         if from > to {
             return Ok(());
         }
+        // At most MAX_LOG_RANGE blocks a step: a watcher far behind (a first start on a public
+        // chain with millions of blocks) catches up a step a poll instead of asking for the
+        // whole range at once, which hosted RPCs refuse.
+        let to = to.min(from + MAX_LOG_RANGE - 1);
         // The hash is read before the logs: if L1 reorganises in between, the stored hash is the
         // old one and the next step notices; read after, a reorganisation could go unseen.
         let Some(to_block) = self.provider.get_block_by_number(to.into()).await.map_err(l1)? else {
