@@ -1410,7 +1410,23 @@ fn warn_invalid(invalid: usize) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Scripts asking for JSON get a refused argument (a bad checksum, say) as JSON too.
+        Err(e)
+            if std::env::args().any(|a| a == "--json")
+                && !matches!(
+                    e.kind(),
+                    clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+                ) =>
+        {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            println!("{}", json!({"error": first}));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     let format = output::choose(cli.json, cli.human);
     // Two commands on one wallet: the second waits for the store, and says so.
     plasma_sdk::on_lock_wait(|path| {

@@ -137,8 +137,7 @@ async fn amounts_addresses_contract_errors_and_text_for_people() {
         for (args, why) in refusals {
             let r = plasma.run(1, args);
             assert!(!r.ok, "{args:?} must be refused: {r:?}");
-            // clap refuses a bad address itself, on stderr.
-            let said = if r.json.is_null() { r.stderr.clone() } else { error_of(&r) };
+            let said = error_of(&r);
             assert!(said.contains(why), "{args:?}: {said}");
         }
         let r = plasma.run(1, &["balance"]);
