@@ -846,3 +846,126 @@ impl ProofStore {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plasma_spec::{Output, SignedTransaction, Transaction, UtxoPos};
+
+    fn output(pos: u128, owner: Address, tx: &Transaction, at: u64) -> StoredOutput {
+        StoredOutput {
+            utxo_pos: pos,
+            owner,
+            token: Address::ZERO,
+            amount: tx.outputs[0].amount,
+            tx_bytes: tx.encode().into(),
+            proof: Bytes::new(),
+            root: B256::ZERO,
+            block_timestamp: at,
+            spent_by: None,
+            exiting: false,
+            batch_claim: None,
+            status: OutputStatus::Unspent,
+            evidence: None,
+            spent_source: None,
+            verification: Verification::ProofTx,
+            problem: None,
+            checked_at: at,
+        }
+    }
+
+    #[test]
+    fn a_held_store_is_waited_for_then_refused_after_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.redb");
+        let held = ProofStore::open(&path).unwrap();
+        let started = Instant::now();
+        match ProofStore::open_waiting(&path, Duration::from_millis(300)) {
+            Err(SdkError::StoreLocked { path: p, .. }) => assert!(p.ends_with("w.redb")),
+            other => panic!("expected StoreLocked, got {other:?}"),
+        }
+        assert!(started.elapsed() >= Duration::from_millis(300), "it waited");
+        drop(held);
+        ProofStore::open_waiting(&path, Duration::from_millis(300)).unwrap();
+    }
+
+    #[test]
+    fn history_records_and_derives_what_the_store_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ProofStore::open(&dir.path().join("w.redb")).unwrap();
+        let (me, bob) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let one = U256::from(10).pow(U256::from(18));
+        // A deposit, a payment received, and a payment this wallet sent to bob
+        // (with its change to itself).
+        let deposit = Transaction::deposit(me, Address::ZERO, one);
+        let input = UtxoPos::from_u128(1_000_000_000).unwrap();
+        let received = Transaction::payment(
+            &[UtxoPos::from_u128(2_000_000_000).unwrap()],
+            vec![Output::new(me, Address::ZERO, one * U256::from(2))],
+            B256::ZERO,
+        );
+        let sent = Transaction::payment(
+            &[input],
+            vec![
+                Output::new(bob, Address::ZERO, one / U256::from(4)),
+                Output::new(me, Address::ZERO, one / U256::from(2)),
+            ],
+            B256::ZERO,
+        );
+        store.put(&output(1_000_000_000, me, &deposit, 100)).unwrap();
+        store.put(&output(1_000_000_000_000, me, &received, 200)).unwrap();
+        let mut change = output(2_000_000_010_001, me, &sent, 300);
+        change.amount = one / U256::from(2);
+        store.put(&change).unwrap();
+        store
+            .put_sent(sent.hash(), &SignedTransaction::new(sent.clone(), vec![]).encode())
+            .unwrap();
+
+        let h = store.history(me).unwrap();
+        let kinds: Vec<HistoryKind> = h.iter().map(|e| e.kind).collect();
+        // Oldest first; the sent one has no time (recorded by no one) and comes last; the change
+        // of the payment is not a receipt.
+        assert_eq!(kinds, [HistoryKind::Deposit, HistoryKind::Received, HistoryKind::Sent]);
+        assert_eq!(h[1].amount, one * U256::from(2));
+        assert_eq!(h[2].amount, one / U256::from(4));
+        assert_eq!(h[2].counterparty, Some(bob));
+
+        // What the wallet recorded replaces the derived line (same key), with its time.
+        let recorded = HistoryEntry {
+            at: Some(250),
+            kind: HistoryKind::Sent,
+            amount: one / U256::from(4),
+            fee: Some(U256::from(7)),
+            counterparty: Some(bob),
+            tx_hash: Some(sent.hash()),
+            ..HistoryEntry::default()
+        };
+        store.record(&format!("sent:{}", sent.hash()), &recorded).unwrap();
+        let h = store.history(me).unwrap();
+        assert_eq!(h.len(), 3);
+        assert_eq!(h[2], recorded);
+        let json = serde_json::to_value(&h[2]).unwrap();
+        assert_eq!(json["amount"], "250000000000000000", "decimal strings: {json}");
+        assert_eq!(json["fee"], "7");
+        assert_eq!(json["kind"], "sent");
+    }
+
+    #[test]
+    fn balances_from_the_store_alone() {
+        let me = Address::repeat_byte(1);
+        let tx = Transaction::deposit(me, Address::ZERO, U256::from(5));
+        let mut exiting = output(1, me, &tx, 1);
+        exiting.status = OutputStatus::Exiting;
+        let mut unverified = output(2, me, &tx, 1);
+        unverified.verification = Verification::Proof;
+        let mut final_ = output(3, me, &tx, 1);
+        final_.verification = Verification::ProofTxWatcher;
+        let plain = output(4, me, &tx, 1);
+        let b = Balances::of(&[exiting, unverified, final_, plain], Address::ZERO);
+        assert_eq!(b.balance, U256::from(10));
+        assert_eq!(b.final_balance, U256::from(5));
+        assert_eq!(b.exiting, U256::from(5));
+        assert_eq!(b.unverified, U256::from(5));
+        assert_eq!(Balances::of(&[], Address::ZERO), Balances::default());
+    }
+}
