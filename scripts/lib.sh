@@ -44,35 +44,27 @@ ensure_nextest() {
   fi
 }
 
-# slither for scripts/slither: a project-local venv (.venv/slither) with every package pinned in
-# scripts/slither-requirements.txt, (re)installed from PyPI when missing or older than that file.
-SLITHER_VENV="$ROOT/.venv/slither"
-ensure_slither() {
+# A project-local Python tool: the venv .venv/NAME with every package pinned in
+# scripts/NAME-requirements.txt, (re)installed from PyPI when missing or older than that file.
+# ensure_venv NAME EXECUTABLE
+ensure_venv() {
   need python3 "install Python 3.10+ with its venv module (apt: python3-venv)"
-  local req="$ROOT/scripts/slither-requirements.txt" stamp="$SLITHER_VENV/.installed"
-  if [[ ! -x "$SLITHER_VENV/bin/slither" || ! -f "$stamp" || "$req" -nt "$stamp" ]]; then
-    step "pip install slither-analyzer (into .venv/slither)"
-    rm -rf "$SLITHER_VENV"
-    python3 -m venv "$SLITHER_VENV" || die "could not create $SLITHER_VENV"
-    "$SLITHER_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req" ||
-      die "could not install slither from PyPI"
+  local venv="$ROOT/.venv/$1" req="$ROOT/scripts/$1-requirements.txt"
+  local stamp="$ROOT/.venv/$1/.installed"
+  if [[ ! -x "$venv/bin/$2" || ! -f "$stamp" || "$req" -nt "$stamp" ]]; then
+    step "pip install $1 (into .venv/$1, pinned in scripts/$1-requirements.txt)"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || die "could not create $venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" ||
+      die "could not install $1 from PyPI"
     touch "$stamp"
   fi
 }
 
-# schemathesis for scripts/schemathesis: a project-local venv (.venv/schemathesis) with every
-# package pinned in scripts/schemathesis-requirements.txt, (re)installed from PyPI when missing or
-# older than that file.
+# slither for scripts/slither (.venv/slither).
+SLITHER_VENV="$ROOT/.venv/slither"
+ensure_slither() { ensure_venv slither slither; }
+
+# schemathesis for scripts/schemathesis (.venv/schemathesis).
 SCHEMATHESIS_VENV="$ROOT/.venv/schemathesis"
-ensure_schemathesis() {
-  need python3 "install Python 3.10+ with its venv module (apt: python3-venv)"
-  local req="$ROOT/scripts/schemathesis-requirements.txt" stamp="$SCHEMATHESIS_VENV/.installed"
-  if [[ ! -x "$SCHEMATHESIS_VENV/bin/schemathesis" || ! -f "$stamp" || "$req" -nt "$stamp" ]]; then
-    step "pip install schemathesis (into .venv/schemathesis)"
-    rm -rf "$SCHEMATHESIS_VENV"
-    python3 -m venv "$SCHEMATHESIS_VENV" || die "could not create $SCHEMATHESIS_VENV"
-    "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req" ||
-      die "could not install schemathesis from PyPI"
-    touch "$stamp"
-  fi
-}
+ensure_schemathesis() { ensure_venv schemathesis schemathesis; }
