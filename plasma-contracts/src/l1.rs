@@ -234,9 +234,15 @@ pub fn redact_text(text: &str) -> String {
         };
         out.push_str(&rest[..start]);
         let token = &rest[start..];
-        let end = token
+        let mut end = token
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ']'))
             .unwrap_or(token.len());
+        // A comma-separated list of URLs (`rpc_url = "a,b"`): each one redacted on its own.
+        if let Some(comma) =
+            [",http://", ",https://"].iter().filter_map(|p| token[..end].find(p)).min()
+        {
+            end = comma;
+        }
         out.push_str(&redact_str(&token[..end]));
         rest = &token[end..];
     }
@@ -1035,6 +1041,10 @@ mod tests {
         let red = redact_text(text);
         assert_eq!(red, "error sending request for url (https://x.io/…): boom; and http://a:1");
         assert_eq!(redact_text("no url here"), "no url here");
+        assert_eq!(
+            redact_text("https://a:1/K1,http://b.io/v2/K2,https://c/K3"),
+            "https://a:1/…,http://b.io/…,https://c/…"
+        );
     }
 
     #[test]
