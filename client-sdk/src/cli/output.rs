@@ -145,25 +145,83 @@ impl Tokens {
         }
     }
 
-    /// `v` of `token` for people: `1.5 ETH`, `12.3 TT`, or base units with the token's address
-    /// when its decimals are not known.
+    /// `v` of `token` for people: `1.5 ETH`, `12.3 TT (0x5fbdb2…0aa3)`, or base units with the
+    /// token's address when its decimals are not known. A token other than ether always shows
+    /// (part of) its address next to its symbol, and never as a bare "ETH": `symbol()` is
+    /// whatever the token's deployer chose (see [`token_label`]).
     pub(crate) fn fmt(&self, token: Address, v: U256) -> String {
         match self.known.get(&token) {
-            Some(i) if i.symbol.is_empty() => {
-                format!("{} (token {token})", units::format_units(v, i.decimals))
+            Some(i) => {
+                format!("{} {}", units::format_units(v, i.decimals), token_label(token, &i.symbol))
             }
-            Some(i) => units::format_amount(v, i.decimals, &i.symbol),
             None => format!("{v} base units of token {token}"),
         }
     }
 
-    /// The token's name for people: its symbol, or its address.
+    /// The token's name for people: "ETH" for ether, else its symbol (as [`token_label`] shows
+    /// it) and its full address.
     pub(crate) fn name(&self, token: Address) -> String {
-        match self.known.get(&token) {
-            Some(i) if !i.symbol.is_empty() => format!("{} ({token})", i.symbol),
-            _ if token == Address::ZERO => "ETH".into(),
-            _ => format!("token {token}"),
+        if token == Address::ZERO {
+            return "ETH".into();
         }
+        let symbol = self.known.get(&token).map(|i| i.symbol.as_str()).unwrap_or_default();
+        match safe_symbol(symbol) {
+            Some(s) => format!("{s} ({token})"),
+            None if symbol.is_empty() => format!("token {token}"),
+            None => format!("token {token} (calls itself {:?}; not ether)", printable(symbol)),
+        }
+    }
+}
+
+/// How many characters of a token's symbol are shown (the rest is cut with `…`).
+const MAX_SYMBOL_CHARS: usize = 16;
+
+/// `symbol` with control and formatting characters removed (a symbol could otherwise move the
+/// cursor or fake a line break) and cut to [`MAX_SYMBOL_CHARS`].
+fn printable(symbol: &str) -> String {
+    let clean: String = symbol
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}'))
+        .collect();
+    let clean = clean.trim();
+    if clean.chars().count() > MAX_SYMBOL_CHARS {
+        format!("{}…", clean.chars().take(MAX_SYMBOL_CHARS).collect::<String>())
+    } else {
+        clean.to_owned()
+    }
+}
+
+/// A token's own symbol if it may be shown as one: printable, not empty, and not ether's name
+/// ("ETH" in any case, with any spacing or punctuation: a token calling itself so would print as
+/// ether). `None` otherwise.
+fn safe_symbol(symbol: &str) -> Option<String> {
+    let s = printable(symbol);
+    let letters: String = s.chars().filter(|c| c.is_alphanumeric()).collect();
+    (!s.is_empty()
+        && !letters.eq_ignore_ascii_case("eth")
+        && !letters.eq_ignore_ascii_case("ether"))
+    .then_some(s)
+}
+
+/// `0x5fbdb2…0aa3`: the first six and last four hex digits of an address.
+pub(crate) fn short_address(a: Address) -> String {
+    let hex = a.to_checksum(None);
+    format!("{}…{}", &hex[..8], &hex[hex.len() - 4..])
+}
+
+/// What follows an amount of `token`: "ETH" for ether only; any other token is named by its
+/// symbol *and* its short address (`TT (0x5fbdb2…0aa3)`), so a token cannot pass for another
+/// by its `symbol()` alone, and a symbol that spells ether is never shown bare
+/// (`token 0x5fbdb2…0aa3 ("ETH", not ether)`).
+pub(crate) fn token_label(token: Address, symbol: &str) -> String {
+    if token == Address::ZERO {
+        return "ETH".into();
+    }
+    let short = short_address(token);
+    match safe_symbol(symbol) {
+        Some(s) => format!("{s} ({short})"),
+        None if printable(symbol).is_empty() => format!("(token {short})"),
+        None => format!("(token {short}, calls itself {:?}, not ether)", printable(symbol)),
     }
 }
 
@@ -239,5 +297,37 @@ mod tests {
         );
         let other = Address::repeat_byte(7);
         assert!(t.fmt(other, U256::from(5)).starts_with("5 base units of token 0x0707"));
+    }
+
+    /// audit18 F9: a token's `symbol()` is its deployer's choice; one calling itself "ETH" must
+    /// not print as ether, and every other token shows its address next to its symbol.
+    #[test]
+    fn a_token_never_passes_for_ether_by_its_symbol() {
+        let fake = Address::repeat_byte(0xab);
+        let short = short_address(fake);
+        assert_eq!(short, "0xABaBaB…ABaB");
+        let mut t = Tokens::new();
+        let hundred = U256::from(100u64) * U256::from(10u64).pow(U256::from(18));
+        for symbol in ["ETH", "eth", " Eth ", "E.T.H", "ETH\u{200b}", "Ether", "\nETH"] {
+            t.known.insert(fake, TokenInfo { decimals: 18, symbol: symbol.into() });
+            let shown = t.fmt(fake, hundred);
+            assert!(!shown.starts_with("100 ETH"), "{symbol:?}: {shown}");
+            assert!(shown.contains(&short), "{symbol:?}: no address in {shown}");
+            assert!(!shown.contains('\n'), "{symbol:?}: {shown:?}");
+            assert!(shown.contains("not ether"), "{symbol:?}: {shown}");
+            let name = t.name(fake);
+            assert!(name.contains(&fake.to_string()) && name.contains("not ether"), "{name}");
+            assert_ne!(name.trim(), "ETH");
+        }
+        t.known.insert(fake, TokenInfo { decimals: 18, symbol: "WETH".into() });
+        assert_eq!(t.fmt(fake, hundred), format!("100 WETH ({short})"));
+        assert_eq!(t.name(fake), format!("WETH ({fake})"));
+        t.known.insert(fake, TokenInfo { decimals: 6, symbol: String::new() });
+        assert_eq!(t.fmt(fake, U256::from(1_500_000u64)), format!("1.5 (token {short})"));
+        t.known.insert(fake, TokenInfo { decimals: 0, symbol: "X".repeat(40) });
+        assert!(t.fmt(fake, U256::from(1)).contains(&format!("{}… ({short})", "X".repeat(16))));
+        // Ether itself is ETH, with no address.
+        assert_eq!(t.fmt(Address::ZERO, hundred), "100 ETH");
+        assert_eq!(t.name(Address::ZERO), "ETH");
     }
 }
