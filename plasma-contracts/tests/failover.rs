@@ -17,6 +17,42 @@ use plasma_contracts::{
     tls_front::{TestCa, TlsFront},
 };
 
+/// A server answering every request with `response` (a whole HTTP/1.1 response): a hosted
+/// endpoint over its quota.
+async fn canned(response: &'static str) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = socket.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if seen.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
 /// A local port nothing listens on.
 fn dead_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -100,4 +136,40 @@ async fn the_health_view_names_the_dead_endpoint_and_why() {
     assert!(err.contains("no L1 endpoint answered: http://127.0.0.1:"), "{err}");
     assert_eq!(err.matches("connection refused").count(), 2, "{err}");
     assert!(!health.any_healthy());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_endpoints_hand_over_to_the_next() {
+    let chain = LocalChain::start(60).await.unwrap();
+    let http_429 = canned(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-length: 4\r\nconnection: close\r\n\r\nslow",
+    )
+    .await;
+    let body = r#"{"jsonrpc":"2.0","id":0,"error":{"code":-32005,"message":"daily request count exceeded, request rate limited"}}"#;
+    let rpc_limit: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_boxed_str(),
+    );
+    let json_limited = canned(rpc_limit).await;
+    let endpoints = Endpoints::parse(&format!(
+        "http://{http_429}/v2/KEY,http://{json_limited}/v3/KEY,{}",
+        chain.anvil.endpoint()
+    ))
+    .unwrap();
+    let (provider, health) =
+        l1::connect_with(&endpoints, EthereumWallet::from(chain.key(3)), &ClientOptions::default())
+            .unwrap();
+    assert_eq!(
+        provider.get_block_number().await.unwrap(),
+        chain.provider.get_block_number().await.unwrap()
+    );
+    let [a, b, c] = health.snapshot().try_into().unwrap();
+    assert!(!a.healthy && !b.healthy && c.healthy, "{a:?} {b:?} {c:?}");
+    let a = a.last_error.unwrap();
+    assert!(a.starts_with("HTTP 429 Too Many Requests: rate limited by the provider"), "{a}");
+    let b = b.last_error.unwrap();
+    assert!(b.starts_with("rate limited (JSON-RPC error -32005"), "{b}");
 }
