@@ -152,8 +152,9 @@ impl OperatorClient {
         Self {
             base: base.into().trim_end_matches('/').to_owned(),
             // A host that does not answer at all fails in seconds, not at the request timeout: a
-            // wallet with towers then asks the next source (DA-12).
-            http: reqwest::Client::builder()
+            // wallet with towers then asks the next source (DA-12). TLS as for L1 (Mozilla's
+            // roots + PLASMA_CA_FILE): an https operator or tower.
+            http: plasma_contracts::l1::client_builder()
                 .connect_timeout(CONNECT_TIMEOUT)
                 .build()
                 .unwrap_or_default(),

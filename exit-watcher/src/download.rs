@@ -171,12 +171,10 @@ impl Fetcher {
     pub fn new(base_url: &str, stall: Duration) -> Self {
         // No total timeout: only connecting and each read are bounded (by `stall`).
         // An https operator is trusted as L1 endpoints are (Mozilla's roots + PLASMA_CA_FILE).
-        let client =
-            plasma_contracts::l1::tls_builder(&plasma_contracts::l1::ClientOptions::from_env())
-                .unwrap_or_else(|_| reqwest::Client::builder())
-                .connect_timeout(stall)
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new());
+        let client = plasma_contracts::l1::client_builder()
+            .connect_timeout(stall)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
         Self { client, base: base_url.trim_end_matches('/').to_owned(), stall }
     }
 

@@ -320,6 +320,18 @@ pub fn tls_builder(options: &ClientOptions) -> Result<reqwest::ClientBuilder, En
     Ok(reqwest::Client::builder().tls_backend_preconfigured(tls_config(&options.ca_files)?))
 }
 
+/// [`tls_builder`] with `PLASMA_CA_FILE`, for clients that cannot report an error (the SDK's
+/// operator client, the watcher's tower and block downloads): an unusable CA file is logged and
+/// left out. Use this rather than `reqwest::Client::builder()`: reqwest's own TLS default loads
+/// the system's certificates and fails to build at all on a machine without them (a minimal
+/// container), where Mozilla's roots compiled in here always verify hosted endpoints.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    tls_builder(&ClientOptions::from_env()).unwrap_or_else(|e| {
+        warn!(target: "l1", error = %e, "extra CA certificates not loaded");
+        tls_builder(&ClientOptions::default()).unwrap_or_else(|_| reqwest::Client::builder())
+    })
+}
+
 /// The HTTP client for L1 endpoints: rustls with Mozilla's roots and `PLASMA_CA_FILE`, the
 /// default timeouts.
 pub fn http_client() -> Result<reqwest::Client, EndpointError> {

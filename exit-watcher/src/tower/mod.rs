@@ -464,15 +464,12 @@ impl Tower {
         let faults_total = std::sync::atomic::AtomicUsize::new(faults.len());
         let skip = faults.len().saturating_sub(FAULTS_KEPT);
         let newest: VecDeque<Fault> = faults.into_iter().skip(skip).collect();
-        // Towers may be https: trusted as L1 endpoints are (Mozilla's roots + PLASMA_CA_FILE; a
-        // bad CA file already stopped the watcher at its L1 connection).
-        let http =
-            plasma_contracts::l1::tls_builder(&plasma_contracts::l1::ClientOptions::from_env())
-                .unwrap_or_else(|_| reqwest::Client::builder())
-                .connect_timeout(stall)
-                .read_timeout(stall)
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new());
+        // Towers may be https: trusted as L1 endpoints are (Mozilla's roots + PLASMA_CA_FILE).
+        let http = plasma_contracts::l1::client_builder()
+            .connect_timeout(stall)
+            .read_timeout(stall)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
         Ok(Self {
             settings,
             signer,
