@@ -384,7 +384,6 @@ async fn a_lagging_fallback_does_not_halt_the_operator() {
 /// the challenger, half burned, and the output is never paid. The sender risks nothing. The
 /// wallet can know: the operator (and every watcher) serve the input as spent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "audit18 F5: a package double-spending a committed input costs the recipient its bonds"]
 async fn a_package_whose_input_the_sender_already_spent_is_refused_before_any_bond() {
     use alloy::primitives::{Address, B256};
     use plasma_spec::{Output, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos};

@@ -123,6 +123,9 @@ pub(crate) async fn in_flight_exit_from(
     for (j, tx) in &done.piggybacks {
         let _ = writeln!(text, "  piggybacked output {j} in L1 tx {tx}");
     }
+    for w in &done.warnings {
+        let _ = writeln!(text, "  warning: {w}");
+    }
     for (t, v) in &done.amounts {
         let _ = writeln!(text, "  pays you {} if it settles canonical", tokens.fmt(*t, *v));
     }
@@ -152,6 +155,7 @@ pub(crate) async fn in_flight_exit_from(
             "bonds": done.bonds.to_string(),
             "exitableAt": done.exitable_at,
             "schedule": schedule,
+            "warnings": done.warnings,
         }),
         text,
     ))

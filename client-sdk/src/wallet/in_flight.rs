@@ -17,6 +17,35 @@
 //! signature must recover to the owner of the output its input spends (SIG-4), the payment must
 //! create no value (EXIT-6) and must pay this wallet, and the L1 state must leave the exit able
 //! to pay (no input finalized or standard-exiting, CHAL-5). Only then is a bond paid.
+//!
+//! A package can be all of that and still a trap: its sender may have spent an input already,
+//! in another transaction in a committed block, and handed over a second payment of it (a
+//! double spend). Its in-flight exit is then marked non-canonical by anyone holding the older
+//! spend (CHAL-1: any watcher can); at settlement (EXIT-11) its outputs are not paid, half the
+//! exit bond goes to the challenger and half is burned, and each piggyback bond comes back only
+//! less the processing bounty (half, BOND-1). The sender risks nothing. So, before any bond,
+//! every source the wallet reads (the operator, then its towers, DA-12) is asked whether it
+//! still lists each input unspent; when one does not, the committed child blocks from the
+//! input's on are read (each checked against its L1 commitment) for the transaction that spent
+//! it. A spend by any other transaction is refused ([`SdkError::BadPackage`], naming the
+//! transaction and its block; `force` does not override proven evidence). When no source
+//! answers at all the check cannot be made, and only `force` goes ahead. What could not be
+//! ruled out (the payment unknown to the operator, a spend no served block shows, a source not
+//! asked) is reported in [`RecipientExit::warnings`]. A source listing an input unspent is no
+//! proof (a tower may lag, the operator may lie): it only means no spend was shown.
+//!
+//! Residual risk, which no check here can remove: a sender colluding with the operator can
+//! double-spend in a block the operator withholds (or in one it commits and never serves). No
+//! source can show that spend, so this check passes, with the warning that the input is not
+//! listed unspent and no served block shows its spend. The exit then competes on canonicity by
+//! inclusion time (CHAL-1, CHAL-2): the holder of the competitor marks the exit non-canonical,
+//! and only a proof of the payment's inclusion at an older position answers it (CHAL-2). The
+//! recipient of a payment in a withheld block has no such proof, so the verdict stands
+//! non-canonical: the outputs are unpaid, the exit bond is lost and half of each piggyback bond
+//! — what the sender's signature on a second spend always allows (CHAL-1 accepts a competitor
+//! that was never included, too), since an in-flight exit guards a recipient against the
+//! operator, not against its sender. Take in-flight payments only from senders trusted not to
+//! sign a second spend, or for amounts worth that risk.
 
 use super::{Wallet, l1, mined};
 use crate::error::SdkError;
@@ -27,7 +56,8 @@ use alloy::{
 };
 use plasma_contracts::InFlightExitGame;
 use plasma_spec::{
-    Proof, SignedTransaction, SigningDomain, TokenSums, Transaction, TxType, UtxoPos, leaf_hash,
+    CHILD_BLOCK_INTERVAL, MAX_OUTPUTS, MAX_TXS_PER_BLOCK, Proof, SignedTransaction, SigningDomain,
+    TokenSums, Transaction, TxType, UtxoPos, leaf_hash,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,7 +116,16 @@ pub struct RecipientExit {
     pub bonds: U256,
     /// When the exit can be processed (unix seconds, read from L1; EXIT-7).
     pub exitable_at: u64,
+    /// What the checks could not rule out (the payment unknown to the operator, an input no
+    /// source lists unspent whose spend no served block shows, a source that could not be
+    /// asked): each a risk to the bonds, see the module doc.
+    pub warnings: Vec<String>,
 }
+
+/// How many committed child blocks after an input are read, at most, for the transaction that
+/// spent it (each is downloaded and checked against L1). A spend beyond that is not found: said
+/// in [`RecipientExit::warnings`].
+const MAX_SPEND_SCAN_BLOCKS: u64 = 2_000;
 
 /// A package checked without L1: the payment, its inputs and what they spend.
 #[derive(Debug)]
@@ -97,6 +136,8 @@ struct Checked {
     roots: Vec<(u64, B256, u64, B256)>,
     /// This wallet's outputs of the payment.
     mine: Vec<u8>,
+    /// Per input: the owner of the output it spends.
+    owners: Vec<Address>,
 }
 
 fn bad(reason: impl Into<String>) -> SdkError {
@@ -142,6 +183,7 @@ fn check(pkg: &PaymentPackage, domain: &SigningDomain, me: Address) -> Result<Ch
     }
     let signers = signed.recover_signers(domain).map_err(|e| bad(format!("signature: {e}")))?;
     let mut roots = Vec::new();
+    let mut owners = Vec::new();
     let mut sums = TokenSums::default();
     for (i, (input, pos)) in pkg.inputs.iter().zip(&positions).enumerate() {
         if input.utxo_pos != pos.to_u128().to_string() {
@@ -181,6 +223,7 @@ fn check(pkg: &PaymentPackage, domain: &SigningDomain, me: Address) -> Result<Ch
             .compute_root(leaf_hash(&input.tx_bytes), usize::from(pos.tx_index()))
             .map_err(|e| bad(format!("input {i}'s proof: {e}")))?;
         sums.add(out.token, out.amount).map_err(|e| bad(format!("input sums: {e}")))?;
+        owners.push(out.owner);
         roots.push((
             pos.blknum(),
             root,
@@ -207,7 +250,23 @@ fn check(pkg: &PaymentPackage, domain: &SigningDomain, me: Address) -> Result<Ch
     if mine.is_empty() {
         return Err(bad(format!("it pays {me} nothing: this wallet owns none of its outputs")));
     }
-    Ok(Checked { signed, positions, roots, mine })
+    Ok(Checked { signed, positions, roots, mine, owners })
+}
+
+/// The greatest valid position below `pos` (the listing's `after` cursor must be one), `None`
+/// for the first position of all.
+fn position_before(pos: UtxoPos) -> Option<u128> {
+    let (blknum, tx_index, output_index) = (pos.blknum(), pos.tx_index(), pos.output_index());
+    let last_output = u8::try_from(MAX_OUTPUTS - 1).unwrap_or(u8::MAX);
+    let before = if output_index > 0 {
+        UtxoPos::new(blknum, tx_index, output_index - 1)
+    } else if tx_index > 0 {
+        UtxoPos::new(blknum, tx_index - 1, last_output)
+    } else {
+        let last_tx = u16::try_from(MAX_TXS_PER_BLOCK - 1).unwrap_or(u16::MAX);
+        UtxoPos::new(blknum.checked_sub(1)?, last_tx, last_output)
+    };
+    before.ok().map(|p| p.to_u128())
 }
 
 impl Wallet {
@@ -261,7 +320,10 @@ impl Wallet {
     /// payment pays this wallet); each input's root and timestamp against its L1 block
     /// commitment; that no input is finalized ([`SdkError::OutputFinalized`]) or
     /// standard-exiting ([`SdkError::OutputExiting`]) on L1 (either can make the exit
-    /// non-canonical, CHAL-5, and its outputs unpaid); and, unless `force`, WALLET-3 (the payment
+    /// non-canonical, CHAL-5, and its outputs unpaid); that no input is spent by another
+    /// transaction in a committed block the sources serve ([`SdkError::BadPackage`]: a double
+    /// spend, CHAL-1, see the module doc), refusing unless `force` when no source can be asked;
+    /// and, unless `force`, WALLET-3 (the payment
     /// proven committed in a block served whole and unsuspected is
     /// [`SdkError::PaymentCommitted`]: sync and exit the output by a standard exit). Then starts
     /// the exit with its bond, unless a party started it and phase 1 is still open (joined), and
@@ -301,6 +363,12 @@ impl Wallet {
                     ),
                 });
             }
+        }
+        // spec: CHAL-1 — a double spend of a committed input loses every bond paid below.
+        let mut warnings = self.spends_of_inputs(pkg, &checked, force).await?;
+        warnings.extend(self.payment_known(pkg.tx_hash).await);
+        for w in &warnings {
+            tracing::warn!(exit = %pkg.tx_hash, warning = %w, "in-flight exit from a package");
         }
         let existing = self.in_flight.inFlightExit(exit_id).call().await.map_err(l1)?;
         let joined = existing.initiator != Address::ZERO && existing.verdict != 3;
@@ -372,7 +440,151 @@ impl Wallet {
             amounts: amounts.iter().collect(),
             bonds,
             exitable_at: state.exitableAt,
+            warnings,
         })
+    }
+
+    /// Whether the sender already spent an input of the package elsewhere (spec: CHAL-1). Asks
+    /// every source whether it still lists each input unspent (one page of the owner's listing
+    /// from the input on); for an input some source leaves out, reads the committed child blocks
+    /// from the input's on (each proven against L1, [`Wallet::proven_block`]) for the
+    /// transaction that spends it. Another transaction spending it is [`SdkError::BadPackage`]
+    /// (force or not: the evidence is proven); no source answering for an input is
+    /// [`SdkError::BadPackage`] unless `force`. Returns what could not be ruled out.
+    async fn spends_of_inputs(
+        &self,
+        pkg: &PaymentPackage,
+        checked: &Checked,
+        force: bool,
+    ) -> Result<Vec<String>, SdkError> {
+        let mut warnings = Vec::new();
+        let next_child = self.framework.nextChildBlock().call().await.map_err(l1)?;
+        let last_child = next_child.saturating_sub(CHILD_BLOCK_INTERVAL);
+        for (i, (pos, owner)) in checked.positions.iter().zip(&checked.owners).enumerate() {
+            let p = pos.to_u128();
+            let what = format!("whether output {p} is unspent");
+            let (mut listed, mut unlisted, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+            for (s, id, client) in self.sources.iter() {
+                match client.utxo_page(*owner, position_before(*pos), 1, false).await {
+                    Ok(page) if page.utxos.first().is_some_and(|u| u.utxo_pos == p) => {
+                        self.sources.note_served(s, &what);
+                        listed.push(id.to_string());
+                    }
+                    Ok(_) => {
+                        self.sources.note_served(s, &what);
+                        unlisted.push(id.to_string());
+                    }
+                    Err(e) => {
+                        let attempt = self.sources.note_failure(s, &what, &e);
+                        failed.push(attempt.to_string());
+                    }
+                }
+            }
+            if listed.is_empty() && unlisted.is_empty() {
+                let why = format!(
+                    "input {i} (output {p}): no source could say whether the sender already spent \
+                     it ({}); a double spend would lose the exit and piggyback bonds (CHAL-1)",
+                    failed.join("; ")
+                );
+                if !force {
+                    return Err(bad(format!(
+                        "{why}; the check could not be made (force to go on)"
+                    )));
+                }
+                warnings.push(why);
+                continue;
+            }
+            if !failed.is_empty() {
+                warnings.push(format!(
+                    "input {i} (output {p}): not every source could be asked whether it is spent: \
+                     {}",
+                    failed.join("; ")
+                ));
+            }
+            if unlisted.is_empty() {
+                continue; // every source that answered lists it unspent
+            }
+            // Someone says it is gone: find the spend, proven, or say it was not found.
+            let first = pos.blknum().div_ceil(CHILD_BLOCK_INTERVAL) * CHILD_BLOCK_INTERVAL;
+            let mut unserved = Vec::new();
+            let mut scanned = 0u64;
+            let mut found_self = false;
+            let mut blknum = first.max(CHILD_BLOCK_INTERVAL);
+            while blknum <= last_child && scanned < MAX_SPEND_SCAN_BLOCKS {
+                scanned += 1;
+                let Some(leaves) = self.proven_block(blknum).await? else {
+                    unserved.push(blknum);
+                    blknum += CHILD_BLOCK_INTERVAL;
+                    continue;
+                };
+                for (tx_index, leaf) in leaves.iter().enumerate() {
+                    let Ok(tx) = Transaction::decode(leaf) else { continue };
+                    if !tx.input_positions().is_ok_and(|ins| ins.contains(pos)) {
+                        continue;
+                    }
+                    let spender = tx.hash();
+                    if spender == pkg.tx_hash {
+                        found_self = true;
+                        continue;
+                    }
+                    tracing::warn!(exit = %pkg.tx_hash, input = i, utxo_pos = p, %spender, blknum,
+                        "the package double-spends a committed input: refused before any bond");
+                    return Err(bad(format!(
+                        "input {i} (output {p}) is already spent by transaction {spender} in \
+                         committed block {blknum} (index {tx_index}, proven against its L1 \
+                         commitment): this payment is a double spend, and its in-flight exit \
+                         would be challenged non-canonical with that transaction (CHAL-1): its \
+                         outputs unpaid, the exit bond lost and half of each piggyback bond \
+                         (EXIT-11); no bond was paid"
+                    )));
+                }
+                blknum += CHILD_BLOCK_INTERVAL;
+            }
+            if found_self {
+                continue; // spent by the payment itself: WALLET-3 decides below
+            }
+            let mut why = format!(
+                "input {i} (output {p}) is not listed unspent by {} and no served committed block \
+                 shows its spend",
+                unlisted.join(", ")
+            );
+            if !unserved.is_empty() {
+                let _ = std::fmt::Write::write_fmt(
+                    &mut why,
+                    format_args!(
+                        "; blocks not served (withheld?): {unserved:?} — if the sender spent it \
+                         there, the exit loses its bonds to a canonicity challenge (CHAL-1)"
+                    ),
+                );
+            }
+            if blknum <= last_child {
+                let _ = std::fmt::Write::write_fmt(
+                    &mut why,
+                    format_args!(
+                        "; blocks from {blknum} to {last_child} not read \
+                         ({MAX_SPEND_SCAN_BLOCKS} at most)"
+                    ),
+                );
+            }
+            warnings.push(why);
+        }
+        Ok(warnings)
+    }
+
+    /// A warning when the operator does not know the payment (the sender may never have
+    /// submitted it: nothing then stops a later spend of its inputs), or cannot be asked.
+    async fn payment_known(&self, hash: B256) -> Option<String> {
+        match self.client.tx_status(hash).await {
+            Ok(_) => None,
+            Err(SdkError::OperatorRefused { code, .. }) if code == "BlockWithheld" => None,
+            Err(SdkError::OperatorRefused { code, .. }) if code == "UnknownTransaction" => {
+                Some(format!(
+                    "the operator does not know payment {hash}: the sender may never have \
+                     submitted it, and can still spend its inputs elsewhere"
+                ))
+            }
+            Err(e) => Some(format!("the operator could not be asked about payment {hash}: {e}")),
+        }
     }
 
     /// The latest L1 block's header.
@@ -439,6 +651,15 @@ mod tests {
     }
 
     #[test]
+    fn the_listing_cursor_before_a_position_is_the_position_just_below_it() {
+        let at = |b, t, o| UtxoPos::new(b, t, o).unwrap();
+        assert_eq!(position_before(at(1, 0, 0)), None);
+        assert_eq!(position_before(at(1, 0, 3)), Some(at(1, 0, 2).to_u128()));
+        assert_eq!(position_before(at(2000, 7, 0)), Some(at(2000, 6, 4).to_u128()));
+        assert_eq!(position_before(at(1001, 0, 0)), Some(at(1000, u16::MAX, 4).to_u128()));
+    }
+
+    #[test]
     fn a_sound_package_names_the_recipients_outputs_and_round_trips_as_json() {
         let (pkg, alice, bob) = package();
         let json = serde_json::to_string(&pkg).unwrap();
@@ -484,7 +705,7 @@ mod tests {
             &PaymentPackage {
                 tx_hash: rich.transaction.hash(),
                 signed_tx: rich.encode().into(),
-                ..pkg.clone()
+                ..pkg
             },
             bob,
             "creates value",
