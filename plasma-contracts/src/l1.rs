@@ -650,8 +650,17 @@ async fn call<T: serde::de::DeserializeOwned>(
     transport: &Http<reqwest::Client>,
     method: &'static str,
 ) -> Result<(T, Duration), String> {
+    call_with(transport, method, ()).await
+}
+
+/// [`call`] with parameters.
+async fn call_with<T: serde::de::DeserializeOwned, P: alloy::rpc::json_rpc::RpcSend>(
+    transport: &Http<reqwest::Client>,
+    method: &'static str,
+    params: P,
+) -> Result<(T, Duration), String> {
     use tower::Service;
-    let request = Request::new(method, Id::Number(0), ())
+    let request = Request::new(method, Id::Number(0), params)
         .serialize()
         .map_err(|e| format!("serializing {method}: {e}"))?;
     let started = Instant::now();
@@ -706,14 +715,38 @@ impl L1Health {
             }));
         }
         let query = observed_query(&req);
+        let logs_to = logs_to_block(&req);
+        let sent_tx = raw_transaction_hash(&req);
+        // Whether an earlier endpoint may have taken `sent_tx` although it failed (its answer
+        // lost after the request went out).
+        let mut maybe_delivered = false;
         let mut attempts = Vec::new();
         let mut last_source = None;
         let mut throttled = None;
         for i in order {
             let e = &self.0.endpoints[i];
+            // Logs up to a block are only asked of an endpoint that has that block: a node behind
+            // the range answers the logs it has, without error, and a follower would move past
+            // the missing ones for good.
+            if let Some(to) = logs_to
+                && let Err(reason) = self.has_block(i, to).await
+            {
+                attempts.push(Attempt { url: e.url.clone(), reason });
+                continue;
+            }
             let started = Instant::now();
             match e.transport.clone().call(req.clone()).await {
                 Ok(response) => {
+                    // A transaction an earlier endpoint took before its answer was lost: this one
+                    // answers "already known" or "nonce too low", yet it was sent.
+                    if let (Some((id, hash)), true, true) =
+                        (&sent_tx, maybe_delivered, response.is_error())
+                        && known_transaction(&e.transport, *hash).await
+                    {
+                        self.record_ok(i, started.elapsed(), None);
+                        info!(target: "l1", endpoint = %e.url, %hash, "transaction already taken by an endpoint whose answer was lost");
+                        return Ok(sent_response(id.clone(), *hash));
+                    }
                     if let Some(why) = rate_limited(&response) {
                         self.record_failure(i, &why);
                         attempts.push(Attempt { url: e.url.clone(), reason: why });
@@ -729,6 +762,7 @@ impl L1Health {
                 }
                 Err(err) => {
                     let err = strip_url(err);
+                    maybe_delivered |= sent_tx.is_some() && may_have_reached(&err);
                     let reason = explain(&err);
                     self.record_failure(i, &reason);
                     attempts.push(Attempt { url: e.url.clone(), reason });
@@ -745,6 +779,86 @@ impl L1Health {
             source: last_source.map(|e| Box::new(e) as Box<dyn StdError + Send + Sync>),
         }))
     }
+}
+
+impl L1Health {
+    /// `Ok` if endpoint `i` has block `to` (its last known head, else asked now); else why not.
+    async fn has_block(&self, i: usize, to: u64) -> Result<(), String> {
+        let e = &self.0.endpoints[i];
+        if e.state.lock().head.is_some_and(|head| head >= to) {
+            return Ok(());
+        }
+        match call::<alloy::primitives::U64>(&e.transport, "eth_blockNumber").await {
+            Ok((head, latency)) => {
+                let head: u64 = head.to();
+                self.record_ok(i, latency, Some(Seen::Head(head)));
+                if head >= to {
+                    Ok(())
+                } else {
+                    Err(format!("behind the requested logs (its head {head} < block {to})"))
+                }
+            }
+            Err(reason) => {
+                self.record_failure(i, &reason);
+                Err(reason)
+            }
+        }
+    }
+}
+
+/// The numeric `toBlock` of a single `eth_getLogs` request, if it has one.
+fn logs_to_block(req: &RequestPacket) -> Option<u64> {
+    let RequestPacket::Single(r) = req else { return None };
+    if r.method() != "eth_getLogs" {
+        return None;
+    }
+    let params: serde_json::Value = serde_json::from_str(r.params()?.get()).ok()?;
+    let to = params.get(0)?.get("toBlock")?.as_str()?;
+    u64::from_str_radix(to.strip_prefix("0x")?, 16).ok()
+}
+
+/// The id and transaction hash of a single `eth_sendRawTransaction` request.
+fn raw_transaction_hash(req: &RequestPacket) -> Option<(Id, alloy::primitives::B256)> {
+    let RequestPacket::Single(r) = req else { return None };
+    if r.method() != "eth_sendRawTransaction" {
+        return None;
+    }
+    let params: (alloy::primitives::Bytes,) = serde_json::from_str(r.params()?.get()).ok()?;
+    Some((r.id().clone(), alloy::primitives::keccak256(&params.0)))
+}
+
+/// Whether a failed request may have reached the node (so a transaction in it may be taken):
+/// everything but a failure to connect (DNS, refused, TLS handshake).
+fn may_have_reached(err: &TransportError) -> bool {
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_connect) {
+            return false;
+        }
+        next = e.source();
+    }
+    true
+}
+
+/// Whether the node behind `transport` knows transaction `hash` (pending or mined).
+async fn known_transaction(
+    transport: &Http<reqwest::Client>,
+    hash: alloy::primitives::B256,
+) -> bool {
+    call_with::<Option<serde_json::Value>, _>(transport, "eth_getTransactionByHash", (hash,))
+        .await
+        .is_ok_and(|(tx, _)| tx.is_some_and(|t| !t.is_null()))
+}
+
+/// The answer `eth_sendRawTransaction` gives for a taken transaction: its hash.
+fn sent_response(id: Id, hash: alloy::primitives::B256) -> ResponsePacket {
+    let raw = serde_json::value::to_raw_value(&hash).unwrap_or_else(|_| {
+        serde_json::value::RawValue::from_string("null".into()).unwrap_or_default()
+    });
+    ResponsePacket::Single(alloy::rpc::json_rpc::Response {
+        id,
+        payload: ResponsePayload::Success(raw),
+    })
 }
 
 /// A request whose answer tells the endpoint's head or chain id.
