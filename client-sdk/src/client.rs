@@ -474,3 +474,12 @@ impl OperatorClient {
         Self::exit_data_of(&v)
     }
 }
+
+/// A client for one-off calls to watchers: the same TLS as every other client (rustls, Mozilla's
+/// roots and `PLASMA_CA_FILE`), never reqwest's default, which needs the system's CA store.
+pub(crate) fn http_client() -> reqwest::Client {
+    plasma_contracts::l1::client_builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        .unwrap_or_default()
+}

@@ -1031,7 +1031,10 @@ async fn run(mut cli: Cli) -> Result<Report, SdkError> {
             let (auth, sig) = wallet.authorize_watchtower(exitor, deadline).await?;
             let guard = json!({"owner": wallet.address(), "deadline": auth.deadline, "nonce": auth.nonce, "signature": sig});
             if let Some(url) = watcher_url {
-                let resp = reqwest::Client::new()
+                let http = plasma_contracts::l1::client_builder()
+                    .build()
+                    .map_err(|e| SdkError::Config(format!("HTTP client: {e}")))?;
+                let resp = http
                     .post(format!("{}/v1/guards", url.trim_end_matches('/')))
                     .json(&guard)
                     .send()

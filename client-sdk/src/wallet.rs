@@ -1357,7 +1357,7 @@ impl Wallet {
 
     async fn watcher_view(url: &str) -> Result<WatcherView, SdkError> {
         let err = |reason: String| SdkError::Watchtower { url: url.to_owned(), reason };
-        let v: serde_json::Value = reqwest::Client::new()
+        let v: serde_json::Value = crate::client::http_client()
             .get(format!("{url}/status"))
             .timeout(Duration::from_secs(10))
             .send()
@@ -2022,7 +2022,7 @@ impl Wallet {
     ) -> Result<(), SdkError> {
         let url = format!("{}/v1/guards/in-flight", watcher_url.trim_end_matches('/'));
         let body = serde_json::json!({"tx": format!("0x{}", hex::encode(signed.encode()))});
-        let resp = reqwest::Client::new()
+        let resp = crate::client::http_client()
             .post(&url)
             .json(&body)
             .send()

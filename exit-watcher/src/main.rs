@@ -179,7 +179,7 @@ fn main() -> ExitCode {
             }
         };
         tracing::info!(target: "watcher", addr = %running.addr, watcher = %me, "watcher started");
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
         running.stop().await;
         ExitCode::SUCCESS
     })
@@ -200,6 +200,26 @@ fn da_settings(cli: &Cli) -> Result<Option<TowerSettings>, String> {
         Duration::from_secs(cli.availability_timeout),
     )
     .map_err(|e| e.to_string())
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM: systemd, Docker and Kubernetes stop a service with
+/// SIGTERM, and both must take the same graceful path (stop taking work, flush the store).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "no SIGTERM handler; stopping on Ctrl-C only"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Commands {
-    /// Run the operator until Ctrl-C.
+    /// Run the operator until Ctrl-C or SIGTERM.
     Run(RunArgs),
     /// Print the effective configuration (file + environment + flags) as TOML-like debug output.
     Config(RunArgs),
@@ -117,10 +117,30 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
         node.stop().await;
         ExitCode::SUCCESS
     })
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM: systemd, Docker and Kubernetes stop a service with
+/// SIGTERM, and both must take the same graceful path (stop taking work, flush the store).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "no SIGTERM handler; stopping on Ctrl-C only"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]
