@@ -1,6 +1,9 @@
 //! `plasma-watcher`: runs the watchtower.
 
-use alloy::{network::EthereumWallet, primitives::Address, signers::local::PrivateKeySigner};
+use alloy::{
+    network::EthereumWallet, primitives::Address, providers::Provider,
+    signers::local::PrivateKeySigner,
+};
 use clap::Parser;
 use plasma_contracts::l1::Endpoints;
 use plasma_watcher::{DownloadSettings, Settings, TowerSettings, Watcher};
@@ -33,9 +36,26 @@ struct Cli {
     /// The framework contract.
     #[arg(long = "l1.framework", env = "PLASMA_WATCHER_L1_FRAMEWORK")]
     framework: Address,
-    /// The watcher's key (pays for challenges and exits); devnets only as a raw key.
-    #[arg(long = "l1.private-key", env = "PLASMA_WATCHER_L1_PRIVATE_KEY", hide_env_values = true)]
-    private_key: String,
+    /// The watcher's key (pays for challenges and exits) as raw hex: devnets; prefer --l1.keystore.
+    #[arg(
+        long = "l1.private-key",
+        env = "PLASMA_WATCHER_L1_PRIVATE_KEY",
+        hide_env_values = true,
+        required_unless_present = "keystore",
+        conflicts_with = "keystore"
+    )]
+    private_key: Option<String>,
+    /// The watcher's key as a Web3 Secret Storage keystore (what `cast wallet import` writes); the
+    /// password comes from --l1.password-file or PLASMA_KEYSTORE_PASSWORD.
+    #[arg(long = "l1.keystore", env = "PLASMA_WATCHER_L1_KEYSTORE")]
+    keystore: Option<PathBuf>,
+    /// A file whose first line is the keystore's password.
+    #[arg(long = "l1.password-file", requires = "keystore")]
+    password_file: Option<PathBuf>,
+    /// Refuse to start unless L1 is this chain (e.g. 11155111 for Sepolia): endpoints of another
+    /// chain are never used, and the watcher must not act on a chain it was not meant for.
+    #[arg(long = "l1.chain-id", env = "PLASMA_WATCHER_L1_CHAIN_ID")]
+    chain_id: Option<u64>,
     /// L1 confirmations before events are acted on.
     #[arg(long = "l1.confirmations", default_value_t = 1)]
     confirmations: u64,
@@ -106,10 +126,10 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
-        let key: PrivateKeySigner = match cli.private_key.trim().parse() {
+        let key = match load_key(&cli) {
             Ok(k) => k,
             Err(e) => {
-                eprintln!("plasma-watcher: private key: {e}");
+                eprintln!("plasma-watcher: {e}");
                 return ExitCode::FAILURE;
             }
         };
@@ -138,6 +158,22 @@ fn main() -> ExitCode {
                 }
             };
         tracing::info!(target: "watcher", endpoints = %endpoints, "L1 endpoints");
+        // One chain for the watcher's whole life: the endpoints' health check never uses one that
+        // answers another chain id (a misconfigured list, a provider's wrong network).
+        let chain_id = match provider.get_chain_id().await {
+            Ok(id) => id,
+            Err(e) => {
+                eprintln!("plasma-watcher: L1 chain id: {}", plasma_contracts::l1::explain(&e));
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Some(expected) = cli.chain_id
+            && expected != chain_id
+        {
+            eprintln!("plasma-watcher: L1 is chain {chain_id}, not --l1.chain-id {expected}");
+            return ExitCode::FAILURE;
+        }
+        l1_health.pin_chain_id(chain_id);
         l1_health.spawn_probe(ENDPOINT_PROBE_INTERVAL);
         let settings = Settings {
             framework: cli.framework,
@@ -185,6 +221,27 @@ fn main() -> ExitCode {
     })
 }
 
+/// The key from --l1.private-key or --l1.keystore (clap makes them exclusive and one required).
+fn load_key(cli: &Cli) -> Result<PrivateKeySigner, String> {
+    if let Some(path) = &cli.keystore {
+        let password = match &cli.password_file {
+            Some(file) => std::fs::read_to_string(file)
+                .map_err(|e| format!("--l1.password-file {}: {e}", file.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            None => std::env::var("PLASMA_KEYSTORE_PASSWORD").map_err(|_| {
+                "--l1.keystore needs --l1.password-file or PLASMA_KEYSTORE_PASSWORD".to_owned()
+            })?,
+        };
+        return PrivateKeySigner::decrypt_keystore(path, password)
+            .map_err(|e| format!("--l1.keystore {}: {e}", path.display()));
+    }
+    let raw = cli.private_key.as_deref().unwrap_or_default();
+    raw.trim().parse().map_err(|e| format!("private key: {e}"))
+}
+
 /// The `--da.*` flags, checked (issue 17).
 fn da_settings(cli: &Cli) -> Result<Option<TowerSettings>, String> {
     let rebuild_after = match cli.da_rebuild_after {
@@ -230,6 +287,23 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_key_comes_from_exactly_one_of_raw_hex_and_a_keystore() {
+        let base =
+            ["plasma-watcher", "--l1.framework", "0x0000000000000000000000000000000000000001"];
+        let parse = |extra: &[&str]| Cli::try_parse_from(base.iter().chain(extra));
+        assert!(parse(&[]).is_err(), "no key at all");
+        assert!(parse(&["--l1.private-key", "0x01", "--l1.keystore", "k.json"]).is_err(), "both");
+        assert!(parse(&["--l1.password-file", "p"]).is_err(), "a password without a keystore");
+        let cli = parse(&["--l1.keystore", "/nonexistent/k.json", "--l1.password-file", "/x"])
+            .expect("a keystore alone");
+        let err = load_key(&cli).expect_err("an unreadable password file is named");
+        assert!(err.contains("--l1.password-file /x"), "{err}");
+        let raw = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+        let cli = parse(&["--l1.private-key", raw]).expect("a raw key alone");
+        assert!(load_key(&cli).is_ok());
     }
 
     fn parse(args: &[&str]) -> Cli {
