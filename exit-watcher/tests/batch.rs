@@ -537,6 +537,12 @@ async fn strikes_the_claim_of_an_output_whose_standard_exit_started_in_the_same_
         assert_eq!(batch_at, exit_at, "started in the same L1 second");
         wait_claim_state(&env, batch_id, 0, 2).await;
         assert_eq!(se.exits(U256::from(dep)).call().await.unwrap().status, 1, "the exit stands");
+        // The claim is struck on L1 before the watcher records its event (after the receipt).
+        wait_event(&w, |e| {
+            matches!(e, Event::BatchClaimStruck { batch_id: b, rule, .. }
+                if U256::from(*b) == batch_id && rule == "CHAL-8")
+        })
+        .await;
     }
     let events = w.watcher.events();
     let chal8 = events
