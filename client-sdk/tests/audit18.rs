@@ -143,19 +143,21 @@ mod rpc_proxy {
     //! A JSON-RPC proxy before anvil that behaves like a real endpoint: `Flaky` refuses
     //! `eth_getLogs` with HTTP 503 while its switch is on (a hosted provider throttles its heaviest
     //! method first); `Lagging(n)` is a node `n` blocks behind (its head, no block past it, and
-    //! logs only up to it, without error).
+    //! logs only up to it, without error). Each counts the `eth_getLogs` it refused or answered.
     use serde_json::{Value, json};
     use std::sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[derive(Clone, Debug)]
     #[allow(unreachable_pub)]
     pub enum Mode {
-        Flaky(Arc<AtomicBool>),
-        Lagging(u64),
+        /// Throttles `eth_getLogs` while on; counts the ones refused.
+        Flaky(Arc<AtomicBool>, Arc<AtomicU64>),
+        /// `n` blocks behind; counts the `eth_getLogs` answered.
+        Lagging(u64, Arc<AtomicU64>),
     }
 
     #[allow(unreachable_pub)]
@@ -234,13 +236,14 @@ mod rpc_proxy {
             ("200 OK", json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string())
         };
         match mode {
-            Mode::Flaky(on) => {
+            Mode::Flaky(on, refused) => {
                 if method == "eth_getLogs" && on.load(Ordering::SeqCst) {
+                    refused.fetch_add(1, Ordering::SeqCst);
                     return ("503 Service Unavailable", "{\"error\":\"upstream busy\"}".into());
                 }
                 ("200 OK", forward(client, upstream, &body).await.to_string())
             }
-            Mode::Lagging(lag) => {
+            Mode::Lagging(lag, answered) => {
                 let real = forward(
                     client,
                     upstream,
@@ -263,6 +266,7 @@ mod rpc_proxy {
                         ("200 OK", forward(client, upstream, &body).await.to_string())
                     }
                     "eth_getLogs" => {
+                        answered.fetch_add(1, Ordering::SeqCst);
                         let filter = &mut body["params"][0];
                         if hex_u64(&filter["fromBlock"]).is_some_and(|f| f > cap) {
                             return ok(json!([]));
@@ -300,44 +304,89 @@ async fn until_deposits_read(node: &plasma_operator::Node, l1_block: u64) -> ser
     panic!("the operator never read deposits up to L1 block {l1_block}");
 }
 
+/// The primary's throttle switch and `eth_getLogs` refused, the fallback's `eth_getLogs`
+/// answered.
+struct Proxies {
+    flaky: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    refused: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    fallback_logs: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
 async fn operator_with_two_endpoints(
     env: &plasma_testkit::Env,
-    flaky: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    throttled: bool,
     lag: u64,
-) -> plasma_operator::Node {
+) -> (plasma_operator::Node, Proxies) {
     use rpc_proxy::{Mode, start};
-    let primary = start(env.anvil.endpoint(), Mode::Flaky(flaky)).await;
-    let fallback = start(env.anvil.endpoint(), Mode::Lagging(lag)).await;
+    use std::sync::Arc;
+    let p = Proxies {
+        flaky: Arc::new(throttled.into()),
+        refused: Arc::default(),
+        fallback_logs: Arc::default(),
+    };
+    let primary =
+        start(env.anvil.endpoint(), Mode::Flaky(p.flaky.clone(), p.refused.clone())).await;
+    let fallback = start(env.anvil.endpoint(), Mode::Lagging(lag, p.fallback_logs.clone())).await;
     let mut c = plasma_testkit::operator_config(env);
     c.l1.rpc_url = format!("{primary},{fallback}");
-    plasma_operator::Node::start(c).await.unwrap()
+    (plasma_operator::Node::start(c).await.unwrap(), p)
+}
+
+/// Waits (event-driven: the proxy's own count) until `counter` reaches `n`.
+async fn until_count(counter: &std::sync::atomic::AtomicU64, n: u64, what: &str) {
+    for _ in 0..600 {
+        if counter.load(std::sync::atomic::Ordering::SeqCst) >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{what}: {} of {n}", counter.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+async fn utxos_of(node: &plasma_operator::Node, owner: alloy::primitives::Address) -> String {
+    reqwest::get(format!("http://{}/v1/utxos?owner={owner}", node.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// F1 (operator, deposits skipped): the primary throttles `eth_getLogs`, the fallback lags 6
-/// blocks (the probe marks it lagging, yet it is still the fallback). The deposit follower takes the head from the primary, the logs
-/// from the fallback (which lacks the deposit's block, `[]`), and moves its cursor past the
-/// deposit: it is never credited. The user's ETH is on L1 but not on the child chain.
+/// blocks (the probe marks it lagging, yet it is still the fallback). The deposit follower took
+/// the head from the primary, the logs from the fallback (which lacks the deposit's block, `[]`),
+/// and moved its cursor past the deposit: it was never credited. Now the fallback is passed over
+/// for logs past its head: while the primary throttles, the cursor may not move past the deposit
+/// without crediting it; once the primary answers again, the deposit is credited. (The test
+/// waited for the cursor to pass the deposit while the primary still throttled: no endpoint had
+/// those logs then, so it could only time out; it now lifts the throttle after several refused
+/// reads.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "audit18 F1: a deposit is never credited when eth_getLogs fails over to a lagging endpoint"]
 async fn a_deposit_is_credited_though_logs_fail_over_to_a_lagging_endpoint() {
     use alloy::providers::Provider;
+    use std::sync::atomic::Ordering;
     let env = plasma_testkit::env().await;
-    let flaky = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let node = operator_with_two_endpoints(&env, flaky, 6).await;
+    let (node, proxies) = operator_with_two_endpoints(&env, true, 6).await;
     let wallet = plasma_testkit::wallet(&env, &node, 1).await;
     let pos = wallet.deposit_eth(plasma_testkit::eth(1)).await.unwrap();
     let deposited_at = env.provider.get_block_number().await.unwrap();
     // More L1 blocks: the fallback catches up past the deposit's block.
     env.provider.raw_request::<_, serde_json::Value>("anvil_mine".into(), (8u64,)).await.unwrap();
+    // Several deposit reads fail over while the primary throttles.
+    let before = proxies.refused.load(Ordering::SeqCst);
+    until_count(&proxies.refused, before + 3, "eth_getLogs refused by the primary").await;
+    let owner = wallet.address();
+    let status = operator_status(&node).await;
+    let cursor = status["chain"]["depositCursor"].as_u64().unwrap_or(0);
+    assert!(
+        cursor < deposited_at || utxos_of(&node, owner).await.contains(&pos.to_string()),
+        "the deposit cursor ({cursor}) moved past deposit {pos} (L1 block {deposited_at}) \
+         without crediting it: {status}"
+    );
+    proxies.flaky.store(false, Ordering::SeqCst);
     let status = until_deposits_read(&node, deposited_at + 8).await;
     assert!(status["l1"]["halt"].is_null(), "{status}");
-    let owner = wallet.address();
-    let utxos = reqwest::get(format!("http://{}/v1/utxos?owner={owner}", node.addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let utxos = utxos_of(&node, owner).await;
     assert!(
         utxos.contains(&pos.to_string()),
         "deposit {pos} (L1 block {deposited_at}) not credited though the deposit cursor is at \
@@ -347,32 +396,41 @@ async fn a_deposit_is_credited_though_logs_fail_over_to_a_lagging_endpoint() {
 }
 
 /// F1 (operator, permanent halt): a deposit credited while the primary answered; then one
-/// `eth_getLogs` of the deposit re-check fails over to the fallback lagging 3 blocks, which
-/// lacks the deposit's block: the operator concludes the credited deposit vanished (LEDGER-7)
-/// and halts block production durably, although L1 never changed.
+/// `eth_getLogs` of the deposit re-check fails over to the fallback lagging 3 blocks (healthy by
+/// `MAX_LAG`), and the reads after it (head, logs) come from that fallback's older view, which
+/// lacks the deposit's block: the operator concluded the credited deposit vanished (LEDGER-7) and
+/// halted block production durably, although L1 never changed. (The test waited for the cursor
+/// to pass the new block while the primary still throttled; it now waits until the fallback
+/// answered several log reads, then lifts the throttle.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "audit18 F1: one log query failing over to a lagging endpoint halts the operator for good"]
 async fn a_lagging_fallback_does_not_halt_the_operator() {
     use alloy::providers::Provider;
     use std::sync::atomic::Ordering;
     let env = plasma_testkit::env().await;
-    let flaky = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let node = operator_with_two_endpoints(&env, flaky.clone(), 3).await;
+    let (node, proxies) = operator_with_two_endpoints(&env, false, 3).await;
     let wallet = plasma_testkit::wallet(&env, &node, 1).await;
     wallet.deposit_eth(plasma_testkit::eth(1)).await.unwrap();
     let deposited_at = env.provider.get_block_number().await.unwrap();
     let status = until_deposits_read(&node, deposited_at).await;
     assert!(status["l1"]["halt"].is_null(), "credited normally: {status}");
     // The primary starts throttling eth_getLogs; L1 moves on by one block, nothing reorganised.
-    flaky.store(true, Ordering::SeqCst);
+    let (refused, answered) =
+        (proxies.refused.load(Ordering::SeqCst), proxies.fallback_logs.load(Ordering::SeqCst));
+    proxies.flaky.store(true, Ordering::SeqCst);
     env.provider.raw_request::<_, serde_json::Value>("anvil_mine".into(), (1u64,)).await.unwrap();
+    until_count(&proxies.refused, refused + 1, "eth_getLogs refused by the primary").await;
+    until_count(&proxies.fallback_logs, answered + 3, "eth_getLogs answered by the fallback").await;
+    let during = operator_status(&node).await;
+    proxies.flaky.store(false, Ordering::SeqCst);
     let status = until_deposits_read(&node, deposited_at + 1).await;
-    flaky.store(false, Ordering::SeqCst);
-    assert!(
-        status["l1"]["halt"].is_null(),
-        "the operator halted on a lagging endpoint's short answer: {}",
-        status["l1"]["halt"]
-    );
+    for s in [&during, &status] {
+        assert!(
+            s["l1"]["halt"].is_null(),
+            "the operator halted on a lagging endpoint's short answer: {}",
+            s["l1"]["halt"]
+        );
+    }
+    assert!(status["chain"]["depositCursor"].as_u64().unwrap() > deposited_at, "{status}");
 }
 
 /// F5: a recipient's in-flight exit from a package whose input the sender already spent in a

@@ -24,7 +24,7 @@ use plasma_watcher::{Event, Settings, Watcher};
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -33,18 +33,18 @@ mod rpc_proxy {
     //! A JSON-RPC proxy before anvil that behaves like a real endpoint: `Flaky` refuses
     //! `eth_getLogs` with HTTP 503 while its switch is on (a hosted provider throttles its heaviest
     //! method first); `Lagging(n)` is a node `n` blocks behind (its head, no block past it, and
-    //! logs only up to it, without error).
+    //! logs only up to it, without error). `Flaky` counts the `eth_getLogs` it refused.
     use serde_json::{Value, json};
     use std::sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[derive(Clone, Debug)]
     #[allow(unreachable_pub)]
     pub enum Mode {
-        Flaky(Arc<AtomicBool>),
+        Flaky(Arc<AtomicBool>, Arc<AtomicU64>),
         Lagging(u64),
     }
 
@@ -124,8 +124,9 @@ mod rpc_proxy {
             ("200 OK", json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string())
         };
         match mode {
-            Mode::Flaky(on) => {
+            Mode::Flaky(on, refused) => {
                 if method == "eth_getLogs" && on.load(Ordering::SeqCst) {
+                    refused.fetch_add(1, Ordering::SeqCst);
                     return ("503 Service Unavailable", "{\"error\":\"upstream busy\"}".into());
                 }
                 ("200 OK", forward(client, upstream, &body).await.to_string())
@@ -212,11 +213,14 @@ async fn until_read(w: &plasma_watcher::Running, block: u64) {
 /// F1 (watcher, an invalid exit never challenged): alice exits a deposit she spent. While the
 /// watcher reads the blocks around her exit, its primary endpoint throttles `eth_getLogs` and
 /// the request goes to the fallback, 6 blocks behind (marked lagging by the probe, still the
-/// fallback): `[]` for the exit's block. `follow_l1` stores its cursor past the exit and never
-/// reads that block again: the exit is never challenged, though the primary answers again at
-/// once and the challenge period is long.
+/// fallback): `[]` for the exit's block. `follow_l1` stored its cursor past the exit and never
+/// read that block again: the exit was never challenged, though the primary answers again at
+/// once and the challenge period is long. Now no endpoint answers those logs while the primary
+/// throttles (the fallback is passed over), the cursor waits before the exit's block, and the
+/// exit is challenged once the primary answers. (The test waited for the cursor to reach the
+/// exit's block while the primary still throttled, which no correct watcher can do: no endpoint
+/// had those logs. It now waits for several refused log reads, then lifts the throttle.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "audit18 F1: the watcher misses an invalid exit whose logs were answered by a lagging fallback"]
 async fn an_invalid_exit_is_challenged_though_one_log_read_hit_a_lagging_endpoint() {
     invalid_exit_scenario(true).await;
 }
@@ -231,8 +235,12 @@ async fn invalid_exit_scenario(throttle: bool) {
     let env = env().await;
     let node = operator(&env).await;
     let flaky = Arc::new(AtomicBool::new(false));
-    let primary =
-        rpc_proxy::start(env.anvil.endpoint(), rpc_proxy::Mode::Flaky(flaky.clone())).await;
+    let refused = Arc::new(AtomicU64::new(0));
+    let primary = rpc_proxy::start(
+        env.anvil.endpoint(),
+        rpc_proxy::Mode::Flaky(flaky.clone(), refused.clone()),
+    )
+    .await;
     let fallback = rpc_proxy::start(env.anvil.endpoint(), rpc_proxy::Mode::Lagging(6)).await;
     let w = watcher_over(&env, &node, &format!("{primary},{fallback}")).await;
     let alice = wallet(&env, &node, 1).await;
@@ -248,7 +256,26 @@ async fn invalid_exit_scenario(throttle: bool) {
     flaky.store(throttle, Ordering::SeqCst);
     alice.start_exits_unchecked(&[dep]).await.unwrap();
     let exit_block = env.provider.get_block_number().await.unwrap();
-    until_read(&w, exit_block).await;
+    if throttle {
+        // Several log reads of the exit's block refused by the primary: the watcher must not
+        // take the fallback's short answer and move its cursor past the exit.
+        let from = refused.load(Ordering::SeqCst);
+        for _ in 0..800 {
+            if refused.load(Ordering::SeqCst) >= from + 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(refused.load(Ordering::SeqCst) >= from + 3, "the primary was never asked");
+        let cursor = w.watcher.status().l1_cursor;
+        assert!(
+            cursor < exit_block,
+            "the cursor moved to {cursor}, past the exit's block {exit_block}, while only the \
+             primary (throttling) had its logs"
+        );
+    } else {
+        until_read(&w, exit_block).await;
+    }
     flaky.store(false, Ordering::SeqCst);
     // L1 goes on; the primary answers everything again.
     env.provider.raw_request::<_, serde_json::Value>("anvil_mine".into(), (3u64,)).await.unwrap();

@@ -167,6 +167,9 @@ struct Followed {
     content: B256,
     /// The L1 timestamp the operator serves for it.
     timestamp: u64,
+    /// Deposits: the L1 transaction that made it, when known (not kept across restarts): its
+    /// receipt is the last check before a halt is stored.
+    tx: Option<B256>,
 }
 
 /// Gas limit of `submitBlock` (explicit: see `plasma_contracts::sender`).
@@ -301,8 +304,18 @@ async fn follow_commitments(
         }
     }
     let tracked: Vec<(u64, Followed)> = s.recent.iter().map(|(b, f)| (*b, *f)).collect();
+    let mut complete = true;
     for (blknum, followed) in tracked {
         let Some((event, at, tx)) = on_l1.get(&blknum) else {
+            if head.number < followed.l1_block {
+                // spec: LEDGER-7 (audit18 F1) — a view whose head is below the L1 block the
+                // commitment was seen in (a fallback endpoint a few blocks behind answered the
+                // head) cannot show it, whether or not it was dropped: not evidence. L1 grows, so
+                // the next view past that block decides; checked again then.
+                debug!(target: "operator::l1", blknum, l1_block = followed.l1_block, head = head.number, "commitment past this view's head; checked again later");
+                complete = false;
+                continue;
+            }
             // Dropped: this block and every later one are uncommitted again; resend in order.
             chain.reopen_commitment(blknum)?;
             s.recent.remove(&blknum);
@@ -330,11 +343,18 @@ async fn follow_commitments(
         } else {
             s.recent.insert(
                 blknum,
-                Followed { l1_block: *at, content: event.root, timestamp: event.timestamp },
+                Followed {
+                    l1_block: *at,
+                    content: event.root,
+                    timestamp: event.timestamp,
+                    tx: None,
+                },
             );
         }
     }
-    s.checked_at = Some(head.hash);
+    if complete {
+        s.checked_at = Some(head.hash);
+    }
     Ok(())
 }
 
@@ -365,7 +385,7 @@ async fn seed_commitments(
         }
         // Unknown (dropped, or not found): checked from the head back.
         let l1_block = mined_at.unwrap_or(head.number);
-        s.recent.insert(blknum, Followed { l1_block, content: record.root, timestamp });
+        s.recent.insert(blknum, Followed { l1_block, content: record.root, timestamp, tx: None });
     }
     Ok(None)
 }
@@ -432,7 +452,12 @@ async fn submit_step(
         }
         s.recent.insert(
             blknum,
-            Followed { l1_block: mined_at, content: record.root, timestamp: event.timestamp },
+            Followed {
+                l1_block: mined_at,
+                content: record.root,
+                timestamp: event.timestamp,
+                tx: None,
+            },
         );
         s.checked_at = None;
         return Ok(true);
@@ -497,6 +522,8 @@ struct Deposits {
     highest: u64,
     /// What the store says is final.
     final_through: u64,
+    /// A halt one read showed and no later read has confirmed yet (see [`confirm_halt`]).
+    suspect: Option<Halt>,
 }
 
 /// Credits deposits once they are `deposit_confirmations` deep (OP-5), and checks each credited
@@ -520,17 +547,35 @@ pub(crate) async fn run_deposit_follower(
             h.last_error = Some(halt.to_string());
             h.halt = Some(halt);
         } else {
-            match deposit_step(&chain, &provider, &framework, &settings, &mut state).await {
+            let step = deposit_step(&chain, &provider, &framework, &settings, &mut state).await;
+            if step.is_ok() && state.suspect.take().is_some() {
+                info!(target: "operator::deposits", "the deposit discrepancy one read showed is gone: no halt");
+            }
+            match step {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(L1Error::Halted(halt)) => {
-                    error!(target: "operator::deposits", code = halt.code(), %halt, "a credited deposit is not on L1 as credited: block production HALTED (LEDGER-7)");
-                    if let Err(e) = chain.halt(halt.clone()) {
-                        error!(target: "operator::deposits", error = %e, "could not store the halt");
+                    match confirm_halt(&provider, &framework, &mut state, halt).await {
+                        Ok(Some(halt)) => {
+                            error!(target: "operator::deposits", code = halt.code(), %halt, "a credited deposit is not on L1 as credited: block production HALTED (LEDGER-7)");
+                            if let Err(e) = chain.halt(halt.clone()) {
+                                error!(target: "operator::deposits", error = %e, "could not store the halt");
+                            }
+                            let mut h = health.lock();
+                            h.last_error = Some(halt.to_string());
+                            h.halt = Some(halt);
+                        }
+                        Ok(None) => {
+                            health.lock().last_error = state
+                                .suspect
+                                .as_ref()
+                                .map(|h| format!("unconfirmed, read again at the next poll: {h}"));
+                        }
+                        Err(e) => {
+                            warn!(target: "operator::deposits", error = %e, "confirming a deposit discrepancy failed; retrying");
+                            health.lock().last_error = Some(e.to_string());
+                        }
                     }
-                    let mut h = health.lock();
-                    h.last_error = Some(halt.to_string());
-                    h.halt = Some(halt);
                 }
                 Err(e) => {
                     warn!(target: "operator::deposits", error = %e, "deposit scan failed; retrying");
@@ -561,7 +606,7 @@ async fn deposit_step(
             let timestamp = record.l1_timestamp.unwrap_or_default();
             // Its L1 block is not kept: at most the cursor, and the scan below finds it.
             let l1_block = chain.deposit_cursor();
-            s.recent.insert(record.blknum, Followed { l1_block, content, timestamp });
+            s.recent.insert(record.blknum, Followed { l1_block, content, timestamp, tx: None });
             s.highest = s.highest.max(record.blknum);
         }
         s.seeded = true;
@@ -595,11 +640,67 @@ async fn deposit_step(
             check_credited(chain, blknum, content)?;
         }
         let l1_block = log.block_number.unwrap_or(to);
-        s.recent.insert(blknum, Followed { l1_block, content, timestamp: event.timestamp });
+        let tx = log.transaction_hash;
+        s.recent.insert(blknum, Followed { l1_block, content, timestamp: event.timestamp, tx });
         s.highest = s.highest.max(blknum);
     }
     chain.set_deposit_cursor(to)?;
     Ok(to < safe)
+}
+
+/// Whether a halt one step found is stored (LEDGER-7). A stored halt stops the chain for good, so
+/// one read is never enough (audit18 F1): with several L1 endpoints, one read may come from a node
+/// that lags or disagrees, and a single short answer must not end the chain.
+///
+/// Safety argument. A halt is stored only when
+/// 1. two reads on two successive polls (each a fresh head and fresh logs, each from an endpoint
+///    whose head is at or past the deposit's L1 block: [`follow_deposits`] skips a deposit above
+///    its view's head, and `plasma_contracts::l1` asks `eth_getLogs` up to block N only of an
+///    endpoint whose head is at least N) show the same discrepancy, and
+/// 2. when the credited deposit's transaction is known, its receipt (asked of any endpoint) does
+///    not show that very deposit (same deposit block, same deposit transaction) — a node that
+///    still has it mined proves it did not vanish, whatever another node's logs said.
+///
+/// A real reorganisation that dropped or swapped a deposit passes both (every node on the new
+/// chain agrees, and the old transaction's receipt is gone or shows another deposit block), one
+/// poll later than before: blocks built in that poll are stopped from committing by the halt
+/// just the same. A lagging or inconsistent endpoint fails 1 or 2 and the operator retries.
+async fn confirm_halt(
+    provider: &DynProvider,
+    framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
+    s: &mut Deposits,
+    halt: Halt,
+) -> Result<Option<Halt>, L1Error> {
+    if s.suspect.as_ref() != Some(&halt) {
+        warn!(target: "operator::deposits", code = halt.code(), %halt, "one read shows a credited deposit not as credited; confirming at the next poll before halting");
+        s.suspect = Some(halt);
+        return Ok(None);
+    }
+    let (blknum, credited) = match &halt {
+        Halt::DepositVanished { blknum, credited }
+        | Halt::DepositChanged { blknum, credited, .. } => (*blknum, *credited),
+    };
+    if let Some(tx) = s.recent.get(&blknum).and_then(|f| f.tx)
+        && let Some(receipt) = provider.get_transaction_receipt(tx).await.map_err(rpc)?
+    {
+        let still_there = receipt.status()
+            && receipt.inner.logs().iter().any(|log| {
+                log.address() == *framework.address()
+                    && log.log_decode::<PlasmaFramework::DepositCreated>().is_ok_and(|d| {
+                        d.inner.data.blknum == U256::from(blknum)
+                            && keccak256(&d.inner.data.depositTx) == credited
+                    })
+            });
+        if still_there {
+            s.suspect = None;
+            return Err(L1Error::Rpc(format!(
+                "L1 endpoints disagree about deposit block {blknum}: its transaction {tx} is \
+                 still mined with it ({halt}); not halting, reading again"
+            )));
+        }
+    }
+    s.suspect = None;
+    Ok(Some(halt))
 }
 
 /// A deposit block L1 shows with `content` that the operator already credited: the same
@@ -635,23 +736,34 @@ async fn follow_deposits(
         .query()
         .await
         .map_err(rpc)?;
-    let mut on_l1: BTreeMap<u64, (B256, u64, u64)> = BTreeMap::new();
+    let mut on_l1: BTreeMap<u64, (B256, u64, u64, Option<B256>)> = BTreeMap::new();
     for (event, log) in logs {
         if let Ok(blknum) = u64::try_from(event.blknum) {
             let at = log.block_number.unwrap_or(head.number);
-            on_l1.insert(blknum, (keccak256(&event.depositTx), at, event.timestamp));
+            let content = keccak256(&event.depositTx);
+            on_l1.insert(blknum, (content, at, event.timestamp, log.transaction_hash));
         }
     }
     let cursor = chain.deposit_cursor();
-    for (blknum, (content, at, _)) in &on_l1 {
+    for (blknum, (content, at, ..)) in &on_l1 {
         // Deposits credited earlier that are not followed any more (or not yet): same check.
         if !s.recent.contains_key(blknum) && *at <= cursor && chain.block_info(*blknum)?.is_some() {
             check_credited(chain, *blknum, *content)?;
         }
     }
     let tracked: Vec<(u64, Followed)> = s.recent.iter().map(|(b, f)| (*b, *f)).collect();
+    let mut complete = true;
     for (blknum, followed) in tracked {
-        let Some((content, at, timestamp)) = on_l1.get(&blknum).copied() else {
+        let Some((content, at, timestamp, tx)) = on_l1.get(&blknum).copied() else {
+            if head.number < followed.l1_block {
+                // spec: LEDGER-7 (audit18 F1) — this view's head is below the L1 block the
+                // deposit was read in (the head came from a fallback a few blocks behind, whose
+                // logs are complete only up to its head): it cannot show the deposit, vanished
+                // or not. Not evidence; L1 grows and a view past that block decides.
+                debug!(target: "operator::deposits", blknum, l1_block = followed.l1_block, head = head.number, "credited deposit past this view's head; checked again later");
+                complete = false;
+                continue;
+            }
             return Err(Halt::DepositVanished { blknum, credited: followed.content }.into());
         };
         if content != followed.content {
@@ -668,8 +780,14 @@ async fn follow_deposits(
         if deep(head.number, at, settings.finality_depth) {
             s.recent.remove(&blknum);
         } else {
-            s.recent.insert(blknum, Followed { l1_block: at, content, timestamp });
+            let tx = tx.or(followed.tx);
+            s.recent.insert(blknum, Followed { l1_block: at, content, timestamp, tx });
         }
+    }
+    if !complete {
+        // Not every credited deposit was visible: nothing more is known final, and the next
+        // head is checked in full.
+        return Ok(());
     }
     let final_through = s.recent.keys().next().map_or(s.highest, |b| b - 1);
     if final_through > s.final_through {

@@ -13,6 +13,13 @@
 //!   not a race of all: reads then come from one node's view of the chain while it is healthy (a
 //!   lagging node winning a race could answer an older head, nonce or log range), and a
 //!   transaction goes to one node after another, never to several at once.
+//! - **Reads that name a block.** `eth_getLogs` up to block N and `eth_getBlockByNumber(N)` go
+//!   only to an endpoint whose head is at least N (its last known head, else asked); if none has
+//!   it the caller gets an error and retries. A node behind N answers such reads without error
+//!   but short (the logs up to its head, a `null` block), and a follower that read the head from
+//!   another endpoint would skip events or see a reorganisation that is not there (audit18 F1).
+//!   Reads by tag (`latest`) or hash are answered from the node's own view or refused. Callers
+//!   still must not act irreversibly on one read: the operator confirms a halt on a later poll.
 //! - **Health.** [`L1Health`] records per endpoint the last outcome, head, latency and error, from
 //!   real traffic and from [`L1Health::spawn_probe`]'s periodic `eth_blockNumber`. An endpoint that
 //!   failed, lags the best head by more than [`MAX_LAG`] blocks, or answers another chain id than
@@ -715,7 +722,7 @@ impl L1Health {
             }));
         }
         let query = observed_query(&req);
-        let logs_to = logs_to_block(&req);
+        let needs = needed_block(&req);
         let sent_tx = raw_transaction_hash(&req);
         // Whether an earlier endpoint may have taken `sent_tx` although it failed (its answer
         // lost after the request went out).
@@ -725,11 +732,13 @@ impl L1Health {
         let mut throttled = None;
         for i in order {
             let e = &self.0.endpoints[i];
-            // Logs up to a block are only asked of an endpoint that has that block: a node behind
-            // the range answers the logs it has, without error, and a follower would move past
-            // the missing ones for good.
-            if let Some(to) = logs_to
-                && let Err(reason) = self.has_block(i, to).await
+            // Logs up to a block, and a block by number, are only asked of an endpoint that has
+            // that block: a node behind it answers what it has without error (the logs up to its
+            // head, `null` for the block), and a follower would move past the missing logs for
+            // good or take a missing block for a reorganisation (audit18 F1). No endpoint
+            // having it is an error: the caller retries, never gets a short answer.
+            if let Some((to, what)) = needs
+                && let Err(reason) = self.has_block(i, to, what).await
             {
                 attempts.push(Attempt { url: e.url.clone(), reason });
                 continue;
@@ -782,8 +791,9 @@ impl L1Health {
 }
 
 impl L1Health {
-    /// `Ok` if endpoint `i` has block `to` (its last known head, else asked now); else why not.
-    async fn has_block(&self, i: usize, to: u64) -> Result<(), String> {
+    /// `Ok` if endpoint `i` has block `to` (its last known head, else asked now); else why not
+    /// (`what` was requested: "logs", "block").
+    async fn has_block(&self, i: usize, to: u64, what: &str) -> Result<(), String> {
         let e = &self.0.endpoints[i];
         if e.state.lock().head.is_some_and(|head| head >= to) {
             return Ok(());
@@ -795,7 +805,7 @@ impl L1Health {
                 if head >= to {
                     Ok(())
                 } else {
-                    Err(format!("behind the requested logs (its head {head} < block {to})"))
+                    Err(format!("behind the requested {what} (its head {head} < block {to})"))
                 }
             }
             Err(reason) => {
@@ -806,15 +816,25 @@ impl L1Health {
     }
 }
 
-/// The numeric `toBlock` of a single `eth_getLogs` request, if it has one.
-fn logs_to_block(req: &RequestPacket) -> Option<u64> {
+/// The block a single request needs its endpoint to have, and what was asked: the numeric
+/// `toBlock` of `eth_getLogs` ("logs"), the numeric block of `eth_getBlockByNumber` ("block").
+/// Tags (`latest`, …) and block hashes need nothing: a node answers them from its own view or
+/// with an error.
+fn needed_block(req: &RequestPacket) -> Option<(u64, &'static str)> {
     let RequestPacket::Single(r) = req else { return None };
-    if r.method() != "eth_getLogs" {
-        return None;
+    let number =
+        |v: &serde_json::Value| u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok();
+    match r.method() {
+        "eth_getLogs" => {
+            let params: serde_json::Value = serde_json::from_str(r.params()?.get()).ok()?;
+            number(params.get(0)?.get("toBlock")?).map(|n| (n, "logs"))
+        }
+        "eth_getBlockByNumber" => {
+            let params: serde_json::Value = serde_json::from_str(r.params()?.get()).ok()?;
+            number(params.get(0)?).map(|n| (n, "block"))
+        }
+        _ => None,
     }
-    let params: serde_json::Value = serde_json::from_str(r.params()?.get()).ok()?;
-    let to = params.get(0)?.get("toBlock")?.as_str()?;
-    u64::from_str_radix(to.strip_prefix("0x")?, 16).ok()
 }
 
 /// The id and transaction hash of a single `eth_sendRawTransaction` request.
@@ -1127,6 +1147,7 @@ pub async fn chain_id(provider: &DynProvider) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn endpoints_parse_and_refuse_by_name() {
@@ -1171,6 +1192,21 @@ mod tests {
             redact_text("https://a:1/K1,http://b.io/v2/K2,https://c/K3"),
             "https://a:1/…,http://b.io/…,https://c/…"
         );
+    }
+
+    #[test]
+    fn reads_that_name_a_block_are_recognised() {
+        let req = |method: &'static str, params: serde_json::Value| {
+            RequestPacket::Single(Request::new(method, Id::Number(1), params).serialize().unwrap())
+        };
+        let logs = |filter: serde_json::Value| needed_block(&req("eth_getLogs", json!([filter])));
+        assert_eq!(logs(json!({"fromBlock": "0x1", "toBlock": "0x10"})), Some((16, "logs")));
+        assert_eq!(logs(json!({"fromBlock": "0x1", "toBlock": "latest"})), None);
+        assert_eq!(logs(json!({"blockHash": format!("0x{}", "ab".repeat(32))})), None);
+        let block = |tag: &str| needed_block(&req("eth_getBlockByNumber", json!([tag, false])));
+        assert_eq!(block("0x2a"), Some((42, "block")));
+        assert_eq!(block("latest"), None);
+        assert_eq!(needed_block(&req("eth_blockNumber", json!([]))), None);
     }
 
     #[test]

@@ -198,7 +198,6 @@ async fn commit_blocks(chain: &LocalChain, n: u64) -> u64 {
 /// `eth_getLogs`; the fallback lags 2 blocks (healthy by `MAX_LAG`) and answers the logs
 /// without the newest two commitments.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "audit18 F1: a log query answered by an endpoint behind the requested range is taken as complete"]
 async fn logs_up_to_a_head_are_never_taken_from_an_endpoint_behind_it() {
     let chain = LocalChain::start(60).await.unwrap();
     let head = commit_blocks(&chain, 3).await;
@@ -218,11 +217,17 @@ async fn logs_up_to_a_head_are_never_taken_from_an_endpoint_behind_it() {
     assert!(block.is_some(), "the primary has the head block");
     let framework = PlasmaFramework::new(chain.deployment.framework, provider.clone());
     let got = framework.BlockSubmitted_filter().from_block(0).to_block(to).query().await;
-    assert_eq!(fallback_logs.load(Ordering::SeqCst), 1, "the fallback answered the logs");
     // What a correct failover must give: every commitment up to `to`, or an error (so the
-    // caller retries and does not move its cursor).
+    // caller retries and does not move its cursor). Whether the fallback is asked at all is
+    // the failover's business (it may know the fallback's head and pass it over); an answer
+    // short of `to` never reaches the caller.
+    let asked = fallback_logs.load(Ordering::SeqCst);
     match got {
-        Err(e) => eprintln!("refused, as it should be: {e}"),
+        Err(e) => assert!(
+            e.to_string().contains("behind the requested logs"),
+            "refused, but not for the fallback being behind block {to} (fallback asked \
+             {asked} times): {e}"
+        ),
         Ok(logs) => assert_eq!(
             logs.len(),
             3,
@@ -236,7 +241,6 @@ async fn logs_up_to_a_head_are_never_taken_from_an_endpoint_behind_it() {
 /// F1 (variant): an endpoint the probe has already marked lagging (more than MAX_LAG blocks
 /// behind) is still used for `eth_getLogs` when the primary fails, and its short answer is taken.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "audit18 F1: a lagging endpoint's short log answer is taken as complete"]
 async fn an_endpoint_marked_lagging_does_not_answer_logs_past_its_head() {
     let chain = LocalChain::start(60).await.unwrap();
     let head = commit_blocks(&chain, 8).await;
@@ -251,9 +255,16 @@ async fn an_endpoint_marked_lagging_does_not_answer_logs_past_its_head() {
     assert!(view[1].last_error.as_deref().unwrap().contains("lagging 6"), "{view:?}");
     let framework = PlasmaFramework::new(chain.deployment.framework, provider.clone());
     let got = framework.BlockSubmitted_filter().from_block(0).to_block(head).query().await;
-    assert_eq!(fallback_logs.load(Ordering::SeqCst), 1);
-    if let Ok(logs) = got {
-        assert_eq!(logs.len(), 8, "{} of 8 commitments, without error", logs.len());
+    // Every commitment up to `head` or an error; whether the fallback is asked is the
+    // failover's business, a short answer never reaches the caller.
+    let asked = fallback_logs.load(Ordering::SeqCst);
+    match got {
+        Err(e) => assert!(
+            e.to_string().contains("behind the requested logs"),
+            "refused, but not for the fallback being behind block {head} (fallback asked \
+             {asked} times): {e}"
+        ),
+        Ok(logs) => assert_eq!(logs.len(), 8, "{} of 8 commitments, without error", logs.len()),
     }
 }
 
