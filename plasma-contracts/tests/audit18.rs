@@ -292,7 +292,6 @@ async fn a_lagging_endpoint_alone_gives_an_older_but_consistent_view() {
 /// although its transaction is in the chain. The wallet then reports a failed deposit (inviting
 /// a second one), a failed exit start or challenge is reported as failed, etc.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "audit18 F6: a sent transaction whose answer was lost is reported failed after failover"]
 async fn a_transaction_taken_by_the_first_endpoint_is_not_reported_failed() {
     use alloy::{
         network::{EthereumWallet, TransactionBuilder},
