@@ -665,6 +665,7 @@ async fn deposit_step(
 /// chain agrees, and the old transaction's receipt is gone or shows another deposit block), one
 /// poll later than before: blocks built in that poll are stopped from committing by the halt
 /// just the same. A lagging or inconsistent endpoint fails 1 or 2 and the operator retries.
+/// spec: OP-5 ("a halt is evidence, never one read").
 async fn confirm_halt(
     provider: &DynProvider,
     framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,

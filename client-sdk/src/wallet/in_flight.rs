@@ -1,4 +1,4 @@
-//! A recipient's in-flight exit (spec: EXIT-6, EXIT-7, EXIT-8, WALLET-3).
+//! A recipient's in-flight exit (spec: EXIT-6, EXIT-7, EXIT-8, WALLET-3, WALLET-5).
 //!
 //! The sender of a payment holds everything an in-flight exit needs: the signed payment and,
 //! per input, the transaction that created it, its position, its inclusion proof and its block's
