@@ -139,152 +139,6 @@ fn mistyped_amounts_are_refused_and_plain_ones_exact() {
 // F1 on the real operator (in-process, `plasma_testkit`): L1 failover per request lets the
 // deposit follower read the head from one endpoint and the logs from another that lags.
 
-mod rpc_proxy {
-    //! A JSON-RPC proxy before anvil that behaves like a real endpoint: `Flaky` refuses
-    //! `eth_getLogs` with HTTP 503 while its switch is on (a hosted provider throttles its heaviest
-    //! method first); `Lagging(n)` is a node `n` blocks behind (its head, no block past it, and
-    //! logs only up to it, without error). Each counts the `eth_getLogs` it refused or answered.
-    use serde_json::{Value, json};
-    use std::sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    };
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    #[derive(Clone, Debug)]
-    #[allow(unreachable_pub)]
-    pub enum Mode {
-        /// Throttles `eth_getLogs` while on; counts the ones refused.
-        Flaky(Arc<AtomicBool>, Arc<AtomicU64>),
-        /// `n` blocks behind; counts the `eth_getLogs` answered.
-        Lagging(u64, Arc<AtomicU64>),
-    }
-
-    #[allow(unreachable_pub)]
-    pub async fn start(upstream: String, mode: Mode) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let client = reqwest::Client::new();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut sock, _)) = listener.accept().await else { return };
-                let (client, upstream, mode) = (client.clone(), upstream.clone(), mode.clone());
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    loop {
-                        let head_end = loop {
-                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                                break i + 4;
-                            }
-                            let mut chunk = [0u8; 8192];
-                            match sock.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        };
-                        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .map_or(0, |v| v.trim().parse().unwrap());
-                        while buf.len() < head_end + len {
-                            let mut chunk = [0u8; 8192];
-                            match sock.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        }
-                        let body: Value =
-                            serde_json::from_slice(&buf[head_end..head_end + len]).unwrap();
-                        buf.drain(..head_end + len);
-                        let (status, answer) = handle(&client, &upstream, &mode, body).await;
-                        let out = format!(
-                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
-                            answer.len()
-                        );
-                        if sock.write_all(out.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        format!("http://127.0.0.1:{port}")
-    }
-
-    /// The upstream's answer (`null` once it is gone: the test is over).
-    async fn forward(client: &reqwest::Client, upstream: &str, body: &Value) -> Value {
-        match client.post(upstream).json(body).send().await {
-            Ok(r) => r.json().await.unwrap_or(Value::Null),
-            Err(_) => Value::Null,
-        }
-    }
-
-    fn hex_u64(v: &Value) -> Option<u64> {
-        u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
-    }
-
-    async fn handle(
-        client: &reqwest::Client,
-        upstream: &str,
-        mode: &Mode,
-        mut body: Value,
-    ) -> (&'static str, String) {
-        let method = body["method"].as_str().unwrap_or_default().to_owned();
-        let id = body["id"].clone();
-        let ok = |result: Value| {
-            ("200 OK", json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string())
-        };
-        match mode {
-            Mode::Flaky(on, refused) => {
-                if method == "eth_getLogs" && on.load(Ordering::SeqCst) {
-                    refused.fetch_add(1, Ordering::SeqCst);
-                    return ("503 Service Unavailable", "{\"error\":\"upstream busy\"}".into());
-                }
-                ("200 OK", forward(client, upstream, &body).await.to_string())
-            }
-            Mode::Lagging(lag, answered) => {
-                let real = forward(
-                    client,
-                    upstream,
-                    &json!({"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}),
-                )
-                .await;
-                let Some(head) = hex_u64(&real["result"]) else {
-                    return ("502 Bad Gateway", "{}".into());
-                };
-                let cap = head.saturating_sub(*lag);
-                match method.as_str() {
-                    "eth_blockNumber" => ok(json!(format!("{cap:#x}"))),
-                    "eth_getBlockByNumber" => {
-                        let tag = &body["params"][0];
-                        if tag == "latest" {
-                            body["params"][0] = json!(format!("{cap:#x}"));
-                        } else if hex_u64(tag).is_some_and(|n| n > cap) {
-                            return ok(Value::Null);
-                        }
-                        ("200 OK", forward(client, upstream, &body).await.to_string())
-                    }
-                    "eth_getLogs" => {
-                        answered.fetch_add(1, Ordering::SeqCst);
-                        let filter = &mut body["params"][0];
-                        if hex_u64(&filter["fromBlock"]).is_some_and(|f| f > cap) {
-                            return ok(json!([]));
-                        }
-                        if filter["toBlock"] == "latest"
-                            || hex_u64(&filter["toBlock"]).is_some_and(|t| t > cap)
-                        {
-                            filter["toBlock"] = json!(format!("{cap:#x}"));
-                        }
-                        ("200 OK", forward(client, upstream, &body).await.to_string())
-                    }
-                    _ => ("200 OK", forward(client, upstream, &body).await.to_string()),
-                }
-            }
-        }
-    }
-}
-
 async fn operator_status(node: &plasma_operator::Node) -> serde_json::Value {
     reqwest::get(format!("http://{}/v1/status", node.addr)).await.unwrap().json().await.unwrap()
 }
@@ -317,16 +171,17 @@ async fn operator_with_two_endpoints(
     throttled: bool,
     lag: u64,
 ) -> (plasma_operator::Node, Proxies) {
-    use rpc_proxy::{Mode, start};
+    use plasma_contracts::rpc_proxy::{ProxyMode, start};
     use std::sync::Arc;
     let p = Proxies {
         flaky: Arc::new(throttled.into()),
         refused: Arc::default(),
         fallback_logs: Arc::default(),
     };
-    let primary =
-        start(env.anvil.endpoint(), Mode::Flaky(p.flaky.clone(), p.refused.clone())).await;
-    let fallback = start(env.anvil.endpoint(), Mode::Lagging(lag, p.fallback_logs.clone())).await;
+    let flaky = ProxyMode::FlakyLogs { on: p.flaky.clone(), refused: p.refused.clone() };
+    let primary = start(env.anvil.endpoint(), flaky).await.unwrap();
+    let lagging = ProxyMode::Lagging { lag, logs_answered: p.fallback_logs.clone() };
+    let fallback = start(env.anvil.endpoint(), lagging).await.unwrap();
     let mut c = plasma_testkit::operator_config(env);
     c.l1.rpc_url = format!("{primary},{fallback}");
     (plasma_operator::Node::start(c).await.unwrap(), p)

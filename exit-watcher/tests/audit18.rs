@@ -17,6 +17,7 @@ use alloy::{
 use plasma_contracts::{
     StandardExitGame,
     l1::{self, ClientOptions, Endpoints},
+    rpc_proxy::{self, ProxyMode},
 };
 use plasma_operator::Node;
 use plasma_testkit::{Env, env, key, operator, wallet};
@@ -28,149 +29,6 @@ use std::{
     },
     time::Duration,
 };
-
-mod rpc_proxy {
-    //! A JSON-RPC proxy before anvil that behaves like a real endpoint: `Flaky` refuses
-    //! `eth_getLogs` with HTTP 503 while its switch is on (a hosted provider throttles its heaviest
-    //! method first); `Lagging(n)` is a node `n` blocks behind (its head, no block past it, and
-    //! logs only up to it, without error). `Flaky` counts the `eth_getLogs` it refused.
-    use serde_json::{Value, json};
-    use std::sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    };
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    #[derive(Clone, Debug)]
-    #[allow(unreachable_pub)]
-    pub enum Mode {
-        Flaky(Arc<AtomicBool>, Arc<AtomicU64>),
-        Lagging(u64),
-    }
-
-    #[allow(unreachable_pub)]
-    pub async fn start(upstream: String, mode: Mode) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let client = reqwest::Client::new();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut sock, _)) = listener.accept().await else { return };
-                let (client, upstream, mode) = (client.clone(), upstream.clone(), mode.clone());
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    loop {
-                        let head_end = loop {
-                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                                break i + 4;
-                            }
-                            let mut chunk = [0u8; 8192];
-                            match sock.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        };
-                        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .map_or(0, |v| v.trim().parse().unwrap());
-                        while buf.len() < head_end + len {
-                            let mut chunk = [0u8; 8192];
-                            match sock.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        }
-                        let body: Value =
-                            serde_json::from_slice(&buf[head_end..head_end + len]).unwrap();
-                        buf.drain(..head_end + len);
-                        let (status, answer) = handle(&client, &upstream, &mode, body).await;
-                        let out = format!(
-                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
-                            answer.len()
-                        );
-                        if sock.write_all(out.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        format!("http://127.0.0.1:{port}")
-    }
-
-    /// The upstream's answer (`null` once it is gone: the test is over).
-    async fn forward(client: &reqwest::Client, upstream: &str, body: &Value) -> Value {
-        match client.post(upstream).json(body).send().await {
-            Ok(r) => r.json().await.unwrap_or(Value::Null),
-            Err(_) => Value::Null,
-        }
-    }
-
-    fn hex_u64(v: &Value) -> Option<u64> {
-        u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
-    }
-
-    async fn handle(
-        client: &reqwest::Client,
-        upstream: &str,
-        mode: &Mode,
-        mut body: Value,
-    ) -> (&'static str, String) {
-        let method = body["method"].as_str().unwrap_or_default().to_owned();
-        let id = body["id"].clone();
-        let ok = |result: Value| {
-            ("200 OK", json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string())
-        };
-        match mode {
-            Mode::Flaky(on, refused) => {
-                if method == "eth_getLogs" && on.load(Ordering::SeqCst) {
-                    refused.fetch_add(1, Ordering::SeqCst);
-                    return ("503 Service Unavailable", "{\"error\":\"upstream busy\"}".into());
-                }
-                ("200 OK", forward(client, upstream, &body).await.to_string())
-            }
-            Mode::Lagging(lag) => {
-                let real = forward(
-                    client,
-                    upstream,
-                    &json!({"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}),
-                )
-                .await;
-                let Some(head) = hex_u64(&real["result"]) else {
-                    return ("502 Bad Gateway", "{}".into());
-                };
-                let cap = head.saturating_sub(*lag);
-                match method.as_str() {
-                    "eth_blockNumber" => ok(json!(format!("{cap:#x}"))),
-                    "eth_getBlockByNumber" => {
-                        let tag = &body["params"][0];
-                        if tag == "latest" {
-                            body["params"][0] = json!(format!("{cap:#x}"));
-                        } else if hex_u64(tag).is_some_and(|n| n > cap) {
-                            return ok(Value::Null);
-                        }
-                        ("200 OK", forward(client, upstream, &body).await.to_string())
-                    }
-                    "eth_getLogs" => {
-                        let filter = &mut body["params"][0];
-                        if hex_u64(&filter["fromBlock"]).is_some_and(|f| f > cap) {
-                            return ok(json!([]));
-                        }
-                        if filter["toBlock"] == "latest"
-                            || hex_u64(&filter["toBlock"]).is_some_and(|t| t > cap)
-                        {
-                            filter["toBlock"] = json!(format!("{cap:#x}"));
-                        }
-                        ("200 OK", forward(client, upstream, &body).await.to_string())
-                    }
-                    _ => ("200 OK", forward(client, upstream, &body).await.to_string()),
-                }
-            }
-        }
-    }
-}
 
 /// The watcher as `plasma-watcher --l1.rpc-url primary,fallback` runs it.
 async fn watcher_over(env: &Env, node: &Node, endpoints: &str) -> plasma_watcher::Running {
@@ -236,12 +94,10 @@ async fn invalid_exit_scenario(throttle: bool) {
     let node = operator(&env).await;
     let flaky = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicU64::new(0));
-    let primary = rpc_proxy::start(
-        env.anvil.endpoint(),
-        rpc_proxy::Mode::Flaky(flaky.clone(), refused.clone()),
-    )
-    .await;
-    let fallback = rpc_proxy::start(env.anvil.endpoint(), rpc_proxy::Mode::Lagging(6)).await;
+    let throttled = ProxyMode::FlakyLogs { on: flaky.clone(), refused: refused.clone() };
+    let primary = rpc_proxy::start(env.anvil.endpoint(), throttled).await.unwrap();
+    let lagging = ProxyMode::Lagging { lag: 6, logs_answered: Arc::default() };
+    let fallback = rpc_proxy::start(env.anvil.endpoint(), lagging).await.unwrap();
     let w = watcher_over(&env, &node, &format!("{primary},{fallback}")).await;
     let alice = wallet(&env, &node, 1).await;
     let bob = wallet(&env, &node, 2).await;

@@ -12,6 +12,8 @@ mod deploy;
 pub mod devnet;
 pub mod errors;
 pub mod l1;
+#[cfg(feature = "devnet")]
+pub mod rpc_proxy;
 pub mod sender;
 #[cfg(feature = "devnet")]
 pub mod tls_front;

@@ -22,13 +22,12 @@ use plasma_contracts::{
     PlasmaFramework,
     devnet::LocalChain,
     l1::{self, ClientOptions, Endpoints},
+    rpc_proxy::{self, ProxyMode},
 };
-use serde_json::{Value, json};
 use std::sync::{
     Arc,
-    atomic::{AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicU64, Ordering},
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How a proxy misbehaves.
 #[derive(Clone, Copy, Debug)]
@@ -42,133 +41,18 @@ enum Mode {
     LostSendAnswer,
 }
 
-/// A JSON-RPC proxy before `upstream`; returns its URL and a counter of `eth_getLogs` calls
-/// it answered (successfully or not).
-async fn proxy(upstream: String, mode: Mode) -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let logs_calls = Arc::new(AtomicUsize::new(0));
-    let counter = logs_calls.clone();
-    let client = reqwest::Client::new();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
-            let (client, upstream, counter) = (client.clone(), upstream.clone(), counter.clone());
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                loop {
-                    // Read one HTTP/1.1 request (headers, then Content-Length bytes).
-                    let head_end = loop {
-                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i + 4;
-                        }
-                        let mut chunk = [0u8; 8192];
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap());
-                    while buf.len() < head_end + len {
-                        let mut chunk = [0u8; 8192];
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let body: Value =
-                        serde_json::from_slice(&buf[head_end..head_end + len]).unwrap();
-                    buf.drain(..head_end + len);
-                    let (status, answer) = handle(&client, &upstream, mode, &counter, body).await;
-                    let out = format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
-                        answer.len()
-                    );
-                    if sock.write_all(out.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (format!("http://127.0.0.1:{port}"), logs_calls)
-}
-
-async fn forward(client: &reqwest::Client, upstream: &str, body: &Value) -> Value {
-    client.post(upstream).json(body).send().await.unwrap().json().await.unwrap()
-}
-
-fn hex_u64(v: &Value) -> Option<u64> {
-    u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
-}
-
-async fn handle(
-    client: &reqwest::Client,
-    upstream: &str,
-    mode: Mode,
-    counter: &AtomicUsize,
-    mut body: Value,
-) -> (&'static str, String) {
-    let method = body["method"].as_str().unwrap_or_default().to_owned();
-    let id = body["id"].clone();
-    let ok = |result: Value| {
-        ("200 OK", json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string())
-    };
-    match mode {
+/// A JSON-RPC proxy (`plasma_contracts::rpc_proxy`) before `upstream`; returns its URL and a
+/// counter of the `eth_getLogs` calls it refused (throttling) or answered (lagging).
+async fn proxy(upstream: String, mode: Mode) -> (String, Arc<AtomicU64>) {
+    let count = Arc::new(AtomicU64::new(0));
+    let mode = match mode {
         Mode::FlakyLogs => {
-            if method == "eth_getLogs" {
-                counter.fetch_add(1, Ordering::SeqCst);
-                return ("503 Service Unavailable", "{\"error\":\"upstream busy\"}".into());
-            }
-            ("200 OK", forward(client, upstream, &body).await.to_string())
+            ProxyMode::FlakyLogs { on: Arc::new(AtomicBool::new(true)), refused: count.clone() }
         }
-        Mode::LostSendAnswer => {
-            let answer = forward(client, upstream, &body).await.to_string();
-            if method == "eth_sendRawTransaction" {
-                return ("503 Service Unavailable", "{\"error\":\"gateway timeout\"}".into());
-            }
-            ("200 OK", answer)
-        }
-        Mode::Lagging(lag) => {
-            let real = forward(
-                client,
-                upstream,
-                &json!({"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}),
-            )
-            .await;
-            let cap = hex_u64(&real["result"]).unwrap().saturating_sub(lag);
-            match method.as_str() {
-                "eth_blockNumber" => ok(json!(format!("{cap:#x}"))),
-                "eth_getBlockByNumber" => {
-                    let tag = &body["params"][0];
-                    if tag == "latest" {
-                        body["params"][0] = json!(format!("{cap:#x}"));
-                    } else if hex_u64(tag).is_some_and(|n| n > cap) {
-                        return ok(Value::Null);
-                    }
-                    ("200 OK", forward(client, upstream, &body).await.to_string())
-                }
-                "eth_getLogs" => {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let filter = &mut body["params"][0];
-                    if hex_u64(&filter["fromBlock"]).is_some_and(|f| f > cap) {
-                        return ok(json!([]));
-                    }
-                    if filter["toBlock"] == "latest"
-                        || hex_u64(&filter["toBlock"]).is_some_and(|t| t > cap)
-                    {
-                        filter["toBlock"] = json!(format!("{cap:#x}"));
-                    }
-                    ("200 OK", forward(client, upstream, &body).await.to_string())
-                }
-                _ => ("200 OK", forward(client, upstream, &body).await.to_string()),
-            }
-        }
-    }
+        Mode::Lagging(lag) => ProxyMode::Lagging { lag, logs_answered: count.clone() },
+        Mode::LostSendAnswer => ProxyMode::LostSendAnswer,
+    };
+    (rpc_proxy::start(upstream, mode).await.unwrap(), count)
 }
 
 /// Commits `n` child blocks (one L1 block each): `n` `BlockSubmitted` logs in the newest L1
