@@ -180,8 +180,8 @@ pub enum WireError {
     Encode(String),
 }
 
-/// Encodes a block (`txs` in order) in `encoding`.
-pub fn encode_block<T: AsRef<[u8]>>(
+/// Encodes a block (`txs` in order) in `encoding`; zlib on all cores (see [`DeflatedGroup`]).
+pub fn encode_block<T: AsRef<[u8]> + Sync>(
     blknum: u64,
     root: B256,
     txs: &[T],
@@ -196,7 +196,7 @@ pub fn encode_block<T: AsRef<[u8]>>(
     {
         return Err(WireError::Encode(format!("transaction {i} is {} bytes", tx.as_ref().len())));
     }
-    // The frames go straight into the body (or the compressor): a full block never exists twice.
+    // Plain: the frames go straight into the body, a full block never exists twice.
     fn write_frames<T: AsRef<[u8]>>(
         txs: &[T],
         out: &mut impl std::io::Write,
@@ -208,34 +208,226 @@ pub fn encode_block<T: AsRef<[u8]>>(
         }
         Ok(())
     }
-    let body = match encoding {
+    match encoding {
         Encoding::Plain => {
-            let mut frames = Vec::with_capacity(raw_len);
-            write_frames(txs, &mut frames).map_err(|e| WireError::Encode(e.to_string()))?;
-            frames
+            let header = BlockHeader {
+                encoding,
+                blknum,
+                root,
+                count: txs.len() as u32,
+                raw_len: raw_len as u64,
+                body_len: raw_len as u64,
+            };
+            let mut out = Vec::with_capacity(HEADER_LEN + raw_len);
+            header.write(&mut out);
+            write_frames(txs, &mut out).map_err(|e| WireError::Encode(e.to_string()))?;
+            Ok(out)
         }
         Encoding::Zlib => {
-            // Level 1: the operator compresses every block once, on its path to L1; the higher
-            // levels gain a few percent on these frames for several times the time.
-            let mut z = flate2::write::ZlibEncoder::new(
-                Vec::with_capacity(raw_len / 4),
-                flate2::Compression::fast(),
-            );
-            {
-                // Frames are small: hand the compressor 64 KiB at a time, not 131,072 writes.
-                let mut w = std::io::BufWriter::with_capacity(64 * 1024, &mut z);
-                write_frames(txs, &mut w).map_err(|e| WireError::Encode(e.to_string()))?;
-                std::io::Write::flush(&mut w).map_err(|e| WireError::Encode(e.to_string()))?;
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            encode_zlib_block(blknum, root, &deflate_groups(txs, threads)?)
+        }
+    }
+}
+
+/// Frames per [`DeflatedGroup`] of a zlib body.
+pub const ZLIB_GROUP: usize = 64;
+
+/// Bytes of a zlib (RFC 1950) header without a preset dictionary.
+const ZLIB_HEADER: usize = 2;
+/// Bytes of its adler32 trailer.
+const ZLIB_TRAILER: usize = 4;
+/// The empty stored block a sync flush ends with: the deflate data before it ends on a byte.
+const SYNC_MARKER: [u8; 4] = [0, 0, 0xff, 0xff];
+
+/// [`ZLIB_GROUP`] consecutive frames of a block deflated on their own (zlib level 1), as a
+/// complete zlib stream that is also a piece of the block's zlib body.
+///
+/// Each group is compressed by a fresh (reset) compressor and its deflate data ends with a
+/// sync flush, so it is byte-aligned, has no final block and refers to nothing before it
+/// (RFC 1951 back-references never cross into another group). The block's body is one zlib
+/// stream: a header, every group's deflate data up to its flush in order, the last group's
+/// final (empty) block and the adler32 of all the frames, combined from the groups' own. So the
+/// groups are compressed once, on all cores, and serve both the wire form and the operator's
+/// transaction index; any zlib decoder reads either as one ordinary stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeflatedGroup {
+    zlib: Vec<u8>,
+    /// End of the deflate data up to and including the sync flush.
+    flushed: usize,
+    adler: u32,
+    raw_len: u64,
+    count: usize,
+}
+
+impl DeflatedGroup {
+    /// The group as a zlib stream of its own: its frames, each a u32 length and the bytes.
+    pub fn zlib(&self) -> &[u8] {
+        &self.zlib
+    }
+
+    /// Bytes of its frames.
+    pub const fn raw_len(&self) -> u64 {
+        self.raw_len
+    }
+
+    /// Frames in it.
+    pub const fn count(&self) -> usize {
+        self.count
+    }
+}
+
+/// Deflates `txs` as frames in groups of [`ZLIB_GROUP`] on up to `threads` threads (each takes
+/// a contiguous run of groups). The result does not depend on `threads`.
+pub fn deflate_groups<T: AsRef<[u8]> + Sync>(
+    txs: &[T],
+    threads: usize,
+) -> Result<Vec<DeflatedGroup>, WireError> {
+    let groups = txs.len().div_ceil(ZLIB_GROUP);
+    let threads = threads.clamp(1, groups.max(1));
+    if threads == 1 {
+        return deflate_run(txs);
+    }
+    // Contiguous runs of whole groups, as even as the group count allows.
+    let per = groups.div_ceil(threads) * ZLIB_GROUP;
+    let runs: Vec<Result<Vec<DeflatedGroup>, WireError>> = std::thread::scope(|s| {
+        let handles: Vec<_> =
+            txs.chunks(per).skip(1).map(|run| s.spawn(move || deflate_run(run))).collect();
+        let first = deflate_run(&txs[..per.min(txs.len())]);
+        std::iter::once(first)
+            .chain(handles.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(WireError::Encode("a deflate thread panicked".into())))
+            }))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(groups);
+    for run in runs {
+        out.extend(run?);
+    }
+    Ok(out)
+}
+
+/// The groups of `txs`, one after another on this thread, with one compressor reset between
+/// groups.
+fn deflate_run<T: AsRef<[u8]>>(txs: &[T]) -> Result<Vec<DeflatedGroup>, WireError> {
+    let mut z = flate2::Compress::new(flate2::Compression::fast(), true);
+    let mut frames = Vec::new();
+    let mut out = Vec::with_capacity(txs.len().div_ceil(ZLIB_GROUP));
+    for group in txs.chunks(ZLIB_GROUP) {
+        frames.clear();
+        for tx in group {
+            let tx = tx.as_ref();
+            if tx.len() > MAX_SIGNED_TX_BYTES {
+                return Err(WireError::Encode(format!("a transaction of {} bytes", tx.len())));
             }
+            frames.extend_from_slice(&(tx.len() as u32).to_be_bytes());
+            frames.extend_from_slice(tx);
+        }
+        z.reset();
+        let mut zlib = Vec::with_capacity(frames.len() / 3 + 64);
+        compress_all(&mut z, &frames, &mut zlib, flate2::FlushCompress::Sync)?;
+        let flushed = zlib.len();
+        compress_all(&mut z, &[], &mut zlib, flate2::FlushCompress::Finish)?;
+        let bad = |what: &str| Err(WireError::Encode(format!("deflate backend: {what}")));
+        if flushed < ZLIB_HEADER + SYNC_MARKER.len() || zlib[flushed - 4..flushed] != SYNC_MARKER {
+            return bad("a sync flush without its marker");
+        }
+        if zlib.len() < flushed + ZLIB_TRAILER + 1 || zlib[1] & 0x20 != 0 {
+            return bad("not a zlib stream without a dictionary");
+        }
+        let t = &zlib[zlib.len() - ZLIB_TRAILER..];
+        let adler = u32::from_be_bytes([t[0], t[1], t[2], t[3]]);
+        out.push(DeflatedGroup {
+            zlib,
+            flushed,
+            adler,
+            raw_len: frames.len() as u64,
+            count: group.len(),
+        });
+    }
+    Ok(out)
+}
+
+/// Runs `z` over all of `input` with `flush`, growing `out` as needed.
+fn compress_all(
+    z: &mut flate2::Compress,
+    mut input: &[u8],
+    out: &mut Vec<u8>,
+    flush: flate2::FlushCompress,
+) -> Result<(), WireError> {
+    loop {
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity().max(1024));
+        }
+        let before = z.total_in();
+        let status =
+            z.compress_vec(input, out, flush).map_err(|e| WireError::Encode(e.to_string()))?;
+        input = &input[(z.total_in() - before) as usize..];
+        // A flush is complete when all the input is taken and the output was not filled.
+        let done = match flush {
+            flate2::FlushCompress::Finish => status == flate2::Status::StreamEnd,
+            _ => input.is_empty() && out.len() < out.capacity(),
+        };
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// adler32 of `a ‖ b` from `adler32(a)`, `adler32(b)` and `b`'s length (zlib's
+/// `adler32_combine`).
+const fn adler32_combine(a: u32, b: u32, len_b: u64) -> u32 {
+    const BASE: u64 = 65_521;
+    let rem = len_b % BASE;
+    let a1 = (a & 0xffff) as u64;
+    let a2 = (a >> 16) as u64;
+    let b1 = (b & 0xffff) as u64;
+    let b2 = (b >> 16) as u64;
+    let sum1 = (a1 + b1 + BASE - 1) % BASE;
+    let sum2 = (rem * a1 % BASE + a2 + b2 + BASE - rem) % BASE;
+    (sum1 | (sum2 << 16)) as u32
+}
+
+/// The zlib wire form of a block from its [`deflate_groups`] (see [`DeflatedGroup`]).
+pub fn encode_zlib_block(
+    blknum: u64,
+    root: B256,
+    groups: &[DeflatedGroup],
+) -> Result<Vec<u8>, WireError> {
+    let count: usize = groups.iter().map(|g| g.count).sum();
+    if count > MAX_TXS_PER_BLOCK {
+        return Err(WireError::Encode(format!("{count} transactions")));
+    }
+    let raw_len: u64 = groups.iter().map(|g| g.raw_len).sum();
+    let body = match groups {
+        [] => {
+            // No frames: an empty zlib stream.
+            let z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
             z.finish().map_err(|e| WireError::Encode(e.to_string()))?
+        }
+        [first, .., last] | [first @ last] => {
+            let len: usize = groups.iter().map(|g| g.flushed - ZLIB_HEADER).sum::<usize>()
+                + ZLIB_HEADER
+                + (last.zlib.len() - last.flushed);
+            let mut body = Vec::with_capacity(len);
+            body.extend_from_slice(&first.zlib[..ZLIB_HEADER]);
+            let mut adler = 1u32; // adler32 of nothing
+            for g in groups {
+                body.extend_from_slice(&g.zlib[ZLIB_HEADER..g.flushed]);
+                adler = adler32_combine(adler, g.adler, g.raw_len);
+            }
+            body.extend_from_slice(&last.zlib[last.flushed..last.zlib.len() - ZLIB_TRAILER]);
+            body.extend_from_slice(&adler.to_be_bytes());
+            body
         }
     };
     let header = BlockHeader {
-        encoding,
+        encoding: Encoding::Zlib,
         blknum,
         root,
-        count: txs.len() as u32,
-        raw_len: raw_len as u64,
+        count: count as u32,
+        raw_len,
         body_len: body.len() as u64,
     };
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
@@ -489,6 +681,89 @@ mod tests {
         let plain = encode_block(1, B256::ZERO, &txs, Encoding::Plain).unwrap();
         let zlib = encode_block(1, B256::ZERO, &txs, Encoding::Zlib).unwrap();
         assert!(zlib.len() * 2 < plain.len(), "zero-padded words compress");
+    }
+
+    fn adler32(data: &[u8]) -> u32 {
+        let (mut a, mut b) = (1u64, 0u64);
+        for &x in data {
+            a = (a + u64::from(x)) % 65_521;
+            b = (b + a) % 65_521;
+        }
+        (a | (b << 16)) as u32
+    }
+
+    fn inflate(zlib: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(zlib), &mut out).unwrap();
+        out
+    }
+
+    fn frames(txs: &[Vec<u8>]) -> Vec<u8> {
+        txs.iter()
+            .flat_map(|t| (t.len() as u32).to_be_bytes().into_iter().chain(t.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn adler32_combines() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        for cut in [0, 1, 5_552, 65_521, 65_522, 100_000, 200_000] {
+            let (a, b) = data.split_at(cut);
+            assert_eq!(adler32_combine(adler32(a), adler32(b), b.len() as u64), adler32(&data));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// The body deflated in groups on any number of threads is the same bytes as on one,
+        /// inflates (adler32 checked) to the frames, and each group inflates to its own frames.
+        #[test]
+        fn grouped_deflate_is_the_same_on_any_threads_and_decodes(
+            sizes in proptest::collection::vec(0usize..600, 0..700),
+            seed in proptest::prelude::any::<u64>(),
+            threads in 2usize..6,
+        ) {
+            let mut x = seed | 1;
+            let txs: Vec<Vec<u8>> = sizes
+                .iter()
+                .map(|&n| {
+                    (0..n)
+                        .map(|i| {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            // ABI-like: mostly zero words, some random bytes.
+                            if i % 32 > 24 { x as u8 } else { 0 }
+                        })
+                        .collect()
+                })
+                .collect();
+            let one = deflate_groups(&txs, 1).unwrap();
+            let many = deflate_groups(&txs, threads).unwrap();
+            proptest::prop_assert_eq!(&one, &many);
+            let root = B256::repeat_byte(seed as u8);
+            let bytes = encode_block(9000, root, &txs, Encoding::Zlib).unwrap();
+            proptest::prop_assert_eq!(&bytes, &encode_zlib_block(9000, root, &one).unwrap());
+            let (h, got) = decode_block(&bytes).unwrap();
+            proptest::prop_assert_eq!((h.blknum, h.root, h.count as usize), (9000, root, txs.len()));
+            proptest::prop_assert!(got.iter().zip(&txs).all(|(a, b)| a.as_ref() == b.as_slice()));
+            proptest::prop_assert_eq!(got.len(), txs.len());
+            for (g, chunk) in one.iter().zip(txs.chunks(ZLIB_GROUP)) {
+                proptest::prop_assert_eq!(inflate(g.zlib()), frames(chunk));
+                proptest::prop_assert_eq!(g.count(), chunk.len());
+            }
+            // The body is one zlib stream whose adler32 covers every frame.
+            proptest::prop_assert_eq!(inflate(&bytes[HEADER_LEN..]), frames(&txs));
+        }
+    }
+
+    #[test]
+    fn a_wrong_checksum_is_refused() {
+        let txs = sample(200);
+        let mut bytes = encode_block(2000, B256::ZERO, &txs, Encoding::Zlib).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert!(matches!(decode_block(&bytes), Err(WireError::Inflate(_))));
     }
 
     #[test]
