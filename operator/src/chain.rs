@@ -85,6 +85,9 @@ impl SubmitError {
 struct Pending {
     seq: u64,
     hash: B256,
+    /// The transaction's Merkle leaf, `leaf_hash(tx.encode())` (MERKLE-1), computed at submission
+    /// off the state lock so block production does not hash each transaction again.
+    leaf: B256,
     tx: Transaction,
     bytes: Bytes,
     signers: Vec<Address>,
@@ -248,6 +251,7 @@ impl Chain {
             };
             let Ok(signers) = signed.recover_signers(&domain) else { continue };
             let hash = signed.transaction.hash();
+            let leaf = leaf_hash(&signed.transaction.encode());
             if let Ok(inputs) = signed.transaction.input_positions() {
                 for input in inputs {
                     state.mempool_spent.insert(input, hash);
@@ -256,7 +260,7 @@ impl Chain {
             state.mempool_hashes.insert(hash);
             state.next_seq = state.next_seq.max(seq + 1);
             let (tx, bytes) = (signed.transaction, Bytes::from(bytes));
-            state.mempool.push_back(Pending { seq, hash, tx, bytes, signers });
+            state.mempool.push_back(Pending { seq, hash, leaf, tx, bytes, signers });
         }
         info!(
             target: "operator::chain",
@@ -310,8 +314,7 @@ impl Chain {
         let mut batch_hashes: HashSet<B256> = HashSet::new();
         for (bytes, prep) in raw.iter().zip(prepared) {
             let result = (|| {
-                let (signed, signers) = prep?;
-                let hash = signed.transaction.hash();
+                let Recovered { signed, hash, leaf, signers } = prep?;
                 if state.mempool_hashes.contains(&hash)
                     || batch_hashes.contains(&hash)
                     || self.store.tx_location(&hash)?.is_some()
@@ -340,7 +343,13 @@ impl Chain {
                     batch_spent.insert(input, hash);
                 }
                 batch_hashes.insert(hash);
-                accepted.push((hash, signed.transaction, Bytes::copy_from_slice(bytes), signers));
+                accepted.push((
+                    hash,
+                    leaf,
+                    signed.transaction,
+                    Bytes::copy_from_slice(bytes),
+                    signers,
+                ));
                 Ok(hash)
             })();
             results.push(result);
@@ -353,7 +362,7 @@ impl Chain {
             mempool_add: accepted
                 .iter()
                 .enumerate()
-                .map(|(i, a)| (first_seq + i as u64, a.2.to_vec()))
+                .map(|(i, a)| (first_seq + i as u64, a.3.to_vec()))
                 .collect(),
             ..Batch::default()
         };
@@ -371,7 +380,7 @@ impl Chain {
                 })
                 .collect();
         }
-        for (i, (hash, tx, bytes, signers)) in accepted.into_iter().enumerate() {
+        for (i, (hash, leaf, tx, bytes, signers)) in accepted.into_iter().enumerate() {
             for (input, spender) in batch_spent.iter() {
                 if *spender == hash {
                     state.mempool_spent.insert(*input, hash);
@@ -381,6 +390,7 @@ impl Chain {
             state.mempool.push_back(Pending {
                 seq: first_seq + i as u64,
                 hash,
+                leaf,
                 tx,
                 bytes,
                 signers,
@@ -463,7 +473,7 @@ impl Chain {
 
         // The signed bytes are shared with the mempool entries, not copied.
         let mut signed_txs: Vec<Bytes> = included.iter().map(|p| p.bytes.clone()).collect();
-        let mut leaves: Vec<B256> = included.iter().map(|p| leaf_hash(&p.tx.encode())).collect();
+        let mut leaves: Vec<B256> = included.iter().map(|p| p.leaf).collect();
         let mut index: Vec<(B256, u64, u32)> =
             included.iter().enumerate().map(|(i, p)| (p.hash, blknum, i as u32)).collect();
         if let Some(fee_tx) = fee_tx {
@@ -878,14 +888,25 @@ pub(crate) fn block_leaves(record: &BlockRecord) -> Vec<Vec<u8>> {
         .collect()
 }
 
-type Prepared = Result<(SignedTransaction, Vec<Address>), SubmitError>;
+/// A decoded transaction with what submission derives from it off the state lock: its hash,
+/// its Merkle leaf and its recovered signers.
+struct Recovered {
+    signed: SignedTransaction,
+    hash: B256,
+    leaf: B256,
+    signers: Vec<Address>,
+}
+
+type Prepared = Result<Recovered, SubmitError>;
 
 /// Decodes and recovers signers on all cores.
 fn recover_parallel(raw: &[Vec<u8>], domain: &SigningDomain) -> Vec<Prepared> {
     let one = |bytes: &Vec<u8>| -> Prepared {
         let signed = SignedTransaction::decode(bytes)?;
         let signers = signed.recover_signers(domain)?;
-        Ok((signed, signers))
+        let hash = signed.transaction.hash();
+        let leaf = leaf_hash(&signed.transaction.encode());
+        Ok(Recovered { signed, hash, leaf, signers })
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if raw.len() < 64 || threads == 1 {
