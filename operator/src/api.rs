@@ -7,6 +7,7 @@
 use crate::{
     blocks::BlockInfo,
     chain::{Chain, SubmitError, TxStatus},
+    ingest::{BATCH_MEDIA_TYPE, FrameError, decode_batch},
     l1::L1Health,
     store::{Inclusion, Lookup},
 };
@@ -20,21 +21,36 @@ use plasma_spec::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::{convert::Infallible, sync::Arc};
+use std::{
+    convert::Infallible,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use warp::{Filter, Rejection, Reply, http::StatusCode, reply::Response};
 
-/// A single submission waiting for the group committer, with where to send its result.
-pub(crate) type Submission = (Vec<u8>, tokio::sync::oneshot::Sender<Result<B256, SubmitError>>);
+/// A single submission waiting for the group committer: its bytes, when it arrived, and where
+/// to send its result.
+pub(crate) type Submission =
+    (Vec<u8>, Instant, tokio::sync::oneshot::Sender<Result<B256, SubmitError>>);
+
+/// Groups of single submissions in `Chain::submit` at once: while one group's write waits on
+/// fsync (no lock held), the next one recovers its signatures.
+const GROUPS_IN_FLIGHT: usize = 2;
 
 /// Group commit: single-transaction requests that arrive together are validated and made durable
 /// in one `Chain::submit` call (one signature-recovery fan-out, one fsync), so throughput does not
-/// stop at one disk flush per request. A request waits at most for the group in progress.
+/// stop at one disk flush per request. Up to [`GROUPS_IN_FLIGHT`] groups run at once; a request
+/// waits at most for the groups in progress.
 pub(crate) async fn run_group_committer(
     chain: Arc<Chain>,
     mut rx: tokio::sync::mpsc::Receiver<Submission>,
 ) {
     const MAX_GROUP: usize = 4_096;
-    while let Some(first) = rx.recv().await {
+    let slots = Arc::new(tokio::sync::Semaphore::new(GROUPS_IN_FLIGHT));
+    loop {
+        // A slot first, then the group: what arrives while the slots are busy joins one group.
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let Some(first) = rx.recv().await else { return };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -42,15 +58,26 @@ pub(crate) async fn run_group_committer(
                 Err(_) => break,
             }
         }
-        let (raw, replies): (Vec<Vec<u8>>, Vec<_>) = group.into_iter().unzip();
-        let chain = chain.clone();
-        // A panic in validation drops the replies: their requests get an error, the loop goes on.
-        let Ok(results) = tokio::task::spawn_blocking(move || chain.submit(&raw)).await else {
-            continue;
-        };
-        for (reply, result) in replies.into_iter().zip(results) {
-            let _ = reply.send(result);
+        let mut raw = Vec::with_capacity(group.len());
+        let mut replies = Vec::with_capacity(group.len());
+        let mut waited = Duration::ZERO;
+        for (bytes, arrived, reply) in group {
+            raw.push(bytes);
+            waited += arrived.elapsed();
+            replies.push(reply);
         }
+        chain.ingest_stats().queue_wait(raw.len(), waited);
+        let chain = chain.clone();
+        tokio::spawn(async move {
+            // A panic in validation drops the replies: their requests get an error.
+            let results = tokio::task::spawn_blocking(move || chain.submit(&raw)).await;
+            drop(slot);
+            if let Ok(results) = results {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+        });
     }
 }
 
@@ -198,6 +225,55 @@ struct InclusionRef {
     tx_index: u32,
 }
 
+/// The transactions of a JSON batch body, or the response refusing it.
+#[allow(clippy::result_large_err)] // the error is the response itself, built once per request
+fn json_batch(body: &[u8], max_batch: usize) -> Result<Vec<Vec<u8>>, Response> {
+    let req: SubmitBatch = serde_json::from_slice(body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "MalformedJson", e))?;
+    if req.txs.len() > max_batch {
+        return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BatchTooLarge",
+            format!("at most {max_batch} transactions"),
+        ));
+    }
+    req.txs
+        .iter()
+        .enumerate()
+        .map(|(i, tx)| {
+            parse_hex(tx).ok_or_else(|| {
+                error(StatusCode::BAD_REQUEST, "MalformedHex", format!("txs[{i}] is not hex"))
+            })
+        })
+        .collect()
+}
+
+/// The batch route's answer: one result per transaction, in request order.
+fn batch_reply(
+    ctx: &ApiContext,
+    raw: &[Vec<u8>],
+    results: &[Result<B256, SubmitError>],
+) -> Response {
+    let (mut accepted, mut rejected) = (0, 0);
+    let results: Vec<Value> = results
+        .iter()
+        .zip(raw)
+        .map(|(r, raw)| match r {
+            Ok(hash) => {
+                accepted += 1;
+                json!({"txHash": hash})
+            }
+            Err(e) => {
+                rejected += 1;
+                json!({"error": {"code": e.code(), "message": submit_message(&ctx.chain, e, raw)}})
+            }
+        })
+        .collect();
+    ctx.metrics.accepted.fetch_add(accepted, std::sync::atomic::Ordering::Relaxed);
+    ctx.metrics.rejected.fetch_add(rejected, std::sync::atomic::Ordering::Relaxed);
+    ok(json!({"results": results}))
+}
+
 /// All routes.
 #[allow(clippy::result_large_err)] // a lookup's error is the response itself, built once
 pub(crate) fn routes(
@@ -223,7 +299,7 @@ pub(crate) fn routes(
                 return error(StatusCode::BAD_REQUEST, "MalformedHex", "`tx` is not hex");
             };
             let (reply, result) = tokio::sync::oneshot::channel();
-            if ctx.submissions.send((bytes, reply)).await.is_err() {
+            if ctx.submissions.send((bytes, Instant::now(), reply)).await.is_err() {
                 return error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ShuttingDown",
@@ -256,60 +332,50 @@ pub(crate) fn routes(
     let submit_batch = warp::path!("v1" / "transactions" / "batch")
         .and(warp::post())
         .and(limit)
+        .and(warp::header::optional::<String>("content-type"))
         .and(warp::body::bytes())
         .and(with.clone())
-        .then(|body: bytes::Bytes, ctx: Arc<ApiContext>| async move {
-            let req: SubmitBatch = match serde_json::from_slice(&body) {
-                Ok(r) => r,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "MalformedJson", e),
-            };
-            if req.txs.len() > ctx.max_batch {
-                return error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "BatchTooLarge",
-                    format!("at most {} transactions", ctx.max_batch),
-                );
-            }
-            let mut raw = Vec::with_capacity(req.txs.len());
-            for (i, tx) in req.txs.iter().enumerate() {
-                match parse_hex(tx) {
-                    Some(b) => raw.push(b),
-                    None => {
-                        return error(
-                            StatusCode::BAD_REQUEST,
-                            "MalformedHex",
-                            format!("txs[{i}] is not hex"),
-                        );
+        .then(
+            |content_type: Option<String>, body: bytes::Bytes, ctx: Arc<ApiContext>| async move {
+                let arrived = Instant::now();
+                let binary = content_type.as_deref().is_some_and(|t| {
+                    t.split(';')
+                        .next()
+                        .is_some_and(|m| m.trim().eq_ignore_ascii_case(BATCH_MEDIA_TYPE))
+                });
+                let raw = if binary {
+                    match decode_batch(&body, ctx.max_batch) {
+                        Ok(raw) => raw,
+                        Err(e @ FrameError::TooMany { .. }) => {
+                            return error(StatusCode::PAYLOAD_TOO_LARGE, e.code(), e);
+                        }
+                        Err(e) => return error(StatusCode::BAD_REQUEST, e.code(), e),
                     }
-                }
-            }
-            // Recovery fans out over every core and the write waits on fsync: keep both off the
-            // async workers that serve the other requests.
-            let chain = ctx.chain.clone();
-            let Ok(results) = tokio::task::spawn_blocking(move || chain.submit(&raw)).await else {
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal",
-                    "validation failed unexpectedly",
-                );
-            };
-            let results: Vec<Value> = results
-                .iter()
-                .zip(&req.txs)
-                .map(|(r, tx)| match r {
-                    Ok(hash) => {
-                        ctx.metrics.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        json!({"txHash": hash})
+                } else {
+                    match json_batch(&body, ctx.max_batch) {
+                        Ok(raw) => raw,
+                        Err(response) => return response,
                     }
-                    Err(e) => {
-                        ctx.metrics.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let raw = parse_hex(tx).unwrap_or_default();
-                        json!({"error": {"code": e.code(), "message": submit_message(&ctx.chain, e, &raw)}})
-                    }
+                };
+                // Recovery fans out over every core and the write waits on fsync: keep both off the
+                // async workers that serve the other requests.
+                let chain = ctx.chain.clone();
+                let Ok((raw, results)) = tokio::task::spawn_blocking(move || {
+                    chain.ingest_stats().queue_wait(raw.len(), arrived.elapsed());
+                    let results = chain.submit(&raw);
+                    (raw, results)
                 })
-                .collect();
-            ok(json!({"results": results}))
-        });
+                .await
+                else {
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Internal",
+                        "validation failed unexpectedly",
+                    );
+                };
+                batch_reply(&ctx, &raw, &results)
+            },
+        );
 
     // `batch` is the batch route's, whatever the method: a GET of it is a 405 (`unrouted`), not
     // a malformed hash.
@@ -542,6 +608,7 @@ pub(crate) fn routes(
             l1.submissions_sent,
         );
         let mut body = body;
+        body.push_str(&ctx.chain.ingest_stats().figures().prometheus());
         if let Some(da) = &ctx.da {
             body.push_str(&da.metrics());
         }

@@ -17,6 +17,7 @@ use plasma_spec::{
     UtxoPos, UtxoView, WithExits, leaf_hash, validate_deposit_block, validate_payment,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::Instant;
 use tracing::{info, warn};
 
 /// Why a submitted transaction was refused. Nothing changes when one is returned.
@@ -98,9 +99,15 @@ struct State {
     utxos: HashMap<UtxoPos, Output>,
     /// Index of `utxos` by owner, for `/v1/utxos?owner=`.
     by_owner: HashMap<Address, BTreeSet<UtxoPos>>,
+    /// The pending transactions, durable, in acceptance (`seq`) order: what blocks take (OP-2).
     mempool: VecDeque<Pending>,
+    /// Every input of a pending or reserved transaction, with that transaction (OP-1).
     mempool_spent: HashMap<UtxoPos, B256>,
+    /// Hashes of the pending (durable) transactions: what `tx_status` answers `Pending` for.
     mempool_hashes: HashSet<B256>,
+    /// Hashes of transactions reserved by a `submit` whose write is in flight: not acknowledged,
+    /// not in `mempool`, but their inputs are taken in `mempool_spent` (see `Chain::submit`).
+    reserved_hashes: HashSet<B256>,
     next_seq: u64,
     next_child_block: u64,
     uncommitted: VecDeque<u64>,
@@ -142,6 +149,38 @@ impl State {
         self.mempool = kept;
         self.mempool_hashes.shrink_to(self.mempool.len());
         self.mempool_spent.shrink_to(self.mempool_spent.len());
+    }
+
+    /// Publishes durable entries to the queue in `seq` order, moving their hashes from reserved
+    /// to pending. A group's seqs are consecutive (reserved in one lock hold), so it goes in one
+    /// place: at the back, unless a later group's write finished first.
+    fn publish(&mut self, entries: Vec<Pending>) {
+        let Some(first) = entries.first().map(|p| p.seq) else { return };
+        for p in &entries {
+            self.reserved_hashes.remove(&p.hash);
+            self.mempool_hashes.insert(p.hash);
+        }
+        if self.mempool.back().is_none_or(|last| last.seq < first) {
+            self.mempool.extend(entries);
+        } else {
+            let at = self.mempool.partition_point(|p| p.seq < first);
+            for (i, p) in entries.into_iter().enumerate() {
+                self.mempool.insert(at + i, p);
+            }
+        }
+    }
+
+    /// Gives back the reservations of entries whose write failed: their hashes and the inputs
+    /// they took (each still maps to its own hash: nothing else can take a reserved input).
+    fn unreserve(&mut self, entries: &[Pending]) {
+        for p in entries {
+            self.reserved_hashes.remove(&p.hash);
+            for input in p.tx.input_positions().unwrap_or_default() {
+                if self.mempool_spent.get(&input) == Some(&p.hash) {
+                    self.mempool_spent.remove(&input);
+                }
+            }
+        }
     }
 
     fn remove_utxo(&mut self, pos: &UtxoPos) {
@@ -195,6 +234,12 @@ pub struct Chain {
     fee_recipient: Address,
     max_mempool: usize,
     state: Mutex<State>,
+    /// Where submissions spend their time (`/metrics`, the load bench).
+    ingest: crate::ingest::IngestStats,
+    /// Test hook run before each submission write (step 3 of `submit`): may fail it as a storage
+    /// failure would, or hold it to look at the state while the write is in flight.
+    #[cfg(test)]
+    write_hook: Mutex<Option<WriteHook>>,
     /// Set when a credited deposit vanished or changed on L1 (LEDGER-7): no more blocks.
     halt: Mutex<Option<crate::l1::Halt>>,
     /// The next child block number, published after each block is stored (OP-3): the
@@ -277,6 +322,9 @@ impl Chain {
             fee_recipient,
             max_mempool,
             state: Mutex::new(state),
+            ingest: crate::ingest::IngestStats::default(),
+            #[cfg(test)]
+            write_hook: Mutex::new(None),
             halt,
             produced,
         })
@@ -297,107 +345,164 @@ impl Chain {
         &self.domain
     }
 
-    /// Validates and accepts transactions (OP-1), in order; each gets its own result. Signatures
-    /// are recovered in parallel on all cores before the state is locked. Accepted transactions
-    /// are durable when this returns.
+    /// Where submissions spent their time so far.
+    pub fn ingest_stats(&self) -> &crate::ingest::IngestStats {
+        &self.ingest
+    }
+
+    /// Validates and accepts transactions (OP-1), in order; each gets its own result. Accepted
+    /// transactions are durable when this returns, and only then visible (acknowledged, pending,
+    /// offered to block production).
+    ///
+    /// A pipeline of four steps, the state lock held only for the two short in-memory ones:
+    /// 1. *Recover*, no lock: decode, recover the signers on all cores, hash, Merkle leaf, the
+    ///    stateless checks (TX, payment type) and the look-up of the hash among included
+    ///    transactions (a redb read).
+    /// 2. *Reserve*, under the lock: refuse what is known, conflicting, over the mempool's cap or
+    ///    invalid against the UTXO set (LEDGER, exits of OP-7); for each accepted transaction
+    ///    take its inputs in `mempool_spent`, its hash in `reserved_hashes` and its `seq`.
+    /// 3. *Persist*, no lock: one redb write (fsync) of the group's mempool rows.
+    /// 4. *Publish*, under the lock: on success the entries join the block queue in `seq` order
+    ///    and their hashes become pending; on failure the reservations are given back and every
+    ///    transaction of the group is answered `StorageFailure`.
+    ///
+    /// *Why this cannot double-spend or acknowledge what is not durable:*
+    /// - An input is taken in `mempool_spent` under the lock in step 2 and only given back under
+    ///   the lock (a failed write, a block including or dropping its spender). Every acceptance
+    ///   checks `mempool_spent` under the same lock first, so of all transactions spending one
+    ///   input — in one group or in concurrent groups — at most one holds it: no input is
+    ///   reserved twice, whatever the interleaving of writes.
+    /// - Block production takes only `mempool` entries, and an entry joins `mempool` in step 4
+    ///   only after its write returned: a block never includes a transaction that is not
+    ///   durable, and a reopened chain loads every transaction ever acknowledged. A reserved
+    ///   input is not in any block-queue entry, so a block built meanwhile cannot spend it.
+    /// - Nothing is answered before step 4: the results are returned after it, `tx_status`
+    ///   answers `Pending` only from `mempool_hashes`, published in step 4. A failed write answers
+    ///   every transaction of the group with an error and releases only its own reservations
+    ///   (an input maps to its reserver's hash). The only visible effect of a reservation that
+    ///   then fails is a conflicting spend refused meanwhile (`MempoolConflict`), which its
+    ///   sender may send again: liveness, never safety.
+    /// - The included-transaction look-up moved off the lock in step 1 can miss a transaction a
+    ///   block includes between the look-up and step 2; block production removes the included
+    ///   transaction's inputs from the UTXO set in the same lock hold in which it leaves
+    ///   `mempool_hashes`, so step 2 then refuses it (`InputNotFound`): the same transaction
+    ///   is never accepted twice.
+    /// - Exits (OP-7): step 2 checks the inputs against the exiting outputs under the lock. An
+    ///   exit event applied while a group's write is in flight does not see its entries (not in
+    ///   `mempool` yet); block production checks every entry against the exiting outputs again
+    ///   and drops those that spend one (with their rows), as for any transaction accepted just
+    ///   before the event: an exiting output is never spent by a block.
+    /// - The halt (LEDGER-7) is read before step 1, as before: a halt during a group is caught
+    ///   by block production, which stops.
     pub fn submit(&self, raw: &[Vec<u8>]) -> Vec<Result<B256, SubmitError>> {
         if let Some(halt) = self.halted() {
             // LEDGER-7: accepting would acknowledge payments that can never be included.
             return raw.iter().map(|_| Err(SubmitError::Halted(halt.clone()))).collect();
         }
-        let prepared = recover_parallel(raw, &self.domain);
+        // 1. Recover, off the lock.
+        let t = Instant::now();
+        let prepared = recover_parallel(raw, &self.domain, &self.store);
+        self.ingest.recover(raw.len(), t.elapsed());
+
+        // 2. Reserve, under the lock.
+        let t = Instant::now();
         let mut state = self.state.lock();
+        self.ingest.lock_wait(raw.len(), t.elapsed());
+        let t = Instant::now();
         let mut results = Vec::with_capacity(raw.len());
-        let mut accepted = Vec::new();
-        // Conflicts within this batch count too.
-        let mut batch_spent: HashMap<UtxoPos, B256> = HashMap::new();
-        let mut batch_hashes: HashSet<B256> = HashSet::new();
+        let mut reserved: Vec<Pending> = Vec::new();
         for (bytes, prep) in raw.iter().zip(prepared) {
-            let result = (|| {
-                let Recovered { signed, hash, leaf, signers } = prep?;
-                if state.mempool_hashes.contains(&hash)
-                    || batch_hashes.contains(&hash)
-                    || self.store.tx_location(&hash)?.is_some()
-                {
-                    return Err(SubmitError::AlreadyKnown(hash));
-                }
-                if state.mempool.len() + accepted.len() >= self.max_mempool {
-                    return Err(SubmitError::MempoolFull(self.max_mempool));
-                }
-                let (tx_type, inputs) = signed.transaction.check().map_err(LedgerError::from)?;
-                if tx_type != TxType::Payment {
-                    return Err(SubmitError::NotAPayment(signed.transaction.txType));
-                }
-                for input in &inputs {
-                    if let Some(spent_by) =
-                        state.mempool_spent.get(input).or_else(|| batch_spent.get(input))
-                    {
-                        return Err(SubmitError::MempoolConflict {
-                            input: *input,
-                            spent_by: *spent_by,
-                        });
-                    }
-                }
-                validate_payment(&state.spendable(), &signed.transaction, &inputs, &signers)?;
-                for input in inputs {
-                    batch_spent.insert(input, hash);
-                }
-                batch_hashes.insert(hash);
-                accepted.push((
-                    hash,
-                    leaf,
-                    signed.transaction,
-                    Bytes::copy_from_slice(bytes),
-                    signers,
-                ));
-                Ok(hash)
-            })();
-            results.push(result);
+            results.push(self.reserve(&mut state, bytes, prep, &mut reserved));
         }
-        if accepted.is_empty() {
+        self.ingest.validate(raw.len(), t.elapsed());
+        drop(state);
+        if reserved.is_empty() {
             return results;
         }
-        let first_seq = state.next_seq;
+
+        // 3. Persist, off the lock. Nothing reserved is visible yet.
+        let t = Instant::now();
         let batch = Batch {
-            mempool_add: accepted
-                .iter()
-                .enumerate()
-                .map(|(i, a)| (first_seq + i as u64, a.3.to_vec()))
-                .collect(),
+            mempool_add: reserved.iter().map(|p| (p.seq, p.bytes.to_vec())).collect(),
             ..Batch::default()
         };
-        if let Err(e) = self.store.apply(&batch) {
-            // Nothing was acknowledged: report the failure for every transaction we meant to accept.
-            let msg = e.to_string();
-            return results
-                .into_iter()
-                .map(|r| match r {
-                    Ok(_) => Err(SubmitError::Store(StoreError::Corrupt {
-                        what: "mempool write",
-                        reason: msg.clone(),
-                    })),
-                    err => err,
-                })
-                .collect();
-        }
-        for (i, (hash, leaf, tx, bytes, signers)) in accepted.into_iter().enumerate() {
-            for (input, spender) in batch_spent.iter() {
-                if *spender == hash {
-                    state.mempool_spent.insert(*input, hash);
-                }
+        let written = self.write_mempool(&batch);
+        drop(batch);
+        self.ingest.persist(reserved.len(), t.elapsed());
+
+        // 4. Publish (or undo), under the lock.
+        let t = Instant::now();
+        let count = reserved.len();
+        let mut state = self.state.lock();
+        match written {
+            Ok(()) => state.publish(reserved),
+            Err(e) => {
+                state.unreserve(&reserved);
+                drop(state);
+                // Nothing was acknowledged: every transaction meant to be accepted fails.
+                let msg = e.to_string();
+                results = results
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(_) => Err(SubmitError::Store(StoreError::Corrupt {
+                            what: "mempool write",
+                            reason: msg.clone(),
+                        })),
+                        err => err,
+                    })
+                    .collect();
             }
-            state.mempool_hashes.insert(hash);
-            state.mempool.push_back(Pending {
-                seq: first_seq + i as u64,
-                hash,
-                leaf,
-                tx,
-                bytes,
-                signers,
-            });
         }
-        state.next_seq = first_seq + batch.mempool_add.len() as u64;
+        self.ingest.publish(count, t.elapsed());
         results
+    }
+
+    /// Step 2 of [`Chain::submit`] for one transaction: its checks against the state, and on
+    /// success its reservation (inputs, hash, `seq`) pushed to `reserved`.
+    fn reserve(
+        &self,
+        state: &mut State,
+        bytes: &[u8],
+        prep: Prepared,
+        reserved: &mut Vec<Pending>,
+    ) -> Result<B256, SubmitError> {
+        let Recovered { signed, hash, leaf, inputs, signers } = prep?;
+        if state.mempool_hashes.contains(&hash) || state.reserved_hashes.contains(&hash) {
+            return Err(SubmitError::AlreadyKnown(hash));
+        }
+        if state.mempool.len() + state.reserved_hashes.len() >= self.max_mempool {
+            return Err(SubmitError::MempoolFull(self.max_mempool));
+        }
+        for input in &inputs {
+            if let Some(spent_by) = state.mempool_spent.get(input) {
+                return Err(SubmitError::MempoolConflict { input: *input, spent_by: *spent_by });
+            }
+        }
+        validate_payment(&state.spendable(), &signed.transaction, &inputs, &signers)?;
+        for input in inputs {
+            state.mempool_spent.insert(input, hash);
+        }
+        state.reserved_hashes.insert(hash);
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        reserved.push(Pending {
+            seq,
+            hash,
+            leaf,
+            tx: signed.transaction,
+            bytes: Bytes::copy_from_slice(bytes),
+            signers,
+        });
+        Ok(hash)
+    }
+
+    /// The write of step 3 of [`Chain::submit`].
+    fn write_mempool(&self, batch: &Batch) -> Result<(), StoreError> {
+        #[cfg(test)]
+        if let Some(hook) = self.write_hook.lock().as_mut() {
+            (hook.0)()?;
+        }
+        self.store.apply(batch)
     }
 
     /// Number of pending transactions.
@@ -888,26 +993,50 @@ pub(crate) fn block_leaves(record: &BlockRecord) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// See `Chain::write_hook`.
+#[cfg(test)]
+struct WriteHook(Box<dyn FnMut() -> Result<(), StoreError> + Send>);
+
+#[cfg(test)]
+impl std::fmt::Debug for WriteHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteHook")
+    }
+}
+
 /// A decoded transaction with what submission derives from it off the state lock: its hash,
-/// its Merkle leaf and its recovered signers.
+/// its Merkle leaf, its inputs (checked: a payment, TX rules) and its recovered signers.
 struct Recovered {
     signed: SignedTransaction,
     hash: B256,
     leaf: B256,
+    inputs: Vec<UtxoPos>,
     signers: Vec<Address>,
 }
 
 type Prepared = Result<Recovered, SubmitError>;
 
-/// Decodes and recovers signers on all cores.
-fn recover_parallel(raw: &[Vec<u8>], domain: &SigningDomain) -> Vec<Prepared> {
-    let one = |bytes: &Vec<u8>| -> Prepared {
-        let signed = SignedTransaction::decode(bytes)?;
-        let signers = signed.recover_signers(domain)?;
-        let hash = signed.transaction.hash();
-        let leaf = leaf_hash(&signed.transaction.encode());
-        Ok(Recovered { signed, hash, leaf, signers })
-    };
+/// Step 1 of [`Chain::submit`] for one transaction: everything that needs no state.
+fn prepare(bytes: &[u8], domain: &SigningDomain, store: &Store) -> Prepared {
+    let signed = SignedTransaction::decode(bytes)?;
+    let signers = signed.recover_signers(domain)?;
+    // One encoding for both hashes (ENC-5, MERKLE-1).
+    let encoded = signed.transaction.encode();
+    let hash = alloy::primitives::keccak256(&encoded);
+    let leaf = leaf_hash(&encoded);
+    let (tx_type, inputs) = signed.transaction.check().map_err(LedgerError::from)?;
+    if tx_type != TxType::Payment {
+        return Err(SubmitError::NotAPayment(signed.transaction.txType));
+    }
+    if store.tx_location(&hash)?.is_some() {
+        return Err(SubmitError::AlreadyKnown(hash));
+    }
+    Ok(Recovered { signed, hash, leaf, inputs, signers })
+}
+
+/// Step 1 of [`Chain::submit`] on all cores, results in input order.
+fn recover_parallel(raw: &[Vec<u8>], domain: &SigningDomain, store: &Store) -> Vec<Prepared> {
+    let one = |bytes: &Vec<u8>| prepare(bytes, domain, store);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if raw.len() < 64 || threads == 1 {
         return raw.iter().map(one).collect();
@@ -1210,5 +1339,250 @@ mod tests {
         let last = chain.produce_block(n).unwrap().unwrap();
         assert_eq!(last.txs.len(), 10);
         assert_eq!(chain.mempool_len(), 0);
+    }
+
+    /// A small deterministic generator for the randomized tests; the seed is printed, and
+    /// `PLASMA_TEST_SEED` replays one.
+    struct Rng(u64);
+
+    impl Rng {
+        fn seeded() -> Self {
+            let seed = std::env::var("PLASMA_TEST_SEED").ok().and_then(|s| s.parse().ok());
+            let seed = seed.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+            println!("PLASMA_TEST_SEED={seed}");
+            Self(seed)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            // splitmix64
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) % n
+        }
+    }
+
+    #[test]
+    fn concurrent_conflicting_spends_accept_exactly_one_per_input() {
+        // OP-1 under concurrency: many threads submit groups of conflicting spends of the same
+        // inputs at once, in random groupings and orders (groups of 64 and more fan out the
+        // recovery). Exactly one spend of each input is accepted, every other one is refused
+        // as a conflict, and what was acknowledged is exactly what is stored.
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let inputs = 24u64;
+        let deposits: Vec<_> = (0..inputs).map(|_| (&alice, 1_000)).collect();
+        let chain = chain_with(&dir, &deposits, 10_000);
+        let mut rng = Rng::seeded();
+        let threads = 6;
+        let spends_per_input = 5;
+        // Each spend of an input pays a different amount: distinct transactions, same input.
+        let mut all: Vec<(u64, SignedTransaction)> = (1..=inputs)
+            .flat_map(|d| {
+                let alice = &alice;
+                let bob = &bob;
+                (0..spends_per_input).map(move |k| {
+                    let to = [(bob.address(), 1_000 - k)];
+                    (d, pay_eth(&domain(), &[pos(d, 0, 0)], &to, &[alice]))
+                })
+            })
+            .collect();
+        for i in (1..all.len()).rev() {
+            all.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        // Deal the spends to the threads, each cutting its share into random groups.
+        let mut shares: Vec<Vec<Vec<(u64, SignedTransaction)>>> = vec![Vec::new(); threads];
+        let mut current: Vec<Vec<(u64, SignedTransaction)>> = vec![Vec::new(); threads];
+        for spend in all {
+            let t = rng.below(threads as u64) as usize;
+            current[t].push(spend);
+            if rng.below(8) == 0 || current[t].len() >= 70 {
+                shares[t].push(std::mem::take(&mut current[t]));
+            }
+        }
+        for (t, rest) in current.into_iter().enumerate() {
+            if !rest.is_empty() {
+                shares[t].push(rest);
+            }
+        }
+        let start = std::sync::Barrier::new(threads);
+        let outcomes: Vec<(u64, B256, Result<B256, SubmitError>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = shares
+                .into_iter()
+                .map(|groups| {
+                    let (chain, start) = (&chain, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        let mut out = Vec::new();
+                        for group in groups {
+                            let raw: Vec<Vec<u8>> = group.iter().map(|(_, t)| t.encode()).collect();
+                            let results = chain.submit(&raw);
+                            assert_eq!(results.len(), group.len());
+                            for ((d, tx), r) in group.into_iter().zip(results) {
+                                out.push((d, tx.transaction.hash(), r));
+                            }
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(outcomes.len() as u64, inputs * spends_per_input);
+        let mut winner: HashMap<u64, B256> = HashMap::new();
+        for (d, hash, r) in &outcomes {
+            match r {
+                Ok(h) => {
+                    assert_eq!(h, hash);
+                    assert!(winner.insert(*d, *h).is_none(), "input {d} accepted twice");
+                }
+                Err(SubmitError::MempoolConflict { input, .. }) => {
+                    assert_eq!(*input, pos(*d, 0, 0))
+                }
+                Err(e) => panic!("unexpected refusal {e:?}"),
+            }
+        }
+        assert_eq!(winner.len() as u64, inputs, "every input accepted once");
+        // Every refusal names the accepted spend of its input.
+        for (d, _, r) in &outcomes {
+            if let Err(SubmitError::MempoolConflict { spent_by, .. }) = r {
+                assert_eq!(Some(spent_by), winner.get(d));
+            }
+        }
+        assert_eq!(chain.mempool_len() as u64, inputs);
+        for h in winner.values() {
+            assert_eq!(chain.tx_status(h).unwrap(), Some(TxStatus::Pending));
+        }
+        {
+            let state = chain.state.lock();
+            assert!(state.reserved_hashes.is_empty());
+            assert!(
+                state.mempool.iter().zip(state.mempool.iter().skip(1)).all(|(a, b)| a.seq < b.seq)
+            );
+        }
+        // Acknowledged is stored: a reopened chain has exactly the winners pending.
+        drop(chain);
+        let store = Store::open(&dir.path().join("operator.redb")).unwrap();
+        let chain = Chain::open(store, domain(), FEE_RECIPIENT, 10_000).unwrap();
+        assert_eq!(chain.mempool_len() as u64, inputs);
+        for h in winner.values() {
+            assert_eq!(chain.tx_status(h).unwrap(), Some(TxStatus::Pending));
+        }
+        let block = chain.produce_block(1_000).unwrap().unwrap();
+        assert_eq!(block.txs.len() as u64, inputs + 1, "every winner and the fee transaction");
+    }
+
+    #[test]
+    fn a_failed_write_acknowledges_nothing_and_frees_the_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100), (&alice, 100)], 10);
+        let a = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        let b = pay_eth(&domain(), &[pos(2, 0, 0)], &[(bob.address(), 90)], &[&alice]);
+        let forged = pay_eth(&domain(), &[pos(2, 0, 0)], &[(bob.address(), 80)], &[&bob]);
+        *chain.write_hook.lock() = Some(WriteHook(Box::new(|| {
+            Err(StoreError::Corrupt { what: "mempool write", reason: "disk full".into() })
+        })));
+        let results = chain.submit(&[a.encode(), forged.encode(), b.encode()]);
+        for i in [0, 2] {
+            let e = results[i].as_ref().unwrap_err();
+            assert_eq!(e.code(), "StorageFailure", "tx {i}");
+            assert!(!e.is_client_error());
+        }
+        assert_eq!(results[1].as_ref().unwrap_err().code(), "WrongSigner");
+        assert_eq!(chain.mempool_len(), 0);
+        for tx in [&a, &b] {
+            assert_eq!(chain.tx_status(&tx.transaction.hash()).unwrap(), None);
+        }
+        assert!(chain.produce_block(10).unwrap().is_none(), "nothing to include");
+        {
+            let state = chain.state.lock();
+            assert!(state.mempool_spent.is_empty() && state.reserved_hashes.is_empty());
+        }
+        // Nothing stored either.
+        drop(chain);
+        let store = Store::open(&dir.path().join("operator.redb")).unwrap();
+        let chain = Chain::open(store, domain(), FEE_RECIPIENT, 10).unwrap();
+        assert_eq!(chain.mempool_len(), 0);
+        // The inputs are free: the same transactions are accepted once the store works.
+        let results = chain.submit(&[a.encode(), b.encode()]);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(chain.mempool_len(), 2);
+    }
+
+    #[test]
+    fn a_group_in_flight_is_invisible_until_durable_but_holds_its_inputs() {
+        // Step 3 of `submit` runs without the state lock: while a group's write is held, its
+        // transactions are not pending, not offered to block production, and their inputs and
+        // hashes are taken.
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100), (&alice, 50)], 10);
+        let a = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        let again = pay_eth(&domain(), &[pos(1, 0, 0)], &[(alice.address(), 99)], &[&alice]);
+        let other = pay_eth(&domain(), &[pos(2, 0, 0)], &[(bob.address(), 50)], &[&alice]);
+        let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = std::sync::Mutex::new(released);
+        *chain.write_hook.lock() = Some(WriteHook(Box::new(move || {
+            entered_tx.send(()).unwrap();
+            released.lock().unwrap().recv().unwrap();
+            Ok(())
+        })));
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| chain.submit(&[a.encode()]));
+            entered.recv().unwrap();
+            // The write is in flight, the state lock free.
+            let hash = a.transaction.hash();
+            assert_eq!(chain.tx_status(&hash).unwrap(), None, "not acknowledged yet");
+            assert_eq!(chain.mempool_len(), 0);
+            assert!(chain.produce_block(10).unwrap().is_none(), "not offered to a block");
+            match one(&chain, &again) {
+                Err(SubmitError::MempoolConflict { spent_by, .. }) => assert_eq!(spent_by, hash),
+                other => panic!("expected a conflict, got {other:?}"),
+            }
+            assert!(matches!(one(&chain, &a), Err(SubmitError::AlreadyKnown(h)) if h == hash));
+            release.send(()).unwrap();
+            assert_eq!(writer.join().unwrap()[0].as_ref().unwrap(), &hash);
+            assert_eq!(chain.tx_status(&hash).unwrap(), Some(TxStatus::Pending));
+            // The next group goes through the hook too.
+            let next = s.spawn(|| one(&chain, &other));
+            entered.recv().unwrap();
+            release.send(()).unwrap();
+            next.join().unwrap().unwrap();
+        });
+        let block = chain.produce_block(10).unwrap().unwrap();
+        assert_eq!(block.txs.len(), 2, "a and the other payment; no fee (none paid)");
+    }
+
+    #[test]
+    fn groups_published_out_of_order_join_the_queue_in_acceptance_order() {
+        let (alice, bob) = (key(1), key(2));
+        let tx = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 1)], &[&alice]);
+        let entry = |seq: u64| Pending {
+            seq,
+            hash: B256::with_last_byte(seq as u8),
+            leaf: B256::ZERO,
+            tx: tx.transaction.clone(),
+            bytes: Bytes::new(),
+            signers: Vec::new(),
+        };
+        let mut state = State::default();
+        // Groups 0-1, 2-4 and 5 were reserved in that order; their writes end 2-4, 5, 0-1.
+        for group in [vec![2, 3, 4], vec![5], vec![0, 1]] {
+            for seq in &group {
+                state.reserved_hashes.insert(B256::with_last_byte(*seq as u8));
+            }
+            state.publish(group.into_iter().map(entry).collect());
+        }
+        let seqs: Vec<u64> = state.mempool.iter().map(|p| p.seq).collect();
+        assert_eq!(seqs, vec![0, 1, 2, 3, 4, 5]);
+        assert!(state.reserved_hashes.is_empty());
+        assert_eq!(state.mempool_hashes.len(), 6);
     }
 }

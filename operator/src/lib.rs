@@ -11,6 +11,7 @@ mod chain;
 mod config;
 mod da;
 mod exits;
+pub mod ingest;
 mod l1;
 mod node;
 mod openapi;
