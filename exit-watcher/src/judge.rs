@@ -7,7 +7,9 @@ use alloy::primitives::{Address, B256, Bytes};
 pub use history::{History, HistoryError};
 use plasma_spec::{
     BlockBuilder, BlockDiff, BlockError, ExitingOutputs, LedgerError, MAX_TXS_PER_BLOCK, Output,
-    SignedTransaction, SigningDomain, SpendRule, TxType, UtxoPos, UtxoSet, UtxoView, WithExits,
+    SignatureError, SignedTransaction, SigningDomain, SpendRule, TxType, UtxoPos, UtxoSet,
+    UtxoView, WithExits,
+    batch_verify::{PublicKeys, SignatureClaim, recover_batched},
 };
 use serde::{Deserialize, Serialize};
 
@@ -397,26 +399,112 @@ pub fn validate_parallel(
     txs: &[SignedTransaction],
     domain: &SigningDomain,
 ) -> Result<BlockDiff, BlockError> {
-    validate_hashed(base, blknum, txs, None, domain)
+    validate_hashed(base, blknum, txs, None, domain, None).0
 }
 
-/// [`validate_parallel`] with the transactions' hashes (ENC-5) already computed, if given.
+/// The signers of every payment in `txs` (`None` for other types), exactly as
+/// [`SignedTransaction::recover_signers`] gives them, with the signatures whose input's owner has
+/// a known key confirmed in batches (SIG-5) and the rest recovered; also the keys recovered on the
+/// way, to learn. An owner is guessed from `base` or from the outputs of the block itself: a guess
+/// only decides which signatures are batched, never a result.
+#[allow(clippy::type_complexity)]
+fn batched_signers(
+    base: &impl UtxoView,
+    blknum: u64,
+    txs: &[SignedTransaction],
+    domain: &SigningDomain,
+    keys: &PublicKeys,
+) -> (Vec<Option<Result<Vec<Address>, SignatureError>>>, Vec<[u8; 64]>) {
+    let digests = par_map(txs, |t| match t.transaction.tx_type() {
+        Ok(TxType::Payment)
+            if !t.transaction.inputs.is_empty()
+                && t.signatures.len() == t.transaction.inputs.len() =>
+        {
+            Some(domain.tx_digest(&t.transaction))
+        }
+        _ => None,
+    });
+    let owner = |pos: UtxoPos| -> Option<Address> {
+        base.utxo(pos).map(|o| o.owner).or_else(|| {
+            (pos.blknum() == blknum)
+                .then(|| txs.get(usize::from(pos.tx_index())))
+                .flatten()
+                .and_then(|t| t.transaction.outputs.get(usize::from(pos.output_index())))
+                .map(|o| o.owner)
+        })
+    };
+    let mut claims = Vec::new();
+    for (t, digest) in txs.iter().zip(&digests) {
+        let Some(digest) = digest else { continue };
+        let inputs = t.transaction.input_positions().unwrap_or_default();
+        for (index, signature) in t.signatures.iter().enumerate() {
+            let claimed = inputs.get(index).and_then(|p| owner(*p));
+            claims.push(SignatureClaim { digest: *digest, signature, index, claimed });
+        }
+    }
+    let out = recover_batched(&claims, keys);
+    let mut each = out.signers.into_iter();
+    let signers = txs
+        .iter()
+        .zip(&digests)
+        .map(|(t, digest)| match (t.transaction.tx_type(), digest) {
+            (Ok(TxType::Payment), Some(_)) => {
+                // Take all of this transaction's results before keeping the first error (a
+                // short-circuiting collect would leave some for the next transaction).
+                let mine: Vec<_> = each.by_ref().take(t.signatures.len()).collect();
+                Some(mine.into_iter().collect())
+            }
+            // Another count of signatures, or no input: recovery's own answer, no recovery.
+            (Ok(TxType::Payment), None) => Some(t.recover_signers(domain)),
+            _ => None,
+        })
+        .collect();
+    (signers, out.learned)
+}
+
+/// [`validate_parallel`] with the transactions' hashes (ENC-5) already computed, if given, and
+/// the signatures of owners whose key is in `keys` batch-verified (SIG-5); also the public keys
+/// recovered on the way.
 fn validate_hashed(
     base: &impl UtxoView,
     blknum: u64,
     txs: &[SignedTransaction],
     hashes: Option<&[B256]>,
     domain: &SigningDomain,
-) -> Result<BlockDiff, BlockError> {
+    keys: Option<&PublicKeys>,
+) -> (Result<BlockDiff, BlockError>, Vec<[u8; 64]>) {
     let err = |tx_index, error| BlockError { blknum, tx_index, error };
     if txs.len() > MAX_TXS_PER_BLOCK {
-        return Err(err(MAX_TXS_PER_BLOCK, LedgerError::TooManyTxs { count: txs.len() }));
+        return (
+            Err(err(MAX_TXS_PER_BLOCK, LedgerError::TooManyTxs { count: txs.len() })),
+            Vec::new(),
+        );
     }
-    // Only payments are recovered here; the rest go through `push_signed` in order.
-    let signers = par_map(txs, |t| match t.transaction.tx_type() {
-        Ok(TxType::Payment) => Some(t.recover_signers(domain)),
-        _ => None,
-    });
+    // Only payments are recovered (or batch-verified) here; the rest go through `push_signed`
+    // in order.
+    let (signers, learned) = match keys {
+        Some(keys) => batched_signers(base, blknum, txs, domain, keys),
+        None => (
+            par_map(txs, |t| match t.transaction.tx_type() {
+                Ok(TxType::Payment) => Some(t.recover_signers(domain)),
+                _ => None,
+            }),
+            Vec::new(),
+        ),
+    };
+    (ledger(base, blknum, txs, hashes, domain, signers), learned)
+}
+
+/// The ledger over `txs` in order, payments with their `signers` already found.
+fn ledger(
+    base: &impl UtxoView,
+    blknum: u64,
+    txs: &[SignedTransaction],
+    hashes: Option<&[B256]>,
+    domain: &SigningDomain,
+    signers: Vec<Option<Result<Vec<Address>, SignatureError>>>,
+) -> Result<BlockDiff, BlockError> {
+    let err = |tx_index, error| BlockError { blknum, tx_index, error };
     let mut builder = BlockBuilder::new(base, blknum).map_err(|e| err(0, e))?;
     for (i, (tx, signers)) in txs.iter().zip(signers).enumerate() {
         let result = match (tx.transaction.tx_type(), signers) {
@@ -468,6 +556,8 @@ pub struct ChainView {
     pub exiting: ExitingOutputs,
     /// The deployment's LEDGER-9 grace (`exit_spend_grace(minExitPeriod)`).
     pub exit_grace: u64,
+    /// Owners' public keys, recovered once, for batch verification (SIG-5); in memory only.
+    keys: PublicKeys,
 }
 
 impl ChainView {
@@ -488,6 +578,7 @@ impl ChainView {
             synced_block: 0,
             exiting: ExitingOutputs::new(),
             exit_grace: 0,
+            keys: PublicKeys::default(),
         }
     }
 
@@ -597,7 +688,12 @@ impl ChainView {
             exiting: &self.exiting,
             rule: SpendRule::CommittedAt { time: timestamp, grace: self.exit_grace },
         };
-        match validate_hashed(&view, blknum, &txs, Some(&hashes), &self.domain) {
+        let (result, learned) =
+            validate_hashed(&view, blknum, &txs, Some(&hashes), &self.domain, Some(&self.keys));
+        for key in &learned {
+            self.keys.insert(key);
+        }
+        match result {
             Ok(diff) => {
                 if self.exiting.waits_for_inclusions() {
                     for (tx_index, hash) in hashes.iter().enumerate() {
@@ -768,6 +864,57 @@ mod tests {
             assert!(view.apply_child_block(2000, &[], 30).is_err());
             // alice's deposit, older than the bad block, is still hers to exit.
             assert_eq!(view.exitable_outputs_of(alice.address()).len(), 1, "{bad}");
+        }
+    }
+
+    /// SIG-5 in the watcher: once owners' keys are known, a block is judged as recovery judges
+    /// it — a wrong signer anywhere among batch-verified signatures names its transaction.
+    #[test]
+    fn batch_verified_blocks_are_judged_as_recovery_judges_them() {
+        use rand::Rng;
+        let owners = [key(1), key(2), key(3)];
+        let mut rng = rand::rng();
+        for round in 0..3 {
+            let mut view = ChainView::new(domain());
+            for d in 1..=300u64 {
+                let o = &owners[(d % 3) as usize];
+                let dep = Transaction::deposit(o.address(), Address::ZERO, U256::from(5)).encode();
+                view.apply_deposit(d, &dep, 10);
+            }
+            let pay = |d: u64, signer: &Signer| {
+                let o = &owners[(d % 3) as usize];
+                signed(&pay_eth(&domain(), &[pos(d, 0, 0)], &[(o.address(), 5)], &[signer]))
+            };
+            // Block 1000 teaches the watcher the three keys (recovered once).
+            let first: Vec<Bytes> = (1..=60).map(|d| pay(d, &owners[(d % 3) as usize])).collect();
+            view.apply_child_block(1000, &first, 20).unwrap();
+            assert_eq!(view.keys.len(), 3);
+            // Block 2000, batch-verified: valid, or with one wrong signer at a random place.
+            let bad = (round > 0).then(|| rng.random_range(0..240usize));
+            let second: Vec<Bytes> = (61..=300u64)
+                .map(|d| {
+                    let i = (d - 61) as usize;
+                    let signer = if Some(i) == bad {
+                        &owners[((d + 1) % 3) as usize]
+                    } else {
+                        &owners[(d % 3) as usize]
+                    };
+                    pay(d, signer)
+                })
+                .collect();
+            let decoded: Vec<SignedTransaction> =
+                second.iter().map(|b| SignedTransaction::decode(b).unwrap()).collect();
+            let by_recovery = validate_parallel(&view.utxos, 2000, &decoded, &domain());
+            let result = view.apply_child_block(2000, &second, 30);
+            match (bad, by_recovery) {
+                (None, Ok(_)) => assert!(result.is_ok(), "{result:?}"),
+                (Some(i), Err(e)) => {
+                    assert_eq!(e.tx_index, i);
+                    assert_eq!(result, Err(format!("transaction {i}: {}", e.error)));
+                    assert_eq!(view.byzantine_from, Some(2000));
+                }
+                other => panic!("recovery and the batch disagree: {other:?}"),
+            }
         }
     }
 

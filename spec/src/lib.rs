@@ -12,6 +12,7 @@
 //! - `test-utils`: deterministic keys and builders for other crates' tests.
 
 pub mod batch_exit;
+pub mod batch_verify;
 mod constants;
 mod error;
 mod exit_game;
@@ -50,5 +51,5 @@ pub use merkle::{
     zero_hashes,
 };
 pub use position::{UtxoPos, is_deposit_block};
-pub use signing::{ExitAuthorization, Signer, SigningDomain, recover_signer};
+pub use signing::{ExitAuthorization, Signer, SigningDomain, recover_signer, recover_signer_key};
 pub use tx::{Output, SignedTransaction, TokenSums, Transaction, TxType, output_id};

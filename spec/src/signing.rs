@@ -99,6 +99,16 @@ pub fn recover_signer(
     signature: &[u8],
     index: usize,
 ) -> Result<Address, SignatureError> {
+    recover_signer_key(digest, signature, index).map(|(address, _)| address)
+}
+
+/// [`recover_signer`], with the recovered public key (`x ‖ y`, uncompressed without its tag):
+/// what batch verification files under the address (spec: SIG-5).
+pub fn recover_signer_key(
+    digest: B256,
+    signature: &[u8],
+    index: usize,
+) -> Result<(Address, [u8; 64]), SignatureError> {
     let sig: &[u8; SIGNATURE_LEN] =
         signature.try_into().map_err(|_| SignatureError::MalformedSignature { index })?;
     let r = U256::from_be_slice(&sig[..32]);
@@ -120,7 +130,9 @@ pub fn recover_signer(
     let key = SECP256K1
         .recover_ecdsa(Message::from_digest(digest.0), &sig)
         .map_err(|_| SignatureError::RecoveryFailed { index })?;
-    Ok(Address::from_raw_public_key(&key.serialize_uncompressed()[1..]))
+    let mut raw = [0u8; 64];
+    raw.copy_from_slice(&key.serialize_uncompressed()[1..]);
+    Ok((Address::from_raw_public_key(&raw), raw))
 }
 
 impl SignedTransaction {

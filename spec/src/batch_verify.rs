@@ -1,0 +1,563 @@
+//! Batch verification of signatures against public keys already known (spec: SIG-5).
+//!
+//! Recovering a signer costs one libsecp256k1 recovery per signature (about 27 µs of one core).
+//! A watcher re-verifying blocks knows, for every input, who must have signed it (the input's
+//! owner), and owners repeat: once an owner's public key `Q` was recovered, a signature
+//! `(r, s, v)` on digest `z` recovers to `Q` exactly when `s·R = z·G + r·Q`, where `R` is the
+//! curve point with x-coordinate `r` and the y parity `v − 27` (SIG-5 in `01-transactions.md`
+//! says why, and why the random combination below is sound). Many such equations are checked at
+//! once: with fresh random 128-bit weights `w_i` from the OS-seeded CSPRNG,
+//!
+//! `Σ w_i·R_i = (Σ w_i·z_i/s_i)·G + Σ_Q (Σ_{i signed by Q} w_i·r_i/s_i)·Q`
+//!
+//! is one multi-scalar multiplication whose `R` terms have 128-bit scalars and whose `Q` terms
+//! collapse to one point per owner. If it fails, the batch is split and each half checked again
+//! (new weights), down to small groups whose signatures are recovered one by one: the result of
+//! [`recover_batched`] is always, signature by signature, what [`crate::recover_signer`] gives —
+//! the address and the same error — except with probability at most 2^-128 per check that a
+//! signature not recovering to its claimed key is taken as recovering to it.
+
+use crate::{constants::SIGNATURE_LEN, error::SignatureError, signing::recover_signer_key};
+use alloy_primitives::{Address, B256, U256};
+use k256::{
+    AffinePoint, FieldBytes, ProjectivePoint, Scalar,
+    elliptic_curve::{
+        PrimeField,
+        ops::{MulByGenerator, Reduce},
+        point::DecompressPoint,
+        sec1::{EncodedPoint, FromEncodedPoint},
+        subtle::Choice,
+    },
+};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use std::collections::HashMap;
+
+/// Half the order of secp256k1 (SIG-3's low-s bound), as in `signing`.
+const N_DIV_2: U256 = U256::from_be_slice(&alloy_primitives::hex!(
+    "7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0"
+));
+/// The order of secp256k1.
+const N: U256 = U256::from_be_slice(&alloy_primitives::hex!(
+    "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"
+));
+
+/// A failing group of at most this many signatures is recovered one by one instead of split.
+const LEAF: usize = 32;
+/// Below this many signatures per thread, one thread does the whole batch.
+const PER_THREAD_MIN: usize = 512;
+
+/// Public keys of the signers seen so far, filed under their own address (recovered once, then
+/// used by [`recover_batched`]).
+///
+/// A key is only ever filed under the address computed from it here: a caller cannot put a key
+/// under another address, which is what makes a verified equation mean "this address signed".
+#[derive(Clone, Debug)]
+pub struct PublicKeys {
+    index: HashMap<Address, u32>,
+    points: Vec<AffinePoint>,
+    limit: usize,
+}
+
+impl Default for PublicKeys {
+    fn default() -> Self {
+        Self::with_limit(1 << 20)
+    }
+}
+
+impl PublicKeys {
+    /// An empty cache holding at most `limit` keys (about 100 bytes each); when full it starts
+    /// again empty (keys are recovered again as signatures come).
+    pub fn with_limit(limit: usize) -> Self {
+        Self { index: HashMap::new(), points: Vec::new(), limit: limit.max(1) }
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Whether `address`'s key is held.
+    pub fn contains(&self, address: &Address) -> bool {
+        self.index.contains_key(address)
+    }
+
+    /// Files an uncompressed public key (`x ‖ y`, 64 bytes, as recovery gives it) under its
+    /// address; returns that address, or `None` if the bytes are not a point of the curve.
+    pub fn insert(&mut self, key: &[u8; 64]) -> Option<Address> {
+        let address = Address::from_raw_public_key(key);
+        if self.index.contains_key(&address) {
+            return Some(address);
+        }
+        let encoded = EncodedPoint::<k256::Secp256k1>::from_untagged_bytes(key.into());
+        let point: Option<AffinePoint> = AffinePoint::from_encoded_point(&encoded).into();
+        let point = point?;
+        if self.points.len() >= self.limit {
+            self.index.clear();
+            self.points.clear();
+        }
+        self.index.insert(address, self.points.len() as u32);
+        self.points.push(point);
+        Some(address)
+    }
+
+    fn get(&self, address: &Address) -> Option<u32> {
+        self.index.get(address).copied()
+    }
+}
+
+/// One signature to check: the digest signed, the 65-byte signature, the input index it is
+/// reported under, and the address it must recover to (the input's owner), if known.
+#[derive(Clone, Copy, Debug)]
+pub struct SignatureClaim<'a> {
+    /// The digest signed (EIP-712, SIG-1).
+    pub digest: B256,
+    /// `r ‖ s ‖ v`.
+    pub signature: &'a [u8],
+    /// The input index errors name (as [`crate::recover_signer`]'s `index`).
+    pub index: usize,
+    /// Who should have signed; `None`: recover it.
+    pub claimed: Option<Address>,
+}
+
+/// A signature in the form the batch equation uses: `u1 = z/s`, `u2 = r/s`, and `R`.
+#[derive(Clone, Copy, Debug)]
+struct Prepared {
+    u1: Scalar,
+    u2: Scalar,
+    big_r: AffinePoint,
+    key: u32,
+    /// Position in the caller's claims.
+    at: usize,
+}
+
+/// 32 big-endian bytes (callers pass exactly 32).
+fn field_bytes(b: &[u8]) -> FieldBytes {
+    let mut a = [0u8; 32];
+    a.copy_from_slice(b);
+    FieldBytes::from(a)
+}
+
+/// `r`, `s` and `R` of a signature passing SIG-3's form checks, with `R` on the curve; `None`
+/// for any other (those are recovered, which names their error exactly).
+fn parse(digest: &B256, sig: &[u8]) -> Option<(Scalar, Scalar, Scalar, AffinePoint)> {
+    let sig: &[u8; SIGNATURE_LEN] = sig.try_into().ok()?;
+    let r_int = U256::from_be_slice(&sig[..32]);
+    let s_int = U256::from_be_slice(&sig[32..64]);
+    if r_int.is_zero() || s_int.is_zero() || r_int >= N || s_int > N_DIV_2 {
+        return None;
+    }
+    let odd = match sig[64] {
+        27 => 0,
+        28 => 1,
+        _ => return None,
+    };
+    let r_bytes = field_bytes(&sig[..32]);
+    let r: Option<Scalar> = Scalar::from_repr(r_bytes).into();
+    let s: Option<Scalar> = Scalar::from_repr(field_bytes(&sig[32..64])).into();
+    // R: x = r (v is 27 or 28, so never r + n), y of parity v − 27, as libsecp256k1 recovers.
+    let big_r: Option<AffinePoint> = AffinePoint::decompress(&r_bytes, Choice::from(odd)).into();
+    let z = <Scalar as Reduce<k256::U256>>::reduce_bytes(&FieldBytes::from(digest.0));
+    Some((r?, s?, z, big_r?))
+}
+
+/// `1/x` for every `x` (all non-zero) with one inversion (Montgomery's trick).
+fn batch_invert(xs: &mut [Scalar]) {
+    if xs.is_empty() {
+        return;
+    }
+    let mut prefix = Vec::with_capacity(xs.len());
+    let mut acc = Scalar::ONE;
+    for x in xs.iter() {
+        prefix.push(acc);
+        acc *= x;
+    }
+    let mut inv: Scalar = Option::from(acc.invert()).unwrap_or(Scalar::ZERO);
+    for (x, before) in xs.iter_mut().zip(prefix).rev() {
+        let this = inv * before;
+        inv *= *x;
+        *x = this;
+    }
+}
+
+/// Little-endian 64-bit limbs of a scalar.
+fn limbs(s: &Scalar) -> [u64; 4] {
+    let b = s.to_bytes();
+    let mut out = [0u64; 4];
+    for (i, limb) in out.iter_mut().enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&b[32 - 8 * (i + 1)..32 - 8 * i]);
+        *limb = u64::from_be_bytes(word);
+    }
+    out
+}
+
+/// Bits `bit .. bit + c` of `k` (c ≤ 16).
+fn digit(k: &[u64; 4], bit: usize, c: usize) -> usize {
+    let (limb, off) = (bit / 64, bit % 64);
+    if limb >= 4 {
+        return 0;
+    }
+    let mut v = k[limb] >> off;
+    if off + c > 64 && limb + 1 < 4 {
+        v |= k[limb + 1] << (64 - off);
+    }
+    (v & ((1u64 << c) - 1)) as usize
+}
+
+/// `Σ k_i·P_i` for scalars below `2^bits` (Pippenger's bucket method, variable time: every
+/// input is public).
+fn msm(points: &[&AffinePoint], scalars: &[[u64; 4]], bits: usize) -> ProjectivePoint {
+    let n = points.len();
+    if n == 0 {
+        return ProjectivePoint::IDENTITY;
+    }
+    // Additions: ceil(bits/c) windows of n bucket additions and 2·2^c to sum the buckets.
+    let cost = |c: usize| bits.div_ceil(c) * (n + (2 << c));
+    let c = (1..=16).min_by_key(|&c| cost(c)).unwrap_or(8);
+    let mut buckets = vec![ProjectivePoint::IDENTITY; (1 << c) - 1];
+    let mut total = ProjectivePoint::IDENTITY;
+    for w in (0..bits.div_ceil(c)).rev() {
+        for _ in 0..c {
+            total = total.double();
+        }
+        buckets.fill(ProjectivePoint::IDENTITY);
+        for (p, k) in points.iter().zip(scalars) {
+            let d = digit(k, w * c, c);
+            if d != 0 {
+                buckets[d - 1] += *p;
+            }
+        }
+        let (mut running, mut sum) = (ProjectivePoint::IDENTITY, ProjectivePoint::IDENTITY);
+        for b in buckets.iter().rev() {
+            running += b;
+            sum += &running;
+        }
+        total += &sum;
+    }
+    total
+}
+
+/// Whether `Σ w_i·R_i = (Σ w_i·u1_i)·G + Σ_Q (Σ w_i·u2_i)·Q` for fresh random 128-bit `w_i`.
+fn check(group: &[Prepared], keys: &PublicKeys, rng: &mut StdRng) -> bool {
+    let mut weights = Vec::with_capacity(group.len());
+    let mut g = Scalar::ZERO;
+    // Key → its slot in `q`.
+    let mut slots: HashMap<u32, usize> = HashMap::new();
+    let mut q_points: Vec<&AffinePoint> = Vec::new();
+    let mut q: Vec<Scalar> = Vec::new();
+    for p in group {
+        let w: u128 = rng.random();
+        let ws = Scalar::from(w);
+        weights.push([w as u64, (w >> 64) as u64, 0, 0]);
+        g += ws * p.u1;
+        let slot = *slots.entry(p.key).or_insert_with(|| {
+            q_points.push(&keys.points[p.key as usize]);
+            q.push(Scalar::ZERO);
+            q.len() - 1
+        });
+        q[slot] += ws * p.u2;
+    }
+    let r_points: Vec<&AffinePoint> = group.iter().map(|p| &p.big_r).collect();
+    let lhs = msm(&r_points, &weights, 128);
+    let q_limbs: Vec<[u64; 4]> = q.iter().map(limbs).collect();
+    let rhs = ProjectivePoint::mul_by_generator(&g) + msm(&q_points, &q_limbs, 256);
+    lhs == rhs
+}
+
+/// Positions (in `group`) of the signatures the batch could not confirm: a failing group is
+/// split in two, each half checked with new weights, down to [`LEAF`] signatures.
+fn unconfirmed(group: &[Prepared], keys: &PublicKeys, rng: &mut StdRng, out: &mut Vec<usize>) {
+    if group.is_empty() || check(group, keys, rng) {
+        return;
+    }
+    if group.len() <= LEAF {
+        out.extend(group.iter().map(|p| p.at));
+        return;
+    }
+    let (a, b) = group.split_at(group.len() / 2);
+    unconfirmed(a, keys, rng, out);
+    unconfirmed(b, keys, rng, out);
+}
+
+/// `f` over `items` on up to `threads` threads (contiguous chunks), results in order.
+fn par_chunks<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    min_chunk: usize,
+    f: impl Fn(&[T]) -> R + Sync,
+) -> Vec<R> {
+    if threads <= 1 || items.len() < 2 * min_chunk {
+        return vec![f(items)];
+    }
+    let chunk = items.len().div_ceil(threads).max(min_chunk);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(move || f(c))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
+/// What [`recover_batched`] found.
+#[derive(Debug)]
+pub struct BatchOutcome {
+    /// For each claim, in order: exactly what [`crate::recover_signer`] returns for it.
+    pub signers: Vec<Result<Address, SignatureError>>,
+    /// Public keys recovered one by one on the way (file them with [`PublicKeys::insert`]).
+    pub learned: Vec<[u8; 64]>,
+    /// How many signatures the batch equation confirmed (the rest were recovered).
+    pub batched: usize,
+}
+
+/// The signer of every claim, as [`crate::recover_signer`] gives it, checking the claims whose
+/// claimed signer's key is in `keys` in batches (spec: SIG-5) and recovering the others — and
+/// any the batches could not confirm — one by one, on all cores.
+pub fn recover_batched(claims: &[SignatureClaim<'_>], keys: &PublicKeys) -> BatchOutcome {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    recover_batched_on(claims, keys, threads)
+}
+
+/// [`recover_batched`] on at most `threads` threads (benchmarks compare one and all cores).
+pub fn recover_batched_on(
+    claims: &[SignatureClaim<'_>],
+    keys: &PublicKeys,
+    threads: usize,
+) -> BatchOutcome {
+    // Parse on all cores; claims without a known key, or not of SIG-3's form, are recovered.
+    type Parsed = (Scalar, Scalar, Scalar, AffinePoint, u32);
+    let parsed: Vec<Option<Parsed>> = par_chunks(claims, threads, 256, |chunk| {
+        chunk
+            .iter()
+            .map(|c| {
+                let key = keys.get(&c.claimed?)?;
+                let (r, s, z, big_r) = parse(&c.digest, c.signature)?;
+                Some((r, s, z, big_r, key))
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut s_inv: Vec<Scalar> = parsed.iter().flatten().map(|p| p.1).collect();
+    batch_invert(&mut s_inv);
+    let mut prepared = Vec::with_capacity(s_inv.len());
+    let mut inv = s_inv.into_iter();
+    for (at, p) in parsed.iter().enumerate() {
+        if let Some((r, _, z, big_r, key)) = p
+            && let Some(si) = inv.next()
+        {
+            prepared.push(Prepared { u1: *z * si, u2: *r * si, big_r: *big_r, key: *key, at });
+        }
+    }
+    // Each thread checks its share with its own OS-seeded generator; no generator, no batch.
+    let mut recover: Vec<usize> = Vec::new();
+    let failed: Vec<Vec<usize>> = par_chunks(&prepared, threads, PER_THREAD_MIN, |group| {
+        let mut out = Vec::new();
+        match StdRng::try_from_os_rng() {
+            Ok(mut rng) => unconfirmed(group, keys, &mut rng, &mut out),
+            Err(_) => out.extend(group.iter().map(|p| p.at)),
+        }
+        out
+    });
+    let mut confirmed = vec![false; claims.len()];
+    for p in &prepared {
+        confirmed[p.at] = true;
+    }
+    for at in failed.into_iter().flatten() {
+        confirmed[at] = false;
+    }
+    let batched = confirmed.iter().filter(|c| **c).count();
+    recover.extend((0..claims.len()).filter(|i| !confirmed[*i]));
+    type Recovered = Result<(Address, [u8; 64]), SignatureError>;
+    let recovered: Vec<(usize, Recovered)> = par_chunks(&recover, threads, 64, |chunk| {
+        chunk
+            .iter()
+            .map(|&i| {
+                let c = &claims[i];
+                (i, recover_signer_key(c.digest, c.signature, c.index))
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut signers: Vec<Result<Address, SignatureError>> = claims
+        .iter()
+        .zip(&confirmed)
+        .map(|(c, ok)| match (ok, c.claimed) {
+            (true, Some(a)) => Ok(a),
+            _ => Err(SignatureError::RecoveryFailed { index: c.index }),
+        })
+        .collect();
+    let mut learned = Vec::new();
+    for (i, result) in recovered {
+        signers[i] = result.map(|(address, key)| {
+            if !keys.contains(&address) {
+                learned.push(key);
+            }
+            address
+        });
+    }
+    BatchOutcome { signers, learned, batched }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{recover_signer, signing::Signer, test_utils::key};
+    use alloy_primitives::keccak256;
+
+    fn digest(i: u64) -> B256 {
+        keccak256(i.to_be_bytes())
+    }
+
+    /// `n` signatures by `owners` keys (round robin), and the key cache after recovering each
+    /// owner once.
+    fn signed(n: u64, owners: u64) -> (Vec<(B256, Vec<u8>, Address)>, PublicKeys) {
+        let signers: Vec<Signer> = (0..owners).map(|i| key(i + 1)).collect();
+        let items: Vec<(B256, Vec<u8>, Address)> = (0..n)
+            .map(|i| {
+                let s = &signers[(i % owners) as usize];
+                (digest(i), s.sign_digest(digest(i)).to_vec(), s.address())
+            })
+            .collect();
+        let mut keys = PublicKeys::default();
+        for (d, sig, _) in items.iter().take(owners as usize) {
+            let (address, key) = recover_signer_key(*d, sig, 0).unwrap();
+            assert_eq!(keys.insert(&key), Some(address));
+        }
+        (items, keys)
+    }
+
+    fn claims(items: &[(B256, Vec<u8>, Address)]) -> Vec<SignatureClaim<'_>> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, (d, sig, a))| SignatureClaim {
+                digest: *d,
+                signature: sig,
+                index: i,
+                claimed: Some(*a),
+            })
+            .collect()
+    }
+
+    fn expected(items: &[(B256, Vec<u8>, Address)]) -> Vec<Result<Address, SignatureError>> {
+        items.iter().enumerate().map(|(i, (d, sig, _))| recover_signer(*d, sig, i)).collect()
+    }
+
+    #[test]
+    fn a_good_batch_is_confirmed_without_recovery() {
+        let (items, keys) = signed(600, 7);
+        let out = recover_batched(&claims(&items), &keys);
+        assert_eq!(out.batched, 600);
+        assert!(out.learned.is_empty());
+        assert_eq!(out.signers, expected(&items));
+    }
+
+    #[test]
+    fn unknown_keys_are_recovered_and_learned() {
+        let (items, _) = signed(40, 4);
+        let out = recover_batched(&claims(&items), &PublicKeys::default());
+        assert_eq!(out.batched, 0);
+        assert_eq!(out.signers, expected(&items));
+        let mut keys = PublicKeys::default();
+        for k in &out.learned {
+            keys.insert(k).unwrap();
+        }
+        assert_eq!(keys.len(), 4);
+        assert_eq!(recover_batched(&claims(&items), &keys).batched, 40);
+    }
+
+    #[test]
+    fn a_key_is_filed_only_under_its_own_address() {
+        let (items, _) = signed(1, 1);
+        let (address, key) = recover_signer_key(items[0].0, &items[0].1, 0).unwrap();
+        let mut keys = PublicKeys::default();
+        assert_eq!(keys.insert(&key), Some(address));
+        assert!(keys.contains(&address));
+        let mut off_curve = key;
+        off_curve[63] ^= 1;
+        assert_eq!(keys.insert(&off_curve), None);
+    }
+
+    /// The randomized test SIG-5 asks for: a batch with any one bad signature (anywhere, of any
+    /// kind) is refused, and exactly that one is named, with recovery's own answer for it.
+    #[test]
+    fn any_one_bad_signature_is_refused_and_named() {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        let (good, keys) = signed(700, 9);
+        let other = key(99);
+        for round in 0..24 {
+            let mut items = good.clone();
+            let i = rng.random_range(0..items.len());
+            let kind = round % 6;
+            match kind {
+                // Signed by someone else than the claimed owner.
+                0 => items[i].1 = other.sign_digest(items[i].0).to_vec(),
+                // Another digest's signature (valid, but not for this one).
+                1 => items[i].0 = digest(1_000_000 + i as u64),
+                // The other parity of R: recovers to another key.
+                2 => items[i].1[64] ^= 27 ^ 28,
+                // A flipped bit in s (still low).
+                3 => items[i].1[63] ^= 1,
+                // Claimed by another known owner.
+                4 => items[i].2 = items[(i + 1) % items.len()].2,
+                // Malformed: high s.
+                _ => items[i].1[32] |= 0x80,
+            }
+            let out = recover_batched(&claims(&items), &keys);
+            let want = expected(&items);
+            assert_eq!(out.signers, want, "round {round} kind {kind} at {i}");
+            let named: Vec<usize> = (0..items.len())
+                .filter(|&j| out.signers[j].as_ref().ok() != Some(&items[j].2))
+                .collect();
+            assert_eq!(named, vec![i], "round {round} kind {kind}: only the bad one is named");
+            assert!(out.batched >= items.len() - LEAF, "the rest stays batched: {}", out.batched);
+        }
+    }
+
+    #[test]
+    fn errors_are_recoverys_own() {
+        let (mut items, keys) = signed(3, 1);
+        items[0].1.truncate(64);
+        items[1].1[64] = 1;
+        items[2].1[..32].fill(0);
+        let out = recover_batched(&claims(&items), &keys);
+        assert_eq!(out.signers, expected(&items));
+        assert_eq!(out.signers[1], Err(SignatureError::BadRecoveryId { index: 1, v: 1 }));
+    }
+
+    #[test]
+    fn pippenger_matches_plain_scalar_multiplication() {
+        let points: Vec<AffinePoint> = (1..=50u64)
+            .map(|i| (ProjectivePoint::GENERATOR * Scalar::from(i * 7919)).to_affine())
+            .collect();
+        let scalars: Vec<Scalar> = (0..50u64)
+            .map(|i| {
+                Scalar::from(u64::from(digest(i).0[0]) + 1)
+                    * Scalar::from(u128::MAX - u128::from(i))
+            })
+            .collect();
+        let want = points
+            .iter()
+            .zip(&scalars)
+            .fold(ProjectivePoint::IDENTITY, |acc, (p, k)| acc + ProjectivePoint::from(*p) * k);
+        let refs: Vec<&AffinePoint> = points.iter().collect();
+        let l: Vec<[u64; 4]> = scalars.iter().map(limbs).collect();
+        assert_eq!(msm(&refs, &l, 256), want);
+        let mut inv = scalars.clone();
+        batch_invert(&mut inv);
+        for (a, b) in inv.iter().zip(&scalars) {
+            assert_eq!(*a * b, Scalar::ONE);
+        }
+    }
+}
