@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IBatchExitGame} from "./interfaces/IBatchExitGame.sol";
 import {IExitGame} from "./interfaces/IExitGame.sol";
 import {IPlasmaFramework} from "./interfaces/IPlasmaFramework.sol";
+import {IStandardExitGame} from "./interfaces/IStandardExitGame.sol";
 import {BlockCommitment} from "./libraries/BlockCommitment.sol";
 import {ExitPriority} from "./libraries/ExitPriority.sol";
 import {Merkle} from "./libraries/Merkle.sol";
@@ -79,8 +80,10 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     mapping(address token => uint256) public totalCredited;
     /// @notice What each account can withdraw, per token (exits, bonds, bounties).
     mapping(address account => mapping(address token => uint256)) public withdrawable;
-    /// @inheritdoc IPlasmaFramework
-    mapping(bytes32 outputId => bool) public isOutputFinalized;
+    /// @dev The outputs finalized by the in-flight and batch games, and by standard exits voided
+    /// because one of those finalized the output first. The standard game's settled records are the
+    /// other half of the book (spec: OUT-2); `isOutputFinalized` and `finalizeOutputs` read both.
+    mapping(bytes32 outputId => bool) private _finalized;
 
     mapping(address token => Heap.Uint256Heap) private queues;
     /// @notice Exit ids of flagged queue entries (in-flight exits), by priority nonce.
@@ -408,18 +411,67 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- settlement book
 
     /// @inheritdoc IPlasmaFramework
-    /// @dev Exit games only; emits `OutputFinalized` for each newly finalized output.
+    /// @dev The book of OUT-2 is kept in two places: this contract's set, and the standard game's
+    /// settled exit records (a settled standard exit writes no slot here, issue 19). An output is
+    /// finalized when either says so; every path that could pay an output (a standard exit's start
+    /// and settlement, the in-flight game's piggybacks and settlement, the batch game's strikes and
+    /// payouts) asks through this function or `finalizeOutputs`, which read both.
+    function isOutputFinalized(bytes32 outputId) public view returns (bool) {
+        if (_finalized[outputId]) return true;
+        address standard = standardExitGame;
+        return standard != address(0) && IStandardExitGame(standard).isOutputSettled(outputId);
+    }
+
+    /// @inheritdoc IPlasmaFramework
+    /// @dev Exit games only; emits `OutputFinalized` for each newly finalized output. An output the
+    /// standard game settled counts as finalized before (OUT-2, see `isOutputFinalized`).
     function finalizeOutputs(bytes32[] calldata outputIds) external onlyExitGame returns (uint256 alreadyFinalized) {
         for (uint256 i = 0; i < outputIds.length; ++i) {
             bytes32 id = outputIds[i];
-            if (isOutputFinalized[id]) {
+            if (isOutputFinalized(id)) {
                 // forge-lint: disable-next-line(incorrect-shift)
                 alreadyFinalized |= 1 << i; // bit i = output i
             } else {
-                isOutputFinalized[id] = true;
+                _finalized[id] = true;
                 emit OutputFinalized(id);
             }
         }
+    }
+
+    /// @inheritdoc IPlasmaFramework
+    /// @dev Standard game only, which has marked the exit settled before calling (its record is then
+    /// the output's finalized mark, OUT-2), so only this contract's half of the book is read here.
+    /// Emits, in the order the three calls it replaces did: `OutputFinalized` and `Credited` (owner,
+    /// or `CreditShortfall` and `DebtRecorded` when capped) and `Credited` for the bond's owner and
+    /// the processor; a void exit only `Credited` for the bond's owner.
+    function settleStandardExit(
+        bytes32 outputId,
+        address token,
+        address owner,
+        uint256 amount,
+        address bondOwner,
+        address processor,
+        uint256 bounty
+    ) external payable returns (bool paid) {
+        if (msg.sender != standardExitGame) revert FrameworkNotExitGame(msg.sender);
+        uint256 bond = msg.value;
+        if (_finalized[outputId]) {
+            // Finalized by an in-flight exit or a batch payout first: the exit is void, not dishonest.
+            _creditEth(bondOwner, bond);
+            return false;
+        }
+        emit OutputFinalized(outputId);
+        _credit(token, owner, amount);
+        _creditEth(bondOwner, bond - bounty);
+        _creditEth(processor, bounty);
+        return true;
+    }
+
+    /// @dev Credits `amount` ETH that arrived with the call (bonds) to `account`, if not zero.
+    function _creditEth(address account, uint256 amount) private {
+        if (amount == 0) return;
+        withdrawable[account][address(0)] += amount;
+        emit Credited(account, address(0), amount);
     }
 
     /// @inheritdoc IPlasmaFramework
@@ -429,6 +481,10 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// emptied the vault, cannot block the queue behind it (spec: EXIT-5); the unpaid part becomes a
     /// debt, repaid in processing order from money released later (spec: EXIT-16).
     function credit(address token, address account, uint256 amount) external onlyExitGame {
+        _credit(token, account, amount);
+    }
+
+    function _credit(address token, address account, uint256 amount) private {
         uint256 paid = _take(token, account, 0, amount);
         if (paid == 0) return;
         withdrawable[account][token] += paid;
@@ -544,14 +600,8 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// never mixes with the vault's deposit accounting.
     function creditBonds(address a, uint256 amountA, address b, uint256 amountB) external payable onlyExitGame {
         if (msg.value != amountA + amountB) revert FrameworkBondValueMismatch(msg.value, amountA + amountB);
-        if (amountA != 0) {
-            withdrawable[a][address(0)] += amountA;
-            emit Credited(a, address(0), amountA);
-        }
-        if (amountB != 0) {
-            withdrawable[b][address(0)] += amountB;
-            emit Credited(b, address(0), amountB);
-        }
+        _creditEth(a, amountA);
+        _creditEth(b, amountB);
     }
 
     /// @notice Withdraws everything credited to the sender in `token` (exits paid, bonds returned,

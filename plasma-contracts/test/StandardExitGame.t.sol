@@ -569,7 +569,10 @@ contract StandardExitGameTest is PlasmaFixtures {
     function test_EthExitLeavesTokenSlotZero() public {
         (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
         _exit(alice, pos, depositTx);
-        bytes32 base = keccak256(abi.encode(pos, uint256(0))); // `_exits` is the game's first variable
+        // `_exits` (by output id) is the game's first variable, `_outputIdAt` (by position) its second.
+        bytes32 outputId = PlasmaTx.outputId(keccak256(depositTx), false, 0, pos);
+        assertEq(vm.load(address(seGame), keccak256(abi.encode(pos, uint256(1)))), outputId);
+        bytes32 base = keccak256(abi.encode(outputId, uint256(0)));
         uint256 first = uint256(vm.load(address(seGame), base));
         assertEq(address(uint160(first)), alice);
         assertEq((first >> 160) & type(uint48).max, SE_BOND / 1 gwei);

@@ -26,9 +26,9 @@ contract StandardExitGame is ExitGameBase {
         Settled
     }
 
-    /// @notice An exit, packed into four slots (five when delegated). The first slot holds owner,
-    /// bond, status and start time together, so starting an ETH exit (token zero) writes three fresh
-    /// slots, not four.
+    /// @notice An exit, packed into three slots (four when delegated), plus the position's entry in
+    /// `_outputIdAt`. The first slot holds owner, bond, status and start time together, so starting
+    /// an ETH exit (token zero) writes three fresh slots, not four.
     /// @dev The bond is kept in gwei (bond sizes are whole gwei: `StandardExitBondNotGwei`), so it
     /// round-trips to the wei; `exits(pos)` returns it in wei. `startedAt` (uint40: seconds until
     /// the year 36812) is cleared at settlement (spec: CHAL-8, CHAL-10).
@@ -39,7 +39,6 @@ contract StandardExitGame is ExitGameBase {
         uint40 startedAt; // L1 time of the start
         address token; // alone in its slot: zero (never written) for ETH
         uint256 amount;
-        bytes32 outputId;
         address bondOwner; // zero unless started by a delegate; then it owns the bond
     }
 
@@ -69,8 +68,16 @@ contract StandardExitGame is ExitGameBase {
         bytes signature;
     }
 
-    /// @dev Exits by position (= exit id); read through `exits(pos)`.
-    mapping(uint256 utxoPos => StandardExit) private _exits;
+    /// @dev Exits by output id (spec: OUT-1), read through `exits(pos)`. A settled record is this
+    /// game's half of the finalized-output book (spec: OUT-2): `isOutputSettled` answers for it and the
+    /// framework's `isOutputFinalized` and `finalizeOutputs` consult it, so settling a standard exit
+    /// writes no new slot (issue 19: the framework's fresh book slot was 22,100 gas per exit). The
+    /// record is never deleted and its status never leaves `Settled`, so a settled output stays
+    /// finalized for every game, for ever.
+    mapping(bytes32 outputId => StandardExit) private _exits;
+    /// @dev The output id exited at each position (exit id), zero if none was ever started. Written
+    /// once, at the start, and never cleared: one standard exit per position ever (EXIT-1).
+    mapping(uint256 utxoPos => bytes32 outputId) private _outputIdAt;
     /// @notice Each owner's current authorization nonce; bumping it revokes every authorization.
     mapping(address owner => uint256) public authorizationNonce;
 
@@ -242,8 +249,7 @@ contract StandardExitGame is ExitGameBase {
     {
         uint256 utxoPos = args.utxoPos;
         UtxoPosLib.check(utxoPos);
-        StandardExit storage e = _exits[utxoPos];
-        if (e.status != Status.None) {
+        if (_outputIdAt[utxoPos] != bytes32(0)) {
             if (batch) return StartOutcome.AlreadyStarted;
             revert StandardExitAlreadyStarted(utxoPos);
         }
@@ -261,6 +267,13 @@ contract StandardExitGame is ExitGameBase {
             revert StandardExitNotOwner(out.owner, delegate == address(0) ? msg.sender : owner);
         }
         bytes32 outputId = PlasmaTx.outputId(keccak256(args.txBytes), t.inputs.length != 0, oindex, utxoPos);
+        // The same output id at another position (the same transaction committed twice): one output,
+        // one standard exit ever (EXIT-1), and its record is never overwritten.
+        StandardExit storage e = _exits[outputId];
+        if (e.status != Status.None) {
+            if (batch) return StartOutcome.AlreadyStarted;
+            revert StandardExitAlreadyStarted(utxoPos);
+        }
         if (framework.isOutputFinalized(outputId)) {
             if (batch) return StartOutcome.OutputFinalized;
             revert StandardExitOutputFinalized(utxoPos);
@@ -275,7 +288,7 @@ contract StandardExitGame is ExitGameBase {
         e.startedAt = SafeCast.toUint40(block.timestamp);
         if (out.token != address(0)) e.token = out.token; // a fresh record's slot is zero already
         e.amount = out.amount;
-        e.outputId = outputId;
+        _outputIdAt[utxoPos] = outputId;
         if (delegate != address(0)) e.bondOwner = delegate;
 
         uint64 exitableAt = _exitableAt(utxoPos, blockTimestamp);
@@ -301,7 +314,7 @@ contract StandardExitGame is ExitGameBase {
         uint256 inputIndex,
         bytes calldata signature
     ) external nonReentrant {
-        StandardExit storage e = _exits[exitId];
+        StandardExit storage e = _exits[_outputIdAt[exitId]];
         if (e.status != Status.Active) revert StandardExitNotActive(exitId);
         PlasmaTx.Transaction memory t = PlasmaTx.decodeValid(spendingTx);
         uint256 spent = inputIndex < t.inputs.length ? t.inputs[inputIndex] : 0;
@@ -334,7 +347,7 @@ contract StandardExitGame is ExitGameBase {
         external
         nonReentrant
     {
-        StandardExit storage e = _exits[exitId];
+        StandardExit storage e = _exits[_outputIdAt[exitId]];
         if (e.status != Status.Active) revert StandardExitNotActive(exitId);
         IBatchExitGame batchGame = IBatchExitGame(framework.batchExitGame());
         (address token, uint64 batchStartedAt) = batchGame.batchStart(batchId);
@@ -361,31 +374,34 @@ contract StandardExitGame is ExitGameBase {
     /// output first, voids the exit and returns the whole bond. Challenged exits are skipped.
     /// @dev Emits `ExitSettled`.
     function processExit(uint256 exitId, address, address processor) external onlyFramework {
-        StandardExit storage e = _exits[exitId];
+        bytes32 outputId = _outputIdAt[exitId];
+        StandardExit storage e = _exits[outputId];
         if (e.status != Status.Active) return; // challenged: the bond is gone, nothing to pay
         StandardExit memory x = e;
-        // Keep only owner, bond and status in the first slot ("one exit per output ever"); clearing
-        // the rest refunds gas to whoever processes the queue.
+        // Keep owner, bond and status in the first slot: `Settled` is the output's finalized mark
+        // (OUT-2, see `_exits`) and keeps "one exit per output ever". Clearing the rest refunds gas to
+        // whoever processes the queue.
         e.status = Status.Settled;
         e.startedAt = 0;
-        delete e.token;
+        if (x.token != address(0)) delete e.token;
         delete e.amount;
-        delete e.outputId;
-        delete e.bondOwner;
+        if (x.bondOwner != address(0)) delete e.bondOwner;
         address bondOwner = x.bondOwner == address(0) ? x.owner : x.bondOwner;
         uint256 bond = uint256(x.bondGwei) * 1 gwei;
+        // One call: the framework voids the exit if another game finalized the output first (whole
+        // bond back), else pays the owner and the bond minus the processing bounty (EXIT-5).
+        bool paid = framework.settleStandardExit{value: bond}(
+            outputId, x.token, x.owner, x.amount, bondOwner, processor, _processingBounty(bond)
+        );
+        emit ExitSettled(exitId, x.owner, paid);
+    }
 
-        bytes32[] memory ids = new bytes32[](1);
-        ids[0] = x.outputId;
-        bool alreadyFinalized = framework.finalizeOutputs(ids) != 0;
-        if (alreadyFinalized) {
-            // Spent by a processed in-flight exit in the meantime: the exit is void, not dishonest.
-            framework.creditBonds{value: bond}(bondOwner, bond, address(0), 0);
-        } else {
-            framework.credit(x.token, x.owner, x.amount);
-            _returnBond(bondOwner, bond, processor);
-        }
-        emit ExitSettled(exitId, x.owner, !alreadyFinalized);
+    /// @notice Whether a standard exit of `outputId` was settled (spec: OUT-2): paid, or void because
+    /// another game had finalized the output. Either way the output is finalized; the framework's
+    /// `isOutputFinalized` includes this.
+    /// @param outputId The output's id (spec: OUT-1).
+    function isOutputSettled(bytes32 outputId) external view returns (bool) {
+        return _exits[outputId].status == Status.Settled;
     }
 
     // ---------------------------------------------------------------- admin and views
@@ -438,7 +454,8 @@ contract StandardExitGame is ExitGameBase {
             address bondOwner
         )
     {
-        StandardExit storage e = _exits[utxoPos];
+        bytes32 id = _outputIdAt[utxoPos];
+        StandardExit storage e = _exits[id];
         return (
             e.owner,
             // forge-lint: disable-next-line(unsafe-typecast)
@@ -447,7 +464,7 @@ contract StandardExitGame is ExitGameBase {
             e.token,
             e.startedAt,
             e.amount,
-            e.outputId,
+            e.status == Status.Settled ? bytes32(0) : id,
             e.bondOwner
         );
     }

@@ -21,6 +21,10 @@ interface IStandardExitGame {
             address bondOwner
         );
 
+    /// @notice Whether a standard exit of `outputId` was settled, which finalizes the output (spec:
+    /// OUT-2); the framework's `isOutputFinalized` includes it.
+    function isOutputSettled(bytes32 outputId) external view returns (bool);
+
     /// @notice The owner's current exit-authorization nonce (spec: EXIT-9).
     function authorizationNonce(address owner) external view returns (uint256);
 }
