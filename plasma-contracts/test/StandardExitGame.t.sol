@@ -315,6 +315,58 @@ contract StandardExitGameTest is PlasmaFixtures {
         assertEq(framework.totalCredited(address(0)), 0);
     }
 
+    /// @dev Issue 19: a settled standard exit writes nothing into the framework's set; its record is
+    /// the mark (OUT-2). Every reader of the book must still see it: the framework's view, and
+    /// `finalizeOutputs` (how the in-flight and batch games finalize) reports it already finalized,
+    /// emits nothing and pays nothing; a new standard exit of it is refused.
+    function test_SettledExitIsFinalizedForEveryGame() public {
+        (uint256 pos, bytes memory depositTx) = _depositEth(alice, 1 ether);
+        bytes32 id = PlasmaTx.outputId(keccak256(depositTx), false, 0, pos);
+        _exit(alice, pos, depositTx);
+        assertFalse(framework.isOutputFinalized(id));
+        assertFalse(seGame.isOutputSettled(id));
+        skip(PERIOD);
+        vm.expectEmit(address(framework));
+        emit PlasmaFramework.OutputFinalized(id);
+        framework.processExits(address(0), 0, 1);
+        assertEq(framework.withdrawable(alice, address(0)), 1 ether + SE_BOND - BOUNTY);
+        assertTrue(seGame.isOutputSettled(id));
+        assertTrue(framework.isOutputFinalized(id));
+
+        bytes32[] memory ids = new bytes32[](2);
+        ids[0] = id;
+        ids[1] = keccak256("another output");
+        vm.prank(address(seGame)); // as a processed in-flight exit or a batch payout would
+        assertEq(framework.finalizeOutputs(ids), 1); // bit 0: already finalized by the standard exit
+        assertTrue(framework.isOutputFinalized(ids[1]));
+        (,, StandardExitGame.Status status,,,, bytes32 shownId,) = seGame.exits(pos);
+        assertTrue(status == StandardExitGame.Status.Settled);
+        assertEq(shownId, bytes32(0)); // cleared once settled, as before
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitAlreadyStarted.selector, pos));
+        _exit(alice, pos, depositTx);
+    }
+
+    /// @dev The record is keyed by output id: the same payment committed at two positions (an
+    /// operator's duplicate) is one output (OUT-1) and gets one standard exit, never two records.
+    function test_RevertWhen_SameOutputIdAtTwoPositions() public {
+        (, uint256 bobPos,, bytes memory payment) = _aliceToBob();
+        uint256 again = UtxoPosLib.pack(_submit1(payment), 0, 0);
+        vm.prank(bob);
+        seGame.startStandardExit{value: SE_BOND}(_args(bobPos, payment));
+        StandardExitGame.StartArgs memory second = _args(again, payment);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitAlreadyStarted.selector, again));
+        seGame.startStandardExit{value: SE_BOND}(second);
+    }
+
+    function test_RevertWhen_SettleStandardExitNotFromTheStandardGame() public {
+        vm.deal(address(this), 1 ether);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNotExitGame.selector, address(this)));
+        framework.settleStandardExit{value: SE_BOND}(
+            keccak256("x"), address(0), alice, 1 ether, alice, address(this), BOUNTY
+        );
+    }
+
     // ---------------------------------------------------------------- delegated and batched
 
     function test_DelegatedExitPaysOwnerAndKeepsBondWithExitor() public {
