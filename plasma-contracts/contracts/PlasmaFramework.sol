@@ -51,19 +51,31 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     uint256 public immutable minExitPeriod;
     address private immutable deployer;
 
-    // One storage slot: `standardExitGame` (160 bits), `nextChildBlock` (64) and the deposit offset
-    // (32). `submitBlock` reads the "started" check and the counters with one cold SLOAD and writes
-    // them with one SSTORE (2,100 gas less per block than a slot of their own, issue 19). Safe by
-    // construction: nothing here is upgradeable (UPG-1), so the layout is fixed at deployment and
-    // never migrated; the offset stays below CHILD_BLOCK_INTERVAL (< 2^32) and the game's address is
-    // written once, by `bindExitGames`, with `nextChildBlock` and the offset kept as they were.
+    // One storage slot: `standardExitGame` (160 bits), the deposits' child-block hint (64) and the
+    // deposit offset (32), all read by deposits with one cold SLOAD. Nothing here is upgradeable
+    // (UPG-1), so the layout is fixed at deployment and never migrated; the offset stays below
+    // CHILD_BLOCK_INTERVAL (< 2^32) and the game's address is written once, by `bindExitGames`.
+    //
+    // No block counter is written by `submitBlock` (issue 19: 2,900 gas per block; the floor with a
+    // counter update is 50,465 gas, above the 50,000 goal). The committed child blocks themselves
+    // are the counter, by this invariant (spec: LEDGER-8):
+    //   (C) child commitments exist exactly for CHILD_BLOCK_INTERVAL, 2·CHILD_BLOCK_INTERVAL, ...,
+    //       up to the last committed one, and for no multiple of CHILD_BLOCK_INTERVAL above it.
+    // `submitBlock(blknum)` keeps (C): it commits only a multiple of the interval that is not
+    // committed and whose predecessor is (the first: once started), i.e. exactly the next one. So
+    // "is child block n committed" is monotone in n and `_nextChild` finds the next number by a
+    // galloping search from `_childHint`, a lower bound of it (it only ever holds a value the search
+    // returned, and the next number only grows). Deposits number themselves after that block as
+    // before (POS-3) and store the result as the new hint; a deposit never overwrites a commitment
+    // (checked, at no gas: the slot's SLOAD makes its SSTORE warm).
 
     /// @notice The standard exit game (zero until bound).
     address public standardExitGame;
-    /// @notice The number the next child block will get.
-    uint64 public nextChildBlock = CHILD_BLOCK_INTERVAL;
-    /// @dev The offset of the next deposit block after the last child block (1..999), read through
-    /// `nextDepositBlock()`.
+    /// @dev The next child block's number as the last deposit found it (a lower bound of the real
+    /// one; `nextChildBlock()` searches from it).
+    uint64 private _childHint = CHILD_BLOCK_INTERVAL;
+    /// @dev The offset of the next deposit block after child block `_childHint - CHILD_BLOCK_INTERVAL`
+    /// (1..999), read through `nextDepositBlock()`.
     uint32 private _nextDepositBlock = 1;
     /// @notice The in-flight exit game (zero until bound).
     address public inFlightExitGame;
@@ -252,15 +264,58 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// `FrameworkUnexpectedBlockNumber` instead of committing that root again at the next number.
     /// @param blknum The child block this root belongs to; must equal `nextChildBlock`.
     /// @param root The Merkle root of the block's transactions (spec: MERKLE).
-    function submitBlock(uint256 blknum, bytes32 root) external started {
+    function submitBlock(uint256 blknum, bytes32 root) external {
         if (msg.sender != operator) revert FrameworkNotOperator(msg.sender);
         if (root == bytes32(0)) revert FrameworkZeroRoot();
-        uint64 next = nextChildBlock;
-        if (blknum != next) revert FrameworkUnexpectedBlockNumber(blknum, next);
+        // `blknum` is the next child block iff it is a multiple of the interval, its predecessor is
+        // committed (the first block: the chain has started) and it is not (invariant C above).
+        bool next = blknum % CHILD_BLOCK_INTERVAL == 0 && blknum != 0
+            && (blknum == CHILD_BLOCK_INTERVAL
+                    ? standardExitGame != address(0)
+                    : blockCommitments[blknum - CHILD_BLOCK_INTERVAL] != bytes32(0))
+            && blockCommitments[blknum] == bytes32(0);
+        if (!next) {
+            if (standardExitGame == address(0)) revert FrameworkNotStarted();
+            revert FrameworkUnexpectedBlockNumber(blknum, nextChildBlock());
+        }
         uint64 timestamp = uint64(block.timestamp);
-        blockCommitments[next] = BlockCommitment.commit(root, timestamp);
-        (nextChildBlock, _nextDepositBlock) = (next + CHILD_BLOCK_INTERVAL, 1);
-        emit BlockSubmitted(next, root, timestamp);
+        blockCommitments[blknum] = BlockCommitment.commit(root, timestamp);
+        emit BlockSubmitted(blknum, root, timestamp);
+    }
+
+    /// @notice The number the next child block will get (spec: POS-3, OP-4).
+    /// @dev Searched from the deposits' hint: O(log of the blocks since the last deposit) reads.
+    function nextChildBlock() public view returns (uint64) {
+        return _nextChild(_childHint);
+    }
+
+    /// @dev The smallest multiple of CHILD_BLOCK_INTERVAL at or above `hint` with no commitment: the
+    /// next child block, by invariant (C) and `hint` at most that number. Gallops up (one read if
+    /// no block came since the hint, two if one did) and then bisects.
+    function _nextChild(uint256 n) private view returns (uint64) {
+        if (blockCommitments[n] == bytes32(0)) return SafeCast.toUint64(n);
+        uint256 step = CHILD_BLOCK_INTERVAL;
+        while (blockCommitments[n + step] != bytes32(0)) {
+            n += step;
+            step <<= 1;
+        }
+        // `n` is committed, `hi` is not, and `hi - n` is a multiple of the interval.
+        uint256 hi = n + step;
+        while (hi - n > CHILD_BLOCK_INTERVAL) {
+            uint256 half = (hi - n) / 2; // at least one interval: n < mid < hi
+            uint256 mid = n + half - half % CHILD_BLOCK_INTERVAL;
+            if (blockCommitments[mid] != bytes32(0)) n = mid;
+            else hi = mid;
+        }
+        return SafeCast.toUint64(hi);
+    }
+
+    /// @dev The next child block and the next deposit offset after the one before it: the stored
+    /// offset if no child block came since the last deposit, else 1 (no deposit followed it yet).
+    function _depositSlot() private view returns (uint64 next, uint32 offset) {
+        uint64 hint = _childHint;
+        next = _nextChild(hint);
+        offset = next == hint ? _nextDepositBlock : 1;
     }
 
     // ---------------------------------------------------------------- deposits
@@ -309,7 +364,8 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @notice The offset of the next deposit block after the last child block (1..999): the next
     /// deposit gets block number `nextChildBlock - CHILD_BLOCK_INTERVAL + nextDepositBlock()`.
     function nextDepositBlock() external view returns (uint64) {
-        return _nextDepositBlock;
+        (, uint32 offset) = _depositSlot();
+        return offset;
     }
 
     /// @notice The fee the next deposit pays, in ETH (spec: BOND-2): zero for the first
@@ -317,7 +373,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// every `DEPOSIT_FEE_DOUBLING` slots. Honest traffic stays in the free slots; filling all 999
     /// to lock deposits out until the next child block burns about 50.6 ether of fees.
     function depositFee() public view returns (uint256) {
-        uint64 slot = _nextDepositBlock;
+        (, uint64 slot) = _depositSlot();
         if (slot <= FREE_DEPOSIT_SLOTS) return 0;
         return DEPOSIT_BASE_FEE << ((slot - FREE_DEPOSIT_SLOTS - 1) / DEPOSIT_FEE_DOUBLING);
     }
@@ -336,10 +392,13 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     }
 
     function _createDeposit(PlasmaTx.Output memory out, bytes calldata depositTx) private {
-        uint32 offset = _nextDepositBlock;
-        if (offset >= CHILD_BLOCK_INTERVAL) revert FrameworkDepositBlocksExhausted(nextChildBlock);
-        uint256 blknum = nextChildBlock - CHILD_BLOCK_INTERVAL + offset;
-        _nextDepositBlock = offset + 1;
+        (uint64 next, uint32 offset) = _depositSlot();
+        if (offset >= CHILD_BLOCK_INTERVAL) revert FrameworkDepositBlocksExhausted(next);
+        uint256 blknum = next - CHILD_BLOCK_INTERVAL + offset;
+        (_childHint, _nextDepositBlock) = (next, offset + 1);
+        // Never reached while invariant (C) holds; it guards the numbering against ever overwriting a
+        // committed block, at no gas (the SLOAD warms the slot the SSTORE below writes).
+        if (blockCommitments[blknum] != bytes32(0)) revert FrameworkDepositBlocksExhausted(next);
         uint64 timestamp = uint64(block.timestamp);
         blockCommitments[blknum] = BlockCommitment.commit(Merkle.depositRoot(depositTx), timestamp);
         totalDeposited[out.token] += out.amount;

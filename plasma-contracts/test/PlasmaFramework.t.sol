@@ -71,6 +71,56 @@ contract PlasmaFrameworkTest is PlasmaFixtures {
         assertEq(framework.nextChildBlock(), 1000);
     }
 
+    /// @dev Issue 19: no counter is written per block; the committed child blocks are the counter
+    /// (invariant C in PlasmaFramework). Only the next multiple of the interval is accepted: not a
+    /// deposit number, not zero, not one ahead, not one already committed.
+    function test_RevertWhen_SubmitBlockIsNotTheNextChildBlock() public {
+        bytes32 root = keccak256("root");
+        uint256[5] memory wrong = [uint256(0), 500, 1001, 2000, 3000];
+        for (uint256 i = 0; i < wrong.length; ++i) {
+            vm.prank(operator);
+            vm.expectRevert(
+                abi.encodeWithSelector(PlasmaFramework.FrameworkUnexpectedBlockNumber.selector, wrong[i], 1000)
+            );
+            framework.submitBlock(wrong[i], root);
+        }
+        vm.prank(operator);
+        framework.submitBlock(1000, root);
+        _depositEth(alice, 1 ether); // deposit block 1001
+        uint256[4] memory wrong2 = [uint256(1000), 1001, 1002, 3000];
+        for (uint256 i = 0; i < wrong2.length; ++i) {
+            vm.prank(operator);
+            vm.expectRevert(
+                abi.encodeWithSelector(PlasmaFramework.FrameworkUnexpectedBlockNumber.selector, wrong2[i], 2000)
+            );
+            framework.submitBlock(wrong2[i], root);
+        }
+    }
+
+    /// @dev Deposits find the next child block by a search from their hint, however many blocks came
+    /// since the last deposit (here 0, 1, 2, ..., 70 in turn), and number themselves right after the
+    /// last one, offsets restarting at 1 (POS-3); the views agree with what a deposit then gets.
+    function testFuzz_DepositsNumberAfterAnyRunOfBlocks(uint8 seed) public {
+        uint256 next = 1000;
+        uint256 rounds = 1 + seed % 4;
+        for (uint256 r = 0; r < rounds; ++r) {
+            uint256 blocks = (uint256(keccak256(abi.encode(seed, r))) % 71);
+            for (uint256 b = 0; b < blocks; ++b) {
+                vm.prank(operator);
+                framework.submitBlock(next, keccak256(abi.encode(next)));
+                next += 1000;
+            }
+            assertEq(framework.nextChildBlock(), next);
+            if (blocks != 0 || r == 0) assertEq(framework.nextDepositBlock(), 1);
+            uint256 expected = next - 1000 + framework.nextDepositBlock();
+            assertEq(framework.blockCommitments(expected), bytes32(0));
+            (uint256 pos,) = _depositEth(alice, 1 ether);
+            assertEq(pos / 1e9, expected);
+            assertTrue(framework.blockCommitments(expected) != bytes32(0)); // this deposit's block
+            assertEq(framework.nextChildBlock(), next);
+        }
+    }
+
     function test_RevertWhen_SubmitBlockByNonOperator() public {
         vm.prank(mallory);
         vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNotOperator.selector, mallory));
