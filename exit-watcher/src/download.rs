@@ -164,6 +164,9 @@ pub struct Fetcher {
     client: reqwest::Client,
     base: String,
     stall: Duration,
+    /// The chain's signing domain: when set, a finished block's signatures are prepared for
+    /// batch verification (SIG-5) with its decoding, in this pipeline stage.
+    domain: Option<plasma_spec::SigningDomain>,
 }
 
 impl Fetcher {
@@ -175,7 +178,14 @@ impl Fetcher {
             .connect_timeout(stall)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Self { client, base: base_url.trim_end_matches('/').to_owned(), stall }
+        Self { client, base: base_url.trim_end_matches('/').to_owned(), stall, domain: None }
+    }
+
+    /// This fetcher, preparing every block's signatures under `domain` as it decodes them.
+    #[must_use]
+    pub fn with_domain(mut self, domain: Option<plasma_spec::SigningDomain>) -> Self {
+        self.domain = domain;
+        self
     }
 
     /// One HTTP request for block `job.blknum`, from byte `dec.received()` on, fed into `dec`
@@ -365,10 +375,12 @@ impl Fetcher {
                 Ok(()) => {
                     let whole = std::mem::take(&mut dec);
                     let root = job.root;
+                    let domain = self.domain.clone();
                     progress.lock().checking = true;
-                    let checked =
-                        tokio::task::spawn_blocking(move || finish_block(whole, blknum, root))
-                            .await;
+                    let checked = tokio::task::spawn_blocking(move || {
+                        finish_block_for(whole, blknum, root, domain.as_ref())
+                    })
+                    .await;
                     progress.lock().checking = false;
                     match checked {
                         Ok(Ok(txs)) => {
@@ -438,11 +450,26 @@ pub fn finish_block(
     blknum: u64,
     root: B256,
 ) -> Result<DecodedBlock, DownloadError> {
+    finish_block_for(dec, blknum, root, None)
+}
+
+/// [`finish_block`], with every payment's signatures also prepared for batch verification
+/// under `domain` when given ([`DecodedBlock::decode_prepared`], SIG-5): the download pipeline
+/// does that work for the next blocks while the watcher judges the current one.
+pub fn finish_block_for(
+    dec: BlockDecoder,
+    blknum: u64,
+    root: B256,
+    domain: Option<&plasma_spec::SigningDomain>,
+) -> Result<DecodedBlock, DownloadError> {
     let (header, txs) = dec.finish()?;
     if header.blknum != blknum {
         return Err(DownloadError::WrongBlock { asked: blknum, got: header.blknum });
     }
-    let block = DecodedBlock::decode(txs);
+    let block = match domain {
+        Some(d) => DecodedBlock::decode_prepared(txs, d),
+        None => DecodedBlock::decode(txs),
+    };
     let served = BlockTree::from_leaves(&block.leaves).map(|t| t.root()).unwrap_or_default();
     if served != root {
         return Err(DownloadError::RootMismatch { served, committed: root });
@@ -466,6 +493,8 @@ pub struct Downloader {
     slots: Mutex<BTreeMap<u64, Slot>>,
     /// Towers to rebuild a block from when the operator does not serve it (issue 17).
     rebuilder: Mutex<Option<Arc<crate::tower::Tower>>>,
+    /// The chain's signing domain, once known: downloads prepare signatures with it (SIG-5).
+    domain: Mutex<Option<plasma_spec::SigningDomain>>,
 }
 
 impl std::fmt::Debug for Downloader {
@@ -485,6 +514,16 @@ impl Downloader {
             retry,
             slots: Mutex::new(BTreeMap::new()),
             rebuilder: Mutex::new(None),
+            domain: Mutex::new(None),
+        }
+    }
+
+    /// Downloads started from now on prepare every payment's signatures under `domain` for
+    /// batch verification (SIG-5) as they decode the block.
+    pub fn set_domain(&self, domain: &plasma_spec::SigningDomain) {
+        let mut d = self.domain.lock();
+        if d.as_ref() != Some(domain) {
+            *d = Some(domain.clone());
         }
     }
 
@@ -512,7 +551,8 @@ impl Downloader {
             let progress =
                 Arc::new(Mutex::new(DownloadProgress { blknum: job.blknum, ..Default::default() }));
             let result = Arc::new(Mutex::new(None));
-            let (fetcher, retry, job) = (self.fetcher.clone(), self.retry, *job);
+            let fetcher = self.fetcher.clone().with_domain(self.domain.lock().clone());
+            let (retry, job) = (self.retry, *job);
             let (p, r) = (progress.clone(), result.clone());
             let rebuilder = self.rebuilder.lock().clone();
             let task = tokio::spawn(async move {

@@ -9,7 +9,7 @@ use plasma_spec::{
     BlockBuilder, BlockDiff, BlockError, ExitingOutputs, LedgerError, MAX_TXS_PER_BLOCK, Output,
     SignatureError, SignedTransaction, SigningDomain, SpendRule, TxType, UtxoPos, UtxoSet,
     UtxoView, WithExits,
-    batch_verify::{PublicKeys, SignatureClaim, recover_batched},
+    batch_verify::{ParsedSignature, PublicKeys, SignatureClaim, recover_batched},
 };
 use serde::{Deserialize, Serialize};
 
@@ -351,33 +351,77 @@ pub struct DecodedBlock {
     pub leaves: Vec<B256>,
     /// Transaction hashes (ENC-5), zero for one that did not decode.
     pub hashes: Vec<B256>,
+    /// Each payment's EIP-712 digest and its signatures parsed for batch verification (SIG-5),
+    /// when the block was decoded with the domain ([`Self::decode_prepared`]): that work then
+    /// runs in the download's pipeline, ahead of validation. Empty otherwise.
+    pub prepared: Vec<Option<PreparedTx>>,
+}
+
+/// A payment's signing digest (SIG-1) and its signatures parsed ahead (SIG-5).
+#[derive(Clone, Debug)]
+pub struct PreparedTx {
+    /// The EIP-712 digest its inputs' owners signed.
+    pub digest: B256,
+    /// Its signatures, in input order.
+    pub signatures: Vec<ParsedSignature>,
+}
+
+/// The digest and parsed signatures of a payment with one signature per input (any other
+/// transaction is left to the ledger and recovery).
+fn prepare(t: &SignedTransaction, domain: &SigningDomain) -> Option<PreparedTx> {
+    match t.transaction.tx_type() {
+        Ok(TxType::Payment)
+            if !t.transaction.inputs.is_empty()
+                && t.signatures.len() == t.transaction.inputs.len() =>
+        {
+            let digest = domain.tx_digest(&t.transaction);
+            let signatures = t.signatures.iter().map(|s| ParsedSignature::new(digest, s)).collect();
+            Some(PreparedTx { digest, signatures })
+        }
+        _ => None,
+    }
 }
 
 impl DecodedBlock {
     /// Decodes and hashes `signed` on all cores.
     pub fn decode(signed: Vec<Bytes>) -> Self {
+        Self::decode_with(signed, None)
+    }
+
+    /// [`Self::decode`], also preparing every payment's signatures for batch verification
+    /// under `domain` (SIG-5): the download's pipeline does it while earlier blocks are judged.
+    pub fn decode_prepared(signed: Vec<Bytes>, domain: &SigningDomain) -> Self {
+        Self::decode_with(signed, Some(domain))
+    }
+
+    fn decode_with(signed: Vec<Bytes>, domain: Option<&SigningDomain>) -> Self {
         let each = par_map(&signed, |bytes| match SignedTransaction::decode(bytes) {
             Ok(t) => {
                 let unsigned = t.transaction.encode();
                 let leaf = plasma_spec::leaf_hash(&unsigned);
                 let hash = alloy::primitives::keccak256(&unsigned);
-                (Ok(t), leaf, hash)
+                let prepared = domain.and_then(|d| prepare(&t, d));
+                (Ok(t), leaf, hash, prepared)
             }
-            Err(e) => (Err(e), plasma_spec::leaf_hash(&[]), B256::ZERO),
+            Err(e) => (Err(e), plasma_spec::leaf_hash(&[]), B256::ZERO, None),
         });
         let mut txs = Ok(Vec::with_capacity(signed.len()));
         let mut leaves = Vec::with_capacity(signed.len());
         let mut hashes = Vec::with_capacity(signed.len());
-        for (i, (t, leaf, hash)) in each.into_iter().enumerate() {
+        let mut prepared = Vec::with_capacity(if domain.is_some() { signed.len() } else { 0 });
+        for (i, (t, leaf, hash, p)) in each.into_iter().enumerate() {
             leaves.push(leaf);
             hashes.push(hash);
+            if domain.is_some() {
+                prepared.push(p);
+            }
             match (&mut txs, t) {
                 (Ok(txs), Ok(t)) => txs.push(t),
                 (Ok(_), Err(e)) => txs = Err((i, e.to_string())),
                 (Err(_), _) => {}
             }
         }
-        Self { signed, txs, leaves, hashes }
+        Self { signed, txs, leaves, hashes, prepared }
     }
 
     /// Number of transactions.
@@ -399,7 +443,7 @@ pub fn validate_parallel(
     txs: &[SignedTransaction],
     domain: &SigningDomain,
 ) -> Result<BlockDiff, BlockError> {
-    validate_hashed(base, blknum, txs, None, domain, None).0
+    validate_hashed(base, blknum, txs, None, domain, None, &[]).0
 }
 
 /// The signers of every payment in `txs` (`None` for other types), exactly as
@@ -414,16 +458,17 @@ fn batched_signers(
     txs: &[SignedTransaction],
     domain: &SigningDomain,
     keys: &PublicKeys,
+    ahead: &[Option<PreparedTx>],
 ) -> (Vec<Option<Result<Vec<Address>, SignatureError>>>, Vec<[u8; 64]>) {
-    let digests = par_map(txs, |t| match t.transaction.tx_type() {
-        Ok(TxType::Payment)
-            if !t.transaction.inputs.is_empty()
-                && t.signatures.len() == t.transaction.inputs.len() =>
-        {
-            Some(domain.tx_digest(&t.transaction))
-        }
-        _ => None,
-    });
+    // Digests and parsed signatures: from the download's pipeline, else here on all cores. (A
+    // parse is only ever used for the digest and signature it was made of.)
+    let computed;
+    let prepared: &[Option<PreparedTx>] = if ahead.len() == txs.len() {
+        ahead
+    } else {
+        computed = par_map(txs, |t| prepare(t, domain));
+        &computed
+    };
     let owner = |pos: UtxoPos| -> Option<Address> {
         base.utxo(pos).map(|o| o.owner).or_else(|| {
             (pos.blknum() == blknum)
@@ -434,20 +479,21 @@ fn batched_signers(
         })
     };
     let mut claims = Vec::new();
-    for (t, digest) in txs.iter().zip(&digests) {
-        let Some(digest) = digest else { continue };
+    for (t, p) in txs.iter().zip(prepared) {
+        let Some(p) = p else { continue };
         let inputs = t.transaction.input_positions().unwrap_or_default();
         for (index, signature) in t.signatures.iter().enumerate() {
             let claimed = inputs.get(index).and_then(|p| owner(*p));
-            claims.push(SignatureClaim { digest: *digest, signature, index, claimed });
+            let parsed = p.signatures.get(index);
+            claims.push(SignatureClaim { digest: p.digest, signature, index, claimed, parsed });
         }
     }
     let out = recover_batched(&claims, keys);
     let mut each = out.signers.into_iter();
     let signers = txs
         .iter()
-        .zip(&digests)
-        .map(|(t, digest)| match (t.transaction.tx_type(), digest) {
+        .zip(prepared)
+        .map(|(t, p)| match (t.transaction.tx_type(), p) {
             (Ok(TxType::Payment), Some(_)) => {
                 // Take all of this transaction's results before keeping the first error (a
                 // short-circuiting collect would leave some for the next transaction).
@@ -472,6 +518,7 @@ fn validate_hashed(
     hashes: Option<&[B256]>,
     domain: &SigningDomain,
     keys: Option<&PublicKeys>,
+    prepared: &[Option<PreparedTx>],
 ) -> (Result<BlockDiff, BlockError>, Vec<[u8; 64]>) {
     let err = |tx_index, error| BlockError { blknum, tx_index, error };
     if txs.len() > MAX_TXS_PER_BLOCK {
@@ -483,7 +530,7 @@ fn validate_hashed(
     // Only payments are recovered (or batch-verified) here; the rest go through `push_signed`
     // in order.
     let (signers, learned) = match keys {
-        Some(keys) => batched_signers(base, blknum, txs, domain, keys),
+        Some(keys) => batched_signers(base, blknum, txs, domain, keys, prepared),
         None => (
             par_map(txs, |t| match t.transaction.tx_type() {
                 Ok(TxType::Payment) => Some(t.recover_signers(domain)),
@@ -677,7 +724,7 @@ impl ChainView {
         if self.byzantine_from.is_some() {
             return Err("an earlier block is bad".into());
         }
-        let DecodedBlock { signed, txs, leaves, hashes } = block;
+        let DecodedBlock { signed, txs, leaves, hashes, prepared } = block;
         let txs = match txs {
             Ok(txs) => txs,
             Err((i, e)) => return self.bad(blknum, format!("transaction {i}: {e}")),
@@ -688,8 +735,15 @@ impl ChainView {
             exiting: &self.exiting,
             rule: SpendRule::CommittedAt { time: timestamp, grace: self.exit_grace },
         };
-        let (result, learned) =
-            validate_hashed(&view, blknum, &txs, Some(&hashes), &self.domain, Some(&self.keys));
+        let (result, learned) = validate_hashed(
+            &view,
+            blknum,
+            &txs,
+            Some(&hashes),
+            &self.domain,
+            Some(&self.keys),
+            &prepared,
+        );
         for key in &learned {
             self.keys.insert(key);
         }
@@ -874,7 +928,7 @@ mod tests {
         use rand::Rng;
         let owners = [key(1), key(2), key(3)];
         let mut rng = rand::rng();
-        for round in 0..3 {
+        for round in 0..4 {
             let mut view = ChainView::new(domain());
             for d in 1..=300u64 {
                 let o = &owners[(d % 3) as usize];
@@ -905,7 +959,13 @@ mod tests {
             let decoded: Vec<SignedTransaction> =
                 second.iter().map(|b| SignedTransaction::decode(b).unwrap()).collect();
             let by_recovery = validate_parallel(&view.utxos, 2000, &decoded, &domain());
-            let result = view.apply_child_block(2000, &second, 30);
+            // Prepared ahead (as the download does) in odd rounds, here in even ones.
+            let block = if round % 2 == 1 {
+                DecodedBlock::decode_prepared(second.clone(), &domain())
+            } else {
+                DecodedBlock::decode(second.clone())
+            };
+            let result = view.apply_decoded_block(2000, block, 30);
             match (bad, by_recovery) {
                 (None, Ok(_)) => assert!(result.is_ok(), "{result:?}"),
                 (Some(i), Err(e)) => {

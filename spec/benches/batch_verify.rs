@@ -104,6 +104,7 @@ fn main() {
                 signature: sig,
                 index: 0,
                 claimed: Some(*a),
+                parsed: None,
             })
             .collect();
         for (k, threads) in [1, cores].into_iter().enumerate() {
@@ -131,6 +132,7 @@ fn main() {
             signature: sig,
             index: 0,
             claimed: Some(*a),
+            parsed: None,
         })
         .collect();
     let t = best(|| {

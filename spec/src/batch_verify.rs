@@ -122,6 +122,41 @@ pub struct SignatureClaim<'a> {
     pub index: usize,
     /// Who should have signed; `None`: recover it.
     pub claimed: Option<Address>,
+    /// [`ParsedSignature::new`] of `digest` and `signature`, if done ahead (else done here).
+    pub parsed: Option<&'a ParsedSignature>,
+}
+
+/// A signature parsed ahead of the batch (SIG-3's form checked, `R` decompressed, `z` reduced):
+/// the part of batch verification that needs no key, which a pipeline can do while earlier
+/// blocks are still validated. It remembers what it parsed: a claim uses it only for that very
+/// digest and signature (any other claim is parsed again).
+#[derive(Clone, Debug)]
+pub struct ParsedSignature {
+    digest: B256,
+    signature: [u8; SIGNATURE_LEN],
+    parsed: Option<Parts>,
+}
+
+/// `r`, `s`, `z` and `R`.
+type Parts = (Scalar, Scalar, Scalar, AffinePoint);
+
+impl ParsedSignature {
+    /// Parses `signature` on `digest` (one square root: most of the per-signature cost besides
+    /// the batch's multi-scalar multiplication).
+    pub fn new(digest: B256, signature: &[u8]) -> Self {
+        let mut bytes = [0u8; SIGNATURE_LEN];
+        let fits = signature.len() == SIGNATURE_LEN;
+        if fits {
+            bytes.copy_from_slice(signature);
+        }
+        let parsed = if fits { parse(&digest, signature) } else { None };
+        Self { digest, signature: bytes, parsed }
+    }
+
+    /// The parse of `(digest, signature)` if this is it.
+    fn of(&self, digest: &B256, signature: &[u8]) -> Option<Option<Parts>> {
+        (self.digest == *digest && self.signature.as_slice() == signature).then_some(self.parsed)
+    }
 }
 
 /// A signature in the form the batch equation uses: `u1 = z/s`, `u2 = r/s`, and `R`.
@@ -337,7 +372,11 @@ pub fn recover_batched_on(
             .iter()
             .map(|c| {
                 let key = keys.get(&c.claimed?)?;
-                let (r, s, z, big_r) = parse(&c.digest, c.signature)?;
+                let ahead = c.parsed.and_then(|p| p.of(&c.digest, c.signature));
+                let (r, s, z, big_r) = match ahead {
+                    Some(parsed) => parsed?,
+                    None => parse(&c.digest, c.signature)?,
+                };
                 Some((r, s, z, big_r, key))
             })
             .collect::<Vec<_>>()
@@ -445,6 +484,7 @@ mod tests {
                 signature: sig,
                 index: i,
                 claimed: Some(*a),
+                parsed: None,
             })
             .collect()
     }
@@ -523,6 +563,27 @@ mod tests {
             assert_eq!(named, vec![i], "round {round} kind {kind}: only the bad one is named");
             assert!(out.batched >= items.len() - LEAF, "the rest stays batched: {}", out.batched);
         }
+    }
+
+    #[test]
+    fn a_signature_parsed_ahead_is_used_only_for_itself() {
+        let (items, keys) = signed(100, 3);
+        let parsed: Vec<ParsedSignature> =
+            items.iter().map(|(d, sig, _)| ParsedSignature::new(*d, sig)).collect();
+        let mut all = claims(&items);
+        for (c, p) in all.iter_mut().zip(&parsed) {
+            c.parsed = Some(p);
+        }
+        let out = recover_batched(&all, &keys);
+        assert_eq!((out.batched, out.signers), (100, expected(&items)));
+        // A parse of another signature handed with a claim is not taken for it.
+        let mut bad = items.clone();
+        bad[7].1 = key(50).sign_digest(items[7].0).to_vec();
+        let mut all = claims(&bad);
+        all[7].parsed = Some(&parsed[7]);
+        let out = recover_batched(&all, &keys);
+        assert_eq!(out.signers, expected(&bad));
+        assert_ne!(out.signers[7].as_ref().ok(), Some(&bad[7].2));
     }
 
     #[test]

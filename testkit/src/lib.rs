@@ -8,6 +8,9 @@
 // Test set-up: failing to start anvil or the operator is a broken test machine, not a case to
 // handle.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+// The operator's warp routes (its batch route, #19) nest deeper than the default limit of 128
+// when this crate instantiates them; the operator's binary raises it the same way.
+#![recursion_limit = "256"]
 
 use alloy::{
     node_bindings::AnvilInstance,

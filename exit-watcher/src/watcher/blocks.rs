@@ -65,6 +65,8 @@ impl Watcher {
     /// Keeps the downloads of the next child block and the `prefetch` after it running (WATCH-3):
     /// at most that many blocks are in memory, and validation stays in order.
     fn keep_downloading(&self) {
+        // Downloads prepare signatures for batch verification (SIG-5) in their own stage.
+        self.downloads.set_domain(&self.domain);
         let timeout_ms =
             u64::try_from(self.settings.availability_timeout.as_millis()).unwrap_or(u64::MAX);
         let jobs: Vec<crate::download::Job> = self

@@ -1,0 +1,134 @@
+//! Detection latency (issue 19): L1 blocks from an invalid standard exit's start to the watcher's
+//! challenge, against a real anvil mining a block every second (`--block-time 1`), the real
+//! contracts, the real operator and the real watcher (in-process, its production poll and
+//! confirmation settings unless overridden).
+//!
+//! alice deposits, pays each deposit to bob (committed), then starts the exit of a deposit she
+//! spent: one at a time (`PLASMA_DETECT_ROUNDS`, default 3), then `PLASMA_DETECT_BURST` (default 3)
+//! started in one L1 transaction. For each: the exit's L1 block, the challenge's L1 block, the
+//! difference (1 = the next block, the goal).
+//!
+//! Run: `cargo bench -p plasma-watcher --bench detection`
+//! (`PLASMA_DETECT_POLL_MS`, default 500 as `plasma-watcher --poll-ms`; `PLASMA_DETECT_CONFIRMATIONS`, default 1).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256, U256},
+    providers::{Provider, ProviderBuilder},
+};
+use plasma_contracts::devnet::{LocalChain, anvil};
+use plasma_testkit::{Env, PERIOD, key, operator, wallet};
+use plasma_watcher::{Event, Settings, Watcher};
+use std::time::{Duration, Instant};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+async fn block_of(env: &Env, tx: B256) -> u64 {
+    loop {
+        if let Some(r) = env.provider.get_transaction_receipt(tx).await.unwrap() {
+            return r.block_number.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let rounds = env_u64("PLASMA_DETECT_ROUNDS", 3) as usize;
+    let burst = env_u64("PLASMA_DETECT_BURST", 3) as usize;
+    let poll = Duration::from_millis(env_u64("PLASMA_DETECT_POLL_MS", 500));
+    let confirmations = env_u64("PLASMA_DETECT_CONFIRMATIONS", 1);
+    let LocalChain { anvil, provider, deployment } =
+        LocalChain::start_with(anvil().block_time(1), PERIOD).await.unwrap();
+    let env = Env { anvil, provider, deployment, dir: tempfile::tempdir().unwrap() };
+    let node = operator(&env).await;
+    let signer = key(&env, 5);
+    let me = signer.address();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(env.anvil.endpoint_url())
+        .erased();
+    let settings = Settings {
+        framework: env.deployment.framework,
+        operator_url: format!("http://{}", node.addr),
+        confirmations,
+        poll,
+        availability_timeout: Duration::from_secs(10),
+        process_exits: false,
+        deadline_margin: Duration::from_secs(30),
+        stuck_after: Duration::from_secs(5),
+        l1_block_time: Duration::from_secs(1),
+        download: plasma_watcher::DownloadSettings::default(),
+    };
+    let w = Watcher::new(settings, me, provider, &env.dir.path().join("watcher")).await.unwrap();
+    let w = plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let alice = wallet(&env, &node, 1).await;
+    let bob = wallet(&env, &node, 2).await;
+    let amount = U256::from(10).pow(U256::from(17));
+    let mut spent = Vec::new();
+    for _ in 0..rounds + burst {
+        let dep = alice.deposit_eth(amount).await.unwrap();
+        alice.wait_for_output(dep, Duration::from_secs(60)).await.unwrap();
+        let hash = alice.send(bob.address(), Address::ZERO, amount, U256::ZERO).await.unwrap();
+        alice.wait_for_commit(hash, Duration::from_secs(60)).await.unwrap();
+        spent.push(dep);
+    }
+    // Let the watcher validate every block before the exits start.
+    let head = env.provider.get_block_number().await.unwrap();
+    while w.watcher.status().l1_cursor < head || w.watcher.status().pending_blocks > 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let challenge_of = |pos: u128| {
+        w.watcher.events().into_iter().find_map(|e| match e {
+            Event::Challenged { utxo_pos, l1_tx } if utxo_pos == pos.to_string() => Some(l1_tx),
+            _ => None,
+        })
+    };
+    println!("poll {} ms, {confirmations} confirmation(s), anvil --block-time 1", poll.as_millis());
+    println!();
+    println!(
+        "| exit | exit's L1 block | challenge's L1 block | L1 blocks later | seen → challenge mined |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    let mut latencies = Vec::new();
+    let mut groups: Vec<&[u128]> = spent[..rounds].chunks(1).collect();
+    if burst > 0 {
+        groups.push(&spent[rounds..]);
+    }
+    for group in groups {
+        let tx = alice.start_exits_unchecked(group).await.unwrap();
+        let exit_block = block_of(&env, tx).await;
+        let seen = Instant::now();
+        for &pos in group {
+            let l1_tx = loop {
+                if let Some(t) = challenge_of(pos) {
+                    break t;
+                }
+                assert!(seen.elapsed() < Duration::from_secs(60), "no challenge of {pos}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            let challenge_block = block_of(&env, l1_tx).await;
+            let blocks = challenge_block - exit_block;
+            latencies.push(blocks);
+            println!(
+                "| {pos}{} | {exit_block} | {challenge_block} | {blocks} | {} ms |",
+                if group.len() > 1 { " (burst)" } else { "" },
+                seen.elapsed().as_millis()
+            );
+        }
+    }
+    latencies.sort_unstable();
+    println!();
+    println!(
+        "L1 blocks from the exit to its challenge: median {}, max {} ({} exits)",
+        latencies[latencies.len() / 2],
+        latencies.last().unwrap(),
+        latencies.len()
+    );
+    w.stop().await;
+    node.stop().await;
+}
