@@ -16,7 +16,8 @@
 use crate::store::{BlockRecord, StoreError};
 use alloy::primitives::{B256, Bytes};
 use plasma_spec::{SignedTransaction, TREE_DEPTH, leaf_hash, node_hash, wire, zero_hashes};
-use std::io::{Read, Write};
+use std::io::Read;
+use std::time::{Duration, Instant};
 
 /// What redb adds to a value in a leaf page of its own: a 4-byte page header, the value's 4-byte
 /// length and the 12-byte `(u64, u32)` key. A row of `2^k * 4 KiB - ROW_OVERHEAD` bytes fills its
@@ -27,8 +28,8 @@ pub const WIRE_CHUNK: usize = 256 * 1024 - ROW_OVERHEAD;
 /// Leaves per proof tile. A tile is one byte and the `2 * TILE_LEAVES - 2` hashes of its
 /// subtree's levels below its root: 16,321 bytes, a 16 KiB page.
 pub const TILE_LEAVES: usize = 256;
-/// Transactions per deflated group of the transaction index.
-pub const TX_GROUP: usize = 64;
+/// Transactions per deflated group of the transaction index: the wire form's groups.
+pub const TX_GROUP: usize = wire::ZLIB_GROUP;
 /// Bytes per stored row of the transaction index (deflated groups end to end): a 16 KiB page.
 pub(crate) const TX_ROW: usize = 16 * 1024 - ROW_OVERHEAD;
 
@@ -83,6 +84,30 @@ impl BlockInfo {
     }
 }
 
+/// Where the time of one block production went ([`crate::Chain::produce_block_staged`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProduceStages {
+    /// Waiting for the chain's state lock.
+    pub lock: Duration,
+    /// The ledger checks of the pending transactions against the UTXO set, and the fee
+    /// transaction (`BlockBuilder`).
+    pub ledger: Duration,
+    /// Gathering the block's signed bytes, leaves and transaction index entries.
+    pub leaves: Duration,
+    /// The Merkle tree and its proof tiles.
+    pub tree: Duration,
+    /// The wire form and the transaction groups (zlib).
+    pub encode: Duration,
+    /// The store's write of the block's effects (UTXO set, transaction index, mempool), while
+    /// other threads make the tree and the encodings.
+    pub write: Duration,
+    /// Then the block's own rows and the commit with its fsync (after waiting for the
+    /// encodings if they were not done).
+    pub commit: Duration,
+    /// Applying the block to the in-memory state once durable.
+    pub memory: Duration,
+}
+
 /// A block ready to be written: everything computed once, outside the write transaction.
 #[derive(Clone, Debug)]
 pub struct EncodedBlock {
@@ -132,8 +157,9 @@ pub(crate) fn tx_bytes_of(blknum: u64, stored: &[u8]) -> Result<Vec<u8>, StoreEr
 
 impl EncodedBlock {
     /// Encodes a block whose leaf hashes the caller already has (block production). The tree
-    /// first (its root heads the wire form), then the wire form and the groups on two threads:
-    /// the two deflates are most of the time.
+    /// first (its root heads the wire form), its subtrees on all cores; then the transactions
+    /// deflated once, in groups on all cores, which are both the transaction index and, end to
+    /// end, the wire form's body ([`wire::DeflatedGroup`]).
     pub fn new(
         blknum: u64,
         txs: &[Bytes],
@@ -141,7 +167,17 @@ impl EncodedBlock {
         l1_timestamp: Option<u64>,
         l1_tx: Option<B256>,
     ) -> Result<Self, StoreError> {
-        Self::build(blknum, txs, leaves, l1_timestamp, l1_tx, None)
+        Self::build(blknum, txs, leaves, l1_timestamp, l1_tx, None, &mut ProduceStages::default())
+    }
+
+    /// [`EncodedBlock::new`], adding the time of the tree and of the encodings to `stages`.
+    pub(crate) fn new_staged(
+        blknum: u64,
+        txs: &[Bytes],
+        leaves: &[B256],
+        stages: &mut ProduceStages,
+    ) -> Result<Self, StoreError> {
+        Self::build(blknum, txs, leaves, None, None, None, stages)
     }
 
     fn build(
@@ -151,31 +187,34 @@ impl EncodedBlock {
         l1_timestamp: Option<u64>,
         l1_tx: Option<B256>,
         stored_wire: Option<Vec<u8>>,
+        stages: &mut ProduceStages,
     ) -> Result<Self, StoreError> {
         if txs.len() != leaves.len() || txs.len() > plasma_spec::MAX_TXS_PER_BLOCK {
             return Err(corrupt("block", format!("{} txs, {} leaves", txs.len(), leaves.len())));
         }
-        let tree = Tiles::build(leaves);
-        let (wire, groups) = std::thread::scope(|s| {
-            let groups = s.spawn(|| txs.chunks(TX_GROUP).map(deflate_group).collect::<Vec<_>>());
-            let wire = match stored_wire {
-                Some(w) => Ok(w),
-                None => wire::encode_block(blknum, tree.root, txs, wire::Encoding::Zlib),
-            };
-            (wire, groups.join())
-        });
-        let groups = groups.map_err(|_| corrupt("block", "group encoder panicked"))?;
-        let groups = groups.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let wire = wire.map_err(|e| corrupt("block", e))?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let t = Instant::now();
+        let tree = Tiles::build(leaves, threads);
+        stages.tree += t.elapsed();
+        // The transactions are deflated once, in groups on all cores: the groups are the
+        // transaction index and, laid end to end, the wire form's zlib body (`DeflatedGroup`).
+        let t = Instant::now();
+        let groups = wire::deflate_groups(txs, threads).map_err(|e| corrupt("block", e))?;
+        let wire = match stored_wire {
+            Some(w) => w,
+            None => wire::encode_zlib_block(blknum, tree.root, &groups)
+                .map_err(|e| corrupt("block", e))?,
+        };
         let mut tx_offsets = Vec::with_capacity(4 * (groups.len() + 1));
-        let mut tx_stream = Vec::with_capacity(groups.iter().map(Vec::len).sum());
+        let mut tx_stream = Vec::with_capacity(groups.iter().map(|g| g.zlib().len()).sum());
         for g in &groups {
             let at = u32::try_from(tx_stream.len()).map_err(|e| corrupt("tx groups", e))?;
             tx_offsets.extend_from_slice(&at.to_be_bytes());
-            tx_stream.extend_from_slice(g);
+            tx_stream.extend_from_slice(g.zlib());
         }
         let end = u32::try_from(tx_stream.len()).map_err(|e| corrupt("tx groups", e))?;
         tx_offsets.extend_from_slice(&end.to_be_bytes());
+        stages.encode += t.elapsed();
         Ok(Self {
             info: BlockInfo {
                 blknum,
@@ -212,8 +251,15 @@ impl EncodedBlock {
             return Err(corrupt("block", format!("{blknum}: header")));
         }
         let leaves = leaves_of(blknum, &txs)?;
-        let encoded =
-            Self::build(blknum, &txs, &leaves, info.l1_timestamp, info.l1_tx, Some(wire))?;
+        let encoded = Self::build(
+            blknum,
+            &txs,
+            &leaves,
+            info.l1_timestamp,
+            info.l1_tx,
+            Some(wire),
+            &mut ProduceStages::default(),
+        )?;
         check_root(blknum, info.root, encoded.info.root)?;
         Ok(encoded)
     }
@@ -224,17 +270,6 @@ fn check_root(blknum: u64, claimed: B256, computed: B256) -> Result<(), StoreErr
         return Ok(());
     }
     Err(corrupt("block", format!("{blknum}: root {claimed} but its transactions give {computed}")))
-}
-
-fn deflate_group(txs: &[Bytes]) -> Result<Vec<u8>, StoreError> {
-    let raw: usize = txs.iter().map(|t| 4 + t.len()).sum();
-    let mut z =
-        flate2::write::ZlibEncoder::new(Vec::with_capacity(raw / 2), flate2::Compression::fast());
-    for t in txs {
-        z.write_all(&(t.len() as u32).to_be_bytes()).map_err(|e| corrupt("tx group", e))?;
-        z.write_all(t).map_err(|e| corrupt("tx group", e))?;
-    }
-    z.finish().map_err(|e| corrupt("tx group", e))
 }
 
 /// The byte range of group `g` in the transaction stream, from the offsets row.
@@ -291,21 +326,17 @@ impl Tiles {
     ///   by level from the bottom (`2^(h-t+1) - 2` hashes).
     ///
     /// The siblings above `h` are zero hashes. A full block: 256 tiles and a top row of 16.3 KB.
-    fn build(leaves: &[B256]) -> Self {
+    ///
+    /// The levels are hashed on up to `threads` threads, each a whole subtree of at least
+    /// [`MIN_SUBTREE`] leaves; the result does not depend on `threads`.
+    fn build(leaves: &[B256], threads: usize) -> Self {
         let zeros = zero_hashes();
         if leaves.is_empty() {
             return Self { root: zeros[TREE_DEPTH], tiles: Vec::new(), top: Vec::new() };
         }
         let width = leaves.len().next_power_of_two();
         let height = width.trailing_zeros() as usize;
-        let mut levels: Vec<Vec<B256>> = Vec::with_capacity(height + 1);
-        let mut level = leaves.to_vec();
-        level.resize(width, B256::ZERO);
-        levels.push(level);
-        for k in 0..height {
-            let next: Vec<B256> = levels[k].chunks(2).map(|p| node_hash(&p[0], &p[1])).collect();
-            levels.push(next);
-        }
+        let levels = tree_levels(leaves, width, threads);
         let mut root = levels[height][0];
         for z in &zeros[height..TREE_DEPTH] {
             root = node_hash(&root, z);
@@ -335,6 +366,66 @@ impl Tiles {
         }
         Self { root, tiles, top }
     }
+}
+
+/// The smallest subtree [`Tiles::build`] hands to a thread of its own.
+const MIN_SUBTREE: usize = 1024;
+
+/// Levels `0..=h` of the tree over `leaves` padded with zero leaves to `width = 2^h`. The
+/// subtrees of the lowest levels go to `parts` threads (a power of two), then the levels above
+/// them are hashed here.
+fn tree_levels(leaves: &[B256], width: usize, threads: usize) -> Vec<Vec<B256>> {
+    let height = width.trailing_zeros() as usize;
+    let mut parts = 1;
+    while parts * 2 <= threads && width / (parts * 2) >= MIN_SUBTREE {
+        parts *= 2;
+    }
+    let part_w = width / parts;
+    let subtree = |p: usize| -> Vec<Vec<B256>> {
+        let mut level: Vec<B256> = Vec::with_capacity(part_w);
+        let start = (p * part_w).min(leaves.len());
+        level.extend_from_slice(&leaves[start..((p + 1) * part_w).min(leaves.len())]);
+        level.resize(part_w, B256::ZERO);
+        let mut levels = Vec::with_capacity(part_w.trailing_zeros() as usize + 1);
+        while level.len() > 1 {
+            let next: Vec<B256> = level.chunks(2).map(|p| node_hash(&p[0], &p[1])).collect();
+            levels.push(std::mem::replace(&mut level, next));
+        }
+        levels.push(level);
+        levels
+    };
+    let mut parts_levels: Vec<Vec<Vec<B256>>> = if parts == 1 {
+        vec![subtree(0)]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (1..parts).map(|p| s.spawn(move || subtree(p))).collect();
+            let first = subtree(0);
+            std::iter::once(first)
+                .chain(
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+                )
+                .collect()
+        })
+    };
+    let mut levels: Vec<Vec<B256>> = Vec::with_capacity(height + 1);
+    if parts == 1 {
+        levels = parts_levels.swap_remove(0);
+    } else {
+        for l in 0..=part_w.trailing_zeros() as usize {
+            let mut level = Vec::with_capacity(width >> l);
+            for p in &parts_levels {
+                level.extend_from_slice(&p[l]);
+            }
+            levels.push(level);
+        }
+    }
+    for k in levels.len() - 1..height {
+        let next: Vec<B256> = levels[k].chunks(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        levels.push(next);
+    }
+    levels
 }
 
 /// The tile holding leaf `index` of a block of `count` leaves.
@@ -401,7 +492,7 @@ mod tests {
         for n in [1usize, 2, 3, 5, 255, 256, 257, 600, 1024, 4097] {
             let l = leaves(n);
             let tree = BlockTree::from_leaves(&l).unwrap();
-            let tiles = Tiles::build(&l);
+            let tiles = Tiles::build(&l, 2);
             assert_eq!(tiles.root, tree.root(), "root of {n}");
             for i in [0, n / 3, n / 2, n - 1] {
                 let tile = &tiles.tiles[tile_of(n, i) as usize];
@@ -419,7 +510,44 @@ mod tests {
             assert!(tree_proof(&tiles.tiles[0][1..], &tiles.top, 0).is_err());
             assert!(tree_proof(&tiles.tiles[0], &tiles.top[1..], 0).is_err());
         }
-        assert_eq!(Tiles::build(&[]).root, BlockTree::from_leaves(&[]).unwrap().root());
+        assert_eq!(Tiles::build(&[], 2).root, BlockTree::from_leaves(&[]).unwrap().root());
+    }
+
+    #[test]
+    fn the_tree_on_many_threads_is_the_tree_on_one() {
+        // Random sizes across the thresholds where the subtrees go to threads of their own.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..12 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = 1 + (x % 20_000) as usize;
+            let l: Vec<B256> = (0..n).map(|i| leaf_hash(&(x ^ i as u64).to_be_bytes())).collect();
+            let one = Tiles::build(&l, 1);
+            for threads in [2, 3, 4, 8] {
+                let many = Tiles::build(&l, threads);
+                assert_eq!(
+                    (many.root, &many.tiles, &many.top),
+                    (one.root, &one.tiles, &one.top),
+                    "{n} leaves on {threads} threads"
+                );
+            }
+            assert_eq!(one.root, BlockTree::from_leaves(&l).unwrap().root(), "{n} leaves");
+        }
+    }
+
+    #[test]
+    fn the_wire_form_is_the_groups_end_to_end_and_decodes() {
+        let txs: Vec<Bytes> = (0..1000u32)
+            .map(|i| Bytes::from(vec![(i % 7) as u8; 100 + i as usize % 300]))
+            .collect();
+        let l = leaves(txs.len());
+        let b = EncodedBlock::new(3000, &txs, &l, None, None).unwrap();
+        let root = BlockTree::from_leaves(&l).unwrap().root();
+        assert_eq!(b.wire, wire::encode_block(3000, root, &txs, wire::Encoding::Zlib).unwrap());
+        let (header, got) = wire::decode_block(&b.wire).unwrap();
+        assert_eq!((header.root, header.count, got), (root, 1000, txs));
+        assert_eq!(b.info.wire_len, b.wire.len() as u64);
     }
 
     #[test]
@@ -427,7 +555,7 @@ mod tests {
         // redb gives a row `ROW_OVERHEAD + len` bytes rounded up to a power of two times 4 KiB:
         // each row kind of a full block must fill its allocation, not spill into twice of it.
         let fits = |len: usize, pages: usize| len + ROW_OVERHEAD <= pages * 4096;
-        let tiles = Tiles::build(&leaves(plasma_spec::MAX_TXS_PER_BLOCK));
+        let tiles = Tiles::build(&leaves(plasma_spec::MAX_TXS_PER_BLOCK), 2);
         assert_eq!(tiles.tiles.len(), 256);
         assert!(tiles.tiles.iter().all(|t| t.len() == 16_321 && fits(t.len(), 4)));
         // The top row is keyed by the block number alone (8 bytes, not 12).
@@ -441,7 +569,16 @@ mod tests {
         let txs: Vec<Bytes> =
             (0..150u32).map(|i| Bytes::from(vec![i as u8; 10 + i as usize])).collect();
         let leaves = leaves(txs.len());
-        let b = EncodedBlock::build(1001, &txs, &leaves, None, None, Some(Vec::new())).unwrap();
+        let b = EncodedBlock::build(
+            1001,
+            &txs,
+            &leaves,
+            None,
+            None,
+            Some(Vec::new()),
+            &mut ProduceStages::default(),
+        )
+        .unwrap();
         assert_eq!(b.tx_offsets.len(), 4 * 4, "3 groups and the end");
         for (i, tx) in txs.iter().enumerate() {
             let r = group_range(&b.tx_offsets, i / TX_GROUP).unwrap();

@@ -3,7 +3,7 @@
 //! answers queries (OP-6).
 
 use crate::{
-    blocks::{BlockInfo, EncodedBlock},
+    blocks::{BlockInfo, EncodedBlock, ProduceStages},
     store::{
         Batch, BlockRecord, DEPOSIT_CURSOR, EXIT_CURSOR, Lookup, NEXT_CHILD_BLOCK, Store,
         StoreError,
@@ -514,6 +514,14 @@ impl Chain {
     /// transaction last, and stores it before anything else sees it (OP-2, OP-3). `None` if the
     /// mempool is empty.
     pub fn produce_block(&self, max_txs: usize) -> Result<Option<BlockRecord>, StoreError> {
+        Ok(self.produce(max_txs, false)?.map(|(record, _)| record))
+    }
+
+    /// [`Chain::produce_block`], with where its time went (the full-block bench).
+    pub fn produce_block_staged(
+        &self,
+        max_txs: usize,
+    ) -> Result<Option<(BlockRecord, ProduceStages)>, StoreError> {
         self.produce(max_txs, false)
     }
 
@@ -523,18 +531,21 @@ impl Chain {
         &self,
         max_txs: usize,
     ) -> Result<Option<BlockRecord>, StoreError> {
-        self.produce(max_txs, true)
+        Ok(self.produce(max_txs, true)?.map(|(record, _)| record))
     }
 
     fn produce(
         &self,
         max_txs: usize,
         allow_empty: bool,
-    ) -> Result<Option<BlockRecord>, StoreError> {
+    ) -> Result<Option<(BlockRecord, ProduceStages)>, StoreError> {
         if self.halt.lock().is_some() {
             return Ok(None); // LEDGER-7: a credited deposit is gone; nothing more is built on it
         }
+        let mut stages = ProduceStages::default();
+        let started = Instant::now();
         let mut state = self.state.lock();
+        stages.lock = started.elapsed();
         if state.mempool.is_empty() && !allow_empty {
             return Ok(None);
         }
@@ -552,7 +563,8 @@ impl Chain {
         let mut included: Vec<&Pending> = Vec::with_capacity(take);
         let mut dropped = Vec::new();
         for pending in state.mempool.iter().take(take) {
-            match builder.push_payment(&pending.tx, &pending.signers) {
+            // The hash was computed at submission (`tx.hash()`), off the lock.
+            match builder.push_payment_hashed(&pending.tx, pending.hash, &pending.signers) {
                 Ok(_) => included.push(pending),
                 Err(e) => {
                     // Validated at submission; since then an input may have started exiting (OP-7).
@@ -575,6 +587,8 @@ impl Chain {
             return Err(StoreError::Corrupt { what: "fee transaction", reason: e.to_string() });
         }
         let diff = builder.finish();
+        stages.ledger = started.elapsed() - stages.lock;
+        let t = Instant::now();
 
         // The signed bytes are shared with the mempool entries, not copied.
         let mut signed_txs: Vec<Bytes> = included.iter().map(|p| p.bytes.clone()).collect();
@@ -587,40 +601,47 @@ impl Chain {
             leaves.push(leaf_hash(&signed.transaction.encode()));
             signed_txs.push(Bytes::from(signed.encode()));
         }
-        // OP-3, OP-9: the wire form and the proof and transaction indexes, made once, stored
-        // in the same write as the block's effects, before anything can commit its root.
-        let encoded = EncodedBlock::new(blknum, &signed_txs, &leaves, None, None)?;
-        let root = encoded.info.root;
-        let record = BlockRecord { blknum, root, txs: signed_txs, l1_timestamp: None, l1_tx: None };
+        stages.leaves = t.elapsed();
         let removed: Vec<u64> =
             included.iter().map(|p| p.seq).chain(dropped.iter().copied()).collect();
-        let batch = Batch {
-            spent: diff.spent.clone(),
-            created: diff.created.clone(),
-            blocks: vec![encoded],
+        let mut batch = Batch {
+            spent: diff.spent,
+            created: diff.created,
             txs: index,
-            mempool_remove: removed.clone(),
+            mempool_remove: removed,
             meta: vec![(NEXT_CHILD_BLOCK, blknum + CHILD_BLOCK_INTERVAL)],
             ..Batch::default()
         };
-        self.store.apply(&batch)?;
+        // OP-3, OP-9: the wire form and the proof and transaction indexes, made once (on other
+        // threads while this one writes the block's effects) and stored in the same write
+        // transaction as those effects, before anything can commit the block's root.
+        let mut encoding = ProduceStages::default();
+        let (info, rows, commit) = self.store.apply_with_block(&batch, || {
+            EncodedBlock::new_staged(blknum, &signed_txs, &leaves, &mut encoding)
+        })?;
+        (stages.tree, stages.encode) = (encoding.tree, encoding.encode);
+        (stages.write, stages.commit) = (rows, commit);
+        let root = info.root;
+        let record = BlockRecord { blknum, root, txs: signed_txs, l1_timestamp: None, l1_tx: None };
+        let t = Instant::now();
 
         // Durable: now change memory. The entries taken are dropped, never copied, and what
         // stays moves to a queue sized to it: a full block's queue is not kept (OP-9).
-        let removed: HashSet<u64> = removed.into_iter().collect();
+        let removed: HashSet<u64> = batch.mempool_remove.iter().copied().collect();
         state.drop_pending(&removed);
-        for pos in &diff.spent {
+        for pos in &batch.spent {
             state.remove_utxo(pos);
         }
-        for (pos, out) in diff.created {
+        for (pos, out) in std::mem::take(&mut batch.created) {
             state.insert_utxo(pos, out);
         }
         state.next_child_block = blknum + CHILD_BLOCK_INTERVAL;
         state.uncommitted.push_back(blknum);
         drop(state);
+        stages.memory = t.elapsed();
         self.produced.send_replace(blknum + CHILD_BLOCK_INTERVAL);
         info!(target: "operator::block", blknum, txs = record.txs.len(), root = %root, "block produced");
-        Ok(Some(record))
+        Ok(Some((record, stages)))
     }
 
     /// The oldest produced block whose root is not committed yet.

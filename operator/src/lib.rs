@@ -17,7 +17,9 @@ mod node;
 mod openapi;
 mod store;
 
-pub use blocks::{BlockInfo, EncodedBlock, TILE_LEAVES, TX_GROUP, WIRE_CHUNK, leaves_of};
+pub use blocks::{
+    BlockInfo, EncodedBlock, ProduceStages, TILE_LEAVES, TX_GROUP, WIRE_CHUNK, leaves_of,
+};
 pub use chain::{Chain, ChainStatus, SubmitError, TxStatus};
 pub use config::{
     ApiConfig, BlockConfig, Config, ConfigError, DaConfig, DaConfigError, FaultsConfig, L1Config,

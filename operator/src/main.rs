@@ -1,4 +1,7 @@
 //! `plasma-operator`: runs the child-chain operator.
+// The API's warp filter chain is deeper than the default limit of 128 in release builds of
+// this binary (E0275 on `pin_project`'s Unpin of the nested `AndFuture`s).
+#![recursion_limit = "256"]
 
 use clap::{Parser, Subcommand};
 use plasma_operator::{Config, Node};
