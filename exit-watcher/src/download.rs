@@ -689,6 +689,23 @@ mod tests {
     }
 
     #[test]
+    fn a_download_with_the_domain_prepares_every_payment_for_batch_verification() {
+        let (txs, root) = block(5);
+        let bytes = encode_block(2000, root, &txs, Encoding::Zlib).unwrap();
+        let plain = finish_block(decoder(&bytes), 2000, root).unwrap();
+        assert!(plain.prepared.is_empty(), "no domain, nothing prepared");
+        let got = finish_block_for(decoder(&bytes), 2000, root, Some(&domain())).unwrap();
+        assert_eq!(got.signed, plain.signed);
+        assert_eq!(got.prepared.len(), 5);
+        for (p, t) in got.prepared.iter().zip(&txs) {
+            let t = SignedTransaction::decode(t).unwrap();
+            let p = p.as_ref().unwrap();
+            assert_eq!(p.digest, domain().tx_digest(&t.transaction));
+            assert_eq!(p.signatures.len(), t.signatures.len());
+        }
+    }
+
+    #[test]
     fn errors_say_what_happened() {
         let stalled = DownloadError::Stalled { received: 70, waited_ms: 15_000 };
         assert_eq!(stalled.to_string(), "stalled: no byte for 15000 ms after 70 bytes");
