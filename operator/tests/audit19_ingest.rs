@@ -200,6 +200,9 @@ fn conflicting_spends_from_many_threads_one_acknowledged_per_input() {
     let mut spent = HashSet::new();
     let mut seen = HashSet::new();
     for (hash, inputs) in included_inputs(&chain) {
+        if inputs.is_empty() {
+            continue; // a fee transaction: two blocks collecting the same fees make the same one
+        }
         assert!(seen.insert(hash), "{hash} included twice");
         for input in inputs {
             assert!(spent.insert(input), "{input} spent twice by the chain's blocks");
