@@ -1,18 +1,29 @@
-//! Load generator: pre-signs payments for many owners, submits them to a real operator over HTTP
-//! with many connections, waits until their block is committed on L1 (anvil), and prints in one
-//! run: the signer-recovery ceiling of this machine, end-to-end accepted tx/s, submit latency
-//! p50/p99, and the build + persist time of the block.
+//! Load generator: pre-signs payments for many owners, submits them to a real operator over HTTP,
+//! waits until their block is committed on L1 (anvil), and prints in one run: the signer-recovery
+//! ceiling of this machine on 1 and all threads (measured before and after the loads), the load
+//! generator's own cost (measured alone, against a sink answering canned replies, and during the
+//! real load), accepted tx/s, submit latency p50/p99, end-to-end tx/s and its ratio to the
+//! ceiling, the operator's ingest stages (`Chain::ingest_stats`) and the block's build + persist.
 //!
-//! The same load runs twice on one anvil, each on its own deployment and data directory: without
-//! availability distribution, then with 5 local stub towers and `k = 3` (issue 17: every block is
-//! encoded, pushed to the towers, and committed only once 3 receipts are in), so the two figures
-//! come from the same machine state.
+//! Two ways to submit (`PLASMA_LOAD_MODE`): `binary` (the default, the headline) sends
+//! `POST /v1/transactions/batch` with the binary body (OP-1: length-framed signed transactions),
+//! `PLASMA_LOAD_BATCH` transactions a request (default 250) over `PLASMA_LOAD_CONNECTIONS`
+//! connections (default 3); `single` sends one JSON transaction a request over 64 connections (the
+//! issue-5 figure); `all` runs both. The generator runs on its own thread (one core at most), its
+//! CPU time read from the kernel (`/proc/thread-self/schedstat`).
 //!
-//! Run: `cargo bench -p plasma-operator --bench load` (`PLASMA_LOAD_LEVELS=5` for a short run;
-//! `PLASMA_LOAD_DA=off` or `only` for one of the two; `PLASMA_LOAD_RUNS=5` alternates the two
-//! five times and reports the medians, the way to compare them on a shared, noisy machine).
+//! The same load runs without and with availability distribution, each on its own deployment and
+//! data directory on one anvil: with 5 local stub towers and `k = 3` (issue 17: every block is
+//! encoded, pushed to the towers, and committed only once 3 receipts are in).
+//!
+//! Run: `cargo bench -p plasma-operator --bench load` (`PLASMA_LOAD_LEVELS=5` for a short run:
+//! 5^levels transactions, 15,625 by default; `PLASMA_LOAD_DA=off` or `only` for one of the two;
+//! `PLASMA_LOAD_RUNS=5` alternates the variants five times and reports the medians, the way to
+//! compare them on a shared, noisy machine).
 
 #![allow(clippy::unwrap_used, missing_docs, clippy::field_reassign_with_default)]
+// warp's filter types of the stub towers and the sink nest deeply.
+#![recursion_limit = "256"]
 
 use alloy::{
     network::EthereumWallet,
@@ -22,7 +33,10 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use plasma_contracts::{DeployConfig, PlasmaFramework, deploy};
-use plasma_operator::{Config, DaConfig, Node, TowerConfig};
+use plasma_operator::{
+    Config, DaConfig, Node, TowerConfig,
+    ingest::{BATCH_MEDIA_TYPE, IngestFigures, encode_batch},
+};
 use plasma_spec::{
     Output, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos, recover_signer,
 };
@@ -44,8 +58,16 @@ fn owner(i: u64) -> Signer {
     Signer::from_bytes(&keccak256(format!("load owner {i}"))).unwrap()
 }
 
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 fn recovery_rate(threads: usize, domain: &SigningDomain) -> f64 {
@@ -71,19 +93,187 @@ fn recovery_rate(threads: usize, domain: &SigningDomain) -> f64 {
     (threads * per_thread) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// CPU time of the calling thread so far, from the kernel's scheduler statistics.
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// How the load is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `POST /v1/transactions/batch`, binary body, `batch` transactions a request.
+    Binary { batch: usize, connections: usize },
+    /// `POST /v1/transactions`, one JSON transaction a request.
+    Single { connections: usize },
+}
+
+impl Mode {
+    const fn connections(self) -> usize {
+        match self {
+            Self::Binary { connections, .. } | Self::Single { connections } => connections,
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Self::Binary { batch, connections } => format!(
+                "binary batches of {batch} ({connections} connections, POST /v1/transactions/batch)"
+            ),
+            Self::Single { connections } => {
+                format!("1 JSON tx a request ({connections} connections, POST /v1/transactions)")
+            }
+        }
+    }
+
+    /// The request bodies of `txs` and how many transactions each holds.
+    fn bodies(self, txs: &[Vec<u8>]) -> Vec<(Vec<u8>, usize)> {
+        match self {
+            Self::Binary { batch, .. } => {
+                txs.chunks(batch).map(|c| (encode_batch(c), c.len())).collect()
+            }
+            Self::Single { .. } => txs
+                .iter()
+                .map(|t| (format!("{{\"tx\":\"0x{}\"}}", hex::encode(t)).into_bytes(), 1))
+                .collect(),
+        }
+    }
+
+    const fn path(self) -> &'static str {
+        match self {
+            Self::Binary { .. } => "/v1/transactions/batch",
+            Self::Single { .. } => "/v1/transactions",
+        }
+    }
+
+    const fn content_type(self) -> &'static str {
+        match self {
+            Self::Binary { .. } => BATCH_MEDIA_TYPE,
+            Self::Single { .. } => "application/json",
+        }
+    }
+}
+
+/// What the generator measured.
+struct Generated {
+    /// Wall time from the first request to the last answer.
+    wall: Duration,
+    /// The generator thread's CPU time over that.
+    cpu: Duration,
+    /// Per request.
+    latencies: Vec<Duration>,
+    /// Transactions answered accepted.
+    accepted: usize,
+}
+
+/// Sends `bodies` to `base` from a thread of its own (a current-thread runtime: the generator
+/// takes one core at most) over `connections` connections, each request's answer checked.
+fn generate(base: String, mode: Mode, bodies: Vec<(Vec<u8>, usize)>) -> Generated {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(mode.connections())
+                .build()
+                .unwrap();
+            let url = Arc::new(format!("{base}{}", mode.path()));
+            let queue = Arc::new(parking_lot::Mutex::new(bodies));
+            let (cpu0, start) = (thread_cpu(), Instant::now());
+            let tasks: Vec<_> = (0..mode.connections())
+                .map(|_| {
+                    let (http, url, queue) = (http.clone(), url.clone(), queue.clone());
+                    tokio::spawn(async move {
+                        let (mut latencies, mut accepted) = (Vec::new(), 0);
+                        loop {
+                            let Some((body, n)) = queue.lock().pop() else { break };
+                            let t = Instant::now();
+                            let r = http
+                                .post(url.as_str())
+                                .header("content-type", mode.content_type())
+                                .body(body)
+                                .send()
+                                .await
+                                .unwrap();
+                            assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+                            let answer = r.bytes().await.unwrap();
+                            latencies.push(t.elapsed());
+                            // Every transaction accepted: one txHash each, no error.
+                            let text = std::str::from_utf8(&answer).unwrap();
+                            assert!(!text.contains("\"error\""), "{text}");
+                            let hashes = text.matches("\"txHash\"").count();
+                            assert_eq!(hashes, n, "{text}");
+                            accepted += hashes;
+                        }
+                        (latencies, accepted)
+                    })
+                })
+                .collect();
+            let (mut latencies, mut accepted) = (Vec::new(), 0);
+            for t in tasks {
+                let (l, a) = t.await.unwrap();
+                latencies.extend(l);
+                accepted += a;
+            }
+            let wall = start.elapsed();
+            latencies.sort();
+            Generated { wall, cpu: thread_cpu() - cpu0, latencies, accepted }
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+/// The generator alone: the same requests against a sink that reads each body and answers the
+/// reply the operator would (pre-built), so the generator's own cost shows without the
+/// operator's.
+async fn generator_alone(mode: Mode, txs: &[Vec<u8>]) -> Generated {
+    use warp::Filter;
+    let hash = format!("{{\"txHash\":\"{}\"}}", B256::repeat_byte(0xab));
+    let reply = match mode {
+        Mode::Binary { batch, .. } => {
+            format!("{{\"results\":[{}]}}", vec![hash.as_str(); batch].join(","))
+        }
+        Mode::Single { .. } => hash,
+    };
+    let per_request = match mode {
+        Mode::Binary { batch, .. } => batch,
+        Mode::Single { .. } => 1,
+    };
+    let reply = Arc::new(reply);
+    let sink = warp::post().and(warp::body::bytes()).map(move |_body: bytes::Bytes| {
+        warp::reply::with_header(reply.to_string(), "content-type", "application/json")
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(warp::serve(sink).incoming(listener).run());
+    // Whole requests only: the canned reply holds `per_request` results.
+    let whole = txs.len() / per_request * per_request;
+    let bodies = mode.bodies(&txs[..whole]);
+    let base = format!("http://{addr}");
+    let generated =
+        tokio::task::spawn_blocking(move || generate(base, mode, bodies)).await.unwrap();
+    server.abort();
+    generated
+}
+
 /// What one run measured.
 struct Figures {
+    mode: Mode,
     n: usize,
-    connections: usize,
     accepted_per_s: f64,
     p50: Duration,
     p99: Duration,
+    generator_cpu: Duration,
     block_txs: usize,
     wire_len: u64,
     build: Duration,
     e2e_per_s: f64,
     /// From the block stored to its root recorded as committed on L1.
     stored_to_committed: Duration,
+    /// The operator's ingest stages over the load.
+    stages: IngestFigures,
     /// With distribution: receipts stored for the measured block, and blocks committed without a
     /// quorum (0 expected: the wait is far longer than the run).
     da: Option<(usize, u64)>,
@@ -91,113 +281,180 @@ struct Figures {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let levels: u32 =
-        std::env::var("PLASMA_LOAD_LEVELS").ok().and_then(|v| v.parse().ok()).unwrap_or(6);
+    let levels: u32 = env_or("PLASMA_LOAD_LEVELS", 6);
     let variants: &[bool] = match std::env::var("PLASMA_LOAD_DA").as_deref() {
         Ok("off") => &[false],
         Ok("only") => &[true],
         _ => &[false, true],
     };
+    let binary = Mode::Binary {
+        batch: env_or("PLASMA_LOAD_BATCH", 250usize).max(1),
+        connections: env_or("PLASMA_LOAD_CONNECTIONS", 3usize).max(1),
+    };
+    let single = Mode::Single { connections: 64 };
+    let modes: Vec<Mode> = match std::env::var("PLASMA_LOAD_MODE").as_deref() {
+        Ok("single") => vec![single],
+        Ok("all") => vec![binary, single],
+        _ => vec![binary],
+    };
     let bin = std::env::var_os("ANVIL_BIN").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil")
     });
-    let runs: usize =
-        std::env::var("PLASMA_LOAD_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+    let runs: usize = env_or("PLASMA_LOAD_RUNS", 1usize).max(1);
     let anvil = Anvil::at(bin).spawn();
-    let mut all_runs: Vec<(bool, Figures)> = Vec::new();
-    for _ in 0..runs {
-        for &distribute in variants {
-            all_runs.push((distribute, run(&anvil, levels, distribute).await));
-        }
-    }
-    let median = |distribute: bool, f: &dyn Fn(&Figures) -> f64| -> Option<f64> {
-        let mut v: Vec<f64> =
-            all_runs.iter().filter(|(d, _)| *d == distribute).map(|(_, x)| f(x)).collect();
-        v.sort_by(f64::total_cmp);
-        (!v.is_empty()).then(|| v[v.len() / 2])
-    };
-    let (e2e_off, e2e_on) = (median(false, &|f| f.e2e_per_s), median(true, &|f| f.e2e_per_s));
-    let stored_off = median(false, &|f| f.stored_to_committed.as_secs_f64() * 1e3);
-    let stored_on = median(true, &|f| f.stored_to_committed.as_secs_f64() * 1e3);
-    // The detailed table: the first run of each variant.
-    let results: Vec<(bool, Figures)> = variants
-        .iter()
-        .filter_map(|d| {
-            let i = all_runs.iter().position(|(x, _)| x == d)?;
-            Some(all_runs.remove(i))
-        })
-        .collect();
-
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let domain = SigningDomain::new(anvil.chain_id(), Address::ZERO);
-    let one = recovery_rate(1, &domain);
-    let all = recovery_rate(cores, &domain);
+    let ceiling_before = (recovery_rate(1, &domain), recovery_rate(cores, &domain));
+
+    // The generator alone, on the transactions a run sends (signed for another domain: the sink
+    // does not look at them).
+    let sample: Vec<Vec<u8>> = (0..5u64.pow(levels))
+        .map(|i| {
+            let signer = owner(i % OWNERS);
+            let tx = Transaction::payment(
+                &[UtxoPos::new(1000 + i / 60_000, (i % 60_000) as u16, 0).unwrap()],
+                vec![Output::new(signer.address(), Address::ZERO, U256::from(999_999))],
+                B256::ZERO,
+            );
+            SignedTransaction::new(tx.clone(), vec![signer.sign_tx(&domain, &tx)]).encode()
+        })
+        .collect();
+    let mut alone = Vec::new();
+    for &mode in &modes {
+        alone.push((mode, generator_alone(mode, &sample).await));
+    }
+    drop(sample);
+
+    let mut all_runs: Vec<(bool, Figures)> = Vec::new();
+    for _ in 0..runs {
+        for &mode in &modes {
+            for &distribute in variants {
+                all_runs.push((distribute, run(&anvil, levels, distribute, mode).await));
+            }
+        }
+    }
+    let ceiling_after = (recovery_rate(1, &domain), recovery_rate(cores, &domain));
+    // The ratio is taken to the higher of the two measures (the stricter ratio).
+    let all = ceiling_before.1.max(ceiling_after.1);
+
     println!("| Measure | Result |");
     println!("|---|---:|");
-    println!("| signer recovery ceiling, 1 thread | {one:.0} /s |");
-    println!("| signer recovery ceiling, {cores} threads | {all:.0} /s |");
-    for (distribute, f) in &results {
-        let label = if *distribute {
-            format!("with distribution ({TOWERS} stub towers, k = {K})")
-        } else {
-            "without distribution".to_owned()
-        };
-        println!("| **{label}** | |");
-        println!("| transactions | {} (one block) |", f.n);
+    println!(
+        "| signer recovery ceiling, 1 thread (before / after the loads) | {:.0} / {:.0} /s |",
+        ceiling_before.0, ceiling_after.0
+    );
+    println!(
+        "| signer recovery ceiling, {cores} threads (before / after the loads) | {:.0} / {:.0} /s |",
+        ceiling_before.1, ceiling_after.1
+    );
+    for (mode, g) in &alone {
+        let n = g.accepted as f64;
+        println!("| **load generator alone**, {} | |", mode.label());
         println!(
-            "| accepted over HTTP ({} connections, 1 tx/request) | {:.0} tx/s |",
-            f.connections, f.accepted_per_s
-        );
-        println!(
-            "| submit latency p50 / p99 | {:.2} ms / {:.2} ms |",
-            f.p50.as_secs_f64() * 1e3,
-            f.p99.as_secs_f64() * 1e3
-        );
-        println!(
-            "| block build + persist ({} txs, {} bytes in the wire form) | {:.0} ms |",
-            f.block_txs,
-            f.wire_len,
-            f.build.as_secs_f64() * 1e3
-        );
-        let what = match f.da {
-            Some((receipts, missed)) => {
-                format!("encode, push, {receipts} receipts stored, quorum missed {missed}, submit")
-            }
-            None => "submit".to_owned(),
-        };
-        println!(
-            "| block stored → root committed ({what}) | {:.0} ms |",
-            f.stored_to_committed.as_secs_f64() * 1e3
-        );
-        println!("| end to end, first submit to root committed on L1 | {:.0} tx/s |", f.e2e_per_s);
-        println!("| end to end / {cores}-thread recovery ceiling | {:.2} |", f.e2e_per_s / all);
-    }
-    if let [(false, off), (true, on)] = results.as_slice() {
-        println!(
-            "| end to end kept with distribution | {:.1} % |",
-            100.0 * on.e2e_per_s / off.e2e_per_s
+            "| generator alone: rate against a sink, its CPU per tx | {:.0} tx/s, {:.2} µs |",
+            n / g.wall.as_secs_f64(),
+            g.cpu.as_secs_f64() * 1e6 / n
         );
     }
-    if runs > 1
-        && let (Some(off), Some(on), Some(s_off), Some(s_on)) =
-            (e2e_off, e2e_on, stored_off, stored_on)
-    {
-        let list = |d: bool| -> String {
-            let mut all: Vec<f64> = results
+    for &mode in &modes {
+        let median = |distribute: bool, f: &dyn Fn(&Figures) -> f64| -> Option<f64> {
+            let mut v: Vec<f64> = all_runs
                 .iter()
-                .chain(all_runs.iter())
-                .filter(|(x, _)| *x == d)
-                .map(|(_, f)| f.e2e_per_s)
+                .filter(|(d, x)| *d == distribute && x.mode == mode)
+                .map(|(_, x)| f(x))
                 .collect();
-            all.sort_by(f64::total_cmp);
-            all.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ")
+            v.sort_by(f64::total_cmp);
+            (!v.is_empty()).then(|| v[v.len() / 2])
         };
-        println!("| **medians of {runs} alternating runs** | |");
-        println!("| end to end without / with distribution | {off:.0} / {on:.0} tx/s |");
-        println!("| block stored → root committed, without / with | {s_off:.0} / {s_on:.0} ms |");
-        println!("| end to end kept with distribution (medians) | {:.1} % |", 100.0 * on / off);
-        println!("| every run, without (tx/s) | {} |", list(false));
-        println!("| every run, with (tx/s) | {} |", list(true));
+        for &distribute in variants {
+            let Some((_, f)) = all_runs.iter().find(|(d, x)| *d == distribute && x.mode == mode)
+            else {
+                continue;
+            };
+            let label = if distribute {
+                format!("with distribution ({TOWERS} stub towers, k = {K})")
+            } else {
+                "without distribution".to_owned()
+            };
+            println!("| **{}, {label}** | |", mode.label());
+            println!("| transactions | {} (one block) |", f.n);
+            println!("| accepted over HTTP | {:.0} tx/s |", f.accepted_per_s);
+            println!(
+                "| submit latency (per request) p50 / p99 | {:.2} ms / {:.2} ms |",
+                ms(f.p50),
+                ms(f.p99)
+            );
+            let gen_share = f.generator_cpu.as_secs_f64() * f.accepted_per_s / f.n as f64;
+            println!(
+                "| load generator during the load: CPU per tx, share of one core | {:.2} µs, {:.0} % |",
+                f.generator_cpu.as_secs_f64() * 1e6 / f.n as f64,
+                100.0 * gen_share
+            );
+            for (name, s) in f.stages.stages() {
+                if s.txs > 0 {
+                    println!(
+                        "| ingest stage `{name}`: time per tx (summed over concurrent groups), groups | {:.2} µs, {} |",
+                        s.per_tx().as_secs_f64() * 1e6,
+                        s.calls
+                    );
+                }
+            }
+            println!(
+                "| block build + persist ({} txs, {} bytes in the wire form) | {:.0} ms |",
+                f.block_txs,
+                f.wire_len,
+                ms(f.build)
+            );
+            let what = match f.da {
+                Some((receipts, missed)) => {
+                    format!(
+                        "encode, push, {receipts} receipts stored, quorum missed {missed}, submit"
+                    )
+                }
+                None => "submit".to_owned(),
+            };
+            println!(
+                "| block stored → root committed ({what}) | {:.0} ms |",
+                ms(f.stored_to_committed)
+            );
+            println!(
+                "| **end to end, first submit to root committed on L1** | **{:.0} tx/s** |",
+                f.e2e_per_s
+            );
+            println!("| end to end / {cores}-thread recovery ceiling | {:.2} |", f.e2e_per_s / all);
+            // What the generator's CPU left of the cores, at the rate it ran.
+            let left = all * (1.0 - gen_share / cores as f64);
+            println!(
+                "| end to end / the ceiling left beside the generator ({left:.0} /s) | {:.2} |",
+                f.e2e_per_s / left
+            );
+        }
+        if let (Some(off), Some(on)) =
+            (median(false, &|f| f.e2e_per_s), median(true, &|f| f.e2e_per_s))
+        {
+            println!("| end to end kept with distribution | {:.1} % |", 100.0 * on / off);
+            if runs > 1 {
+                let list = |d: bool| -> String {
+                    let mut v: Vec<f64> = all_runs
+                        .iter()
+                        .filter(|(x, f)| *x == d && f.mode == mode)
+                        .map(|(_, f)| f.e2e_per_s)
+                        .collect();
+                    v.sort_by(f64::total_cmp);
+                    v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ")
+                };
+                let stored = |d| median(d, &|f| ms(f.stored_to_committed)).unwrap_or(0.0);
+                println!("| **medians of {runs} alternating runs** | |");
+                println!("| end to end without / with distribution | {off:.0} / {on:.0} tx/s |");
+                println!(
+                    "| block stored → root committed, without / with | {:.0} / {:.0} ms |",
+                    stored(false),
+                    stored(true)
+                );
+                println!("| every run, without (tx/s) | {} |", list(false));
+                println!("| every run, with (tx/s) | {} |", list(true));
+            }
+        }
     }
 }
 
@@ -206,6 +463,7 @@ async fn run(
     anvil: &alloy::node_bindings::AnvilInstance,
     levels: u32,
     distribute: bool,
+    mode: Mode,
 ) -> Figures {
     let key0: PrivateKeySigner = anvil.keys()[0].clone().into();
     let op = key0.address();
@@ -227,6 +485,10 @@ async fn run(
     config.block.interval_ms = 3_600_000; // blocks are cut by this bench
     config.block.max_txs = plasma_spec::MAX_TXS_PER_BLOCK - 1;
     config.api.max_mempool = 1_000_000;
+    if let Mode::Binary { batch, .. } = mode {
+        config.api.max_batch = config.api.max_batch.max(batch);
+        config.api.max_body_bytes = config.api.max_body_bytes.max(batch as u64 * 1024);
+    }
     let operator = Signer::from_bytes(&B256::from_slice(&anvil.keys()[0].to_bytes())).unwrap();
     let mut stubs = Vec::new();
     if distribute {
@@ -315,7 +577,7 @@ async fn run(
     let n = utxos.len();
 
     // Pre-sign one payment per UTXO (a fee of 1 wei each).
-    let presigned: Vec<String> = utxos
+    let presigned: Vec<Vec<u8>> = utxos
         .iter()
         .map(|(pos, signer, amount)| {
             let tx = Transaction::payment(
@@ -323,47 +585,21 @@ async fn run(
                 vec![Output::new(signer.address(), Address::ZERO, *amount - U256::from(1))],
                 B256::ZERO,
             );
-            format!(
-                "0x{}",
-                hex::encode(
-                    SignedTransaction::new(tx.clone(), vec![signer.sign_tx(&domain, &tx)]).encode()
-                )
-            )
+            SignedTransaction::new(tx.clone(), vec![signer.sign_tx(&domain, &tx)]).encode()
         })
         .collect();
+    let bodies = mode.bodies(&presigned);
+    drop(presigned);
 
-    // Load: single-transaction requests over many connections.
-    let connections = 64;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap();
-    let url = Arc::new(format!("http://{}/v1/transactions", node.addr));
-    let queue = Arc::new(parking_lot::Mutex::new(presigned));
+    // Load, from the generator's own thread.
+    let stages_before = chain.ingest_stats().figures();
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (http, url, queue) = (http.clone(), url.clone(), queue.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let Some(tx) = queue.lock().pop() else { break };
-                let t = Instant::now();
-                let r = http
-                    .post(url.as_str())
-                    .header("content-type", "application/json")
-                    .body(format!("{{\"tx\":\"{tx}\"}}"))
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-                latencies.push(t.elapsed());
-            }
-            latencies
-        }));
-    }
-    let mut latencies = Vec::new();
-    for t in tasks {
-        latencies.extend(t.await.unwrap());
-    }
+    let base = format!("http://{}", node.addr);
+    let generated =
+        tokio::task::spawn_blocking(move || generate(base, mode, bodies)).await.unwrap();
+    assert_eq!(generated.accepted, n);
     let submit_time = start.elapsed();
+    let stages = chain.ingest_stats().figures().since(&stages_before);
     let build = Instant::now();
     let block = chain.produce_block(plasma_spec::MAX_TXS_PER_BLOCK - 1).unwrap().unwrap();
     let build_time = build.elapsed();
@@ -372,7 +608,7 @@ async fn run(
     }
     let total_time = start.elapsed();
     let after_build = build.elapsed() - build_time;
-    latencies.sort();
+    let http = reqwest::Client::new();
     let da = if distribute {
         let status: serde_json::Value = http
             .get(format!("http://{}/v1/status", node.addr))
@@ -404,16 +640,18 @@ async fn run(
         s.stop().await;
     }
     Figures {
+        mode,
         n,
-        connections,
         accepted_per_s: n as f64 / submit_time.as_secs_f64(),
-        p50: percentile(&latencies, 0.5),
-        p99: percentile(&latencies, 0.99),
+        p50: percentile(&generated.latencies, 0.5),
+        p99: percentile(&generated.latencies, 0.99),
+        generator_cpu: generated.cpu,
         block_txs: block.txs.len(),
         wire_len,
         build: build_time,
         e2e_per_s: n as f64 / total_time.as_secs_f64(),
         stored_to_committed: after_build,
+        stages,
         da,
     }
 }
