@@ -7,8 +7,8 @@
 //!
 //! Two ways to submit (`PLASMA_LOAD_MODE`): `binary` (the default, the headline) sends
 //! `POST /v1/transactions/batch` with the binary body (OP-1: length-framed signed transactions),
-//! `PLASMA_LOAD_BATCH` transactions a request (default 250) over `PLASMA_LOAD_CONNECTIONS`
-//! connections (default 3); `single` sends one JSON transaction a request over 64 connections (the
+//! `PLASMA_LOAD_BATCH` transactions a request (default 100) over `PLASMA_LOAD_CONNECTIONS`
+//! connections (default 2: one group recovers while the other is written); `single` sends one JSON transaction a request over 64 connections (the
 //! issue-5 figure); `all` runs both. The generator runs on its own thread (one core at most), its
 //! CPU time read from the kernel (`/proc/thread-self/schedstat`).
 //!
@@ -288,8 +288,8 @@ async fn main() {
         _ => &[false, true],
     };
     let binary = Mode::Binary {
-        batch: env_or("PLASMA_LOAD_BATCH", 250usize).max(1),
-        connections: env_or("PLASMA_LOAD_CONNECTIONS", 3usize).max(1),
+        batch: env_or("PLASMA_LOAD_BATCH", 100usize).max(1),
+        connections: env_or("PLASMA_LOAD_CONNECTIONS", 2usize).max(1),
     };
     let single = Mode::Single { connections: 64 };
     let modes: Vec<Mode> = match std::env::var("PLASMA_LOAD_MODE").as_deref() {
