@@ -12,6 +12,8 @@
 //! (`PLASMA_DETECT_POLL_MS`, default 500 as `plasma-watcher --poll-ms`; `PLASMA_DETECT_CONFIRMATIONS`, default 1).
 
 #![allow(clippy::unwrap_used, missing_docs)]
+// The operator's warp routes, started in-process, nest deeper than the default 128.
+#![recursion_limit = "256"]
 
 use alloy::{
     network::EthereumWallet,
@@ -84,7 +86,11 @@ async fn main() {
     }
     let challenge_of = |pos: u128| {
         w.watcher.events().into_iter().find_map(|e| match e {
-            Event::Challenged { utxo_pos, l1_tx } if utxo_pos == pos.to_string() => Some(l1_tx),
+            Event::Challenged { utxo_pos, l1_tx }
+                if utxo_pos == plasma_spec::UtxoPos::from_u128(pos).unwrap().to_string() =>
+            {
+                Some(l1_tx)
+            }
             _ => None,
         })
     };
