@@ -387,13 +387,14 @@ impl Chain {
     ///   transaction's inputs from the UTXO set in the same lock hold in which it leaves
     ///   `mempool_hashes`, so step 2 then refuses it (`InputNotFound`): the same transaction
     ///   is never accepted twice.
-    /// - Exits (OP-7): step 2 checks the inputs against the exiting outputs under the lock. An
-    ///   exit event applied while a group's write is in flight does not see its entries (not in
-    ///   `mempool` yet); block production checks every entry against the exiting outputs again
-    ///   and drops those that spend one (with their rows), as for any transaction accepted just
-    ///   before the event: an exiting output is never spent by a block.
-    /// - The halt (LEDGER-7) is read before step 1, as before: a halt during a group is caught
-    ///   by block production, which stops.
+    /// - Exits (OP-7): step 2 checks the inputs against the exiting outputs under the lock, and
+    ///   step 4 again: an exit event applied while the group's write was in flight refuses the
+    ///   entries spending an output that started exiting (`OutputExiting`, never acknowledged;
+    ///   their rows removed after, and block production drops any row left, as it drops every
+    ///   entry spending an exiting output).
+    /// - The halt (LEDGER-7) is read before step 1 and again in step 4: a halt stored before the
+    ///   group is published refuses the whole group (`OperatorHalted`). A halt stored while step
+    ///   4 runs is ordered after that group's acknowledgement; block production stops either way.
     pub fn submit(&self, raw: &[Vec<u8>]) -> Vec<Result<B256, SubmitError>> {
         if let Some(halt) = self.halted() {
             // LEDGER-7: accepting would acknowledge payments that can never be included.
@@ -434,8 +435,54 @@ impl Chain {
         let t = Instant::now();
         let count = reserved.len();
         let mut state = self.state.lock();
+        // What happened during the write, under the lock now: a halt (LEDGER-7) refuses the
+        // group, an exit event (OP-7) the entries spending an output that started exiting.
+        // Their rows are removed after (best effort: block production drops what is left).
+        let halt = written.as_ref().ok().and_then(|()| self.halted());
+        let mut late: Vec<(usize, SubmitError)> = Vec::new();
+        let mut withdrawn: Vec<u64> = Vec::new();
+        if written.is_ok() {
+            let mut kept = Vec::with_capacity(reserved.len());
+            let mut refused = Vec::new();
+            let mut at = 0;
+            for p in reserved.drain(..) {
+                while results[at].as_ref().ok() != Some(&p.hash) {
+                    at += 1;
+                }
+                let exiting =
+                    p.tx.input_positions().unwrap_or_default().into_iter().find_map(|i| {
+                        let since =
+                            state.exiting.forbids_output(i, state.utxos.get(&i), SpendRule::Now)?;
+                        Some(LedgerError::OutputExiting { input: i, since })
+                    });
+                match (&halt, exiting) {
+                    (Some(h), _) => late.push((at, SubmitError::Halted(h.clone()))),
+                    (None, Some(e)) => late.push((at, SubmitError::Ledger(e))),
+                    (None, None) => {
+                        kept.push(p);
+                        continue;
+                    }
+                }
+                withdrawn.push(p.seq);
+                refused.push(p);
+            }
+            state.unreserve(&refused);
+            reserved = kept;
+        }
         match written {
-            Ok(()) => state.publish(reserved),
+            Ok(()) => {
+                state.publish(reserved);
+                drop(state);
+                for (at, e) in late {
+                    results[at] = Err(e);
+                }
+                if !withdrawn.is_empty() {
+                    let rows = Batch { mempool_remove: withdrawn, ..Batch::default() };
+                    if let Err(e) = self.store.apply(&rows) {
+                        warn!(target: "operator::chain", error = %e, "could not remove refused mempool rows; block production drops them");
+                    }
+                }
+            }
             Err(e) => {
                 state.unreserve(&reserved);
                 drop(state);
