@@ -253,7 +253,9 @@ fn msm(points: &[&AffinePoint], scalars: &[[u64; 4]], bits: usize) -> Projective
     }
     // Additions: ceil(bits/c) windows of n bucket additions and 2·2^c to sum the buckets.
     let cost = |c: usize| bits.div_ceil(c) * (n + (2 << c));
-    let c = (1..=16).min_by_key(|&c| cost(c)).unwrap_or(8);
+    // At most 2^10 buckets (about 120 KiB): larger tables spill out of a core's L2 cache, and two
+    // threads sharing one (SMT siblings) then ran slower than one.
+    let c = (1..=10).min_by_key(|&c| cost(c)).unwrap_or(8);
     let mut buckets = vec![ProjectivePoint::IDENTITY; (1 << c) - 1];
     let mut total = ProjectivePoint::IDENTITY;
     for w in (0..bits.div_ceil(c)).rev() {
