@@ -149,11 +149,25 @@ async fn the_plan_predicts_gas_and_addresses_and_each_step_waits_for_its_confirm
     assert_eq!(report.deploy_block(), report.txs[0].block);
     for (tx, plan) in report.txs.iter().zip(&planned.txs) {
         assert_eq!(tx.step, plan.step);
-        assert_eq!(
-            tx.gas_used, plan.gas,
-            "{}: estimated {} used {}",
-            tx.step, plan.gas, tx.gas_used
-        );
+        if tx.step == DeployStep::BindExitGames {
+            // Estimated before the framework exists, against its code placed by a state override
+            // but not the storage its constructor writes: since #19 `standardExitGame` shares its
+            // word with the block counters the constructor sets, so the real write is nonzero ->
+            // nonzero, 17,100 gas (20,000 - 2,900) below the estimate. An over-estimate only.
+            assert!(
+                tx.gas_used <= plan.gas && plan.gas - tx.gas_used <= 17_100,
+                "{}: estimated {} used {}",
+                tx.step,
+                plan.gas,
+                tx.gas_used
+            );
+        } else {
+            assert_eq!(
+                tx.gas_used, plan.gas,
+                "{}: estimated {} used {}",
+                tx.step, plan.gas, tx.gas_used
+            );
+        }
         assert_eq!(tx.address, plan.address, "{}", tx.step);
     }
     // Each step was sent only once the previous one was two blocks deep.
