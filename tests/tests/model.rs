@@ -556,6 +556,8 @@ impl<'w> Case<'w> {
         let fw = format!("{:#x}", self.w.fw.address()).to_lowercase();
         let selector = hex::encode(PlasmaFramework::creditCall::SELECTOR);
         let credited_topic = format!("{:#x}", PlasmaFramework::Credited::SIGNATURE_HASH);
+        let settle = hex::encode(PlasmaFramework::settleStandardExitCall::SELECTOR);
+        let finalized_topic = format!("{:#x}", PlasmaFramework::OutputFinalized::SIGNATURE_HASH);
         let mut stack = vec![trace];
         let mut found = Vec::new();
         while let Some(frame) = stack.pop() {
@@ -576,6 +578,45 @@ impl<'w> Case<'w> {
                     return fail("credit() credited more than asked");
                 }
                 found.push((call.account, call.token, got, call.amount));
+            }
+            // Since #19 the standard game settles through `settleStandardExit`, which credits the
+            // owner and then the bond's owner and the processor in ETH (bond - bounty, bounty; each
+            // only if not zero): the owner's payment is the `Credited` logs before those, and a void
+            // exit (no `OutputFinalized`) pays the owner nothing.
+            if to == fw && input.starts_with(&settle) {
+                let data = hex::decode(input).map_err(|e| e.to_string())?;
+                let call = PlasmaFramework::settleStandardExitCall::abi_decode(&data)
+                    .map_err(|e| e.to_string())?;
+                let bond = U256::from_str_radix(
+                    frame["value"].as_str().unwrap_or("0x0").trim_start_matches("0x"),
+                    16,
+                )
+                .map_err(|e| e.to_string())?;
+                let logs: Vec<&serde_json::Value> =
+                    frame["logs"].as_array().into_iter().flatten().collect();
+                let finalized =
+                    logs.iter().any(|l| l["topics"][0].as_str() == Some(&finalized_topic));
+                if finalized {
+                    let credited: Vec<U256> = logs
+                        .iter()
+                        .filter(|l| l["topics"][0].as_str() == Some(credited_topic.as_str()))
+                        .map(|l| {
+                            U256::from_str_radix(
+                                l["data"].as_str().unwrap_or_default().trim_start_matches("0x"),
+                                16,
+                            )
+                            .unwrap_or_default()
+                        })
+                        .collect();
+                    let bond_credits =
+                        usize::from(bond > call.bounty) + usize::from(!call.bounty.is_zero());
+                    let owner_logs = credited.len().saturating_sub(bond_credits);
+                    let got: U256 = credited[..owner_logs].iter().copied().sum();
+                    if got > call.amount {
+                        return fail("settleStandardExit credited more than asked");
+                    }
+                    found.push((call.owner, call.token, got, call.amount));
+                }
             }
             if let Some(calls) = frame["calls"].as_array() {
                 stack.extend(calls.iter().cloned());
