@@ -35,6 +35,19 @@ impl ExitCosts {
     }
 }
 
+/// What exiting `n` outputs costs up front in batches of at most `max_batch` (bonds and gas):
+/// the balance a tower needs to exit them all at once.
+pub fn cost_of(costs: &ExitCosts, n: usize, max_batch: usize) -> U256 {
+    let max_batch = max_batch.max(1);
+    let full = n / max_batch;
+    let rest = n % max_batch;
+    let mut total = costs.batch(max_batch) * U256::from(full);
+    if rest > 0 {
+        total += costs.batch(rest);
+    }
+    total
+}
+
 /// Which outputs to exit now, and which not.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan<T> {
@@ -143,6 +156,10 @@ mod tests {
         let sizes: Vec<usize> = p.batches.iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![50, 50, 20]);
         assert_eq!(p.batches[0][0], 0, "equal amounts keep their order");
+        // What the dashboard and the balance alert call "needed": exactly what those batches cost.
+        let spent: U256 = p.batches.iter().map(|b| costs().batch(b.len())).sum();
+        assert_eq!(cost_of(&costs(), 120, 50), spent);
+        assert_eq!(cost_of(&costs(), 0, 50), U256::ZERO);
     }
 
     #[test]

@@ -106,6 +106,10 @@ pub struct DownloadProgress {
     pub attempts: u32,
     /// Of those, resumed ones (with a range).
     pub resumes: u32,
+    /// Attempts that ended without the block (each named in the logs; `last_error` is the
+    /// latest). WATCH-3: a watcher that looks at a block after its deadline gives its verdict
+    /// after two of these, not after a time it may have spent without asking.
+    pub failures: u32,
     /// Bytes per second of the current request.
     pub bytes_per_sec: u64,
     /// At the current rate, the download would finish after the availability deadline
@@ -122,6 +126,17 @@ pub struct DownloadProgress {
     pub rebuilding: bool,
     /// Good chunks of one header a rebuild holds so far (`None`: no rebuild started).
     pub rebuild_chunks: Option<usize>,
+}
+
+/// What a block's task has done to obtain it ([`Downloader::tried`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tried {
+    /// How long the task (its download, raced with a rebuild) has run.
+    pub ran: Duration,
+    /// Requests made to the operator.
+    pub attempts: u32,
+    /// Attempts that ended without the block.
+    pub failures: u32,
 }
 
 /// A block to obtain: its number, its L1 root and the availability deadline (unix ms).
@@ -397,7 +412,11 @@ impl Fetcher {
                 }
                 Err(e) => e,
             };
-            progress.lock().last_error = Some(e.to_string());
+            {
+                let mut p = progress.lock();
+                p.last_error = Some(e.to_string());
+                p.failures = p.failures.saturating_add(1);
+            }
             if let Some(f) = failed {
                 f.notify_one();
             }
@@ -598,6 +617,15 @@ impl Downloader {
     /// `None` if none runs.
     pub fn running_for(&self, blknum: u64) -> Option<Duration> {
         self.slots.lock().get(&blknum).map(|s| s.started.elapsed())
+    }
+
+    /// What block `blknum`'s task has done to obtain it (WATCH-3's evidence for a verdict):
+    /// how long it has run, its requests and its failed attempts. `None` if none runs.
+    pub fn tried(&self, blknum: u64) -> Option<Tried> {
+        self.slots.lock().get(&blknum).map(|s| {
+            let p = s.progress.lock();
+            Tried { ran: s.started.elapsed(), attempts: p.attempts, failures: p.failures }
+        })
     }
 
     /// Stops block `blknum`'s download (its verdict is given) and returns where it stood.

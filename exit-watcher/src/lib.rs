@@ -19,7 +19,7 @@ pub use judge::{
 pub use tower::{
     DaConfigError, DaStatus, Fault, FaultKind, MAX_PUTS_AT_ONCE, PUT_BODY_TIMEOUT, TowerSettings,
 };
-pub use watcher::{Guard, Settings, Status, Watcher, WatcherError, write_view_utxos};
+pub use watcher::{Funding, Guard, Settings, Status, Watcher, WatcherError, write_view_utxos};
 
 use std::{net::SocketAddr, sync::Arc};
 

@@ -147,6 +147,8 @@ pub struct DevnetOptions {
     pub operator_devnet: bool,
     /// The watcher processes due ETH exits (`--process-exits`).
     pub watcher_processes_exits: bool,
+    /// More arguments for the watcher (alerts, `--monitor` peers, …), after the harness's own.
+    pub watcher_args: Vec<String>,
 }
 
 impl Default for DevnetOptions {
@@ -160,6 +162,7 @@ impl Default for DevnetOptions {
             deploy_from_keystore: None,
             operator_devnet: true,
             watcher_processes_exits: true,
+            watcher_args: Vec::new(),
         }
     }
 }
@@ -621,6 +624,12 @@ impl Devnet {
         }
     }
 
+    /// Replaces the watcher's extra arguments ([`DevnetOptions::watcher_args`]); they take effect
+    /// at the next [`Self::restart_watcher`].
+    pub fn set_watcher_args(&mut self, args: Vec<String>) {
+        self.options.watcher_args = args;
+    }
+
     /// SIGKILLs the watcher (its state stays on disk) and starts it again.
     pub async fn restart_watcher(&mut self) -> Result<(), HarnessError> {
         if let Some(mut c) = self.watcher_process.take() {
@@ -662,6 +671,7 @@ impl Devnet {
             .arg(self.dir.path().join("watcher-data"))
             .args(&da_args)
             .args(self.options.watcher_processes_exits.then_some("--process-exits"))
+            .args(&self.options.watcher_args)
             .env("PLASMA_WATCHER_L1_PRIVATE_KEY", key_hex(&self.anvil, 9))
             .env("RUST_LOG", "info")
             .stdout(std::fs::File::create(&log).map_err(err)?)

@@ -219,11 +219,9 @@ impl Watcher {
         todo.sort_by_key(|(_, (a, _))| a.utxoPos);
         let plan = budget::plan(todo, balance, &costs, MASS_EXIT_BATCH);
         if worth + batched.worth + batched.dust > 0 {
-            self.note_plan(
-                worth - plan.dust.len() + batched.worth,
-                plan.unaffordable.len() + batched.unaffordable,
-                balance,
-            );
+            let worth = worth - plan.dust.len() + batched.worth;
+            let needed = budget::cost_of(&costs, worth, MASS_EXIT_BATCH);
+            self.note_plan(worth, plan.unaffordable.len() + batched.unaffordable, balance, needed);
         }
         let dust = plan.dust.len() + batched.dust;
         if dust > 0 && std::mem::replace(&mut *self.dust_reported.lock(), dust) != dust {
@@ -252,7 +250,7 @@ impl Watcher {
     /// every guarded output worth exiting; `underfunded` the moment it does not (once per count).
     pub(super) async fn check_funding(&self) -> Result<(), WatcherError> {
         let synced = self.view.lock().synced_block;
-        if self.funding.lock().0 == synced {
+        if self.funding.lock().synced_block == synced {
             return Ok(());
         }
         let guards = self.guards()?;
@@ -268,17 +266,23 @@ impl Watcher {
         let plan = budget::plan(amounts, balance, &costs, MASS_EXIT_BATCH);
         let worth = plan.batches.iter().map(Vec::len).sum::<usize>() + plan.unaffordable.len();
         let short = plan.unaffordable.len();
-        self.note_plan(worth, short, balance);
-        self.funding.lock().0 = synced;
+        self.note_plan(worth, short, balance, budget::cost_of(&costs, worth, MASS_EXIT_BATCH));
+        self.funding.lock().synced_block = synced;
         Ok(())
     }
 
     /// Records a funding figure; reports `underfunded` when the shortfall appears or changes.
-    pub(super) fn note_plan(&self, worth: usize, short: usize, balance: U256) {
+    pub(super) fn note_plan(&self, worth: usize, short: usize, balance: U256, needed: U256) {
         let was_short = {
             let mut f = self.funding.lock();
-            let was = f.2;
-            (f.1, f.2) = (worth, short);
+            let was = f.short;
+            (f.worth, f.short, f.balance, f.needed) = (worth, short, balance, needed);
+            f.at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if f.synced_block == u64::MAX {
+                f.synced_block = self.view.lock().synced_block;
+            }
             was
         };
         if short > 0 && short != was_short {

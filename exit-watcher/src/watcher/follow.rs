@@ -95,7 +95,6 @@ impl Watcher {
                     root: B256::ZERO,
                     timestamp: ev.timestamp,
                     deposit_tx: Some(ev.depositTx.clone()),
-                    seen: Instant::now(),
                 });
             } else {
                 let ev = &blocks[i].0;
@@ -113,7 +112,6 @@ impl Watcher {
                     root: ev.root,
                     timestamp: ev.timestamp,
                     deposit_tx: None,
-                    seen: Instant::now(),
                 });
             }
         }

@@ -34,7 +34,7 @@ use std::{
     collections::{BTreeMap, VecDeque},
     path::Path,
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 use tracing::{debug, info, warn};
 
@@ -240,7 +240,6 @@ struct Pending {
     timestamp: u64,
     /// Deposit blocks carry their transaction; child blocks are downloaded.
     deposit_tx: Option<Bytes>,
-    seen: Instant,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -282,6 +281,26 @@ pub struct Status {
     pub da: Option<crate::tower::DaStatus>,
 }
 
+/// The last funding check (WATCH-13): what exiting every guarded output worth exiting would
+/// cost the tower now, against its balance. Made at every new synced block, and at a mass exit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Funding {
+    /// The synced block the check was made at (`u64::MAX`: none yet).
+    pub synced_block: u64,
+    /// Guarded outputs worth exiting (not dust).
+    pub worth: usize,
+    /// Of those, how many the balance could not pay to exit.
+    pub short: usize,
+    /// The tower's L1 balance (wei).
+    pub balance: U256,
+    /// What exiting all `worth` outputs would cost up front (bonds and gas at the current price
+    /// with the tower's margin, in batches), wei.
+    pub needed: U256,
+    /// When the check was made (unix seconds, this machine's clock).
+    pub at: u64,
+}
+
 /// The watcher.
 pub struct Watcher {
     settings: Settings,
@@ -313,9 +332,8 @@ pub struct Watcher {
     cursor: Mutex<u64>,
     /// The newest L1 block timestamp read (the availability clock's L1 side, WATCH-3).
     l1_time: Mutex<u64>,
-    /// Last funding check (WATCH-13): the synced block it was made at, guarded outputs worth
-    /// exiting, and how many of them the balance could not pay for.
-    funding: Mutex<(u64, usize, usize)>,
+    /// Last funding check (WATCH-13).
+    funding: Mutex<Funding>,
     /// Dust outputs last reported skipped.
     dust_reported: Mutex<usize>,
     /// The highest child block committed on L1 (late deposits below it may be spent, WATCH-6).
@@ -423,7 +441,7 @@ impl Watcher {
             events: Mutex::new(past_events),
             cursor: Mutex::new(0),
             l1_time: Mutex::new(0),
-            funding: Mutex::new((u64::MAX, 0, 0)),
+            funding: Mutex::new(Funding { synced_block: u64::MAX, ..Funding::default() }),
             dust_reported: Mutex::new(0),
             last_child_committed: Mutex::new(0),
             late_reported: Mutex::new(std::collections::BTreeSet::new()),
@@ -481,13 +499,19 @@ impl Watcher {
         self.events.lock().clone()
     }
 
+    /// The last funding check (WATCH-13); `None` before the first.
+    pub fn funding(&self) -> Option<Funding> {
+        let f = self.funding.lock().clone();
+        (f.synced_block != u64::MAX).then_some(f)
+    }
+
     /// Status figures.
     pub fn status(&self) -> Status {
         let (da_faults, da) = match &self.tower {
             Some(t) => (t.faults(crate::tower::STATUS_FAULTS), Some(t.status())),
             None => (Vec::new(), None),
         };
-        let funding = *self.funding.lock();
+        let funding = self.funding.lock().clone();
         let view = self.view.lock();
         Status {
             l1_cursor: *self.cursor.lock(),
@@ -497,8 +521,8 @@ impl Watcher {
             pending_blocks: self.pending.lock().len(),
             exits_watched: self.exits.lock().len(),
             guarded: self.guards().map_or(0, |g| g.len()),
-            guarded_outputs: funding.1,
-            unaffordable_outputs: funding.2,
+            guarded_outputs: funding.worth,
+            unaffordable_outputs: funding.short,
             events: self.events.lock().len(),
             downloads: self.downloads.progress(),
             da_faults,

@@ -139,7 +139,6 @@ impl Watcher {
                 root: p.root,
                 timestamp: p.timestamp,
                 deposit_tx: p.deposit_tx,
-                seen: Instant::now(),
             });
         }
         for entry in tx.open_table(V_EXITS).map_err(st)?.iter().map_err(st)? {
