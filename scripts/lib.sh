@@ -20,7 +20,7 @@ ensure_npm() {
   need npm "install npm (comes with Node.js)"
   local stamp="$ROOT/node_modules/.package-lock.json"
   if [[ ! -x "$ROOT/node_modules/.bin/forge" || ! -f "$stamp" || "$ROOT/package-lock.json" -nt "$stamp" ]]; then
-    step "npm ci (Foundry, solc-js, OpenZeppelin)"
+    step "npm ci (Foundry, solc-js, OpenZeppelin; Vite, TypeScript, playwright-core for the dashboard)"
     (cd "$ROOT" && npm ci --no-audit --no-fund) || die "npm ci failed"
   fi
   # The npm packages ship the binaries; make sure they are executable (npm preserves modes, but a
@@ -59,6 +59,21 @@ ensure_venv() {
       die "could not install $1 from PyPI"
     touch "$stamp"
   fi
+}
+
+# Debian's chromium, which the dashboard's browser test (tests/browser/dashboard.mjs, through
+# npm's playwright-core, which never downloads a browser of its own) drives: installed with apt
+# when /usr/bin/chromium is missing, with sudo when not root.
+ensure_chromium() {
+  [[ -x /usr/bin/chromium ]] && return 0
+  need apt-get "install Debian's chromium package (the dashboard's browser test drives it)"
+  local sudo=()
+  [[ $(id -u) -ne 0 ]] && sudo=(sudo)
+  step "apt-get install chromium (the dashboard's browser test)"
+  "${sudo[@]}" apt-get update -qq || die "apt-get update failed"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ||
+    die "could not install chromium with apt"
+  [[ -x /usr/bin/chromium ]] || die "apt installed chromium but /usr/bin/chromium is missing"
 }
 
 # slither for scripts/slither (.venv/slither).

@@ -1,6 +1,7 @@
 //! The watcher's HTTP API: `/status`, `/events`, `/v1/guards`, `/v1/guards/in-flight`, `/health`,
 //! `/metrics`, `/openapi.json`, and the tower's routes (issue 17, `crate::tower::api`):
-//! `/v1/da/chunks/{blknum}`, `/v1/da/faults` and the operator-shaped read routes.
+//! `/v1/da/chunks/{blknum}`, `/v1/da/faults` and the operator-shaped read routes; the dashboard
+//! (issue 20, `crate::dashboard`): `/`, `/assets/{file}`, `/v1/dashboard`.
 
 // warp hands extracted values to handlers by value.
 #![allow(clippy::needless_pass_by_value)]
@@ -66,6 +67,10 @@ pub(crate) fn routes(
             };
             match w.add_guard(&guard).await {
                 Ok(()) => warp::reply::json(&json!({"guarded": guard.owner})).into_response(),
+                // A monitor guards no one (issue 20): a conflict with what this server is.
+                Err(e @ crate::guards::GuardError::MonitorOnly) => {
+                    error(StatusCode::CONFLICT, e.code(), e)
+                }
                 Err(e @ crate::guards::GuardError::BadSignature { .. }) => error(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     e.code(),
@@ -84,7 +89,7 @@ pub(crate) fn routes(
         .and(warp::post())
         .and(warp::body::content_length_limit(64 * 1024))
         .and(warp::body::bytes())
-        .and(with.clone())
+        .and(with)
         .map(|body: bytes::Bytes, w: Arc<Watcher>| {
             let tx = serde_json::from_slice::<InFlightRequest>(&body)
                 .ok()
@@ -96,6 +101,10 @@ pub(crate) fn routes(
                     "expected {\"tx\": \"0x…\"} (hex, no other field)",
                 );
             };
+            if w.is_monitor() {
+                let e = crate::guards::GuardError::MonitorOnly;
+                return error(StatusCode::CONFLICT, e.code(), e);
+            }
             match w.add_in_flight(&tx) {
                 Ok(hash) => warp::reply::json(&json!({"kept": hash})).into_response(),
                 // SIG-4's refusal ("… is owned by X but signed by Y"): a signature made under
@@ -113,35 +122,13 @@ pub(crate) fn routes(
     let health = warp::path!("health")
         .and(warp::get())
         .map(|| warp::reply::json(&json!({"status": "ok"})).into_response());
-    let metrics = warp::path!("metrics").and(warp::get()).and(with).map(|w: Arc<Watcher>| {
-        let s = w.status();
-        let da = s.da.clone().map(|d| {
-            format!(
-                "# TYPE plasma_watcher_da_chunks_stored gauge\nplasma_watcher_da_chunks_stored {}\n\
-                 # TYPE plasma_watcher_da_rebuilt_blocks_total counter\nplasma_watcher_da_rebuilt_blocks_total {}\n\
-                 # TYPE plasma_watcher_da_faults_total counter\nplasma_watcher_da_faults_total {}\n",
-                d.chunks_stored, d.rebuilt_total, d.faults_total
-            )
-        });
-        let body = format!(
-            "# TYPE plasma_watcher_l1_cursor gauge\nplasma_watcher_l1_cursor {}\n\
-             # TYPE plasma_watcher_synced_block gauge\nplasma_watcher_synced_block {}\n\
-             # TYPE plasma_watcher_chain_safe gauge\nplasma_watcher_chain_safe {}\n\
-             # TYPE plasma_watcher_pending_blocks gauge\nplasma_watcher_pending_blocks {}\n\
-             # TYPE plasma_watcher_events_total counter\nplasma_watcher_events_total {}\n\
-             # TYPE plasma_watcher_deadline_alerts_total counter\nplasma_watcher_deadline_alerts_total {}\n",
-            s.l1_cursor,
-            s.synced_block,
-            u8::from(s.safe),
-            s.pending_blocks,
-            s.events,
-            w.events().iter().filter(|e| matches!(e, crate::judge::Event::DeadlineTight { .. })).count()
-        ) + &da.unwrap_or_default();
-        warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4").into_response()
-    });
+    // `/metrics` (issue 20): `crate::metrics`, every figure documented in docs/operations.md.
+    let metrics = crate::metrics::route(watcher_for_tower.clone());
     let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {
         warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response()
     });
+    let dashboard = crate::dashboard::routes(watcher_for_tower.clone());
+    let watcher_for_verdicts = watcher_for_tower.clone();
     let tower = crate::tower::api::routes(watcher_for_tower);
     status
         .or(events)
@@ -157,6 +144,10 @@ pub(crate) fn routes(
         .or(openapi)
         .unify()
         .or(tower)
+        .unify()
+        .or(crate::verdicts::route(watcher_for_verdicts))
+        .unify()
+        .or(dashboard)
         .unify()
         .or(unrouted())
         .unify()
@@ -232,6 +223,10 @@ mod tests {
             "/v1/utxos",
             "/v1/utxos/{pos}/exit-data",
             "/v1/inclusions",
+            "/",
+            "/assets/{file}",
+            "/v1/dashboard",
+            "/v1/verdicts",
         ] {
             assert!(paths.contains_key(p), "{p}");
         }

@@ -61,6 +61,11 @@ pub enum GuardError {
     /// L1 or the store failed; nothing was kept.
     #[error("{0}")]
     Unavailable(String),
+    /// This is a read-only monitor (`--monitor`, issue 20): it never sends an exit, so an
+    /// authorization handed to it would protect no one. Refused rather than kept, so that the
+    /// owner does not believe they are guarded.
+    #[error("this is a read-only monitor (--monitor): it guards no one and sends no L1 transaction; hand the authorization to a guarding watcher")]
+    MonitorOnly,
 }
 
 impl GuardError {
@@ -73,6 +78,7 @@ impl GuardError {
             Self::Older { .. } => "AuthorizationOlder",
             Self::AtCapacity { .. } => "WatcherAtCapacity",
             Self::Unavailable(_) => "Unavailable",
+            Self::MonitorOnly => "MonitorOnly",
         }
     }
 

@@ -283,6 +283,41 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A read-only monitor (`--monitor`, issue 20) would have sent this action; it sent nothing.
+    WouldAct {
+        /// The action's key (as a guarding watcher journals it).
+        action: String,
+        /// The contract function it would have called.
+        call: String,
+        /// The wei it would have sent with it (a bond).
+        value: alloy::primitives::U256,
+        /// What the action is for.
+        reason: String,
+    },
+    /// A cross-checked watcher (`--cross-check`, issue 20) judged a block both judged differently.
+    VerdictDisagreement {
+        /// The peer's URL, redacted.
+        peer: String,
+        /// The child block.
+        blknum: u64,
+        /// This watcher's verdict.
+        ours: crate::verdicts::BlockVerdict,
+        /// The peer's.
+        theirs: crate::verdicts::BlockVerdict,
+    },
+    /// A cross-checked peer failed several polls in a row (unreachable, a bad answer, or another
+    /// deployment): reported once per outage, never as a disagreement.
+    CrossCheckPeerDown {
+        /// The peer's URL, redacted.
+        peer: String,
+        /// Why the last poll failed.
+        reason: String,
+    },
+    /// A cross-checked peer that was down answers again.
+    CrossCheckPeerUp {
+        /// The peer's URL, redacted.
+        peer: String,
+    },
 }
 
 /// A spend the watcher has seen in a valid block: the transaction and which input spends.

@@ -3,12 +3,16 @@
 //! and when a block is withheld or invalid, exits the outputs of the owners it guards (with their
 //! exit authorizations) before any exit the bad block could enable.
 
+pub mod alerts;
 mod api;
+mod dashboard;
 pub mod budget;
 pub mod download;
 pub mod guards;
 mod judge;
+mod metrics;
 pub mod tower;
+pub mod verdicts;
 mod watcher;
 
 pub use download::{DownloadError, DownloadProgress, DownloadSettings};
@@ -20,6 +24,10 @@ pub use tower::{
     DaConfigError, DaStatus, Fault, FaultKind, MAX_PUTS_AT_ONCE, PUT_BODY_TIMEOUT, TowerSettings,
 };
 pub use watcher::{Funding, Guard, Settings, Status, Watcher, WatcherError, write_view_utxos};
+/// The dashboard's document (`GET /v1/dashboard`, issue 20).
+pub use watcher::overview;
+/// Monitor mode and cross-checks between watchers (issue 20).
+pub use watcher::crosscheck;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -53,7 +61,12 @@ pub async fn start_on(
         warp::serve(api::routes(watcher.clone())).incoming(listener).graceful(async move {
             let _ = stop.wait_for(|s| *s).await;
         });
-    let tasks = vec![tokio::spawn(watcher.clone().run(rx)), tokio::spawn(server.run())];
+    let tasks = vec![
+        // The cross-check (issue 20) polls peers in its own task: a slow peer never holds the loop.
+        tokio::spawn(watcher.clone().cross_check(rx.clone())),
+        tokio::spawn(watcher.clone().run(rx)),
+        tokio::spawn(server.run()),
+    ];
     Ok(Running { addr, watcher, shutdown, tasks })
 }
 

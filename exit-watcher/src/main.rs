@@ -41,7 +41,7 @@ struct Cli {
         long = "l1.private-key",
         env = "PLASMA_WATCHER_L1_PRIVATE_KEY",
         hide_env_values = true,
-        required_unless_present = "keystore",
+        required_unless_present_any = ["keystore", "monitor"],
         conflicts_with = "keystore"
     )]
     private_key: Option<String>,
@@ -112,6 +112,51 @@ struct Cli {
     /// --availability-timeout.
     #[arg(long = "da.rebuild-after")]
     da_rebuild_after: Option<f64>,
+    // --- Monitor mode and cross-checks (issue 20, `plasma_watcher` `watcher/crosscheck.rs`). ---
+    /// Read-only monitor: follows L1, validates every block and judges exactly as a watcher,
+    /// and never sends an L1 transaction (no key is loaded, the provider has no wallet; what it
+    /// would have done is recorded as `wouldAct` events; guards are refused). A key given with
+    /// it (flag or environment) is refused, not ignored: a process holding a key is expected to
+    /// guard, and one that silently does not is the failure this mode must never create.
+    #[arg(long = "monitor", conflicts_with_all = ["private_key", "keystore", "password_file", "da_index"])]
+    monitor: bool,
+    /// Other watchers or monitors whose block verdicts to compare with this one's (their API
+    /// base URLs, comma-separated; shown redacted): a block judged differently is a
+    /// `verdictDisagreement` event, a peer that stops answering a `crossCheckPeerDown`.
+    #[arg(
+        long = "cross-check",
+        env = "PLASMA_WATCHER_CROSS_CHECK",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    cross_check: Vec<String>,
+    /// Seconds between two cross-check polls of every peer.
+    #[arg(long = "cross-check.interval", default_value_t = 10.0)]
+    cross_check_interval: f64,
+    // --- Alerts (issue 20): webhooks and the stall detector (`plasma_watcher::alerts`). ---
+    /// Alert webhook(s), repeatable or comma-separated: `https://…` (generic JSON),
+    /// `slack+https://…`, `discord+https://…`, `generic+https://…`. The URL is a secret: prefer
+    /// the environment variable (the command line is visible in `ps`); it is only ever logged as
+    /// `https://host/…`.
+    #[arg(
+        long = "alert.webhook",
+        env = "PLASMA_WATCHER_ALERT_WEBHOOK",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    alert_webhooks: Vec<String>,
+    /// Seconds without progress that count as the watcher stalling: no step completed, the L1
+    /// cursor behind L1's head, or committed blocks waiting (plus --availability-timeout).
+    #[arg(long = "alert.stall-after", default_value_t = 300)]
+    alert_stall_after: u64,
+    /// Seconds an unchanged L1 head counts as L1 stalled; 0 turns the check off. Default:
+    /// --alert.stall-after, or off when every L1 endpoint is on loopback (a devnet mining on
+    /// demand has no new block while idle).
+    #[arg(long = "alert.l1-stall-after")]
+    alert_l1_stall_after: Option<u64>,
+    /// This watcher's name in alert messages (default: `watcher <its address>`).
+    #[arg(long = "alert.name")]
+    alert_name: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -126,14 +171,33 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
-        let key = match load_key(&cli) {
-            Ok(k) => k,
+        // A monitor (issue 20) loads no key at all: clap refuses one with --monitor.
+        let key = if cli.monitor {
+            None
+        } else {
+            match load_key(&cli) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    eprintln!("plasma-watcher: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        };
+        let me = key.as_ref().map_or(Address::ZERO, PrivateKeySigner::address);
+        let cross_check_interval = match cross_check_interval(&cli) {
+            // The peers are checked here too, before anything connects.
+            Ok(i) => match plasma_watcher::crosscheck::parse_peers(&cli.cross_check) {
+                Ok(_) => i,
+                Err(e) => {
+                    eprintln!("plasma-watcher: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
             Err(e) => {
                 eprintln!("plasma-watcher: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        let me = key.address();
         let da = match da_settings(&cli) {
             Ok(da) => da,
             Err(e) => {
@@ -141,7 +205,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let receipt_key = plasma_spec::Signer::from_bytes(&key.to_bytes());
+        let receipt_key = key.as_ref().and_then(|k| plasma_spec::Signer::from_bytes(&k.to_bytes()));
         let endpoints = match Endpoints::parse(&cli.rpc_url) {
             Ok(e) => e,
             Err(e) => {
@@ -149,14 +213,28 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let (provider, l1_health) =
-            match plasma_contracts::l1::connect(&endpoints, EthereumWallet::from(key)) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("plasma-watcher: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
+        let alert_settings = match alert_settings(&cli, me, &endpoints) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("plasma-watcher: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let connected = match key {
+            Some(key) => plasma_contracts::l1::connect(&endpoints, EthereumWallet::from(key)),
+            // No wallet: nothing this process builds can sign (issue 20).
+            None => plasma_contracts::l1::connect_reader(
+                &endpoints,
+                &plasma_contracts::l1::ClientOptions::from_env(),
+            ),
+        };
+        let (provider, l1_health) = match connected {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("plasma-watcher: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         tracing::info!(target: "watcher", endpoints = %endpoints, "L1 endpoints");
         // One chain for the watcher's whole life: the endpoints' health check never uses one that
         // answers another chain id (a misconfigured list, a provider's wrong network).
@@ -197,6 +275,19 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let watcher = if cli.monitor {
+            tracing::info!(target: "watcher", "read-only monitor: no key, no L1 transaction");
+            watcher.with_monitor()
+        } else {
+            watcher
+        };
+        let watcher = match watcher.with_cross_check(&cli.cross_check, cross_check_interval) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("plasma-watcher: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let watcher = match da {
             None => watcher,
             Some(da) => match watcher.with_tower(da, receipt_key).await {
@@ -206,6 +297,13 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             },
+        };
+        let watcher = match plasma_watcher::alerts::Alerts::start(alert_settings) {
+            Ok(alerts) => watcher.with_alerts(alerts),
+            Err(e) => {
+                eprintln!("plasma-watcher: {e}");
+                return ExitCode::FAILURE;
+            }
         };
         let running = match plasma_watcher::start(watcher, cli.listen).await {
             Ok(r) => r,
@@ -242,6 +340,13 @@ fn load_key(cli: &Cli) -> Result<PrivateKeySigner, String> {
     raw.trim().parse().map_err(|e| format!("private key: {e}"))
 }
 
+/// `--cross-check.interval`, checked (issue 20).
+fn cross_check_interval(cli: &Cli) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(cli.cross_check_interval).ok().filter(|d| !d.is_zero()).ok_or_else(
+        || format!("--cross-check.interval {}: expected seconds > 0", cli.cross_check_interval),
+    )
+}
+
 /// The `--da.*` flags, checked (issue 17).
 fn da_settings(cli: &Cli) -> Result<Option<TowerSettings>, String> {
     let rebuild_after = match cli.da_rebuild_after {
@@ -257,6 +362,41 @@ fn da_settings(cli: &Cli) -> Result<Option<TowerSettings>, String> {
         Duration::from_secs(cli.availability_timeout),
     )
     .map_err(|e| e.to_string())
+}
+
+/// The `--alert.*` flags, checked (issue 20).
+fn alert_settings(
+    cli: &Cli,
+    me: Address,
+    l1: &Endpoints,
+) -> Result<plasma_watcher::alerts::AlertSettings, String> {
+    use plasma_watcher::alerts::{AlertSettings, parse_webhooks};
+    let webhooks = parse_webhooks(&cli.alert_webhooks).map_err(|e| e.to_string())?;
+    let stall_after = Duration::from_secs(cli.alert_stall_after);
+    let l1_stall_after = match cli.alert_l1_stall_after {
+        Some(0) => None,
+        Some(s) => Some(Duration::from_secs(s)),
+        None => AlertSettings::default_l1_stall_after(l1, stall_after),
+    };
+    let name = match &cli.alert_name {
+        Some(n) if n.trim().is_empty() => return Err("--alert.name is empty".into()),
+        Some(n) => n.trim().to_owned(),
+        // A monitor (no key) has no address of its own.
+        None if me.is_zero() => "monitor".into(),
+        None => format!("watcher {me}"),
+    };
+    let settings = AlertSettings {
+        webhooks,
+        name,
+        watcher: me,
+        l1: l1.clone(),
+        confirmations: cli.confirmations,
+        availability_timeout: Duration::from_secs(cli.availability_timeout),
+        stall_after,
+        l1_stall_after,
+    };
+    settings.check().map_err(|e| e.to_string())?;
+    Ok(settings)
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM: systemd, Docker and Kubernetes stop a service with
@@ -306,6 +446,34 @@ mod tests {
         assert!(load_key(&cli).is_ok());
     }
 
+    #[test]
+    fn a_monitor_needs_no_key_and_refuses_one() {
+        let base =
+            ["plasma-watcher", "--l1.framework", "0x0000000000000000000000000000000000000001"];
+        let parse = |extra: &[&str]| Cli::try_parse_from(base.iter().chain(extra));
+        let cli = parse(&["--monitor"]).expect("a monitor without a key");
+        assert!(cli.monitor);
+        for refused in [
+            &["--monitor", "--l1.private-key", "0x01"][..],
+            &["--monitor", "--l1.keystore", "k.json"],
+            &["--monitor", "--da.index", "0", "--da.k", "1", "--da.towers", "http://a:1"],
+        ] {
+            let err = parse(refused).expect_err("a key, or a tower that signs, with --monitor");
+            assert!(err.to_string().contains("--monitor"), "{refused:?}: {err}");
+        }
+        // A monitor may read from the towers (a reader signs nothing).
+        let cli = parse(&["--monitor", "--da.k", "1", "--da.towers", "http://a:1"]).unwrap();
+        assert_eq!(da_settings(&cli).unwrap().unwrap().index, None);
+        let cli = parse(&["--monitor", "--cross-check", "http://a:1,https://u:p@b/x"]).unwrap();
+        assert_eq!(cli.cross_check, ["http://a:1", "https://u:p@b/x"]);
+        assert_eq!(cross_check_interval(&cli).unwrap(), Duration::from_secs(10));
+        for bad in ["0", "-1", "NaN", "inf"] {
+            let flag = format!("--cross-check.interval={bad}");
+            let cli = parse(&["--monitor", &flag]).unwrap();
+            assert!(cross_check_interval(&cli).is_err(), "{bad}");
+        }
+    }
+
     fn parse(args: &[&str]) -> Cli {
         let mut all = vec![
             "plasma-watcher",
@@ -316,6 +484,52 @@ mod tests {
         ];
         all.extend_from_slice(args);
         Cli::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn alert_flags() {
+        let me = Address::repeat_byte(7);
+        let local = Endpoints::parse("http://127.0.0.1:8545").unwrap();
+        let remote = Endpoints::parse("https://eth.example/v3/secret-key").unwrap();
+        let s = alert_settings(&parse(&[]), me, &local).unwrap();
+        assert!(s.webhooks.is_empty());
+        assert_eq!(s.stall_after, Duration::from_secs(300));
+        assert_eq!(s.l1_stall_after, None, "loopback L1: a devnet mining on demand");
+        assert_eq!(s.name, format!("watcher {me}"));
+        let s = alert_settings(&parse(&[]), me, &remote).unwrap();
+        assert_eq!(s.l1_stall_after, Some(Duration::from_secs(300)));
+        let s = alert_settings(
+            &parse(&[
+                "--alert.webhook",
+                "slack+https://hooks.slack.com/services/T/B/secret,https://a.example/x",
+                "--alert.webhook=discord+https://discord.com/api/webhooks/1/secret",
+                "--alert.stall-after",
+                "20",
+                "--alert.l1-stall-after",
+                "0",
+                "--alert.name",
+                "tower-eu",
+            ]),
+            me,
+            &remote,
+        )
+        .unwrap();
+        let formats: Vec<_> = s.webhooks.iter().map(|w| w.format).collect();
+        use plasma_watcher::alerts::Format;
+        assert_eq!(formats, [Format::Slack, Format::Generic, Format::Discord]);
+        assert_eq!((s.stall_after, s.l1_stall_after), (Duration::from_secs(20), None));
+        assert_eq!(s.name, "tower-eu");
+        for (args, want) in [
+            (vec!["--alert.webhook", "ftp://x/secret"], "not an http(s) URL"),
+            (vec!["--alert.webhook", "teams+https://x/secret"], "not an http(s) URL"),
+            (vec!["--alert.webhook", "https://[secret"], "not a URL"),
+            (vec!["--alert.stall-after", "0"], "at least 1 second"),
+            (vec!["--alert.name", " "], "empty"),
+        ] {
+            let err = alert_settings(&parse(&args), me, &remote).unwrap_err();
+            assert!(err.contains(want), "{args:?}: {err}");
+            assert!(!err.contains("secret"), "a webhook is never shown in full: {err}");
+        }
     }
 
     #[test]

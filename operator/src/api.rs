@@ -118,12 +118,8 @@ fn withheld(blknum: u64) -> Response {
     )
 }
 
-/// Request counters (Prometheus).
-#[derive(Debug, Default)]
-pub(crate) struct Metrics {
-    accepted: std::sync::atomic::AtomicU64,
-    rejected: std::sync::atomic::AtomicU64,
-}
+/// Request counters (Prometheus, `crate::metrics`).
+pub(crate) use crate::metrics::Metrics;
 
 fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
     warp::reply::with_status(
@@ -586,33 +582,14 @@ pub(crate) fn routes(
 
     let health = warp::path!("health").and(warp::get()).map(|| ok(json!({"status": "ok"})));
 
+    // `/metrics` (issue 20): `crate::metrics`, every figure documented in docs/operations.md.
     let metrics = warp::path!("metrics").and(warp::get()).and(with).map(|ctx: Arc<ApiContext>| {
-        let s = ctx.chain.status();
-        let l1 = ctx.l1.lock().clone();
-        let body = format!(
-            "# TYPE plasma_operator_txs_accepted_total counter\nplasma_operator_txs_accepted_total {}\n\
-             # TYPE plasma_operator_txs_rejected_total counter\nplasma_operator_txs_rejected_total {}\n\
-             # TYPE plasma_operator_mempool_size gauge\nplasma_operator_mempool_size {}\n\
-             # TYPE plasma_operator_utxos gauge\nplasma_operator_utxos {}\n\
-             # TYPE plasma_operator_next_child_block gauge\nplasma_operator_next_child_block {}\n\
-             # TYPE plasma_operator_uncommitted_blocks gauge\nplasma_operator_uncommitted_blocks {}\n\
-             # TYPE plasma_operator_l1_head gauge\nplasma_operator_l1_head {}\n\
-             # TYPE plasma_operator_root_submissions_total counter\nplasma_operator_root_submissions_total {}\n",
-            ctx.metrics.accepted.load(std::sync::atomic::Ordering::Relaxed),
-            ctx.metrics.rejected.load(std::sync::atomic::Ordering::Relaxed),
-            s.mempool_size,
-            s.utxo_count,
-            s.next_child_block,
-            s.uncommitted_blocks.len(),
-            l1.l1_head,
-            l1.submissions_sent,
-        );
-        let mut body = body;
-        body.push_str(&ctx.chain.ingest_stats().figures().prometheus());
-        if let Some(da) = &ctx.da {
-            body.push_str(&da.metrics());
-        }
-        warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4").into_response()
+        warp::reply::with_header(
+            crate::metrics::render(&ctx),
+            "content-type",
+            "text/plain; version=0.0.4",
+        )
+        .into_response()
     });
 
     let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {

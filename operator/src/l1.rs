@@ -135,6 +135,25 @@ pub struct L1Health {
     /// Each configured L1 endpoint's health (`plasma_contracts::l1`), read when shown: URLs
     /// redacted, healthy, head, latency, last error, last answer.
     pub endpoints: plasma_contracts::l1::L1Health,
+    /// The root submitter's sender figures (issue 20, `/metrics`): transactions sent, fee bumps,
+    /// outcomes and the last nonce. Not in `/status` (its schema is fixed).
+    #[serde(skip)]
+    pub submitter: Arc<plasma_contracts::sender::SendStats>,
+    /// The deposit follower's figures (issue 20, `/metrics`). Not in `/status`.
+    #[serde(skip)]
+    pub deposits: DepositFigures,
+}
+
+/// What the deposit follower saw at its last scan (issue 20: the operator's deposits lag).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DepositFigures {
+    /// L1's head at the last scan (0: none yet).
+    pub head: u64,
+    /// The L1 block of the newest deposit credited since this process started.
+    pub newest_credited_l1_block: Option<u64>,
+    /// Deposits L1 shows above the credit cursor, waiting for their confirmations, as last
+    /// counted (`None`: not counted yet, or the follower is still catching up).
+    pub uncredited: Option<u64>,
 }
 
 /// The L1 head a step reads everything at, so that its reads agree with each other.
@@ -206,6 +225,8 @@ pub(crate) async fn run_submitter(
         settings.operator,
         SendPolicy { stuck_after: settings.stuck_after, ..SendPolicy::default() },
     );
+    // `/metrics` reads the sender's counters through the health handle (issue 20).
+    health.lock().submitter = sender.stats().clone();
     let mut state = Submitter::default();
     loop {
         if *shutdown.borrow() {
@@ -524,6 +545,10 @@ struct Deposits {
     final_through: u64,
     /// A halt one read showed and no later read has confirmed yet (see [`confirm_halt`]).
     suspect: Option<Halt>,
+    /// For `/metrics` (issue 20).
+    figures: DepositFigures,
+    /// The head whose uncredited deposits `figures.uncredited` counted.
+    counted_at: Option<B256>,
 }
 
 /// Credits deposits once they are `deposit_confirmations` deep (OP-5), and checks each credited
@@ -548,6 +573,7 @@ pub(crate) async fn run_deposit_follower(
             h.halt = Some(halt);
         } else {
             let step = deposit_step(&chain, &provider, &framework, &settings, &mut state).await;
+            health.lock().deposits = state.figures;
             if step.is_ok() && state.suspect.take().is_some() {
                 info!(target: "operator::deposits", "the deposit discrepancy one read showed is gone: no halt");
             }
@@ -598,6 +624,7 @@ async fn deposit_step(
     s: &mut Deposits,
 ) -> Result<bool, L1Error> {
     let head = head(provider).await?;
+    s.figures.head = head.number;
     if !s.seeded {
         s.final_through = chain.deposits_final_through()?;
         s.highest = s.final_through;
@@ -619,6 +646,7 @@ async fn deposit_step(
     };
     let from = chain.deposit_cursor() + 1;
     if from > safe {
+        count_uncredited(framework, head, safe, s).await;
         return Ok(false);
     }
     let to = safe.min(from + 1_999);
@@ -643,9 +671,46 @@ async fn deposit_step(
         let tx = log.transaction_hash;
         s.recent.insert(blknum, Followed { l1_block, content, timestamp: event.timestamp, tx });
         s.highest = s.highest.max(blknum);
+        s.figures.newest_credited_l1_block =
+            Some(s.figures.newest_credited_l1_block.unwrap_or(0).max(l1_block));
     }
     chain.set_deposit_cursor(to)?;
+    if to < safe {
+        // Still catching up: what waits above the cursor is not a few blocks' worth.
+        s.figures.uncredited = None;
+        s.counted_at = None;
+    } else {
+        count_uncredited(framework, head, safe, s).await;
+    }
     Ok(to < safe)
+}
+
+/// Counts the deposits L1 shows above `safe` (mined, not yet `deposit_confirmations` deep) for
+/// `/metrics`, once per head. Only a figure: a failed read leaves the last count and never
+/// fails the step (crediting must not wait on a gauge).
+async fn count_uncredited(
+    framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
+    head: Head,
+    safe: u64,
+    s: &mut Deposits,
+) {
+    if safe >= head.number {
+        s.figures.uncredited = Some(0);
+        return;
+    }
+    if s.counted_at == Some(head.hash) {
+        return;
+    }
+    match framework.DepositCreated_filter().from_block(safe + 1).to_block(head.number).query().await
+    {
+        Ok(logs) => {
+            s.figures.uncredited = Some(logs.len() as u64);
+            s.counted_at = Some(head.hash);
+        }
+        Err(e) => {
+            debug!(target: "operator::deposits", error = %e, "counting uncredited deposits failed");
+        }
+    }
 }
 
 /// Whether a halt one step found is stored (LEDGER-7). A stored halt stops the chain for good, so

@@ -13,6 +13,7 @@ mod da;
 mod exits;
 pub mod ingest;
 mod l1;
+mod metrics;
 mod node;
 mod openapi;
 mod store;
@@ -25,7 +26,7 @@ pub use config::{
     ApiConfig, BlockConfig, Config, ConfigError, DaConfig, DaConfigError, FaultsConfig, L1Config,
     MAX_TOWERS, StoreConfig, TowerConfig,
 };
-pub use l1::{Halt, L1Error, L1Health};
+pub use l1::{DepositFigures, Halt, L1Error, L1Health};
 pub use node::{DEPOSIT_SLOTS_BEFORE_BLOCK, Node, NodeError};
 pub use store::{
     Batch, BlockRecord, DEFAULT_CACHE_BYTES, DaHeaderRow, DaReceiptRow, Inclusion, Lookup, SCHEMA,

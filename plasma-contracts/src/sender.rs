@@ -17,6 +17,10 @@
 //! - **Reverts by name.** [`describe`] decodes the contracts' custom errors by name with a
 //!   sentence (`StandardExitAlreadyStarted (utxoPos: 7): an exit of this output was already
 //!   started …`, see [`crate::errors`]) instead of showing a raw selector.
+//! - **Figures.** [`SendStats`] counts what went out and what became of it (sent, fee bumps,
+//!   mined, reverted, refused, stuck) and the last nonce used: the operator's and the watcher's
+//!   `/metrics` read them (issue 20), so a submitter that bumps fees forever or a tower whose
+//!   actions keep being refused shows on a graph before it matters.
 
 use alloy::{
     contract::SolCallBuilder,
@@ -26,7 +30,14 @@ use alloy::{
     rpc::types::TransactionReceipt,
     sol_types::SolCall,
 };
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::Duration,
+};
 
 /// How a [`Sender`] prices and waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +96,54 @@ pub enum Outcome {
     },
 }
 
+/// What a [`Sender`] did, counted since it was made (for `/metrics`; atomics, never a lock, so a
+/// scrape cannot wait on a send in progress).
+#[derive(Debug, Default)]
+pub struct SendStats {
+    sent: AtomicU64,
+    fee_bumps: AtomicU64,
+    mined: AtomicU64,
+    reverted: AtomicU64,
+    refused: AtomicU64,
+    stuck: AtomicU64,
+    /// The last nonce a transaction went out at, plus one (0: none yet).
+    next_nonce: AtomicU64,
+}
+
+/// A copy of [`SendStats`] at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendFigures {
+    /// Transactions the node accepted (every attempt, fee bumps included).
+    pub sent: u64,
+    /// Of those, re-sends of a stuck action at a higher fee (attempt 2 and later).
+    pub fee_bumps: u64,
+    /// Attempts mined and successful.
+    pub mined: u64,
+    /// Attempts mined and reverted.
+    pub reverted: u64,
+    /// Sends the node refused (nothing went out).
+    pub refused: u64,
+    /// Attempts not mined within `stuck_after` (each is followed by a fee bump, if still needed).
+    pub stuck: u64,
+    /// The nonce of the last transaction sent, `None` before the first.
+    pub last_nonce: Option<u64>,
+}
+
+impl SendStats {
+    /// The figures now.
+    pub fn figures(&self) -> SendFigures {
+        SendFigures {
+            sent: self.sent.load(Relaxed),
+            fee_bumps: self.fee_bumps.load(Relaxed),
+            mined: self.mined.load(Relaxed),
+            reverted: self.reverted.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+            stuck: self.stuck.load(Relaxed),
+            last_nonce: self.next_nonce.load(Relaxed).checked_sub(1),
+        }
+    }
+}
+
 /// Sends actions from one account under one [`SendPolicy`].
 #[derive(Debug)]
 pub struct Sender {
@@ -93,12 +152,33 @@ pub struct Sender {
     policy: SendPolicy,
     /// Per action still pending: attempts so far and the last attempt's hash.
     attempts: Mutex<HashMap<String, (u32, B256)>>,
+    stats: Arc<SendStats>,
 }
 
 impl Sender {
     /// A sender for `from`, whose key `provider` holds.
     pub fn new(provider: DynProvider, from: Address, policy: SendPolicy) -> Self {
-        Self { provider, from, policy, attempts: Mutex::new(HashMap::new()) }
+        Self {
+            provider,
+            from,
+            policy,
+            attempts: Mutex::new(HashMap::new()),
+            stats: Arc::new(SendStats::default()),
+        }
+    }
+
+    /// What this sender did so far (shared: a caller may keep the handle for its `/metrics`).
+    pub fn stats(&self) -> &Arc<SendStats> {
+        &self.stats
+    }
+
+    /// Counts an attempt the node accepted at `nonce` for action `key`.
+    fn count_sent(&self, key: &str, nonce: u64) {
+        self.stats.sent.fetch_add(1, Relaxed);
+        if self.attempts_of(key) > 0 {
+            self.stats.fee_bumps.fetch_add(1, Relaxed);
+        }
+        self.stats.next_nonce.store(nonce.saturating_add(1), Relaxed);
     }
 
     /// The account.
@@ -139,8 +219,14 @@ impl Sender {
         let (nonce, price) = self.tx_params(key).await?;
         match call.from(self.from).value(value).nonce(nonce).gas_price(price).gas(gas).send().await
         {
-            Ok(pending) => self.confirm(key, pending).await,
-            Err(e) => Ok(Outcome::Refused { reason: describe(&e) }),
+            Ok(pending) => {
+                self.count_sent(key, nonce);
+                self.confirm(key, pending).await
+            }
+            Err(e) => {
+                self.stats.refused.fetch_add(1, Relaxed);
+                Ok(Outcome::Refused { reason: describe(&e) })
+            }
         }
     }
 
@@ -158,8 +244,14 @@ impl Sender {
         let price = price_for_attempt(base, self.attempts_of(key), self.policy.bump_percent);
         match call.from(self.from).value(value).nonce(nonce).gas_price(price).gas(gas).send().await
         {
-            Ok(pending) => self.confirm(key, pending).await,
-            Err(e) => Ok(Outcome::Refused { reason: describe(&e) }),
+            Ok(pending) => {
+                self.count_sent(key, nonce);
+                self.confirm(key, pending).await
+            }
+            Err(e) => {
+                self.stats.refused.fetch_add(1, Relaxed);
+                Ok(Outcome::Refused { reason: describe(&e) })
+            }
         }
     }
 
@@ -174,13 +266,16 @@ impl Sender {
             Ok(Ok(receipt)) => {
                 self.attempts().remove(key);
                 if receipt.status() {
+                    self.stats.mined.fetch_add(1, Relaxed);
                     Ok(Outcome::Mined(Box::new(receipt)))
                 } else {
+                    self.stats.reverted.fetch_add(1, Relaxed);
                     Ok(Outcome::Reverted { hash, reason: None })
                 }
             }
             Ok(Err(e)) => Err(rpc(e)),
             Err(_) => {
+                self.stats.stuck.fetch_add(1, Relaxed);
                 let mut attempts = self.attempts();
                 let entry = attempts.entry(key.to_owned()).or_insert((0, hash));
                 *entry = (entry.0 + 1, hash);
@@ -194,8 +289,10 @@ impl Sender {
     pub async fn landed_late(&self, key: &str) -> Result<Option<TransactionReceipt>, SendError> {
         let Some((_, hash)) = self.attempts().get(key).copied() else { return Ok(None) };
         let receipt = self.provider.get_transaction_receipt(hash).await.map_err(rpc)?;
-        if receipt.is_some() {
+        if let Some(r) = &receipt {
             self.attempts().remove(key);
+            let counter = if r.status() { &self.stats.mined } else { &self.stats.reverted };
+            counter.fetch_add(1, Relaxed);
         }
         Ok(receipt)
     }

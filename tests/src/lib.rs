@@ -23,7 +23,9 @@ use std::{
 };
 
 pub mod throttle;
+mod monitor;
 mod towers;
+pub use monitor::{Monitor, MonitorOptions, reserve_port};
 pub use towers::{block_of, put_chunk, status};
 
 /// Why the harness failed; tests unwrap it.

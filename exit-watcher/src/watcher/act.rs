@@ -19,10 +19,17 @@ impl Watcher {
         value: U256,
         gas: u64,
     ) -> Result<Option<B256>, WatcherError> {
+        // The monitor gate (issue 20, `crosscheck.rs`): a monitor records what it would send and
+        // sends nothing; callers see "not done yet", as for a send still pending.
+        if self.is_monitor() {
+            self.would_act(key, C::SIGNATURE, value);
+            return Ok(None);
+        }
         use plasma_contracts::sender::Outcome;
         match self.sender.send(key, call, value, gas).await.map_err(l1)? {
             Outcome::Mined(receipt) => {
                 self.record_action(key, receipt.transaction_hash)?;
+                self.dashboard.record(key, "mined", Some(receipt.transaction_hash), None);
                 Ok(Some(receipt.transaction_hash))
             }
             Outcome::Reverted { hash, reason } => {
@@ -31,14 +38,17 @@ impl Watcher {
                     || format!("reverted in {hash}"),
                     |r| format!("reverted in {hash}: {r}"),
                 );
+                self.dashboard.record(key, "reverted", Some(hash), Some(reason.clone()));
                 self.event(Event::ActionFailed { action: key.to_owned(), reason });
                 Ok(None)
             }
-            Outcome::Pending { .. } => {
+            Outcome::Pending { hash } => {
+                self.dashboard.record(key, "pending", Some(hash), None);
                 warn!(target: "watcher::sender", action = key, "action not mined yet; will bump its fee");
                 Ok(None)
             }
             Outcome::Refused { reason } => {
+                self.dashboard.record(key, "refused", None, Some(reason.clone()));
                 self.event(Event::ActionFailed { action: key.to_owned(), reason });
                 Ok(None)
             }
@@ -50,6 +60,7 @@ impl Watcher {
         match self.sender.landed_late(key).await.map_err(l1)? {
             Some(receipt) if receipt.status() => {
                 self.record_action(key, receipt.transaction_hash)?;
+                self.dashboard.record(key, "landedLate", Some(receipt.transaction_hash), None);
                 Ok(Some(receipt.transaction_hash))
             }
             _ => Ok(None),
@@ -65,7 +76,10 @@ impl Watcher {
         };
         let now = block.header.timestamp;
         let left = deadline.saturating_sub(now);
-        if left <= self.settings.deadline_margin.as_secs() {
+        let tight = left <= self.settings.deadline_margin.as_secs();
+        // The dashboard shows every action's deadline and margin (issue 20).
+        self.dashboard.note_deadline(action, deadline, left, tight);
+        if tight {
             self.event(Event::DeadlineTight { action: action.to_owned(), seconds_left: left });
         }
     }

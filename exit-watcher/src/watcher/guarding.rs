@@ -8,6 +8,9 @@ impl Watcher {
     /// Keeps `guard` if it could start an exit today and is not older than the one kept for its
     /// owner (EXIT-9), and if the tower's balance covers one more owner (WATCH-13).
     pub async fn add_guard(&self, guard: &Guard) -> Result<(), GuardError> {
+        if self.is_monitor() {
+            return Err(GuardError::MonitorOnly);
+        }
         let auth = plasma_spec::ExitAuthorization {
             exitor: self.me,
             deadline: guard.deadline,

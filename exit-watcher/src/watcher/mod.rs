@@ -42,10 +42,13 @@ mod act;
 mod batch;
 mod blocks;
 mod challenge;
+pub mod crosscheck;
 mod da;
 mod exits;
 mod follow;
+pub(crate) mod gauges;
 mod guarding;
+pub mod overview;
 mod store;
 
 const ACTIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("actions");
@@ -279,6 +282,11 @@ pub struct Status {
     pub da_faults: Vec<crate::tower::Fault>,
     /// The tower: index, `k`, `n`, chunks stored, rebuilt blocks (`None` without `--da.*`).
     pub da: Option<crate::tower::DaStatus>,
+    /// A read-only monitor (`--monitor`, issue 20): it judges and sends nothing.
+    pub monitor: bool,
+    /// The cross-checked peers (`--cross-check`, issue 20): reachability, the blocks agreed and
+    /// any standing disagreement.
+    pub cross_check: Vec<crosscheck::PeerStatus>,
 }
 
 /// The last funding check (WATCH-13): what exiting every guarded output worth exiting would
@@ -346,6 +354,12 @@ pub struct Watcher {
     reads: crate::tower::read::ReadCache,
     /// The L1 endpoints' health (issue #18), once [`Watcher::with_l1_health`] set it.
     l1_health: plasma_contracts::l1::L1Health,
+    /// Alerts (issue 20, `crate::alerts`), once [`Watcher::with_alerts`] set them.
+    alerts: Option<Arc<crate::alerts::Alerts>>,
+    /// The dashboard's actions journal and caches (issue 20, `overview.rs`).
+    dashboard: overview::DashboardState,
+    /// Monitor mode and cross-checks between watchers (issue 20, `crosscheck.rs`).
+    oversight: crosscheck::Oversight,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -448,6 +462,9 @@ impl Watcher {
             tower: None,
             reads: crate::tower::read::ReadCache::default(),
             l1_health: plasma_contracts::l1::L1Health::default(),
+            alerts: None,
+            dashboard: overview::DashboardState::default(),
+            oversight: crosscheck::Oversight::new(chain_id),
         };
         watcher.restore()?;
         Ok(watcher)
@@ -459,6 +476,36 @@ impl Watcher {
     pub fn with_l1_health(mut self, health: plasma_contracts::l1::L1Health) -> Self {
         self.l1_health = health;
         self
+    }
+
+    /// Hands events to `alerts` and writes its heartbeat (issue 20): the alert thread reads
+    /// only those atomics, never a lock of the loop.
+    #[must_use]
+    pub fn with_alerts(mut self, alerts: Arc<crate::alerts::Alerts>) -> Self {
+        self.alerts = Some(alerts);
+        self.beat(false);
+        self
+    }
+
+    /// The alerts handle (its `metrics_text()` for `/metrics`), when set.
+    pub fn alerts(&self) -> Option<&crate::alerts::Alerts> {
+        self.alerts.as_deref()
+    }
+
+    /// Writes the alert thread's heartbeat: cursor, synced block, blocks waiting, the last
+    /// funding check, and (`step_ok`) that a step just completed without error.
+    fn beat(&self, step_ok: bool) {
+        let Some(alerts) = &self.alerts else { return };
+        let hb = alerts.heartbeat();
+        hb.cursor(*self.cursor.lock());
+        hb.synced(self.view.lock().synced_block);
+        hb.pending(self.pending.lock().len());
+        if let Some(f) = self.funding() {
+            hb.funding(f.worth, f.short, f.needed);
+        }
+        if step_ok {
+            hb.step_ok();
+        }
     }
 
     /// Each L1 endpoint's health (empty when the provider was not built by `l1::connect`).
@@ -477,7 +524,14 @@ impl Watcher {
     }
 
     fn event(&self, e: Event) {
+        // A monitor never acts, so its findings would repeat every poll (`crosscheck.rs`).
+        if self.is_monitor() && crosscheck::repeats(&e, &self.events.lock()) {
+            return;
+        }
         info!(target: "watcher::event", event = ?e, "event");
+        if let Some(alerts) = &self.alerts {
+            alerts.event(&e); // never waits (issue 20)
+        }
         let mut events = self.events.lock();
         let persisted = (|| -> Result<(), WatcherError> {
             let json = serde_json::to_vec(&e).map_err(st)?;
@@ -527,6 +581,8 @@ impl Watcher {
             downloads: self.downloads.progress(),
             da_faults,
             da,
+            monitor: self.is_monitor(),
+            cross_check: self.cross_check_status(),
         }
     }
 
@@ -536,7 +592,9 @@ impl Watcher {
             if *shutdown.borrow() {
                 return;
             }
-            if let Err(e) = self.step().await {
+            let stepped = self.step().await;
+            self.beat(stepped.is_ok());
+            if let Err(e) = stepped {
                 warn!(target: "watcher", error = %e, "step failed; retrying");
             }
             tokio::select! {
@@ -553,12 +611,15 @@ impl Watcher {
     /// (EXIT-15). Every action goes through `act` (WATCH-11).
     pub async fn step(&self) -> Result<(), WatcherError> {
         self.follow_l1().await?;
+        self.beat(false);
         self.validate_blocks().await?;
+        self.beat(false);
         self.challenge_exits().await?;
         self.challenge_in_flight_exits().await?;
         self.audit_batches().await?;
         self.mass_exit_if_byzantine().await?;
         self.check_funding().await?;
+        self.beat(false);
         if self.settings.process_exits {
             self.process_due_exits().await?;
         }

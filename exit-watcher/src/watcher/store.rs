@@ -39,6 +39,10 @@ impl Watcher {
         }
         tx.commit().map_err(st)?;
         view.journal_persisted();
+        // Per block, so a long catch-up counts as progress to the stall detector (issue 20).
+        if let Some(alerts) = &self.alerts {
+            alerts.heartbeat().synced(view.synced_block);
+        }
         Ok(())
     }
 
