@@ -19,18 +19,24 @@
 //!   `/health` stops answering. What nobody sees is a process alive and doing nothing.)
 //! - **How it cannot stall or flood.** The loop never waits on a webhook: a full queue drops the
 //!   alert and counts it (`plasma_watcher_alerts_dropped_total`). Each webhook has its own worker
-//!   and queue, so a slow or dead receiver delays only itself. 5xx, 429 and connection errors are
+//!   and two queues (`Lanes`): critical alerts go first and are never dropped for warnings, and
+//!   a person is told how many were dropped once the queues drain. A slow or dead receiver delays
+//!   only itself. 5xx, 429 and connection errors are
 //!   retried with exponential backoff (honouring a short `Retry-After`); other 4xx are not (the
 //!   receiver refused the message; sending it again will not help). Identical alerts (same kind
 //!   and subject) are sent once per [`DEDUPE_WINDOW`]; a repeat after the window says how many
-//!   were suppressed, so a persistent problem is repeated, but never at the loop's poll rate.
+//!   were suppressed, so a persistent problem is repeated, but never at the loop's poll rate. A
+//!   cross-check peer that flaps pages once (`Flaps`).
+//! - **Liveness.** Only the loop's own steps and events ([`in_loop`]) count as the loop alive;
+//!   steps that keep failing are a stall (`stepFailing`) even while the cursor moves.
 //! - **Secrets.** A Slack or Discord webhook URL is a bearer credential. It is never logged,
 //!   shown in errors or in `/status`: only `https://host/…` ([`plasma_contracts::l1::redact_url`]).
 //!   Pass webhooks in `PLASMA_WATCHER_ALERT_WEBHOOK` rather than on the command line, where every
 //!   local user can read them in `ps`.
 //! - **Untrusted text.** Event fields can carry text an attacker chose (an invalid block's reason
 //!   quotes the block). Slack bodies escape `&`, `<`, `>` (no `<!channel>` mention or link can be
-//!   injected); Discord bodies disable every mention (`allowed_mentions: {parse: []}`).
+//!   injected); Discord bodies escape its markdown (no masked link, header or code block) and
+//!   disable every mention (`allowed_mentions: {parse: []}`).
 
 use alloy::primitives::{Address, U256};
 use plasma_contracts::l1::{Url, redact_text, redact_url};
@@ -184,6 +190,9 @@ pub struct AlertSettings {
     /// How long an unchanged L1 head counts as L1 stalled (`None`: not checked — a devnet that
     /// mines on demand has no new block for hours).
     pub l1_stall_after: Option<Duration>,
+    /// `l1_stall_after` is the default (no `--alert.l1-stall-after`): [`Self::on_chain`] turns
+    /// it off on a development chain.
+    pub l1_stall_default: bool,
 }
 
 impl AlertSettings {
@@ -195,23 +204,29 @@ impl AlertSettings {
         Ok(())
     }
 
-    /// The default for `l1_stall_after`: `stall_after`, but off when every endpoint is on this
-    /// machine's loopback (a devnet's anvil mines on demand: an idle devnet's head never moves).
-    pub fn default_l1_stall_after(
-        l1: &plasma_contracts::l1::Endpoints,
-        stall_after: Duration,
-    ) -> Option<Duration> {
-        let loopback = |u: &Url| match u.host_str() {
-            Some("localhost") => true,
-            Some(h) => h
-                .trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback()),
-            None => false,
-        };
-        if l1.urls().iter().all(loopback) { None } else { Some(stall_after) }
+    /// The default for `l1_stall_after`: `stall_after`, but off on a development chain (chain
+    /// id 31337 — anvil, Hardhat — or 1337 — Ganache, geth --dev), whose node mines on demand:
+    /// an idle devnet's head never moves. Decided by the chain, never by where the node is: a
+    /// production tower with its own node on 127.0.0.1 is common, and that node stopping to
+    /// sync is exactly what this check is for (audit 20, finding 2).
+    pub fn default_l1_stall_after(chain_id: u64, stall_after: Duration) -> Option<Duration> {
+        if DEV_CHAIN_IDS.contains(&chain_id) { None } else { Some(stall_after) }
+    }
+
+    /// The settings for L1 chain `chain_id` (read at start): the default L1 head check follows
+    /// [`Self::default_l1_stall_after`]; an explicit `--alert.l1-stall-after` stands.
+    #[must_use]
+    pub fn on_chain(mut self, chain_id: u64) -> Self {
+        if self.l1_stall_default {
+            self.l1_stall_after = Self::default_l1_stall_after(chain_id, self.stall_after);
+        }
+        self
     }
 }
+
+/// Chain ids of development chains that mine on demand (anvil and Hardhat: 31337; Ganache and
+/// `geth --dev`: 1337).
+pub const DEV_CHAIN_IDS: [u64; 2] = [31_337, 1_337];
 
 /// How urgent an alert is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -341,13 +356,13 @@ pub fn from_event(event: &crate::Event) -> Option<Alert> {
                 )
             };
             return Some(Alert {
-                kind: "crossCheckPeerDown".into(),
+                kind: PEER_DOWN.into(),
                 severity: Severity::Warning,
                 state: if up { State::Resolved } else { State::Firing },
                 summary: redact_text(&summary),
+                dedupe: Some(format!("{PEER_DOWN}:{}", field(&details, "peer"))),
                 details,
                 at: SystemTime::now(),
-                dedupe: None,
             });
         }
         "actionFailed" => (
@@ -441,14 +456,61 @@ fn cut(s: &str, max: usize) -> String {
     out
 }
 
-/// The one line a chat shows: `[name] CRITICAL blockWithheld: summary` (`RESOLVED` when cleared).
-fn chat_line(alert: &Alert, watcher: &str) -> String {
+/// The one line a chat shows: `[name] CRITICAL blockWithheld: summary` (`RESOLVED` when cleared),
+/// whole.
+fn chat_text(alert: &Alert, watcher: &str) -> String {
     let level = match (alert.state, alert.severity) {
         (State::Resolved, _) => "RESOLVED",
         (State::Firing, Severity::Critical) => "CRITICAL",
         (State::Firing, Severity::Warning) => "WARNING",
     };
-    cut(&format!("[{watcher}] {level} {}: {}", alert.kind, alert.summary), MAX_TEXT)
+    format!("[{watcher}] {level} {}: {}", alert.kind, alert.summary)
+}
+
+/// [`chat_text`] cut below the chats' limits.
+fn chat_line(alert: &Alert, watcher: &str) -> String {
+    cut(&chat_text(alert, watcher), MAX_TEXT)
+}
+
+/// Discord's markdown escaped, cut to [`MAX_TEXT`] characters after escaping (never inside an
+/// escape). Text an attacker chose (a peer's reason, an invalid block's) cannot become a masked
+/// link `[bank](https://evil)`, a header, a quote, a spoiler or a code block; line breaks become
+/// spaces. Mentions are disabled separately (`allowed_mentions`).
+fn discord_text(s: &str) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for c in s.chars() {
+        let c = if matches!(c, '\n' | '\r') { ' ' } else { c };
+        let escaped = matches!(
+            c,
+            '\\' | '*'
+                | '_'
+                | '~'
+                | '`'
+                | '|'
+                | '>'
+                | '<'
+                | '['
+                | ']'
+                | '('
+                | ')'
+                | '#'
+                | '-'
+                | '@'
+                | ':'
+        );
+        let width = 1 + usize::from(escaped);
+        if n + width > MAX_TEXT {
+            out.push('…');
+            return out;
+        }
+        if escaped {
+            out.push('\\');
+        }
+        out.push(c);
+        n += width;
+    }
+    out
 }
 
 /// The JSON body `format` sends for `alert` from the watcher named `watcher`.
@@ -465,7 +527,7 @@ pub fn body(format: Format, alert: &Alert, watcher: &str) -> Value {
         }),
         Format::Slack => json!({ "text": slack_escape(&chat_line(alert, watcher)) }),
         Format::Discord => json!({
-            "content": chat_line(alert, watcher),
+            "content": discord_text(&chat_text(alert, watcher)),
             // No @everyone, @here, role or user mention, whatever the text says.
             "allowed_mentions": { "parse": [] },
         }),
@@ -479,8 +541,15 @@ pub struct Heartbeat {
     base: Instant,
     /// Milliseconds since `base` at the last step that completed without error.
     ok_ms: AtomicU64,
-    /// Milliseconds since `base` at the last event (an action mined is one: a step sending a
-    /// hundred mass-exit transactions is long, but not stalled).
+    /// The same moment as Unix seconds (`plasma_watcher_last_step_ok_timestamp_seconds`).
+    ok_unix: AtomicU64,
+    /// Milliseconds since `base` at the last step that failed (0: none yet).
+    fail_ms: AtomicU64,
+    /// Steps that failed, in all (`plasma_watcher_step_failures_total`).
+    failures: AtomicU64,
+    /// Milliseconds since `base` at the last event the loop itself raised (an action mined is
+    /// one: a step sending a hundred mass-exit transactions is long, but not stalled). Events of
+    /// other tasks (the cross-checker) never write it: they run while the loop hangs.
     event_ms: AtomicU64,
     cursor: AtomicU64,
     synced: AtomicU64,
@@ -496,6 +565,9 @@ impl Default for Heartbeat {
         Self {
             base: Instant::now(),
             ok_ms: AtomicU64::new(0),
+            ok_unix: AtomicU64::new(0),
+            fail_ms: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
             event_ms: AtomicU64::new(0),
             cursor: AtomicU64::new(0),
             synced: AtomicU64::new(0),
@@ -511,6 +583,15 @@ impl Heartbeat {
     /// A step of the loop completed without error.
     pub fn step_ok(&self) {
         self.ok_ms.store(self.base.elapsed().as_millis() as u64, Relaxed);
+        let unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.ok_unix.store(unix, Relaxed);
+    }
+
+    /// A step of the loop failed (it is retried at the next poll).
+    pub fn step_failed(&self) {
+        // At least 1 ms, so that "no failure yet" (0) stays distinct.
+        self.fail_ms.store((self.base.elapsed().as_millis() as u64).max(1), Relaxed);
+        self.failures.fetch_add(1, Relaxed);
     }
 
     /// The L1 cursor (the last L1 block read).
@@ -538,16 +619,47 @@ impl Heartbeat {
         self.short.store(short as u64, Relaxed);
     }
 
-    /// The loop emitted an event (written by [`Alerts::event`]).
+    /// The loop emitted an event (written by [`Alerts::event`] inside [`in_loop`] only).
     pub fn event(&self) {
         self.event_ms.store(self.base.elapsed().as_millis() as u64, Relaxed);
     }
 
-    /// The later of the last successful step and the last event.
+    /// The later of the last successful step and the last event of the loop.
     fn last_ok(&self) -> Instant {
         let ms = self.ok_ms.load(Relaxed).max(self.event_ms.load(Relaxed));
         self.base + Duration::from_millis(ms)
     }
+
+    /// The last step that completed without error.
+    fn last_step_ok(&self) -> Instant {
+        self.base + Duration::from_millis(self.ok_ms.load(Relaxed))
+    }
+
+    /// Whether the loop's latest news is a failed step: a failure after the last good step and
+    /// after the last event of the loop (an action mined after a failure shows a step got past
+    /// it and is still working).
+    fn failing(&self) -> bool {
+        let fail = self.fail_ms.load(Relaxed);
+        fail > 0 && fail >= self.ok_ms.load(Relaxed).max(self.event_ms.load(Relaxed))
+    }
+}
+
+tokio::task_local! {
+    /// Set while the watcher's loop runs a step ([`in_loop`]).
+    static LOOP: ();
+}
+
+/// Runs `f` (a step of the watcher's loop) as the loop: only events raised inside it refresh the
+/// stall detector's heartbeat. The cross-check task raises events too, and keeps raising them
+/// while the loop hangs; had they counted, a hung loop with a chatty peer would never be
+/// reported (audit 20, finding 4).
+pub async fn in_loop<F: std::future::Future>(f: F) -> F::Output {
+    LOOP.scope((), f).await
+}
+
+/// Whether the caller runs inside [`in_loop`].
+fn is_loop() -> bool {
+    LOOP.try_with(|()| ()).is_ok()
 }
 
 /// Delivery figures for `/metrics`.
@@ -632,7 +744,9 @@ impl Alerts {
 
     /// Hands a watcher event to the alert thread if it is one to alert on. Never waits.
     pub fn event(&self, event: &crate::Event) {
-        self.heartbeat.event();
+        if is_loop() {
+            self.heartbeat.event();
+        }
         if let Some(alert) = from_event(event) {
             self.raise(alert);
         }
@@ -701,6 +815,18 @@ impl Alerts {
                 "1 while the tower's balance is below what exiting every guarded output needs.",
                 u64::from(c.underfunded.load(Relaxed)),
             ),
+            (
+                "plasma_watcher_step_failures_total",
+                "counter",
+                "Steps of the watcher's loop that failed (each is retried at the next poll).",
+                self.heartbeat.failures.load(Relaxed),
+            ),
+            (
+                "plasma_watcher_last_step_ok_timestamp_seconds",
+                "gauge",
+                "Unix time of the last step that completed without error (the start counts as one).",
+                self.heartbeat.ok_unix.load(Relaxed),
+            ),
         ] {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
         }
@@ -738,13 +864,19 @@ impl Thread {
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
         let Self { settings, heartbeat, counters, queue, webhook_client, l1_client } = self;
-        let workers: Vec<(Format, tokio::sync::mpsc::Sender<bytes::Bytes>)> = settings
+        let workers: Vec<Arc<Lanes>> = settings
             .webhooks
             .iter()
             .map(|hook| {
-                let (tx, rx) = tokio::sync::mpsc::channel(PER_WEBHOOK_QUEUE);
-                tokio::spawn(deliver(webhook_client.clone(), hook.clone(), rx, counters.clone()));
-                (hook.format, tx)
+                let lanes = Arc::new(Lanes::default());
+                tokio::spawn(deliver(
+                    webhook_client.clone(),
+                    hook.clone(),
+                    settings.name.clone(),
+                    lanes.clone(),
+                    counters.clone(),
+                ));
+                lanes
             })
             .collect();
         let detector = Detector {
@@ -758,35 +890,215 @@ impl Thread {
         };
         tokio::spawn(detector.run(stop.clone()));
         let mut dedupe = Dedupe::default();
+        let mut flaps = Flaps::default();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
+            let now = Instant::now();
             let alert = tokio::select! {
                 a = rx.recv() => match a { Some(a) => a, None => return },
+                _ = tick.tick() => {
+                    for held in flaps.due(now) {
+                        dispatch(&held, &workers, &counters);
+                    }
+                    continue;
+                }
                 _ = stop.changed() => return,
             };
-            let Some(alert) = dedupe.admit(alert, Instant::now(), &counters) else { continue };
-            match (alert.state, alert.severity) {
-                (State::Firing, Severity::Critical) => {
-                    error!(target: "watcher::alerts", kind = %alert.kind, summary = %alert.summary, "alert")
-                }
-                (State::Firing, Severity::Warning) => {
-                    warn!(target: "watcher::alerts", kind = %alert.kind, summary = %alert.summary, "alert")
-                }
-                (State::Resolved, _) => {
-                    info!(target: "watcher::alerts", kind = %alert.kind, summary = %alert.summary, "alert resolved")
-                }
-            }
-            for (format, worker) in &workers {
-                let Ok(bytes) = serde_json::to_vec(&body(*format, &alert, &settings.name)) else {
-                    continue;
-                };
-                if worker.try_send(bytes.into()).is_err() {
-                    counters.dropped.fetch_add(1, Relaxed);
-                    warn!(target: "watcher::alerts", kind = %alert.kind,
-                        "a webhook's queue is full (its receiver is slow or down): message dropped");
-                }
+            let admitted = if alert.kind == PEER_DOWN {
+                flaps.admit(alert, now, &counters)
+            } else {
+                dedupe.admit(alert, now, &counters)
+            };
+            if let Some(alert) = admitted {
+                dispatch(&alert, &workers, &counters);
             }
         }
     }
+}
+
+/// Logs `alert` and queues it for every webhook.
+fn dispatch(alert: &Alert, workers: &[Arc<Lanes>], counters: &Counters) {
+    match (alert.state, alert.severity) {
+        (State::Firing, Severity::Critical) => {
+            error!(target: "watcher::alerts", kind = %alert.kind, summary = %alert.summary, "alert")
+        }
+        (State::Firing, Severity::Warning) => {
+            warn!(target: "watcher::alerts", kind = %alert.kind, summary = %alert.summary, "alert")
+        }
+        (State::Resolved, _) => {
+            info!(target: "watcher::alerts", kind = %alert.kind, summary = %alert.summary, "alert resolved")
+        }
+    }
+    for lanes in workers {
+        if !lanes.push(alert.clone()) {
+            counters.dropped.fetch_add(1, Relaxed);
+            warn!(target: "watcher::alerts", kind = %alert.kind,
+                "a webhook's queue is full (its receiver is slow or down): message dropped");
+        }
+    }
+}
+
+/// One webhook's waiting messages, in two lanes: critical ones (a withheld block, a stall) are
+/// sent first and never wait behind, or get dropped for, warnings — a burst of warnings or a
+/// receiver answering 429 for a while fills only the warning lane (audit 20, finding 6). What a
+/// full lane drops is counted, and once both lanes drain the receiver gets one "N alerts dropped"
+/// message, so a person learns that something was missed.
+#[derive(Debug, Default)]
+struct Lanes {
+    state: std::sync::Mutex<LaneState>,
+    ready: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct LaneState {
+    critical: std::collections::VecDeque<Alert>,
+    other: std::collections::VecDeque<Alert>,
+    /// Dropped since the last "dropped" summary.
+    dropped: u64,
+}
+
+impl Lanes {
+    /// Queues `alert` in its lane; false when that lane is full (the alert is dropped). The lock
+    /// is held for a push or a pop only, on the alert thread: never by the watcher's loop.
+    fn push(&self, alert: Alert) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lane =
+            if alert.severity == Severity::Critical { &mut st.critical } else { &mut st.other };
+        let queued = lane.len() < PER_WEBHOOK_QUEUE;
+        if queued {
+            lane.push_back(alert);
+        } else {
+            st.dropped += 1;
+        }
+        drop(st);
+        if queued {
+            self.ready.notify_one();
+        }
+        queued
+    }
+
+    /// The next message: critical first, then warnings, then (once both are empty) the summary
+    /// of what was dropped.
+    fn pop(&self) -> Option<Alert> {
+        let mut st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(a) = st.critical.pop_front().or_else(|| st.other.pop_front()) {
+            return Some(a);
+        }
+        let n = std::mem::take(&mut st.dropped);
+        (n > 0).then(|| Alert {
+            kind: "alertsDropped".into(),
+            severity: Severity::Warning,
+            state: State::Firing,
+            summary: format!(
+                "{n} alert message(s) for this webhook were dropped: its queue was full (the \
+                 receiver slow, down or rate-limiting). See the watcher's log and \
+                 plasma_watcher_alerts_dropped_total"
+            ),
+            details: json!({ "dropped": n }),
+            at: SystemTime::now(),
+            dedupe: None,
+        })
+    }
+
+    /// Waits for the next message.
+    async fn next(&self) -> Alert {
+        loop {
+            if let Some(a) = self.pop() {
+                return a;
+            }
+            self.ready.notified().await;
+        }
+    }
+}
+
+/// The kind of a cross-check peer's outage (its return is the same kind, resolved).
+const PEER_DOWN: &str = "crossCheckPeerDown";
+/// After a peer's first outage and return, a new outage within [`DEDUPE_WINDOW`] is held this
+/// long: sent only if the peer is still down then.
+pub const PEER_FLAP_HOLD: Duration = Duration::from_secs(300);
+
+/// A cross-check peer's down/up messages, so that a flapping peer does not page every outage
+/// (audit 20, finding 7). The first outage is sent at once and its return too. Another outage
+/// within the dedupe window is held: if the peer comes back within [`PEER_FLAP_HOLD`], neither
+/// message is sent (counted as suppressed); if it is still down then, the outage is sent, saying
+/// how many short ones came before. So a peer that stays down is always reported, at most
+/// [`PEER_FLAP_HOLD`] late, and the last message about a peer is never "up" while it is down.
+#[derive(Debug, Default)]
+struct Flaps {
+    peers: HashMap<String, Flap>,
+}
+
+#[derive(Debug)]
+struct Flap {
+    /// An outage was sent and its return not yet.
+    open: bool,
+    /// When a message about this peer was last sent.
+    last_sent: Instant,
+    /// An outage held back, and since when.
+    held: Option<(Alert, Instant)>,
+    /// Outages held back and ended within the hold since the last message.
+    flaps: u64,
+}
+
+impl Flaps {
+    fn admit(&mut self, alert: Alert, now: Instant, counters: &Counters) -> Option<Alert> {
+        let key = alert.dedupe.clone().unwrap_or_else(|| alert.summary.clone());
+        let Some(f) = self.peers.get_mut(&key) else {
+            if alert.state == State::Resolved {
+                return None; // a return with no outage sent
+            }
+            self.peers.insert(key, Flap { open: true, last_sent: now, held: None, flaps: 0 });
+            return Some(alert);
+        };
+        match alert.state {
+            State::Firing if f.open || f.held.is_some() => None, // already reported or held
+            State::Firing if now.duration_since(f.last_sent) >= DEDUPE_WINDOW => {
+                (f.open, f.last_sent) = (true, now);
+                Some(with_flaps(alert, std::mem::take(&mut f.flaps)))
+            }
+            State::Firing => {
+                f.held = Some((alert, now));
+                None
+            }
+            State::Resolved if f.held.take().is_some() => {
+                f.flaps += 1;
+                counters.suppressed.fetch_add(2, Relaxed);
+                None
+            }
+            State::Resolved if f.open => {
+                (f.open, f.last_sent) = (false, now);
+                Some(alert)
+            }
+            State::Resolved => None,
+        }
+    }
+
+    /// Held outages that lasted [`PEER_FLAP_HOLD`]: sent now.
+    fn due(&mut self, now: Instant) -> Vec<Alert> {
+        let mut out = Vec::new();
+        for f in self.peers.values_mut() {
+            if f.held.as_ref().is_some_and(|(_, at)| now.duration_since(*at) >= PEER_FLAP_HOLD)
+                && let Some((alert, _)) = f.held.take()
+            {
+                (f.open, f.last_sent) = (true, now);
+                out.push(with_flaps(alert, std::mem::take(&mut f.flaps)));
+            }
+        }
+        out
+    }
+}
+
+/// `alert` saying how many short outages were not sent before it.
+fn with_flaps(mut alert: Alert, flaps: u64) -> Alert {
+    if flaps > 0 {
+        alert.summary.push_str(&format!(
+            " (after {flaps} shorter outage(s) not sent since the last message: it flaps)"
+        ));
+        if let Some(d) = alert.details.as_object_mut() {
+            d.insert("flaps".into(), json!(flaps));
+        }
+    }
+    alert
 }
 
 /// Sends identical alerts once per [`DEDUPE_WINDOW`].
@@ -832,10 +1144,14 @@ impl Dedupe {
 async fn deliver(
     client: reqwest::Client,
     hook: Webhook,
-    mut rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    name: String,
+    lanes: Arc<Lanes>,
     counters: Arc<Counters>,
 ) {
-    while let Some(body) = rx.recv().await {
+    loop {
+        let alert = lanes.next().await;
+        let Ok(body) = serde_json::to_vec(&body(hook.format, &alert, &name)) else { continue };
+        let body = bytes::Bytes::from(body);
         let mut delay = BACKOFF_START;
         for attempt in 1..=MAX_ATTEMPTS {
             let sent = client
@@ -891,6 +1207,9 @@ pub enum Cause {
     /// event (an action mined) came: the loop hangs (an L1 call that never answers) or fails at
     /// every step.
     Loop,
+    /// Steps keep failing: no step completed for the stall time, even if the cursor moves (a
+    /// step follows L1 first and stops at its first error).
+    StepFailing,
     /// L1 has blocks the watcher should have read, and its cursor has not moved.
     L1Cursor,
     /// Committed blocks wait, and the synced block has not moved for longer than the
@@ -909,6 +1228,10 @@ impl Cause {
                 "the watcher's loop has completed no step and made no progress: it hangs or fails \
                  at every step (see its log)"
             }
+            Self::StepFailing => {
+                "every step of the watcher's loop fails: challenges, exits and processing after \
+                 the failing stage do not run, even if it follows L1 (see its log: \"step failed\")"
+            }
             Self::L1Cursor => "L1 has new blocks but the watcher's L1 cursor does not advance",
             Self::ChildSync => {
                 "committed child blocks wait but the watcher's synced block does not advance"
@@ -925,8 +1248,12 @@ struct Observation {
     now: Instant,
     /// L1's head read by the detector, or why it could not be read.
     head: Result<u64, String>,
-    /// The last successful step or event.
+    /// The last successful step or event of the loop.
     last_ok: Instant,
+    /// The last step that completed without error.
+    last_step_ok: Instant,
+    /// Whether the loop's latest news is a failed step.
+    failing: bool,
     cursor: u64,
     synced: u64,
     pending: u64,
@@ -981,6 +1308,12 @@ impl StallState {
         // The loop: a successful step or progress within stall_after.
         let alive = o.last_ok.max(self.progress.2);
         holds.push((Cause::Loop, alive, s.stall_after));
+        // Steps fail, whatever the cursor does: following L1 and validating blocks come first in
+        // a step, so the cursor moves while everything after the failing stage (challenges, mass
+        // exit, funding, processing) never runs (audit 20, finding 1).
+        if o.failing {
+            holds.push((Cause::StepFailing, o.last_step_ok, s.stall_after));
+        }
         // The child chain: blocks waiting, the synced block unmoved.
         if o.pending > 0 {
             if self.waiting_since.is_none_or(|(s, _)| s != o.synced) {
@@ -1087,6 +1420,8 @@ impl Detector {
                 now: Instant::now(),
                 head: head.clone(),
                 last_ok: hb.last_ok(),
+                last_step_ok: hb.last_step_ok(),
+                failing: hb.failing(),
                 cursor: hb.cursor.load(Relaxed),
                 synced: hb.synced.load(Relaxed),
                 pending: hb.pending.load(Relaxed),
@@ -1284,7 +1619,8 @@ mod tests {
         );
         assert_eq!(slack.as_object().unwrap().len(), 1);
         let discord = body(Format::Discord, &alert, "tower-eu");
-        assert_eq!(discord["content"].as_str().unwrap(), text);
+        assert_eq!(discord["content"].as_str().unwrap(), discord_text(text));
+        assert!(discord["content"].as_str().unwrap().starts_with(r"\[tower\-eu\] CRITICAL"));
         assert_eq!(discord["allowed_mentions"], json!({ "parse": [] }));
         alert.state = State::Resolved;
         let resolved = body(Format::Slack, &alert, "tower-eu");
@@ -1350,7 +1686,10 @@ mod tests {
             from_event(&Event::CrossCheckPeerUp { peer: "http://10.0.0.2:9657".into() }).unwrap();
         assert_eq!((down.kind.as_str(), down.state), ("crossCheckPeerDown", State::Firing));
         assert_eq!((up.kind.as_str(), up.state), ("crossCheckPeerDown", State::Resolved));
-        assert!(down.summary.contains("http://10.0.0.2:9657") && down.dedupe.is_none());
+        assert!(down.summary.contains("http://10.0.0.2:9657"));
+        // One key per peer for both messages: a flapping peer is held back (`Flaps`).
+        assert_eq!(down.dedupe.as_deref(), Some("crossCheckPeerDown:http://10.0.0.2:9657"));
+        assert_eq!(up.dedupe, down.dedupe);
     }
 
     #[test]
@@ -1394,6 +1733,7 @@ mod tests {
             availability_timeout: Duration::from_secs(30),
             stall_after: Duration::from_secs(300),
             l1_stall_after: Some(Duration::from_secs(300)),
+            l1_stall_default: false,
         }
     }
 
@@ -1413,7 +1753,16 @@ mod tests {
         synced: u64,
         pending: u64,
     ) -> Observation {
-        Observation { now, head, last_ok: ok, cursor, synced, pending }
+        Observation {
+            now,
+            head,
+            last_ok: ok,
+            last_step_ok: ok,
+            failing: false,
+            cursor,
+            synced,
+            pending,
+        }
     }
 
     fn fired(changes: &[Change]) -> Vec<(Cause, bool)> {
@@ -1495,6 +1844,163 @@ mod tests {
     }
 
     #[test]
+    fn steps_failing_while_the_cursor_moves_fire_step_failing() {
+        let s = settings();
+        let c = Clock(Instant::now());
+        let mut st = StallState::new(c.at(0), &Heartbeat::default());
+        // The last good step at t = 0; from then on every step fails after following L1: the
+        // cursor follows the head, blocks are validated, nothing after the failing stage runs.
+        let failing = |t: u64| Observation {
+            now: c.at(t),
+            head: Ok(100 + t),
+            last_ok: c.at(0),
+            last_step_ok: c.at(0),
+            failing: true,
+            cursor: 99 + t,
+            synced: t,
+            pending: 0,
+        };
+        for t in (0..300).step_by(5) {
+            assert!(st.observe(&failing(t), &s).is_empty(), "at {t}");
+        }
+        assert_eq!(fired(&st.observe(&failing(300), &s)), [(Cause::StepFailing, true)]);
+        assert!(st.observe(&failing(400), &s).is_empty(), "fires once");
+        // A step completes: resolved.
+        let ok = obs(c.at(405), Ok(505), c.at(405), 504, 405, 0);
+        assert_eq!(fired(&st.observe(&ok, &s)), [(Cause::StepFailing, false)]);
+    }
+
+    #[test]
+    fn the_heartbeat_knows_failing_steps_and_counts_them() {
+        let hb = Heartbeat::default();
+        assert!(!hb.failing(), "no failure yet");
+        hb.step_failed();
+        hb.step_failed();
+        assert!(hb.failing());
+        assert_eq!(hb.failures.load(Relaxed), 2);
+        std::thread::sleep(Duration::from_millis(2));
+        hb.step_ok();
+        assert!(!hb.failing(), "a good step after the failures");
+        assert!(hb.ok_unix.load(Relaxed) > 1_700_000_000);
+    }
+
+    #[tokio::test]
+    async fn only_the_loops_events_refresh_the_heartbeat() {
+        let alerts = Alerts::start(settings()).unwrap();
+        let hb = alerts.heartbeat();
+        let e = Event::CrossCheckPeerUp { peer: "http://p".into() };
+        std::thread::sleep(Duration::from_millis(5));
+        alerts.event(&e); // the cross-check task: not the loop
+        assert_eq!(hb.event_ms.load(Relaxed), 0, "a task beside the loop never refreshes it");
+        in_loop(async { alerts.event(&e) }).await;
+        assert!(hb.event_ms.load(Relaxed) > 0, "the loop's own events do");
+    }
+
+    fn alert(severity: Severity, n: u64) -> Alert {
+        let mut a = withheld();
+        a.severity = severity;
+        a.summary = format!("n{n}");
+        a
+    }
+
+    #[test]
+    fn critical_alerts_are_never_dropped_behind_warnings_and_drops_are_summarised() {
+        let lanes = Lanes::default();
+        for i in 0..PER_WEBHOOK_QUEUE as u64 {
+            assert!(lanes.push(alert(Severity::Warning, i)));
+        }
+        // The warning lane is full: more warnings are dropped, a critical one is not.
+        assert!(!lanes.push(alert(Severity::Warning, 999)));
+        assert!(!lanes.push(alert(Severity::Warning, 1000)));
+        assert!(lanes.push(alert(Severity::Critical, 7)));
+        // The critical one goes first.
+        let first = lanes.pop().unwrap();
+        assert_eq!((first.severity, first.summary.as_str()), (Severity::Critical, "n7"));
+        for i in 0..PER_WEBHOOK_QUEUE as u64 {
+            assert_eq!(lanes.pop().unwrap().summary, format!("n{i}"));
+        }
+        // Drained: one summary of what was dropped, then nothing.
+        let summary = lanes.pop().unwrap();
+        assert_eq!(summary.kind, "alertsDropped");
+        assert_eq!(summary.details["dropped"], 2);
+        assert!(summary.summary.starts_with("2 alert message(s)"), "{}", summary.summary);
+        assert!(lanes.pop().is_none());
+    }
+
+    fn peer(up: bool) -> Alert {
+        let p = "http://10.0.0.2:9657".to_owned();
+        from_event(&if up {
+            Event::CrossCheckPeerUp { peer: p }
+        } else {
+            Event::CrossCheckPeerDown { peer: p, reason: "refused".into() }
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_flapping_peer_pages_once_and_a_peer_left_down_is_still_reported() {
+        let counters = Counters::default();
+        let mut f = Flaps::default();
+        let c = Clock(Instant::now());
+        // The first outage and its return: both sent.
+        assert!(f.admit(peer(false), c.at(0), &counters).is_some());
+        assert!(f.admit(peer(true), c.at(10), &counters).is_some());
+        // Ten short outages within the window: nothing sent.
+        for i in 0..10 {
+            let t = 20 + i * 20;
+            assert!(f.admit(peer(false), c.at(t), &counters).is_none(), "{t}");
+            assert!(f.due(c.at(t + 5)).is_empty());
+            assert!(f.admit(peer(true), c.at(t + 10), &counters).is_none(), "{t}");
+        }
+        assert_eq!(counters.suppressed.load(Relaxed), 20);
+        // It goes down and stays down: reported once the hold passes, with the flaps counted.
+        assert!(f.admit(peer(false), c.at(300), &counters).is_none());
+        assert!(f.due(c.at(300) + PEER_FLAP_HOLD - Duration::from_secs(1)).is_empty());
+        let sent = f.due(c.at(300) + PEER_FLAP_HOLD);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].state, State::Firing);
+        assert_eq!(sent[0].details["flaps"], 10);
+        // Its return is then sent (the last message never says "up" while it is down).
+        let up = f.admit(peer(true), c.at(1000), &counters).unwrap();
+        assert_eq!(up.state, State::Resolved);
+        // After the window, an outage is sent at once again.
+        let later = c.at(1000) + DEDUPE_WINDOW;
+        assert!(f.admit(peer(false), later, &counters).is_some());
+        // A different peer is its own.
+        let other = from_event(&Event::CrossCheckPeerDown {
+            peer: "http://10.0.0.3:9657".into(),
+            reason: "x".into(),
+        })
+        .unwrap();
+        assert!(f.admit(other, c.at(30), &counters).is_some());
+    }
+
+    #[test]
+    fn discord_markdown_is_escaped() {
+        let reason = "[your bank](https://evil.example) **urgent** `x` # h > q ||s|| @everyone";
+        let alert =
+            from_event(&Event::InvalidBlock { blknum: 7000, reason: reason.into() }).unwrap();
+        let content = body(Format::Discord, &alert, "w")["content"].as_str().unwrap().to_owned();
+        assert!(content.contains(r"\[your bank\]\(https\:"), "{content}");
+        for raw in ["[your bank](", "**", "`x`", "||s||"] {
+            assert!(!content.contains(raw), "{raw} in {content}");
+        }
+        // Every markdown character is preceded by a backslash.
+        let chars: Vec<char> = content.chars().collect();
+        for (i, c) in chars.iter().enumerate() {
+            if matches!(c, '[' | ']' | '(' | ')' | '*' | '`' | '|' | '#' | '>') {
+                assert_eq!(chars[i - 1], '\\', "unescaped {c} at {i}: {content}");
+            }
+        }
+        let long = discord_text(&"*".repeat(5000));
+        assert!(
+            long.chars().count() <= MAX_TEXT + 1 && long.ends_with("\\*…"),
+            "never cut inside an escape"
+        );
+        assert_eq!(discord_text("a\nb"), "a b");
+    }
+
+    #[test]
     fn an_l1_head_that_stops_fires_only_when_checked() {
         let mut s = settings();
         let c = Clock(Instant::now());
@@ -1519,23 +2025,23 @@ mod tests {
     }
 
     #[test]
-    fn a_loopback_l1_turns_the_head_check_off_by_default() {
+    fn a_dev_chain_turns_the_head_check_off_by_default_wherever_its_node_is() {
         let d = Duration::from_secs(300);
-        let parse = |s| plasma_contracts::l1::Endpoints::parse(s).unwrap();
-        for local in ["http://127.0.0.1:8545", "http://localhost:8545", "http://[::1]:8545"] {
-            assert_eq!(AlertSettings::default_l1_stall_after(&parse(local), d), None, "{local}");
+        for dev in [31_337, 1_337] {
+            assert_eq!(AlertSettings::default_l1_stall_after(dev, d), None, "{dev}");
         }
-        for remote in [
-            "http://10.0.0.5:8545",
-            "https://eth.example/key",
-            "http://127.0.0.1:1,https://e.example",
-        ] {
-            assert_eq!(
-                AlertSettings::default_l1_stall_after(&parse(remote), d),
-                Some(d),
-                "{remote}"
-            );
+        for real in [1, 11_155_111, 17_000, 8_453] {
+            assert_eq!(AlertSettings::default_l1_stall_after(real, d), Some(d), "{real}");
         }
+        // A production tower with its own node on loopback keeps the check (the default is
+        // decided by the chain, not the host).
+        let mut s = settings();
+        s.l1_stall_default = true;
+        assert_eq!(s.clone().on_chain(1).l1_stall_after, Some(d));
+        assert_eq!(s.clone().on_chain(31_337).l1_stall_after, None);
+        // An explicit value stands, even on a devnet.
+        s.l1_stall_default = false;
+        assert_eq!(s.on_chain(31_337).l1_stall_after, Some(d));
     }
 
     #[test]

@@ -92,11 +92,11 @@ pub(crate) fn routes(
                     r
                 }
                 // L1 or the store could not be read: the page says the watcher cannot see, it
-                // does not show stale figures as current. The error itself stays in the log: an
-                // L1 client's error can carry the endpoint's URL, and with it an API key.
+                // does not show stale figures as current. The error itself stays in the log
+                // (written once per build, not per caller): an L1 client's error can carry the
+                // endpoint's URL, and with it an API key.
                 Err(e) => {
-                    tracing::warn!(target: "watcher::dashboard", error = %e, "dashboard not built");
-                    let what = match e {
+                    let what = match e.as_ref() {
                         crate::WatcherError::Store(_) => "the watcher's store could not be read",
                         _ => "L1 could not be read",
                     };

@@ -64,7 +64,9 @@ pub enum GuardError {
     /// This is a read-only monitor (`--monitor`, issue 20): it never sends an exit, so an
     /// authorization handed to it would protect no one. Refused rather than kept, so that the
     /// owner does not believe they are guarded.
-    #[error("this is a read-only monitor (--monitor): it guards no one and sends no L1 transaction; hand the authorization to a guarding watcher")]
+    #[error(
+        "this is a read-only monitor (--monitor): it guards no one and sends no L1 transaction; hand the authorization to a guarding watcher"
+    )]
     MonitorOnly,
 }
 

@@ -5,8 +5,8 @@
 
 pub mod alerts;
 mod api;
-mod dashboard;
 pub mod budget;
+mod dashboard;
 pub mod download;
 pub mod guards;
 mod judge;
@@ -23,11 +23,11 @@ pub use judge::{
 pub use tower::{
     DaConfigError, DaStatus, Fault, FaultKind, MAX_PUTS_AT_ONCE, PUT_BODY_TIMEOUT, TowerSettings,
 };
-pub use watcher::{Funding, Guard, Settings, Status, Watcher, WatcherError, write_view_utxos};
-/// The dashboard's document (`GET /v1/dashboard`, issue 20).
-pub use watcher::overview;
 /// Monitor mode and cross-checks between watchers (issue 20).
 pub use watcher::crosscheck;
+/// The dashboard's document (`GET /v1/dashboard`, issue 20).
+pub use watcher::overview;
+pub use watcher::{Funding, Guard, Settings, Status, Watcher, WatcherError, write_view_utxos};
 
 use std::{net::SocketAddr, sync::Arc};
 

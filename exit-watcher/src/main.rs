@@ -150,8 +150,9 @@ struct Cli {
     #[arg(long = "alert.stall-after", default_value_t = 300)]
     alert_stall_after: u64,
     /// Seconds an unchanged L1 head counts as L1 stalled; 0 turns the check off. Default:
-    /// --alert.stall-after, or off when every L1 endpoint is on loopback (a devnet mining on
-    /// demand has no new block while idle).
+    /// --alert.stall-after, or off on a development chain (chain id 31337 or 1337: a devnet
+    /// mining on demand has no new block while idle). Decided by the chain id, not by the
+    /// endpoint's host: a tower's own node on 127.0.0.1 is checked.
     #[arg(long = "alert.l1-stall-after")]
     alert_l1_stall_after: Option<u64>,
     /// This watcher's name in alert messages (default: `watcher <its address>`).
@@ -298,6 +299,8 @@ fn main() -> ExitCode {
                 }
             },
         };
+        // The L1 head check's default depends on the chain (a devnet mines on demand).
+        let alert_settings = alert_settings.on_chain(chain_id);
         let watcher = match plasma_watcher::alerts::Alerts::start(alert_settings) {
             Ok(alerts) => watcher.with_alerts(alerts),
             Err(e) => {
@@ -373,10 +376,11 @@ fn alert_settings(
     use plasma_watcher::alerts::{AlertSettings, parse_webhooks};
     let webhooks = parse_webhooks(&cli.alert_webhooks).map_err(|e| e.to_string())?;
     let stall_after = Duration::from_secs(cli.alert_stall_after);
+    // The default is settled by `AlertSettings::on_chain` once L1's chain id is known.
     let l1_stall_after = match cli.alert_l1_stall_after {
         Some(0) => None,
         Some(s) => Some(Duration::from_secs(s)),
-        None => AlertSettings::default_l1_stall_after(l1, stall_after),
+        None => Some(stall_after),
     };
     let name = match &cli.alert_name {
         Some(n) if n.trim().is_empty() => return Err("--alert.name is empty".into()),
@@ -394,6 +398,7 @@ fn alert_settings(
         availability_timeout: Duration::from_secs(cli.availability_timeout),
         stall_after,
         l1_stall_after,
+        l1_stall_default: cli.alert_l1_stall_after.is_none(),
     };
     settings.check().map_err(|e| e.to_string())?;
     Ok(settings)
@@ -494,10 +499,13 @@ mod tests {
         let s = alert_settings(&parse(&[]), me, &local).unwrap();
         assert!(s.webhooks.is_empty());
         assert_eq!(s.stall_after, Duration::from_secs(300));
-        assert_eq!(s.l1_stall_after, None, "loopback L1: a devnet mining on demand");
-        assert_eq!(s.name, format!("watcher {me}"));
+        // The L1 head check follows the chain, not the host: a tower's own node on loopback is
+        // checked, a devnet (31337) is not.
+        assert_eq!(s.clone().on_chain(1).l1_stall_after, Some(Duration::from_secs(300)));
+        assert_eq!(s.on_chain(31_337).l1_stall_after, None, "a devnet mining on demand");
+        assert_eq!(alert_settings(&parse(&[]), me, &local).unwrap().name, format!("watcher {me}"));
         let s = alert_settings(&parse(&[]), me, &remote).unwrap();
-        assert_eq!(s.l1_stall_after, Some(Duration::from_secs(300)));
+        assert_eq!(s.on_chain(1).l1_stall_after, Some(Duration::from_secs(300)));
         let s = alert_settings(
             &parse(&[
                 "--alert.webhook",

@@ -50,6 +50,16 @@ impl BlockVerdict {
         std::mem::discriminant(self) == std::mem::discriminant(other)
     }
 
+    /// The verdict's kind without its words (`valid`, `withheld`, `invalid`): what a
+    /// disagreement is deduplicated on, so a peer rewording one lie raises it once.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Withheld => "withheld",
+            Self::Invalid { .. } => "invalid",
+        }
+    }
+
     /// The verdict with an untrusted reason made safe to log and store: control characters
     /// replaced, at most [`MAX_REASON_CHARS`] characters.
     #[must_use]
@@ -265,6 +275,11 @@ mod tests {
         assert!(a.agrees_with(&BlockVerdict::Invalid { reason: "other words".into() }));
         assert!(!a.agrees_with(&BlockVerdict::Withheld));
         assert!(!BlockVerdict::Valid.agrees_with(&BlockVerdict::Withheld));
+        assert_eq!(a.kind(), BlockVerdict::Invalid { reason: "y".into() }.kind());
+        assert_eq!(
+            [BlockVerdict::Valid.kind(), BlockVerdict::Withheld.kind()],
+            ["valid", "withheld"]
+        );
         let j = Judged { blknum: 2000, verdict: a };
         let text = serde_json::to_string(&j).unwrap();
         assert_eq!(text, r#"{"blknum":2000,"verdict":"invalid","reason":"x"}"#);

@@ -30,8 +30,8 @@ function parseArgs(argv) {
     const k = argv[i].replace(/^--/, "");
     out[k] = argv[i + 1];
   }
-  if (!out.url || !["safe", "byzantine"].includes(out.expect)) {
-    throw new Error("usage: dashboard.mjs --url URL --expect safe|byzantine [--blknum N] [--tx HASH] [--timeout S]");
+  if (!out.url || !["safe", "byzantine", "stalled"].includes(out.expect)) {
+    throw new Error("usage: dashboard.mjs --url URL --expect safe|byzantine|stalled [--blknum N] [--tx HASH] [--timeout S]");
   }
   out.timeout = Number(out.timeout) * 1000;
   return out;
@@ -74,7 +74,13 @@ async function main() {
   const result = { expect: opts.expect };
   try {
     const title =
-      opts.expect === "safe" ? "SAFE" : `BYZANTINE since block ${opts.blknum ?? ""}`.trim();
+      opts.expect === "safe"
+        ? "SAFE"
+        : opts.expect === "stalled"
+          ? "STALLED since"
+          : `BYZANTINE since block ${opts.blknum ?? ""}`.trim();
+    // A stalled banner ends with the time of the last completed step.
+    const titleOk = (t) => (opts.expect === "stalled" ? t.startsWith(title) : t === title);
     const errors = [];
     const check = async (page, label) => {
       page.on("pageerror", (e) => errors.push(`${label}: ${e.message}`));
@@ -89,7 +95,10 @@ async function main() {
             return (
               s?.dataset.state === state &&
               conn?.dataset.state === "live" &&
-              (state === "safe" || document.getElementById("safety-title").textContent === title)
+              (state === "safe" ||
+                (state === "stalled"
+                  ? document.getElementById("safety-title").textContent.startsWith(title)
+                  : document.getElementById("safety-title").textContent === title))
             );
           },
           { state: opts.expect, title },
@@ -121,7 +130,7 @@ async function main() {
       guarded: seen.guarded,
       txVisible: opts.tx ? seen.visibleText.includes(opts.tx) : null,
     });
-    if (seen.title !== title) failures.push(`desktop: title "${seen.title}", expected "${title}"`);
+    if (!titleOk(seen.title)) failures.push(`desktop: title "${seen.title}", expected "${title}"`);
     if (opts.tx && !seen.visibleText.includes(opts.tx)) failures.push(`desktop: ${opts.tx} is not visible`);
     if (process.env.PLASMA_SCREENSHOTS) {
       mkdirSync(process.env.PLASMA_SCREENSHOTS, { recursive: true });
@@ -148,7 +157,7 @@ async function main() {
     if (onPhone.scrollWidth > 390) {
       failures.push(`phone: the page is ${onPhone.scrollWidth} px wide, it scrolls sideways at 390 px`);
     }
-    if (onPhone.title !== title) failures.push(`phone: title "${onPhone.title}", expected "${title}"`);
+    if (!titleOk(onPhone.title)) failures.push(`phone: title "${onPhone.title}", expected "${title}"`);
     if (errors.length) failures.push(...errors);
   } finally {
     await browser.close();

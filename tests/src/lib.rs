@@ -22,8 +22,8 @@ use std::{
     time::Duration,
 };
 
-pub mod throttle;
 mod monitor;
+pub mod throttle;
 mod towers;
 pub use monitor::{Monitor, MonitorOptions, reserve_port};
 pub use towers::{block_of, put_chunk, status};

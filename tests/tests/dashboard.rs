@@ -227,3 +227,116 @@ async fn the_dashboard_shows_a_safe_chain_turn_byzantine_with_the_challenge_and_
     .await;
     assert_eq!(d["safety"]["byzantineFrom"].as_u64(), Some(bad.blknum));
 }
+
+/// A JSON-RPC proxy in front of `upstream` that answers every `eth_getLogs` asking for
+/// `DepositCreated` with an error: the watcher's loop fails at its first stage (following L1)
+/// at every step, while the dashboard's own reads (head, queues, their logs) still work.
+async fn failing_follow_proxy(upstream: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let topic = format!(
+        "{:x}",
+        <PlasmaFramework::DepositCreated as alloy::sol_types::SolEvent>::SIGNATURE_HASH
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let http = reqwest::Client::new();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (http, upstream, topic) = (http.clone(), upstream.clone(), topic.clone());
+            tokio::spawn(async move {
+                let mut bytes = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let head_end = loop {
+                    if let Some(i) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&bytes[..head_end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse()))
+                    .and_then(Result::ok)
+                    .unwrap_or(0);
+                while bytes.len() < head_end + length {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let body = bytes[head_end..head_end + length].to_vec();
+                let text = String::from_utf8_lossy(&body).to_lowercase();
+                let answer = if text.contains("eth_getlogs") && text.contains(&topic) {
+                    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    serde_json::to_vec(&serde_json::json!({"jsonrpc": "2.0", "id": v["id"],
+                        "error": {"code": -32000, "message": "test: refused"}}))
+                    .unwrap()
+                } else {
+                    match http
+                        .post(&upstream)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                    {
+                        Ok(r) => r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+                        Err(_) => return,
+                    }
+                };
+                let mut response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    answer.len()
+                )
+                .into_bytes();
+                response.extend_from_slice(&answer);
+                let _ = sock.write_all(&response).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Audit 20, finding 7: a chain with no bad block is not shown SAFE while the watcher has
+/// stopped looking. A monitor whose every step fails (its L1 endpoint refuses the follower's
+/// deposit logs) while L1 moves: the document says `stalled` with the time of its last good
+/// step, and the banner says STALLED, not SAFE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_watcher_is_not_shown_safe() {
+    let net = Devnet::start().await.unwrap();
+    let l1 = failing_follow_proxy(net.anvil.endpoint()).await;
+    let m = net
+        .start_monitor(plasma_e2e::MonitorOptions {
+            l1_rpc_url: Some(l1),
+            args: vec![
+                "--alert.stall-after".into(),
+                "3".into(),
+                "--alert.l1-stall-after".into(),
+                "0".into(),
+            ],
+            ..plasma_e2e::MonitorOptions::default()
+        })
+        .await
+        .unwrap();
+    let url = format!("{}/v1/dashboard", m.url);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let d = loop {
+        net.mine(1).await.unwrap();
+        let d: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        if d["safety"]["stalled"] == true {
+            break d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never shown stalled: {d:#}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(d["safety"]["safe"], true, "no bad block was seen: {d:#}");
+    let since = d["safety"]["stalledSince"].as_u64().expect("stalledSince");
+    assert!(since > 0 && since <= d["generatedAt"].as_u64().unwrap(), "{d:#}");
+    let page = browse(&m.url, "stalled", &[]);
+    assert!(
+        page["title"].as_str().is_some_and(|t| t.starts_with("STALLED since")),
+        "the banner: {page:#}"
+    );
+}

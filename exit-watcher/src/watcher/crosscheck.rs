@@ -17,7 +17,8 @@
 //! **Cross-check** (`--cross-check URL,…`, a guarding watcher or a monitor): every interval each
 //! peer's `GET /v1/verdicts` is compared with this watcher's verdicts (`crate::verdicts`) on the
 //! blocks both judged. A block judged differently is a `verdictDisagreement` event (logged at
-//! error, listed in `/status` `crossCheck`), raised once per block and verdict pair.
+//! error, listed in `/status` `crossCheck`), raised once per peer, block and pair of verdict
+//! kinds (the peer's words for an invalid block are not part of it).
 //!
 //! Attacker and 3 a.m. notes:
 //! - A peer is untrusted input: its body is capped ([`MAX_BODY`]), its reasons stripped of
@@ -26,6 +27,19 @@
 //!   the view's lock only to copy two numbers).
 //! - A lying peer can raise disagreements (that is the point: a person looks) but cannot make
 //!   this watcher change a verdict or act: nothing here feeds back into judgement.
+//! - Nor can it flood the event store (audit 20, finding 3). Each event is a database commit,
+//!   kept in memory and served by `/events`, so what a peer can add is bounded: a disagreement is
+//!   keyed on (peer, block, our verdict's kind, theirs) — never on the peer's free-text reason,
+//!   which it could reword at every poll; only the first entry for a block in a page counts
+//!   (a page listing one block 200 times is one claim); entries outside the asked range
+//!   (`from` to `from` + [`PAGE`] child blocks) are ignored; at most
+//!   [`MAX_DISAGREEMENTS_PER_POLL`] are raised per poll. The cursor stops at the first
+//!   disagreement, so a liar's claims stay within one page beyond it: per peer at most two
+//!   events per block (the two kinds that differ from ours), however long it lies. The "already
+//!   raised" check is a set (seeded once from the stored events), not a scan of every event.
+//! - The HTTP client follows no redirect (audit 20, finding 7): a peer is the URL a person
+//!   configured, and a 3xx to somewhere else (another host, a URL with someone's credentials,
+//!   an internal address) is a failed poll, not a page.
 //! - A peer that is down is not a disagreement: after [`DOWN_AFTER`] failed polls in a row it is
 //!   reported once (`crossCheckPeerDown`), and once when it answers again (`crossCheckPeerUp`).
 //!   A peer following another deployment (framework or chain id) counts as down, never as a
@@ -54,6 +68,13 @@ pub const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Failed polls in a row before a peer is reported down: one timeout is not an outage (and two
 /// watchers started one after the other do not report each other down).
 pub const DOWN_AFTER: u32 = 3;
+/// The most disagreements raised (and listed in `/status`) per peer and poll: the first ones,
+/// in block order (the first is the one that matters: the cursor waits there).
+pub const MAX_DISAGREEMENTS_PER_POLL: usize = 8;
+
+/// What a raised disagreement is deduplicated on: peer (redacted), block, our verdict's kind,
+/// theirs.
+type RaisedKey = (String, u64, &'static str, &'static str);
 
 /// Why the cross-check settings were refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -122,12 +143,40 @@ pub(crate) struct Oversight {
     peers: Vec<Peer>,
     interval: Duration,
     client: Option<reqwest::Client>,
+    /// Digests of the events a monitor recorded, for [`Oversight::repeats`] (`None` until the
+    /// first check seeds it from the stored events).
+    seen: Mutex<Option<HashSet<B256>>>,
+    /// Disagreements already raised (`None` until the first poll seeds it from the stored
+    /// events).
+    raised: Mutex<Option<HashSet<RaisedKey>>>,
 }
 
 impl Oversight {
     pub(crate) fn new(chain_id: u64) -> Self {
         Self { chain_id, ..Self::default() }
     }
+
+    /// Whether `e` repeats an event already recorded (`events`, the store) and a monitor should
+    /// not record it again (see the module docs); if not, `e` counts as recorded from now on.
+    /// Peer up and down events are never repeats: each outage is one. One hash-set lookup per
+    /// event: `events` is read once, to seed the set.
+    pub(super) fn repeats(&self, e: &Event, events: &[Event]) -> bool {
+        if matches!(e, Event::CrossCheckPeerDown { .. } | Event::CrossCheckPeerUp { .. }) {
+            return false;
+        }
+        let mut seen = self.seen.lock();
+        let seen = seen.get_or_insert_with(|| events.iter().map(digest).collect());
+        !seen.insert(digest(e))
+    }
+}
+
+/// An event's digest (of its JSON form: `Event` has no `Hash`, and its JSON is what is stored).
+fn digest(e: &Event) -> B256 {
+    alloy::primitives::keccak256(serde_json::to_vec(e).unwrap_or_default())
+}
+
+fn raised_key(peer: &str, blknum: u64, ours: &BlockVerdict, theirs: &BlockVerdict) -> RaisedKey {
+    (peer.to_owned(), blknum, ours.kind(), theirs.kind())
 }
 
 /// What one comparison found.
@@ -141,21 +190,39 @@ pub struct Comparison {
     pub clean: bool,
 }
 
-/// Compares a peer's page of verdicts, asked from `from`, with `ours` (pure). Only blocks both
-/// judged are compared; the cursor moves over consecutive agreed blocks from `agreed_to` and
-/// stops at the first block that disagrees, is missing from the page, or that this watcher has
-/// not judged yet. Entries outside what was asked (below `from`, not a child block) are ignored.
-pub fn compare(ours: &Judgement, from: u64, agreed_to: u64, theirs: &[Judged]) -> Comparison {
+/// Compares a peer's page of verdicts, asked from `from` with `limit`, with `ours` (pure). Only
+/// blocks both judged are compared; the cursor moves over consecutive agreed blocks from
+/// `agreed_to` and stops at the first block that disagrees, is missing from the page, or that
+/// this watcher has not judged yet. Entries outside what was asked (below `from`, beyond `limit`
+/// child blocks from it, not a child block) are ignored, and so is every entry for a block after
+/// the page's first (a peer listing one block many times makes one claim). At most
+/// [`MAX_DISAGREEMENTS_PER_POLL`] disagreements are returned, the lowest blocks first.
+pub fn compare(
+    ours: &Judgement,
+    from: u64,
+    limit: usize,
+    agreed_to: u64,
+    theirs: &[Judged],
+) -> Comparison {
+    let first = from.div_ceil(CHILD_BLOCK_INTERVAL).max(1).saturating_mul(CHILD_BLOCK_INTERVAL);
+    let last = first.saturating_add(
+        u64::try_from(limit.saturating_sub(1))
+            .unwrap_or(u64::MAX)
+            .saturating_mul(CHILD_BLOCK_INTERVAL),
+    );
     let mut sorted: Vec<&Judged> = theirs
         .iter()
         .filter(|j| {
-            j.blknum >= from && j.blknum > 0 && j.blknum.is_multiple_of(CHILD_BLOCK_INTERVAL)
+            (first..=last).contains(&j.blknum)
+                && limit > 0
+                && j.blknum.is_multiple_of(CHILD_BLOCK_INTERVAL)
         })
         .collect();
+    // Stable: of the entries for one block, the page's first stays first and is the one kept.
     sorted.sort_by_key(|j| j.blknum);
+    sorted.dedup_by_key(|j| j.blknum);
     let mut out = Comparison { agreed_to, clean: true, ..Comparison::default() };
-    let mut expected =
-        from.div_ceil(CHILD_BLOCK_INTERVAL).max(1).saturating_mul(CHILD_BLOCK_INTERVAL);
+    let mut expected = first;
     let mut contiguous = true;
     for j in sorted {
         let Some(o) = ours.verdict(j.blknum) else {
@@ -163,8 +230,8 @@ pub fn compare(ours: &Judgement, from: u64, agreed_to: u64, theirs: &[Judged]) -
             continue;
         };
         if !o.agrees_with(&j.verdict) {
-            let d = Disagreement { blknum: j.blknum, ours: o, theirs: j.verdict.clone() };
-            if !out.disagreements.contains(&d) {
+            if out.disagreements.len() < MAX_DISAGREEMENTS_PER_POLL {
+                let d = Disagreement { blknum: j.blknum, ours: o, theirs: j.verdict.clone() };
                 out.disagreements.push(d);
             }
             contiguous = false;
@@ -224,13 +291,6 @@ pub fn reason_for(key: &str) -> &'static str {
     }
 }
 
-/// Whether `e` repeats one already in `events` and a monitor should not record it again (see
-/// the module docs). Peer up and down events are never repeats: each outage is one.
-pub(super) fn repeats(e: &Event, events: &[Event]) -> bool {
-    !matches!(e, Event::CrossCheckPeerDown { .. } | Event::CrossCheckPeerUp { .. })
-        && events.iter().rev().any(|x| x == e)
-}
-
 fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -267,9 +327,7 @@ impl Watcher {
             })
             .collect();
         if !parsed.is_empty() {
-            let client = plasma_contracts::l1::http_client()
-                .map_err(|e| CrossCheckError::Client(e.to_string()))?;
-            self.oversight.client = Some(client);
+            self.oversight.client = Some(peer_client()?);
         }
         self.oversight.peers = parsed;
         self.oversight.interval = interval;
@@ -377,8 +435,9 @@ impl Watcher {
             };
             their_judged_to = Some(page.judged_to);
             let ours = self.judgement();
-            let c = compare(&ours, from, agreed_to, &page.verdicts);
+            let c = compare(&ours, from, PAGE, agreed_to, &page.verdicts);
             disagreements.extend(c.disagreements);
+            disagreements.truncate(MAX_DISAGREEMENTS_PER_POLL);
             let moved = c.agreed_to > agreed_to;
             agreed_to = c.agreed_to;
             if !(c.clean && moved && page.next.is_some() && ours.judged_to > agreed_to) {
@@ -402,21 +461,41 @@ impl Watcher {
             self.event(Event::CrossCheckPeerUp { peer: shown.clone() });
         }
         for d in disagreements {
+            // Once per peer, block and pair of verdict kinds, across restarts too.
+            if !self.first_raise(&shown, &d) {
+                continue;
+            }
             let e = Event::VerdictDisagreement {
                 peer: shown.clone(),
                 blknum: d.blknum,
                 ours: d.ours.clone(),
                 theirs: d.theirs.clone(),
             };
-            // Once per block and verdict pair, across restarts too.
-            if self.events.lock().contains(&e) {
-                continue;
-            }
             error!(target: "watcher::crosscheck", peer = %shown, blknum = d.blknum,
                 ours = %d.ours, theirs = %d.theirs,
                 "verdict disagreement: a cross-checked watcher judged this block differently");
             self.event(e);
         }
+    }
+
+    /// Whether disagreement `d` with `peer` is raised for the first time (and counts as raised
+    /// from now on). The set is seeded once from the stored events (lock order: `raised`, then
+    /// `events`; nothing takes them the other way round).
+    fn first_raise(&self, peer: &str, d: &Disagreement) -> bool {
+        let mut raised = self.oversight.raised.lock();
+        let raised = raised.get_or_insert_with(|| {
+            self.events
+                .lock()
+                .iter()
+                .filter_map(|e| match e {
+                    Event::VerdictDisagreement { peer, blknum, ours, theirs } => {
+                        Some(raised_key(peer, *blknum, ours, theirs))
+                    }
+                    _ => None,
+                })
+                .collect()
+        });
+        raised.insert(raised_key(peer, d.blknum, &d.ours, &d.theirs))
     }
 
     fn peer_failed(&self, peer: &Peer, reason: String) {
@@ -440,34 +519,11 @@ impl Watcher {
         }
     }
 
-    /// One page of the peer's verdicts from `from`; the error is a sentence without secrets.
+    /// One page of the peer's verdicts from `from`, of this deployment; the error is a sentence
+    /// without secrets.
     async fn fetch(&self, peer: &Peer, from: u64) -> Result<VerdictPage, String> {
         let Some(client) = &self.oversight.client else { return Err("no HTTP client".into()) };
-        let mut url = peer.url.clone();
-        url.set_path(&format!("{}/v1/verdicts", peer.url.path().trim_end_matches('/')));
-        url.query_pairs_mut()
-            .append_pair("from", &from.to_string())
-            .append_pair("limit", &PAGE.to_string());
-        let redact = |e: &dyn std::fmt::Display| plasma_contracts::l1::redact_text(&e.to_string());
-        let body = tokio::time::timeout(PEER_TIMEOUT, async {
-            let mut resp = client.get(url).send().await.map_err(|e| redact(&e))?;
-            let status = resp.status();
-            if !status.is_success() {
-                return Err(format!("answered {status}"));
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(|e| redact(&e))? {
-                if body.len() + chunk.len() > MAX_BODY {
-                    return Err(format!("answer larger than {MAX_BODY} bytes"));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(body)
-        })
-        .await
-        .map_err(|_| format!("no answer within {}s", PEER_TIMEOUT.as_secs()))??;
-        let page: VerdictPage = serde_json::from_slice(&body)
-            .map_err(|e| crate::verdicts::sanitize(&format!("not a verdicts page: {e}")))?;
+        let page = fetch_page(client, &peer.url, from).await?;
         if page.framework != self.settings.framework || page.chain_id != self.oversight.chain_id {
             return Err(format!(
                 "follows framework {} on chain {}, not this watcher's {} on chain {}: its verdicts \
@@ -475,15 +531,68 @@ impl Watcher {
                 page.framework, page.chain_id, self.settings.framework, self.oversight.chain_id
             ));
         }
-        Ok(VerdictPage {
-            verdicts: page
-                .verdicts
-                .into_iter()
-                .map(|j| Judged { blknum: j.blknum, verdict: j.verdict.sanitized() })
-                .collect(),
-            ..page
-        })
+        Ok(page)
     }
+}
+
+/// The cross-check's HTTP client: this crate's TLS (`PLASMA_CA_FILE` trusted), [`PEER_TIMEOUT`]
+/// per request, and no redirect followed (see the module docs).
+pub fn peer_client() -> Result<reqwest::Client, CrossCheckError> {
+    let options = plasma_contracts::l1::ClientOptions::from_env();
+    plasma_contracts::l1::tls_builder(&options)
+        .map_err(|e| CrossCheckError::Client(e.to_string()))?
+        .connect_timeout(options.connect_timeout.min(PEER_TIMEOUT))
+        .timeout(PEER_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| CrossCheckError::Client(plasma_contracts::l1::redact_text(&e.to_string())))
+}
+
+/// `GET {base}/v1/verdicts?from=…&limit=PAGE`: the body capped at [`MAX_BODY`], anything but a
+/// 2xx (a redirect included) refused, reasons sanitized. The error is a sentence without
+/// secrets.
+pub async fn fetch_page(
+    client: &reqwest::Client,
+    base: &reqwest::Url,
+    from: u64,
+) -> Result<VerdictPage, String> {
+    let mut url = base.clone();
+    url.set_path(&format!("{}/v1/verdicts", base.path().trim_end_matches('/')));
+    url.query_pairs_mut()
+        .append_pair("from", &from.to_string())
+        .append_pair("limit", &PAGE.to_string());
+    let redact = |e: &dyn std::fmt::Display| plasma_contracts::l1::redact_text(&e.to_string());
+    let body = tokio::time::timeout(PEER_TIMEOUT, async {
+        let mut resp = client.get(url).send().await.map_err(|e| redact(&e))?;
+        let status = resp.status();
+        if status.is_redirection() {
+            // Where it points is not shown: a Location may carry credentials.
+            return Err(format!("answered {status} (redirects are not followed)"));
+        }
+        if !status.is_success() {
+            return Err(format!("answered {status}"));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| redact(&e))? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(format!("answer larger than {MAX_BODY} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    })
+    .await
+    .map_err(|_| format!("no answer within {}s", PEER_TIMEOUT.as_secs()))??;
+    let page: VerdictPage = serde_json::from_slice(&body)
+        .map_err(|e| crate::verdicts::sanitize(&format!("not a verdicts page: {e}")))?;
+    Ok(VerdictPage {
+        verdicts: page
+            .verdicts
+            .into_iter()
+            .map(|j| Judged { blknum: j.blknum, verdict: j.verdict.sanitized() })
+            .collect(),
+        ..page
+    })
 }
 
 #[cfg(test)]
@@ -497,13 +606,13 @@ mod tests {
     #[test]
     fn agreeing_pages_move_the_cursor_over_consecutive_blocks_both_judged() {
         let ours = Judgement { judged_to: 3000, bad: None };
-        let c = compare(&ours, 1, 0, &[valid(1000), valid(2000), valid(3000), valid(4000)]);
+        let c = compare(&ours, 1, PAGE, 0, &[valid(1000), valid(2000), valid(3000), valid(4000)]);
         assert_eq!(c.agreed_to, 3000, "4000: not judged here yet, not compared");
         assert!(c.disagreements.is_empty());
         assert!(!c.clean, "the peer is ahead: stop paging");
-        let c = compare(&ours, 1, 0, &[valid(1000), valid(3000)]);
+        let c = compare(&ours, 1, PAGE, 0, &[valid(1000), valid(3000)]);
         assert_eq!(c.agreed_to, 1000, "a gap stops the cursor");
-        let c = compare(&ours, 2001, 2000, &[valid(3000)]);
+        let c = compare(&ours, 2001, PAGE, 2000, &[valid(3000)]);
         assert_eq!((c.agreed_to, c.clean), (3000, true));
     }
 
@@ -511,7 +620,7 @@ mod tests {
     fn a_different_verdict_on_a_block_both_judged_is_a_disagreement_and_holds_the_cursor() {
         let ours = Judgement { judged_to: 3000, bad: None };
         let lie = Judged { blknum: 2000, verdict: BlockVerdict::Withheld };
-        let c = compare(&ours, 1, 0, &[valid(1000), lie.clone(), valid(3000), lie]);
+        let c = compare(&ours, 1, PAGE, 0, &[valid(1000), lie.clone(), valid(3000), lie]);
         assert_eq!(c.agreed_to, 1000);
         assert_eq!(
             c.disagreements,
@@ -525,13 +634,15 @@ mod tests {
         // Invalid against invalid agrees whatever the words.
         let bad = |r: &str| BlockVerdict::Invalid { reason: r.into() };
         let ours = Judgement { judged_to: 2000, bad: Some((2000, bad("double spend"))) };
-        let c = compare(&ours, 1, 0, &[valid(1000), Judged { blknum: 2000, verdict: bad("x") }]);
+        let c =
+            compare(&ours, 1, PAGE, 0, &[valid(1000), Judged { blknum: 2000, verdict: bad("x") }]);
         assert!(c.disagreements.is_empty());
         assert_eq!(c.agreed_to, 2000);
         // Ignored: below what was asked, not a child block.
         let c = compare(
             &ours,
             2000,
+            PAGE,
             1000,
             &[
                 Judged { blknum: 1000, verdict: BlockVerdict::Withheld },
@@ -562,9 +673,97 @@ mod tests {
         assert!(reason_for("batch-strike:1:2").contains("WATCH-16"));
         assert!(reason_for("something-new").contains("WATCH-11"));
         let e = Event::BlockWithheld { blknum: 1000 };
-        assert!(repeats(&e, std::slice::from_ref(&e)));
-        assert!(!repeats(&e, &[]));
+        // Seeded from the store on the first check.
+        assert!(Oversight::default().repeats(&e, std::slice::from_ref(&e)));
+        let o = Oversight::default();
+        assert!(!o.repeats(&e, &[]), "new: recorded");
+        assert!(o.repeats(&e, &[]), "recorded once, then a repeat (without scanning the store)");
+        assert!(!o.repeats(&Event::BlockWithheld { blknum: 2000 }, &[]));
         let down = Event::CrossCheckPeerDown { peer: "http://a:1".into(), reason: "x".into() };
-        assert!(!repeats(&down, std::slice::from_ref(&down)), "each outage is its own event");
+        assert!(!o.repeats(&down, &[]));
+        assert!(!o.repeats(&down, std::slice::from_ref(&down)), "each outage is its own event");
+    }
+
+    /// Audit 20, finding 3: what a lying peer can add per poll is bounded, whatever it sends.
+    #[test]
+    fn a_lying_peer_makes_one_claim_per_block_within_the_asked_range_and_few_per_poll() {
+        let ours = Judgement { judged_to: 3000, bad: None };
+        let lie = |blknum: u64, i: usize| Judged {
+            blknum,
+            verdict: BlockVerdict::Invalid { reason: format!("lie {i}") },
+        };
+        // One block listed 200 times, each with other words, then as withheld: the first counts.
+        let mut page: Vec<Judged> = (0..200).map(|i| lie(2000, i)).collect();
+        page.push(Judged { blknum: 2000, verdict: BlockVerdict::Withheld });
+        page.insert(0, valid(1000));
+        let c = compare(&ours, 1, PAGE, 0, &page);
+        assert_eq!(c.agreed_to, 1000);
+        assert_eq!(
+            c.disagreements,
+            [Disagreement {
+                blknum: 2000,
+                ours: BlockVerdict::Valid,
+                theirs: lie(2000, 0).verdict
+            }]
+        );
+        // Beyond the asked range (limit 2 from 1: blocks 1000 and 2000) or below it: ignored.
+        let c = compare(&ours, 1, 2, 0, &[valid(1000), valid(2000), lie(3000, 0)]);
+        assert_eq!((c.agreed_to, c.disagreements.len()), (2000, 0));
+        let c = compare(&ours, 1001, PAGE, 1000, &[lie(1000, 0), valid(2000)]);
+        assert_eq!((c.agreed_to, c.disagreements.len()), (2000, 0));
+        assert!(compare(&ours, 1, 0, 0, &[lie(1000, 0)]).disagreements.is_empty());
+        // A lie about every block both judged: at most MAX_DISAGREEMENTS_PER_POLL, lowest first.
+        let ours = Judgement { judged_to: 100_000, bad: None };
+        let page: Vec<Judged> = (1..=100).map(|b| lie(b * 1000, 0)).collect();
+        let c = compare(&ours, 1, PAGE, 0, &page);
+        assert_eq!(c.disagreements.len(), MAX_DISAGREEMENTS_PER_POLL);
+        assert_eq!(c.disagreements[0].blknum, 1000);
+        assert!(!c.clean && c.agreed_to == 0);
+        // Raised once per peer, block and pair of kinds: rewording the lie is the same key.
+        let (o, a, b) = (BlockVerdict::Valid, lie(2000, 1).verdict, lie(2000, 2).verdict);
+        assert_eq!(raised_key("p", 2000, &o, &a), raised_key("p", 2000, &o, &b));
+        assert_ne!(
+            raised_key("p", 2000, &o, &a),
+            raised_key("p", 2000, &o, &BlockVerdict::Withheld)
+        );
+        assert_ne!(raised_key("p", 2000, &o, &a), raised_key("q", 2000, &o, &a));
+    }
+
+    /// Audit 20, finding 7: a peer's redirect is a failed poll, never followed.
+    #[tokio::test]
+    async fn a_peer_that_redirects_is_not_followed() {
+        use warp::Filter;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let followed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hit = followed.clone();
+        let moved = warp::path!("v1" / "verdicts").map(|| {
+            warp::http::Response::builder()
+                .status(302)
+                .header("location", "/elsewhere/v1/verdicts?token=secret")
+                .body(String::new())
+                .unwrap()
+        });
+        let elsewhere = warp::path!("elsewhere" / "v1" / "verdicts").map(move || {
+            hit.store(true, std::sync::atomic::Ordering::SeqCst);
+            warp::reply::json(&VerdictPage {
+                framework: Address::ZERO,
+                chain_id: 1,
+                judged_to: 0,
+                byzantine_from: None,
+                verdicts: vec![],
+                next: None,
+            })
+        });
+        tokio::spawn(warp::serve(moved.or(elsewhere)).incoming(listener).run());
+        let base = reqwest::Url::parse(&format!("http://{addr}")).unwrap();
+        let client = peer_client().unwrap();
+        let err = fetch_page(&client, &base, 1).await.unwrap_err();
+        assert!(err.contains("302") && err.contains("not followed"), "{err}");
+        assert!(!err.contains("secret"), "the Location is not shown: {err}");
+        assert!(!followed.load(std::sync::atomic::Ordering::SeqCst), "the redirect was followed");
+        // The same server's page, asked where it is, is read (the client works at all).
+        let page = fetch_page(&client, &base.join("/elsewhere").unwrap(), 1).await.unwrap();
+        assert_eq!(page.chain_id, 1);
     }
 }

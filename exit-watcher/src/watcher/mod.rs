@@ -525,7 +525,7 @@ impl Watcher {
 
     fn event(&self, e: Event) {
         // A monitor never acts, so its findings would repeat every poll (`crosscheck.rs`).
-        if self.is_monitor() && crosscheck::repeats(&e, &self.events.lock()) {
+        if self.is_monitor() && self.oversight.repeats(&e, &self.events.lock()) {
             return;
         }
         info!(target: "watcher::event", event = ?e, "event");
@@ -592,9 +592,14 @@ impl Watcher {
             if *shutdown.borrow() {
                 return;
             }
-            let stepped = self.step().await;
+            // Only the loop's own events refresh the stall detector's heartbeat (issue 20).
+            let stepped = crate::alerts::in_loop(self.step()).await;
             self.beat(stepped.is_ok());
+            self.dashboard.step_done(stepped.is_ok()); // the dashboard's stall banner
             if let Err(e) = stepped {
+                if let Some(alerts) = &self.alerts {
+                    alerts.heartbeat().step_failed(); // stall detector: `stepFailing`
+                }
                 warn!(target: "watcher", error = %e, "step failed; retrying");
             }
             tokio::select! {

@@ -14,13 +14,25 @@
 //!   pops `count` of the smallest (`processExits` is the only way anything leaves a queue, and it
 //!   takes them in priority order). The replay is checked against `queueHead` at every refresh;
 //!   when they disagree (an L1 reorganisation under the replay, a log the node did not return)
-//!   the replay starts again from L1 genesis and the page shows only the head and length, marked
-//!   incomplete, instead of a list that could be wrong.
+//!   the page shows only the head and length, marked incomplete, instead of a list that could be
+//!   wrong, and the replay starts again — from the framework's deployment block (found once by
+//!   bisecting `eth_getCode`; nothing can be queued before it), never from L1 genesis, and only
+//!   after a back-off that doubles at each disagreement in a row ([`REPLAY_BACKOFF`] up to
+//!   [`REPLAY_BACKOFF_MAX`]): an endpoint that keeps dropping a log cannot make every refresh
+//!   re-read the chain.
 //! - **The cost of a page view.** The page polls every 2 s and anyone who can reach the port can
 //!   call the route in a loop. The document is built at most once per [`REFRESH`] whatever the
-//!   request rate (one async lock; concurrent callers share the result), the view lock is held
-//!   for one pass over the UTXO set, and the log replay reads at most [`MAX_RANGES_PER_REFRESH`]
-//!   ranges per refresh, so the dashboard can never starve the watcher's own loop.
+//!   request rate, by one task that every concurrent caller waits on (callers do not queue
+//!   behind each other), and its result — a failure too, e.g. L1 hanging until
+//!   [`BUILD_TIMEOUT`] — is kept for [`REFRESH`]: with L1 hung, N open tabs get their 503 after
+//!   one timeout, not N. The build runs in its own task, so a caller that goes away cannot
+//!   cancel it for the others. The view lock is held for one pass over the UTXO set, and the log
+//!   replay reads at most [`MAX_RANGES_PER_REFRESH`] ranges per refresh, so the dashboard can
+//!   never starve the watcher's own loop.
+//! - **A stall.** A chain with no bad block is not "safe" if the watcher stopped looking: when
+//!   the loop has not completed a step for the stall time, the document carries `stalled` (the
+//!   alert thread's verdict when alerts run, else no completed step for
+//!   [`DEFAULT_STALL_AFTER`]) and the page shows STALLED instead of SAFE.
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
@@ -40,6 +52,13 @@ const QUEUE_SHOWN: usize = 100;
 const REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 /// The longest a refresh may take (its L1 reads) before the route answers 503.
 const BUILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The first wait before replaying the exit queues again after the replay disagreed with L1.
+const REPLAY_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
+/// The longest such wait.
+const REPLAY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(600);
+/// Without alerts (whose `--alert.stall-after` decides otherwise), how long without a completed
+/// step counts as stalled (the flag's default).
+const DEFAULT_STALL_AFTER: u64 = 300;
 /// `eth_getLogs` ranges (of the follower's width) the queue replay reads per refresh.
 const MAX_RANGES_PER_REFRESH: u64 = 20;
 /// Width of one `eth_getLogs` range (the follower's `MAX_LOG_RANGE`).
@@ -77,19 +96,53 @@ pub struct ActionRecord {
     pub attempts: u32,
 }
 
+/// A built document or why it could not be built (shared by every caller, so behind `Arc`s).
+pub type Built = Result<Arc<Overview>, Arc<WatcherError>>;
+
 /// The dashboard's state inside the watcher: the journal and the caches.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct DashboardState {
     journal: Mutex<VecDeque<ActionRecord>>,
     queues: tokio::sync::Mutex<QueueReplay>,
-    cached: tokio::sync::Mutex<Option<(Instant, Arc<Overview>)>>,
+    doc: Mutex<DocCache>,
+    /// When this process started (unix seconds): the "stalled since" of a loop that never
+    /// completed a step.
+    started: u64,
+    /// The last step that completed without error (unix seconds, 0: none yet).
+    last_step_ok: std::sync::atomic::AtomicU64,
+}
+
+impl Default for DashboardState {
+    fn default() -> Self {
+        Self {
+            journal: Mutex::default(),
+            queues: tokio::sync::Mutex::default(),
+            doc: Mutex::default(),
+            started: unix_now(),
+            last_step_ok: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+/// The last document (or failure) and the build in flight, if any.
+#[derive(Debug, Default)]
+struct DocCache {
+    last: Option<(Instant, Built)>,
+    /// Set (to `Some`) by the build task when it ends; its sender dropped without a value means
+    /// the task died, and the next caller starts another.
+    building: Option<tokio::sync::watch::Receiver<Option<Built>>>,
 }
 
 /// The exit queues replayed from the framework's logs.
 #[derive(Debug, Default)]
 struct QueueReplay {
-    /// The last L1 block read.
-    scanned_to: u64,
+    /// The framework's deployment block (or the lowest block proven before it), once found.
+    start: Option<u64>,
+    /// The last L1 block read (`start - 1` before the first range).
+    scanned_to: Option<u64>,
+    /// Disagreements with L1 in a row, and when the replay may start again.
+    disagreements: u32,
+    retry_at: Option<Instant>,
     heaps: BTreeMap<Address, BinaryHeap<Reverse<U256>>>,
     /// Priority → exit id (for flagged nonces: in-flight and batch exits).
     ids: BTreeMap<U256, U256>,
@@ -139,6 +192,11 @@ pub struct Safety {
     pub byzantine_from: Option<u64>,
     /// The first `blockWithheld` or `invalidBlock` event.
     pub why: Option<Event>,
+    /// The watcher's loop has not completed a step for the stall time: "safe" only means no
+    /// bad block was seen while it still looked.
+    pub stalled: bool,
+    /// When it last completed one (unix seconds; this process's start if never), when stalled.
+    pub stalled_since: Option<u64>,
 }
 
 /// L1 as the watcher sees it.
@@ -326,29 +384,120 @@ impl DashboardState {
 }
 
 impl QueueReplay {
-    fn reset(&mut self) {
-        *self = Self::default();
+    /// Forgets what was replayed (keeping the deployment block) and waits before replaying
+    /// again, longer at each disagreement in a row.
+    fn disagreed(&mut self) {
+        self.disagreements = self.disagreements.saturating_add(1);
+        let wait = REPLAY_BACKOFF
+            .saturating_mul(1u32 << self.disagreements.saturating_sub(1).min(16))
+            .min(REPLAY_BACKOFF_MAX);
+        *self = Self {
+            start: self.start,
+            disagreements: self.disagreements,
+            retry_at: Some(Instant::now() + wait),
+            ..Self::default()
+        };
+    }
+}
+
+/// What a caller of [`Watcher::overview`] does.
+enum Join {
+    /// Answer this (built less than [`REFRESH`] ago).
+    Fresh(Built),
+    /// Wait for the build in flight.
+    Wait(tokio::sync::watch::Receiver<Option<Built>>),
+    /// Start the build and send its result (every later caller waits on it until then).
+    Start(tokio::sync::watch::Sender<Option<Built>>, tokio::sync::watch::Receiver<Option<Built>>),
+}
+
+impl DocCache {
+    fn join(&mut self) -> Join {
+        if let Some((at, built)) = &self.last
+            && at.elapsed() < REFRESH
+        {
+            return Join::Fresh(built.clone());
+        }
+        match &self.building {
+            // A build in flight (its task alive: the sender not dropped).
+            Some(rx) if rx.has_changed().is_ok() => Join::Wait(rx.clone()),
+            _ => {
+                let (tx, rx) = tokio::sync::watch::channel(None);
+                self.building = Some(rx.clone());
+                Join::Start(tx, rx)
+            }
+        }
+    }
+
+    /// The build ended: its result, success or failure, is what callers get for [`REFRESH`].
+    fn finish(&mut self, built: Built) {
+        self.last = Some((Instant::now(), built));
+        self.building = None;
+    }
+}
+
+impl DashboardState {
+    /// The loop finished a step (`ok`: without error).
+    pub(crate) fn step_done(&self, ok: bool) {
+        if ok {
+            self.last_step_ok.store(unix_now(), std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 
 impl Watcher {
-    /// The dashboard's document, rebuilt at most every 2 s (see the module's docs).
-    pub async fn overview(&self) -> Result<Arc<Overview>, WatcherError> {
-        let mut cached = self.dashboard.cached.lock().await;
-        if let Some((at, doc)) = cached.as_ref()
-            && at.elapsed() < REFRESH
-        {
-            return Ok(doc.clone());
-        }
-        // An L1 endpoint that hangs must not hang every page behind this lock: the page then
-        // says the watcher cannot see (and marks itself stale) instead of waiting forever.
-        let doc =
-            tokio::time::timeout(BUILD_TIMEOUT, self.build_overview()).await.map_err(|_| {
-                WatcherError::L1(format!("L1 did not answer within {BUILD_TIMEOUT:?}"))
-            })??;
-        let doc = Arc::new(doc);
-        *cached = Some((Instant::now(), doc.clone()));
-        Ok(doc)
+    /// The dashboard's document, rebuilt at most every 2 s by one task every caller waits on;
+    /// a failure is kept as long as a document (see the module's docs).
+    pub async fn overview(self: &Arc<Self>) -> Built {
+        let join = self.dashboard.doc.lock().join();
+        let mut building = match join {
+            Join::Fresh(built) => return built,
+            Join::Wait(rx) => rx,
+            Join::Start(tx, rx) => {
+                {
+                    let watcher = Arc::clone(self);
+                    tokio::spawn(async move {
+                        // An L1 endpoint that hangs must not hang the page: it then says the
+                        // watcher cannot see instead of waiting forever.
+                        let built =
+                            match tokio::time::timeout(BUILD_TIMEOUT, watcher.build_overview())
+                                .await
+                            {
+                                Ok(Ok(doc)) => Ok(Arc::new(doc)),
+                                Ok(Err(e)) => Err(Arc::new(e)),
+                                Err(_) => Err(Arc::new(WatcherError::L1(format!(
+                                    "L1 did not answer within {BUILD_TIMEOUT:?}"
+                                )))),
+                            };
+                        if let Err(e) = &built {
+                            warn!(target: "watcher::dashboard", error = %e, "dashboard not built");
+                        }
+                        watcher.dashboard.doc.lock().finish(built.clone());
+                        let _ = tx.send(Some(built));
+                    });
+                    rx
+                }
+            }
+        };
+        let result = match building.wait_for(Option::is_some).await {
+            Ok(built) => built.clone(),
+            Err(_) => None,
+        };
+        result.unwrap_or_else(|| {
+            Err(Arc::new(WatcherError::L1("the dashboard's build stopped".into())))
+        })
+    }
+
+    /// Whether the loop is stalled: `Some(since)` (unix seconds: its last completed step, or
+    /// this process's start) when it is.
+    fn stalled_since(&self) -> Option<u64> {
+        let last = self.dashboard.last_step_ok.load(std::sync::atomic::Ordering::Relaxed);
+        let since = if last == 0 { self.dashboard.started } else { last };
+        let stalled = match &self.alerts {
+            // The alert thread's verdict (its stall time, its own view of L1's head).
+            Some(alerts) => alerts.stalled(),
+            None => unix_now().saturating_sub(since) >= DEFAULT_STALL_AFTER,
+        };
+        stalled.then_some(since)
     }
 
     async fn build_overview(&self) -> Result<Overview, WatcherError> {
@@ -426,11 +575,18 @@ impl Watcher {
         };
         let cursor = *self.cursor.lock();
         let cursor_time = *self.l1_time.lock();
+        let stalled_since = self.stalled_since();
         Ok(Overview {
             watcher: self.me,
             monitor: self.is_monitor(),
             generated_at: unix_now(),
-            safety: Safety { safe: byzantine_from.is_none(), byzantine_from, why },
+            safety: Safety {
+                safe: byzantine_from.is_none(),
+                byzantine_from,
+                why,
+                stalled: stalled_since.is_some(),
+                stalled_since,
+            },
             l1: L1Overview {
                 head,
                 head_time,
@@ -504,7 +660,8 @@ impl Watcher {
         head_time: u64,
     ) -> Result<Vec<QueueOverview>, WatcherError> {
         let mut replay = self.dashboard.queues.lock().await;
-        let caught_up = self.replay_queues(&mut replay, head).await?;
+        let waiting = replay.retry_at.is_some_and(|at| Instant::now() < at);
+        let caught_up = !waiting && self.replay_queues(&mut replay, head).await?;
         let mut tokens: BTreeSet<Address> = self.tokens.lock().clone();
         tokens.extend(replay.heaps.keys().copied());
         let mut out = Vec::new();
@@ -534,9 +691,13 @@ impl Watcher {
         }
         if disagree {
             // Something the replay missed (a reorganisation under it, a log not returned): start
-            // again from L1 genesis rather than show a list that may be wrong.
-            warn!(target: "watcher::dashboard", "exit queue replay disagrees with L1; replaying again");
-            replay.reset();
+            // again from the deployment block, after a back-off, rather than show a list that
+            // may be wrong.
+            warn!(target: "watcher::dashboard", in_a_row = replay.disagreements + 1,
+                "exit queue replay disagrees with L1; replaying again after a back-off");
+            replay.disagreed();
+        } else if caught_up {
+            replay.disagreements = 0;
         }
         Ok(out)
     }
@@ -548,8 +709,16 @@ impl Watcher {
         replay: &mut QueueReplay,
         head: u64,
     ) -> Result<bool, WatcherError> {
+        let start = match replay.start {
+            Some(start) => start,
+            None => {
+                let start = self.deployment_block(head).await;
+                replay.start = Some(start);
+                start
+            }
+        };
         for _ in 0..MAX_RANGES_PER_REFRESH {
-            let from = replay.scanned_to + 1;
+            let from = replay.scanned_to.map_or(start, |n| n + 1);
             if from > head {
                 return Ok(true);
             }
@@ -594,9 +763,31 @@ impl Watcher {
                     }
                 }
             }
-            replay.scanned_to = to;
+            replay.scanned_to = Some(to);
         }
-        Ok(replay.scanned_to >= head)
+        Ok(replay.scanned_to.is_some_and(|n| n >= head))
+    }
+
+    /// The framework's deployment block: the first block with code at its address, by
+    /// bisection (about log2(head) `eth_getCode` calls, once per process). A node that cannot
+    /// answer for old state (a pruned one) ends the search at the lowest block proven to come
+    /// before the deployment, so the replay never skips a log, at worst reads a few ranges more.
+    async fn deployment_block(&self, head: u64) -> u64 {
+        // Invariant: no code before `lo`; code at `hi`.
+        let (mut lo, mut hi) = (0u64, head);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.provider.get_code_at(self.settings.framework).number(mid).await {
+                Ok(code) if !code.is_empty() => hi = mid,
+                Ok(_) => lo = mid + 1,
+                Err(e) => {
+                    debug!(target: "watcher::dashboard", block = mid, error = %e,
+                        "no old state to find the deployment block; replaying from a lower one");
+                    return lo;
+                }
+            }
+        }
+        lo
     }
 }
 
@@ -646,6 +837,65 @@ mod tests {
         let e = queued_exit(ife, &ids, 1_000);
         assert_eq!((e.due, e.game, e.exit_id), (true, "inFlight", Some(U256::from(42))));
         assert_eq!(queued_exit(pack(5, 7 | FLAG_NONCE | FLAG_BATCH), &ids, 0).game, "batch");
+    }
+
+    fn kind(j: &Join) -> &'static str {
+        match j {
+            Join::Fresh(_) => "fresh",
+            Join::Wait(_) => "wait",
+            Join::Start(..) => "start",
+        }
+    }
+
+    /// Finding 5 of the audit: concurrent callers share one build, and its failure is kept for
+    /// the refresh period (N tabs on a hung L1 wait one timeout, not N).
+    #[tokio::test]
+    async fn callers_share_one_build_and_a_failure_is_kept() {
+        let mut cache = DocCache::default();
+        let Join::Start(tx, _) = cache.join() else { panic!("the first caller builds") };
+        let waiters: Vec<Join> = (0..3).map(|_| cache.join()).collect();
+        assert!(waiters.iter().all(|j| kind(j) == "wait"), "later callers wait on it");
+        let failed: Built = Err(Arc::new(WatcherError::L1("hung".into())));
+        cache.finish(failed.clone());
+        tx.send(Some(failed)).unwrap();
+        for j in waiters {
+            let Join::Wait(mut rx) = j else { unreachable!() };
+            let got = rx.wait_for(Option::is_some).await.unwrap().clone().unwrap();
+            assert!(got.is_err(), "each waiter gets the build's own result");
+        }
+        assert_eq!(kind(&cache.join()), "fresh", "the failure is answered without a new build");
+        cache.last = Some((Instant::now() - REFRESH, Err(Arc::new(WatcherError::L1("x".into())))));
+        assert_eq!(kind(&cache.join()), "start", "after the refresh period, a new build");
+        // A build task that died (its sender dropped) does not leave callers waiting forever.
+        assert_eq!(kind(&cache.join()), "start");
+    }
+
+    #[test]
+    fn a_disagreement_replays_from_the_deployment_block_after_a_growing_back_off() {
+        let mut r = QueueReplay { start: Some(500), scanned_to: Some(9_000), ..Default::default() };
+        r.heaps.entry(Address::ZERO).or_default().push(Reverse(U256::from(1)));
+        r.disagreed();
+        assert_eq!((r.start, r.scanned_to, r.heaps.len()), (Some(500), None, 0));
+        let first = r.retry_at.unwrap().saturating_duration_since(Instant::now());
+        assert!(first <= REPLAY_BACKOFF && first > REPLAY_BACKOFF / 2, "{first:?}");
+        r.disagreed();
+        let second = r.retry_at.unwrap().saturating_duration_since(Instant::now());
+        assert!(second > REPLAY_BACKOFF, "doubles: {second:?}");
+        for _ in 0..40 {
+            r.disagreed();
+        }
+        assert!(
+            r.retry_at.unwrap().saturating_duration_since(Instant::now()) <= REPLAY_BACKOFF_MAX
+        );
+    }
+
+    #[test]
+    fn a_completed_step_is_recorded() {
+        let d = DashboardState::default();
+        d.step_done(false);
+        assert_eq!(d.last_step_ok.load(std::sync::atomic::Ordering::Relaxed), 0);
+        d.step_done(true);
+        assert!(d.last_step_ok.load(std::sync::atomic::Ordering::Relaxed) >= d.started);
     }
 
     #[test]

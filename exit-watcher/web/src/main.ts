@@ -39,7 +39,13 @@ interface Overview {
   watcher: string;
   monitor: boolean;
   generatedAt: number;
-  safety: { safe: boolean; byzantineFrom: number | null; why: Event | null };
+  safety: {
+    safe: boolean;
+    byzantineFrom: number | null;
+    why: Event | null;
+    stalled: boolean;
+    stalledSince: number | null;
+  };
   l1: {
     head: number;
     headTime: number;
@@ -193,7 +199,13 @@ function renderSafety(d: Overview): void {
   const box = byId("safety");
   const title = byId("safety-title");
   const why = byId("safety-why");
-  if (d.safety.safe) {
+  const stalledSince = d.safety.stalledSince === null ? "?" : utc(d.safety.stalledSince);
+  if (d.safety.safe && d.safety.stalled) {
+    // "Safe" would be a lie: no bad block was seen while the watcher looked, but it stopped.
+    box.dataset.state = "stalled";
+    title.textContent = `STALLED since ${stalledSince}`;
+    why.textContent = `the watcher has not completed a step since ${stalledSince}: no bad block was seen up to ${d.child.synced}, but it is not checking now — read its log and check its L1 endpoint`;
+  } else if (d.safety.safe) {
     box.dataset.state = "safe";
     title.textContent = "SAFE";
     why.textContent = `every committed block up to ${d.child.synced} is available and valid`;
@@ -206,6 +218,9 @@ function renderSafety(d: Overview): void {
       why.textContent = `${humanKind(w.kind)} (block ${String(w.blknum)})${reason} — exit what is guarded; do not accept payments in blocks from ${d.safety.byzantineFrom ?? "?"} on`;
     } else {
       why.textContent = "a committed block was withheld or invalid";
+    }
+    if (d.safety.stalled) {
+      why.textContent += ` — and the watcher is STALLED since ${stalledSince}: it is not acting`;
     }
   }
   byId("monitor-badge").hidden = !d.monitor;
