@@ -25,6 +25,14 @@ impl Watcher {
             self.would_act(key, C::SIGNATURE, value);
             return Ok(None);
         }
+        // An earlier attempt that was still pending when its wait ran out may have been mined
+        // since: that is this action done, not a reason to send again. A new attempt would
+        // revert against the state the first one already changed (a claim already struck, an
+        // exit already challenged), pay gas for nothing, and report `ActionFailed` for an
+        // action that succeeded — so every caller checks here, not each on its own.
+        if let Some(hash) = self.landed_late(key).await? {
+            return Ok(Some(hash));
+        }
         use plasma_contracts::sender::Outcome;
         match self.sender.send(key, call, value, gas).await.map_err(l1)? {
             Outcome::Mined(receipt) => {

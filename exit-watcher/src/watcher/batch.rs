@@ -128,6 +128,21 @@ pub(super) struct Batches {
     changes: u64,
     /// Positions whose standard-exit state the audit read from L1, with the marks it saw then.
     exit_checked: HashMap<UtxoPos, usize>,
+    /// The audit's actions sent and still pending when their wait ran out, by action key: what
+    /// to report once one is found mined ([`Watcher::report_late_landings`]).
+    pending: HashMap<String, Late>,
+}
+
+/// What an audit action that was still pending did, to be reported when it is found mined.
+/// Needed because the audit chooses its actions from the claims' L1 states: once the pending
+/// transaction is mined, the claim is no longer live, the audit no longer picks it, and the
+/// action's own path (which reports on success) never runs again for it.
+#[derive(Clone, Debug)]
+enum Late {
+    Strike { batch_id: u64, index: u64, rule: &'static str, released: bool },
+    Demand { batch_id: u64, index: u64 },
+    Answer { batch_id: u64, index: u64 },
+    ChallengeExit { pos: UtxoPos, batch_id: u64, index: u64 },
 }
 
 /// An output the tower would claim for a guarded owner.
@@ -827,6 +842,10 @@ impl Watcher {
     /// (EXIT-16). The most valuable claims first; every action once, through the one sender.
     pub(super) async fn audit_batches(&self) -> Result<(), WatcherError> {
         let Some(game) = &self.batch_game else { return Ok(()) };
+        let late_released = self.report_late_landings().await?;
+        if late_released {
+            self.settle_debts().await?;
+        }
         let handed_in = self.guarded_in_flight()?;
         let signature = {
             let view = self.view.lock();
@@ -1021,6 +1040,10 @@ impl Watcher {
                             self.act(&key, call, U256::ZERO, ACTION_GAS).await?
                         }
                     };
+                    if sent.is_none() {
+                        let late = Late::Strike { batch_id, index, rule, released: processed };
+                        self.note_pending(&key, late);
+                    }
                     if let Some(l1_tx) = sent {
                         released |= processed;
                         self.mark_claim(batch_id, index, STRUCK);
@@ -1047,7 +1070,11 @@ impl Watcher {
                     }
                     let bond = game.demandBondSize().call().await.map_err(l1)?;
                     let call = game.demandClaimProof(c);
-                    if let Some(l1_tx) = self.act(&key, call, bond, ACTION_GAS).await? {
+                    let sent = self.act(&key, call, bond, ACTION_GAS).await?;
+                    if sent.is_none() {
+                        self.note_pending(&key, Late::Demand { batch_id, index });
+                    }
+                    if let Some(l1_tx) = sent {
                         self.mark_claim(batch_id, index, DEMANDED);
                         self.event(Event::BatchClaimDemanded { batch_id, index, l1_tx });
                         self.check_margin(&key, deadline).await;
@@ -1061,7 +1088,11 @@ impl Watcher {
                         continue;
                     }
                     let call = game.answerClaimDemand(c, s.tx, s.proof, s.timestamp);
-                    if let Some(l1_tx) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? {
+                    let sent = self.act(&key, call, U256::ZERO, ACTION_GAS).await?;
+                    if sent.is_none() {
+                        self.note_pending(&key, Late::Answer { batch_id, index });
+                    }
+                    if let Some(l1_tx) = sent {
                         self.mark_claim(batch_id, index, LIVE);
                         self.event(Event::BatchDemandAnswered { batch_id, index, l1_tx });
                         self.check_margin(&key, deadline).await;
@@ -1082,7 +1113,11 @@ impl Watcher {
                         c.index,
                         c.proof,
                     );
-                    if let Some(l1_tx) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? {
+                    let sent = self.act(&key, call, U256::ZERO, ACTION_GAS).await?;
+                    if sent.is_none() {
+                        self.note_pending(&key, Late::ChallengeExit { pos, batch_id, index });
+                    }
+                    if let Some(l1_tx) = sent {
                         self.event(Event::StandardExitOfClaimChallenged {
                             utxo_pos: pos.to_string(),
                             batch_id,
@@ -1106,6 +1141,66 @@ impl Watcher {
             self.settle_debts().await?;
         }
         Ok(())
+    }
+
+    /// Keeps what action `key` would report, if its transaction went out and is still pending
+    /// (not when it was refused: nothing to find mined then).
+    fn note_pending(&self, key: &str, late: Late) {
+        if self.sender.attempts_of(key) > 0 {
+            self.batches.lock().pending.insert(key.to_owned(), late);
+        }
+    }
+
+    /// Reports the audit's pending actions found mined since (recorded as done, with their
+    /// events, as if their wait had not run out) and forgets those settled otherwise (reverted,
+    /// or sent again and mined through the audit's own path). Returns whether a mined one
+    /// released a claim's reserve (EXIT-16: debts to settle).
+    async fn report_late_landings(&self) -> Result<bool, WatcherError> {
+        let pending: Vec<(String, Late)> =
+            self.batches.lock().pending.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut released = false;
+        for (key, late) in pending {
+            let Some(l1_tx) = self.landed_late(&key).await? else {
+                if self.sender.attempts_of(&key) == 0 || self.action_done(&key)? {
+                    self.batches.lock().pending.remove(&key);
+                }
+                continue;
+            };
+            self.batches.lock().pending.remove(&key);
+            info!(target: "watcher::batch", action = %key, %l1_tx, "pending action found mined");
+            match late {
+                Late::Strike { batch_id, index, rule, released: r } => {
+                    released |= r;
+                    self.mark_claim(batch_id, index, STRUCK);
+                    let rule = rule.to_owned();
+                    self.event(Event::BatchClaimStruck {
+                        batch_id,
+                        index,
+                        rule,
+                        released: r,
+                        l1_tx,
+                    });
+                }
+                Late::Demand { batch_id, index } => {
+                    self.mark_claim(batch_id, index, DEMANDED);
+                    self.event(Event::BatchClaimDemanded { batch_id, index, l1_tx });
+                }
+                Late::Answer { batch_id, index } => {
+                    self.mark_claim(batch_id, index, LIVE);
+                    self.event(Event::BatchDemandAnswered { batch_id, index, l1_tx });
+                }
+                Late::ChallengeExit { pos, batch_id, index } => {
+                    let utxo_pos = pos.to_string();
+                    self.event(Event::StandardExitOfClaimChallenged {
+                        utxo_pos,
+                        batch_id,
+                        index,
+                        l1_tx,
+                    });
+                }
+            }
+        }
+        Ok(released)
     }
 
     /// Records a claim state the tower's own action set (its event confirms it later).
