@@ -76,6 +76,27 @@ ensure_chromium() {
   [[ -x /usr/bin/chromium ]] || die "apt installed chromium but /usr/bin/chromium is missing"
 }
 
+# Debian's PostgreSQL server binaries (initdb, postgres, pg_isready, createdb, psql), which the
+# tests of the operator's PostgreSQL store, its leader election and the failover e2e (issue #21)
+# start a throwaway server from (test-postgres/: its own cluster in a temp directory on a loopback
+# port, stopped when the test ends; never the package's own cluster or service). Installed with
+# apt when initdb is neither under /usr/lib/postgresql/*/bin nor on PATH, with sudo when not root.
+# The package also creates the `postgres` user the throwaway servers run as under root.
+have_initdb() {
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1
+}
+ensure_postgres() {
+  have_initdb && return 0
+  need apt-get "install Debian's postgresql package (the PostgreSQL store's tests run a throwaway server)"
+  local sudo=()
+  [[ $(id -u) -ne 0 ]] && sudo=(sudo)
+  step "apt-get install postgresql (the PostgreSQL store's and the failover tests' throwaway servers)"
+  "${sudo[@]}" apt-get update -qq || die "apt-get update failed"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql ||
+    die "could not install postgresql with apt"
+  have_initdb || die "apt installed postgresql but initdb is not under /usr/lib/postgresql/*/bin"
+}
+
 # slither for scripts/slither (.venv/slither).
 SLITHER_VENV="$ROOT/.venv/slither"
 ensure_slither() { ensure_venv slither slither; }

@@ -1,14 +1,29 @@
 //! A typed client of the operator's HTTP API. Every answer is parsed defensively: a malformed one
 //! is an error, never a panic, and nothing it says is trusted before `Wallet` checks it against L1.
+//!
+//! One client may hold several URLs of one chain's operator (an active operator and its
+//! standbys): requests fail over between them ([`FailoverPolicy`], `client/failover.rs`).
+
+mod failover;
+
+pub use failover::FailoverPolicy;
+pub(crate) use failover::redact;
 
 use crate::error::SdkError;
 use alloy::primitives::{Address, B256, Bytes, U256};
+use failover::{Access, Failure};
 use serde_json::{Value, json};
+use std::sync::{Arc, atomic::AtomicUsize};
 
-/// The operator client.
+/// The operator client: one operator URL, or several (failover between them). Clones share which
+/// URL is preferred (the one that last took a write: the leader).
 #[derive(Clone, Debug)]
 pub struct OperatorClient {
-    base: String,
+    /// The base URLs, in the configured order, without trailing slashes; never empty.
+    urls: Arc<[String]>,
+    /// The index in `urls` requests start at.
+    preferred: Arc<AtomicUsize>,
+    policy: FailoverPolicy,
     http: reqwest::Client,
     page_size: usize,
 }
@@ -132,6 +147,22 @@ fn hex_field(v: &Value, name: &str) -> Result<Bytes, SdkError> {
         .map_err(|_| SdkError::BadOperatorResponse(format!("`{name}` is not hex")))
 }
 
+/// [`checked`], the failure classified for failover: a 5xx moves on to the next URL (with the
+/// leader a `NotLeader` names, and the `Retry-After` sent).
+fn checked_failover(
+    status: reqwest::StatusCode,
+    body: Value,
+    retry_after: Option<std::time::Duration>,
+) -> Result<Value, Failure> {
+    let leader = body
+        .get("error")
+        .filter(|e| e.get("code").and_then(Value::as_str) == Some("NotLeader"))
+        .and_then(|e| e.get("leader"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    checked(status, body).map_err(|error| Failure::answered(status, error, leader, retry_after))
+}
+
 /// An answer's body, or the operator's typed error.
 fn checked(status: reqwest::StatusCode, body: Value) -> Result<Value, SdkError> {
     if let Some(err) = body.get("error") {
@@ -146,20 +177,68 @@ fn checked(status: reqwest::StatusCode, body: Value) -> Result<Value, SdkError> 
     Ok(body)
 }
 
+/// The URLs in `list`: comma-separated, trimmed, without trailing slashes, blanks and repeats
+/// dropped, in order.
+pub(crate) fn split_urls<'a>(list: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut urls: Vec<String> = Vec::new();
+    for url in list.into_iter().flat_map(|l| l.split(',')) {
+        let url = url.trim().trim_end_matches('/');
+        if !url.is_empty() && !urls.iter().any(|u| u == url) {
+            urls.push(url.to_owned());
+        }
+    }
+    urls
+}
+
 impl OperatorClient {
-    /// A client of the operator at `base` (e.g. `http://127.0.0.1:9656`).
+    /// A client of the operator at `base` (e.g. `http://127.0.0.1:9656`), or at several URLs
+    /// separated by commas (`http://a:9656,http://b:9656`: an active operator and its
+    /// standbys, tried in that order, see [`FailoverPolicy`]).
     pub fn new(base: impl Into<String>) -> Self {
+        Self::with_urls([base.into().as_str()])
+    }
+
+    /// A client of the operator at each of `urls` (each may itself be a comma-separated list),
+    /// asked in this order; blanks and repeats are dropped.
+    pub fn with_urls<'a>(urls: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut urls = split_urls(urls);
+        if urls.is_empty() {
+            // Fails at the first request, as an empty single URL always did.
+            urls.push(String::new());
+        }
         Self {
-            base: base.into().trim_end_matches('/').to_owned(),
+            urls: urls.into(),
+            preferred: Arc::new(AtomicUsize::new(0)),
+            policy: FailoverPolicy::default(),
             // A host that does not answer at all fails in seconds, not at the request timeout: a
             // wallet with towers then asks the next source (DA-12). TLS as for L1 (Mozilla's
-            // roots + PLASMA_CA_FILE): an https operator or tower.
+            // roots + PLASMA_CA_FILE): an https operator or tower. Redirects are never
+            // followed: only the configured URLs are ever asked (a standby or a proxy must not
+            // steer a wallet's payments elsewhere).
             http: plasma_contracts::l1::client_builder()
                 .connect_timeout(CONNECT_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
             page_size: DEFAULT_PAGE_SIZE,
         }
+    }
+
+    /// The same client failing over by `policy` (with several URLs).
+    #[must_use]
+    pub const fn with_failover(mut self, policy: FailoverPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How it fails over.
+    pub const fn failover_policy(&self) -> FailoverPolicy {
+        self.policy
+    }
+
+    /// Every URL, in the configured order.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
     }
 
     /// The same client asking for pages of `size` outputs (at least 1).
@@ -174,44 +253,99 @@ impl OperatorClient {
         self.page_size
     }
 
-    /// The operator's base URL.
+    /// The operator's base URL: the preferred one (the one that last took a write) when there
+    /// are several.
     pub fn url(&self) -> &str {
-        &self.base
+        let i = self.preferred.load(std::sync::atomic::Ordering::Relaxed);
+        self.urls.get(i).unwrap_or(&self.urls[0])
     }
 
-    async fn call(&self, req: reqwest::RequestBuilder) -> Result<Value, SdkError> {
-        let resp = req.timeout(std::time::Duration::from_secs(30)).send().await.map_err(|e| {
-            SdkError::OperatorUnreachable { url: self.base.clone(), reason: e.to_string() }
-        })?;
+    /// Sends `req` (to `url`) and reads its JSON answer.
+    async fn call(&self, url: &str, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let resp = req
+            .timeout(std::time::Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| Failure::unreachable(url, &e))?;
+        Self::json_answer(url, resp).await
+    }
+
+    /// A response's JSON body, or why there is none (classified for failover).
+    async fn json_answer(url: &str, resp: reqwest::Response) -> Result<Value, Failure> {
         let status = resp.status();
-        let body: Value = resp.json().await.map_err(|e| {
+        let retry_after = failover::retry_after(resp.headers());
+        let body: Value = match resp.json().await {
+            Ok(v) => v,
+            // Cut off, or too slow, while the body came: nothing was answered.
+            Err(e) if !e.is_decode() => return Err(Failure::unreachable(url, &e)),
             // A proxy's or a crashed server's error page: say the status, not the JSON error.
-            SdkError::BadOperatorResponse(if status.is_success() {
-                e.to_string()
-            } else {
-                format!("HTTP {status}")
-            })
-        })?;
-        checked(status, body)
+            Err(_) if !status.is_success() => {
+                return Err(Failure::answered(
+                    status,
+                    SdkError::BadOperatorResponse(format!("HTTP {status}")),
+                    None,
+                    retry_after,
+                ));
+            }
+            Err(e) => return Err(SdkError::BadOperatorResponse(e.to_string()).into()),
+        };
+        checked_failover(status, body, retry_after)
+    }
+
+    /// GETs `path` (from the base URL on) from the URLs in failover order.
+    async fn get(&self, path: &str) -> Result<Value, SdkError> {
+        let what = format!("GET {}", path.split('?').next().unwrap_or(path));
+        self.failover(
+            &what,
+            Access::Read,
+            |base| self.call(base, self.http.get(format!("{base}{path}"))),
+            |_| 0,
+        )
+        .await
     }
 
     /// Submits a signed transaction (ENC-4 bytes); returns its hash.
+    ///
+    /// An operator that already has it (pending, or included) refuses it with `AlreadyKnown`:
+    /// that is success, and its hash (computed here, from the bytes sent) is returned. So a
+    /// submit is safe to send again, to the same URL or another (a lost answer, a leader that
+    /// died after accepting it): the operator applies a transaction once, by its hash.
     pub async fn submit(&self, signed_tx: &[u8]) -> Result<B256, SdkError> {
+        let ours = plasma_spec::SignedTransaction::decode(signed_tx).ok().map(|s| s.hash());
         let body = json!({"tx": format!("0x{}", hex::encode(signed_tx))});
-        let v =
-            self.call(self.http.post(format!("{}/v1/transactions", self.base)).json(&body)).await?;
-        parse(&v, "txHash")
+        let body = &body;
+        self.failover(
+            "POST /v1/transactions",
+            Access::Write,
+            |base| {
+                let req = self.http.post(format!("{base}/v1/transactions")).json(body);
+                async move {
+                    match self.call(base, req).await {
+                        Ok(v) => Ok(parse(&v, "txHash")?),
+                        Err(f) if f.code() == Some("AlreadyKnown") && ours.is_some() => {
+                            tracing::info!(target: "sdk::operator",
+                                url = %failover::redact(base), tx = ?ours,
+                                "the operator already has this transaction: accepted");
+                            Ok(ours.unwrap_or_default())
+                        }
+                        Err(f) => Err(f),
+                    }
+                }
+            },
+            |_| 0,
+        )
+        .await
     }
 
     /// A transaction's status: `pending`, `included` or `committed` (with block and index).
     pub async fn tx_status(&self, hash: B256) -> Result<(String, Option<u64>), SdkError> {
-        let v = self.call(self.http.get(format!("{}/v1/transactions/{hash}", self.base))).await?;
+        let v = self.get(&format!("/v1/transactions/{hash}")).await?;
         Ok((str_field(&v, "status")?.to_owned(), v.get("blknum").and_then(Value::as_u64)))
     }
 
     /// Where a transaction was included, if the operator says its block is committed.
     pub async fn tx_inclusion(&self, hash: B256) -> Result<Option<Inclusion>, SdkError> {
-        let v = self.call(self.http.get(format!("{}/v1/transactions/{hash}", self.base))).await?;
+        let v = self.get(&format!("/v1/transactions/{hash}")).await?;
         if str_field(&v, "status")? != "committed" {
             return Ok(None);
         }
@@ -234,47 +368,56 @@ impl OperatorClient {
     /// A block's transactions, fetched in the binary wire format (OP-9, `Accept:
     /// application/vnd.plasma.block`); an operator that answers JSON anyway is read as JSON.
     pub async fn block(&self, blknum: u64) -> Result<BlockData, SdkError> {
+        self.failover(
+            &format!("GET /v1/blocks/{blknum}"),
+            Access::Read,
+            |base| self.block_at(base, blknum),
+            |_| 0,
+        )
+        .await
+    }
+
+    /// [`OperatorClient::block`] from the operator at `base`.
+    async fn block_at(&self, base: &str, blknum: u64) -> Result<BlockData, Failure> {
         let resp = self
             .http
-            .get(format!("{}/v1/blocks/{blknum}", self.base))
+            .get(format!("{base}/v1/blocks/{blknum}"))
             .header(reqwest::header::ACCEPT, plasma_spec::wire::MEDIA_TYPE)
             .timeout(std::time::Duration::from_secs(300))
             .send()
             .await
-            .map_err(|e| SdkError::OperatorUnreachable {
-                url: self.base.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| Failure::unreachable(base, &e))?;
         let is_wire = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with(plasma_spec::wire::MEDIA_TYPE));
         if !is_wire {
-            let status = resp.status();
-            let v: Value =
-                resp.json().await.map_err(|e| SdkError::BadOperatorResponse(e.to_string()))?;
-            return Self::json_block(&checked(status, v)?);
+            return Ok(Self::json_block(&Self::json_answer(base, resp).await?)?);
         }
-        if !resp.status().is_success() {
-            return Err(SdkError::BadOperatorResponse(format!("HTTP {}", resp.status())));
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(Failure::answered(
+                status,
+                SdkError::BadOperatorResponse(format!("HTTP {status}")),
+                None,
+                failover::retry_after(resp.headers()),
+            ));
         }
         let l1_timestamp = resp
             .headers()
             .get("x-plasma-l1-timestamp")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
-        let body = resp.bytes().await.map_err(|e| SdkError::OperatorUnreachable {
-            url: self.base.clone(),
-            reason: e.to_string(),
-        })?;
+        let body = resp.bytes().await.map_err(|e| Failure::unreachable(base, &e))?;
         let (header, txs) = plasma_spec::wire::decode_block(&body)
             .map_err(|e| SdkError::BadOperatorResponse(format!("block {blknum}: {e}")))?;
         if header.blknum != blknum {
             return Err(SdkError::BadOperatorResponse(format!(
                 "asked for block {blknum}, got block {}",
                 header.blknum
-            )));
+            ))
+            .into());
         }
         Ok(BlockData { root: header.root, l1_timestamp, txs })
     }
@@ -336,21 +479,30 @@ impl OperatorClient {
         limit: usize,
         proofs: bool,
     ) -> Result<UtxoPage, SdkError> {
-        let mut url = format!("{}/v1/utxos?owner={owner}&limit={limit}", self.base);
+        let mut path = format!("/v1/utxos?owner={owner}&limit={limit}");
         if let Some(a) = after {
-            url.push_str(&format!("&after={a}"));
+            path.push_str(&format!("&after={a}"));
         }
         if proofs {
-            url.push_str("&proofs=true");
+            path.push_str("&proofs=true");
         }
-        let v = match self.call(self.http.get(url)).await {
-            Err(SdkError::OperatorRefused { code, .. })
-                if code == "MalformedQuery" && after.is_none() =>
-            {
-                self.call(self.http.get(format!("{}/v1/utxos?owner={owner}", self.base))).await?
-            }
-            other => other?,
-        };
+        let path = &path;
+        let v = self
+            .failover(
+                "GET /v1/utxos",
+                Access::Read,
+                |base| async move {
+                    match self.call(base, self.http.get(format!("{base}{path}"))).await {
+                        Err(f) if f.code() == Some("MalformedQuery") && after.is_none() => {
+                            let old = format!("{base}/v1/utxos?owner={owner}");
+                            self.call(base, self.http.get(old)).await
+                        }
+                        other => other,
+                    }
+                },
+                |_| 0,
+            )
+            .await?;
         let list = field(&v, "utxos")?
             .as_array()
             .ok_or_else(|| SdkError::BadOperatorResponse("`utxos` is not a list".into()))?;
@@ -394,24 +546,50 @@ impl OperatorClient {
         let mut out = Vec::with_capacity(txs.len());
         for chunk in txs.chunks(MAX_INCLUSIONS) {
             let body = json!({"txs": chunk.iter().map(|(b, i)| json!({"blknum": b, "txIndex": i})).collect::<Vec<_>>()});
-            let v = self
-                .call(self.http.post(format!("{}/v1/inclusions", self.base)).json(&body))
+            let body = &body;
+            // A standby behind the leader answers `UnknownBlock` for the newest blocks: the
+            // other URLs are asked, and the answer knowing the most items is taken.
+            let items = self
+                .failover(
+                    "POST /v1/inclusions",
+                    Access::Read,
+                    |base| async move {
+                        let req = self.http.post(format!("{base}/v1/inclusions")).json(body);
+                        let v = self.call(base, req).await?;
+                        Ok(Self::inclusion_list(chunk, &v)?)
+                    },
+                    |items| {
+                        items
+                            .iter()
+                            .filter(|i| {
+                                matches!(i, InclusionItem::Refused { code, .. } if code == "UnknownBlock")
+                            })
+                            .count()
+                    },
+                )
                 .await?;
-            let list = field(&v, "inclusions")?.as_array().ok_or_else(|| {
-                SdkError::BadOperatorResponse("`inclusions` is not a list".into())
-            })?;
-            if list.len() != chunk.len() {
-                return Err(SdkError::BadOperatorResponse(format!(
-                    "asked for {} inclusions, got {}",
-                    chunk.len(),
-                    list.len()
-                )));
-            }
-            for ((blknum, tx_index), item) in chunk.iter().zip(list) {
-                out.push(Self::inclusion_item(*blknum, *tx_index, item)?);
-            }
+            out.extend(items);
         }
         Ok(out)
+    }
+
+    /// The items of a `POST /v1/inclusions` answer to `chunk`, in its order.
+    fn inclusion_list(chunk: &[(u64, u16)], v: &Value) -> Result<Vec<InclusionItem>, SdkError> {
+        let list = field(v, "inclusions")?
+            .as_array()
+            .ok_or_else(|| SdkError::BadOperatorResponse("`inclusions` is not a list".into()))?;
+        if list.len() != chunk.len() {
+            return Err(SdkError::BadOperatorResponse(format!(
+                "asked for {} inclusions, got {}",
+                chunk.len(),
+                list.len()
+            )));
+        }
+        chunk
+            .iter()
+            .zip(list)
+            .map(|((blknum, tx_index), item)| Self::inclusion_item(*blknum, *tx_index, item))
+            .collect()
     }
 
     fn inclusion_item(blknum: u64, tx_index: u16, v: &Value) -> Result<InclusionItem, SdkError> {
@@ -468,9 +646,7 @@ impl OperatorClient {
 
     /// The exit data of an output.
     pub async fn exit_data(&self, utxo_pos: u128) -> Result<ExitData, SdkError> {
-        let v = self
-            .call(self.http.get(format!("{}/v1/utxos/{utxo_pos}/exit-data", self.base)))
-            .await?;
+        let v = self.get(&format!("/v1/utxos/{utxo_pos}/exit-data")).await?;
         Self::exit_data_of(&v)
     }
 }

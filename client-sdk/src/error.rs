@@ -3,8 +3,25 @@
 use crate::sources::{SourceAttempt, SourceFailure};
 use alloy::primitives::{Address, B256, U256};
 
-fn attempts_text(attempts: &[SourceAttempt]) -> String {
+fn attempts_text(attempts: &[impl std::fmt::Display]) -> String {
     attempts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+/// One operator URL's last failure in a request no URL of the list served (see
+/// [`SdkError::OperatorsUnavailable`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorAttempt {
+    /// The URL, redacted to scheme, host and port (a hosted operator's path may carry a key).
+    pub url: String,
+    /// What went wrong there: unreachable (refused, timed out, cut off), or refused with a
+    /// server error (`NotLeader`, `ShuttingDown`, `StorageFailure`, a bare HTTP 5xx, …).
+    pub failure: SourceFailure,
+}
+
+impl std::fmt::Display for OperatorAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.url, self.failure)
+    }
 }
 
 /// A wallet failure.
@@ -17,6 +34,19 @@ pub enum SdkError {
         url: String,
         /// Why.
         reason: String,
+    },
+    /// Every URL of the wallet's operator list (an active operator and its standbys) failed a
+    /// request for `rounds` rounds: down, timed out, a server error, or a standby refusing a
+    /// write (`NotLeader`) while no URL of the list leads. Each URL's last failure, in list
+    /// order. Only with several URLs: one URL alone fails with its own error, as before.
+    #[error("no operator URL could serve {what} after {rounds} round(s): {}", attempts_text(.attempts))]
+    OperatorsUnavailable {
+        /// The request (`POST /v1/transactions`, `GET /v1/blocks/7`, …).
+        what: String,
+        /// How many times the whole list was tried.
+        rounds: u32,
+        /// Each URL's last failure, in list order.
+        attempts: Vec<OperatorAttempt>,
     },
     /// The operator refused a request with a typed error.
     #[error("operator refused: {code}: {message}")]
@@ -240,7 +270,10 @@ impl SdkError {
     /// Whether retrying later may succeed (network trouble rather than a refusal or a lie).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::OperatorUnreachable { .. } | Self::L1(_) | Self::Timeout(_) => true,
+            Self::OperatorUnreachable { .. }
+            | Self::OperatorsUnavailable { .. }
+            | Self::L1(_)
+            | Self::Timeout(_) => true,
             Self::AllSourcesFailed { attempts, .. } => {
                 attempts.iter().any(|a| matches!(a.failure, SourceFailure::Unreachable(_)))
             }
@@ -255,6 +288,7 @@ impl SdkError {
         matches!(
             self,
             Self::OperatorUnreachable { .. }
+                | Self::OperatorsUnavailable { .. }
                 | Self::BadOperatorResponse(_)
                 | Self::AllSourcesFailed { .. }
         )

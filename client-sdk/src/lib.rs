@@ -8,6 +8,11 @@
 //! With towers configured ([`Wallet::with_towers`], spec DA-12), every read falls back from the
 //! operator to each tower in turn when the operator fails, refuses (`BlockWithheld`) or serves
 //! data that does not verify; [`Wallet::restore`] recovers a wallet from its key alone.
+//!
+//! With several operator URLs ([`WalletConfig::operator_url`] `"http://a,http://b"`: an active
+//! operator and its standbys), every request fails over between them ([`FailoverPolicy`]): a
+//! URL that is down, times out, answers a 5xx or refuses a write as a standby (`NotLeader`) is
+//! left for the next, and a payment sent again is safe (the operator applies it once, by hash).
 
 mod client;
 mod error;
@@ -18,10 +23,10 @@ pub mod units;
 mod wallet;
 
 pub use client::{
-    BlockData, DEFAULT_PAGE_SIZE, ExitData, Inclusion, InclusionItem, ListedUtxo, MAX_INCLUSIONS,
-    OperatorClient, UtxoPage,
+    BlockData, DEFAULT_PAGE_SIZE, ExitData, FailoverPolicy, Inclusion, InclusionItem, ListedUtxo,
+    MAX_INCLUSIONS, OperatorClient, UtxoPage,
 };
-pub use error::SdkError;
+pub use error::{OperatorAttempt, SdkError};
 pub use sources::{SourceAttempt, SourceFailure, SourceId};
 pub use store::{
     Balances, BatchClaimRef, ChainIdentity, HistoryEntry, HistoryKind, LOCK_NOTICE_AFTER,

@@ -26,16 +26,26 @@ fn address(s: &str) -> Result<Address, units::AddressError> {
 #[derive(Debug, Parser)]
 #[command(name = "plasma", version)]
 struct Cli {
-    /// A TOML file with any of: l1_rpc_url, operator_url, towers, framework, contracts, keystore,
-    /// store, watchers. Flags and environment variables override it.
+    /// A TOML file with any of: l1_rpc_url, operator_url (or operator_urls = [...]), towers,
+    /// framework, contracts, keystore, store, watchers. Flags and environment variables override
+    /// it.
     #[arg(long = "config", env = "PLASMA_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// L1 JSON-RPC endpoint [default: http://127.0.0.1:8545].
     #[arg(long = "l1.rpc-url", env = "PLASMA_L1_RPC_URL", global = true)]
     rpc_url: Option<String>,
-    /// The operator's API [default: http://127.0.0.1:9656].
-    #[arg(long = "operator.url", env = "PLASMA_OPERATOR_URL", global = true)]
-    operator_url: Option<String>,
+    /// The operator's API [default: http://127.0.0.1:9656]. Several (comma-separated, or the
+    /// flag repeated): an active operator and its standbys; each request goes to the one that
+    /// leads and moves on from one that is down, answers 5xx or is a standby (NotLeader) —
+    /// never to a URL outside this list.
+    #[arg(
+        long = "operator.url",
+        visible_alias = "operator-url",
+        env = "PLASMA_OPERATOR_URL",
+        value_delimiter = ',',
+        global = true
+    )]
+    operator_url: Vec<String>,
     /// The framework contract (or read it from --contracts).
     #[arg(long = "framework", env = "PLASMA_FRAMEWORK", global = true, value_parser = address)]
     framework: Option<Address>,
@@ -292,6 +302,8 @@ fn precheck(command: &Command) -> Result<(), SdkError> {
 struct FileConfig {
     l1_rpc_url: Option<String>,
     operator_url: Option<String>,
+    /// Several operator URLs (an active operator and its standbys), in order.
+    operator_urls: Option<Vec<String>>,
     framework: Option<String>,
     contracts: Option<PathBuf>,
     keystore: Option<PathBuf>,
@@ -406,7 +418,19 @@ async fn run(mut cli: Cli) -> Result<Report, SdkError> {
         let file: FileConfig = toml::from_str(&text)
             .map_err(|e| SdkError::Config(format!("{}: {e}", path.display())))?;
         cli.rpc_url = cli.rpc_url.or(file.l1_rpc_url);
-        cli.operator_url = cli.operator_url.or(file.operator_url);
+        if cli.operator_url.is_empty() {
+            cli.operator_url = match (file.operator_url, file.operator_urls) {
+                (Some(_), Some(_)) => {
+                    return Err(SdkError::Config(format!(
+                        "{}: give operator_url or operator_urls, not both",
+                        path.display()
+                    )));
+                }
+                (Some(one), None) => vec![one],
+                (None, Some(list)) => list,
+                (None, None) => Vec::new(),
+            };
+        }
         if cli.framework.is_none()
             && let Some(f) = &file.framework
         {
@@ -428,7 +452,13 @@ async fn run(mut cli: Cli) -> Result<Report, SdkError> {
         }
     }
     let rpc_url = cli.rpc_url.clone().unwrap_or_else(|| "http://127.0.0.1:8545".into());
-    let operator_url = cli.operator_url.clone().unwrap_or_else(|| "http://127.0.0.1:9656".into());
+    let operator_urls: Vec<&str> =
+        cli.operator_url.iter().map(|u| u.trim()).filter(|u| !u.is_empty()).collect();
+    let operator_url = if operator_urls.is_empty() {
+        "http://127.0.0.1:9656".to_owned()
+    } else {
+        operator_urls.join(",")
+    };
     if let Command::Status = cli.command {
         return Ok(cli::status::status(&operator_url, &rpc_url, &cli.watchers).await);
     }
@@ -1497,5 +1527,27 @@ mod tests {
         assert_eq!(cli.towers, ["http://a:1", "http://b:2/"]);
         let file: FileConfig = toml::from_str("towers = [\"http://t:9701\"]").unwrap();
         assert_eq!(file.towers.unwrap(), ["http://t:9701"]);
+    }
+
+    #[test]
+    fn operator_urls_come_comma_separated_repeated_or_from_the_file() {
+        if std::env::var_os("PLASMA_OPERATOR_URL").is_none() {
+            assert!(Cli::try_parse_from(["plasma", "balance"]).unwrap().operator_url.is_empty());
+        }
+        let cli = Cli::try_parse_from([
+            "plasma",
+            "--operator-url",
+            "http://a:1,http://b:2",
+            "--operator.url",
+            "http://c:3",
+            "balance",
+        ])
+        .unwrap();
+        assert_eq!(cli.operator_url, ["http://a:1", "http://b:2", "http://c:3"]);
+        let file: FileConfig =
+            toml::from_str("operator_urls = [\"http://a:1\", \"http://b:2\"]").unwrap();
+        assert_eq!(file.operator_urls.unwrap(), ["http://a:1", "http://b:2"]);
+        let file: FileConfig = toml::from_str("operator_url = \"http://a:1\"").unwrap();
+        assert_eq!(file.operator_url.unwrap(), "http://a:1");
     }
 }

@@ -76,6 +76,8 @@ impl From<&SdkError> for SourceFailure {
     fn from(e: &SdkError) -> Self {
         match e {
             SdkError::OperatorUnreachable { reason, .. } => Self::Unreachable(reason.clone()),
+            // Every operator URL down or refusing: the operator, as one source, is unreachable.
+            e @ SdkError::OperatorsUnavailable { .. } => Self::Unreachable(e.to_string()),
             SdkError::OperatorRefused { code, message } => {
                 Self::Refused { code: code.clone(), message: message.clone() }
             }
@@ -169,9 +171,18 @@ pub(crate) struct Sources {
 }
 
 impl Sources {
-    /// The operator alone.
+    /// The operator alone. With several operator URLs it is still one source (its client fails
+    /// over between them), named by all of them.
     pub(crate) fn new(operator: OperatorClient) -> Self {
-        Self { list: vec![(SourceId::Operator { url: operator.url().to_owned() }, operator)] }
+        let url = operator.urls().join(",");
+        Self { list: vec![(SourceId::Operator { url }, operator)] }
+    }
+
+    /// The operator's client failing over by `policy`.
+    #[must_use]
+    pub(crate) fn with_operator_failover(mut self, policy: crate::FailoverPolicy) -> Self {
+        self.list[0].1 = self.list[0].1.clone().with_failover(policy);
+        self
     }
 
     /// The operator, then `towers` in order (base URLs; trailing slashes and blanks dropped),

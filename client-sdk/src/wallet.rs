@@ -48,7 +48,10 @@ use std::{
 pub struct WalletConfig {
     /// L1 JSON-RPC endpoint.
     pub l1_rpc_url: String,
-    /// The operator's API.
+    /// The operator's API: one base URL, or several separated by commas (an active operator and
+    /// its standbys, e.g. `http://op-a:9656,http://op-b:9656`), as `l1_rpc_url` takes several L1
+    /// endpoints. With several, every request fails over between them
+    /// ([`crate::FailoverPolicy`]); towers are another list ([`Wallet::with_towers`]).
     pub operator_url: String,
     /// The framework contract.
     pub framework: Address,
@@ -56,6 +59,35 @@ pub struct WalletConfig {
     pub chain_id: Option<u64>,
     /// The local proof store's file.
     pub store_path: PathBuf,
+}
+
+impl WalletConfig {
+    /// The operator URLs [`WalletConfig::operator_url`] lists, in order (trimmed, without
+    /// trailing slashes, blanks and repeats dropped).
+    pub fn operator_urls(&self) -> Vec<String> {
+        crate::client::split_urls([self.operator_url.as_str()])
+    }
+
+    /// Every operator URL, each checked to be an `http`/`https` URL: a typo is refused before
+    /// anything is sent.
+    fn checked_operator_urls(&self) -> Result<Vec<String>, SdkError> {
+        let urls = self.operator_urls();
+        if urls.is_empty() {
+            return Err(SdkError::Config("no operator URL given".into()));
+        }
+        for url in &urls {
+            match reqwest::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                _ => {
+                    return Err(SdkError::Config(format!(
+                        "operator URL `{}` is not an http(s) URL",
+                        crate::client::redact(url)
+                    )));
+                }
+            }
+        }
+        Ok(urls)
+    }
 }
 
 /// What a sync did.
@@ -301,6 +333,7 @@ impl Wallet {
     pub async fn connect(key: PrivateKeySigner, config: &WalletConfig) -> Result<Self, SdkError> {
         let signer = Signer::from_bytes(&B256::from(key.to_bytes()))
             .ok_or_else(|| SdkError::Config("bad key".into()))?;
+        let operator_urls = config.checked_operator_urls()?;
         // One endpoint or several (comma-separated, failover), http or https (PLASMA_CA_FILE
         // trusted); errors say why an endpoint cannot be reached, without its API key.
         let endpoints = plasma_contracts::l1::Endpoints::parse(&config.l1_rpc_url)
@@ -328,6 +361,8 @@ impl Wallet {
                 current: identity.to_string(),
             });
         }
+        // One client for submissions and reads: its clones share which URL leads.
+        let client = OperatorClient::with_urls(operator_urls.iter().map(String::as_str));
         Ok(Self {
             key,
             signer,
@@ -337,8 +372,8 @@ impl Wallet {
             in_flight,
             batch,
             domain: SigningDomain::new(chain_id, config.framework),
-            client: OperatorClient::new(config.operator_url.clone()),
-            sources: Sources::new(OperatorClient::new(config.operator_url.clone())),
+            sources: Sources::new(client.clone()),
+            client,
             store,
             deployment_block: identity.deployment.map(|(n, _)| n),
             watchers: Vec::new(),
@@ -361,6 +396,15 @@ impl Wallet {
         self.client = self.client.clone().with_page_size(options.page_size);
         self.sources = self.sources.clone().with_page_size(options.page_size);
         self.sync_options = options;
+        self
+    }
+
+    /// How requests fail over between several operator URLs (the default suits an operator
+    /// pair with the default lease; tests use short pauses).
+    #[must_use]
+    pub fn with_operator_failover(mut self, policy: crate::FailoverPolicy) -> Self {
+        self.client = self.client.clone().with_failover(policy);
+        self.sources = self.sources.clone().with_operator_failover(policy);
         self
     }
 
@@ -1493,7 +1537,10 @@ impl Wallet {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match self.fetch_new(&Commitments::default(), &mut |_| {}).await {
-                Ok(_) | Err(SdkError::OperatorUnreachable { .. }) => {}
+                Ok(_)
+                | Err(
+                    SdkError::OperatorUnreachable { .. } | SdkError::OperatorsUnavailable { .. },
+                ) => {}
                 Err(e @ SdkError::AllSourcesFailed { .. }) if e.is_retryable() => {}
                 Err(e) => return Err(e),
             }

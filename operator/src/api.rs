@@ -9,12 +9,13 @@ use crate::{
     chain::{Chain, SubmitError, TxStatus},
     ingest::{BATCH_MEDIA_TYPE, FrameError, decode_batch},
     l1::L1Health,
-    store::{Inclusion, Lookup},
+    leader::HaView,
+    store::{Inclusion, Lookup, Store, StoreError},
 };
 use alloy::primitives::{Address, B256};
 use parking_lot::Mutex;
 use plasma_spec::{
-    LedgerError, SignedTransaction, SigningDomain, UtxoPos,
+    LedgerError, Output, SignedTransaction, SigningDomain, UtxoPos,
     pages::{RangeAsk, UtxoQuery, parse_range},
     routes::Refusal,
     wire,
@@ -81,31 +82,238 @@ pub(crate) async fn run_group_committer(
     }
 }
 
-/// What the handlers share.
+/// What the API shares whatever the process's role: limits, counters (kept across role
+/// changes), the devnet faults and the election's view.
+#[derive(Clone, Debug)]
+pub(crate) struct Common {
+    /// Largest request body.
+    pub(crate) max_body_bytes: u64,
+    /// Most transactions per batch.
+    pub(crate) max_batch: usize,
+    /// Counters for `/metrics`.
+    pub(crate) metrics: Arc<Metrics>,
+    /// Devnet fault: blocks never served (`[faults] withhold`).
+    pub(crate) withheld: Arc<std::collections::HashSet<u64>>,
+    /// The election, with a PostgreSQL store (OP-HA-1); `None` for redb (always the leader).
+    pub(crate) ha: Option<Arc<HaView>>,
+    /// Where the state lives, as it may be shown (no password).
+    pub(crate) store: String,
+    /// `redb` or `postgres`.
+    pub(crate) backend: &'static str,
+}
+
+impl Common {
+    /// From the configuration.
+    pub(crate) fn new(
+        config: &crate::Config,
+        ha: Option<Arc<HaView>>,
+        store: String,
+        backend: &'static str,
+    ) -> Self {
+        Self {
+            max_body_bytes: config.api.max_body_bytes,
+            max_batch: config.api.max_batch,
+            metrics: Arc::default(),
+            withheld: Arc::new(config.faults.withhold.iter().copied().collect()),
+            ha,
+            store,
+            backend,
+        }
+    }
+}
+
+/// What a leader's handlers have besides [`Common`].
 #[derive(Debug)]
-pub(crate) struct ApiContext {
+pub(crate) struct Leader {
     /// Single submissions go through the group committer.
     pub(crate) submissions: tokio::sync::mpsc::Sender<Submission>,
     /// The chain.
-    pub chain: Arc<Chain>,
+    pub(crate) chain: Arc<Chain>,
     /// L1 health figures.
-    pub l1: Arc<Mutex<L1Health>>,
-    /// Largest request body.
-    pub max_body_bytes: u64,
-    /// Most transactions per batch.
-    pub max_batch: usize,
-    /// Counters for `/metrics`.
-    pub metrics: Metrics,
+    pub(crate) l1: Arc<Mutex<L1Health>>,
     /// The availability distributor, when `[da]` is configured.
     pub(crate) da: Option<Arc<crate::da::Distributor>>,
-    /// Devnet fault: blocks never served (`[faults] withhold`).
-    pub(crate) withheld: std::collections::HashSet<u64>,
+}
+
+/// What the process serves now (OP-HA-4).
+#[derive(Debug)]
+pub(crate) enum Serving {
+    /// Everything: the leader (or a redb operator).
+    Leader(Leader),
+    /// Reads from the store; writes refused with `NotLeader`. A standby, or a leader that lost
+    /// its lease and is on its way out.
+    Standby {
+        /// The shared store (its writes are fenced off: OP-HA-2).
+        store: Arc<Store>,
+    },
+}
+
+/// What the handlers share.
+#[derive(Debug)]
+pub(crate) struct ApiContext {
+    /// Role-independent parts.
+    pub(crate) common: Common,
+    /// The role's parts.
+    pub(crate) serving: Serving,
 }
 
 impl ApiContext {
+    /// A leader's context.
+    pub(crate) fn leader(
+        common: Common,
+        chain: Arc<Chain>,
+        submissions: tokio::sync::mpsc::Sender<Submission>,
+        l1: Arc<Mutex<L1Health>>,
+        da: Option<Arc<crate::da::Distributor>>,
+    ) -> Self {
+        Self { common, serving: Serving::Leader(Leader { submissions, chain, l1, da }) }
+    }
+
+    /// A standby's context: reads from `store`.
+    pub(crate) fn standby(common: Common, store: Arc<Store>) -> Self {
+        Self { common, serving: Serving::Standby { store } }
+    }
+
+    /// The leader's parts, if this process leads.
+    pub(crate) fn leading(&self) -> Option<&Leader> {
+        match &self.serving {
+            Serving::Leader(l) => Some(l),
+            Serving::Standby { .. } => None,
+        }
+    }
+
+    /// Where reads go: the chain (which reads its store) or, on a standby, the store.
+    pub(crate) fn reads(&self) -> Reader {
+        match &self.serving {
+            Serving::Leader(l) => Reader::Chain(l.chain.clone()),
+            Serving::Standby { store } => Reader::Store(store.clone()),
+        }
+    }
+
+    /// The counters.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.common.metrics
+    }
+
     /// The devnet fault `withhold`: the 404 every read touching `blknum` answers, if withheld.
     fn withheld(&self, blknum: u64) -> Option<Response> {
-        self.withheld.contains(&blknum).then(|| withheld(blknum))
+        self.common.withheld.contains(&blknum).then(|| withheld(blknum))
+    }
+
+    /// 503 `NotLeader`, naming the leader's URL if one is known, with `Retry-After: 1`
+    /// (OP-HA-4). Wallets try the URL only if it is in their own list (a standby must not be able
+    /// to send a wallet anywhere else).
+    fn not_leader(&self) -> Response {
+        let leader = self.common.ha.as_ref().and_then(|h| h.leader_url());
+        let message = match &leader {
+            Some(url) => format!("this operator is a standby; the leader is {url}"),
+            None => "this operator is a standby and no leader is known right now".to_owned(),
+        };
+        let mut r = warp::reply::with_status(
+            warp::reply::json(
+                &json!({"error": {"code": "NotLeader", "message": message, "leader": leader}}),
+            ),
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from_static("1"));
+        r
+    }
+}
+
+/// The API's context of the moment: swapped whole when the role changes, so a request sees one
+/// role from start to end (OP-HA-4).
+#[derive(Debug)]
+pub(crate) struct Shared {
+    current: parking_lot::RwLock<Arc<ApiContext>>,
+    max_body_bytes: u64,
+}
+
+impl Shared {
+    /// Serving `ctx`.
+    pub(crate) fn new(ctx: Arc<ApiContext>) -> Arc<Self> {
+        let max_body_bytes = ctx.common.max_body_bytes;
+        Arc::new(Self { current: parking_lot::RwLock::new(ctx), max_body_bytes })
+    }
+
+    /// The context now.
+    pub(crate) fn current(&self) -> Arc<ApiContext> {
+        self.current.read().clone()
+    }
+
+    /// Serves `ctx` from the next request on.
+    pub(crate) fn set(&self, ctx: Arc<ApiContext>) {
+        *self.current.write() = ctx;
+    }
+}
+
+/// The reads every role serves: through the chain on a leader, from the store on a standby.
+#[derive(Clone, Debug)]
+pub(crate) enum Reader {
+    /// A leader's chain.
+    Chain(Arc<Chain>),
+    /// A standby's store.
+    Store(Arc<Store>),
+}
+
+impl Reader {
+    fn store(&self) -> &Store {
+        match self {
+            Self::Chain(c) => c.store(),
+            Self::Store(s) => s,
+        }
+    }
+
+    /// Where a transaction stands. A standby knows only stored blocks: a pending transaction
+    /// is in the leader's mempool, and the standby answers `UnknownTransaction` for it.
+    fn tx_status(&self, hash: &B256) -> Result<Option<TxStatus>, StoreError> {
+        match self {
+            Self::Chain(c) => c.tx_status(hash),
+            Self::Store(s) => {
+                let Some((blknum, tx_index)) = s.tx_location(hash)? else { return Ok(None) };
+                let committed = s.block_info(blknum)?.is_some_and(|b| b.l1_timestamp.is_some());
+                Ok(Some(TxStatus::Included { blknum, tx_index, committed }))
+            }
+        }
+    }
+
+    fn inclusion(&self, blknum: u64, index: u32) -> Result<Lookup, StoreError> {
+        self.store().inclusion(blknum, index)
+    }
+
+    fn block_info(&self, blknum: u64) -> Result<Option<BlockInfo>, StoreError> {
+        self.store().block_info(blknum)
+    }
+
+    fn block(&self, blknum: u64) -> Result<Option<crate::store::BlockRecord>, StoreError> {
+        self.store().block(blknum)
+    }
+
+    fn wire_chunk(&self, blknum: u64, offset: u64) -> Result<Vec<u8>, StoreError> {
+        self.store().wire_chunk(blknum, offset)
+    }
+
+    /// A page of `owner`'s outputs. A standby reads the store's owner index: it cannot leave
+    /// out outputs that are exiting (LEDGER-9, kept in the leader's memory), which the leader
+    /// refuses to spend anyway.
+    fn utxos_page(
+        &self,
+        owner: Address,
+        after: Option<UtxoPos>,
+        limit: usize,
+    ) -> Result<(Vec<(UtxoPos, Output)>, bool), StoreError> {
+        match self {
+            Self::Chain(c) => Ok(c.utxos_page(owner, after, limit)),
+            Self::Store(s) => s.utxos_page(owner, after, limit),
+        }
+    }
+
+    fn utxo(&self, pos: UtxoPos) -> Result<Option<Output>, StoreError> {
+        match self {
+            Self::Chain(c) => Ok(c.utxo(pos)),
+            Self::Store(s) => s.utxo(pos),
+        }
     }
 }
 
@@ -247,6 +455,7 @@ fn json_batch(body: &[u8], max_batch: usize) -> Result<Vec<Vec<u8>>, Response> {
 /// The batch route's answer: one result per transaction, in request order.
 fn batch_reply(
     ctx: &ApiContext,
+    chain: &Chain,
     raw: &[Vec<u8>],
     results: &[Result<B256, SubmitError>],
 ) -> Response {
@@ -261,25 +470,23 @@ fn batch_reply(
             }
             Err(e) => {
                 rejected += 1;
-                json!({"error": {"code": e.code(), "message": submit_message(&ctx.chain, e, raw)}})
+                json!({"error": {"code": e.code(), "message": submit_message(chain, e, raw)}})
             }
         })
         .collect();
-    ctx.metrics.accepted.fetch_add(accepted, std::sync::atomic::Ordering::Relaxed);
-    ctx.metrics.rejected.fetch_add(rejected, std::sync::atomic::Ordering::Relaxed);
+    ctx.metrics().accepted.fetch_add(accepted, std::sync::atomic::Ordering::Relaxed);
+    ctx.metrics().rejected.fetch_add(rejected, std::sync::atomic::Ordering::Relaxed);
     ok(json!({"results": results}))
 }
 
 /// All routes.
 #[allow(clippy::result_large_err)] // a lookup's error is the response itself, built once
 pub(crate) fn routes(
-    ctx: Arc<ApiContext>,
+    shared: Arc<Shared>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    let with = {
-        let ctx = ctx.clone();
-        warp::any().map(move || ctx.clone())
-    };
-    let limit = warp::body::content_length_limit(ctx.max_body_bytes);
+    let limit = warp::body::content_length_limit(shared.max_body_bytes);
+    // Each request takes the context of the moment once, and keeps it to its end.
+    let with = warp::any().map(move || shared.current());
 
     let submit = warp::path!("v1" / "transactions")
         .and(warp::post())
@@ -287,6 +494,7 @@ pub(crate) fn routes(
         .and(warp::body::bytes())
         .and(with.clone())
         .then(|body: bytes::Bytes, ctx: Arc<ApiContext>| async move {
+            let Some(leader) = ctx.leading() else { return ctx.not_leader() };
             let req: SubmitOne = match serde_json::from_slice(&body) {
                 Ok(r) => r,
                 Err(e) => return error(StatusCode::BAD_REQUEST, "MalformedJson", e),
@@ -295,7 +503,7 @@ pub(crate) fn routes(
                 return error(StatusCode::BAD_REQUEST, "MalformedHex", "`tx` is not hex");
             };
             let (reply, result) = tokio::sync::oneshot::channel();
-            if ctx.submissions.send((bytes, Instant::now(), reply)).await.is_err() {
+            if leader.submissions.send((bytes, Instant::now(), reply)).await.is_err() {
                 return error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ShuttingDown",
@@ -304,18 +512,23 @@ pub(crate) fn routes(
             }
             match result.await {
                 Ok(Ok(hash)) => {
-                    ctx.metrics.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    ctx.metrics().accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     ok(json!({"txHash": hash}))
                 }
+                // The fence refused the write: another process leads now (OP-HA-2, OP-HA-5).
+                Ok(Err(SubmitError::Store(e))) if e.is_fenced() => {
+                    ctx.metrics().rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    ctx.not_leader()
+                }
                 Ok(Err(e)) => {
-                    ctx.metrics.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    ctx.metrics().rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let status = if e.is_client_error() {
                         StatusCode::UNPROCESSABLE_ENTITY
                     } else {
                         StatusCode::SERVICE_UNAVAILABLE
                     };
                     let raw = parse_hex(&req.tx).unwrap_or_default();
-                    error(status, e.code(), submit_message(&ctx.chain, &e, &raw))
+                    error(status, e.code(), submit_message(&leader.chain, &e, &raw))
                 }
                 Err(_) => error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -334,13 +547,14 @@ pub(crate) fn routes(
         .then(
             |content_type: Option<String>, body: bytes::Bytes, ctx: Arc<ApiContext>| async move {
                 let arrived = Instant::now();
+                let Some(leader) = ctx.leading() else { return ctx.not_leader() };
                 let binary = content_type.as_deref().is_some_and(|t| {
                     t.split(';')
                         .next()
                         .is_some_and(|m| m.trim().eq_ignore_ascii_case(BATCH_MEDIA_TYPE))
                 });
                 let raw = if binary {
-                    match decode_batch(&body, ctx.max_batch) {
+                    match decode_batch(&body, ctx.common.max_batch) {
                         Ok(raw) => raw,
                         Err(e @ FrameError::TooMany { .. }) => {
                             return error(StatusCode::PAYLOAD_TOO_LARGE, e.code(), e);
@@ -348,14 +562,14 @@ pub(crate) fn routes(
                         Err(e) => return error(StatusCode::BAD_REQUEST, e.code(), e),
                     }
                 } else {
-                    match json_batch(&body, ctx.max_batch) {
+                    match json_batch(&body, ctx.common.max_batch) {
                         Ok(raw) => raw,
                         Err(response) => return response,
                     }
                 };
                 // Recovery fans out over every core and the write waits on fsync: keep both off the
                 // async workers that serve the other requests.
-                let chain = ctx.chain.clone();
+                let chain = leader.chain.clone();
                 let Ok((raw, results)) = tokio::task::spawn_blocking(move || {
                     chain.ingest_stats().queue_wait(raw.len(), arrived.elapsed());
                     let results = chain.submit(&raw);
@@ -369,7 +583,7 @@ pub(crate) fn routes(
                         "validation failed unexpectedly",
                     );
                 };
-                batch_reply(&ctx, &raw, &results)
+                batch_reply(&ctx, &leader.chain, &raw, &results)
             },
         );
 
@@ -390,14 +604,15 @@ pub(crate) fn routes(
                     "expected a 32-byte hex hash",
                 );
             };
-            match ctx.chain.tx_status(&hash) {
+            let reads = ctx.reads();
+            match reads.tx_status(&hash) {
                 Ok(None) => error(StatusCode::NOT_FOUND, "UnknownTransaction", hash),
                 Ok(Some(TxStatus::Pending)) => ok(json!({"txHash": hash, "status": "pending"})),
                 Ok(Some(TxStatus::Included { blknum, tx_index, committed })) => {
                     if let Some(r) = ctx.withheld(blknum) {
                         return r;
                     }
-                    match inclusion(&ctx.chain, blknum, tx_index) {
+                    match inclusion(&reads, blknum, tx_index) {
                         Ok(inc) => ok(json!({
                             "txHash": hash,
                             "status": if committed { "committed" } else { "included" },
@@ -430,7 +645,8 @@ pub(crate) fn routes(
                     if let Some(r) = ctx.withheld(blknum) {
                         return r;
                     }
-                    let info = match ctx.chain.block_info(blknum) {
+                    let reads = ctx.reads();
+                    let info = match reads.block_info(blknum) {
                         Ok(Some(info)) => info,
                         Ok(None) => return error(StatusCode::NOT_FOUND, "UnknownBlock", blknum),
                         Err(e) => {
@@ -438,9 +654,9 @@ pub(crate) fn routes(
                         }
                     };
                     if accept.is_some_and(|a| a.contains(wire::MEDIA_TYPE)) {
-                        return block_binary(&ctx.chain, info, range.as_deref());
+                        return block_binary(&reads, info, range.as_deref());
                     }
-                    block_json(ctx.chain.clone(), info).await
+                    block_json(reads, info).await
                 },
             );
 
@@ -453,21 +669,24 @@ pub(crate) fn routes(
                 Ok(q) => q,
                 Err(e) => return error(StatusCode::BAD_REQUEST, e.code(), e),
             };
-            let (page, more) = ctx.chain.utxos_page(q.owner, q.after, q.limit);
+            let reads = ctx.reads();
+            let (page, more) = match reads.utxos_page(q.owner, q.after, q.limit) {
+                Ok(page) => page,
+                Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e),
+            };
             if q.proofs
                 && let Some(r) = page.iter().find_map(|(p, _)| ctx.withheld(p.blknum()))
             {
                 return r;
             }
             let next = more.then(|| page.last().map(|(p, _)| p.to_u256().to_string())).flatten();
-            let chain = ctx.chain.clone();
             let proofs = q.proofs;
             let listed = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, Response> {
                 page.into_iter()
                     .map(|(pos, o)| {
                         let mut v = json!({"utxoPos": pos.to_u256().to_string(), "owner": o.owner, "token": o.token, "amount": o.amount.to_string()});
                         if proofs {
-                            let inc = inclusion(&chain, pos.blknum(), u32::from(pos.tx_index()))?;
+                            let inc = inclusion(&reads, pos.blknum(), u32::from(pos.tx_index()))?;
                             v["exitData"] = exit_data_json(pos, &inc).unwrap_or(Value::Null);
                         }
                         Ok(v)
@@ -499,19 +718,19 @@ pub(crate) fn routes(
                     format!("at most {MAX_INCLUSIONS} positions per request"),
                 );
             }
-            let chain = ctx.chain.clone();
+            let reads = ctx.reads();
             let held = ctx.clone();
             let items = tokio::task::spawn_blocking(move || {
                 req.txs
                     .iter()
                     .map(|t| {
-                        if held.withheld.contains(&t.blknum) {
+                        if held.common.withheld.contains(&t.blknum) {
                             return json!({"blknum": t.blknum, "txIndex": t.tx_index, "error": {
                                 "code": "BlockWithheld",
                                 "message": format!("block {} is withheld (devnet fault); ask the availability towers", t.blknum),
                             }});
                         }
-                        inclusion_item(&chain, t.blknum, t.tx_index)
+                        inclusion_item(&reads, t.blknum, t.tx_index)
                     })
                     .collect::<Vec<_>>()
             })
@@ -537,10 +756,13 @@ pub(crate) fn routes(
             if let Some(r) = ctx.withheld(pos.blknum()) {
                 return r;
             }
-            if ctx.chain.utxo(pos).is_none() {
-                return error(StatusCode::NOT_FOUND, "UnknownUtxo", pos);
+            let reads = ctx.reads();
+            match reads.utxo(pos) {
+                Ok(Some(_)) => {}
+                Ok(None) => return error(StatusCode::NOT_FOUND, "UnknownUtxo", pos),
+                Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e),
             }
-            match inclusion(&ctx.chain, pos.blknum(), u32::from(pos.tx_index())) {
+            match inclusion(&reads, pos.blknum(), u32::from(pos.tx_index())) {
                 Ok(inc) => match exit_data_json(pos, &inc) {
                     Some(v) => ok(v),
                     None => error(
@@ -553,18 +775,19 @@ pub(crate) fn routes(
             }
         });
 
-    let status = warp::path!("v1" / "status").and(warp::get()).and(with.clone()).map(
-        |ctx: Arc<ApiContext>| {
-            let da = ctx.da.as_ref().map_or(Value::Null, |d| d.status());
-            ok(json!({"chain": ctx.chain.status(), "l1": *ctx.l1.lock(), "da": da}))
-        },
-    );
+    let status = warp::path!("v1" / "status")
+        .and(warp::get())
+        .and(with.clone())
+        .map(|ctx: Arc<ApiContext>| ok(status_json(&ctx)));
 
     let availability = warp::path!("v1" / "blocks" / u64 / "availability")
         .and(warp::get())
         .and(with.clone())
         .then(|blknum: u64, ctx: Arc<ApiContext>| async move {
-            let chain = ctx.chain.clone();
+            // The header and receipts are the leader's distributor's; a standby sends the asker
+            // on (it could read them from the store too: not needed by any client yet).
+            let Some(leader) = ctx.leading() else { return ctx.not_leader() };
+            let chain = leader.chain.clone();
             match tokio::task::spawn_blocking(move || crate::da::availability(&chain, blknum)).await
             {
                 Ok(Ok(Some(v))) => ok(v),
@@ -658,8 +881,8 @@ pub(crate) const MAX_JSON_BLOCK_TXS: u32 = 4_096;
 pub(crate) const MAX_INCLUSIONS: usize = 1_000;
 /// A transaction and its proof from the index (OP-9); or the error response to send.
 #[allow(clippy::result_large_err)] // the error is the response itself, built once per request
-fn inclusion(chain: &Chain, blknum: u64, index: u32) -> Result<Inclusion, Response> {
-    match chain.inclusion(blknum, index) {
+fn inclusion(reads: &Reader, blknum: u64, index: u32) -> Result<Inclusion, Response> {
+    match reads.inclusion(blknum, index) {
         Ok(Lookup::Found(inc)) => Ok(*inc),
         Ok(Lookup::UnknownBlock) => Err(error(StatusCode::NOT_FOUND, "UnknownBlock", blknum)),
         Ok(Lookup::OutOfRange { tx_count }) => Err(error(
@@ -685,9 +908,9 @@ fn exit_data_json(pos: UtxoPos, inc: &Inclusion) -> Option<Value> {
 }
 
 /// One item of `POST /v1/inclusions`.
-fn inclusion_item(chain: &Chain, blknum: u64, index: u32) -> Value {
+fn inclusion_item(reads: &Reader, blknum: u64, index: u32) -> Value {
     let fail = |code: &str, message: String| json!({"blknum": blknum, "txIndex": index, "error": {"code": code, "message": message}});
-    match chain.inclusion(blknum, index) {
+    match reads.inclusion(blknum, index) {
         Ok(Lookup::Found(inc)) => json!({
             "blknum": blknum,
             "txIndex": index,
@@ -706,7 +929,7 @@ fn inclusion_item(chain: &Chain, blknum: u64, index: u32) -> Value {
 }
 
 /// A small block as JSON, as before #15; larger ones are refused (413).
-async fn block_json(chain: Arc<Chain>, info: BlockInfo) -> Response {
+async fn block_json(reads: Reader, info: BlockInfo) -> Response {
     if info.tx_count > MAX_JSON_BLOCK_TXS {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -720,7 +943,7 @@ async fn block_json(chain: Arc<Chain>, info: BlockInfo) -> Response {
         );
     }
     let blknum = info.blknum;
-    match tokio::task::spawn_blocking(move || chain.block(blknum)).await {
+    match tokio::task::spawn_blocking(move || reads.block(blknum)).await {
         Ok(Ok(Some(b))) => ok(json!({
             "blknum": b.blknum,
             "root": b.root,
@@ -750,7 +973,7 @@ impl warp::Stream for ChunkStream {
 }
 
 /// `GET /v1/blocks/{n}` in the wire form: the stored bytes as they are, streamed, with ranges.
-fn block_binary(chain: &Arc<Chain>, info: BlockInfo, range: Option<&str>) -> Response {
+fn block_binary(reads: &Reader, info: BlockInfo, range: Option<&str>) -> Response {
     use warp::http::header::{HeaderName, HeaderValue};
     let len = info.wire_len;
     let (status, start, end) = match parse_range(range, len) {
@@ -769,12 +992,12 @@ fn block_binary(chain: &Arc<Chain>, info: BlockInfo, range: Option<&str>) -> Res
         }
     };
     let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let chain = chain.clone();
+    let reads = reads.clone();
     let blknum = info.blknum;
     tokio::spawn(async move {
         let mut at = start;
         while at < end {
-            let c = chain.clone();
+            let c = reads.clone();
             let read = tokio::task::spawn_blocking(move || c.wire_chunk(blknum, at)).await;
             let mut chunk = match read {
                 Ok(Ok(chunk)) if !chunk.is_empty() => chunk,
@@ -811,6 +1034,42 @@ fn block_binary(chain: &Arc<Chain>, info: BlockInfo, range: Option<&str>) -> Res
         set("content-range", format!("bytes {start}-{}/{len}", end - 1));
     }
     r
+}
+
+/// `/v1/status`: the leader's chain, L1 and availability figures; a standby's store head. With
+/// an election, `role` (`leader`, `standby`), the `epoch` this process leads in and the lease
+/// row's `leader` (OP-HA-4). A redb operator is always `leader`, epoch 0.
+fn status_json(ctx: &ApiContext) -> Value {
+    let ha = ctx.common.ha.as_ref().map(|h| h.snapshot());
+    let (role, epoch, leader) = match &ha {
+        Some(s) => (
+            s.role,
+            s.epoch,
+            s.leader.as_ref().map(|l| serde_json::to_value(l).unwrap_or(Value::Null)),
+        ),
+        None => ("leader", Some(0), None),
+    };
+    let mut v = json!({
+        "role": role,
+        "epoch": epoch,
+        "leader": leader,
+        "node": ha.as_ref().map(|s| s.node_id.clone()),
+        "store": {"backend": ctx.common.backend, "url": ctx.common.store},
+    });
+    match &ctx.serving {
+        Serving::Leader(l) => {
+            v["chain"] = serde_json::to_value(l.chain.status()).unwrap_or(Value::Null);
+            v["l1"] = serde_json::to_value(&*l.l1.lock()).unwrap_or(Value::Null);
+            v["da"] = l.da.as_ref().map_or(Value::Null, |d| d.status());
+        }
+        Serving::Standby { store } => {
+            v["standby"] = match store.head() {
+                Ok(head) => json!({"storeHead": head}),
+                Err(e) => json!({"storeHead": null, "storeError": e.to_string()}),
+            };
+        }
+    }
+    v
 }
 
 fn rejection(r: &Rejection) -> Response {

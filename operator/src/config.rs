@@ -23,6 +23,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// The state database (OP-9).
     pub store: StoreConfig,
+    /// Leader election when the store is PostgreSQL (OP-HA-1..6).
+    pub ha: HaConfig,
     /// Block availability from a tower quorum (DA): absent, blocks are not distributed.
     pub da: Option<DaConfig>,
     /// Faults a devnet may inject for end-to-end tests; refused unless `devnet = true`.
@@ -101,6 +103,26 @@ pub struct StoreConfig {
     /// The database's page cache, in MiB: the bound on what serving blocks and proofs keeps in
     /// memory besides the UTXO set and the mempool (redb's own default is 1 GiB). Default 128.
     pub cache_mb: usize,
+    /// Where the state lives: a redb file path, or `postgres://user[:password]@host[:port]/db`
+    /// (`postgresql://` too) for a highly available operator (OP-HA-1). Unset:
+    /// `<data_dir>/operator.redb`.
+    pub url: Option<String>,
+    /// PostgreSQL connections the store keeps (its own threads). Default 8.
+    pub pool: usize,
+}
+
+/// Leader election among operators sharing one PostgreSQL store (OP-HA-1..6). Ignored with redb.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HaConfig {
+    /// The API URL standbys name in their `NotLeader` answers while this process leads (what
+    /// wallets reach it at). Unset: `http://<listen>`.
+    pub advertise_url: Option<String>,
+    /// The lease, in milliseconds: a leader renews it every fifth of it; a standby takes over
+    /// once the database's clock is past its expiry. Default 5,000.
+    pub lease_ms: u64,
+    /// This process's name in the lease row (logs, `/v1/status`). Unset: `<hostname>-<pid>`.
+    pub node_id: Option<String>,
 }
 
 /// The availability towers and how long the submitter waits for their receipts (spec: DA-6,
@@ -253,7 +275,89 @@ pub struct FaultsConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { cache_mb: crate::store::DEFAULT_CACHE_BYTES / (1024 * 1024) }
+        Self { cache_mb: crate::store::DEFAULT_CACHE_BYTES / (1024 * 1024), url: None, pool: 8 }
+    }
+}
+
+impl Default for HaConfig {
+    fn default() -> Self {
+        Self { advertise_url: None, lease_ms: 5_000, node_id: None }
+    }
+}
+
+/// Shortest lease accepted: a renewal every 20 ms is already a busy loop on the database.
+pub(crate) const MIN_LEASE_MS: u64 = 100;
+
+/// Whether a store spec names PostgreSQL rather than a redb file.
+pub(crate) fn is_postgres_url(spec: &str) -> bool {
+    let lower = spec.trim_start().to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
+/// A store spec as it may be shown: a PostgreSQL URL without its password or query (which can
+/// carry one: `?password=`), `postgres://user@host:port/db`; a path as it is.
+pub(crate) fn redact_store_url(spec: &str) -> String {
+    if !is_postgres_url(spec) {
+        return spec.to_owned();
+    }
+    let Some((scheme, rest)) = spec.split_once("://") else { return "postgres://…".into() };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    // The authority ends at the first '/' after the last '@' (a password may hold '/' or '@').
+    let (userinfo, hostpath) = match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    let user = userinfo.map(|u| u.split(':').next().unwrap_or_default());
+    match user {
+        Some(user) if !user.is_empty() => format!("{scheme}://{user}@{hostpath}"),
+        _ => format!("{scheme}://{hostpath}"),
+    }
+}
+
+impl StoreConfig {
+    /// The store spec: `url`, or `<data_dir>/operator.redb`.
+    pub fn spec(&self, data_dir: &std::path::Path) -> String {
+        self.url.clone().unwrap_or_else(|| data_dir.join("operator.redb").display().to_string())
+    }
+
+    /// Whether the state lives in PostgreSQL (and the process must elect a leader).
+    pub fn is_postgres(&self) -> bool {
+        self.url.as_deref().is_some_and(is_postgres_url)
+    }
+
+    /// This configuration as it may be shown (no password).
+    #[must_use]
+    pub fn redacted(&self) -> Self {
+        Self { url: self.url.as_deref().map(redact_store_url), ..self.clone() }
+    }
+}
+
+impl HaConfig {
+    /// The lease.
+    pub const fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+
+    /// The URL standbys name while this process leads: `advertise_url`, or `http://<listen>`.
+    pub fn advertise(&self, listen: SocketAddr) -> String {
+        self.advertise_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// The name in the lease row: `node_id`, or `<hostname>-<pid>`.
+    pub fn node_id(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .unwrap_or_else(|| "operator".into());
+            format!("{host}-{}", std::process::id())
+        })
     }
 }
 
@@ -266,6 +370,7 @@ impl Default for Config {
             block: BlockConfig::default(),
             api: ApiConfig::default(),
             store: StoreConfig::default(),
+            ha: HaConfig::default(),
             da: None,
             faults: FaultsConfig::default(),
             devnet: false,
@@ -419,6 +524,14 @@ pub enum ConfigError {
     /// `[faults]` outside a devnet.
     #[error("[faults] is only accepted with devnet = true (it makes the operator withhold blocks)")]
     FaultsOffDevnet,
+    /// The `[store]` or `[ha]` section is unusable.
+    #[error("[{section}]: {reason}")]
+    Ha {
+        /// `store` or `ha`.
+        section: &'static str,
+        /// What is wrong (never the database password).
+        reason: String,
+    },
 }
 
 impl Config {
@@ -469,6 +582,40 @@ impl Config {
         if !self.devnet && self.faults != FaultsConfig::default() {
             return Err(ConfigError::FaultsOffDevnet);
         }
+        self.validate_ha()
+    }
+
+    /// `[store]` and `[ha]`: a pool of at least one connection, a lease of at least
+    /// [`MIN_LEASE_MS`], an advertised URL wallets can use, a PostgreSQL URL that parses.
+    fn validate_ha(&self) -> Result<(), ConfigError> {
+        let bad = |section, reason: String| Err(ConfigError::Ha { section, reason });
+        if self.store.pool == 0 {
+            return bad("store", "pool is 0; at least one connection".into());
+        }
+        if self.store.url.as_deref().is_some_and(|u| u.trim().is_empty()) {
+            return bad("store", "url is empty".into());
+        }
+        if let Some(url) = self.store.url.as_deref().filter(|u| is_postgres_url(u))
+            && let Err(e) = url.parse::<postgres::Config>()
+        {
+            // The parser's message names the part it choked on, never the password's value.
+            return bad("store", format!("{}: {e}", redact_store_url(url)));
+        }
+        if self.ha.lease_ms < MIN_LEASE_MS {
+            return bad("ha", format!("lease_ms = {} is below {MIN_LEASE_MS}", self.ha.lease_ms));
+        }
+        if let Some(url) = &self.ha.advertise_url {
+            let usable = url.parse::<reqwest::Url>().is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some_and(|h| !h.is_empty())
+            });
+            if !usable {
+                return bad("ha", format!("advertise_url {url:?} is not http(s)://host[:port]"));
+            }
+        }
+        if self.ha.node_id.as_deref().is_some_and(|n| n.is_empty() || n.len() > 200) {
+            return bad("ha", "node_id must be 1 to 200 characters".into());
+        }
         Ok(())
     }
 
@@ -494,6 +641,21 @@ impl Config {
         }
         if let Some(v) = var("PLASMA_OPERATOR_STORE_CACHE_MB") {
             self.store.cache_mb = parse("PLASMA_OPERATOR_STORE_CACHE_MB", &v)?;
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_STORE") {
+            self.store.url = Some(v);
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_STORE_POOL") {
+            self.store.pool = parse("PLASMA_OPERATOR_STORE_POOL", &v)?;
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_HA_ADVERTISE_URL") {
+            self.ha.advertise_url = Some(v);
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_HA_LEASE_MS") {
+            self.ha.lease_ms = parse("PLASMA_OPERATOR_HA_LEASE_MS", &v)?;
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_HA_NODE_ID") {
+            self.ha.node_id = Some(v);
         }
         if let Some(v) = var("PLASMA_OPERATOR_LISTEN") {
             self.listen = parse("PLASMA_OPERATOR_LISTEN", &v)?;
@@ -707,6 +869,64 @@ mod tests {
             assert!(matches!(err, ConfigError::L1(_)), "{bad}: {err}");
             assert!(!err.to_string().contains("KEY"), "{err}");
         }
+    }
+
+    #[test]
+    fn store_and_ha_sections_parse_validate_and_redact() {
+        let c = Config::from_toml(
+            "[store]\nurl = \"postgres://op:s3cret@db.example:5433/plasma?sslmode=disable\"\npool = 4\n[ha]\nlease_ms = 1000\nadvertise_url = \"https://op1.example:9656/\"\nnode_id = \"op1\"",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert!(c.store.is_postgres());
+        assert_eq!(c.store.pool, 4);
+        assert_eq!(c.ha.lease(), Duration::from_millis(1000));
+        assert_eq!(c.ha.advertise(c.listen), "https://op1.example:9656");
+        assert_eq!(c.ha.node_id(), "op1");
+        let shown = format!("{:?}", c.store.redacted());
+        assert!(
+            !shown.contains("s3cret") && shown.contains("postgres://op@db.example:5433/plasma"),
+            "{shown}"
+        );
+        assert_eq!(redact_store_url("postgresql://a:b/c@h/d"), "postgresql://a@h/d");
+        assert_eq!(redact_store_url("postgres://h/d?password=x"), "postgres://h/d");
+        assert_eq!(redact_store_url("/var/lib/op.redb"), "/var/lib/op.redb");
+        // The default: a redb file in the data directory, no election.
+        let d = Config::default();
+        assert!(!d.store.is_postgres());
+        assert!(d.store.spec(&d.data_dir).ends_with("operator.redb"));
+        assert_eq!(d.ha.advertise(d.listen), "http://127.0.0.1:9656");
+        assert!(d.ha.node_id().ends_with(&format!("-{}", std::process::id())));
+        // Refused by name, the password never in the message.
+        for (text, section) in [
+            ("[store]\npool = 0", "store"),
+            ("[ha]\nlease_ms = 10", "ha"),
+            ("[ha]\nadvertise_url = \"ftp://x\"", "ha"),
+            ("[store]\nurl = \"postgres://u:pw@h:notaport/d\"", "store"),
+        ] {
+            let err = Config::from_toml(text).unwrap().validate().unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Ha { section: s, .. } if *s == section),
+                "{text}: {err}"
+            );
+            assert!(!err.to_string().contains("pw"), "{err}");
+        }
+        // The environment, as the flags.
+        let mut e = Config::default();
+        e.apply_env(|n| match n {
+            "PLASMA_OPERATOR_STORE" => Some("postgres://x@h/d".into()),
+            "PLASMA_OPERATOR_STORE_POOL" => Some("2".into()),
+            "PLASMA_OPERATOR_HA_LEASE_MS" => Some("700".into()),
+            "PLASMA_OPERATOR_HA_NODE_ID" => Some("b".into()),
+            "PLASMA_OPERATOR_HA_ADVERTISE_URL" => Some("http://b:1".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            (e.store.url.as_deref(), e.store.pool, e.ha.lease_ms, e.ha.node_id.as_deref()),
+            (Some("postgres://x@h/d"), 2, 700, Some("b"))
+        );
+        assert_eq!(e.ha.advertise_url.as_deref(), Some("http://b:1"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod da;
 mod exits;
 pub mod ingest;
 mod l1;
+mod leader;
 mod metrics;
 mod node;
 mod openapi;
@@ -23,12 +24,13 @@ pub use blocks::{
 };
 pub use chain::{Chain, ChainStatus, SubmitError, TxStatus};
 pub use config::{
-    ApiConfig, BlockConfig, Config, ConfigError, DaConfig, DaConfigError, FaultsConfig, L1Config,
-    MAX_TOWERS, StoreConfig, TowerConfig,
+    ApiConfig, BlockConfig, Config, ConfigError, DaConfig, DaConfigError, FaultsConfig, HaConfig,
+    L1Config, MAX_TOWERS, StoreConfig, TowerConfig,
 };
 pub use l1::{DepositFigures, Halt, L1Error, L1Health};
+pub use leader::{HaNode, LeaderInfo, LeaseError, Role};
 pub use node::{DEPOSIT_SLOTS_BEFORE_BLOCK, Node, NodeError};
 pub use store::{
-    Batch, BlockRecord, DEFAULT_CACHE_BYTES, DaHeaderRow, DaReceiptRow, Inclusion, Lookup, SCHEMA,
-    Store, StoreError,
+    Batch, BlockRecord, DEFAULT_CACHE_BYTES, DaHeaderRow, DaReceiptRow, Inclusion, Loaded, Lookup,
+    PgOptions, SCHEMA, Store, StoreError, is_postgres_url, redact_url,
 };

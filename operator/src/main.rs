@@ -4,7 +4,7 @@
 #![recursion_limit = "256"]
 
 use clap::{Parser, Subcommand};
-use plasma_operator::{Config, Node};
+use plasma_operator::{Config, HaNode, Node};
 use std::{path::PathBuf, process::ExitCode};
 use tracing_subscriber::EnvFilter;
 
@@ -55,6 +55,26 @@ struct RunArgs {
     /// A local devnet: one L1 confirmation for deposits instead of the mainnet-safe default.
     #[arg(long)]
     devnet: bool,
+    /// Where the state lives: a redb file, or `postgres://user[:password]@host[:port]/db` for a
+    /// highly available operator (several processes on one database elect a leader; OP-HA-1).
+    /// Default `<data-dir>/operator.redb`. Env: PLASMA_OPERATOR_STORE.
+    #[arg(long = "store")]
+    store: Option<String>,
+    /// PostgreSQL connections the store keeps. Default 8. Env: PLASMA_OPERATOR_STORE_POOL.
+    #[arg(long = "store.pool")]
+    store_pool: Option<usize>,
+    /// The API URL standbys name in `NotLeader` while this process leads. Default
+    /// `http://<api.listen>`. Env: PLASMA_OPERATOR_HA_ADVERTISE_URL.
+    #[arg(long = "ha.advertise-url")]
+    advertise_url: Option<String>,
+    /// The leader lease in milliseconds (renewed every fifth). Default 5000. Env:
+    /// PLASMA_OPERATOR_HA_LEASE_MS.
+    #[arg(long = "ha.lease-ms")]
+    lease_ms: Option<u64>,
+    /// This process's name in the lease row. Default `<hostname>-<pid>`. Env:
+    /// PLASMA_OPERATOR_HA_NODE_ID.
+    #[arg(long = "ha.node-id")]
+    node_id: Option<String>,
 }
 
 impl RunArgs {
@@ -77,6 +97,21 @@ impl RunArgs {
         }
         if self.devnet {
             config.use_devnet_depths();
+        }
+        if let Some(v) = &self.store {
+            config.store.url = Some(v.clone());
+        }
+        if let Some(v) = self.store_pool {
+            config.store.pool = v;
+        }
+        if let Some(v) = &self.advertise_url {
+            config.ha.advertise_url = Some(v.clone());
+        }
+        if let Some(v) = self.lease_ms {
+            config.ha.lease_ms = v;
+        }
+        if let Some(v) = &self.node_id {
+            config.ha.node_id = Some(v.clone());
         }
         config.validate()?;
         Ok(config)
@@ -102,6 +137,7 @@ fn main() -> ExitCode {
         // Never print the key itself, nor the API keys in endpoint URLs.
         let mut shown = config;
         shown.l1 = shown.l1.redacted();
+        shown.store = shown.store.redacted();
         println!("{shown:#?}");
         return ExitCode::SUCCESS;
     }
@@ -113,6 +149,9 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        if config.store.is_postgres() {
+            return run_elected(config).await;
+        }
         let node = match Node::start(config).await {
             Ok(n) => n,
             Err(e) => {
@@ -124,6 +163,32 @@ fn main() -> ExitCode {
         node.stop().await;
         ExitCode::SUCCESS
     })
+}
+
+/// A PostgreSQL store: elect (OP-HA-1). Runs until a signal (a graceful stop, the lease released
+/// so a standby takes over at once) or until this process loses the lease it led in: then it
+/// exits with an error at once (OP-HA-5), for its supervisor to restart it as a standby.
+async fn run_elected(config: Config) -> ExitCode {
+    let node = match HaNode::start(config).await {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("plasma-operator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tokio::select! {
+        () = shutdown_signal() => {
+            node.stop().await;
+            ExitCode::SUCCESS
+        }
+        why = node.deposed() => {
+            tracing::error!(target: "operator::ha", reason = %why, "stopped leading; exiting so the supervisor restarts this process as a standby");
+            eprintln!("plasma-operator: {why}");
+            // Not `node.stop()`: nothing of a deposed leader may linger (its tasks are stopped;
+            // the runtime's drop ends the rest).
+            ExitCode::from(3)
+        }
+    }
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM: systemd, Docker and Kubernetes stop a service with
@@ -157,5 +222,25 @@ mod tests {
         let cli = Cli::try_parse_from(["plasma-operator", "run"]).unwrap();
         let Commands::Run(args) = cli.command else { panic!("run") };
         assert!(args.rpc_url.is_none());
+        let cli = Cli::try_parse_from([
+            "plasma-operator",
+            "run",
+            "--store",
+            "postgres://op:pw@db/plasma",
+            "--store.pool",
+            "3",
+            "--ha.lease-ms",
+            "1000",
+            "--ha.node-id",
+            "a",
+            "--ha.advertise-url",
+            "http://a:9656",
+        ])
+        .unwrap();
+        let Commands::Run(args) = cli.command else { panic!("run") };
+        let c = args.config().unwrap();
+        assert!(c.store.is_postgres());
+        assert_eq!((c.store.pool, c.ha.lease_ms, c.ha.node_id.as_deref()), (3, 1000, Some("a")));
+        assert_eq!(c.ha.advertise_url.as_deref(), Some("http://a:9656"));
     }
 }

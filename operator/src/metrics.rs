@@ -41,10 +41,9 @@ impl Text {
     }
 }
 
-/// The `/metrics` body.
+/// The `/metrics` body. A standby (OP-HA-4) has no chain in memory and runs no L1 loop: it
+/// exposes the counters, the election's figures and the store's head only.
 pub(crate) fn render(ctx: &ApiContext) -> String {
-    let s = ctx.chain.status();
-    let l1 = ctx.l1.lock().clone();
     let mut t = Text::default();
     let _ = write!(
         t.0,
@@ -59,14 +58,41 @@ pub(crate) fn render(ctx: &ApiContext) -> String {
         "plasma_operator_txs_accepted_total",
         "counter",
         "Transactions accepted into the mempool.",
-        ctx.metrics.accepted.load(Relaxed),
+        ctx.metrics().accepted.load(Relaxed),
     );
     t.one(
         "plasma_operator_txs_rejected_total",
         "counter",
         "Transactions refused (invalid, double spend, mempool full).",
-        ctx.metrics.rejected.load(Relaxed),
+        ctx.metrics().rejected.load(Relaxed),
     );
+
+    // The election (OP-HA-1..6): a redb operator is always the leader, in epoch 0.
+    let ha = ctx.common.ha.as_ref().map(|h| h.snapshot());
+    t.one(
+        "plasma_operator_ha_role",
+        "gauge",
+        "1 while this process leads (accepts transactions, builds blocks, sends roots), 0 on a standby.",
+        u8::from(ha.as_ref().is_none_or(|s| s.role == "leader")),
+    );
+    t.one(
+        "plasma_operator_ha_epoch",
+        "gauge",
+        "The lease epoch this process leads in, or the current leader's as a standby sees it (0: none known; redb: 0).",
+        ha.as_ref().map_or(0, |s| s.epoch.or_else(|| s.leader.as_ref().map(|l| l.epoch)).unwrap_or(0)),
+    );
+    t.one(
+        "plasma_operator_ha_transitions_total",
+        "counter",
+        "Role changes of this process: standby to leader, and leader to deposed.",
+        ha.as_ref().map_or(0, |s| s.transitions),
+    );
+
+    let crate::api::Serving::Leader(leader) = &ctx.serving else {
+        return t.0;
+    };
+    let s = leader.chain.status();
+    let l1 = leader.l1.lock().clone();
     t.one(
         "plasma_operator_mempool_size",
         "gauge",
@@ -199,8 +225,8 @@ pub(crate) fn render(ctx: &ApiContext) -> String {
     );
 
     let mut body = t.0;
-    body.push_str(&ctx.chain.ingest_stats().figures().prometheus());
-    if let Some(da) = &ctx.da {
+    body.push_str(&leader.chain.ingest_stats().figures().prometheus());
+    if let Some(da) = &leader.da {
         body.push_str(&da.metrics());
     }
     body

@@ -31,6 +31,14 @@ pub enum NodeError {
     /// The availability distributor could not start.
     #[error("availability: {0}")]
     Da(String),
+    /// The store is PostgreSQL: only an elected leader writes it (`HaNode::start`, OP-HA-1).
+    #[error(
+        "a PostgreSQL store is shared by several operators: start it with HaNode::start, which elects a leader (OP-HA-1)"
+    )]
+    NeedsElection,
+    /// The leader election could not run.
+    #[error("leader election: {0}")]
+    Election(#[from] crate::leader::LeaseError),
     /// The listen address could not be bound.
     #[error("listening on {addr}: {source}")]
     Listen {
@@ -52,14 +60,96 @@ pub struct Node {
     pub addr: SocketAddr,
     /// The chain state.
     pub chain: Arc<Chain>,
+    leading: Leading,
+    server: Server,
+}
+
+impl Node {
+    /// Starts everything; returns once the API is listening. A PostgreSQL store is refused here
+    /// ([`NodeError::NeedsElection`]): several processes may share it, so it is only ever written
+    /// by the elected leader, through [`crate::HaNode::start`] (OP-HA-1).
+    pub async fn start(config: Config) -> Result<Self, NodeError> {
+        config.validate()?;
+        if config.store.is_postgres() {
+            return Err(NodeError::NeedsElection);
+        }
+        let spec = config.store.spec(&config.data_dir);
+        let store = Store::open_with_cache(
+            std::path::Path::new(&spec),
+            config.store.cache_mb.saturating_mul(1024 * 1024),
+        )?;
+        let listener = bind(config.listen).await?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| NodeError::Listen { addr: config.listen, source })?;
+        let common =
+            api::Common::new(&config, None, crate::config::redact_store_url(&spec), "redb");
+        let leading = Leading::start(&config, store, common).await?;
+        let server = Server::serve(listener, api::Shared::new(leading.ctx.clone()));
+        info!(target: "operator", %addr, chain_id = leading.chain_id, framework = %config.l1.framework, operator = %leading.operator, "operator started");
+        Ok(Self { addr, chain: leading.chain.clone(), leading, server })
+    }
+
+    /// Stops every task and waits for them.
+    pub async fn stop(self) {
+        self.server.stop().await;
+        self.leading.stop().await;
+    }
+}
+
+/// Binds the API's listen address.
+pub(crate) async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, NodeError> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| NodeError::Listen { addr: listen, source })
+}
+
+/// The HTTP server: one per process, whatever the role; what it answers is the
+/// [`api::Shared`] context of the moment (standby, leader, deposed: OP-HA-4).
+#[derive(Debug)]
+pub(crate) struct Server {
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    pub(crate) fn serve(listener: tokio::net::TcpListener, shared: Arc<api::Shared>) -> Self {
+        let (shutdown, mut stop) = watch::channel(false);
+        let server = warp::serve(api::routes(shared)).incoming(listener).graceful(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
+        Self { shutdown, task: tokio::spawn(server.run()) }
+    }
+
+    pub(crate) async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Everything a leader runs: the chain, the block producer, the L1 loops (root submitter,
+/// deposit and exit followers), the availability distributor and the group committer. A
+/// redb operator runs one for its life; an elected one from winning the lease until it stops or
+/// loses it (OP-HA-3).
+#[derive(Debug)]
+pub(crate) struct Leading {
+    pub(crate) chain: Arc<Chain>,
+    /// The full API's context.
+    pub(crate) ctx: Arc<ApiContext>,
+    pub(crate) chain_id: u64,
+    pub(crate) operator: alloy::primitives::Address,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl Node {
-    /// Starts everything; returns once the API is listening.
-    pub async fn start(config: Config) -> Result<Self, NodeError> {
-        config.validate()?;
+impl Leading {
+    /// Connects to L1, opens the chain on `store` and starts every task; the API context it
+    /// returns is the full (leader's) one.
+    pub(crate) async fn start(
+        config: &Config,
+        store: Store,
+        common: api::Common,
+    ) -> Result<Self, NodeError> {
         let signer = config.signer()?;
         let operator = signer.address();
         // The same key signs availability headers (DA-4): towers check them against L1's
@@ -83,16 +173,18 @@ impl Node {
         endpoint_health.spawn_probe(ENDPOINT_PROBE_INTERVAL);
         info!(target: "operator", endpoints = %endpoints, "L1 endpoints");
         let domain = SigningDomain::new(chain_id, config.l1.framework);
-        let store = Store::open_with_cache(
-            &config.data_dir.join("operator.redb"),
-            config.store.cache_mb.saturating_mul(1024 * 1024),
-        )?;
-        let chain = Arc::new(Chain::open(
-            store,
-            domain.clone(),
-            config.block.fee_recipient.unwrap_or(operator),
-            config.api.max_mempool,
-        )?);
+        // Loading reads the whole UTXO set: off the async workers.
+        let (fee_recipient, max_mempool) =
+            (config.block.fee_recipient.unwrap_or(operator), config.api.max_mempool);
+        let open_domain = domain.clone();
+        let chain = tokio::task::spawn_blocking(move || {
+            Chain::open(store, open_domain, fee_recipient, max_mempool)
+        })
+        .await
+        .map_err(|e| {
+            NodeError::Store(StoreError::Corrupt { what: "load", reason: e.to_string() })
+        })??;
+        let chain = Arc::new(chain);
         let health =
             Arc::new(Mutex::new(L1Health { endpoints: endpoint_health, ..L1Health::default() }));
         let (shutdown, rx) = watch::channel(false);
@@ -142,43 +234,24 @@ impl Node {
             tokio::spawn(run_producer(chain.clone(), config.block.clone(), rx.clone())),
         ];
         if let Some(da) = &da {
-            tasks.push(tokio::spawn(da.clone().run(rx.clone())));
+            tasks.push(tokio::spawn(da.clone().run(rx)));
         }
         if !config.faults.withhold.is_empty() {
             tracing::warn!(target: "operator", blocks = ?config.faults.withhold, "devnet fault: these blocks are distributed and committed but never served (BlockWithheld)");
         }
-
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| NodeError::Listen { addr: config.listen, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| NodeError::Listen { addr: config.listen, source })?;
         let (submissions, queue) = tokio::sync::mpsc::channel(65_536);
         tasks.push(tokio::spawn(api::run_group_committer(chain.clone(), queue)));
-        let ctx = Arc::new(ApiContext {
-            submissions,
-            chain: chain.clone(),
-            l1: health,
-            max_body_bytes: config.api.max_body_bytes,
-            max_batch: config.api.max_batch,
-            metrics: api::Metrics::default(),
-            da,
-            withheld: config.faults.withhold.iter().copied().collect(),
-        });
-        let mut stop = rx;
-        let server = warp::serve(api::routes(ctx)).incoming(listener).graceful(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        });
-        tasks.push(tokio::spawn(server.run()));
-        info!(target: "operator", %addr, chain_id, framework = %config.l1.framework, %operator, "operator started");
-        Ok(Self { addr, chain, shutdown, tasks })
+        let ctx = Arc::new(ApiContext::leader(common, chain.clone(), submissions, health, da));
+        Ok(Self { chain, ctx, chain_id, operator, shutdown, tasks })
     }
 
-    /// Stops every task and waits for them.
-    pub async fn stop(self) {
-        let _ = self.shutdown.send(true);
-        for task in self.tasks {
+    /// Stops every task and waits for them. The group committer ends when the last handle on
+    /// its queue (the API context) is gone: this one is dropped first, the server's before.
+    pub(crate) async fn stop(self) {
+        let Self { ctx, shutdown, tasks, .. } = self;
+        drop(ctx);
+        let _ = shutdown.send(true);
+        for task in tasks {
             let _ = task.await;
         }
     }

@@ -22,9 +22,11 @@ use std::{
     time::Duration,
 };
 
+mod ha;
 mod monitor;
 pub mod throttle;
 mod towers;
+pub use ha::{HaOptions, NodeStatus};
 pub use monitor::{Monitor, MonitorOptions, reserve_port};
 pub use towers::{block_of, put_chunk, status};
 
@@ -122,6 +124,9 @@ pub struct Devnet {
     /// The deployer's and operator's keystore and password file, when deployed through the
     /// `plasma-deploy` binary ([`DevnetOptions::deploy_from_keystore`]).
     operator_keystore: Option<(PathBuf, PathBuf)>,
+    /// The highly available operator set (issue #21), when [`DevnetOptions::ha`] asks for one:
+    /// then `operator` is `None` and these processes are the operator.
+    ha: Option<ha::Cluster>,
 }
 
 /// How a [`Devnet`] is set up; the defaults are [`Devnet::start`]'s (anvil's chain 31337 mining
@@ -151,6 +156,10 @@ pub struct DevnetOptions {
     pub watcher_processes_exits: bool,
     /// More arguments for the watcher (alerts, `--monitor` peers, …), after the harness's own.
     pub watcher_args: Vec<String>,
+    /// Run the operator highly available (issue #21): this many operator processes with the same
+    /// key on one throwaway PostgreSQL, one leading (see `Devnet::wait_leader`). `None`: one
+    /// operator on its embedded redb store.
+    pub ha: Option<HaOptions>,
 }
 
 impl Default for DevnetOptions {
@@ -165,6 +174,7 @@ impl Default for DevnetOptions {
             operator_devnet: true,
             watcher_processes_exits: true,
             watcher_args: Vec::new(),
+            ha: None,
         }
     }
 }
@@ -440,8 +450,12 @@ impl Devnet {
             operator_extra: String::new(),
             options,
             operator_keystore,
+            ha: None,
         };
-        net.start_operator().await?;
+        match net.options.ha.clone() {
+            Some(ha) => net.start_ha(&ha).await?,
+            None => net.start_operator().await?,
+        }
         let proxy = net.start_proxy().await?;
         net.start_watcher_at(&proxy).await?;
         Ok(net)
@@ -460,6 +474,36 @@ impl Devnet {
         }
     }
 
+    /// The operator's configuration file: listening on loopback `port`, its files in `data_dir`.
+    fn operator_config(&self, port: u16, data_dir: &Path) -> String {
+        // The key: a keystore off the devnet, else account 0's raw key (from the environment,
+        // see `operator_command`).
+        let key = match &self.operator_keystore {
+            Some((keystore, password)) => {
+                format!("keystore = {keystore:?}\nkeystore_password_file = {password:?}\n")
+            }
+            None => String::new(),
+        };
+        format!(
+            "devnet = {}\ndata_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n[l1]\nrpc_url = \"{}\"\nframework = \"{}\"\npoll_interval_ms = 50\ndeposit_confirmations = {}\n{key}[block]\ninterval_ms = 100\n",
+            self.options.operator_devnet,
+            data_dir,
+            self.anvil.endpoint(),
+            self.deployment.framework,
+            self.deposit_confirmations
+        ) + &self.operator_extra
+    }
+
+    /// `plasma-operator run --config <config>` with the devnet's key and logs at `info`.
+    fn operator_command(&self, config: &Path) -> Command {
+        let mut command = Command::new(bin_dir().join("plasma-operator"));
+        if self.operator_keystore.is_none() {
+            command.env("PLASMA_OPERATOR_L1_PRIVATE_KEY", key_hex(&self.anvil, 0));
+        }
+        command.args(["run", "--config"]).arg(config).env("RUST_LOG", "info");
+        command
+    }
+
     /// Starts (or restarts, on the same data) the operator binary.
     pub async fn start_operator(&mut self) -> Result<(), HarnessError> {
         // A restart reuses the port, so wallets and the watcher keep talking to the same URL.
@@ -469,33 +513,10 @@ impl Devnet {
         };
         let log = self.dir.path().join("operator.log");
         let config = self.dir.path().join("operator.toml");
-        // The key: a keystore off the devnet, else account 0's raw key (from the environment).
-        let key = match &self.operator_keystore {
-            Some((keystore, password)) => {
-                format!("keystore = {keystore:?}\nkeystore_password_file = {password:?}\n")
-            }
-            None => String::new(),
-        };
-        std::fs::write(
-            &config,
-            format!(
-                "devnet = {}\ndata_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n[l1]\nrpc_url = \"{}\"\nframework = \"{}\"\npoll_interval_ms = 50\ndeposit_confirmations = {}\n{key}[block]\ninterval_ms = 100\n",
-                self.options.operator_devnet,
-                self.dir.path().join("operator-data"),
-                self.anvil.endpoint(),
-                self.deployment.framework,
-                self.deposit_confirmations
-            ) + &self.operator_extra,
-        )
-        .map_err(err)?;
-        let mut command = Command::new(bin_dir().join("plasma-operator"));
-        if self.operator_keystore.is_none() {
-            command.env("PLASMA_OPERATOR_L1_PRIVATE_KEY", key_hex(&self.anvil, 0));
-        }
-        let mut child = command
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
+        std::fs::write(&config, self.operator_config(port, &self.dir.path().join("operator-data")))
+            .map_err(err)?;
+        let mut child = self
+            .operator_command(&config)
             .stdout(std::fs::File::create(&log).map_err(err)?)
             .stderr(std::fs::OpenOptions::new().append(true).open(&log).map_err(err)?)
             .spawn()
@@ -801,6 +822,24 @@ impl Devnet {
         Wallet::connect(self.anvil.keys()[i].clone().into(), &config).await.map_err(err)
     }
 
+    /// A wallet for anvil account `i` configured with several operator URLs (a highly available
+    /// operator's: see [`Devnet::operator_urls`]), which it fails over between.
+    pub async fn wallet_on(
+        &self,
+        i: usize,
+        operator_urls: &[String],
+    ) -> Result<Wallet, HarnessError> {
+        let config = WalletConfig {
+            l1_rpc_url: self.anvil.endpoint(),
+            // The SDK's list form: URLs separated by commas, asked in this order.
+            operator_url: operator_urls.join(","),
+            framework: self.deployment.framework,
+            chain_id: self.wallet_chain_id(),
+            store_path: self.dir.path().join(format!("wallet-{i}.redb")),
+        };
+        Wallet::connect(self.anvil.keys()[i].clone().into(), &config).await.map_err(err)
+    }
+
     /// A wallet for an arbitrary key (its L1 ETH must come from somewhere, see `fund`).
     pub async fn wallet_for(
         &self,
@@ -1014,6 +1053,9 @@ impl Devnet {
             let name = format!("tower-{i}.log");
             logs.push_str(&format!("\n--- {name}\n{}", read(&name)));
         }
+        if let Some(ha) = &self.ha {
+            logs.push_str(&ha.logs());
+        }
         logs
     }
 
@@ -1038,6 +1080,35 @@ impl Drop for Devnet {
         for i in 1..self.towers.as_ref().map_or(0, |t| t.ports.len()) {
             self.kill_tower(i);
         }
+    }
+}
+
+/// The chaos tests' small deterministic generator (xorshift): the seed is printed, and
+/// `PLASMA_CHAOS_SEED` replays a run.
+#[derive(Debug)]
+pub struct Chaos(u64);
+
+impl Chaos {
+    /// Seeded from `PLASMA_CHAOS_SEED`, else the clock; prints the seed.
+    pub fn from_env() -> Self {
+        let seed = std::env::var("PLASMA_CHAOS_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        eprintln!("chaos seed {seed} (PLASMA_CHAOS_SEED={seed} replays this run)");
+        Self(seed | 1)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
     }
 }
 

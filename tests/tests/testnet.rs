@@ -40,6 +40,7 @@ async fn keystore_deployment_on_a_chain_with_its_own_id_and_one_second_blocks() 
         operator_devnet: false,
         watcher_processes_exits: false,
         watcher_args: Vec::new(),
+        ha: None,
     })
     .await
     .unwrap();

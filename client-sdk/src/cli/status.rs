@@ -34,8 +34,10 @@ pub(crate) fn redact_urls(text: &str) -> String {
         let end = rest[at..]
             .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | ',' | ';' | '>'))
             .map_or(rest.len(), |e| at + e);
-        out.push_str(&redact(&rest[at..end]));
-        rest = &rest[end..];
+        // "at http://host:1: refused": the punctuation after a URL is not part of it.
+        let url = rest[at..end].trim_end_matches([':', '.']);
+        out.push_str(&redact(url));
+        rest = &rest[at + url.len()..];
     }
     out.push_str(rest);
     out
@@ -68,24 +70,44 @@ fn explain(e: reqwest::Error) -> String {
     }
 }
 
-/// Asks the operator, L1 and each watcher; the chain is called safe only if every watcher that
-/// answered says so and at least one answered.
-pub(crate) async fn status(operator_url: &str, rpc_url: &str, watchers: &[String]) -> Report {
-    let operator_url = operator_url.trim_end_matches('/');
-    let op = {
-        let started = Instant::now();
-        match get_json(&format!("{operator_url}/v1/status")).await {
-            Ok(v) => json!({
-                "url": redact(operator_url),
-                "reachable": true,
-                "latencyMs": started.elapsed().as_millis() as u64,
-                "chain": v["chain"],
-            }),
-            Err(e) => {
-                json!({"url": redact(operator_url), "reachable": false, "error": redact_urls(&e)})
-            }
+/// One operator URL's `/v1/status`: reachable, its role (`leader`/`standby`, when it runs as
+/// one of a highly available pair) and its chain view.
+async fn operator_status(operator_url: &str) -> Value {
+    let started = Instant::now();
+    match get_json(&format!("{operator_url}/v1/status")).await {
+        Ok(v) => json!({
+            "url": redact(operator_url),
+            "reachable": true,
+            "latencyMs": started.elapsed().as_millis() as u64,
+            "role": v["role"],
+            "chain": v["chain"],
+        }),
+        Err(e) => {
+            json!({"url": redact(operator_url), "reachable": false, "error": redact_urls(&e)})
         }
-    };
+    }
+}
+
+/// Asks the operator (each of its URLs, when several are configured), L1 and each watcher; the
+/// chain is called safe only if every watcher that answered says so and at least one answered.
+pub(crate) async fn status(operator_url: &str, rpc_url: &str, watchers: &[String]) -> Report {
+    let urls: Vec<&str> = operator_url
+        .split(',')
+        .map(|u| u.trim().trim_end_matches('/'))
+        .filter(|u| !u.is_empty())
+        .collect();
+    let mut each = Vec::with_capacity(urls.len());
+    for url in &urls {
+        each.push(operator_status(url).await);
+    }
+    // The one shown as "operator": the leader when one says so, else the first that answered.
+    let op = each
+        .iter()
+        .find(|v| v["role"] == "leader")
+        .or_else(|| each.iter().find(|v| v["reachable"] == true))
+        .or_else(|| each.first())
+        .cloned()
+        .unwrap_or_else(|| json!({"url": null, "reachable": false, "error": "no operator URL"}));
     let l1 = {
         let l1_url = l1::Endpoints::parse(rpc_url)
             .map_or_else(|_| redact(rpc_url), |e| e.redacted().join(","));
@@ -153,11 +175,16 @@ pub(crate) async fn status(operator_url: &str, rpc_url: &str, watchers: &[String
             )
         }
     };
-    text.push_str(&line(&op, "operator"));
-    if let Some(n) = op["chain"]["nextChildBlock"].as_u64() {
-        text.push_str(&format!(" (next child block {n})"));
+    for v in if each.len() > 1 { &each[..] } else { std::slice::from_ref(&op) } {
+        text.push_str(&line(v, "operator"));
+        if let Some(role) = v["role"].as_str() {
+            text.push_str(&format!(", {role}"));
+        }
+        if let Some(n) = v["chain"]["nextChildBlock"].as_u64() {
+            text.push_str(&format!(" (next child block {n})"));
+        }
+        text.push('\n');
     }
-    text.push('\n');
     text.push_str(&line(&l1, "L1"));
     if l1["reachable"] == true {
         text.push_str(&format!(" (chain {}, block {})", l1["chainId"], l1["head"]));
@@ -183,7 +210,11 @@ pub(crate) async fn status(operator_url: &str, rpc_url: &str, watchers: &[String
         _ if watchers.is_empty() => "chain safety unknown: no watcher configured (--watchers)",
         _ => "chain safety unknown: no watcher answered",
     });
-    Report::new(json!({"operator": op, "l1": l1, "watchers": views, "safe": safe}), text)
+    let mut report = json!({"operator": op, "l1": l1, "watchers": views, "safe": safe});
+    if each.len() > 1 {
+        report["operators"] = Value::Array(each);
+    }
+    Report::new(report, text)
 }
 
 #[cfg(test)]
@@ -206,6 +237,10 @@ mod tests {
         assert_eq!(
             redact_urls("at http://127.0.0.1:9656 and https://a.b/?k=1"),
             "at http://127.0.0.1:9656 and https://a.b/…"
+        );
+        assert_eq!(
+            redact_urls("operator unreachable at http://127.0.0.1:9656: refused."),
+            "operator unreachable at http://127.0.0.1:9656: refused."
         );
     }
 }
