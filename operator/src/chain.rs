@@ -69,6 +69,7 @@ impl SubmitError {
             Self::MempoolConflict { .. } => "MempoolConflict",
             Self::MempoolFull(_) => "MempoolFull",
             Self::Halted(_) => "OperatorHalted",
+            Self::Store(StoreError::Fenced { .. }) => "NotLeader",
             Self::Store(_) => "StorageFailure",
         }
     }
@@ -489,14 +490,22 @@ impl Chain {
             Err(e) => {
                 state.unreserve(&reserved);
                 drop(state);
-                // Nothing was acknowledged: every transaction meant to be accepted fails.
+                // Nothing was acknowledged: every transaction meant to be accepted fails. A
+                // write refused by the fence (OP-HA: another operator leads now) says so, as
+                // `NotLeader`, not as a storage fault: the wallet's next URL is the remedy.
                 let msg = e.to_string();
+                let fenced = match e {
+                    StoreError::Fenced { ours, current } => Some((ours, current)),
+                    _ => None,
+                };
                 results = results
                     .into_iter()
                     .map(|r| match r {
-                        Ok(_) => Err(SubmitError::Store(StoreError::Corrupt {
-                            what: "mempool write",
-                            reason: msg.clone(),
+                        Ok(_) => Err(SubmitError::Store(match fenced {
+                            Some((ours, current)) => StoreError::Fenced { ours, current },
+                            None => {
+                                StoreError::Corrupt { what: "mempool write", reason: msg.clone() }
+                            }
                         })),
                         err => err,
                     })
@@ -1546,6 +1555,26 @@ mod tests {
         }
         let block = chain.produce_block(1_000).unwrap().unwrap();
         assert_eq!(block.txs.len() as u64, inputs + 1, "every winner and the fee transaction");
+    }
+
+    /// A write the fence refused (another operator leads, OP-HA) is `NotLeader`, a 5xx the
+    /// wallet moves on from, not a "corrupt" storage fault; nothing is acknowledged.
+    #[test]
+    fn a_fenced_write_is_not_leader_and_acknowledges_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        let a = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        *chain.write_hook.lock() = Some(WriteHook(Box::new(|| {
+            Err(StoreError::Fenced { ours: Some(1), current: Some(2) })
+        })));
+        let results = chain.submit(&[a.encode()]);
+        let e = results[0].as_ref().unwrap_err();
+        assert_eq!(e.code(), "NotLeader");
+        assert!(!e.is_client_error());
+        assert!(e.to_string().contains("leader epoch is Some(2)"), "{e}");
+        assert_eq!(chain.mempool_len(), 0);
+        assert_eq!(chain.tx_status(&a.transaction.hash()).unwrap(), None);
     }
 
     #[test]

@@ -348,7 +348,7 @@ fn election_loop(e: &Election, role: &watch::Sender<Role>, stopped: &mpsc::Recei
     let period = e.lease / 5;
     let margin = e.lease / 10;
     let mut db = match LeaseDb::new(&e.url, e.lease) {
-        Ok(db) => db,
+        Ok(db) => Some(db),
         Err(err) => {
             error!(target: "operator::ha", error = %err, "the lease database URL is unusable");
             return;
@@ -361,7 +361,7 @@ fn election_loop(e: &Election, role: &watch::Sender<Role>, stopped: &mpsc::Recei
         match stopped.recv_timeout(wait) {
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Ok(release) => {
-                if let (Some(epoch), Some((ours, _))) = (release, leading)
+                if let (Some(epoch), Some((ours, _)), Some(db)) = (release, leading, db.as_mut())
                     && epoch == ours
                 {
                     match db.release(epoch) {
@@ -377,7 +377,10 @@ fn election_loop(e: &Election, role: &watch::Sender<Role>, stopped: &mpsc::Recei
         }
         wait = period;
         match leading {
-            None => match db.try_acquire(&e.node_id, &e.advertise, e.lease) {
+            None => match db.as_mut().map_or_else(
+                || Err(LeaseError::Postgres("no connection".into())),
+                |db| db.try_acquire(&e.node_id, &e.advertise, e.lease),
+            ) {
                 Ok(Attempt::Won(info)) => {
                     let epoch = info.epoch;
                     // Measured after the answer: conservative (the lease began before).
@@ -410,7 +413,42 @@ fn election_loop(e: &Election, role: &watch::Sender<Role>, stopped: &mpsc::Recei
             },
             Some((epoch, deadline)) => {
                 let sent = Instant::now();
-                match db.renew(epoch, &e.node_id, e.lease) {
+                // The renewal runs on a thread of its own and is waited for only until the
+                // deadline (A21-2): a connection that accepts bytes and never answers (a hung
+                // proxy, a half-open socket) blocks the call itself, and timeouts on the socket
+                // or the server's `statement_timeout` do not cover it. Past the deadline this
+                // process stops leading whatever the call is doing; the stuck thread keeps the
+                // old connection and ends with it.
+                let Some(conn) = db.take() else { return };
+                let (tx, rx) = mpsc::sync_channel(1);
+                let node = e.node_id.clone();
+                let lease = e.lease;
+                let spawned = std::thread::Builder::new()
+                    .name("operator-lease-renew".into())
+                    .spawn(move || {
+                        let mut conn = conn;
+                        let result = conn.renew(epoch, &node, lease);
+                        let _ = tx.send((conn, result));
+                    });
+                let answer = match spawned {
+                    Ok(_) => rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+                    Err(_) => Err(mpsc::RecvTimeoutError::Disconnected),
+                };
+                let renewed = match answer {
+                    Ok((conn, result)) => {
+                        db = Some(conn);
+                        result
+                    }
+                    Err(_) => {
+                        let reason = "the database did not answer the renewal before the lease \
+                                      ran out"
+                            .to_owned();
+                        error!(target: "operator::ha", epoch, %reason, "lease lost: stopped leading");
+                        role.send_replace(Role::Deposed { epoch, reason });
+                        return;
+                    }
+                };
+                match renewed {
                     Ok(Some(info)) => {
                         leading = Some((epoch, sent + e.lease.saturating_sub(margin)));
                         role.send_if_modified(|r| {
@@ -421,7 +459,7 @@ fn election_loop(e: &Election, role: &watch::Sender<Role>, stopped: &mpsc::Recei
                         });
                     }
                     Ok(None) => {
-                        let now = db.read().ok().flatten();
+                        let now = db.as_mut().and_then(|db| db.read().ok().flatten());
                         let reason = match now {
                             Some(l) => format!(
                                 "the lease is now epoch {} held by {} ({})",

@@ -225,7 +225,7 @@ impl Proxy {
 /// never hold the `State` mutex across a store round trip, and store calls need a client-side
 /// deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open findings A21-2/A21-3 (issue 21's note): fails until a watchdog deposes a leader whose renewal hangs"]
+
 async fn a21_2_a_leader_cut_off_from_the_database_must_stop_leading_within_a_few_leases() {
     let env = env().await;
     let pg_port: u16 =
