@@ -38,6 +38,14 @@ pub enum SubmitError {
     /// The same transaction is already pending or included.
     #[error("transaction {0} is already known")]
     AlreadyKnown(B256),
+    /// The same transaction is being written by a concurrent request and is not acknowledged
+    /// yet. Not `AlreadyKnown`: wallets take that as accepted (a resubmit after a lost answer),
+    /// and this write may still fail — then nothing was accepted. Asked again, it answers with
+    /// the outcome: `AlreadyKnown` once written, or accepted anew if the write failed.
+    #[error(
+        "transaction {0} is being written by a concurrent request and not acknowledged yet; ask again"
+    )]
+    InFlight(B256),
     /// An input is already spent by a pending transaction (OP-1: refused, not queued).
     #[error("input {input} is already spent by pending transaction {spent_by}")]
     MempoolConflict {
@@ -66,6 +74,7 @@ impl SubmitError {
             Self::Ledger(e) => e.code(),
             Self::NotAPayment(_) => "NotAPayment",
             Self::AlreadyKnown(_) => "AlreadyKnown",
+            Self::InFlight(_) => "SubmitInProgress",
             Self::MempoolConflict { .. } => "MempoolConflict",
             Self::MempoolFull(_) => "MempoolFull",
             Self::Halted(_) => "OperatorHalted",
@@ -76,7 +85,7 @@ impl SubmitError {
 
     /// Whether the fault is the client's (4xx) rather than the server's (5xx).
     pub const fn is_client_error(&self) -> bool {
-        !matches!(self, Self::Store(_) | Self::MempoolFull(_) | Self::Halted(_))
+        !matches!(self, Self::Store(_) | Self::MempoolFull(_) | Self::Halted(_) | Self::InFlight(_))
     }
 }
 
@@ -425,6 +434,10 @@ impl Chain {
             return results;
         }
 
+        // A second copy of a transaction in this very group was refused as in flight behind the
+        // first; once the group is written it is simply known (below).
+        let own: HashSet<B256> = reserved.iter().map(|p| p.hash).collect();
+
         // 3. Persist, off the lock. Nothing reserved is visible yet.
         let t = Instant::now();
         let batch = Batch {
@@ -512,6 +525,17 @@ impl Chain {
                     .collect();
             }
         }
+        if results.iter().any(|r| matches!(r, Err(SubmitError::InFlight(h)) if own.contains(h))) {
+            let state = self.state.lock();
+            for r in &mut results {
+                if let Err(SubmitError::InFlight(h)) = r
+                    && own.contains(h)
+                    && state.mempool_hashes.contains(h)
+                {
+                    *r = Err(SubmitError::AlreadyKnown(*h));
+                }
+            }
+        }
         self.ingest.publish(count, t.elapsed());
         results
     }
@@ -526,8 +550,11 @@ impl Chain {
         reserved: &mut Vec<Pending>,
     ) -> Result<B256, SubmitError> {
         let Recovered { signed, hash, leaf, inputs, signers } = prep?;
-        if state.mempool_hashes.contains(&hash) || state.reserved_hashes.contains(&hash) {
+        if state.mempool_hashes.contains(&hash) {
             return Err(SubmitError::AlreadyKnown(hash));
+        }
+        if state.reserved_hashes.contains(&hash) {
+            return Err(SubmitError::InFlight(hash));
         }
         if state.mempool.len() + state.reserved_hashes.len() >= self.max_mempool {
             return Err(SubmitError::MempoolFull(self.max_mempool));
@@ -1557,6 +1584,24 @@ mod tests {
         assert_eq!(block.txs.len() as u64, inputs + 1, "every winner and the fee transaction");
     }
 
+    /// The same transaction twice in one group: the first accepted, the copy known once the
+    /// group is written (not "in flight": the answer comes after the write).
+    #[test]
+    fn a_copy_in_the_same_group_is_already_known() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        let a = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        let hash = a.transaction.hash();
+        let results = chain.submit(&[a.encode(), a.encode()]);
+        assert_eq!(results[0].as_ref().unwrap(), &hash);
+        assert!(
+            matches!(&results[1], Err(SubmitError::AlreadyKnown(h)) if *h == hash),
+            "{results:?}"
+        );
+        assert_eq!(chain.mempool_len(), 1);
+    }
+
     /// A write the fence refused (another operator leads, OP-HA) is `NotLeader`, a 5xx the
     /// wallet moves on from, not a "corrupt" storage fault; nothing is acknowledged.
     #[test]
@@ -1646,7 +1691,9 @@ mod tests {
                 Err(SubmitError::MempoolConflict { spent_by, .. }) => assert_eq!(spent_by, hash),
                 other => panic!("expected a conflict, got {other:?}"),
             }
-            assert!(matches!(one(&chain, &a), Err(SubmitError::AlreadyKnown(h)) if h == hash));
+            // Not "already known" (a wallet takes that as accepted) while the write may still
+            // fail: ask again.
+            assert!(matches!(one(&chain, &a), Err(SubmitError::InFlight(h)) if h == hash));
             release.send(()).unwrap();
             assert_eq!(writer.join().unwrap()[0].as_ref().unwrap(), &hash);
             assert_eq!(chain.tx_status(&hash).unwrap(), Some(TxStatus::Pending));

@@ -182,6 +182,7 @@ fn conflicting_spends_from_many_threads_one_acknowledged_per_input() {
                     e,
                     SubmitError::MempoolConflict { .. }
                         | SubmitError::AlreadyKnown(_)
+                        | SubmitError::InFlight(_)
                         | SubmitError::Ledger(_)
                 ),
                 "unexpected refusal {e}"
