@@ -73,9 +73,18 @@ pub enum LeaseError {
 
 impl From<postgres::Error> for LeaseError {
     fn from(e: postgres::Error) -> Self {
-        // postgres::Error's Display names the server's message or the I/O failure, never the
-        // configuration (where the password lives).
-        Self::Postgres(e.to_string())
+        // The server's own code and message (postgres::Error's Display says only "db error" for
+        // them: a statement timeout, a lock wait and a refused login looked alike, audit A21-4);
+        // else the I/O failure. Never the configuration, where the password lives.
+        match e.as_db_error() {
+            Some(db) => Self::Postgres(format!(
+                "{} ({}): {}",
+                db.severity(),
+                db.code().code(),
+                db.message()
+            )),
+            None => Self::Postgres(e.to_string()),
+        }
     }
 }
 
