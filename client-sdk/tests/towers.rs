@@ -76,12 +76,6 @@ impl Stub {
     }
 }
 
-/// A URL nothing listens on.
-async fn dead_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    format!("http://{}", listener.local_addr().unwrap())
-}
-
 struct Request {
     method: String,
     path: String,
@@ -304,7 +298,7 @@ async fn sync_reads_from_a_tower_when_the_operator_is_down_unavailable_or_withho
 
     let unavailable = Stub::start(&real, Mode::Unavailable).await;
     let cases = [
-        ("down", dead_url().await),
+        ("down", plasma_testkit::dead_url()),
         ("unavailable", unavailable.url.clone()),
         ("withholding", withholding.url.clone()),
     ];
@@ -381,7 +375,7 @@ async fn a_lying_source_is_skipped_and_when_every_source_fails_each_is_named() {
     assert!(fooled.outputs().unwrap().is_empty(), "nothing from the liar was stored");
 
     // Nobody answers: named too, and worth retrying.
-    let (dead_operator, dead_tower) = (dead_url().await, dead_url().await);
+    let (dead_operator, dead_tower) = (plasma_testkit::dead_url(), plasma_testkit::dead_url());
     let alone =
         wallet_at(&env, 2, &dead_operator, "alone").await.with_towers(vec![dead_tower.clone()]);
     let e = alone.sync().await.unwrap_err();
@@ -424,11 +418,9 @@ async fn restore_from_the_towers_alone_then_exit_with_the_operator_down() {
     let omitting = Stub::start(&real, Mode::Omitting).await;
     let inventing = Stub::start(&real, Mode::Inventing(bob_change)).await;
     let honest = Stub::start(&real, Mode::Relay).await;
-    let restored = wallet_at(&env, 1, &dead_url().await, "restored").await.with_towers(vec![
-        omitting.url.clone(),
-        inventing.url.clone(),
-        honest.url.clone(),
-    ]);
+    let restored = wallet_at(&env, 1, &plasma_testkit::dead_url(), "restored")
+        .await
+        .with_towers(vec![omitting.url.clone(), inventing.url.clone(), honest.url.clone()]);
     assert!(restored.outputs().unwrap().is_empty());
     let r = restored.restore().await.unwrap();
     assert_eq!(r.sources.len(), 4);
@@ -520,7 +512,7 @@ async fn the_cli_restores_from_a_tower_and_exits_with_the_operator_down() {
     let (rpc, framework) = (env.anvil.endpoint(), env.deployment.framework.to_string());
     let store = env.dir.path().join("cli-restored.redb").to_str().unwrap().to_owned();
     let key1 = format!("0x{}", hex::encode(env.anvil.keys()[1].to_bytes()));
-    let dead = dead_url().await;
+    let dead = plasma_testkit::dead_url();
     let tower_url = tower.url.clone();
     tokio::task::spawn_blocking(move || {
         let plasma = |args: &[&str], towers_env: Option<&str>| {
@@ -591,7 +583,7 @@ async fn a_towers_empty_listing_never_marks_an_output_spent() {
     let bob_pos = alice_pays_bob(&env, &node).await;
     let liar = Stub::start(&real, Mode::Omitting).await;
     let honest = Stub::start(&real, Mode::Relay).await;
-    let dead = dead_url().await;
+    let dead = plasma_testkit::dead_url();
     {
         let bob = wallet_at(&env, 2, &real, "bob").await;
         bob.sync().await.unwrap();
@@ -691,7 +683,8 @@ async fn a_restore_labels_the_outputs_only_towers_list() {
     let honest = Stub::start(&real, Mode::Relay).await;
     let towers = vec![stale.url.clone(), honest.url.clone()];
 
-    let down = wallet_at(&env, 1, &dead_url().await, "down").await.with_towers(towers.clone());
+    let down =
+        wallet_at(&env, 1, &plasma_testkit::dead_url(), "down").await.with_towers(towers.clone());
     let r = down.restore().await.unwrap();
     assert_eq!((r.listed, r.added, r.gone), (2, 2, 0), "{r:?}");
     assert!(r.rejected.is_empty() && r.unlisted.is_empty(), "{r:?}");

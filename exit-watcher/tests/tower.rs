@@ -33,7 +33,7 @@ use plasma_spec::{
     test_utils::{pay_eth, pos},
     wire,
 };
-use plasma_testkit::{Env, env, key};
+use plasma_testkit::{Env, dead_url, env, key};
 use plasma_watcher::{Event, FaultKind, Running, Settings, TowerSettings, Watcher};
 use serde_json::{Value, json};
 use std::{path::PathBuf, time::Duration};
@@ -53,12 +53,6 @@ fn signer(env: &Env, i: usize) -> Signer {
 
 fn domain(env: &Env) -> SigningDomain {
     SigningDomain::new(env.anvil.chain_id(), env.deployment.framework)
-}
-
-/// A URL nothing listens on (a port bound, then released).
-async fn dead_url() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    format!("http://{}", l.local_addr().unwrap())
 }
 
 /// A block the test made: its number, root and wire bytes.
@@ -123,7 +117,7 @@ async fn tower_with(
     let settings = Settings {
         framework: env.deployment.framework,
         // The operator never serves anything: every block comes from the towers or not at all.
-        operator_url: dead_url().await,
+        operator_url: dead_url(),
         confirmations: 1,
         poll: timing.poll,
         availability_timeout: availability,
@@ -288,7 +282,7 @@ async fn a_tower_stores_its_chunk_refuses_every_bad_one_and_keeps_them_across_a_
     // Tower 1 of five; the others are not running (this test never rebuilds).
     let mut towers: Vec<String> = Vec::new();
     for i in 0..5 {
-        towers.push(if i == 1 { urls[0].clone() } else { dead_url().await });
+        towers.push(if i == 1 { urls[0].clone() } else { dead_url() });
     }
     let da = settings(Some(1), 3, &towers, availability);
     let w = tower(&env, 5, "tower", da.clone(), ls.remove(0), availability).await;
@@ -441,8 +435,8 @@ async fn three_of_five_towers_rebuild_a_block_the_operator_does_not_serve() {
     let availability = Duration::from_secs(6);
     let (ls, mut urls) = listeners(3).await;
     // Towers 3 and 4 are absent.
-    urls.push(dead_url().await);
-    urls.push(dead_url().await);
+    urls.push(dead_url());
+    urls.push(dead_url());
     let (alice, bob) = (signer(&env, 1), signer(&env, 2));
     let d = domain(&env);
     let dep = deposit(&env, 1, 1_000_000).await;
@@ -634,7 +628,7 @@ async fn with_an_operator_that_serves_the_download_wins_and_nothing_is_rebuilt()
     let node = plasma_testkit::operator(&env).await;
     let availability = Duration::from_secs(6);
     let (mut ls, mut urls) = listeners(1).await;
-    urls.push(dead_url().await);
+    urls.push(dead_url());
     // The download races a rebuild that starts at a failed attempt or 0.6 s after the
     // commitment; the towers have nothing, the operator serves: the download wins.
     let da = settings(Some(0), 1, &urls, availability);
@@ -735,8 +729,8 @@ async fn chunks_that_are_not_one_codeword_are_named_bad_encoding() {
     let operator = signer(&env, 0);
     let availability = Duration::from_secs(4);
     let (ls, mut urls) = listeners(3).await;
-    urls.push(dead_url().await);
-    urls.push(dead_url().await);
+    urls.push(dead_url());
+    urls.push(dead_url());
     let (alice, bob) = (signer(&env, 1), signer(&env, 2));
     let d = domain(&env);
     let dep = deposit(&env, 1, 1_000_000).await;
@@ -890,7 +884,7 @@ async fn a_trickling_tower_does_not_stop_the_rebuild_from_asking_the_others_agai
     let operator = signer(&env, 0);
     let availability = Duration::from_secs(8);
     let (mut ls, mut urls) = listeners(4).await;
-    urls.push(dead_url().await);
+    urls.push(dead_url());
     let (alice, bob) = (signer(&env, 1), signer(&env, 2));
     let d = domain(&env);
     let dep = deposit(&env, 1, 1_000_000).await;
@@ -948,8 +942,8 @@ async fn a_bad_answer_is_asked_again_and_named_once_only_under_the_operators_sig
     let operator = signer(&env, 0);
     let availability = Duration::from_secs(8);
     let (mut ls, mut urls) = listeners(3).await;
-    urls.push(dead_url().await);
-    urls.push(dead_url().await);
+    urls.push(dead_url());
+    urls.push(dead_url());
     let (alice, bob) = (signer(&env, 1), signer(&env, 2));
     let d = domain(&env);
     let dep = deposit(&env, 1, 1_000_000).await;
@@ -1002,8 +996,8 @@ async fn a_late_reader_on_a_slow_link_rebuilds_a_historical_withheld_block() {
     let operator = signer(&env, 0);
     let availability = Duration::from_secs(6);
     let (mut ls, mut urls) = listeners(3).await;
-    urls.push(dead_url().await);
-    urls.push(dead_url().await);
+    urls.push(dead_url());
+    urls.push(dead_url());
     let (alice, bob) = (signer(&env, 1), signer(&env, 2));
     let d = domain(&env);
     let dep = deposit(&env, 1, 1_000_000).await;
@@ -1066,11 +1060,11 @@ async fn equivocation_and_bad_chunk_spam_name_one_fault_per_block() {
     let operator = signer(&env, 0);
     let availability = Duration::from_secs(20);
     let (mut ls, urls) = listeners(1).await;
-    let mut towers = vec![dead_url().await];
+    let mut towers = vec![dead_url()];
     towers.extend(urls.iter().cloned());
-    towers.push(dead_url().await);
-    towers.push(dead_url().await);
-    towers.push(dead_url().await);
+    towers.push(dead_url());
+    towers.push(dead_url());
+    towers.push(dead_url());
     let da = settings(Some(1), 3, &towers, availability);
     let w = tower(&env, 5, "tower", da.clone(), ls.remove(0), availability).await;
     let url = format!("http://{}", w.addr);
@@ -1133,10 +1127,10 @@ async fn put_bodies_are_read_under_a_bounded_number_of_slots() {
     let operator = signer(&env, 0);
     let availability = Duration::from_secs(20);
     let (mut ls, urls) = listeners(1).await;
-    let mut towers = vec![dead_url().await];
+    let mut towers = vec![dead_url()];
     towers.extend(urls.iter().cloned());
     for _ in 0..3 {
-        towers.push(dead_url().await);
+        towers.push(dead_url());
     }
     let da = settings(Some(1), 3, &towers, availability);
     let w = tower(&env, 5, "tower", da, ls.remove(0), availability).await;

@@ -22,6 +22,22 @@ use plasma_contracts::{Deployment, devnet::LocalChain};
 use plasma_operator::{Config, Node};
 use plasma_sdk::{Wallet, WalletConfig};
 
+/// A URL nothing answers on, whose port stays reserved for the rest of the test process.
+///
+/// Binding a listener to port 0 and dropping it gives the port back to the kernel, which may
+/// hand the same port out again at once: two "dead" URLs in one test could then be equal (a
+/// list of towers refused as `DuplicateUrl`), or a dead URL could come alive as another
+/// test's server. Here the socket is bound but never listens, so a connection is refused
+/// (RST) as from a host that is down, and it is leaked so nobody else can bind the port.
+#[must_use]
+pub fn dead_url() -> String {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    std::mem::forget(socket);
+    url
+}
+
 /// The challenge period of the test deployments, in seconds.
 pub const PERIOD: u64 = 60;
 

@@ -29,6 +29,7 @@ use plasma_e2e::{
     Devnet, bin_dir, block_of, put_chunk,
     status::{da, faults, rebuilt, validated},
 };
+use plasma_testkit::dead_url;
 use serde_json::Value;
 use std::{
     process::{Child, Command},
@@ -70,11 +71,6 @@ async fn put_envelope(url: &str, blknum: u64, envelope: &ChunkEnvelope) -> (u16,
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A URL nobody listens on (a tower that is down).
-fn dead_url() -> String {
-    format!("http://127.0.0.1:{}", free_port())
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ use alloy::{
     providers::Provider,
 };
 use plasma_contracts::{DeployConfig, PlasmaFramework, StandardExitGame};
-use plasma_e2e::{Devnet, PERIOD};
+use plasma_e2e::{Chaos, Devnet, PERIOD};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -199,31 +199,6 @@ async fn l1_reorg_of_recent_deposits_and_exits_changes_no_balance() {
         "the vault pays exactly what was deposited and kept"
     );
     net.assert_committed_once().await.unwrap();
-}
-
-/// A small deterministic generator: the seed is printed, and `PLASMA_CHAOS_SEED` replays a run.
-struct Chaos(u64);
-
-impl Chaos {
-    fn from_env() -> Self {
-        let seed = std::env::var("PLASMA_CHAOS_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-            });
-        eprintln!("chaos seed {seed} (PLASMA_CHAOS_SEED={seed} replays this run)");
-        Self(seed | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// Payments flow from three senders while the operator and the watcher are SIGKILLed at random
