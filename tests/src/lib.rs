@@ -225,9 +225,21 @@ pub fn bin_dir() -> PathBuf {
     target.join("debug")
 }
 
+/// A loopback port free now, for a process started later. The kernel may hand a released port
+/// out again at once, so ports this test process already handed out are never handed out twice
+/// (two processes of one test told the same port would fail in a way that depends on timing).
 fn free_port() -> Result<u16, HarnessError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(err)?;
-    Ok(l.local_addr().map_err(err)?.port())
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..64 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(err)?;
+        let port = l.local_addr().map_err(err)?.port();
+        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !given.contains(&port) {
+            given.push(port);
+            return Ok(port);
+        }
+    }
+    Err(err("no loopback port left that this test process has not handed out already"))
 }
 
 fn key_hex(anvil: &AnvilInstance, i: usize) -> String {

@@ -70,7 +70,7 @@ async fn put_envelope(url: &str, blknum: u64, envelope: &ChunkEnvelope) -> (u16,
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    plasma_e2e::reserve_port().unwrap()
 }
 
 // ------------------------------------------------------------------------------------------------
