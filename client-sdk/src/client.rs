@@ -32,6 +32,8 @@ pub struct OperatorClient {
 pub const MAX_INCLUSIONS: usize = 1_000;
 /// How long connecting to a source may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long downloading one block may take once its answer started (a full block is megabytes).
+const BLOCK_DOWNLOAD: std::time::Duration = std::time::Duration::from_secs(300);
 /// The page size the client asks `/v1/utxos` for (the operator's maximum with proofs).
 pub const DEFAULT_PAGE_SIZE: usize = 1_000;
 
@@ -210,23 +212,18 @@ impl OperatorClient {
             urls: urls.into(),
             preferred: Arc::new(AtomicUsize::new(0)),
             policy: FailoverPolicy::default(),
-            // A host that does not answer at all fails in seconds, not at the request timeout: a
-            // wallet with towers then asks the next source (DA-12). TLS as for L1 (Mozilla's
-            // roots + PLASMA_CA_FILE): an https operator or tower. Redirects are never
-            // followed: only the configured URLs are ever asked (a standby or a proxy must not
-            // steer a wallet's payments elsewhere).
-            http: plasma_contracts::l1::client_builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            http: operator_http(FailoverPolicy::default().connect_timeout),
             page_size: DEFAULT_PAGE_SIZE,
         }
     }
 
-    /// The same client failing over by `policy` (with several URLs).
+    /// The same client failing over by `policy` (with several URLs), within its timeouts and
+    /// deadline (with one URL too).
     #[must_use]
-    pub const fn with_failover(mut self, policy: FailoverPolicy) -> Self {
+    pub fn with_failover(mut self, policy: FailoverPolicy) -> Self {
+        if policy.connect_timeout != self.policy.connect_timeout {
+            self.http = operator_http(policy.connect_timeout);
+        }
         self.policy = policy;
         self
     }
@@ -260,10 +257,10 @@ impl OperatorClient {
         self.urls.get(i).unwrap_or(&self.urls[0])
     }
 
-    /// Sends `req` (to `url`) and reads its JSON answer.
+    /// Sends `req` (to `url`) and reads its JSON answer, within the policy's answer timeout.
     async fn call(&self, url: &str, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
         let resp = req
-            .timeout(std::time::Duration::from_secs(30))
+            .timeout(self.policy.answer_timeout)
             .send()
             .await
             .map_err(|e| Failure::unreachable(url, &e))?;
@@ -368,9 +365,10 @@ impl OperatorClient {
     /// A block's transactions, fetched in the binary wire format (OP-9, `Accept:
     /// application/vnd.plasma.block`); an operator that answers JSON anyway is read as JSON.
     pub async fn block(&self, blknum: u64) -> Result<BlockData, SdkError> {
-        self.failover(
+        self.failover_within(
             &format!("GET /v1/blocks/{blknum}"),
             Access::Read,
+            self.policy.deadline.max(BLOCK_DOWNLOAD),
             |base| self.block_at(base, blknum),
             |_| 0,
         )
@@ -379,13 +377,17 @@ impl OperatorClient {
 
     /// [`OperatorClient::block`] from the operator at `base`.
     async fn block_at(&self, base: &str, blknum: u64) -> Result<BlockData, Failure> {
-        let resp = self
+        // The answer must start within the answer timeout (a frozen operator is left at once);
+        // the bytes of a full block then have up to `BLOCK_DOWNLOAD`.
+        let send = self
             .http
             .get(format!("{base}/v1/blocks/{blknum}"))
             .header(reqwest::header::ACCEPT, plasma_spec::wire::MEDIA_TYPE)
-            .timeout(std::time::Duration::from_secs(300))
-            .send()
+            .timeout(BLOCK_DOWNLOAD)
+            .send();
+        let resp = tokio::time::timeout(self.policy.answer_timeout, send)
             .await
+            .map_err(|_| Failure::timed_out(base, self.policy.answer_timeout))?
             .map_err(|e| Failure::unreachable(base, &e))?;
         let is_wire = resp
             .headers()
@@ -649,6 +651,19 @@ impl OperatorClient {
         let v = self.get(&format!("/v1/utxos/{utxo_pos}/exit-data")).await?;
         Self::exit_data_of(&v)
     }
+}
+
+/// The operator client's HTTP client: connecting bounded by `connect` (a host that does not
+/// complete the handshake fails in seconds, not at the request timeout: a wallet with towers
+/// then asks the next source, DA-12). TLS as for L1 (Mozilla's roots + PLASMA_CA_FILE): an https
+/// operator or tower. Redirects are never followed: only the configured URLs are ever asked (a
+/// standby or a proxy must not steer a wallet's payments elsewhere).
+fn operator_http(connect: std::time::Duration) -> reqwest::Client {
+    plasma_contracts::l1::client_builder()
+        .connect_timeout(connect)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
 }
 
 /// A client for one-off calls to watchers: the same TLS as every other client (rustls, Mozilla's

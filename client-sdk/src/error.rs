@@ -48,6 +48,18 @@ pub enum SdkError {
         /// Each URL's last failure, in list order.
         attempts: Vec<OperatorAttempt>,
     },
+    /// A call to the operator (one URL or several) did not get an answer within its deadline
+    /// ([`crate::FailoverPolicy::deadline`]): each URL's last failure, in list order (a URL
+    /// asked when the deadline ran out: "no answer before the call's deadline").
+    #[error("no operator URL could serve {what} within {deadline:?}: {}", attempts_text(.attempts))]
+    OperatorDeadline {
+        /// The request (`POST /v1/transactions`, `GET /v1/blocks/7`, …).
+        what: String,
+        /// The deadline that ran out.
+        deadline: std::time::Duration,
+        /// Each URL's last failure, in list order.
+        attempts: Vec<OperatorAttempt>,
+    },
     /// The operator refused a request with a typed error.
     #[error("operator refused: {code}: {message}")]
     OperatorRefused {
@@ -272,6 +284,7 @@ impl SdkError {
         match self {
             Self::OperatorUnreachable { .. }
             | Self::OperatorsUnavailable { .. }
+            | Self::OperatorDeadline { .. }
             | Self::L1(_)
             | Self::Timeout(_) => true,
             Self::AllSourcesFailed { attempts, .. } => {
@@ -289,6 +302,7 @@ impl SdkError {
             self,
             Self::OperatorUnreachable { .. }
                 | Self::OperatorsUnavailable { .. }
+                | Self::OperatorDeadline { .. }
                 | Self::BadOperatorResponse(_)
                 | Self::AllSourcesFailed { .. }
         )

@@ -77,7 +77,9 @@ impl From<&SdkError> for SourceFailure {
         match e {
             SdkError::OperatorUnreachable { reason, .. } => Self::Unreachable(reason.clone()),
             // Every operator URL down or refusing: the operator, as one source, is unreachable.
-            e @ SdkError::OperatorsUnavailable { .. } => Self::Unreachable(e.to_string()),
+            e @ (SdkError::OperatorsUnavailable { .. } | SdkError::OperatorDeadline { .. }) => {
+                Self::Unreachable(e.to_string())
+            }
             SdkError::OperatorRefused { code, message } => {
                 Self::Refused { code: code.clone(), message: message.clone() }
             }

@@ -1539,7 +1539,9 @@ impl Wallet {
             match self.fetch_new(&Commitments::default(), &mut |_| {}).await {
                 Ok(_)
                 | Err(
-                    SdkError::OperatorUnreachable { .. } | SdkError::OperatorsUnavailable { .. },
+                    SdkError::OperatorUnreachable { .. }
+                    | SdkError::OperatorsUnavailable { .. }
+                    | SdkError::OperatorDeadline { .. },
                 ) => {}
                 Err(e @ SdkError::AllSourcesFailed { .. }) if e.is_retryable() => {}
                 Err(e) => return Err(e),

@@ -101,7 +101,8 @@ async fn down() -> String {
 }
 
 /// Quick rounds for tests (the `Retry-After: 1` of a standby still lengthens a pause to 1 s).
-const QUICK: FailoverPolicy = FailoverPolicy { rounds: 3, pause: Duration::from_millis(20) };
+const QUICK: FailoverPolicy =
+    FailoverPolicy { rounds: 3, pause: Duration::from_millis(20), ..FailoverPolicy::DEFAULT };
 
 fn client(urls: &[&str]) -> OperatorClient {
     OperatorClient::with_urls(urls.iter().copied()).with_failover(QUICK)
@@ -211,12 +212,139 @@ async fn every_url_failing_is_a_typed_error_naming_each_after_bounded_rounds() {
 async fn the_retry_after_of_a_standby_spaces_the_rounds() {
     let standby = Fake::standby(None, ok(json!({}))).await;
     let gone = down().await;
-    let c = OperatorClient::with_urls([standby.url.as_str(), gone.as_str()])
-        .with_failover(FailoverPolicy { rounds: 2, pause: Duration::from_millis(1) });
+    let c = OperatorClient::with_urls([standby.url.as_str(), gone.as_str()]).with_failover(
+        FailoverPolicy { rounds: 2, pause: Duration::from_millis(1), ..FailoverPolicy::DEFAULT },
+    );
     let started = Instant::now();
     assert!(matches!(c.submit(b"tx").await, Err(SdkError::OperatorsUnavailable { .. })));
     assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was honoured");
     assert_eq!(standby.count(), 2);
+}
+
+/// A real loopback server that accepts every connection and never answers (a frozen leader: a
+/// stopped process whose kernel still completes handshakes). Returns its URL and how many
+/// connections it took.
+async fn frozen() -> (String, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(Mutex::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            *count.lock().unwrap() += 1;
+            held.push(socket); // never read, never answered, never closed
+        }
+    });
+    (url, accepted)
+}
+
+/// Short bounds for the tests: 300 ms per answer, 3 s per call.
+const FROZEN: FailoverPolicy = FailoverPolicy {
+    rounds: 8,
+    pause: Duration::from_millis(20),
+    connect_timeout: Duration::from_millis(500),
+    answer_timeout: Duration::from_millis(300),
+    deadline: Duration::from_secs(3),
+};
+
+#[tokio::test]
+async fn a_frozen_leader_costs_one_answer_timeout_and_the_next_url_serves() {
+    let (stuck, accepted) = frozen().await;
+    let hash = B256::repeat_byte(0xcd);
+    let leader = Fake::start(move |_, path| match path {
+        "/v1/blocks/1000" => ok(json!({"root": B256::ZERO, "l1Timestamp": 7, "txs": []})),
+        _ => ok(json!({"txHash": hash})),
+    })
+    .await;
+    let c = OperatorClient::with_urls([stuck.as_str(), leader.url.as_str()]).with_failover(FROZEN);
+
+    let started = Instant::now();
+    assert_eq!(c.submit(b"tx").await.unwrap(), hash);
+    let took = started.elapsed();
+    assert!(*accepted.lock().unwrap() >= 1, "the frozen URL was asked first");
+    assert!(took >= FROZEN.answer_timeout, "it waited for the frozen URL: {took:?}");
+    assert!(
+        took < FROZEN.answer_timeout + Duration::from_secs(1),
+        "the healthy URL served one answer timeout later, not at a 30 s timeout: {took:?}"
+    );
+    assert_eq!(c.url(), leader.url, "the URL that took the write is preferred from now on");
+
+    // A block download too: its answer must start within the answer timeout.
+    let c = OperatorClient::with_urls([stuck.as_str(), leader.url.as_str()]).with_failover(FROZEN);
+    let started = Instant::now();
+    let block = c.block(1000).await.unwrap();
+    assert_eq!((block.l1_timestamp, block.txs.len()), (Some(7), 0));
+    assert!(started.elapsed() < FROZEN.answer_timeout + Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_call_ends_by_its_deadline_with_a_typed_error_naming_every_url() {
+    let (stuck, _) = frozen().await;
+    let (also_stuck, _) = frozen().await;
+    let gone = down().await;
+    // Answer timeouts longer than the deadline: only the deadline can end the call.
+    let policy = FailoverPolicy {
+        answer_timeout: Duration::from_secs(60),
+        deadline: Duration::from_millis(800),
+        ..FROZEN
+    };
+    let c = OperatorClient::with_urls([gone.as_str(), stuck.as_str(), also_stuck.as_str()])
+        .with_failover(policy);
+    let started = Instant::now();
+    let e = c.submit(b"tx").await.unwrap_err();
+    let took = started.elapsed();
+    assert!(took >= policy.deadline && took < policy.deadline + Duration::from_secs(1), "{took:?}");
+    let SdkError::OperatorDeadline { what, deadline, attempts } = &e else { panic!("{e:?}") };
+    assert_eq!((what.as_str(), *deadline), ("POST /v1/transactions", policy.deadline));
+    assert_eq!(
+        attempts.iter().map(|a| a.url.as_str()).collect::<Vec<_>>(),
+        [gone.as_str(), stuck.as_str(), also_stuck.as_str()]
+    );
+    assert!(
+        matches!(&attempts[0].failure, SourceFailure::Unreachable(r) if r.contains("onnect")),
+        "{e}"
+    );
+    assert!(
+        matches!(&attempts[1].failure, SourceFailure::Unreachable(r) if r.contains("deadline")),
+        "{e}"
+    );
+    assert!(matches!(&attempts[2].failure, SourceFailure::Other(r) if r == "not asked"), "{e}");
+    assert!(e.is_retryable() && e.is_unavailable());
+    let text = e.to_string();
+    assert!(text.contains(&gone) && text.contains(&stuck) && text.contains("800ms"), "{text}");
+
+    // With the answer timeout inside the deadline, every URL is asked and each reason given.
+    let c = OperatorClient::with_urls([stuck.as_str(), also_stuck.as_str()]).with_failover(FROZEN);
+    let started = Instant::now();
+    let e = c.tx_status(B256::ZERO).await.unwrap_err();
+    assert!(started.elapsed() < FROZEN.deadline + Duration::from_secs(1));
+    let SdkError::OperatorDeadline { attempts, .. } = &e else { panic!("{e:?}") };
+    for a in attempts {
+        assert!(
+            matches!(&a.failure, SourceFailure::Unreachable(r)
+                if r.contains("timed out") || r.contains("deadline")),
+            "{e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_frozen_url_alone_ends_by_the_deadline_too() {
+    let (stuck, accepted) = frozen().await;
+    let policy = FailoverPolicy {
+        answer_timeout: Duration::from_secs(60),
+        deadline: Duration::from_millis(500),
+        ..FROZEN
+    };
+    let c = OperatorClient::new(stuck.clone()).with_failover(policy);
+    let started = Instant::now();
+    let e = c.tx_status(B256::ZERO).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_millis(1_500), "{:?}", started.elapsed());
+    assert_eq!(*accepted.lock().unwrap(), 1, "one URL: one attempt");
+    let SdkError::OperatorDeadline { attempts, .. } = &e else { panic!("{e:?}") };
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].url, stuck);
 }
 
 #[tokio::test]

@@ -100,6 +100,9 @@ pub(crate) struct Common {
     pub(crate) store: String,
     /// `redb` or `postgres`.
     pub(crate) backend: &'static str,
+    /// The store reads the API may have in flight ([`STORE_READS_IN_FLIGHT`]), kept across role
+    /// changes: a read stuck since the last role still holds its slot.
+    pub(crate) store_reads: Arc<tokio::sync::Semaphore>,
 }
 
 impl Common {
@@ -118,6 +121,7 @@ impl Common {
             ha,
             store,
             backend,
+            store_reads: Arc::new(tokio::sync::Semaphore::new(STORE_READS_IN_FLIGHT)),
         }
     }
 }
@@ -143,8 +147,10 @@ pub(crate) enum Serving {
     /// Reads from the store; writes refused with `NotLeader`. A standby, or a leader that lost
     /// its lease and is on its way out.
     Standby {
-        /// The shared store (its writes are fenced off: OP-HA-2).
-        store: Arc<Store>,
+        /// The shared store (its writes are fenced off: OP-HA-2), and what a standby reads of
+        /// the leader's state beyond single rows (the head, the exiting outputs, the mempool),
+        /// kept fresh by a background poll.
+        reads: Arc<StandbyReads>,
     },
 }
 
@@ -171,7 +177,8 @@ impl ApiContext {
 
     /// A standby's context: reads from `store`.
     pub(crate) fn standby(common: Common, store: Arc<Store>) -> Self {
-        Self { common, serving: Serving::Standby { store } }
+        let reads = StandbyReads::start(store);
+        Self { common, serving: Serving::Standby { reads } }
     }
 
     /// The leader's parts, if this process leads.
@@ -186,8 +193,28 @@ impl ApiContext {
     pub(crate) fn reads(&self) -> Reader {
         match &self.serving {
             Serving::Leader(l) => Reader::Chain(l.chain.clone()),
-            Serving::Standby { store } => Reader::Store(store.clone()),
+            Serving::Standby { reads, .. } => Reader::Store(reads.clone()),
         }
+    }
+
+    /// `f` with this role's reads, off the tokio workers, given up at `until` (A21b-2: see
+    /// [`off_worker`]).
+    async fn read<T: Send + 'static>(
+        &self,
+        until: Instant,
+        f: impl FnOnce(&Reader) -> T + Send + 'static,
+    ) -> Result<T, ReadError> {
+        let reads = self.reads();
+        off_worker(&self.common.store_reads, until, move || f(&reads)).await
+    }
+
+    /// [`Self::read`] of a store result.
+    async fn read_store<T: Send + 'static>(
+        &self,
+        until: Instant,
+        f: impl FnOnce(&Reader) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ReadError> {
+        self.read(until, f).await?.map_err(ReadError::from)
     }
 
     /// The counters.
@@ -248,33 +275,109 @@ impl Shared {
     }
 }
 
+/// Longest a request waits on the store, all its reads together, before it answers `503
+/// StorageFailure` (A21b-2). Below the wallets' 10 s answer timeout, so a wallet gets a typed
+/// answer and asks the next operator URL rather than timing out; far above a healthy read
+/// (milliseconds).
+pub(crate) const STORE_READ_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Store reads the API may have in flight at once (each on a blocking thread). A read that
+/// outlives its request's deadline keeps its thread until the store answers (a blocking call
+/// cannot be cancelled); without this bound a silent database plus a stream of GETs would pile up
+/// blocking threads until the pool (512) is exhausted, and the chain's own writes, which run on
+/// that pool, would queue behind them. With it, the API's reads hold at most this many threads,
+/// and a request that finds them all taken waits (asynchronously) until its deadline, then
+/// answers 503.
+const STORE_READS_IN_FLIGHT: usize = 64;
+
+/// Why a read of the store did not give an answer (`503 StorageFailure`, or 500 if it panicked).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadError {
+    /// The store answered with an error.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store did not answer within the request's deadline.
+    #[error("the store did not answer within {0:?}")]
+    Deadline(Duration),
+    /// Every read slot was taken (by reads waiting on the store) until the deadline.
+    #[error("{0} reads are already waiting on the store")]
+    Busy(usize),
+    /// A standby's copy of the leader's mempool is too old to say a transaction is unknown (its
+    /// background refresh has not completed within [`STANDBY_CACHE_TTL`]).
+    #[error("this standby's copy of the leader's mempool is {}", match .0 {
+        Some(age) => format!("{} ms old (the store does not answer)", age.as_millis()),
+        None => "not read yet (the store does not answer)".to_owned(),
+    })]
+    MempoolStale(Option<Duration>),
+    /// The read panicked.
+    #[error("the read failed unexpectedly")]
+    Panicked,
+}
+
+impl ReadError {
+    /// The response: 503 `StorageFailure` (retry, or ask another operator URL), 500 `Internal`.
+    fn response(&self) -> Response {
+        match self {
+            Self::Panicked => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal", self),
+            _ => error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", self),
+        }
+    }
+}
+
+/// Runs `f` on a blocking thread (the store's calls block: a PostgreSQL round trip, a redb page
+/// read), holding one of `permits`, and gives up waiting at `until` (A21b-2). The tokio workers
+/// never wait on the database, so `/health`, `/v1/status`, `/metrics` and the election's
+/// supervisor run whatever the store does.
+async fn off_worker<T: Send + 'static>(
+    permits: &Arc<tokio::sync::Semaphore>,
+    until: Instant,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ReadError> {
+    let until = tokio::time::Instant::from_std(until);
+    let permit = match tokio::time::timeout_at(until, permits.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => permit,
+        Ok(Err(_closed)) => return Err(ReadError::Panicked),
+        Err(_) => return Err(ReadError::Busy(STORE_READS_IN_FLIGHT)),
+    };
+    let job = tokio::task::spawn_blocking(move || {
+        // Held until the store answers, not until the request gives up (see
+        // `STORE_READS_IN_FLIGHT`).
+        let _permit = permit;
+        f()
+    });
+    match tokio::time::timeout_at(until, job).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) => Err(ReadError::Panicked),
+        Err(_) => Err(ReadError::Deadline(STORE_READ_DEADLINE)),
+    }
+}
+
 /// The reads every role serves: through the chain on a leader, from the store on a standby.
+/// Every method blocks (a store read): call them through [`ApiContext::read`], never on a tokio
+/// worker.
 #[derive(Clone, Debug)]
 pub(crate) enum Reader {
     /// A leader's chain.
     Chain(Arc<Chain>),
     /// A standby's store.
-    Store(Arc<Store>),
+    Store(Arc<StandbyReads>),
 }
 
 impl Reader {
     fn store(&self) -> &Store {
         match self {
             Self::Chain(c) => c.store(),
-            Self::Store(s) => s,
+            Self::Store(s) => &s.store,
         }
     }
 
-    /// Where a transaction stands. A standby knows only stored blocks: a pending transaction
-    /// is in the leader's mempool, and the standby answers `UnknownTransaction` for it.
+    /// Where a transaction stands, as far as the chain (a leader: its mempool, then the stored
+    /// transaction index) or the stored transaction index (a standby) knows; a standby then
+    /// looks at the leader's mempool ([`tx_status`]).
     fn tx_status(&self, hash: &B256) -> Result<Option<TxStatus>, StoreError> {
         match self {
             Self::Chain(c) => c.tx_status(hash),
-            Self::Store(s) => {
-                let Some((blknum, tx_index)) = s.tx_location(hash)? else { return Ok(None) };
-                let committed = s.block_info(blknum)?.is_some_and(|b| b.l1_timestamp.is_some());
-                Ok(Some(TxStatus::Included { blknum, tx_index, committed }))
-            }
+            Self::Store(s) => s.included(hash),
         }
     }
 
@@ -294,9 +397,8 @@ impl Reader {
         self.store().wire_chunk(blknum, offset)
     }
 
-    /// A page of `owner`'s outputs. A standby reads the store's owner index: it cannot leave
-    /// out outputs that are exiting (LEDGER-9, kept in the leader's memory), which the leader
-    /// refuses to spend anyway.
+    /// A page of `owner`'s outputs, exiting ones left out (LEDGER-9, OP-7). A standby reads the
+    /// store's owner index and the stored exiting set ([`StandbyReads::utxos_page`]).
     fn utxos_page(
         &self,
         owner: Address,
@@ -312,7 +414,357 @@ impl Reader {
     fn utxo(&self, pos: UtxoPos) -> Result<Option<Output>, StoreError> {
         match self {
             Self::Chain(c) => Ok(c.utxo(pos)),
-            Self::Store(s) => s.utxo(pos),
+            Self::Store(s) => s.store.utxo(pos),
+        }
+    }
+}
+
+/// Where a transaction stands (`GET /v1/transactions/{hash}`). A standby reads the stored
+/// transaction index, then its copy of the leader's mempool (refreshed in the background, see
+/// [`StandbyReads`]), and checks a hit against the stored row.
+async fn tx_status(
+    ctx: &ApiContext,
+    until: Instant,
+    hash: B256,
+) -> Result<Option<TxStatus>, ReadError> {
+    let found = ctx.read_store(until, move |r| r.tx_status(&hash)).await?;
+    let Serving::Standby { reads, .. } = &ctx.serving else { return Ok(found) };
+    if found.is_some() {
+        return Ok(found);
+    }
+    let Some(seq) = reads.pending_seq(&hash, until).await? else { return Ok(None) };
+    let reads = reads.clone();
+    ctx.read_store(until, move |_| reads.confirm_pending(seq, &hash)).await
+}
+
+/// How long a standby trusts its copies of the stored exiting set and mempool index before
+/// reading the store again. The leader's own answers change at the moment its write commits; a
+/// standby's may lag them by this much (a wallet asks the other URLs when a standby does not know
+/// a transaction yet).
+const STANDBY_CACHE_TTL: Duration = Duration::from_millis(500);
+/// How often a standby's background poll reads the store's head, the exiting set and the new
+/// mempool rows: twice per [`STANDBY_CACHE_TTL`], so the copies are fresh when a request comes.
+const STANDBY_POLL_EVERY: Duration = Duration::from_millis(250);
+/// A poll unanswered this long is reported in `/v1/status` `standby.storeError`.
+const STANDBY_POLL_SLOW: Duration = Duration::from_secs(1);
+/// Mempool rows read per page, and pages read per refresh of the index: a refresh reads at most
+/// 256k rows (more than the default `api.max_mempool`), what is left is read at the next one.
+const MEMPOOL_PAGE: usize = 1_000;
+const MEMPOOL_PAGES_PER_REFRESH: usize = 256;
+
+/// What a standby reads of the leader's state beyond single rows, so that it answers as the
+/// leader would (OP-HA-4), and without a request ever waiting on the database for it (A21b-2):
+/// - the **store's head** for `/v1/status`: read by a background poll every
+///   [`STANDBY_POLL_EVERY`] and served with its age (`storeHeadAgeMs`); `/v1/status` and
+///   `/metrics` read memory only;
+/// - the **exiting outputs** (LEDGER-9): one stored row, read by the poll (and, if the poll's
+///   copy is older than [`STANDBY_CACHE_TTL`], by the request itself, off the workers, with no
+///   lock held during the read); `/v1/utxos` leaves them out as the leader does;
+/// - the **mempool**: the leader stores every accepted transaction before acknowledging it, so a
+///   standby can answer `pending` for it. Looking a hash up in the rows would mean decoding every
+///   one of them (the rows are keyed by sequence number), so the standby keeps an index, hash →
+///   sequence number, refreshed by the poll alone, reading only the rows after the last one it
+///   saw (in bounded pages) and forgetting those below the oldest stored.
+///
+/// Attacks and failure modes considered:
+/// - A flood of lookups of made-up hashes costs one indexed read of the transaction index each
+///   and an in-memory miss; the mempool is read by the poll alone, whatever the request rate.
+/// - No lock is held while the store is read: the poll reads a page, then takes the index's lock
+///   to insert it; a request takes the lock only to look a hash up. A silent database stalls the
+///   poll (one blocking thread, never one per tick: the next poll starts after the last ends),
+///   never a request on a lock.
+/// - A miss is an answer (`UnknownTransaction`) only from an index whose refresh started less
+///   than [`STANDBY_CACHE_TTL`] ago, so everything the leader acknowledged before that is in it;
+///   an older index makes the request wait for the next refresh until its deadline, then answer
+///   503 `StorageFailure` rather than a possibly false "unknown".
+/// - The index never answers alone: a hit is checked against the stored row (one primary-key
+///   read, its bytes hashed again), so a transaction the leader has since included or dropped is
+///   never reported `pending` from a stale index; an included one is then found in the
+///   transaction index (the leader removes the row and indexes the transaction in one write).
+/// - A new leader that finds the mempool empty numbers its entries from 0 again: the oldest
+///   stored row is compared with the index, and a numbering that changed under it makes the index
+///   start over rather than miss the new entries.
+/// - Memory: the index holds at most the rows stored since its oldest stored row, bounded by the
+///   leader's `api.max_mempool` plus entries dropped out of order (forgotten once the oldest
+///   stored row passes them).
+/// - The poll ends with the context: it holds only a weak reference between rounds, so a role
+///   change (a new context) stops it at its next tick.
+#[derive(Debug)]
+pub(crate) struct StandbyReads {
+    store: Arc<Store>,
+    exiting: Mutex<Option<(Instant, Arc<plasma_spec::ExitingOutputs>)>>,
+    mempool: Mutex<MempoolIndex>,
+    /// When the last completed refresh of the mempool index started (`None`: none yet).
+    refreshed: tokio::sync::watch::Sender<Option<Instant>>,
+    /// The store's head as the poll last read it.
+    head: Mutex<HeadRead>,
+}
+
+/// The store's head as a standby's poll last read it (`/v1/status` `standby`).
+#[derive(Debug, Default)]
+struct HeadRead {
+    /// The head, and when the read that gave it started.
+    head: Option<(Option<u64>, Instant)>,
+    /// The last poll's error, if it failed.
+    error: Option<String>,
+    /// When the poll in progress started.
+    polling_since: Option<Instant>,
+}
+
+/// A standby's index of the stored mempool (see [`StandbyReads`]). Only the poll writes it.
+#[derive(Debug, Default)]
+struct MempoolIndex {
+    /// The highest sequence number read.
+    last_seq: Option<u64>,
+    by_hash: std::collections::HashMap<B256, u64>,
+    by_seq: std::collections::BTreeMap<u64, B256>,
+}
+
+/// The hash of a stored mempool entry (a signed transaction, ENC-4); `None` if it does not decode.
+fn mempool_hash(bytes: &[u8]) -> Option<B256> {
+    SignedTransaction::decode(bytes).ok().map(|s| s.transaction.hash())
+}
+
+impl MempoolIndex {
+    fn forget_below(&mut self, seq: u64) {
+        let keep = self.by_seq.split_off(&seq);
+        for hash in self.by_seq.values() {
+            self.by_hash.remove(hash);
+        }
+        self.by_seq = keep;
+    }
+
+    /// Starts over if the oldest stored row (`first`, with its entry's hash) shows that the rows
+    /// were numbered again; otherwise forgets what is below it.
+    fn rebase(&mut self, first: Option<(u64, Option<B256>)>) {
+        match first {
+            // Empty: start over (a new leader may number its entries from 0 again).
+            None => *self = Self::default(),
+            Some((first, hash)) => {
+                let renumbered = self.last_seq.is_some_and(|last| first <= last)
+                    && self.by_seq.get(&first).copied() != hash;
+                if renumbered {
+                    *self = Self::default();
+                } else {
+                    self.forget_below(first);
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, rows: Vec<(u64, Option<B256>)>) {
+        for (seq, hash) in rows {
+            self.last_seq = Some(seq);
+            if let Some(hash) = hash {
+                self.by_hash.insert(hash, seq);
+                self.by_seq.insert(seq, hash);
+            }
+        }
+    }
+}
+
+impl StandbyReads {
+    /// Reads of `store`, nothing cached yet, and (inside a tokio runtime) the background poll
+    /// that keeps the copies fresh.
+    pub(crate) fn start(store: Arc<Store>) -> Arc<Self> {
+        let reads = Arc::new(Self {
+            store,
+            exiting: Mutex::default(),
+            mempool: Mutex::default(),
+            refreshed: tokio::sync::watch::Sender::new(None),
+            head: Mutex::default(),
+        });
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(poll(Arc::downgrade(&reads)));
+            }
+            Err(_) => {
+                tracing::warn!(target: "operator::api", "no runtime: the standby's store copies are not polled");
+            }
+        }
+        reads
+    }
+
+    /// One round of the background poll: the head, the exiting set, the new mempool rows. Blocks
+    /// (store reads): runs on a blocking thread.
+    fn poll_once(&self) {
+        let started = Instant::now();
+        self.head.lock().polling_since = Some(started);
+        let head = self.store.head();
+        let exiting = self.store.exiting();
+        if let Ok(exiting) = &exiting {
+            *self.exiting.lock() = Some((started, Arc::new(exiting.clone())));
+        }
+        let mempool = self.refresh_mempool();
+        if mempool.is_ok() {
+            self.refreshed.send_replace(Some(started));
+        }
+        let mut h = self.head.lock();
+        h.polling_since = None;
+        if let Ok(head) = &head {
+            h.head = Some((*head, started));
+        }
+        h.error = [head.err(), exiting.err(), mempool.err()]
+            .into_iter()
+            .flatten()
+            .next()
+            .map(|e| e.to_string());
+        if let Some(e) = &h.error {
+            tracing::warn!(target: "operator::api", error = %e, "standby: reading the store failed");
+        }
+    }
+
+    /// Reads the mempool rows stored since the last refresh into the index. The store is read
+    /// with no lock held; the index's lock is taken only to apply what was read.
+    fn refresh_mempool(&self) -> Result<(), StoreError> {
+        let first = self.store.mempool_page(None, 1)?;
+        let first = first.first().map(|(seq, bytes)| (*seq, mempool_hash(bytes)));
+        let mut after = {
+            let mut index = self.mempool.lock();
+            index.rebase(first);
+            index.last_seq
+        };
+        for _ in 0..MEMPOOL_PAGES_PER_REFRESH {
+            let page = self.store.mempool_page(after, MEMPOOL_PAGE)?;
+            let full = page.len() == MEMPOOL_PAGE;
+            let rows: Vec<_> =
+                page.into_iter().map(|(seq, bytes)| (seq, mempool_hash(&bytes))).collect();
+            let mut index = self.mempool.lock();
+            index.insert(rows);
+            after = index.last_seq;
+            drop(index);
+            if !full {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// `/v1/status` `standby`: the store's head as last read, its age, and why the poll fails if
+    /// it does. Memory only.
+    fn status(&self) -> Value {
+        let h = self.head.lock();
+        let (head, age) = match h.head {
+            Some((head, at)) => (head, Some(at.elapsed())),
+            None => (None, None),
+        };
+        let slow = h
+            .polling_since
+            .map(|since| since.elapsed())
+            .filter(|waited| *waited >= STANDBY_POLL_SLOW)
+            .map(|waited| format!("the store has not answered for {} ms", waited.as_millis()));
+        let mut v = json!({
+            "storeHead": head,
+            "storeHeadAgeMs": age.map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX)),
+        });
+        if let Some(e) = slow.or_else(|| h.error.clone()) {
+            v["storeError"] = Value::String(e);
+        }
+        v
+    }
+
+    /// The stored exiting set, at most [`STANDBY_CACHE_TTL`] old: the poll's copy, or read now
+    /// (no lock held while reading). Blocks.
+    fn exiting(&self) -> Result<Arc<plasma_spec::ExitingOutputs>, StoreError> {
+        if let Some((at, exiting)) = &*self.exiting.lock()
+            && at.elapsed() < STANDBY_CACHE_TTL
+        {
+            return Ok(exiting.clone());
+        }
+        let started = Instant::now();
+        let exiting = Arc::new(self.store.exiting()?);
+        let mut cached = self.exiting.lock();
+        if cached.as_ref().is_none_or(|(at, _)| *at < started) {
+            *cached = Some((started, exiting.clone()));
+        }
+        Ok(exiting)
+    }
+
+    /// A page of `owner`'s outputs as the leader's `Chain::utxos_page` gives it: exiting ones
+    /// left out (LEDGER-9, `SpendRule::Now`), up to `limit`, and whether more follow. Stored
+    /// pages are read until the page is full: an owner's exiting outputs cost one more read
+    /// each at most, never a short page with `more` set. Blocks.
+    fn utxos_page(
+        &self,
+        owner: Address,
+        after: Option<UtxoPos>,
+        limit: usize,
+    ) -> Result<(Vec<(UtxoPos, Output)>, bool), StoreError> {
+        let exiting = self.exiting()?;
+        let mut page = Vec::new();
+        let mut cursor = after;
+        loop {
+            let want = limit.saturating_add(1).saturating_sub(page.len()).max(1);
+            let (rows, more) = self.store.utxos_page(owner, cursor, want)?;
+            cursor = rows.last().map(|(p, _)| *p).or(cursor);
+            page.extend(rows.into_iter().filter(|(p, o)| {
+                exiting.forbids_output(*p, Some(o), plasma_spec::SpendRule::Now).is_none()
+            }));
+            if page.len() > limit || !more {
+                break;
+            }
+        }
+        let more = page.len() > limit;
+        page.truncate(limit);
+        Ok((page, more))
+    }
+
+    /// The sequence number of `hash` in the index of the leader's mempool, from an index whose
+    /// refresh started less than [`STANDBY_CACHE_TTL`] ago: waits for the next refresh if the
+    /// index is older, until `until`. Memory only.
+    async fn pending_seq(&self, hash: &B256, until: Instant) -> Result<Option<u64>, ReadError> {
+        let fresh = |at: &Option<Instant>| at.is_some_and(|at| at.elapsed() < STANDBY_CACHE_TTL);
+        let mut refreshed = self.refreshed.subscribe();
+        let waited = tokio::time::timeout_at(
+            tokio::time::Instant::from_std(until),
+            refreshed.wait_for(fresh),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        if !waited {
+            let age = (*self.refreshed.borrow()).map(|at| at.elapsed());
+            return Err(ReadError::MempoolStale(age));
+        }
+        Ok(self.mempool.lock().by_hash.get(hash).copied())
+    }
+
+    /// `pending` if the stored mempool row `seq` still holds `hash`; otherwise (included or
+    /// dropped since the index was read) the index forgets it and the transaction index answers.
+    /// Blocks.
+    fn confirm_pending(&self, seq: u64, hash: &B256) -> Result<Option<TxStatus>, StoreError> {
+        let row = self.store.mempool_page(seq.checked_sub(1), 1)?;
+        if row.first().is_some_and(|(s, bytes)| *s == seq && mempool_hash(bytes) == Some(*hash)) {
+            return Ok(Some(TxStatus::Pending));
+        }
+        let mut index = self.mempool.lock();
+        if index.by_seq.get(&seq) == Some(hash) {
+            index.by_seq.remove(&seq);
+            index.by_hash.remove(hash);
+        }
+        drop(index);
+        self.included(hash)
+    }
+
+    /// Where the stored transaction index says `hash` was included. Blocks.
+    fn included(&self, hash: &B256) -> Result<Option<TxStatus>, StoreError> {
+        let Some((blknum, tx_index)) = self.store.tx_location(hash)? else { return Ok(None) };
+        let committed = self.store.block_info(blknum)?.is_some_and(|b| b.l1_timestamp.is_some());
+        Ok(Some(TxStatus::Included { blknum, tx_index, committed }))
+    }
+}
+
+/// A standby's background poll (see [`StandbyReads`]): a round every [`STANDBY_POLL_EVERY`], one
+/// at a time, until the context is gone.
+async fn poll(reads: std::sync::Weak<StandbyReads>) {
+    let mut tick = tokio::time::interval(STANDBY_POLL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(reads) = reads.upgrade() else { return };
+        // Awaited however long the store takes: a silent database holds one blocking thread,
+        // and `/v1/status` shows how long it has been silent.
+        if tokio::task::spawn_blocking(move || reads.poll_once()).await.is_err() {
+            tracing::error!(target: "operator::api", "standby: the store poll panicked");
         }
     }
 }
@@ -593,8 +1045,9 @@ pub(crate) fn routes(
         warp::path!("v1" / "transactions" / String).and_then(|h: String| async move {
             if h == "batch" { Err(warp::reject::not_found()) } else { Ok(h) }
         });
-    let tx = hash_segment.and(warp::get()).and(with.clone()).map(
-        |hash: String, ctx: Arc<ApiContext>| {
+    let tx = hash_segment.and(warp::get()).and(with.clone()).then(
+        |hash: String, ctx: Arc<ApiContext>| async move {
+            let until = Instant::now() + STORE_READ_DEADLINE;
             let Some(hash) =
                 parse_hex(&hash).filter(|h| h.len() == 32).map(|h| B256::from_slice(&h))
             else {
@@ -604,16 +1057,16 @@ pub(crate) fn routes(
                     "expected a 32-byte hex hash",
                 );
             };
-            let reads = ctx.reads();
-            match reads.tx_status(&hash) {
+            match tx_status(&ctx, until, hash).await {
                 Ok(None) => error(StatusCode::NOT_FOUND, "UnknownTransaction", hash),
                 Ok(Some(TxStatus::Pending)) => ok(json!({"txHash": hash, "status": "pending"})),
                 Ok(Some(TxStatus::Included { blknum, tx_index, committed })) => {
                     if let Some(r) = ctx.withheld(blknum) {
                         return r;
                     }
-                    match inclusion(&reads, blknum, tx_index) {
-                        Ok(inc) => ok(json!({
+                    let found = ctx.read(until, move |r| inclusion(r, blknum, tx_index)).await;
+                    match found {
+                        Ok(Ok(inc)) => ok(json!({
                             "txHash": hash,
                             "status": if committed { "committed" } else { "included" },
                             "blknum": blknum,
@@ -623,10 +1076,11 @@ pub(crate) fn routes(
                             "root": inc.info.root,
                             "blockTimestamp": inc.info.l1_timestamp,
                         })),
-                        Err(r) => r,
+                        Ok(Err(r)) => r,
+                        Err(e) => e.response(),
                     }
                 }
-                Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e),
+                Err(e) => e.response(),
             }
         },
     );
@@ -645,18 +1099,16 @@ pub(crate) fn routes(
                     if let Some(r) = ctx.withheld(blknum) {
                         return r;
                     }
-                    let reads = ctx.reads();
-                    let info = match reads.block_info(blknum) {
+                    let until = Instant::now() + STORE_READ_DEADLINE;
+                    let info = match ctx.read_store(until, move |r| r.block_info(blknum)).await {
                         Ok(Some(info)) => info,
                         Ok(None) => return error(StatusCode::NOT_FOUND, "UnknownBlock", blknum),
-                        Err(e) => {
-                            return error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e);
-                        }
+                        Err(e) => return e.response(),
                     };
                     if accept.is_some_and(|a| a.contains(wire::MEDIA_TYPE)) {
-                        return block_binary(&reads, info, range.as_deref());
+                        return block_binary(&ctx, info, range.as_deref());
                     }
-                    block_json(reads, info).await
+                    block_json(&ctx, until, info).await
                 },
             );
 
@@ -669,11 +1121,13 @@ pub(crate) fn routes(
                 Ok(q) => q,
                 Err(e) => return error(StatusCode::BAD_REQUEST, e.code(), e),
             };
-            let reads = ctx.reads();
-            let (page, more) = match reads.utxos_page(q.owner, q.after, q.limit) {
-                Ok(page) => page,
-                Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e),
-            };
+            let until = Instant::now() + STORE_READ_DEADLINE;
+            let (owner, after, limit) = (q.owner, q.after, q.limit);
+            let (page, more) =
+                match ctx.read_store(until, move |r| r.utxos_page(owner, after, limit)).await {
+                    Ok(page) => page,
+                    Err(e) => return e.response(),
+                };
             if q.proofs
                 && let Some(r) = page.iter().find_map(|(p, _)| ctx.withheld(p.blknum()))
             {
@@ -681,12 +1135,12 @@ pub(crate) fn routes(
             }
             let next = more.then(|| page.last().map(|(p, _)| p.to_u256().to_string())).flatten();
             let proofs = q.proofs;
-            let listed = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, Response> {
+            let listed = ctx.read(until, move |reads| -> Result<Vec<Value>, Response> {
                 page.into_iter()
                     .map(|(pos, o)| {
                         let mut v = json!({"utxoPos": pos.to_u256().to_string(), "owner": o.owner, "token": o.token, "amount": o.amount.to_string()});
                         if proofs {
-                            let inc = inclusion(&reads, pos.blknum(), u32::from(pos.tx_index()))?;
+                            let inc = inclusion(reads, pos.blknum(), u32::from(pos.tx_index()))?;
                             v["exitData"] = exit_data_json(pos, &inc).unwrap_or(Value::Null);
                         }
                         Ok(v)
@@ -697,7 +1151,7 @@ pub(crate) fn routes(
             match listed {
                 Ok(Ok(list)) => ok(json!({"utxos": list, "next": next})),
                 Ok(Err(r)) => r,
-                Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal", "lookup failed"),
+                Err(e) => e.response(),
             }
         });
 
@@ -718,9 +1172,9 @@ pub(crate) fn routes(
                     format!("at most {MAX_INCLUSIONS} positions per request"),
                 );
             }
-            let reads = ctx.reads();
+            let until = Instant::now() + STORE_READ_DEADLINE;
             let held = ctx.clone();
-            let items = tokio::task::spawn_blocking(move || {
+            let items = ctx.read(until, move |reads| {
                 req.txs
                     .iter()
                     .map(|t| {
@@ -730,21 +1184,21 @@ pub(crate) fn routes(
                                 "message": format!("block {} is withheld (devnet fault); ask the availability towers", t.blknum),
                             }});
                         }
-                        inclusion_item(&reads, t.blknum, t.tx_index)
+                        inclusion_item(reads, t.blknum, t.tx_index)
                     })
                     .collect::<Vec<_>>()
             })
             .await;
             match items {
                 Ok(items) => ok(json!({"inclusions": items})),
-                Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal", "lookup failed"),
+                Err(e) => e.response(),
             }
         });
 
     let exit_data = warp::path!("v1" / "utxos" / String / "exit-data")
         .and(warp::get())
         .and(with.clone())
-        .map(|pos: String, ctx: Arc<ApiContext>| {
+        .then(|pos: String, ctx: Arc<ApiContext>| async move {
             let Some(pos) = pos.parse::<u128>().ok().and_then(|p| UtxoPos::from_u128(p).ok())
             else {
                 return error(
@@ -756,23 +1210,10 @@ pub(crate) fn routes(
             if let Some(r) = ctx.withheld(pos.blknum()) {
                 return r;
             }
-            let reads = ctx.reads();
-            match reads.utxo(pos) {
-                Ok(Some(_)) => {}
-                Ok(None) => return error(StatusCode::NOT_FOUND, "UnknownUtxo", pos),
-                Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e),
-            }
-            match inclusion(&reads, pos.blknum(), u32::from(pos.tx_index())) {
-                Ok(inc) => match exit_data_json(pos, &inc) {
-                    Some(v) => ok(v),
-                    None => error(
-                        StatusCode::CONFLICT,
-                        "NotCommitted",
-                        "the block is not committed on L1 yet",
-                    ),
-                },
-                Err(r) => r,
-            }
+            let until = Instant::now() + STORE_READ_DEADLINE;
+            ctx.read(until, move |reads| exit_data(reads, pos))
+                .await
+                .unwrap_or_else(|e| e.response())
         });
 
     let status = warp::path!("v1" / "status")
@@ -788,18 +1229,17 @@ pub(crate) fn routes(
             // on (it could read them from the store too: not needed by any client yet).
             let Some(leader) = ctx.leading() else { return ctx.not_leader() };
             let chain = leader.chain.clone();
-            match tokio::task::spawn_blocking(move || crate::da::availability(&chain, blknum)).await
-            {
-                Ok(Ok(Some(v))) => ok(v),
-                Ok(Ok(None)) => error(
+            let until = Instant::now() + STORE_READ_DEADLINE;
+            match ctx.read_store(until, move |_| crate::da::availability(&chain, blknum)).await {
+                Ok(Some(v)) => ok(v),
+                Ok(None) => error(
                     StatusCode::NOT_FOUND,
                     "NoAvailability",
                     format!(
                         "block {blknum} has no availability header (not distributed: a deposit block, no towers configured, or not encoded yet)"
                     ),
                 ),
-                Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e),
-                Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal", "read failed"),
+                Err(e) => e.response(),
             }
         });
 
@@ -894,6 +1334,24 @@ fn inclusion(reads: &Reader, blknum: u64, index: u32) -> Result<Inclusion, Respo
     }
 }
 
+/// `GET /v1/utxos/{pos}/exit-data`'s answer. Blocks (store reads).
+fn exit_data(reads: &Reader, pos: UtxoPos) -> Response {
+    match reads.utxo(pos) {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(StatusCode::NOT_FOUND, "UnknownUtxo", pos),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e),
+    }
+    match inclusion(reads, pos.blknum(), u32::from(pos.tx_index())) {
+        Ok(inc) => match exit_data_json(pos, &inc) {
+            Some(v) => ok(v),
+            None => {
+                error(StatusCode::CONFLICT, "NotCommitted", "the block is not committed on L1 yet")
+            }
+        },
+        Err(r) => r,
+    }
+}
+
 /// Exit data of the output at `pos`, once its block is committed.
 fn exit_data_json(pos: UtxoPos, inc: &Inclusion) -> Option<Value> {
     let ts = inc.info.l1_timestamp?;
@@ -929,7 +1387,7 @@ fn inclusion_item(reads: &Reader, blknum: u64, index: u32) -> Value {
 }
 
 /// A small block as JSON, as before #15; larger ones are refused (413).
-async fn block_json(reads: Reader, info: BlockInfo) -> Response {
+async fn block_json(ctx: &ApiContext, until: Instant, info: BlockInfo) -> Response {
     if info.tx_count > MAX_JSON_BLOCK_TXS {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -943,17 +1401,16 @@ async fn block_json(reads: Reader, info: BlockInfo) -> Response {
         );
     }
     let blknum = info.blknum;
-    match tokio::task::spawn_blocking(move || reads.block(blknum)).await {
-        Ok(Ok(Some(b))) => ok(json!({
+    match ctx.read_store(until, move |r| r.block(blknum)).await {
+        Ok(Some(b)) => ok(json!({
             "blknum": b.blknum,
             "root": b.root,
             "l1Timestamp": b.l1_timestamp,
             "l1Tx": b.l1_tx,
             "txs": b.txs.iter().map(|t| hex0x(t)).collect::<Vec<_>>(),
         })),
-        Ok(Ok(None)) => error(StatusCode::NOT_FOUND, "UnknownBlock", blknum),
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, "StorageFailure", e),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal", "read failed"),
+        Ok(None) => error(StatusCode::NOT_FOUND, "UnknownBlock", blknum),
+        Err(e) => e.response(),
     }
 }
 
@@ -973,7 +1430,10 @@ impl warp::Stream for ChunkStream {
 }
 
 /// `GET /v1/blocks/{n}` in the wire form: the stored bytes as they are, streamed, with ranges.
-fn block_binary(reads: &Reader, info: BlockInfo, range: Option<&str>) -> Response {
+/// Each chunk is read off the workers with its own [`STORE_READ_DEADLINE`]: a store that stops
+/// answering mid-stream ends the body with an error, and a client that stops reading holds no
+/// read slot (the task waits on the socket with at most two chunks read ahead).
+fn block_binary(ctx: &ApiContext, info: BlockInfo, range: Option<&str>) -> Response {
     use warp::http::header::{HeaderName, HeaderValue};
     let len = info.wire_len;
     let (status, start, end) = match parse_range(range, len) {
@@ -992,13 +1452,15 @@ fn block_binary(reads: &Reader, info: BlockInfo, range: Option<&str>) -> Respons
         }
     };
     let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let reads = reads.clone();
+    let reads = ctx.reads();
+    let permits = ctx.common.store_reads.clone();
     let blknum = info.blknum;
     tokio::spawn(async move {
         let mut at = start;
         while at < end {
             let c = reads.clone();
-            let read = tokio::task::spawn_blocking(move || c.wire_chunk(blknum, at)).await;
+            let until = Instant::now() + STORE_READ_DEADLINE;
+            let read = off_worker(&permits, until, move || c.wire_chunk(blknum, at)).await;
             let mut chunk = match read {
                 Ok(Ok(chunk)) if !chunk.is_empty() => chunk,
                 failed => {
@@ -1036,7 +1498,8 @@ fn block_binary(reads: &Reader, info: BlockInfo, range: Option<&str>) -> Respons
     r
 }
 
-/// `/v1/status`: the leader's chain, L1 and availability figures; a standby's store head. With
+/// `/v1/status`: the leader's chain, L1 and availability figures (memory); a standby's store
+/// head as its background poll last read it, with its age (never a read of the store). With
 /// an election, `role` (`leader`, `standby`), the `epoch` this process leads in and the lease
 /// row's `leader` (OP-HA-4). A redb operator is always `leader`, epoch 0.
 fn status_json(ctx: &ApiContext) -> Value {
@@ -1054,6 +1517,8 @@ fn status_json(ctx: &ApiContext) -> Value {
         "epoch": epoch,
         "leader": leader,
         "node": ha.as_ref().map(|s| s.node_id.clone()),
+        "storePoisoned": ha.as_ref().and_then(|s| s.store_poisoned.clone()),
+        "exitReason": ha.as_ref().and_then(|s| s.exit_reason.clone()),
         "store": {"backend": ctx.common.backend, "url": ctx.common.store},
     });
     match &ctx.serving {
@@ -1062,12 +1527,8 @@ fn status_json(ctx: &ApiContext) -> Value {
             v["l1"] = serde_json::to_value(&*l.l1.lock()).unwrap_or(Value::Null);
             v["da"] = l.da.as_ref().map_or(Value::Null, |d| d.status());
         }
-        Serving::Standby { store } => {
-            v["standby"] = match store.head() {
-                Ok(head) => json!({"storeHead": head}),
-                Err(e) => json!({"storeHead": null, "storeError": e.to_string()}),
-            };
-        }
+        // The background poll's copy: `/v1/status` never waits on the database (A21b-2).
+        Serving::Standby { reads, .. } => v["standby"] = reads.status(),
     }
     v
 }

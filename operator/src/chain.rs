@@ -127,6 +127,10 @@ struct State {
     exit_cursor: u64,
     /// The highest deposit block credited (OP-8 counts the slots used since the last child block).
     last_deposit: u64,
+    /// The exiting set an exit write in flight is storing (`Chain::apply_exit_events`, written
+    /// without this lock held, A21-3): step 4 of `submit` refuses what it forbids too, so no
+    /// payment spending an output that is being recorded as exiting is acknowledged meanwhile.
+    exiting_next: Option<ExitingOutputs>,
 }
 
 impl State {
@@ -247,6 +251,13 @@ pub struct Chain {
     fee_recipient: Address,
     max_mempool: usize,
     state: Mutex<State>,
+    /// Serialises the chain's own writes — blocks, deposits, cursors, commitments, exit events,
+    /// the halt — so that each one's read, write and change of memory is one step against the
+    /// others (as `state` made them before). Never taken by readers nor by `submit`. Held across
+    /// the store's round trip so that `state` need not be (A21-3): on PostgreSQL that round trip
+    /// is a network call of unbounded length, and `state` is what `/v1/status`, the UTXO reads
+    /// and the L1 loops' cursors wait on. Lock order: `writer`, then `state` (or `halt`).
+    writer: Mutex<()>,
     /// Where submissions spend their time (`/metrics`, the load bench).
     ingest: crate::ingest::IngestStats,
     /// Test hook run before each submission write (step 3 of `submit`): may fail it as a storage
@@ -335,6 +346,7 @@ impl Chain {
             fee_recipient,
             max_mempool,
             state: Mutex::new(state),
+            writer: Mutex::new(()),
             ingest: crate::ingest::IngestStats::default(),
             #[cfg(test)]
             write_hook: Mutex::new(None),
@@ -466,10 +478,15 @@ impl Chain {
                 while results[at].as_ref().ok() != Some(&p.hash) {
                     at += 1;
                 }
+                // The exits stored, and those being stored now (A21-3: that write holds no
+                // lock readers need, so a group can be published while it is in flight).
                 let exiting =
                     p.tx.input_positions().unwrap_or_default().into_iter().find_map(|i| {
+                        let out = state.utxos.get(&i);
                         let since =
-                            state.exiting.forbids_output(i, state.utxos.get(&i), SpendRule::Now)?;
+                            state.exiting.forbids_output(i, out, SpendRule::Now).or_else(|| {
+                                state.exiting_next.as_ref()?.forbids_output(i, out, SpendRule::Now)
+                            })?;
                         Some(LedgerError::OutputExiting { input: i, since })
                     });
                 match (&halt, exiting) {
@@ -625,12 +642,16 @@ impl Chain {
         max_txs: usize,
         allow_empty: bool,
     ) -> Result<Option<(BlockRecord, ProduceStages)>, StoreError> {
+        let mut stages = ProduceStages::default();
+        let started = Instant::now();
+        // The writer first (one block, deposit or exit write at a time), then the state for
+        // the in-memory part only: it is let go across the store write below (A21-3).
+        let _writer = self.writer.lock();
+        // Under `writer`, as the halt is stored: no block after a stored halt.
         if self.halt.lock().is_some() {
             return Ok(None); // LEDGER-7: a credited deposit is gone; nothing more is built on it
         }
-        let mut stages = ProduceStages::default();
-        let started = Instant::now();
-        let mut state = self.state.lock();
+        let state = self.state.lock();
         stages.lock = started.elapsed();
         if state.mempool.is_empty() && !allow_empty {
             return Ok(None);
@@ -690,6 +711,16 @@ impl Chain {
         stages.leaves = t.elapsed();
         let removed: Vec<u64> =
             included.iter().map(|p| p.seq).chain(dropped.iter().copied()).collect();
+        drop(included);
+        // Everything the write needs is owned now: the state is let go for the round trip
+        // (A21-3), so `/v1/status`, the UTXO reads and `submit` do not wait on the database.
+        // Why that is safe: `writer` keeps every other chain write out until memory is
+        // updated below, so the block's base (UTXO set, exits, `next_child_block`) cannot
+        // change meanwhile; what `submit` may do meanwhile is reserve and publish *other*
+        // entries (the block's inputs stay taken in `mempool_spent` until `drop_pending`, so a
+        // conflicting spend is refused as before) — and those are not in this block. Readers
+        // see the state before the block until it is durable (OP-3), as before.
+        drop(state);
         let mut batch = Batch {
             spent: diff.spent,
             created: diff.created,
@@ -710,6 +741,7 @@ impl Chain {
         let root = info.root;
         let record = BlockRecord { blknum, root, txs: signed_txs, l1_timestamp: None, l1_tx: None };
         let t = Instant::now();
+        let mut state = self.state.lock();
 
         // Durable: now change memory. The entries taken are dropped, never copied, and what
         // stays moves to a queue sized to it: a full block's queue is not kept (OP-9).
@@ -742,12 +774,12 @@ impl Chain {
         timestamp: u64,
         l1_tx: B256,
     ) -> Result<(), StoreError> {
-        let mut state = self.state.lock();
+        let _writer = self.writer.lock();
         let mut info = self.stored_info(blknum)?;
         info.l1_timestamp = Some(timestamp);
         info.l1_tx = Some(l1_tx);
         self.store.apply(&Batch { block_infos: vec![info], ..Batch::default() })?;
-        state.uncommitted.retain(|b| *b != blknum);
+        self.state.lock().uncommitted.retain(|b| *b != blknum);
         info!(target: "operator::l1", blknum, timestamp, "block committed");
         Ok(())
     }
@@ -759,7 +791,7 @@ impl Chain {
         deposit_tx: &[u8],
         timestamp: u64,
     ) -> Result<bool, StoreError> {
-        let mut state = self.state.lock();
+        let _writer = self.writer.lock();
         if self.store.block_info(blknum)?.is_some() {
             return Ok(false);
         }
@@ -781,6 +813,7 @@ impl Chain {
             ..Batch::default()
         };
         self.store.apply(&batch)?;
+        let mut state = self.state.lock();
         for (pos, out) in diff.created {
             state.insert_utxo(pos, out);
         }
@@ -791,9 +824,9 @@ impl Chain {
 
     /// Records that deposits up to L1 block `l1_block` were credited.
     pub fn set_deposit_cursor(&self, l1_block: u64) -> Result<(), StoreError> {
-        let mut state = self.state.lock();
+        let _writer = self.writer.lock();
         self.store.apply(&Batch { meta: vec![(DEPOSIT_CURSOR, l1_block)], ..Batch::default() })?;
-        state.deposit_cursor = l1_block;
+        self.state.lock().deposit_cursor = l1_block;
         Ok(())
     }
 
@@ -808,8 +841,10 @@ impl Chain {
     /// Stops block production for good, durably: a credited deposit vanished or changed on L1
     /// (LEDGER-7). Outputs built on it are backed by nothing; the operator must not go on.
     pub fn halt(&self, halt: crate::l1::Halt) -> Result<(), StoreError> {
-        let mut current = self.halt.lock();
-        if current.is_some() {
+        // `halt` is not held across the write (A21-3): `halted()` is asked by every submission
+        // and by the L1 loops; `writer` makes the check and the write one step.
+        let _writer = self.writer.lock();
+        if self.halt.lock().is_some() {
             return Ok(());
         }
         let (blknum, kind) = halt.persisted();
@@ -818,7 +853,7 @@ impl Chain {
             ..Batch::default()
         })?;
         tracing::error!(target: "operator::deposits", %halt, "HALTED: block production stopped (LEDGER-7)");
-        *current = Some(halt);
+        *self.halt.lock() = Some(halt);
         Ok(())
     }
 
@@ -836,7 +871,7 @@ impl Chain {
         timestamp: u64,
         l1_tx: Option<B256>,
     ) -> Result<(), StoreError> {
-        let _state = self.state.lock();
+        let _writer = self.writer.lock();
         let mut info = self.stored_info(blknum)?;
         info.l1_timestamp = Some(timestamp);
         if l1_tx.is_some() {
@@ -850,11 +885,12 @@ impl Chain {
     /// A child block whose commitment an L1 reorg dropped: uncommitted again, so the submitter
     /// sends it again, in block order (OP-4).
     pub fn reopen_commitment(&self, blknum: u64) -> Result<(), StoreError> {
-        let mut state = self.state.lock();
+        let _writer = self.writer.lock();
         let mut info = self.stored_info(blknum)?;
         info.l1_timestamp = None;
         info.l1_tx = None;
         self.store.apply(&Batch { block_infos: vec![info], ..Batch::default() })?;
+        let mut state = self.state.lock();
         if !state.uncommitted.contains(&blknum) {
             state.uncommitted.push_back(blknum);
             state.uncommitted.make_contiguous().sort_unstable();
@@ -893,6 +929,7 @@ impl Chain {
 
     /// Records that deposits up to `blknum` are final on L1.
     pub fn set_deposits_final_through(&self, blknum: u64) -> Result<(), StoreError> {
+        let _writer = self.writer.lock();
         self.store.apply(&Batch { meta: vec![(DEPOSITS_FINAL, blknum)], ..Batch::default() })
     }
 
@@ -970,8 +1007,10 @@ impl Chain {
         events: &[(ExitEvent, u64)],
         l1_block: u64,
     ) -> Result<usize, StoreError> {
-        let mut state = self.state.lock();
-        let mut exiting = state.exiting.clone();
+        // Only exit writes change `exiting`, and they hold `writer`: the look-ups below (store
+        // reads) run without the state lock (A21-3).
+        let _writer = self.writer.lock();
+        let mut exiting = self.state.lock().exiting.clone();
         for (event, at) in events {
             let locate = |hash: B256, _: &[UtxoPos]| {
                 self.store
@@ -982,6 +1021,7 @@ impl Chain {
             };
             exiting.apply(event, *at, locate);
         }
+        let mut state = self.state.lock();
         let dropped: Vec<(u64, B256)> = state
             .mempool
             .iter()
@@ -1000,7 +1040,18 @@ impl Chain {
             exiting: (!events.is_empty()).then(|| exiting.clone()),
             ..Batch::default()
         };
-        self.store.apply(&batch)?;
+        // The write runs without the state lock (A21-3). Meanwhile `submit` may publish a group
+        // reserved against the old set: its step 4 checks `exiting_next` too, so no payment
+        // spending an output this write records as exiting is acknowledged, and `dropped` above
+        // already holds every published entry that spends one.
+        if !events.is_empty() {
+            state.exiting_next = Some(exiting.clone());
+        }
+        drop(state);
+        let written = self.store.apply(&batch);
+        let mut state = self.state.lock();
+        state.exiting_next = None;
+        written?;
         // Durable: now change memory.
         state.exiting = exiting;
         state.exit_cursor = l1_block;

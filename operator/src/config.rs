@@ -288,30 +288,17 @@ impl Default for HaConfig {
 /// Shortest lease accepted: a renewal every 20 ms is already a busy loop on the database.
 pub(crate) const MIN_LEASE_MS: u64 = 100;
 
-/// Whether a store spec names PostgreSQL rather than a redb file.
+/// Whether a store spec names PostgreSQL rather than a redb file (the store's own test, so that
+/// the configuration and `Store::open_spec` never disagree).
 pub(crate) fn is_postgres_url(spec: &str) -> bool {
-    let lower = spec.trim_start().to_ascii_lowercase();
-    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+    crate::store::is_postgres_url(spec)
 }
 
 /// A store spec as it may be shown: a PostgreSQL URL without its password or query (which can
-/// carry one: `?password=`), `postgres://user@host:port/db`; a path as it is.
+/// carry one: `?password=`), `postgres://user@host:port/db`; a path as it is. The store's one
+/// redaction ([`crate::store::redact_url`], cut by the client's own rule), not a copy of it.
 pub(crate) fn redact_store_url(spec: &str) -> String {
-    if !is_postgres_url(spec) {
-        return spec.to_owned();
-    }
-    let Some((scheme, rest)) = spec.split_once("://") else { return "postgres://…".into() };
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    // The authority ends at the first '/' after the last '@' (a password may hold '/' or '@').
-    let (userinfo, hostpath) = match rest.rfind('@') {
-        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
-        None => (None, rest),
-    };
-    let user = userinfo.map(|u| u.split(':').next().unwrap_or_default());
-    match user {
-        Some(user) if !user.is_empty() => format!("{scheme}://{user}@{hostpath}"),
-        _ => format!("{scheme}://{hostpath}"),
-    }
+    crate::store::redact_url(spec)
 }
 
 impl StoreConfig {
@@ -524,6 +511,18 @@ pub enum ConfigError {
     /// `[faults]` outside a devnet.
     #[error("[faults] is only accepted with devnet = true (it makes the operator withhold blocks)")]
     FaultsOffDevnet,
+    /// `store.url` (`--store`) is meant for PostgreSQL but is not a `postgres://` URL: the
+    /// key/value form (`host=… password=…`) or a mis-cased/indented scheme. Refused rather than
+    /// accepted because one syntax means one parser for the redaction and the TLS options to
+    /// get right (the key/value form's quoting is another place a password could slip through),
+    /// and it must never be taken for a redb path. The spec itself is not repeated (it holds
+    /// the password).
+    #[error(
+        "[store]: url looks like a PostgreSQL connection string but is not a postgres:// URL; \
+         write it as postgres://user:password@host:port/dbname?sslmode=verify-full \
+         (percent-encode '@' in the password as %40)"
+    )]
+    StoreNotUrl,
     /// The `[store]` or `[ha]` section is unusable.
     #[error("[{section}]: {reason}")]
     Ha {
@@ -595,10 +594,21 @@ impl Config {
         if self.store.url.as_deref().is_some_and(|u| u.trim().is_empty()) {
             return bad("store", "url is empty".into());
         }
-        if let Some(url) = self.store.url.as_deref().filter(|u| is_postgres_url(u))
-            && let Err(e) = url.parse::<postgres::Config>()
+        // A spec meant for PostgreSQL that is not a `postgres://` URL (the key/value form, a
+        // mis-cased scheme) would otherwise be a redb path: a single operator creating a file
+        // named after the connection string (password included) instead of electing on the
+        // shared database. Refused, never shown (A21b-4).
+        if let Some(url) = self.store.url.as_deref()
+            && !is_postgres_url(url)
+            && crate::store::looks_like_conninfo(url)
         {
-            // The parser's message names the part it choked on, never the password's value.
+            return Err(ConfigError::StoreNotUrl);
+        }
+        if let Some(url) = self.store.url.as_deref().filter(|u| is_postgres_url(u))
+            && let Err(e) = crate::store::pg_tls::parse(url)
+        {
+            // The parser's message names the part it choked on, never the password's value; an
+            // unknown `sslmode` or an unreadable `sslrootcert` is refused here, at start.
             return bad("store", format!("{}: {e}", redact_store_url(url)));
         }
         if self.ha.lease_ms < MIN_LEASE_MS {
@@ -891,6 +901,28 @@ mod tests {
         assert_eq!(redact_store_url("postgresql://a:b/c@h/d"), "postgresql://a@h/d");
         assert_eq!(redact_store_url("postgres://h/d?password=x"), "postgres://h/d");
         assert_eq!(redact_store_url("/var/lib/op.redb"), "/var/lib/op.redb");
+        // A password holding URL delimiters is hidden whole (A21b-1; the property test is
+        // store::tests::no_password_of_url_delimiters_is_ever_shown).
+        assert_eq!(redact_store_url("postgres://op:Hunt3r/S3cret?Tail@h/d"), "postgres://op@h/d");
+        // A spec meant for PostgreSQL in another form is refused, typed, without its text
+        // (A21b-4), rather than opened as a redb file named after it.
+        for spec in [
+            "host=db.example user=op password=Hunt3r dbname=plasma",
+            "host=db.example dbname=plasma",
+            "Postgres://op:Hunt3r@db.example/plasma",
+            " postgres://op:Hunt3r@db.example/plasma",
+        ] {
+            let mut c = Config::from_toml("[store]\nurl = \"x\"").unwrap();
+            c.store.url = Some(spec.into());
+            let err = c.validate().unwrap_err();
+            assert!(matches!(err, ConfigError::StoreNotUrl), "{spec}: {err}");
+            assert!(!err.to_string().contains("Hunt3r") && err.to_string().contains("postgres://"));
+            assert!(!format!("{:?}", c.store.redacted()).contains("Hunt3r"), "{spec}");
+        }
+        // Paths that merely hold an `=` are still paths.
+        let mut c = Config::default();
+        c.store.url = Some("/var/lib/run=1/op.redb".into());
+        assert!(!matches!(c.validate(), Err(ConfigError::StoreNotUrl)));
         // The default: a redb file in the data directory, no election.
         let d = Config::default();
         assert!(!d.store.is_postgres());

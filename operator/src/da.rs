@@ -210,6 +210,25 @@ pub(crate) struct Distributor {
     quorum: Notify,
     start_tx: mpsc::UnboundedSender<u64>,
     start_rx: Mutex<Option<mpsc::UnboundedReceiver<u64>>>,
+    /// The highest `quorumMissed` count stored: the count's writes run on the blocking pool and
+    /// may finish out of order; one that would store a lower count than a finished one is
+    /// skipped, so the stored count never goes back.
+    missed_stored: Arc<Mutex<u64>>,
+}
+
+/// Runs a store call on the blocking pool, never on an async worker: on PostgreSQL every store
+/// call is a network round trip with no bound but the connection's, and a worker parked in one
+/// is a worker `/health`, `/v1/status` and the supervisor that stops a deposed leader cannot use
+/// (A21-3; DA's share of it). A panic of the call is reported as a store error.
+async fn off_workers<T: Send + 'static>(
+    chain: &Arc<Chain>,
+    call: impl FnOnce(&Chain) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let chain = chain.clone();
+    tokio::task::spawn_blocking(move || call(&chain)).await.map_err(|e| StoreError::Corrupt {
+        what: "availability store call",
+        reason: format!("the call panicked: {e}"),
+    })?
 }
 
 #[derive(Deserialize)]
@@ -243,7 +262,7 @@ struct ErrorBody {
 impl Distributor {
     /// A distributor for a validated `[da]` section, signing headers with the operator's key;
     /// https towers are trusted as L1 endpoints are (`tls`).
-    pub(crate) fn new(
+    pub(crate) async fn new(
         config: &DaConfig,
         devnet: bool,
         domain: SigningDomain,
@@ -267,7 +286,8 @@ impl Distributor {
             .pool_max_idle_per_host(4)
             .build()
             .map_err(|e| NodeError::Da(format!("http client: {e}")))?;
-        let quorum_missed = chain.store().meta(DA_QUORUM_MISSED)?.unwrap_or(0);
+        let quorum_missed =
+            off_workers(&chain, |c| c.store().meta(DA_QUORUM_MISSED)).await?.unwrap_or(0);
         let (start_tx, start_rx) = mpsc::unbounded_channel();
         Ok(Self {
             k: config.k,
@@ -292,6 +312,7 @@ impl Distributor {
             quorum: Notify::new(),
             start_tx,
             start_rx: Mutex::new(Some(start_rx)),
+            missed_stored: Arc::new(Mutex::new(quorum_missed)),
         })
     }
 
@@ -322,7 +343,7 @@ impl Distributor {
         let mut seen = *produced.borrow_and_update();
         // After a restart: blocks whose pushes were interrupted, then blocks stored but not yet
         // committed (their stored receipts count).
-        let pending = match self.chain.store().da_pending() {
+        let pending = match off_workers(&self.chain, |c| c.store().da_pending()).await {
             Ok(p) => p,
             Err(e) => {
                 error!(target: "operator::da", error = %e, "reading the blocks still being distributed failed");
@@ -375,13 +396,15 @@ impl Distributor {
             Err(e) => {
                 // The submitter commits it after the wait (liveness); towers download it.
                 error!(target: "operator::da", blknum, error = %e, "block not distributed");
-                self.finish(blknum, &[]);
+                self.finish(blknum, &[]).await;
                 return;
             }
         };
         // Committed before a restart: its pushes are background ones at once.
-        let committed =
-            matches!(self.chain.block_info(blknum), Ok(Some(i)) if i.l1_timestamp.is_some());
+        let committed = matches!(
+            off_workers(&self.chain, move |c| c.block_info(blknum)).await,
+            Ok(Some(i)) if i.l1_timestamp.is_some()
+        );
         let missing: Vec<usize> = {
             let mut st = self.state.lock();
             let n = self.n();
@@ -414,14 +437,15 @@ impl Distributor {
                 }
             }
         }
-        self.finish(blknum, &outcomes);
+        self.finish(blknum, &outcomes).await;
     }
 
     /// A block's push loops ended: unless the operator is stopping (then a restart resumes
     /// them), the block is no longer pending.
-    fn finish(&self, blknum: u64, outcomes: &[Outcome]) {
+    async fn finish(&self, blknum: u64, outcomes: &[Outcome]) {
         if !outcomes.contains(&Outcome::Shutdown)
-            && let Err(e) = self.chain.store().clear_da_pending(blknum)
+            && let Err(e) =
+                off_workers(&self.chain, move |c| c.store().clear_da_pending(blknum)).await
         {
             warn!(target: "operator::da", blknum, error = %e, "could not clear the pending mark");
         }
@@ -764,12 +788,35 @@ impl Distributor {
                 "committing without k tower receipts after the wait: liveness over a tower veto; \
                  the operator serves the block, towers without the chunk download it (WATCH-3)"
             );
-            let batch = Batch { meta: vec![(DA_QUORUM_MISSED, total)], ..Batch::default() };
-            if let Err(e) = self.chain.store().apply(&batch) {
-                warn!(target: "operator::da", error = %e, "could not store the quorumMissed count");
-            }
+            self.store_quorum_missed(total);
         }
         true
+    }
+
+    /// Stores the `quorumMissed` count on the blocking pool, without waiting: `may_commit` is
+    /// called from the submitter's async step and the count is a statistic (a restart that
+    /// loses the last increment under-counts by one), not worth a worker parked on the database.
+    /// Writes are ordered by `missed_stored`: a count lower than one already stored is skipped.
+    fn store_quorum_missed(&self, total: u64) {
+        let (chain, stored) = (self.chain.clone(), self.missed_stored.clone());
+        let write = move || {
+            let mut stored = stored.lock();
+            if total <= *stored {
+                return;
+            }
+            let batch = Batch { meta: vec![(DA_QUORUM_MISSED, total)], ..Batch::default() };
+            match chain.store().apply(&batch) {
+                Ok(()) => *stored = total,
+                Err(e) => {
+                    warn!(target: "operator::da", error = %e, "could not store the quorumMissed count");
+                }
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(write)),
+            // Outside a runtime (no worker to protect): write here.
+            Err(_) => write(),
+        }
     }
 
     /// The submitter recorded `blknum`'s commitment: background pushes from now on.

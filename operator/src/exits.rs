@@ -6,7 +6,7 @@
 
 use crate::{
     chain::Chain,
-    l1::{L1Error, L1Health, L1Settings},
+    l1::{L1Error, L1Health, L1Settings, off_workers, stopped},
 };
 use alloy::{
     primitives::Address,
@@ -57,7 +57,12 @@ pub(crate) async fn run_exit_follower(
             };
             exit_step(&chain, &provider, [standard, in_flight, batch], &settings).await
         };
-        match step.await {
+        // A step waiting on the store (a hung database) must not hold up a stop (A21-3).
+        let step = tokio::select! {
+            step = step => step,
+            () = stopped(&mut shutdown) => return,
+        };
+        match step {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => {
@@ -105,7 +110,7 @@ async fn check_grace(
 }
 
 async fn exit_step(
-    chain: &Chain,
+    chain: &Arc<Chain>,
     provider: &DynProvider,
     [standard, in_flight, batch]: [Address; 3],
     settings: &L1Settings,
@@ -216,7 +221,8 @@ async fn exit_step(
         };
         timed.push((event, time));
     }
-    let dropped = chain.apply_exit_events(&timed, to)?;
+    // The events' look-ups and the write are store round trips: off the async workers (A21-3).
+    let dropped = off_workers(chain, move |c| Ok(c.apply_exit_events(&timed, to)?)).await?;
     if dropped > 0 {
         info!(target: "operator::exits", dropped, "pending transactions spending exiting outputs dropped");
     }

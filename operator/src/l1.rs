@@ -100,6 +100,36 @@ fn rpc(e: impl std::fmt::Display) -> L1Error {
     L1Error::Rpc(e.to_string())
 }
 
+/// Runs `f`, a chain call that makes a store round trip (a write, or a read of what is not in
+/// memory), on the blocking pool and never on a tokio worker (A21-3).
+///
+/// Why: on PostgreSQL a round trip is a network call of unbounded length (a partition, a hung
+/// proxy, a frozen database VM swallow packets; no socket timeout covers a statement that was
+/// sent). Made on a worker it parks that worker for as long, and with a few such calls every
+/// worker: no timer fires, `/health` and `/v1/status` stop answering, and the HA supervisor that
+/// stops a deposed leader's tasks never runs. Awaited here, the loop's task only waits; the
+/// loops race each step against their shutdown, so a stop does not wait for the database
+/// either (the call itself ends when its connection does, and the fence refuses it if a new
+/// leader took over meanwhile, OP-HA-2).
+pub(crate) async fn off_workers<T: Send + 'static>(
+    chain: &Arc<Chain>,
+    f: impl FnOnce(&Chain) -> Result<T, L1Error> + Send + 'static,
+) -> Result<T, L1Error> {
+    let chain = chain.clone();
+    tokio::task::spawn_blocking(move || f(&chain)).await.map_err(|e| {
+        L1Error::Store(crate::store::StoreError::Corrupt {
+            what: "store call off the async workers",
+            reason: e.to_string(),
+        })
+    })?
+}
+
+/// Resolves once `shutdown` is set (or its sender is gone): what each loop's step races against,
+/// so a step waiting on a hung database does not hold up a stop (A21-3).
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}
+
 /// Settings of the L1 loops.
 #[derive(Clone, Debug)]
 pub(crate) struct L1Settings {
@@ -243,7 +273,10 @@ pub(crate) async fn run_submitter(
             let l1 = L1 { provider: &provider, framework: &framework, sender: &sender };
             submit_step(&chain, &l1, &settings, da, &mut state, &health).await
         };
-        let step = step.await;
+        let step = tokio::select! {
+            step = step => step,
+            () = stopped(&mut shutdown) => return,
+        };
         if step.is_ok() {
             health.lock().last_error = None;
         }
@@ -288,7 +321,7 @@ struct L1<'a> {
 /// another L1 block gets its new timestamp stored (exit data must match L1, MERKLE-6); one that
 /// was dropped goes back to the submitter (OP-4).
 async fn follow_commitments(
-    chain: &Chain,
+    chain: &Arc<Chain>,
     provider: &DynProvider,
     framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
     settings: &L1Settings,
@@ -338,7 +371,7 @@ async fn follow_commitments(
                 continue;
             }
             // Dropped: this block and every later one are uncommitted again; resend in order.
-            chain.reopen_commitment(blknum)?;
+            off_workers(chain, move |c| Ok(c.reopen_commitment(blknum)?)).await?;
             s.recent.remove(&blknum);
             continue;
         };
@@ -350,7 +383,8 @@ async fn follow_commitments(
             });
         }
         if event.timestamp != followed.timestamp {
-            chain.move_commitment(blknum, event.timestamp, *tx)?;
+            let (timestamp, tx) = (event.timestamp, *tx);
+            off_workers(chain, move |c| Ok(c.move_commitment(blknum, timestamp, tx)?)).await?;
         }
         if deep(head.number, *at, settings.finality_depth) {
             debug!(target: "operator::l1", blknum, l1_block = at, "commitment final");
@@ -382,7 +416,7 @@ async fn follow_commitments(
 /// After a start: the recorded commitments that may not be final yet, newest first until one is
 /// (found through its L1 transaction's receipt). Returns that final one, if found.
 async fn seed_commitments(
-    chain: &Chain,
+    chain: &Arc<Chain>,
     provider: &DynProvider,
     head: Head,
     finality_depth: u64,
@@ -391,7 +425,9 @@ async fn seed_commitments(
     let mut blknum = chain.status().next_child_block;
     while blknum > plasma_spec::CHILD_BLOCK_INTERVAL {
         blknum -= plasma_spec::CHILD_BLOCK_INTERVAL;
-        let Some(record) = chain.block_info(blknum)? else { break };
+        let Some(record) = off_workers(chain, move |c| Ok(c.block_info(blknum)?)).await? else {
+            break;
+        };
         let Some(timestamp) = record.l1_timestamp else { continue };
         let mined_at = match record.l1_tx {
             Some(tx) => provider
@@ -413,7 +449,7 @@ async fn seed_commitments(
 
 /// One step: returns whether a block got committed.
 async fn submit_step(
-    chain: &Chain,
+    chain: &Arc<Chain>,
     l1: &L1<'_>,
     settings: &L1Settings,
     da: Option<&Distributor>,
@@ -422,7 +458,9 @@ async fn submit_step(
 ) -> Result<bool, L1Error> {
     let L1 { provider, framework, sender } = *l1;
     let Some(blknum) = chain.next_uncommitted() else { return Ok(false) };
-    let Some(record) = chain.block_info(blknum)? else { return Ok(false) };
+    let Some(record) = off_workers(chain, move |c| Ok(c.block_info(blknum)?)).await? else {
+        return Ok(false);
+    };
     if s.sending != blknum {
         *s = Submitter {
             sending: blknum,
@@ -467,7 +505,8 @@ async fn submit_step(
         if !deep(head.number, mined_at, settings.commit_confirmations) {
             return Ok(false);
         }
-        chain.mark_committed(blknum, event.timestamp, log.transaction_hash.unwrap_or_default())?;
+        let (timestamp, tx) = (event.timestamp, log.transaction_hash.unwrap_or_default());
+        off_workers(chain, move |c| Ok(c.mark_committed(blknum, timestamp, tx)?)).await?;
         if let Some(da) = da {
             da.committed(blknum);
         }
@@ -572,7 +611,10 @@ pub(crate) async fn run_deposit_follower(
             h.last_error = Some(halt.to_string());
             h.halt = Some(halt);
         } else {
-            let step = deposit_step(&chain, &provider, &framework, &settings, &mut state).await;
+            let step = tokio::select! {
+                step = deposit_step(&chain, &provider, &framework, &settings, &mut state) => step,
+                () = stopped(&mut shutdown) => return,
+            };
             health.lock().deposits = state.figures;
             if step.is_ok() && state.suspect.take().is_some() {
                 info!(target: "operator::deposits", "the deposit discrepancy one read showed is gone: no halt");
@@ -584,7 +626,12 @@ pub(crate) async fn run_deposit_follower(
                     match confirm_halt(&provider, &framework, &mut state, halt).await {
                         Ok(Some(halt)) => {
                             error!(target: "operator::deposits", code = halt.code(), %halt, "a credited deposit is not on L1 as credited: block production HALTED (LEDGER-7)");
-                            if let Err(e) = chain.halt(halt.clone()) {
+                            let stored = halt.clone();
+                            let halted = tokio::select! {
+                                r = off_workers(&chain, move |c| Ok(c.halt(stored)?)) => r,
+                                () = stopped(&mut shutdown) => return,
+                            };
+                            if let Err(e) = halted {
                                 error!(target: "operator::deposits", error = %e, "could not store the halt");
                             }
                             let mut h = health.lock();
@@ -617,7 +664,7 @@ pub(crate) async fn run_deposit_follower(
 }
 
 async fn deposit_step(
-    chain: &Chain,
+    chain: &Arc<Chain>,
     provider: &DynProvider,
     framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
     settings: &L1Settings,
@@ -626,9 +673,14 @@ async fn deposit_step(
     let head = head(provider).await?;
     s.figures.head = head.number;
     if !s.seeded {
-        s.final_through = chain.deposits_final_through()?;
+        let (final_through, records) = off_workers(chain, |c| {
+            let final_through = c.deposits_final_through()?;
+            Ok((final_through, c.deposit_blocks_after(final_through)?))
+        })
+        .await?;
+        s.final_through = final_through;
         s.highest = s.final_through;
-        for record in chain.deposit_blocks_after(s.final_through)? {
+        for record in records {
             let content = record.txs.first().map(keccak256).unwrap_or_default();
             let timestamp = record.l1_timestamp.unwrap_or_default();
             // Its L1 block is not kept: at most the cursor, and the scan below finds it.
@@ -663,10 +715,15 @@ async fn deposit_step(
             .try_into()
             .map_err(|_| L1Error::Rpc("deposit block number overflows".into()))?;
         let content = keccak256(&event.depositTx);
-        if !chain.credit_deposit(blknum, &event.depositTx, event.timestamp)? {
-            // Already credited (skipped by number before): it must be the same deposit.
-            check_credited(chain, blknum, content)?;
-        }
+        let (deposit_tx, timestamp) = (event.depositTx.clone(), event.timestamp);
+        off_workers(chain, move |c| {
+            if !c.credit_deposit(blknum, &deposit_tx, timestamp)? {
+                // Already credited (skipped by number before): it must be the same deposit.
+                check_credited(c, blknum, content)?;
+            }
+            Ok(())
+        })
+        .await?;
         let l1_block = log.block_number.unwrap_or(to);
         let tx = log.transaction_hash;
         s.recent.insert(blknum, Followed { l1_block, content, timestamp: event.timestamp, tx });
@@ -674,7 +731,7 @@ async fn deposit_step(
         s.figures.newest_credited_l1_block =
             Some(s.figures.newest_credited_l1_block.unwrap_or(0).max(l1_block));
     }
-    chain.set_deposit_cursor(to)?;
+    off_workers(chain, move |c| Ok(c.set_deposit_cursor(to)?)).await?;
     if to < safe {
         // Still catching up: what waits above the cursor is not a few blocks' worth.
         s.figures.uncredited = None;
@@ -784,7 +841,7 @@ fn check_credited(chain: &Chain, blknum: u64, content: B256) -> Result<(), L1Err
 /// halts; the same deposit in another L1 block gets that block's timestamp (it is part of the
 /// deposit block's commitment, MERKLE-6).
 async fn follow_deposits(
-    chain: &Chain,
+    chain: &Arc<Chain>,
     framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
     settings: &L1Settings,
     head: Head,
@@ -811,11 +868,22 @@ async fn follow_deposits(
         }
     }
     let cursor = chain.deposit_cursor();
-    for (blknum, (content, at, ..)) in &on_l1 {
-        // Deposits credited earlier that are not followed any more (or not yet): same check.
-        if !s.recent.contains_key(blknum) && *at <= cursor && chain.block_info(*blknum)?.is_some() {
-            check_credited(chain, *blknum, *content)?;
-        }
+    // Deposits credited earlier that are not followed any more (or not yet): same check.
+    let unfollowed: Vec<(u64, B256)> = on_l1
+        .iter()
+        .filter(|(blknum, (_, at, ..))| !s.recent.contains_key(blknum) && *at <= cursor)
+        .map(|(blknum, (content, ..))| (*blknum, *content))
+        .collect();
+    if !unfollowed.is_empty() {
+        off_workers(chain, move |c| {
+            for (blknum, content) in unfollowed {
+                if c.block_info(blknum)?.is_some() {
+                    check_credited(c, blknum, content)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
     }
     let tracked: Vec<(u64, Followed)> = s.recent.iter().map(|(b, f)| (*b, *f)).collect();
     let mut complete = true;
@@ -841,7 +909,7 @@ async fn follow_deposits(
             .into());
         }
         if timestamp != followed.timestamp {
-            chain.move_commitment(blknum, timestamp, None)?;
+            off_workers(chain, move |c| Ok(c.move_commitment(blknum, timestamp, None)?)).await?;
         }
         if deep(head.number, at, settings.finality_depth) {
             s.recent.remove(&blknum);
@@ -857,7 +925,7 @@ async fn follow_deposits(
     }
     let final_through = s.recent.keys().next().map_or(s.highest, |b| b - 1);
     if final_through > s.final_through {
-        chain.set_deposits_final_through(final_through)?;
+        off_workers(chain, move |c| Ok(c.set_deposits_final_through(final_through)?)).await?;
         s.final_through = final_through;
     }
     s.checked_at = Some(head.hash);

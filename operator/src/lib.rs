@@ -5,6 +5,11 @@
 //! [`Node::start`] runs everything from a [`Config`]; the `plasma-operator` binary is a thin CLI
 //! around it.
 
+// The API's warp filter chain (`api.rs`) nests deeper than the default limit of 128 when the
+// optimiser's release build instantiates it (E0275 on `AndFuture: Unpin`; the dev build is
+// fine): as `plasma-testkit` and `benches/load.rs` do.
+#![recursion_limit = "256"]
+
 mod api;
 mod blocks;
 mod chain;

@@ -148,7 +148,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let exit = runtime.block_on(async move {
         if config.store.is_postgres() {
             return run_elected(config).await;
         }
@@ -156,39 +156,96 @@ fn main() -> ExitCode {
             Ok(n) => n,
             Err(e) => {
                 eprintln!("plasma-operator: {e}");
-                return ExitCode::FAILURE;
+                return ExitCode::FAILURE.into();
             }
         };
         shutdown_signal().await;
         node.stop().await;
-        ExitCode::SUCCESS
+        ExitCode::SUCCESS.into()
+    });
+    match exit {
+        // Deposed: what a store call still holds on the blocking pool (a database that went
+        // silent) must not keep the process: dropping the runtime would wait for it forever.
+        // The hard-exit thread bounds this path anyway (`exit_if_not_stopped_within`).
+        Exit::Deposed(code) => {
+            runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+            code
+        }
+        // A graceful stop lets a store write in flight finish (the runtime's drop waits for it).
+        Exit::Done(code) => code,
+    }
+}
+
+/// How `run` ended.
+enum Exit {
+    /// Stopped (a signal) or could not start.
+    Done(ExitCode),
+    /// Stopped leading (OP-HA-5).
+    Deposed(ExitCode),
+}
+
+impl From<ExitCode> for Exit {
+    fn from(code: ExitCode) -> Self {
+        Self::Done(code)
+    }
+}
+
+/// The code a deposed leader exits with (OP-HA-5): its supervisor restarts it as a standby.
+const DEPOSED: u8 = 3;
+
+/// Once deposed (the lease lost, the store poisoned, or leading could not start), the process
+/// must end within one more lease, whatever its tasks are waiting on (A21-3): a plain thread —
+/// not a tokio task, which needs a free worker and a running timer, exactly what a hung store
+/// call can take away — exits the process with [`DEPOSED`] at the deadline, saying why. It is
+/// armed at start and woken by the election thread itself ([`HaNode::on_exit`]), not by the
+/// supervisor task: with every worker blocked the supervisor never runs, and a deadline armed
+/// from it never started (A21b-6). Nothing is lost by exiting hard: a deposed leader's writes are
+/// refused by the fence (OP-HA-2), what it acknowledged is durable, and the new leader resumes
+/// from the store and L1.
+fn arm_hard_exit(node: &HaNode, grace: std::time::Duration) -> std::io::Result<()> {
+    node.on_exit(move |why| {
+        tracing::error!(target: "operator::ha", reason = %why, ?grace, "stopped leading: the process ends within one lease");
+        std::thread::sleep(grace);
+        tracing::error!(target: "operator::ha", reason = %why, ?grace, "deposed and still not stopped after one lease (tasks waiting on the store?): exiting hard");
+        eprintln!("plasma-operator: deposed ({why}); not stopped within {grace:?}: exiting hard");
+        std::process::exit(i32::from(DEPOSED));
     })
 }
 
 /// A PostgreSQL store: elect (OP-HA-1). Runs until a signal (a graceful stop, the lease released
 /// so a standby takes over at once) or until this process loses the lease it led in: then it
 /// exits with an error at once (OP-HA-5), for its supervisor to restart it as a standby.
-async fn run_elected(config: Config) -> ExitCode {
+async fn run_elected(config: Config) -> Exit {
+    let lease = config.ha.lease();
     let node = match HaNode::start(config).await {
         Ok(n) => n,
         Err(e) => {
             eprintln!("plasma-operator: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::FAILURE.into();
         }
     };
-    tokio::select! {
+    if let Err(e) = arm_hard_exit(&node, lease) {
+        // No thread for the deadline: refuse to run rather than risk lingering as a deposed
+        // leader later.
+        eprintln!("plasma-operator: no thread for the deposed-exit deadline: {e}");
+        node.stop().await;
+        return ExitCode::FAILURE.into();
+    }
+    let why = tokio::select! {
         () = shutdown_signal() => {
             node.stop().await;
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS.into();
         }
-        why = node.deposed() => {
-            tracing::error!(target: "operator::ha", reason = %why, "stopped leading; exiting so the supervisor restarts this process as a standby");
-            eprintln!("plasma-operator: {why}");
-            // Not `node.stop()`: nothing of a deposed leader may linger (its tasks are stopped;
-            // the runtime's drop ends the rest).
-            ExitCode::from(3)
-        }
-    }
+        why = node.deposed() => why,
+    };
+    tracing::error!(target: "operator::ha", reason = %why, "stopped leading; exiting so the supervisor restarts this process as a standby");
+    eprintln!("plasma-operator: {why}");
+    // The supervisor is stopping the leader's tasks; they get one lease (the deadline armed at
+    // start is already running), then the process goes whatever they wait on (A21-3, A21b-6).
+    // Not `node.stop()`: the lease is lost, not ours to release. `crash` waits for the
+    // supervisor, the API and the election thread; nothing of a deposed leader may linger.
+    node.crash().await;
+    Exit::Deposed(ExitCode::from(DEPOSED))
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM: systemd, Docker and Kubernetes stop a service with

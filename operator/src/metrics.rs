@@ -5,8 +5,9 @@
 //! scrapes a real operator and fails if a metric is exposed but not documented, or named by a
 //! rule or a Grafana panel but not exposed.
 //!
-//! A scrape makes no L1 request and takes each lock only to copy numbers: the figures come from
-//! the chain's state, the L1 loops' health record (written by the submitter and the deposit
+//! A scrape makes no L1 request, never reads the store (a silent database must not hang the
+//! scrape that would show it: A21b-2), and takes each lock only to copy numbers: the figures come
+//! from the chain's state, the L1 loops' health record (written by the submitter and the deposit
 //! follower at every step) and the shared sender's counters (atomics).
 //!
 //! Lags are in blocks, measured from the loops' own reads of L1:
@@ -86,6 +87,12 @@ pub(crate) fn render(ctx: &ApiContext) -> String {
         "counter",
         "Role changes of this process: standby to leader, and leader to deposed.",
         ha.as_ref().map_or(0, |s| s.transitions),
+    );
+    t.one(
+        "plasma_operator_store_poisoned",
+        "gauge",
+        "1 once the leader's PostgreSQL store refuses every write until reloaded (the process then stops leading and exits 3).",
+        u8::from(ha.as_ref().is_some_and(|s| s.store_poisoned.is_some())),
     );
 
     let crate::api::Serving::Leader(leader) = &ctx.serving else {

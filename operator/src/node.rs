@@ -189,14 +189,17 @@ impl Leading {
             Arc::new(Mutex::new(L1Health { endpoints: endpoint_health, ..L1Health::default() }));
         let (shutdown, rx) = watch::channel(false);
         let da = match &config.da {
-            Some(da) => Some(Arc::new(Distributor::new(
-                da,
-                config.devnet,
-                domain,
-                da_signer,
-                chain.clone(),
-                &config.l1.client_options(),
-            )?)),
+            Some(da) => Some(Arc::new(
+                Distributor::new(
+                    da,
+                    config.devnet,
+                    domain,
+                    da_signer,
+                    chain.clone(),
+                    &config.l1.client_options(),
+                )
+                .await?,
+            )),
             None => None,
         };
         let settings = L1Settings {
@@ -245,17 +248,36 @@ impl Leading {
         Ok(Self { chain, ctx, chain_id, operator, shutdown, tasks })
     }
 
-    /// Stops every task and waits for them. The group committer ends when the last handle on
-    /// its queue (the API context) is gone: this one is dropped first, the server's before.
+    /// Stops every task and waits for them, [`STOP_GRACE`] at most. The group committer ends
+    /// when the last handle on its queue (the API context) is gone: this one is dropped first,
+    /// the server's before.
+    ///
+    /// The L1 loops and the producer race each step against `shutdown` and end at once. The
+    /// group committer can still wait, for a free slot, on submissions whose store write hangs
+    /// (a database that went silent, A21-3): past the grace what is left is aborted (at its
+    /// `await`; a store call already running ends with its connection, and the fence refuses
+    /// it if another operator leads, OP-HA-2), so a deposed leader's stop never waits on the
+    /// database.
     pub(crate) async fn stop(self) {
         let Self { ctx, shutdown, tasks, .. } = self;
         drop(ctx);
         let _ = shutdown.send(true);
-        for task in tasks {
-            let _ = task.await;
+        let deadline = tokio::time::Instant::now() + STOP_GRACE;
+        let mut left = 0;
+        for mut task in tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                left += 1;
+            }
+        }
+        if left > 0 {
+            tracing::warn!(target: "operator", tasks = left, grace = ?STOP_GRACE, "tasks still waiting (on the store?) when stopping: aborted");
         }
     }
 }
+
+/// How long [`Leading::stop`] waits for the leader's tasks before aborting what is left.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Deposits after a child block beyond which the operator commits one even without payments
 /// (OP-8): half of BOND-2's 500 free slots, so a burst cannot reach the fee before it lands.
@@ -292,7 +314,15 @@ async fn run_producer(
                 chain2.produce_block(max)
             }
         };
-        match tokio::task::spawn_blocking(produce).await {
+        // Produced on the blocking pool (a full block's ledger work and its store write), and
+        // raced against the stop: a block write waiting on a hung database must not hold up a
+        // stop (A21-3). The write itself runs to its end; its effects reach memory only once
+        // durable (OP-3), and the fence refuses it if another operator leads (OP-HA-2).
+        let produced = tokio::select! {
+            r = tokio::task::spawn_blocking(produce) => r,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        match produced {
             Ok(Ok(_)) => last = tokio::time::Instant::now(),
             Ok(Err(e)) => error!(target: "operator::block", error = %e, "block production failed"),
             Err(e) => error!(target: "operator::block", error = %e, "block production panicked"),

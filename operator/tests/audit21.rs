@@ -8,10 +8,7 @@
 // Test helpers panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
 
-use alloy::node_bindings::AnvilInstance;
-use plasma_contracts::{Deployment, devnet::LocalChain};
-use plasma_operator::{Batch, Config, HaNode, PgOptions, Role, Store, StoreError};
-use plasma_test_postgres::TempPostgres;
+use plasma_operator::{Batch, HaNode, PgOptions, Role, Store, StoreError};
 use std::{
     io::{Read, Write},
     net::{Shutdown, TcpListener, TcpStream},
@@ -22,45 +19,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The lease the tests run with (as `ha.rs`).
-const LEASE_MS: u64 = 1_000;
-
-struct Env {
-    anvil: AnvilInstance,
-    deployment: Deployment,
-    pg: TempPostgres,
-}
-
-async fn env() -> Env {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("operator::ha=info")),
-        )
-        .try_init();
-    let pg = tokio::task::spawn_blocking(TempPostgres::start).await.unwrap().unwrap();
-    let LocalChain { anvil, deployment, .. } = LocalChain::start(60).await.unwrap();
-    Env { anvil, deployment, pg }
-}
-
-fn config(env: &Env, node: &str, store_url: &str) -> Config {
-    let mut c = Config::devnet();
-    c.data_dir = std::env::temp_dir().join("unused-with-postgres");
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.store.url = Some(store_url.to_owned());
-    c.store.pool = 2;
-    c.ha.lease_ms = LEASE_MS;
-    c.ha.node_id = Some(node.to_owned());
-    c.l1.rpc_url = env.anvil.endpoint();
-    c.l1.framework = env.deployment.framework;
-    c.l1.private_key = Some(format!("0x{}", hex::encode(env.anvil.keys()[0].to_bytes())));
-    c.l1.poll_interval_ms = 50;
-    c.l1.deposit_confirmations = 1;
-    c.l1.commit_confirmations = 1;
-    c.block.interval_ms = 100;
-    c
-}
+#[path = "common/ha.rs"]
+mod ha_env;
+use ha_env::{LEASE_MS, config_at as config, env};
 
 /// FINDING A21-1 — severity MED (availability; HIGH under load with the default lease): the
 /// leader deposes ITSELF whenever one of its own write transactions lasts longer than about a
@@ -88,8 +49,10 @@ fn config(env: &Env, node: &str, store_url: &str) -> Config {
 /// waits for the in-flight writes on the epoch row, which is what fencing needs). Alternatively
 /// fence with `FOR KEY SHARE` and make `epoch` part of a key the takeover updates; and bound
 /// `apply_with_block` so the fence is taken after the encoding, not before.
+///
+/// FIXED (session 3): migration 0002 moves the expiry to `plasma_lease`; a renewal updates only
+/// that row and reads the fence row without locking it (`operator/src/leader.rs`, module doc).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open finding A21-1 (issue 21's note): fails until renewals stop waiting behind writes"]
 async fn a21_1_a_write_longer_than_the_lease_must_not_depose_the_leader() {
     let env = env().await;
     let node = HaNode::start(config(&env, "a", env.pg.url())).await.unwrap();

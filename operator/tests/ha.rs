@@ -7,89 +7,22 @@
 // Test helpers panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
 
-use alloy::{
-    network::EthereumWallet,
-    node_bindings::AnvilInstance,
-    primitives::{Address, B256, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
-};
-use plasma_contracts::{Deployment, PlasmaFramework, devnet::LocalChain};
-use plasma_operator::{Config, HaNode, Role};
-use plasma_spec::{Output, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos};
-use plasma_test_postgres::TempPostgres;
+use alloy::primitives::{Address, B256, U256};
+use plasma_contracts::PlasmaFramework;
+use plasma_operator::{HaNode, Role};
+use plasma_spec::{Output, SignedTransaction, Signer, Transaction, UtxoPos};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 #[allow(dead_code)] // `Api::new` takes a `Node`; these tests build `Api` from an `HaNode`.
 mod common;
 use common::Api;
-
-/// The lease the tests run with: short, so a takeover takes about a second.
-const LEASE_MS: u64 = 1_000;
-
-struct Env {
-    anvil: AnvilInstance,
-    provider: DynProvider,
-    deployment: Deployment,
-    domain: SigningDomain,
-    alice: Signer,
-    bob: Signer,
-    pg: TempPostgres,
-}
-
-async fn env() -> Env {
-    // The election's transitions in the test's output (RUST_LOG=operator::ha=debug for more).
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("operator::ha=info")),
-        )
-        .try_init();
-    let pg = tokio::task::spawn_blocking(TempPostgres::start).await.unwrap().unwrap();
-    let LocalChain { anvil, deployment, .. } = LocalChain::start(60).await.unwrap();
-    let keys: Vec<PrivateKeySigner> =
-        anvil.keys().iter().take(3).map(|k| k.clone().into()).collect();
-    let mut wallet = EthereumWallet::new(keys[0].clone());
-    wallet.register_signer(keys[1].clone());
-    wallet.register_signer(keys[2].clone());
-    let provider =
-        ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
-    let spec_key =
-        |i: usize| Signer::from_bytes(&B256::from_slice(&anvil.keys()[i].to_bytes())).unwrap();
-    let domain = SigningDomain::new(anvil.chain_id(), deployment.framework);
-    Env { alice: spec_key(1), bob: spec_key(2), anvil, provider, deployment, domain, pg }
-}
-
-/// An operator on the shared database, with the one operator key.
-fn config(env: &Env, node: &str) -> Config {
-    let mut c = Config::devnet();
-    c.data_dir = std::env::temp_dir().join("unused-with-postgres");
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.store.url = Some(env.pg.url().to_owned());
-    c.store.pool = 2;
-    c.ha.lease_ms = LEASE_MS;
-    c.ha.node_id = Some(node.to_owned());
-    c.l1.rpc_url = env.anvil.endpoint();
-    c.l1.framework = env.deployment.framework;
-    c.l1.private_key = Some(format!("0x{}", hex::encode(env.anvil.keys()[0].to_bytes())));
-    c.l1.poll_interval_ms = 50;
-    c.l1.deposit_confirmations = 1;
-    c.l1.commit_confirmations = 1;
-    c.block.interval_ms = 100;
-    c
-}
+#[path = "common/ha.rs"]
+mod ha_env;
+use ha_env::{Env, LEASE_MS, config, env, leader};
 
 fn api(node: &HaNode) -> Api {
     Api { base: format!("http://{}", node.addr), http: reqwest::Client::new() }
-}
-
-/// Starts an operator and waits until it leads.
-async fn leader(env: &Env, name: &str) -> HaNode {
-    let node = HaNode::start(config(env, name)).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(20), node.leading()).await.expect("never led");
-    node
 }
 
 async fn deposit(env: &Env, owner: &Signer, amount: U256) -> UtxoPos {
@@ -397,4 +330,52 @@ async fn a_process_that_wins_but_cannot_lead_releases_the_lease_and_says_why() {
     assert_eq!(api(&a).get("/v1/status").await.1["role"], "standby");
     b.stop().await;
     a.stop().await;
+}
+
+/// A database made by the previous release (migration 0001 only, the leader row in
+/// `plasma_leader` alone) is migrated at open: the lease row is copied, so the process leading
+/// then is still the holder; a new process then takes over only once that lease runs out, and
+/// moves the fence on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_previous_release_keeps_its_leader_through_the_migration() {
+    let env = env().await;
+    let pg = env.pg.url().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&pg, postgres::NoTls).unwrap();
+        c.batch_execute(include_str!("../migrations/0001_init.sql")).unwrap();
+        c.batch_execute(
+            "CREATE TABLE plasma_schema (version integer PRIMARY KEY, name text NOT NULL, \
+             applied_at timestamptz NOT NULL DEFAULT now()); \
+             INSERT INTO plasma_schema (version, name) VALUES (1, 'init'); \
+             INSERT INTO plasma_leader VALUES (1, 7, 'old', 'http://old.invalid', \
+             clock_timestamp() + interval '3 seconds')",
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    let b = HaNode::start(config(&env, "b")).await.unwrap();
+    let copied =
+        env.pg.psql("SELECT epoch || ' ' || holder || ' ' || url FROM plasma_lease").unwrap();
+    assert_eq!(copied.trim(), "7 old http://old.invalid");
+    // Still the old holder's while its lease runs.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        matches!(b.role(), Role::Standby { leader: Some(l) } if l.holder == "old" && l.epoch == 7),
+        "{:?}",
+        b.role()
+    );
+    // Then b takes over, in epoch 8, in both rows; the old release's row never expires again.
+    let epoch =
+        tokio::time::timeout(Duration::from_secs(20), b.leading()).await.expect("never led");
+    assert_eq!(epoch, 8);
+    let rows = env
+        .pg
+        .psql(
+            "SELECT f.epoch || ' ' || f.holder || ' ' || l.epoch || ' ' || l.holder || ' ' || \
+             (f.expires_at = 'infinity') FROM plasma_leader f, plasma_lease l",
+        )
+        .unwrap();
+    assert_eq!(rows.trim(), "8 b 8 b true");
+    b.stop().await;
 }

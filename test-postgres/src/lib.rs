@@ -81,6 +81,22 @@ impl TempPostgres {
         if let Ok(base) = std::env::var("PLASMA_TEST_PG_URL") {
             return Self::on_existing(&base);
         }
+        Self::start_own(settings, &[])
+    }
+
+    /// Starts a server that accepts TLS (`ssl = on`) with this certificate chain and key (PEM),
+    /// and plain connections too: what a client's `sslmode` makes of it is the test. Always a
+    /// server of its own (`PLASMA_TEST_PG_URL` is not used: its TLS is not ours to set).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Result<Self, Error> {
+        Self::start_own(
+            &[("ssl", "on"), ("ssl_cert_file", "server.crt"), ("ssl_key_file", "server.key")],
+            &[("server.crt", cert_pem.as_bytes()), ("server.key", key_pem.as_bytes())],
+        )
+    }
+
+    /// A server of its own; `files` are written into the data directory (mode 0600, owned by
+    /// the server's user: PostgreSQL refuses a key file others can read).
+    fn start_own(settings: &[(&str, &str)], files: &[(&str, &[u8])]) -> Result<Self, Error> {
         let bin = find_bin().ok_or(Error::NotInstalled)?;
         let run_as = run_as_user();
         let dir = tempfile::Builder::new().prefix("plasma-pg.").tempdir()?;
@@ -97,6 +113,18 @@ impl TempPostgres {
             "--no-instructions",
             "-N",
         ]))?;
+        for (name, bytes) in files {
+            let path = data.join(name);
+            std::fs::write(&path, bytes)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            if let Some(user) = &run_as {
+                chown_to(&path, user)?;
+            }
+        }
         // A free port: the kernel's pick, bound and released; another test may race for it, so
         // a start that fails on the port is retried on a new one.
         let mut last = None;

@@ -265,7 +265,9 @@ async fn leader_killed_at_random_moments_loses_and_duplicates_nothing() {
         loop {
             match client.tx_status(*hash).await {
                 Ok((status, _)) if status == "committed" => break,
-                Err(SdkError::OperatorRefused { code, .. }) if code == "NotFound" => break,
+                Err(SdkError::OperatorRefused { code, .. }) if code == "UnknownTransaction" => {
+                    break;
+                }
                 other => {
                     assert!(Instant::now() < settle, "{hash} never settled: {other:?}");
                     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -21,6 +21,11 @@
 //! - A listed URL that lies gains nothing over today's single operator: every read is still
 //!   checked against L1 by the wallet, and a write only ever reaches listed URLs.
 //! - No flood: a request is tried at most `rounds × URLs` times, with a pause between rounds.
+//! - No hang: a URL that accepts connections and never answers (a frozen leader: the kernel
+//!   still completes the handshake of a stopped process) costs one attempt's answer timeout,
+//!   not the whole call, and every call ends by its deadline
+//!   ([`SdkError::OperatorDeadline`], naming every URL and why it failed). The bounds, per URL
+//!   and per call, are in [`FailoverPolicy`].
 //!
 //! Why a submit may be retried on another URL: submits are idempotent by transaction hash. The
 //! same signed bytes sent twice are refused by the operator with `AlreadyKnown` (pending,
@@ -44,7 +49,13 @@ const MAX_PAUSE: Duration = Duration::from_secs(5);
 const BEHIND_CODES: [&str; 5] =
     ["UnknownBlock", "UnknownTransaction", "UnknownUtxo", "NotCommitted", "NotFound"];
 
-/// How hard a client with several operator URLs tries before giving up.
+/// How hard a client with several operator URLs tries before giving up, and how long it may
+/// take: per attempt at one URL, and per call.
+///
+/// With the defaults, a wallet whose first URL is a frozen leader (it accepts connections and
+/// never answers) reaches the next URL after the 10 s answer timeout, and every call ends within
+/// 30 s whatever the URLs do (a block download excepted: see `deadline`). A URL that refuses
+/// connections costs nothing, one that does not complete them 2 s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FailoverPolicy {
     /// How many times the whole list is tried (at least 1). With one URL there is one attempt,
@@ -52,14 +63,38 @@ pub struct FailoverPolicy {
     pub rounds: u32,
     /// The pause between rounds (a `Retry-After` from a refusing URL lengthens it, up to 5 s).
     pub pause: Duration,
+    /// How long connecting to one URL may take (TCP). Short: a healthy operator completes a
+    /// handshake in milliseconds, and a host that does not is moved on from.
+    pub connect_timeout: Duration,
+    /// How long one URL may take to answer a request once connected (the whole answer; for a
+    /// block download, until its headers arrive: the bytes then have up to 300 s). Long enough
+    /// for the largest JSON answer (a page of 1,000 outputs with proofs), short enough that a
+    /// frozen leader does not hold a wallet for long.
+    pub answer_timeout: Duration,
+    /// The most one call may take, over every attempt and pause; past it the call fails with
+    /// [`SdkError::OperatorDeadline`] (an incomplete or "not known here" answer already in hand
+    /// is returned instead). A block download gets at least 300 s: a full block is megabytes.
+    pub deadline: Duration,
+}
+
+impl FailoverPolicy {
+    /// The defaults ([`FailoverPolicy::default`]), for `..FailoverPolicy::DEFAULT` in constants.
+    pub const DEFAULT: Self = Self {
+        rounds: 8,
+        pause: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(2),
+        answer_timeout: Duration::from_secs(10),
+        deadline: Duration::from_secs(30),
+    };
 }
 
 impl Default for FailoverPolicy {
     /// 8 rounds a second apart: a standby takes over within about one lease after the leader
     /// dies (5 s by default), so a payment sent meanwhile is accepted by the new leader rather
-    /// than refused; a list that is all down fails in about 7 s.
+    /// than refused; a list that is all down fails in about 7 s. A 2 s connect timeout, a 10 s
+    /// answer timeout per attempt and a 30 s deadline per call.
     fn default() -> Self {
-        Self { rounds: 8, pause: Duration::from_secs(1) }
+        Self::DEFAULT
     }
 }
 
@@ -102,6 +137,15 @@ impl Failure {
     /// A request that got no answer from `url`.
     pub(crate) fn unreachable(url: &str, e: &reqwest::Error) -> Self {
         SdkError::OperatorUnreachable { url: url.to_owned(), reason: explain(e) }.into()
+    }
+
+    /// A request `url` did not start answering within `timeout`.
+    pub(crate) fn timed_out(url: &str, timeout: Duration) -> Self {
+        SdkError::OperatorUnreachable {
+            url: url.to_owned(),
+            reason: format!("timed out: no answer within {timeout:?}"),
+        }
+        .into()
     }
 
     /// A non-success answer with HTTP `status`: `error` as a one-URL client reports it, `leader`
@@ -207,14 +251,30 @@ pub(crate) enum Access {
 }
 
 impl OperatorClient {
-    /// Runs `op` against the URLs in failover order until one serves (see the module docs).
-    /// `missing` scores an answer (0: complete; more: that many items the URL did not know, as
-    /// a standby behind the leader); an incomplete answer is kept while the other URLs are
-    /// asked, and the most complete one is returned.
+    /// Runs `op` against the URLs in failover order until one serves (see the module docs),
+    /// within the policy's deadline. `missing` scores an answer (0: complete; more: that many
+    /// items the URL did not know, as a standby behind the leader); an incomplete answer is
+    /// kept while the other URLs are asked, and the most complete one is returned.
     pub(crate) async fn failover<'s, T, F, Fut>(
         &'s self,
         what: &str,
         access: Access,
+        op: F,
+        missing: impl Fn(&T) -> usize,
+    ) -> Result<T, SdkError>
+    where
+        F: FnMut(&'s str) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        self.failover_within(what, access, self.policy.deadline, op, missing).await
+    }
+
+    /// [`OperatorClient::failover`] with the call's deadline `deadline` from now.
+    pub(crate) async fn failover_within<'s, T, F, Fut>(
+        &'s self,
+        what: &str,
+        access: Access,
+        deadline: Duration,
         mut op: F,
         missing: impl Fn(&T) -> usize,
     ) -> Result<T, SdkError>
@@ -222,13 +282,34 @@ impl OperatorClient {
         F: FnMut(&'s str) -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
+        let started = tokio::time::Instant::now();
+        let until = started + deadline;
         let n = self.urls.len();
+        let mut last: Vec<Option<SdkError>> = (0..n).map(|_| None).collect();
+        let cut_off = |last: &mut Vec<Option<SdkError>>, i: usize| {
+            let url = &self.urls[i];
+            tracing::warn!(target: "sdk::operator", url = %redact(url), what, ?deadline,
+                "the call's deadline ran out while this operator URL had not answered");
+            last[i] = Some(SdkError::OperatorUnreachable {
+                url: url.clone(),
+                reason: format!(
+                    "no answer before the call's deadline ({deadline:?}, {:?} after the call began)",
+                    started.elapsed()
+                ),
+            });
+        };
         if n == 1 {
-            // One URL: one attempt and its own error, exactly as before failover existed.
-            return op(&self.urls[0]).await.map_err(|f| *f.error);
+            // One URL: one attempt and its own error, exactly as before failover existed, but
+            // never past the deadline.
+            return match tokio::time::timeout_at(until, op(&self.urls[0])).await {
+                Ok(result) => result.map_err(|f| *f.error),
+                Err(_) => {
+                    cut_off(&mut last, 0);
+                    Err(self.deadline_error(what, deadline, last))
+                }
+            };
         }
         let rounds = self.policy.rounds.max(1);
-        let mut last: Vec<Option<SdkError>> = (0..n).map(|_| None).collect();
         for round in 1..=rounds {
             let start = self.preferred.load(Ordering::Relaxed).min(n - 1);
             let mut tried = vec![false; n];
@@ -248,7 +329,20 @@ impl OperatorClient {
                 };
                 tried[i] = true;
                 let url = &self.urls[i];
-                let failure = match op(url).await {
+                let Ok(attempt) = tokio::time::timeout_at(until, op(url)).await else {
+                    cut_off(&mut last, i);
+                    // What some URL did answer stands; otherwise the deadline's error.
+                    if let Some((i, _, v)) = best {
+                        self.served(i, access, preferred_failed);
+                        return Ok(v);
+                    }
+                    if let Some((i, e)) = behind {
+                        self.served(i, access, preferred_failed);
+                        return Err(e);
+                    }
+                    return Err(self.deadline_error(what, deadline, last));
+                };
+                let failure = match attempt {
                     Ok(v) => {
                         let score = missing(&v);
                         if score == 0 {
@@ -304,25 +398,46 @@ impl OperatorClient {
                 return Err(e);
             }
             if round < rounds {
+                if tokio::time::Instant::now() + pause >= until {
+                    // No time for another round: say so now rather than sleep into the deadline.
+                    return Err(self.deadline_error(what, deadline, last));
+                }
                 tokio::time::sleep(pause).await;
             }
         }
         Err(SdkError::OperatorsUnavailable {
             what: what.to_owned(),
             rounds,
-            attempts: self
-                .urls
-                .iter()
-                .zip(last)
-                .map(|(url, e)| OperatorAttempt {
-                    url: redact(url),
-                    failure: e.as_ref().map_or_else(
-                        || SourceFailure::Other("not asked".into()),
-                        SourceFailure::from,
-                    ),
-                })
-                .collect(),
+            attempts: self.attempts(last),
         })
+    }
+
+    /// [`SdkError::OperatorDeadline`] for `what`, with each URL's last failure.
+    fn deadline_error(
+        &self,
+        what: &str,
+        deadline: Duration,
+        last: Vec<Option<SdkError>>,
+    ) -> SdkError {
+        SdkError::OperatorDeadline {
+            what: what.to_owned(),
+            deadline,
+            attempts: self.attempts(last),
+        }
+    }
+
+    /// Each URL (redacted) with its last failure, in list order.
+    fn attempts(&self, last: Vec<Option<SdkError>>) -> Vec<OperatorAttempt> {
+        self.urls
+            .iter()
+            .zip(last)
+            .map(|(url, e)| OperatorAttempt {
+                url: redact(url),
+                failure: e
+                    .as_ref()
+                    .map_or_else(|| SourceFailure::Other("not asked".into()), SourceFailure::from),
+            })
+            .collect()
     }
 
     /// URL `i` answered: a write's answer makes it the preferred URL (it leads); a read's only
@@ -395,5 +510,7 @@ mod tests {
         let p = FailoverPolicy::default();
         assert!(p.rounds >= 1 && p.rounds <= 10);
         assert!(p.pause <= MAX_PAUSE);
+        assert!(p.connect_timeout < p.answer_timeout && p.answer_timeout < p.deadline);
+        assert!(p.deadline <= Duration::from_secs(60), "a call ends within a minute");
     }
 }

@@ -11,6 +11,8 @@
 
 mod postgres;
 mod redb;
+/// TLS to PostgreSQL, shared with the lease's connection (`crate::leader`).
+pub(crate) use postgres::tls as pg_tls;
 
 pub use postgres::PgOptions;
 
@@ -270,6 +272,253 @@ fn decode_output(b: &[u8]) -> Result<Output, StoreError> {
 /// Key of the exiting outputs' single row.
 const EXITING_KEY: &str = "exiting";
 
+/// The exiting outputs as stored (JSON, one row under [`EXITING_KEY`]).
+fn exiting_to_json(exiting: &plasma_spec::ExitingOutputs) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(exiting)
+        .map_err(|e| StoreError::Corrupt { what: "exiting", reason: e.to_string() })
+}
+
+/// The stored exiting outputs' row, decoded.
+fn exiting_from_json(json: &[u8]) -> Result<plasma_spec::ExitingOutputs, StoreError> {
+    serde_json::from_slice(json)
+        .map_err(|e| StoreError::Corrupt { what: "exiting", reason: e.to_string() })
+}
+
+/// The rows of a [`Batch`] but its blocks, built once for both backends, which only write them
+/// (redb into its tables in this order, PostgreSQL one bulk statement a table):
+/// - each key once: the last entry of a key listed twice, which is what writing the entries in
+///   order leaves (one SQL statement may not touch a row twice; redb's unstable sort of the
+///   outputs would have kept either);
+/// - in key order: the B-trees' pages (redb's, PostgreSQL's indexes) are visited once each,
+///   not at random;
+/// - outputs packed ([`Output::to_packed`]) with their owner (PostgreSQL's `(owner, pos)`
+///   index), info rows and the exiting set serialised.
+///
+/// Spent outputs are removed before created ones are written and mempool entries added before
+/// removals, in both backends.
+#[derive(Debug, Default)]
+struct Rows {
+    /// Outputs spent.
+    spent: Vec<UtxoPos>,
+    /// Outputs created: position, owner, packed output.
+    created: Vec<(UtxoPos, Address, [u8; Output::PACKED_LEN])>,
+    /// Info rows rewritten: block number, [`BlockInfo::to_bytes`].
+    infos: Vec<(u64, Vec<u8>)>,
+    /// Transactions indexed: hash, block, index.
+    txs: Vec<(B256, u64, u32)>,
+    /// Mempool entries added: sequence number, signed transaction.
+    mempool_add: Vec<(u64, Vec<u8>)>,
+    /// Mempool entries removed.
+    mempool_remove: Vec<u64>,
+    /// Meta values set.
+    meta: Vec<(&'static str, u64)>,
+    /// The exiting outputs as JSON, when they changed.
+    exiting: Option<Vec<u8>>,
+}
+
+/// `items` sorted by `key` with only the last entry of each key (the sort is stable: of equal
+/// keys, the one listed last stays last).
+fn last_per_key<T, K: Ord>(mut items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    items.sort_by_key(&key);
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        match out.last_mut() {
+            Some(last) if key(last) == key(&item) => *last = item,
+            _ => out.push(item),
+        }
+    }
+    out
+}
+
+impl Rows {
+    fn of(batch: &Batch) -> Result<Self, StoreError> {
+        let mut spent: Vec<UtxoPos> = batch.spent.clone();
+        spent.sort_unstable_by_key(|p| p.to_u128());
+        spent.dedup();
+        let created = last_per_key(batch.created.iter().collect(), |(p, _)| p.to_u128())
+            .into_iter()
+            .map(|(pos, out)| (*pos, out.owner, out.to_packed()))
+            .collect();
+        let infos = last_per_key(batch.block_infos.iter().collect(), |i| i.blknum)
+            .into_iter()
+            .map(|info| (info.blknum, info.to_bytes()))
+            .collect();
+        let txs = last_per_key(batch.txs.clone(), |(hash, _, _)| *hash);
+        let mempool_add = last_per_key(batch.mempool_add.iter().collect(), |(seq, _)| *seq)
+            .into_iter()
+            .map(|(seq, bytes)| (*seq, bytes.clone()))
+            .collect();
+        let mut mempool_remove = batch.mempool_remove.clone();
+        mempool_remove.sort_unstable();
+        mempool_remove.dedup();
+        let meta = last_per_key(batch.meta.clone(), |(key, _)| *key);
+        let exiting = batch.exiting.as_ref().map(exiting_to_json).transpose()?;
+        Ok(Self { spent, created, infos, txs, mempool_add, mempool_remove, meta, exiting })
+    }
+}
+
+/// A block's rows, as both backends store them (OP-9): the info row, the wire form in
+/// [`crate::WIRE_CHUNK`]-byte rows, a row a proof tile, the tree's top, the deflated
+/// transaction groups end to end in `TX_ROW`-byte rows and their offsets — the same rows in
+/// both, so both serve the same bytes. Row numbers are the rows' indexes here.
+struct BlockRows<'a> {
+    blknum: u64,
+    info: Vec<u8>,
+    wire: Vec<&'a [u8]>,
+    tiles: Vec<&'a [u8]>,
+    top: &'a [u8],
+    tx_rows: Vec<&'a [u8]>,
+    tx_offsets: &'a [u8],
+}
+
+impl<'a> BlockRows<'a> {
+    fn of(b: &'a EncodedBlock) -> Self {
+        Self {
+            blknum: b.info.blknum,
+            info: b.info.to_bytes(),
+            wire: b.wire.chunks(crate::WIRE_CHUNK).collect(),
+            tiles: b.tiles.iter().map(Vec::as_slice).collect(),
+            top: &b.top,
+            tx_rows: b.tx_stream.chunks(crate::blocks::TX_ROW).collect(),
+            tx_offsets: &b.tx_offsets,
+        }
+    }
+}
+
+/// A block's wire rows read back whole: refused unless they are as long as its info says.
+fn check_wire(info: &BlockInfo, wire: &[u8]) -> Result<(), StoreError> {
+    if wire.len() as u64 == info.wire_len {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        what: "block wire rows",
+        reason: format!("{}: {} bytes, info says {}", info.blknum, wire.len(), info.wire_len),
+    })
+}
+
+/// A stored block decoded from its wire form; refused unless its header is the info row's.
+fn block_of(info: &BlockInfo, wire: &[u8]) -> Result<BlockRecord, StoreError> {
+    let blknum = info.blknum;
+    let (header, txs) = plasma_spec::wire::decode_block(wire)
+        .map_err(|e| StoreError::Corrupt { what: "block", reason: format!("{blknum}: {e}") })?;
+    if header.root != info.root || header.blknum != blknum {
+        return Err(StoreError::Corrupt { what: "block", reason: format!("{blknum}: header") });
+    }
+    Ok(BlockRecord {
+        blknum,
+        root: info.root,
+        txs,
+        l1_timestamp: info.l1_timestamp,
+        l1_tx: info.l1_tx,
+    })
+}
+
+impl DaReceiptRow {
+    /// The stored value: the tower's address (20 bytes), then its signature.
+    fn to_value(&self) -> Vec<u8> {
+        let mut value = Vec::with_capacity(20 + self.signature.len());
+        value.extend_from_slice(self.tower.as_slice());
+        value.extend_from_slice(&self.signature);
+        value
+    }
+
+    fn from_value(blknum: u64, index: u16, v: &[u8]) -> Result<Self, StoreError> {
+        if v.len() < 20 {
+            return Err(StoreError::Corrupt {
+                what: "da receipt",
+                reason: format!("{blknum}: {} bytes", v.len()),
+            });
+        }
+        Ok(Self { index, tower: Address::from_slice(&v[..20]), signature: v[20..].to_vec() })
+    }
+}
+
+/// Transaction `index` of a block read from its index rows (OP-9), as both backends do: the
+/// info row says whether it is there; its proof comes from a tile and the tree's top; it is
+/// cut from its deflated group, which lies in one or two `block_txs` rows ([`Self::first_row`]
+/// to [`Self::last_row`], fed to [`Self::add_row`] in order).
+struct TxRead {
+    info: BlockInfo,
+    index: u32,
+    range: std::ops::Range<u64>,
+    group: Vec<u8>,
+    proof: Vec<u8>,
+}
+
+impl TxRead {
+    /// The tile row holding `index`'s proof, or what to answer without reading further.
+    fn tile(info: &BlockInfo, index: u32) -> Result<u32, Lookup> {
+        if index >= info.tx_count {
+            return Err(Lookup::OutOfRange { tx_count: info.tx_count });
+        }
+        Ok(crate::blocks::tile_of(info.tx_count as usize, index as usize))
+    }
+
+    /// The error for a row of the block that should be there and is not (or is short).
+    fn missing(info: &BlockInfo, index: u32, what: &'static str) -> StoreError {
+        StoreError::Corrupt { what, reason: format!("block {} tx {index}", info.blknum) }
+    }
+
+    /// From the tile, the tree's top and the group offsets rows (`None`: not found).
+    fn new(
+        info: BlockInfo,
+        index: u32,
+        tile: Option<&[u8]>,
+        top: Option<&[u8]>,
+        offsets: Option<&[u8]>,
+    ) -> Result<Self, StoreError> {
+        let tile = tile.ok_or_else(|| Self::missing(&info, index, "proof tile"))?;
+        let top = top.ok_or_else(|| Self::missing(&info, index, "tree top"))?;
+        let proof = crate::blocks::tree_proof(tile, top, index as usize)?;
+        let offsets = offsets.ok_or_else(|| Self::missing(&info, index, "tx offsets"))?;
+        let range = crate::blocks::group_range(offsets, index as usize / crate::blocks::TX_GROUP)?;
+        let group = Vec::with_capacity((range.end - range.start) as usize);
+        Ok(Self { info, index, range, group, proof })
+    }
+
+    fn row_of(at: u64) -> u32 {
+        (at / crate::blocks::TX_ROW as u64) as u32
+    }
+
+    /// The first `block_txs` row holding the group.
+    fn first_row(&self) -> u32 {
+        Self::row_of(self.range.start)
+    }
+
+    /// The last `block_txs` row holding the group.
+    fn last_row(&self) -> u32 {
+        Self::row_of(self.range.end.saturating_sub(1).max(self.range.start))
+    }
+
+    /// Takes the group's part of `block_txs` row `row_no`.
+    fn add_row(&mut self, row_no: u32, data: &[u8]) -> Result<(), StoreError> {
+        let row = crate::blocks::TX_ROW as u64;
+        let base = u64::from(row_no) * row;
+        let from = self.range.start.saturating_sub(base) as usize;
+        let to = (self.range.end - base).min(row) as usize;
+        let part =
+            data.get(from..to).ok_or_else(|| Self::missing(&self.info, self.index, "tx row"))?;
+        self.group.extend_from_slice(part);
+        Ok(())
+    }
+
+    /// The transaction with its proof, once every row of its group is in.
+    fn finish(self) -> Result<Lookup, StoreError> {
+        if self.group.len() as u64 != self.range.end - self.range.start {
+            return Err(Self::missing(&self.info, self.index, "tx group"));
+        }
+        let stored =
+            crate::blocks::group_tx(&self.group, self.index as usize % crate::blocks::TX_GROUP)?;
+        let tx_bytes = crate::blocks::tx_bytes_of(self.info.blknum, &stored)?;
+        Ok(Lookup::Found(Box::new(Inclusion {
+            info: self.info,
+            stored,
+            tx_bytes,
+            proof: self.proof,
+        })))
+    }
+}
+
 /// The operator's durable state, in redb or in PostgreSQL.
 #[derive(Debug)]
 pub struct Store {
@@ -342,6 +591,27 @@ impl Store {
     pub fn set_fence(&self, epoch: u64) {
         if let Backend::Postgres(s) = &self.backend {
             s.set_fence(epoch);
+        }
+    }
+
+    /// Why this store refuses every write for good, if it does: PostgreSQL poisons itself when
+    /// the answer to a `COMMIT` was lost and the database could not be asked whether it
+    /// happened (`postgres.rs`); only reloading from the database clears it. A leader whose
+    /// store is poisoned can no longer lead and gives the lease up (A21b-3, `leader.rs`).
+    /// `None` on redb, which never guesses about a commit.
+    pub fn poisoned(&self) -> Option<String> {
+        match &self.backend {
+            Backend::Redb(_) => None,
+            Backend::Postgres(s) => s.poisoned(),
+        }
+    }
+
+    /// [`Self::poisoned`] as a probe for another thread that must not hold the store (dropping
+    /// a PostgreSQL store joins its threads, which may be stuck on a silent database).
+    pub(crate) fn poison_probe(&self) -> std::sync::Arc<dyn Fn() -> Option<String> + Send + Sync> {
+        match &self.backend {
+            Backend::Redb(_) => std::sync::Arc::new(|| None),
+            Backend::Postgres(s) => std::sync::Arc::new(s.poison_probe()),
         }
     }
 
@@ -466,33 +736,128 @@ impl Store {
     pub fn head(&self) -> Result<Option<u64>, StoreError> {
         dispatch!(self.head())
     }
+
+    /// The exiting outputs (LEDGER-9) as the leader last stored them: one row (empty when none
+    /// was ever stored). A standby filters its `/v1/utxos` with it; a leader keeps them in memory.
+    pub fn exiting(&self) -> Result<plasma_spec::ExitingOutputs, StoreError> {
+        dispatch!(self.exiting())
+    }
+
+    /// Up to `limit` mempool entries (sequence number, signed transaction) after sequence number
+    /// `after` (exclusive; `None`: from the first), in order. What a standby learns the
+    /// leader's pending transactions from, a bounded page at a time (the mempool holds at most
+    /// `api.max_mempool` entries).
+    pub fn mempool_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        dispatch!(self.mempool_page(after, limit))
+    }
 }
 
-/// Whether `spec` names a PostgreSQL database rather than a redb file.
+/// Whether `spec` names a PostgreSQL database rather than a redb file: exactly the prefixes the
+/// client (`postgres::Config`) parses as a URL, so that what is elected on is what connects.
 pub fn is_postgres_url(spec: &str) -> bool {
     spec.starts_with("postgres://") || spec.starts_with("postgresql://")
 }
 
+/// A PostgreSQL URL cut where the client (`tokio-postgres`' `UrlParser`) cuts it — one splitter
+/// for the redaction ([`redact_url`]) and for the TLS options (`pg_tls`), so that what is hidden
+/// is exactly what the client takes for the credentials.
+///
+/// The client's rule: the credentials run from `://` to the FIRST `@` anywhere after it (so
+/// a password may hold `/`, `?`, `#`, `:` unencoded, and libpq-style "authority ends at `/`"
+/// splitting is wrong for it); then the host list up to `/` or `?`, the database up to `?`, and
+/// the query to the end. `#` is nothing special to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PgUrlParts<'a> {
+    /// `postgres://` or `postgresql://`.
+    pub(crate) scheme: &'a str,
+    /// Between `://` and the first `@` (user, then `:password`), if there is an `@`.
+    pub(crate) credentials: Option<&'a str>,
+    /// Host list and path: after the credentials' `@`, up to the query's `?`.
+    pub(crate) location: &'a str,
+    /// After the first `?` that follows the credentials, if any.
+    pub(crate) query: Option<&'a str>,
+}
+
+impl<'a> PgUrlParts<'a> {
+    /// `url` cut as the client cuts it; `None` if it is not a PostgreSQL URL.
+    pub(crate) fn split(url: &'a str) -> Option<Self> {
+        if !is_postgres_url(url) {
+            return None;
+        }
+        let at = url.find("://")? + 3;
+        let (scheme, rest) = url.split_at(at);
+        let (credentials, rest) = match rest.split_once('@') {
+            Some((c, r)) => (Some(c), r),
+            None => (None, rest),
+        };
+        let (location, query) = match rest.split_once('?') {
+            Some((l, q)) => (l, Some(q)),
+            None => (rest, None),
+        };
+        Some(Self { scheme, credentials, location, query })
+    }
+
+    /// The URL without its query: `scheme`, credentials and location as written.
+    pub(crate) fn without_query(&self) -> String {
+        match self.credentials {
+            Some(c) => format!("{}{c}@{}", self.scheme, self.location),
+            None => format!("{}{}", self.scheme, self.location),
+        }
+    }
+}
+
 /// `url` without its password (and without any query parameters, which may carry one): what
 /// logs, errors and `/v1/status` may show, e.g. `postgres://plasma@db.internal:5432/plasma`.
-/// Anything that is not a URL is returned as is (a redb path).
+/// The one redaction of a store spec (`config.rs` shows the same).
+///
+/// Cut by [`PgUrlParts`], the client's own rule (credentials end at the first `@`), so a
+/// password holding `/`, `?`, `#` or `:` is hidden whole. What the client does NOT agree with
+/// a human on is a second, unencoded `@` (`postgres://u:p@ss@host/db`: the client takes
+/// password `p` and host `ss@host`); the text after the first `@` may then hold the rest of the
+/// password, so the location is not shown at all (`postgres://u@…`). A user name holding a URL
+/// delimiter means the `@` was not where the user meant it (`postgres://h/db?password=x@y`):
+/// it is not shown either. The query and anything from a `#` are dropped.
+///
+/// A key/value connection string (`host=… password=…`), which the configuration refuses, is
+/// never echoed: it is replaced by a placeholder. Anything else is a redb path, shown as is.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
-    let (scheme, rest) = url.split_at(scheme_end + 3);
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
+    let Some(parts) = PgUrlParts::split(url) else {
+        return if looks_like_conninfo(url) {
+            "<a PostgreSQL key/value connection string: not shown>".to_owned()
+        } else {
+            url.to_owned()
+        };
     };
-    let authority = match authority.rfind('@') {
-        Some(at) => {
-            let (userinfo, host) = authority.split_at(at);
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{user}{host}")
+    let location = parts.location.split('#').next().unwrap_or_default();
+    let rest_has_at = parts.location.contains('@') || parts.query.is_some_and(|q| q.contains('@'));
+    let location = if parts.credentials.is_some() && rest_has_at { "…" } else { location };
+    let user = parts.credentials.map(|c| c.split(':').next().unwrap_or_default());
+    match user {
+        Some(u)
+            if u.contains(['/', '?', '#', '&', '=', '@', '[', ']'])
+                || u.contains(char::is_whitespace) =>
+        {
+            format!("{}…@{location}", parts.scheme)
         }
-        None => authority.to_owned(),
-    };
-    format!("{scheme}{authority}{path}")
+        Some(u) if !u.is_empty() => format!("{}{u}@{location}", parts.scheme),
+        _ => format!("{}{location}", parts.scheme),
+    }
+}
+
+/// Whether a store spec that is not a `postgres://` URL is still meant for PostgreSQL: a
+/// mis-cased or indented URL, or the key/value form (`host=db user=op password=…`), which the
+/// client parses as well. Such a spec is refused by the configuration rather than opened as a
+/// redb file named after it, and never shown.
+pub(crate) fn looks_like_conninfo(spec: &str) -> bool {
+    let lower = spec.trim_start().to_ascii_lowercase();
+    lower.starts_with("postgres://")
+        || lower.starts_with("postgresql://")
+        || lower.contains("password=")
+        || (spec.contains('=') && spec.parse::<::postgres::Config>().is_ok())
 }
 
 #[cfg(test)]
@@ -775,6 +1140,66 @@ pub(crate) mod tests {
         }
     }
 
+    both! {
+        fn a_standby_reads_the_exiting_set_and_the_mempool_in_pages(db) {
+            let store = db.open();
+            assert_eq!(store.exiting().unwrap(), plasma_spec::ExitingOutputs::default());
+            assert!(store.mempool_page(None, 10).unwrap().is_empty());
+            let mut exiting = plasma_spec::ExitingOutputs::default();
+            exiting.standard_exit_started(upos(1000, 0, 0), 99);
+            let mempool_add = (0..7u64).map(|seq| (seq * 2, vec![seq as u8; 3])).collect();
+            store.apply(&Batch { mempool_add, exiting: Some(exiting.clone()), ..Batch::default() })
+                .unwrap();
+            store.apply(&Batch { mempool_remove: vec![4], ..Batch::default() }).unwrap();
+            assert_eq!(store.exiting().unwrap(), exiting);
+            let seqs = |after, limit| -> Vec<u64> {
+                store.mempool_page(after, limit).unwrap().into_iter().map(|(s, _)| s).collect()
+            };
+            assert_eq!(seqs(None, 100), vec![0, 2, 6, 8, 10, 12]);
+            assert_eq!(seqs(None, 2), vec![0, 2]);
+            assert_eq!(seqs(Some(2), 2), vec![6, 8], "after is exclusive, a removed key skipped");
+            assert_eq!(seqs(Some(3), 1), vec![6]);
+            assert_eq!(seqs(Some(12), 5), Vec::<u64>::new());
+            assert_eq!(seqs(Some(u64::MAX), 5), Vec::<u64>::new());
+            assert_eq!(store.mempool_page(Some(5), 1).unwrap(), vec![(6, vec![3u8; 3])]);
+        }
+    }
+
+    #[test]
+    fn a_batch_s_rows_keep_the_last_entry_of_each_key_in_key_order() {
+        let (a, b, c) = (upos(3000, 0, 0), upos(1000, 5, 1), upos(2000, 0, 0));
+        let batch = Batch {
+            spent: vec![c, a, c],
+            created: vec![(a, out(1, 1)), (b, out(2, 2)), (a, out(3, 3))],
+            txs: vec![(B256::repeat_byte(9), 1000, 0), (B256::repeat_byte(1), 1000, 1)],
+            mempool_add: vec![(7, vec![1]), (2, vec![2]), (7, vec![3])],
+            mempool_remove: vec![5, 1, 5],
+            meta: vec![(DEPOSIT_CURSOR, 10), (EXIT_CURSOR, 11), (DEPOSIT_CURSOR, 12)],
+            ..Batch::default()
+        };
+        let rows = Rows::of(&batch).unwrap();
+        assert_eq!(rows.spent, vec![c, a]);
+        let created: Vec<_> = rows.created.iter().map(|(p, o, _)| (*p, *o)).collect();
+        assert_eq!(created, vec![(b, out(2, 2).owner), (a, out(3, 3).owner)]);
+        assert_eq!(rows.created[1].2, out(3, 3).to_packed());
+        assert_eq!(rows.txs[0].0, B256::repeat_byte(1));
+        assert_eq!(rows.mempool_add, vec![(2, vec![2]), (7, vec![3])]);
+        assert_eq!(rows.mempool_remove, vec![1, 5]);
+        assert_eq!(rows.meta, vec![(DEPOSIT_CURSOR, 12), (EXIT_CURSOR, 11)]);
+        assert_eq!(rows.exiting, None);
+    }
+
+    both! {
+        fn an_output_created_twice_in_a_batch_is_stored_as_last_listed(db) {
+            let store = db.open();
+            let pos = upos(1000, 0, 0);
+            let created = vec![(pos, out(1, 1)), (upos(1000, 1, 0), out(2, 2)), (pos, out(3, 3))];
+            store.apply(&Batch { created, ..Batch::default() }).unwrap();
+            assert_eq!(store.utxo(pos).unwrap(), Some(out(3, 3)));
+            assert_eq!(store.load().unwrap().utxos.len(), 2);
+        }
+    }
+
     #[test]
     fn a_spec_names_its_backend() {
         let dir = tempfile::tempdir().unwrap();
@@ -800,6 +1225,110 @@ pub(crate) mod tests {
         assert_eq!(redact_url("postgresql://db/plasma"), "postgresql://db/plasma");
         assert_eq!(redact_url("postgres://u:p:q@h"), "postgres://u@h");
         assert_eq!(redact_url("/data/operator.redb"), "/data/operator.redb");
+    }
+
+    /// Every character a URL treats specially (RFC 3986 gen- and sub-delims, `%`, space).
+    pub(crate) const URL_DELIMITERS: &str = ":/?#[]@!$&'()*+,;=% ";
+
+    /// Passwords made of upper-case letters (the rest of the test URLs is lower case and digits,
+    /// so any upper-case letter in a redacted URL is a leak) and URL delimiters: each delimiter
+    /// alone, every ordered pair, then `random` pseudo-random ones (seeded: a failure repeats).
+    pub(crate) fn awkward_passwords(random: usize) -> Vec<String> {
+        let delims: Vec<char> = URL_DELIMITERS.chars().collect();
+        let mut out: Vec<String> = delims.iter().map(|d| format!("PA{d}SS")).collect();
+        for a in &delims {
+            for b in &delims {
+                out.push(format!("{a}HUNT{b}ER{a}"));
+            }
+        }
+        let alphabet: Vec<char> = delims.iter().copied().chain('A'..='Z').collect();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            // xorshift64*: deterministic, no dependency.
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        };
+        for _ in 0..random {
+            let len = 1 + (next() % 24) as usize;
+            let mut p: String =
+                (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            p.push('Q'); // at least one letter to look for
+            out.push(p);
+        }
+        out
+    }
+
+    /// A21b-1: the redaction follows the client's own rule (credentials end at the first `@`
+    /// after `://`) for passwords holding any URL delimiter, with and without a query: the
+    /// password never shows; the rest of the URL shows whenever it is unambiguous.
+    #[test]
+    fn no_password_of_url_delimiters_is_ever_shown() {
+        for pw in awkward_passwords(3_000) {
+            for query in ["", "?sslmode=disable&application_name=op", "#frag"] {
+                let url = format!("postgres://op:{pw}@db.example:5432/plasma{query}");
+                let shown = redact_url(&url);
+                assert!(
+                    !shown.contains(|c: char| c.is_ascii_uppercase()),
+                    "{url:?} shown as {shown:?}"
+                );
+                let expected = if pw.contains('@') {
+                    // The client cuts at the first `@`; the rest of the password would be in
+                    // what follows it: nothing of it is shown.
+                    "postgres://op@…"
+                } else {
+                    "postgres://op@db.example:5432/plasma"
+                };
+                assert_eq!(shown, expected, "{url:?}");
+                // And the client agrees on where the password ends.
+                if !pw.contains(['@', '%']) {
+                    let parsed: ::postgres::Config = url.parse().unwrap();
+                    assert_eq!(parsed.get_password(), Some(pw.as_bytes()), "{url:?}");
+                    assert_eq!(parsed.get_user(), Some("op"), "{url:?}");
+                }
+            }
+            // Without a user name, or with a password but no host, nothing leaks either.
+            for url in [format!("postgresql://:{pw}@db/plasma"), format!("postgres://op:{pw}@")] {
+                let shown = redact_url(&url);
+                assert!(
+                    !shown.contains(|c: char| c.is_ascii_uppercase()),
+                    "{url:?} shown as {shown:?}"
+                );
+            }
+        }
+        // A password in the query, or an `@` only there, is never shown either.
+        for url in [
+            "postgres://db/plasma?password=SECRET",
+            "postgres://db/plasma?user=op&password=SE@CRET",
+            "postgres://db/plasma#password=SECRET",
+        ] {
+            let shown = redact_url(url);
+            assert!(!shown.contains("SE"), "{url:?} shown as {shown:?}");
+        }
+        // The key/value form is never echoed; paths are.
+        let kv = redact_url("host=db user=op password=SECRET dbname=plasma");
+        assert!(!kv.contains("SECRET"), "{kv}");
+        assert_eq!(redact_url("/var/lib/a=b/op.redb"), "/var/lib/a=b/op.redb");
+    }
+
+    #[test]
+    fn a_postgres_url_is_cut_as_the_client_cuts_it() {
+        let p = PgUrlParts::split("postgres://u:a?b/c#d@h:1,g:2/db?sslmode=require").unwrap();
+        assert_eq!(p.scheme, "postgres://");
+        assert_eq!(p.credentials, Some("u:a?b/c#d"));
+        assert_eq!(p.location, "h:1,g:2/db");
+        assert_eq!(p.query, Some("sslmode=require"));
+        assert_eq!(p.without_query(), "postgres://u:a?b/c#d@h:1,g:2/db");
+        let p = PgUrlParts::split("postgresql://h/db").unwrap();
+        assert_eq!((p.credentials, p.location, p.query), (None, "h/db", None));
+        assert_eq!(PgUrlParts::split("host=h"), None);
+        assert!(looks_like_conninfo("host=db user=op password=x dbname=plasma"));
+        assert!(looks_like_conninfo("host=db dbname=plasma"));
+        assert!(looks_like_conninfo(" Postgres://op:x@db/plasma"));
+        assert!(!looks_like_conninfo("/var/lib/op.redb"));
+        assert!(!looks_like_conninfo("/var/lib/a=b/op.redb"));
+        assert!(!looks_like_conninfo("operator.redb"));
     }
 
     pub(crate) fn payment_block(blknum: u64, n: usize) -> BlockRecord {

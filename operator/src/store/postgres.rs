@@ -26,7 +26,10 @@
 //!   failure the store reconnects and asks the server (`txid_status`): `committed` → `Ok`,
 //!   `aborted` → the error. If the server cannot tell within [`RESOLVE_FOR`], the store is
 //!   **poisoned**: it refuses every further write (reads go on), and the operator must be
-//!   restarted to reload its state from the database — it fails closed, never guesses.
+//!   restarted to reload its state from the database — it fails closed, never guesses. A
+//!   leader does that by itself: its election thread watches [`PgStore::poisoned`], stops
+//!   leading, releases the lease and the binary exits 3 to be restarted as a standby (A21b-3,
+//!   `leader.rs`).
 //! - **Fencing.** Every write transaction first runs
 //!   `SELECT epoch FROM plasma_leader WHERE id = 1 FOR SHARE` and aborts with
 //!   [`StoreError::Fenced`], having changed nothing, unless the epoch is the one
@@ -46,23 +49,23 @@
 //!   password.
 
 use super::{
-    Batch, BlockRecord, DaHeaderRow, DaReceiptRow, EXITING_KEY, Inclusion, Loaded, Lookup,
-    StoreError, decode_output,
+    Batch, BlockRecord, BlockRows, DaHeaderRow, DaReceiptRow, EXITING_KEY, Loaded, Lookup, Rows,
+    StoreError, TxRead, block_of, check_wire, decode_output, exiting_from_json,
 };
-use crate::blocks::{
-    BlockInfo, EncodedBlock, TX_GROUP, TX_ROW, WIRE_CHUNK, group_range, group_tx, tile_of,
-    tree_proof, tx_bytes_of,
-};
+use crate::blocks::{BlockInfo, EncodedBlock, WIRE_CHUNK};
 use ::postgres::{
-    Client, Config, IsolationLevel, NoTls, Statement, Transaction, binary_copy::BinaryCopyOutIter,
+    Client, Config, IsolationLevel, Statement, Transaction, binary_copy::BinaryCopyOutIter,
     fallible_iterator::FallibleIterator, types::Type,
 };
 use alloy::primitives::{Address, B256};
 use parking_lot::Mutex;
 use plasma_spec::{Output, UtxoPos};
-use std::collections::{HashMap, HashSet};
-use std::hash::Hash;
-use std::sync::{Arc, mpsc};
+use std::collections::HashMap;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU8, Ordering},
+    mpsc,
+};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
@@ -80,9 +83,13 @@ impl Default for PgOptions {
     }
 }
 
+pub(crate) mod tls;
+
 /// The migrations, in order: (version, name, SQL). Append only; a shipped one never changes.
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "init", include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/0001_init.sql")),
+    (2, "lease", include_str!("../../migrations/0002_lease.sql")),
+];
 
 /// How long a commit whose answer was lost is looked up before the store gives up and poisons
 /// itself.
@@ -95,6 +102,41 @@ const MIGRATION_LOCK: i64 = 0x0000_706c_6173_6d61;
 /// transaction; and the transaction's id, to look its commit up if the answer is lost.
 const FENCE: &str = "SELECT epoch, txid_current() FROM plasma_leader WHERE id = 1 FOR SHARE";
 
+/// How long a caller waits for a store call's answer (A21b-8). Past it the call fails: a read
+/// changes nothing; a write that had begun may still commit, so its outcome is unknown and the
+/// store **poisons** itself exactly as for a lost `COMMIT` answer (its holder stops leading and
+/// a new leader reloads whatever did commit; A21b-3). A write still queued is dropped unrun.
+/// Generous: a full block's transaction takes seconds, and a lost `COMMIT` answer is looked up
+/// for [`RESOLVE_FOR`] inside the call.
+const CALL_DEADLINE: Duration = Duration::from_secs(60);
+
+/// [`CALL_DEADLINE`] for [`PgStore::load`] (a restart reads every UTXO).
+const LOAD_DEADLINE: Duration = Duration::from_secs(600);
+
+/// The server ends a session of ours that sits idle inside a transaction this long (A21b-7):
+/// a process frozen (SIGSTOP, a paused VM) with a write open would otherwise keep the fence
+/// row's share lock for ever (its kernel still answers keepalives). No healthy write of ours is
+/// idle that long: its statements follow each other, and a block's encoding, which runs beside
+/// the transaction, takes well under a second for a full block.
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
+
+/// TCP liveness of the store's sessions, both ends (A21b-7, A21b-8): an idle peer is probed
+/// after `IDLE`, every `INTERVAL`, given up after `COUNT` unanswered probes; data unacknowledged
+/// for `USER_TIMEOUT` breaks the connection (Linux). Before, a partitioned peer was kept for
+/// the kernel's default of about 2 h 11 min.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_COUNT: u32 = 3;
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A job's progress, shared by its caller (who may stop waiting) and the pool thread: a caller
+/// that gives up on a job still `QUEUED` drops it unrun; on one `WRITING` it poisons the store.
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const WRITING: u8 = 2;
+const DONE: u8 = 3;
+const ABANDONED: u8 = 4;
+
 type Job = Box<dyn FnOnce(&mut Conn) + Send>;
 
 /// What the store's threads share with it.
@@ -106,6 +148,12 @@ struct Shared {
     poisoned: Mutex<Option<String>>,
     /// The URL without its password, for errors and logs.
     redacted: String,
+}
+
+/// A job sent to the pool: its answer to come, and its progress.
+struct Pending<R> {
+    answer: mpsc::Receiver<Result<R, StoreError>>,
+    state: Arc<AtomicU8>,
 }
 
 /// The PostgreSQL store: a pool of connection threads.
@@ -137,9 +185,14 @@ impl Drop for PgStore {
 /// One worker's connection and its prepared statements.
 struct Conn {
     config: Config,
+    /// TLS as the URL's `sslmode` asks (`tls` module).
+    tls: tls::MakeRustls,
     client: Option<Client>,
     stmts: HashMap<&'static str, Statement>,
     shared: Arc<Shared>,
+    /// The running job's progress (`QUEUED`…): [`Conn::write`] marks it `WRITING` before it
+    /// begins, unless its caller already gave up.
+    job: Option<Arc<AtomicU8>>,
 }
 
 impl From<::postgres::Error> for StoreError {
@@ -159,7 +212,7 @@ fn describe(e: &::postgres::Error) -> String {
             }
             s
         }
-        None => e.to_string(),
+        None => tls::with_causes(e),
     }
 }
 
@@ -192,7 +245,7 @@ impl Conn {
 
     fn connect(&self) -> Result<Client, StoreError> {
         let redacted = &self.shared.redacted;
-        let mut client = self.config.connect(NoTls).map_err(|e| {
+        let mut client = self.config.connect(self.tls.clone()).map_err(|e| {
             StoreError::Postgres(format!("connecting to {redacted}: {}", describe(&e)))
         })?;
         // An acknowledged write must survive the database's crash (and, with a synchronous
@@ -206,6 +259,20 @@ impl Conn {
         if fsync != "on" {
             error!(target: "operator::store", url = %redacted, "the database runs with fsync = off: a crash of its machine can lose acknowledged payments (docs/operations.md)");
         }
+        // The server's side of A21b-7: it ends a session of ours left idle inside a transaction
+        // (a frozen process holding the fence's share lock), and probes a silent peer instead
+        // of keeping it for hours. (A new leader also ends such sessions itself once the lease
+        // has run out: `leader.rs`, `LeaseDb::take`.)
+        client.batch_execute(&format!(
+            "SET idle_in_transaction_session_timeout = {}; SET tcp_keepalives_idle = {}; \
+             SET tcp_keepalives_interval = {}; SET tcp_keepalives_count = {}; \
+             SET tcp_user_timeout = {}",
+            IDLE_IN_TRANSACTION.as_millis(),
+            KEEPALIVE_IDLE.as_secs(),
+            KEEPALIVE_INTERVAL.as_secs(),
+            KEEPALIVE_COUNT,
+            TCP_USER_TIMEOUT.as_millis(),
+        ))?;
         Ok(client)
     }
 
@@ -244,6 +311,19 @@ impl Conn {
     ) -> Result<R, StoreError> {
         if let Some(why) = self.shared.poisoned.lock().clone() {
             return Err(StoreError::Postgres(why));
+        }
+        // From here the write may commit: its caller, if it gives up waiting, must treat the
+        // outcome as unknown (`PgStore::wait`). If the caller already gave up, nothing is begun.
+        if let Some(job) = &self.job
+            && job
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| {
+                    matches!(s, RUNNING | WRITING).then_some(WRITING)
+                })
+                .is_err()
+        {
+            return Err(StoreError::Postgres(
+                "the caller stopped waiting before this write began: nothing written".into(),
+            ));
         }
         let ours = *self.shared.fence.lock();
         let mut tries = 0;
@@ -406,73 +486,6 @@ fn pos_of(b: &[u8]) -> Result<UtxoPos, StoreError> {
         .map_err(|e| StoreError::Corrupt { what: "utxo key", reason: e.to_string() })
 }
 
-/// `items` with only the last entry of each key, in their order (redb's inserts of one key
-/// twice leave the last; one SQL statement may not touch a row twice).
-fn last_per_key<T, K: Hash + Eq>(items: &[T], key: impl Fn(&T) -> K) -> Vec<&T> {
-    let mut seen = HashSet::with_capacity(items.len());
-    let mut out: Vec<&T> = items.iter().rev().filter(|t| seen.insert(key(t))).collect();
-    out.reverse();
-    out
-}
-
-/// Values of one `bytea[]` parameter.
-type ByteaArray = Vec<Vec<u8>>;
-
-/// A batch's rows as owned arrays, ready to be bound (built on the caller's thread).
-#[derive(Default)]
-struct Rows {
-    spent: ByteaArray,
-    /// Positions, owners, packed outputs.
-    created: (ByteaArray, ByteaArray, ByteaArray),
-    infos: (Vec<i64>, Vec<Vec<u8>>),
-    txs: (Vec<Vec<u8>>, Vec<i64>, Vec<i32>),
-    mempool_add: (Vec<i64>, Vec<Vec<u8>>),
-    mempool_remove: Vec<i64>,
-    meta: (Vec<String>, Vec<i64>),
-    exiting: Option<Vec<u8>>,
-    blocks: Vec<EncodedBlock>,
-}
-
-impl Rows {
-    fn of(batch: &Batch) -> Result<Self, StoreError> {
-        let mut rows = Self {
-            spent: batch.spent.iter().map(|p| pos_key(*p)).collect(),
-            blocks: batch.blocks.clone(),
-            ..Self::default()
-        };
-        for (pos, out) in last_per_key(&batch.created, |(p, _)| *p) {
-            rows.created.0.push(pos_key(*pos));
-            rows.created.1.push(out.owner.to_vec());
-            rows.created.2.push(out.to_packed().to_vec());
-        }
-        for info in last_per_key(&batch.block_infos, |i| i.blknum) {
-            rows.infos.0.push(info.blknum as i64);
-            rows.infos.1.push(info.to_bytes());
-        }
-        for (hash, blknum, index) in last_per_key(&batch.txs, |(h, _, _)| *h) {
-            rows.txs.0.push(hash.to_vec());
-            rows.txs.1.push(*blknum as i64);
-            rows.txs.2.push(*index as i32);
-        }
-        for (seq, bytes) in last_per_key(&batch.mempool_add, |(s, _)| *s) {
-            rows.mempool_add.0.push(*seq as i64);
-            rows.mempool_add.1.push(bytes.clone());
-        }
-        rows.mempool_remove = batch.mempool_remove.iter().map(|s| *s as i64).collect();
-        for (key, value) in last_per_key(&batch.meta, |(k, _)| *k) {
-            rows.meta.0.push((*key).to_owned());
-            rows.meta.1.push(*value as i64);
-        }
-        if let Some(exiting) = &batch.exiting {
-            rows.exiting = Some(
-                serde_json::to_vec(exiting)
-                    .map_err(|e| StoreError::Corrupt { what: "exiting", reason: e.to_string() })?,
-            );
-        }
-        Ok(rows)
-    }
-}
-
 const DEL_UTXOS: &str = "DELETE FROM utxos WHERE pos = ANY($1::bytea[])";
 const PUT_UTXOS: &str = "INSERT INTO utxos (pos, owner, output) \
      SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[]) \
@@ -506,67 +519,79 @@ const PUT_TOP: &str = "INSERT INTO block_tree_top (blknum, data) VALUES ($1, $2)
 const PUT_OFFSETS: &str = "INSERT INTO block_tx_offsets (blknum, data) VALUES ($1, $2) \
      ON CONFLICT (blknum) DO UPDATE SET data = EXCLUDED.data";
 
-/// A block's rows (redb's `write_block`): the info row, the wire form in [`WIRE_CHUNK`]-byte
-/// rows, the tiles, the tree's top, the transaction groups in [`TX_ROW`]-byte rows and their
-/// offsets — the same rows redb stores, so both serve the same bytes.
+/// A block's rows ([`BlockRows`]: the same rows redb stores, so both serve the same bytes).
 fn write_block(
     tx: &mut Transaction<'_>,
     stmts: &mut HashMap<&'static str, Statement>,
     b: &EncodedBlock,
 ) -> Result<(), StoreError> {
-    let blknum = b.info.blknum as i64;
+    let rows = BlockRows::of(b);
+    let blknum = rows.blknum as i64;
     let st = prepared(stmts, tx, PUT_INFOS)?;
-    tx.execute(&st, &[&vec![blknum], &vec![b.info.to_bytes()]])?;
-    let wire: Vec<&[u8]> = b.wire.chunks(WIRE_CHUNK).collect();
-    let st = prepared(stmts, tx, PUT_WIRE)?;
-    tx.execute(&st, &[&blknum, &wire])?;
-    let tiles: Vec<&[u8]> = b.tiles.iter().map(Vec::as_slice).collect();
-    let st = prepared(stmts, tx, PUT_TILES)?;
-    tx.execute(&st, &[&blknum, &tiles])?;
+    tx.execute(&st, &[&vec![blknum], &vec![rows.info.as_slice()]])?;
+    for (sql, data) in
+        [(PUT_WIRE, &rows.wire), (PUT_TILES, &rows.tiles), (PUT_TX_ROWS, &rows.tx_rows)]
+    {
+        let st = prepared(stmts, tx, sql)?;
+        tx.execute(&st, &[&blknum, data])?;
+    }
     let st = prepared(stmts, tx, PUT_TOP)?;
-    tx.execute(&st, &[&blknum, &b.top])?;
-    let rows: Vec<&[u8]> = b.tx_stream.chunks(TX_ROW).collect();
-    let st = prepared(stmts, tx, PUT_TX_ROWS)?;
-    tx.execute(&st, &[&blknum, &rows])?;
+    tx.execute(&st, &[&blknum, &rows.top])?;
     let st = prepared(stmts, tx, PUT_OFFSETS)?;
-    tx.execute(&st, &[&blknum, &b.tx_offsets])?;
+    tx.execute(&st, &[&blknum, &rows.tx_offsets])?;
     Ok(())
 }
 
-/// Every row of a batch but its blocks, in redb's order (spent before created, mempool adds
-/// before removals), one statement per table.
+/// A batch's rows ([`Rows`]: each key once, as one statement may touch a row only once), one
+/// bulk statement a table, in redb's order (spent before created, mempool adds before
+/// removals). Only the binding is PostgreSQL's: positions as 16 big-endian bytes (they sort
+/// as the positions do), numbers as `bigint` (u64 bit for bit).
 fn write_rows(
     tx: &mut Transaction<'_>,
     stmts: &mut HashMap<&'static str, Statement>,
     rows: &Rows,
 ) -> Result<(), StoreError> {
     if !rows.spent.is_empty() {
+        let spent: Vec<Vec<u8>> = rows.spent.iter().map(|p| pos_key(*p)).collect();
         let st = prepared(stmts, tx, DEL_UTXOS)?;
-        tx.execute(&st, &[&rows.spent])?;
+        tx.execute(&st, &[&spent])?;
     }
-    if !rows.created.0.is_empty() {
+    if !rows.created.is_empty() {
+        let pos: Vec<Vec<u8>> = rows.created.iter().map(|(p, _, _)| pos_key(*p)).collect();
+        let owners: Vec<&[u8]> = rows.created.iter().map(|(_, o, _)| o.as_slice()).collect();
+        let outputs: Vec<&[u8]> = rows.created.iter().map(|(_, _, b)| b.as_slice()).collect();
         let st = prepared(stmts, tx, PUT_UTXOS)?;
-        tx.execute(&st, &[&rows.created.0, &rows.created.1, &rows.created.2])?;
+        tx.execute(&st, &[&pos, &owners, &outputs])?;
     }
-    if !rows.infos.0.is_empty() {
+    if !rows.infos.is_empty() {
+        let blknums: Vec<i64> = rows.infos.iter().map(|(b, _)| *b as i64).collect();
+        let infos: Vec<&[u8]> = rows.infos.iter().map(|(_, i)| i.as_slice()).collect();
         let st = prepared(stmts, tx, PUT_INFOS)?;
-        tx.execute(&st, &[&rows.infos.0, &rows.infos.1])?;
+        tx.execute(&st, &[&blknums, &infos])?;
     }
-    if !rows.txs.0.is_empty() {
+    if !rows.txs.is_empty() {
+        let hashes: Vec<&[u8]> = rows.txs.iter().map(|(h, _, _)| h.as_slice()).collect();
+        let blknums: Vec<i64> = rows.txs.iter().map(|(_, b, _)| *b as i64).collect();
+        let indexes: Vec<i32> = rows.txs.iter().map(|(_, _, i)| *i as i32).collect();
         let st = prepared(stmts, tx, PUT_TXS)?;
-        tx.execute(&st, &[&rows.txs.0, &rows.txs.1, &rows.txs.2])?;
+        tx.execute(&st, &[&hashes, &blknums, &indexes])?;
     }
-    if !rows.mempool_add.0.is_empty() {
+    if !rows.mempool_add.is_empty() {
+        let seqs: Vec<i64> = rows.mempool_add.iter().map(|(s, _)| *s as i64).collect();
+        let bytes: Vec<&[u8]> = rows.mempool_add.iter().map(|(_, b)| b.as_slice()).collect();
         let st = prepared(stmts, tx, PUT_MEMPOOL)?;
-        tx.execute(&st, &[&rows.mempool_add.0, &rows.mempool_add.1])?;
+        tx.execute(&st, &[&seqs, &bytes])?;
     }
     if !rows.mempool_remove.is_empty() {
+        let seqs: Vec<i64> = rows.mempool_remove.iter().map(|s| *s as i64).collect();
         let st = prepared(stmts, tx, DEL_MEMPOOL)?;
-        tx.execute(&st, &[&rows.mempool_remove])?;
+        tx.execute(&st, &[&seqs])?;
     }
-    if !rows.meta.0.is_empty() {
+    if !rows.meta.is_empty() {
+        let keys: Vec<&str> = rows.meta.iter().map(|(k, _)| *k).collect();
+        let values: Vec<i64> = rows.meta.iter().map(|(_, v)| *v as i64).collect();
         let st = prepared(stmts, tx, PUT_META)?;
-        tx.execute(&st, &[&rows.meta.0, &rows.meta.1])?;
+        tx.execute(&st, &[&keys, &values])?;
     }
     if let Some(json) = &rows.exiting {
         let st = prepared(stmts, tx, PUT_EXITING)?;
@@ -609,14 +634,19 @@ fn migrate(client: &mut Client, redacted: &str) -> Result<(), StoreError> {
 impl PgStore {
     pub(crate) fn open(url: &str, options: &PgOptions) -> Result<Self, StoreError> {
         let redacted = super::redact_url(url);
-        let mut config: Config = url
-            .parse()
-            .map_err(|_| StoreError::Postgres(format!("not a valid PostgreSQL URL: {redacted}")))?;
+        let tls::PgConnect { mut config, tls, mode } =
+            tls::parse(url).map_err(|e| StoreError::Postgres(format!("{redacted}: {e}")))?;
+        if !mode.verifies() && !tls::is_loopback(&config) {
+            warn!(target: "operator::store", url = %redacted, ?mode, "the database is reached over the network without a verified certificate: anyone on the path can read and change the session; use sslmode=verify-full (docs/operations.md)");
+        }
         config
             .application_name("plasma-operator")
             .connect_timeout(Duration::from_secs(10))
             .keepalives(true)
-            .keepalives_idle(Duration::from_secs(30));
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_COUNT)
+            .tcp_user_timeout(TCP_USER_TIMEOUT);
         let shared =
             Arc::new(Shared { fence: Mutex::new(None), poisoned: Mutex::new(None), redacted });
         let (jobs, queue) = mpsc::channel::<Job>();
@@ -626,9 +656,11 @@ impl PgStore {
             let queue = Arc::clone(&queue);
             let mut conn = Conn {
                 config: config.clone(),
+                tls: tls.clone(),
                 client: None,
                 stmts: HashMap::new(),
                 shared: Arc::clone(&shared),
+                job: None,
             };
             let worker = std::thread::Builder::new()
                 .name(format!("store-pg-{i}"))
@@ -658,32 +690,88 @@ impl PgStore {
         Ok(store)
     }
 
-    /// Sends `f` to the pool; the reply comes on the returned channel.
+    /// Sends `f` to the pool; the reply comes on the returned channel, [`Self::wait`] for it.
     fn submit<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Conn) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<mpsc::Receiver<Result<R, StoreError>>, StoreError> {
+    ) -> Result<Pending<R>, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
+        let state = Arc::new(AtomicU8::new(QUEUED));
+        let progress = Arc::clone(&state);
         let job: Job = Box::new(move |conn| {
-            let _ = reply.send(f(conn));
+            // Given up on before it started: never run (a write is then surely not done).
+            if progress
+                .compare_exchange(QUEUED, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                return;
+            }
+            conn.job = Some(Arc::clone(&progress));
+            let result = f(conn);
+            conn.job = None;
+            progress.store(DONE, Ordering::SeqCst);
+            let _ = reply.send(result);
         });
         self.jobs
             .as_ref()
             .and_then(|jobs| jobs.send(job).ok())
             .ok_or_else(|| StoreError::Postgres("the store's threads have stopped".into()))?;
-        Ok(answer)
+        Ok(Pending { answer, state })
     }
 
-    /// Runs `f` on a pool thread and waits for its answer.
+    /// Waits for a job's answer at most `within` (A21b-8: against a database that stopped
+    /// answering, a call used to wait for ever). Giving up on a write that had begun leaves its
+    /// outcome unknown: the store is poisoned (every later write refused, the leader stops
+    /// leading), never guessing either way — as for a lost `COMMIT` answer.
+    fn wait<R>(&self, pending: &Pending<R>, within: Duration) -> Result<R, StoreError> {
+        let stopped = || {
+            StoreError::Postgres(
+                "a store thread stopped before answering (a bug: see the log)".into(),
+            )
+        };
+        match pending.answer.recv_timeout(within) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(stopped()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                match pending.state.swap(ABANDONED, Ordering::SeqCst) {
+                    // Answered just now.
+                    DONE => pending.answer.recv().map_err(|_| stopped())?,
+                    WRITING => {
+                        let why = format!(
+                            "a write to {} got no answer within {within:?}: its outcome is \
+                             unknown, so this store refuses every further write; restart the \
+                             operator to reload its state",
+                            self.shared.redacted
+                        );
+                        error!(target: "operator::store", "{why}");
+                        self.shared.poisoned.lock().get_or_insert_with(|| why.clone());
+                        Err(StoreError::Postgres(why))
+                    }
+                    _ => Err(StoreError::Postgres(format!(
+                        "the database {} did not answer within {within:?}",
+                        self.shared.redacted
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on a pool thread and waits for its answer, at most [`CALL_DEADLINE`].
     fn call<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Conn) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        self.submit(f)?.recv().map_err(|_| {
-            StoreError::Postgres(
-                "a store thread stopped before answering (a bug: see the log)".into(),
-            )
-        })?
+        self.call_within(CALL_DEADLINE, f)
+    }
+
+    /// [`Self::call`] with its own deadline.
+    fn call_within<R: Send + 'static>(
+        &self,
+        within: Duration,
+        f: impl FnOnce(&mut Conn) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let pending = self.submit(f)?;
+        self.wait(&pending, within)
     }
 
     pub(crate) fn set_fence(&self, epoch: u64) {
@@ -691,11 +779,27 @@ impl PgStore {
         info!(target: "operator::store", epoch, "writes fenced by the leader epoch");
     }
 
+    /// Why this store refuses every write for good (`Conn::resolve`), if it does.
+    pub(crate) fn poisoned(&self) -> Option<String> {
+        self.shared.poisoned.lock().clone()
+    }
+
+    /// [`Self::poisoned`] as a probe another thread can keep and call (the election thread,
+    /// A21b-3): it holds only the state the store's threads share, never the store itself, so
+    /// dropping it can never wait for a pool thread stuck on a silent database.
+    pub(crate) fn poison_probe(&self) -> impl Fn() -> Option<String> + Send + Sync + 'static {
+        let shared = Arc::clone(&self.shared);
+        move || shared.poisoned.lock().clone()
+    }
+
     pub(crate) fn apply(&self, batch: &Batch) -> Result<(), StoreError> {
         let rows = Rows::of(batch)?;
+        // Owned by the pool thread's job: the blocks are copied (deposit blocks, migrations;
+        // a produced block comes by `apply_with_block` without a copy).
+        let blocks = batch.blocks.clone();
         self.call(move |conn| {
             conn.write(|tx, stmts| {
-                for b in &rows.blocks {
+                for b in &blocks {
                     write_block(tx, stmts, b)?;
                 }
                 write_rows(tx, stmts, &rows)
@@ -740,21 +844,21 @@ impl PgStore {
                 Ok(Ok(encoded)) => encoded,
                 Ok(Err(e)) | Err(e) => {
                     drop(block_tx);
-                    let _ = answer.recv();
+                    // The transaction cannot commit without its block: waited for only so the
+                    // rollback is done before the caller retries, never past the deadline.
+                    let _ = answer.answer.recv_timeout(CALL_DEADLINE);
                     return Err(e);
                 }
             };
             let t = Instant::now();
             let _ = block_tx.send(encoded);
-            let (info, rows_took) = answer.recv().map_err(|_| {
-                StoreError::Postgres("a store thread stopped before answering".into())
-            })??;
+            let (info, rows_took) = self.wait(&answer, CALL_DEADLINE)?;
             Ok((info, rows_took, t.elapsed()))
         })
     }
 
     pub(crate) fn load(&self) -> Result<Loaded, StoreError> {
-        self.call(|conn| {
+        self.call_within(LOAD_DEADLINE, |conn| {
             conn.read(|client, _| {
                 let mut tx = snapshot(client)?;
                 let mut loaded = Loaded::default();
@@ -783,8 +887,7 @@ impl PgStore {
                 if let Some(row) =
                     tx.query_opt("SELECT value FROM exiting WHERE key = $1", &[&EXITING_KEY])?
                 {
-                    loaded.exiting = serde_json::from_slice(row.get::<_, &[u8]>(0))
-                        .map_err(|e| StoreError::Corrupt { what: "exiting", reason: e.to_string() })?;
+                    loaded.exiting = exiting_from_json(row.get::<_, &[u8]>(0))?;
                 }
                 let child = plasma_spec::CHILD_BLOCK_INTERVAL as i64;
                 for row in tx.query(
@@ -817,18 +920,7 @@ impl PgStore {
 
     pub(crate) fn block(&self, blknum: u64) -> Result<Option<BlockRecord>, StoreError> {
         let Some((info, wire)) = self.wire(blknum)? else { return Ok(None) };
-        let (header, txs) = plasma_spec::wire::decode_block(&wire)
-            .map_err(|e| StoreError::Corrupt { what: "block", reason: format!("{blknum}: {e}") })?;
-        if header.root != info.root || header.blknum != blknum {
-            return Err(StoreError::Corrupt { what: "block", reason: format!("{blknum}: header") });
-        }
-        Ok(Some(BlockRecord {
-            blknum,
-            root: info.root,
-            txs,
-            l1_timestamp: info.l1_timestamp,
-            l1_tx: info.l1_tx,
-        }))
+        block_of(&info, &wire).map(Some)
     }
 
     pub(crate) fn wire_chunk(&self, blknum: u64, offset: u64) -> Result<Vec<u8>, StoreError> {
@@ -868,16 +960,7 @@ impl PgStore {
                     wire.extend_from_slice(row.get::<_, &[u8]>(0));
                 }
                 tx.commit()?;
-                if wire.len() as u64 != info.wire_len {
-                    return Err(StoreError::Corrupt {
-                        what: "block wire rows",
-                        reason: format!(
-                            "{blknum}: {} bytes, info says {}",
-                            wire.len(),
-                            info.wire_len
-                        ),
-                    });
-                }
+                check_wire(&info, &wire)?;
                 Ok(Some((info, wire)))
             })
         })
@@ -934,9 +1017,7 @@ impl PgStore {
         blknum: u64,
         receipt: &DaReceiptRow,
     ) -> Result<(), StoreError> {
-        let mut value = Vec::with_capacity(20 + receipt.signature.len());
-        value.extend_from_slice(receipt.tower.as_slice());
-        value.extend_from_slice(&receipt.signature);
+        let value = receipt.to_value();
         let index = i32::from(receipt.index);
         self.call(move |conn| {
             conn.write(|tx, _| {
@@ -959,18 +1040,7 @@ impl PgStore {
                 )?;
                 rows.iter()
                     .map(|row| {
-                        let v: &[u8] = row.get(1);
-                        if v.len() < 20 {
-                            return Err(StoreError::Corrupt {
-                                what: "da receipt",
-                                reason: format!("{blknum}: {} bytes", v.len()),
-                            });
-                        }
-                        Ok(DaReceiptRow {
-                            index: row.get::<_, i32>(0) as u16,
-                            tower: Address::from_slice(&v[..20]),
-                            signature: v[20..].to_vec(),
-                        })
+                        DaReceiptRow::from_value(blknum, row.get::<_, i32>(0) as u16, row.get(1))
                     })
                     .collect()
             })
@@ -1009,50 +1079,35 @@ impl PgStore {
                     return Ok(Lookup::UnknownBlock);
                 };
                 let info = BlockInfo::from_bytes(blknum, info.get(0))?;
-                if index >= info.tx_count {
-                    return Ok(Lookup::OutOfRange { tx_count: info.tx_count });
-                }
-                let missing = |what| StoreError::Corrupt {
-                    what,
-                    reason: format!("block {blknum} tx {index}"),
+                let tile = match TxRead::tile(&info, index) {
+                    Ok(tile) => tile as i32,
+                    Err(answer) => return Ok(answer),
                 };
-                let tile = tile_of(info.tx_count as usize, index as usize) as i32;
-                let tile = tx
-                    .query_opt(
-                        "SELECT data FROM block_tiles WHERE blknum = $1 AND row_no = $2",
-                        &[&key, &tile],
-                    )?
-                    .ok_or_else(|| missing("proof tile"))?;
-                let top = tx
-                    .query_opt("SELECT data FROM block_tree_top WHERE blknum = $1", &[&key])?
-                    .ok_or_else(|| missing("tree top"))?;
-                let proof = tree_proof(tile.get(0), top.get(0), index as usize)?;
-                let offsets = tx
-                    .query_opt("SELECT data FROM block_tx_offsets WHERE blknum = $1", &[&key])?
-                    .ok_or_else(|| missing("tx offsets"))?;
-                let range = group_range(offsets.get(0), index as usize / TX_GROUP)?;
-                let row = |at: u64| (at / TX_ROW as u64) as i32;
-                let (first, last) =
-                    (row(range.start), row(range.end.saturating_sub(1).max(range.start)));
-                let mut group = Vec::with_capacity((range.end - range.start) as usize);
+                let tile = tx.query_opt(
+                    "SELECT data FROM block_tiles WHERE blknum = $1 AND row_no = $2",
+                    &[&key, &tile],
+                )?;
+                let top =
+                    tx.query_opt("SELECT data FROM block_tree_top WHERE blknum = $1", &[&key])?;
+                let offsets =
+                    tx.query_opt("SELECT data FROM block_tx_offsets WHERE blknum = $1", &[&key])?;
+                let mut read = TxRead::new(
+                    info,
+                    index,
+                    tile.as_ref().map(|r| r.get(0)),
+                    top.as_ref().map(|r| r.get(0)),
+                    offsets.as_ref().map(|r| r.get(0)),
+                )?;
+                let (first, last) = (read.first_row() as i32, read.last_row() as i32);
                 for r in tx.query(
                     "SELECT row_no, data FROM block_txs \
                      WHERE blknum = $1 AND row_no BETWEEN $2 AND $3 ORDER BY row_no",
                     &[&key, &first, &last],
                 )? {
-                    let base = u64::from(r.get::<_, i32>(0) as u32) * TX_ROW as u64;
-                    let v: &[u8] = r.get(1);
-                    let from = range.start.saturating_sub(base) as usize;
-                    let to = (range.end - base).min(TX_ROW as u64) as usize;
-                    group.extend_from_slice(v.get(from..to).ok_or_else(|| missing("tx row"))?);
+                    read.add_row(r.get::<_, i32>(0) as u32, r.get(1))?;
                 }
                 tx.commit()?;
-                if group.len() as u64 != range.end - range.start {
-                    return Err(missing("tx group"));
-                }
-                let stored = group_tx(&group, index as usize % TX_GROUP)?;
-                let tx_bytes = tx_bytes_of(blknum, &stored)?;
-                Ok(Lookup::Found(Box::new(Inclusion { info, stored, tx_bytes, proof })))
+                read.finish()
             })
         })
     }
@@ -1127,6 +1182,50 @@ impl PgStore {
                 let max: Option<i64> =
                     client.query_one("SELECT max(blknum) FROM block_info", &[])?.get(0);
                 Ok(max.map(|m| m as u64))
+            })
+        })
+    }
+
+    pub(crate) fn exiting(&self) -> Result<plasma_spec::ExitingOutputs, StoreError> {
+        self.call(|conn| {
+            conn.read(|client, _| {
+                let row = client
+                    .query_opt("SELECT value FROM exiting WHERE key = $1", &[&EXITING_KEY])?;
+                row.map_or_else(
+                    || Ok(plasma_spec::ExitingOutputs::default()),
+                    |row| exiting_from_json(row.get::<_, &[u8]>(0)),
+                )
+            })
+        })
+    }
+
+    pub(crate) fn mempool_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        // Sequence numbers are stored `as i64` and stay far below 2^63: -1 is before them all,
+        // and nothing follows i64::MAX.
+        let after = match after {
+            None => -1,
+            Some(a) => match i64::try_from(a) {
+                Ok(a) => a,
+                Err(_) => return Ok(Vec::new()),
+            },
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |conn| {
+            conn.read(|client, stmts| {
+                let st = prepared_c(
+                    stmts,
+                    client,
+                    "SELECT seq, bytes FROM mempool WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )?;
+                Ok(client
+                    .query(&st, &[&after, &limit])?
+                    .iter()
+                    .map(|row| (row.get::<_, i64>(0) as u64, row.get(1)))
+                    .collect())
             })
         })
     }
@@ -1317,14 +1416,17 @@ mod tests {
         let db = Db::new("postgres");
         drop(db.open());
         assert_eq!(
-            db.pg().psql("SELECT version, name FROM plasma_schema").unwrap().trim(),
-            "1|init"
+            db.pg()
+                .psql("SELECT version, name FROM plasma_schema ORDER BY version")
+                .unwrap()
+                .trim(),
+            "1|init\n2|lease"
         );
         drop(db.open());
-        assert_eq!(count(&db, "plasma_schema"), 1, "a migration applies once");
-        db.pg().psql("INSERT INTO plasma_schema (version, name) VALUES (2, 'future')").unwrap();
+        assert_eq!(count(&db, "plasma_schema"), 2, "a migration applies once");
+        db.pg().psql("INSERT INTO plasma_schema (version, name) VALUES (3, 'future')").unwrap();
         match Store::open_postgres(db.pg().url(), &PgOptions::default()) {
-            Err(StoreError::UnsupportedSchema { found: 2, supported: 1 }) => {}
+            Err(StoreError::UnsupportedSchema { found: 3, supported: 2 }) => {}
             other => panic!("expected UnsupportedSchema, got {other:?}"),
         }
     }
@@ -1340,7 +1442,7 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(opened.iter().all(Result::is_ok), "{opened:?}");
-        assert_eq!(count(&db, "plasma_schema"), 1);
+        assert_eq!(count(&db, "plasma_schema"), MIGRATIONS.len() as u64);
     }
 
     #[test]
@@ -1378,5 +1480,53 @@ mod tests {
             store.utxo(UtxoPos::new(3, 0, 0).unwrap()).unwrap().map(|o| o.amount),
             Some(U256::from(3))
         );
+    }
+
+    /// A21b-8: a store call waits at most its deadline. A write that began and got no answer
+    /// in time may still commit (here it does, once the lock it waits on goes): the store is
+    /// poisoned rather than report it failed; a write still queued when its caller gave up is
+    /// never run.
+    #[test]
+    fn a_write_past_its_deadline_poisons_the_store_and_a_queued_one_never_runs() {
+        let db = Db::new("postgres");
+        let store = PgStore::open(db.pg().url(), &PgOptions { pool: 1 }).unwrap();
+        db.pg()
+            .psql("INSERT INTO plasma_leader VALUES (1, 1, 't', 'http://t', now() + interval '1 hour')")
+            .unwrap();
+        store.set_fence(1);
+        // Another session holds the UTXO table: the store's write waits inside its transaction.
+        let mut locker = ::postgres::Client::connect(db.pg().url(), ::postgres::NoTls).unwrap();
+        let mut lock = locker.transaction().unwrap();
+        lock.batch_execute("LOCK TABLE utxos IN ACCESS EXCLUSIVE MODE").unwrap();
+
+        let write = |n| {
+            let rows = Rows::of(&one_utxo(n)).unwrap();
+            store.submit(move |conn| conn.write(|tx, stmts| write_rows(tx, stmts, &rows))).unwrap()
+        };
+        let first = write(1);
+        let queued = write(2); // behind `first` on the one connection
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while first.state.load(Ordering::SeqCst) != WRITING {
+            assert!(Instant::now() < deadline, "the write never began");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let err = store.wait(&first, Duration::from_millis(200)).unwrap_err();
+        assert!(err.to_string().contains("outcome is"), "{err}");
+        assert!(store.poisoned().is_some(), "a begun write past its deadline poisons");
+        let err = store.wait(&queued, Duration::from_millis(50)).unwrap_err();
+        assert!(err.to_string().contains("did not answer"), "{err}");
+
+        lock.rollback().unwrap();
+        // The abandoned write commits after all (why the store could not call it failed); the
+        // queued one never ran.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while count(&db, "utxos") == 0 {
+            assert!(Instant::now() < deadline, "the first write never committed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(count(&db, "utxos"), 1, "the queued write must never run");
+        assert!(store.apply(&one_utxo(3)).is_err(), "every later write is refused");
+        assert!(store.utxo(UtxoPos::new(1, 0, 0).unwrap()).unwrap().is_some(), "reads go on");
     }
 }

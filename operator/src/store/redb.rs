@@ -5,13 +5,11 @@
 //! no-op here.
 
 use super::{
-    Batch, BlockRecord, DEPOSIT_CURSOR, DaHeaderRow, DaReceiptRow, EXIT_CURSOR, EXITING_KEY,
-    Inclusion, Loaded, Lookup, NEXT_CHILD_BLOCK, SCHEMA, SCHEMA_VERSION, StoreError, decode_output,
+    Batch, BlockRecord, BlockRows, DEPOSIT_CURSOR, DaHeaderRow, DaReceiptRow, EXIT_CURSOR,
+    EXITING_KEY, Loaded, Lookup, NEXT_CHILD_BLOCK, Rows, SCHEMA, SCHEMA_VERSION, StoreError,
+    TxRead, block_of, check_wire, decode_output, exiting_from_json,
 };
-use crate::blocks::{
-    BlockInfo, EncodedBlock, TX_GROUP, TX_ROW, WIRE_CHUNK, group_range, group_tx, tile_of,
-    tree_proof, tx_bytes_of,
-};
+use crate::blocks::{BlockInfo, EncodedBlock, WIRE_CHUNK};
 use alloy::primitives::{Address, B256};
 use plasma_spec::{Output, UtxoPos};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -29,8 +27,8 @@ const BLOCK_WIRE: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new(
 const BLOCK_TILES: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("block_tiles");
 /// Block → the tree's levels above its tiles (see `blocks.rs`).
 const BLOCK_TOP: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("block_tree_top");
-/// (block, row) → the next [`TX_ROW`] bytes of its deflated transaction groups (of
-/// [`TX_GROUP`] transactions each), end to end.
+/// (block, row) → the next [`TX_ROW`](crate::blocks::TX_ROW) bytes of its deflated transaction
+/// groups (of [`TX_GROUP`](crate::blocks::TX_GROUP) transactions each), end to end.
 const BLOCK_TXS: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("block_txs");
 /// Block → where each of its deflated groups starts in its `BLOCK_TXS` rows (u32s).
 const BLOCK_TX_OFFSETS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("block_tx_offsets");
@@ -178,11 +176,12 @@ impl RedbStore {
 
     /// Applies `batch` atomically and durably.
     pub(crate) fn apply(&self, batch: &Batch) -> Result<(), StoreError> {
+        let rows = Rows::of(batch)?;
         let tx = self.db.begin_write()?;
         for b in &batch.blocks {
             write_block(&tx, b)?;
         }
-        apply_rows(&tx, batch)?;
+        write_rows(&tx, &rows)?;
         tx.commit()?;
         Ok(())
     }
@@ -203,8 +202,9 @@ impl RedbStore {
         std::thread::scope(|s| {
             let encoding = s.spawn(encode);
             let t = Instant::now();
+            let rows = Rows::of(batch)?;
             let tx = self.db.begin_write()?;
-            apply_rows(&tx, batch)?;
+            write_rows(&tx, &rows)?;
             let rows = t.elapsed();
             let encoded = encoding.join().map_err(|_| StoreError::Corrupt {
                 what: "block",
@@ -218,59 +218,45 @@ impl RedbStore {
     }
 }
 
-/// Every row of `batch` but its blocks, in `tx`. Keys in order (the B-trees' pages are visited
-/// once each, not at random); the mempool's removals in one pass over their range (the table
-/// holds only pending entries, at most `api.max_mempool`).
-fn apply_rows(tx: &redb::WriteTransaction, batch: &Batch) -> Result<(), StoreError> {
-    {
-        {
-            let mut utxos = tx.open_table(UTXOS)?;
-            let mut spent: Vec<u128> = batch.spent.iter().map(|p| p.to_u128()).collect();
-            spent.sort_unstable();
-            for pos in spent {
-                utxos.remove(pos)?;
-            }
-            let mut created: Vec<&(UtxoPos, Output)> = batch.created.iter().collect();
-            created.sort_unstable_by_key(|(pos, _)| pos.to_u128());
-            for (pos, out) in created {
-                utxos.insert(pos.to_u128(), out.to_packed().as_slice())?;
-            }
-            let mut infos = tx.open_table(BLOCK_INFO)?;
-            for info in &batch.block_infos {
-                infos.insert(info.blknum, info.to_bytes().as_slice())?;
-            }
-            let mut txs = tx.open_table(TXS)?;
-            let mut index: Vec<&(B256, u64, u32)> = batch.txs.iter().collect();
-            index.sort_unstable_by_key(|(hash, _, _)| *hash);
-            for (hash, blknum, index) in index {
-                txs.insert(hash.as_slice(), (*blknum, *index))?;
-            }
-            let mut mempool = tx.open_table(MEMPOOL)?;
-            for (seq, bytes) in &batch.mempool_add {
-                mempool.insert(*seq, bytes.as_slice())?;
-            }
-            let mut removed = batch.mempool_remove.clone();
-            removed.sort_unstable();
-            match removed.as_slice() {
-                [] => {}
-                [seq] => {
-                    mempool.remove(*seq)?;
-                }
-                [first, .., last] => {
-                    mempool
-                        .retain_in(*first..=*last, |seq, _| removed.binary_search(&seq).is_err())?;
-                }
-            }
-            let mut meta = tx.open_table(META)?;
-            for (key, value) in &batch.meta {
-                meta.insert(*key, *value)?;
-            }
-            if let Some(exiting) = &batch.exiting {
-                let json = serde_json::to_vec(exiting)
-                    .map_err(|e| StoreError::Corrupt { what: "exiting", reason: e.to_string() })?;
-                tx.open_table(EXITING)?.insert(EXITING_KEY, json.as_slice())?;
-            }
+/// A batch's rows ([`Rows`]: each key once, in key order) in `tx`; the mempool's removals in
+/// one pass over their range (the table holds only pending entries, at most
+/// `api.max_mempool`).
+fn write_rows(tx: &redb::WriteTransaction, rows: &Rows) -> Result<(), StoreError> {
+    let mut utxos = tx.open_table(UTXOS)?;
+    for pos in &rows.spent {
+        utxos.remove(pos.to_u128())?;
+    }
+    for (pos, _, packed) in &rows.created {
+        utxos.insert(pos.to_u128(), packed.as_slice())?;
+    }
+    let mut infos = tx.open_table(BLOCK_INFO)?;
+    for (blknum, info) in &rows.infos {
+        infos.insert(*blknum, info.as_slice())?;
+    }
+    let mut txs = tx.open_table(TXS)?;
+    for (hash, blknum, index) in &rows.txs {
+        txs.insert(hash.as_slice(), (*blknum, *index))?;
+    }
+    let mut mempool = tx.open_table(MEMPOOL)?;
+    for (seq, bytes) in &rows.mempool_add {
+        mempool.insert(*seq, bytes.as_slice())?;
+    }
+    let removed = &rows.mempool_remove;
+    match removed.as_slice() {
+        [] => {}
+        [seq] => {
+            mempool.remove(*seq)?;
         }
+        [first, .., last] => {
+            mempool.retain_in(*first..=*last, |seq, _| removed.binary_search(&seq).is_err())?;
+        }
+    }
+    let mut meta = tx.open_table(META)?;
+    for (key, value) in &rows.meta {
+        meta.insert(*key, *value)?;
+    }
+    if let Some(json) = &rows.exiting {
+        tx.open_table(EXITING)?.insert(EXITING_KEY, json.as_slice())?;
     }
     Ok(())
 }
@@ -297,8 +283,7 @@ impl RedbStore {
         loaded.deposit_cursor = meta.get(DEPOSIT_CURSOR)?.map(|v| v.value());
         loaded.exit_cursor = meta.get(EXIT_CURSOR)?.map(|v| v.value());
         if let Some(v) = tx.open_table(EXITING)?.get(EXITING_KEY)? {
-            loaded.exiting = serde_json::from_slice(v.value())
-                .map_err(|e| StoreError::Corrupt { what: "exiting", reason: e.to_string() })?;
+            loaded.exiting = exiting_from_json(v.value())?;
         }
         let infos = tx.open_table(BLOCK_INFO)?;
         for entry in infos.iter()? {
@@ -324,29 +309,8 @@ impl RedbStore {
     /// A stored block, decoded whole: for deposit blocks and small child blocks (a full child
     /// block is served from [`RedbStore::wire_chunk`], never decoded).
     pub(crate) fn block(&self, blknum: u64) -> Result<Option<BlockRecord>, StoreError> {
-        let Some(info) = self.block_info(blknum)? else { return Ok(None) };
-        let mut wire = Vec::with_capacity(info.wire_len as usize);
-        let mut offset = 0;
-        while offset < info.wire_len {
-            let chunk = self.wire_chunk(blknum, offset)?;
-            if chunk.is_empty() {
-                break;
-            }
-            offset += chunk.len() as u64;
-            wire.extend_from_slice(&chunk);
-        }
-        let (header, txs) = plasma_spec::wire::decode_block(&wire)
-            .map_err(|e| StoreError::Corrupt { what: "block", reason: format!("{blknum}: {e}") })?;
-        if header.root != info.root || header.blknum != blknum {
-            return Err(StoreError::Corrupt { what: "block", reason: format!("{blknum}: header") });
-        }
-        Ok(Some(BlockRecord {
-            blknum,
-            root: info.root,
-            txs,
-            l1_timestamp: info.l1_timestamp,
-            l1_tx: info.l1_tx,
-        }))
+        let Some((info, wire)) = self.wire(blknum)? else { return Ok(None) };
+        block_of(&info, &wire).map(Some)
     }
 
     /// The stored wire bytes of `blknum` from `offset` to the end of the row that holds it (at
@@ -372,12 +336,7 @@ impl RedbStore {
         for entry in tx.open_table(BLOCK_WIRE)?.range((blknum, 0)..=(blknum, u32::MAX))? {
             wire.extend_from_slice(entry?.1.value());
         }
-        if wire.len() as u64 != info.wire_len {
-            return Err(StoreError::Corrupt {
-                what: "block wire rows",
-                reason: format!("{blknum}: {} bytes, info says {}", wire.len(), info.wire_len),
-            });
-        }
+        check_wire(&info, &wire)?;
         Ok(Some((info, wire)))
     }
 
@@ -422,10 +381,8 @@ impl RedbStore {
         blknum: u64,
         receipt: &DaReceiptRow,
     ) -> Result<(), StoreError> {
-        let mut value = Vec::with_capacity(20 + receipt.signature.len());
-        value.extend_from_slice(receipt.tower.as_slice());
-        value.extend_from_slice(&receipt.signature);
         let tx = self.db.begin_write()?;
+        let value = receipt.to_value();
         tx.open_table(DA_RECEIPTS)?.insert((blknum, receipt.index), value.as_slice())?;
         tx.commit()?;
         Ok(())
@@ -438,18 +395,7 @@ impl RedbStore {
         let mut out = Vec::new();
         for entry in receipts.range((blknum, 0)..=(blknum, u16::MAX))? {
             let (k, v) = entry?;
-            let v = v.value();
-            if v.len() < 20 {
-                return Err(StoreError::Corrupt {
-                    what: "da receipt",
-                    reason: format!("{blknum}: {} bytes", v.len()),
-                });
-            }
-            out.push(DaReceiptRow {
-                index: k.value().1,
-                tower: alloy::primitives::Address::from_slice(&v[..20]),
-                signature: v[20..].to_vec(),
-            });
+            out.push(DaReceiptRow::from_value(blknum, k.value().1, v.value())?);
         }
         Ok(out)
     }
@@ -479,35 +425,26 @@ impl RedbStore {
             return Ok(Lookup::UnknownBlock);
         };
         let info = BlockInfo::from_bytes(blknum, info.value())?;
-        if index >= info.tx_count {
-            return Ok(Lookup::OutOfRange { tx_count: info.tx_count });
-        }
-        let missing =
-            |what| StoreError::Corrupt { what, reason: format!("block {blknum} tx {index}") };
-        let tile = tile_of(info.tx_count as usize, index as usize);
+        let tile = match TxRead::tile(&info, index) {
+            Ok(tile) => tile,
+            Err(answer) => return Ok(answer),
+        };
         let tile = tx.open_table(BLOCK_TILES)?.get((blknum, tile))?;
-        let tile = tile.ok_or_else(|| missing("proof tile"))?;
-        let top = tx.open_table(BLOCK_TOP)?.get(blknum)?.ok_or_else(|| missing("tree top"))?;
-        let proof = tree_proof(tile.value(), top.value(), index as usize)?;
+        let top = tx.open_table(BLOCK_TOP)?.get(blknum)?;
         let offsets = tx.open_table(BLOCK_TX_OFFSETS)?.get(blknum)?;
-        let offsets = offsets.ok_or_else(|| missing("tx offsets"))?;
-        let range = group_range(offsets.value(), index as usize / TX_GROUP)?;
-        let row = |at: u64| (at / TX_ROW as u64) as u32;
-        let (first, last) = (row(range.start), row(range.end.saturating_sub(1).max(range.start)));
-        let mut group = Vec::with_capacity((range.end - range.start) as usize);
-        for entry in tx.open_table(BLOCK_TXS)?.range((blknum, first)..=(blknum, last))? {
+        let mut read = TxRead::new(
+            info,
+            index,
+            tile.as_ref().map(|v| v.value()),
+            top.as_ref().map(|v| v.value()),
+            offsets.as_ref().map(|v| v.value()),
+        )?;
+        let rows = (blknum, read.first_row())..=(blknum, read.last_row());
+        for entry in tx.open_table(BLOCK_TXS)?.range(rows)? {
             let (k, v) = entry?;
-            let base = u64::from(k.value().1) * TX_ROW as u64;
-            let from = range.start.saturating_sub(base) as usize;
-            let to = (range.end - base).min(TX_ROW as u64) as usize;
-            group.extend_from_slice(v.value().get(from..to).ok_or_else(|| missing("tx row"))?);
+            read.add_row(k.value().1, v.value())?;
         }
-        if group.len() as u64 != range.end - range.start {
-            return Err(missing("tx group"));
-        }
-        let stored = group_tx(&group, index as usize % TX_GROUP)?;
-        let tx_bytes = tx_bytes_of(blknum, &stored)?;
-        Ok(Lookup::Found(Box::new(Inclusion { info, stored, tx_bytes, proof })))
+        read.finish()
     }
 
     /// Where a transaction was included.
@@ -567,32 +504,60 @@ impl RedbStore {
         let infos = tx.open_table(BLOCK_INFO)?;
         Ok(infos.last()?.map(|(k, _)| k.value()))
     }
+
+    /// The exiting outputs as last stored (one row; empty if none was ever stored).
+    pub(crate) fn exiting(&self) -> Result<plasma_spec::ExitingOutputs, StoreError> {
+        let tx = self.db.begin_read()?;
+        match tx.open_table(EXITING)?.get(EXITING_KEY)? {
+            Some(v) => exiting_from_json(v.value()),
+            None => Ok(plasma_spec::ExitingOutputs::default()),
+        }
+    }
+
+    /// Up to `limit` mempool entries after sequence number `after`, in order.
+    pub(crate) fn mempool_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let mempool = tx.open_table(MEMPOOL)?;
+        let range = match after {
+            Some(a) if a == u64::MAX => return Ok(Vec::new()),
+            Some(a) => mempool.range(a + 1..)?,
+            None => mempool.range(0..)?,
+        };
+        let mut page = Vec::new();
+        for entry in range.take(limit) {
+            let (k, v) = entry?;
+            page.push((k.value(), v.value().to_vec()));
+        }
+        Ok(page)
+    }
 }
 
-/// Writes a new block's rows.
+/// Writes a new block's rows ([`BlockRows`]).
 fn write_block(tx: &redb::WriteTransaction, b: &EncodedBlock) -> Result<(), StoreError> {
-    let blknum = b.info.blknum;
-    tx.open_table(BLOCK_INFO)?.insert(blknum, b.info.to_bytes().as_slice())?;
-    let mut wire = tx.open_table(BLOCK_WIRE)?;
-    for (i, chunk) in b.wire.chunks(WIRE_CHUNK).enumerate() {
-        wire.insert((blknum, i as u32), chunk)?;
+    let rows = BlockRows::of(b);
+    let blknum = rows.blknum;
+    tx.open_table(BLOCK_INFO)?.insert(blknum, rows.info.as_slice())?;
+    for (table, data) in
+        [(BLOCK_WIRE, &rows.wire), (BLOCK_TILES, &rows.tiles), (BLOCK_TXS, &rows.tx_rows)]
+    {
+        let mut table = tx.open_table(table)?;
+        for (i, row) in data.iter().enumerate() {
+            table.insert((blknum, i as u32), *row)?;
+        }
     }
-    let mut tiles = tx.open_table(BLOCK_TILES)?;
-    for (i, tile) in b.tiles.iter().enumerate() {
-        tiles.insert((blknum, i as u32), tile.as_slice())?;
-    }
-    tx.open_table(BLOCK_TOP)?.insert(blknum, b.top.as_slice())?;
-    let mut groups = tx.open_table(BLOCK_TXS)?;
-    for (i, row) in b.tx_stream.chunks(TX_ROW).enumerate() {
-        groups.insert((blknum, i as u32), row)?;
-    }
-    tx.open_table(BLOCK_TX_OFFSETS)?.insert(blknum, b.tx_offsets.as_slice())?;
+    tx.open_table(BLOCK_TOP)?.insert(blknum, rows.top)?;
+    tx.open_table(BLOCK_TX_OFFSETS)?.insert(blknum, rows.tx_offsets)?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocks::TX_ROW;
     use crate::store::tests::payment_block;
     use alloy::primitives::U256;
 

@@ -1,0 +1,99 @@
+//! What the HA tests share (issue #21): a real PostgreSQL (`plasma-test-postgres`, a throwaway
+//! server), a real anvil with the real contracts, and operators on them as in-process `HaNode`s.
+//!
+//! Include it with `#[path = "common/ha.rs"] mod ha_env;` (not through `common/mod.rs`: the
+//! tests without PostgreSQL then carry none of it).
+
+// Test helpers panic on setup failures by design; not every test uses every helper.
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default, dead_code)]
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::AnvilInstance,
+    primitives::B256,
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use plasma_contracts::{Deployment, devnet::LocalChain};
+use plasma_operator::{Config, HaNode};
+use plasma_spec::{Signer, SigningDomain};
+use plasma_test_postgres::TempPostgres;
+use std::time::Duration;
+
+/// The lease the tests run with: short, so a takeover takes about a second.
+pub(crate) const LEASE_MS: u64 = 1_000;
+
+/// One anvil with the contracts deployed, one PostgreSQL, two funded users.
+pub(crate) struct Env {
+    pub(crate) anvil: AnvilInstance,
+    /// Signs with anvil's first three keys (the operator's, alice's, bob's).
+    pub(crate) provider: DynProvider,
+    pub(crate) deployment: Deployment,
+    pub(crate) domain: SigningDomain,
+    pub(crate) alice: Signer,
+    pub(crate) bob: Signer,
+    pub(crate) pg: TempPostgres,
+}
+
+/// Starts the environment; the election's transitions go to the test's output
+/// (`RUST_LOG=operator::ha=debug` for more).
+pub(crate) async fn env() -> Env {
+    env_with(TempPostgres::start).await
+}
+
+/// [`env`] on a PostgreSQL started by `start` (e.g. with TLS on).
+pub(crate) async fn env_with(
+    start: impl FnOnce() -> Result<TempPostgres, plasma_test_postgres::Error> + Send + 'static,
+) -> Env {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("operator::ha=info")),
+        )
+        .try_init();
+    let pg = tokio::task::spawn_blocking(start).await.unwrap().unwrap();
+    let LocalChain { anvil, deployment, .. } = LocalChain::start(60).await.unwrap();
+    let keys: Vec<PrivateKeySigner> =
+        anvil.keys().iter().take(3).map(|k| k.clone().into()).collect();
+    let mut wallet = EthereumWallet::new(keys[0].clone());
+    wallet.register_signer(keys[1].clone());
+    wallet.register_signer(keys[2].clone());
+    let provider =
+        ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+    let spec_key =
+        |i: usize| Signer::from_bytes(&B256::from_slice(&anvil.keys()[i].to_bytes())).unwrap();
+    let domain = SigningDomain::new(anvil.chain_id(), deployment.framework);
+    Env { alice: spec_key(1), bob: spec_key(2), anvil, provider, deployment, domain, pg }
+}
+
+/// An operator named `node` on the environment's database, with the one operator key.
+pub(crate) fn config(env: &Env, node: &str) -> Config {
+    config_at(env, node, env.pg.url())
+}
+
+/// [`config`] with another store URL (a proxy in front of the database, TLS options).
+pub(crate) fn config_at(env: &Env, node: &str, store_url: &str) -> Config {
+    let mut c = Config::devnet();
+    c.data_dir = std::env::temp_dir().join("unused-with-postgres");
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.store.url = Some(store_url.to_owned());
+    c.store.pool = 2;
+    c.ha.lease_ms = LEASE_MS;
+    c.ha.node_id = Some(node.to_owned());
+    c.l1.rpc_url = env.anvil.endpoint();
+    c.l1.framework = env.deployment.framework;
+    c.l1.private_key = Some(format!("0x{}", hex::encode(env.anvil.keys()[0].to_bytes())));
+    c.l1.poll_interval_ms = 50;
+    c.l1.deposit_confirmations = 1;
+    c.l1.commit_confirmations = 1;
+    c.block.interval_ms = 100;
+    c
+}
+
+/// Starts an operator and waits (20 s at most) until it leads.
+pub(crate) async fn leader(env: &Env, name: &str) -> HaNode {
+    let node = HaNode::start(config(env, name)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), node.leading()).await.expect("never led");
+    node
+}
