@@ -29,7 +29,7 @@ use plasma_spec::{Transaction, UtxoPos};
 use serde_json::Value;
 use std::{
     io::{Read, Write},
-    net::{Shutdown, SocketAddr, TcpListener, TcpStream},
+    net::{SocketAddr, TcpStream},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -41,65 +41,10 @@ use std::{
 mod ha_env;
 use ha_env::{Env, LEASE_MS, config_at, env};
 
-/// A TCP proxy to PostgreSQL that can become a black hole (bytes accepted, never delivered) and
-/// then be severed (every connection through it closed), as in `audit21.rs`.
-struct Proxy {
-    port: u16,
-    blackhole: Arc<AtomicBool>,
-    streams: Arc<parking_lot::Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    fn start(upstream_port: u16) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let blackhole = Arc::new(AtomicBool::new(false));
-        let streams: Arc<parking_lot::Mutex<Vec<TcpStream>>> = Arc::default();
-        let (bh, ss) = (blackhole.clone(), streams.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
-                    continue;
-                };
-                ss.lock().push(client.try_clone().unwrap());
-                ss.lock().push(server.try_clone().unwrap());
-                for (mut from, mut to) in [
-                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (server.try_clone().unwrap(), client.try_clone().unwrap()),
-                ] {
-                    let bh = bh.clone();
-                    std::thread::spawn(move || {
-                        let mut buf = [0u8; 16 * 1024];
-                        loop {
-                            let n = match from.read(&mut buf) {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => n,
-                            };
-                            if bh.load(Ordering::SeqCst) {
-                                continue; // swallowed
-                            }
-                            if to.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                        let _ = to.shutdown(Shutdown::Both);
-                    });
-                }
-            }
-        });
-        Self { port, blackhole, streams }
-    }
-
-    /// Lets traffic through again and closes every connection made so far: what the silent
-    /// database still holds fails, so no thread stays stuck after the test.
-    fn heal(&self) {
-        self.blackhole.store(false, Ordering::SeqCst);
-        for s in self.streams.lock().drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-    }
-}
+#[path = "common/proxy.rs"]
+#[allow(dead_code)] // each audit file uses part of it
+mod proxy;
+use proxy::Proxy;
 
 /// One GET with a plain blocking socket (no tokio: its workers are what is under test), at most
 /// `limit` in all. The status code and body, or why not.

@@ -148,62 +148,10 @@ fn raw_get(addr: std::net::SocketAddr, path: &str, within: Duration) -> Option<(
     Some((status, body))
 }
 
-/// A TCP proxy to PostgreSQL that can be made a black hole (bytes accepted, never delivered:
-/// a partition, a hung pgbouncer, the database's VM frozen) and then severed (as `audit21.rs`).
-struct Proxy {
-    port: u16,
-    blackhole: Arc<AtomicBool>,
-    streams: Arc<parking_lot::Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    fn start(upstream_port: u16) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let blackhole = Arc::new(AtomicBool::new(false));
-        let streams: Arc<parking_lot::Mutex<Vec<TcpStream>>> = Arc::default();
-        let (bh, ss) = (blackhole.clone(), streams.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
-                    continue;
-                };
-                ss.lock().push(client.try_clone().unwrap());
-                ss.lock().push(server.try_clone().unwrap());
-                for (mut from, mut to) in [
-                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (server.try_clone().unwrap(), client.try_clone().unwrap()),
-                ] {
-                    let bh = bh.clone();
-                    std::thread::spawn(move || {
-                        let mut buf = [0u8; 16 * 1024];
-                        loop {
-                            let n = match from.read(&mut buf) {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => n,
-                            };
-                            if bh.load(Ordering::SeqCst) {
-                                continue; // swallowed
-                            }
-                            if to.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                        let _ = to.shutdown(Shutdown::Both);
-                    });
-                }
-            }
-        });
-        Self { port, blackhole, streams }
-    }
-
-    fn sever(&self) {
-        for s in self.streams.lock().drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-    }
-}
+#[path = "common/proxy.rs"]
+#[allow(dead_code)] // each audit file uses part of it
+mod proxy;
+use proxy::Proxy;
 
 /// `url` with its port replaced.
 fn with_port(url: &str, from: u16, to: u16) -> String {
