@@ -459,3 +459,173 @@ async fn a_challenge_dropped_by_an_l1_reorg_is_sent_again() {
     w.stop().await;
     node.stop().await;
 }
+
+/// An L1 endpoint in front of anvil that, once armed, swaps two applied deposits by a
+/// reorganisation at one exact moment: just before it answers the first request for a block
+/// newer than `above`. That is the watcher reading the hash of a step's last block, which is
+/// where a reorganisation once went unseen (the check came before that read).
+struct ReorgProxy {
+    url: String,
+    arm: std::sync::Arc<parking_lot::Mutex<Option<Arm>>>,
+    fired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct Arm {
+    above: u64,
+    /// The first L1 block the reorganisation replaces.
+    from: u64,
+    /// `anvil_reorg`'s transactions: `[[raw, block offset], …]`.
+    txs: Value,
+}
+
+impl ReorgProxy {
+    async fn start(anvil: String) -> Self {
+        use warp::Filter;
+        let arm = std::sync::Arc::new(parking_lot::Mutex::new(None::<Arm>));
+        let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = reqwest::Client::new();
+        let (a, f) = (arm.clone(), fired.clone());
+        let route =
+            warp::post().and(warp::body::bytes()).then(move |body: bytes::Bytes| {
+                let (arm, fired, client, anvil) =
+                    (a.clone(), f.clone(), client.clone(), anvil.clone());
+                async move {
+                    let rpc = |method: &str, params: Value| {
+                        let req =
+                            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+                        let call = client.post(&anvil).json(&req).send();
+                        async move {
+                            call.await.unwrap().json::<Value>().await.unwrap()["result"].clone()
+                        }
+                    };
+                    let req: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let asked = (req["method"] == "eth_getBlockByNumber")
+                        .then(|| req["params"][0].as_str())
+                        .flatten()
+                        .and_then(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).ok());
+                    let due = {
+                        let mut arm = arm.lock();
+                        match (asked, arm.as_ref()) {
+                            (Some(n), Some(a)) if n > a.above => arm.take(),
+                            _ => None,
+                        }
+                    };
+                    if let Some(due) = due {
+                        let head = rpc("eth_blockNumber", json!([])).await;
+                        let head = u64::from_str_radix(
+                            head.as_str().unwrap().trim_start_matches("0x"),
+                            16,
+                        )
+                        .unwrap();
+                        rpc("anvil_reorg", json!([head - due.from + 1, due.txs])).await;
+                        fired.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    let answer =
+                        client.post(&anvil).body(body).header("content-type", "application/json");
+                    let answer = answer.send().await.unwrap().bytes().await.unwrap();
+                    warp::http::Response::builder()
+                        .header("content-type", "application/json")
+                        .body(answer.to_vec())
+                        .unwrap()
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(warp::serve(route).incoming(listener).run());
+        Self { url, arm, fired }
+    }
+}
+
+/// WATCH-1, LEDGER-7: L1 swaps two deposits the watcher has applied, and the reorganisation
+/// lands inside a step, between the watcher's reorg check and its read of the step's last
+/// block hash. The watcher must still see it and call the chain unsafe. (Before the fix the
+/// check came first, the new chain's hash was stored over the old chain's cursor, and the
+/// watcher stayed `safe` for good; CI caught it under load.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_inside_a_follow_step_that_swaps_applied_deposits_is_seen() {
+    let env = env().await;
+    let node = operator(&env).await;
+    let proxy = ReorgProxy::start(env.anvil.endpoint_url().to_string()).await;
+    let me = key(&env, 5);
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(me.clone()))
+        .connect_http(proxy.url.parse().unwrap())
+        .erased();
+    let settings = Settings {
+        framework: env.deployment.framework,
+        operator_url: format!("http://{}", node.addr),
+        confirmations: 1,
+        poll: Duration::from_millis(50),
+        availability_timeout: Duration::from_millis(400),
+        process_exits: true,
+        deadline_margin: Duration::from_secs(30),
+        stuck_after: Duration::from_millis(300),
+        l1_block_time: Duration::from_millis(100),
+        download: plasma_watcher::DownloadSettings::default(),
+    };
+    let w = Watcher::new(settings, me.address(), provider, &env.dir.path().join("watcher"))
+        .await
+        .unwrap();
+    let w = plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+
+    // Two deposits, in two L1 blocks; a fixed gas limit, as an estimate could fall short when
+    // they are replayed in the other order.
+    let milli = U256::from(10).pow(U256::from(15));
+    let mut sent = Vec::new();
+    for (i, amount) in [(1, milli * U256::from(1000)), (2, milli * U256::from(2000))] {
+        let signer = key(&env, i);
+        let owner = signer.address();
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(env.anvil.endpoint_url());
+        let framework = PlasmaFramework::new(env.deployment.framework, provider);
+        let tx = plasma_spec::Transaction::deposit(owner, Address::ZERO, amount).encode();
+        let call = framework.depositEth(tx.into()).value(amount).gas(300_000);
+        sent.push(call.send().await.unwrap().get_receipt().await.unwrap());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while w.watcher.status().synced_block < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", w.watcher.status());
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(w.watcher.status().safe);
+    let raw = |h: B256| {
+        let p = env.provider.clone();
+        async move {
+            p.raw_request::<_, alloy::primitives::Bytes>("eth_getRawTransactionByHash".into(), (h,))
+                .await
+                .unwrap()
+        }
+    };
+    let (raw_a, raw_b) = (raw(sent[0].transaction_hash).await, raw(sent[1].transaction_hash).await);
+    *proxy.arm.lock() = Some(Arm {
+        above: env.provider.get_block_number().await.unwrap(),
+        from: sent[0].block_number.unwrap(),
+        txs: json!([[raw_b, 0], [raw_a, 1]]),
+    });
+    // The next step reads a block above `above`: the reorganisation lands at that read.
+    env.provider.raw_request::<_, Value>("anvil_mine".into(), (1u64,)).await.unwrap();
+
+    let invalid = wait_event(
+        &w,
+        |e| matches!(e, Event::InvalidBlock { reason, .. } if reason.contains("LEDGER-7")),
+    )
+    .await;
+    assert!(proxy.fired.load(std::sync::atomic::Ordering::SeqCst), "the reorganisation happened");
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    let owners: Vec<Address> = framework
+        .DepositCreated_filter()
+        .from_block(0)
+        .query()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(e, _)| e.owner)
+        .collect();
+    assert_eq!(owners, vec![key(&env, 2).address(), key(&env, 1).address()], "swapped");
+    assert!(matches!(invalid, Event::InvalidBlock { blknum: 1 | 2, .. }), "{invalid:?}");
+    assert!(!w.watcher.status().safe, "{:?}", w.watcher.status());
+    assert!(w.watcher.events().iter().any(|e| matches!(e, Event::L1Reorg { .. })));
+    w.stop().await;
+    node.stop().await;
+}

@@ -109,6 +109,12 @@ pub struct StoreConfig {
     pub url: Option<String>,
     /// PostgreSQL connections the store keeps (its own threads). Default 8.
     pub pool: usize,
+    /// How long, in milliseconds, a PostgreSQL store call may take before the operator gives up
+    /// on it. A write past it has an unknown outcome, so the store refuses every further write
+    /// and the leader steps down (A21b-8): set it well above a full block's write on your
+    /// database (5 s on loopback; the store warns when a call takes half of it). Default 60,000;
+    /// at least 1,000. Restarts get ten times it to load the state.
+    pub call_deadline_ms: u64,
 }
 
 /// Leader election among operators sharing one PostgreSQL store (OP-HA-1..6). Ignored with redb.
@@ -275,7 +281,13 @@ pub struct FaultsConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { cache_mb: crate::store::DEFAULT_CACHE_BYTES / (1024 * 1024), url: None, pool: 8 }
+        Self {
+            cache_mb: crate::store::DEFAULT_CACHE_BYTES / (1024 * 1024),
+            url: None,
+            pool: 8,
+            call_deadline_ms: u64::try_from(crate::store::DEFAULT_CALL_DEADLINE.as_millis())
+                .unwrap_or(u64::MAX),
+        }
     }
 }
 
@@ -591,6 +603,16 @@ impl Config {
         if self.store.pool == 0 {
             return bad("store", "pool is 0; at least one connection".into());
         }
+        let min_deadline = crate::store::MIN_CALL_DEADLINE.as_millis();
+        if u128::from(self.store.call_deadline_ms) < min_deadline {
+            return bad(
+                "store",
+                format!(
+                    "call_deadline_ms = {} is below {min_deadline}: a full block's write takes seconds",
+                    self.store.call_deadline_ms
+                ),
+            );
+        }
         if self.store.url.as_deref().is_some_and(|u| u.trim().is_empty()) {
             return bad("store", "url is empty".into());
         }
@@ -657,6 +679,9 @@ impl Config {
         }
         if let Some(v) = var("PLASMA_OPERATOR_STORE_POOL") {
             self.store.pool = parse("PLASMA_OPERATOR_STORE_POOL", &v)?;
+        }
+        if let Some(v) = var("PLASMA_OPERATOR_STORE_CALL_DEADLINE_MS") {
+            self.store.call_deadline_ms = parse("PLASMA_OPERATOR_STORE_CALL_DEADLINE_MS", &v)?;
         }
         if let Some(v) = var("PLASMA_OPERATOR_HA_ADVERTISE_URL") {
             self.ha.advertise_url = Some(v);
@@ -948,6 +973,7 @@ mod tests {
         e.apply_env(|n| match n {
             "PLASMA_OPERATOR_STORE" => Some("postgres://x@h/d".into()),
             "PLASMA_OPERATOR_STORE_POOL" => Some("2".into()),
+            "PLASMA_OPERATOR_STORE_CALL_DEADLINE_MS" => Some("90000".into()),
             "PLASMA_OPERATOR_HA_LEASE_MS" => Some("700".into()),
             "PLASMA_OPERATOR_HA_NODE_ID" => Some("b".into()),
             "PLASMA_OPERATOR_HA_ADVERTISE_URL" => Some("http://b:1".into()),
@@ -959,6 +985,13 @@ mod tests {
             (Some("postgres://x@h/d"), 2, 700, Some("b"))
         );
         assert_eq!(e.ha.advertise_url.as_deref(), Some("http://b:1"));
+        assert_eq!(e.store.call_deadline_ms, 90_000);
+        assert_eq!(Config::default().store.call_deadline_ms, 60_000);
+        // A deadline shorter than a block's write would depose every leader in turn.
+        let mut short = Config::default();
+        short.store.call_deadline_ms = 999;
+        let err = short.validate().unwrap_err().to_string();
+        assert!(err.contains("call_deadline_ms = 999"), "{err}");
     }
 
     #[test]

@@ -61,8 +61,8 @@
 //! What the split changes for an attacker or a fault: a renewal no longer proves that the
 //! leader's writes are moving (it never did). So each renewal first probes the store's kind of
 //! connection under the renewal's deadline ([`LeaseDb::probe_store`], A21b-8), and every store
-//! call has a deadline past which a begun write poisons the store (`store/postgres.rs`
-//! `CALL_DEADLINE`; a poisoned leader stops leading, A21b-3). A takeover no longer waits behind
+//! call has a deadline past which a begun write poisons the store (`[store] call_deadline_ms`,
+//! 60 s by default; a poisoned leader stops leading, A21b-3). A takeover no longer waits behind
 //! a write the old epoch left open: once the lease has run out it ends the sessions holding the
 //! fence ([`LeaseDb::end_fence_holders`], A21b-7, with why that is as safe as waiting); a
 //! write of the old leader that is merely slow is ended the same way, and the new leader reloads
@@ -337,6 +337,7 @@ struct LeaseDb {
 }
 
 /// What an attempt to take the lease found.
+#[derive(Debug)]
 enum Attempt {
     /// Ours, in this epoch.
     Won(LeaderInfo),
@@ -370,7 +371,7 @@ impl LeaseDb {
     /// renewal that never answers does. The probe is a plain read (no lock), on a connection of
     /// its own: a long write of the store never delays it (A21-1 stays fixed). What it cannot
     /// see — the store's own pool connections stuck while fresh ones work — is the store's
-    /// call deadline's (`store/postgres.rs` `CALL_DEADLINE`: a write left without an answer
+    /// call deadline's (`[store] call_deadline_ms`: a write left without an answer
     /// poisons the store, and a poisoned leader stops leading, A21b-3).
     fn probe_store(&mut self) -> Result<(), LeaseError> {
         self.probe_connection()?;
@@ -530,10 +531,11 @@ impl LeaseDb {
             let had_lease = lease_row.is_some();
             let lease_epoch = lease_row.map_or(0, |r| r.get::<_, i64>(0));
             // 1b. The lease has run out and is locked by us: end every session still holding
-            // the fence's share lock (A21b-7). Only when there was a lease row to lock: with
-            // none (a first election) `FOR UPDATE` locked nothing, and a round trip here would
-            // widen the window in which a concurrent first takeover commits between our two
-            // reads (seen: two processes started together, the second deposing the first).
+            // the fence's share lock (A21b-7). Only when there was a lease row to lock. Since
+            // migration 0003 there always is one (an expired epoch-0 row on a new database), so
+            // two first takeovers queue on it like any others; without a row (a database that a
+            // hand edit left without one) `FOR UPDATE` locks nothing, and a round trip here
+            // would widen the window in which a concurrent takeover commits between our reads.
             if had_lease {
                 Self::end_fence_holders(&mut tx)?;
             }
@@ -669,9 +671,10 @@ impl LeaseDb {
         })
     }
 
-    /// The lease row.
+    /// The lease row; `None` before the first election (migration 0003's epoch-0 row names
+    /// nobody).
     fn read(&mut self) -> Result<Option<LeaderInfo>, LeaseError> {
-        Ok(self.read_lease()?.map(|(info, _)| info))
+        Ok(self.read_lease()?.map(|(info, _)| info).filter(|info| info.epoch > 0))
     }
 
     /// Why a renewal found the lease gone: the fence row names who took the epoch over (a
@@ -975,7 +978,7 @@ impl HaNode {
         };
         config.signer()?; // a standby that could never lead is refused now, not at takeover
         let shown = redact_store_url(&url);
-        let store = Arc::new(open_postgres(&url, config.store.pool).await?);
+        let store = Arc::new(open_postgres(&url, &config.store).await?);
         let listener = bind(config.listen).await?;
         let addr = listener
             .local_addr()
@@ -1139,14 +1142,16 @@ struct Takeover {
 }
 
 /// Opens the PostgreSQL store off the async workers (its connections live on threads of its own).
-async fn open_postgres(url: &str, pool: usize) -> Result<Store, NodeError> {
+async fn open_postgres(url: &str, config: &crate::config::StoreConfig) -> Result<Store, NodeError> {
     let url = url.to_owned();
-    tokio::task::spawn_blocking(move || {
-        Store::open_postgres(&url, &crate::store::PgOptions { pool })
-    })
-    .await
-    .map_err(|e| NodeError::Store(StoreError::Postgres(e.to_string())))?
-    .map_err(NodeError::Store)
+    let options = crate::store::PgOptions {
+        pool: config.pool,
+        call_deadline: Duration::from_millis(config.call_deadline_ms),
+    };
+    tokio::task::spawn_blocking(move || Store::open_postgres(&url, &options))
+        .await
+        .map_err(|e| NodeError::Store(StoreError::Postgres(e.to_string())))?
+        .map_err(NodeError::Store)
 }
 
 /// Follows the election: on winning, fences a fresh store handle to the epoch, starts leading
@@ -1224,7 +1229,7 @@ async fn start_leading(
     leader_store: &LeaderStore,
 ) -> Result<Leading, NodeError> {
     let url = config.store.url.clone().unwrap_or_default();
-    let store = open_postgres(&url, config.store.pool).await?;
+    let store = open_postgres(&url, &config.store).await?;
     store.set_fence(epoch);
     // Watched by the election thread from now on: a poisoned store ends the leadership (A21b-3).
     leader_store.set(epoch, store.poison_probe());
@@ -1253,7 +1258,7 @@ mod tests {
     #[test]
     fn a_leader_whose_store_poisoned_itself_is_deposed_and_releases_the_lease() {
         let pg = TempPostgres::start().unwrap();
-        drop(Store::open_postgres(pg.url(), &PgOptions { pool: 1 }).unwrap());
+        drop(Store::open_postgres(pg.url(), &PgOptions::pool(1)).unwrap());
         let lease = Duration::from_millis(1_000);
         let election = Election {
             url: pg.url().to_owned(),
@@ -1300,5 +1305,66 @@ mod tests {
                 == "t"
         });
         thread.stop(None);
+    }
+
+    /// The first-election race (#21): on a new database a takeover's first step, the lease
+    /// row's `FOR UPDATE`, must already have a row to queue on. Process `a` is mid-takeover
+    /// (it holds that lock, as step 1 does); `b`'s takeover must wait for it and then find the
+    /// lease held. Before migration 0003 the table was empty, `a`'s lock held nothing, and `b`
+    /// went on to win epoch 1 too (deposing `a` once both had committed).
+    #[test]
+    fn a_first_takeover_queues_behind_another_in_progress() {
+        let pg = TempPostgres::start().unwrap();
+        drop(Store::open_postgres(pg.url(), &PgOptions::pool(1)).unwrap());
+        let mut a = postgres::Client::connect(pg.url(), postgres::NoTls).unwrap();
+        let mut a_tx = a.transaction().unwrap();
+        let locked =
+            a_tx.query("SELECT epoch FROM plasma_lease WHERE id = 1 FOR UPDATE", &[]).unwrap();
+        assert_eq!(locked.len(), 1, "a new database has a lease row to lock");
+        assert_eq!(locked[0].get::<_, i64>(0), 0, "epoch 0: nobody's");
+
+        let lease = Duration::from_secs(5);
+        let url = pg.url().to_owned();
+        let (tx, rx) = mpsc::channel();
+        let b = std::thread::spawn(move || {
+            let mut db = LeaseDb::new(&url, lease).unwrap();
+            tx.send(db.try_acquire("b", "http://b", lease)).unwrap();
+        });
+        // `b` is waiting for `a`'s lock, or has already finished (the bug).
+        let waiting = "SELECT count(*) FROM pg_stat_activity \
+                       WHERE application_name = 'plasma-operator-lease' AND wait_event_type = 'Lock'";
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(done) = rx.try_recv() {
+                panic!("b's takeover did not wait for a's: {done:?}");
+            }
+            if pg.psql(waiting).unwrap().trim() == "1" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "b neither waited nor finished");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // `a` ends its takeover as `take` does, and commits.
+        a_tx.execute(
+            "INSERT INTO plasma_leader (id, epoch, holder, url, expires_at) \
+             VALUES (1, 1, 'a', 'http://a', 'infinity')",
+            &[],
+        )
+        .unwrap();
+        a_tx.execute(
+            "UPDATE plasma_lease SET epoch = 1, holder = 'a', url = 'http://a', \
+             expires_at = clock_timestamp() + interval '1 hour' WHERE id = 1",
+            &[],
+        )
+        .unwrap();
+        a_tx.commit().unwrap();
+        match rx.recv_timeout(Duration::from_secs(10)).expect("b's takeover returned") {
+            Ok(Attempt::Held(Some(info))) => {
+                assert_eq!((info.epoch, info.holder.as_str()), (1, "a"), "{info:?}");
+            }
+            other => panic!("expected the lease held by a, got {other:?}"),
+        }
+        b.join().unwrap();
+        assert_eq!(pg.psql("SELECT epoch FROM plasma_leader").unwrap().trim(), "1", "a kept it");
     }
 }

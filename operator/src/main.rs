@@ -63,6 +63,10 @@ struct RunArgs {
     /// PostgreSQL connections the store keeps. Default 8. Env: PLASMA_OPERATOR_STORE_POOL.
     #[arg(long = "store.pool")]
     store_pool: Option<usize>,
+    /// How long a PostgreSQL store call may take, in ms, before a write is taken as lost and the
+    /// leader steps down. Default 60000. Env: PLASMA_OPERATOR_STORE_CALL_DEADLINE_MS.
+    #[arg(long = "store.call-deadline-ms")]
+    store_call_deadline_ms: Option<u64>,
     /// The API URL standbys name in `NotLeader` while this process leads. Default
     /// `http://<api.listen>`. Env: PLASMA_OPERATOR_HA_ADVERTISE_URL.
     #[arg(long = "ha.advertise-url")]
@@ -103,6 +107,9 @@ impl RunArgs {
         }
         if let Some(v) = self.store_pool {
             config.store.pool = v;
+        }
+        if let Some(v) = self.store_call_deadline_ms {
+            config.store.call_deadline_ms = v;
         }
         if let Some(v) = &self.advertise_url {
             config.ha.advertise_url = Some(v.clone());
@@ -286,6 +293,8 @@ mod tests {
             "postgres://op:pw@db/plasma",
             "--store.pool",
             "3",
+            "--store.call-deadline-ms",
+            "120000",
             "--ha.lease-ms",
             "1000",
             "--ha.node-id",
@@ -299,5 +308,6 @@ mod tests {
         assert!(c.store.is_postgres());
         assert_eq!((c.store.pool, c.ha.lease_ms, c.ha.node_id.as_deref()), (3, 1000, Some("a")));
         assert_eq!(c.ha.advertise_url.as_deref(), Some("http://a:9656"));
+        assert_eq!(c.store.call_deadline_ms, 120_000);
     }
 }

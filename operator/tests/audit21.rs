@@ -58,7 +58,7 @@ async fn a21_1_a_write_longer_than_the_lease_must_not_depose_the_leader() {
     // lock held), e.g. a large block being encoded/written.
     let url = env.pg.url().to_owned();
     let write = tokio::task::spawn_blocking(move || {
-        let store = Store::open_postgres(&url, &PgOptions { pool: 1 }).unwrap();
+        let store = Store::open_postgres(&url, &PgOptions::pool(1)).unwrap();
         store.set_fence(epoch);
         let slow = Duration::from_millis(LEASE_MS * 5 / 2);
         let r = store.apply_with_block(&Batch::default(), move || {

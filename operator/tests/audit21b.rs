@@ -14,11 +14,8 @@ use plasma_operator::{Batch, Config, HaNode, PgOptions, Role, Store};
 use plasma_test_postgres::TempPostgres;
 use std::{
     io::{Read, Write},
-    net::{Shutdown, TcpListener, TcpStream},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    net::TcpStream,
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
 
@@ -65,7 +62,7 @@ fn hold_lease_elsewhere(pg: &TempPostgres) {
 
 /// [`hold_lease_elsewhere`] with the expiry `expires` (SQL).
 fn hold_lease(pg: &TempPostgres, expires: &str) {
-    drop(Store::open_postgres(pg.url(), &PgOptions { pool: 1 }).unwrap());
+    drop(Store::open_postgres(pg.url(), &PgOptions::pool(1)).unwrap());
     pg.psql(&format!(
         "INSERT INTO plasma_leader (id, epoch, holder, url, expires_at) \
          VALUES (1, 7, 'other', 'http://127.0.0.1:9', {expires}) \
@@ -289,7 +286,7 @@ async fn checked_a_commit_cut_short_in_the_synchronous_standby_wait_is_resolved(
     let pg = postgres().await;
     let url = pg.url().to_owned();
     let store = tokio::task::spawn_blocking(move || {
-        Arc::new(Store::open_postgres(&url, &PgOptions { pool: 1 }).unwrap())
+        Arc::new(Store::open_postgres(&url, &PgOptions::pool(1)).unwrap())
     })
     .await
     .unwrap();
@@ -334,98 +331,6 @@ async fn checked_a_commit_cut_short_in_the_synchronous_standby_wait_is_resolved(
     );
 }
 
-/// A proxy that tells the store's connections (`application_name` `plasma-operator`) from the
-/// lease's (`plasma-operator-lease`) by their startup message, and can cut the store's alone:
-/// open ones severed, new ones closed at once, while the lease's go on.
-struct SplitProxy {
-    port: u16,
-    cut_store: Arc<AtomicBool>,
-    /// The store's bytes swallowed (a black hole for its connections only).
-    swallow_store: Arc<AtomicBool>,
-    /// (is the store's, stream) per connection side.
-    streams: Tagged,
-}
-
-/// Each connection side's stream with its kind (shared by both sides of one connection).
-type Tagged = Arc<parking_lot::Mutex<Vec<(Arc<std::sync::atomic::AtomicU8>, TcpStream)>>>;
-
-/// A connection's kind as learnt from its startup message.
-const UNKNOWN: u8 = 0;
-const STORE: u8 = 1;
-const LEASE: u8 = 2;
-
-impl SplitProxy {
-    fn start(upstream_port: u16) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let cut_store = Arc::new(AtomicBool::new(false));
-        let swallow_store = Arc::new(AtomicBool::new(false));
-        let streams: Tagged = Arc::default();
-        let (cut, ss, sw) = (cut_store.clone(), streams.clone(), swallow_store.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
-                    continue;
-                };
-                let kind = Arc::new(std::sync::atomic::AtomicU8::new(UNKNOWN));
-                ss.lock().push((kind.clone(), client.try_clone().unwrap()));
-                ss.lock().push((kind.clone(), server.try_clone().unwrap()));
-                for (upstream, mut from, mut to) in [
-                    (true, client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (false, server.try_clone().unwrap(), client.try_clone().unwrap()),
-                ] {
-                    let (cut, kind, sw) = (cut.clone(), kind.clone(), sw.clone());
-                    std::thread::spawn(move || {
-                        let mut buf = [0u8; 16 * 1024];
-                        loop {
-                            let n = match from.read(&mut buf) {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => n,
-                            };
-                            if upstream && kind.load(Ordering::SeqCst) == UNKNOWN {
-                                let chunk = &buf[..n];
-                                let has = |needle: &[u8]| {
-                                    chunk.windows(needle.len()).any(|w| w == needle)
-                                };
-                                if has(b"plasma-operator-lease") {
-                                    kind.store(LEASE, Ordering::SeqCst);
-                                } else if has(b"plasma-operator") {
-                                    kind.store(STORE, Ordering::SeqCst);
-                                }
-                            }
-                            if cut.load(Ordering::SeqCst) && kind.load(Ordering::SeqCst) == STORE {
-                                break;
-                            }
-                            if sw.load(Ordering::SeqCst) && kind.load(Ordering::SeqCst) == STORE {
-                                continue; // swallowed
-                            }
-                            if to.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                        let _ = to.shutdown(Shutdown::Both);
-                        let _ = from.shutdown(Shutdown::Both);
-                    });
-                }
-            }
-        });
-        Self { port, cut_store, swallow_store, streams }
-    }
-
-    /// Severs the store's connections and refuses its new ones (until `false`).
-    fn cut_store(&self, cut: bool) {
-        self.cut_store.store(cut, Ordering::SeqCst);
-        if cut {
-            for (kind, s) in self.streams.lock().iter() {
-                if kind.load(Ordering::SeqCst) == STORE {
-                    let _ = s.shutdown(Shutdown::Both);
-                }
-            }
-        }
-    }
-}
-
 /// FINDING A21b-3 — severity HIGH (availability: the chain halts with no failover, and nothing
 /// pages): a leader whose store **poisoned itself** keeps the lease for ever. `Conn::resolve`
 /// (`store/postgres.rs`) poisons the store when a `COMMIT`'s answer was lost and `txid_status`
@@ -456,7 +361,7 @@ async fn a21b_3_a_leader_whose_store_poisoned_itself_stops_leading() {
 
     let pg = postgres().await;
     let LocalChain { anvil, deployment, .. } = LocalChain::start(60).await.unwrap();
-    let proxy = SplitProxy::start(pg.port());
+    let proxy = Proxy::start(pg.port());
     let via = with_port(pg.url(), pg.port(), proxy.port);
     let lease_ms = 5_000;
     let node = HaNode::start(leader_config(&anvil, &deployment, &via, lease_ms)).await.unwrap();
@@ -727,7 +632,7 @@ async fn a21b_7_a_leader_frozen_inside_a_write_does_not_block_the_takeover() {
     // The frozen leader: a write of epoch 7 whose transaction stays open (idle) 8 s.
     let url = pg.url().to_owned();
     let frozen = tokio::task::spawn_blocking(move || {
-        let store = Store::open_postgres(&url, &PgOptions { pool: 1 }).unwrap();
+        let store = Store::open_postgres(&url, &PgOptions::pool(1)).unwrap();
         store.set_fence(7);
         let r = store.apply_with_block(&Batch::default(), || {
             std::thread::sleep(Duration::from_secs(8));
@@ -794,7 +699,7 @@ async fn a21b_8_a_leader_that_cannot_write_hands_over() {
 
     let pg = postgres().await;
     let LocalChain { anvil, deployment, .. } = LocalChain::start(60).await.unwrap();
-    let proxy = SplitProxy::start(pg.port());
+    let proxy = Proxy::start(pg.port());
     let via = with_port(pg.url(), pg.port(), proxy.port);
     let node = HaNode::start(leader_config(&anvil, &deployment, &via, LEASE_MS)).await.unwrap();
     tokio::time::timeout(Duration::from_secs(30), node.leading()).await.expect("never led");

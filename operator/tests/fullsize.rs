@@ -47,17 +47,7 @@ async fn env() -> Env {
 }
 
 fn config(env: &Env, data_dir: &std::path::Path) -> Config {
-    let mut c = Config::devnet();
-    c.data_dir = data_dir.into();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.l1.rpc_url = env.anvil.endpoint();
-    c.l1.framework = env.deployment.framework;
-    c.l1.private_key = Some(format!("0x{}", hex::encode(env.anvil.keys()[0].to_bytes())));
-    c.l1.poll_interval_ms = 50;
-    c.l1.deposit_confirmations = 1;
-    c.l1.commit_confirmations = 1;
-    c.block.interval_ms = 100;
-    c
+    common::config::devnet_config(&env.anvil, env.deployment.framework, data_dir)
 }
 
 fn unhex(v: &Value) -> Vec<u8> {

@@ -267,7 +267,7 @@ async fn a_leader_whose_lease_is_stolen_stops_and_its_writes_are_refused() {
     let pg = env.pg.url().to_owned();
     let refused = tokio::task::spawn_blocking(move || {
         let store =
-            plasma_operator::Store::open_postgres(&pg, &plasma_operator::PgOptions { pool: 1 })
+            plasma_operator::Store::open_postgres(&pg, &plasma_operator::PgOptions::pool(1))
                 .unwrap();
         store.set_fence(1);
         store.apply(&plasma_operator::Batch {

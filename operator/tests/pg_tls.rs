@@ -47,7 +47,7 @@ fn url(pg: &TempPostgres, query: &str) -> String {
 }
 
 fn open(url: &str) -> Result<Store, String> {
-    Store::open_postgres(url, &PgOptions { pool: 1 }).map_err(|e| e.to_string())
+    Store::open_postgres(url, &PgOptions::pool(1)).map_err(|e| e.to_string())
 }
 
 /// How many sessions of `application_name` are on TLS, and how many in all.

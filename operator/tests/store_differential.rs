@@ -239,7 +239,7 @@ fn redb_and_postgres_answer_every_read_alike() {
     let dir = tempfile::tempdir().unwrap();
     let redb = Store::open(&dir.path().join("state.redb")).unwrap();
     let pg_server = TempPostgres::start().unwrap();
-    let pg = Store::open_postgres(pg_server.url(), &PgOptions { pool: 3 }).unwrap();
+    let pg = Store::open_postgres(pg_server.url(), &PgOptions::pool(3)).unwrap();
     pg_server
         .psql("INSERT INTO plasma_leader VALUES (1, 1, 't', 'http://t', now() + interval '1 hour')")
         .unwrap();

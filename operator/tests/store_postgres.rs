@@ -14,7 +14,7 @@ use plasma_test_postgres::TempPostgres;
 const FEE_RECIPIENT: Address = Address::repeat_byte(0xfe);
 
 fn open(pg: &TempPostgres, epoch: u64) -> Chain {
-    let store = Store::open_postgres(pg.url(), &PgOptions { pool: 2 }).unwrap();
+    let store = Store::open_postgres(pg.url(), &PgOptions::pool(2)).unwrap();
     assert_eq!(store.backend(), "postgres");
     store.set_fence(epoch);
     Chain::open(store, domain(), FEE_RECIPIENT, 100).unwrap()
@@ -24,7 +24,7 @@ fn open(pg: &TempPostgres, epoch: u64) -> Chain {
 fn a_chain_on_postgres_reopens_to_the_same_state() {
     let pg = TempPostgres::start().unwrap();
     // The lease row part B's election makes.
-    Store::open_postgres(pg.url(), &PgOptions { pool: 1 }).unwrap();
+    Store::open_postgres(pg.url(), &PgOptions::pool(1)).unwrap();
     pg.psql("INSERT INTO plasma_leader VALUES (1, 1, 'a', 'http://a', now() + interval '1 hour')")
         .unwrap();
     let (alice, bob, carol) = (key(1), key(2), key(3));

@@ -10,25 +10,37 @@ const MAX_LOG_RANGE: u64 = 2_000;
 
 impl Watcher {
     pub(super) async fn follow_l1(&self) -> Result<(), WatcherError> {
-        self.rewind_on_reorg().await?;
         let head = self.provider.get_block_number().await.map_err(l1)?;
         let Some(to) = (head + 1).checked_sub(self.settings.confirmations.max(1)) else {
             return Ok(());
         };
         let from = *self.cursor.lock() + 1;
         if from > to {
+            // Nothing new to read, but L1 may still have replaced blocks already read.
+            self.rewind_on_reorg().await?;
             return Ok(());
         }
         // At most MAX_LOG_RANGE blocks a step: a watcher far behind (a first start on a public
         // chain with millions of blocks) catches up a step a poll instead of asking for the
         // whole range at once, which hosted RPCs refuse.
         let to = to.min(from + MAX_LOG_RANGE - 1);
-        // The hash is read before the logs: if L1 reorganises in between, the stored hash is the
-        // old one and the next step notices; read after, a reorganisation could go unseen.
+        // WATCH-1's order, which the safety of a step rests on:
+        // 1. the hash of `to` is read first;
+        // 2. then the cursor's stored hash is checked against L1 (rewind_on_reorg);
+        // 3. then the logs are read.
+        // A reorganisation before (2) is caught by (2). One after (1) leaves `to_hash` the old
+        // chain's, which the next step's check catches. Checking before (1) instead left a gap
+        // (seen under load in CI): a reorganisation between the check and (1) stored the new
+        // chain's hash over a cursor whose blocks had been read from the old chain, so the swap
+        // of already-applied deposits went unseen and LEDGER-7 was never raised.
         let Some(to_block) = self.provider.get_block_by_number(to.into()).await.map_err(l1)? else {
             return Ok(());
         };
         let to_hash = to_block.header.hash;
+        if self.rewind_on_reorg().await? {
+            // The cursor went back: the next step reads from the common ancestor.
+            return Ok(());
+        }
         {
             let mut l1_time = self.l1_time.lock();
             *l1_time = (*l1_time).max(to_block.header.timestamp);
@@ -324,7 +336,8 @@ impl Watcher {
     /// it is read again; then takes again every action whose transaction the reorganisation
     /// dropped. The validated child-chain view is not rolled back: deposits and commitments are
     /// read `confirmations` deep, and the view only ever grows by blocks validated in order.
-    pub(super) async fn rewind_on_reorg(&self) -> Result<(), WatcherError> {
+    /// Returns whether it went back.
+    pub(super) async fn rewind_on_reorg(&self) -> Result<bool, WatcherError> {
         use redb::ReadableTable;
         let cursor = *self.cursor.lock();
         let stored: Vec<(u64, B256)> = {
@@ -338,10 +351,10 @@ impl Watcher {
             out
         };
         let Some(&(at, hash)) = stored.iter().rev().find(|(n, _)| *n <= cursor) else {
-            return Ok(());
+            return Ok(false);
         };
         if self.l1_hash(at).await? == Some(hash) {
-            return Ok(());
+            return Ok(false);
         }
         let mut ancestor = 0;
         for &(n, h) in stored.iter().rev().filter(|(n, _)| *n < at) {
@@ -365,7 +378,8 @@ impl Watcher {
         *self.cursor.lock() = ancestor;
         self.exit_seen_started.lock().clear();
         self.event(Event::L1Reorg { from: cursor, to: ancestor });
-        self.retake_lost_actions().await
+        self.retake_lost_actions().await?;
+        Ok(true)
     }
 
     /// Forgets every recorded action whose transaction is no longer in L1's chain, so the next

@@ -15,6 +15,7 @@ mod redb;
 pub(crate) use postgres::tls as pg_tls;
 
 pub use postgres::PgOptions;
+pub(crate) use postgres::{DEFAULT_CALL_DEADLINE, MIN_CALL_DEADLINE};
 
 use crate::blocks::{BlockInfo, EncodedBlock};
 use alloy::primitives::{Address, B256};
@@ -890,7 +891,7 @@ pub(crate) mod tests {
             match self {
                 Self::Redb(dir) => Store::open(&dir.path().join("state.redb")).unwrap(),
                 Self::Postgres(pg) => {
-                    let store = Store::open_postgres(pg.url(), &PgOptions { pool: 2 }).unwrap();
+                    let store = Store::open_postgres(pg.url(), &PgOptions::pool(2)).unwrap();
                     pg.psql(
                         "INSERT INTO plasma_leader VALUES (1, 1, 'test', 'http://test', \
                          now() + interval '1 hour') ON CONFLICT (id) DO NOTHING",

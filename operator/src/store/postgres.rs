@@ -75,11 +75,21 @@ use tracing::{error, info, warn};
 pub struct PgOptions {
     /// Connections (each on its own thread): concurrent store calls beyond this queue.
     pub pool: usize,
+    /// How long a store call's caller waits for its answer; past it a write poisons the store
+    /// (A21b-8). Default 60 s (`[store] call_deadline_ms`).
+    pub call_deadline: Duration,
 }
 
 impl Default for PgOptions {
     fn default() -> Self {
-        Self { pool: 8 }
+        Self { pool: 8, call_deadline: DEFAULT_CALL_DEADLINE }
+    }
+}
+
+impl PgOptions {
+    /// The defaults with `pool` connections.
+    pub fn pool(pool: usize) -> Self {
+        Self { pool, ..Self::default() }
     }
 }
 
@@ -89,6 +99,7 @@ pub(crate) mod tls;
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/0001_init.sql")),
     (2, "lease", include_str!("../../migrations/0002_lease.sql")),
+    (3, "lease_row", include_str!("../../migrations/0003_lease_row.sql")),
 ];
 
 /// How long a commit whose answer was lost is looked up before the store gives up and poisons
@@ -106,12 +117,20 @@ const FENCE: &str = "SELECT epoch, txid_current() FROM plasma_leader WHERE id = 
 /// changes nothing; a write that had begun may still commit, so its outcome is unknown and the
 /// store **poisons** itself exactly as for a lost `COMMIT` answer (its holder stops leading and
 /// a new leader reloads whatever did commit; A21b-3). A write still queued is dropped unrun.
-/// Generous: a full block's transaction takes seconds, and a lost `COMMIT` answer is looked up
-/// for [`RESOLVE_FOR`] inside the call.
-const CALL_DEADLINE: Duration = Duration::from_secs(60);
+/// The default ([`PgOptions::call_deadline`], `[store] call_deadline_ms`) is generous: a full
+/// 2^16-payment block's transaction took 5 s on a loopback database (docs/benchmarks.md), and a
+/// lost `COMMIT` answer is looked up for [`RESOLVE_FOR`] inside the call. A database across a slow
+/// link may need more: a deadline shorter than a full block's write poisons every leader in turn
+/// (each deposed at the same block), so the store warns when a write takes half of it.
+pub(crate) const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(60);
 
-/// [`CALL_DEADLINE`] for [`PgStore::load`] (a restart reads every UTXO).
-const LOAD_DEADLINE: Duration = Duration::from_secs(600);
+/// The least call deadline a configuration may set. Below [`RESOLVE_FOR`] a lost `COMMIT`
+/// answer always poisons the store (the deadline runs out before the lookup can settle it):
+/// safe, only less available.
+pub(crate) const MIN_CALL_DEADLINE: Duration = Duration::from_secs(1);
+
+/// The call deadline for [`PgStore::load`] (a restart reads every UTXO): ten times the calls'.
+const LOAD_DEADLINE_FACTOR: u32 = 10;
 
 /// The server ends a session of ours that sits idle inside a transaction this long (A21b-7):
 /// a process frozen (SIGSTOP, a paused VM) with a write open would otherwise keep the fence
@@ -161,6 +180,8 @@ pub(crate) struct PgStore {
     jobs: Option<mpsc::Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
+    /// [`PgOptions::call_deadline`].
+    call_deadline: Duration,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -681,7 +702,8 @@ impl PgStore {
                 .map_err(|e| StoreError::Postgres(format!("starting a store thread: {e}")))?;
             workers.push(worker);
         }
-        let store = Self { jobs: Some(jobs), workers, shared };
+        let call_deadline = options.call_deadline;
+        let store = Self { jobs: Some(jobs), workers, shared, call_deadline };
         let redacted = store.shared.redacted.clone();
         store.call(move |conn| {
             let client = conn.client()?;
@@ -756,12 +778,12 @@ impl PgStore {
         }
     }
 
-    /// Runs `f` on a pool thread and waits for its answer, at most [`CALL_DEADLINE`].
+    /// Runs `f` on a pool thread and waits for its answer, at most the call deadline.
     fn call<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Conn) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        self.call_within(CALL_DEADLINE, f)
+        self.call_within(self.call_deadline, f)
     }
 
     /// [`Self::call`] with its own deadline.
@@ -771,7 +793,18 @@ impl PgStore {
         f: impl FnOnce(&mut Conn) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         let pending = self.submit(f)?;
-        self.wait(&pending, within)
+        let started = Instant::now();
+        let answer = self.wait(&pending, within);
+        self.warn_if_slow(started.elapsed(), within);
+        answer
+    }
+
+    /// A call that took more than half its deadline is one slower database away from poisoning
+    /// the store (and, on a write, deposing its leader): said before it happens.
+    fn warn_if_slow(&self, took: Duration, within: Duration) {
+        if took > within / 2 {
+            warn!(target: "operator::store", url = %self.shared.redacted, ?took, deadline = ?within, "a store call took more than half its deadline; raise [store] call_deadline_ms before a slower one poisons the store");
+        }
     }
 
     pub(crate) fn set_fence(&self, epoch: u64) {
@@ -846,19 +879,21 @@ impl PgStore {
                     drop(block_tx);
                     // The transaction cannot commit without its block: waited for only so the
                     // rollback is done before the caller retries, never past the deadline.
-                    let _ = answer.answer.recv_timeout(CALL_DEADLINE);
+                    let _ = answer.answer.recv_timeout(self.call_deadline);
                     return Err(e);
                 }
             };
             let t = Instant::now();
             let _ = block_tx.send(encoded);
-            let (info, rows_took) = self.wait(&answer, CALL_DEADLINE)?;
+            let answer = self.wait(&answer, self.call_deadline);
+            self.warn_if_slow(t.elapsed(), self.call_deadline);
+            let (info, rows_took) = answer?;
             Ok((info, rows_took, t.elapsed()))
         })
     }
 
     pub(crate) fn load(&self) -> Result<Loaded, StoreError> {
-        self.call_within(LOAD_DEADLINE, |conn| {
+        self.call_within(self.call_deadline * LOAD_DEADLINE_FACTOR, |conn| {
             conn.read(|client, _| {
                 let mut tx = snapshot(client)?;
                 let mut loaded = Loaded::default();
@@ -1346,7 +1381,7 @@ mod tests {
             assert_eq!(takeover.join().unwrap().trim(), "2");
         });
         // The write committed before the takeover: a new leader's load sees it.
-        let other = Store::open_postgres(db.pg().url(), &PgOptions { pool: 1 }).unwrap();
+        let other = Store::open_postgres(db.pg().url(), &PgOptions::pool(1)).unwrap();
         other.set_fence(2);
         let loaded = other.load().unwrap();
         assert_eq!(loaded.next_child_block, Some(1000));
@@ -1420,13 +1455,13 @@ mod tests {
                 .psql("SELECT version, name FROM plasma_schema ORDER BY version")
                 .unwrap()
                 .trim(),
-            "1|init\n2|lease"
+            "1|init\n2|lease\n3|lease_row"
         );
         drop(db.open());
-        assert_eq!(count(&db, "plasma_schema"), 2, "a migration applies once");
-        db.pg().psql("INSERT INTO plasma_schema (version, name) VALUES (3, 'future')").unwrap();
+        assert_eq!(count(&db, "plasma_schema"), 3, "a migration applies once");
+        db.pg().psql("INSERT INTO plasma_schema (version, name) VALUES (4, 'future')").unwrap();
         match Store::open_postgres(db.pg().url(), &PgOptions::default()) {
-            Err(StoreError::UnsupportedSchema { found: 3, supported: 2 }) => {}
+            Err(StoreError::UnsupportedSchema { found: 4, supported: 3 }) => {}
             other => panic!("expected UnsupportedSchema, got {other:?}"),
         }
     }
@@ -1437,7 +1472,7 @@ mod tests {
         let url = db.pg().url().to_owned();
         let opened: Vec<Result<Store, StoreError>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
-                .map(|_| s.spawn(|| Store::open_postgres(&url, &PgOptions { pool: 1 })))
+                .map(|_| s.spawn(|| Store::open_postgres(&url, &PgOptions::pool(1))))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
@@ -1449,7 +1484,7 @@ mod tests {
     fn an_unreachable_database_is_an_error_without_its_password() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let url = format!("postgres://plasma:hunter2secret@127.0.0.1:{port}/plasma");
-        let err = Store::open_postgres(&url, &PgOptions { pool: 1 }).unwrap_err();
+        let err = Store::open_postgres(&url, &PgOptions::pool(1)).unwrap_err();
         let text = format!("{err} {err:?}");
         assert!(matches!(err, StoreError::Postgres(_)), "{text}");
         assert!(text.contains(&format!("postgres://plasma@127.0.0.1:{port}/plasma")), "{text}");
@@ -1489,7 +1524,7 @@ mod tests {
     #[test]
     fn a_write_past_its_deadline_poisons_the_store_and_a_queued_one_never_runs() {
         let db = Db::new("postgres");
-        let store = PgStore::open(db.pg().url(), &PgOptions { pool: 1 }).unwrap();
+        let store = PgStore::open(db.pg().url(), &PgOptions::pool(1)).unwrap();
         db.pg()
             .psql("INSERT INTO plasma_leader VALUES (1, 1, 't', 'http://t', now() + interval '1 hour')")
             .unwrap();

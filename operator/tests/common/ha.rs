@@ -20,6 +20,12 @@ use plasma_spec::{Signer, SigningDomain};
 use plasma_test_postgres::TempPostgres;
 use std::time::Duration;
 
+// Its own copy: the PostgreSQL tests include this file without `common/mod.rs`; those that
+// include both get the small file twice, which is harmless.
+#[allow(clippy::duplicate_mod)]
+#[path = "config.rs"]
+mod config;
+
 /// The lease the tests run with: short, so a takeover takes about a second.
 pub(crate) const LEASE_MS: u64 = 1_000;
 
@@ -74,20 +80,12 @@ pub(crate) fn config(env: &Env, node: &str) -> Config {
 
 /// [`config`] with another store URL (a proxy in front of the database, TLS options).
 pub(crate) fn config_at(env: &Env, node: &str, store_url: &str) -> Config {
-    let mut c = Config::devnet();
-    c.data_dir = std::env::temp_dir().join("unused-with-postgres");
-    c.listen = "127.0.0.1:0".parse().unwrap();
+    let unused = std::env::temp_dir().join("unused-with-postgres");
+    let mut c = config::devnet_config(&env.anvil, env.deployment.framework, &unused);
     c.store.url = Some(store_url.to_owned());
     c.store.pool = 2;
     c.ha.lease_ms = LEASE_MS;
     c.ha.node_id = Some(node.to_owned());
-    c.l1.rpc_url = env.anvil.endpoint();
-    c.l1.framework = env.deployment.framework;
-    c.l1.private_key = Some(format!("0x{}", hex::encode(env.anvil.keys()[0].to_bytes())));
-    c.l1.poll_interval_ms = 50;
-    c.l1.deposit_confirmations = 1;
-    c.l1.commit_confirmations = 1;
-    c.block.interval_ms = 100;
     c
 }
 

@@ -13,6 +13,10 @@ use plasma_spec::{SignedTransaction, Transaction, UtxoPos};
 use serde_json::{Value, json};
 use std::time::Duration;
 
+// Not every test binary that includes `common` starts a node from the devnet config.
+#[allow(dead_code)]
+pub(crate) mod config;
+
 /// The operator's API at a running node.
 pub(crate) struct Api {
     /// `http://host:port` of the node.
