@@ -79,7 +79,7 @@ use crate::{
     api::{self, ApiContext, Common},
     config::{Config, redact_store_url},
     node::{Leading, NodeError, Server, bind},
-    store::{Store, StoreError},
+    store::{Store, StoreError, pg_connect},
 };
 use serde::Serialize;
 use std::{
@@ -320,7 +320,9 @@ fn depose(role: &watch::Sender<Role>, exit: &ExitSignal, epoch: u64, reason: Str
 // The lease row.
 
 /// `expires_at` as RFC 3339 UTC text, so no date type crosses the wire.
-const EXPIRES: &str = r#"to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#;
+/// (`to_char` of an infinite time is NULL: then the time's own text, so a hand-edited row can
+/// never stop every election with a decoding error, A21c-3.)
+const EXPIRES: &str = r#"coalesce(to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), expires_at::text)"#;
 
 /// One connection to the lease row, owned by the election thread.
 struct LeaseDb {
@@ -329,6 +331,8 @@ struct LeaseDb {
     tls: crate::store::pg_tls::MakeRustls,
     client: Option<postgres::Client>,
     statement_timeout: Duration,
+    /// The URL without its password, for errors.
+    redacted: String,
     /// A connection made as the store's are (same URL and path, the store's `application_name`
     /// family), probed before every renewal: a leader renews only while the database answers
     /// its store's kind of connection too (A21b-8). See [`Self::probe_store`].
@@ -359,7 +363,15 @@ impl LeaseDb {
         let mut probe_config = config.clone();
         probe_config.application_name("plasma-operator-probe");
         config.application_name("plasma-operator-lease");
-        Ok(Self { config, tls, client: None, statement_timeout: lease, probe_config, probe: None })
+        Ok(Self {
+            config,
+            tls,
+            client: None,
+            statement_timeout: lease,
+            redacted: redact_store_url(url),
+            probe_config,
+            probe: None,
+        })
     }
 
     /// A read through a connection like the store's, before each renewal (A21b-8). The lease
@@ -404,30 +416,48 @@ impl LeaseDb {
         }
     }
 
-    /// The probe's connection, made again if it is closed.
+    /// The probe's connection, made again if it is closed. The connect and its set-up together
+    /// take at most one lease (A21c-5: `store::pg_connect`): an endpoint that accepts and never
+    /// answers no longer holds the election thread in [`Self::warm_probe`].
     fn probe_connection(&mut self) -> Result<(), LeaseError> {
         if self.probe.as_ref().is_none_or(postgres::Client::is_closed) {
             self.probe = None;
-            let mut client =
-                self.probe_config.connect(self.tls.clone()).map_err(Self::probe_failed)?;
             let ms = self.statement_timeout.as_millis().max(1);
-            client
-                .batch_execute(&format!("SET statement_timeout = {ms}"))
-                .map_err(Self::probe_failed)?;
+            let client = pg_connect::connect(
+                &self.probe_config,
+                &self.tls,
+                &self.redacted,
+                &pg_connect::ELECTION,
+                move |client| client.batch_execute(&format!("SET statement_timeout = {ms}")),
+            )
+            .map_err(|e| {
+                LeaseError::Postgres(format!("the store's connections do not answer: {e}"))
+            })?;
             self.probe = Some(client);
         }
         Ok(())
     }
 
+    /// The lease connection, made again if it is closed; the connect and its set-up within one
+    /// lease (A21c-5), like the probe's.
     fn client(&mut self) -> Result<&mut postgres::Client, LeaseError> {
         if self.client.as_ref().is_none_or(postgres::Client::is_closed) {
-            let mut client = self.config.connect(self.tls.clone())?;
+            self.client = None;
             // A takeover's transaction holds the lease row: if this process goes silent in the
             // middle of one, the server ends it after a lease instead of keeping the row locked.
             let ms = self.statement_timeout.as_millis().max(1);
-            client.batch_execute(&format!(
-                "SET statement_timeout = {ms}; SET idle_in_transaction_session_timeout = {ms}"
-            ))?;
+            let client = pg_connect::connect(
+                &self.config,
+                &self.tls,
+                &self.redacted,
+                &pg_connect::ELECTION,
+                move |client| {
+                    client.batch_execute(&format!(
+                        "SET statement_timeout = {ms}; SET idle_in_transaction_session_timeout = {ms}"
+                    ))
+                },
+            )
+            .map_err(|e| LeaseError::Postgres(e.to_string()))?;
             self.client = Some(client);
         }
         self.client.as_mut().ok_or_else(|| LeaseError::Postgres("no connection".into()))
@@ -789,14 +819,7 @@ fn election_loop(
         }
         wait = period;
         match leading {
-            None => match db.as_mut().map_or_else(
-                || Err(LeaseError::Postgres("no connection".into())),
-                |db| {
-                    db.warm_probe(); // connected now, not inside the first renewal's deadline
-                    let sent = Instant::now();
-                    db.try_acquire(&e.node_id, &e.advertise, e.lease).map(|a| (a, sent))
-                },
-            ) {
+            None => match standby_attempt(e, &mut db) {
                 Ok((Attempt::Won(info), sent)) => {
                     let epoch = info.epoch;
                     // Measured from before the attempt was sent: the database set the expiry
@@ -880,10 +903,26 @@ fn election_loop(
                         });
                     }
                     Ok(None) => {
-                        let reason = db.as_mut().map_or_else(
-                            || "the lease is no longer ours".to_owned(),
-                            |db| db.lost_reason(epoch),
-                        );
+                        // Who took it over, asked on a thread of its own and waited for half
+                        // a lease at most: a database that answered the renewal and then went
+                        // silent must not keep this process from stepping down (the thread is
+                        // left behind; we return right after).
+                        let generic = || "the lease is no longer ours".to_owned();
+                        let reason = match db.take() {
+                            Some(mut db) => {
+                                let (tx, rx) = mpsc::channel();
+                                let asked = std::thread::Builder::new()
+                                    .name("operator-lease-lost".into())
+                                    .spawn(move || {
+                                        let _ = tx.send(db.lost_reason(epoch));
+                                    });
+                                asked
+                                    .ok()
+                                    .and_then(|_| rx.recv_timeout(period * 5 / 2).ok())
+                                    .unwrap_or_else(generic)
+                            }
+                            None => generic(),
+                        };
                         error!(target: "operator::ha", epoch, %reason, "lease lost: stopped leading");
                         depose(role, exit, epoch, reason);
                         return;
@@ -903,6 +942,55 @@ fn election_loop(
                 }
             }
         }
+    }
+}
+
+/// A standby's attempt to take the lease, which can never hold the election thread (A21c-5):
+/// before, a standby whose connection landed on an endpoint that accepts and never answers (a
+/// hung pooler or proxy) stopped electing for good — even once the database answered again —
+/// and the pair silently lost its failover.
+///
+/// - The probe's connection is opened first ([`LeaseDb::warm_probe`]), on this thread: a
+///   connect and one `SET`, bounded as a whole by one lease (`store::pg_connect`).
+/// - The attempt itself runs on a thread of its own and is waited for until the deadline it
+///   would lead under (one lease less the margin, from before it was sent), as the leader's
+///   renewal is (A21-2). Bounding the connect is not enough here: a connection whose peer goes
+///   silent *after* it was made (a proxy hanging mid-session) blocks a query just as it blocks
+///   a connect, and neither the server's `statement_timeout` (the server never sees the query)
+///   nor `tcp_user_timeout` and keepalives (the proxy's kernel acknowledges) end that wait. An
+///   attempt that outlasts its deadline could not lead anyway: its lease would have run out by
+///   our own clock before it began.
+///
+/// Past the deadline the attempt is abandoned with its connections (counted against the
+/// election's share of stuck threads, `pg_connect::ELECTION`, and ending when its peer answers
+/// or closes), and the next attempt starts on fresh ones. If an abandoned attempt still wins
+/// later, nobody leads in that epoch: its lease runs out unrenewed and the next takeover moves
+/// the fence again — safe (the fence, not the lease, keeps every other epoch's writes out,
+/// OP-HA-2) and costing one lease at most.
+fn standby_attempt(
+    e: &Election,
+    db: &mut Option<LeaseDb>,
+) -> Result<(Attempt, Instant), LeaseError> {
+    let mut conn = match db.take() {
+        Some(conn) => conn,
+        None => LeaseDb::new(&e.url, e.lease)?,
+    };
+    conn.warm_probe(); // connected now, not inside the first renewal's deadline
+    let sent = Instant::now();
+    let within = e.lease.saturating_sub(e.lease / 10);
+    let (node, advertise, lease) = (e.node_id.clone(), e.advertise.clone(), e.lease);
+    let redacted = conn.redacted.clone();
+    let answer =
+        pg_connect::run_bounded(&pg_connect::ELECTION, "operator-lease-try", within, move || {
+            let result = conn.try_acquire(&node, &advertise, lease);
+            (conn, result)
+        });
+    match answer {
+        Ok((conn, result)) => {
+            *db = Some(conn);
+            result.map(|attempt| (attempt, sent))
+        }
+        Err(stuck) => Err(LeaseError::Postgres(format!("{redacted}: trying the lease: {stuck}"))),
     }
 }
 

@@ -299,6 +299,15 @@ async fn checked_a_commit_cut_short_in_the_synchronous_standby_wait_is_resolved(
     // A synchronous standby that never comes: every COMMIT from now on waits for it.
     pg.psql("ALTER SYSTEM SET synchronous_standby_names = 'ghost'").unwrap();
     pg.psql("SELECT pg_reload_conf()").unwrap();
+    // `pg_reload_conf` only signals the postmaster. Once a new session sees the setting, the
+    // postmaster has reloaded and signalled every backend, the store's too (which then reloads
+    // before its next statement); before that, the write could commit without waiting (seen
+    // under load).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pg.psql("SHOW synchronous_standby_names").unwrap().trim() != "ghost" {
+        assert!(Instant::now() < deadline, "the setting never took");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let writer = store.clone();
     let write = tokio::task::spawn_blocking(move || {

@@ -11,6 +11,10 @@
 //!
 //! `PLASMA_TEST_PG_URL` (a server someone else runs, e.g. a CI service) skips all that: each
 //! [`TempPostgres`] then creates a fresh database on that server instead.
+//!
+//! TLS: [`TempPostgres::start_tls`] (TLS offered, plain accepted) and
+//! [`TempPostgres::start_tls_client_auth`] (TLS with a client certificate or nothing); those are
+//! always servers of their own.
 
 use std::{
     net::{TcpListener, TcpStream},
@@ -60,6 +64,13 @@ pub struct TempPostgres {
     bin: Option<PathBuf>,
     run_as: Option<String>,
     data: Option<PathBuf>,
+    /// The `-c` settings it was started with, given again on a restart.
+    settings: Vec<(String, String)>,
+    /// How [`Self::psql`] and the set-up reach the server: `url`, or the Unix socket's
+    /// conninfo when TCP needs a client certificate the harness does not have.
+    admin: String,
+    /// `-h` for `createdb` and `pg_isready`: `127.0.0.1`, or the socket's directory.
+    admin_host: String,
     // Kept last: removed after the server has stopped.
     _dir: Option<tempfile::TempDir>,
 }
@@ -68,6 +79,11 @@ pub struct TempPostgres {
 /// loopback only).
 pub const DATABASE: &str = "plasma";
 const USER: &str = "plasma";
+
+/// `pg_hba.conf` of a [`TempPostgres::start_tls_client_auth`] server: the Unix socket (the
+/// harness) trusted; on TCP, TLS with a client certificate whose CN is the user, and nothing
+/// else (no `host`/`hostnossl` line: a plain session is refused).
+const CLIENT_CERT_HBA: &str = "local all all trust\nhostssl all all 127.0.0.1/32 cert\n";
 
 impl TempPostgres {
     /// Starts a server with PostgreSQL's defaults (fsync and synchronous commit on: the
@@ -81,7 +97,7 @@ impl TempPostgres {
         if let Ok(base) = std::env::var("PLASMA_TEST_PG_URL") {
             return Self::on_existing(&base);
         }
-        Self::start_own(settings, &[])
+        Self::start_own(settings, &[], false)
     }
 
     /// Starts a server that accepts TLS (`ssl = on`) with this certificate chain and key (PEM),
@@ -91,12 +107,48 @@ impl TempPostgres {
         Self::start_own(
             &[("ssl", "on"), ("ssl_cert_file", "server.crt"), ("ssl_key_file", "server.key")],
             &[("server.crt", cert_pem.as_bytes()), ("server.key", key_pem.as_bytes())],
+            false,
+        )
+    }
+
+    /// Starts a server that accepts TCP sessions only over TLS **with a client certificate**
+    /// signed by `client_ca_pem` (`ssl_ca_file`) whose CN is the user logged in as
+    /// (`pg_hba.conf`: `hostssl all all 127.0.0.1/32 cert`; a plain TCP session finds no
+    /// `pg_hba.conf` entry). The server presents `cert_pem`/`key_pem`. [`Self::url`] is the TCP
+    /// URL the client under test adds its TLS options to (user `plasma`: the client
+    /// certificate's CN must be `plasma`); [`Self::psql`] and the set-up go through the Unix
+    /// socket (trust), so the harness needs no certificate. Always a server of its own.
+    pub fn start_tls_client_auth(
+        cert_pem: &str,
+        key_pem: &str,
+        client_ca_pem: &str,
+    ) -> Result<Self, Error> {
+        Self::start_own(
+            &[
+                ("ssl", "on"),
+                ("ssl_cert_file", "server.crt"),
+                ("ssl_key_file", "server.key"),
+                ("ssl_ca_file", "client-ca.crt"),
+            ],
+            &[
+                ("server.crt", cert_pem.as_bytes()),
+                ("server.key", key_pem.as_bytes()),
+                ("client-ca.crt", client_ca_pem.as_bytes()),
+                // Replaces initdb's (trust for everything).
+                ("pg_hba.conf", CLIENT_CERT_HBA.as_bytes()),
+            ],
+            true,
         )
     }
 
     /// A server of its own; `files` are written into the data directory (mode 0600, owned by
-    /// the server's user: PostgreSQL refuses a key file others can read).
-    fn start_own(settings: &[(&str, &str)], files: &[(&str, &[u8])]) -> Result<Self, Error> {
+    /// the server's user: PostgreSQL refuses a key file others can read). `admin_by_socket`:
+    /// the harness's own sessions use the Unix socket (TCP may demand what it lacks).
+    fn start_own(
+        settings: &[(&str, &str)],
+        files: &[(&str, &[u8])],
+        admin_by_socket: bool,
+    ) -> Result<Self, Error> {
         let bin = find_bin().ok_or(Error::NotInstalled)?;
         let run_as = run_as_user();
         let dir = tempfile::Builder::new().prefix("plasma-pg.").tempdir()?;
@@ -143,20 +195,35 @@ impl TempPostgres {
             }
             cmd.stdout(Stdio::null()).stderr(log);
             let child = cmd.spawn()?;
+            let url = format!("postgres://{USER}@127.0.0.1:{port}/{DATABASE}");
+            let (admin, admin_host) = if admin_by_socket {
+                let socket_dir = dir.path().display().to_string();
+                // Quoted as conninfo wants (a temp directory may hold spaces).
+                let quoted = socket_dir.replace('\\', "\\\\").replace('\'', "\\'");
+                (format!("host='{quoted}' port={port} user={USER} dbname={DATABASE}"), socket_dir)
+            } else {
+                (url.clone(), "127.0.0.1".to_owned())
+            };
             let mut server = Self {
-                url: format!("postgres://{USER}@127.0.0.1:{port}/{DATABASE}"),
+                url,
                 port,
                 child: Some(child),
                 bin: Some(bin.clone()),
                 run_as: run_as.clone(),
                 data: Some(data.clone()),
+                settings: settings
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+                admin,
+                admin_host,
                 _dir: None,
             };
             match server.await_ready(dir.path()) {
                 Ok(()) => {
                     run(command(&bin, "createdb", None).args([
                         "-h",
-                        "127.0.0.1",
+                        &server.admin_host,
                         "-p",
                         &port.to_string(),
                         "-U",
@@ -195,7 +262,18 @@ impl TempPostgres {
             }
             _ => format!("{base}/{name}"),
         };
-        Ok(Self { url, port: 0, child: None, bin: None, run_as: None, data: None, _dir: None })
+        Ok(Self {
+            admin: url.clone(),
+            url,
+            port: 0,
+            child: None,
+            bin: None,
+            run_as: None,
+            data: None,
+            settings: Vec::new(),
+            admin_host: String::new(),
+            _dir: None,
+        })
     }
 
     /// `postgres://plasma@127.0.0.1:<port>/plasma`.
@@ -217,7 +295,8 @@ impl TempPostgres {
     }
 
     /// Runs SQL through `psql` against the test database (set-up and inspection in tests that
-    /// should not depend on a Rust client).
+    /// should not depend on a Rust client; on a [`Self::start_tls_client_auth`] server through
+    /// the Unix socket).
     pub fn psql(&self, sql: &str) -> Result<String, Error> {
         let psql = self
             .bin
@@ -225,7 +304,7 @@ impl TempPostgres {
             .map_or_else(|| find_bin().map(|b| b.join("psql")), |b| Some(b.join("psql")))
             .unwrap_or_else(|| PathBuf::from("psql"));
         run(Command::new(psql)
-            .arg(&self.url)
+            .arg(&self.admin)
             .args(["-v", "ON_ERROR_STOP=1", "-qAt", "-c"])
             .arg(sql))
     }
@@ -249,7 +328,7 @@ impl TempPostgres {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
                 && let Some(bin) = &self.bin
                 && Command::new(bin.join("pg_isready"))
-                    .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
+                    .args(["-q", "-h", &self.admin_host, "-p", &self.port.to_string(), "-U", USER])
                     .status()
                     .is_ok_and(|s| s.success())
             {
@@ -267,8 +346,8 @@ impl TempPostgres {
     }
 
     /// Stops the server at once, as a crash would (SIGQUIT: no checkpoint; the next start
-    /// recovers from the WAL), and starts it again on the same port and data: what was
-    /// committed must still be there.
+    /// recovers from the WAL), and starts it again on the same port, data and settings (TLS
+    /// included): what was committed must still be there.
     pub fn crash_and_restart(&mut self) -> Result<(), Error> {
         self.signal("QUIT");
         if let Some(mut child) = self.child.take() {
@@ -282,6 +361,9 @@ impl TempPostgres {
         let mut cmd = command(&bin, "postgres", self.run_as.as_deref());
         cmd.arg("-D").arg(&data).arg("-p").arg(self.port.to_string()).arg("-k").arg(&dir);
         cmd.args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"]);
+        for (k, v) in &self.settings {
+            cmd.arg("-c").arg(format!("{k}={v}"));
+        }
         let log = std::fs::OpenOptions::new().append(true).open(dir.join("postgres.log"))?;
         cmd.stdout(Stdio::null()).stderr(log);
         self.child = Some(cmd.spawn()?);

@@ -11,6 +11,8 @@
 
 mod postgres;
 mod redb;
+/// Connection set-up with a deadline, shared with the lease's connections (A21c-5).
+pub(crate) use postgres::connect as pg_connect;
 /// TLS to PostgreSQL, shared with the lease's connection (`crate::leader`).
 pub(crate) use postgres::tls as pg_tls;
 
