@@ -466,7 +466,10 @@ impl Chain {
         let mut state = self.state.lock();
         // What happened during the write, under the lock now: a halt (LEDGER-7) refuses the
         // group, an exit event (OP-7) the entries spending an output that started exiting.
-        // Their rows are removed after (best effort: block production drops what is left).
+        // Their rows are removed after, and the refusal is answered only once that removal is
+        // durable: a row left behind would be loaded as pending by a restart or a new leader
+        // (and served as pending by a standby), and included if the exit was cancelled by then
+        // — a payment its sender was told was refused, and may have made again.
         let halt = written.as_ref().ok().and_then(|()| self.halted());
         let mut late: Vec<(usize, SubmitError)> = Vec::new();
         let mut withdrawn: Vec<u64> = Vec::new();
@@ -507,14 +510,28 @@ impl Chain {
             Ok(()) => {
                 state.publish(reserved);
                 drop(state);
-                for (at, e) in late {
-                    results[at] = Err(e);
-                }
-                if !withdrawn.is_empty() {
+                let removed = if withdrawn.is_empty() {
+                    Ok(())
+                } else {
                     let rows = Batch { mempool_remove: withdrawn, ..Batch::default() };
-                    if let Err(e) = self.store.apply(&rows) {
-                        warn!(target: "operator::chain", error = %e, "could not remove refused mempool rows; block production drops them");
-                    }
+                    self.write_mempool(&rows)
+                };
+                for (at, refusal) in late {
+                    results[at] = Err(match &removed {
+                        Ok(()) => refusal,
+                        // Stored, never published here: its outcome is not "refused" for
+                        // certain (see above), so it is a storage failure; its status tells.
+                        Err(e) => {
+                            warn!(target: "operator::chain", error = %e, %refusal, "a refused transaction's stored row could not be removed: answered as a storage failure");
+                            SubmitError::Store(StoreError::Corrupt {
+                                what: "mempool withdrawal",
+                                reason: format!(
+                                    "refused ({refusal}), but its stored row could not be removed \
+                                     ({e}): it may still be taken up after a restart; ask for its status"
+                                ),
+                            })
+                        }
+                    });
                 }
             }
             Err(e) => {
@@ -1756,6 +1773,62 @@ mod tests {
         });
         let block = chain.produce_block(10).unwrap().unwrap();
         assert_eq!(block.txs.len(), 2, "a and the other payment; no fee (none paid)");
+    }
+
+    /// A payment refused because its input started exiting while its group was being written
+    /// is answered "refused" only once its stored row is gone: a row left behind would come
+    /// back as pending after a restart (audit 21c's observation). When that removal fails, the
+    /// answer is a storage failure, never a refusal that may not hold.
+    #[test]
+    fn a_late_refusal_is_answered_only_once_its_row_is_removed() {
+        for removal_fails in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let (alice, bob) = (key(1), key(2));
+            let chain = chain_with(&dir, &[(&alice, 100)], 10);
+            let a = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+            let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+            let (release, released) = std::sync::mpsc::channel::<()>();
+            let released = std::sync::Mutex::new(released);
+            let calls = std::sync::atomic::AtomicUsize::new(0);
+            *chain.write_hook.lock() = Some(WriteHook(Box::new(move || {
+                if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    entered_tx.send(()).unwrap();
+                    released.lock().unwrap().recv().unwrap();
+                    Ok(())
+                } else if removal_fails {
+                    Err(StoreError::Corrupt { what: "test", reason: "injected".into() })
+                } else {
+                    Ok(())
+                }
+            })));
+            let answer = std::thread::scope(|s| {
+                let writer = s.spawn(|| one(&chain, &a));
+                entered.recv().unwrap();
+                // The group's write is in flight: its input starts exiting.
+                let exit = ExitEvent::StandardExitStarted { pos: pos(1, 0, 0) };
+                chain.apply_exit_events(&[(exit, 1_700_000_100)], 5).unwrap();
+                release.send(()).unwrap();
+                writer.join().unwrap()
+            });
+            drop(chain);
+            // What a restart (or a new leader) finds.
+            let store = Store::open(&dir.path().join("operator.redb")).unwrap();
+            let reopened = Chain::open(store, domain(), FEE_RECIPIENT, 10).unwrap();
+            let stored = reopened.mempool_len();
+            if removal_fails {
+                assert!(
+                    matches!(&answer, Err(SubmitError::Store(_))),
+                    "a refusal whose row stayed must not be answered as a refusal: {answer:?}"
+                );
+                assert_eq!(stored, 1, "the row the injected failure kept");
+            } else {
+                assert!(
+                    matches!(&answer, Err(SubmitError::Ledger(LedgerError::OutputExiting { .. }))),
+                    "{answer:?}"
+                );
+                assert_eq!(stored, 0, "refused, and nothing of it comes back after a restart");
+            }
+        }
     }
 
     #[test]
