@@ -18,12 +18,15 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 async fn watcher(env: &Env, node: &Node) -> plasma_watcher::Running {
+    watcher_via(env, node, env.anvil.endpoint_url()).await
+}
+
+/// [`watcher`], reaching L1 at `l1` (a proxy in front of anvil).
+async fn watcher_via(env: &Env, node: &Node, l1: reqwest::Url) -> plasma_watcher::Running {
     let key = key(env, 5);
     let me = key.address();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(key))
-        .connect_http(env.anvil.endpoint_url())
-        .erased();
+    let provider =
+        ProviderBuilder::new().wallet(EthereumWallet::from(key)).connect_http(l1).erased();
     let settings = Settings {
         framework: env.deployment.framework,
         operator_url: format!("http://{}", node.addr),
@@ -546,27 +549,7 @@ async fn a_reorg_inside_a_follow_step_that_swaps_applied_deposits_is_seen() {
     let env = env().await;
     let node = operator(&env).await;
     let proxy = ReorgProxy::start(env.anvil.endpoint_url().to_string()).await;
-    let me = key(&env, 5);
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(me.clone()))
-        .connect_http(proxy.url.parse().unwrap())
-        .erased();
-    let settings = Settings {
-        framework: env.deployment.framework,
-        operator_url: format!("http://{}", node.addr),
-        confirmations: 1,
-        poll: Duration::from_millis(50),
-        availability_timeout: Duration::from_millis(400),
-        process_exits: true,
-        deadline_margin: Duration::from_secs(30),
-        stuck_after: Duration::from_millis(300),
-        l1_block_time: Duration::from_millis(100),
-        download: plasma_watcher::DownloadSettings::default(),
-    };
-    let w = Watcher::new(settings, me.address(), provider, &env.dir.path().join("watcher"))
-        .await
-        .unwrap();
-    let w = plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let w = watcher_via(&env, &node, proxy.url.parse().unwrap()).await;
 
     // Two deposits, in two L1 blocks; a fixed gas limit, as an estimate could fall short when
     // they are replayed in the other order.
