@@ -19,38 +19,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The lease the tests run with.
-const LEASE_MS: u64 = 1_000;
-
-/// anvil's first well-known key: a standby must have a signer, and never uses it here.
-const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-
-fn tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("operator=info")),
-        )
-        .try_init();
-}
+#[path = "common/standby.rs"]
+mod standby;
+use standby::{KEY, LEASE_MS, standby_config};
 
 async fn postgres() -> TempPostgres {
-    tracing();
-    tokio::task::spawn_blocking(TempPostgres::start).await.unwrap().unwrap()
-}
-
-/// A standby's configuration on `store_url` (no L1 is contacted while it stands by).
-fn standby_config(node: &str, store_url: &str) -> Config {
-    let mut c = Config::devnet();
-    c.data_dir = std::env::temp_dir().join("unused-with-postgres");
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.store.url = Some(store_url.to_owned());
-    c.store.pool = 2;
-    c.ha.lease_ms = LEASE_MS;
-    c.ha.node_id = Some(node.to_owned());
-    c.l1.private_key = Some(KEY.to_owned());
-    c
+    tokio::task::spawn_blocking(standby::postgres).await.unwrap()
 }
 
 /// Migrates the database and makes node `other` hold the lease for an hour, so every process

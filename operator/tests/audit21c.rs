@@ -15,44 +15,14 @@
 mod ha_env;
 
 use alloy::providers::Provider;
-use plasma_operator::{Batch, Config, EncodedBlock, HaNode, PgOptions, Role, Store, StoreError};
+use plasma_operator::{Batch, EncodedBlock, HaNode, PgOptions, Role, Store, StoreError};
 use plasma_test_postgres::TempPostgres;
 use std::time::{Duration, Instant};
 
-/// The lease the tests run with.
-const LEASE_MS: u64 = 1_000;
-
-/// anvil's first well-known key: a standby must have a signer.
-const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-
-fn tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("operator=info")),
-        )
-        .try_init();
-}
-
-fn postgres() -> TempPostgres {
-    tracing();
-    TempPostgres::start().unwrap()
-}
-
-/// A node on `store_url` whose L1 endpoint does not answer: it can take the lease, never lead.
-fn standby_config(node: &str, store_url: &str) -> Config {
-    let mut c = Config::devnet();
-    c.data_dir = std::env::temp_dir().join("unused-with-postgres");
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.store.url = Some(store_url.to_owned());
-    c.store.pool = 2;
-    c.ha.lease_ms = LEASE_MS;
-    c.ha.node_id = Some(node.to_owned());
-    c.l1.rpc_url = "http://127.0.0.1:9".into();
-    c.l1.private_key = Some(KEY.to_owned());
-    c
-}
+#[path = "common/standby.rs"]
+mod standby;
+use standby::postgres;
+use standby::standby_config;
 
 /// Migrates `url`'s database and makes node `old` hold the lease and the fence in `epoch`, the
 /// lease running out at `expires` (SQL).
