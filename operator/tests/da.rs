@@ -8,16 +8,12 @@
 #![allow(clippy::unwrap_used)]
 
 use alloy::{
-    network::EthereumWallet,
-    node_bindings::AnvilInstance,
     primitives::{Address, B256, Bytes, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
+    providers::Provider,
 };
-use plasma_contracts::{Deployment, devnet::LocalChain};
 use plasma_da::{DaHeader, Receipt};
 use plasma_operator::{Config, DaConfig, Node, TowerConfig};
-use plasma_spec::{Output, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos, wire};
+use plasma_spec::{Output, SignedTransaction, Signer, Transaction, UtxoPos, wire};
 use serde_json::{Value, json};
 use std::{
     net::SocketAddr,
@@ -30,37 +26,10 @@ use common::Api;
 mod towers;
 use towers::{StubConfig, StubTower, free_addr, tower_key};
 
-struct Env {
-    anvil: AnvilInstance,
-    provider: DynProvider,
-    deployment: Deployment,
-    domain: SigningDomain,
-    operator: Signer,
-    alice: Signer,
-    bob: Signer,
-}
+type Env = common::devnet::Chain;
 
 async fn env() -> Env {
-    let LocalChain { anvil, deployment, .. } = LocalChain::start(60).await.unwrap();
-    let keys: Vec<PrivateKeySigner> =
-        anvil.keys().iter().take(3).map(|k| k.clone().into()).collect();
-    let mut wallet = EthereumWallet::new(keys[0].clone());
-    wallet.register_signer(keys[1].clone());
-    wallet.register_signer(keys[2].clone());
-    let provider =
-        ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
-    let spec_key =
-        |i: usize| Signer::from_bytes(&B256::from_slice(&anvil.keys()[i].to_bytes())).unwrap();
-    let domain = SigningDomain::new(anvil.chain_id(), deployment.framework);
-    Env {
-        operator: spec_key(0),
-        alice: spec_key(1),
-        bob: spec_key(2),
-        anvil,
-        provider,
-        deployment,
-        domain,
-    }
+    common::devnet::chain().await
 }
 
 /// An operator config with `[da]` over `towers` (address, url) in index order.

@@ -6,17 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
 
 use alloy::{
-    network::EthereumWallet,
-    node_bindings::AnvilInstance,
     primitives::{Address, B256, Bytes, U256, keccak256},
-    providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
     sol_types::SolValue,
 };
-use plasma_contracts::{Deployment, PlasmaFramework, devnet::LocalChain};
+use plasma_contracts::PlasmaFramework;
 use plasma_operator::{Batch, Config, EncodedBlock, Node, Store, leaves_of};
 use plasma_spec::{
-    Output, Proof, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos, leaf_hash,
+    Output, Proof, SignedTransaction, Signer, Transaction, UtxoPos, leaf_hash,
     wire::{self, BlockDecoder},
 };
 use serde_json::{Value, json};
@@ -25,29 +21,14 @@ use std::collections::BTreeSet;
 mod common;
 use common::Api;
 
-struct Env {
-    anvil: AnvilInstance,
-    provider: DynProvider,
-    deployment: Deployment,
-    domain: SigningDomain,
-    alice: Signer,
-}
+type Env = common::devnet::Chain;
 
 async fn env() -> Env {
-    let LocalChain { anvil, deployment, .. } = LocalChain::start(60).await.unwrap();
-    let keys: Vec<PrivateKeySigner> =
-        anvil.keys().iter().take(2).map(|k| k.clone().into()).collect();
-    let mut wallet = EthereumWallet::new(keys[0].clone());
-    wallet.register_signer(keys[1].clone());
-    let provider =
-        ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
-    let alice = Signer::from_bytes(&B256::from_slice(&anvil.keys()[1].to_bytes())).unwrap();
-    let domain = SigningDomain::new(anvil.chain_id(), deployment.framework);
-    Env { anvil, provider, deployment, domain, alice }
+    common::devnet::chain().await
 }
 
 fn config(env: &Env, data_dir: &std::path::Path) -> Config {
-    common::config::devnet_config(&env.anvil, env.deployment.framework, data_dir)
+    common::devnet::devnet_config(&env.anvil, env.deployment.framework, data_dir)
 }
 
 fn unhex(v: &Value) -> Vec<u8> {

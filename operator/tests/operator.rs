@@ -5,14 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
 
 use alloy::{
-    network::EthereumWallet,
-    node_bindings::AnvilInstance,
     primitives::{Address, B256, U256, keccak256},
-    providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
+    providers::Provider,
     sol_types::SolValue,
 };
-use plasma_contracts::{Deployment, PlasmaFramework, devnet::LocalChain};
+use plasma_contracts::PlasmaFramework;
 use plasma_operator::{Config, Node};
 use plasma_spec::{
     Output, Proof, SignedTransaction, Signer, SigningDomain, Transaction, UtxoPos, leaf_hash,
@@ -23,33 +20,14 @@ use std::{path::PathBuf, time::Duration};
 mod common;
 use common::Api;
 
-struct Env {
-    anvil: AnvilInstance,
-    provider: DynProvider,
-    deployment: Deployment,
-    domain: SigningDomain,
-    alice: Signer,
-    bob: Signer,
-}
+type Env = common::devnet::Chain;
 
 async fn env() -> Env {
-    let LocalChain { anvil, deployment, .. } = LocalChain::start(60).await.unwrap();
-    // One provider that signs for the operator, alice and bob (accounts 0, 1, 2).
-    let keys: Vec<PrivateKeySigner> =
-        anvil.keys().iter().take(3).map(|k| k.clone().into()).collect();
-    let mut wallet = EthereumWallet::new(keys[0].clone());
-    wallet.register_signer(keys[1].clone());
-    wallet.register_signer(keys[2].clone());
-    let provider =
-        ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
-    let spec_key =
-        |i: usize| Signer::from_bytes(&B256::from_slice(&anvil.keys()[i].to_bytes())).unwrap();
-    let domain = SigningDomain::new(anvil.chain_id(), deployment.framework);
-    Env { alice: spec_key(1), bob: spec_key(2), anvil, provider, deployment, domain }
+    common::devnet::chain().await
 }
 
 fn config(env: &Env, data_dir: &std::path::Path) -> Config {
-    common::config::devnet_config(&env.anvil, env.deployment.framework, data_dir)
+    common::devnet::devnet_config(&env.anvil, env.deployment.framework, data_dir)
 }
 
 async fn deposit(env: &Env, owner: &Signer, amount: U256) -> UtxoPos {

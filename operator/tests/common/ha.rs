@@ -7,14 +7,8 @@
 // Test helpers panic on setup failures by design; not every test uses every helper.
 #![allow(clippy::unwrap_used, clippy::field_reassign_with_default, dead_code)]
 
-use alloy::{
-    network::EthereumWallet,
-    node_bindings::AnvilInstance,
-    primitives::B256,
-    providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
-};
-use plasma_contracts::{Deployment, devnet::LocalChain};
+use alloy::{node_bindings::AnvilInstance, providers::DynProvider};
+use plasma_contracts::Deployment;
 use plasma_operator::{Config, HaNode};
 use plasma_spec::{Signer, SigningDomain};
 use plasma_test_postgres::TempPostgres;
@@ -23,8 +17,8 @@ use std::time::Duration;
 // Its own copy: the PostgreSQL tests include this file without `common/mod.rs`; those that
 // include both get the small file twice, which is harmless.
 #[allow(clippy::duplicate_mod)]
-#[path = "config.rs"]
-mod config;
+#[path = "devnet.rs"]
+mod devnet;
 
 /// The lease the tests run with: short, so a takeover takes about a second.
 pub(crate) const LEASE_MS: u64 = 1_000;
@@ -59,18 +53,9 @@ pub(crate) async fn env_with(
         )
         .try_init();
     let pg = tokio::task::spawn_blocking(start).await.unwrap().unwrap();
-    let LocalChain { anvil, deployment, .. } = LocalChain::start(60).await.unwrap();
-    let keys: Vec<PrivateKeySigner> =
-        anvil.keys().iter().take(3).map(|k| k.clone().into()).collect();
-    let mut wallet = EthereumWallet::new(keys[0].clone());
-    wallet.register_signer(keys[1].clone());
-    wallet.register_signer(keys[2].clone());
-    let provider =
-        ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
-    let spec_key =
-        |i: usize| Signer::from_bytes(&B256::from_slice(&anvil.keys()[i].to_bytes())).unwrap();
-    let domain = SigningDomain::new(anvil.chain_id(), deployment.framework);
-    Env { alice: spec_key(1), bob: spec_key(2), anvil, provider, deployment, domain, pg }
+    let devnet::Chain { anvil, provider, deployment, domain, alice, bob, .. } =
+        devnet::chain().await;
+    Env { alice, bob, anvil, provider, deployment, domain, pg }
 }
 
 /// An operator named `node` on the environment's database, with the one operator key.
@@ -81,7 +66,7 @@ pub(crate) fn config(env: &Env, node: &str) -> Config {
 /// [`config`] with another store URL (a proxy in front of the database, TLS options).
 pub(crate) fn config_at(env: &Env, node: &str, store_url: &str) -> Config {
     let unused = std::env::temp_dir().join("unused-with-postgres");
-    let mut c = config::devnet_config(&env.anvil, env.deployment.framework, &unused);
+    let mut c = devnet::devnet_config(&env.anvil, env.deployment.framework, &unused);
     c.store.url = Some(store_url.to_owned());
     c.store.pool = 2;
     c.ha.lease_ms = LEASE_MS;

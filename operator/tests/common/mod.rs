@@ -15,7 +15,7 @@ use std::time::Duration;
 
 // Not every test binary that includes `common` starts a node from the devnet config.
 #[allow(dead_code)]
-pub(crate) mod config;
+pub(crate) mod devnet;
 
 /// The operator's API at a running node.
 pub(crate) struct Api {
