@@ -5,12 +5,12 @@
 use crate::{
     blocks::{BlockInfo, EncodedBlock, ProduceStages},
     store::{
-        Batch, BlockRecord, DEPOSIT_CURSOR, EXIT_CURSOR, Lookup, NEXT_CHILD_BLOCK, Store,
-        StoreError,
+        Batch, BlockRecord, DEPOSIT_CURSOR, EFFECTS_PENDING, EXIT_CURSOR, Lookup, NEXT_CHILD_BLOCK,
+        Store, StoreError,
     },
 };
 use alloy::primitives::{Address, B256, Bytes};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use plasma_spec::{
     BlockBuilder, CHILD_BLOCK_INTERVAL, DecodeError, ExitEvent, ExitingOutputs, LedgerError,
     Output, SignatureError, SignedTransaction, SigningDomain, SpendRule, Transaction, TxType,
@@ -19,6 +19,14 @@ use plasma_spec::{
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 use tracing::{info, warn};
+
+/// The state's maps keyed by output positions or transaction hashes: what goes in was made by
+/// the chain (positions) or is a keccak digest, so not chosen freely by a sender. A fast seeded
+/// hash instead of SipHash: these maps take a full block's ~330,000 updates (#19).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+/// Keyed by owners, whom any sender names: the seeded hash of higher quality.
+type OwnerMap<V> = HashMap<Address, V, foldhash::quality::RandomState>;
 
 /// Why a submitted transaction was refused. Nothing changes when one is returned.
 #[derive(Debug, thiserror::Error)]
@@ -106,18 +114,18 @@ struct Pending {
 
 #[derive(Debug, Default)]
 struct State {
-    utxos: HashMap<UtxoPos, Output>,
+    utxos: FastMap<UtxoPos, Output>,
     /// Index of `utxos` by owner, for `/v1/utxos?owner=`.
-    by_owner: HashMap<Address, BTreeSet<UtxoPos>>,
+    by_owner: OwnerMap<BTreeSet<UtxoPos>>,
     /// The pending transactions, durable, in acceptance (`seq`) order: what blocks take (OP-2).
     mempool: VecDeque<Pending>,
     /// Every input of a pending or reserved transaction, with that transaction (OP-1).
-    mempool_spent: HashMap<UtxoPos, B256>,
+    mempool_spent: FastMap<UtxoPos, B256>,
     /// Hashes of the pending (durable) transactions: what `tx_status` answers `Pending` for.
-    mempool_hashes: HashSet<B256>,
+    mempool_hashes: FastSet<B256>,
     /// Hashes of transactions reserved by a `submit` whose write is in flight: not acknowledged,
     /// not in `mempool`, but their inputs are taken in `mempool_spent` (see `Chain::submit`).
-    reserved_hashes: HashSet<B256>,
+    reserved_hashes: FastSet<B256>,
     next_seq: u64,
     next_child_block: u64,
     uncommitted: VecDeque<u64>,
@@ -142,27 +150,94 @@ impl State {
     /// Drops the pending entries `seqs` with their index entries. What stays moves to a queue
     /// sized to it, and the indexes give back what a full block's worth of entries made them
     /// take: after a block the mempool holds what is pending, not the high-water mark (OP-9).
-    fn drop_pending(&mut self, seqs: &HashSet<u64>) {
+    fn drop_pending(&mut self, seqs: &FastSet<u64>) {
+        let _gone = Self::drop_pending_of(
+            &mut self.mempool,
+            &mut self.mempool_hashes,
+            &mut self.mempool_spent,
+            seqs,
+        );
+    }
+
+    /// [`State::drop_pending`] on the mempool's fields alone, so that a block's update can run
+    /// it on one core while the UTXO set changes on another ([`State::apply_block`]). Returns
+    /// the entries dropped, for the caller to free after it lets the state go (65,535 entries'
+    /// allocations are not worth holding the lock for).
+    fn drop_pending_of(
+        mempool: &mut VecDeque<Pending>,
+        mempool_hashes: &mut FastSet<B256>,
+        mempool_spent: &mut FastMap<UtxoPos, B256>,
+        seqs: &FastSet<u64>,
+    ) -> Vec<Pending> {
         if seqs.is_empty() {
-            return;
+            return Vec::new();
         }
-        let old = std::mem::take(&mut self.mempool);
+        let old = std::mem::take(mempool);
         let mut kept = VecDeque::with_capacity(old.len().saturating_sub(seqs.len()));
+        let mut gone = Vec::with_capacity(seqs.len());
         for p in old {
             if !seqs.contains(&p.seq) {
                 kept.push_back(p);
                 continue;
             }
-            self.mempool_hashes.remove(&p.hash);
+            mempool_hashes.remove(&p.hash);
             if let Ok(inputs) = p.tx.input_positions() {
                 for input in inputs {
-                    self.mempool_spent.remove(&input);
+                    mempool_spent.remove(&input);
                 }
             }
+            gone.push(p);
         }
-        self.mempool = kept;
-        self.mempool_hashes.shrink_to(self.mempool.len());
-        self.mempool_spent.shrink_to(self.mempool_spent.len());
+        *mempool = kept;
+        mempool_hashes.shrink_to(mempool.len());
+        mempool_spent.shrink_to(mempool_spent.len());
+        gone
+    }
+
+    /// A durable block's change of memory: its entries leave the mempool (on another core) while
+    /// its spent outputs leave, and its new ones join, the UTXO set and the owner index. The two
+    /// halves touch disjoint fields; the caller holds the state lock across both, so no reader
+    /// sees one half without the other.
+    fn apply_block(
+        &mut self,
+        removed: &FastSet<u64>,
+        spent: &[UtxoPos],
+        created: &[(UtxoPos, Output)],
+    ) -> Vec<Pending> {
+        let Self { mempool, mempool_hashes, mempool_spent, utxos, by_owner, .. } = self;
+        std::thread::scope(|scope| {
+            let gone = scope
+                .spawn(|| Self::drop_pending_of(mempool, mempool_hashes, mempool_spent, removed));
+            // The owner index takes the new outputs while the set changes: created positions
+            // are new and the diff nets out what the block both made and spent, so adding them
+            // before the spent ones leave is the same index.
+            let owners = scope.spawn(|| {
+                for (pos, out) in created {
+                    by_owner.entry(out.owner).or_default().insert(*pos);
+                }
+                by_owner
+            });
+            let mut left = Vec::with_capacity(spent.len());
+            for pos in spent {
+                if let Some(out) = utxos.remove(pos) {
+                    left.push((*pos, out.owner));
+                }
+            }
+            utxos.reserve(created.len().saturating_sub(spent.len()));
+            for (pos, out) in created {
+                utxos.insert(*pos, out.clone());
+            }
+            let by_owner = owners.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            for (pos, owner) in left {
+                if let Some(set) = by_owner.get_mut(&owner) {
+                    set.remove(&pos);
+                    if set.is_empty() {
+                        by_owner.remove(&owner);
+                    }
+                }
+            }
+            gone.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
     }
 
     /// Publishes durable entries to the queue in `seq` order, moving their hashes from reserved
@@ -199,20 +274,9 @@ impl State {
             }
         }
     }
-
-    fn remove_utxo(&mut self, pos: &UtxoPos) {
-        if let Some(out) = self.utxos.remove(pos)
-            && let Some(set) = self.by_owner.get_mut(&out.owner)
-        {
-            set.remove(pos);
-            if set.is_empty() {
-                self.by_owner.remove(&out.owner);
-            }
-        }
-    }
 }
 
-struct View<'a>(&'a HashMap<UtxoPos, Output>);
+struct View<'a>(&'a FastMap<UtxoPos, Output>);
 
 impl UtxoView for View<'_> {
     fn utxo(&self, pos: UtxoPos) -> Option<Output> {
@@ -224,6 +288,140 @@ impl State {
     /// The UTXO set as the operator may spend it now: exiting outputs hidden (LEDGER-9, OP-7).
     fn spendable(&self) -> WithExits<'_, View<'_>> {
         WithExits { utxos: View(&self.utxos), exiting: &self.exiting, rule: SpendRule::Now }
+    }
+}
+
+/// Writes a produced block's effects behind it (OP-3, #19).
+///
+/// A block is stored in two write transactions: first the block itself (its rows, the next
+/// block number, `EFFECTS_PENDING` = the block), then its effects (UTXO rows, transaction index,
+/// its entries' removal from the stored mempool, `EFFECTS_PENDING` = 0). The first is all OP-3
+/// needs before the root may go to L1; the second is most of a full block's rows and runs here,
+/// on its own thread, while the producer updates memory and returns.
+///
+/// Why this is safe:
+/// - **Memory never runs ahead of the log.** Memory takes the block only after the first
+///   transaction is durable, as before; what memory says about the block is what the stored
+///   block says.
+/// - **No write lands between a block and its effects.** Every other chain write (the next
+///   block, a deposit, exit events, a commitment, the halt) takes `writer` through
+///   [`Chain::write_lock`], which waits for the effects first (and writes them itself if the
+///   applier failed, or fails). The tables therefore go through the same sequence of states as
+///   when the block and its effects were one transaction, with one more state in between.
+///   Submissions, which write only new mempool rows, do not wait: their keys are not the
+///   effects' keys.
+/// - **A crash in between loses nothing.** `EFFECTS_PENDING` names the block; on open,
+///   [`replay_effects`] derives its effects from the stored block ([`effects_of`]: inputs spent,
+///   outputs created, hashes indexed, the same net diff as the ledger's `BlockDiff`) and its
+///   entries from the stored mempool by hash, and writes them before anything is loaded.
+/// - **Readers.** The last block's transaction hashes stay in memory ([`Behind::index`]) from
+///   before memory drops its entries until the next block replaces them, long after its
+///   effects are written. The leader's transaction status and submission's "already known"
+///   ask memory, then that index, then the stored index: a transaction of the block is never
+///   "unknown" nor refused as a spend of its own inputs in between. A standby reads a stored
+///   mempool row and the stored index, which the second transaction changes together, so it
+///   answers "pending" until both change, never "unknown".
+/// - **Fencing (PostgreSQL).** The effects' write is fenced like every write: a deposed
+///   leader's effects are refused, and the new leader replays them on open.
+#[derive(Debug, Default)]
+struct Applier {
+    slot: Mutex<Option<Behind>>,
+    done: Condvar,
+}
+
+/// The last block's effects: in flight, failed, or written.
+#[derive(Debug)]
+struct Behind {
+    blknum: u64,
+    /// The effects, until written.
+    batch: Option<std::sync::Arc<Batch>>,
+    /// `None` while the applier writes; then its outcome (the error as text).
+    outcome: Option<Result<(), String>>,
+    /// The block's transactions: hash → index in the block.
+    index: FastMap<B256, u32>,
+}
+
+impl Applier {
+    /// Where the last block holds `hash`, from memory.
+    fn locate(&self, hash: &B256) -> Option<(u64, u32)> {
+        let slot = self.slot.lock();
+        let behind = slot.as_ref()?;
+        behind.index.get(hash).map(|i| (behind.blknum, *i))
+    }
+}
+
+/// A stored child block's effects on the tables, derived from its transactions alone: every
+/// input spent and every output created, netted within the block (an output made and spent in
+/// the same block is neither), and each transaction's hash indexed — what the ledger's
+/// `BlockDiff` of that block gives, as the stored block is what the ledger accepted.
+pub(crate) fn effects_of(record: &BlockRecord) -> Result<Batch, StoreError> {
+    let blknum = record.blknum;
+    let corrupt = |reason: String| StoreError::Corrupt { what: "stored block", reason };
+    let mut spent_all: FastSet<UtxoPos> = FastSet::default();
+    let mut created = Vec::with_capacity(2 * record.txs.len());
+    let mut txs = Vec::with_capacity(record.txs.len());
+    for (i, bytes) in record.txs.iter().enumerate() {
+        let signed = SignedTransaction::decode(bytes)
+            .map_err(|e| corrupt(format!("{blknum}: tx {i}: {e}")))?;
+        let tx = &signed.transaction;
+        let inputs = tx.input_positions().map_err(|e| corrupt(format!("{blknum}: tx {i}: {e}")))?;
+        spent_all.extend(inputs);
+        let index = u16::try_from(i).map_err(|e| corrupt(format!("{blknum}: tx {i}: {e}")))?;
+        for (o, out) in tx.outputs.iter().enumerate() {
+            let pos = UtxoPos::new(blknum, index, o as u8)
+                .map_err(|e| corrupt(format!("{blknum}: tx {i}: {e}")))?;
+            created.push((pos, out.clone()));
+        }
+        txs.push((tx.hash(), blknum, i as u32));
+    }
+    let made: FastSet<UtxoPos> = created.iter().map(|(p, _)| *p).collect();
+    let mut spent: Vec<UtxoPos> = spent_all.iter().filter(|p| !made.contains(p)).copied().collect();
+    spent.sort_unstable();
+    created.retain(|(p, _)| !spent_all.contains(p));
+    Ok(Batch { spent, created, txs, ..Batch::default() })
+}
+
+/// Writes the effects of a block stored without them (a crash between the two transactions of
+/// [`Applier`]) before the state is loaded: derived from the stored block, with its entries'
+/// removal from the stored mempool found by hash (one row a hash: a copy is refused at
+/// submission).
+fn replay_effects(store: &Store) -> Result<(), StoreError> {
+    let Some(blknum) = store.meta(EFFECTS_PENDING)?.filter(|b| *b != 0) else { return Ok(()) };
+    let record = store.block(blknum)?.ok_or_else(|| StoreError::Corrupt {
+        what: "effects pending",
+        reason: format!("block {blknum} is not stored"),
+    })?;
+    let mut batch = effects_of(&record)?;
+    let hashes: FastSet<B256> = batch.txs.iter().map(|(h, _, _)| *h).collect();
+    batch.mempool_remove = store
+        .load()?
+        .mempool
+        .iter()
+        .filter(|(_, bytes)| {
+            SignedTransaction::decode(bytes).is_ok_and(|s| hashes.contains(&s.transaction.hash()))
+        })
+        .map(|(seq, _)| *seq)
+        .collect();
+    batch.meta = vec![(EFFECTS_PENDING, 0)];
+    store.apply(&batch)?;
+    info!(target: "operator::chain", blknum, spent = batch.spent.len(), created = batch.created.len(), "a block's effects were cut off before a restart: written from the stored block");
+    Ok(())
+}
+
+impl Drop for Chain {
+    /// Waits a while for the last block's effects, so that the store reopened after this (a
+    /// restart in-process, the tests) finds them written and a clean stop leaves nothing to
+    /// replay. Bounded: a write stuck on a hung database is left to its thread, which holds the
+    /// store until it ends, and to the next start's replay.
+    fn drop(&mut self) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let mut slot = self.applier.slot.lock();
+        while slot.as_ref().is_some_and(|b| b.outcome.is_none()) {
+            if self.applier.done.wait_until(&mut slot, deadline).timed_out() {
+                warn!(target: "operator::block", "stopping with a block's effects still being written; the next start writes them");
+                break;
+            }
+        }
     }
 }
 
@@ -246,7 +444,9 @@ pub enum TxStatus {
 /// The chain.
 #[derive(Debug)]
 pub struct Chain {
-    store: Store,
+    store: std::sync::Arc<Store>,
+    /// The last produced block's effects, written behind it (OP-3): see [`Applier`].
+    applier: std::sync::Arc<Applier>,
     domain: SigningDomain,
     fee_recipient: Address,
     max_mempool: usize,
@@ -264,6 +464,10 @@ pub struct Chain {
     /// failure would, or hold it to look at the state while the write is in flight.
     #[cfg(test)]
     write_hook: Mutex<Option<WriteHook>>,
+    /// Test hook run by the applier before it writes a block's effects: may fail the write (as
+    /// a crash before it would leave the store) or hold it to look at the window.
+    #[cfg(test)]
+    effects_hook: Mutex<Option<EffectsHook>>,
     /// Set when a credited deposit vanished or changed on L1 (LEDGER-7): no more blocks.
     halt: Mutex<Option<crate::l1::Halt>>,
     /// The next child block number, published after each block is stored (OP-3): the
@@ -299,9 +503,10 @@ impl Chain {
         fee_recipient: Address,
         max_mempool: usize,
     ) -> Result<Self, StoreError> {
+        replay_effects(&store)?;
         let loaded = store.load()?;
         let mut state = State {
-            utxos: HashMap::with_capacity(loaded.utxos.len()),
+            utxos: FastMap::with_capacity_and_hasher(loaded.utxos.len(), Default::default()),
             next_child_block: loaded.next_child_block.unwrap_or(CHILD_BLOCK_INTERVAL),
             uncommitted: loaded.uncommitted.into_iter().collect(),
             deposit_cursor: loaded.deposit_cursor.unwrap_or(0),
@@ -341,7 +546,8 @@ impl Chain {
         let halt = Mutex::new(load_halt(&store)?);
         let produced = tokio::sync::watch::Sender::new(state.next_child_block);
         Ok(Self {
-            store,
+            store: std::sync::Arc::new(store),
+            applier: std::sync::Arc::default(),
             domain,
             fee_recipient,
             max_mempool,
@@ -350,9 +556,91 @@ impl Chain {
             ingest: crate::ingest::IngestStats::default(),
             #[cfg(test)]
             write_hook: Mutex::new(None),
+            #[cfg(test)]
+            effects_hook: Mutex::new(None),
             halt,
             produced,
         })
+    }
+
+    /// Takes `writer` once the last block's effects are written (see [`Applier`]): if the
+    /// applier failed, they are written here, and if that fails too the write is refused with
+    /// the error, so nothing is ever written on top of a block whose effects are missing.
+    fn write_lock(&self) -> Result<parking_lot::MutexGuard<'_, ()>, StoreError> {
+        let writer = self.writer.lock();
+        self.settle_effects()?;
+        Ok(writer)
+    }
+
+    /// Waits until the last block's effects are written; writes them again if the applier
+    /// failed. Callers hold `writer` (or need no order: the bench, shutdown).
+    pub fn settle_effects(&self) -> Result<(), StoreError> {
+        let mut slot = self.applier.slot.lock();
+        while slot.as_ref().is_some_and(|b| b.outcome.is_none()) {
+            self.applier.done.wait(&mut slot);
+        }
+        let Some(behind) = slot.as_mut() else { return Ok(()) };
+        if let (Some(Err(first)), Some(batch)) = (&behind.outcome, &behind.batch) {
+            if let Err(e) = self.store.apply(batch) {
+                warn!(target: "operator::block", blknum = behind.blknum, first = %first, error = %e, "a block's effects could not be written; chain writes wait for them");
+                behind.outcome = Some(Err(e.to_string()));
+                return Err(e);
+            }
+            info!(target: "operator::block", blknum = behind.blknum, "a block's effects written on a second attempt");
+        }
+        behind.outcome = Some(Ok(()));
+        behind.batch = None;
+        Ok(())
+    }
+
+    /// Waits until the applier has an outcome for the last block (tests).
+    #[cfg(test)]
+    fn await_outcome(&self) {
+        let mut slot = self.applier.slot.lock();
+        while slot.as_ref().is_some_and(|b| b.outcome.is_none()) {
+            self.applier.done.wait(&mut slot);
+        }
+    }
+
+    /// Hands block `blknum`'s effects, already in the slot, to a thread of their own (see
+    /// [`Applier`]), which also frees the block's mempool entries. Called with `writer` held,
+    /// after the block is durable and in memory.
+    fn apply_behind(&self, blknum: u64, batch: std::sync::Arc<Batch>, gone: Vec<Pending>) {
+        let (store, applier) = (self.store.clone(), self.applier.clone());
+        #[cfg(test)]
+        let hook = self.effects_hook.lock().clone();
+        let write = move || {
+            #[cfg(test)]
+            let outcome = match hook.map(|h| (h.0)()) {
+                Some(Err(e)) => Err(e),
+                _ => store.apply(&batch),
+            };
+            #[cfg(not(test))]
+            let outcome = store.apply(&batch);
+            if let Err(e) = &outcome {
+                warn!(target: "operator::block", blknum, error = %e, "writing a block's effects failed; the next chain write tries again");
+            }
+            // Let the store go before telling: a chain dropped once the outcome is known can
+            // then be reopened at once (redb opens a file once).
+            drop(store);
+            let mut slot = applier.slot.lock();
+            if let Some(b) = slot.as_mut().filter(|b| b.blknum == blknum) {
+                if outcome.is_ok() {
+                    b.batch = None;
+                }
+                b.outcome = Some(outcome.map_err(|e| e.to_string()));
+            }
+            applier.done.notify_all();
+            drop(slot);
+            drop(gone);
+        };
+        if let Err(e) = std::thread::Builder::new().name("effects".into()).spawn(write) {
+            // No thread: the slot keeps the batch with a failure, for `write_lock` to write.
+            warn!(target: "operator::block", blknum, error = %e, "no thread for a block's effects");
+            if let Some(b) = self.applier.slot.lock().as_mut() {
+                b.outcome = Some(Err(e.to_string()));
+            }
+        }
     }
 
     /// The next child block number, updated once each produced block is stored (OP-3).
@@ -361,7 +649,7 @@ impl Chain {
     }
 
     /// The store, for what lives beside the chain state (availability headers and receipts).
-    pub(crate) const fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 
@@ -584,7 +872,10 @@ impl Chain {
         reserved: &mut Vec<Pending>,
     ) -> Result<B256, SubmitError> {
         let Recovered { signed, hash, leaf, inputs, signers } = prep?;
-        if state.mempool_hashes.contains(&hash) {
+        // Pending, or in the last block: the stored index read in step 1 may not hold the
+        // last block yet (see [`Applier`]); this is read under the state lock, so a block
+        // whose entries memory has dropped is in it.
+        if state.mempool_hashes.contains(&hash) || self.applier.locate(&hash).is_some() {
             return Err(SubmitError::AlreadyKnown(hash));
         }
         if state.reserved_hashes.contains(&hash) {
@@ -663,7 +954,7 @@ impl Chain {
         let started = Instant::now();
         // The writer first (one block, deposit or exit write at a time), then the state for
         // the in-memory part only: it is let go across the store write below (A21-3).
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         // Under `writer`, as the halt is stored: no block after a stored halt.
         if self.halt.lock().is_some() {
             return Ok(None); // LEDGER-7: a credited deposit is gone; nothing more is built on it
@@ -684,6 +975,7 @@ impl Chain {
                 });
             }
         };
+        builder.reserve(take);
         let mut included: Vec<&Pending> = Vec::with_capacity(take);
         let mut dropped = Vec::new();
         for pending in state.mempool.iter().take(take) {
@@ -726,8 +1018,7 @@ impl Chain {
             signed_txs.push(Bytes::from(signed.encode()));
         }
         stages.leaves = t.elapsed();
-        let removed: Vec<u64> =
-            included.iter().map(|p| p.seq).chain(dropped.iter().copied()).collect();
+        let included_seqs: Vec<u64> = included.iter().map(|p| p.seq).collect();
         drop(included);
         // Everything the write needs is owned now: the state is let go for the round trip
         // (A21-3), so `/v1/status`, the UTXO reads and `submit` do not wait on the database.
@@ -738,19 +1029,23 @@ impl Chain {
         // conflicting spend is refused as before) — and those are not in this block. Readers
         // see the state before the block until it is durable (OP-3), as before.
         drop(state);
-        let mut batch = Batch {
-            spent: diff.spent,
-            created: diff.created,
-            txs: index,
-            mempool_remove: removed,
-            meta: vec![(NEXT_CHILD_BLOCK, blknum + CHILD_BLOCK_INTERVAL)],
+        // OP-3, OP-9: the block is the log. One write transaction stores its wire form and its
+        // proof and transaction indexes (made once, on all cores), the next block number, the
+        // removal of the entries dropped above, and `EFFECTS_PENDING` = this block: durable
+        // before anything can commit the block's root. Its effects on the tables — the UTXO
+        // rows, the transaction index, the removal of its entries from the stored mempool,
+        // ~330,000 rows for a full block — are written behind it by the applier; every later
+        // chain write waits for them first (`write_lock`), and a start replays them from the
+        // stored block if they were cut off (`replay_effects`). Why this order is safe is
+        // written at [`Applier`].
+        let next = blknum + CHILD_BLOCK_INTERVAL;
+        let log = Batch {
+            mempool_remove: dropped.clone(),
+            meta: vec![(NEXT_CHILD_BLOCK, next), (EFFECTS_PENDING, blknum)],
             ..Batch::default()
         };
-        // OP-3, OP-9: the wire form and the proof and transaction indexes, made once (on other
-        // threads while this one writes the block's effects) and stored in the same write
-        // transaction as those effects, before anything can commit the block's root.
         let mut encoding = ProduceStages::default();
-        let (info, rows, commit) = self.store.apply_with_block(&batch, || {
+        let (info, rows, commit) = self.store.apply_with_block(&log, || {
             EncodedBlock::new_staged(blknum, &signed_txs, &leaves, &mut encoding)
         })?;
         (stages.tree, stages.encode) = (encoding.tree, encoding.encode);
@@ -758,22 +1053,32 @@ impl Chain {
         let root = info.root;
         let record = BlockRecord { blknum, root, txs: signed_txs, l1_timestamp: None, l1_tx: None };
         let t = Instant::now();
+        let effects = std::sync::Arc::new(Batch {
+            spent: diff.spent,
+            created: diff.created,
+            txs: index,
+            mempool_remove: included_seqs,
+            meta: vec![(EFFECTS_PENDING, 0)],
+            ..Batch::default()
+        });
+        // Readers that miss the block in memory and in the index wait for the effects from
+        // here on (`tx_status`), before memory drops the block's entries.
+        let index = effects.txs.iter().map(|(hash, _, i)| (*hash, *i)).collect();
+        *self.applier.slot.lock() =
+            Some(Behind { blknum, batch: Some(effects.clone()), outcome: None, index });
         let mut state = self.state.lock();
 
         // Durable: now change memory. The entries taken are dropped, never copied, and what
         // stays moves to a queue sized to it: a full block's queue is not kept (OP-9).
-        let removed: HashSet<u64> = batch.mempool_remove.iter().copied().collect();
-        state.drop_pending(&removed);
-        for pos in &batch.spent {
-            state.remove_utxo(pos);
-        }
-        for (pos, out) in std::mem::take(&mut batch.created) {
-            state.insert_utxo(pos, out);
-        }
+        let removed: FastSet<u64> =
+            effects.mempool_remove.iter().chain(dropped.iter()).copied().collect();
+        let gone = state.apply_block(&removed, &effects.spent, &effects.created);
         state.next_child_block = blknum + CHILD_BLOCK_INTERVAL;
         state.uncommitted.push_back(blknum);
         drop(state);
         stages.memory = t.elapsed();
+        // After memory, so that its update has both cores.
+        self.apply_behind(blknum, effects, gone);
         self.produced.send_replace(blknum + CHILD_BLOCK_INTERVAL);
         info!(target: "operator::block", blknum, txs = record.txs.len(), root = %root, "block produced");
         Ok(Some((record, stages)))
@@ -791,7 +1096,7 @@ impl Chain {
         timestamp: u64,
         l1_tx: B256,
     ) -> Result<(), StoreError> {
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         let mut info = self.stored_info(blknum)?;
         info.l1_timestamp = Some(timestamp);
         info.l1_tx = Some(l1_tx);
@@ -808,7 +1113,7 @@ impl Chain {
         deposit_tx: &[u8],
         timestamp: u64,
     ) -> Result<bool, StoreError> {
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         if self.store.block_info(blknum)?.is_some() {
             return Ok(false);
         }
@@ -841,7 +1146,7 @@ impl Chain {
 
     /// Records that deposits up to L1 block `l1_block` were credited.
     pub fn set_deposit_cursor(&self, l1_block: u64) -> Result<(), StoreError> {
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         self.store.apply(&Batch { meta: vec![(DEPOSIT_CURSOR, l1_block)], ..Batch::default() })?;
         self.state.lock().deposit_cursor = l1_block;
         Ok(())
@@ -860,7 +1165,7 @@ impl Chain {
     pub fn halt(&self, halt: crate::l1::Halt) -> Result<(), StoreError> {
         // `halt` is not held across the write (A21-3): `halted()` is asked by every submission
         // and by the L1 loops; `writer` makes the check and the write one step.
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         if self.halt.lock().is_some() {
             return Ok(());
         }
@@ -888,7 +1193,7 @@ impl Chain {
         timestamp: u64,
         l1_tx: Option<B256>,
     ) -> Result<(), StoreError> {
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         let mut info = self.stored_info(blknum)?;
         info.l1_timestamp = Some(timestamp);
         if l1_tx.is_some() {
@@ -902,7 +1207,7 @@ impl Chain {
     /// A child block whose commitment an L1 reorg dropped: uncommitted again, so the submitter
     /// sends it again, in block order (OP-4).
     pub fn reopen_commitment(&self, blknum: u64) -> Result<(), StoreError> {
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         let mut info = self.stored_info(blknum)?;
         info.l1_timestamp = None;
         info.l1_tx = None;
@@ -946,7 +1251,7 @@ impl Chain {
 
     /// Records that deposits up to `blknum` are final on L1.
     pub fn set_deposits_final_through(&self, blknum: u64) -> Result<(), StoreError> {
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         self.store.apply(&Batch { meta: vec![(DEPOSITS_FINAL, blknum)], ..Batch::default() })
     }
 
@@ -1026,7 +1331,7 @@ impl Chain {
     ) -> Result<usize, StoreError> {
         // Only exit writes change `exiting`, and they hold `writer`: the look-ups below (store
         // reads) run without the state lock (A21-3).
-        let _writer = self.writer.lock();
+        let _writer = self.write_lock()?;
         let mut exiting = self.state.lock().exiting.clone();
         for (event, at) in events {
             let locate = |hash: B256, _: &[UtxoPos]| {
@@ -1075,7 +1380,7 @@ impl Chain {
         for (_, hash) in &dropped {
             warn!(target: "operator::exits", tx = %hash, "dropping a pending transaction: an input started exiting (OP-7)");
         }
-        let gone: HashSet<u64> = dropped.iter().map(|(seq, _)| *seq).collect();
+        let gone: FastSet<u64> = dropped.iter().map(|(seq, _)| *seq).collect();
         state.drop_pending(&gone);
         if !events.is_empty() {
             info!(target: "operator::exits", events = events.len(), l1_block, "exit-game events applied");
@@ -1121,7 +1426,13 @@ impl Chain {
         if self.state.lock().mempool_hashes.contains(hash) {
             return Ok(Some(TxStatus::Pending));
         }
-        let Some((blknum, tx_index)) = self.store.tx_location(hash)? else { return Ok(None) };
+        // The last block's index in memory before the stored one, which may not be written
+        // yet (see [`Applier`]).
+        let location = match self.applier.locate(hash) {
+            Some(at) => Some(at),
+            None => self.store.tx_location(hash)?,
+        };
+        let Some((blknum, tx_index)) = location else { return Ok(None) };
         let committed = self.store.block_info(blknum)?.is_some_and(|b| b.l1_timestamp.is_some());
         Ok(Some(TxStatus::Included { blknum, tx_index, committed }))
     }
@@ -1171,6 +1482,18 @@ pub(crate) fn block_leaves(record: &BlockRecord) -> Vec<Vec<u8>> {
 /// See `Chain::write_hook`.
 #[cfg(test)]
 struct WriteHook(Box<dyn FnMut() -> Result<(), StoreError> + Send>);
+
+/// See `Chain::effects_hook`.
+#[cfg(test)]
+#[derive(Clone)]
+struct EffectsHook(std::sync::Arc<dyn Fn() -> Result<(), StoreError> + Send + Sync>);
+
+#[cfg(test)]
+impl std::fmt::Debug for EffectsHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EffectsHook")
+    }
+}
 
 #[cfg(test)]
 impl std::fmt::Debug for WriteHook {
@@ -1855,5 +2178,230 @@ mod tests {
         assert_eq!(seqs, vec![0, 1, 2, 3, 4, 5]);
         assert!(state.reserved_hashes.is_empty());
         assert_eq!(state.mempool_hashes.len(), 6);
+    }
+
+    /// Random valid payments over `spendable` (position, owner's key number, amount): one or
+    /// two inputs of any owners, one or two outputs to any of six owners, a fee of 0 to 3.
+    /// Spent positions leave `spendable`; the outputs do not join it (the mempool only spends
+    /// the UTXO set).
+    fn random_payments(
+        rng: &mut Rng,
+        spendable: &mut Vec<(UtxoPos, u64, u64)>,
+        count: usize,
+    ) -> Vec<SignedTransaction> {
+        let mut txs = Vec::new();
+        while txs.len() < count && !spendable.is_empty() {
+            let n_in = (1 + rng.below(2) as usize).min(spendable.len());
+            let inputs: Vec<(UtxoPos, u64, u64)> = (0..n_in)
+                .map(|_| spendable.swap_remove(rng.below(spendable.len() as u64) as usize))
+                .collect();
+            let total: u64 = inputs.iter().map(|i| i.2).sum();
+            let rest = total - rng.below(4).min(total - 1); // no output of 0 (TX rules)
+            let mut outputs = vec![(key(1 + rng.below(6)).address(), rest)];
+            if rest >= 2 && rng.below(2) == 1 {
+                outputs[0].1 = 1 + rng.below(rest - 1);
+                outputs.push((key(1 + rng.below(6)).address(), rest - outputs[0].1));
+            }
+            let keys: Vec<plasma_spec::Signer> = inputs.iter().map(|i| key(i.1)).collect();
+            let positions: Vec<UtxoPos> = inputs.iter().map(|i| i.0).collect();
+            txs.push(pay_eth(&domain(), &positions, &outputs, &keys.iter().collect::<Vec<_>>()));
+        }
+        txs
+    }
+
+    /// What a store holds, in a form two stores can be compared by.
+    fn stored_state(store: &Store) -> (Vec<(UtxoPos, Output)>, Vec<u64>, Option<u64>) {
+        let loaded = store.load().unwrap();
+        let mut utxos = loaded.utxos;
+        utxos.sort_by_key(|(p, _)| *p);
+        let seqs = loaded.mempool.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(store.meta(EFFECTS_PENDING).unwrap().unwrap_or(0), 0, "effects left pending");
+        (utxos, seqs, loaded.next_child_block)
+    }
+
+    #[test]
+    fn a_block_whose_effects_were_cut_off_is_written_on_open_to_the_same_state() {
+        // Differential: the same deposits and payments on two stores; on one the block's
+        // effects are written behind it as usual, on the other they never are (the applier
+        // fails, then the chain is dropped: a crash between the two transactions) and the
+        // next open writes them from the stored block. The two stores must then agree on
+        // every UTXO, the mempool, the index, and the next block.
+        // Random runs; a failure prints its `PLASMA_TEST_SEED` to replay it.
+        let mut rng = Rng::seeded();
+        for seed in 1..=6u64 {
+            let deposits: Vec<(plasma_spec::Signer, u64)> =
+                (0..30).map(|i| (key(1 + i % 6), 10 + rng.below(1_000))).collect();
+            let mut spendable: Vec<(UtxoPos, u64, u64)> = deposits
+                .iter()
+                .enumerate()
+                .map(|(i, (_, amount))| (pos(i as u64 + 1, 0, 0), 1 + (i as u64) % 6, *amount))
+                .collect();
+            let txs = random_payments(&mut rng, &mut spendable, 20);
+            let in_block = 1 + rng.below(txs.len() as u64) as usize; // the rest stays pending
+            let deposit_refs: Vec<(&plasma_spec::Signer, u64)> =
+                deposits.iter().map(|(k, a)| (k, *a)).collect();
+            let run = |crash: bool| {
+                let dir = tempfile::tempdir().unwrap();
+                let chain = chain_with(&dir, &deposit_refs, 1_000);
+                for tx in &txs {
+                    one(&chain, tx).unwrap();
+                }
+                if crash {
+                    *chain.effects_hook.lock() = Some(EffectsHook(std::sync::Arc::new(|| {
+                        Err(StoreError::Corrupt { what: "test", reason: "a crash".into() })
+                    })));
+                }
+                let block = chain.produce_block(in_block).unwrap().unwrap();
+                if crash {
+                    // The block is stored, its effects are not.
+                    assert!(chain.store.tx_location(&txs[0].transaction.hash()).unwrap().is_none());
+                    assert_eq!(chain.store.meta(EFFECTS_PENDING).unwrap(), Some(block.blknum));
+                } else {
+                    chain.settle_effects().unwrap();
+                }
+                drop(chain);
+                // The next start (which writes cut-off effects first).
+                let store = Store::open(&dir.path().join("operator.redb")).unwrap();
+                let chain = Chain::open(store, domain(), FEE_RECIPIENT, 1_000).unwrap();
+                let state = stored_state(&chain.store);
+                let located: Vec<Option<(u64, u32)>> = txs
+                    .iter()
+                    .map(|t| chain.store.tx_location(&t.transaction.hash()).unwrap())
+                    .collect();
+                let fee_at = chain.store.tx_location(&block_fee_hash(&block)).unwrap();
+                // The next block, on top: the same root from both.
+                let next = chain.produce_block(1_000).unwrap().map(|b| b.root);
+                (dir, state, located, fee_at, block.root, next)
+            };
+            let (_a, state_a, located_a, fee_a, root_a, next_a) = run(false);
+            let (_b, state_b, located_b, fee_b, root_b, next_b) = run(true);
+            assert_eq!(root_a, root_b, "seed {seed}");
+            assert_eq!(state_a, state_b, "seed {seed}: stored state");
+            assert_eq!(located_a, located_b, "seed {seed}: index");
+            assert_eq!(located_a.iter().filter(|l| l.is_some()).count(), in_block, "seed {seed}");
+            assert_eq!((fee_a.is_some(), fee_a), (true, fee_b), "seed {seed}: the fee tx");
+            assert_eq!(state_a.1.len(), txs.len() - in_block, "seed {seed}: still pending");
+            assert_eq!(next_a, next_b, "seed {seed}: the next block");
+        }
+    }
+
+    /// The hash of `block`'s last transaction (its fee transaction).
+    fn block_fee_hash(block: &BlockRecord) -> B256 {
+        SignedTransaction::decode(block.txs.last().unwrap()).unwrap().transaction.hash()
+    }
+
+    #[test]
+    fn a_block_s_transactions_are_known_while_its_effects_are_written_and_writes_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = std::sync::Arc::new(chain_with(&dir, &[(&alice, 100)], 10));
+        let tx = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        let hash = one(&chain, &tx).unwrap();
+        // The applier is held until `release` is sent.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = std::sync::Arc::new(Mutex::new(held));
+        *chain.effects_hook.lock() = Some(EffectsHook(std::sync::Arc::new(move || {
+            let _ = held.lock().recv();
+            Ok(())
+        })));
+        let block = chain.produce_block(10).unwrap().unwrap();
+        // The window is real: the stored index does not have it yet ...
+        assert_eq!(chain.store.tx_location(&hash).unwrap(), None);
+        // ... and still the transaction is known: in the block, not "unknown", and a copy is
+        // "already known", not a spend of a spent input.
+        let included = TxStatus::Included { blknum: block.blknum, tx_index: 0, committed: false };
+        assert_eq!(chain.tx_status(&hash).unwrap(), Some(included.clone()));
+        assert!(matches!(one(&chain, &tx), Err(SubmitError::AlreadyKnown(h)) if h == hash));
+        // A chain write waits for the effects: it holds `writer` meanwhile and, once done,
+        // finds them stored.
+        let writer = {
+            let chain = chain.clone();
+            std::thread::spawn(move || {
+                chain.set_deposit_cursor(7).unwrap();
+                chain.store.tx_location(&hash).unwrap()
+            })
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while !chain.writer.is_locked() {
+            assert!(Instant::now() < deadline, "the write never started");
+            std::thread::yield_now();
+        }
+        assert_eq!(chain.store.meta(EFFECTS_PENDING).unwrap(), Some(block.blknum));
+        release.send(()).unwrap();
+        assert_eq!(writer.join().unwrap(), Some((block.blknum, 0)));
+        assert_eq!(chain.store.meta(EFFECTS_PENDING).unwrap(), Some(0));
+        assert_eq!(chain.tx_status(&hash).unwrap(), Some(included));
+    }
+
+    #[test]
+    fn a_failed_write_of_a_block_s_effects_is_done_by_the_next_chain_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        let tx = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 90)], &[&alice]);
+        let hash = one(&chain, &tx).unwrap();
+        *chain.effects_hook.lock() = Some(EffectsHook(std::sync::Arc::new(|| {
+            Err(StoreError::Corrupt { what: "test", reason: "a full disk".into() })
+        })));
+        let block = chain.produce_block(10).unwrap().unwrap();
+        chain.await_outcome();
+        assert_eq!(chain.store.tx_location(&hash).unwrap(), None);
+        // The next chain write writes them first (the hook is not run again on that path).
+        chain.set_deposit_cursor(3).unwrap();
+        assert_eq!(chain.store.tx_location(&hash).unwrap(), Some((block.blknum, 0)));
+        assert_eq!(chain.store.meta(EFFECTS_PENDING).unwrap(), Some(0));
+        assert_eq!(chain.store.utxo(pos(1, 0, 0)).unwrap(), None);
+        assert!(chain.store.utxo(pos(block.blknum, 0, 0)).unwrap().is_some());
+        // The fee transaction's output too.
+        assert!(chain.store.utxo(pos(block.blknum, 1, 0)).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_block_s_effects_derived_from_it_are_the_ledger_s_diff_even_with_chains_inside() {
+        // `effects_of` (the replay) against the spec's ledger on a block the operator itself
+        // never makes but a replay must get right: an output made and spent in the same
+        // block, two inputs, and the fee transaction.
+        let (alice, bob, carol) = (key(1), key(2), key(3));
+        let d = domain();
+        let mut base = plasma_spec::UtxoSet::new();
+        for (blknum, owner) in [(1, &alice), (2, &bob)] {
+            let tx = Transaction::deposit(owner.address(), Address::ZERO, U256::from(100u64));
+            base.apply_deposit(blknum, &tx).unwrap();
+        }
+        let blknum = 1_000;
+        let t0 =
+            pay_eth(&d, &[pos(1, 0, 0)], &[(bob.address(), 60), (carol.address(), 39)], &[&alice]);
+        let t1 = pay_eth(
+            &d,
+            &[pos(blknum, 0, 0), pos(2, 0, 0)],
+            &[(carol.address(), 158)],
+            &[&bob, &bob],
+        );
+        let fee = SignedTransaction::new(
+            Transaction::fee(vec![Output::new(FEE_RECIPIENT, Address::ZERO, U256::from(3u64))]),
+            Vec::new(),
+        );
+        let txs = vec![t0, t1, fee];
+        let diff = base.clone().apply_child_block(blknum, &txs, &d).unwrap();
+        let record = BlockRecord {
+            blknum,
+            root: B256::ZERO,
+            txs: txs.iter().map(|t| Bytes::from(t.encode())).collect(),
+            l1_timestamp: None,
+            l1_tx: None,
+        };
+        let effects = effects_of(&record).unwrap();
+        assert_eq!(effects.spent, diff.spent);
+        let sorted = |mut v: Vec<(UtxoPos, Output)>| {
+            v.sort_by_key(|(p, _)| *p);
+            v
+        };
+        assert_eq!(sorted(effects.created.clone()), sorted(diff.created));
+        // The chained output is neither spent nor created; the index has all three.
+        assert!(!effects.created.iter().any(|(p, _)| *p == pos(blknum, 0, 0)));
+        assert!(!effects.spent.contains(&pos(blknum, 0, 0)));
+        let index: Vec<u32> = effects.txs.iter().map(|(_, _, i)| *i).collect();
+        assert_eq!(index, vec![0, 1, 2]);
+        assert_eq!(effects.txs[2].0, txs[2].transaction.hash());
     }
 }

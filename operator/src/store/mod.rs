@@ -29,14 +29,18 @@ use std::time::Duration;
 /// Meta key: the store's schema version.
 pub(crate) const SCHEMA_VERSION: &str = "schema_version";
 /// The schema this version writes: 3 = blocks in the wire form with a proof and transaction
-/// index, in rows sized to fill redb's pages (OP-9). Version 1 (no key, blocks as JSON) and
-/// version 2 (the same pieces in rows one page size too big) are migrated at open; a newer one
-/// is refused.
-pub const SCHEMA: u64 = 3;
+/// index, in rows sized to fill redb's pages (OP-9); 4 = the same rows, with a block's effects
+/// written behind it (`EFFECTS_PENDING`, #19), which an older binary must not open. Version 1
+/// (no key, blocks as JSON) and version 2 (the same pieces in rows one page size too big) are
+/// migrated at open, version 3 has its number raised; a newer one is refused.
+pub const SCHEMA: u64 = 4;
 /// Meta key: the number the next child block will get.
 pub(crate) const NEXT_CHILD_BLOCK: &str = "next_child_block";
 /// Meta key: the last L1 block whose deposits were credited.
 pub(crate) const DEPOSIT_CURSOR: &str = "deposit_cursor";
+/// The child block stored without its effects on the tables yet (0 or absent: none). Set with the
+/// block, cleared with its effects (`chain::Applier`); a start writes them if it is set.
+pub(crate) const EFFECTS_PENDING: &str = "effects_pending";
 /// Meta key: the last L1 block whose exit-game events were applied (OP-7).
 pub(crate) const EXIT_CURSOR: &str = "exit_cursor";
 /// Meta key: blocks committed without `k` receipts after the wait (DA, `/v1/status`).

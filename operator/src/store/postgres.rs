@@ -101,6 +101,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/0001_init.sql")),
     (2, "lease", include_str!("../../migrations/0002_lease.sql")),
     (3, "lease_row", include_str!("../../migrations/0003_lease_row.sql")),
+    (4, "effects_behind", include_str!("../../migrations/0004_effects_behind.sql")),
 ];
 
 /// How long a commit whose answer was lost is looked up before the store gives up and poisons
@@ -1676,13 +1677,17 @@ mod tests {
                 .psql("SELECT version, name FROM plasma_schema ORDER BY version")
                 .unwrap()
                 .trim(),
-            "1|init\n2|lease\n3|lease_row"
+            "1|init\n2|lease\n3|lease_row\n4|effects_behind"
+        );
+        assert_eq!(
+            db.pg().psql("SELECT value FROM meta WHERE key = 'effects_pending'").unwrap().trim(),
+            "0"
         );
         drop(db.open());
-        assert_eq!(count(&db, "plasma_schema"), 3, "a migration applies once");
-        db.pg().psql("INSERT INTO plasma_schema (version, name) VALUES (4, 'future')").unwrap();
+        assert_eq!(count(&db, "plasma_schema"), 4, "a migration applies once");
+        db.pg().psql("INSERT INTO plasma_schema (version, name) VALUES (5, 'future')").unwrap();
         match Store::open_postgres(db.pg().url(), &PgOptions::default()) {
-            Err(StoreError::UnsupportedSchema { found: 4, supported: 3 }) => {}
+            Err(StoreError::UnsupportedSchema { found: 5, supported: 4 }) => {}
             other => panic!("expected UnsupportedSchema, got {other:?}"),
         }
     }

@@ -98,6 +98,13 @@ impl RedbStore {
             store.migrate_v1()?;
         } else if version == Some(2) {
             store.migrate_v2()?;
+        } else if version == Some(3) {
+            // Schema 4 changes no row: its number keeps an older binary, which would load a
+            // UTXO set without a block's effects written behind it, from opening the store.
+            let tx = store.db.begin_write()?;
+            tx.open_table(META)?.insert(SCHEMA_VERSION, SCHEMA)?;
+            tx.commit()?;
+            tracing::info!(target: "operator::store", "store schema 3 raised to 4 (a block's effects written behind it, #19)");
         }
         Ok(store)
     }
@@ -681,6 +688,18 @@ mod tests {
             .apply(&Batch { meta: vec![(SCHEMA_VERSION, 2)], ..Batch::default() })
             .unwrap();
         check(&RedbStore::open(&path).unwrap());
+    }
+
+    #[test]
+    fn a_schema_3_store_is_raised_to_4_so_an_older_binary_refuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let store = RedbStore::open(&path).unwrap();
+        store.apply(&Batch { meta: vec![(SCHEMA_VERSION, 3)], ..Batch::default() }).unwrap();
+        drop(store);
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(SCHEMA, 4);
+        assert_eq!(store.meta(SCHEMA_VERSION).unwrap(), Some(4));
     }
 
     #[test]

@@ -1,0 +1,13 @@
+-- A block's effects are written behind it (issue #19; OP-3 in spec/06-operator.md).
+--
+-- A produced block is now stored in two transactions: the block itself with
+-- `meta.effects_pending` = its number, then its effects on the tables (UTXO rows, the transaction
+-- index, its entries' removal from the mempool) with `effects_pending` = 0. An operator of this
+-- release writes the effects of a block whose second transaction was cut off (a crash, a lost
+-- lease) when it opens the store, before loading anything.
+--
+-- An operator of an earlier release knows nothing of the key: it would load the UTXO set without
+-- that block's effects and could build a block spending its inputs again. This migration changes
+-- no table; it raises the schema version so that such a binary is refused (`UnsupportedSchema`)
+-- instead. It also names the key on a new database, where it starts at 0 (no block behind).
+INSERT INTO meta (key, value) VALUES ('effects_pending', 0) ON CONFLICT (key) DO NOTHING;
