@@ -86,20 +86,43 @@ async fn main() {
     let dep_tx = deposit(alice, Address::ZERO, eth);
     let r = fw.depositEth(dep_tx.encode().into()).value(eth).from(alice).mined().await;
     rows.push(Row {
-        step: "ETH deposit, first ever",
+        step: "ETH deposit, first ever (ETH's slot written at deployment)",
         ours: gas(&r, "depositEth"),
         omg: Some(166_270),
     });
     let dep_ts = r.decoded_log::<PlasmaFramework::DepositCreated>().unwrap().timestamp;
     let alice_deposit = pos(1, 0, 0); // the first deposit block
 
+    // An ERC-20 nobody registered: its first deposit pays for the vault slot and the framework's
+    // balance slot in the token itself.
+    let plain = TestToken::deploy(provider.clone()).await.unwrap();
+    plain.mint(alice, eth).mined().await;
+    plain.approve(d.framework, eth).from(alice).mined().await;
+    let plain_tx = deposit(alice, *plain.address(), eth);
+    let r = fw.depositErc20(plain_tx.encode().into()).from(alice).mined().await;
+    rows.push(Row {
+        step: "ERC-20 deposit (after approve), first of an unregistered token",
+        ours: gas(&r, "depositErc20 unregistered"),
+        omg: Some(192_212),
+    });
+
+    // The usual path: someone (here the operator) registers the token once, paying its one-time
+    // slots (issue 19), then every deposit of it pays only warm-slot writes.
     let token = TestToken::deploy(provider.clone()).await.unwrap();
+    token.mint(op, U256::from(1)).mined().await;
+    token.approve(d.framework, U256::from(1)).from(op).mined().await;
+    let r = fw.registerToken(*token.address()).from(op).mined().await;
+    rows.push(Row {
+        step: "registerToken (once per token, by anyone: pre-pays its first deposit)",
+        ours: gas(&r, "registerToken"),
+        omg: None,
+    });
     token.mint(alice, eth * U256::from(2)).mined().await;
     token.approve(d.framework, eth * U256::from(2)).from(alice).mined().await;
     let erc_tx = deposit(alice, *token.address(), eth);
     let r = fw.depositErc20(erc_tx.encode().into()).from(alice).mined().await;
     rows.push(Row {
-        step: "ERC-20 deposit (after approve), first of the token",
+        step: "ERC-20 deposit (after approve), first of a registered token",
         ours: gas(&r, "depositErc20"),
         omg: Some(192_212),
     });

@@ -85,11 +85,14 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc IPlasmaFramework
     mapping(uint256 blknum => bytes32) public blockCommitments;
 
-    /// @notice Amount deposited per token, minus nothing: the vault's lifetime inflow.
-    mapping(address token => uint256) public totalDeposited;
-    /// @notice Amount credited to exits per token, reserved for batches, or returned to the debt pool;
-    /// never exceeds `totalDeposited`.
-    mapping(address token => uint256) public totalCredited;
+    /// @dev Per token, the vault's two totals in one slot (issue 19: one cold read, not two, when an
+    /// exit is credited): the low 128 bits hold `totalDeposited + 1`, the high 128 bits
+    /// `totalCredited + 1`, once the slot was ever written; zero means both totals are zero. The
+    /// `+ 1` keeps a touched slot nonzero, so the constructor (for ETH) and `registerToken` (for an
+    /// ERC-20) can write it once in advance and the first deposit of the token pays a
+    /// nonzero-to-nonzero write (2,900 gas) instead of a fresh slot (20,000). Only `_vault` and
+    /// `_setVault` read or write it, so the offset is never taken for money (spec: BOND-4).
+    mapping(address token => uint256) private _vaults;
     /// @notice What each account can withdraw, per token (exits, bonds, bounties).
     mapping(address account => mapping(address token => uint256)) public withdrawable;
     /// @dev The outputs finalized by the in-flight and batch games, and by standard exits voided
@@ -121,6 +124,12 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     }
 
     mapping(address token => DebtBook) private _debts;
+
+    /// @dev A touched vault slot with both totals zero (see `_vaults`).
+    uint256 private constant VAULT_EMPTY = (1 << 128) | 1;
+    /// @notice The most a token's lifetime deposits may reach (spec: BOND-4): the packed totals keep
+    /// `total + 1` in 128 bits. About 3.4e20 whole tokens of 18 decimals; ETH cannot come near it.
+    uint256 public constant MAX_TOTAL_DEPOSITED = type(uint128).max - 1;
 
     /// @notice The caller is not the operator.
     error FrameworkNotOperator(address caller);
@@ -166,6 +175,10 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     error FrameworkNotBatchGame(address caller);
     /// @notice The ETH sent with `creditBonds` does not equal the amounts credited.
     error FrameworkBondValueMismatch(uint256 value, uint256 credited);
+    /// @notice A deposit would take `token`'s lifetime deposits above `MAX_TOTAL_DEPOSITED`.
+    error FrameworkDepositCapExceeded(address token, uint256 totalDeposited, uint256 amount);
+    /// @notice `registerToken` takes an ERC-20 token; ETH (address zero) is registered at deployment.
+    error FrameworkNotAToken(address token);
     /// @notice `settleDebts` found no debt of `token` it could pay: none is outstanding, or nothing
     /// was returned to the pool yet (spec: EXIT-16).
     error FrameworkNoDebtPayable(address token, uint256 outstandingDebts, uint256 pool);
@@ -194,6 +207,8 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     event OutputFinalized(bytes32 indexed outputId);
     /// @notice `account` may now withdraw `amount` more of `token`.
     event Credited(address indexed account, address indexed token, uint256 amount);
+    /// @notice `token`'s storage was pre-paid by `registrar` (issue 19; see `registerToken`).
+    event TokenRegistered(address indexed token, address indexed registrar);
     /// @notice An exit asked for more of `token` than the vault has left: `shortfall` was not paid.
     /// Only exits from a byzantine chain that honest owners already emptied can hit this.
     event CreditShortfall(address indexed account, address indexed token, uint256 shortfall);
@@ -234,6 +249,31 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
         operator = operator_;
         minExitPeriod = minExitPeriod_;
         deployer = msg.sender;
+        // ETH's vault slot, written once by the deployer so that the first ETH deposit ever does not
+        // pay for a fresh slot (issue 19; see `_vaults`).
+        _vaults[address(0)] = VAULT_EMPTY;
+    }
+
+    /// @notice Pre-pays the one-time storage a token's first deposit would otherwise pay (issue 19):
+    /// the token's vault slot here, and the framework's balance slot in the token, by moving one base
+    /// unit of the token from the caller to the framework (approve it first) if the framework holds
+    /// none. Anyone may call it, for any token, any number of times; it changes no total (spec:
+    /// BOND-4).
+    /// @dev The unit sent is outside the vault's accounting, like the burned deposit fees: no account
+    /// is credited with it and no exit can be paid from it (exits are capped by `totalDeposited -
+    /// totalCredited`), so the vault only ever holds more than it owes. Deposits still work without
+    /// registration; the first one then pays for both slots itself. Emits `TokenRegistered`.
+    /// @param token The ERC-20 token (not address zero: ETH's slot is written at deployment).
+    function registerToken(address token) external nonReentrant {
+        if (token == address(0)) revert FrameworkNotAToken(token);
+        if (_vaults[token] == 0) _vaults[token] = VAULT_EMPTY;
+        IERC20 t = IERC20(token);
+        if (t.balanceOf(address(this)) == 0) {
+            t.safeTransferFrom(msg.sender, address(this), 1);
+            uint256 received = t.balanceOf(address(this));
+            if (received != 1) revert FrameworkTokenTransferMismatch(1, received);
+        }
+        emit TokenRegistered(token, msg.sender);
     }
 
     // ---------------------------------------------------------------- wiring
@@ -354,10 +394,16 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
         _createDeposit(out, depositTx);
     }
 
+    /// @dev A deposit in its canonical layout is read from calldata (`PlasmaTx.decodeDeposit`); anything
+    /// else is decoded in full, which accepts or refuses it exactly as before (issue 19).
     function _checkDeposit(bytes calldata depositTx) private view returns (PlasmaTx.Output memory out) {
-        PlasmaTx.Transaction memory t = PlasmaTx.decodeValid(depositTx);
-        if (t.txType != PlasmaTx.TYPE_DEPOSIT) revert FrameworkNotADeposit(t.txType);
-        out = t.outputs[0];
+        bool ok;
+        (ok, out) = PlasmaTx.decodeDeposit(depositTx);
+        if (!ok) {
+            PlasmaTx.Transaction memory t = PlasmaTx.decodeValid(depositTx);
+            if (t.txType != PlasmaTx.TYPE_DEPOSIT) revert FrameworkNotADeposit(t.txType);
+            out = t.outputs[0];
+        }
         if (out.owner != msg.sender) revert FrameworkDepositOwnerMismatch(out.owner, msg.sender);
     }
 
@@ -401,7 +447,11 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
         if (blockCommitments[blknum] != bytes32(0)) revert FrameworkDepositBlocksExhausted(next);
         uint64 timestamp = uint64(block.timestamp);
         blockCommitments[blknum] = BlockCommitment.commit(Merkle.depositRoot(depositTx), timestamp);
-        totalDeposited[out.token] += out.amount;
+        (uint256 deposited, uint256 credited) = _vault(out.token);
+        if (out.amount > MAX_TOTAL_DEPOSITED - deposited) {
+            revert FrameworkDepositCapExceeded(out.token, deposited, out.amount);
+        }
+        _setVault(out.token, deposited + out.amount, credited);
         emit DepositCreated(out.owner, blknum, out.token, out.amount, timestamp, depositTx);
     }
 
@@ -562,9 +612,10 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @dev Takes up to `amount` from what is left of the token's deposits; the rest becomes a debt at
     /// the tail of the token's debts (spec: EXIT-16).
     function _take(address token, address account, uint256 batchId, uint256 amount) private returns (uint256 paid) {
-        uint256 left = totalDeposited[token] - totalCredited[token];
+        (uint256 deposited, uint256 credited) = _vault(token);
+        uint256 left = deposited - credited;
         paid = amount < left ? amount : left;
-        totalCredited[token] += paid;
+        if (paid != 0) _setVault(token, deposited, credited + paid);
         if (paid < amount) {
             uint256 shortfall = amount - paid;
             DebtBook storage d = _debts[token];
@@ -585,7 +636,8 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     function release(address token, uint256 amount) external onlyBatchGame {
         DebtBook storage d = _debts[token];
         if (d.head == d.tail) {
-            totalCredited[token] -= amount;
+            (uint256 deposited, uint256 credited) = _vault(token);
+            _setVault(token, deposited, credited - amount);
         } else {
             uint256 pool = d.pool + amount;
             d.pool = pool;
@@ -637,7 +689,8 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
         }
         d.outstanding -= settled;
         if (head == tail && pool != 0) {
-            totalCredited[token] -= pool; // the debts ended: the rest is free again
+            (uint256 deposited, uint256 credited) = _vault(token);
+            _setVault(token, deposited, credited - pool); // the debts ended: the rest is free again
             pool = 0;
         }
         // Indices are below 2^128: one debt per processed exit.
@@ -682,6 +735,37 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     }
 
     // ---------------------------------------------------------------- views
+
+    /// @notice Amount deposited per token: the vault's lifetime inflow (spec: LEDGER-7).
+    /// @param token The token, address(0) for ETH.
+    function totalDeposited(address token) external view returns (uint256 deposited) {
+        (deposited,) = _vault(token);
+    }
+
+    /// @notice Amount credited to exits per token, reserved for batches, or returned to the debt pool;
+    /// never exceeds `totalDeposited`.
+    /// @param token The token, address(0) for ETH.
+    function totalCredited(address token) external view returns (uint256 credited) {
+        (, credited) = _vault(token);
+    }
+
+    /// @dev The real totals of `token`'s vault slot (see `_vaults`): each field less its offset of one,
+    /// or both zero for a slot never written.
+    function _vault(address token) private view returns (uint256 deposited, uint256 credited) {
+        uint256 v = _vaults[token];
+        if (v == 0) return (0, 0);
+        unchecked {
+            // A written slot holds both fields at least 1 (`_setVault`), so neither subtraction wraps.
+            return ((v & type(uint128).max) - 1, (v >> 128) - 1);
+        }
+    }
+
+    /// @dev Writes `token`'s totals, each plus one (see `_vaults`). `deposited` is at most
+    /// `MAX_TOTAL_DEPOSITED` (checked by the deposit) and `credited` never exceeds it (`_take` caps),
+    /// so both fit their 128 bits; the casts check it anyway.
+    function _setVault(address token, uint256 deposited, uint256 credited) private {
+        _vaults[token] = (uint256(SafeCast.toUint128(credited + 1)) << 128) | SafeCast.toUint128(deposited + 1);
+    }
 
     /// @inheritdoc IPlasmaFramework
     function domainSeparator() external view returns (bytes32) {

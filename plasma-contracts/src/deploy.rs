@@ -85,7 +85,7 @@ impl DeployConfig {
     fn check(&self) -> Result<(), DeployError> {
         let gwei = U256::from(1_000_000_000u64);
         let bond = self.standard_exit_bond;
-        if bond % gwei != U256::ZERO || bond / gwei >= U256::from(1u64 << 48) {
+        if bond % gwei != U256::ZERO || bond / gwei >= U256::from(1u64 << 40) {
             return Err(DeployError::StandardExitBondNotGwei(bond));
         }
         Ok(())
@@ -362,10 +362,10 @@ pub enum DeployError {
         /// How long.
         waited: Duration,
     },
-    /// The standard exit bond is not a whole number of gwei below 2^48 gwei: the exit record keeps
+    /// The standard exit bond is not a whole number of gwei below 2^40 gwei: the exit record keeps
     /// it in gwei (BOND-1), so the contract would refuse it (`StandardExitBondNotGwei`). Checked
     /// before anything is deployed.
-    #[error("standard exit bond {0} wei is not a whole number of gwei below 2^48 gwei")]
+    #[error("standard exit bond {0} wei is not a whole number of gwei below 2^40 gwei")]
     StandardExitBondNotGwei(U256),
 }
 

@@ -137,6 +137,11 @@ pub fn sentence(name: &str) -> Option<&'static str> {
             "the token moved a different amount than asked: fee-on-transfer and rebasing tokens \
              cannot be deposited"
         }
+        "FrameworkDepositCapExceeded" => {
+            "the deposit would take the token's lifetime deposits above the vault's cap (2^128 - 2 \
+             base units, BOND-4)"
+        }
+        "FrameworkNotAToken" => "registerToken takes an ERC-20 token; ETH needs no registration",
         "FrameworkQueueHeadChanged" => {
             "the exit queue's head changed: someone processed exits first; try again"
         }
@@ -224,7 +229,7 @@ pub fn sentence(name: &str) -> Option<&'static str> {
              is struck instead)"
         }
         "StandardExitBondNotGwei" => {
-            "a standard exit bond must be a whole number of gwei below 2^48 gwei"
+            "a standard exit bond must be a whole number of gwei below 2^40 gwei"
         }
         "StandardExitLengthMismatch" => "a batch of exits needs one authorization per exit",
         // ---- InFlightExitGame

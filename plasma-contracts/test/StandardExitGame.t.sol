@@ -375,10 +375,15 @@ contract StandardExitGameTest is PlasmaFixtures {
         StandardExitGame.StartArgs memory args = _args(pos, depositTx);
         vm.prank(carol);
         seGame.startStandardExitFor{value: SE_BOND}(args, auth);
+        (, address bondOwner) = _bondOwner(pos);
+        assertEq(bondOwner, carol);
         skip(PERIOD);
         framework.processExits(address(0), 0, 1);
         assertEq(framework.withdrawable(alice, address(0)), 1 ether);
+        // Issue 19: the record's `delegated` flag, not a read of `bondOwner`, sends the bond to carol.
         assertEq(framework.withdrawable(carol, address(0)), SE_BOND - BOUNTY);
+        (, bondOwner) = _bondOwner(pos);
+        assertEq(bondOwner, address(0), "cleared at settlement");
     }
 
     function test_RevertWhen_AuthorizationRevoked() public {
@@ -572,7 +577,7 @@ contract StandardExitGameTest is PlasmaFixtures {
         assertEq(seGame.bondSize(), SE_BOND);
         vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitBondNotGwei.selector, SE_BOND + 1));
         new StandardExitGame(IPlasmaFramework(address(framework)), operator, SE_BOND + 1);
-        uint256 tooLarge = (uint256(type(uint48).max) + 1) * 1 gwei;
+        uint256 tooLarge = (uint256(type(uint40).max) + 1) * 1 gwei;
         vm.expectRevert(abi.encodeWithSelector(StandardExitGame.StandardExitBondNotGwei.selector, tooLarge));
         new StandardExitGame(IPlasmaFramework(address(framework)), operator, tooLarge);
         // A whole-gwei size is accepted.
@@ -627,7 +632,8 @@ contract StandardExitGameTest is PlasmaFixtures {
         bytes32 base = keccak256(abi.encode(outputId, uint256(0)));
         uint256 first = uint256(vm.load(address(seGame), base));
         assertEq(address(uint160(first)), alice);
-        assertEq((first >> 160) & type(uint48).max, SE_BOND / 1 gwei);
+        assertEq((first >> 160) & type(uint40).max, SE_BOND / 1 gwei);
+        assertEq((first >> 200) & 0xff, 0, "not delegated");
         assertEq((first >> 208) & 0xff, uint256(StandardExitGame.Status.Active));
         assertEq(first >> 216, block.timestamp);
         assertEq(vm.load(address(seGame), bytes32(uint256(base) + 1)), bytes32(0));

@@ -31,10 +31,13 @@ contract StandardExitGame is ExitGameBase {
     /// an ETH exit (token zero) writes three fresh slots, not four.
     /// @dev The bond is kept in gwei (bond sizes are whole gwei: `StandardExitBondNotGwei`), so it
     /// round-trips to the wei; `exits(pos)` returns it in wei. `startedAt` (uint40: seconds until
-    /// the year 36812) is cleared at settlement (spec: CHAL-8, CHAL-10).
+    /// the year 36812) is cleared at settlement (spec: CHAL-8, CHAL-10). `delegated` says whether
+    /// `bondOwner` was written, so settling an exit its owner started reads no fourth slot (issue 19:
+    /// a cold read, 2,100 gas, on the first exit of a `processExits` call).
     struct StandardExit {
         address owner; // gets the funds
-        uint48 bondGwei; // the bond in gwei (at most 2^48 - 1 gwei, about 281,474 ETH)
+        uint40 bondGwei; // the bond in gwei (at most 2^40 - 1 gwei, about 1,099 ETH)
+        bool delegated; // started by a delegate (EXIT-9): `bondOwner` holds the bond's owner
         Status status;
         uint40 startedAt; // L1 time of the start
         address token; // alone in its slot: zero (never written) for ETH
@@ -103,7 +106,7 @@ contract StandardExitGame is ExitGameBase {
     /// @notice CHAL-10 refused: the exit started no later than the batch (`exitStartedAt <=
     /// batchStartedAt`), so it stands and CHAL-8 strikes the claim instead.
     error StandardExitStartedFirst(uint256 exitId, uint64 exitStartedAt, uint64 batchStartedAt);
-    /// @notice A standard-exit bond size must be a whole number of gwei, at most 2^48 - 1 gwei: the
+    /// @notice A standard-exit bond size must be a whole number of gwei, at most 2^40 - 1 gwei: the
     /// exit record keeps the bond in gwei (so every bond is paid back to the wei).
     error StandardExitBondNotGwei(uint256 size);
     /// @notice Batches need one authorization per exit.
@@ -279,17 +282,17 @@ contract StandardExitGame is ExitGameBase {
             revert StandardExitOutputFinalized(utxoPos);
         }
 
-        // Bond sizes are whole gwei below 2^48 gwei (`_checkBondSize`), so this division is exact and
+        // Bond sizes are whole gwei below 2^40 gwei (`_checkBondSize`), so this division is exact and
         // the cast cannot truncate.
         e.owner = owner;
         // forge-lint: disable-next-line(unsafe-typecast)
-        e.bondGwei = uint48(bond / 1 gwei);
+        e.bondGwei = uint40(bond / 1 gwei);
         e.status = Status.Active;
         e.startedAt = SafeCast.toUint40(block.timestamp);
         if (out.token != address(0)) e.token = out.token; // a fresh record's slot is zero already
         e.amount = out.amount;
         _outputIdAt[utxoPos] = outputId;
-        if (delegate != address(0)) e.bondOwner = delegate;
+        if (delegate != address(0)) (e.delegated, e.bondOwner) = (true, delegate);
 
         uint64 exitableAt = _exitableAt(utxoPos, blockTimestamp);
         framework.enqueue(out.token, exitableAt, utxoPos, utxoPos, false);
@@ -372,26 +375,37 @@ contract StandardExitGame is ExitGameBase {
     /// @notice Settles a standard exit popped from its queue (framework only; spec: EXIT-5): pays the
     /// owner and returns the bond minus the processing bounty, or, if an in-flight exit finalized the
     /// output first, voids the exit and returns the whole bond. Challenged exits are skipped.
-    /// @dev Emits `ExitSettled`.
-    function processExit(uint256 exitId, address, address processor) external onlyFramework {
+    /// @dev Emits `ExitSettled`. `token` is the queue the exit was popped from, which is the exit's
+    /// token: `_start` enqueues every standard exit in its output's token's queue, and only this game
+    /// queues entries the framework dispatches here (unflagged, non-batch nonces). So the record's
+    /// `token` slot is not read (issue 19: a cold read, 2,100 gas, on the first exit of a call), only
+    /// cleared when it holds a token.
+    /// @param exitId The exit (its position).
+    /// @param token The token of the queue the exit was popped from.
+    /// @param processor Who called `processExits`: gets the processing bounty.
+    function processExit(uint256 exitId, address token, address processor) external onlyFramework {
         bytes32 outputId = _outputIdAt[exitId];
         StandardExit storage e = _exits[outputId];
         if (e.status != Status.Active) return; // challenged: the bond is gone, nothing to pay
-        StandardExit memory x = e;
+        // Only the slots settlement needs: not `token` (the queue's), and `bondOwner` only when a
+        // delegate started the exit (`delegated`, in the first slot). `x.bondOwner` is who gets the bond.
+        StandardExit memory x;
+        (x.owner, x.bondGwei, x.delegated) = (e.owner, e.bondGwei, e.delegated);
+        x.amount = e.amount;
+        x.bondOwner = x.delegated ? e.bondOwner : x.owner;
         // Keep owner, bond and status in the first slot: `Settled` is the output's finalized mark
         // (OUT-2, see `_exits`) and keeps "one exit per output ever". Clearing the rest refunds gas to
         // whoever processes the queue.
         e.status = Status.Settled;
         e.startedAt = 0;
-        if (x.token != address(0)) delete e.token;
+        if (token != address(0)) delete e.token;
         delete e.amount;
-        if (x.bondOwner != address(0)) delete e.bondOwner;
-        address bondOwner = x.bondOwner == address(0) ? x.owner : x.bondOwner;
+        if (x.delegated) delete e.bondOwner;
         uint256 bond = uint256(x.bondGwei) * 1 gwei;
         // One call: the framework voids the exit if another game finalized the output first (whole
         // bond back), else pays the owner and the bond minus the processing bounty (EXIT-5).
         bool paid = framework.settleStandardExit{value: bond}(
-            outputId, x.token, x.owner, x.amount, bondOwner, processor, _processingBounty(bond)
+            outputId, token, x.owner, x.amount, x.bondOwner, processor, _processingBounty(bond)
         );
         emit ExitSettled(exitId, x.owner, paid);
     }
@@ -459,7 +473,7 @@ contract StandardExitGame is ExitGameBase {
         return (
             e.owner,
             // forge-lint: disable-next-line(unsafe-typecast)
-            uint88(_bondWei(e)), // below 2^78: the bond in gwei is below 2^48
+            uint88(_bondWei(e)), // below 2^70: the bond in gwei is below 2^40
             e.status,
             e.token,
             e.startedAt,
@@ -474,8 +488,8 @@ contract StandardExitGame is ExitGameBase {
         return uint256(e.bondGwei) * 1 gwei;
     }
 
-    /// @dev Bond sizes are whole gwei and fit the exit record's 48 bits of gwei.
+    /// @dev Bond sizes are whole gwei and fit the exit record's 40 bits of gwei.
     function _checkBondSize(uint256 size) private pure {
-        if (size % 1 gwei != 0 || size / 1 gwei > type(uint48).max) revert StandardExitBondNotGwei(size);
+        if (size % 1 gwei != 0 || size / 1 gwei > type(uint40).max) revert StandardExitBondNotGwei(size);
     }
 }

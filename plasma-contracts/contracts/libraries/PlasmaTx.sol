@@ -97,6 +97,39 @@ library PlasmaTx {
         check(transaction);
     }
 
+    /// @notice The output of `txBytes` if it is a valid deposit in its one canonical layout (spec:
+    /// ENC-2, TX-2, TX-4): ten words `0x20, 2, 0x80, 0xa0, metadata, 0, 1, owner, token, amount` with
+    /// owner and token clean addresses, owner and amount nonzero. `ok` false means "not shown valid
+    /// here": the caller then decodes with `decodeValid`, which accepts or rejects with its own errors.
+    /// @dev Read straight from calldata (issue 19: `decodeValid` builds the whole transaction in
+    /// memory, ~1-2k gas more per deposit). Every condition is one `decodeValid` needs for a deposit
+    /// (`checkLayout` with no inputs and one output fixes all but the metadata word, `check` adds the
+    /// nonzero owner and amount), so whatever this accepts `decodeValid` accepts with the same output,
+    /// and whatever it refuses goes to `decodeValid`: deposits are accepted and refused exactly as
+    /// before (`testFuzz_DepositFastPathAgreesWithDecodeValid`).
+    function decodeDeposit(bytes calldata txBytes) internal pure returns (bool ok, Output memory out) {
+        if (txBytes.length != 320) return (false, out);
+        uint256 owner;
+        uint256 token;
+        uint256 amount;
+        assembly ("memory-safe") {
+            let p := txBytes.offset
+            ok := and(
+                and(
+                    and(eq(calldataload(p), 0x20), eq(calldataload(add(p, 32)), TYPE_DEPOSIT)),
+                    and(eq(calldataload(add(p, 64)), 0x80), eq(calldataload(add(p, 96)), 0xa0))
+                ),
+                and(iszero(calldataload(add(p, 160))), eq(calldataload(add(p, 192)), 1))
+            )
+            owner := calldataload(add(p, 224))
+            token := calldataload(add(p, 256))
+            amount := calldataload(add(p, 288))
+        }
+        ok = ok && owner != 0 && owner <= type(uint160).max && token <= type(uint160).max && amount != 0;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (ok) out = Output(address(uint160(owner)), address(uint160(token)), amount);
+    }
+
     /// @notice The stateless rules (spec: TX-1..TX-5).
     function check(Transaction memory transaction) internal pure {
         uint8 t = transaction.txType;

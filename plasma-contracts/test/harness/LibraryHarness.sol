@@ -19,6 +19,10 @@ contract LibraryHarness {
         return PlasmaTx.decodeValid(txBytes);
     }
 
+    function decodeDeposit(bytes calldata txBytes) external pure returns (bool ok, PlasmaTx.Output memory out) {
+        return PlasmaTx.decodeDeposit(txBytes);
+    }
+
     function structHash(bytes memory txBytes) external pure returns (bytes32) {
         return PlasmaEip712.hashTx(PlasmaTx.decode(txBytes));
     }
