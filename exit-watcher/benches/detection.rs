@@ -3,10 +3,11 @@
 //! contracts, the real operator and the real watcher (in-process, its production poll and
 //! confirmation settings unless overridden).
 //!
-//! alice deposits, pays each deposit to bob (committed), then starts the exit of a deposit she
-//! spent: one at a time (`PLASMA_DETECT_ROUNDS`, default 3), then `PLASMA_DETECT_BURST` (default 3)
-//! started in one L1 transaction. For each: the exit's L1 block, the challenge's L1 block, the
-//! difference (1 = the next block, the goal).
+//! alice deposits, pays the deposits to bob (committed, up to MAX_INPUTS per payment), then starts
+//! the exit of deposits she spent: one at a time (`PLASMA_DETECT_ROUNDS`, default 3), then bursts
+//! each started in one L1 transaction (`PLASMA_DETECT_BURST`, sizes separated by commas, default
+//! `3,20`). For each: the exit's L1 block, the challenge's L1 block, the difference (1 = the next
+//! block, the goal: a burst's challenges go out back to back and are confirmed together).
 //!
 //! Run: `cargo bench -p plasma-watcher --bench detection`
 //! (`PLASMA_DETECT_POLL_MS`, default 500 as `plasma-watcher --poll-ms`; `PLASMA_DETECT_CONFIRMATIONS`, default 1).
@@ -41,7 +42,13 @@ async fn block_of(env: &Env, tx: B256) -> u64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let rounds = env_u64("PLASMA_DETECT_ROUNDS", 3) as usize;
-    let burst = env_u64("PLASMA_DETECT_BURST", 3) as usize;
+    let bursts: Vec<usize> = std::env::var("PLASMA_DETECT_BURST")
+        .unwrap_or_else(|_| "3,20".to_owned())
+        .split(',')
+        .filter_map(|b| b.trim().parse().ok())
+        .filter(|&b| b > 0)
+        .collect();
+    let burst: usize = bursts.iter().sum();
     let poll = Duration::from_millis(env_u64("PLASMA_DETECT_POLL_MS", 500));
     let confirmations = env_u64("PLASMA_DETECT_CONFIRMATIONS", 1);
     let LocalChain { anvil, provider, deployment } =
@@ -73,11 +80,17 @@ async fn main() {
     let amount = U256::from(10).pow(U256::from(17));
     let mut spent = Vec::new();
     for _ in 0..rounds + burst {
-        let dep = alice.deposit_eth(amount).await.unwrap();
+        spent.push(alice.deposit_eth(amount).await.unwrap());
+    }
+    for &dep in &spent {
         alice.wait_for_output(dep, Duration::from_secs(60)).await.unwrap();
-        let hash = alice.send(bob.address(), Address::ZERO, amount, U256::ZERO).await.unwrap();
+    }
+    // Every deposit paid to bob, as many per payment as one can spend (the amounts are equal and
+    // there is no fee, so each payment spends whole deposits and leaves no change).
+    for chunk in spent.chunks(plasma_spec::MAX_INPUTS) {
+        let total = amount * U256::from(chunk.len());
+        let hash = alice.send(bob.address(), Address::ZERO, total, U256::ZERO).await.unwrap();
         alice.wait_for_commit(hash, Duration::from_secs(60)).await.unwrap();
-        spent.push(dep);
     }
     // Let the watcher validate every block before the exits start.
     let head = env.provider.get_block_number().await.unwrap();
@@ -102,14 +115,31 @@ async fn main() {
     println!("|---|---:|---:|---:|---:|");
     let mut latencies = Vec::new();
     let mut groups: Vec<&[u128]> = spent[..rounds].chunks(1).collect();
-    if burst > 0 {
-        groups.push(&spent[rounds..]);
+    let mut rest = &spent[rounds..];
+    for &b in &bursts {
+        let (group, tail) = rest.split_at(b);
+        groups.push(group);
+        rest = tail;
     }
+    let mut summaries = Vec::new();
     for group in groups {
-        let tx = alice.start_exits_unchecked(group).await.unwrap();
-        let exit_block = block_of(&env, tx).await;
+        let mut group_latencies = Vec::new();
+        // The wallet splits a long list into L1 transactions (a probe of 8, then the rest), one
+        // after another: each exit is measured from the block of its own transaction.
+        let report = alice.start_exits_with(group, true, &mut |_| {}).await.unwrap();
+        assert!(report.error.is_none(), "{:?}", report.error);
         let seen = Instant::now();
+        let mut chunk_blocks = Vec::new();
+        let mut exit_block_of = std::collections::HashMap::new();
+        for chunk in &report.chunks {
+            let block = block_of(&env, chunk.l1_tx).await;
+            chunk_blocks.push(format!("{} in block {block}", chunk.started.len()));
+            for &pos in &chunk.started {
+                exit_block_of.insert(pos, block);
+            }
+        }
         for &pos in group {
+            let exit_block = exit_block_of[&pos];
             let l1_tx = loop {
                 if let Some(t) = challenge_of(pos) {
                     break t;
@@ -120,12 +150,33 @@ async fn main() {
             let challenge_block = block_of(&env, l1_tx).await;
             let blocks = challenge_block - exit_block;
             latencies.push(blocks);
+            group_latencies.push(blocks);
             println!(
                 "| {pos}{} | {exit_block} | {challenge_block} | {blocks} | {} ms |",
                 if group.len() > 1 { " (burst)" } else { "" },
                 seen.elapsed().as_millis()
             );
         }
+        if group.len() > 1 {
+            summaries.push(format!(
+                "burst of {} started in {} L1 transaction(s) ({}): challenged {} L1 blocks later \
+                 (min {}, max {})",
+                group.len(),
+                report.chunks.len(),
+                chunk_blocks.join(", "),
+                if group_latencies.iter().all(|&l| l == group_latencies[0]) {
+                    group_latencies[0].to_string()
+                } else {
+                    format!("{group_latencies:?}")
+                },
+                group_latencies.iter().min().unwrap(),
+                group_latencies.iter().max().unwrap()
+            ));
+        }
+    }
+    println!();
+    for s in summaries {
+        println!("{s}");
     }
     latencies.sort_unstable();
     println!();

@@ -363,22 +363,38 @@ async fn a_stuck_challenge_is_re_sent_with_a_higher_fee_and_lands_once() {
     alice.wait_for_commit(hash, Duration::from_secs(20)).await.unwrap();
     let watcher_nonce = env.provider.get_transaction_count(w.watcher.address()).await.unwrap();
 
-    // L1 stops mining right after alice's dishonest exit lands.
-    alice.start_exits_unchecked(&[dep]).await.unwrap();
+    // L1 stops mining before alice's dishonest exit and mines exactly its block: the watcher's
+    // challenge can only come after, into a pool nothing mines. (Stopping it after the exit
+    // raced a quick watcher, whose challenge was mined before the switch.)
     env.provider.raw_request::<_, Value>("evm_setAutomine".into(), (false,)).await.unwrap();
-    // Its challenge sits in the pool and is replaced with a higher fee (same nonce) while stuck.
-    let watcher_key = w.watcher.address().to_string().to_lowercase();
-    let pending_price = || async {
-        let pool: Value = env.provider.raw_request("txpool_content".into(), ()).await.unwrap();
-        pool["pending"].as_object().and_then(|m| {
-            m.iter().find(|(k, _)| k.to_lowercase() == watcher_key).and_then(|(_, txs)| {
-                txs.as_object()?.values().next()?["gasPrice"]
-                    .as_str()
-                    .map(|p| u128::from_str_radix(p.trim_start_matches("0x"), 16).unwrap())
+    let pending_of = |who: String| {
+        let provider = env.provider.clone();
+        async move {
+            let pool: Value = provider.raw_request("txpool_content".into(), ()).await.unwrap();
+            pool["pending"].as_object().and_then(|m| {
+                m.iter().find(|(k, _)| k.to_lowercase() == who).and_then(|(_, txs)| {
+                    txs.as_object()?.values().next()?["gasPrice"]
+                        .as_str()
+                        .map(|p| u128::from_str_radix(p.trim_start_matches("0x"), 16).unwrap())
+                })
             })
-        })
+        }
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let alice_key = alice.address().to_string().to_lowercase();
+    let mine_the_exit = async {
+        while pending_of(alice_key.clone()).await.is_none() {
+            assert!(tokio::time::Instant::now() < deadline, "alice's exit never reached the pool");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        env.provider.raw_request::<_, Value>("anvil_mine".into(), (1u64,)).await.unwrap();
+    };
+    let exits = [dep];
+    let (started, ()) = tokio::join!(alice.start_exits_unchecked(&exits), mine_the_exit);
+    started.unwrap();
+    // Its challenge sits in the pool and is replaced with a higher fee (same nonce) while stuck.
+    let watcher_key = w.watcher.address().to_string().to_lowercase();
+    let pending_price = || pending_of(watcher_key.clone());
     let first = loop {
         if let Some(p) = pending_price().await {
             break p;

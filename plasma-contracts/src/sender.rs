@@ -8,6 +8,19 @@
 //! - **Fee bumps.** Attempt `n` pays the node's gas price plus `n` times `bump_percent` of it (and
 //!   one wei, so attempt 0 never underprices an equal pending one); nodes refuse replacements that
 //!   do not raise the fee by about 10 %, so 25 % always replaces.
+//! - **Batches, back to back (issue 19).** [`Sender::send_batch`] sends several actions at
+//!   consecutive nonces from the confirmed one, without waiting between them, then confirms them
+//!   together under one `stuck_after`: a burst of actions lands in one block instead of one block
+//!   each. The confirmed-nonce rule still holds for the batch as a whole: every batch is laid out
+//!   again from the confirmed nonce, so whatever an earlier batch left pending at those nonces is
+//!   replaced (each nonce's last price is kept, and a replacement pays `bump_percent` above it),
+//!   and our own pending transactions above the batch (a batch that shrank) are replaced by
+//!   empty self-transfers. So no action is pending at two nonces (no duplicate can be mined), no
+//!   stale action lingers, and no gap outlives a batch: a send the node refuses does not take a
+//!   nonce (the next action gets it), and a transaction the node dropped leaves its nonce to the
+//!   next batch, which starts at the confirmed nonce again. Within a batch a revert consumes its
+//!   nonce and holds nothing back; a stuck transaction holds back the ones above it only until
+//!   the next batch re-sends all of them with bumped fees.
 //! - **Explicit gas.** Estimating would run against the pending state, where a stuck earlier
 //!   attempt may already have done the job, and refuse the replacement.
 //! - **Idempotency keys.** Callers name each action; [`Sender`] counts its attempts and remembers
@@ -27,11 +40,11 @@ use alloy::{
     network::Ethereum,
     primitives::{Address, B256, U256},
     providers::{DynProvider, PendingTransactionBuilder, Provider},
-    rpc::types::TransactionReceipt,
+    rpc::types::{TransactionReceipt, TransactionRequest},
     sol_types::SolCall,
 };
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering::Relaxed},
@@ -144,6 +157,48 @@ impl SendStats {
     }
 }
 
+/// One action of a batch ([`Sender::send_batch`]): its idempotency key and its transaction
+/// (recipient, calldata, value and explicit gas limit; the sender sets `from`, nonce and price).
+#[derive(Clone, Debug)]
+pub struct Action {
+    /// The caller's name of the action (see the module docs).
+    pub key: String,
+    /// The transaction without `from`, nonce or price.
+    pub tx: TransactionRequest,
+}
+
+impl Action {
+    /// The action `key` calling `call` with `value` wei under the explicit gas limit `gas`.
+    pub fn call<C: SolCall>(
+        key: impl Into<String>,
+        call: SolCallBuilder<&DynProvider, C>,
+        value: U256,
+        gas: u64,
+    ) -> Self {
+        Self { key: key.into(), tx: call.value(value).gas(gas).into_transaction_request() }
+    }
+}
+
+/// What this sender last sent at one nonce (see [`Sender::send_batch`]).
+#[derive(Clone, Debug)]
+struct Slot {
+    /// The action's key (`cancel` for an empty self-transfer).
+    key: String,
+    /// Its gas price: a replacement at this nonce must pay more.
+    price: u128,
+}
+
+/// Key of the empty self-transfers that replace stale transactions above a batch.
+const CANCEL: &str = "cancel";
+/// Nonces whose last price is remembered (a bound: the operator never sends batches, so nothing
+/// else prunes its slots).
+const SLOTS_KEPT: usize = 1024;
+/// Gas of an empty self-transfer.
+const TRANSFER_GAS: u64 = 21_000;
+/// How many times one action of a batch is re-priced at once when the node says our own pending
+/// transaction holds its nonce (one this sender does not know, e.g. from before a restart).
+const UNDERPRICED_RETRIES: u32 = 2;
+
 /// Sends actions from one account under one [`SendPolicy`].
 #[derive(Debug)]
 pub struct Sender {
@@ -152,6 +207,8 @@ pub struct Sender {
     policy: SendPolicy,
     /// Per action still pending: attempts so far and the last attempt's hash.
     attempts: Mutex<HashMap<String, (u32, B256)>>,
+    /// Per nonce this sender used recently: the last transaction sent at it.
+    slots: Mutex<BTreeMap<u64, Slot>>,
     stats: Arc<SendStats>,
 }
 
@@ -163,6 +220,7 @@ impl Sender {
             from,
             policy,
             attempts: Mutex::new(HashMap::new()),
+            slots: Mutex::new(BTreeMap::new()),
             stats: Arc::new(SendStats::default()),
         }
     }
@@ -172,13 +230,32 @@ impl Sender {
         &self.stats
     }
 
-    /// Counts an attempt the node accepted at `nonce` for action `key`.
-    fn count_sent(&self, key: &str, nonce: u64) {
+    /// Counts an attempt the node accepted at `nonce` and `price` for action `key`.
+    fn count_sent(&self, key: &str, nonce: u64, price: u128) {
         self.stats.sent.fetch_add(1, Relaxed);
         if self.attempts_of(key) > 0 {
             self.stats.fee_bumps.fetch_add(1, Relaxed);
         }
         self.stats.next_nonce.store(nonce.saturating_add(1), Relaxed);
+        let mut slots = self.slots();
+        slots.insert(nonce, Slot { key: key.to_owned(), price });
+        while slots.len() > SLOTS_KEPT {
+            slots.pop_first();
+        }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Slot>> {
+        self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The least price that replaces what this sender last sent at `nonce` (0: nothing known).
+    fn floor(&self, nonce: u64) -> u128 {
+        self.slots().get(&nonce).map_or(0, |s| self.above(s.price))
+    }
+
+    /// `price` raised by the policy's bump (and one wei): enough to replace a transaction at it.
+    fn above(&self, price: u128) -> u128 {
+        price_for_attempt(price, 1, self.policy.bump_percent)
     }
 
     /// The account.
@@ -220,7 +297,7 @@ impl Sender {
         match call.from(self.from).value(value).nonce(nonce).gas_price(price).gas(gas).send().await
         {
             Ok(pending) => {
-                self.count_sent(key, nonce);
+                self.count_sent(key, nonce, price);
                 self.confirm(key, pending).await
             }
             Err(e) => {
@@ -245,12 +322,150 @@ impl Sender {
         match call.from(self.from).value(value).nonce(nonce).gas_price(price).gas(gas).send().await
         {
             Ok(pending) => {
-                self.count_sent(key, nonce);
+                self.count_sent(key, nonce, price);
                 self.confirm(key, pending).await
             }
             Err(e) => {
                 self.stats.refused.fetch_add(1, Relaxed);
                 Ok(Outcome::Refused { reason: describe(&e) })
+            }
+        }
+    }
+
+    /// Sends `actions` back to back at consecutive nonces from the confirmed one, then confirms
+    /// them together: one [`Outcome`] per action, in order (see the module docs, "Batches").
+    ///
+    /// Each action pays its attempt's price ([`price_for_attempt`]), and at least
+    /// `bump_percent` more than what this sender last sent at its nonce, so it replaces an
+    /// earlier batch's transaction there. A refused action does not take a nonce. Our pending
+    /// transactions above the last nonce used are replaced by empty self-transfers. The receipts
+    /// are awaited in nonce order until one deadline, `stuck_after` after the last send; the
+    /// actions not mined by then are `Pending` (the next batch bumps them).
+    pub async fn send_batch(&self, actions: &[Action]) -> Result<Vec<Outcome>, SendError> {
+        if actions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let confirmed =
+            self.provider.get_transaction_count(self.from).latest().await.map_err(rpc)?;
+        let base = self.provider.get_gas_price().await.map_err(rpc)?;
+        // Below the confirmed nonce everything is mined: nothing there can be replaced.
+        let above = self.slots().split_off(&confirmed);
+        *self.slots() = above;
+        let mut outcomes: Vec<Option<Outcome>> = actions.iter().map(|_| None).collect();
+        let mut sent = Vec::with_capacity(actions.len());
+        let mut nonce = confirmed;
+        for (i, action) in actions.iter().enumerate() {
+            let key = action.key.as_str();
+            let mut price =
+                price_for_attempt(base, self.attempts_of(key), self.policy.bump_percent)
+                    .max(self.floor(nonce));
+            let mut retries = 0;
+            loop {
+                let tx = action.tx.clone().from(self.from).nonce(nonce).gas_price(price);
+                match self.provider.send_transaction(tx).await {
+                    Ok(pending) => {
+                        self.count_sent(key, nonce, price);
+                        sent.push((i, pending));
+                        nonce += 1;
+                        break;
+                    }
+                    Err(e) => {
+                        let reason = describe(&alloy::contract::Error::from(e));
+                        // A pending transaction of ours at this nonce that this sender does not
+                        // know (sent before a restart, maybe this very one) is replaced at a
+                        // higher price at once, rather than leaving every action of the batch
+                        // refused behind it.
+                        if taken_by_ours(&reason) && retries < UNDERPRICED_RETRIES {
+                            retries += 1;
+                            self.bump(key);
+                            price = self.above(price);
+                            continue;
+                        }
+                        self.stats.refused.fetch_add(1, Relaxed);
+                        // A stale transaction of ours may have been mined since the nonce was
+                        // read: the next action goes after it, never at a used nonce.
+                        if reason.contains("nonce too low")
+                            && let Ok(now) =
+                                self.provider.get_transaction_count(self.from).latest().await
+                        {
+                            nonce = nonce.max(now);
+                        }
+                        outcomes[i] = Some(Outcome::Refused { reason });
+                        break;
+                    }
+                }
+            }
+        }
+        self.cancel_above(nonce, base).await;
+        let deadline = tokio::time::Instant::now() + self.policy.stuck_after;
+        for (i, pending) in sent {
+            let (key, hash) = (&actions[i].key, *pending.tx_hash());
+            // One receipt the node could not give fails no other action: this one is looked up
+            // again by `landed_late` before it is re-sent.
+            let outcome = match self.confirm_until(key, pending, deadline).await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    tracing::warn!(target: "sender", action = %key, error = %e, "receipt not read");
+                    self.note_stuck(key, hash);
+                    Outcome::Pending { hash }
+                }
+            };
+            outcomes[i] = Some(outcome);
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::Refused { reason: "not sent".to_owned() }))
+            .collect())
+    }
+
+    /// Replaces our own pending transactions at `from` and above with empty self-transfers, so
+    /// none of them can be mined as a duplicate or a stale action: those an earlier, longer
+    /// batch left (actions no longer wanted, or wanted at a lower nonce now), and those the node
+    /// counts pending that this sender does not know (sent before a restart).
+    async fn cancel_above(&self, from: u64, base: u128) {
+        let known: BTreeMap<u64, Slot> =
+            self.slots().range(from..).map(|(n, s)| (*n, s.clone())).collect();
+        let pending = match self.provider.get_transaction_count(self.from).pending().await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(target: "sender", error = %e, "pending nonce not read");
+                from
+            }
+        };
+        let top = known.keys().next_back().map_or(from, |n| n + 1).max(pending);
+        // Bounded: an account with more than this pending is not ours alone to clean up.
+        let top = top.min(from.saturating_add(SLOTS_KEPT as u64));
+        for nonce in from..top {
+            let slot = known.get(&nonce);
+            let replaced = slot.map_or("unknown (sent before a restart?)", |s| s.key.as_str());
+            let mut price = slot.map_or(0, |s| self.above(s.price)).max(base + 1);
+            for retry in 0..=UNDERPRICED_RETRIES {
+                let tx = TransactionRequest::default()
+                    .from(self.from)
+                    .to(self.from)
+                    .value(U256::ZERO)
+                    .gas_limit(TRANSFER_GAS)
+                    .nonce(nonce)
+                    .gas_price(price);
+                match self.provider.send_transaction(tx).await {
+                    Ok(sent) => {
+                        tracing::info!(target: "sender", nonce, replaced, tx = %sent.tx_hash(),
+                            "stale transaction replaced by an empty one");
+                        self.count_sent(CANCEL, nonce, price);
+                        break;
+                    }
+                    Err(e) => {
+                        let reason = e.to_string();
+                        if taken_by_ours(&reason) && retry < UNDERPRICED_RETRIES {
+                            price = self.above(price);
+                            continue;
+                        }
+                        self.stats.refused.fetch_add(1, Relaxed);
+                        tracing::warn!(target: "sender", nonce, replaced, error = %reason,
+                            "stale transaction not replaced");
+                        break;
+                    }
+                }
             }
         }
     }
@@ -261,8 +476,27 @@ impl Sender {
         key: &str,
         pending: PendingTransactionBuilder<Ethereum>,
     ) -> Result<Outcome, SendError> {
+        let deadline = tokio::time::Instant::now() + self.policy.stuck_after;
+        self.confirm_until(key, pending, deadline).await
+    }
+
+    /// [`Sender::confirm`] with a deadline shared by several attempts (a batch).
+    async fn confirm_until(
+        &self,
+        key: &str,
+        pending: PendingTransactionBuilder<Ethereum>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Outcome, SendError> {
         let hash = *pending.tx_hash();
-        match tokio::time::timeout(self.policy.stuck_after, pending.get_receipt()).await {
+        let waited = match tokio::time::timeout_at(deadline, pending.get_receipt()).await {
+            // Past a batch's deadline the wait may end before its first look: look once more.
+            Err(elapsed) => match self.provider.get_transaction_receipt(hash).await {
+                Ok(Some(receipt)) => Ok(Ok(receipt)),
+                _ => Err(elapsed),
+            },
+            waited => waited,
+        };
+        match waited {
             Ok(Ok(receipt)) => {
                 self.attempts().remove(key);
                 if receipt.status() {
@@ -275,13 +509,19 @@ impl Sender {
             }
             Ok(Err(e)) => Err(rpc(e)),
             Err(_) => {
-                self.stats.stuck.fetch_add(1, Relaxed);
-                let mut attempts = self.attempts();
-                let entry = attempts.entry(key.to_owned()).or_insert((0, hash));
-                *entry = (entry.0 + 1, hash);
+                self.note_stuck(key, hash);
                 Ok(Outcome::Pending { hash })
             }
         }
+    }
+
+    /// Counts attempt `hash` of `key` as not mined in time: the next attempt bumps the fee, and
+    /// [`Sender::landed_late`] looks for this one first.
+    fn note_stuck(&self, key: &str, hash: B256) {
+        self.stats.stuck.fetch_add(1, Relaxed);
+        let mut attempts = self.attempts();
+        let entry = attempts.entry(key.to_owned()).or_insert((0, hash));
+        *entry = (entry.0 + 1, hash);
     }
 
     /// If the last attempt of `key` was mined after all (while a later one was being prepared,
@@ -318,6 +558,15 @@ pub fn connect(
 ) -> Result<DynProvider, SendError> {
     let endpoints = crate::l1::Endpoints::new(urls.to_vec()).map_err(rpc)?;
     crate::l1::connect(&endpoints, wallet).map(|(provider, _health)| provider).map_err(rpc)
+}
+
+/// Whether a node's refusal says our own pending transaction holds the nonce: a replacement
+/// that does not pay enough more, or the very same transaction sent again (geth: "already
+/// known", anvil: "already imported"). Either way a higher price replaces it.
+fn taken_by_ours(reason: &str) -> bool {
+    reason.contains("underpriced")
+        || reason.contains("already known")
+        || reason.contains("already imported")
 }
 
 fn rpc(e: impl std::fmt::Display) -> SendError {

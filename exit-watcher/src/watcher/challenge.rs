@@ -1,6 +1,7 @@
 //! Challenges and responses (WATCH-4, WATCH-5, WATCH-8): every invalid exit, piggyback and
 //! canonicity challenge the judge finds is answered, for anyone's funds.
 
+use super::act::Planned;
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
@@ -30,8 +31,82 @@ pub(super) fn tx_position(blknum: u64, tx_index: u16) -> U256 {
     UtxoPos::new(blknum, tx_index, 0).map_or(U256::ZERO, |p| p.to_u256())
 }
 
+/// What a challenge that went through means, for the events and the watch lists.
+#[derive(Clone, Copy, Debug)]
+enum Then {
+    /// A standard exit challenged (WATCH-4): stop watching it, check its margin.
+    Standard(UtxoPos),
+    /// An in-flight exit marked non-canonical (CHAL-1).
+    NonCanonical { id: B256, exit_id: U256 },
+    /// A piggybacked input challenged (CHAL-3).
+    InputSpent { id: B256, index: u8 },
+    /// A canonicity challenge answered (CHAL-2).
+    Defended { id: B256 },
+    /// A piggybacked output challenged (CHAL-4).
+    OutputSpent { id: B256, index: u8 },
+}
+
 impl Watcher {
+    /// Every challenge and response of this step (WATCH-4, WATCH-5, WATCH-8): planned first,
+    /// then sent back to back and confirmed together (`act_all`, issue 19), so a burst of
+    /// invalid exits started in one L1 block is challenged in the next one, not one block per
+    /// exit. Each is decided as before: only for an exit still active and not already answered
+    /// by this watcher (its journal), each key once.
     pub(super) async fn challenge_exits(&self) -> Result<(), WatcherError> {
+        let mut plan: Vec<(Planned, Then)> = Vec::new();
+        self.plan_standard_challenges(&mut plan).await?;
+        self.plan_in_flight_challenges(&mut plan).await?;
+        if plan.is_empty() {
+            return Ok(());
+        }
+        let planned: Vec<Planned> = plan.iter().map(|(p, _)| p.clone()).collect();
+        let results = self.act_all(&planned).await?;
+        for ((p, then), hash) in plan.into_iter().zip(results) {
+            let Some(hash) = hash else { continue };
+            self.challenged(p.key(), then, hash).await?;
+        }
+        Ok(())
+    }
+
+    /// Records what challenge `then` (action `key`, mined in `hash`) achieved.
+    async fn challenged(&self, key: &str, then: Then, hash: B256) -> Result<(), WatcherError> {
+        match then {
+            Then::Standard(pos) => {
+                let deadline = self.exits.lock().remove(&pos).map_or(0, |e| e.1);
+                self.forget_exit(pos)?;
+                self.event(Event::Challenged { utxo_pos: pos.to_string(), l1_tx: hash });
+                self.check_margin(key, deadline).await;
+            }
+            Then::NonCanonical { id, exit_id } => {
+                self.event(Event::InFlightExitChallenged { exit_id: id, l1_tx: hash });
+                // Canonicity challenges close with the first half period.
+                if let Ok(state) = self.in_flight.inFlightExit(exit_id).call().await {
+                    let phase_end = state.startedAt + self.min_exit_period / 2;
+                    self.check_margin(key, phase_end).await;
+                }
+            }
+            Then::InputSpent { id, index } => self.event(Event::PiggybackChallenged {
+                exit_id: id,
+                input_index: index,
+                l1_tx: hash,
+            }),
+            Then::Defended { id } => {
+                self.event(Event::InFlightExitDefended { exit_id: id, l1_tx: hash });
+            }
+            Then::OutputSpent { id, index } => self.event(Event::OutputPiggybackChallenged {
+                exit_id: id,
+                output_index: index,
+                l1_tx: hash,
+            }),
+        }
+        Ok(())
+    }
+
+    /// WATCH-4: the standard exits of outputs the watcher knows spent.
+    async fn plan_standard_challenges(
+        &self,
+        plan: &mut Vec<(Planned, Then)>,
+    ) -> Result<(), WatcherError> {
         let watched: Vec<UtxoPos> = self.exits.lock().keys().copied().collect();
         if watched.is_empty() {
             return Ok(());
@@ -70,19 +145,17 @@ impl Watcher {
                 U256::from(spend.input_index),
                 spend.signature.clone(),
             );
-            if let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? {
-                let deadline = self.exits.lock().remove(&pos).map_or(0, |e| e.1);
-                self.forget_exit(pos)?;
-                self.event(Event::Challenged { utxo_pos: pos.to_string(), l1_tx: hash });
-                self.check_margin(&key, deadline).await;
-            }
+            plan.push((Planned::new(key, call, U256::ZERO, ACTION_GAS), Then::Standard(pos)));
         }
         Ok(())
     }
 
     /// CHAL-1 and CHAL-3: an in-flight transaction with a competitor the watcher saw included is
     /// marked non-canonical; a piggybacked input spent by another transaction loses its piggyback.
-    pub(super) async fn challenge_in_flight_exits(&self) -> Result<(), WatcherError> {
+    async fn plan_in_flight_challenges(
+        &self,
+        plan: &mut Vec<(Planned, Then)>,
+    ) -> Result<(), WatcherError> {
         let watched: Vec<(B256, WatchedInFlight)> =
             self.in_flight_exits.lock().iter().map(|(k, v)| (*k, v.clone())).collect();
         for (id, w) in watched {
@@ -95,12 +168,14 @@ impl Watcher {
                 if spend.hash == id {
                     // The in-flight transaction itself is included: answer any canonicity
                     // challenge with its inclusion (CHAL-2).
-                    self.defend_in_flight_exit(id, exit_id, &spend).await?;
-                    self.challenge_spent_outputs(id, exit_id, &w, &spend).await?;
+                    self.plan_defence(id, exit_id, &spend, plan).await?;
+                    self.plan_spent_outputs(id, exit_id, &w, &spend, plan)?;
                     continue;
                 }
                 let key = format!("ife-noncanonical:{id}");
-                if !self.action_done(&key)? {
+                // One competitor is enough: a second input with one plans nothing more.
+                let planned = plan.iter().any(|(p, _)| p.key() == key);
+                if !planned && !self.action_done(&key)? {
                     let proof = self
                         .view
                         .lock()
@@ -118,15 +193,10 @@ impl Watcher {
                             competitorBlockTimestamp: timestamp,
                         };
                         let call = self.in_flight.challengeInFlightExitNotCanonical(args);
-                        let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? else {
-                            continue;
-                        };
-                        self.event(Event::InFlightExitChallenged { exit_id: id, l1_tx: hash });
-                        // Canonicity challenges close with the first half period.
-                        if let Ok(state) = self.in_flight.inFlightExit(exit_id).call().await {
-                            let phase_end = state.startedAt + self.min_exit_period / 2;
-                            self.check_margin(&key, phase_end).await;
-                        }
+                        plan.push((
+                            Planned::new(key, call, U256::ZERO, ACTION_GAS),
+                            Then::NonCanonical { id, exit_id },
+                        ));
                     }
                 }
                 let index = i as u8;
@@ -139,25 +209,22 @@ impl Watcher {
                         spend.input_index as u8,
                         spend.signature.clone(),
                     );
-                    let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? else {
-                        continue;
-                    };
-                    self.event(Event::PiggybackChallenged {
-                        exit_id: id,
-                        input_index: index,
-                        l1_tx: hash,
-                    });
+                    plan.push((
+                        Planned::new(key, call, U256::ZERO, ACTION_GAS),
+                        Then::InputSpent { id, index },
+                    ));
                 }
             }
         }
         Ok(())
     }
 
-    pub(super) async fn defend_in_flight_exit(
+    async fn plan_defence(
         &self,
         id: B256,
         exit_id: U256,
         spend: &crate::judge::Spend,
+        plan: &mut Vec<(Planned, Then)>,
     ) -> Result<(), WatcherError> {
         let state = self.in_flight.inFlightExit(exit_id).call().await.map_err(l1)?;
         if !state.nonCanonical || state.verdict != 0 {
@@ -165,7 +232,7 @@ impl Watcher {
         }
         let tx_pos = tx_position(spend.blknum, spend.tx_index);
         let key = format!("ife-respond:{id}:{}", state.startedAt);
-        if self.action_done(&key)? {
+        if self.action_done(&key)? || plan.iter().any(|(p, _)| p.key() == key) {
             return Ok(());
         }
         let proof = self.view.lock().inclusion_proof(spend.blknum, spend.tx_index).map_err(st)?;
@@ -177,20 +244,19 @@ impl Watcher {
             proof.into(),
             timestamp,
         );
-        if let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? {
-            self.event(Event::InFlightExitDefended { exit_id: id, l1_tx: hash });
-        }
+        plan.push((Planned::new(key, call, U256::ZERO, ACTION_GAS), Then::Defended { id }));
         Ok(())
     }
 
     /// CHAL-4: the in-flight transaction is included (at `included`), so its outputs have
     /// positions; a piggybacked output the watcher saw spent loses its piggyback.
-    pub(super) async fn challenge_spent_outputs(
+    fn plan_spent_outputs(
         &self,
         id: B256,
         exit_id: U256,
         w: &WatchedInFlight,
         included: &crate::judge::Spend,
+        plan: &mut Vec<(Planned, Then)>,
     ) -> Result<(), WatcherError> {
         for &index in &w.piggybacked_outputs {
             let Ok(out_pos) = UtxoPos::new(included.blknum, included.tx_index, index) else {
@@ -200,7 +266,7 @@ impl Watcher {
                 continue;
             };
             let key = format!("ife-output:{id}:{index}");
-            if self.action_done(&key)? {
+            if self.action_done(&key)? || plan.iter().any(|(p, _)| p.key() == key) {
                 continue;
             }
             let proof =
@@ -218,12 +284,10 @@ impl Watcher {
                 signature: spend.signature.clone(),
             };
             let call = self.in_flight.challengeInFlightExitOutputSpent(args);
-            let Some(hash) = self.act(&key, call, U256::ZERO, ACTION_GAS).await? else { continue };
-            self.event(Event::OutputPiggybackChallenged {
-                exit_id: id,
-                output_index: index,
-                l1_tx: hash,
-            });
+            plan.push((
+                Planned::new(key, call, U256::ZERO, ACTION_GAS),
+                Then::OutputSpent { id, index },
+            ));
         }
         Ok(())
     }

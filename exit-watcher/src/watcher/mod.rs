@@ -619,8 +619,8 @@ impl Watcher {
         self.beat(false);
         self.validate_blocks().await?;
         self.beat(false);
+        // Standard and in-flight challenges together: sent back to back (issue 19).
         self.challenge_exits().await?;
-        self.challenge_in_flight_exits().await?;
         self.audit_batches().await?;
         self.mass_exit_if_byzantine().await?;
         self.check_funding().await?;
