@@ -393,19 +393,34 @@ fn replay_effects(store: &Store) -> Result<(), StoreError> {
     })?;
     let mut batch = effects_of(&record)?;
     let hashes: FastSet<B256> = batch.txs.iter().map(|(h, _, _)| *h).collect();
-    batch.mempool_remove = store
-        .load()?
-        .mempool
-        .iter()
-        .filter(|(_, bytes)| {
-            SignedTransaction::decode(bytes).is_ok_and(|s| hashes.contains(&s.transaction.hash()))
-        })
-        .map(|(seq, _)| *seq)
-        .collect();
+    // The stored mempool in pages (not the whole store: `Chain::open` loads it next).
+    let mut after = None;
+    loop {
+        let page = store.mempool_page(after, 4_096)?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(*last);
+        batch.mempool_remove.extend(page.iter().filter_map(|(seq, bytes)| {
+            SignedTransaction::decode(bytes)
+                .is_ok_and(|s| hashes.contains(&s.transaction.hash()))
+                .then_some(*seq)
+        }));
+    }
     batch.meta = vec![(EFFECTS_PENDING, 0)];
     store.apply(&batch)?;
     info!(target: "operator::chain", blknum, spent = batch.spent.len(), created = batch.created.len(), "a block's effects were cut off before a restart: written from the stored block");
     Ok(())
+}
+
+/// Aborts the process if dropped while unwinding (see its use in `Chain::produce`).
+struct AbortOnUnwind(&'static str);
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(target: "operator::block", during = self.0, "a panic left the chain's memory half-updated; stopping (the next start replays the stored block)");
+            std::process::abort();
+        }
+    }
 }
 
 impl Drop for Chain {
@@ -464,8 +479,9 @@ pub struct Chain {
     /// failure would, or hold it to look at the state while the write is in flight.
     #[cfg(test)]
     write_hook: Mutex<Option<WriteHook>>,
-    /// Test hook run by the applier before it writes a block's effects: may fail the write (as
-    /// a crash before it would leave the store) or hold it to look at the window.
+    /// Test hook run before a block's effects are written (by the applier, and again by a
+    /// retry): may fail the write (as a crash before it would leave the store) or hold it to
+    /// look at the window.
     #[cfg(test)]
     effects_hook: Mutex<Option<EffectsHook>>,
     /// Set when a credited deposit vanished or changed on L1 (LEDGER-7): no more blocks.
@@ -568,29 +584,70 @@ impl Chain {
     /// the error, so nothing is ever written on top of a block whose effects are missing.
     fn write_lock(&self) -> Result<parking_lot::MutexGuard<'_, ()>, StoreError> {
         let writer = self.writer.lock();
-        self.settle_effects()?;
+        self.settle_effects_locked()?;
         Ok(writer)
     }
 
     /// Waits until the last block's effects are written; writes them again if the applier
-    /// failed. Callers hold `writer` (or need no order: the bench, shutdown).
+    /// failed (the bench, tests; chain writes do this in [`Chain::write_lock`]).
     pub fn settle_effects(&self) -> Result<(), StoreError> {
+        let _writer = self.writer.lock();
+        self.settle_effects_locked()
+    }
+
+    /// [`Chain::settle_effects`], `writer` held. The slot is not held across the store's
+    /// round trip: `submit` reads it under the state lock (`Applier::locate`), and a retry on
+    /// a slow database must not hold the state lock through it (A21-3). Marked as in flight
+    /// meanwhile, so readers that wait for the effects keep waiting.
+    fn settle_effects_locked(&self) -> Result<(), StoreError> {
         let mut slot = self.applier.slot.lock();
         while slot.as_ref().is_some_and(|b| b.outcome.is_none()) {
             self.applier.done.wait(&mut slot);
         }
         let Some(behind) = slot.as_mut() else { return Ok(()) };
-        if let (Some(Err(first)), Some(batch)) = (&behind.outcome, &behind.batch) {
-            if let Err(e) = self.store.apply(batch) {
-                warn!(target: "operator::block", blknum = behind.blknum, first = %first, error = %e, "a block's effects could not be written; chain writes wait for them");
-                behind.outcome = Some(Err(e.to_string()));
-                return Err(e);
+        let retry = match (&behind.outcome, &behind.batch) {
+            (Some(Err(first)), Some(batch)) => Some((first.clone(), batch.clone())),
+            _ => None,
+        };
+        let blknum = behind.blknum;
+        let outcome = match retry {
+            None => Ok(()),
+            Some((first, batch)) => {
+                behind.outcome = None;
+                drop(slot);
+                #[cfg(test)]
+                let hook = self.effects_hook.lock().clone();
+                #[cfg(test)]
+                let outcome = match hook.map(|h| (h.0)()) {
+                    Some(Err(e)) => Err(e),
+                    _ => self.store.apply(&batch),
+                };
+                #[cfg(not(test))]
+                let outcome = self.store.apply(&batch);
+                match &outcome {
+                    Ok(()) => {
+                        info!(target: "operator::block", blknum, "a block's effects written on a second attempt")
+                    }
+                    Err(e) => {
+                        warn!(target: "operator::block", blknum, first = %first, error = %e, "a block's effects could not be written; chain writes wait for them")
+                    }
+                }
+                slot = self.applier.slot.lock();
+                outcome
             }
-            info!(target: "operator::block", blknum = behind.blknum, "a block's effects written on a second attempt");
+        };
+        // Only `writer`'s holder replaces the slot, and this one holds it: still block `blknum`.
+        if let Some(behind) = slot.as_mut().filter(|b| b.blknum == blknum) {
+            behind.outcome = Some(match &outcome {
+                Ok(()) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            });
+            if outcome.is_ok() {
+                behind.batch = None;
+            }
         }
-        behind.outcome = Some(Ok(()));
-        behind.batch = None;
-        Ok(())
+        self.applier.done.notify_all();
+        outcome
     }
 
     /// Waits until the applier has an outcome for the last block (tests).
@@ -1066,6 +1123,10 @@ impl Chain {
         let index = effects.txs.iter().map(|(hash, _, i)| (*hash, *i)).collect();
         *self.applier.slot.lock() =
             Some(Behind { blknum, batch: Some(effects.clone()), outcome: None, index });
+        // A panic from here until memory holds the block (a thread that cannot be spawned)
+        // would leave memory half-updated: a later block could spend this block's inputs
+        // again. The process stops instead; the next start replays the stored block.
+        let abort = AbortOnUnwind("the in-memory update of a stored block");
         let mut state = self.state.lock();
 
         // Durable: now change memory. The entries taken are dropped, never copied, and what
@@ -1076,6 +1137,7 @@ impl Chain {
         state.next_child_block = blknum + CHILD_BLOCK_INTERVAL;
         state.uncommitted.push_back(blknum);
         drop(state);
+        std::mem::forget(abort);
         stages.memory = t.elapsed();
         // After memory, so that its update has both cores.
         self.apply_behind(blknum, effects, gone);
@@ -2337,17 +2399,43 @@ mod tests {
     fn a_failed_write_of_a_block_s_effects_is_done_by_the_next_chain_write() {
         let dir = tempfile::tempdir().unwrap();
         let (alice, bob) = (key(1), key(2));
-        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        let chain = std::sync::Arc::new(chain_with(&dir, &[(&alice, 100), (&bob, 50)], 10));
         let tx = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 90)], &[&alice]);
         let hash = one(&chain, &tx).unwrap();
-        *chain.effects_hook.lock() = Some(EffectsHook(std::sync::Arc::new(|| {
-            Err(StoreError::Corrupt { what: "test", reason: "a full disk".into() })
+        // The applier's write fails; the retry is held until `release` is sent.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = std::sync::Arc::new(Mutex::new(held));
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        *chain.effects_hook.lock() = Some(EffectsHook(std::sync::Arc::new(move || {
+            if counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                return Err(StoreError::Corrupt { what: "test", reason: "a full disk".into() });
+            }
+            let _ = held.lock().recv();
+            Ok(())
         })));
         let block = chain.produce_block(10).unwrap().unwrap();
         chain.await_outcome();
         assert_eq!(chain.store.tx_location(&hash).unwrap(), None);
-        // The next chain write writes them first (the hook is not run again on that path).
-        chain.set_deposit_cursor(3).unwrap();
+        // The next chain write writes them first ...
+        let writer = {
+            let chain = chain.clone();
+            std::thread::spawn(move || chain.set_deposit_cursor(3))
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while calls.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            assert!(Instant::now() < deadline, "the retry never started");
+            std::thread::yield_now();
+        }
+        // ... and while that retry waits on the store, submissions and reads go on (the state
+        // lock is never held across it, A21-3): the block's payment is known, bob's is taken.
+        let included = TxStatus::Included { blknum: block.blknum, tx_index: 0, committed: false };
+        assert_eq!(chain.tx_status(&hash).unwrap(), Some(included));
+        assert!(matches!(one(&chain, &tx), Err(SubmitError::AlreadyKnown(h)) if h == hash));
+        let bobs = pay_eth(&domain(), &[pos(2, 0, 0)], &[(alice.address(), 50)], &[&bob]);
+        one(&chain, &bobs).unwrap();
+        release.send(()).unwrap();
+        writer.join().unwrap().unwrap();
         assert_eq!(chain.store.tx_location(&hash).unwrap(), Some((block.blknum, 0)));
         assert_eq!(chain.store.meta(EFFECTS_PENDING).unwrap(), Some(0));
         assert_eq!(chain.store.utxo(pos(1, 0, 0)).unwrap(), None);
