@@ -92,8 +92,10 @@ impl Node {
 
     /// Stops every task and waits for them.
     pub async fn stop(self) {
-        self.server.stop().await;
-        self.leading.stop().await;
+        let Self { chain, leading, server, .. } = self;
+        server.stop().await;
+        drop(chain);
+        leading.stop_releasing_chain().await;
     }
 }
 
@@ -259,7 +261,17 @@ impl Leading {
     /// it if another operator leads, OP-HA-2), so a deposed leader's stop never waits on the
     /// database.
     pub(crate) async fn stop(self) {
-        let Self { ctx, shutdown, tasks, .. } = self;
+        self.stop_with(false).await;
+    }
+
+    /// [`Leading::stop`], then waits (bounded) until the chain and its store are let go: a redb
+    /// store is a file opened once, which a restart in the same process opens again.
+    pub(crate) async fn stop_releasing_chain(self) {
+        self.stop_with(true).await;
+    }
+
+    async fn stop_with(self, release_chain: bool) {
+        let Self { ctx, shutdown, tasks, chain, .. } = self;
         drop(ctx);
         let _ = shutdown.send(true);
         let deadline = tokio::time::Instant::now() + STOP_GRACE;
@@ -273,11 +285,31 @@ impl Leading {
         if left > 0 {
             tracing::warn!(target: "operator", tasks = left, grace = ?STOP_GRACE, "tasks still waiting (on the store?) when stopping: aborted");
         }
+        // The chain, and with it the store (redb opens a file once: a restart in the same
+        // process opens it again), is let go before this returns. A task that ended while its
+        // call ran on the blocking pool (a block, a deposit write) leaves that call holding the
+        // chain: wait for those, bounded. The last drop runs off the async workers, as it
+        // waits for a block's effects written behind it (`Chain`'s `Drop`).
+        if !release_chain {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + CHAIN_RELEASE;
+        while Arc::strong_count(&chain) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        if Arc::strong_count(&chain) > 1 {
+            tracing::warn!(target: "operator", wait = ?CHAIN_RELEASE, "the chain is still in use after stopping; its store closes when that call ends");
+        }
+        let _ = tokio::task::spawn_blocking(move || drop(chain)).await;
     }
 }
 
 /// How long [`Leading::stop`] waits for the leader's tasks before aborting what is left.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long [`Leading::stop`] then waits for calls still running on the blocking pool to let
+/// the chain go.
+const CHAIN_RELEASE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Deposits after a child block beyond which the operator commits one even without payments
 /// (OP-8): half of BOND-2's 500 free slots, so a burst cannot reach the fee before it lands.
