@@ -417,6 +417,37 @@ fn prepare(t: &SignedTransaction, domain: &SigningDomain) -> Option<PreparedTx> 
     }
 }
 
+/// The leaf hash (MERKLE-1) and hash (ENC-5) of the unsigned encoding inside `signed`, a
+/// signed transaction's canonical encoding (ENC-4: [`SignedTransaction::decode`] accepted it),
+/// read in place instead of encoding the transaction again: `abi.encode(signed)` is the word
+/// `0x20`, then the tuple's head (the transaction's offset, `0x40`, and the signatures' offset
+/// `S`), then the transaction's tuple up to `S`; `abi.encode(tx)` is the word `0x20` then that
+/// same tuple. `None` if `signed` is not laid out so (never, once decoded: the caller encodes).
+fn unsigned_hashes(signed: &[u8]) -> Option<(B256, B256)> {
+    let word = |at: usize| -> Option<usize> {
+        let w = signed.get(at..at + 32)?;
+        // A canonical offset fits in a few bytes; anything else is not this layout.
+        if w[..24].iter().any(|b| *b != 0) {
+            return None;
+        }
+        usize::try_from(u64::from_be_bytes(w[24..].try_into().ok()?)).ok()
+    };
+    if word(0)? != 0x20 || word(32)? != 0x40 {
+        return None;
+    }
+    let tuple = signed.get(96..32usize.checked_add(word(64)?)?)?;
+    let mut head = [0u8; 32];
+    head[31] = 0x20;
+    let mut leaf = alloy::primitives::Keccak256::new();
+    leaf.update([0x00]); // MERKLE-1's leaf prefix (tested against `plasma_spec::leaf_hash`)
+    leaf.update(head);
+    leaf.update(tuple);
+    let mut hash = alloy::primitives::Keccak256::new();
+    hash.update(head);
+    hash.update(tuple);
+    Some((leaf.finalize(), hash.finalize()))
+}
+
 impl DecodedBlock {
     /// Decodes and hashes `signed` on all cores.
     pub fn decode(signed: Vec<Bytes>) -> Self {
@@ -432,9 +463,10 @@ impl DecodedBlock {
     fn decode_with(signed: Vec<Bytes>, domain: Option<&SigningDomain>) -> Self {
         let each = par_map(&signed, |bytes| match SignedTransaction::decode(bytes) {
             Ok(t) => {
-                let unsigned = t.transaction.encode();
-                let leaf = plasma_spec::leaf_hash(&unsigned);
-                let hash = alloy::primitives::keccak256(&unsigned);
+                let (leaf, hash) = unsigned_hashes(bytes).unwrap_or_else(|| {
+                    let unsigned = t.transaction.encode();
+                    (plasma_spec::leaf_hash(&unsigned), alloy::primitives::keccak256(&unsigned))
+                });
                 let prepared = domain.and_then(|d| prepare(&t, d));
                 (Ok(t), leaf, hash, prepared)
             }
@@ -478,23 +510,77 @@ pub fn validate_parallel(
     txs: &[SignedTransaction],
     domain: &SigningDomain,
 ) -> Result<BlockDiff, BlockError> {
-    validate_hashed(base, blknum, txs, None, domain, None, &[]).0
+    validate_hashed(base, blknum, txs, None, domain, None, &[], &mut ApplyTimings::default())
+}
+
+/// Where applying child blocks spent its wall-clock time, summed since the view was made: a few
+/// clock reads per block, so the catch-up benchmark (and an operator of the watcher) can say
+/// which stage bounds re-verification.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApplyTimings {
+    /// Child blocks applied (valid or not).
+    pub blocks: u64,
+    /// Their transactions.
+    pub txs: u64,
+    /// EIP-712 digests and signature parsing not already done by the download (SIG-1, SIG-5).
+    pub prepare: std::time::Duration,
+    /// Batch verification against cached keys and recovery of the rest (SIG-5).
+    pub signatures: std::time::Duration,
+    /// The ledger over the block (LEDGER-*), in order.
+    pub ledger: std::time::Duration,
+    /// The history record (WATCH-15), the journal and the UTXO set update of a valid block.
+    pub record: std::time::Duration,
+}
+
+/// [`recover_batched`] of `claims`, learning owners' keys within them: the first signature of
+/// each claimed owner without a known key is recovered first and its key filed in `keys`, so the
+/// owner's other signatures are batch-verified instead of each recovered (a block of new owners,
+/// a catch-up from the chain's start). Every result is still exactly recovery's
+/// ([`recover_batched`]'s guarantee for any claims and keys); the order only decides which
+/// signatures are batched. Every key recovered on the way is filed (under its own address).
+fn learn_and_verify(
+    claims: &[SignatureClaim<'_>],
+    keys: &mut PublicKeys,
+) -> Vec<Result<Address, SignatureError>> {
+    // Only owners without a key reach the set: a few per block once the watcher runs.
+    let mut seen = std::collections::HashSet::new();
+    let (first, rest): (Vec<usize>, Vec<usize>) = (0..claims.len())
+        .partition(|&i| claims[i].claimed.is_some_and(|a| !keys.contains(&a) && seen.insert(a)));
+    let mut out: Vec<Option<Result<Address, SignatureError>>> = vec![None; claims.len()];
+    for part in [first, rest] {
+        if part.is_empty() {
+            continue;
+        }
+        let these: Vec<SignatureClaim<'_>> = part.iter().map(|&i| claims[i]).collect();
+        let outcome = recover_batched(&these, keys);
+        for key in &outcome.learned {
+            keys.insert(key);
+        }
+        for (i, signer) in part.into_iter().zip(outcome.signers) {
+            out[i] = Some(signer);
+        }
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, s)| s.unwrap_or(Err(SignatureError::RecoveryFailed { index: claims[i].index })))
+        .collect()
 }
 
 /// The signers of every payment in `txs` (`None` for other types), exactly as
 /// [`SignedTransaction::recover_signers`] gives them, with the signatures whose input's owner has
-/// a known key confirmed in batches (SIG-5) and the rest recovered; also the keys recovered on the
-/// way, to learn. An owner is guessed from `base` or from the outputs of the block itself: a guess
-/// only decides which signatures are batched, never a result.
-#[allow(clippy::type_complexity)]
+/// a known key confirmed in batches (SIG-5) and the rest recovered; the keys recovered on the way
+/// are filed in `keys`. An owner is guessed from `base` or from the outputs of the block itself:
+/// a guess only decides which signatures are batched, never a result.
 fn batched_signers(
     base: &impl UtxoView,
     blknum: u64,
     txs: &[SignedTransaction],
     domain: &SigningDomain,
-    keys: &PublicKeys,
+    keys: &mut PublicKeys,
     ahead: &[Option<PreparedTx>],
-) -> (Vec<Option<Result<Vec<Address>, SignatureError>>>, Vec<[u8; 64]>) {
+    timings: &mut ApplyTimings,
+) -> Vec<Option<Result<Vec<Address>, SignatureError>>> {
+    let start = std::time::Instant::now();
     // Digests and parsed signatures: from the download's pipeline, else here on all cores. (A
     // parse is only ever used for the digest and signature it was made of.)
     let computed;
@@ -504,6 +590,8 @@ fn batched_signers(
         computed = par_map(txs, |t| prepare(t, domain));
         &computed
     };
+    let prepared_at = std::time::Instant::now();
+    timings.prepare += prepared_at - start;
     let owner = |pos: UtxoPos| -> Option<Address> {
         base.utxo(pos).map(|o| o.owner).or_else(|| {
             (pos.blknum() == blknum)
@@ -523,8 +611,7 @@ fn batched_signers(
             claims.push(SignatureClaim { digest: p.digest, signature, index, claimed, parsed });
         }
     }
-    let out = recover_batched(&claims, keys);
-    let mut each = out.signers.into_iter();
+    let mut each = learn_and_verify(&claims, keys).into_iter();
     let signers = txs
         .iter()
         .zip(prepared)
@@ -540,41 +627,46 @@ fn batched_signers(
             _ => None,
         })
         .collect();
-    (signers, out.learned)
+    timings.signatures += prepared_at.elapsed();
+    signers
 }
 
 /// [`validate_parallel`] with the transactions' hashes (ENC-5) already computed, if given, and
-/// the signatures of owners whose key is in `keys` batch-verified (SIG-5); also the public keys
-/// recovered on the way.
+/// the signatures of owners whose key is in `keys` batch-verified (SIG-5), the public keys
+/// recovered on the way filed in `keys`.
+#[allow(clippy::too_many_arguments)]
 fn validate_hashed(
     base: &impl UtxoView,
     blknum: u64,
     txs: &[SignedTransaction],
     hashes: Option<&[B256]>,
     domain: &SigningDomain,
-    keys: Option<&PublicKeys>,
+    keys: Option<&mut PublicKeys>,
     prepared: &[Option<PreparedTx>],
-) -> (Result<BlockDiff, BlockError>, Vec<[u8; 64]>) {
+    timings: &mut ApplyTimings,
+) -> Result<BlockDiff, BlockError> {
     let err = |tx_index, error| BlockError { blknum, tx_index, error };
     if txs.len() > MAX_TXS_PER_BLOCK {
-        return (
-            Err(err(MAX_TXS_PER_BLOCK, LedgerError::TooManyTxs { count: txs.len() })),
-            Vec::new(),
-        );
+        return Err(err(MAX_TXS_PER_BLOCK, LedgerError::TooManyTxs { count: txs.len() }));
     }
     // Only payments are recovered (or batch-verified) here; the rest go through `push_signed`
     // in order.
-    let (signers, learned) = match keys {
-        Some(keys) => batched_signers(base, blknum, txs, domain, keys, prepared),
-        None => (
-            par_map(txs, |t| match t.transaction.tx_type() {
+    let signers = match keys {
+        Some(keys) => batched_signers(base, blknum, txs, domain, keys, prepared, timings),
+        None => {
+            let start = std::time::Instant::now();
+            let signers = par_map(txs, |t| match t.transaction.tx_type() {
                 Ok(TxType::Payment) => Some(t.recover_signers(domain)),
                 _ => None,
-            }),
-            Vec::new(),
-        ),
+            });
+            timings.signatures += start.elapsed();
+            signers
+        }
     };
-    (ledger(base, blknum, txs, hashes, domain, signers), learned)
+    let start = std::time::Instant::now();
+    let result = ledger(base, blknum, txs, hashes, domain, signers);
+    timings.ledger += start.elapsed();
+    result
 }
 
 /// The ledger over `txs` in order, payments with their `signers` already found.
@@ -640,6 +732,8 @@ pub struct ChainView {
     pub exit_grace: u64,
     /// Owners' public keys, recovered once, for batch verification (SIG-5); in memory only.
     keys: PublicKeys,
+    /// Where applying blocks spent its time.
+    timings: ApplyTimings,
 }
 
 impl ChainView {
@@ -661,7 +755,13 @@ impl ChainView {
             exiting: ExitingOutputs::new(),
             exit_grace: 0,
             keys: PublicKeys::default(),
+            timings: ApplyTimings::default(),
         }
+    }
+
+    /// Where applying child blocks spent its time since the view was made.
+    pub const fn timings(&self) -> ApplyTimings {
+        self.timings
     }
 
     /// The view with LEDGER-9's grace of the deployment (`exit_spend_grace(minExitPeriod)`).
@@ -770,18 +870,19 @@ impl ChainView {
             exiting: &self.exiting,
             rule: SpendRule::CommittedAt { time: timestamp, grace: self.exit_grace },
         };
-        let (result, learned) = validate_hashed(
+        let result = validate_hashed(
             &view,
             blknum,
             &txs,
             Some(&hashes),
             &self.domain,
-            Some(&self.keys),
+            Some(&mut self.keys),
             &prepared,
+            &mut self.timings,
         );
-        for key in &learned {
-            self.keys.insert(key);
-        }
+        self.timings.blocks += 1;
+        self.timings.txs += txs.len() as u64;
+        let start = std::time::Instant::now();
         match result {
             Ok(diff) => {
                 if self.exiting.waits_for_inclusions() {
@@ -803,6 +904,7 @@ impl ChainView {
                 self.utxos.apply(&diff);
                 self.history.record_block(blknum, leaves, timestamp);
                 self.synced_block = blknum;
+                self.timings.record += start.elapsed();
                 Ok(())
             }
             Err(BlockError { tx_index, error, .. }) => {
@@ -1009,6 +1111,166 @@ mod tests {
                     assert_eq!(view.byzantine_from, Some(2000));
                 }
                 other => panic!("recovery and the batch disagree: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn hashes_read_in_place_are_those_of_the_encoded_transaction() {
+        // Every shape of payment (1..=5 inputs and outputs, any count of signatures, several
+        // tokens, metadata) and a fee and a deposit: the hashes read inside the signed encoding
+        // are those of the transaction encoded again.
+        use rand::Rng;
+        let mut rng = rand::rng();
+        for n_in in 0..=5u16 {
+            for n_out in 0..=5u8 {
+                for n_sig in [0usize, 1, usize::from(n_in), 5] {
+                    let inputs: Vec<UtxoPos> =
+                        (0..n_in).map(|i| pos(rng.random_range(1..1u64 << 40), i, 0)).collect();
+                    let outputs = (0..n_out)
+                        .map(|o| {
+                            Output::new(
+                                Address::repeat_byte(o + 1),
+                                Address::repeat_byte(rng.random()),
+                                U256::from(rng.random::<u128>()),
+                            )
+                        })
+                        .collect();
+                    let mut tx = Transaction::payment(
+                        &inputs,
+                        outputs,
+                        B256::from(rng.random::<[u8; 32]>()),
+                    );
+                    for tx_type in [1u8, 2, 3, 9] {
+                        tx.txType = tx_type;
+                        let sigs = (0..n_sig)
+                            .map(|_| {
+                                Bytes::from((0..65).map(|_| rng.random()).collect::<Vec<u8>>())
+                            })
+                            .collect();
+                        let st = SignedTransaction::new(tx.clone(), sigs);
+                        let bytes = st.encode();
+                        let unsigned = tx.encode();
+                        assert_eq!(
+                            unsigned_hashes(&bytes),
+                            Some((plasma_spec::leaf_hash(&unsigned), tx.hash())),
+                            "{n_in} inputs, {n_out} outputs, {n_sig} signatures, type {tx_type}"
+                        );
+                        let block = DecodedBlock::decode(vec![bytes.into()]);
+                        assert_eq!(block.leaves, vec![plasma_spec::leaf_hash(&unsigned)]);
+                        assert_eq!(block.hashes, vec![tx.hash()]);
+                    }
+                }
+            }
+        }
+        // Not the layout: no hashes (the caller encodes instead).
+        assert_eq!(unsigned_hashes(&[]), None);
+        assert_eq!(unsigned_hashes(&[0u8; 96]), None);
+    }
+
+    /// Keys learnt within a block (its owners' first signatures recovered, the rest batched):
+    /// every verdict is recovery's, on valid blocks and on each kind of invalid one — including
+    /// a wrong signer on an owner's very first signature, whose recovered key is someone else's.
+    #[test]
+    fn a_block_of_new_owners_is_judged_as_recovery_judges_it() {
+        use rand::Rng;
+        let owners: Vec<Signer> = (1..=5).map(key).collect();
+        let stranger = key(99);
+        let mut rng = rand::rng();
+        let kinds = [
+            "valid",
+            "wrong signer",
+            "wrong first signer",
+            "malformed signature",
+            "double spend",
+            "value created",
+            "missing input",
+            "spent in the block first",
+        ];
+        for round in 0..3 {
+            for kind in kinds {
+                let mut view = ChainView::new(domain());
+                for d in 1..=400u64 {
+                    let o = &owners[(d % 5) as usize];
+                    let dep =
+                        Transaction::deposit(o.address(), Address::ZERO, U256::from(5)).encode();
+                    view.apply_deposit(d, &dep, 10);
+                }
+                let bad = rng.random_range(0..400usize);
+                let mut txs: Vec<SignedTransaction> = (1..=400u64)
+                    .map(|d| {
+                        let o = &owners[(d % 5) as usize];
+                        pay_eth(&domain(), &[pos(d, 0, 0)], &[(o.address(), 5)], &[o])
+                    })
+                    .collect();
+                let d = bad as u64 + 1;
+                let o = &owners[(d % 5) as usize];
+                match kind {
+                    "wrong signer" => {
+                        txs[bad] =
+                            pay_eth(&domain(), &[pos(d, 0, 0)], &[(o.address(), 5)], &[&stranger]);
+                    }
+                    // Owner `round`'s first transaction is the one at index `round - 1`.
+                    "wrong first signer" => {
+                        let i = (round + 4) % 5;
+                        let d = i as u64 + 1;
+                        let o = &owners[(d % 5) as usize];
+                        let other = &owners[((d + 1) % 5) as usize];
+                        txs[i] = pay_eth(&domain(), &[pos(d, 0, 0)], &[(o.address(), 5)], &[other]);
+                    }
+                    "malformed signature" => {
+                        let mut sig = txs[bad].signatures[0].to_vec();
+                        sig[64] = rng.random_range(0..27);
+                        txs[bad].signatures[0] = sig.into();
+                    }
+                    "double spend" => {
+                        let first = rng.random_range(0..bad.max(1));
+                        let dd = first as u64 + 1;
+                        let oo = &owners[(dd % 5) as usize];
+                        txs[bad] = pay_eth(&domain(), &[pos(dd, 0, 0)], &[(o.address(), 5)], &[oo]);
+                    }
+                    "value created" => {
+                        txs[bad] = pay_eth(&domain(), &[pos(d, 0, 0)], &[(o.address(), 6)], &[o]);
+                    }
+                    "missing input" => {
+                        txs[bad] =
+                            pay_eth(&domain(), &[pos(d + 5_000, 0, 0)], &[(o.address(), 5)], &[o]);
+                    }
+                    // A transaction spending an output of the block itself (valid when after it).
+                    "spent in the block first" => {
+                        let at = rng.random_range(0..400u16);
+                        let spender = pay_eth(
+                            &domain(),
+                            &[pos(1000, at, 0)],
+                            &[(o.address(), 5)],
+                            &[&owners[((u64::from(at) + 1) % 5) as usize]],
+                        );
+                        txs[bad] = spender;
+                    }
+                    _ => {}
+                }
+                let bytes: Vec<Bytes> = txs.iter().map(signed).collect();
+                let by_recovery = validate_parallel(&view.utxos, 1000, &txs, &domain());
+                let block = if round % 2 == 0 {
+                    DecodedBlock::decode(bytes)
+                } else {
+                    DecodedBlock::decode_prepared(bytes, &domain())
+                };
+                let result = view.apply_decoded_block(1000, block, 20);
+                match (&by_recovery, &result) {
+                    (Ok(_), Ok(())) => {}
+                    (Err(e), Err(reason)) => {
+                        assert_eq!(reason, &format!("transaction {}: {}", e.tx_index, e.error));
+                    }
+                    other => panic!("{kind}: recovery and the batch disagree: {other:?}"),
+                }
+                assert_eq!(result.is_ok(), kind == "valid" || by_recovery.is_ok(), "{kind}");
+                if kind == "valid" {
+                    // Every owner's key was learnt in the block.
+                    assert_eq!(view.keys.len(), 5);
+                } else if !matches!(kind, "spent in the block first") {
+                    assert!(result.is_err(), "{kind}");
+                }
             }
         }
     }

@@ -17,8 +17,8 @@ mod watcher;
 
 pub use download::{DownloadError, DownloadProgress, DownloadSettings};
 pub use judge::{
-    ChainView, DecodedBlock, Event, History, HistoryError, KnownBlock, PreparedTx, Spend,
-    validate_parallel,
+    ApplyTimings, ChainView, DecodedBlock, Event, History, HistoryError, KnownBlock, PreparedTx,
+    Spend, validate_parallel,
 };
 pub use tower::{
     DaConfigError, DaStatus, Fault, FaultKind, MAX_PUTS_AT_ONCE, PUT_BODY_TIMEOUT, TowerSettings,
