@@ -147,10 +147,11 @@ impl State {
         self.utxos.insert(pos, out);
     }
 
-    /// Drops the pending entries `seqs` with their index entries. What stays moves to a queue
-    /// sized to it, and the indexes give back what a full block's worth of entries made them
-    /// take: after a block the mempool holds what is pending, not the high-water mark (OP-9).
-    fn drop_pending(&mut self, seqs: &FastSet<u64>) {
+    /// Drops the pending entries `seqs` (ascending) with their index entries. What stays moves
+    /// to a queue sized to it, and the indexes give back what a full block's worth of entries
+    /// made them take: after a block the mempool holds what is pending, not the high-water mark
+    /// (OP-9).
+    fn drop_pending(&mut self, seqs: &[u64]) {
         let _gone = Self::drop_pending_of(
             &mut self.mempool,
             &mut self.mempool_hashes,
@@ -163,79 +164,96 @@ impl State {
     /// it on one core while the UTXO set changes on another ([`State::apply_block`]). Returns
     /// the entries dropped, for the caller to free after it lets the state go (65,535 entries'
     /// allocations are not worth holding the lock for).
+    ///
+    /// The mempool is in `seq` order (`publish`) and so is `seqs`: one walk from the front
+    /// until the last of `seqs` finds them all, and what lies behind it is not touched — a
+    /// block takes the front of the queue (#19: a full block's update walked and re-queued the
+    /// whole mempool, looking every entry up in a hash set).
     fn drop_pending_of(
         mempool: &mut VecDeque<Pending>,
         mempool_hashes: &mut FastSet<B256>,
         mempool_spent: &mut FastMap<UtxoPos, B256>,
-        seqs: &FastSet<u64>,
+        seqs: &[u64],
     ) -> Vec<Pending> {
-        if seqs.is_empty() {
-            return Vec::new();
-        }
-        let old = std::mem::take(mempool);
-        let mut kept = VecDeque::with_capacity(old.len().saturating_sub(seqs.len()));
+        debug_assert!(seqs.is_sorted(), "seqs must be ascending");
+        let Some(&last) = seqs.last() else { return Vec::new() };
         let mut gone = Vec::with_capacity(seqs.len());
-        for p in old {
-            if !seqs.contains(&p.seq) {
-                kept.push_back(p);
+        // Entries among the dropped ones that stay (a group published late, spliced in).
+        let mut stay = Vec::new();
+        let mut wanted = seqs.iter().copied().peekable();
+        // When most of the mempool goes (a full block takes the front of the queue), the set of
+        // pending hashes is made again from what stays instead of losing the rest one by one.
+        let rebuild_hashes = mempool.len() < 2 * seqs.len();
+        while mempool.front().is_some_and(|p| p.seq <= last) {
+            let Some(p) = mempool.pop_front() else { break };
+            while wanted.next_if(|want| *want < p.seq).is_some() {} // not (or no longer) pending
+            if wanted.next_if_eq(&p.seq).is_none() {
+                stay.push(p);
                 continue;
             }
-            mempool_hashes.remove(&p.hash);
-            if let Ok(inputs) = p.tx.input_positions() {
-                for input in inputs {
+            if !rebuild_hashes {
+                mempool_hashes.remove(&p.hash);
+            }
+            for raw in &p.tx.inputs {
+                // Parsed when the payment was accepted; a position that does not parse was
+                // never taken.
+                if let Ok(input) = UtxoPos::from_u256(*raw) {
                     mempool_spent.remove(&input);
                 }
             }
             gone.push(p);
         }
-        *mempool = kept;
-        mempool_hashes.shrink_to(mempool.len());
+        for p in stay.into_iter().rev() {
+            mempool.push_front(p);
+        }
+        mempool.shrink_to(mempool.len());
+        if rebuild_hashes {
+            *mempool_hashes = mempool.iter().map(|p| p.hash).collect();
+        } else {
+            mempool_hashes.shrink_to(mempool.len());
+        }
         mempool_spent.shrink_to(mempool_spent.len());
         gone
     }
 
-    /// A durable block's change of memory: its entries leave the mempool (on another core) while
-    /// its spent outputs leave, and its new ones join, the UTXO set and the owner index. The two
-    /// halves touch disjoint fields; the caller holds the state lock across both, so no reader
-    /// sees one half without the other.
+    /// A durable block's change of memory, on three threads: its entries leave the mempool;
+    /// its spent outputs leave, and its new ones join, the UTXO set; and the same for the owner
+    /// index. The three touch disjoint fields; the caller holds the state lock across all, so no
+    /// reader sees a part without the rest. `spent` are the outputs the block spends with their
+    /// owners (what the owner index needs, so it does not wait on the UTXO set's removals).
     fn apply_block(
         &mut self,
-        removed: &FastSet<u64>,
-        spent: &[UtxoPos],
+        removed: &[u64],
+        spent: &[(UtxoPos, Address)],
         created: &[(UtxoPos, Output)],
     ) -> Vec<Pending> {
         let Self { mempool, mempool_hashes, mempool_spent, utxos, by_owner, .. } = self;
         std::thread::scope(|scope| {
             let gone = scope
                 .spawn(|| Self::drop_pending_of(mempool, mempool_hashes, mempool_spent, removed));
-            // The owner index takes the new outputs while the set changes: created positions
-            // are new and the diff nets out what the block both made and spent, so adding them
-            // before the spent ones leave is the same index.
+            // Created positions are new and the diff nets out what the block both made and
+            // spent, so the index may take the new outputs before the spent ones leave.
             let owners = scope.spawn(|| {
                 for (pos, out) in created {
                     by_owner.entry(out.owner).or_default().insert(*pos);
                 }
-                by_owner
-            });
-            let mut left = Vec::with_capacity(spent.len());
-            for pos in spent {
-                if let Some(out) = utxos.remove(pos) {
-                    left.push((*pos, out.owner));
+                for (pos, owner) in spent {
+                    if let Some(set) = by_owner.get_mut(owner) {
+                        set.remove(pos);
+                        if set.is_empty() {
+                            by_owner.remove(owner);
+                        }
+                    }
                 }
+            });
+            for (pos, _) in spent {
+                utxos.remove(pos);
             }
             utxos.reserve(created.len().saturating_sub(spent.len()));
             for (pos, out) in created {
                 utxos.insert(*pos, out.clone());
             }
-            let by_owner = owners.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            for (pos, owner) in left {
-                if let Some(set) = by_owner.get_mut(&owner) {
-                    set.remove(&pos);
-                    if set.is_empty() {
-                        by_owner.remove(&owner);
-                    }
-                }
-            }
+            owners.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             gone.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     }
@@ -1074,6 +1092,17 @@ impl Chain {
             leaves.push(leaf_hash(&signed.transaction.encode()));
             signed_txs.push(Bytes::from(signed.encode()));
         }
+        // The outputs the block spends with their owners, for the owner index: each included
+        // payment's signer of an input is that input's owner (SIG-4, checked just above by the
+        // ledger), so no UTXO look-up is needed.
+        let spent_owners: Vec<(UtxoPos, Address)> = included
+            .iter()
+            .flat_map(|p| {
+                p.tx.inputs.iter().zip(&p.signers).filter_map(|(raw, signer)| {
+                    UtxoPos::from_u256(*raw).ok().map(|pos| (pos, *signer))
+                })
+            })
+            .collect();
         stages.leaves = t.elapsed();
         let included_seqs: Vec<u64> = included.iter().map(|p| p.seq).collect();
         drop(included);
@@ -1102,9 +1131,24 @@ impl Chain {
             ..Batch::default()
         };
         let mut encoding = ProduceStages::default();
-        let (info, rows, commit) = self.store.apply_with_block(&log, || {
-            EncodedBlock::new_staged(blknum, &signed_txs, &leaves, &mut encoding)
-        })?;
+        // What the memory update needs is made beside the write (whose commit mostly waits on
+        // the disk): the block's mempool entries in `seq` order, and its transaction index.
+        let (written, (removed, tx_index)) = std::thread::scope(|scope| {
+            let prepared = scope.spawn(|| {
+                // Both lists are in mempool (`seq`) order: merged, ascending.
+                let mut removed = Vec::with_capacity(included_seqs.len() + dropped.len());
+                removed.extend(included_seqs.iter().chain(dropped.iter()).copied());
+                removed.sort_unstable();
+                let tx_index: FastMap<B256, u32> =
+                    index.iter().map(|(hash, _, i)| (*hash, *i)).collect();
+                (removed, tx_index)
+            });
+            let written = self.store.apply_with_block(&log, || {
+                EncodedBlock::new_staged(blknum, &signed_txs, &leaves, &mut encoding)
+            });
+            (written, prepared.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        });
+        let (info, rows, commit) = written?;
         (stages.tree, stages.encode) = (encoding.tree, encoding.encode);
         (stages.write, stages.commit) = (rows, commit);
         let root = info.root;
@@ -1120,9 +1164,8 @@ impl Chain {
         });
         // Readers that miss the block in memory and in the index wait for the effects from
         // here on (`tx_status`), before memory drops the block's entries.
-        let index = effects.txs.iter().map(|(hash, _, i)| (*hash, *i)).collect();
         *self.applier.slot.lock() =
-            Some(Behind { blknum, batch: Some(effects.clone()), outcome: None, index });
+            Some(Behind { blknum, batch: Some(effects.clone()), outcome: None, index: tx_index });
         // A panic from here until memory holds the block (a thread that cannot be spawned)
         // would leave memory half-updated: a later block could spend this block's inputs
         // again. The process stops instead; the next start replays the stored block.
@@ -1131,9 +1174,7 @@ impl Chain {
 
         // Durable: now change memory. The entries taken are dropped, never copied, and what
         // stays moves to a queue sized to it: a full block's queue is not kept (OP-9).
-        let removed: FastSet<u64> =
-            effects.mempool_remove.iter().chain(dropped.iter()).copied().collect();
-        let gone = state.apply_block(&removed, &effects.spent, &effects.created);
+        let gone = state.apply_block(&removed, &spent_owners, &effects.created);
         state.next_child_block = blknum + CHILD_BLOCK_INTERVAL;
         state.uncommitted.push_back(blknum);
         drop(state);
@@ -1442,7 +1483,7 @@ impl Chain {
         for (_, hash) in &dropped {
             warn!(target: "operator::exits", tx = %hash, "dropping a pending transaction: an input started exiting (OP-7)");
         }
-        let gone: FastSet<u64> = dropped.iter().map(|(seq, _)| *seq).collect();
+        let gone: Vec<u64> = dropped.iter().map(|(seq, _)| *seq).collect(); // in seq order
         state.drop_pending(&gone);
         if !events.is_empty() {
             info!(target: "operator::exits", events = events.len(), l1_block, "exit-game events applied");

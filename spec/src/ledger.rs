@@ -134,10 +134,17 @@ pub struct BlockBuilder<V> {
     blknum: u64,
     /// Outputs spent so far, with the hash of the spender (for `DoubleSpend` reports).
     spent: PosMap<B256>,
-    /// Outputs created so far (spent or not).
-    created: PosMap<Output>,
-    /// Order of creation, so the diff is deterministic.
-    created_order: Vec<UtxoPos>,
+    /// The inputs spent so far in the order they were spent (the keys of `spent`): the diff's
+    /// spent list is made from it without walking the map.
+    spent_order: Vec<UtxoPos>,
+    /// Every output of the block's transactions so far (spent or not), in block order. An
+    /// output's position names its transaction and index, so it is found by arithmetic
+    /// ([`Self::created_at`]) instead of a map: a full block makes 131,070 of them (#19).
+    outputs: Vec<Output>,
+    /// Where each transaction's outputs start in `outputs`; one more entry than transactions.
+    tx_outputs: Vec<u32>,
+    /// Whether each of `outputs` was spent inside the block.
+    spent_here: Vec<bool>,
     fees: TokenSums,
     fees_claimed: TokenSums,
     has_fee_tx: bool,
@@ -154,8 +161,10 @@ impl<V: UtxoView> BlockBuilder<V> {
             base,
             blknum,
             spent: PosMap::default(),
-            created: PosMap::default(),
-            created_order: Vec::new(),
+            spent_order: Vec::new(),
+            outputs: Vec::new(),
+            tx_outputs: vec![0],
+            spent_here: Vec::new(),
             fees: TokenSums::default(),
             fees_claimed: TokenSums::default(),
             has_fee_tx: false,
@@ -168,8 +177,10 @@ impl<V: UtxoView> BlockBuilder<V> {
     /// size up front: the operator's production).
     pub fn reserve(&mut self, txs: usize) {
         self.spent.reserve(txs);
-        self.created.reserve(2 * txs);
-        self.created_order.reserve(2 * txs);
+        self.spent_order.reserve(txs);
+        self.outputs.reserve(2 * txs);
+        self.spent_here.reserve(2 * txs);
+        self.tx_outputs.reserve(txs);
     }
 
     /// The block number being built.
@@ -192,13 +203,25 @@ impl<V: UtxoView> BlockBuilder<V> {
         &self.fees
     }
 
+    /// Where in `outputs` the output at `pos` is, if the block made it: `pos` names this
+    /// block, a transaction already appended and one of its outputs.
+    fn created_at(&self, pos: UtxoPos) -> Option<usize> {
+        if pos.blknum() != self.blknum {
+            return None;
+        }
+        let tx = usize::from(pos.tx_index());
+        let (start, end) = (*self.tx_outputs.get(tx)?, *self.tx_outputs.get(tx + 1)?);
+        let at = start as usize + usize::from(pos.output_index());
+        (at < end as usize).then_some(at)
+    }
+
     fn lookup(&self, pos: UtxoPos) -> Result<Output, LedgerError> {
         if let Some(first_spent_in) = self.spent.get(&pos) {
             return Err(LedgerError::DoubleSpend { input: pos, first_spent_in: *first_spent_in });
         }
         // Outputs created in this block cannot have started exiting before it was committed.
-        match self.created.get(&pos) {
-            Some(output) => Ok(output.clone()),
+        match self.created_at(pos) {
+            Some(at) => Ok(self.outputs[at].clone()),
             None => spendable(&self.base, pos),
         }
     }
@@ -214,14 +237,11 @@ impl<V: UtxoView> BlockBuilder<V> {
     }
 
     fn add_outputs(&mut self, tx: &Transaction) {
-        let tx_index = self.tx_count as u16; // < MAX_TXS_PER_BLOCK = 2^16, checked by check_room
-        for (i, output) in tx.outputs.iter().enumerate() {
-            // Valid positions: blknum >= 1000 and i < MAX_OUTPUTS were checked before.
-            if let Ok(pos) = UtxoPos::new(self.blknum, tx_index, i as u8) {
-                self.created.insert(pos, output.clone());
-                self.created_order.push(pos);
-            }
-        }
+        // At most MAX_OUTPUTS (checked before) for each of at most MAX_TXS_PER_BLOCK = 2^16
+        // transactions (`check_room`): the count fits a u32.
+        self.outputs.extend(tx.outputs.iter().cloned());
+        self.spent_here.resize(self.outputs.len(), false);
+        self.tx_outputs.push(self.outputs.len() as u32);
         self.tx_count += 1;
     }
 
@@ -261,15 +281,23 @@ impl<V: UtxoView> BlockBuilder<V> {
             TxType::Fee => return Err(LedgerError::MultipleFeeTxs),
         }
         let fees = payment_fees(|pos| self.lookup(pos), tx, &inputs, signers)?;
-        let mut total = self.fees.clone();
-        for (token, fee) in fees.iter() {
-            total.add(token, fee)?;
+        // The block's fee sums must not overflow either (TX-5): checked before anything changes.
+        if let Some(token) = fees.iter().find_map(|(token, fee)| {
+            self.fees.get(token).checked_add(fee).is_none().then_some(token)
+        }) {
+            return Err(TxError::AmountOverflow { token }.into());
         }
         // Validated: now, and only now, change state.
-        self.fees = total;
+        for (token, fee) in fees.iter() {
+            self.fees.add(token, fee)?; // cannot fail: checked just above
+        }
         let hash = hash.unwrap_or_else(|| tx.hash());
         for pos in inputs {
+            if let Some(at) = self.created_at(pos) {
+                self.spent_here[at] = true;
+            }
             self.spent.insert(pos, hash);
+            self.spent_order.push(pos);
         }
         self.add_outputs(tx);
         Ok(fees)
@@ -332,28 +360,28 @@ impl<V: UtxoView> BlockBuilder<V> {
 
     /// Ends the block and returns what it changes.
     pub fn finish(self) -> BlockDiff {
-        let mut spent_from_base = Vec::new();
-        let mut spent_here = Vec::new();
-        for pos in self.spent.keys() {
-            if self.created.contains_key(pos) {
-                spent_here.push(*pos);
-            } else {
-                spent_from_base.push(*pos);
+        let mut spent: Vec<UtxoPos> = self
+            .spent_order
+            .iter()
+            .copied()
+            .filter(|pos| self.created_at(*pos).is_none())
+            .collect();
+        spent.sort_unstable();
+        let mut created = Vec::with_capacity(self.outputs.len());
+        let mut outputs = self.outputs.into_iter().zip(self.spent_here);
+        for (tx_index, w) in self.tx_outputs.windows(2).enumerate() {
+            for output_index in 0..(w[1] - w[0]) {
+                let Some((output, spent_here)) = outputs.next() else { break };
+                // Valid positions: blknum >= 1000, tx_index < 2^16 and output_index < MAX_OUTPUTS
+                // were checked when the transaction was appended.
+                if let (false, Ok(pos)) =
+                    (spent_here, UtxoPos::new(self.blknum, tx_index as u16, output_index as u8))
+                {
+                    created.push((pos, output));
+                }
             }
         }
-        spent_from_base.sort_unstable();
-        let created = self
-            .created_order
-            .iter()
-            .filter(|pos| !self.spent.contains_key(pos))
-            .filter_map(|pos| self.created.get(pos).map(|o| (*pos, o.clone())))
-            .collect();
-        BlockDiff {
-            spent: spent_from_base,
-            created,
-            fees: self.fees,
-            fees_claimed: self.fees_claimed,
-        }
+        BlockDiff { spent, created, fees: self.fees, fees_claimed: self.fees_claimed }
     }
 }
 

@@ -238,3 +238,163 @@ proptest! {
         }
     }
 }
+
+/// The naive ledger the builder is checked against: one sequential pass over a plain map, no
+/// indexes, written from the rules (LEDGER-1..LEDGER-6, TX-5) and not from the builder.
+struct NaiveBlock {
+    blknum: u64,
+    state: std::collections::BTreeMap<UtxoPos, Output>,
+    spent: std::collections::BTreeSet<UtxoPos>,
+    made: Vec<UtxoPos>,
+    fees: std::collections::BTreeMap<Address, U256>,
+    txs: u16,
+}
+
+impl NaiveBlock {
+    /// `Ok` and the change, or which rule the transaction breaks (the error's variant).
+    fn push(&mut self, tx: &Transaction, signers: &[Address]) -> Result<(), &'static str> {
+        let inputs = tx
+            .check()
+            .map_err(|e| match e {
+                plasma_spec::TxError::AmountOverflow { .. } => "overflow",
+                _ => "tx",
+            })?
+            .1;
+        if signers.len() != inputs.len() {
+            return Err("signatures");
+        }
+        let mut ins: std::collections::BTreeMap<Address, U256> = Default::default();
+        for (pos, signer) in inputs.iter().zip(signers) {
+            if self.spent.contains(pos) {
+                return Err("DoubleSpend");
+            }
+            let out = self.state.get(pos).ok_or("InputNotFound")?;
+            if out.owner != *signer {
+                return Err("WrongSigner");
+            }
+            let sum = ins.entry(out.token).or_default();
+            *sum = sum.checked_add(out.amount).ok_or("overflow")?;
+        }
+        let mut outs: std::collections::BTreeMap<Address, U256> = Default::default();
+        for o in &tx.outputs {
+            let sum = outs.entry(o.token).or_default();
+            *sum = sum.checked_add(o.amount).ok_or("overflow")?;
+        }
+        if outs.iter().any(|(t, o)| *o > ins.get(t).copied().unwrap_or_default()) {
+            return Err("ValueCreated");
+        }
+        let mut fees = self.fees.clone();
+        for (token, i) in &ins {
+            let sum = fees.entry(*token).or_default();
+            *sum = sum
+                .checked_add(*i - outs.get(token).copied().unwrap_or_default())
+                .ok_or("overflow")?;
+        }
+        self.fees = fees;
+        for pos in &inputs {
+            self.state.remove(pos);
+            self.spent.insert(*pos);
+        }
+        for (i, o) in tx.outputs.iter().enumerate() {
+            let pos = UtxoPos::new(self.blknum, self.txs, i as u8).expect("a valid position");
+            self.state.insert(pos, o.clone());
+            self.made.push(pos);
+        }
+        self.txs += 1;
+        Ok(())
+    }
+}
+
+/// The variant of a builder's refusal, in the naive ledger's words.
+fn refusal(e: &LedgerError) -> &'static str {
+    match e {
+        LedgerError::DoubleSpend { .. } => "DoubleSpend",
+        LedgerError::InputNotFound { .. } => "InputNotFound",
+        LedgerError::WrongSigner { .. } => "WrongSigner",
+        LedgerError::ValueCreated { .. } => "ValueCreated",
+        LedgerError::Tx(plasma_spec::TxError::AmountOverflow { .. }) => "overflow",
+        LedgerError::Tx(_) => "tx",
+        _ => "other",
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Differential (#19: the builder finds the block's own outputs by position, not by map):
+    /// random payments — chains inside the block, double spends, duplicate inputs, wrong
+    /// signers, value creation, amounts near 2^256 so that input, output and block fee sums
+    /// overflow — pushed into the builder and into a naive sequential ledger give the same
+    /// verdict for every transaction and the same diff (spent outputs sorted, unspent created
+    /// outputs in block order, fees).
+    #[test]
+    fn the_builder_agrees_with_a_naive_sequential_ledger(
+        seed in prop::collection::vec((0u64..4, any::<bool>(), 1u64..100, prop::bool::weighted(0.2)), 1..12),
+        attempts in prop::collection::vec((arb_attempt(), prop::bool::weighted(0.15)), 1..24),
+    ) {
+        let keys: Vec<_> = (0..4).map(test_key).collect();
+        let huge = |big: bool, a: u64| if big { U256::MAX - U256::from(a) } else { U256::from(a) };
+        let base: Vec<(UtxoPos, Output)> = seed
+            .iter()
+            .enumerate()
+            .map(|(i, (k, t, a, big))| {
+                (UtxoPos::new(1000, i as u16, 0).unwrap(), Output::new(keys[*k as usize].address(), token(*t), huge(*big, *a)))
+            })
+            .collect();
+        let mut state = UtxoSet::new();
+        state.apply(&BlockDiff { created: base.clone(), ..BlockDiff::default() });
+        let mut builder = BlockBuilder::new(&state, 2000).unwrap();
+        let mut naive = NaiveBlock {
+            blknum: 2000,
+            state: base.iter().cloned().collect(),
+            spent: Default::default(),
+            made: Vec::new(),
+            fees: Default::default(),
+            txs: 0,
+        };
+        // Every position a transaction may name: the base, each output made so far (spent or
+        // not, so that double spends of the block's own outputs are tried too), one past each
+        // transaction's last output, and a transaction not made yet.
+        let mut names: Vec<(UtxoPos, Address)> = base.iter().map(|(p, o)| (*p, o.owner)).collect();
+        for (a, big_out) in &attempts {
+            let pool = names.clone();
+            let mut inputs: Vec<(UtxoPos, Address)> = a.inputs.iter().map(|i| pool[i.index(pool.len())]).collect();
+            if !a.duplicate { inputs.dedup_by_key(|(p, _)| *p); }
+            if a.wrong_key == 3 && a.duplicate {
+                inputs[0].0 = UtxoPos::new(2000, naive.txs + 1, 0).unwrap();
+            }
+            let outputs: Vec<Output> = a.outputs.iter().map(|(k, t, amt)| Output::new(keys[*k as usize].address(), token(*t), huge(*big_out, *amt))).collect();
+            let positions: Vec<UtxoPos> = inputs.iter().map(|(p, _)| *p).collect();
+            let tx = Transaction::payment(&positions, outputs.clone(), B256::ZERO);
+            let signers: Vec<Address> = inputs
+                .iter()
+                .map(|(_, owner)| if a.signer_ok { *owner } else { keys[a.wrong_key as usize].address() })
+                .collect();
+            let expected = naive.push(&tx, &signers);
+            let got = builder.push_payment(&tx, &signers);
+            prop_assert_eq!(got.as_ref().map(drop).map_err(refusal), expected, "tx {:?}", tx);
+            if expected.is_ok() {
+                for (i, o) in outputs.iter().enumerate() {
+                    names.push((UtxoPos::new(2000, naive.txs - 1, i as u8).unwrap(), o.owner));
+                }
+                // One past its last output: a position the block never made.
+                let past = UtxoPos::new(2000, naive.txs - 1, outputs.len() as u8).unwrap();
+                names.push((past, outputs[0].owner));
+            }
+        }
+        let diff = builder.finish();
+        let mut spent: Vec<UtxoPos> = naive.spent.iter().copied().filter(|p| p.blknum() != 2000).collect();
+        spent.sort_unstable();
+        prop_assert_eq!(&diff.spent, &spent);
+        let created: Vec<(UtxoPos, Output)> = naive
+            .made
+            .iter()
+            .filter_map(|p| naive.state.get(p).map(|o| (*p, o.clone())))
+            .collect();
+        prop_assert_eq!(&diff.created, &created);
+        let fees: Vec<(Address, U256)> = naive.fees.iter().filter(|(_, f)| !f.is_zero()).map(|(t, f)| (*t, *f)).collect();
+        let mut got_fees: Vec<(Address, U256)> = diff.fees.iter().filter(|(_, f)| !f.is_zero()).collect();
+        got_fees.sort();
+        prop_assert_eq!(got_fees, fees);
+    }
+}
