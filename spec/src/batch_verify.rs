@@ -24,9 +24,7 @@ use k256::{
     elliptic_curve::{
         PrimeField,
         ops::{MulByGenerator, Reduce},
-        point::DecompressPoint,
         sec1::{EncodedPoint, FromEncodedPoint},
-        subtle::Choice,
     },
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -195,9 +193,24 @@ fn parse(digest: &B256, sig: &[u8]) -> Option<(Scalar, Scalar, Scalar, AffinePoi
     let r: Option<Scalar> = Scalar::from_repr(r_bytes).into();
     let s: Option<Scalar> = Scalar::from_repr(field_bytes(&sig[32..64])).into();
     // R: x = r (v is 27 or 28, so never r + n), y of parity v − 27, as libsecp256k1 recovers.
-    let big_r: Option<AffinePoint> = AffinePoint::decompress(&r_bytes, Choice::from(odd)).into();
+    let big_r = decompress(&sig[..32], odd);
     let z = <Scalar as Reduce<k256::U256>>::reduce_bytes(&FieldBytes::from(digest.0));
     Some((r?, s?, z, big_r?))
+}
+
+/// The point of x-coordinate `x` (32 bytes, below the field's order) whose `y` has parity `odd`
+/// (0 or 1), as k256's `AffinePoint::decompress` gives it; `None` if `x` is no point's.
+///
+/// The square root is libsecp256k1's (the signature recovery's library), several times faster
+/// than k256's and most of a signature's parse; the uncompressed point it gives is checked on
+/// the curve again by k256 on the way in.
+fn decompress(x: &[u8], odd: u8) -> Option<AffinePoint> {
+    let mut compressed = [0u8; 33];
+    compressed[0] = 0x02 | odd;
+    compressed.get_mut(1..)?.copy_from_slice(x.get(..32)?);
+    let key = secp256k1::PublicKey::from_slice(&compressed).ok()?;
+    let encoded = EncodedPoint::<k256::Secp256k1>::from_bytes(key.serialize_uncompressed()).ok()?;
+    AffinePoint::from_encoded_point(&encoded).into()
 }
 
 /// `1/x` for every `x` (all non-zero) with one inversion (Montgomery's trick).
@@ -454,6 +467,7 @@ mod tests {
     use super::*;
     use crate::{recover_signer, signing::Signer, test_utils::key};
     use alloy_primitives::keccak256;
+    use k256::elliptic_curve::{point::DecompressPoint, subtle::Choice};
 
     fn digest(i: u64) -> B256 {
         keccak256(i.to_be_bytes())
@@ -597,6 +611,34 @@ mod tests {
         let out = recover_batched(&claims(&items), &keys);
         assert_eq!(out.signers, expected(&items));
         assert_eq!(out.signers[1], Err(SignatureError::BadRecoveryId { index: 1, v: 1 }));
+    }
+
+    #[test]
+    fn decompression_is_k256s() {
+        // Random x (about half are no point's), the curve's small x, and the largest below p.
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut xs: Vec<[u8; 32]> = (0..2_000).map(|_| rng.random()).collect();
+        xs.push([0; 32]);
+        xs.push({
+            let mut x = [0; 32];
+            x[31] = 1;
+            x
+        });
+        xs.push([0xff; 32]);
+        let p_minus_1 = alloy_primitives::hex!(
+            "fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2e"
+        );
+        xs.push(p_minus_1);
+        let mut points = 0;
+        for x in &xs {
+            for odd in [0u8, 1] {
+                let k256: Option<AffinePoint> =
+                    AffinePoint::decompress(&field_bytes(x), Choice::from(odd)).into();
+                assert_eq!(decompress(x, odd), k256, "{x:?} {odd}");
+                points += usize::from(k256.is_some());
+            }
+        }
+        assert!(points > 1_000, "{points}");
     }
 
     #[test]
