@@ -15,8 +15,13 @@
 
 use crate::store::{BlockRecord, StoreError};
 use alloy::primitives::{B256, Bytes};
+use parking_lot::Mutex;
+use plasma_spec::wire::DeflatedGroup;
 use plasma_spec::{SignedTransaction, TREE_DEPTH, leaf_hash, node_hash, wire, zero_hashes};
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// What redb adds to a value in a leaf page of its own: a 4-byte page header, the value's 4-byte
@@ -170,14 +175,16 @@ impl EncodedBlock {
         Self::build(blknum, txs, leaves, l1_timestamp, l1_tx, None, &mut ProduceStages::default())
     }
 
-    /// [`EncodedBlock::new`], adding the time of the tree and of the encodings to `stages`.
+    /// [`EncodedBlock::new`], adding the time of the tree and of the encodings to `stages`;
+    /// `ahead` are the block's first groups, already deflated ([`DeflateAhead`]).
     pub(crate) fn new_staged(
         blknum: u64,
         txs: &[Bytes],
         leaves: &[B256],
+        ahead: Vec<DeflatedGroup>,
         stages: &mut ProduceStages,
     ) -> Result<Self, StoreError> {
-        Self::build(blknum, txs, leaves, None, None, None, stages)
+        Self::build_with(blknum, txs, leaves, None, None, None, ahead, stages)
     }
 
     fn build(
@@ -187,6 +194,20 @@ impl EncodedBlock {
         l1_timestamp: Option<u64>,
         l1_tx: Option<B256>,
         stored_wire: Option<Vec<u8>>,
+        stages: &mut ProduceStages,
+    ) -> Result<Self, StoreError> {
+        Self::build_with(blknum, txs, leaves, l1_timestamp, l1_tx, stored_wire, Vec::new(), stages)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_with(
+        blknum: u64,
+        txs: &[Bytes],
+        leaves: &[B256],
+        l1_timestamp: Option<u64>,
+        l1_tx: Option<B256>,
+        stored_wire: Option<Vec<u8>>,
+        ahead: Vec<DeflatedGroup>,
         stages: &mut ProduceStages,
     ) -> Result<Self, StoreError> {
         if txs.len() != leaves.len() || txs.len() > plasma_spec::MAX_TXS_PER_BLOCK {
@@ -199,7 +220,18 @@ impl EncodedBlock {
         // The transactions are deflated once, in groups on all cores: the groups are the
         // transaction index and, laid end to end, the wire form's zlib body (`DeflatedGroup`).
         let t = Instant::now();
-        let groups = wire::deflate_groups(txs, threads).map_err(|e| corrupt("block", e))?;
+        // The groups deflated ahead are the block's first ones when they are whole and their
+        // frames' bytes are those of the block's first transactions (a cheap check that the
+        // caller counted right; `DeflateAhead` says why the contents match); otherwise all are
+        // deflated here.
+        let done = ahead.len() * TX_GROUP;
+        let framed = |txs: &[Bytes]| txs.iter().map(|t| 4 + t.len() as u64).sum::<u64>();
+        let fits = done <= txs.len()
+            && ahead.iter().all(|g| g.count() == TX_GROUP)
+            && ahead.iter().map(|g| g.raw_len()).sum::<u64>()
+                == framed(&txs[..done.min(txs.len())]);
+        let (mut groups, rest) = if fits { (ahead, &txs[done..]) } else { (Vec::new(), txs) };
+        groups.extend(wire::deflate_groups(rest, threads).map_err(|e| corrupt("block", e))?);
         let wire = match stored_wire {
             Some(w) => w,
             None => wire::encode_zlib_block(blknum, tree.root, &groups)
@@ -262,6 +294,111 @@ impl EncodedBlock {
         )?;
         check_root(blknum, info.root, encoded.info.root)?;
         Ok(encoded)
+    }
+}
+
+/// Transactions one thread of [`DeflateAhead`] takes at a time (one compressor per run).
+const AHEAD_RUN: usize = 8 * TX_GROUP;
+
+/// A block's candidate transactions deflated on another core while the ledger checks them
+/// (block production, #19): the deflate no longer waits for the ledger.
+///
+/// Why the groups made here are the block's own: a group is an independent zlib stream of the
+/// frames of [`TX_GROUP`] consecutive transactions, cut from the block's first transaction, and
+/// depends on nothing else. The block is the candidates in order minus those the ledger drops,
+/// plus the fee transaction last. So up to the first dropped candidate the block's transactions
+/// are the candidates', and every whole group ending there is the block's group, byte for byte;
+/// [`DeflateAhead::finish`] returns exactly those, and the rest (the groups after a drop, and
+/// the last one, which holds the fee transaction) is deflated once the block is known.
+pub(crate) struct DeflateAhead {
+    shared: Arc<AheadShared>,
+    worker: Option<JoinHandle<()>>,
+}
+
+struct AheadShared {
+    txs: Vec<Bytes>,
+    /// The next run to claim.
+    next: AtomicUsize,
+    /// Runs at or past this are not deflated (lowered by `finish`, zeroed by a drop).
+    wanted: AtomicUsize,
+    runs: Mutex<Vec<Option<Vec<DeflatedGroup>>>>,
+}
+
+impl AheadShared {
+    /// Claims runs and deflates them until none is wanted.
+    fn work(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.wanted.load(Ordering::Relaxed) {
+                return;
+            }
+            let start = i * AHEAD_RUN;
+            let end = (start + AHEAD_RUN).min(self.txs.len());
+            // An error (a transaction over the size limit) leaves the run to `build`, which
+            // reports it.
+            let groups = wire::deflate_groups(&self.txs[start..end], 1).ok();
+            if let Some(slot) = self.runs.lock().get_mut(i) {
+                *slot = groups;
+            }
+        }
+    }
+}
+
+impl DeflateAhead {
+    /// Starts deflating `candidates` (the block's candidate transactions, in order) on a thread
+    /// of its own; nothing is started for fewer than two runs' worth.
+    pub(crate) fn start(candidates: Vec<Bytes>) -> Self {
+        let runs = candidates.len().div_ceil(AHEAD_RUN);
+        let shared = Arc::new(AheadShared {
+            txs: candidates,
+            next: AtomicUsize::new(0),
+            wanted: AtomicUsize::new(if runs >= 2 { runs } else { 0 }),
+            runs: Mutex::new(vec![None; runs]),
+        });
+        let worker = (runs >= 2)
+            .then(|| {
+                let shared = shared.clone();
+                std::thread::Builder::new()
+                    .name("deflate-ahead".into())
+                    .spawn(move || shared.work())
+                    .ok()
+            })
+            .flatten();
+        Self { shared, worker }
+    }
+
+    /// The block's first groups: the whole groups among the first `same` candidates, which the
+    /// block holds unchanged and in order (those before the first the ledger dropped). This
+    /// thread deflates the runs still unclaimed beside the worker.
+    pub(crate) fn finish(mut self, same: usize) -> Vec<DeflatedGroup> {
+        let whole = same.min(self.shared.txs.len()) / TX_GROUP * TX_GROUP;
+        let wanted = whole.div_ceil(AHEAD_RUN);
+        self.shared.wanted.fetch_min(wanted, Ordering::Relaxed);
+        if self.worker.is_some() {
+            self.shared.work();
+        }
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+        let runs = std::mem::take(&mut *self.shared.runs.lock());
+        let mut out = Vec::with_capacity(whole / TX_GROUP);
+        'runs: for run in runs.into_iter().take(wanted) {
+            let Some(run) = run else { break };
+            for group in run {
+                if (out.len() + 1) * TX_GROUP > whole || group.count() != TX_GROUP {
+                    break 'runs;
+                }
+                out.push(group);
+            }
+        }
+        out
+    }
+}
+
+impl Drop for DeflateAhead {
+    fn drop(&mut self) {
+        // Not finished (an error on the way): the worker stops after its current run.
+        self.shared.wanted.store(0, Ordering::Relaxed);
     }
 }
 
@@ -485,6 +622,116 @@ mod tests {
 
     fn leaves(n: usize) -> Vec<B256> {
         (0..n).map(|i| leaf_hash(&(i as u64).to_be_bytes())).collect()
+    }
+
+    /// `n` transaction-like byte strings of 100–400 bytes, partly repetitive (so they deflate
+    /// as blocks do), from `seed`.
+    fn random_txs(seed: u64, n: usize) -> Vec<Bytes> {
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        (0..n)
+            .map(|_| {
+                let len = 100 + (next() % 301) as usize;
+                let owner = (next() % 16) as u8;
+                (0..len)
+                    .map(|i| if i % 3 == 0 { next() as u8 } else { owner ^ (i as u8) })
+                    .collect::<Vec<u8>>()
+                    .into()
+            })
+            .collect()
+    }
+
+    fn assert_same_block(a: &EncodedBlock, b: &EncodedBlock, case: &str) {
+        assert_eq!(a.info, b.info, "{case}");
+        assert!(a.wire == b.wire, "{case}: wire form");
+        assert!(a.tx_stream == b.tx_stream, "{case}: tx groups");
+        assert_eq!(a.tx_offsets, b.tx_offsets, "{case}");
+        assert_eq!(a.tiles, b.tiles, "{case}");
+        assert_eq!(a.top, b.top, "{case}");
+    }
+
+    /// Differential: a block built with the candidates' groups deflated ahead is, byte for
+    /// byte, the block built from its transactions alone — whatever the ledger dropped (none,
+    /// the first, one in the middle, the last) and whatever the candidate count (below two
+    /// runs, run and group boundaries, a full block). The groups reused are exactly the whole
+    /// ones before the first drop, so the test fails if reuse is off or oversteps.
+    #[test]
+    fn groups_deflated_ahead_give_the_block_built_without_them() {
+        let sizes = [0usize, 1, 63, 64, 2 * AHEAD_RUN - 1, 2 * AHEAD_RUN, 2 * AHEAD_RUN + 65, 5000];
+        let mut reused_any = false;
+        for (k, &n) in sizes.iter().enumerate() {
+            let candidates = random_txs(k as u64 + 7, n);
+            let mut drops: Vec<Option<usize>> = vec![None];
+            if n > 0 {
+                drops.extend([Some(0), Some(n / 2), Some(n - 1)]);
+            }
+            if n > AHEAD_RUN {
+                drops.push(Some(AHEAD_RUN + TX_GROUP)); // on a group boundary
+            }
+            for drop in drops {
+                // The block: the candidates in order without the dropped one, then a fee tx.
+                let mut block: Vec<Bytes> = candidates.clone();
+                if let Some(d) = drop {
+                    block.remove(d);
+                }
+                block.push(Bytes::from(vec![0xfe; 120]));
+                let same = drop.unwrap_or(n);
+                let l = leaves(block.len());
+                let ahead = DeflateAhead::start(candidates.clone()).finish(same);
+                let expected = if n > AHEAD_RUN { same / TX_GROUP } else { 0 };
+                let case = format!("{n} candidates, drop {drop:?}");
+                assert_eq!(ahead.len(), expected, "{case}: groups reused");
+                reused_any |= !ahead.is_empty();
+                let with = EncodedBlock::new_staged(
+                    1000,
+                    &block,
+                    &l,
+                    ahead,
+                    &mut ProduceStages::default(),
+                )
+                .unwrap();
+                let without = EncodedBlock::new(1000, &block, &l, None, None).unwrap();
+                assert_same_block(&with, &without, &case);
+            }
+        }
+        assert!(reused_any);
+    }
+
+    /// Groups that do not fit the block (a caller counting wrong) are not used: the block is
+    /// deflated whole and comes out the same.
+    #[test]
+    fn groups_not_matching_the_block_are_not_used() {
+        let candidates = random_txs(3, 3 * AHEAD_RUN);
+        let ahead = DeflateAhead::start(candidates.clone()).finish(candidates.len());
+        assert!(!ahead.is_empty());
+        // A block whose first transactions are shorter than the candidates'.
+        let block: Vec<Bytes> = candidates.iter().map(|t| t.slice(1..)).collect();
+        let l = leaves(block.len());
+        let with = EncodedBlock::new_staged(1000, &block, &l, ahead, &mut ProduceStages::default())
+            .unwrap();
+        let without = EncodedBlock::new(1000, &block, &l, None, None).unwrap();
+        assert_same_block(&with, &without, "shorter");
+    }
+
+    /// A production abandoned before `finish` stops the worker instead of deflating the rest.
+    #[test]
+    fn an_unfinished_deflate_ahead_stops_its_worker() {
+        let ahead = DeflateAhead::start(random_txs(5, 40 * AHEAD_RUN));
+        let shared = ahead.shared.clone();
+        drop(ahead);
+        // The worker finishes at most the run it holds, then exits: its clone of `shared` goes.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Arc::strong_count(&shared) > 1 {
+            assert!(Instant::now() < deadline, "the worker did not stop");
+            std::thread::yield_now();
+        }
+        let done = shared.runs.lock().iter().filter(|r| r.is_some()).count();
+        assert!(done < 40, "{done} of 40 runs deflated after the drop");
     }
 
     #[test]

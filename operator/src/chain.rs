@@ -3,7 +3,7 @@
 //! answers queries (OP-6).
 
 use crate::{
-    blocks::{BlockInfo, EncodedBlock, ProduceStages},
+    blocks::{BlockInfo, DeflateAhead, EncodedBlock, ProduceStages},
     store::{
         Batch, BlockRecord, DEPOSIT_CURSOR, EFFECTS_PENDING, EXIT_CURSOR, Lookup, NEXT_CHILD_BLOCK,
         Store, StoreError,
@@ -1051,12 +1051,21 @@ impl Chain {
             }
         };
         builder.reserve(take);
+        // The candidates are deflated on the other core while the ledger checks them; what
+        // the ledger keeps of them in order is used (`DeflateAhead` says why that is exact).
+        let ahead =
+            DeflateAhead::start(state.mempool.iter().take(take).map(|p| p.bytes.clone()).collect());
         let mut included: Vec<&Pending> = Vec::with_capacity(take);
         let mut dropped = Vec::new();
+        // Candidates before the first dropped one: the block's first transactions, unchanged.
+        let mut same = 0;
         for pending in state.mempool.iter().take(take) {
             // The hash was computed at submission (`tx.hash()`), off the lock.
             match builder.push_payment_hashed(&pending.tx, pending.hash, &pending.signers) {
-                Ok(_) => included.push(pending),
+                Ok(_) => {
+                    same += usize::from(dropped.is_empty());
+                    included.push(pending);
+                }
                 Err(e) => {
                     // Validated at submission; since then an input may have started exiting (OP-7).
                     warn!(target: "operator::block", tx = %pending.hash, error = %e, "dropping a pending transaction");
@@ -1144,7 +1153,8 @@ impl Chain {
                 (removed, tx_index)
             });
             let written = self.store.apply_with_block(&log, || {
-                EncodedBlock::new_staged(blknum, &signed_txs, &leaves, &mut encoding)
+                let ahead = ahead.finish(same);
+                EncodedBlock::new_staged(blknum, &signed_txs, &leaves, ahead, &mut encoding)
             });
             (written, prepared.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         });
@@ -2532,5 +2542,79 @@ mod tests {
         let index: Vec<u32> = effects.txs.iter().map(|(_, _, i)| *i).collect();
         assert_eq!(index, vec![0, 1, 2]);
         assert_eq!(effects.txs[2].0, txs[2].transaction.hash());
+    }
+
+    /// Block production with the candidates deflated ahead (`DeflateAhead`), with a candidate
+    /// dropped by the ledger in the middle (its input started exiting): the stored block is the
+    /// included transactions in order, never the dropped one, and its wire form, root and
+    /// transaction index agree. 1,250 equal-sized candidates, so the worker runs and a group
+    /// holding the dropped transaction would have the same length as the block's.
+    #[test]
+    fn a_block_deflated_ahead_with_a_dropped_candidate_is_the_included_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = key(1);
+        let chain = chain_with(&dir, &[(&alice, 1_000_000_000)], 10_000);
+        // Fan one deposit out to 1,250 outputs: 1 -> 5 -> 25 -> 125 -> 625 -> 1,250.
+        let mut outputs = vec![(pos(1, 0, 0), 1_000_000_000u64)];
+        for fan in [5u64, 5, 5, 5, 2] {
+            let txs: Vec<SignedTransaction> = outputs
+                .iter()
+                .map(|(input, amount)| {
+                    let each = amount / fan;
+                    let outs: Vec<(Address, u64)> =
+                        (0..fan).map(|_| (alice.address(), each)).collect();
+                    pay_eth(&domain(), &[*input], &outs, &[&alice])
+                })
+                .collect();
+            let encoded: Vec<Vec<u8>> = txs.iter().map(|t| t.encode()).collect();
+            assert!(chain.submit(&encoded).iter().all(|r| r.is_ok()));
+            let block = chain.produce_block(plasma_spec::MAX_TXS_PER_BLOCK).unwrap().unwrap();
+            assert_eq!(block.txs.len(), txs.len());
+            outputs = (0..txs.len())
+                .flat_map(|t| {
+                    let each = outputs[t].1 / fan;
+                    (0..fan).map(move |o| (pos(block.blknum, t as u16, o as u8), each))
+                })
+                .collect();
+        }
+        assert_eq!(outputs.len(), 1250);
+        let candidates: Vec<SignedTransaction> = outputs
+            .iter()
+            .map(|(input, amount)| {
+                pay_eth(&domain(), &[*input], &[(alice.address(), *amount)], &[&alice])
+            })
+            .collect();
+        let encoded: Vec<Vec<u8>> = candidates.iter().map(|t| t.encode()).collect();
+        assert!(encoded.iter().all(|e| e.len() == encoded[0].len()));
+        assert!(chain.submit(&encoded).iter().all(|r| r.is_ok()));
+        // Candidate 700's input starts exiting, marked in memory only so that the pending
+        // entry stays (`apply_exit_events` would drop it at once): the ledger drops it at
+        // production, the fallback of OP-7.
+        let dropped = 700;
+        let exit = ExitEvent::StandardExitStarted { pos: outputs[dropped].0 };
+        chain.state.lock().exiting.apply(&exit, 1_700_000_100, |_, _| None);
+        assert_eq!(chain.mempool_len(), 1250);
+        let block = chain.produce_block(plasma_spec::MAX_TXS_PER_BLOCK).unwrap().unwrap();
+        let mut expected: Vec<Vec<u8>> = encoded;
+        expected.remove(dropped);
+        let got: Vec<Vec<u8>> = block.txs.iter().map(|t| t.to_vec()).collect();
+        assert!(got == expected, "the produced block is the included transactions in order");
+        // What is stored: the wire form decodes to them, under the root of their leaves.
+        let stored = chain.block(block.blknum).unwrap().unwrap();
+        let stored_txs: Vec<Vec<u8>> = stored.txs.iter().map(|t| t.to_vec()).collect();
+        assert!(stored_txs == expected, "the stored wire form holds exactly the included ones");
+        let reencoded = EncodedBlock::from_record(&stored).unwrap();
+        assert_eq!(reencoded.info.root, block.root);
+        let (_, wire) = chain.store.wire(block.blknum).unwrap().unwrap();
+        assert!(wire == reencoded.wire, "the stored wire form is the block's own encoding");
+        // The transaction index (the deflated groups) serves the ones around the drop.
+        for index in [dropped - 1, dropped, expected.len() - 1] {
+            match chain.inclusion(block.blknum, index as u32).unwrap() {
+                Lookup::Found(found) => {
+                    assert_eq!(found.stored, expected[index], "{index}")
+                }
+                other => panic!("{index}: {other:?}"),
+            }
+        }
     }
 }
