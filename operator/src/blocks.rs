@@ -129,6 +129,203 @@ pub struct EncodedBlock {
     pub tx_offsets: Vec<u8>,
     /// The deflated transaction groups end to end, stored in [`TX_ROW`]-byte rows.
     pub tx_stream: Vec<u8>,
+    /// How the wire form is made of `tx_stream` ([`WireMap`]), when it is: the store then
+    /// keeps the groups once instead of also as the wire form's rows (schema 5).
+    pub wire_map: Option<WireMap>,
+}
+
+/// A block's wire form as pieces of its transaction stream and a few bytes of its own (#19,
+/// schema 5): the zlib body of the wire form is its groups' deflate data end to end (see
+/// [`wire::DeflatedGroup`]), so the store need not keep those ~9 MB twice. A map is only ever
+/// made by [`WireMap::of`], which checks that it gives back the wire form byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireMap {
+    pieces: Vec<Piece>,
+    len: u64,
+}
+
+/// A run of wire bytes: its own bytes, or a range of the transaction stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Piece {
+    Inline(Vec<u8>),
+    Stream { start: u64, len: u64 },
+}
+
+impl Piece {
+    fn len(&self) -> u64 {
+        match self {
+            Self::Inline(b) => b.len() as u64,
+            Self::Stream { len, .. } => *len,
+        }
+    }
+}
+
+impl WireMap {
+    /// The map of `wire` over `stream` built from `groups` (laid end to end in `stream`), if it
+    /// gives back `wire` exactly; `None` otherwise (the wire form is then stored as it is).
+    fn of(wire: &[u8], stream: &[u8], groups: &[DeflatedGroup]) -> Option<Self> {
+        let header = wire.get(..wire::HEADER_LEN)?;
+        let mut pieces = vec![Piece::Inline(header.to_vec())];
+        let mut at = 0u64;
+        let last = groups.len().checked_sub(1)?;
+        for (i, g) in groups.iter().enumerate() {
+            let (skip, flushed, len) = (if i == 0 { 0 } else { 2 }, g.flushed(), g.zlib().len());
+            let body = flushed.checked_sub(skip)? as u64;
+            pieces.push(Piece::Stream { start: at + skip as u64, len: body });
+            if i == last {
+                let tail = len.checked_sub(flushed + 4)? as u64;
+                pieces.push(Piece::Stream { start: at + flushed as u64, len: tail });
+            }
+            at += len as u64;
+        }
+        pieces.push(Piece::Inline(wire.get(wire.len().checked_sub(4)?..)?.to_vec()));
+        let map = Self { len: pieces.iter().map(Piece::len).sum(), pieces };
+        map.gives(wire, stream).then_some(map)
+    }
+
+    /// Whether the map over `stream` is `wire`, byte for byte (compared in place).
+    fn gives(&self, wire: &[u8], stream: &[u8]) -> bool {
+        if self.len != wire.len() as u64 {
+            return false;
+        }
+        let mut at = 0usize;
+        self.pieces.iter().all(|piece| {
+            let len = piece.len() as usize;
+            let Some(want) = wire.get(at..at + len) else { return false };
+            at += len;
+            match piece {
+                Piece::Inline(own) => own.as_slice() == want,
+                Piece::Stream { start, .. } => {
+                    let start = *start as usize;
+                    stream.get(start..start + len) == Some(want)
+                }
+            }
+        })
+    }
+
+    /// Bytes of the wire form.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the wire form is empty (never: it has a header).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends the wire bytes `range` (clamped to the wire form) to `out`; `stream` gives the
+    /// stream bytes of a range (read once, spanning every stream piece the range touches).
+    pub(crate) fn read(
+        &self,
+        range: std::ops::Range<u64>,
+        stream: impl FnOnce(std::ops::Range<u64>) -> Option<Vec<u8>>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let (from, to) = (range.start, range.end.min(self.len));
+        if from >= to {
+            return Ok(());
+        }
+        // The pieces the range touches, with the part of each it wants.
+        let mut wanted = Vec::new();
+        let mut at = 0u64;
+        for piece in &self.pieces {
+            let (start, end) = (at, at + piece.len());
+            at = end;
+            if end <= from || start >= to {
+                continue;
+            }
+            wanted.push((piece, from.max(start) - start, to.min(end) - start));
+        }
+        let span = wanted
+            .iter()
+            .filter_map(|(p, a, b)| match p {
+                Piece::Stream { start, .. } => Some((start + a, start + b)),
+                Piece::Inline(_) => None,
+            })
+            .fold(None, |acc: Option<(u64, u64)>, (a, b)| {
+                Some(acc.map_or((a, b), |(x, y)| (x.min(a), y.max(b))))
+            });
+        let bytes = match span {
+            Some((a, b)) => {
+                let got =
+                    stream(a..b).ok_or_else(|| corrupt("block wire map", "stream rows missing"))?;
+                if got.len() as u64 != b - a {
+                    return Err(corrupt(
+                        "block wire map",
+                        format!("{} stream bytes of {}", got.len(), b - a),
+                    ));
+                }
+                Some((a, got))
+            }
+            None => None,
+        };
+        for (piece, a, b) in wanted {
+            match piece {
+                Piece::Inline(own) => out.extend_from_slice(&own[a as usize..b as usize]),
+                Piece::Stream { start, .. } => {
+                    let (base, got) =
+                        bytes.as_ref().ok_or_else(|| corrupt("block wire map", "no stream"))?;
+                    let (x, y) = ((start + a - base) as usize, (start + b - base) as usize);
+                    out.extend_from_slice(&got[x..y]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored row.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + 17 * self.pieces.len());
+        out.extend_from_slice(&(self.pieces.len() as u32).to_be_bytes());
+        for piece in &self.pieces {
+            match piece {
+                Piece::Inline(b) => {
+                    out.push(0);
+                    out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+                    out.extend_from_slice(b);
+                }
+                Piece::Stream { start, len } => {
+                    out.push(1);
+                    out.extend_from_slice(&start.to_be_bytes());
+                    out.extend_from_slice(&len.to_be_bytes());
+                }
+            }
+        }
+        out
+    }
+
+    /// Reads a stored row back; refused if it does not parse to the end.
+    pub(crate) fn from_bytes(b: &[u8]) -> Result<Self, StoreError> {
+        let bad = || corrupt("block wire map", "malformed");
+        let mut r = b;
+        let mut take = |n: usize| -> Result<&[u8], StoreError> {
+            let (head, rest) = r.split_at_checked(n).ok_or_else(bad)?;
+            r = rest;
+            Ok(head)
+        };
+        let u32_of = |x: &[u8]| u32::from_be_bytes([x[0], x[1], x[2], x[3]]);
+        let u64_of = |x: &[u8]| u64::from_be_bytes(x.try_into().unwrap_or_default());
+        let count = u32_of(take(4)?) as usize;
+        let mut pieces = Vec::with_capacity(count.min(1 << 16));
+        for _ in 0..count {
+            match take(1)?[0] {
+                0 => {
+                    let n = u32_of(take(4)?) as usize;
+                    pieces.push(Piece::Inline(take(n)?.to_vec()));
+                }
+                1 => {
+                    let start = u64_of(take(8)?);
+                    let len = u64_of(take(8)?);
+                    pieces.push(Piece::Stream { start, len });
+                }
+                _ => return Err(bad()),
+            }
+        }
+        if !r.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self { len: pieces.iter().map(Piece::len).sum(), pieces })
+    }
 }
 
 fn corrupt(what: &'static str, e: impl std::fmt::Display) -> StoreError {
@@ -232,6 +429,7 @@ impl EncodedBlock {
                 == framed(&txs[..done.min(txs.len())]);
         let (mut groups, rest) = if fits { (ahead, &txs[done..]) } else { (Vec::new(), txs) };
         groups.extend(wire::deflate_groups(rest, threads).map_err(|e| corrupt("block", e))?);
+        let fresh = stored_wire.is_none();
         let wire = match stored_wire {
             Some(w) => w,
             None => wire::encode_zlib_block(blknum, tree.root, &groups)
@@ -246,6 +444,9 @@ impl EncodedBlock {
         }
         let end = u32::try_from(tx_stream.len()).map_err(|e| corrupt("tx groups", e))?;
         tx_offsets.extend_from_slice(&end.to_be_bytes());
+        // A wire form made here from the groups is kept as a map over them (schema 5); one
+        // stored as it was (migration) keeps its own rows.
+        let wire_map = if fresh { WireMap::of(&wire, &tx_stream, &groups) } else { None };
         stages.encode += t.elapsed();
         Ok(Self {
             info: BlockInfo {
@@ -261,6 +462,7 @@ impl EncodedBlock {
             top: tree.top,
             tx_offsets,
             tx_stream,
+            wire_map,
         })
     }
 

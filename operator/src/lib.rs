@@ -37,5 +37,5 @@ pub use leader::{HaNode, LeaderInfo, LeaseError, Role};
 pub use node::{DEPOSIT_SLOTS_BEFORE_BLOCK, Node, NodeError};
 pub use store::{
     Batch, BlockRecord, DEFAULT_CACHE_BYTES, DaHeaderRow, DaReceiptRow, Inclusion, Loaded, Lookup,
-    PgOptions, SCHEMA, Store, StoreError, is_postgres_url, redact_url,
+    POSTGRES_SCHEMA, PgOptions, SCHEMA, Store, StoreError, is_postgres_url, redact_url,
 };

@@ -450,7 +450,11 @@ async fn checked_migration_0003_keeps_a_live_leader_of_the_previous_release() {
     .unwrap();
     let node = HaNode::start(standby_config("b", pg.url())).await.unwrap();
     let schema = pg.psql("SELECT max(version) FROM plasma_schema").unwrap();
-    assert_eq!(schema.trim(), plasma_operator::SCHEMA.to_string(), "the new binary migrated");
+    assert_eq!(
+        schema.trim(),
+        plasma_operator::POSTGRES_SCHEMA.to_string(),
+        "the new binary migrated"
+    );
     let lease = pg.psql("SELECT epoch, holder FROM plasma_lease").unwrap();
     assert_eq!(lease.trim(), "5|old", "the live lease row was kept");
     // While the old leader's lease is live, the new node stands by and names it.

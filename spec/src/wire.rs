@@ -275,6 +275,13 @@ impl DeflatedGroup {
     pub const fn count(&self) -> usize {
         self.count
     }
+
+    /// Where its deflate data up to and including the sync flush ends in [`DeflatedGroup::zlib`]
+    /// (what [`encode_zlib_block`] takes of it, after the 2-byte zlib header for all but the
+    /// first group).
+    pub const fn flushed(&self) -> usize {
+        self.flushed
+    }
 }
 
 /// Deflates `txs` as frames in groups of [`ZLIB_GROUP`] on up to `threads` threads (each takes

@@ -16,8 +16,8 @@ pub(crate) use postgres::connect as pg_connect;
 /// TLS to PostgreSQL, shared with the lease's connection (`crate::leader`).
 pub(crate) use postgres::tls as pg_tls;
 
-pub use postgres::PgOptions;
 pub(crate) use postgres::{DEFAULT_CALL_DEADLINE, MIN_CALL_DEADLINE};
+pub use postgres::{POSTGRES_SCHEMA, PgOptions};
 
 use crate::blocks::{BlockInfo, EncodedBlock};
 use alloy::primitives::{Address, B256};
@@ -28,12 +28,16 @@ use std::time::Duration;
 
 /// Meta key: the store's schema version.
 pub(crate) const SCHEMA_VERSION: &str = "schema_version";
-/// The schema this version writes: 3 = blocks in the wire form with a proof and transaction
+/// The embedded (redb) store's schema this version writes (PostgreSQL's is
+/// [`POSTGRES_SCHEMA`]): 3 = blocks in the wire form with a proof and transaction
 /// index, in rows sized to fill redb's pages (OP-9); 4 = the same rows, with a block's effects
 /// written behind it (`EFFECTS_PENDING`, #19), which an older binary must not open. Version 1
 /// (no key, blocks as JSON) and version 2 (the same pieces in rows one page size too big) are
-/// migrated at open, version 3 has its number raised; a newer one is refused.
-pub const SCHEMA: u64 = 4;
+/// migrated at open, version 3 has its number raised; a newer one is refused. 5 = a block made
+/// from its transaction groups keeps no wire rows in redb: its wire form is served from the
+/// groups through a map (`WireMap`, #19), which an older binary would not read; blocks stored
+/// before keep their rows and are served from them, so 3 and 4 have their number raised.
+pub const SCHEMA: u64 = 5;
 /// Meta key: the number the next child block will get.
 pub(crate) const NEXT_CHILD_BLOCK: &str = "next_child_block";
 /// Meta key: the last L1 block whose deposits were credited.

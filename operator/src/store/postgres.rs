@@ -97,12 +97,26 @@ pub(crate) mod connect;
 pub(crate) mod tls;
 
 /// The migrations, in order: (version, name, SQL). Append only; a shipped one never changes.
+/// The PostgreSQL schema this version writes: its last migration. It moves on its own from
+/// the embedded store's [`super::SCHEMA`]: schema 5 (the wire form served from the transaction
+/// groups) is redb's alone, PostgreSQL still keeps the wire rows.
+pub const POSTGRES_SCHEMA: u64 = MIGRATIONS.len() as u64;
+
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/0001_init.sql")),
     (2, "lease", include_str!("../../migrations/0002_lease.sql")),
     (3, "lease_row", include_str!("../../migrations/0003_lease_row.sql")),
     (4, "effects_behind", include_str!("../../migrations/0004_effects_behind.sql")),
 ];
+
+// Migrations are numbered 1, 2, ... in order, so `POSTGRES_SCHEMA` is the last one's number.
+const _: () = {
+    let mut i = 0;
+    while i < MIGRATIONS.len() {
+        assert!(MIGRATIONS[i].0 == i as i32 + 1);
+        i += 1;
+    }
+};
 
 /// How long a commit whose answer was lost is looked up before the store gives up and poisons
 /// itself.

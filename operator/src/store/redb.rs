@@ -9,7 +9,7 @@ use super::{
     EXITING_KEY, Loaded, Lookup, NEXT_CHILD_BLOCK, Rows, SCHEMA, SCHEMA_VERSION, StoreError,
     TxRead, block_of, check_wire, decode_output, exiting_from_json,
 };
-use crate::blocks::{BlockInfo, EncodedBlock, WIRE_CHUNK};
+use crate::blocks::{BlockInfo, EncodedBlock, TX_ROW, WIRE_CHUNK, WireMap};
 use alloy::primitives::{Address, B256};
 use plasma_spec::{Output, UtxoPos};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -23,6 +23,9 @@ const LEGACY_BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blo
 const BLOCK_INFO: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("block_info");
 /// (block, row) → the next [`WIRE_CHUNK`] bytes of the block's wire form.
 const BLOCK_WIRE: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("block_wire");
+/// Block → how its wire form is made of its `BLOCK_TXS` rows ([`WireMap`], schema 5): a block
+/// with a map has no `BLOCK_WIRE` rows.
+const BLOCK_WIRE_MAP: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("block_wire_map");
 /// (block, tile) → a proof tile (see `blocks.rs`).
 const BLOCK_TILES: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("block_tiles");
 /// Block → the tree's levels above its tiles (see `blocks.rs`).
@@ -78,6 +81,7 @@ impl RedbStore {
         tx.open_table(UTXOS)?;
         tx.open_table(BLOCK_INFO)?;
         tx.open_table(BLOCK_WIRE)?;
+        tx.open_table(BLOCK_WIRE_MAP)?;
         tx.open_table(BLOCK_TILES)?;
         tx.open_table(BLOCK_TOP)?;
         tx.open_table(BLOCK_TXS)?;
@@ -98,13 +102,14 @@ impl RedbStore {
             store.migrate_v1()?;
         } else if version == Some(2) {
             store.migrate_v2()?;
-        } else if version == Some(3) {
-            // Schema 4 changes no row: its number keeps an older binary, which would load a
-            // UTXO set without a block's effects written behind it, from opening the store.
+        } else if let Some(found @ (3 | 4)) = version {
+            // Schemas 4 and 5 change no stored row: their number keeps an older binary from
+            // opening the store — one that would load a UTXO set without a block's effects
+            // written behind it (4), or find no wire rows for the blocks made from here on (5).
             let tx = store.db.begin_write()?;
             tx.open_table(META)?.insert(SCHEMA_VERSION, SCHEMA)?;
             tx.commit()?;
-            tracing::info!(target: "operator::store", "store schema 3 raised to 4 (a block's effects written behind it, #19)");
+            tracing::info!(target: "operator::store", from = found, to = SCHEMA, "store schema raised (#19: effects written behind a block; wire form served from the transaction groups)");
         }
         Ok(store)
     }
@@ -326,6 +331,13 @@ impl RedbStore {
         let row = (offset / WIRE_CHUNK as u64) as u32;
         let skip = (offset % WIRE_CHUNK as u64) as usize;
         let tx = self.db.begin_read()?;
+        if let Some(map) = wire_map(&tx, blknum)? {
+            // The same chunks as the rows would give: to the end of the row holding `offset`.
+            let end = (u64::from(row) + 1) * WIRE_CHUNK as u64;
+            let mut out = Vec::new();
+            map.read(offset..end, |range| stream_bytes(&tx, blknum, range), &mut out)?;
+            return Ok(out);
+        }
         let wire = tx.open_table(BLOCK_WIRE)?;
         Ok(match wire.get((blknum, row))? {
             Some(v) => v.value().get(skip..).unwrap_or_default().to_vec(),
@@ -340,6 +352,11 @@ impl RedbStore {
         let Some(info) = tx.open_table(BLOCK_INFO)?.get(blknum)? else { return Ok(None) };
         let info = BlockInfo::from_bytes(blknum, info.value())?;
         let mut wire = Vec::with_capacity(usize::try_from(info.wire_len).unwrap_or(0));
+        if let Some(map) = wire_map(&tx, blknum)? {
+            map.read(0..map.len(), |range| stream_bytes(&tx, blknum, range), &mut wire)?;
+            check_wire(&info, &wire)?;
+            return Ok(Some((info, wire)));
+        }
         for entry in tx.open_table(BLOCK_WIRE)?.range((blknum, 0)..=(blknum, u32::MAX))? {
             wire.extend_from_slice(entry?.1.value());
         }
@@ -548,8 +565,17 @@ fn write_block(tx: &redb::WriteTransaction, b: &EncodedBlock) -> Result<(), Stor
     let rows = BlockRows::of(b);
     let blknum = rows.blknum;
     tx.open_table(BLOCK_INFO)?.insert(blknum, rows.info.as_slice())?;
+    // A wire form made of the groups is kept as its map, not a second time (schema 5).
+    let no_rows = Vec::new();
+    let wire_rows = match &b.wire_map {
+        Some(map) => {
+            tx.open_table(BLOCK_WIRE_MAP)?.insert(blknum, map.to_bytes().as_slice())?;
+            &no_rows
+        }
+        None => &rows.wire,
+    };
     for (table, data) in
-        [(BLOCK_WIRE, &rows.wire), (BLOCK_TILES, &rows.tiles), (BLOCK_TXS, &rows.tx_rows)]
+        [(BLOCK_WIRE, wire_rows), (BLOCK_TILES, &rows.tiles), (BLOCK_TXS, &rows.tx_rows)]
     {
         let mut table = tx.open_table(table)?;
         for (i, row) in data.iter().enumerate() {
@@ -559,6 +585,39 @@ fn write_block(tx: &redb::WriteTransaction, b: &EncodedBlock) -> Result<(), Stor
     tx.open_table(BLOCK_TOP)?.insert(blknum, rows.top)?;
     tx.open_table(BLOCK_TX_OFFSETS)?.insert(blknum, rows.tx_offsets)?;
     Ok(())
+}
+
+/// A block's wire map, if it was stored with one (schema 5).
+fn wire_map(tx: &redb::ReadTransaction, blknum: u64) -> Result<Option<WireMap>, StoreError> {
+    tx.open_table(BLOCK_WIRE_MAP)?.get(blknum)?.map(|v| WireMap::from_bytes(v.value())).transpose()
+}
+
+/// Bytes `range` of a block's transaction stream (its `BLOCK_TXS` rows end to end); `None` if
+/// the rows do not hold them all.
+fn stream_bytes(
+    tx: &redb::ReadTransaction,
+    blknum: u64,
+    range: std::ops::Range<u64>,
+) -> Option<Vec<u8>> {
+    let row_len = TX_ROW as u64;
+    if range.start >= range.end {
+        return Some(Vec::new());
+    }
+    let (first, last) = (range.start / row_len, (range.end - 1) / row_len);
+    let (first_row, last_row) = (u32::try_from(first).ok()?, u32::try_from(last).ok()?);
+    let mut bytes = Vec::with_capacity(((last - first + 1) * row_len) as usize);
+    let table = tx.open_table(BLOCK_TXS).ok()?;
+    for (expected, entry) in
+        (first_row..).zip(table.range((blknum, first_row)..=(blknum, last_row)).ok()?)
+    {
+        let (k, v) = entry.ok()?;
+        if k.value().1 != expected {
+            return None;
+        }
+        bytes.extend_from_slice(v.value());
+    }
+    let skip = (range.start - first * row_len) as usize;
+    bytes.get(skip..skip + (range.end - range.start) as usize).map(<[u8]>::to_vec)
 }
 
 #[cfg(test)]
@@ -690,16 +749,115 @@ mod tests {
         check(&RedbStore::open(&path).unwrap());
     }
 
+    /// Every chunk a download asks for, from offset 0 on, row by row (what `/v1/blocks` serves).
+    fn chunks_of(store: &RedbStore, blknum: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let chunk = store.wire_chunk(blknum, out.len() as u64).unwrap();
+            if chunk.is_empty() {
+                return out;
+            }
+            assert!(chunk.len() <= WIRE_CHUNK);
+            out.extend_from_slice(&chunk);
+        }
+    }
+
     #[test]
-    fn a_schema_3_store_is_raised_to_4_so_an_older_binary_refuses_it() {
+    fn schemas_3_and_4_are_raised_to_5_and_their_wire_rows_still_served() {
+        for found in [3, 4] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.redb");
+            let store = RedbStore::open(&path).unwrap();
+            // A block as schema 4 stored it: its wire form in rows of its own.
+            let mut old = EncodedBlock::from_record(&payment_block(1000, 3000)).unwrap();
+            assert!(old.wire_map.is_some());
+            old.wire_map = None;
+            let old_wire = old.wire.clone();
+            store
+                .apply(&Batch {
+                    blocks: vec![old],
+                    meta: vec![(SCHEMA_VERSION, found)],
+                    ..Batch::default()
+                })
+                .unwrap();
+            drop(store);
+            let store = RedbStore::open(&path).unwrap();
+            assert_eq!(SCHEMA, 5);
+            assert_eq!(store.meta(SCHEMA_VERSION).unwrap(), Some(5), "from {found}");
+            assert!(store.wire(1000).unwrap().unwrap().1 == old_wire);
+            assert!(chunks_of(&store, 1000) == old_wire);
+            // A block stored now: no wire rows, served from its groups, the same bytes.
+            let new = EncodedBlock::from_record(&payment_block(2000, 3000)).unwrap();
+            let new_wire = new.wire.clone();
+            store.apply(&Batch { blocks: vec![new], ..Batch::default() }).unwrap();
+            let tx = store.db.begin_read().unwrap();
+            let rows = tx.open_table(BLOCK_WIRE).unwrap();
+            assert_eq!(rows.range((2000, 0)..=(2000, u32::MAX)).unwrap().count(), 0);
+            assert!(rows.range((1000, 0)..=(1000, u32::MAX)).unwrap().count() > 0);
+            assert!(store.wire(2000).unwrap().unwrap().1 == new_wire);
+            assert!(chunks_of(&store, 2000) == new_wire);
+        }
+    }
+
+    /// The wire form served from the groups is the wire form at every offset: each chunk from
+    /// any offset (row starts and ends, the header's end, mid-row, past the end) is the wire
+    /// bytes from there to the end of the row that holds it, for blocks of 1 to 2^16 - 1
+    /// transactions.
+    #[test]
+    fn chunks_served_from_the_groups_are_the_wire_forms_at_every_offset() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.redb");
-        let store = RedbStore::open(&path).unwrap();
-        store.apply(&Batch { meta: vec![(SCHEMA_VERSION, 3)], ..Batch::default() }).unwrap();
-        drop(store);
-        let store = RedbStore::open(&path).unwrap();
-        assert_eq!(SCHEMA, 4);
-        assert_eq!(store.meta(SCHEMA_VERSION).unwrap(), Some(4));
+        let store = RedbStore::open(&dir.path().join("state.redb")).unwrap();
+        for (k, n) in [1usize, 2, 63, 64, 65, 1000, 20_000].into_iter().enumerate() {
+            let blknum = 1000 * (k as u64 + 1);
+            let block = EncodedBlock::from_record(&payment_block(blknum, n)).unwrap();
+            assert!(block.wire_map.is_some(), "{n}");
+            let wire = block.wire.clone();
+            store.apply(&Batch { blocks: vec![block], ..Batch::default() }).unwrap();
+            let w = WIRE_CHUNK as u64;
+            let len = wire.len() as u64;
+            let mut offsets = vec![0, 1, 64, 65, 66, len / 2, len - 1, len, len + 1, len + w];
+            for row in 1..=len / w {
+                offsets.extend([row * w - 1, row * w, row * w + 1]);
+            }
+            for offset in offsets {
+                let expected = if offset >= len {
+                    &[][..]
+                } else {
+                    let end = ((offset / w + 1) * w).min(len);
+                    &wire[offset as usize..end as usize]
+                };
+                assert!(
+                    store.wire_chunk(blknum, offset).unwrap() == expected,
+                    "{n} txs, offset {offset}"
+                );
+            }
+            assert!(chunks_of(&store, blknum) == wire, "{n}");
+            assert!(store.wire(blknum).unwrap().unwrap().1 == wire, "{n}");
+        }
+    }
+
+    /// A map row that does not parse, or whose stream rows are missing, is a typed corruption,
+    /// never wrong bytes.
+    #[test]
+    fn a_broken_wire_map_is_reported_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("state.redb")).unwrap();
+        let block = EncodedBlock::from_record(&payment_block(1000, 500)).unwrap();
+        store.apply(&Batch { blocks: vec![block], ..Batch::default() }).unwrap();
+        // The stream's rows gone.
+        let tx = store.db.begin_write().unwrap();
+        tx.open_table(BLOCK_TXS)
+            .unwrap()
+            .retain_in((1000, 0)..=(1000, u32::MAX), |_, _| false)
+            .unwrap();
+        tx.commit().unwrap();
+        assert!(matches!(store.wire_chunk(1000, 0), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(store.wire(1000), Err(StoreError::Corrupt { .. })));
+        // A map row cut short.
+        let tx = store.db.begin_write().unwrap();
+        tx.open_table(BLOCK_WIRE_MAP).unwrap().insert(1000, &[0u8, 0, 0, 3, 1][..]).unwrap();
+        tx.commit().unwrap();
+        assert!(matches!(store.wire_chunk(1000, 0), Err(StoreError::Corrupt { .. })));
     }
 
     #[test]
@@ -715,7 +873,10 @@ mod tests {
         };
         let before = allocated(&store);
         let block = EncodedBlock::from_record(&payment_block(1000, 16_384)).unwrap();
-        let rows = block.wire.len()
+        // The wire form is not stored again beside the groups it is made of (schema 5).
+        let map = block.wire_map.as_ref().unwrap().to_bytes().len();
+        assert!(map < 20_000, "{map}");
+        let rows = map
             + block.tiles.iter().map(Vec::len).sum::<usize>()
             + block.top.len()
             + block.tx_stream.len()
