@@ -174,16 +174,34 @@ impl State {
         mempool_hashes: &mut FastSet<B256>,
         mempool_spent: &mut FastMap<UtxoPos, B256>,
         seqs: &[u64],
-    ) -> Vec<Pending> {
+    ) -> VecDeque<Pending> {
         debug_assert!(seqs.is_sorted(), "seqs must be ascending");
-        let Some(&last) = seqs.last() else { return Vec::new() };
-        let mut gone = Vec::with_capacity(seqs.len());
+        let Some(&last) = seqs.last() else { return VecDeque::new() };
+        let rebuild_hashes = mempool.len() < 2 * seqs.len();
+        // The usual block: exactly the front of the queue. The queue is cut after it and the
+        // front part handed back whole (its ~13 MB of entries are not moved one by one).
+        let front = seqs.len();
+        if mempool.len() >= front && mempool.iter().zip(seqs).all(|(p, seq)| p.seq == *seq) {
+            let rest = mempool.split_off(front);
+            let gone = std::mem::replace(mempool, rest);
+            for p in &gone {
+                if !rebuild_hashes {
+                    mempool_hashes.remove(&p.hash);
+                }
+                for raw in &p.tx.inputs {
+                    // As below.
+                    if let Ok(input) = UtxoPos::from_u256(*raw) {
+                        mempool_spent.remove(&input);
+                    }
+                }
+            }
+            Self::shrink_pending(mempool, mempool_hashes, mempool_spent, rebuild_hashes);
+            return gone;
+        }
+        let mut gone = VecDeque::with_capacity(seqs.len());
         // Entries among the dropped ones that stay (a group published late, spliced in).
         let mut stay = Vec::new();
         let mut wanted = seqs.iter().copied().peekable();
-        // When most of the mempool goes (a full block takes the front of the queue), the set of
-        // pending hashes is made again from what stays instead of losing the rest one by one.
-        let rebuild_hashes = mempool.len() < 2 * seqs.len();
         while mempool.front().is_some_and(|p| p.seq <= last) {
             let Some(p) = mempool.pop_front() else { break };
             while wanted.next_if(|want| *want < p.seq).is_some() {} // not (or no longer) pending
@@ -201,11 +219,24 @@ impl State {
                     mempool_spent.remove(&input);
                 }
             }
-            gone.push(p);
+            gone.push_back(p);
         }
         for p in stay.into_iter().rev() {
             mempool.push_front(p);
         }
+        Self::shrink_pending(mempool, mempool_hashes, mempool_spent, rebuild_hashes);
+        gone
+    }
+
+    /// After entries left the mempool: its queue and indexes sized to what stays. When most of
+    /// the mempool went (a full block takes the front of the queue), the set of pending hashes
+    /// is made again from what stays instead of losing the rest one by one.
+    fn shrink_pending(
+        mempool: &mut VecDeque<Pending>,
+        mempool_hashes: &mut FastSet<B256>,
+        mempool_spent: &mut FastMap<UtxoPos, B256>,
+        rebuild_hashes: bool,
+    ) {
         mempool.shrink_to(mempool.len());
         if rebuild_hashes {
             *mempool_hashes = mempool.iter().map(|p| p.hash).collect();
@@ -213,7 +244,6 @@ impl State {
             mempool_hashes.shrink_to(mempool.len());
         }
         mempool_spent.shrink_to(mempool_spent.len());
-        gone
     }
 
     /// A durable block's change of memory, on three threads: its entries leave the mempool;
@@ -226,7 +256,7 @@ impl State {
         removed: &[u64],
         spent: &[(UtxoPos, Address)],
         created: &[(UtxoPos, Output)],
-    ) -> Vec<Pending> {
+    ) -> VecDeque<Pending> {
         let Self { mempool, mempool_hashes, mempool_spent, utxos, by_owner, .. } = self;
         std::thread::scope(|scope| {
             let gone = scope
@@ -680,7 +710,7 @@ impl Chain {
     /// Hands block `blknum`'s effects, already in the slot, to a thread of their own (see
     /// [`Applier`]), which also frees the block's mempool entries. Called with `writer` held,
     /// after the block is durable and in memory.
-    fn apply_behind(&self, blknum: u64, batch: std::sync::Arc<Batch>, gone: Vec<Pending>) {
+    fn apply_behind(&self, blknum: u64, batch: std::sync::Arc<Batch>, gone: VecDeque<Pending>) {
         let (store, applier) = (self.store.clone(), self.applier.clone());
         #[cfg(test)]
         let hook = self.effects_hook.lock().clone();
@@ -2616,5 +2646,82 @@ mod tests {
                 other => panic!("{index}: {other:?}"),
             }
         }
+    }
+
+    /// Model test of the mempool's removal (`State::drop_pending_of`), both of its paths: the
+    /// block is exactly the front of the queue (the queue is cut), or anything else (entries
+    /// spliced in between, seqs no longer pending, an empty list). Against a model that filters:
+    /// what stays, in order; what goes, in order; the pending-hash set; and the taken inputs,
+    /// which also hold inputs of reservations not in the queue (they must stay).
+    #[test]
+    fn dropping_pending_entries_matches_a_filtering_model() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let bob = key(2).address();
+        let mut fronts = 0;
+        for case in 0..300 {
+            let len = next(200) as usize;
+            let mut mempool: VecDeque<Pending> = VecDeque::new();
+            let mut seq = 0u64;
+            for i in 0..len {
+                seq += 1 + next(3);
+                let inputs: Vec<UtxoPos> =
+                    (0..1 + next(3)).map(|k| pos(1000 + case, i as u16, k as u8)).collect();
+                let tx = Transaction::payment(
+                    &inputs,
+                    vec![Output::new(bob, Address::ZERO, U256::from(1))],
+                    B256::ZERO,
+                );
+                mempool.push_back(Pending {
+                    seq,
+                    hash: B256::from(U256::from(seq)),
+                    leaf: B256::ZERO,
+                    tx,
+                    bytes: Bytes::new(),
+                    signers: Vec::new(),
+                });
+            }
+            let reserved = (pos(999_000, 1, 0), B256::repeat_byte(0xee));
+            let mut spent: FastMap<UtxoPos, B256> = FastMap::default();
+            for p in &mempool {
+                for input in p.tx.input_positions().unwrap() {
+                    spent.insert(input, p.hash);
+                }
+            }
+            spent.insert(reserved.0, reserved.1);
+            let mut hashes: FastSet<B256> = mempool.iter().map(|p| p.hash).collect();
+            // The seqs to drop: the front k exactly, or a random subset with seqs not pending.
+            let seqs: Vec<u64> = if next(2) == 0 {
+                fronts += 1;
+                mempool.iter().take(next(len as u64 + 1) as usize).map(|p| p.seq).collect()
+            } else {
+                (1..=seq + 2).filter(|_| next(3) == 0).collect()
+            };
+            let wanted: BTreeSet<u64> = seqs.iter().copied().collect();
+            let expect_stay: Vec<u64> =
+                mempool.iter().map(|p| p.seq).filter(|s| !wanted.contains(s)).collect();
+            let expect_gone: Vec<u64> =
+                mempool.iter().map(|p| p.seq).filter(|s| wanted.contains(s)).collect();
+            let mut expect_spent = spent.clone();
+            for p in mempool.iter().filter(|p| wanted.contains(&p.seq)) {
+                for input in p.tx.input_positions().unwrap() {
+                    expect_spent.remove(&input);
+                }
+            }
+            let gone = State::drop_pending_of(&mut mempool, &mut hashes, &mut spent, &seqs);
+            let stay: Vec<u64> = mempool.iter().map(|p| p.seq).collect();
+            assert_eq!(stay, expect_stay, "case {case}");
+            assert_eq!(gone.iter().map(|p| p.seq).collect::<Vec<_>>(), expect_gone, "case {case}");
+            let expect_hashes: FastSet<B256> = mempool.iter().map(|p| p.hash).collect();
+            assert_eq!(hashes, expect_hashes, "case {case}");
+            assert_eq!(spent, expect_spent, "case {case}");
+            assert_eq!(spent.get(&reserved.0), Some(&reserved.1));
+        }
+        assert!(fronts > 100, "the front path ran {fronts} times");
     }
 }
