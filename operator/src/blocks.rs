@@ -204,13 +204,8 @@ impl WireMap {
     }
 
     /// Bytes of the wire form.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.len
-    }
-
-    /// Whether the wire form is empty (never: it has a header).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Appends the wire bytes `range` (clamped to the wire form) to `out`; `stream` gives the
@@ -369,7 +364,16 @@ impl EncodedBlock {
         l1_timestamp: Option<u64>,
         l1_tx: Option<B256>,
     ) -> Result<Self, StoreError> {
-        Self::build(blknum, txs, leaves, l1_timestamp, l1_tx, None, &mut ProduceStages::default())
+        Self::build(
+            blknum,
+            txs,
+            leaves,
+            l1_timestamp,
+            l1_tx,
+            None,
+            Vec::new(),
+            &mut ProduceStages::default(),
+        )
     }
 
     /// [`EncodedBlock::new`], adding the time of the tree and of the encodings to `stages`;
@@ -381,23 +385,11 @@ impl EncodedBlock {
         ahead: Vec<DeflatedGroup>,
         stages: &mut ProduceStages,
     ) -> Result<Self, StoreError> {
-        Self::build_with(blknum, txs, leaves, None, None, None, ahead, stages)
-    }
-
-    fn build(
-        blknum: u64,
-        txs: &[Bytes],
-        leaves: &[B256],
-        l1_timestamp: Option<u64>,
-        l1_tx: Option<B256>,
-        stored_wire: Option<Vec<u8>>,
-        stages: &mut ProduceStages,
-    ) -> Result<Self, StoreError> {
-        Self::build_with(blknum, txs, leaves, l1_timestamp, l1_tx, stored_wire, Vec::new(), stages)
+        Self::build(blknum, txs, leaves, None, None, None, ahead, stages)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn build_with(
+    fn build(
         blknum: u64,
         txs: &[Bytes],
         leaves: &[B256],
@@ -492,6 +484,7 @@ impl EncodedBlock {
             info.l1_timestamp,
             info.l1_tx,
             Some(wire),
+            Vec::new(),
             &mut ProduceStages::default(),
         )?;
         check_root(blknum, info.root, encoded.info.root)?;
@@ -1025,6 +1018,7 @@ mod tests {
             None,
             None,
             Some(Vec::new()),
+            Vec::new(),
             &mut ProduceStages::default(),
         )
         .unwrap();

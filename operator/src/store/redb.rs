@@ -616,8 +616,15 @@ fn stream_bytes(
         }
         bytes.extend_from_slice(v.value());
     }
+    // Cut to the range in place (no second copy).
     let skip = (range.start - first * row_len) as usize;
-    bytes.get(skip..skip + (range.end - range.start) as usize).map(<[u8]>::to_vec)
+    let len = (range.end - range.start) as usize;
+    if bytes.len() < skip + len {
+        return None;
+    }
+    bytes.truncate(skip + len);
+    bytes.drain(..skip);
+    Some(bytes)
 }
 
 #[cfg(test)]
