@@ -7,6 +7,7 @@ import {IPlasmaFramework} from "./interfaces/IPlasmaFramework.sol";
 import {IStandardExitGame} from "./interfaces/IStandardExitGame.sol";
 import {BlockCommitment} from "./libraries/BlockCommitment.sol";
 import {ExitPriority} from "./libraries/ExitPriority.sol";
+import {ExitQueue} from "./libraries/ExitQueue.sol";
 import {Merkle} from "./libraries/Merkle.sol";
 import {PlasmaTx} from "./libraries/PlasmaTx.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
@@ -14,7 +15,6 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {Heap} from "@openzeppelin/contracts/utils/structs/Heap.sol";
 
 /// @title PlasmaFramework
 /// @notice The L1 anchor of the plasma chain: child-block roots, the ETH and ERC-20 vault that holds
@@ -24,7 +24,7 @@ import {Heap} from "@openzeppelin/contracts/utils/structs/Heap.sol";
 /// check the wiring only once. The operator is fixed too: a plasma chain with a new operator is a new
 /// chain, and users exit to it (spec/06-operator.md explains why rotation is not worth its risk).
 contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
-    using Heap for Heap.Uint256Heap;
+    using ExitQueue for ExitQueue.Queue;
     using SafeERC20 for IERC20;
 
     /// @notice Child blocks are numbered at multiples of this; deposit blocks take the numbers
@@ -100,7 +100,8 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// other half of the book (spec: OUT-2); `isOutputFinalized` and `finalizeOutputs` read both.
     mapping(bytes32 outputId => bool) private _finalized;
 
-    mapping(address token => Heap.Uint256Heap) private queues;
+    /// @dev Each token's exit queue: a sorted run plus a heap (`ExitQueue` says why, EXIT-3).
+    mapping(address token => ExitQueue.Queue) private queues;
     /// @notice Exit ids of flagged queue entries (in-flight exits), by priority nonce.
     mapping(uint64 nonce => uint256 exitId) public flaggedExitIds;
     /// @notice How many exits have been queued in all (the next priority nonce).
@@ -478,7 +479,8 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @notice The head of `token`'s queue (0 if empty) and the queue's length.
     function queueHead(address token) external view returns (uint256 head, uint256 length) {
         length = queues[token].length();
-        head = length == 0 ? 0 : queues[token].peek();
+        bool inRun; // where the head is kept: only `processExits` needs it, to remove it
+        (head, inRun) = queues[token].peek();
     }
 
     /// @notice Settles up to `maxExits` due exits of `token`, in priority order (spec: EXIT-5).
@@ -491,15 +493,14 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @param maxExits Upper bound on exits settled in this call (bounds its gas).
     function processExits(address token, uint256 topPriority, uint256 maxExits) external nonReentrant {
         if (maxExits == 0) revert FrameworkZeroMaxExits();
-        Heap.Uint256Heap storage queue = queues[token];
-        uint256 head = queue.length() == 0 ? 0 : queue.peek();
+        ExitQueue.Queue storage queue = queues[token];
+        (uint256 head, bool inRun) = queue.peek();
         if (topPriority != 0 && head != topPriority) revert FrameworkQueueHeadChanged(topPriority, head);
         if (head == 0 || ExitPriority.exitableAt(head) > block.timestamp) revert FrameworkNoExitDue(token, head);
+        uint256 priority = head;
         uint256 count;
-        while (count < maxExits && queue.length() != 0) {
-            uint256 priority = queue.peek();
-            if (ExitPriority.exitableAt(priority) > block.timestamp) break;
-            queue.pop();
+        while (true) {
+            queue.pop(inRun);
             uint64 nonce = ExitPriority.nonce(priority);
             address game;
             uint256 exitId;
@@ -512,7 +513,11 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
                 exitId = ExitPriority.position(priority);
             }
             IExitGame(game).processExit(exitId, token, msg.sender);
-            ++count;
+            if (++count == maxExits) break;
+            // The next head is read after the game's call and removed before the next one, with
+            // nothing between: whatever the call did, what is removed is the head `peek` gave.
+            (priority, inRun) = queue.peek();
+            if (priority == 0 || ExitPriority.exitableAt(priority) > block.timestamp) break;
         }
         emit ExitsProcessed(token, msg.sender, count);
     }

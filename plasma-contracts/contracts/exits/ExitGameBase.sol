@@ -18,7 +18,7 @@ abstract contract ExitGameBase is IExitGame, ReentrancyGuardTransient {
 
     /// @notice A settled exit's bond pays `bond / BOUNTY_DIVISOR` to whoever processes it (spec:
     /// EXIT-5). Bonds are twice a challenge's gas at the reference gas price (BOND-1), and
-    /// processing one exit costs less than a challenge's gas (~41k per exit in a batch, ~138k alone,
+    /// processing one exit costs less than a challenge's gas (~34k per exit in a batch, ~81k alone,
     /// measured by `cargo bench -p plasma-contracts --bench gas`): half a bond pays it at the
     /// reference price, so processing is worth doing for anyone.
     uint256 public constant BOUNTY_DIVISOR = 2;
