@@ -258,6 +258,8 @@ pub(crate) async fn run_submitter(
     // `/metrics` reads the sender's counters through the health handle (issue 20).
     health.lock().submitter = sender.stats().clone();
     let mut state = Submitter::default();
+    // A produced block is sent at once, not at the next poll (up to `poll_interval_ms` later).
+    let mut produced = chain.subscribe_produced();
     loop {
         if *shutdown.borrow() {
             return;
@@ -298,7 +300,16 @@ pub(crate) async fn run_submitter(
             _ = shutdown.changed() => {}
             // A block reached its tower quorum (DA-7): commit it without waiting for the poll.
             () = quorum_reached(da) => {}
+            () = block_produced(&mut produced) => {}
         }
+    }
+}
+
+/// Returns when a block was produced since the last return (at once if one already was), and
+/// never once the chain is gone (the poll and the shutdown still end the wait).
+async fn block_produced(produced: &mut watch::Receiver<u64>) {
+    if produced.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -447,7 +458,8 @@ async fn seed_commitments(
     Ok(None)
 }
 
-/// One step: returns whether a block got committed.
+/// One step: returns whether to step again at once (a block got committed, or its root was just
+/// mined and the next step can record it).
 async fn submit_step(
     chain: &Arc<Chain>,
     l1: &L1<'_>,
@@ -472,9 +484,16 @@ async fn submit_step(
     }
     // The earlier attempts first: once one of them landed, nothing else is ever sent for it.
     let mut landed = false;
+    // Where a landed attempt was mined: its event is searched from there, not from L1's genesis
+    // (a range providers refuse on a long chain). Should a reorg have moved it lower, the search
+    // misses, the step fails and the next one reads the receipt again.
+    let mut search_from = 0;
     for tx in &s.sent {
         if let Some(receipt) = provider.get_transaction_receipt(*tx).await.map_err(rpc)? {
-            landed |= receipt.status();
+            if receipt.status() {
+                landed = true;
+                search_from = receipt.block_number.unwrap_or(0);
+            }
         }
     }
     // Pinned reads: nextChildBlock and the nonce at one L1 block, so that a submission mined
@@ -488,7 +507,7 @@ async fn submit_step(
         let logs = framework
             .BlockSubmitted_filter()
             .topic1(U256::from(blknum))
-            .from_block(0)
+            .from_block(search_from.min(head.number))
             .to_block(BlockNumberOrTag::Number(head.number))
             .query()
             .await
@@ -548,7 +567,9 @@ async fn submit_step(
         Outcome::Mined(receipt) => {
             s.sent.push(receipt.transaction_hash);
             info!(target: "operator::l1", blknum, nonce, tx = %receipt.transaction_hash, "root submitted");
-            Ok(false) // the next step finds it on L1 and records it after its confirmations
+            // The next step finds it on L1 and records it once it has its confirmations: at once
+            // when one is enough, instead of a poll later.
+            Ok(true)
         }
         Outcome::Reverted { hash, .. } => {
             Err(L1Error::Rpc(format!("submitBlock reverted in {hash}")))

@@ -793,3 +793,32 @@ async fn deposits_swapped_by_a_reorg_halt_block_production() {
     assert_eq!(utxo_count(&api.get(&format!("/v1/utxos?owner={alice}")).await.1), 1);
     node.stop().await;
 }
+
+/// A produced block's root goes to L1 at once and is recorded as soon as it is mined, not at the
+/// submitter's next poll: with a poll of ten minutes, two blocks produced one after the other
+/// are each committed within the test's timeout. (Before, a block waited up to a poll to be sent
+/// and another to be recorded: 500 ms each by default.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_produced_block_is_committed_without_waiting_for_the_poll() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&env, dir.path());
+    config.l1.poll_interval_ms = 600_000;
+    config.block.interval_ms = 3_600_000; // blocks are produced by this test
+    let node = Node::start(config).await.unwrap();
+    for expected in [1000u64, 2000] {
+        let block = node.chain.produce_block_for_deposits(100).unwrap().unwrap();
+        assert_eq!(block.blknum, expected);
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while node.chain.status().uncommitted_blocks.contains(&block.blknum) {
+                // Polled: the chain publishes no event when a root is recorded.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("block {expected} not committed within a minute"));
+    }
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    assert_eq!(framework.nextChildBlock().call().await.unwrap(), 3000);
+    node.stop().await;
+}
