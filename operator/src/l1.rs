@@ -489,11 +489,11 @@ async fn submit_step(
     // misses, the step fails and the next one reads the receipt again.
     let mut search_from = 0;
     for tx in &s.sent {
-        if let Some(receipt) = provider.get_transaction_receipt(*tx).await.map_err(rpc)? {
-            if receipt.status() {
-                landed = true;
-                search_from = receipt.block_number.unwrap_or(0);
-            }
+        if let Some(receipt) = provider.get_transaction_receipt(*tx).await.map_err(rpc)?
+            && receipt.status()
+        {
+            landed = true;
+            search_from = receipt.block_number.unwrap_or(0);
         }
     }
     // Pinned reads: nextChildBlock and the nonce at one L1 block, so that a submission mined
