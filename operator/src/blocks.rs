@@ -99,6 +99,9 @@ pub struct ProduceStages {
     pub ledger: Duration,
     /// Gathering the block's signed bytes, leaves and transaction index entries.
     pub leaves: Duration,
+    /// The candidates' groups still being deflated ahead when the ledger was done (this thread
+    /// joins the worker on them, `DeflateAhead::finish`).
+    pub ahead: Duration,
     /// The Merkle tree and its proof tiles.
     pub tree: Duration,
     /// The wire form and the transaction groups (zlib).

@@ -1183,13 +1183,16 @@ impl Chain {
                 (removed, tx_index)
             });
             let written = self.store.apply_with_block(&log, || {
+                let t = Instant::now();
                 let ahead = ahead.finish(same);
+                encoding.ahead = t.elapsed();
                 EncodedBlock::new_staged(blknum, &signed_txs, &leaves, ahead, &mut encoding)
             });
             (written, prepared.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         });
         let (info, rows, commit) = written?;
-        (stages.tree, stages.encode) = (encoding.tree, encoding.encode);
+        (stages.ahead, stages.tree, stages.encode) =
+            (encoding.ahead, encoding.tree, encoding.encode);
         (stages.write, stages.commit) = (rows, commit);
         let root = info.root;
         let record = BlockRecord { blknum, root, txs: signed_txs, l1_timestamp: None, l1_tx: None };

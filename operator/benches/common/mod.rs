@@ -282,10 +282,11 @@ pub(crate) type Stage = (&'static str, fn(&Produced) -> Duration);
 /// tree and the encodings (the effects rows are written while other threads make them); on
 /// PostgreSQL the second is counted from the encoded block's hand-over to the store's thread,
 /// so it also holds whatever of the effects rows was still being written then.
-pub(crate) const STAGES: [Stage; 10] = [
+pub(crate) const STAGES: [Stage; 11] = [
     ("state lock", |r| r.stages.lock),
     ("ledger checks (UTXO set, fee)", |r| r.stages.ledger),
     ("leaves, signed bytes, tx index", |r| r.stages.leaves),
+    ("deflate ahead: groups left after the ledger (both cores)", |r| r.stages.ahead),
     ("Merkle tree and proof tiles", |r| r.stages.tree),
     ("encode: wire form and tx groups", |r| r.stages.encode),
     ("store: the block's log rows (beside tree + encode)", |r| r.stages.write),
