@@ -1347,7 +1347,9 @@ mod tests {
     fn a_leader_whose_store_poisoned_itself_is_deposed_and_releases_the_lease() {
         let pg = TempPostgres::start().unwrap();
         drop(Store::open_postgres(pg.url(), &PgOptions::pool(1)).unwrap());
-        let lease = Duration::from_millis(1_000);
+        // Every wait below is a fraction of the lease: 3 s leaves a loaded CI machine room for
+        // a renewal and a `psql` start within them (1 s flaked there).
+        let lease = Duration::from_millis(3_000);
         let election = Election {
             url: pg.url().to_owned(),
             node_id: "a".into(),
