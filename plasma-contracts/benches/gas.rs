@@ -233,20 +233,88 @@ async fn main() {
         .await
         .unwrap();
     // The head is alice's challenged exit (a deposit: now + p), then bob's honest one.
-    for step in ["processExits, one challenged exit (skipped)", "processExits, one exit"] {
+    // These exits are of outputs a block old, due at their block's time plus two periods: they
+    // wait in the queue's heap (EXIT-3); outputs older than a period are measured further down.
+    let young = "processExits, one exit of a young output (first ever)";
+    for step in ["processExits, one challenged exit (skipped)", young] {
         let r = fw.processExits(Address::ZERO, U256::ZERO, U256::from(1)).mined().await;
-        let omg = (step == "processExits, one exit").then_some(151_657);
+        let omg = (step == young).then_some(151_657);
         rows.push(Row { step, ours: gas(&r, step), omg });
     }
     // One exit alone once the one-time slots exist: what a keeper pays to settle a lone exit.
     let r = fw.processExits(Address::ZERO, U256::ZERO, U256::from(1)).mined().await;
     let lone_gas = gas(&r, "process one more");
-    rows.push(Row { step: "processExits, one exit (not the first)", ours: lone_gas, omg: None });
+    rows.push(Row {
+        step: "processExits, one exit of a young output (not the first)",
+        ours: lone_gas,
+        omg: Some(151_657),
+    });
     let r =
         fw.processExits(Address::ZERO, U256::ZERO, U256::from(BATCH)).gas(29_000_000).mined().await;
     let settled = BATCH as u64 - 1;
     let per_exit_gas = gas(&r, "process many") / settled;
-    rows.push(Row { step: "processExits, per extra exit", ours: per_exit_gas, omg: Some(96_500) });
+    rows.push(Row {
+        step: "processExits, per extra exit of young outputs",
+        ours: per_exit_gas,
+        omg: Some(96_500),
+    });
+
+    // The same for outputs older than a period — the usual exit, and most of a mass exit: each is
+    // due at `now + p`, joins the queue's run (EXIT-3) and leaves it in two cold slots. (The batch
+    // above is of outputs a block old, due at their block's time plus two periods: the heap.)
+    let mut old_deposits = Vec::new();
+    for _ in 0..BATCH {
+        let t = deposit(bob, Address::ZERO, U256::from(1000));
+        let r = fw.depositEth(t.encode().into()).value(U256::from(1000)).from(bob).mined().await;
+        let ev = r.decoded_log::<PlasmaFramework::DepositCreated>().unwrap();
+        old_deposits.push(UtxoPos::from_u256(ev.blknum * U256::from(1_000_000_000u64)).unwrap());
+    }
+    let old_txs: Vec<Vec<u8>> = old_deposits
+        .iter()
+        .map(|p| {
+            let out = Output::new(bob, Address::ZERO, U256::from(999));
+            Transaction::payment(&[*p], vec![out], B256::ZERO).encode()
+        })
+        .collect();
+    let old_tree = BlockTree::from_txs(&old_txs).unwrap();
+    let r = fw.submitBlock(U256::from(3000u64), old_tree.root()).from(op).mined().await;
+    let old_ts = r.decoded_log::<PlasmaFramework::BlockSubmitted>().unwrap().timestamp;
+    provider
+        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), [2 * PERIOD])
+        .await
+        .unwrap();
+    let old_batch: Vec<_> = (0..BATCH)
+        .map(|i| {
+            let proof = old_tree.proof(i).unwrap().to_bytes();
+            args(pos(3000, i as u16, 0), &old_txs[i], proof, old_ts)
+        })
+        .collect();
+    se.startStandardExits(old_batch)
+        .value(bond * U256::from(BATCH))
+        .from(bob)
+        .gas(29_000_000)
+        .mined()
+        .await;
+    provider
+        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), [2 * PERIOD])
+        .await
+        .unwrap();
+    let r = fw.processExits(Address::ZERO, U256::ZERO, U256::from(1)).mined().await;
+    let old_lone = gas(&r, "process one old");
+    rows.push(Row {
+        step: "processExits, one exit of an output older than a period (first of a call)",
+        ours: old_lone,
+        omg: Some(151_657),
+    });
+    let r =
+        fw.processExits(Address::ZERO, U256::ZERO, U256::from(BATCH)).gas(29_000_000).mined().await;
+    let per_old_exit = gas(&r, "process many old") / (BATCH as u64 - 1);
+    rows.push(Row {
+        step: "processExits, per extra exit of outputs older than a period",
+        ours: per_old_exit,
+        omg: Some(96_500),
+    });
+    assert!(fw.queueHead(Address::ZERO).call().await.unwrap().head.is_zero(), "queue drained");
 
     // In-flight exits: alice's fresh deposits, spent by payments that never get included.
     let ife = InFlightExitGame::new(d.in_flight_exit_game, provider.clone());
@@ -390,6 +458,18 @@ async fn main() {
     let checks = [
         ("processing bounty (bond / 2)", bounty, "processExits, per exit in a batch", per_exit_gas),
         ("processing bounty (bond / 2)", bounty, "processExits, one exit alone", lone_gas),
+        (
+            "processing bounty (bond / 2)",
+            bounty,
+            "processExits, per exit in a batch (outputs older than a period)",
+            per_old_exit,
+        ),
+        (
+            "processing bounty (bond / 2)",
+            bounty,
+            "processExits, one exit alone (an output older than a period)",
+            old_lone,
+        ),
         ("challenge reward (bond / 2)", reward, "challengeStandardExit", challenge_gas),
     ];
     for (what, paid, pays_for, g) in checks {

@@ -472,7 +472,9 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
             flaggedExitIds[nonce] = exitId;
         }
         priority = ExitPriority.pack(exitableAt, position, nonce);
-        queues[token].insert(priority);
+        // An exit due one period from now (an old output's, a deposit's) comes in priority order
+        // and joins the run; a young output's, due later, goes to the heap (`ExitQueue`, EXIT-3).
+        queues[token].insert(priority, exitableAt <= block.timestamp + minExitPeriod);
         emit ExitQueued(token, msg.sender, exitId, priority);
     }
 

@@ -12,8 +12,8 @@ contract ExitQueueHarness {
     ExitQueue.Queue private queue;
     uint256[] private model;
 
-    function insert(uint256 key) external {
-        queue.insert(key);
+    function insert(uint256 key, bool mayRun) external {
+        queue.insert(key, mayRun);
         model.push(key);
     }
 
@@ -76,7 +76,8 @@ contract ExitQueueTest is Test {
                     value = 1 + ((x >> 16) % (top + 3));
                     if (value > top) top = value;
                 }
-                h.insert((value << 32) | ++nonce);
+                // A quarter of the keys are kept out of the run whatever they are (young exits).
+                h.insert((value << 32) | ++nonce, (x >> 24) % 4 != 0);
             } else {
                 (uint256 got,, uint256 want) = h.pop();
                 assertEq(got, want, "pop");
@@ -103,7 +104,7 @@ contract ExitQueueTest is Test {
     /// @dev Keys arriving in order never touch the heap, and each pop comes from the run's front.
     function test_InOrderKeysStayInTheRun() public {
         for (uint256 i = 1; i <= 50; ++i) {
-            h.insert(i << 32);
+            h.insert(i << 32, true);
         }
         (, uint64 tail, uint64 heapLength) = h.parts();
         assertEq(tail, 50);
@@ -120,10 +121,10 @@ contract ExitQueueTest is Test {
 
     /// @dev A key smaller than the run's last goes to the heap and still comes out first.
     function test_AnEarlierKeyArrivingLateComesOutFirst() public {
-        h.insert(10 << 32);
-        h.insert(20 << 32);
-        h.insert(15 << 32); // younger output's exit: later than 10, earlier than 20
-        h.insert(5 << 32);
+        h.insert(10 << 32, true);
+        h.insert(20 << 32, true);
+        h.insert(15 << 32, true); // same second as 20, older position: not after the run's last
+        h.insert(5 << 32, true);
         (,, uint64 heapLength) = h.parts();
         assertEq(heapLength, 2);
         uint256[4] memory order = [uint256(5 << 32), 10 << 32, 15 << 32, 20 << 32];
@@ -139,7 +140,7 @@ contract ExitQueueTest is Test {
     /// @dev A pop from the run costs the same whatever the queue's size: nothing scales with it.
     function test_PopFromTheRunDoesNotGrowWithTheQueue() public {
         for (uint256 i = 1; i <= 300; ++i) {
-            h.insert(i << 32);
+            h.insert(i << 32, true);
         }
         uint256[2] memory cost;
         for (uint256 i = 0; i < 299; ++i) {
@@ -155,6 +156,28 @@ contract ExitQueueTest is Test {
         assertLe(cost[1], cost[0] + 16);
         (uint256 queued,) = h.length();
         assertEq(queued, 1);
+    }
+
+    /// @dev A young output's exit (due up to a period after the ordinary ones) goes to the heap,
+    /// so the ordinary exits queued after it still join the run: it does not push them all into
+    /// the heap for a period (a mass exit would otherwise lose the run after its first young exit).
+    function test_AYoungKeyLeavesTheRunToTheKeysAfterIt() public {
+        h.insert(1000 << 32, false); // young: due far ahead
+        for (uint256 i = 1; i <= 20; ++i) {
+            h.insert(i << 32, true);
+        }
+        (uint64 head, uint64 tail, uint64 heapLength) = h.parts();
+        assertEq(tail - head, 20);
+        assertEq(heapLength, 1);
+        for (uint256 i = 1; i <= 20; ++i) {
+            (uint256 got, bool inRun, uint256 want) = h.pop();
+            assertEq(got, i << 32);
+            assertEq(want, got);
+            assertTrue(inRun);
+        }
+        (uint256 last, bool lastInRun,) = h.pop();
+        assertEq(last, 1000 << 32);
+        assertFalse(lastInRun);
     }
 
     /// @dev Popping an empty queue reverts instead of corrupting the counters.

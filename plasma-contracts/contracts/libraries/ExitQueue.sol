@@ -4,14 +4,16 @@ pragma solidity 0.8.30;
 /// @title ExitQueue
 /// @notice A token's exit queue (spec: EXIT-3): a min-priority queue of distinct nonzero keys, made
 /// of a sorted **run** and a binary **heap** beside it.
-/// @dev Why two parts. Almost every exit arrives in priority order: its exitable time is `now + p`
-/// for any output older than a period (EXIT-2), which only grows. Such a key is appended to the run,
-/// a list kept sorted by construction (an entry goes there only if it is greater than the run's last
-/// one), and leaves it from the front: a pop touches two cold slots whatever the queue's size,
-/// where a heap's pop reads two children on each of its log2(n) levels (~7k gas a level; issue 19).
-/// A key smaller than the run's last one (a young output's exit, exitable at its block's time plus
-/// two periods, or a later key of the same second with an older position) goes to the heap, as every
-/// key did before.
+/// @dev Why two parts. The exit of any output older than a period (and of any deposit) is exitable
+/// at `now + p` (EXIT-2), a time that only grows: such keys arrive in priority order. The caller
+/// says which keys those are (`mayRun`); each is appended to the run, a list kept sorted by
+/// construction (a key goes there only if it is also greater than the run's last one), and leaves
+/// it from the front: a pop touches two cold slots whatever the queue's size, where a heap's pop
+/// reads two children on each of its log2(n) levels (~7k gas a level; issue 19). Every other key —
+/// a young output's exit, exitable at its block's time plus two periods, or a key of the same second
+/// with an older position than the run's last — goes to the heap, as every key did before. Young
+/// keys never enter the run: one of them, up to a period ahead of `now + p`, would otherwise send
+/// every ordinary exit of the next period to the heap (in a mass exit, all of them).
 ///
 /// Why the order is exact: the run is strictly increasing (appends only of greater keys) and the heap
 /// keeps the heap property, so the smallest key queued is the smaller of the run's first and the
@@ -55,12 +57,16 @@ library ExitQueue {
     }
 
     /// @notice Queues `key` (nonzero, and not already queued: the caller's nonce makes it unique).
-    function insert(Queue storage q, uint256 key) internal {
-        (uint64 head, uint64 tail) = (q.head, q.tail);
-        if (head == tail || q.run[tail - 1] < key) {
-            q.run[tail] = key;
-            q.tail = tail + 1;
-            return;
+    /// `mayRun`: whether the key may join the run (its exitable time is `now + p` or earlier); the
+    /// order is exact either way, this only decides the gas.
+    function insert(Queue storage q, uint256 key, bool mayRun) internal {
+        if (mayRun) {
+            (uint64 head, uint64 tail) = (q.head, q.tail);
+            if (head == tail || q.run[tail - 1] < key) {
+                q.run[tail] = key;
+                q.tail = tail + 1;
+                return;
+            }
         }
         // Out of order: sift up from the heap's first free place, moving each greater parent down.
         uint64 n = q.heapLength;
