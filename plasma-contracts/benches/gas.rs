@@ -54,6 +54,37 @@ fn gas(receipt: &TransactionReceipt, step: &str) -> u64 {
     receipt.gas_used
 }
 
+/// Moves anvil's clock `seconds` ahead (the next block's timestamp).
+async fn increase_time<P: Provider>(provider: &P, seconds: u64) {
+    provider
+        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), [seconds])
+        .await
+        .unwrap();
+}
+
+/// `BATCH` deposits of `owner`'s, then child block `blknum` of one payment spending each (to
+/// `owner`, 999 wei), committed: its transactions, their tree and the block's timestamp.
+async fn payments_block<P: Provider>(
+    fw: &PlasmaFramework::PlasmaFrameworkInstance<P>,
+    op: Address,
+    owner: Address,
+    blknum: u64,
+) -> (Vec<Vec<u8>>, BlockTree, u64) {
+    let mut txs = Vec::with_capacity(BATCH);
+    for _ in 0..BATCH {
+        let t = Transaction::deposit(owner, Address::ZERO, U256::from(1000));
+        let r = fw.depositEth(t.encode().into()).value(U256::from(1000)).from(owner).mined().await;
+        let ev = r.decoded_log::<PlasmaFramework::DepositCreated>().unwrap();
+        let input = UtxoPos::from_u256(ev.blknum * U256::from(1_000_000_000u64)).unwrap();
+        let out = Output::new(owner, Address::ZERO, U256::from(999));
+        txs.push(Transaction::payment(&[input], vec![out], B256::ZERO).encode());
+    }
+    let tree = BlockTree::from_txs(&txs).unwrap();
+    let r = fw.submitBlock(U256::from(blknum), tree.root()).from(op).mined().await;
+    let ts = r.decoded_log::<PlasmaFramework::BlockSubmitted>().unwrap().timestamp;
+    (txs, tree, ts)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let bin = std::env::var_os("ANVIL_BIN").map(PathBuf::from).unwrap_or_else(|| {
@@ -145,8 +176,6 @@ async fn main() {
     rows.push(Row { step: "submitBlock", ours: gas(&r, "submitBlock"), omg: Some(79_178) });
     let blk_ts = r.decoded_log::<PlasmaFramework::BlockSubmitted>().unwrap().timestamp;
     let bob_pos = pos(1000, 0, 0);
-    // Deposits after child block 1000 are numbered 1001, 1002, ...
-    let mut next_deposit = 1u64;
 
     let args = |utxo: UtxoPos, tx: &[u8], proof: Vec<u8>, ts: u64| StandardExitGame::StartArgs {
         utxoPos: utxo.to_u256(),
@@ -189,30 +218,16 @@ async fn main() {
     rows.push(Row { step: "challengeStandardExit", ours: challenge_gas, omg: Some(260_595) });
 
     // A block of BATCH payments bob -> bob, then one batched exit of all their outputs.
-    let mut deposits = Vec::new();
-    for _ in 0..BATCH {
-        let t = deposit(bob, Address::ZERO, U256::from(1000));
-        fw.depositEth(t.encode().into()).value(U256::from(1000)).from(bob).mined().await;
-        deposits.push(pos(1000 + next_deposit, 0, 0));
-        next_deposit += 1;
-    }
-    let txs: Vec<Vec<u8>> = deposits
-        .iter()
-        .map(|p| {
-            Transaction::payment(
-                &[*p],
-                vec![Output::new(bob, Address::ZERO, U256::from(999))],
-                B256::ZERO,
-            )
-            .encode()
-        })
-        .collect();
-    let tree = BlockTree::from_txs(&txs).unwrap();
-    let r = fw.submitBlock(U256::from(2000u64), tree.root()).from(op).mined().await;
-    let batch_ts = r.decoded_log::<PlasmaFramework::BlockSubmitted>().unwrap().timestamp;
-    let batch: Vec<_> = (0..BATCH)
-        .map(|i| args(pos(2000, i as u16, 0), &txs[i], tree.proof(i).unwrap().to_bytes(), batch_ts))
-        .collect();
+    let (txs, tree, batch_ts) = payments_block(&fw, op, bob, 2000).await;
+    let batch_args = |blknum: u64, txs: &[Vec<u8>], tree: &BlockTree, ts: u64| -> Vec<_> {
+        (0..BATCH)
+            .map(|i| {
+                let proof = tree.proof(i).unwrap().to_bytes();
+                args(pos(blknum, i as u16, 0), &txs[i], proof, ts)
+            })
+            .collect()
+    };
+    let batch = batch_args(2000, &txs, &tree, batch_ts);
     let r = se
         .startStandardExits(batch)
         .value(bond * U256::from(BATCH))
@@ -228,10 +243,7 @@ async fn main() {
     });
 
     // Process: one, then the rest of the batch.
-    provider
-        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), [3 * PERIOD])
-        .await
-        .unwrap();
+    increase_time(&provider, 3 * PERIOD).await;
     // The head is alice's challenged exit (a deposit: now + p), then bob's honest one.
     // These exits are of outputs a block old, due at their block's time plus two periods: they
     // wait in the queue's heap (EXIT-3); outputs older than a period are measured further down.
@@ -262,43 +274,16 @@ async fn main() {
     // The same for outputs older than a period — the usual exit, and most of a mass exit: each is
     // due at `now + p`, joins the queue's run (EXIT-3) and leaves it in two cold slots. (The batch
     // above is of outputs a block old, due at their block's time plus two periods: the heap.)
-    let mut old_deposits = Vec::new();
-    for _ in 0..BATCH {
-        let t = deposit(bob, Address::ZERO, U256::from(1000));
-        let r = fw.depositEth(t.encode().into()).value(U256::from(1000)).from(bob).mined().await;
-        let ev = r.decoded_log::<PlasmaFramework::DepositCreated>().unwrap();
-        old_deposits.push(UtxoPos::from_u256(ev.blknum * U256::from(1_000_000_000u64)).unwrap());
-    }
-    let old_txs: Vec<Vec<u8>> = old_deposits
-        .iter()
-        .map(|p| {
-            let out = Output::new(bob, Address::ZERO, U256::from(999));
-            Transaction::payment(&[*p], vec![out], B256::ZERO).encode()
-        })
-        .collect();
-    let old_tree = BlockTree::from_txs(&old_txs).unwrap();
-    let r = fw.submitBlock(U256::from(3000u64), old_tree.root()).from(op).mined().await;
-    let old_ts = r.decoded_log::<PlasmaFramework::BlockSubmitted>().unwrap().timestamp;
-    provider
-        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), [2 * PERIOD])
-        .await
-        .unwrap();
-    let old_batch: Vec<_> = (0..BATCH)
-        .map(|i| {
-            let proof = old_tree.proof(i).unwrap().to_bytes();
-            args(pos(3000, i as u16, 0), &old_txs[i], proof, old_ts)
-        })
-        .collect();
+    let (old_txs, old_tree, old_ts) = payments_block(&fw, op, bob, 3000).await;
+    increase_time(&provider, 2 * PERIOD).await;
+    let old_batch = batch_args(3000, &old_txs, &old_tree, old_ts);
     se.startStandardExits(old_batch)
         .value(bond * U256::from(BATCH))
         .from(bob)
         .gas(29_000_000)
         .mined()
         .await;
-    provider
-        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), [2 * PERIOD])
-        .await
-        .unwrap();
+    increase_time(&provider, 2 * PERIOD).await;
     let r = fw.processExits(Address::ZERO, U256::ZERO, U256::from(1)).mined().await;
     let old_lone = gas(&r, "process one old");
     rows.push(Row {
@@ -408,10 +393,7 @@ async fn main() {
         ours: gas(&r, "non-canonical"),
         omg: Some(412_524),
     });
-    provider
-        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), [3 * PERIOD])
-        .await
-        .unwrap();
+    increase_time(&provider, 3 * PERIOD).await;
     let r = fw.processExits(Address::ZERO, U256::ZERO, U256::from(1)).mined().await;
     rows.push(Row {
         step: "processExits, one in-flight exit (canonical, 1 output)",
@@ -762,10 +744,7 @@ async fn batch_exits(anvil: &AnvilInstance, std_start: u64, std_process: u64) {
     // Processing (EXIT-14): the first batch alone (a keeper settling one batch: the call's overhead
     // and the first writes of the queue's slots included), then the other five in one call (each
     // one's share), in queue order: (i) twice, (ii), (iii) twice, carol's.
-    provider
-        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), [3 * BATCH_PERIOD])
-        .await
-        .unwrap();
+    increase_time(&provider, 3 * BATCH_PERIOD).await;
     let r = fw.processExits(Address::ZERO, U256::ZERO, U256::from(1)).from(op).mined().await;
     let process_alone = gas(&r, "processExits, one batch");
     let r = fw
