@@ -300,6 +300,11 @@ async fn main() {
         omg: Some(96_500),
     });
     assert!(fw.queueHead(Address::ZERO).call().await.unwrap().head.is_zero(), "queue drained");
+    // EXIT-3's split: old outputs' exits leave from the run, cheaper than young ones' heap pops.
+    assert!(
+        old_lone < lone_gas && per_old_exit < per_exit_gas,
+        "old outputs' exits no longer leave from the queue's run"
+    );
 
     // In-flight exits: alice's fresh deposits, spent by payments that never get included.
     let ife = InFlightExitGame::new(d.in_flight_exit_game, provider.clone());
