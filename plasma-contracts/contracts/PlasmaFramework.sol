@@ -44,6 +44,10 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @dev Set in the priority's nonce of every exit the batch game queues (spec: EXIT-3, EXIT-13):
     /// the framework dispatches such an entry to the batch game.
     uint64 private constant FLAG_BATCH = uint64(1) << 62;
+    /// @dev Transient: the bounties `settleStandardExit` owes the caller of the `processExits` running
+    /// now, credited once at its end. keccak256(abi.encode(uint256(keccak256("plasma.framework.bounty"))
+    /// - 1)) & ~bytes32(uint256(0xff)) (ERC-7201; `cast index-erc7201 plasma.framework.bounty`).
+    bytes32 private constant BOUNTY_SLOT = 0xb64ceda1ab60a741e1163598a11e917fd47f6465874f9cde6da74a911bd5ec00;
 
     /// @notice The only account that may submit child-block roots.
     address public immutable operator;
@@ -202,12 +206,32 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     );
     /// @notice An exit entered `token`'s queue.
     event ExitQueued(address indexed token, address indexed game, uint256 indexed exitId, uint256 priority);
-    /// @notice `processExits` settled `count` exits of `token`.
-    event ExitsProcessed(address indexed token, address indexed processor, uint256 count);
-    /// @notice An output was finalized (spec: OUT-2).
+    /// @notice `processExits` settled `count` exits of `token`, and credited `bounty` ETH to `processor`:
+    /// the processing bounties of the standard exits among them, in one credit (in-flight and batch
+    /// exits credit theirs with `Credited`).
+    event ExitsProcessed(address indexed token, address indexed processor, uint256 count, uint256 bounty);
+    /// @notice An output was finalized (spec: OUT-2) by an in-flight exit or a batch payout. A standard
+    /// exit's payment says it with `StandardExitPaid` instead.
     event OutputFinalized(bytes32 indexed outputId);
-    /// @notice `account` may now withdraw `amount` more of `token`.
+    /// @notice `account` may now withdraw `amount` more of `token`. Every credit is told by one of
+    /// three events: this one, `StandardExitPaid` (two credits) or `ExitsProcessed` (the bounty).
     event Credited(address indexed account, address indexed token, uint256 amount);
+    /// @notice A standard exit was paid (spec: EXIT-5): its output `outputId` is finalized (OUT-2),
+    /// `amount` of `token` was credited to `owner` (less than the exit's amount only when the vault was
+    /// short: see `CreditShortfall`), and `bondRefund` ETH to `bondOwner` (the bond less the processing
+    /// bounty, which `ExitsProcessed` counts). It stands for the `OutputFinalized` and the two
+    /// `Credited` these would otherwise emit (issue 19: one log instead of three, ~3.8k gas an exit).
+    event StandardExitPaid(
+        bytes32 indexed outputId,
+        address indexed owner,
+        address indexed token,
+        uint256 amount,
+        address bondOwner,
+        uint256 bondRefund
+    );
+    /// @notice A standard exit was void: its output `outputId` had been finalized by an in-flight exit
+    /// or a batch payout first (OUT-2). Its whole bond went back to its bond's owner (`Credited`).
+    event StandardExitVoided(bytes32 indexed outputId);
     /// @notice `token`'s storage was pre-paid by `registrar` (issue 19; see `registerToken`).
     event TokenRegistered(address indexed token, address indexed registrar);
     /// @notice An exit asked for more of `token` than the vault has left: `shortfall` was not paid.
@@ -521,7 +545,20 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
             (priority, inRun) = queue.peek();
             if (priority == 0 || ExitPriority.exitableAt(priority) > block.timestamp) break;
         }
-        emit ExitsProcessed(token, msg.sender, count);
+        // The standard exits' bounties, summed by `settleStandardExit` (only ever called from the
+        // `processExit` calls above: the standard game calls it only there, and only this function
+        // calls that), credited in one write. Cleared for a later call in the same transaction.
+        uint256 bounty;
+        assembly ("memory-safe") {
+            bounty := tload(BOUNTY_SLOT)
+        }
+        if (bounty != 0) {
+            assembly ("memory-safe") {
+                tstore(BOUNTY_SLOT, 0)
+            }
+            withdrawable[msg.sender][address(0)] += bounty;
+        }
+        emit ExitsProcessed(token, msg.sender, count, bounty);
     }
 
     // ---------------------------------------------------------------- settlement book
@@ -557,30 +594,38 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc IPlasmaFramework
     /// @dev Standard game only, which has marked the exit settled before calling (its record is then
     /// the output's finalized mark, OUT-2), so only this contract's half of the book is read here.
-    /// Emits, in the order the three calls it replaces did: `OutputFinalized` and `Credited` (owner,
-    /// or `CreditShortfall` and `DebtRecorded` when capped) and `Credited` for the bond's owner and
-    /// the processor; a void exit only `Credited` for the bond's owner.
+    /// Emits `StandardExitPaid` (with `CreditShortfall` and `DebtRecorded` before it when capped), or
+    /// for a void exit `Credited` (the bond's owner) and `StandardExitVoided`. The bounty is added to
+    /// the running `processExits`' sum (see there): it is paid to that call's sender, the processor.
     function settleStandardExit(
         bytes32 outputId,
         address token,
         address owner,
         uint256 amount,
         address bondOwner,
-        address processor,
         uint256 bounty
-    ) external payable returns (bool paid) {
+    ) external payable {
         if (msg.sender != standardExitGame) revert FrameworkNotExitGame(msg.sender);
         uint256 bond = msg.value;
         if (_finalized[outputId]) {
             // Finalized by an in-flight exit or a batch payout first: the exit is void, not dishonest.
             _creditEth(bondOwner, bond);
-            return false;
+            emit StandardExitVoided(outputId);
+            return;
         }
-        emit OutputFinalized(outputId);
-        _credit(token, owner, amount);
-        _creditEth(bondOwner, bond - bounty);
-        _creditEth(processor, bounty);
-        return true;
+        // The same credits as `_credit` and `_creditEth`, told by one event instead of their
+        // `Credited` (see `StandardExitPaid`).
+        uint256 paid = _take(token, owner, 0, amount);
+        if (paid != 0) withdrawable[owner][token] += paid;
+        uint256 refund = bond - bounty; // checked: a bounty above the bond reverts
+        if (refund != 0) withdrawable[bondOwner][address(0)] += refund;
+        if (bounty != 0) {
+            assembly ("memory-safe") {
+                // No overflow: the sum is of bonds paid into this transaction, far below 2^256.
+                tstore(BOUNTY_SLOT, add(tload(BOUNTY_SLOT), bounty))
+            }
+        }
+        emit StandardExitPaid(outputId, owner, token, paid, bondOwner, refund);
     }
 
     /// @dev Credits `amount` ETH that arrived with the call (bonds) to `account`, if not zero.

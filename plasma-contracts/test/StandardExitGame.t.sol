@@ -11,6 +11,7 @@ import {PlasmaEip712} from "../contracts/libraries/PlasmaEip712.sol";
 import {PlasmaTx} from "../contracts/libraries/PlasmaTx.sol";
 import {UtxoPosLib} from "../contracts/libraries/UtxoPosLib.sol";
 import {PlasmaFixtures} from "./utils/PlasmaFixtures.sol";
+import {Vm} from "./utils/Vm.sol";
 
 contract StandardExitGameTest is PlasmaFixtures {
     uint256 internal constant BOUNTY = SE_BOND / 2;
@@ -310,8 +311,15 @@ contract StandardExitGameTest is PlasmaFixtures {
         vm.prank(address(seGame)); // as a processed in-flight exit would
         framework.finalizeOutputs(ids);
         skip(PERIOD);
+        vm.expectEmit(address(framework));
+        emit PlasmaFramework.Credited(alice, address(0), SE_BOND);
+        vm.expectEmit(address(framework));
+        emit PlasmaFramework.StandardExitVoided(ids[0]);
+        vm.expectEmit(address(framework));
+        emit PlasmaFramework.ExitsProcessed(address(0), address(this), 1, 0);
         framework.processExits(address(0), 0, 1);
         assertEq(framework.withdrawable(alice, address(0)), SE_BOND); // bond back, no payout
+        assertEq(framework.withdrawable(address(this), address(0)), 0); // no bounty from a void exit
         assertEq(framework.totalCredited(address(0)), 0);
     }
 
@@ -327,9 +335,12 @@ contract StandardExitGameTest is PlasmaFixtures {
         assertFalse(seGame.isOutputSettled(id));
         skip(PERIOD);
         vm.expectEmit(address(framework));
-        emit PlasmaFramework.OutputFinalized(id);
+        emit PlasmaFramework.StandardExitPaid(id, alice, address(0), 1 ether, alice, SE_BOND - BOUNTY);
+        vm.expectEmit(address(framework));
+        emit PlasmaFramework.ExitsProcessed(address(0), address(this), 1, BOUNTY);
         framework.processExits(address(0), 0, 1);
         assertEq(framework.withdrawable(alice, address(0)), 1 ether + SE_BOND - BOUNTY);
+        assertEq(framework.withdrawable(address(this), address(0)), BOUNTY);
         assertTrue(seGame.isOutputSettled(id));
         assertTrue(framework.isOutputFinalized(id));
 
@@ -362,9 +373,107 @@ contract StandardExitGameTest is PlasmaFixtures {
     function test_RevertWhen_SettleStandardExitNotFromTheStandardGame() public {
         vm.deal(address(this), 1 ether);
         vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNotExitGame.selector, address(this)));
-        framework.settleStandardExit{value: SE_BOND}(
-            keccak256("x"), address(0), alice, 1 ether, alice, address(this), BOUNTY
-        );
+        framework.settleStandardExit{value: SE_BOND}(keccak256("x"), address(0), alice, 1 ether, alice, BOUNTY);
+    }
+
+    /// @dev Issue 19: a settled standard exit emits one `StandardExitPaid` for its output's finalization
+    /// and two credits, and the processor's bounties are summed into one credit that `ExitsProcessed`
+    /// tells, held in transient storage until the end of the call. What an indexer rebuilds from the
+    /// events (`Credited`, `StandardExitPaid`, `ExitsProcessed`) must be exactly the ledger, and the
+    /// ledger must hold exactly the money that came in: the exits' amounts and their bonds. Random
+    /// owners, amounts, void exits, delegated bond owners and processors, with some pairs of calls in
+    /// one transaction (a bounty left in the transient sum would be paid twice there).
+    function testFuzz_SettlementEventsTellEveryCredit(uint256 seed) public {
+        uint256 n = 1 + seed % 12;
+        address[3] memory owners = [alice, bob, carol];
+        uint256[3] memory keys = [aliceKey, bobKey, carolKey];
+        uint256 paidAmounts;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 r = uint256(keccak256(abi.encode(seed, i)));
+            uint256 o = r % 3;
+            uint256 amount = 1 + (r >> 8) % 1 ether;
+            (uint256 pos, bytes memory depositTx) = _depositEth(owners[o], amount);
+            if ((r >> 80) % 3 == 0) {
+                // started by mallory for the owner: the bond (and its refund) is mallory's
+                StandardExitGame.Authorization memory auth = _authorize(keys[o], mallory, T0 + 30 days, 0);
+                vm.deal(mallory, SE_BOND);
+                vm.prank(mallory);
+                seGame.startStandardExitFor{value: SE_BOND}(_args(pos, depositTx), auth);
+            } else {
+                _exit(owners[o], pos, depositTx);
+            }
+            if ((r >> 96) % 4 == 0) {
+                bytes32[] memory ids = new bytes32[](1);
+                ids[0] = PlasmaTx.outputId(keccak256(depositTx), false, 0, pos);
+                vm.prank(address(seGame)); // as a processed in-flight exit would: this exit is void
+                framework.finalizeOutputs(ids);
+            } else {
+                paidAmounts += amount;
+            }
+        }
+        skip(PERIOD);
+        TwoProcessCalls pair = new TwoProcessCalls();
+        vm.recordLogs();
+        uint256 left = n;
+        for (uint256 c = 0; left != 0; ++c) {
+            uint256 r = uint256(keccak256(abi.encode(seed, "call", c)));
+            uint256 k = 1 + r % left;
+            if (k < left && (r >> 8) % 2 == 0) {
+                uint256 k2 = 1 + (r >> 16) % (left - k);
+                pair.run(framework, k, k2);
+                left -= k + k2;
+            } else {
+                vm.prank((r >> 24) % 2 == 0 ? bob : address(this));
+                framework.processExits(address(0), 0, k);
+                left -= k;
+            }
+        }
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+
+        address[6] memory accounts = [alice, bob, carol, mallory, address(this), address(pair)];
+        uint256[6] memory told;
+        uint256 paidInCall;
+        uint256 settled;
+        for (uint256 j = 0; j < logs.length; ++j) {
+            if (logs[j].emitter != address(framework)) continue;
+            bytes32 sig = logs[j].topics[0];
+            if (sig == PlasmaFramework.Credited.selector) {
+                _tell(accounts, told, address(uint160(uint256(logs[j].topics[1]))), abi.decode(logs[j].data, (uint256)));
+            } else if (sig == PlasmaFramework.StandardExitPaid.selector) {
+                (uint256 amount, address bondOwner, uint256 refund) =
+                    abi.decode(logs[j].data, (uint256, address, uint256));
+                _tell(accounts, told, address(uint160(uint256(logs[j].topics[2]))), amount);
+                _tell(accounts, told, bondOwner, refund);
+                assertEq(refund, SE_BOND - BOUNTY);
+                ++paidInCall;
+                ++settled;
+            } else if (sig == PlasmaFramework.StandardExitVoided.selector) {
+                ++settled;
+            } else if (sig == PlasmaFramework.ExitsProcessed.selector) {
+                (, uint256 bounty) = abi.decode(logs[j].data, (uint256, uint256));
+                assertEq(bounty, paidInCall * BOUNTY, "a call's bounty is its own paid exits'");
+                _tell(accounts, told, address(uint160(uint256(logs[j].topics[2]))), bounty);
+                paidInCall = 0;
+            }
+        }
+        assertEq(settled, n);
+        uint256 total;
+        for (uint256 a = 0; a < accounts.length; ++a) {
+            assertEq(framework.withdrawable(accounts[a], address(0)), told[a], "the events tell the ledger");
+            total += told[a];
+        }
+        assertEq(total, paidAmounts + n * SE_BOND, "credits are the exits paid and their bonds, once");
+        assertEq(framework.totalCredited(address(0)), paidAmounts);
+    }
+
+    function _tell(address[6] memory accounts, uint256[6] memory told, address who, uint256 amount) internal pure {
+        for (uint256 a = 0; a < accounts.length; ++a) {
+            if (accounts[a] == who) {
+                told[a] += amount;
+                return;
+            }
+        }
+        revert("credit to an unknown account");
     }
 
     // ---------------------------------------------------------------- delegated and batched
@@ -659,5 +768,13 @@ contract StandardExitGameTest is PlasmaFixtures {
         vm.prank(mallory);
         vm.expectRevert(abi.encodeWithSelector(ExitGameBase.ExitGameNotFramework.selector, mallory));
         seGame.processExit(1e9, address(0), mallory);
+    }
+}
+
+/// @dev Two `processExits` calls in one transaction, from one sender.
+contract TwoProcessCalls {
+    function run(PlasmaFramework framework, uint256 first, uint256 second) external {
+        framework.processExits(address(0), 0, first);
+        framework.processExits(address(0), 0, second);
     }
 }

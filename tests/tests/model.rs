@@ -425,6 +425,20 @@ impl<'w> Case<'w> {
         Ok(b.header.timestamp)
     }
 
+    /// Marks the standard exit of `output_id` settled (paid or void); it must have been active.
+    fn settle_standard_exit(&mut self, output_id: B256) -> Result<(), Fail> {
+        let (pos, se) = self
+            .ses
+            .iter_mut()
+            .find(|(_, se)| se.output_id == output_id)
+            .ok_or("settled an unknown exit")?;
+        if se.status != SeStatus::Active {
+            return fail(format!("exit {pos:?} settled while {:?}", se.status));
+        }
+        se.status = SeStatus::Settled;
+        Ok(())
+    }
+
     async fn ingest(&mut self, receipt: &TransactionReceipt) -> Result<(), Fail> {
         let fw = *self.w.fw.address();
         let seg = *self.w.seg.address();
@@ -444,6 +458,31 @@ impl<'w> Case<'w> {
                 } else if topic == PlasmaFramework::Withdrawn::SIGNATURE_HASH {
                     let e = log.log_decode::<PlasmaFramework::Withdrawn>().unwrap().inner.data;
                     *self.withdrawn.entry((e.account, e.token)).or_default() += i(e.amount);
+                } else if topic == PlasmaFramework::StandardExitPaid::SIGNATURE_HASH {
+                    // Since #19 one event tells a paid standard exit: the output finalized, the
+                    // owner's credit and the bond's refund (the bounty is in `ExitsProcessed`).
+                    let e =
+                        log.log_decode::<PlasmaFramework::StandardExitPaid>().unwrap().inner.data;
+                    *self.credited.entry((e.owner, e.token)).or_default() += i(e.amount);
+                    *self.credited.entry((e.bondOwner, Address::ZERO)).or_default() +=
+                        i(e.bondRefund);
+                    if !self.finalized.insert(e.outputId) {
+                        return fail(format!("output {} finalized twice", e.outputId));
+                    }
+                    self.settle_standard_exit(e.outputId)?;
+                } else if topic == PlasmaFramework::StandardExitVoided::SIGNATURE_HASH {
+                    let e =
+                        log.log_decode::<PlasmaFramework::StandardExitVoided>().unwrap().inner.data;
+                    if !self.finalized.contains(&e.outputId) {
+                        return fail(format!(
+                            "exit of {} void but its output is not finalized",
+                            e.outputId
+                        ));
+                    }
+                    self.settle_standard_exit(e.outputId)?;
+                } else if topic == PlasmaFramework::ExitsProcessed::SIGNATURE_HASH {
+                    let e = log.log_decode::<PlasmaFramework::ExitsProcessed>().unwrap().inner.data;
+                    *self.credited.entry((e.processor, Address::ZERO)).or_default() += i(e.bounty);
                 } else if topic == PlasmaFramework::OutputFinalized::SIGNATURE_HASH {
                     let e =
                         log.log_decode::<PlasmaFramework::OutputFinalized>().unwrap().inner.data;
@@ -476,18 +515,6 @@ impl<'w> Case<'w> {
                         se.status = SeStatus::Challenged;
                     }
                     self.stats.challenges += 1;
-                } else if topic == StandardExitGame::ExitSettled::SIGNATURE_HASH {
-                    let e = log.log_decode::<StandardExitGame::ExitSettled>().unwrap().inner.data;
-                    let pos = UtxoPos::from_u256(e.exitId).unwrap();
-                    let se = self.ses.get_mut(&pos).ok_or("settled an unknown exit")?;
-                    if se.status != SeStatus::Active {
-                        return fail(format!("exit {pos:?} settled while {:?}", se.status));
-                    }
-                    se.status = SeStatus::Settled;
-                    let id = se.output_id;
-                    if e.paid && !self.finalized.contains(&id) {
-                        return fail(format!("exit {pos:?} paid but its output is not finalized"));
-                    }
                 }
             } else if a == ifg {
                 if topic == InFlightExitGame::InFlightExitStarted::SIGNATURE_HASH {
@@ -557,7 +584,7 @@ impl<'w> Case<'w> {
         let selector = hex::encode(PlasmaFramework::creditCall::SELECTOR);
         let credited_topic = format!("{:#x}", PlasmaFramework::Credited::SIGNATURE_HASH);
         let settle = hex::encode(PlasmaFramework::settleStandardExitCall::SELECTOR);
-        let finalized_topic = format!("{:#x}", PlasmaFramework::OutputFinalized::SIGNATURE_HASH);
+        let paid_topic = format!("{:#x}", PlasmaFramework::StandardExitPaid::SIGNATURE_HASH);
         let mut stack = vec![trace];
         let mut found = Vec::new();
         while let Some(frame) = stack.pop() {
@@ -579,39 +606,22 @@ impl<'w> Case<'w> {
                 }
                 found.push((call.account, call.token, got, call.amount));
             }
-            // Since #19 the standard game settles through `settleStandardExit`, which credits the
-            // owner and then the bond's owner and the processor in ETH (bond - bounty, bounty; each
-            // only if not zero): the owner's payment is the `Credited` logs before those, and a void
-            // exit (no `OutputFinalized`) pays the owner nothing.
+            // Since #19 the standard game settles through `settleStandardExit`, whose one
+            // `StandardExitPaid` says what the owner was credited (a void exit emits
+            // `StandardExitVoided` instead and pays the owner nothing).
             if to == fw && input.starts_with(&settle) {
                 let data = hex::decode(input).map_err(|e| e.to_string())?;
                 let call = PlasmaFramework::settleStandardExitCall::abi_decode(&data)
                     .map_err(|e| e.to_string())?;
-                let bond = U256::from_str_radix(
-                    frame["value"].as_str().unwrap_or("0x0").trim_start_matches("0x"),
-                    16,
-                )
-                .map_err(|e| e.to_string())?;
-                let logs: Vec<&serde_json::Value> =
-                    frame["logs"].as_array().into_iter().flatten().collect();
-                let finalized =
-                    logs.iter().any(|l| l["topics"][0].as_str() == Some(&finalized_topic));
-                if finalized {
-                    let credited: Vec<U256> = logs
-                        .iter()
-                        .filter(|l| l["topics"][0].as_str() == Some(credited_topic.as_str()))
-                        .map(|l| {
-                            U256::from_str_radix(
-                                l["data"].as_str().unwrap_or_default().trim_start_matches("0x"),
-                                16,
-                            )
-                            .unwrap_or_default()
-                        })
-                        .collect();
-                    let bond_credits =
-                        usize::from(bond > call.bounty) + usize::from(!call.bounty.is_zero());
-                    let owner_logs = credited.len().saturating_sub(bond_credits);
-                    let got: U256 = credited[..owner_logs].iter().copied().sum();
+                for l in frame["logs"].as_array().into_iter().flatten() {
+                    if l["topics"][0].as_str() != Some(paid_topic.as_str()) {
+                        continue;
+                    }
+                    let d = hex::decode(
+                        l["data"].as_str().unwrap_or_default().trim_start_matches("0x"),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    let got = U256::from_be_slice(d.get(..32).ok_or("short StandardExitPaid")?);
                     if got > call.amount {
                         return fail("settleStandardExit credited more than asked");
                     }
@@ -1229,6 +1239,24 @@ impl<'w> Case<'w> {
                 return fail(format!(
                     "traced exit payments {traced} {name} ≠ totalCredited {cred}"
                 ));
+            }
+        }
+        // The events tell the ledger (an indexer's rule since #19: `Credited`, the two credits of
+        // `StandardExitPaid` and the bounty of `ExitsProcessed`, less `Withdrawn`): for every actor
+        // and token, what they say is withdrawable is what the framework holds.
+        for a in self.w.addrs.clone() {
+            for token in self.w.tokens() {
+                let held =
+                    self.w.fw.withdrawable(a, token).call().await.map_err(|e| e.to_string())?;
+                let told = self.credited.get(&(a, token)).copied().unwrap_or(0)
+                    - self.withdrawn.get(&(a, token)).copied().unwrap_or(0);
+                if i(held) != told {
+                    return fail(format!(
+                        "{} may withdraw {held} {} but the events tell {told}",
+                        self.name(a),
+                        self.name(token)
+                    ));
+                }
             }
         }
         // The ERC-20 never pays out more than it took in.

@@ -128,9 +128,6 @@ contract StandardExitGame is ExitGameBase {
     /// @notice A batched start skipped the entry for `utxoPos`; its bond was credited back to
     /// `exitor` (spec: EXIT-10).
     event ExitStartSkipped(uint256 indexed utxoPos, address indexed exitor, StartOutcome reason);
-    /// @notice An exit was settled: paid (`paid` true) or void because its output was finalized by an
-    /// in-flight exit first.
-    event ExitSettled(uint256 indexed exitId, address indexed owner, bool paid);
     /// @notice `owner` revoked every exit authorization up to `nonce`.
     event AuthorizationsRevoked(address indexed owner, uint256 nonce);
 
@@ -375,15 +372,16 @@ contract StandardExitGame is ExitGameBase {
     /// @notice Settles a standard exit popped from its queue (framework only; spec: EXIT-5): pays the
     /// owner and returns the bond minus the processing bounty, or, if an in-flight exit finalized the
     /// output first, voids the exit and returns the whole bond. Challenged exits are skipped.
-    /// @dev Emits `ExitSettled`. `token` is the queue the exit was popped from, which is the exit's
+    /// @dev Emits nothing itself: the framework's `StandardExitPaid` or `StandardExitVoided` tells the
+    /// settlement, and the bounty is credited to the processor (the third parameter, unused here) by
+    /// the framework at the end of its `processExits`. `token` is the queue the exit was popped from, which is the exit's
     /// token: `_start` enqueues every standard exit in its output's token's queue, and only this game
     /// queues entries the framework dispatches here (unflagged, non-batch nonces). So the record's
     /// `token` slot is not read (issue 19: a cold read, 2,100 gas, on the first exit of a call), only
     /// cleared when it holds a token.
     /// @param exitId The exit (its position).
     /// @param token The token of the queue the exit was popped from.
-    /// @param processor Who called `processExits`: gets the processing bounty.
-    function processExit(uint256 exitId, address token, address processor) external onlyFramework {
+    function processExit(uint256 exitId, address token, address) external onlyFramework {
         bytes32 outputId = _outputIdAt[exitId];
         StandardExit storage e = _exits[outputId];
         if (e.status != Status.Active) return; // challenged: the bond is gone, nothing to pay
@@ -403,11 +401,12 @@ contract StandardExitGame is ExitGameBase {
         if (x.delegated) delete e.bondOwner;
         uint256 bond = uint256(x.bondGwei) * 1 gwei;
         // One call: the framework voids the exit if another game finalized the output first (whole
-        // bond back), else pays the owner and the bond minus the processing bounty (EXIT-5).
-        bool paid = framework.settleStandardExit{value: bond}(
-            outputId, token, x.owner, x.amount, x.bondOwner, processor, _processingBounty(bond)
+        // bond back), else pays the owner and the bond minus the processing bounty, which it credits
+        // to `processor`, the caller of the `processExits` running now (EXIT-5). Its events
+        // (`StandardExitPaid` or `StandardExitVoided`) tell the settlement: this game emits none.
+        framework.settleStandardExit{value: bond}(
+            outputId, token, x.owner, x.amount, x.bondOwner, _processingBounty(bond)
         );
-        emit ExitSettled(exitId, x.owner, paid);
     }
 
     /// @notice Whether a standard exit of `outputId` was settled (spec: OUT-2): paid, or void because

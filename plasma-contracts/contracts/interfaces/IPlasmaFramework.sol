@@ -41,20 +41,20 @@ interface IPlasmaFramework {
     /// cannot cover becomes a debt (spec: EXIT-16).
     function credit(address token, address account, uint256 amount) external;
 
-    /// @notice Settles a standard exit its game has marked settled (standard game only; spec: EXIT-5,
-    /// OUT-2), with its bond as the ETH sent. If the output was finalized by another game first, the
-    /// exit is void: the whole bond goes back to `bondOwner` and `paid` is false. Otherwise emits
-    /// `OutputFinalized`, credits `amount` of `token` to `owner` (capped like `credit`), and the bond
-    /// minus `bounty` to `bondOwner` and `bounty` to `processor`.
+    /// @notice Settles a standard exit its game has marked settled (standard game only, from its
+    /// `processExit`; spec: EXIT-5, OUT-2), with its bond as the ETH sent. If the output was finalized
+    /// by another game first, the exit is void: the whole bond goes back to `bondOwner`
+    /// (`StandardExitVoided`). Otherwise credits `amount` of `token` to `owner` (capped like `credit`)
+    /// and the bond minus `bounty` to `bondOwner` (`StandardExitPaid`); `bounty` goes to the caller of
+    /// the running `processExits`, credited at its end (`ExitsProcessed`).
     function settleStandardExit(
         bytes32 outputId,
         address token,
         address owner,
         uint256 amount,
         address bondOwner,
-        address processor,
         uint256 bounty
-    ) external payable returns (bool paid);
+    ) external payable;
 
     /// @notice Credits the ETH sent along (bonds) to up to three accounts (exit games only).
     function creditBonds(address a, uint256 amountA, address b, uint256 amountB) external payable;

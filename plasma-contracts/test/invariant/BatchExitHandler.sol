@@ -57,6 +57,7 @@ contract BatchExitHandler is BatchFixtures {
 
     Out[] internal outs;
     mapping(uint256 pos => uint256 idxPlusOne) internal outAt;
+    mapping(bytes32 outputId => uint256 idxPlusOne) internal outById;
     mapping(uint256 blknum => bytes) internal depositTxOf;
     mapping(uint256 batchId => mapping(uint256 index => ClaimG)) internal claims;
     mapping(uint256 batchId => bool) internal processed;
@@ -761,10 +762,9 @@ contract BatchExitHandler is BatchFixtures {
         for (uint256 k = 0; k < logs.length; ++k) {
             bytes32 sig = logs[k].topics[0];
             if (sig == PlasmaFramework.CreditShortfall.selector) ghostShortfall = true;
-            if (sig == StandardExitGame.ExitSettled.selector && abi.decode(logs[k].data, (bool))) {
-                uint256 pos = uint256(logs[k].topics[1]);
+            if (sig == PlasmaFramework.StandardExitPaid.selector) {
                 ghostSeCredited[token] += delta;
-                _settle(outAt[pos] - 1);
+                _settle(outById[logs[k].topics[1]] - 1);
                 _did("sePaid");
             } else if (sig == BatchExitGame.BatchExitProcessed.selector) {
                 uint256 id = uint256(logs[k].topics[1]);
@@ -851,6 +851,8 @@ contract BatchExitHandler is BatchFixtures {
         o.oindex = oindex;
         o.pos = pos;
         outAt[pos] = outs.length;
+        bool hasInputs = !UtxoPosLib.isDepositBlock(UtxoPosLib.blknum(pos));
+        outById[PlasmaTx.outputId(keccak256(txBytes), hasInputs, oindex, pos)] = outs.length;
     }
 
     /// @dev A payment of output `o` by its owner to random actors (1 to 3 outputs).
