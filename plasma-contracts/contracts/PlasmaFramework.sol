@@ -104,7 +104,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// other half of the book (spec: OUT-2); `isOutputFinalized` and `finalizeOutputs` read both.
     mapping(bytes32 outputId => bool) private _finalized;
 
-    /// @dev Each token's exit queue: a sorted run plus a heap (`ExitQueue` says why, EXIT-3).
+    /// @dev Each token's exit queue: two sorted runs plus a heap (`ExitQueue` says why, EXIT-3).
     mapping(address token => ExitQueue.Queue) private queues;
     /// @notice Exit ids of flagged queue entries (in-flight exits), by priority nonce.
     mapping(uint64 nonce => uint256 exitId) public flaggedExitIds;
@@ -497,7 +497,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
         }
         priority = ExitPriority.pack(exitableAt, position, nonce);
         // An exit due one period from now (an old output's, a deposit's) comes in priority order
-        // and joins the run; a young output's, due later, goes to the heap (`ExitQueue`, EXIT-3).
+        // and joins the old run; a young output's, due later, the young run (`ExitQueue`, EXIT-3).
         queues[token].insert(priority, exitableAt <= block.timestamp + minExitPeriod);
         emit ExitQueued(token, msg.sender, exitId, priority);
     }
@@ -505,8 +505,8 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @notice The head of `token`'s queue (0 if empty) and the queue's length.
     function queueHead(address token) external view returns (uint256 head, uint256 length) {
         length = queues[token].length();
-        bool inRun; // where the head is kept: only `processExits` needs it, to remove it
-        (head, inRun) = queues[token].peek();
+        ExitQueue.Part part; // where the head is kept: only `processExits` needs it, to remove it
+        (head, part) = queues[token].peek();
     }
 
     /// @notice Settles up to `maxExits` due exits of `token`, in priority order (spec: EXIT-5).
@@ -520,13 +520,13 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     function processExits(address token, uint256 topPriority, uint256 maxExits) external nonReentrant {
         if (maxExits == 0) revert FrameworkZeroMaxExits();
         ExitQueue.Queue storage queue = queues[token];
-        (uint256 head, bool inRun) = queue.peek();
+        (uint256 head, ExitQueue.Part part) = queue.peek();
         if (topPriority != 0 && head != topPriority) revert FrameworkQueueHeadChanged(topPriority, head);
         if (head == 0 || ExitPriority.exitableAt(head) > block.timestamp) revert FrameworkNoExitDue(token, head);
         uint256 priority = head;
         uint256 count;
         while (true) {
-            queue.pop(inRun);
+            queue.pop(part);
             uint64 nonce = ExitPriority.nonce(priority);
             address game;
             uint256 exitId;
@@ -542,7 +542,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
             if (++count == maxExits) break;
             // The next head is read after the game's call and removed before the next one, with
             // nothing between: whatever the call did, what is removed is the head `peek` gave.
-            (priority, inRun) = queue.peek();
+            (priority, part) = queue.peek();
             if (priority == 0 || ExitPriority.exitableAt(priority) > block.timestamp) break;
         }
         // The standard exits' bounties, summed by `settleStandardExit` (only ever called from the

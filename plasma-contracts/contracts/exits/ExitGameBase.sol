@@ -18,9 +18,10 @@ abstract contract ExitGameBase is IExitGame, ReentrancyGuardTransient {
 
     /// @notice A settled exit's bond pays `bond / BOUNTY_DIVISOR` to whoever processes it (spec:
     /// EXIT-5). Bonds are twice a challenge's gas at the reference gas price (BOND-1), and
-    /// processing an exit in a batch costs less than a challenge's gas (~34–38k, ~81k for an old
-    /// output's alone, ~133k for a young one's, measured by `cargo bench -p plasma-contracts --bench
-    /// gas`): half a bond pays for it at the reference price, so processing is worth doing for anyone.
+    /// processing an exit in a batch costs less than a challenge's gas (~29k, ~75k alone when it
+    /// leaves from one of the queue's runs, EXIT-3; measured by `cargo bench -p plasma-contracts
+    /// --bench gas`): half a bond pays for it at the reference price, so processing is worth doing
+    /// for anyone.
     uint256 public constant BOUNTY_DIVISOR = 2;
     /// @notice A defeated bond pays `bond / CHALLENGE_REWARD_DIVISOR` to the challenger; the rest is
     /// burned (spec: BOND-1). Half a bond is one challenge's gas at the reference price, rounded up,
