@@ -450,10 +450,16 @@ impl Wallet {
             .ok_or_else(|| SdkError::L1("no genesis block".into()))?
             .header
             .hash;
+        // The games were bound after the framework was created: the search starts there (one
+        // call), not at genesis, a range hosted providers refuse on a public chain (WATCH-1).
+        let created =
+            plasma_contracts::deployment_block(&PlasmaFramework::new(framework, provider.clone()))
+                .await
+                .unwrap_or(0);
         let filter = Filter::new()
             .address(framework)
             .event_signature(PlasmaFramework::ExitGamesBound::SIGNATURE_HASH)
-            .from_block(0);
+            .from_block(created);
         let deployment = provider
             .get_logs(&filter)
             .await

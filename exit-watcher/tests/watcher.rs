@@ -12,7 +12,7 @@ use alloy::{
 };
 use plasma_contracts::{DeployConfig, PlasmaFramework, StandardExitGame};
 use plasma_operator::Node;
-use plasma_testkit::{Env, PERIOD, env, key, operator, wallet};
+use plasma_testkit::{Env, PERIOD, env, eth, key, operator, wallet};
 use plasma_watcher::{Event, Settings, Watcher};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -626,5 +626,91 @@ async fn a_reorg_inside_a_follow_step_that_swaps_applied_deposits_is_seen() {
     assert!(!w.watcher.status().safe, "{:?}", w.watcher.status());
     assert!(w.watcher.events().iter().any(|e| matches!(e, Event::L1Reorg { .. })));
     w.stop().await;
+    node.stop().await;
+}
+
+/// WATCH-1 on a long L1: a public chain has millions of blocks before the deployment, and a
+/// watcher that read them from genesis, 2,000 blocks a step, was blind for hours on its first
+/// start (here: 10 steps before it reached the contracts). It reads from the framework's
+/// `deploymentBlock()` instead, so its very first step already sees the deposit made after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_reads_l1_from_the_deployment_block_not_from_genesis() {
+    // Ten of the watcher's log ranges before the deployment: the chain's genesis block is number
+    // 20,000 (mining that many blocks takes anvil minutes).
+    let before = 20_000u64;
+    let anvil = plasma_contracts::devnet::anvil()
+        .args(["--number", &before.to_string()])
+        .try_spawn()
+        .unwrap();
+    let deployer: alloy::signers::local::PrivateKeySigner = anvil.keys()[0].clone().into();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(deployer.clone()))
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    let deployment = plasma_contracts::deploy(
+        provider.clone(),
+        &DeployConfig::devnet(deployer.address(), PERIOD),
+    )
+    .await
+    .unwrap();
+    let env = Env { anvil, provider, deployment, dir: tempfile::tempdir().unwrap() };
+    let created = PlasmaFramework::new(env.deployment.framework, env.provider.clone())
+        .deploymentBlock()
+        .call()
+        .await
+        .unwrap();
+    assert!(created > before, "created at {created}");
+    let node = operator(&env).await;
+    // A deposit straight to the framework (a wallet wants L1's block 0, which this chain lacks).
+    let deposit = plasma_spec::Transaction::deposit(key(&env, 0).address(), Address::ZERO, eth(1));
+    let receipt = PlasmaFramework::new(env.deployment.framework, env.provider.clone())
+        .depositEth(deposit.encode().into())
+        .value(eth(1))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let deposited_at = receipt.block_number.unwrap();
+
+    // The watcher reaches L1 through a proxy that records where its log reads start.
+    let lowest = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+    let proxy = plasma_contracts::rpc_proxy::start(
+        env.anvil.endpoint(),
+        plasma_contracts::rpc_proxy::ProxyMode::LogsFrom { lowest: lowest.clone() },
+    )
+    .await
+    .unwrap();
+    let key = key(&env, 5);
+    let me = key.address();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key))
+        .connect_http(proxy.parse().unwrap())
+        .erased();
+    let settings = Settings {
+        framework: env.deployment.framework,
+        operator_url: format!("http://{}", node.addr),
+        confirmations: 1,
+        poll: Duration::from_millis(50),
+        availability_timeout: Duration::from_millis(400),
+        process_exits: true,
+        deadline_margin: Duration::from_secs(30),
+        stuck_after: Duration::from_millis(300),
+        l1_block_time: Duration::from_millis(100),
+        download: plasma_watcher::DownloadSettings::default(),
+    };
+    let w = Watcher::new(settings, me, provider, &env.dir.path().join("watcher")).await.unwrap();
+    w.step().await.unwrap();
+    let cursor = w.status().l1_cursor;
+    assert!(
+        cursor >= deposited_at,
+        "one step read L1 up to {cursor}, the deposit is at {deposited_at}"
+    );
+    let lowest = lowest.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        lowest >= created && lowest != u64::MAX,
+        "a log read started at {lowest}, below {created}"
+    );
     node.stop().await;
 }

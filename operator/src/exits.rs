@@ -119,7 +119,7 @@ async fn exit_step(
     let Some(safe) = (head + 1).checked_sub(settings.deposit_confirmations.max(1)) else {
         return Ok(false);
     };
-    let from = chain.exit_cursor() + 1;
+    let from = (chain.exit_cursor() + 1).max(settings.deployment_block);
     if from > safe {
         return Ok(false);
     }

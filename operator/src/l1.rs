@@ -148,6 +148,10 @@ pub(crate) struct L1Settings {
     pub poll: Duration,
     /// When an unmined submission gets its fee bumped.
     pub stuck_after: Duration,
+    /// The L1 block the framework was created in (`deploymentBlock()`, 0 if the deployment
+    /// predates it): the followers never read logs below it (a public chain's millions of blocks
+    /// before it would take a first start tens of minutes of `eth_getLogs`).
+    pub deployment_block: u64,
 }
 
 /// Health of the L1 side, for `/status` and `/metrics`.
@@ -487,13 +491,13 @@ async fn submit_step(
     // Where a landed attempt was mined: its event is searched from there, not from L1's genesis
     // (a range providers refuse on a long chain). Should a reorg have moved it lower, the search
     // misses, the step fails and the next one reads the receipt again.
-    let mut search_from = 0;
+    let mut search_from = settings.deployment_block;
     for tx in &s.sent {
         if let Some(receipt) = provider.get_transaction_receipt(*tx).await.map_err(rpc)?
             && receipt.status()
         {
             landed = true;
-            search_from = receipt.block_number.unwrap_or(0);
+            search_from = receipt.block_number.unwrap_or(settings.deployment_block);
         }
     }
     // Pinned reads: nextChildBlock and the nonce at one L1 block, so that a submission mined
@@ -717,7 +721,7 @@ async fn deposit_step(
     let Some(safe) = (head.number + 1).checked_sub(settings.deposit_confirmations.max(1)) else {
         return Ok(false);
     };
-    let from = chain.deposit_cursor() + 1;
+    let from = (chain.deposit_cursor() + 1).max(settings.deployment_block);
     if from > safe {
         count_uncredited(framework, head, safe, s).await;
         return Ok(false);

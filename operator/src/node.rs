@@ -204,7 +204,19 @@ impl Leading {
             )),
             None => None,
         };
+        // Where the L1 followers start on a fresh store: the framework's creation block (0 for a
+        // deployment from before the getter).
+        let framework =
+            plasma_contracts::PlasmaFramework::new(config.l1.framework, provider.clone());
+        let deployment_block =
+            plasma_contracts::deployment_block(&framework).await.map_err(|e| {
+                NodeError::L1(format!(
+                    "reading the framework's deployment block: {}",
+                    plasma_contracts::l1::explain(&e)
+                ))
+            })?;
         let settings = L1Settings {
+            deployment_block,
             framework: config.l1.framework,
             operator,
             deposit_confirmations: config.l1.deposit_confirmations,

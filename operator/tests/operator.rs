@@ -111,6 +111,44 @@ async fn deposit_transfer_commit_and_prove_against_l1() {
     node.stop().await;
 }
 
+/// A first start on a long L1 — here the genesis block is number 20,000, ten of the followers'
+/// 2,000-block log ranges; a public chain has millions of blocks before a deployment — reads
+/// logs from the framework's `deploymentBlock()` on, never from genesis: every `eth_getLogs`
+/// starts at or above it, and the deposit is credited as on a fresh devnet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_reads_l1_from_the_deployment_block() {
+    let env =
+        common::devnet::chain_on(plasma_contracts::devnet::anvil().args(["--number", "20000"]))
+            .await;
+    let created = PlasmaFramework::new(env.deployment.framework, env.provider.clone())
+        .deploymentBlock()
+        .call()
+        .await
+        .unwrap();
+    assert!(created > 20_000, "created at {created}");
+    let lowest = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+    let proxy = plasma_contracts::rpc_proxy::start(
+        env.anvil.endpoint(),
+        plasma_contracts::rpc_proxy::ProxyMode::LogsFrom { lowest: lowest.clone() },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&env, dir.path());
+    c.l1.rpc_url = proxy;
+    let node = Node::start(c).await.unwrap();
+    let api = Api::new(&node);
+    deposit(&env, &env.alice, U256::from(5)).await;
+    api.wait_for(&format!("/v1/utxos?owner={}", env.alice.address()), |v| utxo_count(v) == 1).await;
+    let lowest = lowest.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(lowest != u64::MAX, "the operator read no logs through the proxy");
+    assert!(
+        lowest >= created,
+        "a log read started at block {lowest}, below the deployment at {created}"
+    );
+    node.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_bad_input_with_typed_errors() {
     let env = env().await;

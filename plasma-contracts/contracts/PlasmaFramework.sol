@@ -54,6 +54,11 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     /// @notice The challenge period `p` (spec: EXIT-2): a week in production, seconds on a devnet.
     uint256 public immutable minExitPeriod;
     address private immutable deployer;
+    /// @notice The L1 block this contract was created in. Nothing of the system exists before it,
+    /// so every follower (operator, watcher, wallet) starts reading logs here instead of at genesis:
+    /// on a public chain that is millions of blocks not read (a watcher reading from genesis, 2,000
+    /// blocks a step, would be blind for hours), and it needs no archive node to find (spec: WATCH-1).
+    uint64 public immutable deploymentBlock;
 
     // One storage slot: `standardExitGame` (160 bits), the deposits' child-block hint (64) and the
     // deposit offset (32), all read by deposits with one cold SLOAD. Nothing here is upgradeable
@@ -274,6 +279,7 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
         operator = operator_;
         minExitPeriod = minExitPeriod_;
         deployer = msg.sender;
+        deploymentBlock = uint64(block.number);
         // ETH's vault slot, written once by the deployer so that the first ETH deposit ever does not
         // pay for a fresh slot (issue 19; see `_vaults`).
         _vaults[address(0)] = VAULT_EMPTY;

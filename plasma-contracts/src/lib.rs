@@ -54,11 +54,37 @@ impl Contracts {
         Ok(Self { framework, standard, in_flight })
     }
 
+    /// The L1 block the framework was created in (`deploymentBlock()`), where followers start
+    /// reading logs (WATCH-1); 0 (genesis, as before) for a framework deployed before the getter
+    /// existed, which answers the call with a revert or nothing. Any other failure (the endpoint
+    /// unreachable) is an error, never a silent 0: on a public chain, reading from genesis would
+    /// leave a watcher blind for hours.
+    pub async fn deployment_block(&self) -> Result<u64, alloy::contract::Error> {
+        deployment_block(&self.framework).await
+    }
+
     /// The deployment's batch exit game (EXIT-12), read from the framework (`batchExitGame`).
     pub async fn batch(
         &self,
     ) -> Result<BatchExitGame::BatchExitGameInstance<DynProvider>, alloy::contract::Error> {
         let address = self.framework.batchExitGame().call().await?;
         Ok(BatchExitGame::new(address, self.framework.provider().clone()))
+    }
+}
+
+/// [`Contracts::deployment_block`] of a framework bound alone.
+pub async fn deployment_block(
+    framework: &PlasmaFramework::PlasmaFrameworkInstance<DynProvider>,
+) -> Result<u64, alloy::contract::Error> {
+    use alloy::{contract::Error, transports::RpcError};
+    match framework.deploymentBlock().call().await {
+        Ok(block) => Ok(block),
+        // The node ran the call: the contract has no such function (a revert, or no return data).
+        Err(
+            Error::TransportError(RpcError::ErrorResp(_))
+            | Error::ZeroData(..)
+            | Error::AbiError(_),
+        ) => Ok(0),
+        Err(e) => Err(e),
     }
 }

@@ -33,6 +33,13 @@ pub enum ProxyMode {
     /// Passes `eth_sendRawTransaction` on, then answers HTTP 503 (the answer lost on the way
     /// back: a load balancer timing out, a connection reset after the node took it).
     LostSendAnswer,
+    /// Passes everything on, recording in `lowest` the lowest `fromBlock` any `eth_getLogs` asked
+    /// for (`earliest` or none: 0; `u64::MAX` until the first call): where a follower starts
+    /// reading L1.
+    LogsFrom {
+        /// The lowest block a log read started at.
+        lowest: Arc<AtomicU64>,
+    },
 }
 
 /// Starts a proxy before `upstream` on a free loopback port; returns its URL. It serves
@@ -118,6 +125,18 @@ async fn handle(
             if method == "eth_getLogs" && on.load(Ordering::SeqCst) {
                 refused.fetch_add(1, Ordering::SeqCst);
                 return ("503 Service Unavailable", "{\"error\":\"upstream busy\"}".into());
+            }
+            ("200 OK", forward(client, upstream, &body).await.to_string())
+        }
+        ProxyMode::LogsFrom { lowest } => {
+            if method == "eth_getLogs" {
+                let from = &body["params"][0]["fromBlock"];
+                let block = if from.is_null() || from == "earliest" {
+                    0
+                } else {
+                    hex_u64(from).unwrap_or(u64::MAX)
+                };
+                lowest.fetch_min(block, Ordering::SeqCst);
             }
             ("200 OK", forward(client, upstream, &body).await.to_string())
         }

@@ -18,6 +18,15 @@ contract PlasmaFrameworkTest is PlasmaFixtures {
 
     // ---------------------------------------------------------------- wiring
 
+    /// @dev Followers start reading logs at the block the framework was created in (WATCH-1).
+    function test_DeploymentBlockIsTheCreationBlock() public {
+        vm.roll(17_000_123);
+        PlasmaFramework fresh = new PlasmaFramework(operator, PERIOD);
+        vm.roll(17_000_200);
+        assertEq(fresh.deploymentBlock(), 17_000_123);
+        assertLt(framework.deploymentBlock(), 17_000_123); // the fixture's, created in setUp
+    }
+
     function test_RevertWhen_BindingTwice() public {
         vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkBindingRefused.selector, address(this)));
         framework.bindExitGames(address(1), address(2), address(3));

@@ -14,7 +14,9 @@ impl Watcher {
         let Some(to) = (head + 1).checked_sub(self.settings.confirmations.max(1)) else {
             return Ok(());
         };
-        let from = *self.cursor.lock() + 1;
+        // A fresh store (cursor 0), or a reorganisation deeper than the kept hashes, reads from
+        // the framework's creation block: nothing of the system is older (WATCH-1).
+        let from = (*self.cursor.lock() + 1).max(self.deployment_block);
         if from > to {
             // Nothing new to read, but L1 may still have replaced blocks already read.
             self.rewind_on_reorg().await?;
@@ -413,7 +415,7 @@ impl Watcher {
                     .standard
                     .ExitStarted_filter()
                     .topic1(pos.to_u256())
-                    .from_block(0)
+                    .from_block(self.deployment_block)
                     .query()
                     .await
                     .map_err(l1)?;

@@ -332,6 +332,9 @@ pub struct Watcher {
     /// Guarded outputs whose standard exit L1 showed started (a cache; cleared by a reorg).
     exit_seen_started: Mutex<std::collections::BTreeSet<U256>>,
     min_exit_period: u64,
+    /// The L1 block the framework was created in (`deploymentBlock()`): no log of the system is
+    /// older, so reading L1 starts here, never at genesis (WATCH-1).
+    deployment_block: u64,
     /// Tokens with exit queues the watcher has seen (ETH always).
     tokens: Mutex<std::collections::BTreeSet<Address>>,
     /// Sends every action (confirmed nonce, fee bumps, attempts per action key).
@@ -416,6 +419,8 @@ impl Watcher {
         let min_exit_period: u64 =
             framework.minExitPeriod().call().await.map_err(l1)?.try_into().unwrap_or(u64::MAX);
         settings.check_timing(min_exit_period)?;
+        // Where reading L1 starts on a fresh store (0 for a deployment from before the getter).
+        let deployment_block = plasma_contracts::deployment_block(&framework).await.map_err(l1)?;
         let sender = plasma_contracts::sender::Sender::new(
             provider.clone(),
             me,
@@ -445,6 +450,7 @@ impl Watcher {
             batches: Mutex::new(batch::Batches::default()),
             in_flight_exits: Mutex::new(BTreeMap::new()),
             min_exit_period,
+            deployment_block,
             sender,
             tokens: Mutex::new(std::collections::BTreeSet::from([Address::ZERO])),
             downloads,

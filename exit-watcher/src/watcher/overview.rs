@@ -15,8 +15,8 @@
 //!   takes them in priority order). The replay is checked against `queueHead` at every refresh;
 //!   when they disagree (an L1 reorganisation under the replay, a log the node did not return)
 //!   the page shows only the head and length, marked incomplete, instead of a list that could be
-//!   wrong, and the replay starts again — from the framework's deployment block (found once by
-//!   bisecting `eth_getCode`; nothing can be queued before it), never from L1 genesis, and only
+//!   wrong, and the replay starts again — from the framework's deployment block (its
+//!   `deploymentBlock()`; nothing can be queued before it), never from L1 genesis, and only
 //!   after a back-off that doubles at each disagreement in a row ([`REPLAY_BACKOFF`] up to
 //!   [`REPLAY_BACKOFF_MAX`]): an endpoint that keeps dropping a log cannot make every refresh
 //!   re-read the chain.
@@ -136,7 +136,7 @@ struct DocCache {
 /// The exit queues replayed from the framework's logs.
 #[derive(Debug, Default)]
 struct QueueReplay {
-    /// The framework's deployment block (or the lowest block proven before it), once found.
+    /// Where the replay starts: the framework's deployment block, once the first refresh set it.
     start: Option<u64>,
     /// The last L1 block read (`start - 1` before the first range).
     scanned_to: Option<u64>,
@@ -709,14 +709,7 @@ impl Watcher {
         replay: &mut QueueReplay,
         head: u64,
     ) -> Result<bool, WatcherError> {
-        let start = match replay.start {
-            Some(start) => start,
-            None => {
-                let start = self.deployment_block(head).await;
-                replay.start = Some(start);
-                start
-            }
-        };
+        let start = *replay.start.get_or_insert(self.deployment_block);
         for _ in 0..MAX_RANGES_PER_REFRESH {
             let from = replay.scanned_to.map_or(start, |n| n + 1);
             if from > head {
@@ -766,28 +759,6 @@ impl Watcher {
             replay.scanned_to = Some(to);
         }
         Ok(replay.scanned_to.is_some_and(|n| n >= head))
-    }
-
-    /// The framework's deployment block: the first block with code at its address, by
-    /// bisection (about log2(head) `eth_getCode` calls, once per process). A node that cannot
-    /// answer for old state (a pruned one) ends the search at the lowest block proven to come
-    /// before the deployment, so the replay never skips a log, at worst reads a few ranges more.
-    async fn deployment_block(&self, head: u64) -> u64 {
-        // Invariant: no code before `lo`; code at `hi`.
-        let (mut lo, mut hi) = (0u64, head);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match self.provider.get_code_at(self.settings.framework).number(mid).await {
-                Ok(code) if !code.is_empty() => hi = mid,
-                Ok(_) => lo = mid + 1,
-                Err(e) => {
-                    debug!(target: "watcher::dashboard", block = mid, error = %e,
-                        "no old state to find the deployment block; replaying from a lower one");
-                    return lo;
-                }
-            }
-        }
-        lo
     }
 }
 

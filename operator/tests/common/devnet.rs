@@ -32,7 +32,13 @@ pub(crate) struct Chain {
 
 /// Starts anvil with the contracts (a 60 s exit period).
 pub(crate) async fn chain() -> Chain {
-    let LocalChain { anvil, deployment, .. } = LocalChain::start(60).await.expect("a devnet");
+    chain_on(plasma_contracts::devnet::anvil()).await
+}
+
+/// [`chain`] on an anvil the caller configured.
+pub(crate) async fn chain_on(launcher: alloy::node_bindings::Anvil) -> Chain {
+    let LocalChain { anvil, deployment, .. } =
+        LocalChain::start_with(launcher, 60).await.expect("a devnet");
     let keys: Vec<PrivateKeySigner> =
         anvil.keys().iter().take(3).map(|k| k.clone().into()).collect();
     let mut wallet = EthereumWallet::new(keys[0].clone());
