@@ -22,8 +22,8 @@ impl Watcher {
     }
 
     pub(super) async fn process_due_exits(&self) -> Result<(), WatcherError> {
-        /// Exits settled per call, and the gas that many may take: a standard exit ~66k, an
-        /// in-flight exit or a batch ~150–200k (docs/benchmarks.md); 480k each leaves room, within
+        /// Exits settled per call, and the gas that many may take: a standard exit ~30–75k, an
+        /// in-flight exit or a batch ~110–200k (docs/benchmarks.md); 480k each leaves room, within
         /// the 2^24 cap of one transaction (a call out of gas would revert and its head be retried
         /// only under a new key).
         const PROCESS_PER_CALL: u64 = 25;
