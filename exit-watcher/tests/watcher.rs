@@ -23,6 +23,12 @@ async fn watcher(env: &Env, node: &Node) -> plasma_watcher::Running {
 
 /// [`watcher`], reaching L1 at `l1` (a proxy in front of anvil).
 async fn watcher_via(env: &Env, node: &Node, l1: reqwest::Url) -> plasma_watcher::Running {
+    let w = new_watcher(env, node, l1).await;
+    plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+/// The tests' watcher (account 5, quick polls) reaching L1 at `l1`, not started.
+async fn new_watcher(env: &Env, node: &Node, l1: reqwest::Url) -> Watcher {
     let key = key(env, 5);
     let me = key.address();
     let provider =
@@ -39,8 +45,7 @@ async fn watcher_via(env: &Env, node: &Node, l1: reqwest::Url) -> plasma_watcher
         l1_block_time: Duration::from_millis(100),
         download: plasma_watcher::DownloadSettings::default(),
     };
-    let w = Watcher::new(settings, me, provider, &env.dir.path().join("watcher")).await.unwrap();
-    plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+    Watcher::new(settings, me, provider, &env.dir.path().join("watcher")).await.unwrap()
 }
 
 /// Waits (with a deadline) until the watcher has recorded an event matching `f`.
@@ -682,25 +687,7 @@ async fn a_first_start_reads_l1_from_the_deployment_block_not_from_genesis() {
     )
     .await
     .unwrap();
-    let key = key(&env, 5);
-    let me = key.address();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(key))
-        .connect_http(proxy.parse().unwrap())
-        .erased();
-    let settings = Settings {
-        framework: env.deployment.framework,
-        operator_url: format!("http://{}", node.addr),
-        confirmations: 1,
-        poll: Duration::from_millis(50),
-        availability_timeout: Duration::from_millis(400),
-        process_exits: true,
-        deadline_margin: Duration::from_secs(30),
-        stuck_after: Duration::from_millis(300),
-        l1_block_time: Duration::from_millis(100),
-        download: plasma_watcher::DownloadSettings::default(),
-    };
-    let w = Watcher::new(settings, me, provider, &env.dir.path().join("watcher")).await.unwrap();
+    let w = new_watcher(&env, &node, proxy.parse().unwrap()).await;
     w.step().await.unwrap();
     let cursor = w.status().l1_cursor;
     assert!(
