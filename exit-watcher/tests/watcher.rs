@@ -680,13 +680,8 @@ async fn a_first_start_reads_l1_from_the_deployment_block_not_from_genesis() {
     let deposited_at = receipt.block_number.unwrap();
 
     // The watcher reaches L1 through a proxy that records where its log reads start.
-    let lowest = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
-    let proxy = plasma_contracts::rpc_proxy::start(
-        env.anvil.endpoint(),
-        plasma_contracts::rpc_proxy::ProxyMode::LogsFrom { lowest: lowest.clone() },
-    )
-    .await
-    .unwrap();
+    let (proxy, lowest) =
+        plasma_contracts::rpc_proxy::start_logs_from(env.anvil.endpoint()).await.unwrap();
     let w = new_watcher(&env, &node, proxy.parse().unwrap()).await;
     w.step().await.unwrap();
     let cursor = w.status().l1_cursor;

@@ -126,13 +126,8 @@ async fn a_first_start_reads_l1_from_the_deployment_block() {
         .await
         .unwrap();
     assert!(created > 20_000, "created at {created}");
-    let lowest = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
-    let proxy = plasma_contracts::rpc_proxy::start(
-        env.anvil.endpoint(),
-        plasma_contracts::rpc_proxy::ProxyMode::LogsFrom { lowest: lowest.clone() },
-    )
-    .await
-    .unwrap();
+    let (proxy, lowest) =
+        plasma_contracts::rpc_proxy::start_logs_from(env.anvil.endpoint()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(&env, dir.path());
     c.l1.rpc_url = proxy;

@@ -97,6 +97,14 @@ pub async fn start(upstream: String, mode: ProxyMode) -> std::io::Result<String>
     Ok(format!("http://127.0.0.1:{port}"))
 }
 
+/// A [`ProxyMode::LogsFrom`] proxy before `upstream`: its URL, and the lowest `fromBlock` of the
+/// `eth_getLogs` calls it passed on (`u64::MAX` until the first).
+pub async fn start_logs_from(upstream: String) -> std::io::Result<(String, Arc<AtomicU64>)> {
+    let lowest = Arc::new(AtomicU64::new(u64::MAX));
+    let url = start(upstream, ProxyMode::LogsFrom { lowest: lowest.clone() }).await?;
+    Ok((url, lowest))
+}
+
 /// The upstream's answer (`null` once it is gone: the test is over).
 async fn forward(client: &reqwest::Client, upstream: &str, body: &Value) -> Value {
     match client.post(upstream).json(body).send().await {
