@@ -19,6 +19,7 @@ mod exit_game;
 mod exiting;
 mod ledger;
 mod merkle;
+mod msm;
 pub mod pages;
 mod position;
 pub mod routes;
