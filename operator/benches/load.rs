@@ -2,8 +2,8 @@
 //! waits until their block is committed on L1 (anvil), and prints in one run: the signer-recovery
 //! ceiling of this machine on 1 and all threads (measured before and after the loads), the load
 //! generator's own cost (measured alone, against a sink answering canned replies, and during the
-//! real load), accepted tx/s, submit latency p50/p99, end-to-end tx/s and its ratio to the
-//! ceiling, the operator's ingest stages (`Chain::ingest_stats`) and the block's build + persist.
+//! real load), accepted tx/s, submit latency p50/p99, end-to-end tx/s (to the root on L1, and
+//! to the operator's record of it) and its ratio to the ceiling, the operator's ingest stages (`Chain::ingest_stats`) and the block's build + persist.
 //!
 //! Two ways to submit (`PLASMA_LOAD_MODE`): `binary` (the default, the headline) sends
 //! `POST /v1/transactions/batch` with the binary body (OP-1: length-framed signed transactions),
@@ -272,6 +272,11 @@ struct Figures {
     e2e_per_s: f64,
     /// From the block stored to its root recorded as committed on L1.
     stored_to_committed: Duration,
+    /// From the block stored to its root seen on L1 (`nextChildBlock` past it: the submission
+    /// mined), polled every millisecond.
+    stored_to_mined: Duration,
+    /// First submit to the root seen on L1.
+    e2e_mined_per_s: f64,
     /// The operator's ingest stages over the load.
     stages: IngestFigures,
     /// With distribution: receipts stored for the measured block, and blocks committed without a
@@ -414,19 +419,24 @@ async fn main() {
                 None => "submit".to_owned(),
             };
             println!(
-                "| block stored → root committed ({what}) | {:.0} ms |",
+                "| block stored → root on L1 (submission mined) / recorded by the operator ({what}) | {:.0} / {:.0} ms |",
+                ms(f.stored_to_mined),
                 ms(f.stored_to_committed)
             );
             println!(
-                "| **end to end, first submit to root committed on L1** | **{:.0} tx/s** |",
-                f.e2e_per_s
+                "| **end to end, first submit to root on L1** (recorded by the operator) | **{:.0} tx/s** ({:.0}) |",
+                f.e2e_mined_per_s, f.e2e_per_s
             );
-            println!("| end to end / {cores}-thread recovery ceiling | {:.2} |", f.e2e_per_s / all);
+            println!(
+                "| end to end / {cores}-thread recovery ceiling (recorded by the operator) | {:.2} ({:.2}) |",
+                f.e2e_mined_per_s / all,
+                f.e2e_per_s / all
+            );
             // What the generator's CPU left of the cores, at the rate it ran.
             let left = all * (1.0 - gen_share / cores as f64);
             println!(
                 "| end to end / the ceiling left beside the generator ({left:.0} /s) | {:.2} |",
-                f.e2e_per_s / left
+                f.e2e_mined_per_s / left
             );
         }
         if let (Some(off), Some(on)) =
@@ -603,10 +613,26 @@ async fn run(
     let build = Instant::now();
     let block = chain.produce_block(plasma_spec::MAX_TXS_PER_BLOCK - 1).unwrap().unwrap();
     let build_time = build.elapsed();
+    // The root on L1: the framework's next block number passes this one once its submission is
+    // mined — seen here within about a millisecond, before the operator records it (which
+    // waits for its own reads of L1 and for the block's effects to be written, see `Applier`).
+    let seen = {
+        let framework = framework.clone();
+        let blknum = block.blknum;
+        tokio::spawn(async move {
+            loop {
+                if framework.nextChildBlock().call().await.is_ok_and(|next| next > blknum) {
+                    return Instant::now();
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
     while chain.status().uncommitted_blocks.contains(&block.blknum) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let total_time = start.elapsed();
+    let mined_at = seen.await.unwrap();
     let after_build = build.elapsed() - build_time;
     let http = reqwest::Client::new();
     let da = if distribute {
@@ -651,6 +677,8 @@ async fn run(
         build: build_time,
         e2e_per_s: n as f64 / total_time.as_secs_f64(),
         stored_to_committed: after_build,
+        stored_to_mined: mined_at.duration_since(build) - build_time,
+        e2e_mined_per_s: n as f64 / mined_at.duration_since(start).as_secs_f64(),
         stages,
         da,
     }
