@@ -29,6 +29,11 @@ async fn watcher_via(env: &Env, node: &Node, l1: reqwest::Url) -> plasma_watcher
 
 /// The tests' watcher (account 5, quick polls) reaching L1 at `l1`, not started.
 async fn new_watcher(env: &Env, node: &Node, l1: reqwest::Url) -> Watcher {
+    new_watcher_polling(env, node, l1, Duration::from_millis(50)).await
+}
+
+/// [`new_watcher`] waiting `poll` between its steps.
+async fn new_watcher_polling(env: &Env, node: &Node, l1: reqwest::Url, poll: Duration) -> Watcher {
     let key = key(env, 5);
     let me = key.address();
     let provider =
@@ -37,7 +42,7 @@ async fn new_watcher(env: &Env, node: &Node, l1: reqwest::Url) -> Watcher {
         framework: env.deployment.framework,
         operator_url: format!("http://{}", node.addr),
         confirmations: 1,
-        poll: Duration::from_millis(50),
+        poll,
         availability_timeout: Duration::from_millis(400),
         process_exits: true,
         deadline_margin: Duration::from_secs(30),
@@ -694,5 +699,46 @@ async fn a_first_start_reads_l1_from_the_deployment_block_not_from_genesis() {
         lowest >= created && lowest != u64::MAX,
         "a log read started at {lowest}, below {created}"
     );
+    node.stop().await;
+}
+
+/// WATCH-1: a watcher more than one log range (2,000 blocks) behind L1 reads range after range
+/// without its poll's wait between them. With a 28 s poll (the longest WATCH-12 allows at the
+/// tests' 60 s period) it reaches a deposit made 2,100 blocks after the deployment within 20 s;
+/// reading one range a poll (what it did before) leaves it a poll short of it.
+#[tokio::test]
+async fn a_watcher_far_behind_reads_range_after_range_without_waiting_for_its_poll() {
+    let env = env().await;
+    let node = operator(&env).await;
+    env.provider.raw_request::<_, Value>("anvil_mine".into(), (2_100u64,)).await.unwrap();
+    let deposit = plasma_spec::Transaction::deposit(key(&env, 0).address(), Address::ZERO, eth(1));
+    let receipt = PlasmaFramework::new(env.deployment.framework, env.provider.clone())
+        .depositEth(deposit.encode().into())
+        .value(eth(1))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let deposited_at = receipt.block_number.unwrap();
+    let w =
+        new_watcher_polling(&env, &node, env.anvil.endpoint_url(), Duration::from_secs(28)).await;
+    let running = plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = running.watcher.status();
+        if status.l1_cursor >= deposited_at && status.synced_block >= 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "L1 read up to {}, the deposit is at {deposited_at}; synced to {}",
+            status.l1_cursor,
+            status.synced_block
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await;
     node.stop().await;
 }

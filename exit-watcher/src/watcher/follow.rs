@@ -9,10 +9,12 @@ use super::*;
 const MAX_LOG_RANGE: u64 = 2_000;
 
 impl Watcher {
-    pub(super) async fn follow_l1(&self) -> Result<(), WatcherError> {
+    /// One step of WATCH-1: at most [`MAX_LOG_RANGE`] blocks read. Returns whether it stopped
+    /// short of the confirmed head (more to read: the caller steps again without its poll's wait).
+    pub(super) async fn follow_l1(&self) -> Result<bool, WatcherError> {
         let head = self.provider.get_block_number().await.map_err(l1)?;
         let Some(to) = (head + 1).checked_sub(self.settings.confirmations.max(1)) else {
-            return Ok(());
+            return Ok(false);
         };
         // A fresh store (cursor 0), or a reorganisation deeper than the kept hashes, reads from
         // the framework's creation block: nothing of the system is older (WATCH-1).
@@ -20,11 +22,14 @@ impl Watcher {
         if from > to {
             // Nothing new to read, but L1 may still have replaced blocks already read.
             self.rewind_on_reorg().await?;
-            return Ok(());
+            return Ok(false);
         }
-        // At most MAX_LOG_RANGE blocks a step: a watcher far behind (a first start on a public
-        // chain with millions of blocks) catches up a step a poll instead of asking for the
-        // whole range at once, which hosted RPCs refuse.
+        // At most MAX_LOG_RANGE blocks a step: a watcher far behind (a first start long after the
+        // deployment, a restart after days down) reads range after range, one a step, instead of
+        // asking for the whole range at once, which hosted RPCs refuse. Its steps then follow
+        // each other without the poll's wait (`Watcher::run`), each one still validating,
+        // challenging and exiting on what it has read so far.
+        let confirmed = to;
         let to = to.min(from + MAX_LOG_RANGE - 1);
         // WATCH-1's order, which the safety of a step rests on:
         // 1. the hash of `to` is read first;
@@ -36,12 +41,12 @@ impl Watcher {
         // chain's hash over a cursor whose blocks had been read from the old chain, so the swap
         // of already-applied deposits went unseen and LEDGER-7 was never raised.
         let Some(to_block) = self.provider.get_block_by_number(to.into()).await.map_err(l1)? else {
-            return Ok(());
+            return Ok(false);
         };
         let to_hash = to_block.header.hash;
         if self.rewind_on_reorg().await? {
             // The cursor went back: the next step reads from the common ancestor.
-            return Ok(());
+            return Ok(false);
         }
         {
             let mut l1_time = self.l1_time.lock();
@@ -276,7 +281,7 @@ impl Watcher {
         }
         *self.cursor.lock() = to;
         self.persist_follow(to, to_hash)?;
-        Ok(())
+        Ok(to < confirmed)
     }
 
     /// The L1 timestamp of the block a log is in (from the log when the node provides it).

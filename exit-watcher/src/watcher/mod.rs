@@ -602,11 +602,16 @@ impl Watcher {
             let stepped = crate::alerts::in_loop(self.step()).await;
             self.beat(stepped.is_ok());
             self.dashboard.step_done(stepped.is_ok()); // the dashboard's stall banner
-            if let Err(e) = stepped {
-                if let Some(alerts) = &self.alerts {
-                    alerts.heartbeat().step_failed(); // stall detector: `stepFailing`
+            match stepped {
+                // Behind L1 by more than a step's range (WATCH-1): the next step at once.
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    if let Some(alerts) = &self.alerts {
+                        alerts.heartbeat().step_failed(); // stall detector: `stepFailing`
+                    }
+                    warn!(target: "watcher", error = %e, "step failed; retrying");
                 }
-                warn!(target: "watcher", error = %e, "step failed; retrying");
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.settings.poll) => {}
@@ -619,9 +624,10 @@ impl Watcher {
     /// (WATCH-2, WATCH-3), challenge what is invalid (WATCH-4, WATCH-5, WATCH-8), audit batch
     /// exits (WATCH-16), exit guarded funds on a byzantine chain (WATCH-9) within the budget
     /// (WATCH-13), process due exits (WATCH-10) and pay out the tower's processed batches
-    /// (EXIT-15). Every action goes through `act` (WATCH-11).
-    pub async fn step(&self) -> Result<(), WatcherError> {
-        self.follow_l1().await?;
+    /// (EXIT-15). Every action goes through `act` (WATCH-11). Returns whether L1 still holds
+    /// confirmed blocks this step did not read (the next step is due at once).
+    pub async fn step(&self) -> Result<bool, WatcherError> {
+        let behind = self.follow_l1().await?;
         self.beat(false);
         self.validate_blocks().await?;
         self.beat(false);
@@ -635,7 +641,7 @@ impl Watcher {
             self.process_due_exits().await?;
         }
         self.pay_out_batches().await?;
-        Ok(())
+        Ok(behind)
     }
 }
 
