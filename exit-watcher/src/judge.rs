@@ -1012,6 +1012,17 @@ mod tests {
     use alloy::primitives::U256;
     use plasma_spec::{Signer, Transaction, test_utils::*};
 
+    /// Every item once, in order, whatever the chunking (below the parallel threshold, at it,
+    /// and sizes that leave a short last chunk).
+    #[test]
+    fn par_map_gives_every_result_in_order() {
+        for n in [0usize, 1, 255, 256, 257, 1_000, 10_007] {
+            let items: Vec<u64> = (0..n as u64).collect();
+            let got = par_map(&items, |x| x * 3 + 1);
+            assert_eq!(got, items.iter().map(|x| x * 3 + 1).collect::<Vec<_>>(), "{n} items");
+        }
+    }
+
     fn view_with_deposit() -> (ChainView, Signer, Signer) {
         let (alice, bob) = (key(1), key(2));
         let mut view = ChainView::new(domain());
