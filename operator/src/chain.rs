@@ -773,12 +773,13 @@ impl Chain {
     /// offered to block production).
     ///
     /// A pipeline of four steps, the state lock held only for the two short in-memory ones:
-    /// 1. *Recover*, no lock: decode, recover the signers on all cores, hash, Merkle leaf, the
-    ///    stateless checks (TX, payment type) and the look-up of the hash among included
-    ///    transactions (a redb read).
+    /// 1. *Recover*, no lock: decode, recover the signers on all cores, hash, Merkle leaf and
+    ///    the stateless checks (TX, payment type).
     /// 2. *Reserve*, under the lock: refuse what is known, conflicting, over the mempool's cap or
     ///    invalid against the UTXO set (LEDGER, exits of OP-7); for each accepted transaction
-    ///    take its inputs in `mempool_spent`, its hash in `reserved_hashes` and its `seq`.
+    ///    take its inputs in `mempool_spent`, its hash in `reserved_hashes` and its `seq`. Then,
+    ///    off the lock, each refused transaction is looked up among those blocks include (a
+    ///    store read): one found is answered `AlreadyKnown`.
     /// 3. *Persist*, no lock: one redb write (fsync) of the group's mempool rows.
     /// 4. *Publish*, under the lock: on success the entries join the block queue in `seq` order
     ///    and their hashes become pending; on failure the reservations are given back and every
@@ -800,11 +801,12 @@ impl Chain {
     ///   (an input maps to its reserver's hash). The only visible effect of a reservation that
     ///   then fails is a conflicting spend refused meanwhile (`MempoolConflict`), which its
     ///   sender may send again: liveness, never safety.
-    /// - The included-transaction look-up moved off the lock in step 1 can miss a transaction a
-    ///   block includes between the look-up and step 2; block production removes the included
-    ///   transaction's inputs from the UTXO set in the same lock hold in which it leaves
-    ///   `mempool_hashes`, so step 2 then refuses it (`InputNotFound`): the same transaction
-    ///   is never accepted twice.
+    /// - A transaction a block includes is never accepted again, and no look-up is needed for
+    ///   that: block production removes its inputs from the UTXO set in the same lock hold in
+    ///   which it leaves `mempool_hashes`, so step 2 refuses it (`InputNotFound`, or a mempool
+    ///   refusal before it). The stored index is read only for a refusal's wording (step 2b),
+    ///   after step 2, so it cannot miss a block that step 2 saw; it never turns a refusal into
+    ///   an acceptance.
     /// - Exits (OP-7): step 2 checks the inputs against the exiting outputs under the lock, and
     ///   step 4 again: an exit event applied while the group's write was in flight refuses the
     ///   entries spending an output that started exiting (`OutputExiting`, never acknowledged;
@@ -820,8 +822,10 @@ impl Chain {
         }
         // 1. Recover, off the lock.
         let t = Instant::now();
-        let prepared = recover_parallel(raw, &self.domain, &self.store);
+        let prepared = recover_parallel(raw, &self.domain);
         self.ingest.recover(raw.len(), t.elapsed());
+        let hashes: Vec<Option<B256>> =
+            prepared.iter().map(|p| p.as_ref().ok().map(|r| r.hash)).collect();
 
         // 2. Reserve, under the lock.
         let t = Instant::now();
@@ -835,6 +839,11 @@ impl Chain {
         }
         self.ingest.validate(raw.len(), t.elapsed());
         drop(state);
+        // 2b. Refused, off the lock: is it a transaction a block already includes? A block's
+        // inputs are spent, so step 2 refuses every included transaction; its sender is told it
+        // is known (a resubmit after a lost answer), not why a new spend would fail. Only the
+        // refused are looked up: the accepted never pay for a store read.
+        self.known_refusals(&mut results, &hashes);
         if reserved.is_empty() {
             return results;
         }
@@ -965,6 +974,25 @@ impl Chain {
         }
         self.ingest.publish(count, t.elapsed());
         results
+    }
+
+    /// Step 2b of [`Chain::submit`]: each refusal that step 2 gave a transaction which decoded
+    /// and recovered becomes `AlreadyKnown` if the stored index holds its hash. A failed read
+    /// keeps the refusal: the transaction is refused either way.
+    fn known_refusals(&self, results: &mut [Result<B256, SubmitError>], hashes: &[Option<B256>]) {
+        for (result, hash) in results.iter_mut().zip(hashes) {
+            let (Err(refusal), Some(hash)) = (&*result, hash) else { continue };
+            if matches!(refusal, SubmitError::AlreadyKnown(_) | SubmitError::InFlight(_)) {
+                continue;
+            }
+            match self.store.tx_location(hash) {
+                Ok(Some(_)) => *result = Err(SubmitError::AlreadyKnown(*hash)),
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(target: "operator::chain", %hash, error = %e, "included-transaction look-up failed; the refusal stands");
+                }
+            }
+        }
     }
 
     /// Step 2 of [`Chain::submit`] for one transaction: its checks against the state, and on
@@ -1661,7 +1689,7 @@ struct Recovered {
 type Prepared = Result<Recovered, SubmitError>;
 
 /// Step 1 of [`Chain::submit`] for one transaction: everything that needs no state.
-fn prepare(bytes: &[u8], domain: &SigningDomain, store: &Store) -> Prepared {
+fn prepare(bytes: &[u8], domain: &SigningDomain) -> Prepared {
     let signed = SignedTransaction::decode(bytes)?;
     let signers = signed.recover_signers(domain)?;
     // One encoding for both hashes (ENC-5, MERKLE-1).
@@ -1672,15 +1700,12 @@ fn prepare(bytes: &[u8], domain: &SigningDomain, store: &Store) -> Prepared {
     if tx_type != TxType::Payment {
         return Err(SubmitError::NotAPayment(signed.transaction.txType));
     }
-    if store.tx_location(&hash)?.is_some() {
-        return Err(SubmitError::AlreadyKnown(hash));
-    }
     Ok(Recovered { signed, hash, leaf, inputs, signers })
 }
 
 /// Step 1 of [`Chain::submit`] on all cores, results in input order.
-fn recover_parallel(raw: &[Vec<u8>], domain: &SigningDomain, store: &Store) -> Vec<Prepared> {
-    let one = |bytes: &Vec<u8>| prepare(bytes, domain, store);
+fn recover_parallel(raw: &[Vec<u8>], domain: &SigningDomain) -> Vec<Prepared> {
+    let one = |bytes: &Vec<u8>| prepare(bytes, domain);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if raw.len() < 64 || threads == 1 {
         return raw.iter().map(one).collect();
@@ -1809,6 +1834,43 @@ mod tests {
         chain.produce_block(10).unwrap().unwrap();
         let respend = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 50)], &[&alice]);
         assert_eq!(one(&chain, &respend).unwrap_err().code(), "InputNotFound");
+    }
+
+    /// Step 2b: a transaction of an older block (no longer the last one, whose index memory
+    /// keeps) and one resubmitted after a restart are still `AlreadyKnown`, found in the stored
+    /// index after step 2 refused them; a new spend of the same input stays `InputNotFound`,
+    /// and a refusal that is not about an included transaction keeps its own code.
+    #[test]
+    fn an_included_transaction_is_known_from_the_stored_index_only_when_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob, carol) = (key(1), key(2), key(3));
+        let chain = chain_with(&dir, &[(&alice, 100), (&carol, 50)], 10);
+        let first = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        let hash = one(&chain, &first).unwrap();
+        chain.produce_block(10).unwrap().unwrap();
+        // A later block: memory's index of the last block no longer holds `first`.
+        let later = pay_eth(&domain(), &[pos(2, 0, 0)], &[(bob.address(), 50)], &[&carol]);
+        one(&chain, &later).unwrap();
+        chain.produce_block(10).unwrap().unwrap();
+        chain.settle_effects().unwrap();
+        assert!(chain.applier.locate(&hash).is_none());
+        assert!(matches!(one(&chain, &first), Err(SubmitError::AlreadyKnown(h)) if h == hash));
+        let respend = pay_eth(&domain(), &[pos(1, 0, 0)], &[(carol.address(), 100)], &[&alice]);
+        assert_eq!(one(&chain, &respend).unwrap_err().code(), "InputNotFound");
+        // Not known and not spendable: its own refusal.
+        let stranger = pay_eth(&domain(), &[pos(9, 0, 0)], &[(carol.address(), 1)], &[&alice]);
+        assert_eq!(one(&chain, &stranger).unwrap_err().code(), "InputNotFound");
+        drop(chain);
+
+        // After a restart nothing of the blocks is in memory: the stored index answers.
+        let store = Store::open(&dir.path().join("operator.redb")).unwrap();
+        let chain = Chain::open(store, domain(), FEE_RECIPIENT, 10).unwrap();
+        assert!(matches!(one(&chain, &first), Err(SubmitError::AlreadyKnown(h)) if h == hash));
+        assert!(matches!(
+            chain.submit(&[first.encode(), respend.encode()]).as_slice(),
+            [Err(SubmitError::AlreadyKnown(h)), Err(SubmitError::Ledger(LedgerError::InputNotFound { .. }))]
+                if *h == hash
+        ));
     }
 
     #[test]
