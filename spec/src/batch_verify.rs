@@ -415,7 +415,7 @@ mod tests {
     use super::*;
     use crate::{recover_signer, signing::Signer, test_utils::key};
     use alloy_primitives::keccak256;
-    use k256::elliptic_curve::{point::DecompressPoint, subtle::Choice};
+    use k256::elliptic_curve::{point::DecompressPoint, sec1::ToEncodedPoint, subtle::Choice};
 
     fn digest(i: u64) -> B256 {
         keccak256(i.to_be_bytes())
@@ -455,6 +455,61 @@ mod tests {
 
     fn expected(items: &[(B256, Vec<u8>, Address)]) -> Vec<Result<Address, SignatureError>> {
         items.iter().enumerate().map(|(i, (d, sig, _))| recover_signer(*d, sig, i)).collect()
+    }
+
+    /// Valid signatures that all share one `R` (one nonce `k`, many keys and digests: what a
+    /// byzantine operator may fill a block with), low-s as SIG-3 wants, and the address of each.
+    fn sharing_one_r(n: u64, owners: u64) -> (Vec<(B256, Vec<u8>, Address)>, PublicKeys) {
+        let k = Scalar::from(0x5eed_u64) * Scalar::from(u128::MAX);
+        let big_r = (ProjectivePoint::GENERATOR * k).to_affine();
+        let encoded = big_r.to_encoded_point(false);
+        let x = encoded.x().unwrap();
+        let r = <Scalar as Reduce<k256::U256>>::reduce_bytes(x);
+        let r_odd = encoded.y().unwrap()[31] & 1;
+        let k_inv: Scalar = Option::from(k.invert()).unwrap();
+        let items: Vec<(B256, Vec<u8>, Address)> = (0..n)
+            .map(|i| {
+                let secret = Scalar::from(1_000 + i % owners);
+                let z =
+                    <Scalar as Reduce<k256::U256>>::reduce_bytes(&FieldBytes::from(digest(i).0));
+                let mut sig_s = k_inv * (z + r * secret);
+                let mut odd = r_odd;
+                if U256::from_be_slice(&sig_s.to_bytes()) > N_DIV_2 {
+                    sig_s = -sig_s;
+                    odd ^= 1;
+                }
+                let mut sig = Vec::with_capacity(SIGNATURE_LEN);
+                sig.extend_from_slice(&r.to_bytes());
+                sig.extend_from_slice(&sig_s.to_bytes());
+                sig.push(27 + odd);
+                let (address, _) = recover_signer_key(digest(i), &sig, 0).unwrap();
+                (digest(i), sig, address)
+            })
+            .collect();
+        let mut keys = PublicKeys::default();
+        for (d, sig, _) in items.iter().take(owners as usize) {
+            let (address, key) = recover_signer_key(*d, sig, 0).unwrap();
+            assert_eq!(keys.insert(&key), Some(address));
+        }
+        (items, keys)
+    }
+
+    /// A batch of signatures that all repeat one `R` puts equal points in every bucket, pair
+    /// after pair: the tangent's case of the affine sums, on every round. Confirmed as recovery
+    /// confirms them, and one forged signature among them still named.
+    #[test]
+    fn signatures_repeating_one_r_are_judged_as_recovery_judges_them() {
+        let (mut items, keys) = sharing_one_r(3_000, 7);
+        assert!(items.iter().all(|(_, sig, _)| sig[..32] == items[0].1[..32]));
+        let out = recover_batched(&claims(&items), &keys);
+        assert_eq!(out.batched, 3_000);
+        assert_eq!(out.signers, expected(&items));
+        // The same R, another owner claimed: refused as recovery refuses it.
+        items[1_234].2 = items[1_235].2;
+        let out = recover_batched(&claims(&items), &keys);
+        assert_eq!(out.signers, expected(&items));
+        // Its group, split down to at most LEAF signatures, was recovered; the rest confirmed.
+        assert!((3_000 - LEAF..3_000).contains(&out.batched), "{}", out.batched);
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! is a slope, its square and one more product (`λ = Δy/Δx`, `x₃ = λ² − x₁ − x₂`,
 //! `y₃ = λ(x₁ − x₃) − y₁`) once `1/Δx` is known, and Montgomery's trick gives the `1/Δx` of every
 //! addition of a round for one inversion and three multiplications each: about half the work.
-//! The formulas are incomplete (`x₁ = x₂`), so those pairs — a point and itself, or its negation,
-//! which random weights make vanishingly rare — are summed apart, exactly.
+//! The chord is undefined when `x₁ = x₂`: a point and itself takes the tangent (`λ = 3x²/2y`,
+//! its `1/2y` in the same shared inversion), a point and its negation sums to nothing. Random
+//! weights make both rare, but a block can repeat one `R` on purpose (one nonce, many keys), and
+//! then they are the common case: they cost what an addition costs.
 //!
 //! Everything here is variable time: every input (signatures, public keys, weights once drawn)
 //! is public or used once.
@@ -132,16 +134,15 @@ impl Aff {
     }
 }
 
-/// `a + b` where `x_a = x_b`: `2a` if the points are equal, the identity (`None`) if they are
-/// each other's negation. Through k256, with an inversion of its own: pairs like this have
-/// probability about `n²/2^256` with random weights.
-fn sum_same_x(a: &Aff, b: &Aff) -> Result<Option<Aff>, ()> {
-    if (a.y + b.y.negate(1)).normalizes_to_zero().into() {
-        let doubled = ProjectivePoint::from(a.point().ok_or(())?).double().to_affine();
-        Aff::of(&doubled).map(Some).ok_or(())
-    } else {
-        Ok(None)
-    }
+/// What a pair of a bucket's points sums by.
+#[derive(Clone, Copy, Debug)]
+enum Pair {
+    /// Different x: the chord.
+    Add,
+    /// The same point: the tangent.
+    Double,
+    /// A point and its negation: the identity, nothing kept.
+    Cancel,
 }
 
 /// Pippenger with the buckets summed in affine coordinates: each window's points are sorted by
@@ -178,6 +179,7 @@ fn msm_affine(
     let mut pairs: Vec<(u32, u32)> = Vec::new();
     let mut den: Vec<FieldElement> = Vec::new();
     let mut prefix: Vec<FieldElement> = Vec::new();
+    let mut kinds: Vec<Pair> = Vec::new();
     let mut total = ProjectivePoint::IDENTITY;
     for w in (0..bits.div_ceil(c)).rev() {
         for _ in 0..c {
@@ -217,23 +219,40 @@ fn msm_affine(
             if pairs.is_empty() {
                 break;
             }
-            // 1/(x_b − x_a) for every pair at once (Montgomery); a pair with x_a = x_b keeps 1.
+            // Each pair's denominator — x_b − x_a for an addition, 2·y_a for a doubling (a = b),
+            // none for a point and its negation (their sum is the identity) — all inverted at
+            // once (Montgomery). Doublings share the inversion too: signatures that repeat one
+            // R (a nonce reused on purpose, by any number of keys) cost no more than others.
             den.clear();
             prefix.clear();
+            kinds.clear();
             let mut acc = FieldElement::ONE;
             for &(a, b) in &pairs {
                 let (a, b) = (&work[a as usize], &work[b as usize]);
                 let dx = b.x + a.x.negate(1);
-                let dx = if dx.normalizes_to_zero().into() { FieldElement::ONE } else { dx };
+                let (kind, d) = if !bool::from(dx.normalizes_to_zero()) {
+                    (Pair::Add, dx)
+                } else if bool::from((b.y + a.y.negate(1)).normalizes_to_zero()) {
+                    let two_y = a.y.double();
+                    // No point of secp256k1 has y = 0 (its order is odd): never, but never
+                    // divide by zero either.
+                    if bool::from(two_y.normalizes_to_zero()) {
+                        return None;
+                    }
+                    (Pair::Double, two_y)
+                } else {
+                    (Pair::Cancel, FieldElement::ONE)
+                };
                 prefix.push(acc);
-                acc *= dx;
-                den.push(dx);
+                acc *= d;
+                den.push(d);
+                kinds.push(kind);
             }
             let mut inv: FieldElement = Option::from(acc.invert())?;
-            for (dx, before) in den.iter_mut().zip(&prefix).rev() {
+            for (d, before) in den.iter_mut().zip(&prefix).rev() {
                 let this = inv * before;
-                inv *= *dx;
-                *dx = this;
+                inv *= *d;
+                *d = this;
             }
             // The sums, written in place: bucket d's k-th surviving sum goes to starts[d] + k,
             // never past the pair it is read from.
@@ -246,21 +265,20 @@ fn msm_affine(
                 let mut out = s;
                 for _ in 0..l / 2 {
                     let (ia, ib) = pairs[next];
-                    let inv_dx = den[next];
+                    let (inv_d, kind) = (den[next], kinds[next]);
                     next += 1;
                     let (a, b) = (work[ia as usize], work[ib as usize]);
-                    let sum = if (b.x + a.x.negate(1)).normalizes_to_zero().into() {
-                        sum_same_x(&a, &b).ok()?
-                    } else {
-                        let lambda = (b.y + a.y.negate(1)) * inv_dx;
-                        let x = (lambda.square() + (a.x + b.x).negate(2)).normalize_weak();
-                        let y = (lambda * (a.x + x.negate(1)) + a.y.negate(1)).normalize_weak();
-                        Some(Aff { x, y })
+                    // λ = (y_b − y_a)/(x_b − x_a), or 3·x_a²/(2·y_a) for a doubling; then
+                    // x = λ² − x_a − x_b and y = λ·(x_a − x) − y_a either way.
+                    let lambda = match kind {
+                        Pair::Add => (b.y + a.y.negate(1)) * inv_d,
+                        Pair::Double => a.x.square().mul_single(3) * inv_d,
+                        Pair::Cancel => continue,
                     };
-                    if let Some(sum) = sum {
-                        work[out] = sum;
-                        out += 1;
-                    }
+                    let x = (lambda.square() + (a.x + b.x).negate(2)).normalize_weak();
+                    let y = (lambda * (a.x + x.negate(1)) + a.y.negate(1)).normalize_weak();
+                    work[out] = Aff { x, y };
+                    out += 1;
                 }
                 if l % 2 == 1 {
                     work[out] = work[s + l - 1];
