@@ -53,6 +53,22 @@ async fn new_watcher_polling(env: &Env, node: &Node, l1: reqwest::Url, poll: Dur
     Watcher::new(settings, me, provider, &env.dir.path().join("watcher")).await.unwrap()
 }
 
+/// One ETH deposited straight to the framework for account 0 (a wallet wants L1's block 0, which
+/// a chain started past genesis lacks); the L1 block it landed in.
+async fn deposit_one_eth(env: &Env) -> u64 {
+    let deposit = plasma_spec::Transaction::deposit(key(env, 0).address(), Address::ZERO, eth(1));
+    let receipt = PlasmaFramework::new(env.deployment.framework, env.provider.clone())
+        .depositEth(deposit.encode().into())
+        .value(eth(1))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    receipt.block_number.unwrap()
+}
+
 /// Waits (with a deadline) until the watcher has recorded an event matching `f`.
 async fn wait_event(w: &plasma_watcher::Running, f: impl Fn(&Event) -> bool) -> Event {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -671,18 +687,7 @@ async fn a_first_start_reads_l1_from_the_deployment_block_not_from_genesis() {
         .unwrap();
     assert!(created > before, "created at {created}");
     let node = operator(&env).await;
-    // A deposit straight to the framework (a wallet wants L1's block 0, which this chain lacks).
-    let deposit = plasma_spec::Transaction::deposit(key(&env, 0).address(), Address::ZERO, eth(1));
-    let receipt = PlasmaFramework::new(env.deployment.framework, env.provider.clone())
-        .depositEth(deposit.encode().into())
-        .value(eth(1))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let deposited_at = receipt.block_number.unwrap();
+    let deposited_at = deposit_one_eth(&env).await;
 
     // The watcher reaches L1 through a proxy that records where its log reads start.
     let (proxy, lowest) =
@@ -711,17 +716,7 @@ async fn a_watcher_far_behind_reads_range_after_range_without_waiting_for_its_po
     let env = env().await;
     let node = operator(&env).await;
     env.provider.raw_request::<_, Value>("anvil_mine".into(), (2_100u64,)).await.unwrap();
-    let deposit = plasma_spec::Transaction::deposit(key(&env, 0).address(), Address::ZERO, eth(1));
-    let receipt = PlasmaFramework::new(env.deployment.framework, env.provider.clone())
-        .depositEth(deposit.encode().into())
-        .value(eth(1))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let deposited_at = receipt.block_number.unwrap();
+    let deposited_at = deposit_one_eth(&env).await;
     let w =
         new_watcher_polling(&env, &node, env.anvil.endpoint_url(), Duration::from_secs(28)).await;
     let running = plasma_watcher::start(w, "127.0.0.1:0".parse().unwrap()).await.unwrap();

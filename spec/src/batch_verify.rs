@@ -421,6 +421,17 @@ mod tests {
         keccak256(i.to_be_bytes())
     }
 
+    /// The key cache after recovering the first `owners` signatures of `items` (each owner's
+    /// first, when they sign round robin).
+    fn keys_of(items: &[(B256, Vec<u8>, Address)], owners: u64) -> PublicKeys {
+        let mut keys = PublicKeys::default();
+        for (d, sig, _) in items.iter().take(owners as usize) {
+            let (address, key) = recover_signer_key(*d, sig, 0).unwrap();
+            assert_eq!(keys.insert(&key), Some(address));
+        }
+        keys
+    }
+
     /// `n` signatures by `owners` keys (round robin), and the key cache after recovering each
     /// owner once.
     fn signed(n: u64, owners: u64) -> (Vec<(B256, Vec<u8>, Address)>, PublicKeys) {
@@ -431,11 +442,7 @@ mod tests {
                 (digest(i), s.sign_digest(digest(i)).to_vec(), s.address())
             })
             .collect();
-        let mut keys = PublicKeys::default();
-        for (d, sig, _) in items.iter().take(owners as usize) {
-            let (address, key) = recover_signer_key(*d, sig, 0).unwrap();
-            assert_eq!(keys.insert(&key), Some(address));
-        }
+        let keys = keys_of(&items, owners);
         (items, keys)
     }
 
@@ -486,11 +493,7 @@ mod tests {
                 (digest(i), sig, address)
             })
             .collect();
-        let mut keys = PublicKeys::default();
-        for (d, sig, _) in items.iter().take(owners as usize) {
-            let (address, key) = recover_signer_key(*d, sig, 0).unwrap();
-            assert_eq!(keys.insert(&key), Some(address));
-        }
+        let keys = keys_of(&items, owners);
         (items, keys)
     }
 
