@@ -977,20 +977,34 @@ impl Chain {
     }
 
     /// Step 2b of [`Chain::submit`]: each refusal that step 2 gave a transaction which decoded
-    /// and recovered becomes `AlreadyKnown` if the stored index holds its hash. A failed read
-    /// keeps the refusal: the transaction is refused either way.
+    /// and recovered becomes `AlreadyKnown` if the stored index holds its hash — all of them in
+    /// one store read. A failed read keeps the refusals: the transactions are refused either way.
     fn known_refusals(&self, results: &mut [Result<B256, SubmitError>], hashes: &[Option<B256>]) {
-        for (result, hash) in results.iter_mut().zip(hashes) {
-            let (Err(refusal), Some(hash)) = (&*result, hash) else { continue };
-            if matches!(refusal, SubmitError::AlreadyKnown(_) | SubmitError::InFlight(_)) {
-                continue;
-            }
-            match self.store.tx_location(hash) {
-                Ok(Some(_)) => *result = Err(SubmitError::AlreadyKnown(*hash)),
-                Ok(None) => {}
-                Err(e) => {
-                    warn!(target: "operator::chain", %hash, error = %e, "included-transaction look-up failed; the refusal stands");
+        let refused: Vec<(usize, B256)> = results
+            .iter()
+            .zip(hashes)
+            .enumerate()
+            .filter_map(|(i, (result, hash))| match (result, hash) {
+                (Err(SubmitError::AlreadyKnown(_) | SubmitError::InFlight(_)), _) | (Ok(_), _) => {
+                    None
                 }
+                (Err(_), hash) => hash.map(|h| (i, h)),
+            })
+            .collect();
+        if refused.is_empty() {
+            return;
+        }
+        let asked: Vec<B256> = refused.iter().map(|(_, h)| *h).collect();
+        match self.store.tx_locations(&asked) {
+            Ok(found) => {
+                for ((i, hash), at) in refused.into_iter().zip(found) {
+                    if at.is_some() {
+                        results[i] = Err(SubmitError::AlreadyKnown(hash));
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(target: "operator::chain", refused = asked.len(), error = %e, "included-transaction look-up failed; the refusals stand");
             }
         }
     }

@@ -199,6 +199,16 @@ fn reads(store: &Store, known: &Known, rng: &mut Rng) -> Vec<(String, String)> {
     for h in known.hashes.iter().chain([&B256::ZERO]) {
         read(format!("tx_location {h}"), format!("{:?}", store.tx_location(h)));
     }
+    // All at once, unknown hashes among them, in an order of their own.
+    let mut asked: Vec<B256> = known.hashes.iter().rev().copied().collect();
+    asked.insert(asked.len() / 2, B256::ZERO);
+    asked.push(B256::repeat_byte(0xab));
+    let at_once = store.tx_locations(&asked).unwrap();
+    let one_by_one: Vec<_> = asked.iter().map(|h| store.tx_location(h).unwrap()).collect();
+    assert_eq!(at_once, one_by_one, "tx_locations is tx_location of each, in order");
+    assert!(at_once.iter().filter(|a| a.is_some()).count() == known.hashes.len());
+    read("tx_locations".into(), format!("{at_once:?}"));
+    read("tx_locations of none".into(), format!("{:?}", store.tx_locations(&[])));
     let probes: Vec<UtxoPos> = known
         .utxos
         .iter()

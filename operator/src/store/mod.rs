@@ -720,6 +720,15 @@ impl Store {
         dispatch!(self.tx_location(hash))
     }
 
+    /// [`Store::tx_location`] of each of `hashes`, in order, in one read (one query with
+    /// PostgreSQL).
+    pub fn tx_locations(&self, hashes: &[B256]) -> Result<Vec<Option<(u64, u32)>>, StoreError> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        dispatch!(self.tx_locations(hashes))
+    }
+
     /// A meta value.
     pub fn meta(&self, key: &str) -> Result<Option<u64>, StoreError> {
         dispatch!(self.meta(key))

@@ -1395,6 +1395,32 @@ impl PgStore {
         })
     }
 
+    /// [`PostgresStore::tx_location`] of each of `hashes`, in one query.
+    pub(crate) fn tx_locations(
+        &self,
+        hashes: &[B256],
+    ) -> Result<Vec<Option<(u64, u32)>>, StoreError> {
+        let keys: Vec<Vec<u8>> = hashes.iter().map(|h| h.to_vec()).collect();
+        let found: HashMap<Vec<u8>, (u64, u32)> = self.call(move |conn| {
+            conn.read(|client, stmts| {
+                let st = prepared_c(
+                    stmts,
+                    client,
+                    "SELECT hash, blknum, idx FROM txs WHERE hash = ANY($1::bytea[])",
+                )?;
+                Ok(client
+                    .query(&st, &[&keys])?
+                    .into_iter()
+                    .map(|row| {
+                        let at = (row.get::<_, i64>(1) as u64, row.get::<_, i32>(2) as u32);
+                        (row.get::<_, Vec<u8>>(0), at)
+                    })
+                    .collect())
+            })
+        })?;
+        Ok(hashes.iter().map(|h| found.get(h.as_slice()).copied()).collect())
+    }
+
     pub(crate) fn meta(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let key = key.to_owned();
         self.call(move |conn| {

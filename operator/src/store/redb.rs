@@ -478,6 +478,16 @@ impl RedbStore {
         Ok(txs.get(hash.as_slice())?.map(|v| v.value()))
     }
 
+    /// [`RedbStore::tx_location`] of each of `hashes`, in one read transaction.
+    pub(crate) fn tx_locations(
+        &self,
+        hashes: &[B256],
+    ) -> Result<Vec<Option<(u64, u32)>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let txs = tx.open_table(TXS)?;
+        hashes.iter().map(|h| Ok(txs.get(h.as_slice())?.map(|v| v.value()))).collect()
+    }
+
     /// A meta value.
     pub(crate) fn meta(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let tx = self.db.begin_read()?;
