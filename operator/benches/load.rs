@@ -3,7 +3,8 @@
 //! ceiling of this machine on 1 and all threads (measured before and after the loads), the load
 //! generator's own cost (measured alone, against a sink answering canned replies, and during the
 //! real load), accepted tx/s, submit latency p50/p99, end-to-end tx/s (to the root on L1, and
-//! to the operator's record of it) and its ratio to the ceiling, the operator's ingest stages (`Chain::ingest_stats`) and the block's build + persist.
+//! to the operator's record of it) and its ratio to the ceiling, the operator's ingest stages
+//! (`Chain::ingest_stats`) and the block's build + persist.
 //!
 //! Two ways to submit (`PLASMA_LOAD_MODE`): `binary` (the default, the headline) sends
 //! `POST /v1/transactions/batch` with the binary body (OP-1: length-framed signed transactions),

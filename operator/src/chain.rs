@@ -984,12 +984,13 @@ impl Chain {
             .iter()
             .zip(hashes)
             .enumerate()
-            .filter_map(|(i, (result, hash))| match (result, hash) {
-                (Err(SubmitError::AlreadyKnown(_) | SubmitError::InFlight(_)), _) | (Ok(_), _) => {
-                    None
-                }
-                (Err(_), hash) => hash.map(|h| (i, h)),
+            .filter(|(_, (result, _))| {
+                !matches!(
+                    result,
+                    Ok(_) | Err(SubmitError::AlreadyKnown(_) | SubmitError::InFlight(_))
+                )
             })
+            .filter_map(|(i, (_, hash))| hash.map(|h| (i, h)))
             .collect();
         if refused.is_empty() {
             return;
