@@ -1278,6 +1278,12 @@ impl Chain {
         self.state.lock().uncommitted.front().copied()
     }
 
+    /// The oldest produced blocks whose roots are not committed yet, oldest first, at most `max`
+    /// (the run one `submitBlocks` commits, OP-4).
+    pub fn uncommitted_front(&self, max: usize) -> Vec<u64> {
+        self.state.lock().uncommitted.iter().take(max).copied().collect()
+    }
+
     /// Records that `blknum`'s root was committed on L1 at `timestamp` by `l1_tx`.
     pub fn mark_committed(
         &self,
@@ -1285,13 +1291,27 @@ impl Chain {
         timestamp: u64,
         l1_tx: B256,
     ) -> Result<(), StoreError> {
+        self.mark_committed_run(&[(blknum, timestamp, l1_tx)])
+    }
+
+    /// Records several commitments, each `(blknum, timestamp, l1_tx)`, in one store write (the
+    /// blocks of one `submitBlocks` transaction, OP-4).
+    pub fn mark_committed_run(&self, run: &[(u64, u64, B256)]) -> Result<(), StoreError> {
         let _writer = self.write_lock()?;
-        let mut info = self.stored_info(blknum)?;
-        info.l1_timestamp = Some(timestamp);
-        info.l1_tx = Some(l1_tx);
-        self.store.apply(&Batch { block_infos: vec![info], ..Batch::default() })?;
-        self.state.lock().uncommitted.retain(|b| *b != blknum);
-        info!(target: "operator::l1", blknum, timestamp, "block committed");
+        let mut infos = Vec::with_capacity(run.len());
+        for &(blknum, timestamp, l1_tx) in run {
+            let mut info = self.stored_info(blknum)?;
+            info.l1_timestamp = Some(timestamp);
+            info.l1_tx = Some(l1_tx);
+            infos.push(info);
+        }
+        self.store.apply(&Batch { block_infos: infos, ..Batch::default() })?;
+        let mut state = self.state.lock();
+        state.uncommitted.retain(|b| !run.iter().any(|(c, _, _)| c == b));
+        drop(state);
+        for &(blknum, timestamp, _) in run {
+            info!(target: "operator::l1", blknum, timestamp, "block committed");
+        }
         Ok(())
     }
 

@@ -225,16 +225,24 @@ struct Followed {
     tx: Option<B256>,
 }
 
-/// Gas limit of `submitBlock` (explicit: see `plasma_contracts::sender`).
+/// Gas limit of a root submission's first block (explicit: see `plasma_contracts::sender`).
 const SUBMIT_GAS: u64 = 120_000;
+/// Gas limit added per further block of a run (`submitBlocks` spends ~26,500 a block: a fresh
+/// commitment word, its event and its calldata).
+const SUBMIT_GAS_PER_BLOCK: u64 = 40_000;
+/// Most blocks one submission carries: a backlog (after an L1 outage, or blocks produced faster
+/// than L1 mines) is committed in runs of up to this many, ~1.8M gas each.
+const MAX_RUN: usize = 64;
 
 /// The submitter's memory between steps (fee levels live in the shared sender, by block).
 #[derive(Debug, Default)]
 struct Submitter {
-    /// The block the attempts below are for.
+    /// The first block of the run the attempts below are for.
     sending: u64,
     /// Every transaction sent for `sending` (the first and its fee bumps).
     sent: Vec<B256>,
+    /// The last block any of those attempts carried (their runs may differ in length).
+    sent_through: u64,
     /// Recorded commitments not yet final, by block.
     recent: BTreeMap<u64, Followed>,
     /// Whether `recent` was rebuilt from the store after a start.
@@ -462,8 +470,14 @@ async fn seed_commitments(
     Ok(None)
 }
 
-/// One step: returns whether to step again at once (a block got committed, or its root was just
-/// mined and the next step can record it).
+/// One step: returns whether to step again at once (blocks got committed, or a submission was
+/// just mined and the next step can record it).
+///
+/// The blocks produced and not yet committed go in one transaction, up to [`MAX_RUN`]: one
+/// `submitBlock` for a lone block, `submitBlocks` for a run (OP-4). A run starts at the oldest
+/// uncommitted block, which is what the framework's `nextChildBlock` check and the fee-bump logic
+/// are keyed on, so a bump may carry a longer run than the attempt it replaces; whichever of them
+/// lands, the blocks it carried are recorded and the rest go in the next run.
 async fn submit_step(
     chain: &Arc<Chain>,
     l1: &L1<'_>,
@@ -473,10 +487,8 @@ async fn submit_step(
     health: &parking_lot::Mutex<L1Health>,
 ) -> Result<bool, L1Error> {
     let L1 { provider, framework, sender } = *l1;
-    let Some(blknum) = chain.next_uncommitted() else { return Ok(false) };
-    let Some(record) = off_workers(chain, move |c| Ok(c.block_info(blknum)?)).await? else {
-        return Ok(false);
-    };
+    let front = contiguous(chain.uncommitted_front(MAX_RUN));
+    let Some(&blknum) = front.first() else { return Ok(false) };
     if s.sending != blknum {
         *s = Submitter {
             sending: blknum,
@@ -488,7 +500,7 @@ async fn submit_step(
     }
     // The earlier attempts first: once one of them landed, nothing else is ever sent for it.
     let mut landed = false;
-    // Where a landed attempt was mined: its event is searched from there, not from L1's genesis
+    // Where a landed attempt was mined: its events are searched from there, not from L1's genesis
     // (a range providers refuse on a long chain). Should a reorg have moved it lower, the search
     // misses, the step fails and the next one reads the receipt again.
     let mut search_from = settings.deployment_block;
@@ -507,43 +519,9 @@ async fn submit_step(
     let at = BlockId::hash(head.hash);
     let on_l1 = framework.nextChildBlock().block(at).call().await.map_err(rpc)?;
     if on_l1 > blknum {
-        // Committed (by us, maybe before a restart): find the event, check the root.
-        let logs = framework
-            .BlockSubmitted_filter()
-            .topic1(U256::from(blknum))
-            .from_block(search_from.min(head.number))
-            .to_block(BlockNumberOrTag::Number(head.number))
-            .query()
-            .await
-            .map_err(rpc)?;
-        let Some((event, log)) = logs.into_iter().next() else {
-            return Err(L1Error::Rpc(format!(
-                "no BlockSubmitted event for committed block {blknum}"
-            )));
-        };
-        if event.root != record.root {
-            return Err(L1Error::RootMismatch { blknum, on_l1: event.root, ours: record.root });
-        }
-        let mined_at = log.block_number.unwrap_or(head.number);
-        if !deep(head.number, mined_at, settings.commit_confirmations) {
-            return Ok(false);
-        }
-        let (timestamp, tx) = (event.timestamp, log.transaction_hash.unwrap_or_default());
-        off_workers(chain, move |c| Ok(c.mark_committed(blknum, timestamp, tx)?)).await?;
-        if let Some(da) = da {
-            da.committed(blknum);
-        }
-        s.recent.insert(
-            blknum,
-            Followed {
-                l1_block: mined_at,
-                content: record.root,
-                timestamp: event.timestamp,
-                tx: None,
-            },
-        );
-        s.checked_at = None;
-        return Ok(true);
+        // Committed (by us, maybe before a restart), the run's first block and maybe more.
+        let done: Vec<u64> = front.iter().copied().filter(|b| *b < on_l1).collect();
+        return record_committed(chain, l1, settings, da, s, &done, search_from, head).await;
     }
     if landed {
         // A receipt newer than the head we read: the next step sees it on L1.
@@ -552,12 +530,25 @@ async fn submit_step(
     if on_l1 < blknum {
         return Err(L1Error::Rpc(format!("L1 expects block {on_l1} before our block {blknum}")));
     }
-    // spec: DA-7 — the first send waits for k tower receipts, or the wait (liveness).
-    if let Some(da) = da
-        && s.sent.is_empty()
-        && !da.may_commit(blknum)
-    {
-        return Ok(false);
+    // spec: DA-7 — a block's first send waits for k tower receipts, or the wait (liveness). A
+    // block an earlier attempt carried was cleared then: a bump carries it again.
+    let run: Vec<u64> = front
+        .iter()
+        .copied()
+        .take_while(|b| *b <= s.sent_through || da.is_none_or(|da| da.may_commit(*b)))
+        .collect();
+    let Some(&last) = run.last() else { return Ok(false) };
+    let wanted = run.clone();
+    let infos = off_workers(chain, move |c| {
+        wanted.iter().map(|b| c.block_info(*b)).collect::<Result<Vec<_>, _>>().map_err(Into::into)
+    })
+    .await?;
+    let mut roots = Vec::with_capacity(infos.len());
+    for (b, info) in run.iter().zip(infos) {
+        let Some(info) = info else {
+            return Err(L1Error::Rpc(format!("produced block {b} is not in the store")));
+        };
+        roots.push(info.root);
     }
     // on_l1 == blknum at `head`: no attempt had landed by then, and the nonce at `head` is the one
     // any attempt still pending holds, so this send replaces it (at most one can be mined); and
@@ -565,23 +556,33 @@ async fn submit_step(
     let nonce =
         provider.get_transaction_count(settings.operator).block_id(at).await.map_err(rpc)?;
     let key = format!("submit:{blknum}");
-    let call = framework.submitBlock(U256::from(blknum), record.root);
+    let gas = SUBMIT_GAS + SUBMIT_GAS_PER_BLOCK * (roots.len() as u64 - 1);
     health.lock().submissions_sent += 1;
-    match sender.send_at(&key, call, U256::ZERO, SUBMIT_GAS, nonce).await.map_err(rpc)? {
+    let outcome = if let [root] = roots[..] {
+        let call = framework.submitBlock(U256::from(blknum), root);
+        sender.send_at(&key, call, U256::ZERO, gas, nonce).await
+    } else {
+        let call = framework.submitBlocks(U256::from(blknum), roots);
+        sender.send_at(&key, call, U256::ZERO, gas, nonce).await
+    }
+    .map_err(rpc)?;
+    s.sent_through = s.sent_through.max(last);
+    let blocks = run.len();
+    match outcome {
         Outcome::Mined(receipt) => {
             s.sent.push(receipt.transaction_hash);
-            info!(target: "operator::l1", blknum, nonce, tx = %receipt.transaction_hash, "root submitted");
-            // The next step finds it on L1 and records it once it has its confirmations: at once
-            // when one is enough, instead of a poll later.
+            info!(target: "operator::l1", blknum, last, blocks, nonce, tx = %receipt.transaction_hash, "roots submitted");
+            // The next step finds them on L1 and records them once they have their
+            // confirmations: at once when one is enough, instead of a poll later.
             Ok(true)
         }
         Outcome::Reverted { hash, .. } => {
-            Err(L1Error::Rpc(format!("submitBlock reverted in {hash}")))
+            Err(L1Error::Rpc(format!("root submission reverted in {hash}")))
         }
         Outcome::Pending { hash } => {
             s.sent.push(hash);
             let attempt = sender.attempts_of(&key);
-            warn!(target: "operator::l1", blknum, attempt, "submission stuck; bumping its fee");
+            warn!(target: "operator::l1", blknum, last, blocks, attempt, "submission stuck; bumping its fee");
             Ok(false)
         }
         Outcome::Refused { reason } => {
@@ -592,6 +593,99 @@ async fn submit_step(
             Ok(false)
         }
     }
+}
+
+/// The leading blocks of `front` that follow each other by the interval (a reorg may reopen an
+/// older block behind later ones: it goes first, alone if need be).
+fn contiguous(mut front: Vec<u64>) -> Vec<u64> {
+    let keep = front
+        .windows(2)
+        .position(|w| w[1] != w[0] + plasma_spec::CHILD_BLOCK_INTERVAL)
+        .map_or(front.len(), |i| i + 1);
+    front.truncate(keep);
+    front
+}
+
+/// Records `done` (blocks L1 has committed, oldest first) once their commitments have
+/// `commit_confirmations`: finds each one's `BlockSubmitted`, checks the root against ours, and
+/// stores them all in one write.
+#[allow(clippy::too_many_arguments)]
+async fn record_committed(
+    chain: &Arc<Chain>,
+    l1: &L1<'_>,
+    settings: &L1Settings,
+    da: Option<&Distributor>,
+    s: &mut Submitter,
+    done: &[u64],
+    search_from: u64,
+    head: Head,
+) -> Result<bool, L1Error> {
+    let topics: Vec<B256> = done.iter().map(|b| B256::from(U256::from(*b))).collect();
+    let logs = l1
+        .framework
+        .BlockSubmitted_filter()
+        .topic1(topics)
+        .from_block(search_from.min(head.number))
+        .to_block(BlockNumberOrTag::Number(head.number))
+        .query()
+        .await
+        .map_err(rpc)?;
+    let mut found: BTreeMap<u64, (PlasmaFramework::BlockSubmitted, u64, B256)> = BTreeMap::new();
+    for (event, log) in logs {
+        if let Ok(b) = u64::try_from(event.blknum) {
+            let mined_at = log.block_number.unwrap_or(head.number);
+            found.insert(b, (event, mined_at, log.transaction_hash.unwrap_or_default()));
+        }
+    }
+    let wanted = done.to_vec();
+    let infos = off_workers(chain, move |c| {
+        wanted.iter().map(|b| c.block_info(*b)).collect::<Result<Vec<_>, _>>().map_err(Into::into)
+    })
+    .await?;
+    let mut run = Vec::with_capacity(done.len());
+    let mut follow = Vec::with_capacity(done.len());
+    for (&blknum, info) in done.iter().zip(infos) {
+        let Some((event, mined_at, tx)) = found.get(&blknum) else {
+            if run.is_empty() {
+                return Err(L1Error::Rpc(format!(
+                    "no BlockSubmitted event for committed block {blknum}"
+                )));
+            }
+            break; // the first ones are recorded; the next step searches again for the rest
+        };
+        let Some(info) = info else {
+            return Err(L1Error::Rpc(format!("produced block {blknum} is not in the store")));
+        };
+        if event.root != info.root {
+            return Err(L1Error::RootMismatch { blknum, on_l1: event.root, ours: info.root });
+        }
+        if !deep(head.number, *mined_at, settings.commit_confirmations) {
+            break; // later blocks were mined no earlier: not deep enough either
+        }
+        run.push((blknum, event.timestamp, *tx));
+        follow.push((
+            blknum,
+            Followed {
+                l1_block: *mined_at,
+                content: info.root,
+                timestamp: event.timestamp,
+                tx: None,
+            },
+        ));
+    }
+    if run.is_empty() {
+        return Ok(false);
+    }
+    let recorded = run.clone();
+    off_workers(chain, move |c| Ok(c.mark_committed_run(&recorded)?)).await?;
+    for (blknum, followed) in follow {
+        if let Some(da) = da {
+            da.committed(blknum);
+        }
+        s.recent.insert(blknum, followed);
+    }
+    s.checked_at = None;
+    Ok(true)
 }
 
 /// The deposit follower's memory between steps.

@@ -855,3 +855,53 @@ async fn a_produced_block_is_committed_without_waiting_for_the_poll() {
     assert_eq!(framework.nextChildBlock().call().await.unwrap(), 3000);
     node.stop().await;
 }
+
+/// OP-4: blocks produced while L1 does not mine are committed together, by one `submitBlocks`
+/// transaction replacing the stuck attempt that carried the first alone. One block per
+/// transaction, each waiting for the one before to be mined, committed at most one block per L1
+/// block: an operator producing faster than that (a full block every ~2.6 s at 25k tx/s, one L1
+/// block every 12 s) fell further behind L1 without end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_produced_while_l1_stalls_are_committed_in_one_transaction() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&env, dir.path());
+    c.l1.stuck_after_ms = 150;
+    c.block.interval_ms = 3_600_000; // blocks are produced by this test
+    let node = Node::start(c).await.unwrap();
+    let api = Api::new(&node);
+    anvil(&env, "evm_setAutomine", json!([false])).await;
+    let mut roots = Vec::new();
+    for expected in [1000u64, 2000, 3000, 4000] {
+        let block = node.chain.produce_block_for_deposits(100).unwrap().unwrap();
+        assert_eq!(block.blknum, expected);
+        roots.push((expected, block.root));
+    }
+    // Two more sends after the fourth block exists: the last one carries all four.
+    let sent = |v: &Value| v["l1"]["submissionsSent"].as_u64().unwrap_or(0);
+    let before = sent(&api.get("/v1/status").await.1);
+    api.wait_for("/v1/status", |v| sent(v) >= before + 2).await;
+    anvil(&env, "evm_setAutomine", json!([true])).await;
+    anvil(&env, "anvil_mine", json!([1])).await;
+    api.wait_for("/v1/status", |v| {
+        v["chain"]["uncommittedBlocks"].as_array().is_some_and(Vec::is_empty)
+    })
+    .await;
+
+    let framework = PlasmaFramework::new(env.deployment.framework, env.provider.clone());
+    assert_eq!(framework.nextChildBlock().call().await.unwrap(), 5000);
+    let logs = framework.BlockSubmitted_filter().from_block(0).query().await.unwrap();
+    let on_l1: Vec<(u64, B256)> =
+        logs.iter().map(|(e, _)| (e.blknum.to::<u64>(), e.root)).collect();
+    assert_eq!(on_l1, roots, "each block committed once, with its root");
+    let txs: std::collections::BTreeSet<_> =
+        logs.iter().map(|(_, log)| log.transaction_hash.unwrap()).collect();
+    assert_eq!(txs.len(), 1, "the four blocks were committed by one transaction: {txs:?}");
+    // The operator recorded each with the L1 transaction and timestamp L1 gave it.
+    for (blknum, _) in &roots {
+        let info = node.chain.block_info(*blknum).unwrap().unwrap();
+        assert_eq!(info.l1_tx, txs.first().copied(), "block {blknum}");
+        assert_eq!(info.l1_timestamp, Some(logs[0].0.timestamp), "block {blknum}");
+    }
+    node.stop().await;
+}

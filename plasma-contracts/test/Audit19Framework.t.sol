@@ -66,20 +66,37 @@ contract Audit19FrameworkTest is PlasmaFixtures {
         assertEq(framework.depositFee(), 0);
     }
 
-    /// @dev Any interleaving of deposits and blocks: the model's next numbers are the contract's, each
-    /// deposit gets a fresh slot that is never a child number, and every commitment written stays.
+    /// @dev Any interleaving of deposits, single blocks and runs of blocks (`submitBlocks`): the
+    /// model's next numbers are the contract's, each deposit gets a fresh slot that is never a child
+    /// number, each block of a run gets the commitment `submitBlock` would have written, and every
+    /// commitment written stays.
     function testFuzz_InterleavingKeepsNumbering(uint256 seed) public {
         uint256 next = I;
         uint256 offset = 1;
-        uint256[] memory written = new uint256[](64);
-        bytes32[] memory commits = new bytes32[](64);
+        uint256 n = 0;
+        uint256[] memory written = new uint256[](64 * 5);
+        bytes32[] memory commits = new bytes32[](64 * 5);
         for (uint256 k = 0; k < 64; ++k) {
             seed = uint256(keccak256(abi.encode(seed, k)));
+            uint256 from = n;
             if (seed % 3 == 0) {
                 bytes32 root = keccak256(abi.encode(seed));
                 _commit(operator, next, root);
-                written[k] = next;
+                written[n++] = next;
                 next += I;
+                offset = 1;
+            } else if (seed % 3 == 1 && seed % 2 == 0) {
+                bytes32[] memory roots = new bytes32[](1 + (seed >> 8) % 5);
+                for (uint256 r = 0; r < roots.length; ++r) {
+                    roots[r] = keccak256(abi.encode(seed, r));
+                }
+                vm.prank(operator);
+                framework.submitBlocks(next, roots);
+                for (uint256 r = 0; r < roots.length; ++r) {
+                    assertEq(framework.blockCommitments(next), keccak256(abi.encode(roots[r], uint64(block.timestamp))));
+                    written[n++] = next;
+                    next += I;
+                }
                 offset = 1;
             } else {
                 uint256 blknum = framework.nextChildBlock() - I + framework.nextDepositBlock();
@@ -88,18 +105,81 @@ contract Audit19FrameworkTest is PlasmaFixtures {
                 assertEq(framework.blockCommitments(blknum), bytes32(0));
                 vm.prank(alice);
                 framework.depositEth{value: 1 + k}(_depositTx(alice, address(0), 1 + k));
-                written[k] = blknum;
+                written[n++] = blknum;
                 ++offset;
             }
-            commits[k] = framework.blockCommitments(written[k]);
-            assertTrue(commits[k] != bytes32(0));
+            for (uint256 j = from; j < n; ++j) {
+                commits[j] = framework.blockCommitments(written[j]);
+                assertTrue(commits[j] != bytes32(0));
+            }
             assertEq(framework.nextChildBlock(), next);
             assertEq(framework.nextDepositBlock(), offset);
+            vm.warp(block.timestamp + 1 + seed % 13);
         }
-        for (uint256 k = 0; k < 64; ++k) {
+        for (uint256 k = 0; k < n; ++k) {
             assertEq(framework.blockCommitments(written[k]), commits[k]);
         }
         _refused(next + I, next);
         _refused(next - I, next);
+    }
+
+    /// @dev A run commits each block as `submitBlock` would, one event each, with one timestamp.
+    function test_ARunCommitsEachBlockAsSingleSubmissionsWould() public {
+        _commit(operator, I, keccak256("1"));
+        bytes32[] memory roots = new bytes32[](4);
+        for (uint256 r = 0; r < 4; ++r) {
+            roots[r] = keccak256(abi.encode("run", r));
+            vm.expectEmit(address(framework));
+            emit PlasmaFramework.BlockSubmitted((2 + r) * I, roots[r], uint64(block.timestamp));
+        }
+        vm.prank(operator);
+        framework.submitBlocks(2 * I, roots);
+        for (uint256 r = 0; r < 4; ++r) {
+            assertEq(framework.blockCommitments((2 + r) * I), keccak256(abi.encode(roots[r], uint64(block.timestamp))));
+        }
+        assertEq(framework.nextChildBlock(), 6 * I);
+        assertEq(framework.nextDepositBlock(), 1);
+        (uint256 pos,) = _depositEth(alice, 1 ether);
+        assertEq(pos / 1e9, 5 * I + 1); // numbered after the run's last block
+        _refused(5 * I, 6 * I);
+    }
+
+    /// @dev A run is all or nothing, and refused exactly where `submitBlock` would refuse its first
+    /// block: a resend racing a run that landed, a gap, a zero root anywhere, a stranger, no roots.
+    function test_ARunIsRefusedWholeWhereverItIsWrong() public {
+        bytes32[] memory roots = new bytes32[](3);
+        roots[0] = keccak256("a");
+        roots[1] = keccak256("b");
+        roots[2] = keccak256("c");
+        _refusedRun(
+            2 * I, roots, abi.encodeWithSelector(PlasmaFramework.FrameworkUnexpectedBlockNumber.selector, 2 * I, I)
+        );
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(PlasmaFramework.FrameworkNotOperator.selector, mallory));
+        framework.submitBlocks(I, roots);
+        _refusedRun(I, new bytes32[](0), abi.encodeWithSelector(PlasmaFramework.FrameworkNoRoots.selector));
+        roots[2] = bytes32(0);
+        _refusedRun(I, roots, abi.encodeWithSelector(PlasmaFramework.FrameworkZeroRoot.selector));
+        assertEq(framework.blockCommitments(I), bytes32(0)); // the first two were not kept
+        assertEq(framework.nextChildBlock(), I);
+        roots[2] = keccak256("c");
+        vm.prank(operator);
+        framework.submitBlocks(I, roots);
+        // The same run again (a fee bump racing the one that landed), or one overlapping it.
+        _refusedRun(I, roots, abi.encodeWithSelector(PlasmaFramework.FrameworkUnexpectedBlockNumber.selector, I, 4 * I));
+        _refusedRun(
+            3 * I, roots, abi.encodeWithSelector(PlasmaFramework.FrameworkUnexpectedBlockNumber.selector, 3 * I, 4 * I)
+        );
+        assertEq(framework.nextChildBlock(), 4 * I);
+        PlasmaFramework fresh = new PlasmaFramework(operator, PERIOD);
+        vm.prank(operator);
+        vm.expectRevert(PlasmaFramework.FrameworkNotStarted.selector);
+        fresh.submitBlocks(I, roots);
+    }
+
+    function _refusedRun(uint256 first, bytes32[] memory roots, bytes memory err) internal {
+        vm.prank(operator);
+        vm.expectRevert(err);
+        framework.submitBlocks(first, roots);
     }
 }

@@ -95,7 +95,7 @@ async fn pay_until(wallet: Wallet, to: Address, stop: Arc<AtomicBool>, deadline:
     sent
 }
 
-/// A `submitBlock` transaction the operator account sent.
+/// A `submitBlock` or `submitBlocks` transaction the operator account sent, for one block.
 #[derive(Debug)]
 struct RootTx {
     hash: B256,
@@ -103,8 +103,8 @@ struct RootTx {
     succeeded: bool,
 }
 
-/// Every `submitBlock` transaction the operator account sent to the framework, by the child
-/// block number it names, reverted ones included.
+/// Every root submission the operator account sent to the framework, by the child block number
+/// it names (a run under each of its blocks), reverted ones included.
 async fn root_transactions(net: &Devnet) -> BTreeMap<u64, Vec<RootTx>> {
     let operator = net.operator_address().unwrap();
     let head = net.provider.get_block_number().await.unwrap();
@@ -115,12 +115,22 @@ async fn root_transactions(net: &Devnet) -> BTreeMap<u64, Vec<RootTx>> {
             if tx.from() != operator || tx.to() != Some(net.deployment.framework) {
                 continue;
             }
-            if let Ok(call) = PlasmaFramework::submitBlockCall::abi_decode(tx.input()) {
-                let receipt =
-                    net.provider.get_transaction_receipt(tx.tx_hash()).await.unwrap().unwrap();
-                roots.entry(call.blknum.to::<u64>()).or_default().push(RootTx {
+            // One block (`submitBlock`) or a run of them (`submitBlocks`), OP-4.
+            let blocks: Vec<(u64, B256)> =
+                if let Ok(call) = PlasmaFramework::submitBlockCall::abi_decode(tx.input()) {
+                    vec![(call.blknum.to::<u64>(), call.root)]
+                } else if let Ok(call) = PlasmaFramework::submitBlocksCall::abi_decode(tx.input()) {
+                    let first = call.firstBlknum.to::<u64>();
+                    (0..).map(|i| first + i * 1000).zip(call.roots).collect()
+                } else {
+                    continue;
+                };
+            let receipt =
+                net.provider.get_transaction_receipt(tx.tx_hash()).await.unwrap().unwrap();
+            for (blknum, root) in blocks {
+                roots.entry(blknum).or_default().push(RootTx {
                     hash: tx.tx_hash(),
-                    root: call.root,
+                    root,
                     succeeded: receipt.status(),
                 });
             }
