@@ -10,7 +10,7 @@ use alloy::{
 };
 use plasma_contracts::{
     PlasmaFramework,
-    sender::{Outcome, SendPolicy, Sender},
+    sender::{Outcome, SendPolicy, Sender, price_for_attempt},
 };
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::sync::watch;
@@ -227,11 +227,11 @@ struct Followed {
 
 /// Gas limit of a root submission's first block (explicit: see `plasma_contracts::sender`).
 const SUBMIT_GAS: u64 = 120_000;
-/// Gas limit added per further block of a run (`submitBlocks` spends ~26,500 a block: a fresh
-/// commitment word, its event and its calldata).
-const SUBMIT_GAS_PER_BLOCK: u64 = 40_000;
+/// Gas limit added per further block of a run (`submitBlocks` spends ~25,300 a further block: a
+/// fresh commitment word, its event, its calldata and the loop).
+const SUBMIT_GAS_PER_BLOCK: u64 = 30_000;
 /// Most blocks one submission carries: a backlog (after an L1 outage, or blocks produced faster
-/// than L1 mines) is committed in runs of up to this many, ~1.8M gas each.
+/// than L1 mines) is committed in runs of up to this many, ~1.6M gas each (a limit of ~2M).
 const MAX_RUN: usize = 64;
 
 /// The submitter's memory between steps (fee levels live in the shared sender, by block).
@@ -537,6 +537,20 @@ async fn submit_step(
         .copied()
         .take_while(|b| *b <= s.sent_through || da.is_none_or(|da| da.may_commit(*b)))
         .collect();
+    if run.is_empty() {
+        return Ok(false);
+    }
+    // spec: OP-4 — a run's gas limit must stay payable: a node refuses a transaction whose
+    // limit times its price exceeds the balance, and a run refused for that would stall every
+    // commitment where a lone block would still go through. The run is cut to what the balance
+    // pays for at this attempt's price with a quarter to spare (the sender reads the price again).
+    let key = format!("submit:{blknum}");
+    let balance = provider.get_balance(settings.operator).block_id(at).await.map_err(rpc)?;
+    let base = provider.get_gas_price().await.map_err(rpc)?;
+    let price =
+        price_for_attempt(base, sender.attempts_of(&key), SendPolicy::default().bump_percent);
+    let mut run = run;
+    run.truncate(affordable(balance, price));
     let Some(&last) = run.last() else { return Ok(false) };
     let wanted = run.clone();
     let infos = off_workers(chain, move |c| {
@@ -555,8 +569,7 @@ async fn submit_step(
     // should an attempt land after all, the framework refuses the twin (it names `blknum`).
     let nonce =
         provider.get_transaction_count(settings.operator).block_id(at).await.map_err(rpc)?;
-    let key = format!("submit:{blknum}");
-    let gas = SUBMIT_GAS + SUBMIT_GAS_PER_BLOCK * (roots.len() as u64 - 1);
+    let gas = run_gas(roots.len());
     health.lock().submissions_sent += 1;
     let outcome = if let [root] = roots[..] {
         let call = framework.submitBlock(U256::from(blknum), root);
@@ -593,6 +606,22 @@ async fn submit_step(
             Ok(false)
         }
     }
+}
+
+/// The gas limit of a submission carrying `blocks` blocks (at least one).
+fn run_gas(blocks: usize) -> u64 {
+    SUBMIT_GAS + SUBMIT_GAS_PER_BLOCK * (blocks.max(1) as u64 - 1)
+}
+
+/// How many blocks a submission may carry when `balance` must cover its gas limit at `price`
+/// plus a quarter: at least one (a lone block is always tried, as before runs), at most
+/// [`MAX_RUN`].
+fn affordable(balance: U256, price: u128) -> usize {
+    let price = U256::from(price.max(1));
+    (2..=MAX_RUN)
+        .take_while(|&k| U256::from(run_gas(k)) * price * U256::from(5) / U256::from(4) <= balance)
+        .last()
+        .unwrap_or(1)
 }
 
 /// The leading blocks of `front` that follow each other by the interval (a reorg may reopen an
@@ -1049,4 +1078,28 @@ async fn follow_deposits(
     }
     s.checked_at = Some(head.hash);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run is as long as the balance pays its gas limit for, a quarter to spare, and never
+    /// shorter than one block or longer than `MAX_RUN`.
+    #[test]
+    fn a_run_is_cut_to_what_the_balance_pays_for() {
+        let price = 7_000_000_000u128;
+        let pays =
+            |k: usize| U256::from(run_gas(k)) * U256::from(price) * U256::from(5) / U256::from(4);
+        assert_eq!(affordable(U256::ZERO, price), 1, "a lone block is always tried");
+        assert_eq!(affordable(pays(1), price), 1);
+        assert_eq!(affordable(pays(2) - U256::from(1), price), 1);
+        assert_eq!(affordable(pays(2), price), 2);
+        assert_eq!(affordable(pays(5), price), 5);
+        assert_eq!(affordable(pays(6) - U256::from(1), price), 5);
+        assert_eq!(affordable(pays(MAX_RUN) * U256::from(1000), price), MAX_RUN);
+        assert_eq!(affordable(U256::MAX, 0), MAX_RUN, "a zero price is taken as one wei");
+        // The limit covers what a run spends: ~25,300 gas a further block (the gas bench).
+        assert!(run_gas(8) >= 226_072 && run_gas(2) >= 74_624 && run_gas(1) >= 48_510);
+    }
 }
