@@ -118,6 +118,74 @@ impl SigningDomain {
         keccak256(buf)
     }
 
+    /// [`Self::tx_digest`] of each transaction, in order, with the Keccaks of all of them run
+    /// together, level by level of EIP-712's `hashStruct` (the outputs' structs and the inputs,
+    /// then the outputs' array, the transaction's struct, the digest): eight messages to each
+    /// run of the lanes' Keccak where the CPU has AVX-512 (`plasma_keccak_lanes`). Equal to
+    /// `tx_digest` for every transaction (tested on every shape).
+    pub fn tx_digests(&self, txs: &[&Transaction]) -> Vec<B256> {
+        use plasma_keccak_lanes::keccak256_many;
+        let (tx_type_hash, output_type_hash) = type_hashes();
+        // Level 1: hashStruct(Output) of every output, and the inputs' array of every
+        // transaction.
+        let mut messages: Vec<Vec<u8>> = Vec::with_capacity(txs.len() * 3);
+        for tx in txs {
+            for o in &tx.outputs {
+                let mut word = vec![0u8; 4 * 32];
+                word[..32].copy_from_slice(output_type_hash.as_slice());
+                word[32 + 12..64].copy_from_slice(o.owner.as_slice());
+                word[64 + 12..96].copy_from_slice(o.token.as_slice());
+                word[96..].copy_from_slice(&o.amount.to_be_bytes::<32>());
+                messages.push(word);
+            }
+            messages.push(tx.inputs.iter().flat_map(|i| i.to_be_bytes::<32>()).collect());
+        }
+        let level1 = keccak256_many(&messages.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        // Level 2: the outputs' array of every transaction.
+        let mut at = 0;
+        let mut inputs_hashes = Vec::with_capacity(txs.len());
+        let arrays: Vec<Vec<u8>> = txs
+            .iter()
+            .map(|tx| {
+                let n = tx.outputs.len();
+                let array = level1[at..at + n].iter().flat_map(|h| h.0).collect();
+                inputs_hashes.push(level1[at + n]);
+                at += n + 1;
+                array
+            })
+            .collect();
+        let outputs_hashes = keccak256_many(&arrays.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        // Level 3: hashStruct(Transaction).
+        let structs: Vec<[u8; 5 * 32]> = txs
+            .iter()
+            .zip(inputs_hashes.iter().zip(&outputs_hashes))
+            .map(|(tx, (inputs, outputs))| {
+                let mut data = [0u8; 5 * 32];
+                data[..32].copy_from_slice(tx_type_hash.as_slice());
+                data[63] = tx.txType;
+                data[64..96].copy_from_slice(inputs.as_slice());
+                data[96..128].copy_from_slice(outputs.as_slice());
+                data[128..].copy_from_slice(tx.metadata.as_slice());
+                data
+            })
+            .collect();
+        let struct_hashes =
+            keccak256_many(&structs.iter().map(|d| d.as_slice()).collect::<Vec<_>>());
+        // Level 4: the digest.
+        let bufs: Vec<[u8; 66]> = struct_hashes
+            .iter()
+            .map(|h| {
+                let mut buf = [0u8; 66];
+                buf[0] = 0x19;
+                buf[1] = 0x01;
+                buf[2..34].copy_from_slice(self.separator.as_slice());
+                buf[34..].copy_from_slice(h.as_slice());
+                buf
+            })
+            .collect();
+        keccak256_many(&bufs.iter().map(|b| b.as_slice()).collect::<Vec<_>>())
+    }
+
     /// The digest an owner signs to authorise a watchtower (spec: EXIT-9).
     pub fn exit_authorization_digest(&self, auth: &ExitAuthorization) -> B256 {
         self.digest(auth)
@@ -274,6 +342,7 @@ mod tests {
         // Every count of inputs and outputs (and some out of the rules: the digest does not
         // judge), several tokens, amounts, types and metadata.
         let d = domain();
+        let mut all = Vec::new();
         for n_in in 0..=6u16 {
             for n_out in 0..=6u8 {
                 let inputs: Vec<_> =
@@ -293,9 +362,20 @@ mod tests {
                     tx.txType = tx_type;
                     assert_eq!(d.tx_digest(&tx), tx.eip712_signing_hash(d.domain()));
                     assert_eq!(d.tx_digest(&tx), d.digest(&tx));
+                    all.push(tx.clone());
                 }
             }
         }
+        // Together (the lanes' Keccak, level by level): the same digests, in order, for the
+        // whole set, for runs of one shape, and for none.
+        let refs: Vec<&Transaction> = all.iter().collect();
+        let one_by_one: Vec<B256> = all.iter().map(|t| d.tx_digest(t)).collect();
+        assert_eq!(d.tx_digests(&refs), one_by_one);
+        let same_shape: Vec<&Transaction> = all.iter().filter(|t| t.inputs.len() == 1).collect();
+        assert!(same_shape.len() > 16);
+        let expected: Vec<B256> = same_shape.iter().map(|t| d.tx_digest(t)).collect();
+        assert_eq!(d.tx_digests(&same_shape), expected);
+        assert!(d.tx_digests(&[]).is_empty());
     }
 
     #[test]
