@@ -16,10 +16,7 @@
 use crate::judge::DecodedBlock;
 use alloy::primitives::B256;
 use parking_lot::Mutex;
-use plasma_spec::{
-    BlockTree,
-    wire::{BlockDecoder, MEDIA_TYPE, WireError},
-};
+use plasma_spec::wire::{BlockDecoder, MEDIA_TYPE, WireError};
 use serde::Serialize;
 use std::{
     collections::BTreeMap,
@@ -489,7 +486,7 @@ pub fn finish_block_for(
         Some(d) => DecodedBlock::decode_prepared(txs, d),
         None => DecodedBlock::decode(txs),
     };
-    let served = BlockTree::from_leaves(&block.leaves).map(|t| t.root()).unwrap_or_default();
+    let served = plasma_spec::root_of_leaves(&block.leaves).unwrap_or_default();
     if served != root {
         return Err(DownloadError::RootMismatch { served, committed: root });
     }
@@ -677,7 +674,7 @@ mod tests {
             .map(|i| pay_eth(&domain(), &[pos(1000, i, 0)], &[(k.address(), 1)], &[&k]))
             .collect();
         let leaves: Vec<Vec<u8>> = txs.iter().map(|t| t.transaction.encode()).collect();
-        let root = BlockTree::from_txs(&leaves).unwrap().root();
+        let root = plasma_spec::BlockTree::from_txs(&leaves).unwrap().root();
         (txs.iter().map(|t| Bytes::from(t.encode())).collect(), root)
     }
 

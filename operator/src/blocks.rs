@@ -723,7 +723,7 @@ fn tree_levels(leaves: &[B256], width: usize, threads: usize) -> Vec<Vec<B256>> 
         level.resize(part_w, B256::ZERO);
         let mut levels = Vec::with_capacity(part_w.trailing_zeros() as usize + 1);
         while level.len() > 1 {
-            let next: Vec<B256> = level.chunks(2).map(|p| node_hash(&p[0], &p[1])).collect();
+            let next = plasma_spec::parent_level(&level);
             levels.push(std::mem::replace(&mut level, next));
         }
         levels.push(level);
@@ -757,7 +757,7 @@ fn tree_levels(leaves: &[B256], width: usize, threads: usize) -> Vec<Vec<B256>> 
         }
     }
     for k in levels.len() - 1..height {
-        let next: Vec<B256> = levels[k].chunks(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        let next = plasma_spec::parent_level(&levels[k]);
         levels.push(next);
     }
     levels

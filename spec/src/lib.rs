@@ -49,7 +49,7 @@ pub use ledger::{
 };
 pub use merkle::{
     BlockTree, PROOF_LEN, PlasmaHasher, Proof, deposit_block_root, leaf_hash, node_hash,
-    zero_hashes,
+    parent_level, root_of_leaves, zero_hashes,
 };
 pub use position::{UtxoPos, is_deposit_block};
 pub use signing::{ExitAuthorization, Signer, SigningDomain, recover_signer, recover_signer_key};

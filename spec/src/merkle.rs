@@ -37,6 +37,50 @@ pub fn node_hash(left: &B256, right: &B256) -> B256 {
     keccak256(buf)
 }
 
+/// The level above `level`: [`node_hash`] of each pair, in order (a last node without a pair is
+/// left out), the pairs hashed eight at a time where the CPU has AVX-512
+/// (`plasma_keccak_lanes`; the same hashes on any CPU).
+pub fn parent_level(level: &[B256]) -> Vec<B256> {
+    let preimages: Vec<[u8; 65]> = level
+        .chunks_exact(2)
+        .map(|p| {
+            let mut buf = [0u8; 65];
+            buf[0] = NODE_PREFIX;
+            buf[1..33].copy_from_slice(p[0].as_slice());
+            buf[33..].copy_from_slice(p[1].as_slice());
+            buf
+        })
+        .collect();
+    plasma_keccak_lanes::keccak256_many(&preimages.iter().map(|b| b.as_slice()).collect::<Vec<_>>())
+}
+
+/// The root of the block whose leaves are `leaves` (MERKLE-3): `BlockTree::from_leaves(leaves)`'s
+/// root, without keeping the tree (a watcher checking a downloaded block against L1 needs the
+/// root only), each level hashed by [`parent_level`].
+pub fn root_of_leaves(leaves: &[B256]) -> Result<B256, MerkleError> {
+    let len = leaves.len();
+    if len > MAX_TXS_PER_BLOCK {
+        return Err(MerkleError::TooManyLeaves { count: len });
+    }
+    let zeros = zero_hashes();
+    if len == 0 {
+        return Ok(zeros[TREE_DEPTH]);
+    }
+    let width = len.next_power_of_two();
+    let height = width.trailing_zeros() as usize;
+    let mut level = Vec::with_capacity(width);
+    level.extend_from_slice(leaves);
+    level.resize(width, B256::ZERO);
+    while level.len() > 1 {
+        level = parent_level(&level);
+    }
+    let mut root = level[0];
+    for zero in &zeros[height..TREE_DEPTH] {
+        root = node_hash(&root, zero);
+    }
+    Ok(root)
+}
+
 /// Hashes of empty subtrees: `Z[0]` is the empty leaf (zero), `Z[k+1] = node(Z[k], Z[k])`
 /// (spec: MERKLE-3). `Z[16]` is the root of an empty block.
 pub fn zero_hashes() -> &'static [B256; TREE_DEPTH + 1] {
@@ -208,6 +252,35 @@ mod tests {
 
     fn leaves(n: usize) -> Vec<B256> {
         (0..n).map(|i| leaf_hash(&(i as u64).to_be_bytes())).collect()
+    }
+
+    /// The root alone, levels hashed eight pairs at a time: the tree's root for every size
+    /// around the powers of two, the empty block and the full one, and the size limit.
+    #[test]
+    fn root_of_leaves_is_the_trees_root() {
+        let mut sizes: Vec<usize> = (0..=40).collect();
+        for k in 6..=16 {
+            sizes.extend([(1 << k) - 1, 1 << k, (1 << k) + 1]);
+        }
+        for n in sizes.into_iter().filter(|n| *n <= MAX_TXS_PER_BLOCK) {
+            let l = leaves(n);
+            assert_eq!(
+                root_of_leaves(&l).unwrap(),
+                BlockTree::from_leaves(&l).unwrap().root(),
+                "{n}"
+            );
+        }
+        assert_eq!(
+            root_of_leaves(&leaves(MAX_TXS_PER_BLOCK)).unwrap(),
+            naive_root(&leaves(MAX_TXS_PER_BLOCK))
+        );
+        assert!(matches!(
+            root_of_leaves(&leaves(MAX_TXS_PER_BLOCK + 1)),
+            Err(MerkleError::TooManyLeaves { .. })
+        ));
+        let l = leaves(37);
+        let pairs: Vec<B256> = l.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        assert_eq!(parent_level(&l), pairs, "an odd last node is left out");
     }
 
     /// The tree by definition: 65,536 leaves, level by level. Slow, so used on few sizes.
