@@ -17,6 +17,12 @@ const RATE: usize = 136;
 /// Messages permuted together.
 const LANES: usize = 8;
 
+/// Whether this CPU hashes eight messages at once (AVX-512F); without it [`keccak256_many`]
+/// hashes one by one, with the same results.
+pub fn lanes_available() -> bool {
+    x86::available()
+}
+
 /// `keccak256` of each message, in order.
 pub fn keccak256_many(messages: &[&[u8]]) -> Vec<B256> {
     let mut out = vec![B256::ZERO; messages.len()];
