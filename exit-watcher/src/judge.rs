@@ -501,6 +501,50 @@ pub(crate) fn par_chunk_map<T: Sync, R: Send>(
     })
 }
 
+/// Transactions decoded and hashed together by one thread at a time: enough for the lanes'
+/// Keccak to fill its eight lanes, few enough that their copies stay small (~0.5 MB).
+const DECODE_SUB_CHUNK: usize = 2048;
+
+/// What [`DecodedBlock`] keeps of one transaction: the decode, its leaf and hash, and its
+/// prepared signatures (payments, when a domain is given).
+type DecodedTx =
+    (Result<SignedTransaction, plasma_spec::DecodeError>, B256, B256, Option<PreparedTx>);
+
+/// Decodes, hashes and (with `domain`) prepares the transactions of `chunk`, the Keccaks of all
+/// of them run together (leaves and hashes, then the digests level by level).
+fn decode_chunk(chunk: &[Bytes], domain: Option<&SigningDomain>) -> Vec<DecodedTx> {
+    let txs: Vec<_> = chunk.iter().map(|bytes| SignedTransaction::decode(bytes)).collect();
+    let messages: Vec<Option<Vec<u8>>> = txs
+        .iter()
+        .zip(chunk)
+        .map(|(t, bytes)| {
+            let t = t.as_ref().ok()?;
+            Some(leaf_message(bytes).unwrap_or_else(|| {
+                let mut m = vec![0x00];
+                m.extend(t.transaction.encode());
+                m
+            }))
+        })
+        .collect();
+    let prepared = match domain {
+        Some(d) => prepare_all(&txs, d),
+        None => vec![None; txs.len()],
+    };
+    let given: Vec<&[u8]> = messages.iter().filter_map(Option::as_deref).collect();
+    let mut hashed = leaves_and_hashes(&given).into_iter();
+    txs.into_iter()
+        .zip(messages)
+        .zip(prepared)
+        .map(|((t, message), prepared)| {
+            let (leaf, hash) = match message.and_then(|_| hashed.next()) {
+                Some(both) => both,
+                None => (plasma_spec::leaf_hash(&[]), B256::ZERO),
+            };
+            (t, leaf, hash, prepared)
+        })
+        .collect()
+}
+
 impl DecodedBlock {
     /// Decodes and hashes `signed` on all cores.
     pub fn decode(signed: Vec<Bytes>) -> Self {
@@ -514,37 +558,9 @@ impl DecodedBlock {
     }
 
     fn decode_with(signed: Vec<Bytes>, domain: Option<&SigningDomain>) -> Self {
+        // Sub-chunks bound the copies hashed together (a full block's would be ~17 MB at once).
         let each = par_chunk_map(&signed, |chunk| {
-            let txs: Vec<_> = chunk.iter().map(|bytes| SignedTransaction::decode(bytes)).collect();
-            let messages: Vec<Option<Vec<u8>>> = txs
-                .iter()
-                .zip(chunk)
-                .map(|(t, bytes)| {
-                    let t = t.as_ref().ok()?;
-                    Some(leaf_message(bytes).unwrap_or_else(|| {
-                        let mut m = vec![0x00];
-                        m.extend(t.transaction.encode());
-                        m
-                    }))
-                })
-                .collect();
-            let prepared = match domain {
-                Some(d) => prepare_all(&txs, d),
-                None => vec![None; txs.len()],
-            };
-            let given: Vec<&[u8]> = messages.iter().filter_map(Option::as_deref).collect();
-            let mut hashed = leaves_and_hashes(&given).into_iter();
-            txs.into_iter()
-                .zip(messages)
-                .zip(prepared)
-                .map(|((t, message), prepared)| {
-                    let (leaf, hash) = match message.and_then(|_| hashed.next()) {
-                        Some(both) => both,
-                        None => (plasma_spec::leaf_hash(&[]), B256::ZERO),
-                    };
-                    (t, leaf, hash, prepared)
-                })
-                .collect()
+            chunk.chunks(DECODE_SUB_CHUNK).flat_map(|sub| decode_chunk(sub, domain)).collect()
         });
         let mut txs = Ok(Vec::with_capacity(signed.len()));
         let mut leaves = Vec::with_capacity(signed.len());
@@ -1197,6 +1213,31 @@ mod tests {
                 }
                 other => panic!("recovery and the batch disagree: {other:?}"),
             }
+        }
+    }
+
+    /// A block larger than the sub-chunks each thread hashes together: every transaction's leaf,
+    /// hash and digest in its place, whatever chunk it fell in.
+    #[test]
+    fn a_block_of_many_sub_chunks_keeps_every_hash_in_place() {
+        let n = 2 * DECODE_SUB_CHUNK * 2 + 77;
+        let d = domain();
+        let txs: Vec<SignedTransaction> = (0..n as u64)
+            .map(|i| {
+                let outputs = (0..=(i % 3) as u8)
+                    .map(|o| Output::new(Address::repeat_byte(o), Address::ZERO, U256::from(i)))
+                    .collect();
+                let tx = Transaction::payment(&[pos(1 + i, 0, 0)], outputs, B256::ZERO);
+                SignedTransaction::new(tx, vec![Bytes::from(vec![(i % 251) as u8; 65])])
+            })
+            .collect();
+        let block =
+            DecodedBlock::decode_prepared(txs.iter().map(|t| t.encode().into()).collect(), &d);
+        for (i, t) in txs.iter().enumerate() {
+            assert_eq!(block.leaves[i], plasma_spec::leaf_hash(&t.transaction.encode()), "{i}");
+            assert_eq!(block.hashes[i], t.transaction.hash(), "{i}");
+            let prepared = block.prepared[i].as_ref().unwrap();
+            assert_eq!(prepared.digest, d.tx_digest(&t.transaction), "{i}");
         }
     }
 
