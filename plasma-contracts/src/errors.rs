@@ -115,6 +115,7 @@ pub fn sentence(name: &str) -> Option<&'static str> {
         "FrameworkZeroRoot" => {
             "a block root of zero is refused (it would look like a missing block)"
         }
+        "FrameworkNoRoots" => "a run of blocks to commit must hold at least one root",
         "FrameworkUnexpectedBlockNumber" => {
             "the child block number is not the next one: that root was already committed or the \
              operator is out of step"
