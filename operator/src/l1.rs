@@ -552,11 +552,7 @@ async fn submit_step(
     let mut run = run;
     run.truncate(affordable(balance, price));
     let Some(&last) = run.last() else { return Ok(false) };
-    let wanted = run.clone();
-    let infos = off_workers(chain, move |c| {
-        wanted.iter().map(|b| c.block_info(*b)).collect::<Result<Vec<_>, _>>().map_err(Into::into)
-    })
-    .await?;
+    let infos = stored_infos(chain, &run).await?;
     let mut roots = Vec::with_capacity(infos.len());
     for (b, info) in run.iter().zip(infos) {
         let Some(info) = info else {
@@ -624,6 +620,19 @@ fn affordable(balance: U256, price: u128) -> usize {
         .unwrap_or(1)
 }
 
+/// The stored records of `blocks`, in order (`None` for one not stored), in one call off the
+/// async workers.
+async fn stored_infos(
+    chain: &Arc<Chain>,
+    blocks: &[u64],
+) -> Result<Vec<Option<crate::blocks::BlockInfo>>, L1Error> {
+    let wanted = blocks.to_vec();
+    off_workers(chain, move |c| {
+        wanted.iter().map(|b| c.block_info(*b)).collect::<Result<Vec<_>, _>>().map_err(Into::into)
+    })
+    .await
+}
+
 /// The leading blocks of `front` that follow each other by the interval (a reorg may reopen an
 /// older block behind later ones: it goes first, alone if need be).
 fn contiguous(mut front: Vec<u64>) -> Vec<u64> {
@@ -666,11 +675,7 @@ async fn record_committed(
             found.insert(b, (event, mined_at, log.transaction_hash.unwrap_or_default()));
         }
     }
-    let wanted = done.to_vec();
-    let infos = off_workers(chain, move |c| {
-        wanted.iter().map(|b| c.block_info(*b)).collect::<Result<Vec<_>, _>>().map_err(Into::into)
-    })
-    .await?;
+    let infos = stored_infos(chain, done).await?;
     let mut run = Vec::with_capacity(done.len());
     let mut follow = Vec::with_capacity(done.len());
     for (&blknum, info) in done.iter().zip(infos) {
