@@ -10,6 +10,7 @@ use plasma_spec::{
     SignatureError, SignedTransaction, SigningDomain, SpendRule, TxType, UtxoPos, UtxoSet,
     UtxoView, WithExits,
     batch_verify::{ParsedSignature, PublicKeys, SignatureClaim, recover_batched},
+    leaf_message_of, leaves_and_hashes,
 };
 use serde::{Deserialize, Serialize};
 
@@ -419,44 +420,6 @@ fn prepare_all(
         .collect()
 }
 
-/// `0x00 ‖ abi.encode(tx)` for the unsigned transaction inside `signed`, a signed
-/// transaction's canonical encoding (ENC-4: [`SignedTransaction::decode`] accepted it), copied
-/// out in place instead of encoding the transaction again: its keccak is the leaf (MERKLE-1) and
-/// the keccak of all but its first byte the transaction's hash (ENC-5). `abi.encode(signed)` is
-/// the word `0x20`, then the tuple's head (the transaction's offset, `0x40`, and the signatures'
-/// offset `S`), then the transaction's tuple up to `S`; `abi.encode(tx)` is the word `0x20` then
-/// that same tuple. `None` if `signed` is not laid out so (never, once decoded: the caller
-/// encodes).
-fn leaf_message(signed: &[u8]) -> Option<Vec<u8>> {
-    let word = |at: usize| -> Option<usize> {
-        let w = signed.get(at..at + 32)?;
-        // A canonical offset fits in a few bytes; anything else is not this layout.
-        if w[..24].iter().any(|b| *b != 0) {
-            return None;
-        }
-        usize::try_from(u64::from_be_bytes(w[24..].try_into().ok()?)).ok()
-    };
-    if word(0)? != 0x20 || word(32)? != 0x40 {
-        return None;
-    }
-    let tuple = signed.get(96..32usize.checked_add(word(64)?)?)?;
-    let mut message = Vec::with_capacity(33 + tuple.len());
-    message.push(0x00); // MERKLE-1's leaf prefix (tested against `plasma_spec::leaf_hash`)
-    message.extend_from_slice(&[0u8; 31]);
-    message.push(0x20);
-    message.extend_from_slice(tuple);
-    Some(message)
-}
-
-/// The leaf (MERKLE-1) and hash (ENC-5) of every transaction whose [`leaf_message`] is given,
-/// in order: sixteen messages, eight transactions, to each run of the lanes' Keccak.
-fn leaves_and_hashes(messages: &[&[u8]]) -> Vec<(B256, B256)> {
-    let both: Vec<&[u8]> =
-        messages.iter().flat_map(|m| [*m, m.get(1..).unwrap_or_default()]).collect();
-    let hashed = plasma_keccak_lanes::keccak256_many(&both);
-    hashed.chunks_exact(2).map(|p| (p[0], p[1])).collect()
-}
-
 /// `f` over `items` in one contiguous chunk per core (or all at once when few), results in
 /// order: for work that is cheaper done on many items together (the lanes' Keccak).
 pub(crate) fn par_chunk_map<T: Sync, R: Send>(
@@ -469,9 +432,13 @@ pub(crate) fn par_chunk_map<T: Sync, R: Send>(
     }
     let chunk = items.len().div_ceil(threads).max(1);
     let f = &f;
+    // The first chunk on this thread, the others each on a thread of its own.
     std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(move || f(c))).collect();
+        let mut chunks = items.chunks(chunk);
+        let first = chunks.next().unwrap_or_default();
+        let handles: Vec<_> = chunks.map(|c| s.spawn(move || f(c))).collect();
         let mut out = Vec::with_capacity(items.len());
+        out.extend(f(first));
         for h in handles {
             match h.join() {
                 Ok(part) => out.extend(part),
@@ -500,11 +467,7 @@ fn decode_chunk(chunk: &[Bytes], domain: Option<&SigningDomain>) -> Vec<DecodedT
         .zip(chunk)
         .map(|(t, bytes)| {
             let t = t.as_ref().ok()?;
-            Some(leaf_message(bytes).unwrap_or_else(|| {
-                let mut m = vec![0x00];
-                m.extend(t.transaction.encode());
-                m
-            }))
+            Some(leaf_message_of(bytes, &t.transaction))
         })
         .collect();
     let prepared = match domain {
@@ -1259,12 +1222,6 @@ mod tests {
                         let st = SignedTransaction::new(tx.clone(), sigs);
                         let bytes = st.encode();
                         let unsigned = tx.encode();
-                        let message = leaf_message(&bytes).unwrap();
-                        assert_eq!(
-                            leaves_and_hashes(&[&message]),
-                            vec![(plasma_spec::leaf_hash(&unsigned), tx.hash())],
-                            "{n_in} inputs, {n_out} outputs, {n_sig} signatures, type {tx_type}"
-                        );
                         all.push((bytes.clone(), unsigned.clone(), tx.hash()));
                         let block = DecodedBlock::decode(vec![bytes.into()]);
                         assert_eq!(block.leaves, vec![plasma_spec::leaf_hash(&unsigned)]);
@@ -1281,9 +1238,6 @@ mod tests {
         let hashes: Vec<B256> = all.iter().map(|(_, _, h)| *h).collect();
         assert_eq!(block.leaves, leaves);
         assert_eq!(block.hashes, hashes);
-        // Not the layout: no message (the caller encodes instead).
-        assert_eq!(leaf_message(&[]), None);
-        assert_eq!(leaf_message(&[0u8; 96]), None);
     }
 
     /// Keys learnt within a block (its owners' first signatures recovered, the rest batched):

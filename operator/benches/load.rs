@@ -102,6 +102,18 @@ fn thread_cpu() -> Duration {
         .map_or(Duration::ZERO, Duration::from_nanos)
 }
 
+/// CPU time of this whole process so far (every thread, those that have ended included), user
+/// and system, from `/proc/self/stat` (clock ticks: 10 ms at the usual 100 Hz).
+fn process_cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| {
+        // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
+        let rest = s.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    });
+    Duration::from_millis(ticks.unwrap_or(0) * 10)
+}
+
 /// How the load is sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -280,6 +292,10 @@ struct Figures {
     e2e_mined_per_s: f64,
     /// The operator's ingest stages over the load.
     stages: IngestFigures,
+    /// This process's CPU over the load (the operator, the generator, and the bench's idle
+    /// runtime), and the load's wall time.
+    load_cpu: Duration,
+    load_wall: Duration,
     /// With distribution: receipts stored for the measured block, and blocks committed without a
     /// quorum (0 expected: the wait is far longer than the run).
     da: Option<(usize, u64)>,
@@ -395,6 +411,16 @@ async fn main() {
                 "| load generator during the load: CPU per tx, share of one core | {:.2} µs, {:.0} % |",
                 f.generator_cpu.as_secs_f64() * 1e6 / f.n as f64,
                 100.0 * gen_share
+            );
+            let busy = f.load_cpu.as_secs_f64() / f.load_wall.as_secs_f64();
+            println!(
+                "| cores busy during the load (this process: operator and generator), of {cores} | {busy:.2}: operator {:.2}, generator {:.2} |",
+                busy - gen_share,
+                gen_share
+            );
+            println!(
+                "| operator CPU per accepted tx (all threads, the generator's taken out) | {:.1} µs |",
+                (f.load_cpu.as_secs_f64() - f.generator_cpu.as_secs_f64()) * 1e6 / f.n as f64
             );
             for (name, s) in f.stages.stages() {
                 if s.txs > 0 {
@@ -604,12 +630,14 @@ async fn run(
 
     // Load, from the generator's own thread.
     let stages_before = chain.ingest_stats().figures();
+    let cpu_before = process_cpu();
     let start = Instant::now();
     let base = format!("http://{}", node.addr);
     let generated =
         tokio::task::spawn_blocking(move || generate(base, mode, bodies)).await.unwrap();
     assert_eq!(generated.accepted, n);
     let submit_time = start.elapsed();
+    let load_cpu = process_cpu().saturating_sub(cpu_before);
     let stages = chain.ingest_stats().figures().since(&stages_before);
     let build = Instant::now();
     let block = chain.produce_block(plasma_spec::MAX_TXS_PER_BLOCK - 1).unwrap().unwrap();
@@ -681,6 +709,8 @@ async fn run(
         stored_to_mined: mined_at.duration_since(build) - build_time,
         e2e_mined_per_s: n as f64 / mined_at.duration_since(start).as_secs_f64(),
         stages,
+        load_cpu,
+        load_wall: submit_time,
         da,
     }
 }

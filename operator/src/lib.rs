@@ -23,6 +23,7 @@ mod metrics;
 mod node;
 mod openapi;
 mod store;
+mod workers;
 
 pub use blocks::{
     BlockInfo, EncodedBlock, ProduceStages, TILE_LEAVES, TX_GROUP, WIRE_CHUNK, leaves_of,

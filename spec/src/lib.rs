@@ -48,8 +48,8 @@ pub use ledger::{
     validate_payment,
 };
 pub use merkle::{
-    BlockTree, PROOF_LEN, PlasmaHasher, Proof, deposit_block_root, leaf_hash, node_hash,
-    parent_level, root_of_leaves, zero_hashes,
+    BlockTree, PROOF_LEN, PlasmaHasher, Proof, deposit_block_root, leaf_hash, leaf_message,
+    leaf_message_of, leaves_and_hashes, node_hash, parent_level, root_of_leaves, zero_hashes,
 };
 pub use position::{UtxoPos, is_deposit_block};
 pub use signing::{ExitAuthorization, Signer, SigningDomain, recover_signer, recover_signer_key};

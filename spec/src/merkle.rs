@@ -28,6 +28,54 @@ pub fn leaf_hash(tx_bytes: &[u8]) -> B256 {
     hasher.finalize()
 }
 
+/// `0x00 ‖ abi.encode(tx)` for the unsigned transaction inside `signed`, a signed
+/// transaction's canonical encoding (ENC-4: [`crate::SignedTransaction::decode`] accepted it), copied
+/// out in place instead of encoding the transaction again: its keccak is the leaf (MERKLE-1) and
+/// the keccak of all but its first byte the transaction's hash (ENC-5). `abi.encode(signed)` is
+/// the word `0x20`, then the tuple's head (the transaction's offset, `0x40`, and the signatures'
+/// offset `S`), then the transaction's tuple up to `S`; `abi.encode(tx)` is the word `0x20` then
+/// that same tuple. `None` if `signed` is not laid out so (never, once decoded: the caller
+/// then encodes the transaction again).
+pub fn leaf_message(signed: &[u8]) -> Option<Vec<u8>> {
+    let word = |at: usize| -> Option<usize> {
+        let w = signed.get(at..at + 32)?;
+        // A canonical offset fits in a few bytes; anything else is not this layout.
+        if w[..24].iter().any(|b| *b != 0) {
+            return None;
+        }
+        usize::try_from(u64::from_be_bytes(w[24..].try_into().ok()?)).ok()
+    };
+    if word(0)? != 0x20 || word(32)? != 0x40 {
+        return None;
+    }
+    let tuple = signed.get(96..32usize.checked_add(word(64)?)?)?;
+    let mut message = Vec::with_capacity(33 + tuple.len());
+    message.push(LEAF_PREFIX);
+    message.extend_from_slice(&[0u8; 31]);
+    message.push(0x20);
+    message.extend_from_slice(tuple);
+    Some(message)
+}
+
+/// [`leaf_message`] of `signed`, the encoding of `tx`, or `0x00 ‖ tx.encode()` where it is not
+/// laid out so: the same message either way.
+pub fn leaf_message_of(signed: &[u8], tx: &crate::Transaction) -> Vec<u8> {
+    leaf_message(signed).unwrap_or_else(|| {
+        let mut message = vec![LEAF_PREFIX];
+        message.extend(tx.encode());
+        message
+    })
+}
+
+/// The leaf (MERKLE-1) and hash (ENC-5) of every transaction whose [`leaf_message`] is given,
+/// in order: sixteen messages, eight transactions, to each run of the lanes' Keccak.
+pub fn leaves_and_hashes(messages: &[&[u8]]) -> Vec<(B256, B256)> {
+    let both: Vec<&[u8]> =
+        messages.iter().flat_map(|m| [*m, m.get(1..).unwrap_or_default()]).collect();
+    let hashed = plasma_keccak_lanes::keccak256_many(&both);
+    hashed.chunks_exact(2).map(|p| (p[0], p[1])).collect()
+}
+
 /// An inner node: `keccak256(0x01 ‖ left ‖ right)` (spec: MERKLE-2).
 pub fn node_hash(left: &B256, right: &B256) -> B256 {
     let mut buf = [0u8; 65];
@@ -252,6 +300,52 @@ mod tests {
 
     fn leaves(n: usize) -> Vec<B256> {
         (0..n).map(|i| leaf_hash(&(i as u64).to_be_bytes())).collect()
+    }
+
+    proptest! {
+        /// The leaf and hash read inside a signed transaction's encoding are those of the
+        /// transaction encoded again, for every shape (0..=5 inputs and outputs, any count of
+        /// signatures, any type byte, metadata), alone and many together (the lanes' Keccak
+        /// eight at a time); a body that is not the layout has no message.
+        #[test]
+        fn leaf_messages_hash_as_the_encoded_transaction(
+            shapes in prop::collection::vec(
+                (0..=5u16, 0..=5u8, 0..=6usize, any::<u8>(), any::<[u8; 32]>(), any::<u64>()),
+                1..40,
+            ),
+        ) {
+            use crate::{Output, SignedTransaction, Transaction, UtxoPos};
+            use alloy_primitives::{Address, Bytes, U256};
+            let mut messages = Vec::new();
+            let mut expected = Vec::new();
+            for (n_in, n_out, n_sig, tx_type, metadata, seed) in shapes {
+                let inputs: Vec<UtxoPos> = (0..n_in)
+                    .map(|i| UtxoPos::new(1 + (seed >> 24), i, 0).unwrap())
+                    .collect();
+                let outputs = (0..n_out)
+                    .map(|o| {
+                        Output::new(
+                            Address::repeat_byte(o + 1),
+                            Address::repeat_byte(seed as u8),
+                            U256::from(seed) << (8 * usize::from(o)),
+                        )
+                    })
+                    .collect();
+                let mut tx = Transaction::payment(&inputs, outputs, B256::from(metadata));
+                tx.txType = tx_type;
+                let sigs = (0..n_sig).map(|s| Bytes::from(vec![s as u8 ^ tx_type; 65])).collect();
+                let bytes = SignedTransaction::new(tx.clone(), sigs).encode();
+                let message = leaf_message(&bytes).unwrap();
+                let want = (leaf_hash(&tx.encode()), tx.hash());
+                prop_assert_eq!(leaves_and_hashes(&[&message]), vec![want]);
+                messages.push(message);
+                expected.push(want);
+            }
+            let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+            prop_assert_eq!(leaves_and_hashes(&refs), expected);
+            prop_assert_eq!(leaf_message(&[]), None);
+            prop_assert_eq!(leaf_message(&[0u8; 96]), None);
+        }
     }
 
     /// The root alone, levels hashed eight pairs at a time: the tree's root for every size

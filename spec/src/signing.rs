@@ -263,6 +263,33 @@ impl SignedTransaction {
         let digest = domain.tx_digest(&self.transaction);
         self.signatures.iter().enumerate().map(|(i, sig)| recover_signer(digest, sig, i)).collect()
     }
+
+    /// [`Self::recover_signers`] of each transaction, in order, with the digests of all of them
+    /// computed together ([`SigningDomain::tx_digests`], the lanes' Keccak): the same results,
+    /// errors included (tested on every shape and on each error).
+    pub fn recover_signers_many(
+        txs: &[&Self],
+        domain: &SigningDomain,
+    ) -> Vec<Result<Vec<Address>, SignatureError>> {
+        // Those `recover_signers` would hash: some inputs, one signature each.
+        let hashed = |t: &Self| {
+            !t.transaction.inputs.is_empty() && t.signatures.len() == t.transaction.inputs.len()
+        };
+        let refs: Vec<&Transaction> =
+            txs.iter().filter(|t| hashed(t)).map(|t| &t.transaction).collect();
+        let mut digests = domain.tx_digests(&refs).into_iter();
+        txs.iter()
+            .map(|t| match if hashed(t) { digests.next() } else { None } {
+                Some(digest) => t
+                    .signatures
+                    .iter()
+                    .enumerate()
+                    .map(|(i, sig)| recover_signer(digest, sig, i))
+                    .collect(),
+                None => t.recover_signers(domain),
+            })
+            .collect()
+    }
 }
 
 /// A secp256k1 private key that signs typed-data digests the way Ethereum wallets do.
@@ -376,6 +403,70 @@ mod tests {
         let expected: Vec<B256> = same_shape.iter().map(|t| d.tx_digest(t)).collect();
         assert_eq!(d.tx_digests(&same_shape), expected);
         assert!(d.tx_digests(&[]).is_empty());
+    }
+
+    /// Recovered together, each transaction's result is its own `recover_signers`': valid
+    /// signatures of 1..=4 inputs, no inputs, a signature too many or too few, a malformed one,
+    /// a high-s twin, a signature of another transaction, interleaved so that a misaligned
+    /// digest would show.
+    #[test]
+    fn signers_recovered_together_are_each_transactions_own() {
+        use crate::SignedTransaction;
+        let d = domain();
+        let mut all = Vec::new();
+        for n_in in 0..=4u16 {
+            for case in 0..6 {
+                let inputs: Vec<_> =
+                    (0..n_in).map(|i| UtxoPos::new(7 + case as u64, i, 0).unwrap()).collect();
+                let outputs =
+                    vec![Output::new(signer(9).address(), Address::ZERO, U256::from(case))];
+                let tx = Transaction::payment(&inputs, outputs, B256::repeat_byte(case as u8));
+                let mut sigs: Vec<Bytes> =
+                    (0..n_in).map(|i| signer(1 + i as u8).sign_tx(&d, &tx)).collect();
+                match case {
+                    1 => sigs.push(signer(1).sign_tx(&d, &tx)),
+                    2 => {
+                        sigs.pop();
+                    }
+                    3 if n_in > 0 => sigs[0] = Bytes::from(vec![0u8; 65]),
+                    4 if n_in > 0 => {
+                        // The malleable twin: s' = n - s, v flipped.
+                        let mut b = sigs[0].to_vec();
+                        let s = U256::from_be_slice(&b[32..64]);
+                        b[32..64].copy_from_slice(&(SECP256K1_N - s).to_be_bytes::<32>());
+                        b[64] ^= 1;
+                        sigs[0] = Bytes::from(b);
+                    }
+                    5 if n_in > 0 => sigs[0] = signer(1).sign_tx(&d, &self::tx()),
+                    _ => {}
+                }
+                all.push(SignedTransaction::new(tx, sigs));
+            }
+        }
+        let refs: Vec<&SignedTransaction> = all.iter().collect();
+        let together = SignedTransaction::recover_signers_many(&refs, &d);
+        let one_by_one: Vec<_> = all.iter().map(|t| t.recover_signers(&d)).collect();
+        assert_eq!(together, one_by_one);
+        for kind in [
+            |r: &Result<Vec<Address>, SignatureError>| r.is_ok(),
+            |r: &Result<Vec<Address>, SignatureError>| {
+                matches!(r, Err(SignatureError::SignatureCountMismatch { .. }))
+            },
+            |r: &Result<Vec<Address>, SignatureError>| {
+                matches!(r, Err(SignatureError::MalformedSignature { .. }))
+            },
+            |r: &Result<Vec<Address>, SignatureError>| {
+                matches!(r, Err(SignatureError::HighS { .. }))
+            },
+        ] {
+            assert!(together.iter().any(kind));
+        }
+        // A signature of another transaction recovers someone else, never its own signer.
+        let valid: Vec<Address> = (0..4u8).map(|i| signer(1 + i).address()).collect();
+        assert!(
+            together.iter().any(|r| r.as_ref().is_ok_and(|s| !s.is_empty() && s[0] != valid[0]))
+        );
+        assert!(SignedTransaction::recover_signers_many(&[], &d).is_empty());
     }
 
     #[test]
