@@ -24,6 +24,18 @@ fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// CPU time of this whole process so far (every thread, those that have ended included), user
+/// and system, from `/proc/self/stat` (clock ticks: 10 ms at the usual 100 Hz).
+fn process_cpu() -> std::time::Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| {
+        // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
+        let rest = s.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    });
+    std::time::Duration::from_millis(ticks.unwrap_or(0) * 10)
+}
+
 fn main() {
     let n = env("PLASMA_CATCHUP_TXS", 20_000);
     let blocks = env("PLASMA_CATCHUP_BLOCKS", 2).max(1);
@@ -112,6 +124,7 @@ fn main() {
     // a few blocks ahead); owners' keys learnt from their first signature.
     let mut view = fresh();
     let (mut decode, mut apply) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let cpu_before = process_cpu();
     let start = Instant::now();
     std::thread::scope(|s| {
         let (ready, decoded) = std::sync::mpsc::sync_channel(2);
@@ -133,6 +146,7 @@ fn main() {
         }
     });
     let verify = start.elapsed();
+    let verify_cpu = process_cpu().saturating_sub(cpu_before);
     let stages = view.timings();
     // The same work one stage after the other (decode, then apply, block by block): how much the
     // pipeline's overlap is worth.
@@ -184,6 +198,11 @@ fn main() {
     println!(
         "| watcher by recovery alone (before SIG-5), no record | {recovery_rate:.0} tx/s ({:.0} ms) |",
         ms(recovery_only)
+    );
+    println!(
+        "| cores busy as it runs (this process's CPU over the wall time), of {} | {:.2} |",
+        std::thread::available_parallelism().map_or(1, |c| c.get()),
+        verify_cpu.as_secs_f64() / verify.as_secs_f64()
     );
     println!("| watcher / operator in-process | {:.1}x |", verify_rate / produce_rate);
     println!("| watcher / 2-thread recovery ceiling | {:.2}x |", verify_rate / ceiling2);

@@ -403,7 +403,8 @@ fn prepared_with(t: &SignedTransaction, digest: B256) -> PreparedTx {
 }
 
 /// [`prepare`] of each of `txs` (`None` where the decode failed), the digests computed together
-/// ([`SigningDomain::tx_digests`]).
+/// ([`SigningDomain::tx_digests`]) and the signatures parsed together
+/// ([`ParsedSignature::new_many`]: their `R`s' square roots eight at a time).
 fn prepare_all(
     txs: &[Result<SignedTransaction, plasma_spec::DecodeError>],
     domain: &SigningDomain,
@@ -411,10 +412,22 @@ fn prepare_all(
     let payments: Vec<&SignedTransaction> =
         txs.iter().filter_map(|t| t.as_ref().ok()).filter(|t| preparable(t)).collect();
     let refs: Vec<&plasma_spec::Transaction> = payments.iter().map(|t| &t.transaction).collect();
-    let mut digests = domain.tx_digests(&refs).into_iter();
+    let digests = domain.tx_digests(&refs);
+    let claims: Vec<(B256, &[u8])> = payments
+        .iter()
+        .zip(&digests)
+        .flat_map(|(t, d)| t.signatures.iter().map(|s| (*d, s.as_ref())))
+        .collect();
+    let mut parsed = ParsedSignature::new_many(&claims).into_iter();
+    let mut digests = digests.into_iter();
     txs.iter()
         .map(|t| match t {
-            Ok(t) if preparable(t) => digests.next().map(|d| prepared_with(t, d)),
+            Ok(t) if preparable(t) => {
+                let digest = digests.next()?;
+                let signatures: Vec<ParsedSignature> =
+                    parsed.by_ref().take(t.signatures.len()).collect();
+                Some(PreparedTx { digest, signatures })
+            }
             _ => None,
         })
         .collect()

@@ -9,6 +9,13 @@
 //! hashed alone by `alloy_primitives::keccak256`, so the result never depends on the CPU:
 //! `keccak256_many(m)[i] == keccak256(m[i])` for every input, tested against alloy's Keccak on
 //! random messages of every length around the block boundaries.
+//!
+//! The same idea serves secp256k1's field square roots (`field`, with AVX-512 IFMA): see
+//! [`secp256k1_sqrt_many`].
+
+mod field;
+
+pub use field::{secp256k1_sqrt_many, sqrt_lanes_available};
 
 use alloy_primitives::{B256, keccak256};
 
