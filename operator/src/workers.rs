@@ -7,6 +7,12 @@
 //! it: the oldest group gets every core, finishes first and writes while the next one recovers.
 //! The threads live as long as the pool, so no group pays for spawning (a stack mapped, guarded
 //! and faulted in) either.
+//!
+//! The price is head-of-line waiting: a group starts recovering once the runs queued before it
+//! are taken. What bounds it is the size of a request (`api.max_batch`, 1,000 by default: ~20
+//! ms of recovery on two cores) and of a group of single submissions (4,096); a small request
+//! behind one large batch waits about that long, where sharing the cores it would have taken
+//! about twice its own time at once.
 
 use parking_lot::Mutex;
 use std::sync::{Arc, mpsc};
