@@ -143,6 +143,23 @@ mod x86 {
         }
     }
 
+    /// [`reduce`] of ten columns given lane by lane (`columns[k][lane]`), for tests of its
+    /// rarest path (a carry out of the last limb after the second fold).
+    #[cfg(test)]
+    pub(super) fn reduce8(columns: &[[u64; LANES]; 10]) -> [[u64; LANES]; 5] {
+        assert!(available(), "reduce8 needs AVX-512F and IFMA");
+        #[target_feature(enable = "avx512f,avx512ifma")]
+        fn inner(columns: &[[u64; LANES]; 10]) -> [[u64; LANES]; 5] {
+            let r = reduce(std::array::from_fn(|k| load8(&columns[k])));
+            [store8(r.0[0]), store8(r.0[1]), store8(r.0[2]), store8(r.0[3]), store8(r.0[4])]
+        }
+        // SAFETY: as in `pow_sqrt8`: the features were asserted above.
+        #[allow(unsafe_code)]
+        unsafe {
+            inner(columns)
+        }
+    }
+
     /// Eight field elements, limb `i` of each in `.0[i]`.
     #[derive(Clone, Copy)]
     struct Fe([__m512i; 5]);
@@ -357,6 +374,75 @@ mod tests {
             let got = U256::from_limbs(canonical(l));
             assert_eq!(alloy_primitives::U512::from(got), want, "{l:?}");
         }
+    }
+
+    /// Inputs whose limbs are at their largest (the value up to 2^260 − 1, as every product's
+    /// reduction may leave it), lane by lane: the power of the value mod p. Bytes cannot give
+    /// these (they stop at 2^256); the chain's own intermediate values can.
+    #[test]
+    fn largest_limbs_are_the_modular_power_of_their_value() {
+        if !sqrt_lanes_available() {
+            return;
+        }
+        use alloy_primitives::U512;
+        let m = (1u64 << 52) - 1;
+        let inputs: [[u64; 5]; LANES] = [
+            [m; 5],
+            [m, 0, 0, 0, m],
+            [0, 0, 0, 0, m],
+            [m, m, m, m, 0],
+            [1, 0, 0, 0, m],
+            [m, 1, m, 1, m],
+            [0; 5],
+            [0x3D1, 0x1000, 0, 0, 1 << 48],
+        ];
+        let limbs: [[u64; LANES]; 5] = std::array::from_fn(|i| inputs.map(|l| l[i]));
+        let roots = x86::pow_sqrt8(&limbs);
+        for (lane, l) in inputs.iter().enumerate() {
+            let value = (0..5).fold(U512::ZERO, |acc, i| acc + (U512::from(l[i]) << (52 * i)));
+            let a = U256::from(value % U512::from(p()));
+            let want = a.pow_mod((p() + U256::from(1)) >> 2, p());
+            let got = U256::from_limbs(canonical(std::array::from_fn(|i| roots[i][lane])));
+            assert_eq!(got, want, "lane {lane}: {l:?}");
+        }
+    }
+
+    /// A product's reduction on columns that take its rarest path: after the first fold every
+    /// limb is full and 2^260 is owed once more, so the second fold carries out of the last
+    /// limb and `2^260 ≡ 0x1000003D10` is added a third time. Beside it, columns at their
+    /// largest and a few ordinary ones: the limbs' value is the columns' value mod p.
+    #[test]
+    fn reduction_takes_every_fold() {
+        if !sqrt_lanes_available() {
+            return;
+        }
+        use alloy_primitives::U512;
+        let m = (1u64 << 52) - 1;
+        let big = (1u64 << 56) - 1;
+        let cases: [[u64; 10]; LANES] = [
+            [m, m, m, m, m - 0x3D10_0000, 0, 0, 0, 0, 1 << 16],
+            [m, m, m, m, m - 0x3D10_0000, 0, 0, 0, 0, (1 << 16) + 1],
+            [big, big, big, big, big, m, m, m, m, (1 << 20) - 1],
+            [0; 10],
+            [1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+            [m, m, m, m, m, m, m, m, m, 0],
+            [big, 0, big, 0, big, 0, m, 0, m, 1 << 30],
+        ];
+        let columns: [[u64; LANES]; 10] = std::array::from_fn(|k| cases.map(|c| c[k]));
+        let limbs = x86::reduce8(&columns);
+        for (lane, c) in cases.iter().enumerate() {
+            let l: [u64; 5] = std::array::from_fn(|i| limbs[i][lane]);
+            assert!(l.iter().all(|x| *x < 1 << 52), "lane {lane}: limbs {l:?}");
+            let value = (0..10).fold(U512::ZERO, |acc, k| acc + (U512::from(c[k]) << (52 * k)));
+            let want = value % U512::from(p());
+            assert_eq!(U512::from(U256::from_limbs(canonical(l))), want, "lane {lane}");
+        }
+        // The first case's path: the result is small (2·0x1000003D10 − 1 in the first limb).
+        assert_eq!(
+            std::array::from_fn::<u64, 5, _>(|i| limbs[i][0]),
+            [2 * 0x10_0000_3D10 - 1, 0, 0, 0, 0]
+        );
     }
 
     proptest! {
