@@ -119,10 +119,10 @@ fn to_bytes(w: [u64; 4]) -> [u8; BYTES] {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::LANES;
+    use crate::words::{load8, store8};
     use std::arch::x86_64::{
-        __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_loadu_epi64, _mm512_madd52hi_epu64,
-        _mm512_madd52lo_epu64, _mm512_set1_epi64, _mm512_setzero_si512, _mm512_srli_epi64,
-        _mm512_storeu_epi64,
+        __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64,
+        _mm512_set1_epi64, _mm512_setzero_si512, _mm512_srli_epi64,
     };
 
     pub(super) fn available() -> bool {
@@ -136,7 +136,7 @@ mod x86 {
         assert!(available(), "pow_sqrt8 needs AVX-512F and IFMA");
         // SAFETY: the CPU has AVX-512F and AVX-512 IFMA (asserted above), the only target
         // features `pow_sqrt8_ifma` is compiled for; its memory accesses are `load8`'s and
-        // `store8`'s.
+        // `store8`'s (`crate::words`).
         #[allow(unsafe_code)]
         unsafe {
             pow_sqrt8_ifma(limbs)
@@ -270,30 +270,6 @@ mod x86 {
     fn carry(lo: &mut __m512i, hi: &mut __m512i, mask: __m512i) {
         *hi = _mm512_add_epi64(*hi, _mm512_srli_epi64::<52>(*lo));
         *lo = _mm512_and_si512(*lo, mask);
-    }
-
-    /// The eight words as one vector.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn load8(w: &[u64; LANES]) -> __m512i {
-        // SAFETY: `w` is 64 readable bytes and an unaligned load needs no alignment.
-        #[allow(unsafe_code)]
-        unsafe {
-            _mm512_loadu_epi64(w.as_ptr().cast::<i64>())
-        }
-    }
-
-    /// The vector's eight words.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn store8(v: __m512i) -> [u64; LANES] {
-        let mut w = [0u64; LANES];
-        // SAFETY: `w` is 64 writable bytes and an unaligned store needs no alignment.
-        #[allow(unsafe_code)]
-        unsafe {
-            _mm512_storeu_epi64(w.as_mut_ptr().cast::<i64>(), v);
-        }
-        w
     }
 }
 

@@ -109,12 +109,46 @@ const SRC: [usize; 25] = {
     src
 };
 
+/// Eight 64-bit words to and from one AVX-512 vector: the crate's only memory accesses through
+/// pointers, shared by the Keccak lanes and the square-root lanes.
+#[cfg(target_arch = "x86_64")]
+mod words {
+    use std::arch::x86_64::{__m512i, _mm512_loadu_epi64, _mm512_storeu_epi64};
+
+    /// The eight words as one vector.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(crate) fn load8(w: &[u64; 8]) -> __m512i {
+        // SAFETY: `w` is 64 readable bytes and an unaligned load needs no alignment.
+        #[allow(unsafe_code)]
+        unsafe {
+            _mm512_loadu_epi64(w.as_ptr().cast::<i64>())
+        }
+    }
+
+    /// The vector's eight words.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(crate) fn store8(v: __m512i) -> [u64; 8] {
+        let mut w = [0u64; 8];
+        // SAFETY: `w` is 64 writable bytes and an unaligned store needs no alignment.
+        #[allow(unsafe_code)]
+        unsafe {
+            _mm512_storeu_epi64(w.as_mut_ptr().cast::<i64>(), v);
+        }
+        w
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{B256, LANES, RATE, RC, RHO, SRC};
+    use super::{
+        B256, LANES, RATE, RC, RHO, SRC,
+        words::{load8, store8},
+    };
     use std::arch::x86_64::{
-        __m512i, _mm512_loadu_epi64, _mm512_rol_epi64, _mm512_set1_epi64, _mm512_setzero_si512,
-        _mm512_storeu_epi64, _mm512_ternarylogic_epi64, _mm512_xor_si512,
+        __m512i, _mm512_rol_epi64, _mm512_set1_epi64, _mm512_setzero_si512,
+        _mm512_ternarylogic_epi64, _mm512_xor_si512,
     };
 
     /// Whether this CPU runs [`hash8`]'s AVX-512 code (checked once, then cached by std).
@@ -168,30 +202,6 @@ mod x86 {
             }
         }
         out
-    }
-
-    /// The eight words as one vector.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn load8(w: &[u64; LANES]) -> __m512i {
-        // SAFETY: `w` is 64 readable bytes and an unaligned load needs no alignment.
-        #[allow(unsafe_code)]
-        unsafe {
-            _mm512_loadu_epi64(w.as_ptr().cast::<i64>())
-        }
-    }
-
-    /// The vector's eight words.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn store8(v: __m512i) -> [u64; LANES] {
-        let mut w = [0u64; LANES];
-        // SAFETY: `w` is 64 writable bytes and an unaligned store needs no alignment.
-        #[allow(unsafe_code)]
-        unsafe {
-            _mm512_storeu_epi64(w.as_mut_ptr().cast::<i64>(), v);
-        }
-        w
     }
 
     /// Keccak-f\[1600\] on eight states, lane `i` of each in `a[i]`. θ's column mix is applied
