@@ -420,14 +420,25 @@ pub fn recover_batched_on(
     // Parse on all cores; claims without a known key, or not of SIG-3's form, are recovered.
     type Parsed = (Scalar, Scalar, Scalar, AffinePoint, u32);
     let parsed: Vec<Option<Parsed>> = par_chunks(claims, threads, 256, |chunk| {
-        chunk
+        let keyed: Vec<Option<u32>> = chunk.iter().map(|c| keys.get(&c.claimed?)).collect();
+        let ahead: Vec<Option<Option<Parts>>> =
+            chunk.iter().map(|c| c.parsed.and_then(|p| p.of(&c.digest, c.signature))).collect();
+        // Those not parsed ahead, parsed here together (their roots eight at a time).
+        let todo: Vec<(B256, &[u8])> = chunk
             .iter()
-            .map(|c| {
-                let key = keys.get(&c.claimed?)?;
-                let ahead = c.parsed.and_then(|p| p.of(&c.digest, c.signature));
+            .zip(keyed.iter().zip(&ahead))
+            .filter(|(_, (key, ahead))| key.is_some() && ahead.is_none())
+            .map(|(c, _)| (c.digest, c.signature))
+            .collect();
+        let mut here = parse_many(&todo).into_iter();
+        keyed
+            .into_iter()
+            .zip(ahead)
+            .map(|(key, ahead)| {
+                let key = key?;
                 let (r, s, z, big_r) = match ahead {
                     Some(parsed) => parsed?,
-                    None => parse(&c.digest, c.signature)?,
+                    None => here.next().flatten()?,
                 };
                 Some((r, s, z, big_r, key))
             })
@@ -751,6 +762,14 @@ mod tests {
         let out = recover_batched(&all, &keys);
         assert_eq!(out.signers, expected(&bad));
         assert_ne!(out.signers[7].as_ref().ok(), Some(&bad[7].2));
+        // Half parsed ahead, half here (together): every one is still batched, none recovered —
+        // a parse handed to the wrong claim would fail its batch and send it to recovery.
+        let mut all = claims(&items);
+        for (c, p) in all.iter_mut().zip(&parsed).step_by(2) {
+            c.parsed = Some(p);
+        }
+        let out = recover_batched(&all, &keys);
+        assert_eq!((out.batched, out.signers), (100, expected(&items)));
     }
 
     #[test]
