@@ -21,20 +21,12 @@ use plasma_spec::{
 use plasma_watcher::{ChainView, DecodedBlock, validate_parallel};
 use std::time::Instant;
 
+#[path = "../../operator/benches/common/cpu.rs"]
+mod cpu;
+use cpu::process_cpu;
+
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// CPU time of this whole process so far (every thread, those that have ended included), user
-/// and system, from `/proc/self/stat` (clock ticks: 10 ms at the usual 100 Hz).
-fn process_cpu() -> std::time::Duration {
-    let ticks = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| {
-        // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
-        let rest = s.rsplit_once(')')?.1;
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-    });
-    std::time::Duration::from_millis(ticks.unwrap_or(0) * 10)
 }
 
 fn main() {

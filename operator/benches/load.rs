@@ -47,6 +47,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::process_cpu;
+
 #[path = "../tests/common/towers.rs"]
 mod towers;
 
@@ -100,18 +104,6 @@ fn thread_cpu() -> Duration {
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
         .map_or(Duration::ZERO, Duration::from_nanos)
-}
-
-/// CPU time of this whole process so far (every thread, those that have ended included), user
-/// and system, from `/proc/self/stat` (clock ticks: 10 ms at the usual 100 Hz).
-fn process_cpu() -> Duration {
-    let ticks = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| {
-        // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
-        let rest = s.rsplit_once(')')?.1;
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-    });
-    Duration::from_millis(ticks.unwrap_or(0) * 10)
 }
 
 /// How the load is sent.
