@@ -113,12 +113,17 @@ enum Mode {
     Binary { batch: usize, connections: usize },
     /// `POST /v1/transactions`, one JSON transaction a request.
     Single { connections: usize },
+    /// Batches as `Binary`, and beside them one JSON transaction a request over `singles`
+    /// connections for as long as the batches last: the one-tx route's latency under bulk load.
+    Mixed { batch: usize, connections: usize, singles: usize },
 }
 
 impl Mode {
     const fn connections(self) -> usize {
         match self {
-            Self::Binary { connections, .. } | Self::Single { connections } => connections,
+            Self::Binary { connections, .. }
+            | Self::Single { connections }
+            | Self::Mixed { connections, .. } => connections,
         }
     }
 
@@ -130,13 +135,16 @@ impl Mode {
             Self::Single { connections } => {
                 format!("1 JSON tx a request ({connections} connections, POST /v1/transactions)")
             }
+            Self::Mixed { batch, connections, singles } => format!(
+                "binary batches of {batch} ({connections} connections) with 1 JSON tx a request beside them ({singles} connections)"
+            ),
         }
     }
 
     /// The request bodies of `txs` and how many transactions each holds.
     fn bodies(self, txs: &[Vec<u8>]) -> Vec<(Vec<u8>, usize)> {
         match self {
-            Self::Binary { batch, .. } => {
+            Self::Binary { batch, .. } | Self::Mixed { batch, .. } => {
                 txs.chunks(batch).map(|c| (encode_batch(c), c.len())).collect()
             }
             Self::Single { .. } => txs
@@ -148,14 +156,14 @@ impl Mode {
 
     const fn path(self) -> &'static str {
         match self {
-            Self::Binary { .. } => "/v1/transactions/batch",
+            Self::Binary { .. } | Self::Mixed { .. } => "/v1/transactions/batch",
             Self::Single { .. } => "/v1/transactions",
         }
     }
 
     const fn content_type(self) -> &'static str {
         match self {
-            Self::Binary { .. } => BATCH_MEDIA_TYPE,
+            Self::Binary { .. } | Self::Mixed { .. } => BATCH_MEDIA_TYPE,
             Self::Single { .. } => "application/json",
         }
     }
@@ -173,45 +181,95 @@ struct Generated {
     accepted: usize,
 }
 
+/// Request bodies, with how many transactions each holds.
+type BodyList = Vec<(Vec<u8>, usize)>;
+/// Bodies waiting to be sent.
+type Bodies = Arc<parking_lot::Mutex<BodyList>>;
+
+/// One connection's loop: sends the bodies it takes from `queue` until it is empty (or `stop`
+/// is set), each answer checked to accept every transaction; the latencies and how many were
+/// accepted.
+async fn send_all(
+    http: reqwest::Client,
+    url: String,
+    content_type: &'static str,
+    queue: Bodies,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> (Vec<Duration>, usize) {
+    let (mut latencies, mut accepted) = (Vec::new(), 0);
+    while !stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+        let Some((body, n)) = queue.lock().pop() else { break };
+        let t = Instant::now();
+        let r = http
+            .post(url.as_str())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        let answer = r.bytes().await.unwrap();
+        latencies.push(t.elapsed());
+        // Every transaction accepted: one txHash each, no error.
+        let text = std::str::from_utf8(&answer).unwrap();
+        assert!(!text.contains("\"error\""), "{text}");
+        let hashes = text.matches("\"txHash\"").count();
+        assert_eq!(hashes, n, "{text}");
+        accepted += hashes;
+    }
+    (latencies, accepted)
+}
+
 /// Sends `bodies` to `base` from a thread of its own (a current-thread runtime: the generator
-/// takes one core at most) over `connections` connections, each request's answer checked.
-fn generate(base: String, mode: Mode, bodies: Vec<(Vec<u8>, usize)>) -> Generated {
+/// takes one core at most) over `connections` connections, each request's answer checked. With
+/// `beside` (`Mode::Mixed`: connections and one-transaction JSON bodies), single submissions go
+/// out beside the bodies over their own connections until the last body is answered; their
+/// figures come second (its CPU is counted in the first's: one thread sends both).
+fn generate(
+    base: String,
+    mode: Mode,
+    bodies: BodyList,
+    beside: Option<(usize, BodyList)>,
+) -> (Generated, Option<Generated>) {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
+            let extra = beside.as_ref().map_or(0, |(c, _)| *c);
             let http = reqwest::Client::builder()
-                .pool_max_idle_per_host(mode.connections())
+                .pool_max_idle_per_host(mode.connections() + extra)
                 .build()
                 .unwrap();
-            let url = Arc::new(format!("{base}{}", mode.path()));
-            let queue = Arc::new(parking_lot::Mutex::new(bodies));
+            let url = format!("{base}{}", mode.path());
+            let queue: Bodies = Arc::new(parking_lot::Mutex::new(bodies));
             let (cpu0, start) = (thread_cpu(), Instant::now());
             let tasks: Vec<_> = (0..mode.connections())
                 .map(|_| {
-                    let (http, url, queue) = (http.clone(), url.clone(), queue.clone());
-                    tokio::spawn(async move {
-                        let (mut latencies, mut accepted) = (Vec::new(), 0);
-                        loop {
-                            let Some((body, n)) = queue.lock().pop() else { break };
-                            let t = Instant::now();
-                            let r = http
-                                .post(url.as_str())
-                                .header("content-type", mode.content_type())
-                                .body(body)
-                                .send()
-                                .await
-                                .unwrap();
-                            assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-                            let answer = r.bytes().await.unwrap();
-                            latencies.push(t.elapsed());
-                            // Every transaction accepted: one txHash each, no error.
-                            let text = std::str::from_utf8(&answer).unwrap();
-                            assert!(!text.contains("\"error\""), "{text}");
-                            let hashes = text.matches("\"txHash\"").count();
-                            assert_eq!(hashes, n, "{text}");
-                            accepted += hashes;
-                        }
-                        (latencies, accepted)
+                    let job = send_all(
+                        http.clone(),
+                        url.clone(),
+                        mode.content_type(),
+                        queue.clone(),
+                        None,
+                    );
+                    tokio::spawn(job)
+                })
+                .collect();
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let side: Vec<_> = beside
+                .into_iter()
+                .flat_map(|(connections, bodies)| {
+                    let queue: Bodies = Arc::new(parking_lot::Mutex::new(bodies));
+                    let (http, url, stop) =
+                        (http.clone(), format!("{base}/v1/transactions"), stop.clone());
+                    (0..connections).map(move |_| {
+                        let job = send_all(
+                            http.clone(),
+                            url.clone(),
+                            "application/json",
+                            queue.clone(),
+                            Some(stop.clone()),
+                        );
+                        tokio::spawn(job)
                     })
                 })
                 .collect();
@@ -222,8 +280,21 @@ fn generate(base: String, mode: Mode, bodies: Vec<(Vec<u8>, usize)>) -> Generate
                 accepted += a;
             }
             let wall = start.elapsed();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let beside = if side.is_empty() {
+                None
+            } else {
+                let (mut latencies, mut accepted) = (Vec::new(), 0);
+                for t in side {
+                    let (l, a) = t.await.unwrap();
+                    latencies.extend(l);
+                    accepted += a;
+                }
+                latencies.sort();
+                Some(Generated { wall, cpu: Duration::ZERO, latencies, accepted })
+            };
             latencies.sort();
-            Generated { wall, cpu: thread_cpu() - cpu0, latencies, accepted }
+            (Generated { wall, cpu: thread_cpu() - cpu0, latencies, accepted }, beside)
         })
     })
     .join()
@@ -237,13 +308,13 @@ async fn generator_alone(mode: Mode, txs: &[Vec<u8>]) -> Generated {
     use warp::Filter;
     let hash = format!("{{\"txHash\":\"{}\"}}", B256::repeat_byte(0xab));
     let reply = match mode {
-        Mode::Binary { batch, .. } => {
+        Mode::Binary { batch, .. } | Mode::Mixed { batch, .. } => {
             format!("{{\"results\":[{}]}}", vec![hash.as_str(); batch].join(","))
         }
         Mode::Single { .. } => hash,
     };
     let per_request = match mode {
-        Mode::Binary { batch, .. } => batch,
+        Mode::Binary { batch, .. } | Mode::Mixed { batch, .. } => batch,
         Mode::Single { .. } => 1,
     };
     let reply = Arc::new(reply);
@@ -258,7 +329,7 @@ async fn generator_alone(mode: Mode, txs: &[Vec<u8>]) -> Generated {
     let bodies = mode.bodies(&txs[..whole]);
     let base = format!("http://{addr}");
     let generated =
-        tokio::task::spawn_blocking(move || generate(base, mode, bodies)).await.unwrap();
+        tokio::task::spawn_blocking(move || generate(base, mode, bodies, None)).await.unwrap().0;
     server.abort();
     generated
 }
@@ -270,6 +341,8 @@ struct Figures {
     accepted_per_s: f64,
     p50: Duration,
     p99: Duration,
+    /// `Mode::Mixed`: the single submissions answered beside the batches, their p50 and p99.
+    beside: Option<(usize, Duration, Duration)>,
     generator_cpu: Duration,
     block_txs: usize,
     wire_len: u64,
@@ -306,9 +379,15 @@ async fn main() {
         connections: env_or("PLASMA_LOAD_CONNECTIONS", 2usize).max(1),
     };
     let single = Mode::Single { connections: 64 };
+    let mixed = Mode::Mixed {
+        batch: env_or("PLASMA_LOAD_MIXED_BATCH", 1_000usize).max(1),
+        connections: env_or("PLASMA_LOAD_CONNECTIONS", 2usize).max(1),
+        singles: env_or("PLASMA_LOAD_MIXED_SINGLES", 8usize).max(1),
+    };
     let modes: Vec<Mode> = match std::env::var("PLASMA_LOAD_MODE").as_deref() {
         Ok("single") => vec![single],
-        Ok("all") => vec![binary, single],
+        Ok("mixed") => vec![mixed],
+        Ok("all") => vec![binary, single, mixed],
         _ => vec![binary],
     };
     let bin = std::env::var_os("ANVIL_BIN").map(PathBuf::from).unwrap_or_else(|| {
@@ -334,7 +413,8 @@ async fn main() {
         })
         .collect();
     let mut alone = Vec::new();
-    for &mode in &modes {
+    // A mixed load's two kinds of request are each measured alone by the other two modes.
+    for &mode in modes.iter().filter(|m| !matches!(m, Mode::Mixed { .. })) {
         alone.push((mode, generator_alone(mode, &sample).await));
     }
     drop(sample);
@@ -398,6 +478,13 @@ async fn main() {
                 ms(f.p50),
                 ms(f.p99)
             );
+            if let Some((answered, p50, p99)) = f.beside {
+                println!(
+                    "| **one-tx requests beside the batches**: answered, latency p50 / p99 | {answered}, {:.2} ms / **{:.2} ms** |",
+                    ms(p50),
+                    ms(p99)
+                );
+            }
             let gen_share = f.generator_cpu.as_secs_f64() * f.accepted_per_s / f.n as f64;
             println!(
                 "| load generator during the load: CPU per tx, share of one core | {:.2} µs, {:.0} % |",
@@ -514,7 +601,7 @@ async fn run(
     config.block.interval_ms = 3_600_000; // blocks are cut by this bench
     config.block.max_txs = plasma_spec::MAX_TXS_PER_BLOCK - 1;
     config.api.max_mempool = 1_000_000;
-    if let Mode::Binary { batch, .. } = mode {
+    if let Mode::Binary { batch, .. } | Mode::Mixed { batch, .. } = mode {
         config.api.max_batch = config.api.max_batch.max(batch);
         config.api.max_body_bytes = config.api.max_body_bytes.max(batch as u64 * 1024);
     }
@@ -617,7 +704,17 @@ async fn run(
             SignedTransaction::new(tx.clone(), vec![signer.sign_tx(&domain, &tx)]).encode()
         })
         .collect();
-    let bodies = mode.bodies(&presigned);
+    // A mixed load keeps a fifth of the payments for its single submissions: more than they
+    // can send while the batches last.
+    let (bodies, beside) = match mode {
+        Mode::Mixed { singles, .. } => {
+            let (bulk, one_by_one) = presigned.split_at(n - n / 5);
+            let bodies = Mode::Single { connections: singles }.bodies(one_by_one);
+            (mode.bodies(bulk), Some((singles, bodies)))
+        }
+        Mode::Binary { .. } | Mode::Single { .. } => (mode.bodies(&presigned), None),
+    };
+    let bulk: usize = bodies.iter().map(|(_, n)| n).sum();
     drop(presigned);
 
     // Load, from the generator's own thread.
@@ -625,9 +722,10 @@ async fn run(
     let cpu_before = process_cpu();
     let start = Instant::now();
     let base = format!("http://{}", node.addr);
-    let generated =
-        tokio::task::spawn_blocking(move || generate(base, mode, bodies)).await.unwrap();
-    assert_eq!(generated.accepted, n);
+    let (generated, beside) =
+        tokio::task::spawn_blocking(move || generate(base, mode, bodies, beside)).await.unwrap();
+    assert_eq!(generated.accepted, bulk);
+    let n = bulk + beside.as_ref().map_or(0, |g| g.accepted);
     let submit_time = start.elapsed();
     let load_cpu = process_cpu().saturating_sub(cpu_before);
     let stages = chain.ingest_stats().figures().since(&stages_before);
@@ -692,6 +790,8 @@ async fn run(
         accepted_per_s: n as f64 / submit_time.as_secs_f64(),
         p50: percentile(&generated.latencies, 0.5),
         p99: percentile(&generated.latencies, 0.99),
+        beside: beside
+            .map(|g| (g.accepted, percentile(&g.latencies, 0.5), percentile(&g.latencies, 0.99))),
         generator_cpu: generated.cpu,
         block_txs: block.txs.len(),
         wire_len,

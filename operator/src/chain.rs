@@ -984,18 +984,21 @@ impl Chain {
     }
 
     /// Step 1 of [`Chain::submit`]: [`prepare`] on the recovery workers, in runs queued behind
-    /// those of the groups before (see `workers`), results in input order. A group smaller than
-    /// one run is prepared on this thread.
+    /// those of the groups before in the group's lane (see `workers`: small groups go first),
+    /// results in input order. A group smaller than one run is prepared on this thread.
     fn recover(&self, raw: &[Vec<u8>]) -> Vec<Prepared> {
+        use crate::workers::{Lane, RUN_MAX};
         // Sixteen: two of the lanes' eight Keccaks, and enough runs in a group of a hundred
-        // for every core; a large group in four runs a core.
-        let run = RECOVERY_RUN.max(raw.len().div_ceil(4 * self.recovery.threads()));
+        // for every core; a large group in four runs a core, none longer than `RUN_MAX` (what
+        // a small group may wait for).
+        let run = raw.len().div_ceil(4 * self.recovery.threads()).clamp(RECOVERY_RUN, RUN_MAX);
         if raw.len() <= RECOVERY_RUN {
             return prepare(raw, &self.domain);
         }
         let domain = self.domain.clone();
         let f = std::sync::Arc::new(move |c: &[Vec<u8>]| prepare(c, &domain));
-        self.recovery.map_runs(&std::sync::Arc::new(raw.to_vec()), run, &f)
+        let lane = Lane::of(raw.len());
+        self.recovery.map_runs(&std::sync::Arc::new(raw.to_vec()), run, lane, &f)
     }
 
     /// Step 2b of [`Chain::submit`]: each refusal that step 2 gave a transaction which decoded
