@@ -38,6 +38,13 @@ pub(crate) type Submission =
 /// fsync (no lock held), the next one recovers its signatures.
 const GROUPS_IN_FLIGHT: usize = 2;
 
+/// Batch requests in `Chain::submit` at once, like the groups above (one recovers while the
+/// other is written): the recovery workers' long lane then holds at most two batches' runs,
+/// whatever the number of clients, so what queues behind them (a large group of single
+/// submissions, a third batch) waits for two batches at most, and decoded bodies waiting for a
+/// slot hold no worker.
+const BATCHES_IN_FLIGHT: usize = 2;
+
 /// Group commit: single-transaction requests that arrive together are validated and made durable
 /// in one `Chain::submit` call (one signature-recovery fan-out, one fsync), so throughput does not
 /// stop at one disk flush per request. Up to [`GROUPS_IN_FLIGHT`] groups run at once; a request
@@ -103,6 +110,10 @@ pub(crate) struct Common {
     /// The store reads the API may have in flight ([`STORE_READS_IN_FLIGHT`]), kept across role
     /// changes: a read stuck since the last role still holds its slot.
     pub(crate) store_reads: Arc<tokio::sync::Semaphore>,
+    /// Batches in `Chain::submit` at once ([`BATCHES_IN_FLIGHT`]).
+    pub(crate) batch_slots: Arc<tokio::sync::Semaphore>,
+    /// Wrong-domain hints left this second ([`HINTS_PER_SECOND`]).
+    pub(crate) hints: Arc<HintBudget>,
 }
 
 impl Common {
@@ -122,6 +133,8 @@ impl Common {
             store,
             backend,
             store_reads: Arc::new(tokio::sync::Semaphore::new(STORE_READS_IN_FLIGHT)),
+            batch_slots: Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT)),
+            hints: Arc::default(),
         }
     }
 }
@@ -803,15 +816,49 @@ fn hex0x(b: &[u8]) -> String {
 
 /// A refused submission's message: the error, and for `WrongSigner` a hint when the likely cause
 /// is a signature made under another signing domain (SIG-4) rather than by the wrong key.
-fn submit_message(chain: &Chain, e: &SubmitError, raw: &[u8]) -> String {
+///
+/// A hint costs up to 17 signature recoveries and a state read, where the refusal itself cost
+/// one recovery: `hints` rations them ([`HintBudget`]), so refused payments cannot buy 17 times
+/// the operator's CPU. Callers run this off the async workers.
+fn submit_message(chain: &Chain, hints: &HintBudget, e: &SubmitError, raw: &[u8]) -> String {
     match e {
-        SubmitError::Ledger(LedgerError::WrongSigner { input_index, owner, signer }) => {
+        SubmitError::Ledger(LedgerError::WrongSigner { input_index, owner, signer })
+            if hints.take() =>
+        {
             match wrong_domain_hint(chain, raw, *input_index, *owner, *signer) {
                 Some(hint) => format!("{e}: {hint}"),
                 None => e.to_string(),
             }
         }
         _ => e.to_string(),
+    }
+}
+
+/// How many wrong-domain hints ([`submit_message`]) the operator looks for per second, over all
+/// requests: a wallet signing for the wrong chain learns why from its first refusals; a flood
+/// of wrongly signed payments gets the plain refusal beyond this.
+const HINTS_PER_SECOND: u32 = 64;
+
+/// The hints left in the current second.
+#[derive(Debug)]
+pub(crate) struct HintBudget(Mutex<(Instant, u32)>);
+
+impl Default for HintBudget {
+    fn default() -> Self {
+        Self(Mutex::new((Instant::now(), 0)))
+    }
+}
+
+impl HintBudget {
+    /// One hint, if this second has one left.
+    fn take(&self) -> bool {
+        let mut window = self.0.lock();
+        if window.0.elapsed() >= Duration::from_secs(1) {
+            *window = (Instant::now(), 0);
+        }
+        let left = window.1 < HINTS_PER_SECOND;
+        window.1 += u32::from(left);
+        left
     }
 }
 
@@ -904,13 +951,15 @@ fn json_batch(body: &[u8], max_batch: usize) -> Result<Vec<Vec<u8>>, Response> {
         .collect()
 }
 
-/// The batch route's answer: one result per transaction, in request order.
-fn batch_reply(
-    ctx: &ApiContext,
+/// The batch route's items, one per transaction in request order, and how many were accepted
+/// and refused. Off the async workers: a refusal's message may recover signatures
+/// ([`submit_message`]).
+fn batch_items(
     chain: &Chain,
+    hints: &HintBudget,
     raw: &[Vec<u8>],
     results: &[Result<B256, SubmitError>],
-) -> Response {
+) -> (Vec<Value>, u64, u64) {
     let (mut accepted, mut rejected) = (0, 0);
     let results: Vec<Value> = results
         .iter()
@@ -922,13 +971,12 @@ fn batch_reply(
             }
             Err(e) => {
                 rejected += 1;
-                json!({"error": {"code": e.code(), "message": submit_message(chain, e, raw)}})
+                let message = submit_message(chain, hints, e, raw);
+                json!({"error": {"code": e.code(), "message": message}})
             }
         })
         .collect();
-    ctx.metrics().accepted.fetch_add(accepted, std::sync::atomic::Ordering::Relaxed);
-    ctx.metrics().rejected.fetch_add(rejected, std::sync::atomic::Ordering::Relaxed);
-    ok(json!({"results": results}))
+    (results, accepted, rejected)
 }
 
 /// All routes.
@@ -979,8 +1027,15 @@ pub(crate) fn routes(
                     } else {
                         StatusCode::SERVICE_UNAVAILABLE
                     };
-                    let raw = parse_hex(&req.tx).unwrap_or_default();
-                    error(status, e.code(), submit_message(&leader.chain, &e, &raw))
+                    let (chain, hints, code) =
+                        (leader.chain.clone(), ctx.common.hints.clone(), e.code());
+                    let message = tokio::task::spawn_blocking(move || {
+                        let raw = parse_hex(&req.tx).unwrap_or_default();
+                        submit_message(&chain, &hints, &e, &raw)
+                    })
+                    .await
+                    .unwrap_or_else(|_| "refused".to_owned());
+                    error(status, code, message)
                 }
                 Err(_) => error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -1019,13 +1074,28 @@ pub(crate) fn routes(
                         Err(response) => return response,
                     }
                 };
+                // At most `BATCHES_IN_FLIGHT` batches in `Chain::submit`, whatever the number of
+                // clients; the slot goes into the blocking task, so a client that hangs up does
+                // not free it while its batch still runs.
+                let Ok(slot) = ctx.common.batch_slots.clone().acquire_owned().await else {
+                    return error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "ShuttingDown",
+                        "the operator is stopping",
+                    );
+                };
                 // Recovery fans out over every core and the write waits on fsync: keep both off the
                 // async workers that serve the other requests.
-                let chain = leader.chain.clone();
-                let Ok((raw, results)) = tokio::task::spawn_blocking(move || {
+                let (chain, hints) = (leader.chain.clone(), ctx.common.hints.clone());
+                let Ok(answered) = tokio::task::spawn_blocking(move || {
+                    let _slot = slot;
                     chain.ingest_stats().queue_wait(raw.len(), arrived.elapsed());
                     let results = chain.submit(&raw);
-                    (raw, results)
+                    // A fenced write (OP-HA-2) accepted nothing: another process leads now.
+                    let fenced = results
+                        .iter()
+                        .any(|r| matches!(r, Err(SubmitError::Store(e)) if e.is_fenced()));
+                    (!fenced).then(|| batch_items(&chain, &hints, &raw, &results))
                 })
                 .await
                 else {
@@ -1035,7 +1105,11 @@ pub(crate) fn routes(
                         "validation failed unexpectedly",
                     );
                 };
-                batch_reply(&ctx, &leader.chain, &raw, &results)
+                // As the single route answers it: 503 with the leader's address.
+                let Some((items, accepted, rejected)) = answered else { return ctx.not_leader() };
+                ctx.metrics().accepted.fetch_add(accepted, std::sync::atomic::Ordering::Relaxed);
+                ctx.metrics().rejected.fetch_add(rejected, std::sync::atomic::Ordering::Relaxed);
+                ok(json!({"results": items}))
             },
         );
 

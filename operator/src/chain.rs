@@ -1045,7 +1045,7 @@ impl Chain {
         reserved: &mut Vec<Pending>,
     ) -> Result<B256, SubmitError> {
         let Recovered { signed, hash, leaf, inputs, signers } = prep?;
-        // Pending, or in the last block: the stored index read in step 1 may not hold the
+        // Pending, or in the last block: the stored index read in step 2b may not hold the
         // last block yet (see [`Applier`]); this is read under the state lock, so a block
         // whose entries memory has dropped is in it.
         if state.mempool_hashes.contains(&hash) || self.applier.locate(&hash).is_some() {

@@ -85,9 +85,6 @@ pub fn decode_batch(body: &[u8], max: usize) -> Result<Vec<Vec<u8>>, FrameError>
     let mut at = 0;
     while at < body.len() {
         let index = txs.len();
-        if index == max {
-            return Err(FrameError::TooMany { max });
-        }
         let left = body.len() - at;
         let Some(prefix) = body.get(at..at + FRAME_PREFIX) else {
             return Err(FrameError::TruncatedPrefix { index, offset: at, left });
@@ -98,6 +95,11 @@ pub fn decode_batch(body: &[u8], max: usize) -> Result<Vec<Vec<u8>>, FrameError>
             .checked_add(len as usize)
             .filter(|e| *e <= body.len())
             .ok_or(FrameError::TruncatedTx { index, offset: at, len, left: body.len() - start })?;
+        // Counted once whole: a cut-off frame after `max` whole ones is malformed (400: the
+        // sender's framing is wrong), not one too many (413: split the batch).
+        if index == max {
+            return Err(FrameError::TooMany { max });
+        }
         txs.push(body[start..end].to_vec());
         at = end;
     }
