@@ -377,6 +377,9 @@ pub struct DecodedBlock {
 /// A payment's signing digest (SIG-1) and its signatures parsed ahead (SIG-5).
 #[derive(Clone, Debug)]
 pub struct PreparedTx {
+    /// The EIP-712 domain separator `digest` was computed under: a block prepared under another
+    /// domain is prepared again (a signature for another deployment is not one for this).
+    pub separator: B256,
     /// The EIP-712 digest its inputs' owners signed.
     pub digest: B256,
     /// Its signatures, in input order.
@@ -386,7 +389,7 @@ pub struct PreparedTx {
 /// The digest and parsed signatures of a payment with one signature per input (any other
 /// transaction is left to the ledger and recovery).
 fn prepare(t: &SignedTransaction, domain: &SigningDomain) -> Option<PreparedTx> {
-    preparable(t).then(|| prepared_with(t, domain.tx_digest(&t.transaction)))
+    preparable(t).then(|| prepared_with(t, domain, domain.tx_digest(&t.transaction)))
 }
 
 /// Whether [`prepare`] prepares `t`: a payment with inputs and one signature for each.
@@ -397,9 +400,9 @@ fn preparable(t: &SignedTransaction) -> bool {
 }
 
 /// `t`'s signatures parsed against `digest`, its EIP-712 digest.
-fn prepared_with(t: &SignedTransaction, digest: B256) -> PreparedTx {
+fn prepared_with(t: &SignedTransaction, domain: &SigningDomain, digest: B256) -> PreparedTx {
     let signatures = t.signatures.iter().map(|s| ParsedSignature::new(digest, s)).collect();
-    PreparedTx { digest, signatures }
+    PreparedTx { separator: domain.separator(), digest, signatures }
 }
 
 /// [`prepare`] of each of `txs` (`None` where the decode failed), the digests computed together
@@ -426,7 +429,7 @@ fn prepare_all(
                 let digest = digests.next()?;
                 let signatures: Vec<ParsedSignature> =
                     parsed.by_ref().take(t.signatures.len()).collect();
-                Some(PreparedTx { digest, signatures })
+                Some(PreparedTx { separator: domain.separator(), digest, signatures })
             }
             _ => None,
         })
@@ -628,10 +631,12 @@ fn batched_signers(
     timings: &mut ApplyTimings,
 ) -> Vec<Option<Result<Vec<Address>, SignatureError>>> {
     let start = std::time::Instant::now();
-    // Digests and parsed signatures: from the download's pipeline, else here on all cores. (A
-    // parse is only ever used for the digest and signature it was made of.)
+    // Digests and parsed signatures: from the download's pipeline if made under this domain,
+    // else here on all cores. (A parse is only ever used for the digest and signature it was
+    // made of.)
     let computed;
-    let prepared: &[Option<PreparedTx>] = if ahead.len() == txs.len() {
+    let under_domain = ahead.iter().flatten().all(|p| p.separator == domain.separator());
+    let prepared: &[Option<PreparedTx>] = if ahead.len() == txs.len() && under_domain {
         ahead
     } else {
         computed = par_map(txs, |t| prepare(t, domain));
@@ -1170,6 +1175,38 @@ mod tests {
                 }
                 other => panic!("recovery and the batch disagree: {other:?}"),
             }
+        }
+    }
+
+    /// A block prepared ahead under another signing domain (another chain id) is not judged by
+    /// those digests: its payments, signed for the other deployment, are wrong signers here, as
+    /// recovery under this domain says — the same block prepared under this domain is judged
+    /// alike. (Taking the other domain's digests would accept a replay from another chain.)
+    #[test]
+    fn a_block_prepared_under_another_domain_is_judged_under_this_one() {
+        let owners = [key(1), key(2), key(3)];
+        let other = SigningDomain::new(999, Address::repeat_byte(9));
+        for prepared_under in [&other, &domain()] {
+            let mut view = ChainView::new(domain());
+            for d in 1..=40u64 {
+                let o = &owners[(d % 3) as usize];
+                let dep = Transaction::deposit(o.address(), Address::ZERO, U256::from(5)).encode();
+                view.apply_deposit(d, &dep, 10);
+            }
+            let pay = |d: u64, domain: &SigningDomain| {
+                let o = &owners[(d % 3) as usize];
+                signed(&pay_eth(domain, &[pos(d, 0, 0)], &[(o.address(), 5)], &[o]))
+            };
+            // The keys are known, so the second block's signatures go to the batch.
+            let first: Vec<Bytes> = (1..=20).map(|d| pay(d, &domain())).collect();
+            view.apply_child_block(1000, &first, 20).unwrap();
+            let second: Vec<Bytes> = (21..=40).map(|d| pay(d, &other)).collect();
+            let block = DecodedBlock::decode_prepared(second, prepared_under);
+            let result = view.apply_decoded_block(2000, block, 30);
+            let err = result.expect_err("signed for another chain");
+            assert!(err.starts_with("transaction 0: "), "{err}");
+            assert!(err.contains("signed by"), "{err}");
+            assert_eq!(view.byzantine_from, Some(2000));
         }
     }
 

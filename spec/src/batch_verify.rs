@@ -729,8 +729,13 @@ mod tests {
                 3 => items[i].1[63] ^= 1,
                 // Claimed by another known owner.
                 4 => items[i].2 = items[(i + 1) % items.len()].2,
-                // Malformed: high s.
-                _ => items[i].1[32] |= 0x80,
+                // Malformed: the high-s twin (n − s, other parity), whose equation holds: only
+                // SIG-3's form check refuses it.
+                _ => {
+                    let s = U256::from_be_slice(&items[i].1[32..64]);
+                    items[i].1[32..64].copy_from_slice(&(N - s).to_be_bytes::<32>());
+                    items[i].1[64] ^= 27 ^ 28;
+                }
             }
             let out = recover_batched(&claims(&items), &keys);
             let want = expected(&items);
