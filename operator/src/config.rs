@@ -70,6 +70,13 @@ pub struct L1Config {
     pub poll_interval_ms: u64,
     /// How long a root submission may stay unmined before its fee is bumped, in milliseconds.
     pub stuck_after_ms: u64,
+    /// The most one root submission may cost, in wei: its gas limit times its price.
+    /// A run of blocks is cut to what stays under it (a lone block is always tried), because
+    /// nodes refuse a transaction above their own cap (geth's and reth's `--rpc.txfeecap`, 1
+    /// ether by default) and a run refused for it would wait for a shorter one (OP-4). Set it
+    /// to your node's cap, or lower to bound what a backlog costs per transaction. Default
+    /// 1,000,000,000,000,000,000 (1 ether); more than 0, at most 2^63 - 1 (a TOML integer).
+    pub max_tx_fee_wei: u64,
 }
 
 /// Block production.
@@ -399,6 +406,7 @@ impl Default for L1Config {
             finality_depth: 64,
             poll_interval_ms: 500,
             stuck_after_ms: 30_000,
+            max_tx_fee_wei: 1_000_000_000_000_000_000,
         }
     }
 }
@@ -517,6 +525,14 @@ pub enum ConfigError {
     /// The L1 endpoints are unusable.
     #[error("[l1]: {0}")]
     L1(#[from] EndpointError),
+    /// An `[l1]` value is out of range.
+    #[error("[l1] {key}: {reason}")]
+    L1Value {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// The `[da]` section is unusable.
     #[error("[da]: {0}")]
     Da(#[from] DaConfigError),
@@ -583,10 +599,16 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks what parsing cannot: the L1 endpoints, the `[da]` parameters, and `[faults]` only
-    /// on a devnet.
+    /// Checks what parsing cannot: the L1 endpoints and fee cap, the `[da]` parameters, and
+    /// `[faults]` only on a devnet.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.l1.endpoints()?;
+        if self.l1.max_tx_fee_wei == 0 {
+            return Err(ConfigError::L1Value {
+                key: "max_tx_fee_wei",
+                reason: "is 0: no root submission could be sent".into(),
+            });
+        }
         if let Some(da) = &self.da {
             da.validate()?;
         }
@@ -767,6 +789,17 @@ mod tests {
         let mut flagged = Config::default();
         flagged.use_devnet_depths();
         assert_eq!(flagged, Config::devnet());
+    }
+
+    #[test]
+    fn the_fee_cap_defaults_to_a_nodes_and_is_more_than_zero() {
+        assert_eq!(Config::default().l1.max_tx_fee_wei, 1_000_000_000_000_000_000);
+        let c = Config::from_toml("[l1]\nmax_tx_fee_wei = 250000000000000000").unwrap();
+        assert_eq!(c.l1.max_tx_fee_wei, 250_000_000_000_000_000);
+        c.validate().unwrap();
+        let zero = Config::from_toml("[l1]\nmax_tx_fee_wei = 0").unwrap();
+        assert!(matches!(zero.validate(), Err(ConfigError::L1Value { key: "max_tx_fee_wei", .. })));
+        assert!(Config::from_toml("[l1]\nmax_tx_fee_wei = -1").is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use alloy::{
 };
 use plasma_contracts::{
     PlasmaFramework,
-    sender::{Outcome, SendPolicy, Sender, price_for_attempt},
+    sender::{Outcome, SendPolicy, Sender, nonce_used, taken_by_ours},
 };
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::sync::watch;
@@ -152,6 +152,9 @@ pub(crate) struct L1Settings {
     /// predates it): the followers never read logs below it (a public chain's millions of blocks
     /// before it would take a first start tens of minutes of `eth_getLogs`).
     pub deployment_block: u64,
+    /// The most one root submission may cost, gas limit times price, in wei (`[l1]
+    /// max_tx_fee_wei`): a run is cut to stay under it.
+    pub max_tx_fee: u128,
 }
 
 /// Health of the L1 side, for `/status` and `/metrics`.
@@ -162,7 +165,8 @@ pub struct L1Health {
     pub l1_head: u64,
     /// The last error, if the last attempt failed.
     pub last_error: Option<String>,
-    /// Root submissions sent (including fee bumps).
+    /// Root submissions the node took (then mined, reverted or pending; fee bumps included). A
+    /// send the node refused is not counted: nothing went out.
     pub submissions_sent: u64,
     /// Why block production stopped, if it did (LEDGER-7).
     pub halt: Option<Halt>,
@@ -233,6 +237,10 @@ const SUBMIT_GAS_PER_BLOCK: u64 = 30_000;
 /// Most blocks one submission carries: a backlog (after an L1 outage, or blocks produced faster
 /// than L1 mines) is committed in runs of up to this many, ~1.6M gas each (a limit of ~2M).
 const MAX_RUN: usize = 64;
+/// Most L1 blocks one `eth_getLogs` spans where the range is not bounded otherwise (the deposit
+/// follower's catch-up, the search for a run that landed unseen): hosted providers refuse ranges
+/// over a few thousand blocks.
+const LOG_RANGE: u64 = 2_000;
 
 /// The submitter's memory between steps (fee levels live in the shared sender, by block).
 #[derive(Debug, Default)]
@@ -243,6 +251,10 @@ struct Submitter {
     sent: Vec<B256>,
     /// The last block any of those attempts carried (their runs may differ in length).
     sent_through: u64,
+    /// Most blocks the next attempt for `sending` may carry (0: [`MAX_RUN`]): halved at each
+    /// refusal that a higher price would not cure (a fee cap, a size limit, short funds). Reset
+    /// with the rest once `sending` moves on, i.e. once blocks got committed.
+    run_cap: usize,
     /// Recorded commitments not yet final, by block.
     recent: BTreeMap<u64, Followed>,
     /// Whether `recent` was rebuilt from the store after a start.
@@ -502,7 +514,9 @@ async fn submit_step(
     let mut landed = false;
     // Where a landed attempt was mined: its events are searched from there, not from L1's genesis
     // (a range providers refuse on a long chain). Should a reorg have moved it lower, the search
-    // misses, the step fails and the next one reads the receipt again.
+    // misses, the step fails and the next one reads the receipt again. With no landed attempt
+    // known (a crash between sending and recording, a send whose answer was lost) they are
+    // searched from the head back to the deployment block, a range at a time.
     let mut search_from = settings.deployment_block;
     for tx in &s.sent {
         if let Some(receipt) = provider.get_transaction_receipt(*tx).await.map_err(rpc)?
@@ -540,17 +554,20 @@ async fn submit_step(
     if run.is_empty() {
         return Ok(false);
     }
-    // spec: OP-4 — a run's gas limit must stay payable: a node refuses a transaction whose
-    // limit times its price exceeds the balance, and a run refused for that would stall every
-    // commitment where a lone block would still go through. The run is cut to what the balance
-    // pays for at this attempt's price with a quarter to spare (the sender reads the price again).
+    // spec: OP-4 — a run's gas limit must stay payable and under the fee nodes take: a node
+    // refuses a transaction whose limit times its price exceeds the balance, or its fee cap
+    // (geth's and reth's `--rpc.txfeecap`, 1 ether by default), and a run refused for that would
+    // stall every commitment where a lone block would still go through. The run is cut to what
+    // the balance pays for at this attempt's price with a quarter to spare, to what keeps its
+    // fee under `max_tx_fee`, and to what the node last refused halved (the sender reads the
+    // price again).
     let key = format!("submit:{blknum}");
     let balance = provider.get_balance(settings.operator).block_id(at).await.map_err(rpc)?;
     let base = provider.get_gas_price().await.map_err(rpc)?;
-    let price =
-        price_for_attempt(base, sender.attempts_of(&key), SendPolicy::default().bump_percent);
+    let price = sender.policy().price(base, sender.attempts_of(&key));
+    let cap = if s.run_cap == 0 { MAX_RUN } else { s.run_cap };
     let mut run = run;
-    run.truncate(affordable(balance, price));
+    run.truncate(affordable(balance, price).min(fee_capped(price, settings.max_tx_fee)).min(cap));
     let Some(&last) = run.last() else { return Ok(false) };
     let infos = stored_infos(chain, &run).await?;
     let mut roots = Vec::with_capacity(infos.len());
@@ -566,7 +583,6 @@ async fn submit_step(
     let nonce =
         provider.get_transaction_count(settings.operator).block_id(at).await.map_err(rpc)?;
     let gas = run_gas(roots.len());
-    health.lock().submissions_sent += 1;
     let outcome = if let [root] = roots[..] {
         let call = framework.submitBlock(U256::from(blknum), root);
         sender.send_at(&key, call, U256::ZERO, gas, nonce).await
@@ -577,6 +593,11 @@ async fn submit_step(
     .map_err(rpc)?;
     s.sent_through = s.sent_through.max(last);
     let blocks = run.len();
+    // Counted once the node took the transaction (docs/operations.md: at most one per block,
+    // plus bumps), never for a refusal: nothing went out then.
+    if !matches!(outcome, Outcome::Refused { .. }) {
+        health.lock().submissions_sent += 1;
+    }
     match outcome {
         Outcome::Mined(receipt) => {
             s.sent.push(receipt.transaction_hash);
@@ -591,14 +612,34 @@ async fn submit_step(
         Outcome::Pending { hash } => {
             s.sent.push(hash);
             let attempt = sender.attempts_of(&key);
-            warn!(target: "operator::l1", blknum, last, blocks, attempt, "submission stuck; bumping its fee");
+            warn!(target: "operator::l1", blknum, last, blocks, attempt, max_bumps = SendPolicy::MAX_BUMPS, "submission stuck; bumping its fee");
             Ok(false)
         }
         Outcome::Refused { reason } => {
-            // "replacement underpriced" or "nonce too low" mean an earlier send is in flight or
-            // done; the next send, if any, pays more.
-            sender.bump(&key);
-            debug!(target: "operator::l1", blknum, %reason, "submission not accepted; will re-check L1");
+            if taken_by_ours(&reason) {
+                // Our own earlier attempt is pending at this nonce (sent before a restart, or
+                // already at the price tried): only a higher price replaces it. Bumps are capped
+                // (`SendPolicy::MAX_BUMPS`): at the cap the pending attempt is left to be mined.
+                sender.bump(&key);
+                debug!(target: "operator::l1", blknum, %reason, "submission not accepted: our pending attempt holds the nonce; the next pays more");
+            } else if nonce_used(&reason) {
+                // A transaction of ours was mined at this nonce since it was read (an attempt
+                // that landed): the next step reads L1 again and finds it. Neither a price nor
+                // a shorter run would help.
+                debug!(target: "operator::l1", blknum, %reason, "submission not accepted: nonce used; will re-check L1");
+            } else {
+                // Not a price problem (the node's fee cap, a size limit, short funds): a higher
+                // price would be refused the same way, for ever. A shorter run costs less and
+                // is smaller; halved at each such refusal down to a lone block, which is what
+                // the chain needs to move on.
+                let cap = (blocks / 2).max(1);
+                s.run_cap = cap;
+                if blocks > 1 {
+                    warn!(target: "operator::l1", blknum, blocks, next = cap, %reason, "run refused by the node; sending a shorter one");
+                } else {
+                    debug!(target: "operator::l1", blknum, %reason, "submission refused by the node; will retry");
+                }
+            }
             Ok(false)
         }
     }
@@ -607,6 +648,17 @@ async fn submit_step(
 /// The gas limit of a submission carrying `blocks` blocks (at least one).
 fn run_gas(blocks: usize) -> u64 {
     SUBMIT_GAS + SUBMIT_GAS_PER_BLOCK * (blocks.max(1) as u64 - 1)
+}
+
+/// How many blocks a submission may carry when its fee, gas limit times `price`, must stay at or
+/// under `max_fee`: at least one (a lone block is always tried: the node decides), at most
+/// [`MAX_RUN`].
+fn fee_capped(price: u128, max_fee: u128) -> usize {
+    let price = price.max(1);
+    (2..=MAX_RUN)
+        .take_while(|&k| u128::from(run_gas(k)).saturating_mul(price) <= max_fee)
+        .last()
+        .unwrap_or(1)
 }
 
 /// How many blocks a submission may carry when `balance` must cover its gas limit at `price`
@@ -644,9 +696,66 @@ fn contiguous(mut front: Vec<u64>) -> Vec<u64> {
     front
 }
 
+/// A block's `BlockSubmitted` as found: the event, the L1 block it was mined in, its transaction.
+type Submitted = (PlasmaFramework::BlockSubmitted, u64, B256);
+
+/// The `BlockSubmitted` events of `done` (committed blocks, oldest first) on L1 up to `head`.
+///
+/// spec: OP-4 — searched from the head back, one range of at most [`LOG_RANGE`] blocks at a
+/// time, down to `search_from` (a landed attempt's L1 block, else the deployment block) and no
+/// further once the first of `done` is found. Why: what was just committed lies near the head,
+/// so one range is the usual cost; and when no landed attempt is known (a crash between sending
+/// and recording, an HA takeover, a send whose answer was lost) the search may have to reach
+/// back to the deployment, which one `eth_getLogs` cannot span on a hosted provider (they refuse
+/// ranges over a few thousand blocks): the step would fail at every poll and nothing would be
+/// recorded or committed again. Blocks are committed in order, so the later ones of `done` were
+/// mined no earlier than the first: once it is found, the ranges read hold the rest (or they
+/// are not visible yet, and the next step looks again).
+async fn find_submitted(
+    l1: &L1<'_>,
+    done: &[u64],
+    search_from: u64,
+    head: Head,
+) -> Result<BTreeMap<u64, Submitted>, L1Error> {
+    let topics: Vec<B256> = done.iter().map(|b| B256::from(U256::from(*b))).collect();
+    let floor = search_from.min(head.number);
+    let mut found: BTreeMap<u64, Submitted> = BTreeMap::new();
+    let mut to = head.number;
+    loop {
+        let from = to.saturating_sub(LOG_RANGE - 1).max(floor);
+        let logs = l1
+            .framework
+            .BlockSubmitted_filter()
+            .topic1(topics.clone())
+            .from_block(from)
+            .to_block(BlockNumberOrTag::Number(to))
+            .query()
+            .await
+            .map_err(rpc)?;
+        // Within a range the newest log of a block wins, and a newer range's over an older's
+        // (one chain holds one of each; two are only a view mixing endpoints).
+        let mut range: BTreeMap<u64, Submitted> = BTreeMap::new();
+        for (event, log) in logs {
+            if let Ok(b) = u64::try_from(event.blknum) {
+                let mined_at = log.block_number.unwrap_or(to);
+                range.insert(b, (event, mined_at, log.transaction_hash.unwrap_or_default()));
+            }
+        }
+        for (b, submitted) in range {
+            found.entry(b).or_insert(submitted);
+        }
+        let first_found = done.first().is_none_or(|b| found.contains_key(b));
+        if from <= floor || first_found {
+            return Ok(found);
+        }
+        to = from - 1;
+    }
+}
+
 /// Records `done` (blocks L1 has committed, oldest first) once their commitments have
-/// `commit_confirmations`: finds each one's `BlockSubmitted`, checks the root against ours, and
-/// stores them all in one write.
+/// `commit_confirmations`: finds each one's `BlockSubmitted` (searched from the head back to
+/// `search_from`, [`find_submitted`]), checks the root against ours, and stores them all in one
+/// write.
 #[allow(clippy::too_many_arguments)]
 async fn record_committed(
     chain: &Arc<Chain>,
@@ -658,23 +767,7 @@ async fn record_committed(
     search_from: u64,
     head: Head,
 ) -> Result<bool, L1Error> {
-    let topics: Vec<B256> = done.iter().map(|b| B256::from(U256::from(*b))).collect();
-    let logs = l1
-        .framework
-        .BlockSubmitted_filter()
-        .topic1(topics)
-        .from_block(search_from.min(head.number))
-        .to_block(BlockNumberOrTag::Number(head.number))
-        .query()
-        .await
-        .map_err(rpc)?;
-    let mut found: BTreeMap<u64, (PlasmaFramework::BlockSubmitted, u64, B256)> = BTreeMap::new();
-    for (event, log) in logs {
-        if let Ok(b) = u64::try_from(event.blknum) {
-            let mined_at = log.block_number.unwrap_or(head.number);
-            found.insert(b, (event, mined_at, log.transaction_hash.unwrap_or_default()));
-        }
-    }
+    let found = find_submitted(l1, done, search_from, head).await?;
     let infos = stored_infos(chain, done).await?;
     let mut run = Vec::with_capacity(done.len());
     let mut follow = Vec::with_capacity(done.len());
@@ -854,7 +947,7 @@ async fn deposit_step(
         count_uncredited(framework, head, safe, s).await;
         return Ok(false);
     }
-    let to = safe.min(from + 1_999);
+    let to = safe.min(from + (LOG_RANGE - 1));
     let logs = framework
         .DepositCreated_filter()
         .from_block(from)
@@ -1106,5 +1199,23 @@ mod tests {
         assert_eq!(affordable(U256::MAX, 0), MAX_RUN, "a zero price is taken as one wei");
         // The limit covers what a run spends: ~25,300 gas a further block (the gas bench).
         assert!(run_gas(8) >= 226_072 && run_gas(2) >= 74_624 && run_gas(1) >= 48_510);
+    }
+
+    /// A run's fee (gas limit times price) stays under the cap; a lone block is always tried.
+    #[test]
+    fn a_run_is_cut_to_what_stays_under_the_fee_cap() {
+        let ether = 1_000_000_000_000_000_000u128;
+        let gwei = 1_000_000_000u128;
+        assert_eq!(fee_capped(gwei, ether), MAX_RUN, "2.01M gas at 1 gwei is far under 1 ether");
+        // A run of 64 (2,010,000 gas) passes 1 ether above ~497.5 gwei.
+        assert_eq!(fee_capped(497 * gwei, ether), MAX_RUN);
+        assert_eq!(fee_capped(498 * gwei, ether), MAX_RUN - 1);
+        for price in [498 * gwei, 1_000 * gwei, 5_000 * gwei] {
+            let k = fee_capped(price, ether);
+            assert!(u128::from(run_gas(k)) * price <= ether, "{price}: {k}");
+            assert!(u128::from(run_gas(k + 1)) * price > ether, "{price}: {k} is the most");
+        }
+        assert_eq!(fee_capped(ether, ether), 1, "a lone block is always tried");
+        assert_eq!(fee_capped(0, u128::MAX), MAX_RUN, "a zero price is taken as one wei");
     }
 }

@@ -136,7 +136,7 @@ pub(crate) fn render(ctx: &ApiContext) -> String {
     t.one(
         "plasma_operator_root_submissions_total",
         "counter",
-        "Root transactions sent (submitBlock, or submitBlocks for a run), fee bumps included.",
+        "Root transactions the L1 node took (submitBlock, or submitBlocks for a run), fee bumps included; refused sends are not counted.",
         l1.submissions_sent,
     );
     let sent = l1.submitter.figures();

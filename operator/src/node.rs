@@ -224,6 +224,7 @@ impl Leading {
             finality_depth: config.l1.finality_depth,
             poll: config.l1.poll_interval(),
             stuck_after: std::time::Duration::from_millis(config.l1.stuck_after_ms),
+            max_tx_fee: config.l1.max_tx_fee_wei.into(),
         };
         let mut tasks = vec![
             tokio::spawn(l1::run_submitter(

@@ -26,7 +26,7 @@ use plasma_spec::{
 use serde_json::{Value, json};
 use std::{
     collections::{BTreeMap, HashSet},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 #[allow(dead_code)] // the helpers this test does not call

@@ -5,9 +5,13 @@
 //! - **Confirmed nonce.** Each attempt of one action goes out at the account's *confirmed* nonce,
 //!   so a re-send replaces a pending earlier attempt instead of queuing behind it: at most one
 //!   attempt can ever be mined.
-//! - **Fee bumps.** Attempt `n` pays the node's gas price plus `n` times `bump_percent` of it (and
-//!   one wei, so attempt 0 never underprices an equal pending one); nodes refuse replacements that
-//!   do not raise the fee by about 10 %, so 25 % always replaces.
+//! - **Fee bumps.** Attempt `n` pays the node's gas price plus `min(n, MAX_BUMPS)` times
+//!   `bump_percent` of it (and one wei, so attempt 0 never underprices an equal pending one);
+//!   nodes refuse replacements that do not raise the fee by about 10 %, so 25 % always replaces.
+//!   A bump is earned by an attempt not mined in time, or by a refusal that says our own
+//!   pending attempt holds the nonce ([`taken_by_ours`]), never by any other refusal: those
+//!   (no funds, a fee or size cap, a used nonce) are not cured by a higher price, and a caller
+//!   bumping on them at every poll would ratchet the fee without bound.
 //! - **Batches, back to back (issue 19).** [`Sender::send_batch`] sends several actions at
 //!   consecutive nonces from the confirmed one, without waiting between them, then confirms them
 //!   together under one `stuck_after`: a burst of actions lands in one block instead of one block
@@ -67,7 +71,36 @@ impl Default for SendPolicy {
     }
 }
 
-/// The gas price of attempt `attempt` (0-based) of an action (see the module docs).
+impl SendPolicy {
+    /// Most bumps an attempt's price carries: attempt `n` pays `min(n, MAX_BUMPS)` bumps, so at
+    /// 25 % a price never passes six times the node's gas price of the moment, however long an
+    /// action stays stuck or refused. (A constant, not a field: callers build the policy as a
+    /// struct literal.)
+    ///
+    /// Can the cap leave an attempt un-replaceable? A replacement must pay the node's minimum
+    /// bump (geth: +10 %) over the pending attempt at its nonce. Once the attempts of an action
+    /// reach the cap, the next one pays what the pending one paid (at an unchanged gas price),
+    /// and the node refuses it as underpriced (or, the very same transaction, as already known).
+    /// That is accepted: the pending attempt already pays the most this policy pays, so it is
+    /// left to be mined rather than bumped in a loop. Each refusal costs one call and raises
+    /// nothing. It stays replaceable whenever replacing it means something: should the node's
+    /// gas price rise by more than the minimum bump, the capped price follows it and a
+    /// replacement is taken; should the node drop the pending attempt, a re-send at the same
+    /// price is taken. (A batch's replacement of its own pending transaction at a nonce pays
+    /// above that transaction's price whatever the cap, [`Sender::send_batch`]: a batch that
+    /// did not would leave the action stuck behind it, and a batch is re-sent once per
+    /// `stuck_after`, not per refusal.)
+    pub const MAX_BUMPS: u32 = 20;
+
+    /// The gas price of attempt `attempt` (0-based) at the node's gas price `base`: at most
+    /// [`Self::MAX_BUMPS`] bumps.
+    pub fn price(&self, base: u128, attempt: u32) -> u128 {
+        price_for_attempt(base, attempt.min(Self::MAX_BUMPS), self.bump_percent)
+    }
+}
+
+/// The gas price of attempt `attempt` (0-based) of an action, uncapped (see the module docs;
+/// senders price through [`SendPolicy::price`], which caps the bumps).
 pub fn price_for_attempt(base: u128, attempt: u32, bump_percent: u32) -> u128 {
     base.saturating_add(
         base.saturating_mul(u128::from(attempt)).saturating_mul(u128::from(bump_percent)) / 100,
@@ -96,7 +129,8 @@ pub enum Outcome {
         /// The decoded revert, if it could be read.
         reason: Option<String>,
     },
-    /// Not mined within `stuck_after`: the next attempt bumps the fee.
+    /// Not mined within `stuck_after`, or sent and its receipt could not be read (the hash is
+    /// kept either way: [`Sender::landed_late`] looks for it): the next attempt bumps the fee.
     Pending {
         /// The attempt's transaction.
         hash: B256,
@@ -281,7 +315,7 @@ impl Sender {
     pub async fn tx_params(&self, key: &str) -> Result<(u64, u128), SendError> {
         let nonce = self.provider.get_transaction_count(self.from).latest().await.map_err(rpc)?;
         let base = self.provider.get_gas_price().await.map_err(rpc)?;
-        Ok((nonce, price_for_attempt(base, self.attempts_of(key), self.policy.bump_percent)))
+        Ok((nonce, self.policy.price(base, self.attempts_of(key))))
     }
 
     /// Sends action `key` as `call` with `value` wei under the explicit gas limit `gas`, at the
@@ -318,7 +352,7 @@ impl Sender {
         nonce: u64,
     ) -> Result<Outcome, SendError> {
         let base = self.provider.get_gas_price().await.map_err(rpc)?;
-        let price = price_for_attempt(base, self.attempts_of(key), self.policy.bump_percent);
+        let price = self.policy.price(base, self.attempts_of(key));
         match call.from(self.from).value(value).nonce(nonce).gas_price(price).gas(gas).send().await
         {
             Ok(pending) => {
@@ -335,7 +369,7 @@ impl Sender {
     /// Sends `actions` back to back at consecutive nonces from the confirmed one, then confirms
     /// them together: one [`Outcome`] per action, in order (see the module docs, "Batches").
     ///
-    /// Each action pays its attempt's price ([`price_for_attempt`]), and at least
+    /// Each action pays its attempt's price ([`SendPolicy::price`]), and at least
     /// `bump_percent` more than what this sender last sent at its nonce, so it replaces an
     /// earlier batch's transaction there. A refused action does not take a nonce. Our pending
     /// transactions above the last nonce used are replaced by empty self-transfers. The receipts
@@ -356,9 +390,7 @@ impl Sender {
         let mut nonce = confirmed;
         for (i, action) in actions.iter().enumerate() {
             let key = action.key.as_str();
-            let mut price =
-                price_for_attempt(base, self.attempts_of(key), self.policy.bump_percent)
-                    .max(self.floor(nonce));
+            let mut price = self.policy.price(base, self.attempts_of(key)).max(self.floor(nonce));
             let mut retries = 0;
             loop {
                 let tx = action.tx.clone().from(self.from).nonce(nonce).gas_price(price);
@@ -507,7 +539,14 @@ impl Sender {
                     Ok(Outcome::Reverted { hash, reason: None })
                 }
             }
-            Ok(Err(e)) => Err(rpc(e)),
+            // The attempt went out: its hash is kept (the caller, or `landed_late`, looks for it
+            // landing later), as for a batch. Forgetting it would leave a run that lands unseen
+            // to be found only by its logs.
+            Ok(Err(e)) => {
+                tracing::warn!(target: "sender", action = %key, tx = %hash, error = %e, "receipt not read; taken as pending");
+                self.note_stuck(key, hash);
+                Ok(Outcome::Pending { hash })
+            }
             Err(_) => {
                 self.note_stuck(key, hash);
                 Ok(Outcome::Pending { hash })
@@ -521,7 +560,7 @@ impl Sender {
         self.stats.stuck.fetch_add(1, Relaxed);
         let mut attempts = self.attempts();
         let entry = attempts.entry(key.to_owned()).or_insert((0, hash));
-        *entry = (entry.0 + 1, hash);
+        *entry = (entry.0.saturating_add(1), hash);
     }
 
     /// If the last attempt of `key` was mined after all (while a later one was being prepared,
@@ -537,10 +576,13 @@ impl Sender {
         Ok(receipt)
     }
 
-    /// Counts one more attempt of `key` without a new hash (a caller whose send was refused as
-    /// underpriced wants the next one to pay more).
+    /// Counts one more attempt of `key` without a new hash (a caller whose send was refused
+    /// because our own pending attempt holds the nonce, [`taken_by_ours`], wants the next one to
+    /// pay more; up to [`SendPolicy::MAX_BUMPS`]).
     pub fn bump(&self, key: &str) {
-        self.attempts().entry(key.to_owned()).or_insert((0, B256::ZERO)).0 += 1;
+        let mut attempts = self.attempts();
+        let entry = attempts.entry(key.to_owned()).or_insert((0, B256::ZERO));
+        entry.0 = entry.0.saturating_add(1);
     }
 
     /// Forgets `key`'s attempts (its action is over for another reason).
@@ -560,13 +602,36 @@ pub fn connect(
     crate::l1::connect(&endpoints, wallet).map(|(provider, _health)| provider).map_err(rpc)
 }
 
-/// Whether a node's refusal says our own pending transaction holds the nonce: a replacement
-/// that does not pay enough more, or the very same transaction sent again (geth: "already
-/// known", anvil: "already imported"). Either way a higher price replaces it.
-fn taken_by_ours(reason: &str) -> bool {
-    reason.contains("underpriced")
+/// Whether a node's refusal says our own pending transaction holds the nonce, so that a higher
+/// price (and only that) gets the next attempt taken:
+/// - "replacement transaction underpriced" (geth, reth, erigon, anvil; besu's
+///   `REPLACEMENT_UNDERPRICED`): a transaction from our account is pending at this nonce, and
+///   only our key signs for our account, so it is ours; the replacement must pay the node's
+///   minimum bump over it.
+/// - "already known" (geth, reth) or "transaction already imported" (anvil): the very same
+///   transaction is pending (same hash, so ours); a different price makes a replacement.
+///
+/// Not these, though they look alike:
+/// - "nonce too low": the nonce is used by a transaction already *mined*, not pending. No price
+///   replaces it; the caller reads its nonce (and what landed) again.
+/// - "transaction underpriced" without "replacement" (geth): under the pool's minimum price, or
+///   the pool is full. Nothing of ours holds the nonce; the node's gas price, read again at the
+///   next attempt, is what to pay.
+/// - "insufficient funds", a fee cap ("tx fee … exceeds the configured cap", geth's and reth's
+///   `--rpc.txfeecap`), a size limit ("oversized data"): a higher price makes them worse.
+pub fn taken_by_ours(reason: &str) -> bool {
+    let reason = reason.to_ascii_lowercase();
+    reason.contains("replacement transaction underpriced")
+        || reason.contains("replacement_underpriced")
         || reason.contains("already known")
         || reason.contains("already imported")
+}
+
+/// Whether a node's refusal says the nonce is used by a transaction already mined ("nonce too
+/// low"): the caller's nonce read is stale (an attempt of ours landed since); neither a price
+/// nor a shorter transaction helps, a fresh read does.
+pub fn nonce_used(reason: &str) -> bool {
+    reason.to_ascii_lowercase().contains("nonce too low")
 }
 
 fn rpc(e: impl std::fmt::Display) -> SendError {
@@ -637,6 +702,42 @@ mod tests {
         assert_eq!(price_for_attempt(1_000, 1, 25), 1_251);
         assert_eq!(price_for_attempt(1_000, 4, 25), 2_001);
         assert_eq!(price_for_attempt(u128::MAX, 3, 25), u128::MAX, "saturates");
+    }
+
+    #[test]
+    fn bumps_are_capped() {
+        let policy = SendPolicy::default();
+        assert_eq!(policy.price(1_000, 0), 1_001);
+        assert_eq!(policy.price(1_000, 4), 2_001);
+        let cap = policy.price(1_000, SendPolicy::MAX_BUMPS);
+        assert_eq!(cap, 6_001, "20 bumps of 25 %");
+        assert_eq!(policy.price(1_000, SendPolicy::MAX_BUMPS + 1), cap);
+        assert_eq!(policy.price(1_000, u32::MAX), cap);
+    }
+
+    #[test]
+    fn only_our_pending_attempt_earns_a_bump() {
+        for ours in [
+            "server returned an error response: error code -32000: replacement transaction underpriced",
+            "error code -32003: Replacement transaction underpriced",
+            "REPLACEMENT_UNDERPRICED",
+            "error code -32000: already known",
+            "error code -32003: transaction already imported",
+        ] {
+            assert!(taken_by_ours(ours), "{ours}");
+            assert!(!nonce_used(ours), "{ours}");
+        }
+        for other in [
+            "error code -32000: nonce too low",
+            "error code -32000: transaction underpriced",
+            "error code -32000: insufficient funds for gas * price + value",
+            "error code -32000: tx fee (2.01 ether) exceeds the configured cap (1.00 ether)",
+            "error code -32000: oversized data",
+            "L1 RPC: error sending request",
+        ] {
+            assert!(!taken_by_ours(other), "{other}");
+        }
+        assert!(nonce_used("error code -32003: Nonce too low"));
     }
 
     #[test]
