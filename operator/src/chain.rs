@@ -526,6 +526,8 @@ pub struct Chain {
     ingest: crate::ingest::IngestStats,
     /// Step 1 of `submit` for every group, one worker per core, first come first served.
     recovery: crate::workers::Workers,
+    /// Step 3 of `submit`: the groups' writes, those queued during one write made in the next.
+    commits: crate::merged_writes::MergedWrites,
     /// Test hook run before each submission write (step 3 of `submit`): may fail it as a storage
     /// failure would, or hold it to look at the state while the write is in flight.
     #[cfg(test)]
@@ -625,6 +627,7 @@ impl Chain {
                 "plasma-recover",
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             ),
+            commits: crate::merged_writes::MergedWrites::default(),
             #[cfg(test)]
             write_hook: Mutex::new(None),
             #[cfg(test)]
@@ -787,7 +790,8 @@ impl Chain {
     ///    take its inputs in `mempool_spent`, its hash in `reserved_hashes` and its `seq`. Then,
     ///    off the lock, each refused transaction is looked up among those blocks include (a
     ///    store read): one found is answered `AlreadyKnown`.
-    /// 3. *Persist*, no lock: one redb write (fsync) of the group's mempool rows.
+    /// 3. *Persist*, no lock: one store write (fsync) of the group's mempool rows, together with
+    ///    those of the groups that queued behind the write in flight (`merged_writes`).
     /// 4. *Publish*, under the lock: on success the entries join the block queue in `seq` order
     ///    and their hashes become pending; on failure the reservations are given back and every
     ///    transaction of the group is answered `StorageFailure`.
@@ -865,8 +869,7 @@ impl Chain {
             mempool_add: reserved.iter().map(|p| (p.seq, p.bytes.to_vec())).collect(),
             ..Batch::default()
         };
-        let written = self.write_mempool(&batch);
-        drop(batch);
+        let written = self.write_mempool(batch);
         self.ingest.persist(reserved.len(), t.elapsed());
 
         // 4. Publish (or undo), under the lock.
@@ -923,7 +926,7 @@ impl Chain {
                     Ok(())
                 } else {
                     let rows = Batch { mempool_remove: withdrawn, ..Batch::default() };
-                    self.write_mempool(&rows)
+                    self.write_mempool(rows)
                 };
                 for (at, refusal) in late {
                     results[at] = Err(match &removed {
@@ -1080,13 +1083,16 @@ impl Chain {
         Ok(hash)
     }
 
-    /// The write of step 3 of [`Chain::submit`].
-    fn write_mempool(&self, batch: &Batch) -> Result<(), StoreError> {
-        #[cfg(test)]
-        if let Some(hook) = self.write_hook.lock().as_mut() {
-            (hook.0)()?;
-        }
-        self.store.apply(batch)
+    /// The write of step 3 of [`Chain::submit`], with those of the other groups that queued
+    /// behind the write in flight (see `merged_writes`).
+    fn write_mempool(&self, batch: Batch) -> Result<(), StoreError> {
+        self.commits.write(batch, |rows| {
+            #[cfg(test)]
+            if let Some(hook) = self.write_hook.lock().as_mut() {
+                (hook.0)()?;
+            }
+            self.store.apply(rows)
+        })
     }
 
     /// Number of pending transactions.

@@ -16,6 +16,7 @@ mod chain;
 mod config;
 mod da;
 mod exits;
+mod merged_writes;
 pub mod ingest;
 mod l1;
 mod leader;
