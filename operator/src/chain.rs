@@ -2421,6 +2421,28 @@ mod tests {
         assert_eq!(chain.mempool_len(), 2);
     }
 
+    /// A store that panics in the middle of a group's write (a bug, an allocation failure)
+    /// fails the group like any storage fault: nothing acknowledged, its inputs free again. An
+    /// unwind through `submit` would have left them reserved until a restart.
+    #[test]
+    fn a_panicking_write_fails_its_group_and_frees_the_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        let a = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        *chain.write_hook.lock() = Some(WriteHook(Box::new(|| panic!("injected store panic"))));
+        let results = chain.submit(&[a.encode()]);
+        let e = results[0].as_ref().unwrap_err();
+        assert_eq!(e.code(), "StorageFailure", "{e}");
+        assert_eq!(chain.mempool_len(), 0);
+        {
+            let state = chain.state.lock();
+            assert!(state.mempool_spent.is_empty() && state.reserved_hashes.is_empty());
+        }
+        *chain.write_hook.lock() = None;
+        assert_eq!(one(&chain, &a).unwrap(), a.transaction.hash(), "the input is free");
+    }
+
     #[test]
     fn a_group_in_flight_is_invisible_until_durable_but_holds_its_inputs() {
         // Step 3 of `submit` runs without the state lock: while a group's write is held, its

@@ -78,7 +78,16 @@ impl MergedWrites {
             let others = group.iter().map(|(t, _)| *t).filter(|t| *t != ticket).collect();
             let mut finish = Finish { commit: self, others, outcome: None };
             let merged = merge(group);
-            let outcome = write(&merged);
+            // A panicking store fails the write like any other fault: every group in it, this
+            // thread's among them, gives back its reservations and answers `StorageFailure`
+            // instead of unwinding through `Chain::submit` with its inputs still taken.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(&merged)))
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Corrupt {
+                        what: "mempool write",
+                        reason: "the store's write panicked".into(),
+                    })
+                });
             drop(merged);
             finish.outcome = Some(copy(&outcome));
             drop(finish);
@@ -88,7 +97,8 @@ impl MergedWrites {
 }
 
 /// Records a write's outcome for the other groups in it and lets the next write start; on
-/// unwind (a panicking store), a failure, so that none of them waits for ever.
+/// unwind (nothing but the merge itself is left to panic), a failure, so that none of them
+/// waits for ever.
 struct Finish<'a> {
     commit: &'a MergedWrites,
     /// The tickets of the groups written, but the writer's own.
@@ -230,8 +240,8 @@ mod tests {
     }
 
     /// A failed write fails every group in it, a fenced one as fenced for each; a panicking
-    /// writer fails the groups written with it instead of leaving them waiting; the writes
-    /// after either are unaffected.
+    /// store fails every group of its write, the writing thread's too, instead of leaving them
+    /// waiting or unwinding; the writes after either are unaffected.
     #[test]
     fn a_failure_reaches_every_group_of_its_write_and_no_other() {
         let commit = Arc::new(MergedWrites::default());
@@ -287,13 +297,14 @@ mod tests {
             }
         }
         let after_panic = round(3);
-        // The thread that wrote unwound; the two others were told their write failed.
+        // Nobody unwound: the three groups of the panicking write, the writer's among them,
+        // were told their write failed.
         let unwound = after_panic.iter().filter(|o| o.is_err()).count();
         let failed = after_panic
             .iter()
             .filter(|o| matches!(o, Ok(Err(StoreError::Corrupt { reason, .. })) if reason.contains("panicked")))
             .count();
-        assert_eq!((unwound, failed), (1, 2), "{after_panic:?}");
+        assert_eq!((unwound, failed), (0, 3), "{after_panic:?}");
         assert!(!commit.queue.lock().writing, "the queue is free after a panic");
         commit.write(rows(&[8]), |b| write(b)).unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 5);
