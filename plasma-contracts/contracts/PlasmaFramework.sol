@@ -698,20 +698,23 @@ contract PlasmaFramework is IPlasmaFramework, EIP712, ReentrancyGuardTransient {
     }
 
     /// @dev Takes up to `amount` from what is left of the token's deposits; the rest becomes a debt at
-    /// the tail of the token's debts (spec: EXIT-16). An amount above `MAX_TOTAL_DEPOSITED` (an
-    /// output of an invalid block may claim up to 2^256 - 1) is first cut to it: no credit can ever
-    /// be paid more than the token's lifetime deposits, so the cut loses nothing, and it keeps
+    /// the tail of the token's debts (spec: EXIT-16). The debt is of at most `MAX_TOTAL_DEPOSITED`
+    /// less what was paid: an output of an invalid block may claim up to 2^256 - 1, but no credit can
+    /// ever be paid more than the token's lifetime deposits, so the cut loses nothing, and it keeps
     /// `outstanding` from overflowing — fewer than 2^128 debts (`tail` is a uint128) of less than
     /// 2^128 each — which would make this exit's settlement revert, and with it every
-    /// `processExits` of the token: its queue frozen behind the attacker's exit.
+    /// `processExits` of the token: its queue frozen behind the attacker's exit. (`paid` is at most
+    /// what is left, itself at most `MAX_TOTAL_DEPOSITED`, so the cut never goes below it.)
     function _take(address token, address account, uint256 batchId, uint256 amount) private returns (uint256 paid) {
-        if (amount > MAX_TOTAL_DEPOSITED) amount = MAX_TOTAL_DEPOSITED;
         (uint256 deposited, uint256 credited) = _vault(token);
         uint256 left = deposited - credited;
         paid = amount < left ? amount : left;
         if (paid != 0) _setVault(token, deposited, credited + paid);
         if (paid < amount) {
-            uint256 shortfall = amount - paid;
+            // Only a credit not paid in full can owe more than the cap: a credit paid in full pays
+            // nothing for the cut. Zero only when the whole cap was left and paid.
+            uint256 shortfall = (amount < MAX_TOTAL_DEPOSITED ? amount : MAX_TOTAL_DEPOSITED) - paid;
+            if (shortfall == 0) return paid;
             DebtBook storage d = _debts[token];
             uint256 index = d.tail++;
             d.at[index] = Debt(account, SafeCast.toUint96(batchId), shortfall);
