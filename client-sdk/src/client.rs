@@ -36,6 +36,14 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 const BLOCK_DOWNLOAD: std::time::Duration = std::time::Duration::from_secs(300);
 /// The page size the client asks `/v1/utxos` for (the operator's maximum with proofs).
 pub const DEFAULT_PAGE_SIZE: usize = 1_000;
+/// The most bytes a JSON answer may have: the largest honest one (a page of 1,000 outputs with
+/// proofs, or 1,000 inclusions with signed transactions) is a few MB. A source sending more is
+/// cut off there instead of being held in memory until the answer timeout (gigabytes over a fast
+/// link: a hostile operator could crash the wallet before every exit or in-flight exit check).
+pub const MAX_JSON_ANSWER: usize = 32 << 20;
+/// The most bytes of a block answered as JSON (operators older than the wire format): a full
+/// block is 92.6 MB of hex. A block in the wire format is bounded by its decoder instead.
+const MAX_JSON_BLOCK: usize = 128 << 20;
 
 /// An unspent output as the operator lists it (unverified).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -269,12 +277,27 @@ impl OperatorClient {
 
     /// A response's JSON body, or why there is none (classified for failover).
     async fn json_answer(url: &str, resp: reqwest::Response) -> Result<Value, Failure> {
+        Self::json_answer_within(url, resp, MAX_JSON_ANSWER).await
+    }
+
+    /// [`OperatorClient::json_answer`] of a body of at most `limit` bytes: a longer one is a bad
+    /// answer, read no further.
+    async fn json_answer_within(
+        url: &str,
+        mut resp: reqwest::Response,
+        limit: usize,
+    ) -> Result<Value, Failure> {
         let status = resp.status();
         let retry_after = failover::retry_after(resp.headers());
-        let body: Value = match resp.json().await {
+        // Cut off, or too slow, while the body came: nothing was answered.
+        let bytes = read_bounded(&mut resp, limit)
+            .await
+            .map_err(|e| Failure::unreachable(url, &e))?
+            .ok_or_else(|| {
+                SdkError::BadOperatorResponse(format!("an answer longer than {limit} bytes"))
+            })?;
+        let body: Value = match serde_json::from_slice(&bytes) {
             Ok(v) => v,
-            // Cut off, or too slow, while the body came: nothing was answered.
-            Err(e) if !e.is_decode() => return Err(Failure::unreachable(url, &e)),
             // A proxy's or a crashed server's error page: say the status, not the JSON error.
             Err(_) if !status.is_success() => {
                 return Err(Failure::answered(
@@ -395,7 +418,9 @@ impl OperatorClient {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with(plasma_spec::wire::MEDIA_TYPE));
         if !is_wire {
-            return Ok(Self::json_block(&Self::json_answer(base, resp).await?)?);
+            return Ok(Self::json_block(
+                &Self::json_answer_within(base, resp, MAX_JSON_BLOCK).await?,
+            )?);
         }
         let status = resp.status();
         if !status.is_success() {
@@ -411,9 +436,17 @@ impl OperatorClient {
             .get("x-plasma-l1-timestamp")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
-        let body = resp.bytes().await.map_err(|e| Failure::unreachable(base, &e))?;
-        let (header, txs) = plasma_spec::wire::decode_block(&body)
-            .map_err(|e| SdkError::BadOperatorResponse(format!("block {blknum}: {e}")))?;
+        // Decoded as it arrives: the decoder refuses a byte past the length its header announces
+        // (itself bounded by a full block), so a hostile source cannot make the wallet hold more.
+        let bad = |e: plasma_spec::wire::WireError| {
+            SdkError::BadOperatorResponse(format!("block {blknum}: {e}"))
+        };
+        let mut resp = resp;
+        let mut decoder = plasma_spec::wire::BlockDecoder::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| Failure::unreachable(base, &e))? {
+            decoder.push(&chunk).map_err(bad)?;
+        }
+        let (header, txs) = decoder.finish().map_err(bad)?;
         if header.blknum != blknum {
             return Err(SdkError::BadOperatorResponse(format!(
                 "asked for block {blknum}, got block {}",
@@ -651,6 +684,25 @@ impl OperatorClient {
         let v = self.get(&format!("/v1/utxos/{utxo_pos}/exit-data")).await?;
         Self::exit_data_of(&v)
     }
+}
+
+/// The body of `resp`, read chunk by chunk; `None` once it passes `limit` bytes (announced or
+/// sent), read no further.
+pub(crate) async fn read_bounded(
+    resp: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// The operator client's HTTP client: connecting bounded by `connect` (a host that does not

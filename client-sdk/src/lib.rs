@@ -24,7 +24,7 @@ mod wallet;
 
 pub use client::{
     BlockData, DEFAULT_PAGE_SIZE, ExitData, FailoverPolicy, Inclusion, InclusionItem, ListedUtxo,
-    MAX_INCLUSIONS, OperatorClient, UtxoPage,
+    MAX_INCLUSIONS, MAX_JSON_ANSWER, OperatorClient, UtxoPage,
 };
 pub use error::{OperatorAttempt, SdkError};
 pub use sources::{SourceAttempt, SourceFailure, SourceId};

@@ -702,6 +702,65 @@ impl ProofStore {
         Ok(())
     }
 
+    /// Remembers a signed transaction this wallet is about to send and marks the stored outputs
+    /// it spends as spent by it, in one store transaction: all or none. Written before the
+    /// transaction leaves the wallet, so no crash or lost answer leaves a signed spend whose
+    /// inputs look unspent (an exit of one would be challenged with it, EXIT-4).
+    pub fn put_sent_spending(
+        &self,
+        hash: B256,
+        signed_tx: &[u8],
+        spends: &[u128],
+    ) -> Result<(), SdkError> {
+        let tx = self.db.begin_write()?;
+        {
+            tx.open_table(SENT)?.insert(hash.as_slice(), signed_tx)?;
+            let mut table = tx.open_table(OUTPUTS)?;
+            for pos in spends {
+                let Some(mut o) = table
+                    .get(*pos)?
+                    .map(|v| serde_json::from_slice::<StoredOutput>(v.value()))
+                    .transpose()
+                    .map_err(|e| SdkError::Store(e.to_string()))?
+                else {
+                    continue;
+                };
+                o.spent_by = Some(hash);
+                let json = serde_json::to_vec(&o).map_err(|e| SdkError::Store(e.to_string()))?;
+                table.insert(*pos, json.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Takes back [`ProofStore::put_sent_spending`]'s marks of `hash` on `spends` (the operator
+    /// refused the transaction: its inputs were not spent), in one store transaction.
+    pub fn unmark_spent_by(&self, hash: B256, spends: &[u128]) -> Result<(), SdkError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(OUTPUTS)?;
+            for pos in spends {
+                let Some(mut o) = table
+                    .get(*pos)?
+                    .map(|v| serde_json::from_slice::<StoredOutput>(v.value()))
+                    .transpose()
+                    .map_err(|e| SdkError::Store(e.to_string()))?
+                else {
+                    continue;
+                };
+                if o.spent_by == Some(hash) {
+                    o.spent_by = None;
+                    let json =
+                        serde_json::to_vec(&o).map_err(|e| SdkError::Store(e.to_string()))?;
+                    table.insert(*pos, json.as_slice())?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// A signed transaction this wallet sent.
     pub fn sent(&self, hash: B256) -> Result<Option<Vec<u8>>, SdkError> {
         let tx = self.db.begin_read()?;

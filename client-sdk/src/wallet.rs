@@ -324,6 +324,15 @@ async fn mined(
     plasma_contracts::sender::mined(sent, what).await.map_err(l1)
 }
 
+/// Whether a submit's error says the operator refused the payment itself (so it holds nothing
+/// to include): a typed refusal other than "ask again" or a server-side failure, whose write may
+/// still have happened (OP-1: `SubmitInProgress`; a fenced or failed store).
+fn refused_outright(e: &SdkError) -> bool {
+    matches!(e, SdkError::OperatorRefused { code, .. }
+        if !matches!(code.as_str(), "SubmitInProgress" | "NotLeader" | "StorageFailure"
+            | "ShuttingDown" | "Internal" | "Unknown"))
+}
+
 fn mismatch(pos: u128, reason: impl Into<String>) -> SdkError {
     SdkError::ProofMismatch { utxo_pos: pos.to_string(), reason: reason.into() }
 }
@@ -1573,9 +1582,13 @@ impl Wallet {
         amount: U256,
         fee: U256,
     ) -> Result<SignedTransaction, SdkError> {
+        // `+` wraps: an amount and fee summing past 2^256 would "need" a few wei and sign a
+        // payment creating value — invalid, yet signed, so it could challenge the inputs' exits.
+        let needed = amount
+            .checked_add(fee)
+            .ok_or_else(|| SdkError::Config(format!("amount {amount} + fee {fee} overflows")))?;
         let mut coins = self.spendable(token)?;
         coins.sort_by_key(|c| std::cmp::Reverse(c.amount));
-        let needed = amount + fee;
         let mut inputs = Vec::new();
         let mut total = U256::ZERO;
         for coin in coins.iter().take(plasma_spec::MAX_INPUTS) {
@@ -1626,24 +1639,41 @@ impl Wallet {
     }
 
     /// Submits a payment this wallet signed to the operator; marks its inputs spent by it.
+    ///
+    /// The payment is kept and its inputs marked spent by it (one store write) *before* it is
+    /// sent: once it has left the wallet the operator may hold it, whatever answer comes back
+    /// (a lost answer, a 5xx after the write, a crash here, a lie), and include it in a withheld
+    /// block — then the inputs' standard exits would be challenged with it (EXIT-4) and a second
+    /// payment of them would be a double spend of the wallet's own; what the wallet needs is the
+    /// payment's in-flight exit. The marks are taken back only when the operator refuses the
+    /// payment outright (a typed refusal of the payment itself: nothing was accepted).
     pub(crate) async fn submit(&self, signed: &SignedTransaction) -> Result<B256, SdkError> {
-        // Kept before it is sent: if the operator takes it and withholds its block, this is what
-        // an in-flight exit needs.
         let hash = signed.transaction.hash();
-        self.store.put_sent(hash, &signed.encode())?;
-        let accepted = self.client.submit(&signed.encode()).await?;
+        let spends: Vec<u128> = signed
+            .transaction
+            .input_positions()
+            .map_err(|e| SdkError::Store(e.to_string()))?
+            .iter()
+            .map(UtxoPos::to_u128)
+            .collect();
+        self.store.put_sent_spending(hash, &signed.encode(), &spends)?;
+        let accepted = match self.client.submit(&signed.encode()).await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                if refused_outright(&e) {
+                    self.store.unmark_spent_by(hash, &spends)?;
+                } else {
+                    tracing::warn!(tx = %hash, error = %e, "the payment may have reached the \
+                        operator: its inputs stay marked spent by it (if its block is withheld, \
+                        exit it in flight)");
+                }
+                return Err(e);
+            }
+        };
         if accepted != hash {
             return Err(SdkError::BadOperatorResponse(format!(
                 "operator reported hash {accepted}, expected {hash}"
             )));
-        }
-        for pos in
-            signed.transaction.input_positions().map_err(|e| SdkError::Store(e.to_string()))?
-        {
-            if let Some(mut o) = self.store.get(pos.to_u128())? {
-                o.spent_by = Some(hash);
-                self.store.put(&o)?;
-            }
         }
         Ok(hash)
     }
