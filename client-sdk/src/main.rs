@@ -764,7 +764,19 @@ async fn run(mut cli: Cli) -> Result<Report, SdkError> {
             let positions = if every {
                 // Only what a standard exit can still pay, as re-checked now.
                 wallet.refresh().await?;
-                wallet.exitable()?.iter().map(|o| o.utxo_pos).collect()
+                if !force {
+                    for (o, why) in wallet.signed_away()? {
+                        eprintln!("exit: output {} left out: {why}", o.utxo_pos);
+                    }
+                }
+                let exitable = if force {
+                    let mut all = wallet.exitable()?;
+                    all.extend(wallet.signed_away()?.into_iter().map(|(o, _)| o));
+                    all
+                } else {
+                    wallet.exitable()?
+                };
+                exitable.iter().map(|o| o.utxo_pos).collect()
             } else {
                 positions
             };

@@ -1496,7 +1496,61 @@ impl Wallet {
     /// Stored outputs a standard exit can still pay, as of the last re-check (what `plasma exit`
     /// with no arguments exits).
     pub fn exitable(&self) -> Result<Vec<StoredOutput>, SdkError> {
-        Ok(self.store.all()?.into_iter().filter(|o| Self::doomed(o).is_none()).collect())
+        let signed = self.signed_spends()?;
+        Ok(self
+            .store
+            .all()?
+            .into_iter()
+            .filter(|o| Self::doomed(o).is_none() && !signed.contains_key(&o.utxo_pos))
+            .collect())
+    }
+
+    /// The outputs that a payment this wallet signed and kept spends, by position: every payment
+    /// it sent, whatever the operator answered. An output left unmarked by one of them was
+    /// refused — by the operator's word only: an operator that answered a refusal and kept the
+    /// payment could challenge the output's standard exit with it (EXIT-4), so such an exit is
+    /// refused without `--force` (the payment itself can be exited in flight, WALLET-3).
+    fn signed_spends(&self) -> Result<std::collections::HashMap<u128, B256>, SdkError> {
+        let mut spends = std::collections::HashMap::new();
+        for (hash, bytes) in self.store.all_sent()? {
+            let Ok(signed) = SignedTransaction::decode(&bytes) else { continue };
+            for pos in signed.transaction.input_positions().unwrap_or_default() {
+                spends.insert(pos.to_u128(), hash);
+            }
+        }
+        Ok(spends)
+    }
+
+    /// Outputs a standard exit could pay by what the chain shows, left out of
+    /// [`Wallet::exitable`] because a payment this wallet signed spends them (see
+    /// [`Wallet::signed_spends`]), each with why.
+    pub fn signed_away(&self) -> Result<Vec<(StoredOutput, SdkError)>, SdkError> {
+        let spends = self.signed_spends()?;
+        Ok(self
+            .store
+            .all()?
+            .into_iter()
+            .filter(|o| Self::doomed(o).is_none())
+            .filter_map(|o| Self::signed_away_why(&o, &spends).map(|e| (o, e)))
+            .collect())
+    }
+
+    /// Why a standard exit of `o` would be challenged with a payment this wallet signed (see
+    /// [`Wallet::signed_spends`]), if it would.
+    fn signed_away_why(
+        o: &StoredOutput,
+        spends: &std::collections::HashMap<u128, B256>,
+    ) -> Option<SdkError> {
+        let hash = spends.get(&o.utxo_pos)?;
+        Some(SdkError::OutputSpent {
+            utxo_pos: o.utxo_pos.to_string(),
+            evidence: format!(
+                "a payment this wallet signed spends it ({hash}): the operator answered that it \
+                 refused it, but if it kept it, a standard exit would be challenged with it. Exit \
+                 that payment in flight if its block is withheld, or spend the output again; \
+                 `--force` exits it anyway"
+            ),
+        })
     }
 
     /// Why a standard exit of `o` cannot pay (and would lose its bond or its gas), if it cannot.
@@ -1793,6 +1847,12 @@ impl Wallet {
             positions.iter().map(|p| self.stored(*p)).collect::<Result<_, _>>()?;
         if !force && let Some(e) = outputs.iter().find_map(Self::doomed) {
             return Err(e);
+        }
+        if !force {
+            let spends = self.signed_spends()?;
+            if let Some(e) = outputs.iter().find_map(|o| Self::signed_away_why(o, &spends)) {
+                return Err(e);
+            }
         }
         outputs.sort_by_key(|o| o.utxo_pos);
         outputs.dedup_by_key(|o| o.utxo_pos);

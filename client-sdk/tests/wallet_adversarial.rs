@@ -258,6 +258,16 @@ async fn a_payment_whose_answer_is_lost_keeps_its_inputs_spent_and_unexitable() 
         matches!(refused, Err(SdkError::OperatorRefused { ref code, .. }) if code == "FeeTooLow")
     );
     assert_eq!(alice.balance(Address::ZERO).unwrap(), eth(1), "a refused payment spends nothing");
+    // But the refusal is only the operator's word, and it may have kept the payment: the
+    // output's standard exit, which it could challenge with it, needs `--force`.
+    let away = alice.signed_away().unwrap();
+    assert_eq!(away.iter().map(|(o, _)| o.utxo_pos).collect::<Vec<_>>(), vec![dep]);
+    assert!(alice.exitable().unwrap().iter().all(|o| o.utxo_pos != dep));
+    let exit = alice.start_exits(&[dep]).await;
+    assert!(
+        matches!(exit, Err(SdkError::OutputSpent { ref evidence, .. }) if evidence.contains("a payment this wallet signed")),
+        "{exit:?}"
+    );
 
     // The answer lost, the block withheld, the input listed as unspent.
     *frozen.lock().unwrap() = listing_of(&real, alice.address()).await;
