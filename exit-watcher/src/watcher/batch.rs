@@ -526,21 +526,7 @@ impl Watcher {
         // Older positions first among equal amounts (the plan's sort is stable).
         todo.sort_by_key(|(_, c)| c.pos);
         out.worth = todo.len();
-        let mut batches_paid = 1u64;
-        let plan = loop {
-            let reserved = batch_bond * U256::from(batches_paid);
-            let plan = budget::plan(
-                todo.clone(),
-                balance.saturating_sub(reserved),
-                &costs,
-                MAX_CLAIMS_PER_TX,
-            );
-            let needed = plan.batches.len() as u64;
-            if needed <= batches_paid || batches_paid >= 64 {
-                break plan;
-            }
-            batches_paid = needed;
-        };
+        let plan = plan_claims(&todo, balance, batch_bond, &costs);
         out.dust = plan.dust.len();
         out.worth -= out.dust;
         out.unaffordable = plan.unaffordable.len();
@@ -1287,6 +1273,34 @@ enum ExitState {
     Exited(Option<Shown>),
 }
 
+/// WATCH-13 for batch exits: the claims `todo` (with their amounts) that `balance` pays for,
+/// richest first, with one `batch_bond` per `startBatchExit` transaction they take. The
+/// transactions are counted as [`chunk_claims`] cuts them (by claims, calldata and gas: a few
+/// hundred owners already take two), not as batches of [`MAX_CLAIMS_PER_TX`] claims, which
+/// reserved one bond for them all and sent a last transaction the balance could not pay for.
+/// Each further transaction's base gas is reserved too.
+fn plan_claims(
+    todo: &[(U256, Candidate)],
+    balance: U256,
+    batch_bond: U256,
+    costs: &budget::ExitCosts,
+) -> budget::Plan<Candidate> {
+    // Each transaction past the first also pays its own base gas, which `budget::plan` counts
+    // once per batch of `MAX_CLAIMS_PER_TX` (over-reserved when it makes several: conservative).
+    let base = U256::from(costs.gas_per_batch) * U256::from(costs.gas_price);
+    let mut batches_paid = 1u64;
+    loop {
+        let reserved = batch_bond * U256::from(batches_paid) + base * U256::from(batches_paid - 1);
+        let plan =
+            budget::plan(todo.to_vec(), balance.saturating_sub(reserved), costs, MAX_CLAIMS_PER_TX);
+        let needed = chunk_claims(plan.batches.iter().flatten().cloned().collect()).len() as u64;
+        if needed <= batches_paid || batches_paid >= 64 {
+            return plan;
+        }
+        batches_paid = needed;
+    }
+}
+
 /// Gas limit of a `startBatchExit` of `groups` groups and `claims` claims.
 fn batch_gas(groups: usize, claims: usize) -> u64 {
     (BATCH_BASE_GAS + BATCH_GAS_PER_GROUP * groups as u64 + BATCH_GAS_PER_CLAIM * claims as u64)
@@ -1361,6 +1375,50 @@ mod tests {
             pos: UtxoPos::new(blknum, 0, 0).unwrap(),
             amount: U256::from(amount),
         }
+    }
+
+    /// Audit F (WATCH-13): 400 guarded owners with one claim each take two `startBatchExit`
+    /// transactions (calldata), so two batch bonds. A balance that pays every claim and one bond
+    /// planned them all and the second transaction was refused for want of funds; the plan must
+    /// leave out what the second bond costs, the poorest first, and every transaction it plans
+    /// must be paid.
+    #[test]
+    fn a_plan_reserves_a_batch_bond_per_transaction_it_will_send() {
+        let costs = budget::ExitCosts {
+            bond: U256::from(8_000_000_000_000_000u64),
+            gas_price: 3_000_000_000,
+            gas_per_batch: BATCH_BASE_GAS,
+            gas_per_output: BATCH_GAS_PER_CLAIM + BATCH_GAS_PER_GROUP + PAYOUT_GAS_PER_CLAIM,
+        };
+        let batch_bond = U256::from(4_000_000_000_000_000u64);
+        let todo: Vec<(U256, Candidate)> = (0..400u16)
+            .map(|i| {
+                let c = Candidate {
+                    owner: Address::left_padding_from(&(u32::from(i) + 1).to_be_bytes()),
+                    token: Address::ZERO,
+                    pos: UtxoPos::new(1 + u64::from(i), 0, 0).unwrap(),
+                    amount: U256::from(10u64.pow(18) + u64::from(i)),
+                };
+                (c.amount, c)
+            })
+            .collect();
+        let all = todo.len();
+        assert_eq!(chunk_claims(todo.iter().map(|t| t.1.clone()).collect()).len(), 2);
+        // Every claim and one batch bond (with gas): short of the second bond.
+        let balance = batch_bond + costs.batch(all);
+        let plan = plan_claims(&todo, balance, batch_bond, &costs);
+        let chosen: Vec<Candidate> = plan.batches.iter().flatten().cloned().collect();
+        let txs = chunk_claims(chosen.clone());
+        let mut spent = U256::ZERO;
+        for (_, groups) in &txs {
+            let n: usize = groups.iter().map(|(_, cs)| cs.len()).sum();
+            spent += batch_bond + costs.batch(n);
+        }
+        assert!(spent <= balance, "{} transactions planned, {spent} > {balance}", txs.len());
+        assert!(chosen.len() < all && chosen.len() >= all - 2, "{} of {all}", chosen.len());
+        // The ones left out are the poorest.
+        let least = chosen.iter().map(|c| c.amount).min().unwrap();
+        assert!(plan.unaffordable.iter().all(|c| c.amount < least));
     }
 
     #[test]
