@@ -613,6 +613,14 @@ async fn run(mut cli: Cli) -> Result<Report, SdkError> {
             warn_invalid(r.invalid);
             warn_unlisted(&r.unlisted);
             warn_tower_only(&r.tower_only);
+            if r.freed > 0 {
+                eprintln!(
+                    "sync: {} output(s) spendable again: the operator does not know the payment \
+                     that was sending them (its answer never came); a standard exit of them \
+                     still needs --force while that payment is kept",
+                    r.freed
+                );
+            }
             let text = format!(
                 "synced: {} new output(s) verified, {} known, {} pending commitment, {} gone; \
                  balance {}",
@@ -623,7 +631,7 @@ async fn run(mut cli: Cli) -> Result<Report, SdkError> {
                 tokens.fmt(eth, wallet.balance(eth)?)
             );
             Report::new(
-                json!({"added": r.added, "known": r.known, "pending": r.pending, "gone": r.gone, "invalid": r.invalid, "unlisted": strings(&r.unlisted), "towerOnly": strings(&r.tower_only), "lastSync": wallet.last_sync()?}),
+                json!({"added": r.added, "known": r.known, "pending": r.pending, "gone": r.gone, "invalid": r.invalid, "freed": r.freed, "unlisted": strings(&r.unlisted), "towerOnly": strings(&r.tower_only), "lastSync": wallet.last_sync()?}),
                 text,
             )
         }

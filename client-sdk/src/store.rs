@@ -751,6 +751,13 @@ impl ProofStore {
                 };
                 if o.spent_by == Some(hash) {
                     o.spent_by = None;
+                    // A `spent` status whose only evidence was this mark goes with it; the next
+                    // re-check sets it from the chain again.
+                    if o.spent_source() == Some(SpentSource::Wallet) {
+                        o.status = OutputStatus::Unspent;
+                        o.evidence = None;
+                        o.spent_source = None;
+                    }
                     let json =
                         serde_json::to_vec(&o).map_err(|e| SdkError::Store(e.to_string()))?;
                     table.insert(*pos, json.as_slice())?;

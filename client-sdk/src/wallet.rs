@@ -111,6 +111,10 @@ pub struct SyncReport {
     /// Unspent stored outputs that only towers list, the operator not answering (positions,
     /// ascending): see [`RestoreReport::tower_only`].
     pub tower_only: Vec<u128>,
+    /// Stored outputs given back to spending because the payment that marked them spent, whose
+    /// outcome this wallet never learnt, is unknown to the operator
+    /// ([`Wallet::forget_unknown_sends`]).
+    pub freed: usize,
 }
 
 /// One L1 transaction of a split exit ([`Wallet::start_exits_with`]).
@@ -577,6 +581,7 @@ impl Wallet {
         (report.gone, report.unlisted, report.tower_only) =
             (rechecked.gone, rechecked.unlisted, rechecked.tower_only);
         let listed = listed.positions;
+        report.freed = self.forget_unknown_sends().await?;
         self.consult_watchers().await?;
         let all = self.store.all()?;
         report.invalid = all.iter().filter(|o| o.status == OutputStatus::Invalid).count();
@@ -980,6 +985,49 @@ impl Wallet {
             Err(e) => return Err(e),
         };
         Ok(self.recheck_with(listed.as_ref(), &Commitments::default()).await?.gone)
+    }
+
+    /// Gives back to spending the stored outputs marked spent by a payment of this wallet that
+    /// the operator does not know. A payment's inputs are marked before it is sent and stay marked
+    /// whatever the answer, unless the operator refused it outright (WALLET-1): after a lost
+    /// answer, a 5xx or the operator unreachable, the wallet cannot tell whether it arrived. Once
+    /// the operator answers that it does not know the payment (`UnknownTransaction`, every URL
+    /// asked), that is the same word an outright refusal is, and the marks go: the inputs can be
+    /// spent again (a kept payment that arrives after all conflicts with that spend, and the
+    /// operator includes one of the two), while their standard exit still needs `--force`
+    /// ([`Wallet::signed_away`]). Outputs shown spent by anything but the mark (the operator
+    /// stopped listing them: [`Wallet::recheck`] runs first) are left alone. At most 64 payments are asked about
+    /// per call. Returns how many outputs were given back.
+    pub async fn forget_unknown_sends(&self) -> Result<usize, SdkError> {
+        let mut marked: BTreeMap<B256, Vec<u128>> = BTreeMap::new();
+        for o in self.store.all()? {
+            // Spent by nothing but the mark (a re-check shows a marked output spent by this
+            // wallet's transaction); not exiting.
+            let marked_only =
+                o.status == OutputStatus::Unspent || o.spent_source() == Some(SpentSource::Wallet);
+            if marked_only
+                && !o.exiting
+                && let Some(hash) = o.spent_by
+            {
+                marked.entry(hash).or_default().push(o.utxo_pos);
+            }
+        }
+        let mut freed = 0;
+        for (hash, positions) in marked.into_iter().take(64) {
+            match self.client.tx_status(hash).await {
+                Err(SdkError::OperatorRefused { code, .. }) if code == "UnknownTransaction" => {
+                    tracing::info!(tx = %hash, outputs = positions.len(), "the operator does not \
+                        know this payment: its inputs can be spent again");
+                    self.store.unmark_spent_by(hash, &positions)?;
+                    freed += positions.len();
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(tx = %hash, error = %e, "payment's outcome still unknown");
+                }
+            }
+        }
+        Ok(freed)
     }
 
     /// Marks spent what the listing no longer holds (the L1 part of [`Wallet::recheck`] skipped).
@@ -1510,8 +1558,8 @@ impl Wallet {
     /// refused — by the operator's word only: an operator that answered a refusal and kept the
     /// payment could challenge the output's standard exit with it (EXIT-4), so such an exit is
     /// refused without `--force` (the payment itself can be exited in flight, WALLET-3).
-    fn signed_spends(&self) -> Result<std::collections::HashMap<u128, B256>, SdkError> {
-        let mut spends = std::collections::HashMap::new();
+    fn signed_spends(&self) -> Result<HashMap<u128, B256>, SdkError> {
+        let mut spends = HashMap::new();
         for (hash, bytes) in self.store.all_sent()? {
             let Ok(signed) = SignedTransaction::decode(&bytes) else { continue };
             for pos in signed.transaction.input_positions().unwrap_or_default() {
@@ -1537,10 +1585,7 @@ impl Wallet {
 
     /// Why a standard exit of `o` would be challenged with a payment this wallet signed (see
     /// [`Wallet::signed_spends`]), if it would.
-    fn signed_away_why(
-        o: &StoredOutput,
-        spends: &std::collections::HashMap<u128, B256>,
-    ) -> Option<SdkError> {
+    fn signed_away_why(o: &StoredOutput, spends: &HashMap<u128, B256>) -> Option<SdkError> {
         let hash = spends.get(&o.utxo_pos)?;
         Some(SdkError::OutputSpent {
             utxo_pos: o.utxo_pos.to_string(),

@@ -203,7 +203,7 @@ async fn a_payment_whose_answer_is_lost_keeps_its_inputs_spent_and_unexitable() 
     let node = operator(&env).await;
     let real = format!("http://{}", node.addr);
     // 0: forward; 1: refuse every payment outright; 2: forward payments, answer 502, and list
-    // the frozen listing.
+    // the frozen listing; 3: drop payments, answer 502.
     let mode = Arc::new(AtomicU64::new(0));
     let frozen = Arc::new(Mutex::new(Vec::<u8>::new()));
     let proxy = {
@@ -220,6 +220,9 @@ async fn a_payment_whose_answer_is_lost_keeps_its_inputs_spent_and_unexitable() 
                     }
                     if m == 2 {
                         let _ = forward(&real, &method, &target, body).await;
+                        return Reply::Answer(502, b"<html>bad gateway</html>".to_vec());
+                    }
+                    if m == 3 {
                         return Reply::Answer(502, b"<html>bad gateway</html>".to_vec());
                     }
                 }
@@ -267,6 +270,21 @@ async fn a_payment_whose_answer_is_lost_keeps_its_inputs_spent_and_unexitable() 
     assert!(
         matches!(exit, Err(SdkError::OutputSpent { ref evidence, .. }) if evidence.contains("a payment this wallet signed")),
         "{exit:?}"
+    );
+
+    // Never delivered (dropped, answered 502): the wallet cannot tell, so the input stays
+    // marked; the next sync asks the operator, which does not know the payment: given back.
+    mode.store(3, Ordering::SeqCst);
+    let dropped = alice.send(bob, Address::ZERO, eth(1) / U256::from(8), U256::ZERO).await;
+    assert!(dropped.is_err(), "{dropped:?}");
+    assert_eq!(alice.balance(Address::ZERO).unwrap(), U256::ZERO, "marked: it may have arrived");
+    mode.store(0, Ordering::SeqCst);
+    let report = alice.sync().await.unwrap();
+    assert_eq!(report.freed, 1, "{report:?}");
+    assert_eq!(alice.balance(Address::ZERO).unwrap(), eth(1), "unknown to the operator: free");
+    assert!(
+        alice.exitable().unwrap().iter().all(|o| o.utxo_pos != dep),
+        "exit still needs --force"
     );
 
     // The answer lost, the block withheld, the input listed as unspent.
