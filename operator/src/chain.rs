@@ -586,6 +586,14 @@ impl Chain {
         for (pos, out) in loaded.utxos {
             state.insert_utxo(pos, out);
         }
+        // OP-8 counts the deposits credited since the last child block produced: found again
+        // here (numbered densely after it), or a restart would forget them until the next one.
+        let mut deposit = state.next_child_block.saturating_sub(CHILD_BLOCK_INTERVAL) + 1;
+        while !deposit.is_multiple_of(CHILD_BLOCK_INTERVAL) && store.block_info(deposit)?.is_some()
+        {
+            state.last_deposit = deposit;
+            deposit += 1;
+        }
         for (seq, bytes) in loaded.mempool {
             // Stored entries were validated when accepted; re-derive their index data.
             let Ok(signed) = SignedTransaction::decode(&bytes) else {

@@ -174,12 +174,22 @@ impl ExitingOutputs {
         self.marks.is_empty()
     }
 
+    /// Marks `pos` exiting by `source` from `since`. Only an in-flight exit's input mark is ever
+    /// closed (its deletion), and the contract lets a deleted in-flight exit be started again
+    /// under the same exit id (EXIT-6): that start opens a new interval, it does not move the
+    /// closed one — moved, its `until` would stay set and the inputs of a live exit would count
+    /// as spendable (the operator would include a spend of them, OP-7, and every watcher call
+    /// that block valid). A start read again (an L1 reorganisation, a restart before the cursor
+    /// was stored) updates the latest interval instead: an open one, or a closed one it began
+    /// before (the deletion read again next closes it again). Applied in L1 order, the latest
+    /// interval of a source is open exactly when its last event was a start.
     fn mark(&mut self, pos: UtxoPos, source: ExitSource, since: u64) {
         let marks = self.marks.entry(pos).or_default();
-        match marks.iter_mut().find(|m| m.source == source) {
-            // Read again after a reorganisation: the event may sit in a block with another time.
-            Some(m) => m.since = since,
-            None => marks.push(ExitMark { source, since, until: None }),
+        match marks.iter_mut().rev().find(|m| m.source == source) {
+            // Read again: the event may sit in a block with another time.
+            Some(m) if m.until.is_none_or(|until| since < until) => m.since = since,
+            // First started, or started again after its deletion.
+            _ => marks.push(ExitMark { source, since, until: None }),
         }
     }
 
@@ -241,8 +251,11 @@ impl ExitingOutputs {
         let Some(exit) = self.in_flight.get(&exit_id) else { return };
         let source = ExitSource::InFlightInput { exit_id };
         for pos in &exit.inputs {
-            if let Some(m) =
-                self.marks.get_mut(pos).and_then(|ms| ms.iter_mut().find(|m| m.source == source))
+            // The latest interval: a deleted exit may have been started again (see `mark`).
+            if let Some(m) = self
+                .marks
+                .get_mut(pos)
+                .and_then(|ms| ms.iter_mut().rev().find(|m| m.source == source))
             {
                 m.until = Some(at);
             }
@@ -457,6 +470,62 @@ mod tests {
         e.in_flight_exit_started(id, &tx, 50);
         e.in_flight_exit_deleted(id, 90);
         assert_eq!(e, before);
+    }
+
+    /// A deleted in-flight exit started again under the same exit id (EXIT-6 allows it) takes
+    /// its inputs again, from its new start (review H: the start used to move the closed
+    /// interval, whose `until` stayed set, so the inputs of a live exit counted as spendable).
+    /// Re-reading any suffix of the events (a reorganisation, a restart before the cursor was
+    /// stored) leaves every judgement as it was.
+    #[test]
+    fn an_in_flight_exit_started_again_after_its_deletion_takes_its_inputs_again() {
+        let tx = payment(&[pos(1000, 0, 0)]);
+        let p = pos(1000, 0, 0);
+        let id = U256::from(9);
+        let events = [(true, 50), (false, 90), (true, 120), (false, 200), (true, 260)];
+        let apply = |e: &mut ExitingOutputs, (start, at): (bool, u64)| {
+            if start {
+                e.in_flight_exit_started(id, &tx, at)
+            } else {
+                e.in_flight_exit_deleted(id, at)
+            }
+        };
+        let mut e = ExitingOutputs::new();
+        for (i, ev) in events.into_iter().enumerate() {
+            apply(&mut e, ev);
+            let expect = ev.0.then_some(ev.1);
+            assert_eq!(e.forbids(p, SpendRule::Now), expect, "after event {i}");
+        }
+        // Blocks committed in each interval (grace 10) and between them.
+        let at = |time| SpendRule::CommittedAt { time, grace: 10 };
+        let judged = |e: &ExitingOutputs| {
+            [55, 60, 89, 95, 125, 130, 199, 230, 265, 270, 10_000].map(|t| e.forbids(p, at(t)))
+        };
+        assert_eq!(
+            judged(&e),
+            [
+                None,
+                Some(50),
+                Some(50),
+                None,
+                None,
+                Some(120),
+                Some(120),
+                None,
+                None,
+                Some(260),
+                Some(260)
+            ]
+        );
+        // Any suffix read again, in order: nothing changes.
+        let want = (e.forbids(p, SpendRule::Now), judged(&e));
+        for from in 0..events.len() {
+            let mut again = e.clone();
+            for ev in &events[from..] {
+                apply(&mut again, *ev);
+            }
+            assert_eq!((again.forbids(p, SpendRule::Now), judged(&again)), want, "from {from}");
+        }
     }
 
     #[test]
