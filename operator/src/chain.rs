@@ -532,6 +532,10 @@ pub struct Chain {
     /// failure would, or hold it to look at the state while the write is in flight.
     #[cfg(test)]
     write_hook: Mutex<Option<WriteHook>>,
+    /// Test hook: the exit writes' look-ups of piggybacked transactions fail as a store read
+    /// would.
+    #[cfg(test)]
+    locate_fails: std::sync::atomic::AtomicBool,
     /// Test hook run before a block's effects are written (by the applier, and again by a
     /// retry): may fail the write (as a crash before it would leave the store) or hold it to
     /// look at the window.
@@ -638,6 +642,8 @@ impl Chain {
             commits: crate::merged_writes::MergedWrites::default(),
             #[cfg(test)]
             write_hook: Mutex::new(None),
+            #[cfg(test)]
+            locate_fails: std::sync::atomic::AtomicBool::new(false),
             #[cfg(test)]
             effects_hook: Mutex::new(None),
             halt,
@@ -1581,15 +1587,25 @@ impl Chain {
         // reads) run without the state lock (A21-3).
         let _writer = self.write_lock()?;
         let mut exiting = self.state.lock().exiting.clone();
+        // A failed look-up fails the whole write (the cursor stays, the events are applied again
+        // next time: they are idempotent). Taken as "not included", the piggyback would wait for
+        // an inclusion the operator never reports again, and the piggybacked output would stay
+        // spendable for good (review H). The index is complete: `write_lock` settled the last
+        // block's effects.
+        let mut failed: Option<StoreError> = None;
         for (event, at) in events {
-            let locate = |hash: B256, _: &[UtxoPos]| {
-                self.store
-                    .tx_location(&hash)
-                    .ok()
-                    .flatten()
-                    .and_then(|(b, i)| u16::try_from(i).ok().map(|i| (b, i)))
+            let locate = |hash: B256, _: &[UtxoPos]| match self.locate_stored(&hash) {
+                Ok(found) => found.and_then(|(b, i)| u16::try_from(i).ok().map(|i| (b, i))),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    None
+                }
             };
             exiting.apply(event, *at, locate);
+        }
+        if let Some(e) = failed {
+            warn!(target: "operator::exits", error = %e, "a piggyback's transaction could not be looked up: the events are applied again next time");
+            return Err(e);
         }
         let mut state = self.state.lock();
         let dropped: Vec<(u64, B256)> = state
@@ -1634,6 +1650,18 @@ impl Chain {
             info!(target: "operator::exits", events = events.len(), l1_block, "exit-game events applied");
         }
         Ok(dropped.len())
+    }
+
+    /// Where a stored block holds `hash` (the exit writes' look-up of piggybacked transactions).
+    fn locate_stored(&self, hash: &B256) -> Result<Option<(u64, u32)>, StoreError> {
+        #[cfg(test)]
+        if self.locate_fails.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Corrupt {
+                what: "test",
+                reason: "injected read failure".into(),
+            });
+        }
+        self.store.tx_location(hash)
     }
 
     /// An unspent output.
@@ -2449,6 +2477,40 @@ mod tests {
         }
         *chain.write_hook.lock() = None;
         assert_eq!(one(&chain, &a).unwrap(), a.transaction.hash(), "the input is free");
+    }
+
+    /// A piggyback whose transaction cannot be looked up (a store read failing) fails the exit
+    /// write: the cursor stays and the events are applied again once the store answers. Taken
+    /// as "not included" (as before, review H), the piggyback waited for an inclusion the
+    /// operator never reports again and the output stayed spendable for good.
+    #[test]
+    fn a_failed_look_up_of_a_piggybacked_transaction_fails_the_exit_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alice, bob) = (key(1), key(2));
+        let chain = chain_with(&dir, &[(&alice, 100)], 10);
+        let paid = pay_eth(&domain(), &[pos(1, 0, 0)], &[(bob.address(), 100)], &[&alice]);
+        one(&chain, &paid).unwrap();
+        let block = chain.produce_block(10).unwrap().unwrap();
+        let out = pos(block.blknum, 0, 0);
+        let exit_id =
+            U256::from_be_bytes(alloy::primitives::keccak256(paid.transaction.encode()).0);
+        let events = [
+            (ExitEvent::InFlightExitStarted { exit_id, tx: paid.transaction.clone() }, 100),
+            (ExitEvent::OutputPiggybacked { exit_id, index: 0 }, 110),
+        ];
+        chain.locate_fails.store(true, std::sync::atomic::Ordering::SeqCst);
+        let cursor = chain.exit_cursor();
+        assert!(chain.apply_exit_events(&events, cursor + 5).is_err(), "the look-up failed");
+        assert_eq!(chain.exit_cursor(), cursor, "nothing applied: read again next time");
+        assert_eq!(chain.exiting_since(pos(1, 0, 0)), None);
+        chain.locate_fails.store(false, std::sync::atomic::Ordering::SeqCst);
+        chain.apply_exit_events(&events, cursor + 5).unwrap();
+        assert_eq!(chain.exiting_since(out), Some(110), "the piggybacked output is exiting");
+        let spend = pay_eth(&domain(), &[out], &[(alice.address(), 100)], &[&bob]);
+        assert!(matches!(
+            one(&chain, &spend),
+            Err(SubmitError::Ledger(LedgerError::OutputExiting { .. }))
+        ));
     }
 
     #[test]
