@@ -2495,7 +2495,7 @@ mod tests {
         let exit_id =
             U256::from_be_bytes(alloy::primitives::keccak256(paid.transaction.encode()).0);
         let events = [
-            (ExitEvent::InFlightExitStarted { exit_id, tx: paid.transaction.clone() }, 100),
+            (ExitEvent::InFlightExitStarted { exit_id, tx: paid.transaction }, 100),
             (ExitEvent::OutputPiggybacked { exit_id, index: 0 }, 110),
         ];
         chain.locate_fails.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -323,6 +323,33 @@ impl Devnet {
         }
     }
 
+    /// Polls process `i`'s status until it is a standby that names a leader (a process just
+    /// started is a standby before its first look at the lease, naming none), or `timeout`.
+    pub async fn wait_standby_naming_a_leader(
+        &self,
+        i: usize,
+        timeout: Duration,
+    ) -> Result<NodeStatus, HarnessError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.node_status(i).await;
+            if let Ok(s) = &status
+                && s.role == "standby"
+                && s.leader_url.is_some()
+            {
+                return status;
+            }
+            if Instant::now() > deadline {
+                return Err(HarnessError(format!(
+                    "operator process {i} never stood by naming a leader: {:?}\n{}",
+                    status.map(|s| s.raw),
+                    self.logs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGKILLs process `i`. If the watcher's proxy was reading from it, it reads from a live
     /// process from now on.
     pub fn kill_node(&mut self, i: usize) -> Result<(), HarnessError> {
