@@ -1464,15 +1464,21 @@ impl Wallet {
 
     async fn watcher_view(url: &str) -> Result<WatcherView, SdkError> {
         let err = |reason: String| SdkError::Watchtower { url: url.to_owned(), reason };
-        let v: serde_json::Value = crate::client::http_client()
+        let mut resp = crate::client::http_client()
             .get(format!("{url}/status"))
             .timeout(Duration::from_secs(10))
             .send()
             .await
-            .map_err(|e| err(e.to_string()))?
-            .json()
-            .await
             .map_err(|e| err(e.to_string()))?;
+        // Read within bounds: a hostile or broken tower cannot make the wallet hold more.
+        let body = crate::client::read_bounded(&mut resp, crate::client::MAX_JSON_ANSWER)
+            .await
+            .map_err(|e| err(e.to_string()))?
+            .ok_or_else(|| {
+                err(format!("a /status longer than {} bytes", crate::client::MAX_JSON_ANSWER))
+            })?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| err(format!("/status is not JSON: {e}")))?;
         let status = &v["status"];
         Ok(WatcherView {
             url: url.to_owned(),
@@ -2221,7 +2227,12 @@ impl Wallet {
         if resp.status().is_success() {
             return Ok(());
         }
-        let v: serde_json::Value = resp.json().await.unwrap_or_default();
+        let mut resp = resp;
+        let v: serde_json::Value =
+            match crate::client::read_bounded(&mut resp, crate::client::MAX_JSON_ANSWER).await {
+                Ok(Some(body)) => serde_json::from_slice(&body).unwrap_or_default(),
+                _ => serde_json::Value::Null,
+            };
         let reason = format!(
             "{}: {}",
             v["error"]["code"].as_str().unwrap_or("Unknown"),
@@ -2236,6 +2247,42 @@ mod tests {
     use super::*;
 
     const B: u128 = 1_000_000_000;
+
+    /// A tower's `/status` is read within bounds: one that streams without end is cut off at
+    /// `MAX_JSON_ANSWER` (review E: it was read whole for up to its 10 s timeout).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_towers_endless_status_is_cut_off_not_held() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let written = std::sync::Arc::new(AtomicU64::new(0));
+        let counter = written.clone();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 4096];
+            let _ = sock.read(&mut head).await;
+            let start = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                         connection: close\r\n\r\n{\"status\": ";
+            if sock.write_all(start.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = vec![b' '; 1 << 20];
+            for _ in 0..256 {
+                if sock.write_all(&chunk).await.is_err() {
+                    break;
+                }
+                counter.fetch_add(1 << 20, Ordering::SeqCst);
+            }
+        });
+        let r = Wallet::watcher_view(&format!("http://{addr}")).await;
+        assert!(
+            matches!(&r, Err(SdkError::Watchtower { reason, .. }) if reason.contains("longer than")),
+            "{r:?}"
+        );
+        let read = written.load(Ordering::SeqCst);
+        assert!(read < (crate::client::MAX_JSON_ANSWER as u64) + (16 << 20), "read {read} bytes");
+    }
 
     #[test]
     fn the_operators_listing_speaks_for_every_block() {

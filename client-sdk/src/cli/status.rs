@@ -50,7 +50,16 @@ async fn get_json(url: &str) -> Result<Value, String> {
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status()));
     }
-    resp.json().await.map_err(|e| format!("not JSON: {e}"))
+    // Read within bounds: a hostile or broken server cannot make the CLI hold more.
+    let mut resp = resp;
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(explain)? {
+        if body.len() + chunk.len() > plasma_sdk::MAX_JSON_ANSWER {
+            return Err(format!("an answer longer than {} bytes", plasma_sdk::MAX_JSON_ANSWER));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
 }
 
 /// Why a request failed, without the URL (named separately, redacted).
